@@ -1,0 +1,19 @@
+//! `dingtalk-reconcile` keeps a company's attendance ledger in step with DingTalk (钉钉) — above
+//! all with approved 补卡 (missed-punch correction) approvals — by polling on a schedule inside
+//! DingTalk's monthly API quota instead of consuming pushes.
+//!
+//! # Layout
+//!
+//! - [`domain`]: the vocabulary every layer speaks (slots, approvals, corrections, classes).
+//! - [`sim`]: the DingTalk simulator, a self-contained part of the product (`sim`, `demo`, tests).
+//! - [`dingtalk`]: the client, the job's only way to the outside world.
+//! - [`store`]: the SQLite store: snapshot, approvals, ledger, journal, runs, call ledger, lock.
+//! - [`reconcile`]: one run: plan, fetch, diff, match, classify, apply, record.
+//! - [`report`]: the run report as plain data and its pure renderers.
+
+pub mod dingtalk;
+pub mod domain;
+pub mod reconcile;
+pub mod report;
+pub mod sim;
+pub mod store;

@@ -1,0 +1,117 @@
+//! The reconciliation report: plain data ([`RunReport`]) and pure renderers, one per format.
+//!
+//! Renderers take `&RunReport` and return a `String`; the caller prints or writes it. The JSON
+//! form is a documented, versioned contract (`"schema": 1`, README "Report format"): fields may be
+//! added, never renamed or removed, without bumping the schema number.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{ChangeClass, LedgerState};
+
+/// Version of the JSON report contract.
+pub const REPORT_SCHEMA: u32 = 1;
+
+/// Everything a report shows, for one run or for a date range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub schema: u32,
+    /// The run this report describes; for a date-range report, the latest run in the range.
+    pub run: RunInfo,
+    /// Findings per class (every class present, zero included).
+    pub counts: BTreeMap<ChangeClass, u64>,
+    pub corrections: Vec<CorrectionLine>,
+    pub pending: Vec<PendingLine>,
+    pub anomalies: Vec<AnomalyLine>,
+    /// Work the budget did not allow, to be picked up by later runs.
+    pub deferred: Vec<DeferredLine>,
+    pub api_calls: ApiCalls,
+    /// Per-item errors that did not stop the run.
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub id: i64,
+    /// `run`, `backfill`, `daemon`, or `range` for a date-range report.
+    pub kind: String,
+    pub as_of: DateTime<Utc>,
+    pub window: Window,
+    /// `done`, `partial`, `failed`, or `running` while still in progress.
+    pub outcome: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// An inclusive range of work dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorrectionLine {
+    pub user_id: String,
+    /// `YYYY-MM-DD`.
+    pub work_date: NaiveDate,
+    pub check_type: String,
+    pub plan_id: Option<i64>,
+    pub class: ChangeClass,
+    pub before: Option<LedgerState>,
+    pub after: LedgerState,
+    pub before_observed: bool,
+    pub process_instance_id: Option<String>,
+    pub business_id: Option<String>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub applied_at: DateTime<Utc>,
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingLine {
+    pub process_instance_id: String,
+    pub business_id: Option<String>,
+    pub user_id: String,
+    pub work_date: Option<NaiveDate>,
+    pub check_type: Option<String>,
+    /// `approved_not_visible` (approved, DingTalk does not show the slot corrected yet) or
+    /// `running` (still awaiting a decision).
+    pub state: String,
+    pub since: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnomalyLine {
+    pub class: ChangeClass,
+    pub user_id: Option<String>,
+    pub work_date: Option<NaiveDate>,
+    pub check_type: Option<String>,
+    pub plan_id: Option<i64>,
+    pub process_instance_id: Option<String>,
+    /// One sentence a person can act on.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeferredLine {
+    /// What kind of work: `results`, `approval_list`, `approval_detail`, `rescan`, ….
+    pub item: String,
+    pub detail: String,
+    pub estimated_calls: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiCalls {
+    /// Attempts in this run by endpoint path.
+    pub by_endpoint: BTreeMap<String, u64>,
+    /// Metered calls this run.
+    pub metered: u64,
+    /// Metered calls in the natural month (business time zone) up to the end of this run.
+    pub month_to_date: u64,
+    pub budget: u64,
+    /// `YYYY-MM`.
+    pub month: String,
+}
