@@ -10,10 +10,17 @@
 //! - [`store`]: the SQLite store: snapshot, approvals, ledger, journal, runs, call ledger, lock.
 //! - [`reconcile`]: one run: plan, fetch, diff, match, classify, apply, record.
 //! - [`report`]: the run report as plain data and its pure renderers.
+//! - [`config`], [`exit`], [`telemetry`]: the validated config file, exit codes, logging.
+//! - [`cli`]: the command line; `main.rs` only parses, calls and maps to an exit code.
 
+pub mod config;
 pub mod dingtalk;
 pub mod domain;
+pub mod quota;
+pub mod exit;
 pub mod reconcile;
+pub mod schedule;
 pub mod report;
 pub mod sim;
 pub mod store;
+pub mod telemetry;

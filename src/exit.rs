@@ -1,0 +1,136 @@
+//! Exit codes, documented in one place (README "Exit codes") and chosen only here and in
+//! `main.rs`.
+//!
+//! Commands return `anyhow::Result<Outcome>`; an error is mapped to its code by walking the
+//! error chain for the typed causes that decide it ([`ExitKind`] markers, config errors).
+
+use std::fmt;
+use std::process::ExitCode;
+
+use crate::config::ConfigError;
+
+/// Done, including when corrections were applied.
+pub const DONE: u8 = 0;
+/// The run failed.
+pub const FAILED: u8 = 1;
+/// Partial: budget, quota or some items failed; the report says what.
+pub const PARTIAL: u8 = 2;
+/// DingTalk unreachable or credentials rejected.
+pub const UNREACHABLE: u8 = 3;
+/// Another run holds the lock (EX_TEMPFAIL).
+pub const LOCKED: u8 = 75;
+/// Configuration error (EX_CONFIG).
+pub const CONFIG: u8 = 78;
+
+/// How a command that did not fail ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    Partial,
+}
+
+impl Outcome {
+    pub fn code(self) -> u8 {
+        match self {
+            Outcome::Done => DONE,
+            Outcome::Partial => PARTIAL,
+        }
+    }
+}
+
+/// A marker attached to an error (as its outermost context or a cause) that decides its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitKind {
+    Failed,
+    Unreachable,
+    Locked,
+    Config,
+}
+
+impl ExitKind {
+    pub fn code(self) -> u8 {
+        match self {
+            ExitKind::Failed => FAILED,
+            ExitKind::Unreachable => UNREACHABLE,
+            ExitKind::Locked => LOCKED,
+            ExitKind::Config => CONFIG,
+        }
+    }
+}
+
+impl fmt::Display for ExitKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ExitKind::Failed => "run failed",
+            ExitKind::Unreachable => "dingtalk unreachable or credentials rejected",
+            ExitKind::Locked => "locked: another run holds the store",
+            ExitKind::Config => "configuration error",
+        })
+    }
+}
+
+impl std::error::Error for ExitKind {}
+
+/// The code for an error: the first [`ExitKind`] or [`ConfigError`] found in its chain, else 1.
+pub fn code_for(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        if let Some(kind) = cause.downcast_ref::<ExitKind>() {
+            return kind.code();
+        }
+        if cause.downcast_ref::<ConfigError>().is_some() {
+            return CONFIG;
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            return DONE;
+        }
+    }
+    FAILED
+}
+
+/// Converts a command's result into the process exit code, printing the error chain once.
+pub fn finish(result: anyhow::Result<Outcome>) -> ExitCode {
+    match result {
+        Ok(outcome) => ExitCode::from(outcome.code()),
+        Err(error) => {
+            let code = code_for(&error);
+            if code != DONE {
+                eprintln!("error: {error:#}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn markers_anywhere_in_the_chain_decide_the_code() {
+        let error = anyhow::Error::new(ExitKind::Locked).context("cannot start the nightly run");
+        assert_eq!(code_for(&error), LOCKED);
+        let error: anyhow::Error = Err::<(), _>(ExitKind::Unreachable)
+            .context("fetching a token")
+            .unwrap_err();
+        assert_eq!(code_for(&error), UNREACHABLE);
+    }
+
+    #[test]
+    fn config_errors_exit_78_and_others_exit_1() {
+        let error = anyhow::Error::new(ConfigError::Missing {
+            key: "k".into(),
+            hint: "h".into(),
+        });
+        assert_eq!(code_for(&error), CONFIG);
+        assert_eq!(code_for(&anyhow::anyhow!("boom")), FAILED);
+    }
+
+    #[test]
+    fn a_broken_pipe_is_not_a_failure() {
+        let error = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert_eq!(code_for(&error), DONE);
+    }
+}
