@@ -3,6 +3,16 @@
 //! Renderers take `&RunReport` and return a `String`; the caller prints or writes it. The JSON
 //! form is a documented, versioned contract (`"schema": 1`, README "Report format"): fields may be
 //! added, never renamed or removed, without bumping the schema number.
+//!
+//! Flow: [`build`] reads a run (or a date range) out of the store into a [`RunReport`];
+//! [`render`] turns it into text, JSON, CSV, Markdown or HTML. Renderers do no IO and read no
+//! clock: every wall-clock time is shown in the business time zone passed in [`RenderOptions`].
+//!
+//! Layout: `format` (the format enum and dispatch), `present` (wording shared by the human
+//! formats: pluralisation, local times, advice per anomaly class), one module per format.
+//!
+//! This module deliberately does not print, write files or deliver anything (see `sink`), and
+//! does not decide exit codes.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +20,21 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{ChangeClass, LedgerState};
+
+// pub mod build;
+mod csv;
+mod format;
+mod html;
+mod json;
+mod markdown;
+mod present;
+mod text;
+
+#[cfg(test)]
+pub(crate) mod fixture;
+
+pub use format::{ParseFormatError, RenderOptions, ReportFormat, render};
+pub use present::plural;
 
 /// Version of the JSON report contract.
 pub const REPORT_SCHEMA: u32 = 1;
@@ -30,6 +55,36 @@ pub struct RunReport {
     pub api_calls: ApiCalls,
     /// Per-item errors that did not stop the run.
     pub errors: Vec<String>,
+}
+
+impl RunReport {
+    /// An empty report for `run`: every class counted as zero, nothing listed.
+    pub fn empty(run: RunInfo, api_calls: ApiCalls) -> RunReport {
+        RunReport {
+            schema: REPORT_SCHEMA,
+            run,
+            counts: zero_counts(),
+            corrections: Vec::new(),
+            pending: Vec::new(),
+            anomalies: Vec::new(),
+            deferred: Vec::new(),
+            api_calls,
+            errors: Vec::new(),
+        }
+    }
+
+    /// The count of one class (zero when absent).
+    pub fn count(&self, class: ChangeClass) -> u64 {
+        self.counts.get(&class).copied().unwrap_or(0)
+    }
+}
+
+/// A map with every class at zero, so the contract's "every class present" holds.
+pub fn zero_counts() -> BTreeMap<ChangeClass, u64> {
+    ChangeClass::ALL
+        .into_iter()
+        .map(|class| (class, 0))
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,4 +169,11 @@ pub struct ApiCalls {
     pub budget: u64,
     /// `YYYY-MM`.
     pub month: String,
+}
+
+impl ApiCalls {
+    /// Metered calls left in the month's budget (zero once over it).
+    pub fn budget_left(&self) -> u64 {
+        self.budget.saturating_sub(self.month_to_date)
+    }
 }

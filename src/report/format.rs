@@ -1,0 +1,122 @@
+//! The report formats, their parsing from the command line, and the dispatch to each renderer.
+//!
+//! Parsing accepts the names the CLI documents (`text`, `json`, `csv`, `markdown`, `html`) and
+//! nothing else; it does not guess from file extensions.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono_tz::Tz;
+
+use super::RunReport;
+
+/// One way to present a [`RunReport`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// What a person reads at 9am: headline first, then the details.
+    Text,
+    /// The versioned machine contract (`"schema": 1`).
+    Json,
+    /// One row per correction, RFC 4180.
+    Csv,
+    /// Headline and tables, for a wiki page or a chat message.
+    Markdown,
+    /// One self-contained page (inline style, no scripts, no external resources).
+    Html,
+}
+
+impl ReportFormat {
+    pub const ALL: [ReportFormat; 5] = [
+        ReportFormat::Text,
+        ReportFormat::Json,
+        ReportFormat::Csv,
+        ReportFormat::Markdown,
+        ReportFormat::Html,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportFormat::Text => "text",
+            ReportFormat::Json => "json",
+            ReportFormat::Csv => "csv",
+            ReportFormat::Markdown => "markdown",
+            ReportFormat::Html => "html",
+        }
+    }
+}
+
+impl fmt::Display for ReportFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A report format name that is not one of ours.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("report format {0:?} is not known: expected one of text, json, csv, markdown, html")]
+pub struct ParseFormatError(pub String);
+
+impl FromStr for ReportFormat {
+    type Err = ParseFormatError;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let wanted = raw.trim().to_ascii_lowercase();
+        ReportFormat::ALL
+            .into_iter()
+            .find(|format| format.as_str() == wanted)
+            .ok_or_else(|| ParseFormatError(raw.to_owned()))
+    }
+}
+
+/// What the renderers need besides the report itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// The business time zone: wall-clock times in text, Markdown, HTML and CSV are shown in it.
+    /// JSON always carries RFC 3339 UTC.
+    pub tz: Tz,
+}
+
+/// Renders `report` in `format`. Pure: no IO, no clock.
+pub fn render(report: &RunReport, format: ReportFormat, options: &RenderOptions) -> String {
+    match format {
+        ReportFormat::Text => super::text::render(report, options),
+        ReportFormat::Json => super::json::render(report),
+        ReportFormat::Csv => super::csv::render(report, options),
+        ReportFormat::Markdown => super::markdown::render(report, options),
+        ReportFormat::Html => super::html::render(report, options),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_format_parses_from_its_own_name_in_any_case() {
+        for format in ReportFormat::ALL {
+            assert_eq!(format.as_str().parse::<ReportFormat>(), Ok(format));
+            assert_eq!(
+                format.as_str().to_uppercase().parse::<ReportFormat>(),
+                Ok(format)
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_format_names_the_value_and_the_expected_ones() {
+        let err = "pdf".parse::<ReportFormat>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "report format \"pdf\" is not known: expected one of text, json, csv, markdown, html"
+        );
+    }
+
+    #[test]
+    fn clap_value_names_match_the_documented_names() {
+        use clap::ValueEnum;
+        for format in ReportFormat::ALL {
+            let value = format.to_possible_value().unwrap();
+            assert_eq!(value.get_name(), format.as_str());
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Wording shared by the human formats (text, Markdown, HTML): pluralisation, local times, how a
+//! ledger state, a cause and a pending state read, and the advice attached to each anomaly.
+//!
+//! Everything here returns plain, unescaped text; escaping for Markdown or HTML is the caller's
+//! job. Nothing here reads a clock.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+
+use crate::domain::{ChangeClass, LedgerState, TimeResult};
+
+use super::{ApiCalls, CorrectionLine, PendingLine, RunReport};
+
+/// `1 correction`, `2 corrections`, `0 corrections`. The one pluralisation helper of the crate's
+/// reports; `plural_form` is the irregular plural, or `None` to append `s`.
+pub fn plural(count: u64, singular: &str, plural_form: Option<&str>) -> String {
+    if count == 1 {
+        format!("{count} {singular}")
+    } else {
+        match plural_form {
+            Some(plural_form) => format!("{count} {plural_form}"),
+            None => format!("{count} {singular}s"),
+        }
+    }
+}
+
+/// A wall-clock instant in the business time zone, e.g. `2026-11-04 10:15 CST`.
+pub fn local_time(at: DateTime<Utc>, tz: Tz) -> String {
+    at.with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+/// How a ledger state reads next to its work date: `Normal 08:59`, `NotSigned`, or
+/// `Normal 11-04 00:30` when the punch fell on another calendar day than the shift.
+pub fn ledger_state(state: &LedgerState, work_date: NaiveDate, tz: Tz) -> String {
+    let result = state.time_result.as_str();
+    match state.check_time {
+        Some(check_time) if state.time_result != TimeResult::NotSigned => {
+            let local = check_time.with_timezone(&tz);
+            if local.date_naive() == work_date {
+                format!("{result} {}", local.format("%H:%M"))
+            } else {
+                format!("{result} {}", local.format("%m-%d %H:%M"))
+            }
+        }
+        _ => result.to_owned(),
+    }
+}
+
+/// `NotSigned → Normal 08:59`, or `(not observed) → …` when the slot was first seen corrected.
+pub fn before_after(line: &CorrectionLine, tz: Tz) -> String {
+    let before = match (&line.before, line.before_observed) {
+        (Some(before), true) => ledger_state(before, line.work_date, tz),
+        (Some(before), false) => format!(
+            "{} (not observed)",
+            ledger_state(before, line.work_date, tz)
+        ),
+        (None, _) => "(not observed)".to_owned(),
+    };
+    format!(
+        "{before} → {}",
+        ledger_state(&line.after, line.work_date, tz)
+    )
+}
+
+/// The check point of a slot: `OnDuty (plan 437360727696)` or `OnDuty`.
+pub fn check_point(check_type: Option<&str>, plan_id: Option<i64>) -> String {
+    match (check_type, plan_id) {
+        (Some(check_type), Some(plan_id)) => format!("{check_type} (plan {plan_id})"),
+        (Some(check_type), None) => check_type.to_owned(),
+        (None, Some(plan_id)) => format!("plan {plan_id}"),
+        (None, None) => "(check point unknown)".to_owned(),
+    }
+}
+
+/// Why the ledger changed: the approval with its enrichment, or the kind of change.
+pub fn cause(line: &CorrectionLine, tz: Tz) -> String {
+    match &line.process_instance_id {
+        Some(process_instance_id) => {
+            let mut text = format!("by approval {process_instance_id}");
+            match (&line.business_id, line.approved_at) {
+                (None, None) => text.push_str(" (details not fetched yet)"),
+                (business_id, approved_at) => {
+                    if let Some(business_id) = business_id {
+                        text.push_str(&format!(", business id {business_id}"));
+                    }
+                    if let Some(approved_at) = approved_at {
+                        text.push_str(&format!(", approved {}", local_time(approved_at, tz)));
+                    }
+                }
+            }
+            text
+        }
+        None => match line.class {
+            ChangeClass::AdminEdit => "by an admin edit in DingTalk".to_owned(),
+            ChangeClass::SupplyReverted => {
+                "compensating: DingTalk no longer shows the approved correction".to_owned()
+            }
+            ChangeClass::Unexplained => "by a change DingTalk gave no reason for".to_owned(),
+            ChangeClass::Vanished => "the check point is gone from DingTalk".to_owned(),
+            other => format!("as {other}"),
+        },
+    }
+}
+
+/// How a pending approval's state reads.
+pub fn pending_state(line: &PendingLine) -> String {
+    match line.state.as_str() {
+        "approved_not_visible" => {
+            "approved; DingTalk does not show the slot corrected yet".to_owned()
+        }
+        "running" => "awaiting a decision".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// What a person should do about an anomaly of this class.
+pub fn advice(class: ChangeClass) -> &'static str {
+    match class {
+        ChangeClass::SupplyUnmatched => {
+            "Check that the employee had a shift that day and is in the configured scope; \
+             the ledger was left unchanged."
+        }
+        ChangeClass::SupplyReverted => {
+            "Someone undid an approved correction in DingTalk; confirm with HR before payroll \
+             uses this day (a compensating correction was journaled)."
+        }
+        ChangeClass::Unexplained => {
+            "Review the check point in DingTalk's attendance admin; set policy.unexplained = \
+             \"apply\" to accept such changes automatically."
+        }
+        ChangeClass::Vanished => {
+            "The check point is gone from DingTalk (schedule changed or shift removed); check the \
+             employee's schedule for that day."
+        }
+        ChangeClass::SupplyPending => {
+            "DingTalk still does not show this approved correction; open the approval in DingTalk \
+             and ask the attendance admin to re-run the day's results."
+        }
+        _ => "Review this change in DingTalk.",
+    }
+}
+
+/// The one-line headline: outcome, corrections, pending, anomalies, quota.
+pub fn headline(report: &RunReport) -> String {
+    let run = &report.run;
+    format!(
+        "Run #{} ({}) {}: {} applied, {}, {}; {}",
+        run.id,
+        run.kind,
+        run.outcome,
+        plural(report.corrections.len() as u64, "correction", None),
+        plural(report.pending.len() as u64, "approval", None) + " pending",
+        plural(report.anomalies.len() as u64, "anomaly", Some("anomalies")),
+        quota_sentence(&report.api_calls),
+    )
+}
+
+/// `quota 123 of 4000 metered calls used in 2026-11, 3877 left (this run 17)`.
+pub fn quota_sentence(calls: &ApiCalls) -> String {
+    let over = calls.month_to_date.saturating_sub(calls.budget);
+    let left = if over > 0 {
+        format!("none left, {over} over budget")
+    } else {
+        format!("{} left", calls.budget_left())
+    };
+    format!(
+        "quota {} of {} metered calls used in {}, {left} (this run {})",
+        calls.month_to_date, calls.budget, calls.month, calls.metered
+    )
+}
+
+/// The nonzero class counts, e.g. `baseline 120, supply_applied 3`, or `none`.
+pub fn counts_sentence(report: &RunReport) -> String {
+    let parts: Vec<String> = report
+        .counts
+        .iter()
+        .filter(|(_, count)| **count > 0)
+        .map(|(class, count)| format!("{class} {count}"))
+        .collect();
+    if parts.is_empty() {
+        "none".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Calls by endpoint, e.g. `/attendance/list 12, /gettoken 1`, or `none`.
+pub fn calls_sentence(calls: &ApiCalls) -> String {
+    let parts: Vec<String> = calls
+        .by_endpoint
+        .iter()
+        .map(|(endpoint, count)| format!("{endpoint} {count}"))
+        .collect();
+    if parts.is_empty() {
+        "none".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// `2026-11-03` or `2026-11-01 … 2026-11-30`.
+pub fn window(report: &RunReport) -> String {
+    let window = report.run.window;
+    if window.from == window.to {
+        window.from.to_string()
+    } else {
+        format!("{} … {}", window.from, window.to)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check_plural(count: u64, singular: &str, plural_form: Option<&str>, expected: &str) {
+        assert_eq!(plural(count, singular, plural_form), expected);
+    }
+
+    #[test]
+    fn plural_uses_the_singular_only_for_exactly_one() {
+        check_plural(0, "correction", None, "0 corrections");
+        check_plural(1, "correction", None, "1 correction");
+        check_plural(2, "correction", None, "2 corrections");
+        check_plural(1, "anomaly", Some("anomalies"), "1 anomaly");
+        check_plural(7, "anomaly", Some("anomalies"), "7 anomalies");
+    }
+
+    #[test]
+    fn a_check_time_on_another_calendar_day_than_the_shift_shows_its_date() {
+        let tz: Tz = "Asia/Shanghai".parse().unwrap();
+        let state = LedgerState {
+            time_result: TimeResult::Normal,
+            check_time: Some("2026-11-03T16:30:00Z".parse().unwrap()),
+            source_type: crate::domain::SourceType::User,
+            proc_inst_id: None,
+        };
+        let work_date = NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
+        assert_eq!(ledger_state(&state, work_date, tz), "Normal 11-04 00:30");
+        let same_day = NaiveDate::from_ymd_opt(2026, 11, 4).unwrap();
+        assert_eq!(ledger_state(&state, same_day, tz), "Normal 00:30");
+    }
+
+    #[test]
+    fn quota_over_budget_says_how_far_over() {
+        let calls = ApiCalls {
+            by_endpoint: Default::default(),
+            metered: 5,
+            month_to_date: 4010,
+            budget: 4000,
+            month: "2026-11".into(),
+        };
+        assert_eq!(
+            quota_sentence(&calls),
+            "quota 4010 of 4000 metered calls used in 2026-11, none left, 10 over budget (this run 5)"
+        );
+    }
+}
