@@ -16,6 +16,7 @@
 pub mod config;
 pub mod dingtalk;
 pub mod domain;
+pub mod metrics;
 pub mod quota;
 pub mod exit;
 pub mod reconcile;

@@ -1,0 +1,337 @@
+//! The metrics textfile: the last run's numbers in Prometheus text exposition format, for the
+//! node_exporter textfile collector (`--collector.textfile.directory`).
+//!
+//! Every metric is a gauge prefixed `dingtalk_reconcile_`, with `# HELP` and `# TYPE` lines. The
+//! file is replaced atomically (a temporary file in the same directory, fsynced, then renamed over
+//! the target, then the directory fsynced), so the collector never reads half a file. The
+//! temporary name does not end in `.prom`, so the collector ignores it.
+//!
+//! This module does not serve HTTP, keep history or aggregate across runs: each run overwrites
+//! the file with its own view.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::ChangeClass;
+use crate::report::RunReport;
+
+/// Run outcomes that always get a series (0 or 1), so alerts can match on a missing 1.
+pub const KNOWN_OUTCOMES: [&str; 3] = ["done", "partial", "failed"];
+
+/// What the textfile reports about the last run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunMetrics {
+    pub run_id: i64,
+    /// When the last run ended (or started, while it has not ended).
+    pub last_run_at: DateTime<Utc>,
+    /// When the last run with outcome `done` ended; `None` when there never was one.
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// `done`, `partial`, `failed`, or anything else a run recorded.
+    pub outcome: String,
+    /// Corrections journaled by this run, per class (every class present).
+    pub corrections_by_class: BTreeMap<ChangeClass, u64>,
+    pub metered_calls_run: u64,
+    pub metered_calls_month: u64,
+    pub budget: u64,
+    /// Approvals approved or running that DingTalk does not yet show on their slot.
+    pub pending_approvals: u64,
+    pub duration_seconds: f64,
+    /// Corrections not yet acknowledged, per sink name.
+    pub sink_backlog: BTreeMap<String, u64>,
+}
+
+impl RunMetrics {
+    /// The metrics of the run a report describes. `last_success_at` and `sink_backlog` come from
+    /// the store, since a single run's report does not know them.
+    pub fn from_report(
+        report: &RunReport,
+        last_success_at: Option<DateTime<Utc>>,
+        sink_backlog: BTreeMap<String, u64>,
+    ) -> RunMetrics {
+        let mut corrections_by_class: BTreeMap<ChangeClass, u64> = ChangeClass::ALL
+            .into_iter()
+            .map(|class| (class, 0))
+            .collect();
+        for line in &report.corrections {
+            *corrections_by_class.entry(line.class).or_insert(0) += 1;
+        }
+        let run = &report.run;
+        let ended = run.finished_at.unwrap_or(run.started_at);
+        let duration_seconds = (ended - run.started_at).num_milliseconds().max(0) as f64 / 1000.0;
+        RunMetrics {
+            run_id: run.id,
+            last_run_at: ended,
+            last_success_at,
+            outcome: run.outcome.clone(),
+            corrections_by_class,
+            metered_calls_run: report.api_calls.metered,
+            metered_calls_month: report.api_calls.month_to_date,
+            budget: report.api_calls.budget,
+            pending_approvals: report.pending.len() as u64,
+            duration_seconds,
+            sink_backlog,
+        }
+    }
+}
+
+/// The textfile's content.
+pub fn render(metrics: &RunMetrics) -> String {
+    let mut out = String::new();
+    let mut family = |name: &str, help: &str, samples: &[(String, String)]| {
+        if samples.is_empty() {
+            return;
+        }
+        // Writing into a String cannot fail.
+        let _ = writeln!(out, "# HELP dingtalk_reconcile_{name} {help}");
+        let _ = writeln!(out, "# TYPE dingtalk_reconcile_{name} gauge");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "dingtalk_reconcile_{name}{labels} {value}");
+        }
+    };
+    let plain = |value: String| vec![(String::new(), value)];
+
+    family(
+        "last_run_timestamp_seconds",
+        "Unix time the last run ended.",
+        &plain(metrics.last_run_at.timestamp().to_string()),
+    );
+    family(
+        "last_run_id",
+        "Id of the last run in the store.",
+        &plain(metrics.run_id.to_string()),
+    );
+    let success: Vec<_> = metrics
+        .last_success_at
+        .map(|at| (String::new(), at.timestamp().to_string()))
+        .into_iter()
+        .collect();
+    family(
+        "last_success_timestamp_seconds",
+        "Unix time the last run with outcome done ended.",
+        &success,
+    );
+    let mut outcomes: Vec<&str> = KNOWN_OUTCOMES.to_vec();
+    if !outcomes.contains(&metrics.outcome.as_str()) {
+        outcomes.push(&metrics.outcome);
+    }
+    let outcome_samples: Vec<_> = outcomes
+        .into_iter()
+        .map(|outcome| {
+            let value = if outcome == metrics.outcome { "1" } else { "0" };
+            (labels("outcome", outcome), value.to_owned())
+        })
+        .collect();
+    family(
+        "last_run_outcome",
+        "1 for the last run's outcome, 0 for the others.",
+        &outcome_samples,
+    );
+    let class_samples: Vec<_> = metrics
+        .corrections_by_class
+        .iter()
+        .map(|(class, count)| (labels("class", class.as_str()), count.to_string()))
+        .collect();
+    family(
+        "corrections",
+        "Corrections journaled by the last run, by class.",
+        &class_samples,
+    );
+    family(
+        "metered_calls_last_run",
+        "Metered DingTalk calls spent by the last run.",
+        &plain(metrics.metered_calls_run.to_string()),
+    );
+    family(
+        "metered_calls_month_to_date",
+        "Metered DingTalk calls this natural month (business time zone).",
+        &plain(metrics.metered_calls_month.to_string()),
+    );
+    family(
+        "monthly_budget_calls",
+        "The configured monthly budget of metered calls.",
+        &plain(metrics.budget.to_string()),
+    );
+    family(
+        "budget_left_calls",
+        "Metered calls left in this month's budget.",
+        &plain(
+            metrics
+                .budget
+                .saturating_sub(metrics.metered_calls_month)
+                .to_string(),
+        ),
+    );
+    family(
+        "pending_approvals",
+        "Approvals not yet visible on their slot in DingTalk.",
+        &plain(metrics.pending_approvals.to_string()),
+    );
+    family(
+        "last_run_duration_seconds",
+        "Wall time of the last run.",
+        &plain(metrics.duration_seconds.to_string()),
+    );
+    let backlog: Vec<_> = metrics
+        .sink_backlog
+        .iter()
+        .map(|(sink, count)| (labels("sink", sink), count.to_string()))
+        .collect();
+    family(
+        "sink_backlog",
+        "Corrections not yet acknowledged by each sink.",
+        &backlog,
+    );
+    out
+}
+
+/// Writes the textfile at `path` atomically.
+pub fn write_textfile(path: &Path, metrics: &RunMetrics) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("metrics path {} has no file name: expected e.g. /var/lib/node_exporter/dingtalk_reconcile.prom", path.display()),
+        )
+    })?;
+    let temp = dir.join(format!(
+        ".{}.{}.tmp",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = write_and_rename(&temp, path, render(metrics).as_bytes());
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result?;
+    sync_dir(&dir)
+}
+
+fn write_and_rename(temp: &Path, target: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = fs::File::create(temp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(temp, target)
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+/// `{name="value"}` with the value escaped as the exposition format requires.
+fn labels(name: &str, value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            '\n' => escaped.push_str("\\n"),
+            c => escaped.push(c),
+        }
+    }
+    format!("{{{name}=\"{escaped}\"}}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture::rich_report;
+
+    fn metrics() -> RunMetrics {
+        RunMetrics::from_report(
+            &rich_report(),
+            Some("2026-11-03T18:12:00Z".parse().unwrap()),
+            BTreeMap::from([("hr-webhook".to_owned(), 3), ("ledger-file".to_owned(), 0)]),
+        )
+    }
+
+    #[test]
+    fn textfile_matches_its_snapshot() {
+        insta::assert_snapshot!(render(&metrics()));
+    }
+
+    #[test]
+    fn metrics_from_a_report_count_corrections_by_class_and_the_run_duration() {
+        let metrics = metrics();
+        assert_eq!(metrics.corrections_by_class[&ChangeClass::SupplyApplied], 2);
+        assert_eq!(metrics.corrections_by_class[&ChangeClass::Vanished], 0);
+        assert_eq!(metrics.corrections_by_class.len(), ChangeClass::ALL.len());
+        assert_eq!(metrics.duration_seconds, 90.0);
+        assert_eq!(metrics.pending_approvals, 2);
+    }
+
+    #[test]
+    fn every_sample_line_belongs_to_a_declared_gauge_with_the_product_prefix() {
+        let text = render(&metrics());
+        let mut declared = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').unwrap();
+                assert_eq!(kind, "gauge");
+                declared.push(name.to_owned());
+            } else if !line.starts_with("# HELP ") {
+                let name = line.split(['{', ' ']).next().unwrap();
+                assert!(name.starts_with("dingtalk_reconcile_"), "{line}");
+                assert_eq!(declared.last().map(String::as_str), Some(name), "{line}");
+                let value = line.rsplit(' ').next().unwrap();
+                assert!(value.parse::<f64>().is_ok(), "{line}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_unknown_outcome_gets_its_own_series_and_label_values_are_escaped() {
+        let mut metrics = metrics();
+        metrics.outcome = "odd \"one\"\\\n".into();
+        let text = render(&metrics);
+        assert!(text.contains("dingtalk_reconcile_last_run_outcome{outcome=\"done\"} 0"));
+        assert!(
+            text.contains(
+                "dingtalk_reconcile_last_run_outcome{outcome=\"odd \\\"one\\\"\\\\\\n\"} 1"
+            )
+        );
+    }
+
+    #[test]
+    fn a_missing_last_success_leaves_that_gauge_out() {
+        let mut metrics = metrics();
+        metrics.last_success_at = None;
+        assert!(!render(&metrics).contains("last_success_timestamp_seconds"));
+    }
+
+    #[test]
+    fn write_textfile_replaces_the_file_and_leaves_no_temporary_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dingtalk_reconcile.prom");
+        fs::write(&path, "stale").unwrap();
+        write_textfile(&path, &metrics()).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), render(&metrics()));
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["dingtalk_reconcile.prom".to_owned()]);
+    }
+
+    #[test]
+    fn write_textfile_into_a_missing_directory_fails_with_the_io_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing").join("x.prom");
+        let err = write_textfile(&path, &metrics()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    }
+}
