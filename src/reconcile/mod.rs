@@ -1,1 +1,9 @@
-//! placeholder: filled in by its own work item.
+//! One reconciliation run: plan, fetch, diff, match, classify, apply, record (PRODUCT.md
+//! section 3).
+
+pub mod classify;
+pub mod diff;
+pub mod matching;
+
+#[cfg(test)]
+mod test_helpers;

@@ -1,0 +1,272 @@
+//! Month, budget and pace arithmetic for DingTalk's monthly call quota (PRODUCT.md section 5).
+//!
+//! Pure functions over values: the natural month in the business time zone, how much of the
+//! budget is left, what one nightly run may spend (its fair share of what is left), the pace of
+//! spending and its projection to month end, and the metered cost of the fetch shapes DingTalk
+//! allows. Nothing here reads a clock, the store or the network: callers pass `as_of`, the time
+//! zone and the counts they hold. It deliberately does not decide *what* to fetch (that is the
+//! planner's job in `reconcile::plan`).
+
+use std::fmt;
+
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+/// Result rows DingTalk returns per `attendance/list` page.
+pub const RESULT_ROWS_PER_PAGE: u64 = 50;
+/// Users per `attendance/list` call.
+pub const RESULT_USERS_PER_CALL: usize = 50;
+/// Work days per `attendance/list` call (`workDateTo - workDateFrom <= 7` with both inclusive
+/// is documented; we use 7 days to stay clear of the edge).
+pub const RESULT_DAYS_PER_CALL: u32 = 7;
+/// Instance ids per `instanceIds/query` page.
+pub const APPROVAL_IDS_PER_PAGE: u64 = 20;
+/// Longest creation window one `instanceIds/query` traversal may cover.
+pub const APPROVAL_WINDOW_DAYS: u32 = 120;
+
+/// A natural month in the business time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct YearMonth {
+    pub year: i32,
+    /// 1 to 12.
+    pub month: u32,
+}
+
+impl YearMonth {
+    /// The month `instant` falls in, read on the wall clock of `tz`.
+    pub fn of(instant: DateTime<Utc>, tz: Tz) -> YearMonth {
+        let local = instant.with_timezone(&tz);
+        YearMonth {
+            year: local.year(),
+            month: local.month(),
+        }
+    }
+
+    /// The month of a calendar date.
+    pub fn of_date(date: NaiveDate) -> YearMonth {
+        YearMonth {
+            year: date.year(),
+            month: date.month(),
+        }
+    }
+
+    pub fn first_day(self) -> NaiveDate {
+        NaiveDate::from_ymd_opt(self.year, self.month, 1).unwrap_or(NaiveDate::MIN)
+    }
+
+    pub fn next(self) -> YearMonth {
+        if self.month >= 12 {
+            YearMonth {
+                year: self.year + 1,
+                month: 1,
+            }
+        } else {
+            YearMonth {
+                year: self.year,
+                month: self.month + 1,
+            }
+        }
+    }
+
+    /// The last calendar day of the month.
+    pub fn last_day(self) -> NaiveDate {
+        self.next().first_day().pred_opt().unwrap_or(NaiveDate::MAX)
+    }
+
+    pub fn days(self) -> u32 {
+        self.last_day().day()
+    }
+
+    /// The instants the month starts (inclusive) and ends (exclusive) at in `tz`.
+    pub fn bounds(self, tz: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
+        (
+            local_midnight(self.first_day(), tz),
+            local_midnight(self.next().first_day(), tz),
+        )
+    }
+}
+
+impl fmt::Display for YearMonth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+/// The instant local midnight of `date` happens in `tz` (the earliest one where a transition
+/// makes it ambiguous; the first valid instant after a gap).
+pub fn local_midnight(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
+    let naive = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+    match tz.from_local_datetime(&naive) {
+        chrono::LocalResult::Single(t) => t.with_timezone(&Utc),
+        chrono::LocalResult::Ambiguous(early, _) => early.with_timezone(&Utc),
+        chrono::LocalResult::None => {
+            let later = naive + chrono::Duration::hours(1);
+            tz.from_local_datetime(&later)
+                .earliest()
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_else(|| naive.and_utc())
+        }
+    }
+}
+
+/// The calendar date of `instant` on the wall clock of `tz`.
+pub fn local_date(instant: DateTime<Utc>, tz: Tz) -> NaiveDate {
+    instant.with_timezone(&tz).date_naive()
+}
+
+/// Nightly runs left in the month of `as_of`, the one at `as_of` included (one run a day).
+pub fn remaining_nightly_runs(as_of: DateTime<Utc>, tz: Tz) -> u32 {
+    let today = local_date(as_of, tz);
+    let month = YearMonth::of_date(today);
+    month.last_day().day() - today.day() + 1
+}
+
+/// What the month's budget looks like at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Pace {
+    pub month: YearMonth,
+    pub budget: u64,
+    /// Metered calls counted so far this month.
+    pub used: u64,
+    pub remaining: u64,
+    /// Fraction of the month elapsed, 0.0 to 1.0.
+    pub elapsed: f64,
+    /// Calls the month ends at if spending goes on at the pace so far.
+    pub projected: u64,
+}
+
+/// Budget use, pace and projection for the month of `as_of`.
+pub fn pace(as_of: DateTime<Utc>, tz: Tz, budget: u64, used: u64) -> Pace {
+    let month = YearMonth::of(as_of, tz);
+    let (start, end) = month.bounds(tz);
+    let total = (end - start).num_seconds().max(1) as f64;
+    let elapsed = ((as_of - start).num_seconds().max(0) as f64 / total).clamp(0.0, 1.0);
+    let projected = if elapsed > 0.0 {
+        (used as f64 / elapsed).ceil() as u64
+    } else {
+        used
+    };
+    Pace {
+        month,
+        budget,
+        used,
+        remaining: budget.saturating_sub(used),
+        elapsed,
+        projected,
+    }
+}
+
+/// What one nightly run may spend: the remaining budget divided by the nightly runs left in
+/// the month (this one included), plus `slack_percent` on top, never more than what is left.
+pub fn nightly_allowance(remaining: u64, runs_left: u32, slack_percent: u32) -> u64 {
+    let runs = u64::from(runs_left.max(1));
+    let share = remaining.div_ceil(runs);
+    let with_slack = share + share * u64::from(slack_percent) / 100;
+    with_slack.min(remaining)
+}
+
+/// Metered calls one `attendance/list` traversal costs: one batch of at most 50 users and 7
+/// days, `expected_rows` rows in it; one page per 50 rows, and at least one call even when the
+/// batch returns nothing.
+pub fn results_batch_cost(expected_rows: u64) -> u64 {
+    expected_rows.div_ceil(RESULT_ROWS_PER_PAGE).max(1)
+}
+
+/// Metered calls a traversal of `instanceIds/query` costs for `expected_ids` ids: one page per
+/// 20 ids, at least one.
+pub fn approval_list_cost(expected_ids: u64) -> u64 {
+    expected_ids.div_ceil(APPROVAL_IDS_PER_PAGE).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHANGHAI: Tz = chrono_tz::Asia::Shanghai;
+
+    fn utc(raw: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(raw)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn the_month_is_read_on_the_business_wall_clock() {
+        // 2026-10-31 17:30 UTC is already 2026-11-01 01:30 in Shanghai.
+        let month = YearMonth::of(utc("2026-10-31T17:30:00Z"), SHANGHAI);
+        assert_eq!(month.to_string(), "2026-11");
+        let (start, end) = month.bounds(SHANGHAI);
+        assert_eq!(start, utc("2026-10-31T16:00:00Z"));
+        assert_eq!(end, utc("2026-11-30T16:00:00Z"));
+    }
+
+    #[test]
+    fn december_rolls_into_the_next_year() {
+        let december = YearMonth {
+            year: 2026,
+            month: 12,
+        };
+        assert_eq!(
+            december.next(),
+            YearMonth {
+                year: 2027,
+                month: 1
+            }
+        );
+        assert_eq!(december.days(), 31);
+        assert_eq!(
+            YearMonth {
+                year: 2028,
+                month: 2
+            }
+            .days(),
+            29
+        );
+    }
+
+    #[test]
+    fn remaining_runs_count_tonight_and_every_later_night_of_the_month() {
+        assert_eq!(
+            remaining_nightly_runs(utc("2026-11-01T18:10:00Z"), SHANGHAI),
+            29
+        );
+        assert_eq!(
+            remaining_nightly_runs(utc("2026-11-29T18:10:00Z"), SHANGHAI),
+            1
+        );
+    }
+
+    #[track_caller]
+    fn check_allowance(remaining: u64, runs: u32, slack: u32, expected: u64) {
+        assert_eq!(nightly_allowance(remaining, runs, slack), expected);
+    }
+
+    #[test]
+    fn a_night_gets_its_fair_share_plus_slack_but_never_more_than_is_left() {
+        check_allowance(3000, 30, 0, 100);
+        check_allowance(3000, 30, 50, 150);
+        check_allowance(100, 1, 50, 100);
+        check_allowance(0, 10, 50, 0);
+        check_allowance(10, 0, 0, 10);
+    }
+
+    #[test]
+    fn pace_projects_spending_so_far_to_the_end_of_the_month() {
+        // Half of November (30 days) gone, 1,000 calls used.
+        let pace = pace(utc("2026-11-15T16:00:00Z"), SHANGHAI, 4000, 1000);
+        assert_eq!(pace.remaining, 3000);
+        assert!((pace.elapsed - 0.5).abs() < 1e-9);
+        assert_eq!(pace.projected, 2000);
+    }
+
+    #[test]
+    fn call_costs_round_up_to_whole_pages_and_never_reach_zero() {
+        assert_eq!(results_batch_cost(0), 1);
+        assert_eq!(results_batch_cost(50), 1);
+        assert_eq!(results_batch_cost(51), 2);
+        assert_eq!(results_batch_cost(700), 14);
+        assert_eq!(approval_list_cost(0), 1);
+        assert_eq!(approval_list_cost(41), 3);
+    }
+}

@@ -1,0 +1,490 @@
+//! Classification: every change of a slot and every finished approval gets exactly one class of
+//! PRODUCT.md section 4, and a verdict on what to do with the ledger.
+//!
+//! Evidence first: a slot DingTalk shows corrected with a `procInstId` (`sourceType APPROVE`) is
+//! a `supply_applied` correction by itself, even before the approval's detail is known; the
+//! detail only enriches it. Matching through the approval's own fields is needed only where a
+//! slot carries no `procInstId`. Idempotency keys are derived from the evidence alone, so a rerun
+//! over the same data yields the same keys and the store journals nothing twice.
+//!
+//! Pure: values in, verdicts out. It does not write the ledger (that is `apply`) and does not
+//! decide which approvals are still open (the caller passes them).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use sha2::{Digest, Sha256};
+
+use crate::domain::{
+    Approval, ChangeClass, CheckType, Correction, LedgerState, Policy, PolicyAction, Slot, SlotKey,
+    SourceType, TimeResult,
+};
+
+use super::diff::SlotChange;
+use super::matching::{Evidence, SlotIndex};
+
+/// What the store knows about a slot besides its last observed state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlotContext {
+    /// The ledger row as this job last told it; `None` when there is none yet.
+    pub ledger: Option<LedgerState>,
+    /// When the snapshot's observation of the slot was made.
+    pub observed_at: Option<DateTime<Utc>>,
+    /// The approval whose correction the ledger row carries now, if its last cause was one.
+    pub corrected_by: Option<String>,
+}
+
+/// Everything classification looks at.
+#[derive(Debug)]
+pub struct ClassifyInput<'a> {
+    /// The diff of this run (unchanged slots included; they get no verdict).
+    pub changes: &'a [SlotChange],
+    pub context: &'a BTreeMap<SlotKey, SlotContext>,
+    /// The current view of every slot: the snapshot overlaid with this run's fetch.
+    pub slots: &'a SlotIndex<'a>,
+    /// Every approval the store knows in the lookback window, by instance id.
+    pub approvals: &'a BTreeMap<String, Approval>,
+    /// Approvals to give a verdict this run: newly finished ones and those still pending or
+    /// unmatched from earlier runs. Running ones among them get none.
+    pub open_approvals: &'a BTreeSet<String>,
+    pub now: DateTime<Utc>,
+    pub tz: Tz,
+    pub policy: &'a Policy,
+    /// How long after its scheduled time a result may still settle on its own (`late_result`).
+    pub settle: Duration,
+}
+
+/// What to do with the ledger for one verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerAction {
+    /// Leave the ledger alone.
+    None,
+    /// Write the row without journaling a correction (`baseline`, `late_result`).
+    Write(LedgerState),
+    /// Change the row and journal the correction.
+    Correct(Correction),
+}
+
+/// One classified change or approval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub class: ChangeClass,
+    /// Deterministic: the same evidence yields the same key in every run.
+    pub key: String,
+    pub slot: Option<SlotKey>,
+    pub approval_id: Option<String>,
+    pub evidence: Option<Evidence>,
+    pub anomaly: bool,
+    /// One sentence a person can act on.
+    pub detail: String,
+    pub action: LedgerAction,
+}
+
+/// Classifies every change and every open finished approval. Verdicts come out sorted by key.
+pub fn classify(input: &ClassifyInput<'_>) -> Vec<Verdict> {
+    let matched = match_approved(input);
+    let mut verdicts = Vec::new();
+    let mut explained: BTreeSet<String> = BTreeSet::new();
+    for change in input.changes {
+        let Some(verdict) = classify_change(input, &matched, change) else {
+            continue;
+        };
+        if let Some(instance) = &verdict.approval_id {
+            explained.insert(instance.clone());
+        }
+        verdicts.push(verdict);
+    }
+    for instance in input.open_approvals {
+        if explained.contains(instance) {
+            continue;
+        }
+        let Some(approval) = input.approvals.get(instance) else {
+            continue;
+        };
+        if let Some(verdict) = classify_approval(input, approval) {
+            verdicts.push(verdict);
+        }
+    }
+    verdicts.sort_by(|left, right| left.key.cmp(&right.key));
+    verdicts
+}
+
+/// Whether DingTalk shows `slot` corrected by an approval, and by which one when it says so.
+pub fn approval_correction(slot: &Slot) -> Option<&str> {
+    if slot.source_type == SourceType::Approve {
+        slot.proc_inst_id.as_deref().filter(|id| !id.is_empty())
+    } else {
+        None
+    }
+}
+
+/// Whether `slot` shows a correction by some approval (with or without its instance id).
+pub fn shows_approval(slot: &Slot) -> bool {
+    slot.source_type == SourceType::Approve && slot.is_signed()
+}
+
+/// A short stable digest of a ledger state, for idempotency keys.
+pub fn state_hash(state: &LedgerState) -> String {
+    let text = format!(
+        "{}|{}|{}|{}",
+        state.time_result,
+        state.check_time.map(|t| t.timestamp_millis()).unwrap_or(-1),
+        state.source_type,
+        state.proc_inst_id.as_deref().unwrap_or(""),
+    );
+    hex::encode(&Sha256::digest(text.as_bytes())[..8])
+}
+
+/// The ledger state a vanished slot is corrected to when the policy applies it.
+pub fn vanished_state() -> LedgerState {
+    LedgerState {
+        time_result: TimeResult::NotSigned,
+        check_time: None,
+        source_type: SourceType::Unknown("VANISHED".into()),
+        proc_inst_id: None,
+    }
+}
+
+/// Approved approvals by the slot they match (strongest evidence first, then instance id).
+fn match_approved<'a>(
+    input: &ClassifyInput<'a>,
+) -> BTreeMap<SlotKey, Vec<(Evidence, &'a Approval)>> {
+    let mut by_slot: BTreeMap<SlotKey, Vec<(Evidence, &Approval)>> = BTreeMap::new();
+    for approval in input
+        .approvals
+        .values()
+        .filter(|approval| approval.is_approved())
+    {
+        if let Some(found) = input.slots.match_approval(approval, input.tz) {
+            by_slot
+                .entry(found.slot)
+                .or_default()
+                .push((found.evidence, approval));
+        }
+    }
+    for candidates in by_slot.values_mut() {
+        candidates.sort_by(|left, right| (left.0, &left.1.id).cmp(&(right.0, &right.1.id)));
+    }
+    by_slot
+}
+
+struct Draft<'a> {
+    input: &'a ClassifyInput<'a>,
+    key: SlotKey,
+    ledger: Option<LedgerState>,
+}
+
+impl Draft<'_> {
+    fn verdict(
+        &self,
+        class: ChangeClass,
+        key: String,
+        detail: String,
+        action: LedgerAction,
+    ) -> Verdict {
+        Verdict {
+            class,
+            key,
+            slot: Some(self.key.clone()),
+            approval_id: None,
+            evidence: None,
+            anomaly: class.is_anomaly(),
+            detail,
+            action,
+        }
+    }
+
+    fn correction(
+        &self,
+        class: ChangeClass,
+        key: &str,
+        after: LedgerState,
+        observed: bool,
+    ) -> Correction {
+        Correction {
+            idempotency_key: key.to_owned(),
+            slot_key: self.key.clone(),
+            class,
+            before: self.ledger.clone(),
+            after,
+            before_observed: observed,
+            process_instance_id: None,
+            business_id: None,
+            approved_at: None,
+        }
+    }
+
+    fn supply_applied(
+        &self,
+        slot: &Slot,
+        instance: &str,
+        evidence: Evidence,
+        observed: bool,
+    ) -> Verdict {
+        let key = format!("supply_applied|{}|{instance}", self.key);
+        let mut correction = self.correction(
+            ChangeClass::SupplyApplied,
+            &key,
+            slot.ledger_state(),
+            observed,
+        );
+        correction.process_instance_id = Some(instance.to_owned());
+        if let Some(approval) = self.input.approvals.get(instance) {
+            correction.business_id = approval.business_id.clone();
+            correction.approved_at = approval.finish_time;
+        }
+        let detail = format!("approval {instance} corrected {}", self.key);
+        let mut verdict = self.verdict(
+            ChangeClass::SupplyApplied,
+            key,
+            detail,
+            LedgerAction::Correct(correction),
+        );
+        verdict.approval_id = Some(instance.to_owned());
+        verdict.evidence = Some(evidence);
+        verdict
+    }
+
+    /// A change the policy decides on: applied as a correction or only reported.
+    fn by_policy(
+        &self,
+        class: ChangeClass,
+        action: PolicyAction,
+        after: LedgerState,
+        observed: bool,
+        what: &str,
+    ) -> Verdict {
+        let key = format!("{class}|{}|{}", self.key, state_hash(&after));
+        let detail = format!("{} {what}", self.key);
+        let ledger = match action {
+            PolicyAction::Apply => {
+                LedgerAction::Correct(self.correction(class, &key, after, observed))
+            }
+            PolicyAction::Report => LedgerAction::None,
+        };
+        self.verdict(class, key, detail, ledger)
+    }
+}
+
+fn classify_change(
+    input: &ClassifyInput<'_>,
+    matched: &BTreeMap<SlotKey, Vec<(Evidence, &Approval)>>,
+    change: &SlotChange,
+) -> Option<Verdict> {
+    let key = change.key();
+    let context = input.context.get(&key).cloned().unwrap_or_default();
+    let draft = Draft {
+        input,
+        key: key.clone(),
+        ledger: context.ledger.clone(),
+    };
+    let matched_approval = matched.get(&key).and_then(|candidates| candidates.first());
+    let policy = input.policy;
+    let verdict = match change {
+        SlotChange::New(slot) => {
+            if let Some(instance) = approval_correction(slot) {
+                draft.supply_applied(slot, instance, Evidence::ProcInstId, false)
+            } else if let Some((evidence, approval)) = matched_approval.filter(|_| slot.is_signed())
+            {
+                draft.supply_applied(slot, &approval.id, *evidence, false)
+            } else if slot.source_type == SourceType::Boss {
+                draft.by_policy(
+                    ChangeClass::AdminEdit,
+                    policy.admin_edit,
+                    slot.ledger_state(),
+                    false,
+                    "was first observed edited by an administrator",
+                )
+            } else {
+                let detail = format!("{key} first observed");
+                let action = LedgerAction::Write(slot.ledger_state());
+                draft.verdict(
+                    ChangeClass::Baseline,
+                    format!("baseline|{key}"),
+                    detail,
+                    action,
+                )
+            }
+        }
+        SlotChange::Changed { before, after } => {
+            let earlier = approval_correction(before)
+                .map(str::to_owned)
+                .or(context.corrected_by.clone());
+            if let Some(instance) = approval_correction(after)
+                && approval_correction(before) != Some(instance)
+            {
+                return Some(draft.supply_applied(after, instance, Evidence::ProcInstId, true));
+            }
+            if let Some((evidence, approval)) = matched_approval
+                && after.is_signed()
+                && !before.is_signed()
+            {
+                return Some(draft.supply_applied(after, &approval.id, *evidence, true));
+            }
+            if let Some(instance) = earlier
+                && !shows_approval(after)
+                && after.source_type != SourceType::Boss
+            {
+                return Some(supply_reverted(&draft, after, &instance));
+            }
+            if after.source_type == SourceType::Boss {
+                return Some(draft.by_policy(
+                    ChangeClass::AdminEdit,
+                    policy.admin_edit,
+                    after.ledger_state(),
+                    true,
+                    "was edited by an administrator",
+                ));
+            }
+            if is_late_result(before, after, &context, input.settle) {
+                let hash = state_hash(&after.ledger_state());
+                let detail = format!("{key} settled to {}", after.time_result);
+                let action = LedgerAction::Write(after.ledger_state());
+                return Some(draft.verdict(
+                    ChangeClass::LateResult,
+                    format!("late_result|{key}|{hash}"),
+                    detail,
+                    action,
+                ));
+            }
+            let what = format!(
+                "changed from {} to {} with no approval or administrator behind it",
+                before.time_result, after.time_result
+            );
+            draft.by_policy(
+                ChangeClass::Unexplained,
+                policy.unexplained,
+                after.ledger_state(),
+                true,
+                &what,
+            )
+        }
+        SlotChange::Vanished(before) => {
+            let mut verdict = draft.by_policy(
+                ChangeClass::Vanished,
+                policy.vanished,
+                vanished_state(),
+                true,
+                "is missing from a complete fetch of its day",
+            );
+            verdict.key = format!("vanished|{key}|{}", state_hash(&before.ledger_state()));
+            if let LedgerAction::Correct(correction) = &mut verdict.action {
+                correction.idempotency_key = verdict.key.clone();
+            }
+            verdict
+        }
+        SlotChange::Unchanged(_) => return None,
+    };
+    Some(verdict)
+}
+
+fn supply_reverted(draft: &Draft<'_>, after: &Slot, instance: &str) -> Verdict {
+    let key = format!("supply_reverted|{}|{instance}", draft.key);
+    let mut correction = draft.correction(
+        ChangeClass::SupplyReverted,
+        &key,
+        after.ledger_state(),
+        true,
+    );
+    correction.process_instance_id = Some(instance.to_owned());
+    if let Some(approval) = draft.input.approvals.get(instance) {
+        correction.business_id = approval.business_id.clone();
+        correction.approved_at = approval.finish_time;
+    }
+    let detail = format!(
+        "{} was corrected by approval {instance} but DingTalk no longer shows it corrected",
+        draft.key
+    );
+    let mut verdict = draft.verdict(
+        ChangeClass::SupplyReverted,
+        key,
+        detail,
+        LedgerAction::Correct(correction),
+    );
+    verdict.approval_id = Some(instance.to_owned());
+    verdict
+}
+
+/// A provisional OffDuty result settling on its own: observed within the settle horizon of its
+/// scheduled time, and neither the old nor the new state is an approval's or an administrator's.
+fn is_late_result(before: &Slot, after: &Slot, context: &SlotContext, settle: Duration) -> bool {
+    let involved = |slot: &Slot| matches!(slot.source_type, SourceType::Approve | SourceType::Boss);
+    after.check_type == CheckType::OffDuty
+        && !involved(before)
+        && !involved(after)
+        && context
+            .observed_at
+            .is_some_and(|observed| observed < before.base_check_time + settle)
+}
+
+fn classify_approval(input: &ClassifyInput<'_>, approval: &Approval) -> Option<Verdict> {
+    let instance = approval.id.clone();
+    let base = |class: ChangeClass, detail: String| Verdict {
+        class,
+        key: format!("{class}|{instance}"),
+        slot: None,
+        approval_id: Some(instance.clone()),
+        evidence: None,
+        anomaly: class.is_anomaly(),
+        detail,
+        action: LedgerAction::None,
+    };
+    if !approval.is_finished() {
+        return None;
+    }
+    if approval.is_refused() {
+        return Some(base(
+            ChangeClass::SupplyRefused,
+            format!("approval {instance} was refused"),
+        ));
+    }
+    if !approval.is_approved() {
+        let detail = format!("approval {instance} was withdrawn ({})", approval.status);
+        return Some(base(ChangeClass::SupplyWithdrawn, detail));
+    }
+    let Some(found) = input.slots.match_approval(approval, input.tz) else {
+        let detail = format!(
+            "approval {instance} by {} matches no slot",
+            approval.originator
+        );
+        return Some(base(ChangeClass::SupplyUnmatched, detail));
+    };
+    let slot = input.slots.slots().get(&found.slot)?;
+    let shows = match approval_correction(slot) {
+        Some(shown) => shown == instance,
+        None => shows_approval(slot),
+    };
+    let context = input.context.get(&found.slot).cloned().unwrap_or_default();
+    if shows {
+        let observed = context
+            .ledger
+            .as_ref()
+            .is_some_and(|ledger| *ledger != slot.ledger_state());
+        let draft = Draft {
+            input,
+            key: found.slot.clone(),
+            ledger: context.ledger.clone().filter(|_| observed),
+        };
+        return Some(draft.supply_applied(slot, &instance, found.evidence, observed));
+    }
+    let pending_days = approval
+        .finish_time
+        .map(|finished| (input.now - finished).num_days())
+        .unwrap_or(0);
+    let mut verdict = base(
+        ChangeClass::SupplyPending,
+        format!(
+            "approval {instance} is approved but DingTalk does not show {} corrected yet",
+            found.slot
+        ),
+    );
+    verdict.slot = Some(found.slot);
+    verdict.evidence = Some(found.evidence);
+    verdict.anomaly = pending_days >= i64::from(input.policy.pending_anomaly_days);
+    Some(verdict)
+}
+
+#[cfg(test)]
+#[path = "classify_tests.rs"]
+mod tests;
