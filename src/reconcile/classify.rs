@@ -79,6 +79,10 @@ pub struct Verdict {
     /// One sentence a person can act on.
     pub detail: String,
     pub action: LedgerAction,
+    /// The snapshot must not take this observation yet: DingTalk shows the slot corrected by an
+    /// approval without naming it, and no known approval explains it. The next run sees the
+    /// same change again, once the approval's detail is known.
+    pub hold: bool,
 }
 
 /// Classifies every change and every open finished approval. Verdicts come out sorted by key.
@@ -192,6 +196,7 @@ impl Draft<'_> {
             anomaly: class.is_anomaly(),
             detail,
             action,
+            hold: false,
         }
     }
 
@@ -281,6 +286,21 @@ fn classify_change(
     };
     let matched_approval = matched.get(&key).and_then(|candidates| candidates.first());
     let policy = input.policy;
+    if let SlotChange::New(after) | SlotChange::Changed { after, .. } = change
+        && shows_approval(after)
+        && approval_correction(after).is_none()
+        && matched_approval.is_none()
+    {
+        let detail = format!("{key} shows a correction by an approval not known yet");
+        let mut verdict = draft.verdict(
+            ChangeClass::SupplyPending,
+            format!("supply_pending|{key}"),
+            detail,
+            LedgerAction::None,
+        );
+        verdict.hold = true;
+        return Some(verdict);
+    }
     let verdict = match change {
         SlotChange::New(slot) => {
             if let Some(instance) = approval_correction(slot) {
@@ -407,15 +427,29 @@ fn supply_reverted(draft: &Draft<'_>, after: &Slot, instance: &str) -> Verdict {
 }
 
 /// A provisional OffDuty result settling on its own: observed within the settle horizon of its
-/// scheduled time, and neither the old nor the new state is an approval's or an administrator's.
+/// scheduled time, neither the old nor the new state is an approval's or an administrator's, and
+/// the new state comes from a punch (a `SYSTEM` change days later is not a result settling).
 fn is_late_result(before: &Slot, after: &Slot, context: &SlotContext, settle: Duration) -> bool {
     let involved = |slot: &Slot| matches!(slot.source_type, SourceType::Approve | SourceType::Boss);
     after.check_type == CheckType::OffDuty
         && !involved(before)
         && !involved(after)
+        && is_punch_source(&after.source_type)
         && context
             .observed_at
             .is_some_and(|observed| observed < before.base_check_time + settle)
+}
+
+/// Sources that mean an employee's own punch (machine, beacon, app, auto punch).
+fn is_punch_source(source: &SourceType) -> bool {
+    matches!(
+        source,
+        SourceType::User
+            | SourceType::Atm
+            | SourceType::Beacon
+            | SourceType::DingAtm
+            | SourceType::AutoCheck
+    )
 }
 
 fn classify_approval(input: &ClassifyInput<'_>, approval: &Approval) -> Option<Verdict> {
@@ -429,6 +463,7 @@ fn classify_approval(input: &ClassifyInput<'_>, approval: &Approval) -> Option<V
         anomaly: class.is_anomaly(),
         detail,
         action: LedgerAction::None,
+        hold: false,
     };
     if !approval.is_finished() {
         return None;

@@ -187,6 +187,18 @@ fn a_correction_without_an_instance_id_is_matched_through_the_approval_fields() 
 }
 
 #[test]
+fn a_correction_without_an_instance_id_or_a_known_approval_is_held_for_the_next_run() {
+    let mut shown = corrected(&missed(), "P1");
+    shown.proc_inst_id = None;
+    let verdicts = World::new(vec![missed()], vec![shown]).run();
+    assert_eq!(
+        render(&verdicts),
+        ["supply_pending supply_pending|u1|2026-11-02|plan:11 -"]
+    );
+    assert!(verdicts[0].hold);
+}
+
+#[test]
 fn a_slot_no_longer_showing_its_approved_correction_is_reverted() {
     check(
         &World::new(vec![corrected(&missed(), "P1")], vec![missed()]),

@@ -4,6 +4,7 @@
 pub mod classify;
 pub mod diff;
 pub mod matching;
+pub mod plan;
 
 #[cfg(test)]
 mod test_helpers;
