@@ -1,0 +1,198 @@
+//! The `sim` command: serve a simulator on 127.0.0.1 until shutdown, after printing its base URL
+//! and a ready-to-paste config snippet on stdout. Logs go to stderr through `tracing`.
+//!
+//! This module only maps flags to a [`SimConfig`]; it does not install a tracing subscriber
+//! (the binary does).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::config::{MissingInstanceCode, NextTokenEnd, Rates, SimConfig, Switches};
+use super::state::SimState;
+
+fn parse_instant(raw: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            format!("{raw:?} is not an instant: expected RFC 3339, e.g. 2026-11-01T02:00:00+08:00")
+        })
+}
+
+/// Which set of event rates to generate the world with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RatesChoice {
+    /// Every class of change occurs (small revert/unexplained/vanish rates).
+    Default,
+    /// The standard benchmark month (no reverts, unexplained changes or vanished days).
+    Benchmark,
+}
+
+/// Arguments of `dingtalk-reconcile sim`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SimArgs {
+    /// Port on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Seed of the synthetic company.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Number of employees.
+    #[arg(long, default_value_t = 200)]
+    pub employees: usize,
+    /// First work date generated (YYYY-MM-DD).
+    #[arg(long, default_value = "2026-10-01")]
+    pub from: NaiveDate,
+    /// Number of calendar days generated.
+    #[arg(long, default_value_t = 31)]
+    pub days: u32,
+    /// Per-app per-API QPS limit.
+    #[arg(long, default_value_t = 20)]
+    pub qps: u32,
+    /// Metered calls per natural month before 90020 (default: unlimited).
+    #[arg(long)]
+    pub monthly_quota: Option<u64>,
+    /// Initial virtual time (RFC 3339; default: 02:00 local the day after the last work date).
+    #[arg(long, value_parser = parse_instant)]
+    pub clock: Option<DateTime<Utc>>,
+    /// Event rates.
+    #[arg(long, value_enum, default_value_t = RatesChoice::Default)]
+    pub rates: RatesChoice,
+    /// Start every ⚠ switch at its pessimistic reading (single switches below still override).
+    #[arg(long)]
+    pub pessimistic: bool,
+    /// Corrected slots carry the 补卡 id in `procInstId`.
+    #[arg(long)]
+    pub proc_inst_id_on_corrected_slot: Option<bool>,
+    /// `listRecord` shows the 补卡's synthetic punch.
+    #[arg(long)]
+    pub supply_punch_in_list_record: Option<bool>,
+    /// The 补卡 form's `extValue` carries `planId`.
+    #[arg(long)]
+    pub plan_id_in_ext_value: Option<bool>,
+    /// End-of-list shape of `instanceIds/query`.
+    #[arg(long, value_enum)]
+    pub next_token_end: Option<NextTokenEnd>,
+    /// Approval times are real UTC (false: local time labelled Z).
+    #[arg(long)]
+    pub approval_times_utc: Option<bool>,
+    /// The detail read-back holds the `repairCheckTime` entry.
+    #[arg(long)]
+    pub repair_check_time_entry: Option<bool>,
+    /// Error code for an unknown process instance id.
+    #[arg(long, value_enum)]
+    pub missing_instance_code: Option<MissingInstanceCode>,
+    /// App key the simulator accepts.
+    #[arg(long, default_value = "sim-app-key")]
+    pub app_key: String,
+    /// App secret the simulator accepts.
+    #[arg(long, default_value = "sim-app-secret", hide_default_value = true)]
+    pub app_secret: String,
+}
+
+impl SimArgs {
+    /// The configuration these flags describe.
+    pub fn config(&self) -> SimConfig {
+        let mut switches = if self.pessimistic {
+            Switches::pessimistic()
+        } else {
+            Switches::default()
+        };
+        let set = |target: &mut bool, value: Option<bool>| {
+            if let Some(v) = value {
+                *target = v;
+            }
+        };
+        set(
+            &mut switches.proc_inst_id_on_corrected_slot,
+            self.proc_inst_id_on_corrected_slot,
+        );
+        set(
+            &mut switches.supply_punch_in_list_record,
+            self.supply_punch_in_list_record,
+        );
+        set(
+            &mut switches.plan_id_in_ext_value,
+            self.plan_id_in_ext_value,
+        );
+        set(&mut switches.approval_times_utc, self.approval_times_utc);
+        set(
+            &mut switches.repair_check_time_entry,
+            self.repair_check_time_entry,
+        );
+        if let Some(end) = self.next_token_end {
+            switches.next_token_end = end;
+        }
+        if let Some(code) = self.missing_instance_code {
+            switches.missing_instance_code = code;
+        }
+        SimConfig {
+            from: self.from,
+            days: self.days,
+            qps: self.qps,
+            monthly_quota: self.monthly_quota,
+            app_key: self.app_key.clone(),
+            app_secret: self.app_secret.clone(),
+            clock: self.clock,
+            rates: match self.rates {
+                RatesChoice::Default => Rates::default(),
+                RatesChoice::Benchmark => Rates::benchmark(),
+            },
+            switches,
+            ..SimConfig::new(self.seed, self.employees)
+        }
+    }
+}
+
+/// The TOML snippet that points the job at a simulator.
+pub fn config_snippet(base_url: &str, state: &SimState) -> String {
+    let world = state.world();
+    let codes: Vec<String> = world
+        .supply_process_codes()
+        .iter()
+        .map(|c| format!("{c:?}"))
+        .collect();
+    format!(
+        "[dingtalk]\noapi_base_url = \"{base_url}\"\napi_base_url = \"{base_url}\"\n\
+         app_key = {:?}\napp_secret = {:?}\nsupply_process_codes = [{}]\nadmin_user_id = {:?}\n\n\
+         [scope]\ndepartments = [1]\n",
+        world.config.app_key,
+        world.config.app_secret,
+        codes.join(", "),
+        world.employees[world.admin].id,
+    )
+}
+
+/// Runs `sim`: generates the world, binds 127.0.0.1:`port`, prints the base URL then the config
+/// snippet on stdout, and serves until `shutdown` completes.
+pub async fn run_cli(
+    args: SimArgs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let config = args.config();
+    let started = std::time::Instant::now();
+    let world = tokio::task::spawn_blocking(move || super::generate::generate(&config))
+        .await
+        .context("generating the simulated company")?;
+    tracing::info!(
+        employees = world.employees.len(),
+        instances = world.instances.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "simulated company generated"
+    );
+    let state = Arc::new(SimState::new(Arc::new(world)));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{}", args.port))?;
+    let base_url = format!("http://{}", listener.local_addr()?);
+    println!("{base_url}");
+    println!();
+    print!("{}", config_snippet(&base_url, &state));
+    tracing::info!(%base_url, clock = %state.now(), "simulator serving");
+    super::serve(listener, state, shutdown)
+        .await
+        .context("serving the simulator")?;
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! Faults on demand, deterministic by schedule: a rule names a path (or every DingTalk path), a
+//! kind, how many matching calls to let pass first (`skip`) and how many to affect (`times`),
+//! after which it disarms itself.
+//!
+//! This module only decides *which* fault a call meets; the HTTP layer shapes the answer.
+//!
+//! JSON shape (`PUT /_sim/faults` takes a list; it replaces what is armed):
+//! `{"path": "/attendance/list", "kind": "server_error", "status": 503, "skip": 0, "times": 2}`.
+
+use serde::{Deserialize, Serialize};
+
+/// What happens to an affected call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FaultKind {
+    /// The per-app QPS answer (oapi `90018` in HTTP 200; api HTTP 403
+    /// `Forbidden.AccessDenied.QpsLimitForAppkeyAndApi`). Not metered; counted as throttled.
+    Throttle,
+    /// An HTTP 5xx (e.g. 502, 503). Not metered.
+    ServerError { status: u16 },
+    /// Served normally after `delay_ms` of real time (past a client's timeout). Metered.
+    Slow { delay_ms: u64 },
+    /// Served, then the JSON body is cut in half (HTTP 200). Metered.
+    Malformed,
+    /// The IP-ban HTML page (HTTP 200, `text/html`). Not metered.
+    IpBanHtml,
+    /// The IP-ban JSON `{"status":1111,"wait":5,…}` (HTTP 200). Not metered.
+    IpBanJson,
+    /// Every token issued so far becomes invalid; the call itself then proceeds normally (so it
+    /// meets the invalid token unless it is a token call).
+    InvalidateTokens,
+    /// The monthly quota answer (oapi `90020`; api HTTP 403
+    /// `Forbidden.AccessDenied.ApiCountLimitForOrg`). Not metered.
+    QuotaExhausted,
+}
+
+/// One armed fault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultRule {
+    /// Exact path (no query), e.g. `/attendance/list`; `None` = every DingTalk path.
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(flatten)]
+    pub kind: FaultKind,
+    /// Let this many matching calls pass first.
+    #[serde(default)]
+    pub skip: u32,
+    /// Affect this many matching calls, then disarm.
+    #[serde(default = "one")]
+    pub times: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl FaultRule {
+    pub fn new(path: Option<&str>, kind: FaultKind) -> Self {
+        FaultRule {
+            path: path.map(str::to_owned),
+            kind,
+            skip: 0,
+            times: 1,
+        }
+    }
+
+    fn matches(&self, path: &str) -> bool {
+        self.path.as_deref().is_none_or(|p| p == path)
+    }
+}
+
+/// The armed rules, in order.
+#[derive(Debug, Default, Clone)]
+pub struct Faults {
+    rules: Vec<FaultRule>,
+}
+
+impl Faults {
+    pub fn replace(&mut self, rules: Vec<FaultRule>) {
+        self.rules = rules.into_iter().filter(|r| r.times > 0).collect();
+    }
+
+    pub fn armed(&self) -> Vec<FaultRule> {
+        self.rules.clone()
+    }
+
+    /// The fault this call meets, if any. Every matching rule still skipping counts the call;
+    /// the first matching rule done skipping fires (and disarms when its `times` run out).
+    pub fn next(&mut self, path: &str) -> Option<FaultKind> {
+        let mut fired = None;
+        for rule in self.rules.iter_mut().filter(|r| r.matches(path)) {
+            if rule.skip > 0 {
+                rule.skip -= 1;
+            } else if fired.is_none() {
+                rule.times -= 1;
+                fired = Some(rule.kind.clone());
+            }
+        }
+        self.rules.retain(|r| r.times > 0);
+        fired
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rule_lets_skipped_calls_pass_then_fires_its_times_then_disarms() {
+        let mut faults = Faults::default();
+        let mut rule = FaultRule::new(Some("/attendance/list"), FaultKind::Throttle);
+        rule.skip = 1;
+        rule.times = 2;
+        faults.replace(vec![rule]);
+        assert_eq!(faults.next("/gettoken"), None);
+        assert_eq!(faults.next("/attendance/list"), None);
+        assert_eq!(faults.next("/attendance/list"), Some(FaultKind::Throttle));
+        assert_eq!(faults.next("/attendance/list"), Some(FaultKind::Throttle));
+        assert_eq!(faults.next("/attendance/list"), None);
+        assert!(faults.armed().is_empty());
+    }
+
+    #[test]
+    fn rules_round_trip_through_their_json_shape() {
+        let raw = r#"[{"path":null,"kind":"server_error","status":503,"skip":0,"times":2},
+                      {"kind":"slow","delay_ms":1500}]"#;
+        let rules: Vec<FaultRule> = serde_json::from_str(raw).unwrap();
+        assert_eq!(rules[0].kind, FaultKind::ServerError { status: 503 });
+        assert_eq!(rules[1].times, 1);
+        let again: Vec<FaultRule> =
+            serde_json::from_str(&serde_json::to_string(&rules).unwrap()).unwrap();
+        assert_eq!(again, rules);
+    }
+}

@@ -1,0 +1,643 @@
+//! Builds a [`World`] from a [`SimConfig`], deterministically: every employee-day draws from its
+//! own ChaCha stream seeded from `(seed, employee, day)`, so the same seed gives the same world
+//! whatever the size, and generation is one linear pass (a 2,000-employee month takes well under a
+//! second in release builds).
+//!
+//! This module decides *what happens* (punches, missed punches, 补卡 filings and decisions, admin
+//! edits, reverts, unexplained changes, vanished days); it does not answer questions about time
+//! (see `world`) nor format anything (see `http`).
+//!
+//! Id schemes (all unique within a world, see the property tests): with
+//! `slot = (employee × days + day) × 2 + checkpoint`, `planId = 437·10⁹ + slot` (> 2³²),
+//! row `id = 60·10⁹ + slot`, `recordId = 80·10⁹ + slot × 4 + kind` (0 punch, 1 provisional punch,
+//! 2 补卡 punch, 3 admin punch).
+
+use std::collections::HashMap;
+
+use chrono::{Datelike, NaiveDate, Weekday};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::config::SimConfig;
+use super::world::{
+    Cause, Change, CheckKind, DAY_MS, Department, Employee, HOUR_MS, Instance, MINUTE_MS, Outcome,
+    Punch, RowState, Slot, Source, Template, TimeRes, UserDay, World, local_ms,
+};
+
+const SURNAMES: &[&str] = &[
+    "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "胡", "朱", "高", "林",
+    "何", "郭", "马", "罗",
+];
+const GIVEN: &[&str] = &[
+    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明",
+    "超", "秀英", "霞", "平",
+];
+const REASONS: &[&str] = &["忘记打卡", "手机没电", "外出办事", "打卡机故障", "网络异常"];
+const MEMBERS_PER_DEPARTMENT: usize = 40;
+
+/// SplitMix64 finaliser: a cheap, well-mixed hash of a few integers.
+fn mix(parts: &[u64]) -> u64 {
+    let mut h: u64 = 0x9E37_79B9_7F4A_7C15;
+    for &p in parts {
+        h ^= p;
+        h = h.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        h ^= h >> 31;
+    }
+    h
+}
+
+fn rng_for(seed: u64, tag: u64, a: u64, b: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(mix(&[seed, tag, a, b]))
+}
+
+fn alnum(rng: &mut ChaCha8Rng, len: usize) -> String {
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    (0..len)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+fn chance(rng: &mut ChaCha8Rng, p: f64) -> bool {
+    p > 0.0 && rng.random::<f64>() < p
+}
+
+fn minutes(rng: &mut ChaCha8Rng, lo: i64, hi: i64) -> i64 {
+    rng.random_range(lo..=hi) * MINUTE_MS
+}
+
+/// A user id of one of four shapes, unique by construction (the index is embedded).
+fn user_id(index: usize) -> String {
+    match index % 4 {
+        0 => format!("0126{index:06}"),
+        1 => format!("0225372668292{index:07}"),
+        2 => format!("manager{:x}", 0x7000 + index),
+        _ => format!("{}", 16_000_000 + index * 37),
+    }
+}
+
+/// Builds the world. Cost is linear in employees × days.
+pub fn generate(config: &SimConfig) -> World {
+    let seed = config.seed;
+    let n = config.employees.max(1);
+    let templates = templates(seed);
+    let supply_templates: Vec<usize> = (0..templates.len())
+        .filter(|&t| templates[t].attendance_type == 1)
+        .collect();
+
+    let (departments, primary) = departments(n);
+    let mut employees: Vec<Employee> = (0..n)
+        .map(|i| {
+            let mut rng = rng_for(seed, 1, i as u64, 0);
+            let mut name = SURNAMES[rng.random_range(0..SURNAMES.len())].to_owned();
+            name.push_str(GIVEN[rng.random_range(0..GIVEN.len())]);
+            if rng.random_bool(0.5) {
+                name.push_str(GIVEN[rng.random_range(0..GIVEN.len())]);
+            }
+            let night = i != 0 && chance(&mut rng, config.rates.night_shift);
+            Employee {
+                id: user_id(i),
+                name,
+                departments: Vec::new(),
+                night,
+                template: supply_templates[i % 3 / 2 % supply_templates.len()],
+                days: Vec::new(),
+            }
+        })
+        .collect();
+    for dept in &departments {
+        for &m in &dept.members {
+            employees[m].departments.push(dept.id);
+        }
+    }
+    for (i, e) in employees.iter_mut().enumerate() {
+        // Primary department first.
+        let p = primary[i];
+        e.departments.sort_by_key(|&d| (d != p, d));
+    }
+
+    let mut instances = Vec::new();
+    for u in 0..n {
+        let mut days = Vec::with_capacity(config.days as usize);
+        for d in 0..config.days as usize {
+            let date = config.from + chrono::Days::new(d as u64);
+            days.push(user_day(
+                config,
+                &employees,
+                &departments,
+                u,
+                d,
+                date,
+                &mut instances,
+            ));
+        }
+        employees[u].days = days;
+    }
+    assemble(config.clone(), employees, departments, templates, instances)
+}
+
+fn templates(seed: u64) -> Vec<Template> {
+    let mut rng = rng_for(seed, 2, 0, 0);
+    let code = |rng: &mut ChaCha8Rng| {
+        format!(
+            "PROC-{:08X}-{:04X}-{:04X}-{:04X}-{:012X}",
+            rng.random::<u32>(),
+            rng.random::<u16>(),
+            rng.random::<u16>(),
+            rng.random::<u16>(),
+            rng.random::<u64>() & 0xFFFF_FFFF_FFFF
+        )
+    };
+    let modified = local_ms(
+        NaiveDate::from_ymd_opt(2025, 3, 1).unwrap_or_default(),
+        10,
+        0,
+    );
+    vec![
+        Template {
+            process_code: code(&mut rng),
+            flow_title: "补卡申请".into(),
+            attendance_type: 1,
+            reason_label: "补卡理由",
+            reason_component: "TextareaField",
+            photo: false,
+            gmt_modified_ms: modified,
+            icon_name: "attendance",
+        },
+        Template {
+            process_code: code(&mut rng),
+            flow_title: "补卡申请（门店）".into(),
+            attendance_type: 1,
+            reason_label: "补卡原因",
+            reason_component: "TextField",
+            photo: true,
+            gmt_modified_ms: modified + DAY_MS,
+            icon_name: "attendance",
+        },
+        Template {
+            process_code: code(&mut rng),
+            flow_title: "请假".into(),
+            attendance_type: 2,
+            reason_label: "请假事由",
+            reason_component: "TextareaField",
+            photo: false,
+            gmt_modified_ms: modified + 2 * DAY_MS,
+            icon_name: "leave",
+        },
+        Template {
+            process_code: code(&mut rng),
+            flow_title: "通用审批".into(),
+            attendance_type: 0,
+            reason_label: "申请内容",
+            reason_component: "TextareaField",
+            photo: false,
+            gmt_modified_ms: modified + 3 * DAY_MS,
+            icon_name: "general",
+        },
+    ]
+}
+
+/// Root 1 → divisions (one per 200 people) → teams of 40; every third team hangs under the team
+/// before it, so the tree has four levels. Some people are in a second team; the admin is also a
+/// direct member of the root. Returns the departments and each employee's primary department.
+fn departments(n: usize) -> (Vec<Department>, Vec<i64>) {
+    let teams = n.div_ceil(MEMBERS_PER_DEPARTMENT);
+    let divisions = n.div_ceil(200);
+    let mut depts = vec![Department {
+        id: 1,
+        name: "总公司".into(),
+        children: Vec::new(),
+        members: vec![0],
+    }];
+    for k in 0..divisions {
+        depts.push(Department {
+            id: 100 + k as i64,
+            name: format!("事业部{}", k + 1),
+            children: Vec::new(),
+            members: Vec::new(),
+        });
+        depts[0].children.push(100 + k as i64);
+    }
+    let team_id = |j: usize| 10_000 + j as i64;
+    for j in 0..teams {
+        depts.push(Department {
+            id: team_id(j),
+            name: format!("第{}组", j + 1),
+            children: Vec::new(),
+            members: Vec::new(),
+        });
+        let parent_pos = if j % 3 == 2 {
+            1 + divisions + j - 1
+        } else {
+            1 + (j / 5) % divisions
+        };
+        depts[parent_pos].children.push(team_id(j));
+    }
+    let mut primary = vec![0; n];
+    for (i, p) in primary.iter_mut().enumerate() {
+        let j = i / MEMBERS_PER_DEPARTMENT;
+        depts[1 + divisions + j].members.push(i);
+        *p = team_id(j);
+        if i % 17 == 5 && teams > 1 {
+            depts[1 + divisions + (j + 1) % teams].members.push(i);
+        }
+    }
+    for d in &mut depts {
+        d.members.sort_unstable();
+        d.members.dedup();
+    }
+    (depts, primary)
+}
+
+/// Everything that happens on one employee-day.
+fn user_day(
+    config: &SimConfig,
+    employees: &[Employee],
+    departments: &[Department],
+    u: usize,
+    d: usize,
+    date: NaiveDate,
+    instances: &mut Vec<Instance>,
+) -> Option<UserDay> {
+    if matches!(date.weekday(), Weekday::Sat | Weekday::Sun) {
+        return None;
+    }
+    let rates = &config.rates;
+    let employee = &employees[u];
+    let night = employee.night;
+    let mut rng = rng_for(config.seed, 3, u as u64, d as u64);
+    let source = if u % 5 == 3 {
+        Source::Atm
+    } else {
+        Source::User
+    };
+    let mut plain_day = true;
+    let mut slots = Vec::with_capacity(2);
+    for cp in 0..2usize {
+        let check = if cp == 0 {
+            CheckKind::OnDuty
+        } else {
+            CheckKind::OffDuty
+        };
+        let base_ms = match (night, check) {
+            (false, CheckKind::OnDuty) => local_ms(date, 9, 0),
+            (false, CheckKind::OffDuty) => local_ms(date, 18, 0),
+            (true, CheckKind::OnDuty) => local_ms(date, 22, 0),
+            (true, CheckKind::OffDuty) => local_ms(date + chrono::Days::new(1), 6, 0),
+        };
+        let slot_no = ((u * config.days as usize + d) * 2 + cp) as i64;
+        let record = |kind: i64| 80_000_000_000 + slot_no * 4 + kind;
+        let not_signed = RowState {
+            time_result: TimeRes::NotSigned,
+            source: Source::System,
+            check_ms: base_ms,
+            record_id: None,
+            supply: None,
+        };
+        let mut slot = Slot {
+            check,
+            plan_id: 437_000_000_000 + slot_no,
+            row_id: 60_000_000_000 + slot_no,
+            base_ms,
+            timeline: Vec::with_capacity(1),
+            punches: Vec::new(),
+        };
+        let draw = rng.random::<f64>();
+        if draw < rates.missed_punch {
+            plain_day = false;
+            slot.timeline.push(Change {
+                at: base_ms,
+                state: not_signed,
+                cause: Cause::Initial,
+            });
+            if chance(&mut rng, rates.filed) {
+                let ctx = FileCtx {
+                    config,
+                    employees,
+                    departments,
+                    u,
+                    d,
+                    cp,
+                    record: record(2),
+                };
+                file_supplies(&ctx, &mut rng, &mut slot, instances);
+            }
+        } else if draw < rates.missed_punch + rates.admin_edit {
+            plain_day = false;
+            slot.timeline.push(Change {
+                at: base_ms,
+                state: not_signed,
+                cause: Cause::Initial,
+            });
+            let at = base_ms + rng.random_range(1..=5) * DAY_MS + minutes(&mut rng, 0, 600);
+            let state = RowState {
+                time_result: TimeRes::Normal,
+                source: Source::Boss,
+                check_ms: base_ms,
+                record_id: Some(record(3)),
+                supply: None,
+            };
+            slot.timeline.push(Change {
+                at,
+                state,
+                cause: Cause::AdminEdit,
+            });
+            slot.punches.push(Punch {
+                record_id: record(3),
+                check_ms: base_ms,
+                source: Source::Boss,
+                time_result: TimeRes::Normal,
+                supply: None,
+                happened_ms: at,
+                gone_ms: None,
+            });
+        } else {
+            let punched = punch_slot(rates, &mut rng, &mut slot, source, record(0), record(1));
+            if punched && chance(&mut rng, rates.unexplained) {
+                plain_day = false;
+                let at = base_ms + rng.random_range(1..=3) * DAY_MS + minutes(&mut rng, 0, 600);
+                let (time_result, check_ms) = match check {
+                    CheckKind::OnDuty => (TimeRes::Late, base_ms + minutes(&mut rng, 5, 20)),
+                    CheckKind::OffDuty => (TimeRes::Early, base_ms - minutes(&mut rng, 5, 20)),
+                };
+                let state = RowState {
+                    time_result,
+                    source: Source::System,
+                    check_ms,
+                    record_id: Some(record(0)),
+                    supply: None,
+                };
+                slot.timeline.push(Change {
+                    at,
+                    state,
+                    cause: Cause::Unexplained,
+                });
+            }
+        }
+        slots.push(slot);
+    }
+    let vanish_at = (plain_day && chance(&mut rng, rates.vanish)).then(|| {
+        let last = slots.iter().map(|s| s.base_ms).max().unwrap_or_default();
+        last + rng.random_range(1..=5) * DAY_MS + minutes(&mut rng, 0, 600)
+    });
+    Some(UserDay {
+        work_date: date,
+        night,
+        slots,
+        vanish_at,
+    })
+}
+
+/// A punched slot: normal, late, early, or an OffDuty row that shows an early punch until it
+/// settles. Returns true when the final state is a plain normal punch.
+fn punch_slot(
+    rates: &super::config::Rates,
+    rng: &mut ChaCha8Rng,
+    slot: &mut Slot,
+    source: Source,
+    record: i64,
+    provisional_record: i64,
+) -> bool {
+    let base = slot.base_ms;
+    let punch = |check_ms: i64, time_result: TimeRes, record_id: i64| Punch {
+        record_id,
+        check_ms,
+        source,
+        time_result,
+        supply: None,
+        happened_ms: check_ms,
+        gone_ms: None,
+    };
+    let state = |check_ms: i64, time_result: TimeRes, record_id: i64| RowState {
+        time_result,
+        source,
+        check_ms,
+        record_id: Some(record_id),
+        supply: None,
+    };
+    let (check_ms, result) = match slot.check {
+        CheckKind::OnDuty if chance(rng, rates.late) => (base + minutes(rng, 1, 40), TimeRes::Late),
+        CheckKind::OnDuty => (base - minutes(rng, 0, 30), TimeRes::Normal),
+        CheckKind::OffDuty if chance(rng, rates.early) => {
+            (base - minutes(rng, 5, 60), TimeRes::Early)
+        }
+        CheckKind::OffDuty if chance(rng, rates.provisional_off_duty) => {
+            let early = base - minutes(rng, 5, 30);
+            let last = base + minutes(rng, 1, 40);
+            let settle = base + rng.random_range(2..=11) * HOUR_MS + minutes(rng, 0, 59);
+            slot.punches
+                .push(punch(early, TimeRes::Early, provisional_record));
+            slot.punches.push(punch(last, TimeRes::Normal, record));
+            let first = state(early, TimeRes::Early, provisional_record);
+            slot.timeline.push(Change {
+                at: base,
+                state: first,
+                cause: Cause::Initial,
+            });
+            let settled = state(last, TimeRes::Normal, record);
+            slot.timeline.push(Change {
+                at: settle,
+                state: settled,
+                cause: Cause::Settled,
+            });
+            return false;
+        }
+        CheckKind::OffDuty => (base + minutes(rng, 0, 45), TimeRes::Normal),
+    };
+    slot.punches.push(punch(check_ms, result, record));
+    let first = state(check_ms, result, record);
+    slot.timeline.push(Change {
+        at: base.max(check_ms),
+        state: first,
+        cause: Cause::Initial,
+    });
+    result == TimeRes::Normal
+}
+
+struct FileCtx<'a> {
+    config: &'a SimConfig,
+    employees: &'a [Employee],
+    departments: &'a [Department],
+    u: usize,
+    d: usize,
+    cp: usize,
+    record: i64,
+}
+
+/// Files a 补卡 for a missed slot, decides it, and when refused maybe files it again.
+fn file_supplies(
+    ctx: &FileCtx<'_>,
+    rng: &mut ChaCha8Rng,
+    slot: &mut Slot,
+    out: &mut Vec<Instance>,
+) {
+    let rates = &ctx.config.rates;
+    let base = slot.base_ms;
+    let lag_days = i64::from(rng.random_range(0..=rates.max_filing_lag_days));
+    let mut created = base + lag_days * DAY_MS + minutes(rng, 30, 600);
+    let corrected_ms = match slot.check {
+        CheckKind::OnDuty => base - minutes(rng, 0, 10),
+        CheckKind::OffDuty => base + minutes(rng, 0, 30),
+    };
+    let employee = &ctx.employees[ctx.u];
+    let team = employee.departments.first().copied().unwrap_or(1);
+    let approver = ctx
+        .departments
+        .iter()
+        .find(|dept| dept.id == team)
+        .and_then(|dept| dept.members.iter().copied().find(|&m| m != ctx.u))
+        .unwrap_or(if ctx.u == 0 {
+            1.min(ctx.employees.len() - 1)
+        } else {
+            0
+        });
+    let mut attempt = 0;
+    loop {
+        let draw = rng.random::<f64>();
+        let refiled = attempt > 0;
+        let outcome = if refiled || draw >= rates.refused + rates.withdrawn {
+            Outcome::Agree
+        } else if draw < rates.refused {
+            Outcome::Refuse
+        } else {
+            Outcome::Withdrawn
+        };
+        let decided = match outcome {
+            Outcome::Withdrawn => created + minutes(rng, 10, 2880),
+            _ => created + minutes(rng, 60, 4320),
+        };
+        let index = out.len() as u32;
+        let mut inst = Instance {
+            id: String::new(),
+            business_id: String::new(),
+            template: employee.template,
+            user: ctx.u,
+            day: ctx.d,
+            slot: ctx.cp,
+            created_ms: created,
+            decided_ms: decided,
+            outcome,
+            applied_ms: None,
+            reverted_ms: None,
+            corrected_ms,
+            reason: REASONS[rng.random_range(0..REASONS.len())],
+            photo: ctx_template_photo(ctx) && rng.random_bool(0.5),
+            approver,
+            task_id: 50_000_000_000 + i64::from(index),
+            biz_action: "NONE",
+        };
+        inst.id = format!("{}{index:06}{}", alnum(rng, 12), created / 1000);
+        inst.business_id = format!(
+            "{}{:06}",
+            super::world::local_date(created).format("%Y%m%d"),
+            index
+        );
+        if outcome == Outcome::Agree {
+            let applied = decided + minutes(rng, 2, 120);
+            inst.applied_ms = Some(applied);
+            let state = RowState {
+                time_result: TimeRes::Normal,
+                source: Source::Approve,
+                check_ms: corrected_ms,
+                record_id: Some(ctx.record),
+                supply: Some(index),
+            };
+            slot.timeline.push(Change {
+                at: applied,
+                state,
+                cause: Cause::Supply(index),
+            });
+            let mut punch = Punch {
+                record_id: ctx.record,
+                check_ms: corrected_ms,
+                source: Source::Approve,
+                time_result: TimeRes::Normal,
+                supply: Some(index),
+                happened_ms: applied,
+                gone_ms: None,
+            };
+            if chance(rng, rates.revert) {
+                let at = applied + rng.random_range(1..=5) * DAY_MS + minutes(rng, 0, 600);
+                inst.reverted_ms = Some(at);
+                punch.gone_ms = Some(at);
+                let back = slot.timeline[0].state;
+                slot.timeline.push(Change {
+                    at,
+                    state: back,
+                    cause: Cause::Revert(index),
+                });
+            }
+            slot.punches.push(punch);
+        }
+        out.push(inst);
+        let again = outcome == Outcome::Refuse && chance(rng, rates.refiled_after_refusal);
+        if !again {
+            return;
+        }
+        attempt += 1;
+        created = decided + minutes(rng, 60, 2880);
+    }
+}
+
+fn ctx_template_photo(ctx: &FileCtx<'_>) -> bool {
+    // Template 1 (the second 补卡 template) has a photo field.
+    ctx.employees[ctx.u].template == 1
+}
+
+fn assemble(
+    config: SimConfig,
+    employees: Vec<Employee>,
+    departments: Vec<Department>,
+    templates: Vec<Template>,
+    instances: Vec<Instance>,
+) -> World {
+    let user_index: HashMap<String, usize> = employees
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.id.clone(), i))
+        .collect();
+    let dept_index = departments
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.id, i))
+        .collect();
+    let instance_index = instances
+        .iter()
+        .enumerate()
+        .map(|(i, inst)| (inst.id.clone(), i as u32))
+        .collect();
+    let mut by_template = vec![Vec::new(); templates.len()];
+    for (i, inst) in instances.iter().enumerate() {
+        by_template[inst.template].push(i as u32);
+    }
+    for list in &mut by_template {
+        list.sort_by(|&a, &b| {
+            let (a, b) = (&instances[a as usize], &instances[b as usize]);
+            (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id))
+        });
+    }
+    let mut check_events: Vec<i64> = employees
+        .iter()
+        .flat_map(|e| e.days.iter().flatten())
+        .flat_map(|day| day.slots.iter())
+        .flat_map(|slot| slot.punches.iter().map(|p| p.happened_ms))
+        .collect();
+    check_events.sort_unstable();
+    let mut supply_events: Vec<i64> = instances.iter().map(|i| i.decided_ms).collect();
+    supply_events.sort_unstable();
+    World {
+        config,
+        employees,
+        departments,
+        templates,
+        instances,
+        admin: 0,
+        user_index,
+        dept_index,
+        instance_index,
+        by_template,
+        check_events,
+        supply_events,
+    }
+}

@@ -1,0 +1,489 @@
+//! Approvals (api family, camelCase): `POST /v1.0/workflow/processes/instanceIds/query`,
+//! `GET /v1.0/workflow/processInstances?processInstanceId=`, and
+//! `GET /v1.0/workflow/processes/managements/templates?userId=`.
+//!
+//! `nextToken` is an offset into the filtered, creation-ordered list: sent as a number (a string
+//! is `invalidNextToken`), returned as a string; the end of the list follows
+//! `Switches::next_token_end`. One traversal reaches at most 10,000 ids: ids past that are not
+//! returned (the list simply ends), as DingTalk's limit implies.
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Datelike};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::params::Params;
+use super::{Call, Reply};
+use crate::sim::config::NextTokenEnd;
+use crate::sim::world::{CheckKind, DAY_MS, Instance, Outcome, TZ_OFFSET_MS, World, local_ms};
+
+const MAX_RESULTS: i64 = 20;
+const MAX_USER_IDS: usize = 10;
+const MAX_SPAN_MS: i64 = 120 * DAY_MS;
+const MAX_LOOKBACK_MS: i64 = 365 * DAY_MS;
+const MAX_TRAVERSAL: usize = 10_000;
+const STATUSES: &[&str] = &["RUNNING", "TERMINATED", "COMPLETED"];
+
+fn bad(call: &Call<'_>, code: &str, msg: &str) -> Reply {
+    call.api_error(StatusCode::BAD_REQUEST, code, msg)
+}
+
+/// `POST /v1.0/workflow/processes/instanceIds/query`.
+pub(super) fn instance_ids(call: &Call<'_>) -> Reply {
+    let params = match Params::parse(call.body) {
+        Ok(p) => p,
+        Err(msg) => return call.bad_request(&msg),
+    };
+    let world = call.state.world();
+    let now = call.now_ms;
+    let code = match params.str("processCode") {
+        Ok(code) => code,
+        Err(msg) => return bad(call, "invalidProcessCode", &msg),
+    };
+    let Some(template) = world.templates.iter().position(|t| t.process_code == code) else {
+        return bad(
+            call,
+            "invalidProcessCode",
+            &format!("process code {code:?} does not exist"),
+        );
+    };
+    let next = match params.raw("nextToken") {
+        None => {
+            return bad(
+                call,
+                "invalidNextToken",
+                "field `nextToken` is missing: expected an integer (0 first)",
+            );
+        }
+        Some(Value::Number(n)) => match n.as_i64().filter(|&v| v >= 0) {
+            Some(v) => v as usize,
+            None => {
+                return bad(
+                    call,
+                    "invalidNextToken",
+                    &format!("nextToken {n}: expected an integer ≥ 0"),
+                );
+            }
+        },
+        Some(other) => {
+            let msg = format!(
+                "nextToken is {}: expected a number",
+                super::params::kind(other)
+            );
+            return bad(call, "invalidNextToken", &msg);
+        }
+    };
+    let max = match params.i64("maxResults") {
+        Ok(m) if (1..=MAX_RESULTS).contains(&m) => m as usize,
+        Ok(m) => {
+            return bad(
+                call,
+                "invalidMaxResults",
+                &format!("maxResults {m}: expected 1 to {MAX_RESULTS}"),
+            );
+        }
+        Err(msg) => return bad(call, "invalidMaxResults", &msg),
+    };
+    let start = match params.i64("startTime") {
+        Ok(s) => s,
+        Err(msg) => return bad(call, "invalidInstanceListIdsStartTime", &msg),
+    };
+    let end = match params.opt_i64("endTime") {
+        Ok(e) => e,
+        Err(msg) => return bad(call, "invalidEndTime", &msg),
+    };
+    let user_ids = match params.opt_str_list("userIds") {
+        Ok(Some(ids)) if ids.len() > MAX_USER_IDS => {
+            let msg = format!("{} userIds: expected at most {MAX_USER_IDS}", ids.len());
+            return bad(call, "invalidUserIds", &msg);
+        }
+        Ok(ids) => ids,
+        Err(msg) => return bad(call, "invalidUserIds", &msg),
+    };
+    let statuses = match params.opt_str_list("statuses") {
+        Ok(Some(list)) if list.iter().any(|s| !STATUSES.contains(&s.as_str())) => {
+            return call.bad_request(&format!(
+                "statuses {list:?}: expected RUNNING, TERMINATED or COMPLETED"
+            ));
+        }
+        Ok(list) => list,
+        Err(msg) => return call.bad_request(&msg),
+    };
+    let end = match end {
+        None => {
+            if start < now - MAX_SPAN_MS {
+                let msg = "startTime alone must be within the last 120 days";
+                return bad(call, "invalidInstanceListIdsStartTime", msg);
+            }
+            now
+        }
+        Some(end) => {
+            if end < start || end - start > MAX_SPAN_MS {
+                return bad(
+                    call,
+                    "invalidEndTime",
+                    "endTime must be ≥ startTime and within 120 days of it",
+                );
+            }
+            if start < now - MAX_LOOKBACK_MS {
+                let msg = "startTime must be within the last 365 days";
+                return bad(call, "invalidInstanceListIdsStartTime", msg);
+            }
+            end
+        }
+    };
+    let mut ids: Vec<&str> = world
+        .instances_created(template, start, end, now)
+        .into_iter()
+        .map(|i| &world.instances[i as usize])
+        .filter(|inst| {
+            user_ids
+                .as_ref()
+                .is_none_or(|ids| ids.iter().any(|id| *id == world.employees[inst.user].id))
+        })
+        .filter(|inst| {
+            statuses
+                .as_ref()
+                .is_none_or(|s| s.iter().any(|s| s == inst.status_at(now)))
+        })
+        .map(|inst| inst.id.as_str())
+        .collect();
+    ids.truncate(MAX_TRAVERSAL);
+    let from = next.min(ids.len());
+    let to = (from + max).min(ids.len());
+    let next_token = if to < ids.len() {
+        Some(to.to_string())
+    } else {
+        match world.config.switches.next_token_end {
+            NextTokenEnd::Absent => None,
+            NextTokenEnd::Empty => Some(String::new()),
+            NextTokenEnd::Zero => Some("0".to_owned()),
+        }
+    };
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Page<'a> {
+        list: &'a [&'a str],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        next_token: Option<String>,
+    }
+    Reply::json(
+        StatusCode::OK,
+        &serde_json::json!({ "result": Page { list: &ids[from..to], next_token }, "success": true }),
+    )
+}
+
+/// `yyyy-MM-ddTHH:mmZ`: real UTC, or local time labelled `Z` when the switch says so.
+fn approval_time(world: &World, ms: i64) -> String {
+    let shift = if world.config.switches.approval_times_utc {
+        0
+    } else {
+        TZ_OFFSET_MS
+    };
+    DateTime::from_timestamp_millis(ms + shift)
+        .map(|t| t.format("%Y-%m-%dT%H:%MZ").to_string())
+        .unwrap_or_default()
+}
+
+fn local_minute(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms + TZ_OFFSET_MS)
+        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FormValue {
+    component_type: &'static str,
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    biz_alias: Option<&'static str>,
+    id: String,
+    value: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ext_value: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ExtValue {
+    plan_id: Value,
+    plan_tip: String,
+    plan_text: String,
+    work_date: i64,
+    time_stamp: i64,
+    user_check_time: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OperationRecord {
+    user_id: String,
+    date: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    result: &'static str,
+    show_name: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Task {
+    task_id: i64,
+    user_id: String,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'static str>,
+    create_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finish_time: Option<String>,
+    process_instance_id: String,
+    activity_id: &'static str,
+    pc_url: String,
+    mobile_url: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Detail {
+    title: String,
+    create_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finish_time: Option<String>,
+    originator_user_id: String,
+    originator_dept_id: String,
+    originator_dept_name: String,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'static str>,
+    business_id: String,
+    biz_action: &'static str,
+    biz_data: &'static str,
+    approver_user_ids: Vec<String>,
+    cc_user_ids: Vec<String>,
+    attached_process_instance_ids: Vec<String>,
+    main_process_instance_id: &'static str,
+    form_component_values: Vec<FormValue>,
+    operation_records: Vec<OperationRecord>,
+    tasks: Vec<Task>,
+}
+
+/// `GET /v1.0/workflow/processInstances?processInstanceId=`.
+pub(super) fn instance(call: &Call<'_>) -> Reply {
+    let Some(id) = call.query("processInstanceId").filter(|id| !id.is_empty()) else {
+        return call.bad_request("query parameter `processInstanceId` is required");
+    };
+    let world = call.state.world();
+    let inst = world
+        .instance(id)
+        .filter(|inst| inst.created_ms <= call.now_ms);
+    let Some(inst) = inst else {
+        let code = world.config.switches.missing_instance_code.code();
+        return bad(
+            call,
+            code,
+            &format!("process instance {id:?} does not exist"),
+        );
+    };
+    let Some(detail) = detail(world, inst, call.now_ms) else {
+        let code = world.config.switches.missing_instance_code.code();
+        return bad(
+            call,
+            code,
+            &format!("process instance {id:?} has no schedule behind it"),
+        );
+    };
+    Reply::json(
+        StatusCode::OK,
+        &serde_json::json!({ "result": detail, "success": "true" }),
+    )
+}
+
+fn detail(world: &World, inst: &Instance, now: i64) -> Option<Detail> {
+    let employee = &world.employees[inst.user];
+    let approver = &world.employees[inst.approver];
+    let template = &world.templates[inst.template];
+    let day = world.user_day(inst.user, inst.day)?;
+    let slot = day.slots.get(inst.slot)?;
+    let decided = now >= inst.decided_ms;
+    let dept_id = employee.departments.first().copied().unwrap_or(1);
+    let dept_name = world
+        .department(dept_id)
+        .map(|d| d.name.clone())
+        .unwrap_or_default();
+    let t = |ms: i64| approval_time(world, ms);
+
+    let work_date_ms = local_ms(day.work_date, 0, 0);
+    const WEEKDAYS: [&str; 7] = ["周一", "周二", "周三", "周四", "周五", "周六", "周日"];
+    let word = if slot.check == CheckKind::OnDuty {
+        "上班"
+    } else {
+        "下班"
+    };
+    let ext = ExtValue {
+        plan_id: if world.config.switches.plan_id_in_ext_value {
+            Value::from(slot.plan_id)
+        } else {
+            Value::from("")
+        },
+        plan_tip: format!(
+            "{} ( {} {word}) 补卡",
+            WEEKDAYS[day.work_date.weekday().num_days_from_monday() as usize],
+            day.work_date.format("%m.%d")
+        ),
+        plan_text: format!("{word} {}", &local_minute(slot.base_ms)[11..]),
+        work_date: work_date_ms,
+        time_stamp: work_date_ms,
+        user_check_time: inst.corrected_ms,
+    };
+    let mut form = vec![
+        FormValue {
+            component_type: "DDDateField",
+            name: "补卡时间".into(),
+            biz_alias: Some("userCheckTime"),
+            id: "DDDateField_1Q2W3E4R5T6Y0".into(),
+            value: local_minute(inst.corrected_ms),
+            ext_value: serde_json::to_string(&ext).ok(),
+        },
+        FormValue {
+            component_type: template.reason_component,
+            name: template.reason_label.into(),
+            biz_alias: Some("reason"),
+            id: format!("{}_1A2S3D4F5G6H0", template.reason_component),
+            value: inst.reason.into(),
+            ext_value: None,
+        },
+    ];
+    if inst.photo {
+        form.push(FormValue {
+            component_type: "DDPhotoField",
+            name: "图片".into(),
+            biz_alias: None,
+            id: "DDPhotoField_1Z2X3C4V5B6N0".into(),
+            value: format!("[\"https://static.dingtalk.example/sim/{}.jpg\"]", inst.id),
+            ext_value: None,
+        });
+    }
+    if world.config.switches.repair_check_time_entry {
+        form.push(FormValue {
+            component_type: "TextField",
+            name: "repairCheckTime".into(),
+            biz_alias: None,
+            id: "repairCheckTime".into(),
+            value: inst.corrected_ms.to_string(),
+            ext_value: None,
+        });
+    }
+
+    let mut records = vec![OperationRecord {
+        user_id: employee.id.clone(),
+        date: t(inst.created_ms),
+        kind: "START_PROCESS_INSTANCE",
+        result: "NONE",
+        show_name: "发起审批",
+    }];
+    let (task_status, task_result) = match (decided, inst.outcome) {
+        (false, _) => ("RUNNING", None),
+        (true, Outcome::Agree) => ("COMPLETED", Some("AGREE")),
+        (true, Outcome::Refuse) => ("COMPLETED", Some("REFUSE")),
+        (true, Outcome::Withdrawn) => ("CANCELED", None),
+    };
+    if decided {
+        records.push(match inst.outcome {
+            Outcome::Withdrawn => OperationRecord {
+                user_id: employee.id.clone(),
+                date: t(inst.decided_ms),
+                kind: "TERMINATE_PROCESS_INSTANCE",
+                result: "NONE",
+                show_name: "撤销",
+            },
+            outcome => OperationRecord {
+                user_id: approver.id.clone(),
+                date: t(inst.decided_ms),
+                kind: "EXECUTE_TASK_NORMAL",
+                result: if outcome == Outcome::Agree {
+                    "AGREE"
+                } else {
+                    "REFUSE"
+                },
+                show_name: "审批人",
+            },
+        });
+    }
+    let task = Task {
+        task_id: inst.task_id,
+        user_id: approver.id.clone(),
+        status: task_status,
+        result: task_result,
+        create_time: t(inst.created_ms),
+        finish_time: decided.then(|| t(inst.decided_ms)),
+        process_instance_id: inst.id.clone(),
+        activity_id: "sid-approve",
+        pc_url: format!("https://aflow.dingtalk.example/pc/{}", inst.id),
+        mobile_url: format!("https://aflow.dingtalk.example/m/{}", inst.id),
+    };
+    Some(Detail {
+        title: format!("{}提交的{}", employee.name, template.flow_title),
+        create_time: t(inst.created_ms),
+        finish_time: decided.then(|| t(inst.decided_ms)),
+        originator_user_id: employee.id.clone(),
+        originator_dept_id: dept_id.to_string(),
+        originator_dept_name: dept_name,
+        status: inst.status_at(now),
+        result: match (decided, inst.outcome) {
+            (true, Outcome::Agree) => Some("agree"),
+            (true, Outcome::Refuse) => Some("refuse"),
+            _ => None,
+        },
+        business_id: inst.business_id.clone(),
+        biz_action: inst.biz_action,
+        biz_data: "",
+        approver_user_ids: Vec::new(),
+        cc_user_ids: Vec::new(),
+        attached_process_instance_ids: Vec::new(),
+        main_process_instance_id: "",
+        form_component_values: form,
+        operation_records: records,
+        tasks: vec![task],
+    })
+}
+
+/// `GET /v1.0/workflow/processes/managements/templates?userId=`: OA admins only.
+pub(super) fn templates(call: &Call<'_>) -> Reply {
+    let Some(user_id) = call.query("userId").filter(|u| !u.is_empty()) else {
+        return call.bad_request("query parameter `userId` is required");
+    };
+    let world = call.state.world();
+    if world.employee(user_id) != Some(world.admin) {
+        let msg = format!("user {user_id:?} is not an OA administrator");
+        return call.api_error(StatusCode::BAD_REQUEST, "noPermission", &msg);
+    }
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Form<'a> {
+        flow_title: &'a str,
+        process_code: &'a str,
+        attendance_type: u8,
+        new_process: bool,
+        gmt_modified: String,
+        icon_name: &'a str,
+        icon_url: String,
+    }
+    let forms: Vec<Form<'_>> = world
+        .templates
+        .iter()
+        .map(|t| Form {
+            flow_title: &t.flow_title,
+            process_code: &t.process_code,
+            attendance_type: t.attendance_type,
+            new_process: true,
+            gmt_modified: approval_time(world, t.gmt_modified_ms),
+            icon_name: t.icon_name,
+            icon_url: format!("https://static.dingtalk.example/icons/{}.png", t.icon_name),
+        })
+        .collect();
+    Reply::json(
+        StatusCode::OK,
+        &serde_json::json!({ "result": forms, "success": true }),
+    )
+}
