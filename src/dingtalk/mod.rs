@@ -1,1 +1,191 @@
-//! placeholder: filled in by its own work item.
+//! The DingTalk client: the job's only way to the outside world.
+//!
+//! [`Client`] has one method per endpoint the job needs, handles pagination, splitting and
+//! retries inside, and returns domain types (`crate::domain`), never wire types. Every attempt,
+//! token and contacts calls included, is reported to a [`CallRecorder`] as a
+//! [`CallRecord`](crate::domain::CallRecord), so the job's metered count equals DingTalk's.
+//!
+//! # Flow of one call
+//!
+//! ```text
+//! endpoint method ─▶ transport::execute ─┬─ quota flag / metered cap (fail fast, no call)
+//!                                        ├─ per-path rate limiter ─▶ semaphore
+//!                                        ├─ auth::TokenCache (single-flight refresh)
+//!                                        ├─ HTTP ─▶ classify (IP ban, envelope, code) ─▶ record
+//!                                        └─ retry: transient → backoff; token → refresh once
+//! ```
+//!
+//! # Modules
+//!
+//! - `client`: the endpoint methods (results, punches, approvals, templates, users).
+//! - `transport`: one call end to end: limits, token, HTTP, metering, retries.
+//! - `classify`: an HTTP answer → call outcome + typed error (pure).
+//! - `auth`: the token cache. `limits`: splitting and rate limiters.
+//! - `decode`, `rows`, `form`: lenient decoding of DingTalk's JSON into domain values.
+//!
+//! # Invariants
+//!
+//! - Secrets (app secret, tokens) are `SecretString`, exposed only where a request is built; no
+//!   URL is ever logged or put in an error (reqwest errors are stripped of theirs).
+//! - Once DingTalk reports the monthly quota exhausted, this client makes no further metered call.
+//! - A per-batch failure is data in the pull, not an abort.
+//!
+//! The client deliberately does not plan (what to fetch, what it costs) or persist anything:
+//! the planner decides, the store records what the [`CallRecorder`] is given.
+
+mod auth;
+mod classify;
+mod client;
+mod decode;
+mod error;
+mod form;
+pub mod limits;
+mod model;
+mod rows;
+mod transport;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use url::Url;
+
+pub use client::Client;
+pub use error::{Error, ErrorKind};
+pub use model::{ApprovalIdsQuery, BatchError, Punch, PunchesPull, ResultsPull, Scope};
+
+use crate::domain::CallRecord;
+
+/// Where the access token comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenSource {
+    /// `POST api /v1.0/oauth2/accessToken` (current).
+    #[default]
+    V1OAuth2,
+    /// `GET oapi /gettoken` (legacy; the secret travels in the query string).
+    LegacyGettoken,
+}
+
+/// What to do when DingTalk bans the caller's IP (10,000 calls per 20 s per IP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IpBanPolicy {
+    /// Fail the call with [`Error::IpBanned`].
+    #[default]
+    GiveUp,
+    /// Wait out the ban when it is no longer than `max`, then retry.
+    Wait { max: Duration },
+}
+
+/// Everything the client needs to know. Built with [`ClientConfig::new`], fields adjusted after.
+#[derive(Clone)]
+pub struct ClientConfig {
+    pub oapi_base_url: Url,
+    pub api_base_url: Url,
+    pub app_key: String,
+    pub app_secret: SecretString,
+    pub token_source: TokenSource,
+    /// Calls per second per API path; DingTalk allows 20 per app per API.
+    pub qps_per_api: u32,
+    /// Calls in flight at once, all APIs together.
+    pub max_concurrency: usize,
+    pub request_timeout: Duration,
+    /// Attempts per call for transient errors (the first included).
+    pub max_attempts: u32,
+    pub ip_ban: IpBanPolicy,
+    /// The business time zone: work dates, request bounds and form times are read in it.
+    pub timezone: chrono_tz::Tz,
+    /// Pause before retrying after QPS throttling (DingTalk advises about one second).
+    pub throttle_retry_delay: Duration,
+    /// First pause before retrying other transient errors; doubles per attempt.
+    pub retry_base_delay: Duration,
+}
+
+/// Default calls per second per API: below DingTalk's 20 per app per API.
+pub const DEFAULT_QPS_PER_API: u32 = 18;
+/// Default calls in flight: enough to keep results and approvals APIs busy side by side.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 8;
+
+impl ClientConfig {
+    pub fn new(
+        oapi_base_url: Url,
+        api_base_url: Url,
+        app_key: impl Into<String>,
+        app_secret: SecretString,
+    ) -> Self {
+        ClientConfig {
+            oapi_base_url,
+            api_base_url,
+            app_key: app_key.into(),
+            app_secret,
+            token_source: TokenSource::default(),
+            qps_per_api: DEFAULT_QPS_PER_API,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            request_timeout: Duration::from_secs(15),
+            max_attempts: 4,
+            ip_ban: IpBanPolicy::default(),
+            timezone: chrono_tz::Asia::Shanghai,
+            throttle_retry_delay: Duration::from_secs(1),
+            retry_base_delay: Duration::from_millis(500),
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("oapi_base_url", &self.oapi_base_url.as_str())
+            .field("api_base_url", &self.api_base_url.as_str())
+            .field("app_key", &self.app_key)
+            .field("app_secret", &"[REDACTED]")
+            .field("token_source", &self.token_source)
+            .field("qps_per_api", &self.qps_per_api)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_attempts", &self.max_attempts)
+            .field("ip_ban", &self.ip_ban)
+            .field("timezone", &self.timezone)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Receives every attempt the client makes (the store persists them as the call ledger).
+pub trait CallRecorder: Send + Sync {
+    fn record(&self, call: &CallRecord);
+}
+
+/// A recorder that keeps calls in memory (tests, dry runs).
+#[derive(Debug, Default)]
+pub struct MemoryRecorder {
+    calls: Mutex<Vec<CallRecord>>,
+}
+
+impl MemoryRecorder {
+    pub fn calls(&self) -> Vec<CallRecord> {
+        self.calls
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// How many recorded attempts consumed a metered call.
+    pub fn metered(&self) -> u64 {
+        self.calls().iter().filter(|call| call.metered()).count() as u64
+    }
+}
+
+impl CallRecorder for MemoryRecorder {
+    fn record(&self, call: &CallRecord) {
+        self.calls
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(call.clone());
+    }
+}
+
+/// A recorder that drops everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NullRecorder;
+
+impl CallRecorder for NullRecorder {
+    fn record(&self, _call: &CallRecord) {}
+}

@@ -1,0 +1,667 @@
+//! [`Client`]: one method per DingTalk endpoint the job uses, with pagination and splitting
+//! inside, returning domain types.
+//!
+//! Attendance pulls split their work into batches (≤ 50 users × ≤ 7 days) that run concurrently,
+//! so a large pull keeps the API near its QPS cap; a failed batch becomes a [`BatchError`] in the
+//! pull rather than an abort. Approval listing splits creation windows (≤ 120 days) and
+//! originators (≤ 10) and follows `nextToken` until its end. This module does not retry, throttle
+//! or meter: `transport` does that for every call made here.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use chrono::{Duration, NaiveDate};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use super::classify::Family;
+use super::decode::{FieldError, Fields, format_local, lenient_i64};
+use super::form::decode_approval;
+use super::limits::{
+    APPROVAL_PAGE_SIZE, Batch, MAX_APPROVAL_LOOKBACK_DAYS, MAX_USERS_PER_APPROVAL_QUERY,
+    RESULTS_PAGE_SIZE, split_batches, split_windows,
+};
+use super::model::{
+    ApprovalIdsQuery, BatchError, Punch, PunchesPull, ResultsPull, Scope, user_days,
+};
+use super::rows::{decode_punch_row, decode_result_row};
+use super::transport::{Answer, CallSpec, Inner};
+use super::{CallRecorder, ClientConfig, Error};
+use crate::domain::{Approval, Clock, Slot, UserId};
+
+/// A runaway guard: no batch of 50 users × 7 days needs this many results pages.
+const MAX_RESULT_PAGES: u64 = 1_000;
+/// A runaway guard on `nextToken` loops (DingTalk stops at 10,000 ids = 500 pages).
+const MAX_APPROVAL_PAGES: u64 = 600;
+
+const RESULTS: &str = "/attendance/list";
+const PUNCHES: &str = "/attendance/listRecord";
+const INSTANCE_IDS: &str = "/v1.0/workflow/processes/instanceIds/query";
+const INSTANCE: &str = "/v1.0/workflow/processInstances";
+const TEMPLATES: &str = "/v1.0/workflow/processes/managements/templates";
+const SUB_DEPARTMENTS: &str = "/topapi/v2/department/listsubid";
+const DEPARTMENT_USERS: &str = "/topapi/user/listid";
+
+/// The DingTalk client. Cheap to clone (an `Arc` inside) so several tasks can pull concurrently;
+/// clones share the token, the limits and the metered count.
+#[derive(Clone)]
+pub struct Client {
+    pub(super) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.inner.config)
+            .field("metered_calls", &self.metered_calls())
+            .field("quota_exhausted", &self.quota_exhausted())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn new(
+        config: ClientConfig,
+        clock: Arc<dyn Clock>,
+        recorder: Arc<dyn CallRecorder>,
+    ) -> Result<Self, Error> {
+        Ok(Client {
+            inner: Arc::new(Inner::new(config, clock, recorder)?),
+        })
+    }
+
+    /// Hard cap on metered calls for this client's lifetime (the run's budget); reaching it makes
+    /// further metered calls fail fast with [`Error::BudgetExhausted`] without calling DingTalk.
+    /// `None` = no cap.
+    pub fn set_metered_cap(&self, cap: Option<u64>) {
+        self.inner
+            .cap
+            .store(cap.unwrap_or(u64::MAX), Ordering::SeqCst);
+    }
+
+    /// Metered attempts made by this client (counted per [`CallRecord::metered`](crate::domain::CallRecord::metered)).
+    pub fn metered_calls(&self) -> u64 {
+        self.inner.metered.load(Ordering::SeqCst)
+    }
+
+    /// Set once DingTalk reported the monthly quota exhausted; no further metered call is made.
+    pub fn quota_exhausted(&self) -> bool {
+        self.inner.quota_exhausted.load(Ordering::SeqCst)
+    }
+
+    pub fn timezone(&self) -> chrono_tz::Tz {
+        self.inner.config.timezone
+    }
+
+    /// The users of a scope, deduplicated and sorted. Departments are walked recursively with
+    /// the free contacts calls.
+    pub async fn users_in_scope(&self, scope: &Scope) -> Result<Vec<UserId>, Error> {
+        match scope {
+            Scope::Users(users) => Ok(users
+                .iter()
+                .cloned()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect()),
+            Scope::Departments(roots) => self.walk_departments(roots).await,
+        }
+    }
+
+    async fn walk_departments(&self, roots: &[i64]) -> Result<Vec<UserId>, Error> {
+        let mut visited: HashSet<i64> = HashSet::new();
+        let mut level: Vec<i64> = roots
+            .iter()
+            .copied()
+            .filter(|dept| visited.insert(*dept))
+            .collect();
+        let mut users = BTreeSet::new();
+        while !level.is_empty() {
+            let mut tasks = JoinSet::new();
+            for dept_id in level.drain(..) {
+                let client = self.clone();
+                tasks.spawn(async move { client.department(dept_id).await });
+            }
+            while let Some(joined) = tasks.join_next().await {
+                let (children, members) = joined.map_err(|err| Error::Config {
+                    detail: format!("department task failed: {err}"),
+                })??;
+                users.extend(members);
+                level.extend(children.into_iter().filter(|child| visited.insert(*child)));
+            }
+            level.sort_unstable();
+        }
+        Ok(users.into_iter().collect())
+    }
+
+    /// One department's direct sub-departments and direct members.
+    async fn department(&self, dept_id: i64) -> Result<(Vec<i64>, Vec<UserId>), Error> {
+        let body = json!({"dept_id": dept_id});
+        let children = self
+            .execute(&oapi_post(SUB_DEPARTMENTS, body.clone()))
+            .await?;
+        let children = read_result_array(SUB_DEPARTMENTS, &children.json, "dept_id_list")?
+            .iter()
+            .map(|value| {
+                lenient_i64(value).ok().flatten().ok_or_else(|| {
+                    decode_error(
+                        SUB_DEPARTMENTS,
+                        format!("dept_id_list: expected numbers, found {value}"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let members = self.execute(&oapi_post(DEPARTMENT_USERS, body)).await?;
+        let members = read_result_array(DEPARTMENT_USERS, &members.json, "userid_list")?
+            .iter()
+            .map(|value| {
+                let raw = match value {
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                UserId::new(raw)
+                    .map_err(|err| decode_error(DEPARTMENT_USERS, format!("userid_list: {err}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((children, members))
+    }
+
+    /// Attendance results (`attendance/list`) of `users` for work dates `from..=to`.
+    pub async fn attendance_results(
+        &self,
+        users: &[UserId],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> ResultsPull {
+        let batches = split_batches(users, from, to);
+        let outcomes = self
+            .run_batches(batches, |client, batch| async move {
+                client.results_batch(&batch).await
+            })
+            .await;
+        let mut pull = ResultsPull::default();
+        let mut unknown = BTreeSet::new();
+        for (batch, (slots, unknown_values, error)) in outcomes {
+            pull.slots.extend(slots);
+            unknown.extend(unknown_values);
+            match error {
+                None => {
+                    pull.complete_user_days
+                        .extend(user_days(&batch.users, batch.from, batch.to))
+                }
+                Some(error) => pull.errors.push(BatchError {
+                    users: batch.users,
+                    from: batch.from,
+                    to: batch.to,
+                    error,
+                }),
+            }
+        }
+        pull.slots.sort_by_key(Slot::key);
+        pull.unknown_values = unknown.into_iter().collect();
+        pull
+    }
+
+    /// Raw punches (`attendance/listRecord`) of `users` for check dates `from..=to` (local).
+    pub async fn raw_punches(
+        &self,
+        users: &[UserId],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> PunchesPull {
+        let batches = split_batches(users, from, to);
+        let outcomes = self
+            .run_batches(batches, |client, batch| async move {
+                client.punches_batch(&batch).await
+            })
+            .await;
+        let mut pull = PunchesPull::default();
+        for (batch, (punches, error)) in outcomes {
+            pull.punches.extend(punches);
+            match error {
+                None => {
+                    pull.complete_user_days
+                        .extend(user_days(&batch.users, batch.from, batch.to))
+                }
+                Some(error) => pull.errors.push(BatchError {
+                    users: batch.users,
+                    from: batch.from,
+                    to: batch.to,
+                    error,
+                }),
+            }
+        }
+        pull.punches.sort_by(|a, b| {
+            (&a.user_id, a.check_time, a.record_id).cmp(&(&b.user_id, b.check_time, b.record_id))
+        });
+        pull
+    }
+
+    /// Runs one task per batch concurrently (the semaphore and rate limiter pace them) and
+    /// returns the outcomes in batch order.
+    async fn run_batches<T, F, Fut>(&self, batches: Vec<Batch>, fetch: F) -> Vec<(Batch, T)>
+    where
+        T: Send + 'static,
+        F: Fn(Client, Batch) -> Fut,
+        Fut: Future<Output = T> + Send + 'static,
+    {
+        let mut tasks = JoinSet::new();
+        for (index, batch) in batches.iter().enumerate() {
+            let task = fetch(self.clone(), batch.clone());
+            tasks.spawn(async move { (index, task.await) });
+        }
+        let mut outcomes: Vec<Option<T>> = batches.iter().map(|_| None).collect();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((index, outcome)) => outcomes[index] = Some(outcome),
+                Err(err) => tracing::error!(error = %err, "a batch task failed to complete"),
+            }
+        }
+        batches
+            .into_iter()
+            .zip(outcomes)
+            .filter_map(|(batch, outcome)| outcome.map(|outcome| (batch, outcome)))
+            .collect()
+    }
+
+    /// All pages of one results batch. Rows that decode are kept even when another row or page
+    /// fails; any failure makes the batch incomplete (the error is returned beside the rows).
+    async fn results_batch(&self, batch: &Batch) -> (Vec<Slot>, Vec<String>, Option<Error>) {
+        let timezone = self.inner.config.timezone;
+        let mut slots = Vec::new();
+        let mut unknown = Vec::new();
+        let mut first_error = None;
+        for page in 0..MAX_RESULT_PAGES {
+            let offset = page * RESULTS_PAGE_SIZE;
+            let body = json!({
+                "workDateFrom": format_local(batch.from, (0, 0, 0)),
+                "workDateTo": format_local(batch.to, (0, 0, 0)),
+                "userIdList": batch.users.iter().map(UserId::as_str).collect::<Vec<_>>(),
+                "offset": offset,
+                "limit": RESULTS_PAGE_SIZE,
+                "isI18n": false,
+            });
+            let span = tracing::debug_span!("dingtalk_call", endpoint = RESULTS, page, offset, users = batch.users.len(), from = %batch.from, to = %batch.to);
+            let answer = match self
+                .execute(&oapi_post(RESULTS, body))
+                .instrument(span)
+                .await
+            {
+                Ok(answer) => answer,
+                Err(error) => return (slots, unknown, Some(error)),
+            };
+            let fields = match Fields::of(&answer.json, "body") {
+                Ok(fields) => fields,
+                Err(err) => return (slots, unknown, Some(decode_error(RESULTS, err.to_string()))),
+            };
+            let rows = match fields.array("recordresult") {
+                Ok(rows) => rows,
+                Err(err) => return (slots, unknown, Some(decode_error(RESULTS, err.to_string()))),
+            };
+            for (row_index, row) in rows.iter().enumerate() {
+                match decode_result_row(row, timezone) {
+                    Ok(decoded) => {
+                        tracing::trace!(user = %decoded.slot.user_id, work_date = %decoded.slot.work_date, "result row");
+                        slots.push(decoded.slot);
+                        unknown.extend(decoded.unknown_values);
+                    }
+                    Err(err) => {
+                        let detail = row_detail(offset, row_index, &err);
+                        tracing::warn!(endpoint = RESULTS, %detail, "undecodable result row");
+                        first_error.get_or_insert_with(|| decode_error(RESULTS, detail));
+                    }
+                }
+            }
+            let has_more = match fields.opt_bool("hasMore") {
+                Ok(has_more) => has_more.unwrap_or(false),
+                Err(err) => return (slots, unknown, Some(decode_error(RESULTS, err.to_string()))),
+            };
+            if !has_more {
+                return (slots, unknown, first_error);
+            }
+            if rows.is_empty() {
+                let detail = format!("hasMore is true on an empty page at offset {offset}");
+                return (slots, unknown, Some(decode_error(RESULTS, detail)));
+            }
+        }
+        let detail = format!("hasMore still true after {MAX_RESULT_PAGES} pages");
+        (slots, unknown, Some(decode_error(RESULTS, detail)))
+    }
+
+    async fn punches_batch(&self, batch: &Batch) -> (Vec<Punch>, Option<Error>) {
+        let body = json!({
+            "userIds": batch.users.iter().map(UserId::as_str).collect::<Vec<_>>(),
+            "checkDateFrom": format_local(batch.from, (0, 0, 0)),
+            "checkDateTo": format_local(batch.to, (23, 59, 59)),
+            "isI18n": false,
+        });
+        let span = tracing::debug_span!("dingtalk_call", endpoint = PUNCHES, users = batch.users.len(), from = %batch.from, to = %batch.to);
+        let answer = match self
+            .execute(&oapi_post(PUNCHES, body))
+            .instrument(span)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(error) => return (Vec::new(), Some(error)),
+        };
+        let rows = match Fields::of(&answer.json, "body")
+            .and_then(|fields| fields.array("recordresult"))
+        {
+            Ok(rows) => rows,
+            Err(err) => return (Vec::new(), Some(decode_error(PUNCHES, err.to_string()))),
+        };
+        let mut punches = Vec::new();
+        let mut first_error = None;
+        for (row_index, row) in rows.iter().enumerate() {
+            match decode_punch_row(row, self.inner.config.timezone) {
+                Ok(punch) => punches.push(punch),
+                Err(err) => {
+                    first_error.get_or_insert_with(|| {
+                        decode_error(PUNCHES, row_detail(0, row_index, &err))
+                    });
+                }
+            }
+        }
+        (punches, first_error)
+    }
+
+    /// Ids of the instances of one template created in the query's window, deduplicated, in the
+    /// order DingTalk listed them. Refuses, without calling, a window starting more than 365 days
+    /// before now.
+    pub async fn approval_ids(&self, query: &ApprovalIdsQuery) -> Result<Vec<String>, Error> {
+        let invalid = |detail: String| Error::InvalidArgument {
+            endpoint: INSTANCE_IDS.to_owned(),
+            detail,
+        };
+        if query.process_code.trim().is_empty() {
+            return Err(invalid("process code is empty".to_owned()));
+        }
+        if query.created_to < query.created_from {
+            return Err(invalid(format!(
+                "creation window ends ({}) before it starts ({})",
+                query.created_to, query.created_from
+            )));
+        }
+        let oldest = self.inner.clock.now() - Duration::days(MAX_APPROVAL_LOOKBACK_DAYS);
+        if query.created_from < oldest {
+            return Err(invalid(format!(
+                "creation window starts {} which is more than {MAX_APPROVAL_LOOKBACK_DAYS} days ago; DingTalk only lists instances created since {oldest}",
+                query.created_from
+            )));
+        }
+        let user_chunks: Vec<&[UserId]> = if query.user_ids.is_empty() {
+            vec![&[]]
+        } else {
+            query
+                .user_ids
+                .chunks(MAX_USERS_PER_APPROVAL_QUERY)
+                .collect()
+        };
+        let mut seen = HashSet::new();
+        let mut ids = Vec::new();
+        for (start, end) in split_windows(query.created_from, query.created_to) {
+            for users in &user_chunks {
+                for id in self
+                    .approval_id_pages(
+                        query,
+                        start.timestamp_millis(),
+                        end.timestamp_millis(),
+                        users,
+                    )
+                    .await?
+                {
+                    if seen.insert(id.clone()) {
+                        ids.push(id);
+                    }
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Follows `nextToken` (sent as a number, received as a string or number) to the end of one
+    /// window: absent, empty, `"0"` or a token already seen all end the list.
+    async fn approval_id_pages(
+        &self,
+        query: &ApprovalIdsQuery,
+        start_ms: i64,
+        end_ms: i64,
+        users: &[UserId],
+    ) -> Result<Vec<String>, Error> {
+        let mut ids = Vec::new();
+        let mut next_token: i64 = 0;
+        let mut seen_tokens = HashSet::new();
+        for page in 0..MAX_APPROVAL_PAGES {
+            let mut body = json!({
+                "processCode": query.process_code,
+                "startTime": start_ms,
+                "endTime": end_ms,
+                "nextToken": next_token,
+                "maxResults": APPROVAL_PAGE_SIZE,
+            });
+            if !query.statuses.is_empty() {
+                body["statuses"] = json!(
+                    query
+                        .statuses
+                        .iter()
+                        .map(|status| status.as_str())
+                        .collect::<Vec<_>>()
+                );
+            }
+            if !users.is_empty() {
+                body["userIds"] = json!(users.iter().map(UserId::as_str).collect::<Vec<_>>());
+            }
+            let span = tracing::debug_span!(
+                "dingtalk_call",
+                endpoint = INSTANCE_IDS,
+                page,
+                cursor = next_token
+            );
+            let answer = self
+                .execute(&api_call(
+                    Method::POST,
+                    INSTANCE_IDS,
+                    Vec::new(),
+                    Some(body),
+                ))
+                .instrument(span)
+                .await?;
+            let (page_ids, token) =
+                read_id_page(&answer).map_err(|err| decode_error(INSTANCE_IDS, err.to_string()))?;
+            ids.extend(page_ids);
+            let Some(token) = token.filter(|token| !token.is_empty() && token != "0") else {
+                return Ok(ids);
+            };
+            if !seen_tokens.insert(token.clone()) {
+                tracing::warn!(
+                    endpoint = INSTANCE_IDS,
+                    "nextToken repeated; treating it as the end of the list"
+                );
+                return Ok(ids);
+            }
+            next_token = token.parse().map_err(|_| {
+                decode_error(
+                    INSTANCE_IDS,
+                    format!("nextToken {token:?} is not a number; cannot send it back"),
+                )
+            })?;
+        }
+        Err(decode_error(
+            INSTANCE_IDS,
+            format!("nextToken still present after {MAX_APPROVAL_PAGES} pages"),
+        ))
+    }
+
+    /// One approval instance. A deleted or unknown instance is [`Error::NotFound`].
+    pub async fn approval_detail(&self, process_instance_id: &str) -> Result<Approval, Error> {
+        let query = vec![("processInstanceId", process_instance_id.to_owned())];
+        let span = tracing::debug_span!(
+            "dingtalk_call",
+            endpoint = INSTANCE,
+            instance = process_instance_id
+        );
+        let answer = self
+            .execute(&api_call(Method::GET, INSTANCE, query, None))
+            .instrument(span)
+            .await
+            .map_err(|error| match error {
+                Error::NotFound { endpoint, code, .. } => Error::NotFound {
+                    endpoint,
+                    code,
+                    what: format!("approval instance {process_instance_id}"),
+                },
+                other => other,
+            })?;
+        decode_approval(
+            process_instance_id,
+            &answer.json,
+            answer.raw,
+            self.inner.config.timezone,
+        )
+    }
+
+    /// Several approval instances, fetched concurrently; one result per id, in the order given.
+    pub async fn approval_details(
+        &self,
+        process_instance_ids: &[String],
+    ) -> Vec<(String, Result<Approval, Error>)> {
+        let mut tasks = JoinSet::new();
+        for (index, id) in process_instance_ids.iter().enumerate() {
+            let client = self.clone();
+            let id = id.clone();
+            tasks.spawn(async move { (index, client.approval_detail(&id).await) });
+        }
+        let mut results: Vec<Option<Result<Approval, Error>>> =
+            process_instance_ids.iter().map(|_| None).collect();
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok((index, result)) = joined {
+                results[index] = Some(result);
+            }
+        }
+        process_instance_ids
+            .iter()
+            .cloned()
+            .zip(results)
+            .map(|(id, result)| {
+                let result = result.unwrap_or_else(|| {
+                    Err(Error::Config {
+                        detail: format!("detail task for {id} did not complete"),
+                    })
+                });
+                (id, result)
+            })
+            .collect()
+    }
+
+    /// Process codes of the 补卡 templates (`attendanceType` 1) the given OA admin can manage.
+    pub async fn supply_process_codes(&self, admin_user_id: &UserId) -> Result<Vec<String>, Error> {
+        let query = vec![("userId", admin_user_id.as_str().to_owned())];
+        let answer = self
+            .execute(&api_call(Method::GET, TEMPLATES, query, None))
+            .await?;
+        let templates = Fields::of(&answer.json, "body")
+            .and_then(|fields| fields.array("result"))
+            .map_err(|err| decode_error(TEMPLATES, err.to_string()))?;
+        let mut codes = Vec::new();
+        for (index, template) in templates.iter().enumerate() {
+            let read = || -> Result<Option<String>, FieldError> {
+                let fields = Fields::of(template, "result[]")?;
+                if fields.opt_i64("attendanceType")? != Some(1) {
+                    return Ok(None);
+                }
+                fields.req_str("processCode").map(Some)
+            };
+            match read() {
+                Ok(Some(code)) if !codes.contains(&code) => codes.push(code),
+                Ok(_) => {}
+                Err(err) => {
+                    return Err(decode_error(TEMPLATES, format!("template {index}: {err}")));
+                }
+            }
+        }
+        Ok(codes)
+    }
+}
+
+fn oapi_post(path: &'static str, body: Value) -> CallSpec {
+    CallSpec {
+        family: Family::Oapi,
+        method: Method::POST,
+        path,
+        query: Vec::new(),
+        body: Some(body),
+        authenticated: true,
+    }
+}
+
+fn api_call(
+    method: Method,
+    path: &'static str,
+    query: Vec<(&'static str, String)>,
+    body: Option<Value>,
+) -> CallSpec {
+    CallSpec {
+        family: Family::Api,
+        method,
+        path,
+        query,
+        body,
+        authenticated: true,
+    }
+}
+
+fn decode_error(endpoint: &str, detail: String) -> Error {
+    Error::Decode {
+        endpoint: endpoint.to_owned(),
+        detail,
+    }
+}
+
+fn row_detail(offset: u64, row_index: usize, err: &FieldError) -> String {
+    format!(
+        "row {} (offset {offset}, index {row_index}): {err}",
+        offset + row_index as u64
+    )
+}
+
+/// `result.<name>` of an oapi contacts answer, as an array.
+fn read_result_array<'a>(
+    endpoint: &str,
+    body: &'a Value,
+    name: &str,
+) -> Result<&'a [Value], Error> {
+    Fields::of(body, "body")
+        .and_then(|fields| match fields.get("result") {
+            Some(result) => Fields::of(result, "result"),
+            None => Err(FieldError {
+                field: "result".into(),
+                detail: "missing: expected an object".into(),
+            }),
+        })
+        .and_then(|result| result.array(name))
+        .map_err(|err| decode_error(endpoint, err.to_string()))
+}
+
+/// One `instanceIds/query` page: the ids and the `nextToken`, whatever its JSON type.
+fn read_id_page(answer: &Answer) -> Result<(Vec<String>, Option<String>), FieldError> {
+    let fields = Fields::of(&answer.json, "body")?;
+    let Some(result) = fields.get("result") else {
+        return Ok((Vec::new(), None));
+    };
+    let result = Fields::of(result, "result")?;
+    let ids = result
+        .array("list")?
+        .iter()
+        .map(|value| match value {
+            Value::String(text) => Ok(text.clone()),
+            Value::Number(number) => Ok(number.to_string()),
+            other => Err(FieldError {
+                field: "list".into(),
+                detail: format!("expected instance ids, found {other}"),
+            }),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((ids, result.opt_str("nextToken")?))
+}

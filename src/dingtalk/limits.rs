@@ -1,0 +1,210 @@
+//! DingTalk's size limits and our pace: splitting work into batches the APIs accept, and one rate
+//! limiter per API path.
+//!
+//! Splitting is pure (values in, batches out) so its shape can be tested without HTTP. The rate
+//! limiters keep each API below DingTalk's per-app QPS limit; different APIs do not share one, so
+//! results and approvals are fetched side by side. Concurrency (the semaphore) lives in the
+//! client, not here.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+
+use crate::domain::UserId;
+
+/// `attendance/list` and `attendance/listRecord`: users per call.
+pub const MAX_USERS_PER_BATCH: usize = 50;
+/// `attendance/list` and `attendance/listRecord`: work days per call (inclusive).
+pub const MAX_DAYS_PER_BATCH: u64 = 7;
+/// `attendance/list`: rows per page.
+pub const RESULTS_PAGE_SIZE: u64 = 50;
+/// `instanceIds/query`: ids per page.
+pub const APPROVAL_PAGE_SIZE: u64 = 20;
+/// `instanceIds/query`: originators per call.
+pub const MAX_USERS_PER_APPROVAL_QUERY: usize = 10;
+/// `instanceIds/query`: span of one creation window.
+pub const MAX_APPROVAL_WINDOW_DAYS: i64 = 120;
+/// `instanceIds/query`: how far back a window may start.
+pub const MAX_APPROVAL_LOOKBACK_DAYS: i64 = 365;
+
+/// One attendance call's worth of work: ≤ 50 users × ≤ 7 consecutive days.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub users: Vec<UserId>,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+/// Splits users × dates into the fewest batches DingTalk accepts.
+///
+/// A results page holds 50 rows whatever the batch shape, so a batch costs ⌈rows ÷ 50⌉ calls and
+/// each batch wastes at most one partly filled page. Fewer, larger batches therefore cost least:
+/// users go in runs of 50 and dates in runs of 7, giving ⌈users ÷ 50⌉ × ⌈days ÷ 7⌉ batches, the
+/// minimum for rectangular batches. Users keep the order given; an empty input gives no batch.
+pub fn split_batches(users: &[UserId], from: NaiveDate, to: NaiveDate) -> Vec<Batch> {
+    if users.is_empty() || to < from {
+        return Vec::new();
+    }
+    let mut date_runs = Vec::new();
+    let mut run_start = from;
+    while run_start <= to {
+        let run_end = (run_start + Duration::days(MAX_DAYS_PER_BATCH as i64 - 1)).min(to);
+        date_runs.push((run_start, run_end));
+        run_start = run_end + Duration::days(1);
+    }
+    date_runs
+        .into_iter()
+        .flat_map(|(from, to)| {
+            users.chunks(MAX_USERS_PER_BATCH).map(move |chunk| Batch {
+                users: chunk.to_vec(),
+                from,
+                to,
+            })
+        })
+        .collect()
+}
+
+/// Splits a creation window into windows of at most 120 days, each inclusive, adjacent ones one
+/// millisecond apart so that no instant is covered twice or missed.
+pub fn split_windows(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let span = Duration::days(MAX_APPROVAL_WINDOW_DAYS);
+    let mut windows = Vec::new();
+    let mut start = from;
+    while start <= to {
+        let end = (start + span).min(to);
+        windows.push((start, end));
+        start = end + Duration::milliseconds(1);
+    }
+    windows
+}
+
+/// One token-bucket rate limiter per API path, created on first use.
+pub(crate) struct PathLimiters {
+    quota: Quota,
+    limiters: Mutex<HashMap<String, Arc<DefaultDirectRateLimiter>>>,
+}
+
+impl PathLimiters {
+    /// Calls are spaced evenly at `per_second` with no burst, so any one-second window sees at
+    /// most `per_second + 1` calls: a burst would let a fresh limiter send twice the rate within
+    /// its first second and trip DingTalk's limit.
+    pub fn new(per_second: NonZeroU32) -> Self {
+        let quota = Quota::per_second(per_second).allow_burst(NonZeroU32::MIN);
+        PathLimiters {
+            quota,
+            limiters: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn for_path(&self, path: &str) -> Arc<DefaultDirectRateLimiter> {
+        let mut limiters = self
+            .limiters
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        limiters
+            .entry(path.to_owned())
+            .or_insert_with(|| Arc::new(RateLimiter::direct(self.quota)))
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn users(count: usize) -> Vec<UserId> {
+        (0..count)
+            .map(|index| UserId::new(format!("u{index:03}")).unwrap())
+            .collect()
+    }
+
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    #[track_caller]
+    fn check_shape(user_count: usize, from: &str, to: &str, expected: &[(usize, &str, &str)]) {
+        let batches = split_batches(&users(user_count), day(from), day(to));
+        let shape: Vec<(usize, NaiveDate, NaiveDate)> = batches
+            .iter()
+            .map(|batch| (batch.users.len(), batch.from, batch.to))
+            .collect();
+        let expected: Vec<(usize, NaiveDate, NaiveDate)> = expected
+            .iter()
+            .map(|(count, from, to)| (*count, day(from), day(to)))
+            .collect();
+        assert_eq!(shape, expected);
+    }
+
+    #[test]
+    fn batches_hold_at_most_fifty_users_and_seven_days() {
+        check_shape(
+            50,
+            "2026-11-01",
+            "2026-11-07",
+            &[(50, "2026-11-01", "2026-11-07")],
+        );
+        check_shape(
+            51,
+            "2026-11-01",
+            "2026-11-08",
+            &[
+                (50, "2026-11-01", "2026-11-07"),
+                (1, "2026-11-01", "2026-11-07"),
+                (50, "2026-11-08", "2026-11-08"),
+                (1, "2026-11-08", "2026-11-08"),
+            ],
+        );
+        check_shape(
+            3,
+            "2026-11-05",
+            "2026-11-05",
+            &[(3, "2026-11-05", "2026-11-05")],
+        );
+        check_shape(0, "2026-11-01", "2026-11-07", &[]);
+        check_shape(3, "2026-11-07", "2026-11-01", &[]);
+    }
+
+    #[test]
+    fn every_user_day_is_in_exactly_one_batch() {
+        let all = users(123);
+        let batches = split_batches(&all, day("2026-10-01"), day("2026-10-31"));
+        assert_eq!(batches.len(), 3 * 5);
+        let mut seen = std::collections::BTreeSet::new();
+        for batch in &batches {
+            assert!(batch.users.len() <= MAX_USERS_PER_BATCH);
+            assert!((batch.to - batch.from).num_days() < MAX_DAYS_PER_BATCH as i64);
+            for pair in crate::dingtalk::model::user_days(&batch.users, batch.from, batch.to) {
+                assert!(seen.insert(pair), "user-day covered twice");
+            }
+        }
+        assert_eq!(seen.len(), 123 * 31);
+    }
+
+    #[test]
+    fn creation_windows_are_split_at_one_hundred_twenty_days() {
+        let from = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let to = from + Duration::days(250);
+        let windows = split_windows(from, to);
+        assert_eq!(windows.len(), 3);
+        assert_eq!(windows[0], (from, from + Duration::days(120)));
+        assert_eq!(
+            windows[1].0,
+            from + Duration::days(120) + Duration::milliseconds(1)
+        );
+        assert_eq!(windows[2].1, to);
+        assert!(
+            windows
+                .iter()
+                .all(|(start, end)| *end - *start <= Duration::days(120))
+        );
+        assert_eq!(split_windows(from, from), vec![(from, from)]);
+        assert!(split_windows(to, from).is_empty());
+    }
+}

@@ -1,0 +1,181 @@
+//! Decoding of attendance rows (`attendance/list` results, `attendance/listRecord` punches) into
+//! domain values.
+//!
+//! Rows are read field by field with the lenient getters of `decode`, so an undecodable row is an
+//! error naming the field, never a panic. Unknown enum values are kept in the domain value and
+//! also returned so that the report can list them. This module makes no call.
+
+use chrono_tz::Tz;
+use serde_json::Value;
+
+use super::decode::{FieldError, Fields, local_date};
+use super::model::Punch;
+use crate::domain::{CheckType, LocationResult, Slot, SourceType, TimeResult, UserId};
+
+/// A decoded result row and the unknown enum values it carried (`field=value`).
+pub(crate) struct DecodedSlot {
+    pub slot: Slot,
+    pub unknown_values: Vec<String>,
+}
+
+fn user_id(fields: Fields<'_>, name: &str) -> Result<UserId, FieldError> {
+    let raw = fields.req_str(name)?;
+    UserId::new(raw).map_err(|err| FieldError {
+        field: name.to_owned(),
+        detail: err.to_string(),
+    })
+}
+
+/// One row of `attendance/list`'s `recordresult`.
+pub(crate) fn decode_result_row(row: &Value, timezone: Tz) -> Result<DecodedSlot, FieldError> {
+    let fields = Fields::of(row, "recordresult[]")?;
+    let mut unknown_values = Vec::new();
+    let mut note = |field: &str, unknown: bool, raw: &str| {
+        if unknown {
+            unknown_values.push(format!("{field}={raw}"));
+        }
+    };
+    let check_type = CheckType::parse(&fields.req_str("checkType")?);
+    note("checkType", check_type.is_unknown(), check_type.as_str());
+    let time_result = TimeResult::parse(&fields.req_str("timeResult")?);
+    note("timeResult", time_result.is_unknown(), time_result.as_str());
+    let location_result = LocationResult::parse(
+        &fields
+            .opt_str("locationResult")?
+            .unwrap_or_else(|| "NotSigned".into()),
+    );
+    note(
+        "locationResult",
+        location_result.is_unknown(),
+        location_result.as_str(),
+    );
+    let source_type = SourceType::parse(&fields.req_str("sourceType")?);
+    note("sourceType", source_type.is_unknown(), source_type.as_str());
+    let slot = Slot {
+        user_id: user_id(fields, "userId")?,
+        work_date: local_date(fields.req_millis("workDate")?, timezone),
+        check_type,
+        plan_id: fields.opt_i64("planId")?,
+        base_check_time: fields.req_millis("baseCheckTime")?,
+        user_check_time: fields.opt_millis("userCheckTime")?,
+        time_result,
+        location_result,
+        source_type,
+        proc_inst_id: fields.opt_str("procInstId")?,
+        approve_id: fields.opt_i64("approveId")?,
+        record_id: fields.opt_i64("recordId")?,
+        group_id: fields.opt_i64("groupId")?,
+        row_id: fields.opt_i64("id")?,
+    };
+    Ok(DecodedSlot {
+        slot,
+        unknown_values,
+    })
+}
+
+/// One row of `attendance/listRecord`'s `recordresult`. Invalid punches are flagged, not dropped.
+pub(crate) fn decode_punch_row(row: &Value, timezone: Tz) -> Result<Punch, FieldError> {
+    let fields = Fields::of(row, "recordresult[]")?;
+    let is_legal = fields.opt_bool("isLegal")?;
+    let invalid_record_type = fields.opt_str("invalidRecordType")?;
+    Ok(Punch {
+        user_id: user_id(fields, "userId")?,
+        work_date: fields
+            .opt_millis("workDate")?
+            .map(|instant| local_date(instant, timezone)),
+        check_type: CheckType::parse(&fields.opt_str("checkType")?.unwrap_or_default()),
+        check_time: fields.req_millis("userCheckTime")?,
+        plan_id: fields.opt_i64("planId")?,
+        source_type: SourceType::parse(&fields.opt_str("sourceType")?.unwrap_or_default()),
+        proc_inst_id: fields.opt_str("procInstId")?,
+        record_id: fields.opt_i64("id")?,
+        invalid: is_legal == Some(false) || invalid_record_type.is_some(),
+        is_legal,
+        invalid_record_type,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+    use serde_json::json;
+
+    use super::*;
+
+    const SHANGHAI: Tz = chrono_tz::Asia::Shanghai;
+
+    /// A NotSigned row as DingTalk sends it: no `recordId`, `userCheckTime == baseCheckTime`.
+    fn not_signed_row() -> Value {
+        json!({
+            "id": 71237523891_i64, "userId": "0126xxxx", "workDate": 1599321600000_i64,
+            "checkType": "OnDuty", "timeResult": "NotSigned", "locationResult": "NotSigned",
+            "sourceType": "SYSTEM", "baseCheckTime": 1599354000000_i64,
+            "userCheckTime": 1599354000000_i64, "groupId": 16260061, "planId": 437360727696_i64,
+            "corpId": "ding123"
+        })
+    }
+
+    #[test]
+    fn a_not_signed_row_decodes_into_a_slot_without_a_record() {
+        let decoded = decode_result_row(&not_signed_row(), SHANGHAI).unwrap();
+        let slot = decoded.slot;
+        assert_eq!(slot.user_id.as_str(), "0126xxxx");
+        assert_eq!(slot.work_date, NaiveDate::from_ymd_opt(2020, 9, 6).unwrap());
+        assert_eq!(slot.plan_id, Some(437360727696));
+        assert_eq!(slot.time_result, TimeResult::NotSigned);
+        assert_eq!(slot.record_id, None);
+        assert_eq!(slot.proc_inst_id, None);
+        assert!(decoded.unknown_values.is_empty());
+    }
+
+    #[test]
+    fn numeric_strings_and_unknown_enums_are_accepted_and_reported() {
+        let mut row = not_signed_row();
+        row["planId"] = json!("437360727696");
+        row["workDate"] = json!("1599321600000");
+        row["sourceType"] = json!("FACE_V9");
+        row["procInstId"] = json!("");
+        let decoded = decode_result_row(&row, SHANGHAI).unwrap();
+        assert_eq!(decoded.slot.plan_id, Some(437360727696));
+        assert_eq!(
+            decoded.slot.source_type,
+            SourceType::Unknown("FACE_V9".into())
+        );
+        assert_eq!(
+            decoded.unknown_values,
+            vec!["sourceType=FACE_V9".to_owned()]
+        );
+    }
+
+    #[test]
+    fn a_row_with_a_bad_field_names_that_field() {
+        let mut row = not_signed_row();
+        row["baseCheckTime"] = json!({"when": "later"});
+        let err = decode_result_row(&row, SHANGHAI).err().unwrap();
+        assert_eq!(err.field, "baseCheckTime");
+        let mut row = not_signed_row();
+        row.as_object_mut().unwrap().remove("userId");
+        assert_eq!(
+            decode_result_row(&row, SHANGHAI).err().unwrap().field,
+            "userId"
+        );
+    }
+
+    #[test]
+    fn invalid_punches_are_flagged_not_dropped() {
+        let row = json!({
+            "id": 5, "userId": "u1", "workDate": 1599321600000_i64, "checkType": "OnDuty",
+            "sourceType": "USER", "userCheckTime": 1599354100000_i64, "isLegal": "N",
+            "invalidRecordType": "Security", "planId": 9
+        });
+        let punch = decode_punch_row(&row, SHANGHAI).unwrap();
+        assert!(punch.invalid);
+        assert_eq!(punch.is_legal, Some(false));
+        assert_eq!(punch.invalid_record_type.as_deref(), Some("Security"));
+        assert_eq!(punch.record_id, Some(5));
+        let legal = json!({"userId": "u1", "userCheckTime": "1599354100000", "isLegal": "Y"});
+        let punch = decode_punch_row(&legal, SHANGHAI).unwrap();
+        assert!(!punch.invalid);
+        assert_eq!(punch.work_date, None);
+    }
+}

@@ -1,0 +1,415 @@
+//! One call to DingTalk end to end: the quota flag and metered cap, the per-path rate limiter,
+//! the concurrency semaphore, the token, the HTTP exchange, metering, and the retry loop.
+//!
+//! Every attempt that reaches the network is reported to the recorder with the outcome the
+//! metering rule needs; attempts refused locally (quota flag, cap) make no call and record
+//! nothing. Retries are a bounded loop with no sleep after the last attempt, and the last real
+//! error is returned. This module knows no endpoint's body shape; `client` does.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::Method;
+use reqwest::header::HeaderValue;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+use super::auth::{Issued, Token, TokenCache};
+use super::classify::{Family, classify};
+use super::decode::Fields;
+use super::limits::PathLimiters;
+use super::{CallRecorder, Client, ClientConfig, Error, ErrorKind, IpBanPolicy, TokenSource};
+use crate::domain::{CallOutcome, CallRecord, Clock, is_metered_endpoint};
+
+/// No cap on metered calls.
+const NO_CAP: u64 = u64::MAX;
+/// Longest pause between two attempts of a non-throttling transient error.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// The client's shared state (behind the `Arc` that makes [`Client`] cheap to clone).
+pub(crate) struct Inner {
+    pub config: ClientConfig,
+    pub http: reqwest::Client,
+    pub clock: Arc<dyn Clock>,
+    pub recorder: Arc<dyn CallRecorder>,
+    /// Keeps each API path below DingTalk's per-app QPS limit.
+    pub limiters: PathLimiters,
+    /// Bounds calls in flight across all APIs.
+    pub concurrency: Semaphore,
+    pub tokens: TokenCache,
+    /// Attempts that consumed a metered call.
+    pub metered: AtomicU64,
+    /// `metered` plus attempts in flight to metered endpoints: what the cap is checked against,
+    /// so concurrent calls can never overshoot it.
+    pub reserved: AtomicU64,
+    pub cap: AtomicU64,
+    /// Set once DingTalk reports the monthly quota exhausted; never cleared.
+    pub quota_exhausted: AtomicBool,
+}
+
+/// What one call sends.
+pub(crate) struct CallSpec {
+    pub family: Family,
+    pub method: Method,
+    /// Path without query, e.g. `/attendance/list`.
+    pub path: &'static str,
+    pub query: Vec<(&'static str, String)>,
+    pub body: Option<Value>,
+    /// Whether the call carries the access token (token endpoints do not).
+    pub authenticated: bool,
+}
+
+/// A successful answer: the JSON and the body as received.
+pub(crate) struct Answer {
+    pub json: Value,
+    pub raw: String,
+}
+
+impl Inner {
+    pub fn new(
+        config: ClientConfig,
+        clock: Arc<dyn Clock>,
+        recorder: Arc<dyn CallRecorder>,
+    ) -> Result<Self, Error> {
+        let invalid = |detail: &str| Error::Config {
+            detail: detail.to_owned(),
+        };
+        let qps = std::num::NonZeroU32::new(config.qps_per_api)
+            .ok_or_else(|| invalid("qps_per_api must be at least 1"))?;
+        if config.max_concurrency == 0 {
+            return Err(invalid("max_concurrency must be at least 1"));
+        }
+        if config.max_attempts == 0 {
+            return Err(invalid("max_attempts must be at least 1"));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .build()
+            .map_err(|err| Error::Config {
+                detail: format!("HTTP client: {}", err.without_url()),
+            })?;
+        Ok(Inner {
+            limiters: PathLimiters::new(qps),
+            concurrency: Semaphore::new(config.max_concurrency),
+            config,
+            http,
+            clock,
+            recorder,
+            tokens: TokenCache::default(),
+            metered: AtomicU64::new(0),
+            reserved: AtomicU64::new(0),
+            cap: AtomicU64::new(NO_CAP),
+            quota_exhausted: AtomicBool::new(false),
+        })
+    }
+}
+
+/// A claim on one metered call under the cap, released unless the attempt was metered.
+struct Reservation<'a> {
+    inner: &'a Inner,
+    settled: bool,
+}
+
+impl Reservation<'_> {
+    fn settle(mut self, metered: bool) {
+        if metered {
+            self.inner.metered.fetch_add(1, Ordering::SeqCst);
+        } else {
+            self.inner.reserved.fetch_sub(1, Ordering::SeqCst);
+        }
+        self.settled = true;
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.inner.reserved.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Client {
+    /// Runs one call with retries: transient errors back off and retry up to `max_attempts`; a
+    /// rejected token is dropped, refreshed and the call retried once.
+    pub(crate) async fn execute(&self, spec: &CallSpec) -> Result<Answer, Error> {
+        let max_attempts = self.inner.config.max_attempts.max(1);
+        let mut token_refreshed = false;
+        let mut attempt = 1;
+        loop {
+            let token = if spec.authenticated {
+                Some(self.token().await?)
+            } else {
+                None
+            };
+            let span = tracing::debug_span!("dingtalk_attempt", endpoint = spec.path, attempt);
+            let error = match self.attempt(spec, token.as_ref()).instrument(span).await {
+                Ok(answer) => return Ok(answer),
+                Err(error) => error,
+            };
+            if error.kind() == ErrorKind::Token
+                && !token_refreshed
+                && let Some(token) = &token
+            {
+                self.inner.tokens.invalidate(token.generation).await;
+                token_refreshed = true;
+                continue;
+            }
+            if attempt >= max_attempts {
+                return Err(error);
+            }
+            let Some(delay) = self.retry_delay(&error, attempt) else {
+                return Err(error);
+            };
+            tracing::debug!(endpoint = spec.path, attempt, delay_ms = delay.as_millis() as u64, error = %error, "retrying");
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    fn retry_delay(&self, error: &Error, attempt: u32) -> Option<Duration> {
+        let config = &self.inner.config;
+        let mut rng = rand::rng();
+        match error {
+            Error::Throttled { .. } => {
+                let base = config.throttle_retry_delay;
+                Some(base + base.mul_f64(rng.random_range(0.0..0.2)))
+            }
+            Error::IpBanned { wait, .. } => match config.ip_ban {
+                IpBanPolicy::Wait { max } if *wait <= max => Some(*wait),
+                _ => None,
+            },
+            _ if error.is_transient() => {
+                let exponent = attempt.saturating_sub(1).min(16);
+                let base = config
+                    .retry_base_delay
+                    .saturating_mul(1 << exponent)
+                    .min(MAX_BACKOFF);
+                Some(base + base.mul_f64(rng.random_range(0.0..0.5)))
+            }
+            _ => None,
+        }
+    }
+
+    /// The cached token, or a fresh one (single-flight).
+    async fn token(&self) -> Result<Token, Error> {
+        let clock = self.inner.clock.clone();
+        self.inner
+            .tokens
+            .get(move || clock.now(), || self.fetch_token())
+            .await
+    }
+
+    async fn fetch_token(&self) -> Result<Issued, Error> {
+        let config = &self.inner.config;
+        let spec = match config.token_source {
+            TokenSource::V1OAuth2 => CallSpec {
+                family: Family::Api,
+                method: Method::POST,
+                path: "/v1.0/oauth2/accessToken",
+                query: Vec::new(),
+                body: Some(
+                    json!({"appKey": config.app_key, "appSecret": config.app_secret.expose_secret()}),
+                ),
+                authenticated: false,
+            },
+            TokenSource::LegacyGettoken => CallSpec {
+                family: Family::Oapi,
+                method: Method::GET,
+                path: "/gettoken",
+                query: vec![
+                    ("appkey", config.app_key.clone()),
+                    ("appsecret", config.app_secret.expose_secret().to_owned()),
+                ],
+                body: None,
+                authenticated: false,
+            },
+        };
+        let answer = Box::pin(self.execute(&spec)).await?;
+        let (token_field, expiry_field) = match config.token_source {
+            TokenSource::V1OAuth2 => ("accessToken", "expireIn"),
+            TokenSource::LegacyGettoken => ("access_token", "expires_in"),
+        };
+        let decode_error = |detail: String| Error::Decode {
+            endpoint: spec.path.to_owned(),
+            detail,
+        };
+        let fields =
+            Fields::of(&answer.json, "body").map_err(|err| decode_error(err.to_string()))?;
+        let secret = fields
+            .req_str(token_field)
+            .map_err(|err| decode_error(err.to_string()))?;
+        let expires_in_seconds = fields
+            .opt_i64(expiry_field)
+            .map_err(|err| decode_error(err.to_string()))?
+            .unwrap_or(0);
+        Ok(Issued {
+            secret: secret.into(),
+            expires_in_seconds,
+        })
+    }
+
+    /// One attempt: limits, HTTP, classification, metering.
+    async fn attempt(&self, spec: &CallSpec, token: Option<&Token>) -> Result<Answer, Error> {
+        let inner = &*self.inner;
+        inner.limiters.for_path(spec.path).until_ready().await;
+        let _permit = inner
+            .concurrency
+            .acquire()
+            .await
+            .map_err(|_| Error::Config {
+                detail: "the client's semaphore was closed".to_owned(),
+            })?;
+        let metered_endpoint = is_metered_endpoint(spec.path);
+        let reservation = if metered_endpoint {
+            Some(self.reserve(spec.path)?)
+        } else {
+            None
+        };
+        let request = self.build(spec, token)?;
+        let timeout = inner.config.request_timeout;
+        let token_endpoint = !spec.authenticated;
+        let (outcome, result) = match request.send().await {
+            Err(err) => transport_failure(spec.path, err, timeout),
+            Ok(response) => {
+                let status = response.status().as_u16();
+                match response.bytes().await {
+                    Err(err) if err.is_timeout() => transport_failure(spec.path, err, timeout),
+                    Err(err) => {
+                        let detail =
+                            format!("HTTP {status}, body cut short: {}", err.without_url());
+                        (
+                            CallOutcome::Malformed,
+                            Err(Error::Malformed {
+                                endpoint: spec.path.to_owned(),
+                                detail,
+                            }),
+                        )
+                    }
+                    Ok(body) => {
+                        let (outcome, result) =
+                            classify(spec.family, spec.path, status, &body, token_endpoint);
+                        let raw = || String::from_utf8_lossy(&body).into_owned();
+                        (outcome, result.map(|json| Answer { json, raw: raw() }))
+                    }
+                }
+            }
+        };
+        if outcome == CallOutcome::QuotaExhausted
+            && !inner.quota_exhausted.swap(true, Ordering::SeqCst)
+        {
+            tracing::warn!(
+                endpoint = spec.path,
+                "DingTalk reports the monthly API quota exhausted; no further metered calls"
+            );
+        }
+        let record = CallRecord {
+            endpoint: spec.path.to_owned(),
+            metered_endpoint,
+            outcome,
+            at: inner.clock.now(),
+        };
+        if let Some(reservation) = reservation {
+            reservation.settle(record.metered());
+        }
+        inner.recorder.record(&record);
+        tracing::debug!(endpoint = spec.path, outcome = ?record.outcome, metered = record.metered(), "call answered");
+        result
+    }
+
+    /// Claims one metered call, or refuses without calling when the quota is gone or the cap
+    /// is reached.
+    fn reserve(&self, endpoint: &str) -> Result<Reservation<'_>, Error> {
+        let inner = &*self.inner;
+        if inner.quota_exhausted.load(Ordering::SeqCst) {
+            return Err(Error::QuotaExhausted {
+                endpoint: endpoint.to_owned(),
+                code: "seen earlier by this client".to_owned(),
+            });
+        }
+        let cap = inner.cap.load(Ordering::SeqCst);
+        inner
+            .reserved
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |reserved| {
+                (reserved < cap).then_some(reserved + 1)
+            })
+            .map_err(|_| Error::BudgetExhausted {
+                endpoint: endpoint.to_owned(),
+                cap,
+            })?;
+        Ok(Reservation {
+            inner,
+            settled: false,
+        })
+    }
+
+    fn build(
+        &self,
+        spec: &CallSpec,
+        token: Option<&Token>,
+    ) -> Result<reqwest::RequestBuilder, Error> {
+        let config = &self.inner.config;
+        let base = match spec.family {
+            Family::Oapi => &config.oapi_base_url,
+            Family::Api => &config.api_base_url,
+        };
+        let mut url = base.clone();
+        url.set_path(&format!(
+            "{}{}",
+            base.path().trim_end_matches('/'),
+            spec.path
+        ));
+        let oapi_token = token.filter(|_| spec.family == Family::Oapi);
+        if !spec.query.is_empty() || oapi_token.is_some() {
+            let mut pairs = url.query_pairs_mut();
+            for (name, value) in &spec.query {
+                pairs.append_pair(name, value);
+            }
+            if let Some(token) = oapi_token {
+                pairs.append_pair("access_token", token.secret.expose_secret());
+            }
+        }
+        let mut request = self.inner.http.request(spec.method.clone(), url);
+        if let Some(token) = token.filter(|_| spec.family == Family::Api) {
+            let mut value =
+                HeaderValue::from_str(token.secret.expose_secret()).map_err(|_| Error::Decode {
+                    endpoint: "/v1.0/oauth2/accessToken".to_owned(),
+                    detail: "the access token is not a valid header value".to_owned(),
+                })?;
+            value.set_sensitive(true);
+            request = request.header("x-acs-dingtalk-access-token", value);
+        }
+        if let Some(body) = &spec.body {
+            request = request.json(body);
+        }
+        Ok(request)
+    }
+}
+
+/// A failure before a complete answer: a timeout (metered: DingTalk may have served it) or a
+/// connection failure (never reached DingTalk). The URL is stripped from the error.
+fn transport_failure(
+    endpoint: &str,
+    err: reqwest::Error,
+    timeout: Duration,
+) -> (CallOutcome, Result<Answer, Error>) {
+    let endpoint = endpoint.to_owned();
+    if err.is_timeout() {
+        (
+            CallOutcome::Timeout,
+            Err(Error::Timeout { endpoint, timeout }),
+        )
+    } else {
+        (
+            CallOutcome::Transport,
+            Err(Error::Transport {
+                endpoint,
+                source: err.without_url(),
+            }),
+        )
+    }
+}
