@@ -26,15 +26,10 @@ fn error(status: StatusCode, msg: impl Into<String>) -> Response {
     (status, Json(serde_json::json!({ "error": msg.into() }))).into_response()
 }
 
-fn parse_instant(raw: &str) -> Result<DateTime<Utc>, Response> {
+fn parse_instant(raw: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            error(
-                StatusCode::BAD_REQUEST,
-                format!("{raw:?} is not an instant: expected RFC 3339"),
-            )
-        })
+        .map_err(|_| format!("{raw:?} is not an instant: expected RFC 3339"))
 }
 
 fn clock(state: &SimState) -> Response {
@@ -62,14 +57,14 @@ pub(super) fn handle(
                     state.set_clock(now);
                     clock(state)
                 }
-                Err(response) => *response,
+                Err(msg) => error(StatusCode::BAD_REQUEST, msg),
             }
         }
         (&Method::GET, "truth") => {
             let as_of = match query.iter().find(|(k, _)| k == "as_of") {
                 Some((_, raw)) => match parse_instant(raw) {
                     Ok(t) => t,
-                    Err(response) => return *response,
+                    Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
                 },
                 None => state.now(),
             };
