@@ -33,6 +33,8 @@ mod config;
 mod faults;
 mod generate;
 mod http;
+#[cfg(test)]
+mod invariants;
 mod state;
 mod truth;
 mod world;
