@@ -23,5 +23,6 @@ pub mod reconcile;
 pub mod schedule;
 pub mod report;
 pub mod sim;
+pub mod sink;
 pub mod store;
 pub mod telemetry;

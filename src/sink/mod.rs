@@ -1,0 +1,365 @@
+//! Delivery of journaled corrections to the configured sinks, through the store's outbox.
+//!
+//! Flow, per sink, in config order: ask the outbox for corrections due for that sink (never
+//! delivered, next attempt not in the future), oldest first, in batches of [`BATCH_SIZE`]; hand
+//! each batch to the sink; on success mark the batch delivered, on failure record the error and
+//! push each item's next attempt out with exponential backoff ([`next_attempt_at`]) and stop
+//! that sink for this run. Later runs pick up what is due. Delivery is at-least-once: a batch
+//! acknowledged by the receiver is never sent again, but a batch whose acknowledgement was lost
+//! may be; receivers dedupe by each correction's `idempotency_key` (webhooks also get a batch
+//! key). The file sink is exactly-once (see `file`).
+//!
+//! Nothing here fails the run: every problem becomes a line of the [`DeliveryReport`].
+//! This module does not decide which corrections exist (the journal does), does not read the
+//! environment except through [`SinkConfig::from_setting`], and never logs a secret.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use url::Url;
+
+use crate::config::{SinkKindSetting, SinkSetting};
+use crate::report::CorrectionLine;
+
+mod file;
+mod outbox;
+pub mod sign;
+mod webhook;
+
+pub use outbox::{Outbox, OutboxItem};
+pub use webhook::{WebhookError, batch_key};
+
+/// Most corrections in one webhook POST (and one file append).
+pub const BATCH_SIZE: usize = 100;
+/// Most batches one sink takes per run, so one run's delivery is bounded.
+pub const MAX_BATCHES_PER_RUN: usize = 1000;
+/// Delay before the first retry of a failed delivery; doubles with each further failure.
+pub const BACKOFF_BASE: Duration = Duration::from_secs(60);
+/// Longest delay between two attempts.
+pub const BACKOFF_CAP: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// One configured sink, secrets resolved.
+#[derive(Debug, Clone)]
+pub struct SinkConfig {
+    /// Unique among sinks; the outbox tracks delivery per name.
+    pub name: String,
+    pub kind: SinkKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum SinkKind {
+    /// POST batches as JSON; see `webhook` for the request shape and `sign` for the signature.
+    Webhook {
+        url: Url,
+        /// Signing secret; `None` sends unsigned requests.
+        secret: Option<SecretString>,
+        timeout: Duration,
+    },
+    /// Append JSON lines to a local file.
+    File { path: PathBuf },
+}
+
+/// Why a sink setting could not become a [`SinkConfig`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SinkConfigError {
+    #[error(
+        "sink {sink}: environment variable {var} named by secret_env is not set or empty: \
+         expected the webhook signing secret"
+    )]
+    MissingSecret { sink: String, var: String },
+}
+
+impl SinkConfig {
+    /// Resolves a validated `[[sink]]` setting, reading the signing secret from the environment
+    /// variable it names through `env` (pass `|name| std::env::var(name).ok()`).
+    pub fn from_setting(
+        setting: &SinkSetting,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<SinkConfig, SinkConfigError> {
+        let kind = match &setting.kind {
+            SinkKindSetting::Webhook {
+                url,
+                secret_env,
+                timeout,
+            } => {
+                let secret = match secret_env {
+                    Some(var) => match env(var).filter(|value| !value.is_empty()) {
+                        Some(value) => Some(SecretString::from(value)),
+                        None => {
+                            return Err(SinkConfigError::MissingSecret {
+                                sink: setting.name.clone(),
+                                var: var.clone(),
+                            });
+                        }
+                    },
+                    None => None,
+                };
+                SinkKind::Webhook {
+                    url: url.clone(),
+                    secret,
+                    timeout: *timeout,
+                }
+            }
+            SinkKindSetting::File { path } => SinkKind::File { path: path.clone() },
+        };
+        Ok(SinkConfig {
+            name: setting.name.clone(),
+            kind,
+        })
+    }
+}
+
+/// What delivery did, per sink.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub sinks: Vec<SinkDelivery>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkDelivery {
+    pub sink: String,
+    /// Corrections acknowledged in this call.
+    pub delivered: u64,
+    /// Corrections whose attempt failed in this call (retried by a later run).
+    pub failed: u64,
+    /// One sentence per failure, naming the sink and what was expected.
+    pub errors: Vec<String>,
+}
+
+impl DeliveryReport {
+    pub fn delivered(&self) -> u64 {
+        self.sinks.iter().map(|sink| sink.delivered).sum()
+    }
+
+    pub fn failed(&self) -> u64 {
+        self.sinks.iter().map(|sink| sink.failed).sum()
+    }
+
+    /// Every error of every sink, for the run's error list.
+    pub fn errors(&self) -> impl Iterator<Item = &str> {
+        self.sinks
+            .iter()
+            .flat_map(|sink| sink.errors.iter().map(String::as_str))
+    }
+}
+
+/// When to try an item again after its `failures`-th failed attempt (1 for the first):
+/// `now + BACKOFF_BASE · 2^(failures-1)`, capped at [`BACKOFF_CAP`]. Deterministic (no jitter):
+/// runs are spaced by the schedule, not by this delay, so retries cannot stampede.
+pub fn next_attempt_at(failures: u32, now: DateTime<Utc>) -> DateTime<Utc> {
+    let exponent = failures.saturating_sub(1).min(20);
+    let delay = BACKOFF_BASE
+        .saturating_mul(1u32 << exponent)
+        .min(BACKOFF_CAP);
+    now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Delivers everything due to every sink. Never fails: store and sink errors are reported per
+/// sink and leave the outbox as it was (or with the failure recorded), for a later run.
+pub async fn deliver_pending<O: Outbox + Send>(
+    outbox: &mut O,
+    sinks: &[SinkConfig],
+    now: DateTime<Utc>,
+    http: &reqwest::Client,
+) -> DeliveryReport {
+    let mut report = DeliveryReport::default();
+    for sink in sinks {
+        let delivery = deliver_to_sink(outbox, sink, now, http).await;
+        if delivery.failed > 0 || !delivery.errors.is_empty() {
+            tracing::warn!(
+                sink = %delivery.sink,
+                delivered = delivery.delivered,
+                failed = delivery.failed,
+                error.message = delivery.errors.first().map(String::as_str).unwrap_or(""),
+                "sink delivery incomplete; retried by a later run"
+            );
+        } else {
+            tracing::info!(sink = %delivery.sink, delivered = delivery.delivered, "sink delivery done");
+        }
+        report.sinks.push(delivery);
+    }
+    report
+}
+
+async fn deliver_to_sink<O: Outbox + Send>(
+    outbox: &mut O,
+    sink: &SinkConfig,
+    now: DateTime<Utc>,
+    http: &reqwest::Client,
+) -> SinkDelivery {
+    let mut delivery = SinkDelivery {
+        sink: sink.name.clone(),
+        delivered: 0,
+        failed: 0,
+        errors: Vec::new(),
+    };
+    if let Err(err) = outbox.outbox_enqueue(&sink.name, now) {
+        delivery.errors.push(format!(
+            "sink {}: could not queue new corrections: {}",
+            sink.name,
+            chain(&err)
+        ));
+        return delivery;
+    }
+    for _ in 0..MAX_BATCHES_PER_RUN {
+        let items = match outbox.outbox_due(&sink.name, now, BATCH_SIZE) {
+            Ok(items) if items.is_empty() => break,
+            Ok(items) => items,
+            Err(err) => {
+                delivery.errors.push(format!(
+                    "sink {}: could not read the outbox: {}",
+                    sink.name,
+                    chain(&err)
+                ));
+                break;
+            }
+        };
+        let batch: Vec<CorrectionLine> = items.iter().map(|item| item.correction.clone()).collect();
+        let keys: Vec<String> = batch
+            .iter()
+            .map(|line| line.idempotency_key.clone())
+            .collect();
+        match send(sink, &batch, now, http).await {
+            Ok(()) => match outbox.outbox_delivered(&sink.name, &keys, now) {
+                Ok(()) => delivery.delivered += keys.len() as u64,
+                Err(err) => {
+                    delivery.errors.push(format!(
+                        "sink {}: delivered {} but could not record it (they will be sent again): {}",
+                        sink.name,
+                        keys.len(),
+                        chain(&err)
+                    ));
+                    break;
+                }
+            },
+            Err(message) => {
+                delivery.failed += keys.len() as u64;
+                delivery.errors.push(message.clone());
+                for item in &items {
+                    let retry_at = next_attempt_at(item.attempts + 1, now);
+                    let key = [item.correction.idempotency_key.clone()];
+                    if let Err(err) = outbox.outbox_failed(&sink.name, &key, retry_at, &message) {
+                        delivery.errors.push(format!(
+                            "sink {}: could not record a failed attempt: {}",
+                            sink.name,
+                            chain(&err)
+                        ));
+                        break;
+                    }
+                }
+                // The receiver is down or refusing: leave the rest for a later run.
+                break;
+            }
+        }
+    }
+    delivery
+}
+
+/// Sends one batch; the error is the sentence recorded in the outbox and the report.
+async fn send(
+    sink: &SinkConfig,
+    batch: &[CorrectionLine],
+    now: DateTime<Utc>,
+    http: &reqwest::Client,
+) -> Result<(), String> {
+    match &sink.kind {
+        SinkKind::Webhook {
+            url,
+            secret,
+            timeout,
+        } => {
+            let target = webhook::Target {
+                sink: &sink.name,
+                url,
+                secret: secret.as_ref(),
+                timeout: *timeout,
+            };
+            webhook::post_batch(http, target, batch, now)
+                .await
+                .map_err(|err| chain(&err))
+        }
+        SinkKind::File { path } => {
+            let path = path.clone();
+            let batch = batch.to_vec();
+            let appended = tokio::task::spawn_blocking(move || file::append(&path, &batch)).await;
+            match appended {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(err)) => Err(format!(
+                    "file sink {}: could not append to {}: {err}",
+                    sink.name,
+                    display_path(sink)
+                )),
+                Err(join) => Err(format!(
+                    "file sink {}: the append task failed: {join}",
+                    sink.name
+                )),
+            }
+        }
+    }
+}
+
+fn display_path(sink: &SinkConfig) -> String {
+    match &sink.kind {
+        SinkKind::File { path } => path.display().to_string(),
+        SinkKind::Webhook { url, .. } => url.as_str().to_owned(),
+    }
+}
+
+/// An error and its causes on one line.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check_backoff(failures: u32, expected: Duration) {
+        let now: DateTime<Utc> = "2026-11-04T18:00:00Z".parse().unwrap();
+        let delay = (next_attempt_at(failures, now) - now).to_std().unwrap();
+        assert_eq!(delay, expected, "after {failures} failures");
+    }
+
+    #[test]
+    fn backoff_doubles_from_one_minute_and_stops_at_one_day() {
+        check_backoff(1, Duration::from_secs(60));
+        check_backoff(2, Duration::from_secs(120));
+        check_backoff(5, Duration::from_secs(16 * 60));
+        check_backoff(11, Duration::from_secs(1024 * 60));
+        check_backoff(12, Duration::from_secs(24 * 60 * 60));
+        check_backoff(u32::MAX, Duration::from_secs(24 * 60 * 60));
+        check_backoff(0, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_named_secret_variable_that_is_unset_is_a_configuration_error() {
+        let setting = SinkSetting {
+            name: "hr".into(),
+            kind: SinkKindSetting::Webhook {
+                url: "https://hr.example.com/c".parse().unwrap(),
+                secret_env: Some("RECONCILE_WEBHOOK_SECRET".into()),
+                timeout: Duration::from_secs(10),
+            },
+        };
+        let err = SinkConfig::from_setting(&setting, |_| None).unwrap_err();
+        assert_eq!(
+            err,
+            SinkConfigError::MissingSecret {
+                sink: "hr".into(),
+                var: "RECONCILE_WEBHOOK_SECRET".into()
+            }
+        );
+        let config = SinkConfig::from_setting(&setting, |_| Some("s3cr3t-value".into())).unwrap();
+        assert!(!format!("{config:?}").contains("s3cr3t-value"));
+    }
+}

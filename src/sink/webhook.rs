@@ -1,0 +1,160 @@
+//! The webhook sink: POSTs one batch of corrections as JSON and reports how it went.
+//!
+//! Request: `POST <url>` with `Content-Type: application/json` and body
+//! `{"schema":1,"sink":"<name>","corrections":[…]}` (each correction in the JSON report's shape,
+//! with its `idempotency_key`). Headers: [`IDEMPOTENCY_HEADER`] (the same batch always gets the
+//! same key), and, when the sink has a secret, [`TIMESTAMP_HEADER`] and [`SIGNATURE_HEADER`]
+//! (scheme in [`super::sign`]). Any 2xx acknowledges the whole batch; anything else, a timeout or
+//! a connection failure is a failed attempt the caller retries later.
+//!
+//! This module does not retry, sleep or touch the store, and never puts the secret or the URL's
+//! query into an error.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use super::sign::{IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+use crate::report::{CorrectionLine, REPORT_SCHEMA};
+
+/// Where and how to POST.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Target<'a> {
+    pub sink: &'a str,
+    pub url: &'a Url,
+    pub secret: Option<&'a SecretString>,
+    pub timeout: Duration,
+}
+
+/// Why a batch was not acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("webhook sink {sink} answered HTTP {status}: expected a 2xx acknowledgement")]
+    Status { sink: String, status: u16 },
+    #[error("webhook sink {sink} did not answer within {timeout:?}")]
+    Timeout { sink: String, timeout: Duration },
+    #[error("webhook sink {sink} could not be reached")]
+    Transport {
+        sink: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("batch for webhook sink {sink} could not be encoded as JSON")]
+    Encode {
+        sink: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    schema: u32,
+    sink: &'a str,
+    corrections: &'a [CorrectionLine],
+}
+
+/// The body bytes of a batch, exactly as sent (and signed).
+pub(crate) fn body(sink: &str, batch: &[CorrectionLine]) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec(&Body {
+        schema: REPORT_SCHEMA,
+        sink,
+        corrections: batch,
+    })
+}
+
+/// The batch's idempotency key: hex SHA-256 over its corrections' keys, one per line, in order.
+pub fn batch_key(batch: &[CorrectionLine]) -> String {
+    let mut hasher = Sha256::new();
+    for line in batch {
+        hasher.update(line.idempotency_key.as_bytes());
+        hasher.update(b"\n");
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// POSTs one batch. `Ok` means the receiver acknowledged it with a 2xx.
+pub(crate) async fn post_batch(
+    http: &reqwest::Client,
+    target: Target<'_>,
+    batch: &[CorrectionLine],
+    now: DateTime<Utc>,
+) -> Result<(), WebhookError> {
+    let sink = target.sink.to_owned();
+    let body = body(target.sink, batch).map_err(|source| WebhookError::Encode {
+        sink: sink.clone(),
+        source,
+    })?;
+    let mut request = http
+        .post(target.url.clone())
+        .timeout(target.timeout)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(IDEMPOTENCY_HEADER, batch_key(batch));
+    if let Some(secret) = target.secret {
+        let timestamp = now.timestamp();
+        let signature = sign(secret.expose_secret().as_bytes(), timestamp, &body);
+        request = request
+            .header(TIMESTAMP_HEADER, timestamp.to_string())
+            .header(SIGNATURE_HEADER, signature);
+    }
+    let response = request.body(body).send().await.map_err(|err| {
+        if err.is_timeout() {
+            WebhookError::Timeout {
+                sink: sink.clone(),
+                timeout: target.timeout,
+            }
+        } else {
+            WebhookError::Transport {
+                sink: sink.clone(),
+                source: err.without_url(),
+            }
+        }
+    })?;
+    let status = response.status();
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(WebhookError::Status {
+            sink,
+            status: status.as_u16(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture::rich_report;
+
+    #[test]
+    fn the_same_batch_always_gets_the_same_key_and_another_batch_another() {
+        let corrections = rich_report().corrections;
+        assert_eq!(batch_key(&corrections), batch_key(&corrections.clone()));
+        assert_ne!(batch_key(&corrections), batch_key(&corrections[..3]));
+        assert_eq!(batch_key(&corrections).len(), 64);
+    }
+
+    #[test]
+    fn the_body_carries_the_schema_the_sink_and_every_correction_key() {
+        let corrections = rich_report().corrections;
+        let value: serde_json::Value =
+            serde_json::from_slice(&body("hr", &corrections).unwrap()).unwrap();
+        assert_eq!(value["schema"], 1);
+        assert_eq!(value["sink"], "hr");
+        let keys: Vec<&str> = value["corrections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|line| line["idempotency_key"].as_str().unwrap())
+            .collect();
+        let expected: Vec<&str> = corrections
+            .iter()
+            .map(|line| line.idempotency_key.as_str())
+            .collect();
+        assert_eq!(keys, expected);
+    }
+}
