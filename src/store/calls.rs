@@ -1,0 +1,163 @@
+//! The call ledger: every attempt at a DingTalk endpoint, with its natural month in the business
+//! time zone, its outcome and whether it was metered.
+//!
+//! The HTTP client records each attempt the moment it ends, from whatever task made it, through
+//! a [`CallLog`]: a cloneable `Send + Sync` handle owning its own connection to the same database
+//! (a file store: a second connection, serialised with the store's by SQLite's busy timeout; an
+//! in-memory store: a second connection to the same named `memdb` database). Queries for quota
+//! use ([`Store::month_usage`], …) read the same table.
+//!
+//! This module does not decide what is metered: [`CallRecord::metered`] does.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use rusqlite::{Connection, params};
+
+use super::Store;
+use super::codec::{collect, count, ms};
+use super::error::{Error, Location, SqlResultExt};
+use crate::domain::{CallOutcome, CallRecord};
+
+/// Calls in one month or one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MonthUsage {
+    /// Every attempt, whatever its endpoint and outcome.
+    pub attempts: u64,
+    /// Attempts that counted against the monthly quota.
+    pub metered: u64,
+    /// Attempts at free endpoints (token, contacts).
+    pub free: u64,
+    /// Attempts rejected by QPS throttling (never metered).
+    pub throttled: u64,
+    /// Attempts per endpoint path.
+    pub by_endpoint: BTreeMap<String, u64>,
+}
+
+/// `YYYY-MM` of `at` in the business time zone: the month a call is metered in.
+pub fn business_month(at: DateTime<Utc>, tz: Tz) -> String {
+    at.with_timezone(&tz).format("%Y-%m").to_string()
+}
+
+/// A handle that records calls from any task. Cloning shares the connection.
+#[derive(Debug, Clone)]
+pub struct CallLog {
+    conn: Arc<Mutex<Connection>>,
+    location: Location,
+}
+
+impl CallLog {
+    /// Records one attempt. `month` is `YYYY-MM` in the business time zone
+    /// ([`business_month`]).
+    pub fn record(&self, run_id: Option<i64>, call: &CallRecord, month: &str) -> Result<(), Error> {
+        let (outcome, detail) = outcome_columns(&call.outcome);
+        // A panic while holding the lock cannot leave a half-written row (SQLite rolls back), so
+        // a poisoned mutex is safe to keep using.
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        conn.prepare_cached(
+            "INSERT INTO calls (run_id, endpoint, month, at_ms, outcome, outcome_detail,
+                 metered_endpoint, metered)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .at(&self.location)?
+        .execute(params![
+            run_id,
+            call.endpoint,
+            month,
+            ms(call.at),
+            outcome,
+            detail,
+            call.metered_endpoint,
+            call.metered(),
+        ])
+        .at(&self.location)?;
+        Ok(())
+    }
+}
+
+fn outcome_columns(outcome: &CallOutcome) -> (&'static str, Option<String>) {
+    match outcome {
+        CallOutcome::Ok => ("ok", None),
+        CallOutcome::Error(code) => ("error", Some(code.clone())),
+        CallOutcome::Throttled => ("throttled", None),
+        CallOutcome::QuotaExhausted => ("quota_exhausted", None),
+        CallOutcome::IpBanned => ("ip_banned", None),
+        CallOutcome::ServerError(status) => ("server_error", Some(status.to_string())),
+        CallOutcome::Timeout => ("timeout", None),
+        CallOutcome::Transport => ("transport", None),
+        CallOutcome::Malformed => ("malformed", None),
+    }
+}
+
+const USAGE_SELECT: &str = "SELECT endpoint, count(*), coalesce(sum(metered), 0), \
+     coalesce(sum(metered_endpoint = 0), 0), coalesce(sum(outcome = 'throttled'), 0) FROM calls";
+
+impl Store {
+    /// A handle for recording calls, with its own connection to this store.
+    pub fn call_log(&self) -> Result<CallLog, Error> {
+        let conn = self.target.connect(&self.location)?;
+        self.target.configure(&conn, &self.location)?;
+        Ok(CallLog {
+            conn: Arc::new(Mutex::new(conn)),
+            location: self.location.clone(),
+        })
+    }
+
+    /// Calls in the month `YYYY-MM` (business time zone).
+    pub fn month_usage(&self, month: &str) -> Result<MonthUsage, Error> {
+        self.usage("WHERE month = ?1", [month])
+    }
+
+    /// Calls recorded for one run.
+    pub fn run_calls(&self, run_id: i64) -> Result<MonthUsage, Error> {
+        self.usage("WHERE run_id = ?1", [run_id])
+    }
+
+    /// Metered calls per local day of the month `YYYY-MM`, for pace and projection.
+    pub fn daily_metered(&self, month: &str, tz: Tz) -> Result<BTreeMap<NaiveDate, u64>, Error> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT at_ms FROM calls WHERE month = ?1 AND metered = 1")
+            .at(&self.location)?;
+        let instants = collect(&self.location, &mut statement, [month], "calls", |reader| {
+            reader.instant(0, "at_ms")
+        })?;
+        let mut days = BTreeMap::new();
+        for at in instants {
+            *days.entry(at.with_timezone(&tz).date_naive()).or_insert(0) += 1;
+        }
+        Ok(days)
+    }
+
+    fn usage(&self, filter: &str, params: impl rusqlite::Params) -> Result<MonthUsage, Error> {
+        let sql = format!("{USAGE_SELECT} {filter} GROUP BY endpoint");
+        let mut statement = self.conn.prepare_cached(&sql).at(&self.location)?;
+        let rows = collect(&self.location, &mut statement, params, "calls", |reader| {
+            let number = |idx, column| reader.int(idx, column).map(count);
+            Ok((
+                reader.text(0, "endpoint")?,
+                MonthUsage {
+                    attempts: number(1, "attempts")?,
+                    metered: number(2, "metered")?,
+                    free: number(3, "free")?,
+                    throttled: number(4, "throttled")?,
+                    by_endpoint: BTreeMap::new(),
+                },
+            ))
+        })?;
+        let mut usage = MonthUsage::default();
+        for (endpoint, endpoint_usage) in rows {
+            usage.attempts += endpoint_usage.attempts;
+            usage.metered += endpoint_usage.metered;
+            usage.free += endpoint_usage.free;
+            usage.throttled += endpoint_usage.throttled;
+            usage.by_endpoint.insert(endpoint, endpoint_usage.attempts);
+        }
+        Ok(usage)
+    }
+}

@@ -1,0 +1,315 @@
+//! Reading the ledger, the corrections journal and the findings; enriching journaled
+//! corrections.
+//!
+//! The ledger is the company's attendance record per slot as this job has told it; the journal
+//! is every change of it with its cause. Both are written only by [`Store::apply_batch`]; the one
+//! later write here is enrichment (business id, approved-at) filled in once an approval's detail
+//! is known, which never changes what was applied.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+
+use super::Store;
+use super::codec::{Reader, collect, date_text, opt_ms, slot_key_range};
+use super::error::{Error, SqlResultExt};
+use crate::domain::{ChangeClass, CheckType, Correction, LedgerState, SlotKey, UserId};
+
+/// The ledger's row for one slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerRow {
+    pub slot_key: SlotKey,
+    pub state: LedgerState,
+    /// Why the row is in this state: `baseline`, the last correction's class, or a non-correction
+    /// update's class (`late_result`).
+    pub cause_class: ChangeClass,
+    /// The approval of the last correction, if it had one.
+    pub cause_approval: Option<String>,
+    pub last_correction_key: Option<String>,
+    pub updated_run: i64,
+}
+
+/// A journaled correction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCorrection {
+    pub correction: Correction,
+    pub run_id: i64,
+    pub applied_at: DateTime<Utc>,
+    /// The slot's check type, when the slot is in the snapshot.
+    pub check_type: Option<CheckType>,
+}
+
+/// One report item of a run: pending, anomaly, refused, withdrawn, ….
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingRow {
+    pub class: ChangeClass,
+    pub slot_key: Option<SlotKey>,
+    pub user_id: Option<UserId>,
+    pub work_date: Option<NaiveDate>,
+    pub check_type: Option<String>,
+    pub plan_id: Option<i64>,
+    pub process_instance_id: Option<String>,
+    /// One sentence a person can act on.
+    pub detail: String,
+}
+
+/// A finding with the run that recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFinding {
+    pub run_id: i64,
+    pub finding: FindingRow,
+}
+
+const LEDGER_COLUMNS: &str = "slot_key, time_result, check_time_ms, source_type, proc_inst_id, \
+     cause_class, cause_approval, last_correction_key, updated_run";
+
+const CORRECTION_SELECT: &str = "SELECT c.idempotency_key, c.run_id, c.slot_key, c.class, \
+     c.before_time_result, c.before_check_ms, c.before_source_type, c.before_proc_inst_id, \
+     c.after_time_result, c.after_check_ms, c.after_source_type, c.after_proc_inst_id, \
+     c.before_observed, c.process_instance_id, c.business_id, c.approved_at_ms, \
+     c.applied_at_ms, s.check_type \
+     FROM corrections c LEFT JOIN slots s ON s.slot_key = c.slot_key";
+
+const FINDING_COLUMNS: &str =
+    "run_id, class, slot_key, user_id, work_date, check_type, plan_id, process_instance_id, detail";
+
+impl Store {
+    /// The ledger rows of `keys` that exist.
+    pub fn ledger_rows(&self, keys: &[SlotKey]) -> Result<BTreeMap<SlotKey, LedgerRow>, Error> {
+        let sql = format!("SELECT {LEDGER_COLUMNS} FROM ledger WHERE slot_key = ?1");
+        let mut statement = self.conn.prepare_cached(&sql).at(&self.location)?;
+        let mut out = BTreeMap::new();
+        for key in keys {
+            let rows = collect(
+                &self.location,
+                &mut statement,
+                [key.canonical()],
+                "ledger",
+                decode_ledger,
+            )?;
+            for row in rows {
+                out.insert(row.slot_key.clone(), row);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every ledger row of one user-day, in key order.
+    pub fn ledger_for_user_day(
+        &self,
+        user: &UserId,
+        date: NaiveDate,
+    ) -> Result<Vec<LedgerRow>, Error> {
+        let sql = format!(
+            "SELECT {LEDGER_COLUMNS} FROM ledger WHERE slot_key >= ?1 AND slot_key < ?2
+             ORDER BY slot_key"
+        );
+        let mut statement = self.conn.prepare_cached(&sql).at(&self.location)?;
+        let (low, high) = slot_key_range(user, date, date);
+        collect(
+            &self.location,
+            &mut statement,
+            [low, high],
+            "ledger",
+            decode_ledger,
+        )
+    }
+
+    /// Corrections journaled by one run, in journal order.
+    pub fn corrections_for_run(&self, run_id: i64) -> Result<Vec<StoredCorrection>, Error> {
+        self.query_corrections("WHERE c.run_id = ?1", [run_id])
+    }
+
+    /// Corrections of slots on work dates `from..=to`, in journal order.
+    pub fn corrections_between(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<StoredCorrection>, Error> {
+        self.query_corrections(
+            "WHERE c.work_date BETWEEN ?1 AND ?2",
+            [date_text(from), date_text(to)],
+        )
+    }
+
+    pub fn all_corrections(&self) -> Result<Vec<StoredCorrection>, Error> {
+        self.query_corrections("", [])
+    }
+
+    pub fn corrections_for_user_day(
+        &self,
+        user: &UserId,
+        date: NaiveDate,
+    ) -> Result<Vec<StoredCorrection>, Error> {
+        self.query_corrections(
+            "WHERE c.user_id = ?1 AND c.work_date = ?2",
+            [user.as_str().to_owned(), date_text(date)],
+        )
+    }
+
+    /// Corrections caused by one approval instance.
+    pub fn corrections_for_approval(
+        &self,
+        process_instance_id: &str,
+    ) -> Result<Vec<StoredCorrection>, Error> {
+        self.query_corrections("WHERE c.process_instance_id = ?1", [process_instance_id])
+    }
+
+    /// The journaled correction with this idempotency key.
+    pub fn correction_by_key(
+        &self,
+        idempotency_key: &str,
+    ) -> Result<Option<StoredCorrection>, Error> {
+        let found = self.query_corrections("WHERE c.idempotency_key = ?1", [idempotency_key])?;
+        Ok(found.into_iter().next())
+    }
+
+    /// Approval instances behind journaled corrections that still lack a business id or an
+    /// approved-at: the enrichment backlog.
+    pub fn corrections_awaiting_enrichment(&self) -> Result<Vec<String>, Error> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT process_instance_id FROM corrections
+                 WHERE process_instance_id IS NOT NULL
+                     AND (business_id IS NULL OR approved_at_ms IS NULL)
+                 ORDER BY process_instance_id",
+            )
+            .at(&self.location)?;
+        collect(
+            &self.location,
+            &mut statement,
+            [],
+            "corrections",
+            |reader| reader.text(0, "process_instance_id"),
+        )
+    }
+
+    /// Fills the business id and approved-at of an approval's corrections where still missing;
+    /// returns how many corrections changed.
+    pub fn enrich_corrections(
+        &mut self,
+        process_instance_id: &str,
+        business_id: Option<&str>,
+        approved_at: Option<DateTime<Utc>>,
+    ) -> Result<u64, Error> {
+        let changed = self
+            .conn
+            .prepare_cached(
+                "UPDATE corrections SET business_id = coalesce(business_id, ?2),
+                     approved_at_ms = coalesce(approved_at_ms, ?3)
+                 WHERE process_instance_id = ?1
+                     AND ((business_id IS NULL AND ?2 IS NOT NULL)
+                         OR (approved_at_ms IS NULL AND ?3 IS NOT NULL))",
+            )
+            .at(&self.location)?
+            .execute(params![
+                process_instance_id,
+                business_id,
+                opt_ms(approved_at)
+            ])
+            .at(&self.location)?;
+        Ok(changed as u64)
+    }
+
+    /// Findings recorded by one run, in the order recorded.
+    pub fn findings_for_run(&self, run_id: i64) -> Result<Vec<FindingRow>, Error> {
+        let sql = format!("SELECT {FINDING_COLUMNS} FROM findings WHERE run_id = ?1 ORDER BY id");
+        let mut statement = self.conn.prepare_cached(&sql).at(&self.location)?;
+        let findings = collect(
+            &self.location,
+            &mut statement,
+            [run_id],
+            "findings",
+            decode_finding,
+        )?;
+        Ok(findings.into_iter().map(|stored| stored.finding).collect())
+    }
+
+    /// Findings about work dates `from..=to` from every run, oldest first. Findings without a
+    /// work date (an approval known only by id) are not included.
+    pub fn findings_between(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<StoredFinding>, Error> {
+        let sql = format!(
+            "SELECT {FINDING_COLUMNS} FROM findings WHERE work_date BETWEEN ?1 AND ?2 ORDER BY id"
+        );
+        let mut statement = self.conn.prepare_cached(&sql).at(&self.location)?;
+        collect(
+            &self.location,
+            &mut statement,
+            [date_text(from), date_text(to)],
+            "findings",
+            decode_finding,
+        )
+    }
+
+    fn query_corrections(
+        &self,
+        filter: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<StoredCorrection>, Error> {
+        let sql = format!("{CORRECTION_SELECT} {filter} ORDER BY c.id");
+        let mut statement = self.conn.prepare_cached(&sql).at(&self.location)?;
+        collect(
+            &self.location,
+            &mut statement,
+            params,
+            "corrections",
+            decode_correction,
+        )
+    }
+}
+
+fn decode_ledger(reader: &Reader<'_, '_>) -> Result<LedgerRow, Error> {
+    Ok(LedgerRow {
+        slot_key: reader.slot_key(0, "slot_key")?,
+        state: reader.ledger_state(1)?,
+        cause_class: reader.class(5, "cause_class")?,
+        cause_approval: reader.opt_text(6, "cause_approval")?,
+        last_correction_key: reader.opt_text(7, "last_correction_key")?,
+        updated_run: reader.int(8, "updated_run")?,
+    })
+}
+
+fn decode_correction(reader: &Reader<'_, '_>) -> Result<StoredCorrection, Error> {
+    let correction = Correction {
+        idempotency_key: reader.text(0, "idempotency_key")?,
+        slot_key: reader.slot_key(2, "slot_key")?,
+        class: reader.class(3, "class")?,
+        before: reader.opt_ledger_state(4)?,
+        after: reader.ledger_state(8)?,
+        before_observed: reader.flag(12, "before_observed")?,
+        process_instance_id: reader.opt_text(13, "process_instance_id")?,
+        business_id: reader.opt_text(14, "business_id")?,
+        approved_at: reader.opt_instant(15, "approved_at_ms")?,
+    };
+    Ok(StoredCorrection {
+        correction,
+        run_id: reader.int(1, "run_id")?,
+        applied_at: reader.instant(16, "applied_at_ms")?,
+        check_type: reader
+            .opt_text(17, "check_type")?
+            .map(|raw| CheckType::parse(&raw)),
+    })
+}
+
+fn decode_finding(reader: &Reader<'_, '_>) -> Result<StoredFinding, Error> {
+    Ok(StoredFinding {
+        run_id: reader.int(0, "run_id")?,
+        finding: FindingRow {
+            class: reader.class(1, "class")?,
+            slot_key: reader.opt_slot_key(2, "slot_key")?,
+            user_id: reader.opt_user(3, "user_id")?,
+            work_date: reader.opt_date(4, "work_date")?,
+            check_type: reader.opt_text(5, "check_type")?,
+            plan_id: reader.opt_int(6, "plan_id")?,
+            process_instance_id: reader.opt_text(7, "process_instance_id")?,
+            detail: reader.text(8, "detail")?,
+        },
+    })
+}

@@ -1,0 +1,227 @@
+//! The run lock: no two runs of one store overlap.
+//!
+//! The lock is one row in the store itself, so it travels with the file and needs no lock file
+//! beside it. A holder is identified by `(pid, host, acquired_at)`. A lock whose holder is gone
+//! is taken over inside the same immediate transaction that checks it, so two processes racing
+//! for a stale lock cannot both win:
+//! - on the same host, the holder is gone when its process no longer exists (`/proc/<pid>` on
+//!   Linux; elsewhere the heartbeat rule below applies);
+//! - on another host (a store on a shared disk), the holder is gone when its heartbeat is older
+//!   than [`LOCK_STALE_AFTER`].
+//!
+//! This module does not schedule heartbeats; a long run calls [`Store::heartbeat_lock`].
+
+use std::fmt;
+
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{OptionalExtension, TransactionBehavior};
+
+use super::Store;
+use super::codec::{Reader, ms};
+use super::error::{Error, SqlResultExt};
+
+/// A holder on another host whose heartbeat is older than this is presumed gone.
+pub const LOCK_STALE_AFTER: Duration = Duration::hours(1);
+
+/// Who holds (or wants) the run lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockHolder {
+    pub pid: u32,
+    pub host: String,
+    pub run_id: Option<i64>,
+    pub acquired_at: DateTime<Utc>,
+}
+
+impl LockHolder {
+    /// This process on this host.
+    pub fn current(run_id: Option<i64>, acquired_at: DateTime<Utc>) -> Self {
+        LockHolder {
+            pid: std::process::id(),
+            host: current_host(),
+            run_id,
+            acquired_at,
+        }
+    }
+
+    /// Whether two holders are the same acquisition (the run id may be filled in later).
+    fn same_acquisition(&self, other: &LockHolder) -> bool {
+        self.pid == other.pid
+            && self.host == other.host
+            && ms(self.acquired_at) == ms(other.acquired_at)
+    }
+}
+
+impl fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.run_id {
+            Some(run_id) => write!(f, "run {run_id}, ")?,
+            None => f.write_str("a run, ")?,
+        }
+        write!(
+            f,
+            "pid {} on {} since {}",
+            self.pid,
+            self.host,
+            self.acquired_at.to_rfc3339()
+        )
+    }
+}
+
+/// How [`Store::acquire_lock`] got the lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockAcquired {
+    /// Nobody held it.
+    Fresh,
+    /// This same acquisition already held it.
+    AlreadyHeld,
+    /// A holder that is gone held it; its lock was taken over.
+    TookOver { previous: LockHolder },
+}
+
+/// The host name used in lock rows.
+pub fn current_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .or_else(|| {
+            std::env::var("HOSTNAME")
+                .ok()
+                .filter(|name| !name.is_empty())
+        })
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+impl Store {
+    /// Takes the run lock for `holder`, or fails with [`Error::Locked`] naming a live holder.
+    pub fn acquire_lock(&mut self, holder: &LockHolder) -> Result<LockAcquired, Error> {
+        let location = self.location.clone();
+        let transaction = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(&location)?;
+        let stored = read_lock(&transaction, &location)?;
+        let acquired = match stored {
+            None => LockAcquired::Fresh,
+            Some((current, _)) if current.same_acquisition(holder) => LockAcquired::AlreadyHeld,
+            Some((current, heartbeat)) if holder_is_alive(&current, heartbeat, holder) => {
+                return Err(Error::Locked { holder: current });
+            }
+            Some((current, _)) => LockAcquired::TookOver { previous: current },
+        };
+        transaction
+            .execute(
+                "INSERT INTO run_lock (id, pid, host, run_id, acquired_at_ms, heartbeat_ms)
+                 VALUES (1, ?1, ?2, ?3, ?4, ?4)
+                 ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, host = excluded.host,
+                     run_id = excluded.run_id, acquired_at_ms = excluded.acquired_at_ms,
+                     heartbeat_ms = excluded.heartbeat_ms",
+                rusqlite::params![
+                    holder.pid,
+                    holder.host,
+                    holder.run_id,
+                    ms(holder.acquired_at)
+                ],
+            )
+            .at(&location)?;
+        transaction.commit().at(&location)?;
+        if let LockAcquired::TookOver { previous } = &acquired {
+            tracing::warn!(previous = %previous, store = %location, "took over a stale run lock");
+        }
+        Ok(acquired)
+    }
+
+    /// Releases the lock if `holder` still holds it; returns whether it did.
+    pub fn release_lock(&mut self, holder: &LockHolder) -> Result<bool, Error> {
+        let released = self
+            .conn
+            .execute(
+                "DELETE FROM run_lock WHERE pid = ?1 AND host = ?2 AND acquired_at_ms = ?3",
+                rusqlite::params![holder.pid, holder.host, ms(holder.acquired_at)],
+            )
+            .at(&self.location)?;
+        Ok(released > 0)
+    }
+
+    /// The current holder, if any (alive or not).
+    pub fn lock_holder(&self) -> Result<Option<LockHolder>, Error> {
+        Ok(read_lock(&self.conn, &self.location)?.map(|(holder, _)| holder))
+    }
+
+    /// Records that `holder` is still working at `at` (and its run id, once known). Returns
+    /// false when `holder` no longer holds the lock (it was taken over).
+    pub fn heartbeat_lock(
+        &mut self,
+        holder: &LockHolder,
+        at: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let updated = self
+            .conn
+            .execute(
+                "UPDATE run_lock SET heartbeat_ms = ?4, run_id = coalesce(?5, run_id)
+                 WHERE pid = ?1 AND host = ?2 AND acquired_at_ms = ?3",
+                rusqlite::params![
+                    holder.pid,
+                    holder.host,
+                    ms(holder.acquired_at),
+                    ms(at),
+                    holder.run_id
+                ],
+            )
+            .at(&self.location)?;
+        Ok(updated > 0)
+    }
+}
+
+fn read_lock(
+    connection: &rusqlite::Connection,
+    location: &super::error::Location,
+) -> Result<Option<(LockHolder, DateTime<Utc>)>, Error> {
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT pid, host, run_id, acquired_at_ms, heartbeat_ms FROM run_lock WHERE id = 1",
+        )
+        .at(location)?;
+    let row = statement
+        .query_row([], |row| {
+            let reader = Reader::new(row, "run_lock");
+            Ok(decode_lock(&reader))
+        })
+        .optional()
+        .at(location)?;
+    row.transpose()
+}
+
+fn decode_lock(reader: &Reader<'_, '_>) -> Result<(LockHolder, DateTime<Utc>), Error> {
+    let pid = reader.int(0, "pid")?;
+    let holder = LockHolder {
+        pid: u32::try_from(pid).map_err(|_| Error::Decode {
+            table: "run_lock",
+            column: "pid",
+            detail: format!("{pid} is not a process id"),
+        })?,
+        host: reader.text(1, "host")?,
+        run_id: reader.opt_int(2, "run_id")?,
+        acquired_at: reader.instant(3, "acquired_at_ms")?,
+    };
+    Ok((holder, reader.instant(4, "heartbeat_ms")?))
+}
+
+/// Whether the stored holder is still working, judged by the one who wants the lock.
+fn holder_is_alive(current: &LockHolder, heartbeat: DateTime<Utc>, wanting: &LockHolder) -> bool {
+    if current.host == wanting.host
+        && let Some(exists) = process_exists(current.pid)
+    {
+        return exists;
+    }
+    wanting.acquired_at - heartbeat <= LOCK_STALE_AFTER
+}
+
+/// Whether a process with this id exists on this host; `None` where that cannot be told.
+fn process_exists(pid: u32) -> Option<bool> {
+    if cfg!(target_os = "linux") {
+        Some(std::path::Path::new(&format!("/proc/{pid}")).exists())
+    } else {
+        None
+    }
+}

@@ -1,0 +1,214 @@
+//! Tests of opening stores: creation, reopening, and refusing what is not ours.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+use super::test_support::{at, day, new_run};
+use super::*;
+
+fn temp_path(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("reconcile.db")
+}
+
+fn raw(path: &Path) -> Connection {
+    Connection::open(path).unwrap()
+}
+
+#[track_caller]
+fn check_not_ours(path: &Path, expected_reason: &str) {
+    let err = Store::open(path).unwrap_err();
+    match &err {
+        Error::NotOurs {
+            path: named,
+            reason,
+        } => {
+            assert_eq!(named, path);
+            assert!(reason.contains(expected_reason), "reason {reason:?}");
+        }
+        other => panic!("expected NotOurs, got {other:?}"),
+    }
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_new_store_is_identified_as_ours_at_the_current_schema_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.path(), Some(path.as_path()));
+    let application_id: i32 = store
+        .conn
+        .pragma_query_value(None, "application_id", |row| row.get(0))
+        .unwrap();
+    let version: i64 = store
+        .conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    let journal_mode: String = store
+        .conn
+        .pragma_query_value(None, "journal_mode", |row| row.get(0))
+        .unwrap();
+    let foreign_keys: bool = store
+        .conn
+        .pragma_query_value(None, "foreign_keys", |row| row.get(0))
+        .unwrap();
+    assert_eq!(application_id, APPLICATION_ID);
+    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(journal_mode, "wal");
+    assert!(foreign_keys);
+}
+
+#[test]
+fn reopening_a_store_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir);
+    let run_id = {
+        let mut store = Store::open(&path).unwrap();
+        store.begin_run(&new_run(day(1), day(7))).unwrap()
+    };
+    let store = Store::open(&path).unwrap();
+    let run = store.run(run_id).unwrap().unwrap();
+    assert_eq!((run.window_from, run.window_to), (day(1), day(7)));
+    assert_eq!(run.started_at, at(2));
+}
+
+#[test]
+fn a_store_written_by_a_newer_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir);
+    drop(Store::open(&path).unwrap());
+    raw(&path)
+        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+
+    let err = Store::open(&path).unwrap_err();
+    assert!(
+        matches!(&err, Error::NewerVersion { found, supported, .. }
+            if *found == SCHEMA_VERSION + 1 && *supported == SCHEMA_VERSION),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("newer"), "{err}");
+}
+
+#[test]
+fn a_foreign_sqlite_database_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir);
+    raw(&path)
+        .execute_batch("CREATE TABLE payroll (id INTEGER); INSERT INTO payroll VALUES (1);")
+        .unwrap();
+    let before = fs::read(&path).unwrap();
+
+    check_not_ours(&path, "another application");
+    assert_eq!(fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn a_database_with_another_application_id_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir);
+    raw(&path)
+        .pragma_update(None, "application_id", 0x1234_5678)
+        .unwrap();
+    check_not_ours(&path, "application id 0x12345678");
+}
+
+#[test]
+fn our_application_id_without_the_meta_row_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir);
+    let connection = raw(&path);
+    connection
+        .pragma_update(None, "application_id", APPLICATION_ID)
+        .unwrap();
+    connection.execute_batch("CREATE TABLE other (x)").unwrap();
+    drop(connection);
+    check_not_ours(&path, "meta table is missing");
+}
+
+#[test]
+fn a_file_that_is_not_sqlite_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir);
+    fs::write(&path, "timezone = \"Asia/Shanghai\"\n[dingtalk]\n").unwrap();
+    check_not_ours(&path, "does not start with the SQLite header");
+}
+
+#[test]
+fn a_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    check_not_ours(dir.path(), "not a regular file");
+}
+
+#[test]
+fn a_corrupted_store_is_refused_with_the_damage_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir);
+    {
+        let mut store = Store::open(&path).unwrap();
+        for _ in 0..50 {
+            store.begin_run(&new_run(day(1), day(7))).unwrap();
+        }
+    }
+    let mut bytes = fs::read(&path).unwrap();
+    assert!(bytes.len() > 8192, "store has more than one page");
+    let page_size = 4096;
+    for byte in &mut bytes[page_size..] {
+        *byte = 0xA5;
+    }
+    fs::write(&path, &bytes).unwrap();
+
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("corrupted"), "{err}");
+}
+
+#[test]
+fn an_empty_existing_file_becomes_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir);
+    fs::write(&path, "").unwrap();
+    let mut store = Store::open(&path).unwrap();
+    store.begin_run(&new_run(day(1), day(1))).unwrap();
+}
+
+#[test]
+fn a_missing_directory_is_an_io_error_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("absent").join("reconcile.db");
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("absent"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_new_store_and_its_wal_are_readable_by_the_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir);
+    let mut store = Store::open(&path).unwrap();
+    store.begin_run(&new_run(day(1), day(1))).unwrap();
+
+    let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    let wal = path.with_extension("db-wal");
+    assert!(wal.exists(), "the store writes through a WAL");
+    assert_eq!(mode(&wal), 0o600);
+}
+
+#[test]
+fn in_memory_stores_are_private_to_each_other() {
+    let mut first = Store::open_in_memory().unwrap();
+    let second = Store::open_in_memory().unwrap();
+    first.begin_run(&new_run(day(1), day(1))).unwrap();
+    assert_eq!(first.path(), None);
+    assert!(first.latest_run().unwrap().is_some());
+    assert!(second.latest_run().unwrap().is_none());
+}

@@ -1,0 +1,142 @@
+//! The outbox: per-sink delivery state of journaled corrections.
+//!
+//! Rows are enqueued by [`Store::apply_batch`] in the same transaction that journals the
+//! correction, so a correction is never applied without being queued for delivery. A row stays
+//! due until a sink acknowledges it; failures record the error and when to try again. This module
+//! does not deliver anything and does not choose the retry schedule.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{TransactionBehavior, params};
+
+use super::Store;
+use super::codec::{Reader, collect, count, ms, sql_int};
+use super::error::{Error, SqlResultExt};
+use super::ledger::StoredCorrection;
+
+/// One correction due for delivery to one sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    pub sink: String,
+    pub correction: StoredCorrection,
+    pub enqueued_at: DateTime<Utc>,
+    /// Failed attempts so far.
+    pub attempts: u64,
+    pub last_error: Option<String>,
+}
+
+impl Store {
+    /// Up to `limit` undelivered items of `sink` due at `now`, oldest first.
+    pub fn outbox_pending(
+        &self,
+        sink: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, Error> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT idempotency_key, enqueued_at_ms, attempts, last_error FROM outbox
+                 WHERE sink = ?1 AND delivered_at_ms IS NULL AND next_attempt_ms <= ?2
+                 ORDER BY enqueued_at_ms, idempotency_key LIMIT ?3",
+            )
+            .at(&self.location)?;
+        let due = collect(
+            &self.location,
+            &mut statement,
+            params![sink, ms(now), sql_int(limit)],
+            "outbox",
+            |reader: &Reader<'_, '_>| {
+                Ok((
+                    reader.text(0, "idempotency_key")?,
+                    reader.instant(1, "enqueued_at_ms")?,
+                    count(reader.int(2, "attempts")?),
+                    reader.opt_text(3, "last_error")?,
+                ))
+            },
+        )?;
+        let mut items = Vec::with_capacity(due.len());
+        for (key, enqueued_at, attempts, last_error) in due {
+            let correction = self.correction_by_key(&key)?.ok_or_else(|| Error::Decode {
+                table: "outbox",
+                column: "idempotency_key",
+                detail: format!("{key:?} has no journaled correction"),
+            })?;
+            items.push(OutboxItem {
+                sink: sink.to_owned(),
+                correction,
+                enqueued_at,
+                attempts,
+                last_error,
+            });
+        }
+        Ok(items)
+    }
+
+    /// Records that `sink` acknowledged these corrections at `at`.
+    pub fn outbox_delivered(
+        &mut self,
+        sink: &str,
+        keys: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        self.update_outbox(
+            "UPDATE outbox SET delivered_at_ms = ?3
+             WHERE sink = ?1 AND idempotency_key = ?2 AND delivered_at_ms IS NULL",
+            keys,
+            |statement, key| statement.execute(params![sink, key, ms(at)]),
+        )
+    }
+
+    /// Records a failed delivery of these corrections to `sink`, due again at `next_attempt_at`.
+    pub fn outbox_failed(
+        &mut self,
+        sink: &str,
+        keys: &[String],
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        self.update_outbox(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?3, next_attempt_ms = ?4
+             WHERE sink = ?1 AND idempotency_key = ?2 AND delivered_at_ms IS NULL",
+            keys,
+            |statement, key| statement.execute(params![sink, key, error, ms(next_attempt_at)]),
+        )
+    }
+
+    /// Undelivered items per sink (sinks with none are absent).
+    pub fn outbox_backlog(&self) -> Result<BTreeMap<String, u64>, Error> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT sink, count(*) FROM outbox WHERE delivered_at_ms IS NULL GROUP BY sink",
+            )
+            .at(&self.location)?;
+        let rows = collect(&self.location, &mut statement, [], "outbox", |reader| {
+            Ok((reader.text(0, "sink")?, count(reader.int(1, "count")?)))
+        })?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Runs `execute` once per key in one transaction.
+    fn update_outbox(
+        &mut self,
+        sql: &str,
+        keys: &[String],
+        execute: impl Fn(&mut rusqlite::CachedStatement<'_>, &str) -> rusqlite::Result<usize>,
+    ) -> Result<(), Error> {
+        let location = self.location.clone();
+        let transaction = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(&location)?;
+        {
+            let mut statement = transaction.prepare_cached(sql).at(&location)?;
+            for key in keys {
+                execute(&mut statement, key).at(&location)?;
+            }
+        }
+        transaction.commit().at(&location)
+    }
+}
