@@ -57,6 +57,10 @@ pub struct ClassifyInput<'a> {
 
 /// What to do with the ledger for one verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "verdicts live briefly, one per change"
+)]
 pub enum LedgerAction {
     /// Leave the ledger alone.
     None,
@@ -83,6 +87,9 @@ pub struct Verdict {
     /// approval without naming it, and no known approval explains it. The next run sees the
     /// same change again, once the approval's detail is known.
     pub hold: bool,
+    /// True when the verdict is about a change of its slot (and so decides that slot's
+    /// observation); false when it is about an approval.
+    pub from_change: bool,
 }
 
 /// Classifies every change and every open finished approval. Verdicts come out sorted by key.
@@ -197,6 +204,7 @@ impl Draft<'_> {
             detail,
             action,
             hold: false,
+            from_change: true,
         }
     }
 
@@ -464,6 +472,7 @@ fn classify_approval(input: &ClassifyInput<'_>, approval: &Approval) -> Option<V
         detail,
         action: LedgerAction::None,
         hold: false,
+        from_change: false,
     };
     if !approval.is_finished() {
         return None;
@@ -501,7 +510,9 @@ fn classify_approval(input: &ClassifyInput<'_>, approval: &Approval) -> Option<V
             key: found.slot.clone(),
             ledger: context.ledger.clone().filter(|_| observed),
         };
-        return Some(draft.supply_applied(slot, &instance, found.evidence, observed));
+        let mut verdict = draft.supply_applied(slot, &instance, found.evidence, observed);
+        verdict.from_change = false;
+        return Some(verdict);
     }
     let pending_days = approval
         .finish_time

@@ -369,7 +369,7 @@ proptest! {
         for change in diff(&snapshot, &world.fetched, &days).iter().filter(|c| c.is_change()) {
             let classes: BTreeSet<ChangeClass> = verdicts
                 .iter()
-                .filter(|v| v.key.split_once('|').is_some_and(|(_, rest)| rest.starts_with(&change.key().canonical())))
+                .filter(|v| v.from_change && v.slot.as_ref() == Some(&change.key()))
                 .map(|v| v.class)
                 .collect();
             prop_assert_eq!(classes.len(), 1, "change {:?}", change);

@@ -13,6 +13,10 @@ use crate::domain::{Slot, SlotKey, UserId};
 
 /// What happened to one slot between the snapshot and this run's fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "every variant holds slots; boxing would only add indirection"
+)]
 pub enum SlotChange {
     /// Never observed before.
     New(Slot),

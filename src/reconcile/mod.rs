@@ -1,10 +1,181 @@
 //! One reconciliation run: plan, fetch, diff, match, classify, apply, record (PRODUCT.md
-//! section 3).
+//! section 3). `run` (nightly), `backfill` and daemon ticks all call [`run_once`] with a
+//! different [`RunKind`].
+//!
+//! # Flow
+//!
+//! ```text
+//! budget (quota) ─▶ plan ─▶ list approvals ─▶ approval details ─▶ results (primary)
+//!   ─▶ targeted re-fetch (user-days approvals point at, recent corrections) ─▶ rescan
+//!   ─▶ diff ─▶ match + classify ─▶ apply (batches of whole users) ─▶ record the run
+//! ```
+//!
+//! # Modules
+//!
+//! - `diff`, `matching`, `classify`, `plan`: the pure core (no IO, no clock).
+//! - `fetch`: executes plan items with the client until the budget or quota stops it.
+//! - `apply`: verdicts → store batches. `recorder`: the client's calls → the store's call ledger.
+//! - `run`: the orchestration behind [`run_once`].
+//!
+//! Not here: the run lock (the caller takes and releases it around [`run_once`]), delivering the
+//! outbox to sinks, rendering reports.
 
+pub mod apply;
 pub mod classify;
 pub mod diff;
+pub mod fetch;
 pub mod matching;
 pub mod plan;
+pub mod recorder;
+mod run;
 
 #[cfg(test)]
 mod test_helpers;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+
+use crate::dingtalk::Scope;
+use crate::domain::{ChangeClass, Policy, UserId};
+use crate::report::DeferredLine;
+
+pub use plan::Plan;
+pub use recorder::StoreRecorder;
+pub use run::{plan_run, run_once};
+
+/// Everything a run needs to know that does not change from run to run.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    pub timezone: Tz,
+    pub scope: Scope,
+    /// 补卡 templates; `None`: discovered through the templates `admin_user_id` manages.
+    pub supply_process_codes: Option<Vec<String>>,
+    pub admin_user_id: Option<UserId>,
+    pub policy: Policy,
+    /// Metered calls this job may spend per natural month.
+    pub monthly_budget: u64,
+    /// Work days a nightly run re-reads: yesterday and the days before it.
+    pub nightly_window_days: u32,
+    /// Approvals created this many days back are listed (≥ longest filing lag + decision lag).
+    pub approval_lookback_days: u32,
+    /// An OffDuty result observed within this many hours of its scheduled time may still settle.
+    pub settle_hours: u32,
+    /// Slots corrected by an approval within this many days are re-read to catch reverts.
+    pub revert_watch_days: u32,
+    /// Extra share a nightly run may spend above its even share of what is left, in percent.
+    pub slack_percent: u32,
+    pub rows_per_user_day: u64,
+    /// Sink names that get one outbox row per new correction.
+    pub sinks: Vec<String>,
+}
+
+impl RunSettings {
+    /// Settings with the documented defaults: 4,000 calls a month, a 7-day nightly window,
+    /// 45 days of approval lookback, a 24-hour settle horizon, 7 days of revert watch.
+    pub fn new(timezone: Tz, scope: Scope, policy: Policy) -> RunSettings {
+        RunSettings {
+            timezone,
+            scope,
+            supply_process_codes: None,
+            admin_user_id: None,
+            policy,
+            monthly_budget: 4_000,
+            nightly_window_days: 7,
+            approval_lookback_days: 45,
+            settle_hours: 24,
+            revert_watch_days: 7,
+            slack_percent: 50,
+            rows_per_user_day: plan::DEFAULT_ROWS_PER_USER_DAY,
+            sinks: Vec::new(),
+        }
+    }
+}
+
+/// Which kind of run, and so which plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunKind {
+    /// Yesterday, the trailing window, approvals: the nightly pass.
+    Nightly,
+    /// A range of work dates (both inclusive), optionally for some users only.
+    Backfill {
+        from: NaiveDate,
+        to: NaiveDate,
+        users: Option<Vec<UserId>>,
+    },
+    /// A tick of the built-in scheduler: planned like a nightly run.
+    Daemon,
+}
+
+impl RunKind {
+    /// `run`, `backfill` or `daemon` (the store's and the report's spelling).
+    pub fn name(&self) -> &'static str {
+        match self {
+            RunKind::Nightly => "run",
+            RunKind::Backfill { .. } => "backfill",
+            RunKind::Daemon => "daemon",
+        }
+    }
+}
+
+/// One request to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRequest {
+    pub kind: RunKind,
+    /// The instant the run is evaluated at (`--as-of`; the clock otherwise).
+    pub as_of: DateTime<Utc>,
+    /// Hard cap on this run's metered calls (`--max-calls`).
+    pub max_calls: Option<u64>,
+    /// Plan only: nothing metered is called and nothing is written.
+    pub dry_run: bool,
+    /// What started it: `cli`, `cron`, `catch_up`, `test`, ….
+    pub trigger: String,
+}
+
+/// How a run ended (exit codes 0, 2, 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    Done,
+    /// Budget, quota or some items failed; the report says what.
+    Partial,
+    Failed,
+}
+
+impl RunOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Done => "done",
+            RunOutcome::Partial => "partial",
+            RunOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// 0 for a dry run (nothing recorded).
+    pub run_id: i64,
+    pub outcome: RunOutcome,
+    /// Verdicts per class, every class present.
+    pub counts: BTreeMap<ChangeClass, u64>,
+    /// Corrections newly journaled by this run.
+    pub corrections_applied: u64,
+    /// Metered calls this run made.
+    pub metered_calls: u64,
+    pub deferred: Vec<DeferredLine>,
+    pub errors: Vec<String>,
+    pub plan: Plan,
+}
+
+/// Why a run could not be carried out at all.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("read or write the store")]
+    Store(#[from] crate::store::Error),
+    #[error("reach DingTalk")]
+    DingTalk(#[from] crate::dingtalk::Error),
+    #[error("find the 补卡 templates: {0}")]
+    NoProcessCodes(String),
+}
