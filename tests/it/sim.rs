@@ -1,1 +1,1242 @@
-//! Integration tests: sim.
+//! Integration tests: the simulator over real HTTP on 127.0.0.1, spoken to with plain reqwest
+//! (never the job's client), so each test checks DingTalk's wire shapes as a stranger sees them.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use dingtalk_reconcile::sim::{
+    FaultKind, FaultRule, Instance, MissingInstanceCode, NextTokenEnd, Outcome, Rates, SimConfig,
+    SimHandle, SimStats, Switches, TruthCorrection,
+};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+struct Sim {
+    handle: SimHandle,
+    http: Client,
+}
+
+impl Sim {
+    async fn start(config: SimConfig) -> Sim {
+        let handle = SimHandle::spawn(config).await.expect("simulator starts");
+        Sim {
+            handle,
+            http: Client::new(),
+        }
+    }
+
+    async fn small() -> Sim {
+        Sim::start(SimConfig::new(11, 60)).await
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.handle.base_url())
+    }
+
+    async fn token(&self) -> String {
+        let body = self
+            .get_json(&format!(
+                "/gettoken?appkey={}&appsecret={}",
+                self.handle.app_key(),
+                self.handle.app_secret()
+            ))
+            .await;
+        assert_eq!(body["errcode"], 0, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn get_json(&self, path: &str) -> Value {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// oapi call: always HTTP 200 with an errcode envelope.
+    async fn oapi(&self, path: &str, token: &str, body: Value) -> Value {
+        let res = self.oapi_raw(path, token, body.to_string()).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.unwrap()
+    }
+
+    async fn oapi_raw(&self, path: &str, token: &str, body: String) -> reqwest::Response {
+        let url = format!("{}?access_token={token}", self.url(path));
+        self.http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn api_post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        let res = self
+            .http
+            .post(self.url(path))
+            .header("x-acs-dingtalk-access-token", token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        assert!(res.headers().contains_key("x-acs-request-id"));
+        (status, res.json().await.unwrap())
+    }
+
+    async fn api_get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        let res = self
+            .http
+            .get(self.url(path))
+            .header("x-acs-dingtalk-access-token", token)
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.json().await.unwrap())
+    }
+
+    async fn results(&self, token: &str, users: &[&str], from: &str, to: &str) -> Vec<Value> {
+        let mut rows = Vec::new();
+        let mut offset = 0;
+        loop {
+            let body = json!({"workDateFrom": format!("{from} 00:00:00"), "workDateTo": format!("{to} 00:00:00"),
+                              "userIdList": users, "offset": offset, "limit": 50});
+            let page = self.oapi("/attendance/list", token, body).await;
+            assert_eq!(page["errcode"], 0, "{page}");
+            rows.extend(page["recordresult"].as_array().unwrap().iter().cloned());
+            if page["hasMore"] != true {
+                return rows;
+            }
+            offset += 50;
+        }
+    }
+
+    async fn detail(&self, token: &str, id: &str) -> (StatusCode, Value) {
+        self.api_get(
+            &format!("/v1.0/workflow/processInstances?processInstanceId={id}"),
+            token,
+        )
+        .await
+    }
+
+    fn at(&self, ms: i64) {
+        self.handle
+            .set_clock(DateTime::from_timestamp_millis(ms).unwrap());
+    }
+
+    fn user_of(&self, inst: &Instance) -> String {
+        self.handle.world().employees[inst.user].id.clone()
+    }
+
+    fn work_date_of(&self, inst: &Instance) -> String {
+        let day = self.handle.world().user_day(inst.user, inst.day).unwrap();
+        day.work_date.to_string()
+    }
+
+    fn agreed(&self) -> Instance {
+        let world = self.handle.world();
+        world
+            .instances
+            .iter()
+            .find(|i| i.outcome == Outcome::Agree && i.reverted_ms.is_none())
+            .expect("an agreed 补卡 exists")
+            .clone()
+    }
+}
+
+fn row_for(rows: &[Value], plan_id: i64) -> Option<&Value> {
+    rows.iter().find(|r| r["planId"] == plan_id)
+}
+
+const MINUTE: i64 = 60_000;
+
+#[tokio::test]
+async fn tokens_are_reused_while_valid_shared_by_both_families_and_expire_after_7200_seconds() {
+    let sim = Sim::small().await;
+    let first = sim.token().await;
+    assert_eq!(
+        sim.token().await,
+        first,
+        "asking again while valid returns the same token"
+    );
+    let body = json!({"appKey": sim.handle.app_key(), "appSecret": sim.handle.app_secret()});
+    let res = sim
+        .http
+        .post(sim.url("/v1.0/oauth2/accessToken"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(answer["accessToken"], first.as_str());
+    assert_eq!(answer["expireIn"], 7200);
+
+    let bad = sim
+        .get_json("/gettoken?appkey=sim-app-key&appsecret=wrong")
+        .await;
+    assert_eq!(bad["errcode"], 40089);
+    let body = json!({"appKey": "sim-app-key", "appSecret": "wrong"});
+    let res = sim
+        .http
+        .post(sim.url("/v1.0/oauth2/accessToken"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["code"],
+        "invalidClientIdOrSecret"
+    );
+
+    let list = json!({"dept_id": 1});
+    assert_eq!(
+        sim.oapi("/topapi/user/listid", "nope", list.clone()).await["errcode"],
+        40014
+    );
+    let (status, body) = sim
+        .api_get(
+            "/v1.0/workflow/processInstances?processInstanceId=x",
+            "nope",
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("InvalidAuthentication"))
+    );
+
+    sim.handle
+        .set_clock(sim.handle.now() + chrono::Duration::seconds(7200));
+    assert_eq!(
+        sim.oapi("/topapi/user/listid", &first, list.clone()).await["errcode"],
+        42001
+    );
+    let (status, body) = sim
+        .api_get(
+            "/v1.0/workflow/processInstances?processInstanceId=x",
+            &first,
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("InvalidAuthentication"))
+    );
+    let second = sim.token().await;
+    assert_ne!(second, first, "an expired token is replaced");
+    assert_eq!(
+        sim.oapi("/topapi/user/listid", &second, list).await["errcode"],
+        0
+    );
+}
+
+#[tokio::test]
+async fn result_rows_have_dingtalks_shape_and_not_signed_rows_carry_no_punch() {
+    let sim = Sim::start(SimConfig::new(5, 120)).await;
+    let token = sim.token().await;
+    let world = sim.handle.world();
+    let users: Vec<&str> = world
+        .employees
+        .iter()
+        .take(50)
+        .map(|e| e.id.as_str())
+        .collect();
+    let rows = sim
+        .results(&token, &users, "2026-10-05", "2026-10-11")
+        .await;
+    assert!(
+        rows.len() > 50 * 5 * 2 - 10,
+        "two rows per scheduled user-day, got {}",
+        rows.len()
+    );
+    let mut saw_not_signed = false;
+    for row in &rows {
+        assert!(row["userId"].is_string() && row["id"].is_i64() && row["workDate"].is_i64());
+        assert!(row["planId"].as_i64().unwrap() > 1 << 32);
+        let work_date = row["workDate"].as_i64().unwrap();
+        assert_eq!(
+            (work_date + 8 * 3_600_000) % 86_400_000,
+            0,
+            "workDate is local midnight"
+        );
+        if row["timeResult"] == "NotSigned" {
+            saw_not_signed = true;
+            assert!(row.get("recordId").is_none(), "{row}");
+            assert_eq!(row["sourceType"], "SYSTEM");
+            assert_eq!(row["locationResult"], "NotSigned");
+            assert_eq!(row["userCheckTime"], row["baseCheckTime"]);
+        } else {
+            assert!(row["recordId"].is_i64(), "{row}");
+        }
+    }
+    assert!(saw_not_signed);
+    let ids: Vec<&str> = world.employees.iter().map(|e| e.id.as_str()).collect();
+    assert!(
+        ids.iter().any(|id| id.starts_with('0')),
+        "some ids have leading zeros"
+    );
+    assert!(
+        ids.iter().any(|id| id.len() == 20),
+        "some ids are long numeric-looking strings"
+    );
+    assert!(
+        ids.iter()
+            .any(|id| id.chars().any(|c| c.is_ascii_alphabetic()))
+    );
+}
+
+#[tokio::test]
+async fn a_night_shift_keeps_the_shifts_day_as_work_date_for_the_next_mornings_punch() {
+    let mut config = SimConfig::new(2, 40);
+    config.rates.night_shift = 0.5;
+    let sim = Sim::start(config).await;
+    let token = sim.token().await;
+    let night = sim
+        .handle
+        .world()
+        .employees
+        .iter()
+        .find(|e| e.night)
+        .unwrap()
+        .id
+        .clone();
+    let rows = sim
+        .results(&token, &[&night], "2026-10-05", "2026-10-05")
+        .await;
+    let off = rows.iter().find(|r| r["checkType"] == "OffDuty").unwrap();
+    let work_date = off["workDate"].as_i64().unwrap();
+    let base = off["baseCheckTime"].as_i64().unwrap();
+    assert_eq!(
+        base - work_date,
+        30 * 3_600_000,
+        "06:00 on the next calendar day"
+    );
+}
+
+#[tokio::test]
+async fn results_paging_and_limits_answer_like_dingtalk() {
+    let sim = Sim::small().await;
+    let token = sim.token().await;
+    let users: Vec<String> = sim
+        .handle
+        .world()
+        .employees
+        .iter()
+        .take(10)
+        .map(|e| e.id.clone())
+        .collect();
+    let body = |offset: i64, limit: i64| json!({"workDateFrom": "2026-10-05 00:00:00", "workDateTo": "2026-10-09 23:00:00", "userIdList": users, "offset": offset, "limit": limit});
+    let first = sim.oapi("/attendance/list", &token, body(0, 50)).await;
+    assert_eq!(first["hasMore"], true);
+    assert_eq!(first["recordresult"].as_array().unwrap().len(), 50);
+    let last = sim.oapi("/attendance/list", &token, body(50, 50)).await;
+    assert_eq!(last["hasMore"], false);
+    assert_eq!(
+        last["recordresult"].as_array().unwrap().len(),
+        50,
+        "10 users × 5 days × 2 rows"
+    );
+
+    let many: Vec<String> = (0..51).map(|i| format!("u{i}")).collect();
+    let cases = [
+        json!({"workDateFrom": "2026-10-05 00:00:00", "workDateTo": "2026-10-05 00:00:00", "userIdList": many, "offset": 0, "limit": 50}),
+        json!({"workDateFrom": "2026-10-01 00:00:00", "workDateTo": "2026-10-09 00:00:00", "userIdList": ["x"], "offset": 0, "limit": 50}),
+        json!({"workDateFrom": "2026-10-05 00:00:00", "workDateTo": "2026-10-05 00:00:00", "userIdList": ["x"], "offset": 0, "limit": 51}),
+        json!({"workDateFrom": "2026-10-05", "workDateTo": "2026-10-05 00:00:00", "userIdList": ["x"], "offset": 0, "limit": 5}),
+        json!({"workDateFrom": "2026-10-05 00:00:00", "workDateTo": "2026-10-05 00:00:00", "userIdList": "x", "offset": 0, "limit": 5}),
+        json!({"workDateTo": "2026-10-05 00:00:00", "userIdList": ["x"], "offset": 0, "limit": 5}),
+        json!({"workDateFrom": "2026-10-05 00:00:00", "workDateTo": "2026-10-05 00:00:00", "userIdList": ["x"], "offset": "0", "limit": 5}),
+    ];
+    for case in cases {
+        let answer = sim.oapi("/attendance/list", &token, case.clone()).await;
+        assert_eq!(answer["errcode"], 40035, "{case} → {answer}");
+        assert!(
+            answer["errmsg"].as_str().unwrap().contains("expected"),
+            "{answer}"
+        );
+    }
+    for raw in ["{not json", "", "[1,2]"] {
+        let answer: Value = sim
+            .oapi_raw("/attendance/list", &token, raw.into())
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["errcode"], 40035, "{raw:?} → {answer}");
+    }
+    let stats = sim.handle.stats();
+    assert_eq!(
+        stats.metered,
+        2 + 7 + 3,
+        "business errors and malformed bodies are metered"
+    );
+}
+
+#[tokio::test]
+async fn list_record_shows_punches_in_the_interval_and_refuses_spans_over_seven_days() {
+    let sim = Sim::small().await;
+    let inst = sim.agreed();
+    let user = sim.user_of(&inst);
+    sim.at(inst.applied_ms.unwrap() + MINUTE);
+    let token = sim.token().await;
+    let corrected = DateTime::from_timestamp_millis(inst.corrected_ms + 8 * 3_600_000).unwrap();
+    let day = corrected.format("%Y-%m-%d");
+    let body = json!({"userIds": [user], "checkDateFrom": format!("{day} 00:00:00"), "checkDateTo": format!("{day} 23:59:59")});
+    let answer = sim.oapi("/attendance/listRecord", &token, body).await;
+    let punches = answer["recordresult"].as_array().unwrap();
+    let supply: Vec<&Value> = punches
+        .iter()
+        .filter(|p| p["sourceType"] == "APPROVE")
+        .collect();
+    assert_eq!(supply.len(), 1, "the 补卡 punch is listed: {answer}");
+    assert_eq!(supply[0]["procInstId"], inst.id.as_str());
+    assert_eq!(supply[0]["userCheckTime"], inst.corrected_ms);
+    for p in punches {
+        assert!(p["userCheckTime"].is_i64() && p["isLegal"].is_string() && p["planId"].is_i64());
+    }
+    let corrected_local = corrected.format("%Y-%m-%d %H:%M:%S").to_string();
+    let before = json!({"userIds": [user], "checkDateFrom": format!("{day} 00:00:00"), "checkDateTo": corrected_local});
+    let answer = sim.oapi("/attendance/listRecord", &token, before).await;
+    let rows = answer["recordresult"].as_array().unwrap();
+    assert!(
+        rows.iter().any(|p| p["sourceType"] == "APPROVE"),
+        "the interval's end is inclusive"
+    );
+    assert!(
+        rows.iter()
+            .all(|p| p["userCheckTime"].as_i64().unwrap() <= inst.corrected_ms),
+        "the time part is honoured"
+    );
+    let span = json!({"userIds": [user], "checkDateFrom": "2026-10-01 00:00:00", "checkDateTo": "2026-10-08 00:00:01"});
+    assert_eq!(
+        sim.oapi("/attendance/listRecord", &token, span).await["errcode"],
+        40035
+    );
+}
+
+#[tokio::test]
+async fn the_supply_punch_switch_hides_the_approve_punch_from_list_record() {
+    for shown in [true, false] {
+        let mut config = SimConfig::new(11, 60);
+        config.switches.supply_punch_in_list_record = shown;
+        let sim = Sim::start(config).await;
+        let token = sim.token().await;
+        let inst = sim.agreed();
+        sim.at(inst.applied_ms.unwrap() + MINUTE);
+        let corrected = DateTime::from_timestamp_millis(inst.corrected_ms + 8 * 3_600_000).unwrap();
+        let day = corrected.format("%Y-%m-%d");
+        let body = json!({"userIds": [sim.user_of(&inst)], "checkDateFrom": format!("{day} 00:00:00"), "checkDateTo": format!("{day} 23:59:59")});
+        let answer = sim.oapi("/attendance/listRecord", &token, body).await;
+        let approve = answer["recordresult"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["sourceType"] == "APPROVE")
+            .count();
+        assert_eq!(approve, usize::from(shown), "{answer}");
+    }
+}
+
+#[tokio::test]
+async fn an_approval_runs_then_completes_then_corrects_its_slot_after_the_apply_lag() {
+    let sim = Sim::small().await;
+    let inst = sim.agreed();
+    let user = sim.user_of(&inst);
+    let date = sim.work_date_of(&inst);
+    let plan_id = sim
+        .handle
+        .world()
+        .user_day(inst.user, inst.day)
+        .unwrap()
+        .slots[inst.slot]
+        .plan_id;
+
+    sim.at(inst.created_ms + MINUTE);
+    let token = sim.token().await;
+    let (_, running) = sim.detail(&token, &inst.id).await;
+    assert_eq!(running["result"]["status"], "RUNNING");
+    assert!(running["result"].get("finishTime").is_none());
+    let rows = sim.results(&token, &[&user], &date, &date).await;
+    assert_eq!(row_for(&rows, plan_id).unwrap()["timeResult"], "NotSigned");
+
+    sim.at(inst.decided_ms + MINUTE);
+    let token = sim.token().await;
+    let (_, done) = sim.detail(&token, &inst.id).await;
+    assert_eq!(
+        (
+            done["result"]["status"].as_str(),
+            done["result"]["result"].as_str()
+        ),
+        (Some("COMPLETED"), Some("agree"))
+    );
+    if inst.applied_ms.unwrap() > inst.decided_ms + MINUTE {
+        let rows = sim.results(&token, &[&user], &date, &date).await;
+        assert_eq!(
+            row_for(&rows, plan_id).unwrap()["timeResult"],
+            "NotSigned",
+            "approved, not yet visible"
+        );
+    }
+
+    sim.at(inst.applied_ms.unwrap());
+    let token = sim.token().await;
+    let rows = sim.results(&token, &[&user], &date, &date).await;
+    let row = row_for(&rows, plan_id).unwrap();
+    assert_eq!(
+        (row["timeResult"].as_str(), row["sourceType"].as_str()),
+        (Some("Normal"), Some("APPROVE"))
+    );
+    assert_eq!(row["procInstId"], inst.id.as_str());
+    assert_eq!(row["userCheckTime"], inst.corrected_ms);
+    assert!(row["recordId"].is_i64());
+    let truth = sim.handle.truth(sim.handle.now());
+    assert!(
+        truth
+            .iter()
+            .any(|t| t.process_instance_id.as_deref() == Some(&inst.id)
+                && t.class == "supply_applied")
+    );
+}
+
+#[tokio::test]
+async fn an_off_duty_result_shows_its_provisional_punch_until_it_settles() {
+    let mut config = SimConfig::new(4, 40);
+    config.rates.provisional_off_duty = 0.5;
+    let sim = Sim::start(config).await;
+    let world = sim.handle.world();
+    let (user, day, slot) = world
+        .employees
+        .iter()
+        .flat_map(|e| e.days.iter().flatten().map(move |d| (e, d)))
+        .flat_map(|(e, d)| {
+            d.slots
+                .iter()
+                .map(move |s| (e.id.clone(), d.work_date, s.clone()))
+        })
+        .find(|(_, _, s)| {
+            s.timeline.len() == 2
+                && s.timeline[1].state.time_result.as_str() == "Normal"
+                && s.timeline[0].state.time_result.as_str() == "Early"
+        })
+        .expect("a provisional off-duty row");
+    let date = day.to_string();
+    sim.at(slot.timeline[1].at - MINUTE);
+    let token = sim.token().await;
+    let rows = sim.results(&token, &[&user], &date, &date).await;
+    assert_eq!(row_for(&rows, slot.plan_id).unwrap()["timeResult"], "Early");
+    sim.at(slot.base_ms + 12 * 3_600_000);
+    let token = sim.token().await;
+    let rows = sim.results(&token, &[&user], &date, &date).await;
+    assert_eq!(
+        row_for(&rows, slot.plan_id).unwrap()["timeResult"],
+        "Normal",
+        "settled within 12 h"
+    );
+}
+
+#[tokio::test]
+async fn the_supply_detail_has_the_documented_form_and_time_formats() {
+    let sim = Sim::small().await;
+    let token = sim.token().await;
+    let inst = sim.agreed();
+    let (status, body) = sim.detail(&token, &inst.id).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["success"], "true", "success is a string here");
+    let result = &body["result"];
+    let created = DateTime::from_timestamp_millis(inst.created_ms).unwrap();
+    assert_eq!(
+        result["createTime"],
+        created.format("%Y-%m-%dT%H:%MZ").to_string(),
+        "real UTC"
+    );
+    assert_eq!(result["businessId"], inst.business_id.as_str());
+    assert_eq!(result["originatorUserId"], sim.user_of(&inst).as_str());
+    let form = result["formComponentValues"].as_array().unwrap();
+    let date_field = form.iter().find(|f| f["name"] == "补卡时间").unwrap();
+    assert_eq!(date_field["componentType"], "DDDateField");
+    let local = DateTime::from_timestamp_millis(inst.corrected_ms + 8 * 3_600_000).unwrap();
+    assert_eq!(
+        date_field["value"],
+        local.format("%Y-%m-%d %H:%M").to_string()
+    );
+    let ext: Value = serde_json::from_str(
+        date_field["extValue"]
+            .as_str()
+            .expect("extValue is a JSON string"),
+    )
+    .unwrap();
+    let day = sim.handle.world().user_day(inst.user, inst.day).unwrap();
+    assert_eq!(ext["planId"], day.slots[inst.slot].plan_id);
+    assert_eq!(ext["userCheckTime"], inst.corrected_ms);
+    assert_eq!(ext["workDate"], ext["timeStamp"]);
+    assert!(
+        form.iter()
+            .any(|f| f["name"] == "补卡理由" || f["name"] == "补卡原因")
+    );
+    let repair = form
+        .iter()
+        .find(|f| f["name"] == "repairCheckTime")
+        .unwrap();
+    assert_eq!(repair["value"], inst.corrected_ms.to_string());
+}
+
+#[tokio::test]
+async fn pessimistic_switches_change_the_detail_and_the_corrected_row() {
+    let mut config = SimConfig::new(11, 60);
+    config.switches = Switches::pessimistic();
+    let sim = Sim::start(config).await;
+    let inst = sim.agreed();
+    sim.at(inst.applied_ms.unwrap() + MINUTE);
+    let token = sim.token().await;
+    let (_, body) = sim.detail(&token, &inst.id).await;
+    let result = &body["result"];
+    let local = DateTime::from_timestamp_millis(inst.created_ms + 8 * 3_600_000).unwrap();
+    assert_eq!(
+        result["createTime"],
+        local.format("%Y-%m-%dT%H:%MZ").to_string(),
+        "local time labelled Z"
+    );
+    let form = result["formComponentValues"].as_array().unwrap();
+    assert!(form.iter().all(|f| f["name"] != "repairCheckTime"));
+    let ext: Value = serde_json::from_str(form[0]["extValue"].as_str().unwrap()).unwrap();
+    assert_eq!(ext["planId"], "");
+    let date = sim.work_date_of(&inst);
+    let rows = sim
+        .results(&token, &[&sim.user_of(&inst)], &date, &date)
+        .await;
+    let plan_id = sim
+        .handle
+        .world()
+        .user_day(inst.user, inst.day)
+        .unwrap()
+        .slots[inst.slot]
+        .plan_id;
+    let row = row_for(&rows, plan_id).unwrap();
+    assert_eq!(row["sourceType"], "APPROVE");
+    assert!(row.get("procInstId").is_none(), "{row}");
+    let (status, missing) = sim.detail(&token, "no-such-instance").await;
+    assert_eq!(
+        (status, missing["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("aflowProcessInstNotExist"))
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_instance_answers_the_default_missing_code() {
+    let mut config = SimConfig::new(11, 20);
+    config.switches.missing_instance_code = MissingInstanceCode::ProcessInstanceIdError;
+    let sim = Sim::start(config).await;
+    let token = sim.token().await;
+    let (status, body) = sim.detail(&token, "no-such-instance").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("processInstanceIdError"))
+    );
+    assert!(body["requestid"].is_string() && body["message"].is_string());
+}
+
+async fn all_ids(sim: &Sim, token: &str, code: &str, start: i64, end: i64) -> (Vec<String>, Value) {
+    let mut ids = Vec::new();
+    let mut next = 0i64;
+    loop {
+        let body = json!({"processCode": code, "startTime": start, "endTime": end, "nextToken": next, "maxResults": 20});
+        let (status, page) = sim
+            .api_post("/v1.0/workflow/processes/instanceIds/query", token, body)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(page["success"], true, "success is a bool here");
+        ids.extend(
+            page["result"]["list"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned()),
+        );
+        match page["result"]["nextToken"].as_str() {
+            Some(t) if !t.is_empty() && t != "0" => next = t.parse().unwrap(),
+            _ => return (ids, page),
+        }
+    }
+}
+
+#[tokio::test]
+async fn instance_ids_page_by_a_string_next_token_and_end_as_the_switch_says() {
+    for (end, expected) in [
+        (NextTokenEnd::Absent, None),
+        (NextTokenEnd::Empty, Some("")),
+        (NextTokenEnd::Zero, Some("0")),
+    ] {
+        let mut config = SimConfig::new(11, 200);
+        config.switches.next_token_end = end;
+        let sim = Sim::start(config).await;
+        let token = sim.token().await;
+        let now = sim.handle.now().timestamp_millis();
+        let mut total = 0;
+        for code in sim.handle.supply_process_codes() {
+            let (ids, last) = all_ids(&sim, &token, &code, now - 100 * 86_400_000, now).await;
+            assert_eq!(last["result"]["nextToken"].as_str(), expected, "{last}");
+            total += ids.len();
+        }
+        let world = sim.handle.world();
+        let created = world
+            .instances
+            .iter()
+            .filter(|i| i.created_ms <= now)
+            .count();
+        assert_eq!(
+            total, created,
+            "every instance created by now is listed once"
+        );
+        assert!(total > 20, "several pages");
+    }
+}
+
+#[tokio::test]
+async fn instance_id_queries_enforce_dingtalks_limits() {
+    let sim = Sim::small().await;
+    let token = sim.token().await;
+    let code = sim.handle.supply_process_codes()[0].clone();
+    let now = sim.handle.now().timestamp_millis();
+    let day = 86_400_000i64;
+    let base =
+        json!({"processCode": code, "startTime": now - 10 * day, "nextToken": 0, "maxResults": 20});
+    let with = |patch: Value| {
+        let mut body = base.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let eleven: Vec<String> = (0..11).map(|i| i.to_string()).collect();
+    let cases = [
+        (with(json!({"nextToken": "0"})), "invalidNextToken"),
+        (with(json!({"maxResults": 21})), "invalidMaxResults"),
+        (with(json!({"userIds": eleven})), "invalidUserIds"),
+        (
+            with(json!({"processCode": "PROC-NOPE"})),
+            "invalidProcessCode",
+        ),
+        (
+            with(json!({"startTime": now - 121 * day})),
+            "invalidInstanceListIdsStartTime",
+        ),
+        (
+            with(json!({"startTime": now - 200 * day, "endTime": now - 50 * day})),
+            "invalidEndTime",
+        ),
+        (
+            with(json!({"startTime": now - 400 * day, "endTime": now - 300 * day})),
+            "invalidInstanceListIdsStartTime",
+        ),
+        (with(json!({"endTime": now - 20 * day})), "invalidEndTime"),
+        (with(json!({"statuses": ["DONE"]})), "invalidParameter"),
+    ];
+    for (body, code) in cases {
+        let (status, answer) = sim
+            .api_post(
+                "/v1.0/workflow/processes/instanceIds/query",
+                &token,
+                body.clone(),
+            )
+            .await;
+        assert_eq!(
+            (status, answer["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{body}"
+        );
+    }
+    let running =
+        with(json!({"statuses": ["RUNNING"], "startTime": now - 100 * day, "endTime": now}));
+    let (_, page) = sim
+        .api_post(
+            "/v1.0/workflow/processes/instanceIds/query",
+            &token,
+            running,
+        )
+        .await;
+    for id in page["result"]["list"].as_array().unwrap() {
+        let (_, detail) = sim.detail(&token, id.as_str().unwrap()).await;
+        assert_eq!(detail["result"]["status"], "RUNNING");
+    }
+}
+
+#[tokio::test]
+async fn templates_are_listed_for_the_admin_only() {
+    let sim = Sim::small().await;
+    let token = sim.token().await;
+    let admin = sim.handle.admin_user_id();
+    let (status, body) = sim
+        .api_get(
+            &format!("/v1.0/workflow/processes/managements/templates?userId={admin}"),
+            &token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let supply: Vec<&str> = body["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["attendanceType"] == 1)
+        .map(|t| t["processCode"].as_str().unwrap())
+        .collect();
+    assert_eq!(supply, sim.handle.supply_process_codes());
+    assert!(
+        body["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["attendanceType"] == 2)
+    );
+    let other = sim.handle.world().employees[3].id.clone();
+    let (status, _) = sim
+        .api_get(
+            &format!("/v1.0/workflow/processes/managements/templates?userId={other}"),
+            &token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn walking_the_department_tree_finds_every_employee_for_free() {
+    let sim = Sim::start(SimConfig::new(9, 150)).await;
+    let token = sim.token().await;
+    let (mut pending, mut users, mut listings) = (vec![1i64], std::collections::BTreeSet::new(), 0);
+    while let Some(dept) = pending.pop() {
+        let subs = sim
+            .oapi(
+                "/topapi/v2/department/listsubid",
+                &token,
+                json!({"dept_id": dept}),
+            )
+            .await;
+        pending.extend(
+            subs["result"]["dept_id_list"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_i64().unwrap()),
+        );
+        let members = sim
+            .oapi("/topapi/user/listid", &token, json!({"dept_id": dept}))
+            .await;
+        let list = members["result"]["userid_list"].as_array().unwrap();
+        listings += list.len();
+        users.extend(list.iter().map(|v| v.as_str().unwrap().to_owned()));
+    }
+    assert_eq!(users.len(), 150);
+    assert!(listings > users.len(), "some people are in two departments");
+    assert_eq!(
+        sim.oapi("/topapi/user/listid", &token, json!({"dept_id": 424242}))
+            .await["errcode"],
+        60003
+    );
+    let name = sim.handle.world().employees[7].name.clone();
+    let (status, found) = sim
+        .api_post(
+            "/v1.0/contact/users/search",
+            &token,
+            json!({"queryWord": name, "offset": 0, "size": 20, "fullMatchField": 1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        found["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v == sim.handle.world().employees[7].id.as_str())
+    );
+    let stats = sim.handle.stats();
+    assert_eq!(stats.metered, 1, "only users/search is metered: {stats:?}");
+}
+
+#[tokio::test]
+async fn calls_over_the_qps_limit_are_throttled_and_not_metered() {
+    let mut config = SimConfig::new(1, 10);
+    config.qps = 3;
+    let sim = Sim::start(config).await;
+    let token = sim.token().await;
+    let mut codes = Vec::new();
+    for _ in 0..6 {
+        codes.push(
+            sim.oapi("/topapi/user/listid", &token, json!({"dept_id": 1}))
+                .await["errcode"]
+                .clone(),
+        );
+    }
+    assert!(
+        codes.iter().filter(|c| **c == 90018).count() >= 3,
+        "{codes:?}"
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(sim.detail(&token, "x").await.0);
+    }
+    assert!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::FORBIDDEN)
+            .count()
+            >= 3,
+        "{statuses:?}"
+    );
+    let stats = sim.handle.stats();
+    assert!(stats.throttled >= 6);
+    assert!(
+        stats.metered <= 3,
+        "throttled calls are not metered: {stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_monthly_quota_refuses_metered_calls_until_the_next_month() {
+    let mut config = SimConfig::new(1, 10);
+    config.monthly_quota = Some(2);
+    let sim = Sim::start(config).await;
+    let token = sim.token().await;
+    for _ in 0..2 {
+        assert_eq!(sim.detail(&token, "x").await.0, StatusCode::BAD_REQUEST);
+    }
+    let (status, body) = sim.detail(&token, "x").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (
+            StatusCode::FORBIDDEN,
+            Some("Forbidden.AccessDenied.ApiCountLimitForOrg")
+        )
+    );
+    let users = json!({"workDateFrom": "2026-10-05 00:00:00", "workDateTo": "2026-10-05 00:00:00", "userIdList": ["x"], "offset": 0, "limit": 5});
+    assert_eq!(
+        sim.oapi("/attendance/list", &token, users.clone()).await["errcode"],
+        90020
+    );
+    assert_eq!(
+        sim.oapi("/topapi/user/listid", &token, json!({"dept_id": 1}))
+            .await["errcode"],
+        0,
+        "free calls go on"
+    );
+    assert_eq!(sim.handle.stats().metered, 2);
+    sim.handle.set_clock(
+        "2026-12-01T00:00:00+08:00"
+            .parse::<DateTime<Utc>>()
+            .unwrap(),
+    );
+    let token = sim.token().await;
+    assert_eq!(
+        sim.oapi("/attendance/list", &token, users).await["errcode"],
+        0,
+        "a new natural month"
+    );
+}
+
+#[tokio::test]
+async fn every_fault_kind_answers_its_dingtalk_shape_and_is_metered_by_the_shared_rule() {
+    let sim = Sim::small().await;
+    let token = sim.token().await;
+    let list = "/topapi/user/listid";
+    let arm = |kind: FaultKind| {
+        sim.handle
+            .arm_faults(vec![FaultRule::new(Some(list), kind)])
+    };
+    let call = || sim.oapi_raw(list, &token, json!({"dept_id": 1}).to_string());
+
+    arm(FaultKind::Throttle);
+    assert_eq!(
+        call().await.json::<Value>().await.unwrap()["errcode"],
+        90018
+    );
+    arm(FaultKind::ServerError { status: 503 });
+    assert_eq!(call().await.status(), StatusCode::SERVICE_UNAVAILABLE);
+    arm(FaultKind::Malformed);
+    let res = call().await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        serde_json::from_slice::<Value>(&res.bytes().await.unwrap()).is_err(),
+        "truncated JSON"
+    );
+    arm(FaultKind::IpBanHtml);
+    assert!(call().await.text().await.unwrap().contains("<html"));
+    arm(FaultKind::IpBanJson);
+    assert_eq!(call().await.json::<Value>().await.unwrap()["status"], 1111);
+    arm(FaultKind::QuotaExhausted);
+    assert_eq!(
+        call().await.json::<Value>().await.unwrap()["errcode"],
+        90020
+    );
+    arm(FaultKind::InvalidateTokens);
+    assert_eq!(
+        call().await.json::<Value>().await.unwrap()["errcode"],
+        40014
+    );
+    let token = sim.token().await;
+    assert_eq!(
+        sim.oapi(list, &token, json!({"dept_id": 1})).await["errcode"],
+        0,
+        "a fresh token works"
+    );
+
+    let before = sim.handle.stats();
+    let detail = "/v1.0/workflow/processInstances";
+    let rule = |kind| FaultRule {
+        path: Some(detail.into()),
+        kind,
+        skip: 1,
+        times: 1,
+    };
+    sim.handle
+        .arm_faults(vec![rule(FaultKind::Slow { delay_ms: 400 })]);
+    let quick = Client::builder()
+        .timeout(Duration::from_millis(150))
+        .build()
+        .unwrap();
+    let send = || {
+        quick
+            .get(sim.url(&format!("{detail}?processInstanceId=x")))
+            .header("x-acs-dingtalk-access-token", &token)
+            .send()
+    };
+    assert!(send().await.is_ok(), "the skipped call passes");
+    assert!(
+        send().await.unwrap_err().is_timeout(),
+        "the slow call times out"
+    );
+    assert!(send().await.is_ok(), "then the rule is spent");
+    sim.handle.arm_faults(vec![
+        rule(FaultKind::ServerError { status: 502 }),
+        rule(FaultKind::Malformed),
+    ]);
+    assert_eq!(sim.detail_raw(&token).await, StatusCode::BAD_REQUEST);
+    assert_eq!(sim.detail_raw(&token).await, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        sim.detail_raw(&token).await,
+        StatusCode::OK,
+        "malformed, truncated"
+    );
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while sim.handle.stats().calls.get(detail).copied().unwrap_or(0) < 6 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the slow call is accounted once served");
+    let after = sim.handle.stats();
+    assert_eq!(
+        after.metered - before.metered,
+        5,
+        "3 answered + slow + malformed, not the 502"
+    );
+}
+
+impl Sim {
+    async fn detail_raw(&self, token: &str) -> StatusCode {
+        let url = self.url("/v1.0/workflow/processInstances?processInstanceId=x");
+        let res = self
+            .http
+            .get(url)
+            .header("x-acs-dingtalk-access-token", token)
+            .send()
+            .await
+            .unwrap();
+        res.status()
+    }
+}
+
+#[tokio::test]
+async fn admin_paths_mirror_the_handle_and_are_not_counted() {
+    let sim = Sim::small().await;
+    let set = json!({"now": "2026-11-20T10:00:00+08:00"});
+    let res = sim
+        .http
+        .put(sim.url("/_sim/clock"))
+        .json(&set)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        sim.handle.now(),
+        "2026-11-20T02:00:00Z".parse::<DateTime<Utc>>().unwrap()
+    );
+    let clock = sim.get_json("/_sim/clock").await;
+    assert_eq!(clock["now"], "2026-11-20T02:00:00.000Z");
+    let bad = sim
+        .http
+        .put(sim.url("/_sim/clock"))
+        .body("{\"now\":\"tomorrow\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+
+    let truth: Vec<TruthCorrection> = sim
+        .http
+        .get(sim.url("/_sim/truth?as_of=2026-11-01T00:00:00Z"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        truth,
+        sim.handle.truth("2026-11-01T00:00:00Z".parse().unwrap())
+    );
+    assert!(
+        truth
+            .iter()
+            .any(|t| t.class == "admin_edit" && t.process_instance_id.is_none())
+    );
+    assert!(truth.windows(2).all(|w| w[0] <= w[1]), "sorted");
+
+    let rules = json!([{"path": "/gettoken", "kind": "server_error", "status": 502, "skip": 2, "times": 3}]);
+    sim.http
+        .put(sim.url("/_sim/faults"))
+        .json(&rules)
+        .send()
+        .await
+        .unwrap();
+    let armed = sim.get_json("/_sim/faults").await;
+    assert_eq!(armed[0]["status"], 502);
+    assert_eq!(armed[0]["times"], 3);
+
+    let stats: SimStats = sim
+        .http
+        .get(sim.url("/_sim/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats, sim.handle.stats());
+    assert!(stats.calls.is_empty(), "admin calls are not DingTalk calls");
+    assert!(stats.push_equivalent.check_events > 0 && stats.push_equivalent.supply_events > 0);
+}
+
+#[tokio::test]
+async fn the_same_seed_and_clock_give_byte_identical_answers() {
+    async fn transcript(seed: u64) -> Vec<Vec<u8>> {
+        let sim = Sim::start(SimConfig::new(seed, 30)).await;
+        let token = sim.token().await;
+        let users: Vec<String> = sim
+            .handle
+            .world()
+            .employees
+            .iter()
+            .map(|e| e.id.clone())
+            .collect();
+        let code = sim.handle.supply_process_codes()[0].clone();
+        let now = sim.handle.now().timestamp_millis();
+        let inst = sim.agreed().id;
+        let mut out = Vec::new();
+        let list = json!({"workDateFrom": "2026-10-05 00:00:00", "workDateTo": "2026-10-11 00:00:00", "userIdList": users, "offset": 0, "limit": 50});
+        out.push(
+            sim.oapi_raw("/attendance/list", &token, list.to_string())
+                .await
+                .bytes()
+                .await
+                .unwrap()
+                .to_vec(),
+        );
+        let ids = json!({"processCode": code, "startTime": now - 90 * 86_400_000i64, "nextToken": 0, "maxResults": 20});
+        let res = sim
+            .http
+            .post(sim.url("/v1.0/workflow/processes/instanceIds/query"))
+            .header("x-acs-dingtalk-access-token", &token)
+            .json(&ids)
+            .send()
+            .await
+            .unwrap();
+        out.push(res.bytes().await.unwrap().to_vec());
+        let res = sim
+            .http
+            .get(sim.url(&format!(
+                "/v1.0/workflow/processInstances?processInstanceId={inst}"
+            )))
+            .header("x-acs-dingtalk-access-token", &token)
+            .send()
+            .await
+            .unwrap();
+        out.push(res.bytes().await.unwrap().to_vec());
+        out.push(
+            sim.http
+                .get(sim.url("/_sim/truth"))
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+                .to_vec(),
+        );
+        out
+    }
+    let (a, b, c) = (
+        transcript(21).await,
+        transcript(21).await,
+        transcript(22).await,
+    );
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
+
+#[tokio::test]
+async fn the_benchmark_rates_yield_only_supply_and_admin_corrections() {
+    let mut config = SimConfig::new(1, 200);
+    config.rates = Rates::benchmark();
+    let sim = Sim::start(config).await;
+    let truth = sim
+        .handle
+        .truth(sim.handle.now() + chrono::Duration::days(60));
+    assert!(
+        truth
+            .iter()
+            .all(|t| t.class == "supply_applied" || t.class == "admin_edit")
+    );
+    assert!(truth.iter().any(|t| t.class == "admin_edit"));
+    assert!(truth.iter().filter(|t| t.class == "supply_applied").count() > 100);
+}
+
+/// Run with `SIM_TIMING=1 cargo test --release --test it sim::timing -- --nocapture`.
+#[tokio::test]
+async fn timing_of_a_two_thousand_employee_month_is_printed_on_request() {
+    if std::env::var_os("SIM_TIMING").is_none() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let sim = Sim::start(SimConfig::new(1, 2000)).await;
+    let generated = started.elapsed();
+    let token = sim.token().await;
+    let users: Vec<String> = sim
+        .handle
+        .world()
+        .employees
+        .iter()
+        .map(|e| e.id.clone())
+        .collect();
+    let served = std::time::Instant::now();
+    let mut rows = 0;
+    for chunk in users.chunks(50) {
+        let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        for (from, to) in [
+            ("2026-10-01", "2026-10-07"),
+            ("2026-10-08", "2026-10-14"),
+            ("2026-10-15", "2026-10-21"),
+            ("2026-10-22", "2026-10-28"),
+            ("2026-10-29", "2026-10-31"),
+        ] {
+            rows += sim.results(&token, &chunk, from, to).await.len();
+        }
+    }
+    eprintln!(
+        "2,000 employees: generated in {generated:?} ({} instances); {rows} result rows served in {:?} ({} calls)",
+        sim.handle.world().instances.len(),
+        served.elapsed(),
+        sim.handle.stats().metered
+    );
+}

@@ -199,7 +199,20 @@ fn family_of(path: &str) -> Option<Family> {
     }
 }
 
+/// Runs each call in its own task, so a call keeps going (and is accounted) when the client gives
+/// up on it: a slow answer is still served and metered, as DingTalk would.
 async fn handle(State(state): State<Arc<SimState>>, request: Request) -> Response {
+    match tokio::spawn(process(state, request)).await {
+        Ok(response) => response,
+        Err(err) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("simulator task failed: {err}"),
+        )
+            .into_response(),
+    }
+}
+
+async fn process(state: Arc<SimState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
     let query: Vec<(String, String)> = parts
