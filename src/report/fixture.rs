@@ -211,6 +211,26 @@ pub(crate) fn rich_report() -> RunReport {
         corrections,
         pending,
         anomalies,
+        listed: vec![
+            AnomalyLine {
+                class: ChangeClass::SupplyRefused,
+                user_id: Some("0042".into()),
+                work_date: Some(day("2026-10-30")),
+                check_type: Some("OffDuty".into()),
+                plan_id: None,
+                process_instance_id: Some("r1-proc".into()),
+                detail: "Refused by the approver: \"not a missed punch, you left early\".".into(),
+            },
+            AnomalyLine {
+                class: ChangeClass::SupplyWithdrawn,
+                user_id: Some("0126".into()),
+                work_date: None,
+                check_type: None,
+                plan_id: None,
+                process_instance_id: Some("w1-proc".into()),
+                detail: "Withdrawn by the employee.".into(),
+            },
+        ],
         deferred: vec![DeferredLine {
             item: "rescan".into(),
             detail: "re-scan of 2026-10-01 … 2026-10-07 for 310 users, \"budget\" share used up"

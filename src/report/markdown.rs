@@ -7,8 +7,8 @@
 use std::fmt::Write;
 
 use super::present::{
-    advice, before_after, calls_sentence, cause, check_point, counts_sentence, headline,
-    local_time, pending_state, plural, window,
+    advice, before_after, calls_sentence, cause, check_point, counts_sentence, finding_subject,
+    headline, local_time, pending_state, plural, window,
 };
 use super::{RenderOptions, RunReport};
 
@@ -69,24 +69,30 @@ pub fn render(report: &RunReport, options: &RenderOptions) -> String {
     if !report.anomalies.is_empty() {
         let _ = writeln!(out, "\n## Anomalies ({})\n", report.anomalies.len());
         for line in &report.anomalies {
-            let who = line.user_id.as_deref().unwrap_or("unknown user");
-            let day = line
-                .work_date
-                .map_or_else(|| "date unknown".to_owned(), |d| d.to_string());
-            let mut subject = format!(
-                "{who}, {day} {}",
-                check_point(line.check_type.as_deref(), line.plan_id)
-            );
-            if let Some(process_instance_id) = &line.process_instance_id {
-                subject.push_str(&format!(", approval {process_instance_id}"));
-            }
             let _ = writeln!(
                 out,
                 "- **{}** {}: {}  \n  *What to do:* {}",
                 line.class,
-                escape(&subject),
+                escape(&finding_subject(line)),
                 escape(&line.detail),
                 escape(advice(line.class))
+            );
+        }
+    }
+
+    if !report.listed.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n## Refused, withdrawn or reported only ({})\n",
+            report.listed.len()
+        );
+        for line in &report.listed {
+            let subject = escape(&finding_subject(line));
+            let _ = writeln!(
+                out,
+                "- **{}** {subject}: {}",
+                line.class,
+                escape(&line.detail)
             );
         }
     }

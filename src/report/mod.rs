@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{ChangeClass, LedgerState};
 
-// pub mod build;
+pub mod build;
 mod csv;
 mod format;
 mod html;
@@ -50,6 +50,10 @@ pub struct RunReport {
     pub corrections: Vec<CorrectionLine>,
     pub pending: Vec<PendingLine>,
     pub anomalies: Vec<AnomalyLine>,
+    /// Other findings the report lists without calling them anomalies: refused and withdrawn
+    /// approvals, changes reported but not applied by policy.
+    #[serde(default)]
+    pub listed: Vec<AnomalyLine>,
     /// Work the budget did not allow, to be picked up by later runs.
     pub deferred: Vec<DeferredLine>,
     pub api_calls: ApiCalls,
@@ -67,6 +71,7 @@ impl RunReport {
             corrections: Vec::new(),
             pending: Vec::new(),
             anomalies: Vec::new(),
+            listed: Vec::new(),
             deferred: Vec::new(),
             api_calls,
             errors: Vec::new(),

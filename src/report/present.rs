@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 
 use crate::domain::{ChangeClass, LedgerState, TimeResult};
 
-use super::{ApiCalls, CorrectionLine, PendingLine, RunReport};
+use super::{AnomalyLine, ApiCalls, CorrectionLine, PendingLine, RunReport};
 
 /// `1 correction`, `2 corrections`, `0 corrections`. The one pluralisation helper of the crate's
 /// reports; `plural_form` is the irregular plural, or `None` to append `s`.
@@ -113,6 +113,22 @@ pub fn pending_state(line: &PendingLine) -> String {
         "running" => "awaiting a decision".to_owned(),
         other => other.to_owned(),
     }
+}
+
+/// Who and what a finding is about: `0126, 2026-11-02 OffDuty (plan 1), approval x`.
+pub fn finding_subject(line: &AnomalyLine) -> String {
+    let who = line.user_id.as_deref().unwrap_or("unknown user");
+    let day = line
+        .work_date
+        .map_or_else(|| "date unknown".to_owned(), |d| d.to_string());
+    let mut subject = format!(
+        "{who}, {day} {}",
+        check_point(line.check_type.as_deref(), line.plan_id)
+    );
+    if let Some(process_instance_id) = &line.process_instance_id {
+        subject.push_str(&format!(", approval {process_instance_id}"));
+    }
+    subject
 }
 
 /// What a person should do about an anomaly of this class.

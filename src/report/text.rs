@@ -9,8 +9,8 @@
 use std::fmt::Write;
 
 use super::present::{
-    advice, before_after, calls_sentence, cause, check_point, counts_sentence, headline,
-    local_time, pending_state, plural, window,
+    advice, before_after, calls_sentence, cause, check_point, counts_sentence, finding_subject,
+    headline, local_time, pending_state, plural, window,
 };
 use super::{RenderOptions, RunReport};
 
@@ -70,21 +70,31 @@ pub fn render(report: &RunReport, options: &RenderOptions) -> String {
     if !report.anomalies.is_empty() {
         let _ = writeln!(out, "\nAnomalies ({})", report.anomalies.len());
         for line in &report.anomalies {
-            let who = line.user_id.as_deref().unwrap_or("unknown user");
-            let day = line
-                .work_date
-                .map_or_else(|| "date unknown".to_owned(), |d| d.to_string());
-            let _ = write!(
+            let _ = writeln!(
                 out,
-                "  - [{}] {who}, {day} {}",
+                "  - [{}] {}: {}",
                 line.class,
-                check_point(line.check_type.as_deref(), line.plan_id)
+                finding_subject(line),
+                line.detail
             );
-            if let Some(process_instance_id) = &line.process_instance_id {
-                let _ = write!(out, ", approval {process_instance_id}");
-            }
-            let _ = writeln!(out, ": {}", line.detail);
             let _ = writeln!(out, "    What to do: {}", advice(line.class));
+        }
+    }
+
+    if !report.listed.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nRefused, withdrawn or reported only ({})",
+            report.listed.len()
+        );
+        for line in &report.listed {
+            let _ = writeln!(
+                out,
+                "  - [{}] {}: {}",
+                line.class,
+                finding_subject(line),
+                line.detail
+            );
         }
     }
 

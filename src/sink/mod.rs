@@ -1,13 +1,17 @@
 //! Delivery of journaled corrections to the configured sinks, through the store's outbox.
 //!
-//! Flow, per sink, in config order: ask the outbox for corrections due for that sink (never
-//! delivered, next attempt not in the future), oldest first, in batches of [`BATCH_SIZE`]; hand
-//! each batch to the sink; on success mark the batch delivered, on failure record the error and
+//! Flow, per sink, in config order: ask the outbox (filled when corrections are journaled) for
+//! corrections due for that sink (never delivered, next attempt not in the future), oldest
+//! first, in batches of [`BATCH_SIZE`]; hand each batch to the sink; on success mark the batch delivered, on failure record the error and
 //! push each item's next attempt out with exponential backoff ([`next_attempt_at`]) and stop
 //! that sink for this run. Later runs pick up what is due. Delivery is at-least-once: a batch
 //! acknowledged by the receiver is never sent again, but a batch whose acknowledgement was lost
 //! may be; receivers dedupe by each correction's `idempotency_key` (webhooks also get a batch
 //! key). The file sink is exactly-once (see `file`).
+//!
+//! The outbox is synchronous (SQLite): it is only touched between awaits, never across one, and
+//! each touch is one short statement or transaction. The file sink's IO runs in
+//! `spawn_blocking`.
 //!
 //! Nothing here fails the run: every problem becomes a line of the [`DeliveryReport`].
 //! This module does not decide which corrections exist (the journal does), does not read the
@@ -28,7 +32,7 @@ mod outbox;
 pub mod sign;
 mod webhook;
 
-pub use outbox::{Outbox, OutboxItem};
+pub use outbox::{DueCorrection, Outbox};
 pub use webhook::{WebhookError, batch_key};
 
 /// Most corrections in one webhook POST (and one file append).
@@ -148,8 +152,8 @@ impl DeliveryReport {
 /// When to try an item again after its `failures`-th failed attempt (1 for the first):
 /// `now + BACKOFF_BASE · 2^(failures-1)`, capped at [`BACKOFF_CAP`]. Deterministic (no jitter):
 /// runs are spaced by the schedule, not by this delay, so retries cannot stampede.
-pub fn next_attempt_at(failures: u32, now: DateTime<Utc>) -> DateTime<Utc> {
-    let exponent = failures.saturating_sub(1).min(20);
+pub fn next_attempt_at(failures: u64, now: DateTime<Utc>) -> DateTime<Utc> {
+    let exponent = failures.saturating_sub(1).min(20) as u32;
     let delay = BACKOFF_BASE
         .saturating_mul(1u32 << exponent)
         .min(BACKOFF_CAP);
@@ -195,16 +199,8 @@ async fn deliver_to_sink<O: Outbox + Send>(
         failed: 0,
         errors: Vec::new(),
     };
-    if let Err(err) = outbox.outbox_enqueue(&sink.name, now) {
-        delivery.errors.push(format!(
-            "sink {}: could not queue new corrections: {}",
-            sink.name,
-            chain(&err)
-        ));
-        return delivery;
-    }
     for _ in 0..MAX_BATCHES_PER_RUN {
-        let items = match outbox.outbox_due(&sink.name, now, BATCH_SIZE) {
+        let items = match outbox.due(&sink.name, now, BATCH_SIZE) {
             Ok(items) if items.is_empty() => break,
             Ok(items) => items,
             Err(err) => {
@@ -222,7 +218,7 @@ async fn deliver_to_sink<O: Outbox + Send>(
             .map(|line| line.idempotency_key.clone())
             .collect();
         match send(sink, &batch, now, http).await {
-            Ok(()) => match outbox.outbox_delivered(&sink.name, &keys, now) {
+            Ok(()) => match outbox.mark_delivered(&sink.name, &keys, now) {
                 Ok(()) => delivery.delivered += keys.len() as u64,
                 Err(err) => {
                     delivery.errors.push(format!(
@@ -240,7 +236,7 @@ async fn deliver_to_sink<O: Outbox + Send>(
                 for item in &items {
                     let retry_at = next_attempt_at(item.attempts + 1, now);
                     let key = [item.correction.idempotency_key.clone()];
-                    if let Err(err) = outbox.outbox_failed(&sink.name, &key, retry_at, &message) {
+                    if let Err(err) = outbox.mark_failed(&sink.name, &key, retry_at, &message) {
                         delivery.errors.push(format!(
                             "sink {}: could not record a failed attempt: {}",
                             sink.name,
@@ -324,7 +320,7 @@ mod tests {
     use super::*;
 
     #[track_caller]
-    fn check_backoff(failures: u32, expected: Duration) {
+    fn check_backoff(failures: u64, expected: Duration) {
         let now: DateTime<Utc> = "2026-11-04T18:00:00Z".parse().unwrap();
         let delay = (next_attempt_at(failures, now) - now).to_std().unwrap();
         assert_eq!(delay, expected, "after {failures} failures");
@@ -337,7 +333,7 @@ mod tests {
         check_backoff(5, Duration::from_secs(16 * 60));
         check_backoff(11, Duration::from_secs(1024 * 60));
         check_backoff(12, Duration::from_secs(24 * 60 * 60));
-        check_backoff(u32::MAX, Duration::from_secs(24 * 60 * 60));
+        check_backoff(u64::MAX, Duration::from_secs(24 * 60 * 60));
         check_backoff(0, Duration::from_secs(60));
     }
 

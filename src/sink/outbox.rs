@@ -1,54 +1,91 @@
 //! What delivery needs from the outbox, as a trait: the store implements it over its `outbox`
-//! table; tests may implement it in memory.
+//! table (rows are enqueued by `Store::apply_batch` in the transaction that journals each
+//! correction); tests may implement it in memory.
 //!
 //! The contract every implementation keeps:
-//! - `outbox_enqueue` adds, for one sink, every journaled correction the sink has no row for
-//!   yet, due immediately; calling it again adds nothing.
-//! - `outbox_due` returns undelivered items whose next attempt is at or before `now`, oldest
-//!   correction first, at most `limit`.
-//! - `outbox_delivered` sets the delivery time; a delivered item is never due again.
-//! - `outbox_failed` counts one more attempt, records the error text and the next attempt time.
+//! - `due` returns undelivered items of one sink whose next attempt is at or before `now`,
+//!   oldest first, at most `limit`.
+//! - `mark_delivered` sets the delivery time; a delivered item is never due again.
+//! - `mark_failed` counts one more attempt and records the error text and the next attempt time.
 //!
-//! This module does not send anything.
+//! This module does not send anything and does not choose the retry schedule.
 
 use chrono::{DateTime, Utc};
 
 use crate::report::CorrectionLine;
+use crate::report::build::correction_line;
+use crate::store::{self, Store};
 
 /// One correction awaiting delivery to one sink.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxItem {
+pub struct DueCorrection {
     pub correction: CorrectionLine,
     /// Failed attempts so far.
-    pub attempts: u32,
+    pub attempts: u64,
 }
 
 /// The outbox operations delivery uses (contract in the module doc).
 pub trait Outbox {
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// Queues every journaled correction `sink` has not seen; returns how many were added.
-    fn outbox_enqueue(&mut self, sink: &str, now: DateTime<Utc>) -> Result<u64, Self::Error>;
-
-    fn outbox_due(
+    fn due(
         &mut self,
         sink: &str,
         now: DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<OutboxItem>, Self::Error>;
+    ) -> Result<Vec<DueCorrection>, Self::Error>;
 
-    fn outbox_delivered(
+    fn mark_delivered(
         &mut self,
         sink: &str,
         keys: &[String],
         at: DateTime<Utc>,
     ) -> Result<(), Self::Error>;
 
-    fn outbox_failed(
+    fn mark_failed(
         &mut self,
         sink: &str,
         keys: &[String],
         next_attempt_at: DateTime<Utc>,
         error: &str,
     ) -> Result<(), Self::Error>;
+}
+
+impl Outbox for Store {
+    type Error = store::Error;
+
+    fn due(
+        &mut self,
+        sink: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<DueCorrection>, store::Error> {
+        let items = self.outbox_pending(sink, now, limit)?;
+        Ok(items
+            .iter()
+            .map(|item| DueCorrection {
+                correction: correction_line(&item.correction),
+                attempts: item.attempts,
+            })
+            .collect())
+    }
+
+    fn mark_delivered(
+        &mut self,
+        sink: &str,
+        keys: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), store::Error> {
+        self.outbox_delivered(sink, keys, at)
+    }
+
+    fn mark_failed(
+        &mut self,
+        sink: &str,
+        keys: &[String],
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), store::Error> {
+        self.outbox_failed(sink, keys, error, next_attempt_at)
+    }
 }
