@@ -234,3 +234,154 @@ fn decode(reader: &Reader<'_, '_>) -> Result<StoredApproval, Error> {
         resolved_slot: reader.opt_slot_key(20, "slot_key")?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{at, day, new_run, store, user};
+    use super::super::{ApplyBatch, Error};
+    use super::*;
+
+    fn approval(id: &str, status: ApprovalStatus, result: Option<ApprovalResult>) -> Approval {
+        Approval {
+            id: id.to_owned(),
+            process_code: "PROC-SUPPLY".into(),
+            business_id: Some(format!("2026110{id}")),
+            title: Some("补卡申请".into()),
+            originator: user("0126"),
+            status,
+            result,
+            create_time: Some(at(1)),
+            finish_time: None,
+            corrected_time: Some(at(0)),
+            ext: Some(SupplyExt {
+                plan_id: Some(437),
+                work_date: Some(day(3)),
+                user_check_time: None,
+            }),
+            reason: Some("忘记打卡".into()),
+            biz_action: Some("NONE".into()),
+            raw_json: format!(r#"{{"process_instance_id":"{id}","status":"RUNNING"}}"#),
+        }
+    }
+
+    #[test]
+    fn approvals_round_trip_with_raw_json_and_later_details_replace_earlier_ones() {
+        let mut store = store();
+        let first_run = store.begin_run(&new_run(day(1), day(7))).unwrap();
+        let running = approval("a1", ApprovalStatus::Running, None);
+        store
+            .upsert_approvals(&[running.clone()], first_run, at(2))
+            .unwrap();
+        let second_run = store.begin_run(&new_run(day(1), day(7))).unwrap();
+        let mut approved = approval("a1", ApprovalStatus::Completed, Some(ApprovalResult::Agree));
+        approved.finish_time = Some(at(3));
+        approved.ext = None;
+        store
+            .upsert_approvals(&[approved.clone()], second_run, at(4))
+            .unwrap();
+
+        let stored = store.approvals(&["a1".into(), "absent".into()]).unwrap();
+        assert_eq!(stored.len(), 1);
+        assert_eq!(stored["a1"].approval, approved);
+        assert_eq!(stored["a1"].first_seen_run, first_run);
+        assert_eq!(stored["a1"].fetched_at, at(4));
+        assert_eq!(
+            store.known_approval_ids().unwrap(),
+            BTreeSet::from(["a1".to_owned()])
+        );
+    }
+
+    #[test]
+    fn unknown_statuses_are_kept_verbatim() {
+        let mut store = store();
+        let run_id = store.begin_run(&new_run(day(1), day(7))).unwrap();
+        let odd = approval(
+            "a2",
+            ApprovalStatus::parse("SUSPENDED"),
+            Some(ApprovalResult::parse("redirect")),
+        );
+        store
+            .upsert_approvals(&[odd.clone()], run_id, at(2))
+            .unwrap();
+        assert_eq!(store.approvals(&["a2".into()]).unwrap()["a2"].approval, odd);
+    }
+
+    #[test]
+    fn only_approvals_without_a_final_resolution_are_unresolved() {
+        let mut store = store();
+        let run_id = store.begin_run(&new_run(day(1), day(7))).unwrap();
+        let agree = Some(ApprovalResult::Agree);
+        let approvals = [
+            approval("running", ApprovalStatus::Running, None),
+            approval("pending", ApprovalStatus::Completed, agree.clone()),
+            approval("applied", ApprovalStatus::Completed, agree.clone()),
+            approval(
+                "refused",
+                ApprovalStatus::Completed,
+                Some(ApprovalResult::Refuse),
+            ),
+        ];
+        store.upsert_approvals(&approvals, run_id, at(2)).unwrap();
+        let batch = ApplyBatch {
+            approval_resolutions: vec![
+                ("pending".into(), ChangeClass::SupplyPending, None),
+                ("applied".into(), ChangeClass::SupplyApplied, None),
+                ("refused".into(), ChangeClass::SupplyRefused, None),
+            ],
+            ..ApplyBatch::default()
+        };
+        store.apply_batch(run_id, &batch).unwrap();
+
+        let unresolved: Vec<(String, Option<ChangeClass>)> = store
+            .unresolved_approvals()
+            .unwrap()
+            .into_iter()
+            .map(|stored| (stored.approval.id, stored.resolution))
+            .collect();
+        assert_eq!(
+            unresolved,
+            vec![
+                ("pending".to_owned(), Some(ChangeClass::SupplyPending)),
+                ("running".to_owned(), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn listed_ids_stay_in_the_backlog_until_their_detail_is_stored() {
+        let mut store = store();
+        let run_id = store.begin_run(&new_run(day(1), day(7))).unwrap();
+        let listed = |id: &str| ListedApproval {
+            id: id.to_owned(),
+            process_code: "PROC-SUPPLY".into(),
+        };
+        store
+            .record_listed_approvals(&[listed("a1"), listed("a3")], run_id, at(1))
+            .unwrap();
+        store
+            .record_listed_approvals(&[listed("a1")], run_id, at(2))
+            .unwrap();
+        assert_eq!(
+            store.listed_approval_ids().unwrap(),
+            vec![listed("a1"), listed("a3")]
+        );
+
+        store
+            .upsert_approvals(
+                &[approval("a1", ApprovalStatus::Running, None)],
+                run_id,
+                at(3),
+            )
+            .unwrap();
+        assert_eq!(store.listed_approval_ids().unwrap(), vec![listed("a3")]);
+    }
+
+    #[test]
+    fn approvals_for_an_unknown_run_are_refused() {
+        let mut store = store();
+        let err = store
+            .upsert_approvals(&[approval("a1", ApprovalStatus::Running, None)], 5, at(1))
+            .unwrap_err();
+        assert!(matches!(err, Error::UnknownRun { run_id: 5 }), "{err}");
+    }
+}

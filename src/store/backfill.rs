@@ -184,3 +184,67 @@ impl Store {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{day, new_run, store, user};
+    use super::*;
+
+    #[test]
+    fn a_backfill_resumes_with_its_finished_chunks() {
+        let mut store = store();
+        let run_id = store.begin_run(&new_run(day(1), day(14))).unwrap();
+        let key = BackfillKey::new(day(1), day(14), Some(&[user("b"), user("a"), user("a")]));
+        let fresh = store.backfill_start_or_resume(&key).unwrap();
+        assert!(!fresh.resumed);
+        assert!(fresh.done.is_empty());
+        store
+            .backfill_chunk_done(fresh.id, day(1), day(7), run_id)
+            .unwrap();
+        store
+            .backfill_chunk_done(fresh.id, day(1), day(7), run_id)
+            .unwrap();
+
+        let same_scope = BackfillKey::new(day(1), day(14), Some(&[user("a"), user("b")]));
+        let resumed = store.backfill_start_or_resume(&same_scope).unwrap();
+        assert!(resumed.resumed);
+        assert_eq!(resumed.id, fresh.id);
+        assert_eq!(
+            resumed.done,
+            vec![BackfillChunk {
+                from: day(1),
+                to: day(7),
+                run_id
+            }]
+        );
+        assert!(resumed.is_done(day(1), day(7)));
+        assert!(!resumed.is_done(day(8), day(14)));
+
+        let other_scope = BackfillKey::new(day(1), day(14), None);
+        assert_ne!(
+            store.backfill_start_or_resume(&other_scope).unwrap().id,
+            fresh.id
+        );
+        assert!(store.backfill_reset(&key).unwrap().done.is_empty());
+        assert!(
+            store
+                .backfill_start_or_resume(&key)
+                .unwrap()
+                .done
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_chunk_of_an_unknown_backfill_is_refused() {
+        let mut store = store();
+        let run_id = store.begin_run(&new_run(day(1), day(14))).unwrap();
+        let err = store
+            .backfill_chunk_done(3, day(1), day(7), run_id)
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::UnknownBackfill { backfill_id: 3 }),
+            "{err}"
+        );
+    }
+}

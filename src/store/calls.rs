@@ -161,3 +161,118 @@ impl Store {
         Ok(usage)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::super::test_support::{day, new_run, store};
+    use super::*;
+    use crate::domain::is_metered_endpoint;
+
+    fn call(endpoint: &str, outcome: CallOutcome, at: DateTime<Utc>) -> CallRecord {
+        CallRecord {
+            endpoint: endpoint.to_owned(),
+            metered_endpoint: is_metered_endpoint(endpoint),
+            outcome,
+            at,
+        }
+    }
+
+    fn utc(month: u32, d: u32, hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, month, d, hour, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn calls_are_counted_by_month_run_and_endpoint_with_the_metering_rule() {
+        let mut store = store();
+        let run_id = store.begin_run(&new_run(day(1), day(1))).unwrap();
+        let log = store.call_log().unwrap();
+        let shanghai = chrono_tz::Asia::Shanghai;
+        let calls = [
+            (
+                Some(run_id),
+                call("/attendance/list", CallOutcome::Ok, utc(11, 3, 1)),
+            ),
+            (
+                Some(run_id),
+                call("/attendance/list", CallOutcome::Throttled, utc(11, 3, 1)),
+            ),
+            (
+                Some(run_id),
+                call(
+                    "/attendance/list",
+                    CallOutcome::Error("40035".into()),
+                    utc(11, 3, 2),
+                ),
+            ),
+            (
+                Some(run_id),
+                call("/gettoken", CallOutcome::Ok, utc(11, 3, 1)),
+            ),
+            (
+                None,
+                call(
+                    "/topapi/processinstance/get",
+                    CallOutcome::ServerError(502),
+                    utc(11, 4, 1),
+                ),
+            ),
+            // 2026-11-30 17:00 UTC is already December in Shanghai.
+            (
+                None,
+                call("/attendance/list", CallOutcome::Ok, utc(11, 30, 17)),
+            ),
+        ];
+        for (run, record) in &calls {
+            log.record(*run, record, &business_month(record.at, shanghai))
+                .unwrap();
+        }
+
+        let november = store.month_usage("2026-11").unwrap();
+        assert_eq!(november.attempts, 5);
+        assert_eq!(november.metered, 2);
+        assert_eq!(november.free, 1);
+        assert_eq!(november.throttled, 1);
+        assert_eq!(november.by_endpoint["/attendance/list"], 3);
+        assert_eq!(store.month_usage("2026-12").unwrap().metered, 1);
+
+        let run = store.run_calls(run_id).unwrap();
+        assert_eq!((run.attempts, run.metered), (4, 2));
+        let daily = store.daily_metered("2026-11", shanghai).unwrap();
+        assert_eq!(daily, BTreeMap::from([(day(3), 2)]));
+    }
+
+    #[test]
+    fn a_file_stores_call_log_records_from_other_threads_while_a_batch_is_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("store.db")).unwrap();
+        let run_id = store.begin_run(&new_run(day(1), day(1))).unwrap();
+        let log = store.call_log().unwrap();
+
+        let writers: Vec<_> = (0..4)
+            .map(|thread| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for n in 0..25 {
+                        let record = call(
+                            "/attendance/list",
+                            CallOutcome::Ok,
+                            utc(11, 3, thread + n % 2),
+                        );
+                        log.record(Some(run_id), &record, "2026-11").unwrap();
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..10 {
+            let batch = crate::store::ApplyBatch::default();
+            store.apply_batch(run_id, &batch).unwrap();
+        }
+        for writer in writers {
+            writer.join().unwrap();
+        }
+
+        assert_eq!(store.month_usage("2026-11").unwrap().metered, 100);
+    }
+}

@@ -313,3 +313,156 @@ fn decode_finding(reader: &Reader<'_, '_>) -> Result<StoredFinding, Error> {
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::ApplyBatch;
+    use super::super::test_support::{at, corrected, day, new_run, slot, store, user};
+    use super::*;
+
+    fn correction(user_id: &str, date: NaiveDate, proc: &str) -> Correction {
+        let fixed = corrected(slot(user_id, date, 1), proc);
+        Correction {
+            idempotency_key: format!("supply:{proc}"),
+            slot_key: fixed.key(),
+            class: ChangeClass::SupplyApplied,
+            before: Some(slot(user_id, date, 1).ledger_state()),
+            after: fixed.ledger_state(),
+            before_observed: true,
+            process_instance_id: Some(proc.to_owned()),
+            business_id: None,
+            approved_at: None,
+        }
+    }
+
+    fn finding(class: ChangeClass, date: Option<NaiveDate>, detail: &str) -> FindingRow {
+        FindingRow {
+            class,
+            slot_key: None,
+            user_id: Some(user("u1")),
+            work_date: date,
+            check_type: None,
+            plan_id: None,
+            process_instance_id: Some("p9".into()),
+            detail: detail.to_owned(),
+        }
+    }
+
+    fn ids(corrections: &[StoredCorrection]) -> Vec<&str> {
+        corrections
+            .iter()
+            .map(|stored| stored.correction.idempotency_key.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn corrections_are_found_by_run_date_user_day_and_approval() {
+        let mut store = store();
+        let run_id = store.begin_run(&new_run(day(1), day(30))).unwrap();
+        let batch = ApplyBatch {
+            applied_at: at(4),
+            corrections: vec![
+                correction("u1", day(3), "p1"),
+                correction("u2", day(3), "p2"),
+                correction("u1", day(9), "p3"),
+            ],
+            ..ApplyBatch::default()
+        };
+        store.apply_batch(run_id, &batch).unwrap();
+
+        let all = store.all_corrections().unwrap();
+        assert_eq!(
+            all.iter()
+                .map(|stored| &stored.correction)
+                .collect::<Vec<_>>(),
+            batch.corrections.iter().collect::<Vec<_>>()
+        );
+        assert!(
+            all.iter()
+                .all(|stored| stored.run_id == run_id && stored.applied_at == at(4))
+        );
+        assert_eq!(ids(&store.corrections_for_run(run_id).unwrap()).len(), 3);
+        assert_eq!(
+            ids(&store.corrections_between(day(1), day(5)).unwrap()),
+            vec!["supply:p1", "supply:p2"]
+        );
+        assert_eq!(
+            ids(&store.corrections_for_user_day(&user("u1"), day(9)).unwrap()),
+            vec!["supply:p3"]
+        );
+        assert_eq!(
+            ids(&store.corrections_for_approval("p2").unwrap()),
+            vec!["supply:p2"]
+        );
+        assert!(store.correction_by_key("absent").unwrap().is_none());
+    }
+
+    #[test]
+    fn enrichment_fills_only_missing_fields_and_empties_the_backlog() {
+        let mut store = store();
+        let run_id = store.begin_run(&new_run(day(1), day(30))).unwrap();
+        let batch = ApplyBatch {
+            corrections: vec![
+                correction("u1", day(3), "p1"),
+                correction("u2", day(3), "p2"),
+            ],
+            ..ApplyBatch::default()
+        };
+        store.apply_batch(run_id, &batch).unwrap();
+        assert_eq!(
+            store.corrections_awaiting_enrichment().unwrap(),
+            vec!["p1", "p2"]
+        );
+
+        assert_eq!(
+            store.enrich_corrections("p1", Some("B-1"), None).unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .enrich_corrections("p1", Some("B-other"), Some(at(5)))
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .enrich_corrections("p1", Some("B-again"), Some(at(6)))
+                .unwrap(),
+            0
+        );
+
+        let enriched = store.corrections_for_approval("p1").unwrap();
+        assert_eq!(enriched[0].correction.business_id.as_deref(), Some("B-1"));
+        assert_eq!(enriched[0].correction.approved_at, Some(at(5)));
+        assert_eq!(store.corrections_awaiting_enrichment().unwrap(), vec!["p2"]);
+    }
+
+    #[test]
+    fn a_finding_recorded_twice_in_a_run_is_kept_once_and_found_by_work_date() {
+        let mut store = store();
+        let first = store.begin_run(&new_run(day(1), day(30))).unwrap();
+        let pending = finding(
+            ChangeClass::SupplyPending,
+            Some(day(3)),
+            "approved, not visible yet",
+        );
+        let unmatched = finding(ChangeClass::SupplyUnmatched, None, "no slot matches");
+        let batch = ApplyBatch {
+            findings: vec![pending.clone(), pending.clone(), unmatched.clone()],
+            ..ApplyBatch::default()
+        };
+        store.apply_batch(first, &batch).unwrap();
+        let second = store.begin_run(&new_run(day(1), day(30))).unwrap();
+        store.apply_batch(second, &batch).unwrap();
+
+        assert_eq!(
+            store.findings_for_run(first).unwrap(),
+            vec![pending.clone(), unmatched]
+        );
+        let in_range = store.findings_between(day(3), day(3)).unwrap();
+        let runs: Vec<i64> = in_range.iter().map(|stored| stored.run_id).collect();
+        assert_eq!(runs, vec![first, second]);
+        assert!(in_range.iter().all(|stored| stored.finding == pending));
+        assert!(store.findings_between(day(4), day(30)).unwrap().is_empty());
+    }
+}

@@ -225,3 +225,106 @@ fn process_exists(pid: u32) -> Option<bool> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{at, store};
+    use super::*;
+
+    /// A process id no Linux system hands out (above `PID_MAX_LIMIT`).
+    const DEAD_PID: u32 = u32::MAX - 1;
+
+    fn holder(pid: u32, host: &str, hour: u32) -> LockHolder {
+        LockHolder {
+            pid,
+            host: host.to_owned(),
+            run_id: None,
+            acquired_at: at(hour),
+        }
+    }
+
+    #[test]
+    fn a_second_acquire_fails_naming_the_live_holder() {
+        let mut store = store();
+        let first = LockHolder::current(Some(4), at(1));
+        let second = LockHolder::current(None, at(2));
+        assert_eq!(store.acquire_lock(&first).unwrap(), LockAcquired::Fresh);
+
+        let err = store.acquire_lock(&second).unwrap_err();
+        match &err {
+            Error::Locked { holder } => assert_eq!(holder, &first),
+            other => panic!("expected Locked, got {other:?}"),
+        }
+        assert!(
+            err.to_string()
+                .contains(&format!("run 4, pid {}", first.pid)),
+            "{err}"
+        );
+        assert_eq!(
+            store.acquire_lock(&first).unwrap(),
+            LockAcquired::AlreadyHeld
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_lock_held_by_a_dead_process_on_this_host_is_taken_over() {
+        let mut store = store();
+        let dead = holder(DEAD_PID, &current_host(), 1);
+        store.acquire_lock(&dead).unwrap();
+        let me = LockHolder::current(None, at(1));
+
+        let acquired = store.acquire_lock(&me).unwrap();
+
+        assert_eq!(
+            acquired,
+            LockAcquired::TookOver {
+                previous: dead.clone()
+            }
+        );
+        assert_eq!(store.lock_holder().unwrap(), Some(me));
+        assert!(!store.heartbeat_lock(&dead, at(2)).unwrap());
+    }
+
+    #[test]
+    fn a_holder_on_another_host_is_presumed_gone_only_after_its_heartbeat_goes_stale() {
+        let mut store = store();
+        let remote = holder(1, "other-host", 1);
+        store.acquire_lock(&remote).unwrap();
+        assert!(store.heartbeat_lock(&remote, at(3)).unwrap());
+
+        let too_early = holder(2, "this-host", 4);
+        assert!(store.acquire_lock(&too_early).unwrap_err().is_locked());
+
+        let late_enough = holder(2, "this-host", 5);
+        let acquired = store.acquire_lock(&late_enough).unwrap();
+        assert!(
+            matches!(acquired, LockAcquired::TookOver { .. }),
+            "{acquired:?}"
+        );
+    }
+
+    #[test]
+    fn release_by_a_non_holder_does_nothing() {
+        let mut store = store();
+        let holder_now = LockHolder::current(Some(1), at(1));
+        let stranger = LockHolder::current(Some(2), at(2));
+        store.acquire_lock(&holder_now).unwrap();
+
+        assert!(!store.release_lock(&stranger).unwrap());
+        assert_eq!(store.lock_holder().unwrap(), Some(holder_now.clone()));
+        assert!(store.release_lock(&holder_now).unwrap());
+        assert_eq!(store.lock_holder().unwrap(), None);
+        assert_eq!(store.acquire_lock(&stranger).unwrap(), LockAcquired::Fresh);
+    }
+
+    #[test]
+    fn a_heartbeat_records_the_run_id_once_known() {
+        let mut store = store();
+        let mut me = LockHolder::current(None, at(1));
+        store.acquire_lock(&me).unwrap();
+        me.run_id = Some(9);
+        assert!(store.heartbeat_lock(&me, at(2)).unwrap());
+        assert_eq!(store.lock_holder().unwrap().unwrap().run_id, Some(9));
+    }
+}

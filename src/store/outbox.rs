@@ -140,3 +140,97 @@ impl Store {
         transaction.commit().at(&location)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::ApplyBatch;
+    use super::super::test_support::{at, corrected, day, new_run, slot, store};
+    use super::*;
+    use crate::domain::{ChangeClass, Correction};
+
+    fn correction(plan: i64) -> Correction {
+        let fixed = corrected(slot("u1", day(3), plan), "proc-1");
+        Correction {
+            idempotency_key: format!("k{plan}"),
+            slot_key: fixed.key(),
+            class: ChangeClass::SupplyApplied,
+            before: None,
+            after: fixed.ledger_state(),
+            before_observed: false,
+            process_instance_id: Some("proc-1".into()),
+            business_id: None,
+            approved_at: None,
+        }
+    }
+
+    fn keys(items: &[OutboxItem]) -> Vec<&str> {
+        items
+            .iter()
+            .map(|item| item.correction.correction.idempotency_key.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn items_stay_due_until_delivered_and_failures_wait_for_their_retry_time() {
+        let mut store = store();
+        let run_id = store.begin_run(&new_run(day(1), day(7))).unwrap();
+        let batch = ApplyBatch {
+            applied_at: at(1),
+            corrections: vec![correction(1), correction(2), correction(3)],
+            sinks: vec!["webhook".into(), "file".into()],
+            ..ApplyBatch::default()
+        };
+        store.apply_batch(run_id, &batch).unwrap();
+        assert_eq!(
+            store.outbox_backlog().unwrap(),
+            BTreeMap::from([("file".to_owned(), 3), ("webhook".to_owned(), 3)])
+        );
+
+        let due = store.outbox_pending("webhook", at(1), 2).unwrap();
+        assert_eq!(keys(&due), vec!["k1", "k2"]);
+        assert_eq!(due[0].correction.correction, batch.corrections[0]);
+        store
+            .outbox_delivered("webhook", &["k1".into()], at(2))
+            .unwrap();
+        store
+            .outbox_failed("webhook", &["k2".into()], "HTTP 503", at(5))
+            .unwrap();
+
+        assert_eq!(
+            keys(&store.outbox_pending("webhook", at(3), 10).unwrap()),
+            vec!["k3"]
+        );
+        let retried = store.outbox_pending("webhook", at(5), 10).unwrap();
+        assert_eq!(keys(&retried), vec!["k2", "k3"]);
+        assert_eq!(retried[0].attempts, 1);
+        assert_eq!(retried[0].last_error.as_deref(), Some("HTTP 503"));
+        assert_eq!(store.outbox_backlog().unwrap()["webhook"], 2);
+        assert_eq!(store.outbox_pending("file", at(1), 10).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_delivered_item_is_not_failed_afterwards() {
+        let mut store = store();
+        let run_id = store.begin_run(&new_run(day(1), day(7))).unwrap();
+        let batch = ApplyBatch {
+            applied_at: at(1),
+            corrections: vec![correction(1)],
+            sinks: vec!["webhook".into()],
+            ..ApplyBatch::default()
+        };
+        store.apply_batch(run_id, &batch).unwrap();
+        store
+            .outbox_delivered("webhook", &["k1".into()], at(2))
+            .unwrap();
+        store
+            .outbox_failed("webhook", &["k1".into()], "late timeout", at(3))
+            .unwrap();
+        assert!(
+            store
+                .outbox_pending("webhook", at(4), 10)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(store.outbox_backlog().unwrap().is_empty());
+    }
+}
