@@ -196,3 +196,88 @@ pub async fn run_cli(
         .context("serving the simulator")?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sim: SimArgs,
+    }
+
+    fn config(args: &[&str]) -> SimConfig {
+        let argv = std::iter::once("sim").chain(args.iter().copied());
+        Cli::try_parse_from(argv).expect("flags parse").sim.config()
+    }
+
+    #[test]
+    fn flags_default_to_the_most_likely_reading_of_every_switch() {
+        let config = config(&[]);
+        assert_eq!(config.switches, Switches::default());
+        assert_eq!(config.monthly_quota, None);
+        assert_eq!((config.seed, config.employees, config.days), (1, 200, 31));
+    }
+
+    #[test]
+    fn pessimistic_sets_every_switch_and_single_flags_still_override() {
+        let config = config(&[
+            "--pessimistic",
+            "--plan-id-in-ext-value",
+            "true",
+            "--next-token-end",
+            "empty",
+            "--monthly-quota",
+            "5000",
+            "--rates",
+            "benchmark",
+            "--clock",
+            "2026-11-02T02:10:00+08:00",
+        ]);
+        let expected = Switches {
+            plan_id_in_ext_value: true,
+            next_token_end: NextTokenEnd::Empty,
+            ..Switches::pessimistic()
+        };
+        assert_eq!(config.switches, expected);
+        assert_eq!(config.monthly_quota, Some(5000));
+        assert_eq!(config.rates, Rates::benchmark());
+        assert_eq!(
+            config.clock.unwrap().to_rfc3339(),
+            "2026-11-01T18:10:00+00:00"
+        );
+    }
+
+    #[test]
+    fn the_config_snippet_points_both_families_at_the_simulator() {
+        let world = crate::sim::generate::generate(&SimConfig::new(1, 10));
+        let state = SimState::new(Arc::new(world));
+        let snippet = config_snippet("http://127.0.0.1:4567", &state);
+        let parsed: toml::Value = toml::from_str(&snippet).expect("the snippet is TOML");
+        assert_eq!(
+            parsed["dingtalk"]["oapi_base_url"].as_str(),
+            Some("http://127.0.0.1:4567")
+        );
+        assert_eq!(
+            parsed["dingtalk"]["api_base_url"].as_str(),
+            Some("http://127.0.0.1:4567")
+        );
+        assert_eq!(
+            parsed["dingtalk"]["supply_process_codes"]
+                .as_array()
+                .map(Vec::len),
+            Some(2)
+        );
+        assert_eq!(parsed["scope"]["departments"][0].as_integer(), Some(1));
+    }
+
+    #[test]
+    fn debug_output_hides_the_app_secret() {
+        let mut config = SimConfig::new(1, 10);
+        config.app_secret = "s3cr3t-value".into();
+        assert!(!format!("{config:?}").contains("s3cr3t-value"));
+    }
+}
