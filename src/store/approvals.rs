@@ -270,7 +270,7 @@ mod tests {
         let first_run = store.begin_run(&new_run(day(1), day(7))).unwrap();
         let running = approval("a1", ApprovalStatus::Running, None);
         store
-            .upsert_approvals(&[running.clone()], first_run, at(2))
+            .upsert_approvals(std::slice::from_ref(&running), first_run, at(2))
             .unwrap();
         let second_run = store.begin_run(&new_run(day(1), day(7))).unwrap();
         let mut approved = approval("a1", ApprovalStatus::Completed, Some(ApprovalResult::Agree));
@@ -301,7 +301,7 @@ mod tests {
             Some(ApprovalResult::parse("redirect")),
         );
         store
-            .upsert_approvals(&[odd.clone()], run_id, at(2))
+            .upsert_approvals(std::slice::from_ref(&odd), run_id, at(2))
             .unwrap();
         assert_eq!(store.approvals(&["a2".into()]).unwrap()["a2"].approval, odd);
     }
