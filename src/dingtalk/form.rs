@@ -223,8 +223,10 @@ fn find_date_entry(entries: &[Entry]) -> Option<&Entry> {
 }
 
 fn find_reason(entries: &[Entry]) -> Option<String> {
-    let is_text =
-        |entry: &&Entry| matches!(entry.component_type.as_str(), "TextareaField" | "TextField");
+    let is_text = |entry: &&Entry| {
+        matches!(entry.component_type.as_str(), "TextareaField" | "TextField")
+            && entry.name != "repairCheckTime"
+    };
     entries
         .iter()
         .find(|entry| entry.biz_alias == "reason")
