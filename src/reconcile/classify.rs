@@ -313,7 +313,8 @@ fn classify_change(
         SlotChange::New(slot) => {
             if let Some(instance) = approval_correction(slot) {
                 draft.supply_applied(slot, instance, Evidence::ProcInstId, false)
-            } else if let Some((evidence, approval)) = matched_approval.filter(|_| slot.is_signed())
+            } else if let Some((evidence, approval)) =
+                matched_approval.filter(|_| shows_approval(slot))
             {
                 draft.supply_applied(slot, &approval.id, *evidence, false)
             } else if slot.source_type == SourceType::Boss {
@@ -345,8 +346,8 @@ fn classify_change(
                 return Some(draft.supply_applied(after, instance, Evidence::ProcInstId, true));
             }
             if let Some((evidence, approval)) = matched_approval
-                && after.is_signed()
-                && !before.is_signed()
+                && shows_approval(after)
+                && !shows_approval(before)
             {
                 return Some(draft.supply_applied(after, &approval.id, *evidence, true));
             }

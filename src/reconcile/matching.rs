@@ -87,9 +87,10 @@ impl<'a> SlotIndex<'a> {
         }
         let ext = approval.ext.clone().unwrap_or_default();
         let corrected = approval.corrected_time.or(ext.user_check_time);
-        if let Some(plan_id) = ext.plan_id
-            && let Some(keys) = self.by_plan.get(&(&approval.originator, plan_id))
-        {
+        if let Some(plan_id) = ext.plan_id {
+            // The form names its check point: only that slot will do. When it is not known (not
+            // fetched yet), matching by time could pick its neighbour, so nothing matches.
+            let keys = self.by_plan.get(&(&approval.originator, plan_id))?;
             let key = keys
                 .iter()
                 .find(|key| Some(key.work_date) == ext.work_date)

@@ -71,11 +71,20 @@ pub async fn run_once(
         });
     }
     let metered_at_start = client.metered_calls();
-    let codes = match &settings.supply_process_codes {
+    let mut facts = gather(store, client, settings, request, Vec::new()).await?;
+    client.set_metered_cap(Some(metered_at_start + facts.allowance));
+    facts.process_codes = match &settings.supply_process_codes {
         Some(codes) if !codes.is_empty() => codes.clone(),
-        _ => discover_codes(client, settings).await?,
+        _ => match discover_codes(client, settings).await {
+            Ok(codes) => codes,
+            Err(error) => {
+                client.set_metered_cap(None);
+                return Err(error);
+            }
+        },
     };
-    let facts = gather(store, client, settings, request, codes).await?;
+    let spent = client.metered_calls() - metered_at_start;
+    facts.allowance = facts.allowance.saturating_sub(spent);
     let plan = make_plan(settings, request, &facts);
     let run_id = store.begin_run(&NewRun {
         kind: request.kind.name().to_owned(),
@@ -89,7 +98,6 @@ pub async fn run_once(
     if let Some(recorder) = recorder {
         recorder.set_run(Some(run_id));
     }
-    client.set_metered_cap(Some(client.metered_calls() + facts.allowance));
     let result = execute(store, client, settings, request, &facts, &plan, run_id).await;
     client.set_metered_cap(None);
     if let Some(recorder) = recorder {
@@ -318,8 +326,12 @@ async fn execute(
     fetch_results(client, primary, &mut fetched).await;
     let covered = covered_days(plan);
     let mut targeted = BTreeSet::new();
+    let scope: BTreeSet<&UserId> = facts.users.iter().collect();
     for id in &open {
-        if let Some(approval) = approvals.get(id).filter(|approval| approval.is_approved()) {
+        if let Some(approval) = approvals
+            .get(id)
+            .filter(|approval| approval.is_approved() && scope.contains(&approval.originator))
+        {
             for day in pointed_days(store, approval, tz)? {
                 if !covered.contains(&day) {
                     targeted.insert(day);
@@ -366,6 +378,24 @@ async fn execute(
         }
     }
     overlay(&mut current, &changes);
+    // An approved 补卡 of someone in scope whose days were neither fetched nor stored yet is not
+    // unmatched: it stays open until its days are read.
+    let in_scope: BTreeSet<&UserId> = facts.users.iter().collect();
+    let mut seen: BTreeSet<(UserId, NaiveDate)> = fetched.complete.clone();
+    seen.extend(
+        current
+            .keys()
+            .map(|key| (key.user_id.clone(), key.work_date)),
+    );
+    open.retain(|id| {
+        approvals.get(id).is_none_or(|approval| {
+            let days = candidate_days(approval, tz);
+            !approval.is_approved()
+                || !in_scope.contains(&approval.originator)
+                || days.is_empty()
+                || days.iter().any(|day| seen.contains(day))
+        })
+    });
     let index = SlotIndex::new(&current);
     let context = load_context(store, &changes, &observed_at, &current)?;
     let verdicts = classify(&ClassifyInput {

@@ -1,1 +1,422 @@
-//! Integration tests: engine.
+//! Integration tests of the reconciliation engine against the simulator over real HTTP on
+//! 127.0.0.1: a month of nightly runs ends with exactly the true corrections, under the default
+//! and the pessimistic reading of DingTalk; reruns apply nothing; a backfill stopped by the quota
+//! and resumed ends identical to an uninterrupted one. `RECONCILE_MEASURE=1` also runs the
+//! call-cost measurement at 200 and 2,000 employees.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use dingtalk_reconcile::dingtalk::{Client, ClientConfig, Scope};
+use dingtalk_reconcile::domain::{
+    ChangeClass, Clock, Policy, PolicyAction, SlotDiscriminator, UserId,
+};
+use dingtalk_reconcile::reconcile::{
+    RunKind, RunOutcome, RunRequest, RunSettings, RunSummary, StoreRecorder, run_once,
+};
+use dingtalk_reconcile::sim::{FaultKind, FaultRule, SimConfig, SimHandle, Switches};
+use dingtalk_reconcile::store::Store;
+use secrecy::SecretString;
+use url::Url;
+
+const SHANGHAI: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+
+/// A clock the test moves together with the simulator's.
+#[derive(Debug)]
+struct TestClock(Mutex<DateTime<Utc>>);
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+struct Harness {
+    sim: SimHandle,
+    clock: Arc<TestClock>,
+    store: Store,
+    client: Client,
+    recorder: Arc<StoreRecorder>,
+    settings: RunSettings,
+    _dir: tempfile::TempDir,
+}
+
+fn policy() -> Policy {
+    Policy {
+        admin_edit: PolicyAction::Apply,
+        unexplained: PolicyAction::Report,
+        vanished: PolicyAction::Report,
+        pending_anomaly_days: 3,
+    }
+}
+
+fn sim_config(seed: u64, employees: usize, switches: Switches) -> SimConfig {
+    let mut config = SimConfig::new(seed, employees);
+    config.qps = 10_000;
+    config.switches = switches;
+    config
+}
+
+/// 02:10 local on `date`: when the nightly run happens.
+fn night(date: NaiveDate) -> DateTime<Utc> {
+    SHANGHAI
+        .from_local_datetime(&date.and_hms_opt(2, 10, 0).unwrap())
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn date(raw: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d").unwrap()
+}
+
+impl Harness {
+    async fn new(config: SimConfig) -> Harness {
+        let sim = SimHandle::spawn(config).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("reconcile.db")).unwrap();
+        let clock = Arc::new(TestClock(Mutex::new(sim.now())));
+        let recorder = Arc::new(StoreRecorder::new(store.call_log().unwrap(), SHANGHAI));
+        let client = new_client(&sim, &clock, &recorder);
+        let mut settings = RunSettings::new(SHANGHAI, Scope::Departments(vec![1]), policy());
+        settings.admin_user_id =
+            Some(dingtalk_reconcile::domain::UserId::new(sim.admin_user_id()).unwrap());
+        settings.monthly_budget = 1_000_000;
+        Harness {
+            sim,
+            clock,
+            store,
+            client,
+            recorder,
+            settings,
+            _dir: dir,
+        }
+    }
+
+    /// A fresh client (a new process after a crash, say) recording into the same store.
+    fn restart_client(&mut self) {
+        self.client = new_client(&self.sim, &self.clock, &self.recorder);
+    }
+
+    fn set_time(&self, at: DateTime<Utc>) {
+        self.sim.set_clock(at);
+        *self.clock.0.lock().unwrap() = at;
+    }
+
+    async fn run(
+        &mut self,
+        kind: RunKind,
+        as_of: DateTime<Utc>,
+        max_calls: Option<u64>,
+    ) -> RunSummary {
+        self.set_time(as_of);
+        let request = RunRequest {
+            kind,
+            as_of,
+            max_calls,
+            dry_run: false,
+            trigger: "test".into(),
+        };
+        run_once(
+            &mut self.store,
+            &self.client,
+            Some(&self.recorder),
+            &self.settings,
+            &request,
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Nightly runs from the night of `first` to the night of `last`, inclusive.
+    async fn nights(&mut self, first: NaiveDate, last: NaiveDate) -> Vec<RunSummary> {
+        let mut summaries = Vec::new();
+        for day in first.iter_days().take_while(|day| *day <= last) {
+            summaries.push(self.run(RunKind::Nightly, night(day), None).await);
+        }
+        summaries
+    }
+
+    /// The store's corrections in the truth's terms.
+    fn corrections(&self) -> Vec<Key> {
+        let mut out: Vec<Key> = self
+            .store
+            .all_corrections()
+            .unwrap()
+            .into_iter()
+            .map(|stored| {
+                let key = &stored.correction.slot_key;
+                let plan_id = match key.discriminator {
+                    SlotDiscriminator::Plan(plan_id) => Some(plan_id),
+                    SlotDiscriminator::Time { .. } => None,
+                };
+                Key {
+                    user_id: key.user_id.to_string(),
+                    work_date: key.work_date,
+                    check_type: stored.check_type.map(|c| c.to_string()).unwrap_or_default(),
+                    plan_id,
+                    class: stored.correction.class.as_str().to_owned(),
+                    process_instance_id: stored.correction.process_instance_id.clone(),
+                }
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn truth(&self, as_of: DateTime<Utc>) -> Vec<Key> {
+        let mut out: Vec<Key> = self
+            .sim
+            .truth(as_of)
+            .into_iter()
+            .map(|t| Key {
+                user_id: t.user_id,
+                work_date: t.work_date,
+                check_type: t.check_type,
+                plan_id: t.plan_id,
+                class: t.class,
+                process_instance_id: t.process_instance_id,
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+fn new_client(sim: &SimHandle, clock: &Arc<TestClock>, recorder: &Arc<StoreRecorder>) -> Client {
+    let base = Url::parse(&sim.base_url()).unwrap();
+    let mut config = ClientConfig::new(
+        base.clone(),
+        base,
+        sim.app_key(),
+        SecretString::from(sim.app_secret().to_owned()),
+    );
+    config.qps_per_api = 5_000;
+    config.throttle_retry_delay = std::time::Duration::from_millis(5);
+    config.retry_base_delay = std::time::Duration::from_millis(5);
+    let clock: Arc<dyn Clock> = clock.clone();
+    let recorder: Arc<dyn dingtalk_reconcile::dingtalk::CallRecorder> = recorder.clone();
+    Client::new(config, clock, recorder).unwrap()
+}
+
+/// What the truth and the store are compared on.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    user_id: String,
+    work_date: NaiveDate,
+    check_type: String,
+    plan_id: Option<i64>,
+    class: String,
+    process_instance_id: Option<String>,
+}
+
+#[track_caller]
+fn assert_same(store: &[Key], truth: &[Key]) {
+    let store_set: BTreeSet<&Key> = store.iter().collect();
+    let truth_set: BTreeSet<&Key> = truth.iter().collect();
+    let missing: Vec<&&Key> = truth_set.difference(&store_set).take(5).collect();
+    let extra: Vec<&&Key> = store_set.difference(&truth_set).take(5).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty() && store.len() == truth.len(),
+        "store {} vs truth {} corrections; missing (first 5): {missing:#?}; extra (first 5): {extra:#?}",
+        store.len(),
+        truth.len()
+    );
+}
+
+fn class_totals(summaries: &[RunSummary]) -> BTreeMap<ChangeClass, u64> {
+    let mut totals = BTreeMap::new();
+    for summary in summaries {
+        for (class, n) in &summary.counts {
+            *totals.entry(*class).or_default() += n;
+        }
+    }
+    totals
+}
+
+/// The month of October 2026 plus the nights until every decision, correction and revert of it
+/// has happened (filing lag ≤ 30 days, decision ≤ 3 days, revert ≤ 6 days).
+const FIRST_NIGHT: &str = "2026-10-02";
+const LAST_NIGHT: &str = "2026-11-12";
+
+async fn month_of_nights(switches: Switches, seed: u64) {
+    // Arrange: every employee in scope but a few, whose 补卡 therefore match no slot.
+    let mut harness = Harness::new(sim_config(seed, 70, switches)).await;
+    let everyone: Vec<String> = harness
+        .sim
+        .world()
+        .employees
+        .iter()
+        .map(|e| e.id.clone())
+        .collect();
+    let outside: BTreeSet<String> = everyone.iter().rev().take(6).cloned().collect();
+    let scope = everyone
+        .iter()
+        .filter(|id| !outside.contains(*id))
+        .map(|id| UserId::new(id.clone()).unwrap());
+    harness.settings.scope = Scope::Users(scope.collect());
+    // Act
+    let summaries = harness.nights(date(FIRST_NIGHT), date(LAST_NIGHT)).await;
+    // Assert
+    let as_of = night(date(LAST_NIGHT));
+    let truth: Vec<Key> = harness
+        .truth(as_of)
+        .into_iter()
+        .filter(|k| !outside.contains(&k.user_id))
+        .collect();
+    assert_same(&harness.corrections(), &truth);
+    let totals = class_totals(&summaries);
+    for class in ChangeClass::ALL {
+        assert!(
+            totals[&class] > 0,
+            "class {class} never appeared: {totals:?}"
+        );
+    }
+    assert!(
+        summaries.iter().all(|s| s.outcome == RunOutcome::Done),
+        "{:?}",
+        summaries
+            .iter()
+            .map(|s| (&s.errors, &s.deferred))
+            .find(|(e, d)| !e.is_empty() || !d.is_empty())
+    );
+    let again = harness
+        .run(RunKind::Nightly, as_of + Duration::minutes(5), None)
+        .await;
+    assert_eq!(
+        again.corrections_applied, 0,
+        "a rerun with nothing new applies nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_month_of_nightly_runs_applies_exactly_the_true_corrections() {
+    month_of_nights(Switches::default(), 7).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_month_of_nightly_runs_applies_exactly_the_true_corrections_under_the_pessimistic_reading()
+ {
+    month_of_nights(Switches::pessimistic(), 13).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_stopped_by_the_quota_and_resumed_ends_identical_to_an_uninterrupted_one() {
+    // Arrange: two identical worlds.
+    let as_of = night(date("2026-11-12"));
+    let kind = RunKind::Backfill {
+        from: date("2026-10-01"),
+        to: date("2026-10-31"),
+        users: None,
+    };
+    let mut whole = Harness::new(sim_config(11, 40, Switches::default())).await;
+    let mut broken = Harness::new(sim_config(11, 40, Switches::default())).await;
+    // Act: one uninterrupted backfill; one that DingTalk stops with 90020 partway, then resumed
+    // by a new process.
+    let done = whole.run(kind.clone(), as_of, None).await;
+    let mut quota = FaultRule::new(Some("/attendance/list"), FaultKind::QuotaExhausted);
+    quota.skip = 5;
+    quota.times = 1_000;
+    broken.sim.arm_faults(vec![quota]);
+    let stopped = broken.run(kind.clone(), as_of, None).await;
+    broken.sim.arm_faults(Vec::new());
+    broken.restart_client();
+    let resumed = broken.run(kind, as_of, None).await;
+    // Assert
+    assert_eq!(done.outcome, RunOutcome::Done, "{:?}", done.errors);
+    assert_eq!(stopped.outcome, RunOutcome::Partial);
+    assert!(
+        !stopped.deferred.is_empty(),
+        "what was not fetched is listed as deferred"
+    );
+    assert_eq!(resumed.outcome, RunOutcome::Done, "{:?}", resumed.errors);
+    assert_same(&broken.corrections(), &whole.corrections());
+    let visible = visible_to_a_backfill(&whole, whole.truth(as_of));
+    assert_same(&whole.corrections(), &visible);
+}
+
+/// The truth minus what no backfill can see: a 补卡 applied and reverted before the first
+/// observation leaves no trace in `attendance/list`. Each such approval must be reported as
+/// approved but not visible (`supply_pending`) instead.
+fn visible_to_a_backfill(harness: &Harness, truth: Vec<Key>) -> Vec<Key> {
+    let store: BTreeSet<Key> = harness.corrections().into_iter().collect();
+    let reverted: BTreeSet<(String, NaiveDate, Option<String>)> = truth
+        .iter()
+        .filter(|k| k.class == "supply_reverted" && !store.contains(*k))
+        .map(|k| {
+            (
+                k.user_id.clone(),
+                k.work_date,
+                k.process_instance_id.clone(),
+            )
+        })
+        .collect();
+    let pending: BTreeSet<String> = harness
+        .store
+        .findings_between(date("2026-01-01"), date("2027-01-01"))
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.finding.class == ChangeClass::SupplyPending)
+        .filter_map(|f| f.finding.process_instance_id)
+        .collect();
+    for (_, _, instance) in &reverted {
+        let instance = instance.clone().unwrap_or_default();
+        assert!(
+            pending.contains(&instance),
+            "approval {instance} applied and reverted unseen is not reported pending"
+        );
+    }
+    truth
+        .into_iter()
+        .filter(|k| {
+            !reverted.contains(&(
+                k.user_id.clone(),
+                k.work_date,
+                k.process_instance_id.clone(),
+            ))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_capped_by_max_calls_never_exceeds_the_cap_and_defers_the_rest() {
+    let mut harness = Harness::new(sim_config(12, 60, Switches::default())).await;
+    let kind = RunKind::Backfill {
+        from: date("2026-10-01"),
+        to: date("2026-10-31"),
+        users: None,
+    };
+    let capped = harness.run(kind, night(date("2026-11-12")), Some(10)).await;
+    assert!(capped.metered_calls <= 10, "spent {}", capped.metered_calls);
+    assert_eq!(capped.outcome, RunOutcome::Partial);
+    assert!(
+        capped.deferred.iter().any(|line| line.item == "results"),
+        "{:?}",
+        capped.deferred
+    );
+}
+
+/// Metered calls of one simulated month of nightly runs (with the benchmark rates), printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn measure_the_metered_calls_of_one_month_when_asked() {
+    if std::env::var("RECONCILE_MEASURE").is_err() {
+        return;
+    }
+    for employees in [200usize, 2_000] {
+        let mut config = sim_config(21, employees, Switches::default());
+        config.rates = dingtalk_reconcile::sim::Rates::benchmark();
+        let mut harness = Harness::new(config).await;
+        let summaries = harness.nights(date("2026-10-02"), date("2026-10-31")).await;
+        let metered: u64 = summaries.iter().map(|s| s.metered_calls).sum();
+        let as_of = night(date("2026-10-31"));
+        let truth = harness.truth(as_of);
+        let store = harness.corrections();
+        let found = store.iter().filter(|k| truth.contains(k)).count();
+        eprintln!(
+            "{employees} employees: {metered} metered calls in October ({:.2} per employee-month); corrections {found}/{} of truth, {} in store",
+            metered as f64 / employees as f64,
+            truth.len(),
+            store.len()
+        );
+    }
+}
