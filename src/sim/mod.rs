@@ -29,6 +29,7 @@
 //! (only the push *counts* are simulated).
 
 mod cli;
+mod company;
 mod config;
 mod faults;
 mod generate;
