@@ -251,3 +251,7 @@ fn add_findings(
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "build_tests.rs"]
+mod tests;

@@ -1,0 +1,258 @@
+//! The builder against an in-memory store: one run, a date range, unknown runs.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::*;
+use crate::domain::{
+    Approval, ApprovalResult, ApprovalStatus, CallOutcome, CallRecord, ChangeClass, Correction,
+    LedgerState, SlotDiscriminator, SlotKey, SourceType, TimeResult, UserId,
+};
+use crate::store::{ApplyBatch, NewRun, RunEnd, Store};
+
+const SHANGHAI: Tz = chrono_tz::Asia::Shanghai;
+
+fn at(raw: &str) -> DateTime<Utc> {
+    raw.parse().unwrap()
+}
+
+fn day(d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, d).unwrap()
+}
+
+fn user(id: &str) -> UserId {
+    UserId::new(id).unwrap()
+}
+
+fn key(user_id: &str, date: NaiveDate, plan: i64) -> SlotKey {
+    SlotKey {
+        user_id: user(user_id),
+        work_date: date,
+        discriminator: SlotDiscriminator::Plan(plan),
+    }
+}
+
+fn correction(user_id: &str, date: NaiveDate, plan: i64, proc: Option<&str>) -> Correction {
+    let slot_key = key(user_id, date, plan);
+    Correction {
+        idempotency_key: format!("k:{slot_key}"),
+        slot_key,
+        class: if proc.is_some() {
+            ChangeClass::SupplyApplied
+        } else {
+            ChangeClass::AdminEdit
+        },
+        before: None,
+        after: LedgerState {
+            time_result: TimeResult::Normal,
+            check_time: Some(at("2026-11-03T01:00:00Z")),
+            source_type: SourceType::Approve,
+            proc_inst_id: proc.map(str::to_owned),
+        },
+        before_observed: false,
+        process_instance_id: proc.map(str::to_owned),
+        business_id: None,
+        approved_at: None,
+    }
+}
+
+fn finding(class: ChangeClass, user_id: &str, date: NaiveDate, proc: Option<&str>) -> FindingRow {
+    FindingRow {
+        class,
+        slot_key: Some(key(user_id, date, 5)),
+        user_id: Some(user(user_id)),
+        work_date: Some(date),
+        check_type: Some("OnDuty".into()),
+        plan_id: Some(5),
+        process_instance_id: proc.map(str::to_owned),
+        detail: format!("{class} finding"),
+    }
+}
+
+fn approval(id: &str, originator: &str) -> Approval {
+    Approval {
+        id: id.into(),
+        process_code: "PROC-SUPPLY".into(),
+        business_id: Some("202611030007".into()),
+        title: None,
+        originator: user(originator),
+        status: ApprovalStatus::Completed,
+        result: Some(ApprovalResult::Agree),
+        create_time: None,
+        finish_time: Some(at("2026-11-03T06:00:00Z")),
+        corrected_time: None,
+        ext: None,
+        reason: None,
+        biz_action: None,
+        raw_json: "{}".into(),
+    }
+}
+
+/// Records one finished run of `date` with the given journal and findings; returns its id.
+fn record_run(
+    store: &mut Store,
+    date: NaiveDate,
+    corrections: Vec<Correction>,
+    findings: Vec<FindingRow>,
+) -> i64 {
+    let started = date.and_hms_opt(18, 10, 0).unwrap().and_utc();
+    let run_id = store
+        .begin_run(&NewRun {
+            kind: "run".into(),
+            trigger: "test".into(),
+            as_of: started,
+            window_from: date,
+            window_to: date,
+            plan_json: "{}".into(),
+            started_at: started,
+        })
+        .unwrap();
+    store
+        .upsert_approvals(&[approval("p-pending", "0042")], run_id, started)
+        .unwrap();
+    let log = store.call_log().unwrap();
+    for endpoint in ["/attendance/list", "/attendance/list", "/gettoken"] {
+        let call = CallRecord {
+            endpoint: endpoint.into(),
+            metered_endpoint: crate::domain::is_metered_endpoint(endpoint),
+            outcome: CallOutcome::Ok,
+            at: started,
+        };
+        log.record(Some(run_id), &call, &business_month(started, SHANGHAI))
+            .unwrap();
+    }
+    let batch = ApplyBatch {
+        applied_at: started,
+        corrections,
+        findings,
+        ..ApplyBatch::default()
+    };
+    store.apply_batch(run_id, &batch).unwrap();
+    let mut counts = BTreeMap::new();
+    counts.insert(ChangeClass::Baseline, 10);
+    counts.insert(ChangeClass::SupplyApplied, 1);
+    store
+        .finish_run(
+            run_id,
+            &RunEnd {
+                outcome: "done".into(),
+                counts,
+                errors: vec!["approval detail x: HTTP 500".into()],
+                deferred_json: r#"[{"item":"rescan","detail":"older days","estimated_calls":3}]"#
+                    .into(),
+                finished_at: started + chrono::Duration::seconds(90),
+            },
+        )
+        .unwrap();
+    run_id
+}
+
+#[test]
+fn a_run_report_holds_its_journal_findings_calls_and_deferred_work() {
+    let mut store = Store::open_in_memory().unwrap();
+    let run_id = record_run(
+        &mut store,
+        day(3),
+        vec![
+            correction("0126", day(3), 1, Some("p-1")),
+            correction("0007", day(3), 2, None),
+        ],
+        vec![
+            finding(
+                ChangeClass::SupplyPending,
+                "0042",
+                day(1),
+                Some("p-pending"),
+            ),
+            finding(ChangeClass::Unexplained, "0126", day(2), None),
+            finding(
+                ChangeClass::SupplyRefused,
+                "0099",
+                day(2),
+                Some("p-refused"),
+            ),
+        ],
+    );
+
+    let report = for_run(&store, run_id, 4000, SHANGHAI).unwrap();
+
+    assert_eq!(report.run.id, run_id);
+    assert_eq!(report.run.outcome, "done");
+    assert_eq!(report.count(ChangeClass::Baseline), 10);
+    assert_eq!(report.count(ChangeClass::Vanished), 0);
+    assert_eq!(report.counts.len(), ChangeClass::ALL.len());
+    let users: Vec<&str> = report
+        .corrections
+        .iter()
+        .map(|line| line.user_id.as_str())
+        .collect();
+    assert_eq!(users, ["0126", "0007"]);
+    assert_eq!(report.corrections[0].plan_id, Some(1));
+    assert_eq!(report.pending.len(), 1);
+    assert_eq!(
+        report.pending[0].business_id.as_deref(),
+        Some("202611030007")
+    );
+    assert_eq!(report.pending[0].since, Some(at("2026-11-03T06:00:00Z")));
+    assert_eq!(report.anomalies.len(), 1);
+    assert_eq!(report.anomalies[0].class, ChangeClass::Unexplained);
+    assert_eq!(report.listed.len(), 1);
+    assert_eq!(report.listed[0].class, ChangeClass::SupplyRefused);
+    assert_eq!(report.deferred.len(), 1);
+    assert_eq!(report.errors, ["approval detail x: HTTP 500"]);
+    assert_eq!(report.api_calls.metered, 2);
+    assert_eq!(report.api_calls.by_endpoint["/attendance/list"], 2);
+    assert_eq!(report.api_calls.month, "2026-11");
+    assert_eq!(report.api_calls.budget_left(), 3998);
+}
+
+#[test]
+fn a_range_report_sums_runs_and_shows_a_repeated_finding_once() {
+    let mut store = Store::open_in_memory().unwrap();
+    let pending = || {
+        finding(
+            ChangeClass::SupplyPending,
+            "0042",
+            day(1),
+            Some("p-pending"),
+        )
+    };
+    record_run(
+        &mut store,
+        day(2),
+        vec![correction("0126", day(2), 1, Some("p-1"))],
+        vec![pending()],
+    );
+    let last = record_run(
+        &mut store,
+        day(3),
+        vec![correction("0126", day(3), 2, Some("p-2"))],
+        vec![pending()],
+    );
+
+    let report = for_range(&store, day(1), day(3), 4000, SHANGHAI).unwrap();
+
+    assert_eq!(report.run.id, last);
+    assert_eq!(report.run.kind, "range");
+    assert_eq!(
+        report.run.window,
+        Window {
+            from: day(1),
+            to: day(3)
+        }
+    );
+    assert_eq!(report.corrections.len(), 2);
+    assert_eq!(report.pending.len(), 1);
+    assert_eq!(report.count(ChangeClass::Baseline), 20);
+    assert_eq!(report.api_calls.metered, 4);
+    assert_eq!(report.errors.len(), 2);
+}
+
+#[test]
+fn unknown_runs_and_empty_ranges_are_errors_that_say_what_was_expected() {
+    let store = Store::open_in_memory().unwrap();
+    let err = for_run(&store, 7, 4000, SHANGHAI).unwrap_err();
+    assert!(matches!(err, BuildError::UnknownRun(7)));
+    assert!(err.to_string().contains("expected"));
+    let err = for_range(&store, day(1), day(3), 4000, SHANGHAI).unwrap_err();
+    assert!(matches!(err, BuildError::NoRuns { .. }));
+}
