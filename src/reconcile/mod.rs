@@ -15,7 +15,7 @@
 //! - `diff`, `matching`, `classify`, `plan`: the pure core (no IO, no clock).
 //! - `fetch`: executes plan items with the client until the budget or quota stops it.
 //! - `apply`: verdicts → store batches. `recorder`: the client's calls → the store's call ledger.
-//! - `run`: the orchestration behind [`run_once`].
+//! - `run`: the orchestration behind [`run_once`]. `explain`: one employee-day as plain data.
 //!
 //! Not here: the run lock (the caller takes and releases it around [`run_once`]), delivering the
 //! outbox to sinks, rendering reports.
@@ -23,6 +23,7 @@
 pub mod apply;
 pub mod classify;
 pub mod diff;
+pub mod explain;
 pub mod fetch;
 pub mod matching;
 pub mod plan;
@@ -41,6 +42,7 @@ use crate::dingtalk::Scope;
 use crate::domain::{ChangeClass, Policy, UserId};
 use crate::report::DeferredLine;
 
+pub use explain::{Explanation, explain};
 pub use plan::Plan;
 pub use recorder::StoreRecorder;
 pub use run::{plan_run, run_once};

@@ -335,6 +335,84 @@ async fn a_backfill_stopped_by_the_quota_and_resumed_ends_identical_to_an_uninte
     assert_same(&whole.corrections(), &visible);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refiled_refusal_a_withdrawal_and_an_admin_edit_each_end_right() {
+    use dingtalk_reconcile::sim::{Cause, Outcome};
+    // Arrange
+    let mut harness = Harness::new(sim_config(5, 60, Switches::default())).await;
+    let world = harness.sim.world().clone();
+    let slot_of = |user: usize, day: usize, slot: usize| {
+        let employee = &world.employees[user];
+        let day = employee.days[day].as_ref().unwrap();
+        (employee.id.clone(), day.work_date, day.slots[slot].plan_id)
+    };
+    let refused = world.instances.iter().find(|r| {
+        r.outcome == Outcome::Refuse
+            && world.instances.iter().any(|a| {
+                (a.user, a.day, a.slot) == (r.user, r.day, r.slot)
+                    && a.outcome == Outcome::Agree
+                    && a.reverted_ms.is_none()
+            })
+    });
+    let refused = refused.expect("the world has a refused 补卡 filed again");
+    let refiled = world
+        .instances
+        .iter()
+        .find(|a| {
+            (a.user, a.day, a.slot) == (refused.user, refused.day, refused.slot)
+                && a.outcome == Outcome::Agree
+        })
+        .unwrap();
+    let withdrawn = world
+        .instances
+        .iter()
+        .find(|w| w.outcome == Outcome::Withdrawn)
+        .expect("a withdrawal");
+    let (edit_user, edit_date, edit_plan) = world
+        .employees
+        .iter()
+        .flat_map(|e| e.days.iter().flatten().map(move |d| (e, d)))
+        .flat_map(|(e, d)| d.slots.iter().map(move |s| (e, d, s)))
+        .find(|(_, _, s)| s.timeline.iter().any(|c| c.cause == Cause::AdminEdit))
+        .map(|(e, d, s)| (e.id.clone(), d.work_date, s.plan_id))
+        .expect("an admin edit");
+    // Act
+    harness.nights(date(FIRST_NIGHT), date(LAST_NIGHT)).await;
+    // Assert
+    let resolution = |id: &str| {
+        let stored = harness.store.approvals(&[id.to_owned()]).unwrap();
+        stored.get(id).and_then(|s| s.resolution)
+    };
+    assert_eq!(resolution(&refused.id), Some(ChangeClass::SupplyRefused));
+    assert_eq!(resolution(&refiled.id), Some(ChangeClass::SupplyApplied));
+    assert_eq!(
+        resolution(&withdrawn.id),
+        Some(ChangeClass::SupplyWithdrawn)
+    );
+    let corrections = harness.corrections();
+    let (user, work_date, plan) = slot_of(refused.user, refused.day, refused.slot);
+    let on_slot: Vec<&Key> = corrections
+        .iter()
+        .filter(|k| k.user_id == user && k.work_date == work_date && k.plan_id == Some(plan))
+        .collect();
+    assert_eq!(on_slot.len(), 1, "{on_slot:?}");
+    assert_eq!(
+        on_slot[0].process_instance_id.as_deref(),
+        Some(refiled.id.as_str())
+    );
+    assert!(
+        !corrections
+            .iter()
+            .any(|k| k.process_instance_id.as_deref() == Some(withdrawn.id.as_str()))
+    );
+    assert!(corrections.iter().any(|k| {
+        k.user_id == edit_user
+            && k.work_date == edit_date
+            && k.plan_id == Some(edit_plan)
+            && k.class == "admin_edit"
+    }));
+}
+
 /// The truth minus what no backfill can see: a 补卡 applied and reverted before the first
 /// observation leaves no trace in `attendance/list`. Each such approval must be reported as
 /// approved but not visible (`supply_pending`) instead.
