@@ -13,7 +13,7 @@ use dingtalk_reconcile::domain::{
     ChangeClass, Clock, Policy, PolicyAction, SlotDiscriminator, UserId,
 };
 use dingtalk_reconcile::reconcile::{
-    RunKind, RunOutcome, RunRequest, RunSettings, RunSummary, StoreRecorder, run_once,
+    RunKind, RunOutcome, RunRequest, RunSettings, RunSummary, StoreRecorder, explain, run_once,
 };
 use dingtalk_reconcile::sim::{FaultKind, FaultRule, SimConfig, SimHandle, Switches};
 use dingtalk_reconcile::store::Store;
@@ -411,6 +411,20 @@ async fn a_refiled_refusal_a_withdrawal_and_an_admin_edit_each_end_right() {
             && k.plan_id == Some(edit_plan)
             && k.class == "admin_edit"
     }));
+    let explanation = explain(
+        &harness.store,
+        &UserId::new(user.clone()).unwrap(),
+        work_date,
+    )
+    .unwrap();
+    assert!(
+        explanation
+            .approvals
+            .iter()
+            .any(|a| a.approval.id == refiled.id)
+    );
+    assert_eq!(explanation.corrections.len(), 1);
+    assert!(!explanation.slots.is_empty() && !explanation.ledger.is_empty());
 }
 
 /// The truth minus what no backfill can see: a 补卡 applied and reverted before the first
