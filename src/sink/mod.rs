@@ -233,10 +233,16 @@ async fn deliver_to_sink<O: Outbox + Send>(
             Err(message) => {
                 delivery.failed += keys.len() as u64;
                 delivery.errors.push(message.clone());
+                // Items with the same attempt count share a retry time: one write per group.
+                let mut by_attempts: std::collections::BTreeMap<u64, Vec<String>> =
+                    Default::default();
                 for item in &items {
-                    let retry_at = next_attempt_at(item.attempts + 1, now);
-                    let key = [item.correction.idempotency_key.clone()];
-                    if let Err(err) = outbox.mark_failed(&sink.name, &key, retry_at, &message) {
+                    let key = item.correction.idempotency_key.clone();
+                    by_attempts.entry(item.attempts).or_default().push(key);
+                }
+                for (attempts, keys) in by_attempts {
+                    let retry_at = next_attempt_at(attempts + 1, now);
+                    if let Err(err) = outbox.mark_failed(&sink.name, &keys, retry_at, &message) {
                         delivery.errors.push(format!(
                             "sink {}: could not record a failed attempt: {}",
                             sink.name,
