@@ -476,6 +476,30 @@ async fn the_legacy_token_endpoint_works_too() {
 }
 
 #[tokio::test]
+async fn a_wrong_app_secret_is_fatal_names_the_remedy_and_is_not_retried() {
+    for source in [TokenSource::V1OAuth2, TokenSource::LegacyGettoken] {
+        let harness = Harness::start_with(small_world(5), |config| {
+            config.app_secret = SecretString::from("not-the-secret".to_owned());
+            config.token_source = source;
+        })
+        .await;
+        let err = harness
+            .client
+            .users_in_scope(&Scope::Departments(vec![1]))
+            .await
+            .unwrap_err();
+        assert!(err.is_fatal(), "{err}");
+        assert!(err.to_string().contains("app_secret"), "{err}");
+        assert!(!err.to_string().contains("not-the-secret"), "{err}");
+        assert_eq!(
+            harness.sim.stats().calls.values().sum::<u64>(),
+            1,
+            "{source:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_token_expiring_in_the_middle_of_a_long_pull_is_refreshed_once_and_nothing_is_lost() {
     // Arrange: the client's clock stands still while the simulator's jumps three hours ahead
     // after a few calls, so the server rejects a token the client believes fresh.
