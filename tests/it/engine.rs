@@ -339,19 +339,21 @@ async fn a_backfill_stopped_by_the_quota_and_resumed_ends_identical_to_an_uninte
 async fn a_refiled_refusal_a_withdrawal_and_an_admin_edit_each_end_right() {
     use dingtalk_reconcile::sim::{Cause, Outcome};
     // Arrange
-    let mut harness = Harness::new(sim_config(5, 60, Switches::default())).await;
+    let mut harness = Harness::new(sim_config(7, 70, Switches::default())).await;
     let world = harness.sim.world().clone();
     let slot_of = |user: usize, day: usize, slot: usize| {
         let employee = &world.employees[user];
         let day = employee.days[day].as_ref().unwrap();
         (employee.id.clone(), day.work_date, day.slots[slot].plan_id)
     };
+    let end_ms = night(date(LAST_NIGHT)).timestamp_millis();
     let refused = world.instances.iter().find(|r| {
         r.outcome == Outcome::Refuse
             && world.instances.iter().any(|a| {
                 (a.user, a.day, a.slot) == (r.user, r.day, r.slot)
                     && a.outcome == Outcome::Agree
                     && a.reverted_ms.is_none()
+                    && a.applied_ms.is_some_and(|at| at < end_ms)
             })
     });
     let refused = refused.expect("the world has a refused 补卡 filed again");
@@ -366,7 +368,7 @@ async fn a_refiled_refusal_a_withdrawal_and_an_admin_edit_each_end_right() {
     let withdrawn = world
         .instances
         .iter()
-        .find(|w| w.outcome == Outcome::Withdrawn)
+        .find(|w| w.outcome == Outcome::Withdrawn && w.decided_ms < end_ms)
         .expect("a withdrawal");
     let (edit_user, edit_date, edit_plan) = world
         .employees
