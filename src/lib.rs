@@ -13,6 +13,8 @@
 //! - [`config`], [`exit`], [`telemetry`]: the validated config file, exit codes, logging.
 //! - [`cli`]: the command line; `main.rs` only parses, calls and maps to an exit code.
 
+pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod dingtalk;
 pub mod domain;

@@ -1,0 +1,210 @@
+//! The command line (PRODUCT.md section 6): clap types only. What each command does lives in
+//! [`crate::commands`]; `main.rs` parses, calls [`Cli::run`] and maps the result to an exit code.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Args, Parser, Subcommand};
+
+use crate::report::ReportFormat;
+use crate::telemetry::LogFormat;
+
+/// Keeps an attendance ledger in step with DingTalk 补卡 approvals, inside the monthly API quota.
+#[derive(Debug, Parser)]
+#[command(name = "dingtalk-reconcile", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command accepts.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Configuration file.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        default_value = "dingtalk-reconcile.toml"
+    )]
+    pub config: PathBuf,
+    /// Evaluate as if now were this instant (RFC 3339), for replays and tests.
+    #[arg(long, global = true, value_name = "RFC3339", value_parser = parse_instant)]
+    pub as_of: Option<DateTime<Utc>>,
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// More log output (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less log output (repeat for less).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+}
+
+impl GlobalArgs {
+    pub fn verbosity(&self) -> i8 {
+        (self.verbose.min(3) as i8) - (self.quiet.min(3) as i8)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One nightly reconciliation, then exit (for cron and systemd timers).
+    Run(RunArgs),
+    /// Reconcile a date range, chunked and resumable.
+    Backfill(BackfillArgs),
+    /// Dry run: what a run or backfill would fetch and what it would cost. Calls nothing metered.
+    Plan(PlanArgs),
+    /// Built-in scheduler: runs on the configured cron schedule until SIGINT/SIGTERM.
+    Daemon,
+    /// The reconciliation report of a run or a date range.
+    Report(ReportArgs),
+    /// Last runs, lock holder, quota month to date and projection, sink backlog.
+    Status(StatusArgs),
+    /// Everything known about one employee-day: slots, history, approvals, corrections.
+    Explain(ExplainArgs),
+    /// Serve the DingTalk simulator.
+    Sim(crate::sim::SimArgs),
+    /// Start the simulator in-process, backfill a month of a synthetic company, run one night,
+    /// print the report.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Print the report on stdout when done (by default a successful run prints nothing).
+    #[arg(long)]
+    pub report: bool,
+    /// Report format when --report is given.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// First work date (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date)]
+    pub from: NaiveDate,
+    /// Last work date (YYYY-MM-DD), inclusive.
+    #[arg(long, value_parser = parse_date)]
+    pub to: NaiveDate,
+    /// Only these user ids (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub users: Option<Vec<String>>,
+    /// Spend at most this many metered calls.
+    #[arg(long, value_name = "N")]
+    pub max_calls: Option<u64>,
+    /// Start even if the estimate exceeds what is left of the month's budget.
+    #[arg(long)]
+    pub yes: bool,
+    /// Continue the unfinished backfill of the same range.
+    #[arg(long)]
+    pub resume: bool,
+    /// Print the report on stdout when done.
+    #[arg(long)]
+    pub report: bool,
+    /// Report format when --report is given.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// First work date of a backfill to plan (with --to); without, plans the nightly run.
+    #[arg(long, value_parser = parse_date, requires = "to")]
+    pub from: Option<NaiveDate>,
+    #[arg(long, value_parser = parse_date, requires = "from")]
+    pub to: Option<NaiveDate>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A run id, or `latest`.
+    #[arg(long, value_name = "ID|latest", conflicts_with_all = ["from", "to"])]
+    pub run: Option<String>,
+    #[arg(long, value_parser = parse_date, requires = "to")]
+    pub from: Option<NaiveDate>,
+    #[arg(long, value_parser = parse_date, requires = "from")]
+    pub to: Option<NaiveDate>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// Write to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+    pub format: StatusFormat,
+}
+
+/// Formats of `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[arg(long)]
+    pub user: String,
+    #[arg(long, value_parser = parse_date)]
+    pub date: NaiveDate,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Employees in the synthetic company.
+    #[arg(long, default_value_t = 200)]
+    pub employees: usize,
+    /// Seed of the synthetic company.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Store file the demo writes (replaced if it exists).
+    #[arg(long, default_value = "dingtalk-reconcile-demo.db")]
+    pub store: PathBuf,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+fn parse_instant(raw: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("expected an RFC 3339 instant like 2026-11-25T02:10:00+08:00 ({e})"))
+}
+
+fn parse_date(raw: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .map_err(|_| format!("expected a date as YYYY-MM-DD, found {raw:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn dates_and_instants_are_validated_with_the_expected_shape() {
+        assert!(parse_date("2026-11-31").unwrap_err().contains("YYYY-MM-DD"));
+        assert!(parse_instant("yesterday").unwrap_err().contains("RFC 3339"));
+        assert_eq!(
+            parse_instant("2026-11-25T02:10:00+08:00")
+                .unwrap()
+                .to_rfc3339(),
+            "2026-11-24T18:10:00+00:00"
+        );
+    }
+}

@@ -1,0 +1,401 @@
+//! `backfill` (a date range, chunked by week, checkpointed, resumable) and `plan` (the dry run).
+
+use std::io::IsTerminal;
+
+use anyhow::Context;
+use chrono::{Duration, NaiveDate};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::{BackfillArgs, GlobalArgs, PlanArgs};
+use crate::commands::job::{Job, JobOptions, load_config, outcome_of};
+use crate::commands::{SharedClock, print_stdout};
+use crate::domain::{Clock, UserId};
+use crate::exit::{ExitKind, Outcome};
+use crate::quota::{self, YearMonth};
+use crate::reconcile::{Plan, RunKind, RunOutcome, RunRequest, plan_run};
+use crate::report;
+use crate::store::BackfillKey;
+
+/// Work days per backfill chunk: DingTalk's results call covers at most 7 days.
+pub const CHUNK_DAYS: i64 = 7;
+
+/// Splits `from..=to` into chunks of at most [`CHUNK_DAYS`] days.
+pub fn chunks(from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
+    let mut out = Vec::new();
+    let mut start = from;
+    while start <= to {
+        let end = (start + Duration::days(CHUNK_DAYS - 1)).min(to);
+        out.push((start, end));
+        start = end + Duration::days(1);
+    }
+    out
+}
+
+fn parse_users(raw: Option<Vec<String>>) -> anyhow::Result<Option<Vec<UserId>>> {
+    let Some(raw) = raw else { return Ok(None) };
+    let users = raw
+        .into_iter()
+        .map(|id| id.trim().to_owned())
+        .filter(|id| !id.is_empty())
+        .map(|id| {
+            UserId::new(id.clone()).map_err(|error| {
+                anyhow::Error::new(error)
+                    .context(ExitKind::Config)
+                    .context(format!("--users: {id:?} is not a user id"))
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if users.is_empty() {
+        return Err(
+            anyhow::Error::new(ExitKind::Config).context("--users: expected at least one user id")
+        );
+    }
+    Ok(Some(users))
+}
+
+fn check_range(from: NaiveDate, to: NaiveDate, today: NaiveDate) -> anyhow::Result<()> {
+    if from > to {
+        return Err(anyhow::Error::new(ExitKind::Config).context(format!(
+            "--from {from} is after --to {to}: expected from ≤ to"
+        )));
+    }
+    if to >= today {
+        return Err(anyhow::Error::new(ExitKind::Config).context(format!(
+            "--to {to} is not in the past: expected a work date before today ({today})"
+        )));
+    }
+    if (today - from).num_days() > 180 {
+        tracing::warn!(%from, "DingTalk keeps results for about six months; older days may come back empty");
+    }
+    Ok(())
+}
+
+/// `backfill --from --to`.
+pub async fn backfill(global: &GlobalArgs, args: BackfillArgs) -> anyhow::Result<Outcome> {
+    let config = load_config(global)?;
+    let clock = SharedClock::new(global.as_of);
+    let mut job = Job::open(config, clock.clone(), &JobOptions::default())?;
+    let users = parse_users(args.users.clone())?;
+    let as_of = clock.now();
+    let tz = job.config.timezone;
+    check_range(args.from, args.to, quota::local_date(as_of, tz))?;
+    let holder = job.lock()?;
+    let (from, to) = (args.from, args.to);
+    let result = run_backfill(&mut job, from, to, users, &args.into_options(), as_of).await;
+    job.unlock(&holder);
+    let (outcome, last_run) = result?;
+    if let (true, Some(run_id)) = (outcome.report, last_run) {
+        let report = report::build::for_range(
+            &job.store,
+            outcome.from,
+            outcome.to,
+            job.config.monthly_budget,
+            tz,
+        )
+        .or_else(|_| report::build::for_run(&job.store, run_id, job.config.monthly_budget, tz))
+        .context("cannot build the backfill's report")?;
+        print_stdout(&report::render(
+            &report,
+            outcome.format,
+            &job.render_options(),
+        ))?;
+    }
+    Ok(outcome.exit)
+}
+
+pub(crate) struct BackfillOptions {
+    pub(crate) max_calls: Option<u64>,
+    pub(crate) yes: bool,
+    pub(crate) resume: bool,
+    pub(crate) report: bool,
+    pub(crate) format: report::ReportFormat,
+}
+
+impl BackfillArgs {
+    fn into_options(self) -> BackfillOptions {
+        BackfillOptions {
+            max_calls: self.max_calls,
+            yes: self.yes,
+            resume: self.resume,
+            report: self.report,
+            format: self.format,
+        }
+    }
+}
+
+pub(crate) struct BackfillEnd {
+    pub(crate) exit: Outcome,
+    report: bool,
+    format: report::ReportFormat,
+    from: NaiveDate,
+    to: NaiveDate,
+}
+
+pub(crate) async fn run_backfill(
+    job: &mut Job,
+    from: NaiveDate,
+    to: NaiveDate,
+    users: Option<Vec<UserId>>,
+    options: &BackfillOptions,
+    as_of: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<(BackfillEnd, Option<i64>)> {
+    let tz = job.config.timezone;
+    let key = BackfillKey::new(from, to, users.as_deref());
+    let state = if options.resume {
+        let state = job.store.backfill_start_or_resume(&key)?;
+        if !state.resumed {
+            tracing::warn!(%from, %to, "no earlier backfill of this range and scope: starting it now");
+        }
+        state
+    } else {
+        job.store.backfill_reset(&key)?
+    };
+    let todo: Vec<_> = chunks(from, to)
+        .into_iter()
+        .filter(|(chunk_from, chunk_to)| !state.is_done(*chunk_from, *chunk_to))
+        .collect();
+
+    // The estimate: a dry-run plan of the whole remaining range.
+    let estimate = match (todo.first(), todo.last()) {
+        (Some((first, _)), Some((_, last))) => {
+            let request = RunRequest {
+                kind: RunKind::Backfill {
+                    from: *first,
+                    to: *last,
+                    users: users.clone(),
+                },
+                as_of,
+                max_calls: None,
+                dry_run: true,
+                trigger: "cli".into(),
+            };
+            plan_run(&job.store, &job.client, &job.settings, &request)
+                .await
+                .map(|plan| {
+                    plan.estimated_calls
+                        + plan
+                            .deferred
+                            .iter()
+                            .map(|item| item.estimated_calls())
+                            .sum::<u64>()
+                })
+                .unwrap_or(0)
+        }
+        _ => 0,
+    };
+    let month = YearMonth::of(as_of, tz).to_string();
+    let used = job.store.month_usage(&month)?.metered;
+    let left = job.config.monthly_budget.saturating_sub(used);
+    eprintln!(
+        "backfill {from} .. {to}: {} of {} chunks to do, estimated cost {estimate} metered calls; {left} of the {} budget left in {month}",
+        todo.len(),
+        chunks(from, to).len(),
+        job.config.monthly_budget,
+    );
+    if estimate > left && options.max_calls.is_none() && !options.yes {
+        return Err(anyhow::Error::new(ExitKind::Failed).context(format!(
+            "the backfill would cost about {estimate} metered calls but only {left} are left of this month's budget: \
+             pass --max-calls N to spend at most N now (the rest stays resumable), or --yes to go past the budget"
+        )));
+    }
+
+    let progress = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(todo.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} chunks {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut spent = 0u64;
+    let mut last_run = None;
+    let mut exit = Outcome::Done;
+    for (chunk_from, chunk_to) in todo {
+        progress.set_message(format!("{chunk_from} .. {chunk_to}"));
+        let request = RunRequest {
+            kind: RunKind::Backfill {
+                from: chunk_from,
+                to: chunk_to,
+                users: users.clone(),
+            },
+            as_of,
+            max_calls: options.max_calls.map(|cap| cap.saturating_sub(spent)),
+            dry_run: false,
+            trigger: "backfill".into(),
+        };
+        let executed = job.execute_locked(&request).await?;
+        let summary = executed.summary;
+        spent += summary.metered_calls;
+        last_run = Some(summary.run_id);
+        match summary.outcome {
+            RunOutcome::Done => {
+                job.store
+                    .backfill_chunk_done(state.id, chunk_from, chunk_to, summary.run_id)?;
+                progress.inc(1);
+            }
+            RunOutcome::Partial => {
+                progress.abandon_with_message(format!("stopped at {chunk_from} .. {chunk_to}"));
+                eprintln!(
+                    "backfill stopped at {chunk_from} .. {chunk_to} (budget, quota or failed items: see the report); \
+                     continue later with the same command and --resume"
+                );
+                exit = Outcome::Partial;
+                break;
+            }
+            RunOutcome::Failed => {
+                progress.abandon();
+                outcome_of(&summary)?;
+            }
+        }
+    }
+    progress.finish_and_clear();
+    Ok((
+        BackfillEnd {
+            exit,
+            report: options.report,
+            format: options.format,
+            from,
+            to,
+        },
+        last_run,
+    ))
+}
+
+/// `plan [--from --to]`: prints the plan and its cost; calls nothing metered.
+pub async fn plan(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<Outcome> {
+    let config = load_config(global)?;
+    let clock = SharedClock::new(global.as_of);
+    let job = Job::open(config, clock.clone(), &JobOptions::default())?;
+    let as_of = clock.now();
+    let kind = match (args.from, args.to) {
+        (Some(from), Some(to)) => {
+            check_range(from, to, quota::local_date(as_of, job.config.timezone))?;
+            RunKind::Backfill {
+                from,
+                to,
+                users: None,
+            }
+        }
+        _ => RunKind::Nightly,
+    };
+    let request = RunRequest {
+        kind,
+        as_of,
+        max_calls: None,
+        dry_run: true,
+        trigger: "plan".into(),
+    };
+    let plan = plan_run(&job.store, &job.client, &job.settings, &request)
+        .await
+        .context("cannot plan the run")?;
+    let month = YearMonth::of(as_of, job.config.timezone).to_string();
+    let used = job.store.month_usage(&month)?.metered;
+    print_stdout(&render_plan(
+        &plan,
+        &request,
+        job.config.monthly_budget,
+        used,
+        &month,
+    ))?;
+    Ok(Outcome::Done)
+}
+
+/// The plan as text: one line per item with its estimated metered cost.
+pub fn render_plan(
+    plan: &Plan,
+    request: &RunRequest,
+    budget: u64,
+    used: u64,
+    month: &str,
+) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "plan for a {} run as of {} (work dates {} .. {})",
+        request.kind.name(),
+        request.as_of.to_rfc3339(),
+        plan.window.0,
+        plan.window.1
+    );
+    let _ = writeln!(
+        out,
+        "budget {budget} metered calls in {month}: {used} used, {} left; this run may spend {}",
+        budget.saturating_sub(used),
+        plan.allowance
+    );
+    let _ = writeln!(out, "\n{:>6}  {:<16} item", "calls", "kind");
+    for item in &plan.items {
+        let _ = writeln!(
+            out,
+            "{:>6}  {:<16} {}",
+            item.estimated_calls(),
+            item.kind(),
+            item.describe()
+        );
+    }
+    let _ = writeln!(out, "{:>6}  total planned", plan.estimated_calls);
+    if !plan.deferred.is_empty() {
+        let _ = writeln!(
+            out,
+            "\ndeferred (past this run's allowance; picked up by later runs):"
+        );
+        for item in &plan.deferred {
+            let _ = writeln!(
+                out,
+                "{:>6}  {:<16} {}",
+                item.estimated_calls(),
+                item.kind(),
+                item.describe()
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(raw: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(raw, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn ranges_split_into_week_chunks_covering_every_day_once() {
+        let parts = chunks(date("2026-10-01"), date("2026-10-16"));
+        assert_eq!(
+            parts,
+            vec![
+                (date("2026-10-01"), date("2026-10-07")),
+                (date("2026-10-08"), date("2026-10-14")),
+                (date("2026-10-15"), date("2026-10-16")),
+            ]
+        );
+        assert_eq!(chunks(date("2026-10-02"), date("2026-10-02")).len(), 1);
+        assert!(chunks(date("2026-10-03"), date("2026-10-02")).is_empty());
+    }
+
+    #[test]
+    fn bad_ranges_are_configuration_errors_naming_the_flag() {
+        let today = date("2026-11-25");
+        let err = check_range(date("2026-11-10"), date("2026-11-01"), today).unwrap_err();
+        assert_eq!(crate::exit::code_for(&err), crate::exit::CONFIG);
+        assert!(format!("{err:#}").contains("--from"));
+        assert!(check_range(date("2026-11-01"), today, today).is_err());
+        assert!(check_range(date("2026-11-01"), date("2026-11-24"), today).is_ok());
+    }
+
+    #[test]
+    fn user_lists_keep_leading_zeros_and_refuse_junk() {
+        let users = parse_users(Some(vec!["0126".into(), " 42 ".into()]))
+            .unwrap()
+            .unwrap();
+        assert_eq!(users[0].as_str(), "0126");
+        assert_eq!(users[1].as_str(), "42");
+        assert!(parse_users(Some(vec!["a|b".into()])).is_err());
+        assert!(parse_users(Some(vec![" ".into()])).is_err());
+    }
+}

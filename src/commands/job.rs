@@ -1,0 +1,300 @@
+//! One reconciliation job: the config, the store, the client, wired once; and [`Job::execute`],
+//! the lock → run → deliver → metrics → unlock sequence every kind of run goes through.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+
+use crate::cli::{GlobalArgs, RunArgs};
+use crate::commands::SharedClock;
+use crate::config::{Config, ScopeSetting};
+use crate::dingtalk::{self, Client, ClientConfig, IpBanPolicy, Scope, TokenSource};
+use crate::domain::Clock;
+use crate::exit::{ExitKind, Outcome};
+use crate::metrics::{self, RunMetrics};
+use crate::reconcile::{RunError, RunKind, RunOutcome, RunRequest, RunSettings, RunSummary};
+use crate::reconcile::{StoreRecorder, run_once};
+use crate::report::{self, RenderOptions, RunReport};
+use crate::sink::{self, SinkConfig};
+use crate::store::{self, LockHolder, Store};
+
+/// Knobs that are not in the config file: tests and the demo tune the client for a simulator.
+#[derive(Debug, Clone, Default)]
+pub struct JobOptions {
+    /// Override the client's per-API rate (a simulator may allow more than DingTalk).
+    pub qps_per_api: Option<u32>,
+    /// Shorter retry pauses (a simulator answers at once).
+    pub fast_retries: bool,
+}
+
+/// Everything a run needs, opened once.
+pub struct Job {
+    pub config: Config,
+    pub store: Store,
+    pub client: Client,
+    pub recorder: Arc<StoreRecorder>,
+    pub settings: RunSettings,
+    pub sinks: Vec<SinkConfig>,
+    pub clock: SharedClock,
+    http: reqwest::Client,
+}
+
+/// What [`Job::execute`] produced.
+pub struct Executed {
+    pub summary: RunSummary,
+    pub report: RunReport,
+}
+
+impl Job {
+    /// Opens the store and builds the client and settings from a validated config.
+    pub fn open(config: Config, clock: SharedClock, options: &JobOptions) -> anyhow::Result<Job> {
+        let store = Store::open(&config.store_path)
+            .with_context(|| format!("cannot open the store {}", config.store_path.display()))?;
+        let recorder = Arc::new(StoreRecorder::new(
+            store.call_log().context("cannot open the call ledger")?,
+            config.timezone,
+        ));
+        let client = build_client(&config, &clock, &recorder, options)?;
+        let settings = run_settings(&config);
+        let sinks = config
+            .sinks
+            .iter()
+            .map(|setting| SinkConfig::from_setting(setting, |var| std::env::var(var).ok()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| anyhow::Error::new(error).context(ExitKind::Config))?;
+        let http = reqwest::Client::builder()
+            .build()
+            .context("cannot build the HTTP client for sinks")?;
+        Ok(Job {
+            config,
+            store,
+            client,
+            recorder,
+            settings,
+            sinks,
+            clock,
+            http,
+        })
+    }
+
+    /// Runs `request` under the run lock, delivers the outbox, writes the metrics file and
+    /// returns the run's report. The lock is released whatever happens inside.
+    pub async fn execute(&mut self, request: RunRequest) -> anyhow::Result<Executed> {
+        let holder = self.lock()?;
+        let result = self.execute_locked(&request).await;
+        self.unlock(&holder);
+        result
+    }
+
+    /// Takes the run lock (exit code 75 when another live run holds it).
+    pub fn lock(&mut self) -> anyhow::Result<LockHolder> {
+        let holder = LockHolder::current(None, Utc::now());
+        match self.store.acquire_lock(&holder) {
+            Ok(_) => Ok(holder),
+            Err(store::Error::Locked { holder }) => Err(anyhow::Error::new(ExitKind::Locked)
+                .context(format!("another run holds the store: {holder}"))),
+            Err(error) => Err(error).context("cannot take the run lock"),
+        }
+    }
+
+    /// Releases the run lock taken by [`Job::lock`].
+    pub fn unlock(&mut self, holder: &LockHolder) {
+        self.recorder.set_run(None);
+        if let Err(error) = self.store.release_lock(holder) {
+            tracing::warn!(error.message = %error, "cannot release the run lock");
+        }
+    }
+
+    /// Like [`Job::execute`], for a caller that already holds the lock.
+    pub async fn execute_locked(&mut self, request: &RunRequest) -> anyhow::Result<Executed> {
+        self.clock.set(request.as_of);
+        let summary = run_once(
+            &mut self.store,
+            &self.client,
+            Some(&self.recorder),
+            &self.settings,
+            request,
+        )
+        .await
+        .map_err(run_error)?;
+        if !self.sinks.is_empty() {
+            let delivery =
+                sink::deliver_pending(&mut self.store, &self.sinks, request.as_of, &self.http)
+                    .await;
+            tracing::info!(
+                delivered = delivery.delivered(),
+                failed = delivery.failed(),
+                "outbox delivered"
+            );
+        }
+        let report = report::build::for_run(
+            &self.store,
+            summary.run_id,
+            self.config.monthly_budget,
+            self.config.timezone,
+        )
+        .context("cannot build the run's report")?;
+        if let Some(path) = &self.config.metrics_textfile {
+            self.write_metrics(path, &report);
+        }
+        tracing::info!(
+            run_id = summary.run_id,
+            outcome = summary.outcome.as_str(),
+            corrections = summary.corrections_applied,
+            metered_calls = summary.metered_calls,
+            deferred = summary.deferred.len(),
+            "run finished"
+        );
+        Ok(Executed { summary, report })
+    }
+
+    fn write_metrics(&self, path: &std::path::Path, report: &RunReport) {
+        let last_success = self.store.recent_runs(200).ok().and_then(|runs| {
+            runs.into_iter()
+                .filter(|run| run.outcome == "done")
+                .filter_map(|run| run.finished_at)
+                .max()
+        });
+        let backlog = self.store.outbox_backlog().unwrap_or_default();
+        let metrics = RunMetrics::from_report(report, last_success, backlog);
+        if let Err(error) = metrics::write_textfile(path, &metrics) {
+            tracing::warn!(error.message = %error, path = %path.display(), "cannot write the metrics file");
+        }
+    }
+
+    pub fn render_options(&self) -> RenderOptions {
+        RenderOptions {
+            tz: self.config.timezone,
+        }
+    }
+
+    /// "Now" for this job: `--as-of` when given, else the clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
+/// The exit outcome of a finished run.
+pub fn outcome_of(summary: &RunSummary) -> anyhow::Result<Outcome> {
+    match summary.outcome {
+        RunOutcome::Done => Ok(Outcome::Done),
+        RunOutcome::Partial => Ok(Outcome::Partial),
+        RunOutcome::Failed => Err(anyhow::Error::new(ExitKind::Failed).context(format!(
+            "run {} failed: {}",
+            summary.run_id,
+            summary.errors.join("; ")
+        ))),
+    }
+}
+
+/// Maps a run error to the exit code its cause deserves.
+fn run_error(error: RunError) -> anyhow::Error {
+    let kind = match &error {
+        RunError::DingTalk(cause) if unreachable(cause) => Some(ExitKind::Unreachable),
+        _ => None,
+    };
+    let error = anyhow::Error::new(error).context("the run could not be carried out");
+    match kind {
+        Some(kind) => error.context(kind),
+        None => error,
+    }
+}
+
+/// DingTalk could not be reached, or would not accept our credentials (exit code 3).
+fn unreachable(error: &dingtalk::Error) -> bool {
+    use dingtalk::Error as E;
+    matches!(
+        error,
+        E::Transport { .. }
+            | E::Timeout { .. }
+            | E::Server { .. }
+            | E::IpBanned { .. }
+            | E::Banned { .. }
+            | E::Credentials { .. }
+            | E::IpNotWhitelisted { .. }
+            | E::Token { .. }
+    )
+}
+
+/// Reads and validates the config file named on the command line (exit code 78 on failure).
+pub fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
+    let config = Config::load(&global.config, &|key| std::env::var(key).ok())?;
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(config)
+}
+
+fn build_client(
+    config: &Config,
+    clock: &SharedClock,
+    recorder: &Arc<StoreRecorder>,
+    options: &JobOptions,
+) -> anyhow::Result<Client> {
+    let settings = &config.dingtalk;
+    let mut client_config = ClientConfig::new(
+        settings.oapi_base_url.clone(),
+        settings.api_base_url.clone(),
+        settings.app_key.clone(),
+        settings.app_secret.clone(),
+    );
+    client_config.token_source = if settings.legacy_gettoken {
+        TokenSource::LegacyGettoken
+    } else {
+        TokenSource::V1OAuth2
+    };
+    client_config.qps_per_api = options.qps_per_api.unwrap_or(settings.qps_per_api);
+    client_config.max_concurrency = settings.max_concurrency;
+    client_config.request_timeout = settings.request_timeout;
+    client_config.ip_ban = match settings.ip_ban_wait {
+        Some(max) => IpBanPolicy::Wait { max },
+        None => IpBanPolicy::GiveUp,
+    };
+    client_config.timezone = config.timezone;
+    if options.fast_retries {
+        client_config.throttle_retry_delay = std::time::Duration::from_millis(20);
+        client_config.retry_base_delay = std::time::Duration::from_millis(10);
+    }
+    let clock: Arc<dyn Clock> = Arc::new(clock.clone());
+    let recorder: Arc<dyn dingtalk::CallRecorder> = recorder.clone();
+    Client::new(client_config, clock, recorder)
+        .map_err(|error| anyhow::Error::new(error).context(ExitKind::Config))
+}
+
+/// The engine's settings from the config file.
+pub fn run_settings(config: &Config) -> RunSettings {
+    let scope = match &config.scope {
+        ScopeSetting::Departments(departments) => Scope::Departments(departments.clone()),
+        ScopeSetting::Users(users) => Scope::Users(users.clone()),
+    };
+    let mut settings = RunSettings::new(config.timezone, scope, config.policy.clone());
+    settings.supply_process_codes = config.dingtalk.supply_process_codes.clone();
+    settings.admin_user_id = config.dingtalk.admin_user_id.clone();
+    settings.monthly_budget = config.monthly_budget;
+    settings.nightly_window_days = config.reconcile.window_days;
+    settings.approval_lookback_days = config.reconcile.approval_lookback_days;
+    settings.settle_hours = config.reconcile.settle_hours;
+    settings.sinks = config.sinks.iter().map(|sink| sink.name.clone()).collect();
+    settings
+}
+
+/// `run`: one nightly reconciliation. Silent on success unless `--report`.
+pub async fn nightly(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<Outcome> {
+    let config = load_config(global)?;
+    let clock = SharedClock::new(global.as_of);
+    let mut job = Job::open(config, clock.clone(), &JobOptions::default())?;
+    let request = RunRequest {
+        kind: RunKind::Nightly,
+        as_of: clock.now(),
+        max_calls: None,
+        dry_run: false,
+        trigger: "cli".into(),
+    };
+    let executed = job.execute(request).await?;
+    if args.report {
+        let text = report::render(&executed.report, args.format, &job.render_options());
+        super::print_stdout(&text)?;
+    }
+    outcome_of(&executed.summary)
+}

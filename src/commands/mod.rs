@@ -1,0 +1,72 @@
+//! What each command does. `main.rs` calls [`run`]; everything here returns
+//! `anyhow::Result<Outcome>` and leaves the exit code to [`crate::exit`].
+//!
+//! The commands share one way of doing a reconciliation ([`job::Job::execute`]): take the run
+//! lock, call [`crate::reconcile::run_once`], deliver the outbox to the sinks, write the metrics
+//! file, release the lock. `run`, `backfill`, daemon ticks and `demo` differ only in the
+//! [`crate::reconcile::RunRequest`] they pass.
+//!
+//! Output discipline: reports go to stdout (or `--output`), everything else to stderr through
+//! `tracing` or, for interactive prompts and progress, directly.
+
+mod backfill;
+mod clock;
+mod daemon;
+mod demo;
+mod inspect;
+mod job;
+
+use anyhow::Context;
+
+use crate::cli::{Cli, Command};
+use crate::exit::Outcome;
+
+pub use clock::SharedClock;
+pub use job::{Job, JobOptions};
+
+/// Runs the parsed command line to completion on a fresh tokio runtime.
+pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(dispatch(cli))
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
+    let global = cli.global;
+    match cli.command {
+        Command::Run(args) => job::nightly(&global, args).await,
+        Command::Backfill(args) => backfill::backfill(&global, args).await,
+        Command::Plan(args) => backfill::plan(&global, args).await,
+        Command::Daemon => daemon::daemon(&global).await,
+        Command::Report(args) => inspect::report(&global, args),
+        Command::Status(args) => inspect::status(&global, args),
+        Command::Explain(args) => inspect::explain(&global, args),
+        Command::Sim(args) => {
+            crate::sim::run_cli(args, crate::schedule::shutdown_signal()).await?;
+            Ok(Outcome::Done)
+        }
+        Command::Demo(args) => demo::demo(args).await,
+    }
+}
+
+/// Writes `text` to stdout, ending with a newline; a closed pipe is not an error.
+pub(crate) fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let result = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| {
+            if text.ends_with('\n') {
+                Ok(())
+            } else {
+                stdout.write_all(b"\n")
+            }
+        })
+        .and_then(|()| stdout.flush());
+    match result {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
+}
