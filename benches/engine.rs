@@ -1,0 +1,3 @@
+//! Benchmark placeholder: engine.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! Benchmark placeholder: month.
+
+fn main() {}
