@@ -58,8 +58,10 @@ pub struct RunSettings {
     pub policy: Policy,
     /// Metered calls this job may spend per natural month.
     pub monthly_budget: u64,
-    /// Work days a nightly run re-reads: yesterday and the days before it.
+    /// Work days a nightly run covers: yesterday and the days before it.
     pub nightly_window_days: u32,
+    /// Which older days of the window are re-read with results.
+    pub rescan: plan::RescanMode,
     /// Approvals created this many days back are listed (≥ longest filing lag + decision lag).
     pub approval_lookback_days: u32,
     /// An OffDuty result observed within this many hours of its scheduled time may still settle.
@@ -74,7 +76,8 @@ pub struct RunSettings {
 }
 
 impl RunSettings {
-    /// Settings with the documented defaults: 4,000 calls a month, a 7-day nightly window,
+    /// Settings with the documented defaults: 4,000 calls a month, a 7-day nightly window whose
+    /// oldest day gets a second look,
     /// 45 days of approval lookback, a 24-hour settle horizon, 7 days of revert watch.
     pub fn new(timezone: Tz, scope: Scope, policy: Policy) -> RunSettings {
         RunSettings {
@@ -85,6 +88,7 @@ impl RunSettings {
             policy,
             monthly_budget: 4_000,
             nightly_window_days: 7,
+            rescan: plan::RescanMode::default(),
             approval_lookback_days: 45,
             settle_hours: 24,
             revert_watch_days: 7,

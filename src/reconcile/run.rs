@@ -216,6 +216,7 @@ fn make_plan(settings: &RunSettings, request: &RunRequest, facts: &Facts) -> Pla
                 request.as_of,
                 settings.timezone,
                 settings.nightly_window_days,
+                settings.rescan,
             );
             (dates.primary, dates.rescan)
         }
@@ -340,7 +341,7 @@ async fn execute(
         }
     }
     let watch_from = request.as_of - Duration::days(i64::from(settings.revert_watch_days));
-    for (user, date) in recently_corrected(store, watch_from, plan.window.0)? {
+    for (user, date) in recently_corrected(store, watch_from, plan.window.1 + Duration::days(1))? {
         if !covered.contains(&(user.clone(), date)) {
             targeted.insert((user, date));
         }
@@ -549,8 +550,8 @@ fn pointed_days(
     })
 }
 
-/// User-days of slots corrected by an approval since `since`, on work dates before `before`
-/// (later ones are re-read anyway): watched for reverts.
+/// User-days of slots corrected by an approval since `since`, on work dates before `before`:
+/// watched for reverts.
 fn recently_corrected(
     store: &Store,
     since: DateTime<Utc>,

@@ -496,16 +496,36 @@ async fn measure_the_metered_calls_of_one_month_when_asked() {
     if std::env::var("RECONCILE_MEASURE").is_err() {
         return;
     }
-    for employees in [200usize, 2_000] {
+    // `RECONCILE_MEASURE=1` measures 200 and 2,000 employees; a list such as `500,1000` measures
+    // those sizes. `RECONCILE_MEASURE_BUDGET=N` runs under a monthly budget of N calls.
+    let sizes: Vec<usize> = match std::env::var("RECONCILE_MEASURE").as_deref() {
+        Ok("1") | Ok("") | Err(_) => vec![200, 2_000],
+        Ok(list) => list
+            .split(',')
+            .filter_map(|n| n.trim().parse().ok())
+            .collect(),
+    };
+    let budget: Option<u64> = std::env::var("RECONCILE_MEASURE_BUDGET")
+        .ok()
+        .and_then(|raw| raw.parse().ok());
+    for employees in sizes {
         let mut config = sim_config(21, employees, Switches::default());
         config.rates = dingtalk_reconcile::sim::Rates::benchmark();
         let mut harness = Harness::new(config).await;
+        if let Some(budget) = budget {
+            harness.settings.monthly_budget = budget;
+        }
         let summaries = harness.nights(date("2026-10-02"), date("2026-10-31")).await;
         let metered: u64 = summaries.iter().map(|s| s.metered_calls).sum();
         let as_of = night(date("2026-10-31"));
         let truth = harness.truth(as_of);
         let store = harness.corrections();
         let found = store.iter().filter(|k| truth.contains(k)).count();
+        let usage = harness.store.month_usage("2026-10").unwrap();
+        eprintln!(
+            "{employees} employees, October calls by endpoint: {:?}",
+            usage.by_endpoint
+        );
         eprintln!(
             "{employees} employees: {metered} metered calls in October ({:.2} per employee-month); corrections {found}/{} of truth, {} in store",
             metered as f64 / employees as f64,
