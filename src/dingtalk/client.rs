@@ -3,15 +3,14 @@
 //!
 //! Attendance pulls split their work into batches (≤ 50 users × ≤ 7 days) that run concurrently,
 //! so a large pull keeps the API near its QPS cap; a failed batch becomes a [`BatchError`] in the
-//! pull rather than an abort. Approval listing splits creation windows (≤ 120 days) and
-//! originators (≤ 10) and follows `nextToken` until its end. This module does not retry, throttle
-//! or meter: `transport` does that for every call made here.
+//! pull rather than an abort. The approval endpoints live in `approvals`. This module does not
+//! retry, throttle or meter: `transport` does that for every call made here.
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use chrono::{Duration, NaiveDate};
+use chrono::NaiveDate;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
@@ -19,29 +18,21 @@ use tracing::Instrument;
 
 use super::classify::Family;
 use super::decode::{FieldError, Fields, format_local, lenient_i64};
-use super::form::decode_approval;
-use super::limits::{
-    APPROVAL_PAGE_SIZE, Batch, MAX_APPROVAL_LOOKBACK_DAYS, MAX_USERS_PER_APPROVAL_QUERY,
-    RESULTS_PAGE_SIZE, split_batches, split_windows,
-};
-use super::model::{
-    ApprovalIdsQuery, BatchError, Punch, PunchesPull, ResultsPull, Scope, user_days,
-};
+use super::limits::{Batch, RESULTS_PAGE_SIZE, split_batches};
+use super::model::{BatchError, Punch, PunchesPull, ResultsPull, Scope, user_days};
 use super::rows::{decode_punch_row, decode_result_row};
-use super::transport::{Answer, CallSpec, Inner};
+use super::transport::{CallSpec, Inner};
 use super::{CallRecorder, ClientConfig, Error};
-use crate::domain::{Approval, Clock, Slot, UserId};
+use crate::domain::{Clock, Slot, UserId};
 
 /// A runaway guard: no batch of 50 users × 7 days needs this many results pages.
 const MAX_RESULT_PAGES: u64 = 1_000;
-/// A runaway guard on `nextToken` loops (DingTalk stops at 10,000 ids = 500 pages).
-const MAX_APPROVAL_PAGES: u64 = 600;
 
 const RESULTS: &str = "/attendance/list";
 const PUNCHES: &str = "/attendance/listRecord";
-const INSTANCE_IDS: &str = "/v1.0/workflow/processes/instanceIds/query";
-const INSTANCE: &str = "/v1.0/workflow/processInstances";
-const TEMPLATES: &str = "/v1.0/workflow/processes/managements/templates";
+pub(super) const INSTANCE_IDS: &str = "/v1.0/workflow/processes/instanceIds/query";
+pub(super) const INSTANCE: &str = "/v1.0/workflow/processInstances";
+pub(super) const TEMPLATES: &str = "/v1.0/workflow/processes/managements/templates";
 const SUB_DEPARTMENTS: &str = "/topapi/v2/department/listsubid";
 const DEPARTMENT_USERS: &str = "/topapi/user/listid";
 
@@ -366,223 +357,6 @@ impl Client {
         }
         (punches, first_error)
     }
-
-    /// Ids of the instances of one template created in the query's window, deduplicated, in the
-    /// order DingTalk listed them. Refuses, without calling, a window starting more than 365 days
-    /// before now.
-    pub async fn approval_ids(&self, query: &ApprovalIdsQuery) -> Result<Vec<String>, Error> {
-        let invalid = |detail: String| Error::InvalidArgument {
-            endpoint: INSTANCE_IDS.to_owned(),
-            detail,
-        };
-        if query.process_code.trim().is_empty() {
-            return Err(invalid("process code is empty".to_owned()));
-        }
-        if query.created_to < query.created_from {
-            return Err(invalid(format!(
-                "creation window ends ({}) before it starts ({})",
-                query.created_to, query.created_from
-            )));
-        }
-        let oldest = self.inner.clock.now() - Duration::days(MAX_APPROVAL_LOOKBACK_DAYS);
-        if query.created_from < oldest {
-            return Err(invalid(format!(
-                "creation window starts {} which is more than {MAX_APPROVAL_LOOKBACK_DAYS} days ago; DingTalk only lists instances created since {oldest}",
-                query.created_from
-            )));
-        }
-        let user_chunks: Vec<&[UserId]> = if query.user_ids.is_empty() {
-            vec![&[]]
-        } else {
-            query
-                .user_ids
-                .chunks(MAX_USERS_PER_APPROVAL_QUERY)
-                .collect()
-        };
-        let mut seen = HashSet::new();
-        let mut ids = Vec::new();
-        for (start, end) in split_windows(query.created_from, query.created_to) {
-            for users in &user_chunks {
-                for id in self
-                    .approval_id_pages(
-                        query,
-                        start.timestamp_millis(),
-                        end.timestamp_millis(),
-                        users,
-                    )
-                    .await?
-                {
-                    if seen.insert(id.clone()) {
-                        ids.push(id);
-                    }
-                }
-            }
-        }
-        Ok(ids)
-    }
-
-    /// Follows `nextToken` (sent as a number, received as a string or number) to the end of one
-    /// window: absent, empty, `"0"` or a token already seen all end the list.
-    async fn approval_id_pages(
-        &self,
-        query: &ApprovalIdsQuery,
-        start_ms: i64,
-        end_ms: i64,
-        users: &[UserId],
-    ) -> Result<Vec<String>, Error> {
-        let mut ids = Vec::new();
-        let mut next_token: i64 = 0;
-        let mut seen_tokens = HashSet::new();
-        for page in 0..MAX_APPROVAL_PAGES {
-            let mut body = json!({
-                "processCode": query.process_code,
-                "startTime": start_ms,
-                "endTime": end_ms,
-                "nextToken": next_token,
-                "maxResults": APPROVAL_PAGE_SIZE,
-            });
-            if !query.statuses.is_empty() {
-                body["statuses"] = json!(
-                    query
-                        .statuses
-                        .iter()
-                        .map(|status| status.as_str())
-                        .collect::<Vec<_>>()
-                );
-            }
-            if !users.is_empty() {
-                body["userIds"] = json!(users.iter().map(UserId::as_str).collect::<Vec<_>>());
-            }
-            let span = tracing::debug_span!(
-                "dingtalk_call",
-                endpoint = INSTANCE_IDS,
-                page,
-                cursor = next_token
-            );
-            let answer = self
-                .execute(&api_call(
-                    Method::POST,
-                    INSTANCE_IDS,
-                    Vec::new(),
-                    Some(body),
-                ))
-                .instrument(span)
-                .await?;
-            let (page_ids, token) =
-                read_id_page(&answer).map_err(|err| decode_error(INSTANCE_IDS, err.to_string()))?;
-            ids.extend(page_ids);
-            let Some(token) = token.filter(|token| !token.is_empty() && token != "0") else {
-                return Ok(ids);
-            };
-            if !seen_tokens.insert(token.clone()) {
-                tracing::warn!(
-                    endpoint = INSTANCE_IDS,
-                    "nextToken repeated; treating it as the end of the list"
-                );
-                return Ok(ids);
-            }
-            next_token = token.parse().map_err(|_| {
-                decode_error(
-                    INSTANCE_IDS,
-                    format!("nextToken {token:?} is not a number; cannot send it back"),
-                )
-            })?;
-        }
-        Err(decode_error(
-            INSTANCE_IDS,
-            format!("nextToken still present after {MAX_APPROVAL_PAGES} pages"),
-        ))
-    }
-
-    /// One approval instance. A deleted or unknown instance is [`Error::NotFound`].
-    pub async fn approval_detail(&self, process_instance_id: &str) -> Result<Approval, Error> {
-        let query = vec![("processInstanceId", process_instance_id.to_owned())];
-        let span = tracing::debug_span!(
-            "dingtalk_call",
-            endpoint = INSTANCE,
-            instance = process_instance_id
-        );
-        let answer = self
-            .execute(&api_call(Method::GET, INSTANCE, query, None))
-            .instrument(span)
-            .await
-            .map_err(|error| match error {
-                Error::NotFound { endpoint, code, .. } => Error::NotFound {
-                    endpoint,
-                    code,
-                    what: format!("approval instance {process_instance_id}"),
-                },
-                other => other,
-            })?;
-        decode_approval(
-            process_instance_id,
-            &answer.json,
-            answer.raw,
-            self.inner.config.timezone,
-        )
-    }
-
-    /// Several approval instances, fetched concurrently; one result per id, in the order given.
-    pub async fn approval_details(
-        &self,
-        process_instance_ids: &[String],
-    ) -> Vec<(String, Result<Approval, Error>)> {
-        let mut tasks = JoinSet::new();
-        for (index, id) in process_instance_ids.iter().enumerate() {
-            let client = self.clone();
-            let id = id.clone();
-            tasks.spawn(async move { (index, client.approval_detail(&id).await) });
-        }
-        let mut results: Vec<Option<Result<Approval, Error>>> =
-            process_instance_ids.iter().map(|_| None).collect();
-        while let Some(joined) = tasks.join_next().await {
-            if let Ok((index, result)) = joined {
-                results[index] = Some(result);
-            }
-        }
-        process_instance_ids
-            .iter()
-            .cloned()
-            .zip(results)
-            .map(|(id, result)| {
-                let result = result.unwrap_or_else(|| {
-                    Err(Error::Config {
-                        detail: format!("detail task for {id} did not complete"),
-                    })
-                });
-                (id, result)
-            })
-            .collect()
-    }
-
-    /// Process codes of the 补卡 templates (`attendanceType` 1) the given OA admin can manage.
-    pub async fn supply_process_codes(&self, admin_user_id: &UserId) -> Result<Vec<String>, Error> {
-        let query = vec![("userId", admin_user_id.as_str().to_owned())];
-        let answer = self
-            .execute(&api_call(Method::GET, TEMPLATES, query, None))
-            .await?;
-        let templates = Fields::of(&answer.json, "body")
-            .and_then(|fields| fields.array("result"))
-            .map_err(|err| decode_error(TEMPLATES, err.to_string()))?;
-        let mut codes = Vec::new();
-        for (index, template) in templates.iter().enumerate() {
-            let read = || -> Result<Option<String>, FieldError> {
-                let fields = Fields::of(template, "result[]")?;
-                if fields.opt_i64("attendanceType")? != Some(1) {
-                    return Ok(None);
-                }
-                fields.req_str("processCode").map(Some)
-            };
-            match read() {
-                Ok(Some(code)) if !codes.contains(&code) => codes.push(code),
-                Ok(_) => {}
-                Err(err) => {
-                    return Err(decode_error(TEMPLATES, format!("template {index}: {err}")));
-                }
-            }
-        }
-        Ok(codes)
-    }
 }
 
 fn oapi_post(path: &'static str, body: Value) -> CallSpec {
@@ -596,7 +370,7 @@ fn oapi_post(path: &'static str, body: Value) -> CallSpec {
     }
 }
 
-fn api_call(
+pub(super) fn api_call(
     method: Method,
     path: &'static str,
     query: Vec<(&'static str, String)>,
@@ -612,7 +386,7 @@ fn api_call(
     }
 }
 
-fn decode_error(endpoint: &str, detail: String) -> Error {
+pub(super) fn decode_error(endpoint: &str, detail: String) -> Error {
     Error::Decode {
         endpoint: endpoint.to_owned(),
         detail,
@@ -642,26 +416,4 @@ fn read_result_array<'a>(
         })
         .and_then(|result| result.array(name))
         .map_err(|err| decode_error(endpoint, err.to_string()))
-}
-
-/// One `instanceIds/query` page: the ids and the `nextToken`, whatever its JSON type.
-fn read_id_page(answer: &Answer) -> Result<(Vec<String>, Option<String>), FieldError> {
-    let fields = Fields::of(&answer.json, "body")?;
-    let Some(result) = fields.get("result") else {
-        return Ok((Vec::new(), None));
-    };
-    let result = Fields::of(result, "result")?;
-    let ids = result
-        .array("list")?
-        .iter()
-        .map(|value| match value {
-            Value::String(text) => Ok(text.clone()),
-            Value::Number(number) => Ok(number.to_string()),
-            other => Err(FieldError {
-                field: "list".into(),
-                detail: format!("expected instance ids, found {other}"),
-            }),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((ids, result.opt_str("nextToken")?))
 }

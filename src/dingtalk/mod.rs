@@ -17,7 +17,7 @@
 //!
 //! # Modules
 //!
-//! - `client`: the endpoint methods (results, punches, approvals, templates, users).
+//! - `client`: the struct and the attendance and contacts methods; `approvals`: the workflow ones.
 //! - `transport`: one call end to end: limits, token, HTTP, metering, retries.
 //! - `classify`: an HTTP answer → call outcome + typed error (pure).
 //! - `auth`: the token cache. `limits`: splitting and rate limiters.
@@ -33,6 +33,7 @@
 //! The client deliberately does not plan (what to fetch, what it costs) or persist anything:
 //! the planner decides, the store records what the [`CallRecorder`] is given.
 
+mod approvals;
 mod auth;
 mod classify;
 mod client;
