@@ -508,7 +508,7 @@ fn validate_dingtalk(
         supply_process_codes,
         admin_user_id,
         legacy_gettoken,
-        qps_per_api: bounded("dingtalk.qps_per_api", raw.qps_per_api, 18, 1, 1000)? as u32,
+        qps_per_api: bounded("dingtalk.qps_per_api", raw.qps_per_api, 19, 1, 1000)? as u32,
         max_concurrency: bounded("dingtalk.max_concurrency", raw.max_concurrency, 8, 1, 64)?
             as usize,
         request_timeout: Duration::from_secs(bounded(

@@ -102,7 +102,7 @@ pub struct ClientConfig {
 }
 
 /// Default calls per second per API: below DingTalk's 20 per app per API.
-pub const DEFAULT_QPS_PER_API: u32 = 18;
+pub const DEFAULT_QPS_PER_API: u32 = 19;
 /// Default calls in flight: enough to keep results and approvals APIs busy side by side.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 8;
 
