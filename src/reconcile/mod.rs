@@ -15,13 +15,14 @@
 //! - `diff`, `matching`, `classify`, `plan`: the pure core (no IO, no clock).
 //! - `fetch`: executes plan items with the client until the budget or quota stops it.
 //! - `apply`: verdicts → store batches. `recorder`: the client's calls → the store's call ledger.
-//! - `run`: the orchestration behind [`run_once`]. `explain`: one employee-day as plain data.
+//! - `run`: the orchestration behind [`run_once`]; `context`: the store reads around the fetch. `explain`: one employee-day as plain data.
 //!
 //! Not here: the run lock (the caller takes and releases it around [`run_once`]), delivering the
 //! outbox to sinks, rendering reports.
 
 pub mod apply;
 pub mod classify;
+mod context;
 pub mod diff;
 pub mod explain;
 pub mod fetch;
