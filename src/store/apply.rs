@@ -13,7 +13,9 @@
 //! reconcile core's call.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use std::cell::RefCell;
+
+use rusqlite::{CachedStatement, OptionalExtension, Transaction, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
 use super::Store;
@@ -79,48 +81,89 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .at(&location)?;
-        let writer = Writer {
-            transaction: &transaction,
-            location: &location,
-            run_id,
+        let outcome = Writer::new(&transaction, &location, run_id)?.write(batch)?;
+        transaction.commit().at(&location)?;
+        Ok(outcome)
+    }
+}
+
+/// The statements of one batch, bound to its transaction. The three statements run once per
+/// slot are prepared once per batch.
+struct Writer<'t> {
+    transaction: &'t Transaction<'t>,
+    location: &'t Location,
+    run_id: i64,
+    insert_slot: RefCell<CachedStatement<'t>>,
+    touch_slot: RefCell<CachedStatement<'t>>,
+    baseline: RefCell<CachedStatement<'t>>,
+}
+
+const INSERT_SLOT: &str = "INSERT INTO slots (slot_key, user_id, work_date, check_type,
+         plan_id, base_check_ms, user_check_ms, time_result, location_result, source_type,
+         proc_inst_id, approve_id, record_id, group_id, row_id, observed_at_ms, first_seen_run,
+         first_seen_ms, first_class, last_seen_run, present)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?16,
+         ?18, ?17, 1)
+     ON CONFLICT (slot_key) DO NOTHING";
+
+const TOUCH_SLOT: &str = "UPDATE slots SET last_seen_run = ?2, observed_at_ms = ?3
+     WHERE slot_key = ?1 AND present = 1";
+
+const INSERT_BASELINE: &str = "INSERT INTO ledger (slot_key, time_result, check_time_ms,
+         source_type, proc_inst_id, cause_class, updated_run)
+     VALUES (?1, ?2, ?3, ?4, ?5, 'baseline', ?6)
+     ON CONFLICT (slot_key) DO NOTHING";
+
+impl<'t> Writer<'t> {
+    fn new(
+        transaction: &'t Transaction<'t>,
+        location: &'t Location,
+        run_id: i64,
+    ) -> Result<Self, Error> {
+        let prepare = |sql| {
+            transaction
+                .prepare_cached(sql)
+                .map(RefCell::new)
+                .at(location)
         };
-        writer.require_run()?;
+        Ok(Writer {
+            transaction,
+            location,
+            run_id,
+            insert_slot: prepare(INSERT_SLOT)?,
+            touch_slot: prepare(TOUCH_SLOT)?,
+            baseline: prepare(INSERT_BASELINE)?,
+        })
+    }
+
+    fn write(&self, batch: &ApplyBatch) -> Result<ApplyOutcome, Error> {
+        self.require_run()?;
         for observation in &batch.observations {
-            writer.observe(observation)?;
+            self.observe(observation)?;
         }
         for (key, state) in &batch.ledger_baseline {
-            writer.baseline(key, state)?;
+            self.baseline(key, state)?;
         }
         for (key, state, class) in &batch.ledger_updates_without_correction {
-            writer.update_ledger(key, state, *class)?;
+            self.update_ledger(key, state, *class)?;
         }
         let mut outcome = ApplyOutcome::default();
         for correction in &batch.corrections {
-            if writer.journal(correction, batch.applied_at, &batch.sinks)? {
+            if self.journal(correction, batch.applied_at, &batch.sinks)? {
                 outcome.applied += 1;
             } else {
                 outcome.duplicates += 1;
             }
         }
         for finding in &batch.findings {
-            writer.finding(finding)?;
+            self.finding(finding)?;
         }
         for (approval_id, class, slot_key) in &batch.approval_resolutions {
-            writer.resolve(approval_id, *class, slot_key.as_ref())?;
+            self.resolve(approval_id, *class, slot_key.as_ref())?;
         }
-        transaction.commit().at(&location)?;
         Ok(outcome)
     }
-}
 
-/// The statements of one batch, bound to its transaction.
-struct Writer<'t> {
-    transaction: &'t Transaction<'t>,
-    location: &'t Location,
-    run_id: i64,
-}
-
-impl Writer<'_> {
     fn require_run(&self) -> Result<(), Error> {
         let exists: bool = self
             .transaction
@@ -160,17 +203,8 @@ impl Writer<'_> {
     fn insert_slot(&self, key: &str, observation: &Observation) -> Result<bool, Error> {
         let slot = &observation.slot;
         let inserted = self
-            .transaction
-            .prepare_cached(
-                "INSERT INTO slots (slot_key, user_id, work_date, check_type, plan_id,
-                     base_check_ms, user_check_ms, time_result, location_result, source_type,
-                     proc_inst_id, approve_id, record_id, group_id, row_id, observed_at_ms,
-                     first_seen_run, first_seen_ms, first_class, last_seen_run, present)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17, ?16, ?18, ?17, 1)
-                 ON CONFLICT (slot_key) DO NOTHING",
-            )
-            .at(self.location)?
+            .insert_slot
+            .borrow_mut()
             .execute(params![
                 key,
                 slot.user_id.as_str(),
@@ -198,12 +232,8 @@ impl Writer<'_> {
     /// Marks a present slot as seen again; false when it is absent or vanished.
     fn touch_slot(&self, key: &str, observation: &Observation) -> Result<bool, Error> {
         let touched = self
-            .transaction
-            .prepare_cached(
-                "UPDATE slots SET last_seen_run = ?2, observed_at_ms = ?3
-                 WHERE slot_key = ?1 AND present = 1",
-            )
-            .at(self.location)?
+            .touch_slot
+            .borrow_mut()
             .execute(params![key, self.run_id, ms(observation.observed_at)])
             .at(self.location)?;
         Ok(touched == 1)
@@ -324,14 +354,8 @@ impl Writer<'_> {
     }
 
     fn baseline(&self, key: &SlotKey, state: &LedgerState) -> Result<(), Error> {
-        self.transaction
-            .prepare_cached(
-                "INSERT INTO ledger (slot_key, time_result, check_time_ms, source_type,
-                     proc_inst_id, cause_class, updated_run)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'baseline', ?6)
-                 ON CONFLICT (slot_key) DO NOTHING",
-            )
-            .at(self.location)?
+        self.baseline
+            .borrow_mut()
             .execute(params![
                 key.canonical(),
                 state.time_result.as_str(),

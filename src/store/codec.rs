@@ -15,7 +15,13 @@ use crate::domain::{ChangeClass, LedgerState, SlotKey, SourceType, TimeResult, U
 
 /// `YYYY-MM-DD`, the text form of every work date in the store.
 pub(crate) fn date_text(date: NaiveDate) -> String {
-    date.format("%Y-%m-%d").to_string()
+    use chrono::Datelike;
+    // The common case without chrono's format machinery: this runs for every slot written.
+    if (0..=9999).contains(&date.year()) {
+        format!("{:04}-{:02}-{:02}", date.year(), date.month(), date.day())
+    } else {
+        date.format("%Y-%m-%d").to_string()
+    }
 }
 
 /// Epoch milliseconds UTC, the form of every instant in the store.
@@ -258,6 +264,22 @@ pub(crate) fn to_json<T: serde::Serialize>(what: &'static str, value: &T) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn work_dates_are_written_as_iso_dates_and_read_back() {
+        for (y, m, d) in [
+            (2026, 11, 3),
+            (1, 1, 1),
+            (9999, 12, 31),
+            (-5, 6, 7),
+            (10_000, 1, 2),
+        ] {
+            let date = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            let text = date_text(date);
+            assert_eq!(text, date.format("%Y-%m-%d").to_string());
+            assert_eq!(NaiveDate::parse_from_str(&text, "%Y-%m-%d").unwrap(), date);
+        }
+    }
 
     #[test]
     fn slot_key_ranges_cover_exactly_one_users_dates() {

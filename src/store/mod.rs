@@ -35,6 +35,7 @@
 mod apply;
 mod approvals;
 mod backfill;
+pub mod bench;
 mod calls;
 mod codec;
 mod error;

@@ -117,8 +117,8 @@ fn decode_first_seen(reader: &Reader<'_, '_>) -> Result<FirstSeen, Error> {
 }
 
 impl Store {
-    /// Every stored slot (present or vanished) of `users` (all users when `None`) on work dates
-    /// `from..=to`.
+    /// Every stored slot (present or vanished) of `users` on work dates `from..=to`. With
+    /// `None` (all users) the whole table is scanned: prefer naming the users.
     pub fn snapshot_slots(
         &self,
         users: Option<&[UserId]>,
