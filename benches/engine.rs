@@ -1,3 +1,808 @@
-//! Benchmark placeholder: engine.
+//! Benchmark of the local engine (PRODUCT.md section 8, "Local engine"): diff + classify + apply
+//! of N synthetic slots through the real store, against a plain bulk insert of the same rows into
+//! SQLite measured in the same process.
+//!
+//! The engine path streams batch by batch, the way a run applies: for each group of
+//! [`USERS_PER_BATCH`] users it loads that group's snapshot from the store, calls
+//! `reconcile::diff::diff`, overlays the changes, reads the ledger context, calls
+//! `reconcile::classify::classify` and hands the result to `reconcile::apply::apply_all` (which
+//! builds the store batches and calls `Store::apply_batch`). Only the glue of `run_once`
+//! (snapshot load, overlay, context load) is restated here, because it is private to the run;
+//! every decision and every write goes through the library. Three passes are measured: the first
+//! observation of every slot, a second pass where nothing changed, and a pass with a fraction of
+//! the slots changed.
+//!
+//! The baseline is one prepared INSERT per row, in transactions as large as the engine's batches,
+//! into a table with the same columns as the store's `slots` table, on a connection with the same
+//! pragmas (WAL, `synchronous = FULL`, foreign keys on), with no other table and no index but the
+//! primary key.
+//!
+//! Generating the synthetic rows stands in for fetching them and is timed apart, outside both the
+//! engine and the baseline figures. Nothing here asserts a target: it prints figures.
+//!
+//! Settings (environment): `ENGINE_SLOTS` (1,000,000), `ENGINE_DAYS` (25 work dates, 2 check
+//! points each), `ENGINE_SEED` (7), `ENGINE_CHANGED_PERCENT` (1), `ENGINE_DIR` (a fresh temporary
+//! directory).
 
-fn main() {}
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rusqlite::{Connection, params};
+
+use dingtalk_reconcile::domain::{
+    ChangeClass, CheckType, LocationResult, Policy, PolicyAction, Slot, SlotKey, SourceType,
+    TimeResult, UserId,
+};
+use dingtalk_reconcile::reconcile::apply::{USERS_PER_BATCH, apply_all};
+use dingtalk_reconcile::reconcile::classify::shows_approval;
+use dingtalk_reconcile::reconcile::classify::{ClassifyInput, SlotContext, classify};
+use dingtalk_reconcile::reconcile::diff::{SlotChange, diff};
+use dingtalk_reconcile::reconcile::matching::SlotIndex;
+use dingtalk_reconcile::store::{NewRun, RunEnd, Store};
+
+/// Check points per employee-day (one shift: OnDuty and OffDuty).
+const SLOTS_PER_USER_DAY: usize = 2;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("engine benchmark failed: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The benchmark's knobs, read from the environment.
+#[derive(Debug, Clone)]
+struct Settings {
+    slots: usize,
+    days: usize,
+    seed: u64,
+    changed_percent: f64,
+    dir: Option<PathBuf>,
+}
+
+impl Settings {
+    fn from_env() -> Result<Settings> {
+        let settings = Settings {
+            slots: env_or("ENGINE_SLOTS", 1_000_000)?,
+            days: env_or("ENGINE_DAYS", 25)?,
+            seed: env_or("ENGINE_SEED", 7)?,
+            changed_percent: env_or("ENGINE_CHANGED_PERCENT", 1.0)?,
+            dir: std::env::var_os("ENGINE_DIR").map(PathBuf::from),
+        };
+        if settings.days == 0 || settings.slots < settings.days * SLOTS_PER_USER_DAY {
+            bail!(
+                "ENGINE_SLOTS={} and ENGINE_DAYS={}: expected at least one employee, i.e. \
+                 ENGINE_DAYS ≥ 1 and ENGINE_SLOTS ≥ 2 × ENGINE_DAYS",
+                settings.slots,
+                settings.days
+            );
+        }
+        if !(0.0..=100.0).contains(&settings.changed_percent) {
+            bail!(
+                "ENGINE_CHANGED_PERCENT={}: expected a percentage between 0 and 100",
+                settings.changed_percent
+            );
+        }
+        Ok(settings)
+    }
+
+    fn command(&self) -> String {
+        let dir = match &self.dir {
+            Some(dir) => format!("ENGINE_DIR={} ", dir.display()),
+            None => String::new(),
+        };
+        format!(
+            "{dir}ENGINE_SLOTS={} ENGINE_DAYS={} ENGINE_SEED={} ENGINE_CHANGED_PERCENT={} \
+             cargo bench --bench engine",
+            self.slots, self.days, self.seed, self.changed_percent
+        )
+    }
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
+    match std::env::var(name) {
+        Ok(raw) => raw.trim().parse().map_err(|_| {
+            anyhow::anyhow!("{name}={raw:?}: expected a {}", std::any::type_name::<T>())
+        }),
+        Err(std::env::VarError::NotPresent) => Ok(default),
+        Err(error) => bail!("{name}: {error}"),
+    }
+}
+
+fn run() -> Result<()> {
+    let settings = Settings::from_env()?;
+    let company = Company::new(&settings);
+    let temporary = match &settings.dir {
+        Some(_) => None,
+        None => Some(tempfile::tempdir().context("create a temporary directory")?),
+    };
+    let dir = match (&settings.dir, &temporary) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(temporary)) => temporary.path().to_path_buf(),
+        (None, None) => unreachable!("a temporary directory exists when no directory is given"),
+    };
+    let rss_resettable = reset_peak_rss();
+    println!(
+        "engine benchmark: {} slots ({} employees × {} work dates × {} check points), seed {}, \
+         {} employees per batch",
+        group(company.slot_count() as u64),
+        group(company.users as u64),
+        company.days,
+        SLOTS_PER_USER_DAY,
+        settings.seed,
+        USERS_PER_BATCH
+    );
+    println!("command: {}", settings.command());
+    println!("databases in {}", dir.display());
+    println!();
+
+    let baseline_path = dir.join("baseline.db");
+    let baseline = plain_bulk_insert(&baseline_path, &company)?;
+    let store_path = dir.join("store.db");
+    let mut store = Store::open(&store_path).context("open the store")?;
+    let first = engine_pass(&mut store, &company, Pass::First)?;
+    let second = engine_pass(&mut store, &company, Pass::Unchanged)?;
+    let third = engine_pass(&mut store, &company, Pass::Changed)?;
+    drop(store);
+
+    let passes = [&first, &second, &third];
+    print_summary(&baseline, &passes);
+    print_breakdown(&baseline, &passes);
+    print_outcomes(&passes);
+    println!();
+    println!(
+        "database files: baseline {}, store {}",
+        mebibytes(database_bytes(&baseline_path)),
+        mebibytes(database_bytes(&store_path))
+    );
+    if !rss_resettable {
+        println!(
+            "note: /proc/self/clear_refs could not be written; peak RSS is the process peak so far"
+        );
+    }
+    let ratio = first.engine_time().as_secs_f64() / baseline.insert.as_secs_f64();
+    println!(
+        "target: first pass ÷ baseline ≤ 2.00 — measured {ratio:.2} ({})",
+        if ratio <= 2.0 { "met" } else { "not met" }
+    );
+    Ok(())
+}
+
+/// Which observation of the company a pass makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Every slot seen for the first time (an empty snapshot).
+    First,
+    /// The same slots again.
+    Unchanged,
+    /// The same slots with `changed_percent` of them in a new state.
+    Changed,
+}
+
+impl Pass {
+    fn label(self, changed_percent: f64) -> String {
+        match self {
+            Pass::First => "engine pass 1: first observation".to_owned(),
+            Pass::Unchanged => "engine pass 2: nothing changed".to_owned(),
+            Pass::Changed => format!("engine pass 3: {changed_percent}% changed"),
+        }
+    }
+}
+
+/// A deterministic synthetic company: who works which days, and every slot's state in a pass.
+/// Each employee's slots come from their own seeded stream, so a group of employees can be
+/// generated alone and the same slots come back on every pass.
+#[derive(Debug, Clone)]
+struct Company {
+    seed: u64,
+    users: usize,
+    days: usize,
+    first_date: NaiveDate,
+    changed_fraction: f64,
+}
+
+impl Company {
+    fn new(settings: &Settings) -> Company {
+        Company {
+            seed: settings.seed,
+            users: settings.slots / (settings.days * SLOTS_PER_USER_DAY),
+            days: settings.days,
+            first_date: NaiveDate::from_ymd_opt(2026, 9, 1).expect("2026-09-01 is a date"),
+            changed_fraction: settings.changed_percent / 100.0,
+        }
+    }
+
+    fn slot_count(&self) -> usize {
+        self.users * self.days * SLOTS_PER_USER_DAY
+    }
+
+    fn last_date(&self) -> NaiveDate {
+        self.first_date + chrono::Duration::days(self.days as i64 - 1)
+    }
+
+    /// When the passes run: the day after the last work date, 02:00 Asia/Shanghai.
+    fn as_of(&self) -> DateTime<Utc> {
+        shanghai(self.last_date() + chrono::Duration::days(1), 2, 0)
+    }
+
+    fn user_id(&self, index: usize) -> UserId {
+        UserId::new(format!("0{index:07}")).expect("a zero-padded number is a valid user id")
+    }
+
+    /// The employees of batch `batch_index`.
+    fn batch(&self, batch_index: usize) -> std::ops::Range<usize> {
+        let start = batch_index * USERS_PER_BATCH;
+        start..(start + USERS_PER_BATCH).min(self.users)
+    }
+
+    fn batch_count(&self) -> usize {
+        self.users.div_ceil(USERS_PER_BATCH)
+    }
+
+    /// Every slot of one employee as DingTalk would report it in `pass`.
+    fn user_slots(&self, index: usize, pass: Pass) -> Vec<Slot> {
+        let user_id = self.user_id(index);
+        let mut states = ChaCha8Rng::seed_from_u64(
+            self.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        let mut changes = ChaCha8Rng::seed_from_u64(
+            !self.seed ^ (index as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F),
+        );
+        let mut slots = Vec::with_capacity(self.days * SLOTS_PER_USER_DAY);
+        for day in 0..self.days {
+            let work_date = self.first_date + chrono::Duration::days(day as i64);
+            for (point, check_type) in [CheckType::OnDuty, CheckType::OffDuty]
+                .into_iter()
+                .enumerate()
+            {
+                let ordinal = (index * self.days + day) * SLOTS_PER_USER_DAY + point;
+                let base = if point == 0 {
+                    shanghai(work_date, 9, 0)
+                } else {
+                    shanghai(work_date, 18, 0)
+                };
+                let mut slot = Slot {
+                    user_id: user_id.clone(),
+                    work_date,
+                    check_type,
+                    plan_id: Some(437_360_000_000 + ordinal as i64),
+                    base_check_time: base,
+                    user_check_time: None,
+                    time_result: TimeResult::Normal,
+                    location_result: LocationResult::Normal,
+                    source_type: SourceType::User,
+                    proc_inst_id: None,
+                    approve_id: None,
+                    record_id: None,
+                    group_id: Some(1),
+                    row_id: Some(90_000_000_000 + ordinal as i64),
+                };
+                first_state(&mut slot, &mut states, ordinal);
+                let change = changes.random_bool(self.changed_fraction);
+                let variant = changes.random_range(0..3u8);
+                if pass == Pass::Changed && change {
+                    changed_state(&mut slot, variant, ordinal);
+                }
+                slots.push(slot);
+            }
+        }
+        slots
+    }
+
+    /// The slots and complete user-days of one batch of employees.
+    fn batch_slots(
+        &self,
+        batch_index: usize,
+        pass: Pass,
+    ) -> (Vec<UserId>, Vec<Slot>, BTreeSet<(UserId, NaiveDate)>) {
+        let range = self.batch(batch_index);
+        let users: Vec<UserId> = range.clone().map(|index| self.user_id(index)).collect();
+        let slots: Vec<Slot> = range
+            .flat_map(|index| self.user_slots(index, pass))
+            .collect();
+        let complete = users
+            .iter()
+            .flat_map(|user| {
+                self.first_date
+                    .iter_days()
+                    .take(self.days)
+                    .map(move |date| (user.clone(), date))
+            })
+            .collect();
+        (users, slots, complete)
+    }
+}
+
+/// A first observation close to the standard benchmark month: 3% of check points missed, most of
+/// them already corrected by an approved 补卡 (a backfill of an old month), 0.5% signed by an
+/// administrator, some late or early punches, the rest normal.
+fn first_state(slot: &mut Slot, states: &mut ChaCha8Rng, ordinal: usize) {
+    let draw: f64 = states.random();
+    let offset_minutes: i64 = states.random_range(1..40);
+    let base = slot.base_check_time;
+    let on_duty = slot.check_type == CheckType::OnDuty;
+    if draw < 0.025 {
+        slot.source_type = SourceType::Approve;
+        slot.user_check_time = Some(base);
+        slot.proc_inst_id = Some(format!("bench-supply-{ordinal}"));
+    } else if draw < 0.030 {
+        slot.time_result = TimeResult::NotSigned;
+        slot.location_result = LocationResult::NotSigned;
+        slot.source_type = SourceType::System;
+        slot.user_check_time = Some(base);
+    } else if draw < 0.035 {
+        slot.source_type = SourceType::Boss;
+        slot.user_check_time = Some(base);
+    } else {
+        let minutes = chrono::Duration::minutes(offset_minutes);
+        let late_or_early = draw < 0.075;
+        slot.user_check_time = Some(match (on_duty, late_or_early) {
+            (true, false) | (false, true) => base - minutes,
+            (true, true) | (false, false) => base + minutes,
+        });
+        if late_or_early {
+            slot.time_result = if on_duty {
+                TimeResult::Late
+            } else {
+                TimeResult::Early
+            };
+        }
+        slot.record_id = Some(70_000_000_000 + ordinal as i64);
+    }
+}
+
+/// A later state of a changed slot: an approval's correction, an administrator's edit, or a
+/// change with no cause.
+fn changed_state(slot: &mut Slot, variant: u8, ordinal: usize) {
+    let base = slot.base_check_time;
+    match variant {
+        0 => {
+            slot.time_result = TimeResult::Normal;
+            slot.location_result = LocationResult::Normal;
+            slot.source_type = SourceType::Approve;
+            slot.user_check_time = Some(base);
+            slot.proc_inst_id = Some(format!("bench-later-supply-{ordinal}"));
+            slot.record_id = None;
+        }
+        1 => {
+            slot.time_result = TimeResult::Normal;
+            slot.source_type = SourceType::Boss;
+            slot.user_check_time = Some(base + chrono::Duration::minutes(1));
+            slot.record_id = Some(80_000_000_000 + ordinal as i64);
+        }
+        _ => {
+            slot.time_result = TimeResult::SeriousLate;
+            slot.source_type = SourceType::System;
+            slot.record_id = Some(81_000_000_000 + ordinal as i64);
+        }
+    }
+}
+
+fn shanghai(date: NaiveDate, hour: u32, minute: u32) -> DateTime<Utc> {
+    let time = NaiveTime::from_hms_opt(hour, minute, 0).expect("a valid wall-clock time");
+    chrono_tz::Asia::Shanghai
+        .from_local_datetime(&date.and_time(time))
+        .single()
+        .expect("Asia/Shanghai has no DST gaps")
+        .with_timezone(&Utc)
+}
+
+/// Time spent per step, summed over the batches of one phase.
+#[derive(Debug, Clone, Copy, Default)]
+struct Breakdown {
+    /// Building the synthetic rows (stands in for the fetch; not part of the figures).
+    generate: Duration,
+    load_snapshot: Duration,
+    diff: Duration,
+    /// Overlay, ledger context, slot index and classification.
+    classify: Duration,
+    /// `apply_all`: building the store batches and `Store::apply_batch`.
+    apply: Duration,
+    /// The baseline's inserts and commits.
+    insert: Duration,
+}
+
+impl Breakdown {
+    fn engine_time(&self) -> Duration {
+        self.load_snapshot + self.diff + self.classify + self.apply
+    }
+}
+
+/// What one phase did and what it cost.
+#[derive(Debug, Clone, Default)]
+struct Phase {
+    label: String,
+    rows: u64,
+    times: Breakdown,
+    peak_rss_kib: Option<u64>,
+    new: u64,
+    unchanged: u64,
+    changed: u64,
+    vanished: u64,
+    verdicts: BTreeMap<ChangeClass, u64>,
+    corrections: u64,
+    batches: u64,
+}
+
+impl std::ops::Deref for Phase {
+    type Target = Breakdown;
+    fn deref(&self) -> &Breakdown {
+        &self.times
+    }
+}
+
+/// One pass of the engine over the whole company, batch by batch, as one recorded run.
+fn engine_pass(store: &mut Store, company: &Company, pass: Pass) -> Result<Phase> {
+    let as_of = company.as_of();
+    let (from, to) = (company.first_date, company.last_date());
+    let run_id = store
+        .begin_run(&NewRun {
+            kind: "backfill".to_owned(),
+            trigger: "bench".to_owned(),
+            as_of,
+            window_from: from,
+            window_to: to,
+            plan_json: "{}".to_owned(),
+            started_at: as_of,
+        })
+        .context("record the run")?;
+    let policy = Policy {
+        admin_edit: PolicyAction::Apply,
+        unexplained: PolicyAction::Report,
+        vanished: PolicyAction::Report,
+        pending_anomaly_days: 7,
+    };
+    let approvals = BTreeMap::new();
+    let open_approvals = BTreeSet::new();
+    let mut phase = Phase {
+        label: pass.label(company.changed_fraction * 100.0),
+        ..Phase::default()
+    };
+    reset_peak_rss();
+    for batch_index in 0..company.batch_count() {
+        let clock = Instant::now();
+        let (users, fetched, complete) = company.batch_slots(batch_index, pass);
+        phase.times.generate += clock.elapsed();
+        phase.rows += fetched.len() as u64;
+
+        let clock = Instant::now();
+        let (snapshot, observed_at) = load_snapshot(store, &users, from, to)?;
+        phase.times.load_snapshot += clock.elapsed();
+
+        let clock = Instant::now();
+        let changes = diff(&snapshot, &fetched, &complete);
+        phase.times.diff += clock.elapsed();
+
+        let clock = Instant::now();
+        let mut current = snapshot;
+        overlay(&mut current, &changes);
+        let context = load_context(store, &changes, &observed_at, &current)?;
+        let index = SlotIndex::new(&current);
+        let verdicts = classify(&ClassifyInput {
+            changes: &changes,
+            context: &context,
+            slots: &index,
+            approvals: &approvals,
+            open_approvals: &open_approvals,
+            now: as_of,
+            tz: chrono_tz::Asia::Shanghai,
+            policy: &policy,
+            settle: chrono::Duration::hours(24),
+        });
+        phase.times.classify += clock.elapsed();
+
+        let clock = Instant::now();
+        let applied = apply_all(
+            store,
+            run_id,
+            as_of,
+            &changes,
+            &verdicts,
+            &current,
+            &[],
+            USERS_PER_BATCH,
+        )
+        .context("apply a batch")?;
+        phase.times.apply += clock.elapsed();
+
+        for change in &changes {
+            match change {
+                SlotChange::New(_) => phase.new += 1,
+                SlotChange::Unchanged(_) => phase.unchanged += 1,
+                SlotChange::Changed { .. } => phase.changed += 1,
+                SlotChange::Vanished(_) => phase.vanished += 1,
+            }
+        }
+        for verdict in &verdicts {
+            *phase.verdicts.entry(verdict.class).or_default() += 1;
+        }
+        phase.corrections += applied.corrections_applied;
+        phase.batches += applied.batches;
+    }
+    phase.peak_rss_kib = peak_rss_kib();
+    store
+        .finish_run(
+            run_id,
+            &RunEnd {
+                outcome: "done".to_owned(),
+                counts: phase.verdicts.clone(),
+                errors: Vec::new(),
+                deferred_json: "[]".to_owned(),
+                finished_at: as_of,
+            },
+        )
+        .context("record the end of the run")?;
+    Ok(phase)
+}
+
+type Snapshot = (BTreeMap<SlotKey, Slot>, BTreeMap<SlotKey, DateTime<Utc>>);
+
+/// The present stored slots of `users` on `from..=to`, as `run_once` loads them.
+fn load_snapshot(
+    store: &Store,
+    users: &[UserId],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Snapshot> {
+    let mut slots = BTreeMap::new();
+    let mut observed = BTreeMap::new();
+    for (key, stored) in store.snapshot_slots(Some(users), from, to)? {
+        if stored.present {
+            observed.insert(key.clone(), stored.observed_at);
+            slots.insert(key, stored.slot);
+        }
+    }
+    Ok((slots, observed))
+}
+
+/// The snapshot overlaid with this batch's fetch, as `run_once` builds it.
+fn overlay(current: &mut BTreeMap<SlotKey, Slot>, changes: &[SlotChange]) {
+    for change in changes {
+        match change {
+            SlotChange::New(slot)
+            | SlotChange::Unchanged(slot)
+            | SlotChange::Changed { after: slot, .. } => {
+                current.insert(slot.key(), slot.clone());
+            }
+            SlotChange::Vanished(slot) => {
+                current.remove(&slot.key());
+            }
+        }
+    }
+}
+
+/// Ledger rows of the changed slots and of every slot showing an approval, as `run_once` reads
+/// them.
+fn load_context(
+    store: &Store,
+    changes: &[SlotChange],
+    observed_at: &BTreeMap<SlotKey, DateTime<Utc>>,
+    current: &BTreeMap<SlotKey, Slot>,
+) -> Result<BTreeMap<SlotKey, SlotContext>> {
+    let mut keys: BTreeSet<SlotKey> = changes
+        .iter()
+        .filter(|change| change.is_change())
+        .map(SlotChange::key)
+        .collect();
+    keys.extend(
+        current
+            .iter()
+            .filter(|(_, slot)| shows_approval(slot))
+            .map(|(key, _)| key.clone()),
+    );
+    let keys: Vec<SlotKey> = keys.into_iter().collect();
+    let rows = store.ledger_rows(&keys)?;
+    Ok(keys
+        .into_iter()
+        .map(|key| {
+            let row = rows.get(&key);
+            let context = SlotContext {
+                ledger: row.map(|row| row.state.clone()),
+                observed_at: observed_at.get(&key).copied(),
+                corrected_by: row
+                    .filter(|row| row.cause_class == ChangeClass::SupplyApplied)
+                    .and_then(|row| row.cause_approval.clone()),
+            };
+            (key, context)
+        })
+        .collect())
+}
+
+/// The baseline: the same rows the first pass observes, one prepared INSERT each, one
+/// transaction per engine batch, into a table with the columns of the store's `slots`.
+fn plain_bulk_insert(path: &Path, company: &Company) -> Result<Phase> {
+    if path.exists() {
+        bail!("{} already exists; expected a fresh path", path.display());
+    }
+    let mut connection =
+        Connection::open(path).with_context(|| format!("open {}", path.display()))?;
+    connection.busy_timeout(Duration::from_secs(10))?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.pragma_update(None, "foreign_keys", true)?;
+    connection.execute_batch(
+        "CREATE TABLE slots (
+            slot_key TEXT PRIMARY KEY, user_id TEXT NOT NULL, work_date TEXT NOT NULL,
+            check_type TEXT NOT NULL, plan_id INTEGER, base_check_ms INTEGER NOT NULL,
+            user_check_ms INTEGER, time_result TEXT NOT NULL, location_result TEXT NOT NULL,
+            source_type TEXT NOT NULL, proc_inst_id TEXT, approve_id INTEGER, record_id INTEGER,
+            group_id INTEGER, row_id INTEGER, observed_at_ms INTEGER NOT NULL,
+            first_seen_run INTEGER NOT NULL, first_seen_ms INTEGER NOT NULL, first_class TEXT,
+            last_seen_run INTEGER NOT NULL, present INTEGER NOT NULL DEFAULT 1
+        ) STRICT, WITHOUT ROWID;",
+    )?;
+    let observed_ms = company.as_of().timestamp_millis();
+    let mut phase = Phase {
+        label: "baseline: plain bulk insert".to_owned(),
+        ..Phase::default()
+    };
+    reset_peak_rss();
+    for batch_index in 0..company.batch_count() {
+        let clock = Instant::now();
+        let (_, slots, _) = company.batch_slots(batch_index, Pass::First);
+        phase.times.generate += clock.elapsed();
+        let clock = Instant::now();
+        let transaction = connection.transaction()?;
+        {
+            let mut insert = transaction.prepare_cached(
+                "INSERT INTO slots VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,
+                     ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+            )?;
+            for slot in &slots {
+                insert.execute(params![
+                    slot.key().canonical(),
+                    slot.user_id.as_str(),
+                    slot.work_date.format("%Y-%m-%d").to_string(),
+                    slot.check_type.as_str(),
+                    slot.plan_id,
+                    slot.base_check_time.timestamp_millis(),
+                    slot.user_check_time.map(|time| time.timestamp_millis()),
+                    slot.time_result.as_str(),
+                    slot.location_result.as_str(),
+                    slot.source_type.as_str(),
+                    slot.proc_inst_id,
+                    slot.approve_id,
+                    slot.record_id,
+                    slot.group_id,
+                    slot.row_id,
+                    observed_ms,
+                    1_i64,
+                    observed_ms,
+                    "baseline",
+                    1_i64,
+                    1_i64,
+                ])?;
+            }
+        }
+        transaction.commit()?;
+        phase.times.insert += clock.elapsed();
+        phase.rows += slots.len() as u64;
+        phase.new += slots.len() as u64;
+    }
+    phase.peak_rss_kib = peak_rss_kib();
+    Ok(phase)
+}
+
+fn print_summary(baseline: &Phase, passes: &[&Phase]) {
+    let base = baseline.insert.as_secs_f64();
+    println!("| phase | rows | wall s | rows/s | ÷ baseline | peak RSS MiB |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let line = |phase: &Phase, seconds: f64| {
+        println!(
+            "| {} | {} | {seconds:.2} | {} | {:.2}× | {} |",
+            phase.label,
+            group(phase.rows),
+            group((phase.rows as f64 / seconds.max(1e-9)) as u64),
+            seconds / base.max(1e-9),
+            phase.peak_rss_kib.map_or("n/a".to_owned(), |kib| format!(
+                "{:.0}",
+                kib as f64 / 1024.0
+            )),
+        );
+    };
+    line(baseline, base);
+    for phase in passes {
+        line(phase, phase.engine_time().as_secs_f64());
+    }
+    println!();
+}
+
+fn print_breakdown(baseline: &Phase, passes: &[&Phase]) {
+    println!(
+        "| phase (seconds) | load snapshot | diff | classify | apply | insert | generate (excluded) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for phase in std::iter::once(baseline).chain(passes.iter().copied()) {
+        println!(
+            "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            phase.label,
+            phase.load_snapshot.as_secs_f64(),
+            phase.diff.as_secs_f64(),
+            phase.classify.as_secs_f64(),
+            phase.apply.as_secs_f64(),
+            phase.insert.as_secs_f64(),
+            phase.generate.as_secs_f64(),
+        );
+    }
+    println!();
+}
+
+fn print_outcomes(passes: &[&Phase]) {
+    println!(
+        "| phase | new | unchanged | changed | vanished | verdicts by class | corrections journaled | store batches |"
+    );
+    println!("|---|---:|---:|---:|---:|---|---:|---:|");
+    for phase in passes {
+        let verdicts: Vec<String> = phase
+            .verdicts
+            .iter()
+            .map(|(class, n)| format!("{class} {}", group(*n)))
+            .collect();
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            phase.label,
+            group(phase.new),
+            group(phase.unchanged),
+            group(phase.changed),
+            group(phase.vanished),
+            if verdicts.is_empty() {
+                "none".to_owned()
+            } else {
+                verdicts.join(", ")
+            },
+            group(phase.corrections),
+            group(phase.batches),
+        );
+    }
+}
+
+/// Resets the process's peak RSS (`VmHWM`) to its current RSS; false where the kernel refuses.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// The process's peak resident set since the last reset, in KiB.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The size of a database with its WAL.
+fn database_bytes(path: &Path) -> u64 {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    [path.to_path_buf(), PathBuf::from(wal)]
+        .iter()
+        .filter_map(|file| std::fs::metadata(file).ok())
+        .map(|metadata| metadata.len())
+        .sum()
+}
+
+fn mebibytes(bytes: u64) -> String {
+    format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// `1234567` → `1,234,567`.
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
