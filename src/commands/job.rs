@@ -109,7 +109,8 @@ impl Job {
     /// Like [`Job::execute`], for a caller that already holds the lock.
     pub async fn execute_locked(&mut self, request: &RunRequest) -> anyhow::Result<Executed> {
         self.clock.set(request.as_of);
-        let summary = run_once(
+        let last_run_before = self.latest_run_id();
+        let summary = match run_once(
             &mut self.store,
             &self.client,
             Some(&self.recorder),
@@ -117,7 +118,13 @@ impl Job {
             request,
         )
         .await
-        .map_err(run_error)?;
+        {
+            Ok(summary) => summary,
+            Err(error) => {
+                self.write_failure_metrics(last_run_before);
+                return Err(run_error(error));
+            }
+        };
         if !self.sinks.is_empty() {
             let delivery =
                 sink::deliver_pending(&mut self.store, &self.sinks, request.as_of, &self.http)
@@ -147,6 +154,35 @@ impl Job {
             "run finished"
         );
         Ok(Executed { summary, report })
+    }
+
+    fn latest_run_id(&self) -> Option<i64> {
+        self.store.latest_run().ok().flatten().map(|run| run.id)
+    }
+
+    /// After a run that failed: if it got as far as recording itself (as failed), the metrics
+    /// file shows it, so an alert on the outcome gauge fires.
+    fn write_failure_metrics(&self, last_run_before: Option<i64>) {
+        let Some(path) = &self.config.metrics_textfile else {
+            return;
+        };
+        let Some(run_id) = self
+            .latest_run_id()
+            .filter(|id| Some(*id) != last_run_before)
+        else {
+            return;
+        };
+        match report::build::for_run(
+            &self.store,
+            run_id,
+            self.config.monthly_budget,
+            self.config.timezone,
+        ) {
+            Ok(report) => self.write_metrics(path, &report),
+            Err(error) => {
+                tracing::warn!(error.message = %error, run_id, "cannot build the failed run's metrics")
+            }
+        }
     }
 
     fn write_metrics(&self, path: &std::path::Path, report: &RunReport) {

@@ -1,1 +1,481 @@
-//! Integration tests: cli.
+//! The real `dingtalk-reconcile` binary against an in-process simulator on 127.0.0.1: exit codes,
+//! stdout/stderr discipline, the lock, configuration errors, unreachable DingTalk, report and
+//! status output, backfill refusal and resume, the metrics textfile, the webhook sink and secrets
+//! in logs.
+//!
+//! Every test writes its own config into a temporary directory and passes `--as-of` at the
+//! simulator's clock, so runs are deterministic. The binary is run on a blocking thread while the
+//! simulator (and any receiver) keeps serving on the test's runtime.
+
+mod ops;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use chrono::{DateTime, Utc};
+use dingtalk_reconcile::sim::{SimConfig, SimHandle};
+use dingtalk_reconcile::store::{LockHolder, Store, current_host};
+
+/// A small company, a short world: every run finishes in well under a second.
+const EMPLOYEES: usize = 15;
+/// 2026-10-01 .. 2026-10-09: the runs happen early on Saturday 10-10, after a workday.
+const WORLD_DAYS: u32 = 9;
+
+pub(crate) struct Rig {
+    pub(crate) sim: SimHandle,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) as_of: DateTime<Utc>,
+    /// Extra environment for the binary (e.g. a webhook secret).
+    pub(crate) env: Vec<(String, String)>,
+}
+
+impl Rig {
+    pub(crate) async fn new(seed: u64) -> Rig {
+        Rig::with(seed, |_| {}).await
+    }
+
+    pub(crate) async fn with(seed: u64, tweak: impl FnOnce(&mut SimConfig)) -> Rig {
+        let mut config = SimConfig::new(seed, EMPLOYEES);
+        config.days = WORLD_DAYS;
+        config.qps = 10_000;
+        tweak(&mut config);
+        let sim = SimHandle::spawn(config).await.expect("simulator starts");
+        let as_of = sim.now();
+        let rig = Rig {
+            sim,
+            dir: tempfile::tempdir().expect("temp dir"),
+            as_of,
+            env: Vec::new(),
+        };
+        rig.write_config("");
+        rig
+    }
+
+    pub(crate) fn config_path(&self) -> PathBuf {
+        self.dir.path().join("reconcile.toml")
+    }
+
+    pub(crate) fn store_path(&self) -> PathBuf {
+        self.dir.path().join("reconcile.db")
+    }
+
+    pub(crate) fn metrics_path(&self) -> PathBuf {
+        self.dir.path().join("dingtalk_reconcile.prom")
+    }
+
+    /// The config pointing at the simulator, with `extra` TOML appended (more tables).
+    pub(crate) fn config_text(&self, dingtalk_base: &str, app_secret: &str, extra: &str) -> String {
+        let codes = self
+            .sim
+            .supply_process_codes()
+            .iter()
+            .map(|code| format!("{code:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "timezone = \"Asia/Shanghai\"\n\
+             [dingtalk]\n\
+             app_key = {key:?}\n\
+             app_secret = {app_secret:?}\n\
+             oapi_base_url = {dingtalk_base:?}\n\
+             api_base_url = {dingtalk_base:?}\n\
+             supply_process_codes = [{codes}]\n\
+             admin_user_id = {admin:?}\n\
+             qps_per_api = 1000\n\
+             request_timeout_secs = 5\n\
+             [scope]\n\
+             departments = [1]\n\
+             [store]\n\
+             path = {store:?}\n\
+             [metrics]\n\
+             textfile = {metrics:?}\n\
+             {extra}\n",
+            key = self.sim.app_key(),
+            admin = self.sim.admin_user_id(),
+            store = self.store_path().display().to_string(),
+            metrics = self.metrics_path().display().to_string(),
+        )
+    }
+
+    /// Writes the standard config plus `extra`.
+    pub(crate) fn write_config(&self, extra: &str) {
+        let text = self.config_text(&self.sim.base_url(), self.sim.app_secret(), extra);
+        std::fs::write(self.config_path(), text).expect("config written");
+    }
+
+    /// Runs the binary with `--config` and `--as-of` at the rig's instant, then `args`.
+    pub(crate) async fn bin(&self, args: &[&str]) -> Output {
+        let mut full = vec![
+            "--config".to_owned(),
+            self.config_path().display().to_string(),
+            "--as-of".to_owned(),
+            self.as_of.to_rfc3339(),
+        ];
+        full.extend(args.iter().map(|arg| (*arg).to_owned()));
+        run_binary(full, self.env.clone()).await
+    }
+
+    pub(crate) fn store(&self) -> Store {
+        Store::open(&self.store_path()).expect("store opens")
+    }
+
+    pub(crate) fn metrics(&self) -> String {
+        std::fs::read_to_string(self.metrics_path()).expect("the metrics textfile exists")
+    }
+}
+
+/// Runs the binary with exactly `args` on a blocking thread, with a clean environment for the
+/// variables the program reads.
+pub(crate) async fn run_binary(args: Vec<String>, env: Vec<(String, String)>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let mut command =
+            assert_cmd::Command::cargo_bin("dingtalk-reconcile").expect("the binary is built");
+        command
+            .args(&args)
+            .env_remove("DINGTALK_APP_KEY")
+            .env_remove("DINGTALK_APP_SECRET")
+            .env_remove("RECON_LOG")
+            .env_remove("RUST_LOG")
+            .timeout(std::time::Duration::from_secs(60));
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command.output().expect("the binary runs")
+    })
+    .await
+    .expect("the blocking runner finishes")
+}
+
+pub(crate) fn code(output: &Output) -> i32 {
+    output.status.code().expect("the binary exited normally")
+}
+
+pub(crate) fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub(crate) fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts the exit code, showing the binary's stderr when it differs.
+#[track_caller]
+pub(crate) fn assert_code(output: &Output, expected: i32) {
+    assert_eq!(
+        code(output),
+        expected,
+        "unexpected exit code; stderr:\n{}\nstdout:\n{}",
+        stderr(output),
+        stdout(output)
+    );
+}
+
+/// The value of the outcome gauge for `outcome` in a metrics textfile.
+pub(crate) fn outcome_gauge(metrics: &str, outcome: &str) -> Option<String> {
+    let prefix = format!("dingtalk_reconcile_last_run_outcome{{outcome=\"{outcome}\"}} ");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map(str::to_owned)
+}
+
+#[track_caller]
+pub(crate) fn assert_last_outcome(metrics: &str, outcome: &str) {
+    for known in ["done", "partial", "failed"] {
+        let expected = if known == outcome { "1" } else { "0" };
+        assert_eq!(
+            outcome_gauge(metrics, known).as_deref(),
+            Some(expected),
+            "outcome {known} in:\n{metrics}"
+        );
+    }
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|error| panic!("not JSON ({error}):\n{text}"))
+}
+
+/// A loopback port nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// The pid of a process that has exited.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+fn hold_lock(path: &Path, pid: u32, acquired_at: DateTime<Utc>) {
+    let mut store = Store::open(path).unwrap();
+    let holder = LockHolder {
+        pid,
+        host: current_host(),
+        run_id: None,
+        acquired_at,
+    };
+    store.acquire_lock(&holder).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_successful_run_exits_zero_and_prints_nothing_on_stdout() {
+    let rig = Rig::new(11).await;
+    let output = rig.bin(&["run"]).await;
+    assert_code(&output, 0);
+    assert_eq!(stdout(&output), "", "stdout must stay empty on success");
+    assert!(
+        stderr(&output).contains("run finished"),
+        "logs go to stderr:\n{}",
+        stderr(&output)
+    );
+    let runs = rig.store().recent_runs(10).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].outcome, "done");
+    assert_last_outcome(&rig.metrics(), "done");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_with_report_prints_the_report_on_stdout_and_logs_only_on_stderr() {
+    let rig = Rig::new(12).await;
+    let output = rig.bin(&["run", "--report", "--format", "json"]).await;
+    assert_code(&output, 0);
+    let report = json(&stdout(&output));
+    assert_eq!(report["schema"], 1);
+    assert_eq!(report["run"]["outcome"], "done");
+    assert!(!stdout(&output).contains("run finished"));
+    assert!(stderr(&output).contains("run finished"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_log_format_makes_every_stderr_line_a_json_object() {
+    let rig = Rig::new(13).await;
+    let output = rig.bin(&["--log-format", "json", "-v", "run"]).await;
+    assert_code(&output, 0);
+    let text = stderr(&output);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() >= 2, "expected several log lines:\n{text}");
+    for line in lines {
+        let value = json(line);
+        assert!(value.is_object(), "{line}");
+        assert!(value.get("level").is_some(), "{line}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dingtalk_quota_exhaustion_ends_the_run_as_partial_with_exit_two() {
+    let rig = Rig::with(14, |config| config.monthly_quota = Some(3)).await;
+    let output = rig.bin(&["run"]).await;
+    assert_code(&output, 2);
+    let runs = rig.store().recent_runs(10).unwrap();
+    assert_eq!(runs[0].outcome, "partial");
+    assert_last_outcome(&rig.metrics(), "partial");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_monthly_budget_ends_the_run_as_partial_with_exit_two() {
+    let rig = Rig::new(15).await;
+    rig.write_config("[quota]\nmonthly_budget = 2\n");
+    let output = rig.bin(&["run", "--report", "--format", "json"]).await;
+    assert_code(&output, 2);
+    let report = json(&stdout(&output));
+    assert_eq!(report["run"]["outcome"], "partial");
+    assert!(
+        !report["deferred"].as_array().unwrap().is_empty(),
+        "the report lists what was deferred: {report}"
+    );
+    assert!(report["api_calls"]["metered"].as_u64().unwrap() <= 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_lock_holder_makes_run_exit_75_and_a_dead_one_is_taken_over() {
+    let rig = Rig::new(16).await;
+    // This test process is alive on this host: its lock is respected.
+    hold_lock(&rig.store_path(), std::process::id(), rig.as_of);
+    let output = rig.bin(&["run"]).await;
+    assert_code(&output, 75);
+    assert!(stderr(&output).contains("another run holds the store"));
+    assert!(rig.store().recent_runs(10).unwrap().is_empty());
+
+    // The same store, its lock now held by a process that has exited: taken over.
+    let mut store = rig.store();
+    let holder = store.lock_holder().unwrap().unwrap();
+    assert!(store.release_lock(&holder).unwrap());
+    drop(store);
+    hold_lock(&rig.store_path(), dead_pid(), rig.as_of);
+    let output = rig.bin(&["run"]).await;
+    assert_code(&output, 0);
+    let store = rig.store();
+    assert_eq!(store.lock_holder().unwrap(), None, "released after the run");
+    assert_eq!(store.recent_runs(10).unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_errors_exit_78_and_name_what_is_wrong() {
+    let rig = Rig::new(17).await;
+    let missing = rig.dir.path().join("absent.toml");
+    let output = run_binary(
+        vec![
+            "--config".into(),
+            missing.display().to_string(),
+            "run".into(),
+        ],
+        Vec::new(),
+    )
+    .await;
+    assert_code(&output, 78);
+    assert!(
+        stderr(&output).contains("absent.toml"),
+        "{}",
+        stderr(&output)
+    );
+
+    std::fs::write(rig.config_path(), "[dingtalk\napp_key = 1").unwrap();
+    let output = rig.bin(&["run"]).await;
+    assert_code(&output, 78);
+    assert!(
+        stderr(&output).contains("not valid TOML"),
+        "{}",
+        stderr(&output)
+    );
+
+    rig.write_config("[quota]\nmonthly_budget = -5\n");
+    let output = rig.bin(&["run"]).await;
+    assert_code(&output, 78);
+    assert!(
+        stderr(&output).contains("quota.monthly_budget"),
+        "{}",
+        stderr(&output)
+    );
+
+    rig.write_config("[schedule]\ncron = \"every night\"\n");
+    let output = rig.bin(&["run"]).await;
+    assert_code(&output, 78);
+    assert!(
+        stderr(&output).contains("schedule.cron"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!rig.store_path().exists(), "nothing was opened");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_arguments_exit_78_and_help_exits_zero() {
+    let output = run_binary(vec!["run".into(), "--no-such-flag".into()], Vec::new()).await;
+    assert_code(&output, 78);
+    assert!(stderr(&output).contains("--no-such-flag"));
+    let output = run_binary(
+        vec!["--as-of".into(), "yesterday".into(), "run".into()],
+        Vec::new(),
+    )
+    .await;
+    assert_code(&output, 78);
+    assert!(stderr(&output).contains("RFC 3339"));
+    let output = run_binary(vec!["--help".into()], Vec::new()).await;
+    assert_code(&output, 0);
+    assert!(stdout(&output).contains("backfill"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_dingtalk_exits_three() {
+    let rig = Rig::new(18).await;
+    let closed = format!("http://127.0.0.1:{}", closed_port());
+    let text = rig.config_text(&closed, rig.sim.app_secret(), "");
+    std::fs::write(rig.config_path(), text).unwrap();
+    let output = rig.bin(&["run"]).await;
+    assert_code(&output, 3);
+    assert!(rig.store().lock_holder().unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_app_secret_exits_three_without_printing_it() {
+    let rig = Rig::new(19).await;
+    let wrong = "wrong-secret-4d1e7a";
+    let text = rig.config_text(&rig.sim.base_url(), wrong, "");
+    std::fs::write(rig.config_path(), text).unwrap();
+    let output = rig.bin(&["-vv", "run"]).await;
+    assert_code(&output, 3);
+    assert!(!stderr(&output).contains(wrong));
+    assert!(!stdout(&output).contains(wrong));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_status_and_explain_read_the_store_after_a_run() {
+    let rig = Rig::new(20).await;
+    assert_code(&rig.bin(&["run"]).await, 0);
+
+    let output = rig.bin(&["report", "--format", "json"]).await;
+    assert_code(&output, 0);
+    let report = json(&stdout(&output));
+    assert_eq!(report["schema"], 1);
+    assert_eq!(report["run"]["kind"], "run");
+    assert!(report["corrections"].is_array());
+    assert!(report["api_calls"]["metered"].as_u64().unwrap() > 0);
+
+    let output = rig.bin(&["status", "--format", "json"]).await;
+    assert_code(&output, 0);
+    let status = json(&stdout(&output));
+    assert_eq!(status["runs"].as_array().unwrap().len(), 1);
+    assert!(status["lock"].is_null());
+
+    // An employee-day the run read: the last work day of the world.
+    let user = rig.sim.world().employees[0].id.clone();
+    let day = rig.sim.world().config.from + chrono::Duration::days(i64::from(WORLD_DAYS) - 1);
+    let output = rig
+        .bin(&["explain", "--user", &user, "--date", &day.to_string()])
+        .await;
+    assert_code(&output, 0);
+    let text = stdout(&output);
+    assert!(text.contains(&user), "{text}");
+    assert!(text.contains(&day.to_string()), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_past_the_budget_is_refused_and_a_partial_backfill_resumes_to_completion() {
+    let rig = Rig::new(21).await;
+    rig.write_config("[quota]\nmonthly_budget = 3\n");
+    let (from, to) = ("2026-10-01", "2026-10-09");
+    let output = rig.bin(&["backfill", "--from", from, "--to", to]).await;
+    assert_ne!(code(&output), 0);
+    assert!(
+        stderr(&output).contains("--max-calls"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        rig.store().recent_runs(10).unwrap().is_empty(),
+        "nothing ran"
+    );
+
+    // Within a generous budget but capped now: partial, resumable.
+    rig.write_config("[quota]\nmonthly_budget = 4000\n");
+    let output = rig
+        .bin(&["backfill", "--from", from, "--to", to, "--max-calls", "2"])
+        .await;
+    assert_code(&output, 2);
+    assert!(stderr(&output).contains("--resume"), "{}", stderr(&output));
+    let output = rig
+        .bin(&["backfill", "--from", from, "--to", to, "--resume"])
+        .await;
+    assert_code(&output, 0);
+    let store = rig.store();
+    let runs = store.recent_runs(20).unwrap();
+    assert!(runs.iter().any(|run| run.outcome == "partial"));
+    assert_eq!(runs[0].outcome, "done");
+    // Every scheduled user-day of the range was read, none twice.
+    for employee in &rig.sim.world().employees {
+        let user = dingtalk_reconcile::domain::UserId::new(employee.id.clone()).unwrap();
+        for day in employee.days.iter().flatten() {
+            let stored = store.slots_for_user_day(&user, day.work_date).unwrap();
+            assert_eq!(
+                stored.len(),
+                day.slots.len(),
+                "slots of {} on {}",
+                employee.id,
+                day.work_date
+            );
+        }
+    }
+}
