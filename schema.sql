@@ -1,7 +1,7 @@
 -- dingtalk-reconcile store, schema version 1.
 --
 -- Applied once, inside an exclusive transaction, by `store::open` (migration 1). Never edit this
--- file once released: later changes append new migrations in `src/store/migrations.rs`.
+-- file once released: later changes append new migrations to `MIGRATIONS` in `src/store/open.rs`.
 --
 -- Conventions: user ids are TEXT (leading zeros matter); instants are INTEGER epoch milliseconds
 -- UTC (columns ending in `_ms`); work dates are TEXT `YYYY-MM-DD` in the business time zone;

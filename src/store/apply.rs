@@ -14,6 +14,7 @@
 
 use chrono::{DateTime, Utc};
 use std::cell::RefCell;
+use std::collections::HashSet;
 
 use rusqlite::{CachedStatement, OptionalExtension, Transaction, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
@@ -138,8 +139,19 @@ impl<'t> Writer<'t> {
 
     fn write(&self, batch: &ApplyBatch) -> Result<ApplyOutcome, Error> {
         self.require_run()?;
+        let mut observed = HashSet::with_capacity(batch.observations.len());
         for observation in &batch.observations {
-            self.observe(observation)?;
+            let key = observation.slot.key().canonical();
+            if observed.contains(&key) {
+                return Err(Error::Unstorable {
+                    what: "batch",
+                    detail: format!(
+                        "slot {key} is observed more than once; expected one observation per slot"
+                    ),
+                });
+            }
+            self.observe(&key, observation)?;
+            observed.insert(key);
         }
         for (key, state) in &batch.ledger_baseline {
             self.baseline(key, state)?;
@@ -180,21 +192,20 @@ impl<'t> Writer<'t> {
         }
     }
 
-    fn observe(&self, observation: &Observation) -> Result<(), Error> {
-        let key = observation.slot.key().canonical();
+    fn observe(&self, key: &str, observation: &Observation) -> Result<(), Error> {
         match observation.change {
             ObservedChange::New => {
-                if !self.insert_slot(&key, observation)? {
-                    self.observe_existing(&key, observation)?;
+                if !self.insert_slot(key, observation)? {
+                    self.observe_existing(key, observation)?;
                 }
             }
             ObservedChange::Unchanged => {
-                if !self.touch_slot(&key, observation)? {
-                    self.observe_existing(&key, observation)?;
+                if !self.touch_slot(key, observation)? {
+                    self.observe_existing(key, observation)?;
                 }
             }
-            ObservedChange::Changed => self.observe_existing(&key, observation)?,
-            ObservedChange::Vanished => self.vanish(&key, observation)?,
+            ObservedChange::Changed => self.observe_existing(key, observation)?,
+            ObservedChange::Vanished => self.vanish(key, observation)?,
         }
         Ok(())
     }

@@ -3,50 +3,9 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use rusqlite::types::Value;
-
-use super::test_support::{at, corrected, day, new_run, slot, store, user};
+use super::test_support::{at, corrected, day, dump, new_run, slot, store, user};
 use super::*;
 use crate::domain::{ChangeClass, Correction, LedgerState, Slot, SlotKey, TimeResult};
-
-/// Every row of every table, as text, in a stable order: two equal dumps are equal stores.
-fn dump(store: &Store) -> Vec<String> {
-    let tables = [
-        "runs",
-        "run_counts",
-        "slots",
-        "slot_history",
-        "approvals",
-        "approval_listings",
-        "approval_resolutions",
-        "ledger",
-        "corrections",
-        "outbox",
-        "findings",
-        "backfills",
-        "backfill_chunks",
-        "calls",
-        "run_lock",
-    ];
-    let mut out = Vec::new();
-    for table in tables {
-        let mut statement = store
-            .conn
-            .prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))
-            .unwrap();
-        let n_columns = statement.column_count();
-        let rows = statement
-            .query_map([], |row| {
-                let values: Vec<Value> = (0..n_columns)
-                    .map(|idx| row.get::<_, Value>(idx))
-                    .collect::<Result<_, _>>()?;
-                Ok(format!("{table}: {values:?}"))
-            })
-            .unwrap();
-        out.extend(rows.map(Result::unwrap));
-    }
-    out
-}
 
 fn observe(
     slot: &Slot,
@@ -159,36 +118,79 @@ fn applying_the_same_batch_twice_equals_applying_it_once() {
 }
 
 #[test]
-fn a_batch_failing_midway_leaves_nothing_half_written() {
-    // Arrange: a failure injected into the findings insert, after snapshot, ledger, journal
-    // and outbox rows of the same batch were written.
+fn a_batch_failing_at_any_table_leaves_nothing_half_written() {
+    // Every table a batch writes, in the order the batch writes them.
+    let tables = [
+        "slots",
+        "ledger",
+        "corrections",
+        "outbox",
+        "findings",
+        "approval_resolutions",
+    ];
+    for table in tables {
+        // Arrange: the first write to `table` fails.
+        let mut store = store();
+        let run_id = store.begin_run(&new_run(day(1), day(7))).unwrap();
+        let (batch, _, fixed) = first_batch();
+        store
+            .conn
+            .execute_batch(&format!(
+                "CREATE TEMP TRIGGER injected BEFORE INSERT ON main.{table}
+                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END;"
+            ))
+            .unwrap();
+        let before = dump(&store);
+
+        // Act.
+        let err = store.apply_batch(run_id, &batch).unwrap_err();
+
+        // Assert: nothing of the batch is visible; once the fault is gone it applies in full.
+        assert!(matches!(err, Error::Sqlite { .. }), "{table}: {err}");
+        assert_eq!(dump(&store), before, "{table}");
+        store.conn.execute_batch("DROP TRIGGER injected").unwrap();
+        let outcome = store.apply_batch(run_id, &batch).unwrap();
+        assert_eq!(outcome.applied, 1, "{table}");
+        let journal = store.corrections_for_run(run_id).unwrap();
+        assert_eq!(journal[0].correction.slot_key, fixed.key(), "{table}");
+    }
+}
+
+#[test]
+fn a_history_write_failing_rolls_back_the_slot_change_with_it() {
     let mut store = store();
     let run_id = store.begin_run(&new_run(day(1), day(7))).unwrap();
-    let (batch, _, fixed) = first_batch();
+    let open = slot("u1", day(3), 1);
+    let first = ApplyBatch {
+        observations: vec![observe(
+            &open,
+            ObservedChange::New,
+            Some(ChangeClass::Baseline),
+            1,
+        )],
+        ..ApplyBatch::default()
+    };
+    store.apply_batch(run_id, &first).unwrap();
     store
         .conn
         .execute_batch(
-            "CREATE TEMP TRIGGER injected BEFORE INSERT ON findings
+            "CREATE TEMP TRIGGER injected BEFORE INSERT ON main.slot_history
              BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
         )
         .unwrap();
     let before = dump(&store);
+    let change = ApplyBatch {
+        observations: vec![observe(
+            &corrected(open, "p1"),
+            ObservedChange::Changed,
+            Some(ChangeClass::SupplyApplied),
+            2,
+        )],
+        ..ApplyBatch::default()
+    };
 
-    // Act.
-    let err = store.apply_batch(run_id, &batch).unwrap_err();
-
-    // Assert: nothing of the batch is visible; once the fault is gone it applies in full.
-    assert!(matches!(err, Error::Sqlite { .. }), "{err}");
+    assert!(store.apply_batch(run_id, &change).is_err());
     assert_eq!(dump(&store), before);
-    store.conn.execute_batch("DROP TRIGGER injected").unwrap();
-    let outcome = store.apply_batch(run_id, &batch).unwrap();
-    assert_eq!(outcome.applied, 1);
-    assert_eq!(
-        store.corrections_for_run(run_id).unwrap()[0]
-            .correction
-            .slot_key,
-        fixed.key()
-    );
 }
 
 #[test]
@@ -360,6 +362,31 @@ fn baseline_never_overwrites_and_late_results_update_without_journaling() {
             .len(),
         2
     );
+}
+
+#[test]
+fn a_batch_observing_one_slot_twice_is_refused_before_anything_is_written() {
+    let mut store = store();
+    let run_id = store.begin_run(&new_run(day(1), day(7))).unwrap();
+    let open = slot("u1", day(3), 1);
+    let before = dump(&store);
+    let batch = ApplyBatch {
+        observations: vec![
+            observe(&open, ObservedChange::New, Some(ChangeClass::Baseline), 1),
+            observe(
+                &open,
+                ObservedChange::Vanished,
+                Some(ChangeClass::Vanished),
+                1,
+            ),
+        ],
+        ..ApplyBatch::default()
+    };
+
+    let err = store.apply_batch(run_id, &batch).unwrap_err();
+
+    assert!(err.to_string().contains("observed more than once"), "{err}");
+    assert_eq!(dump(&store), before);
 }
 
 #[test]

@@ -47,6 +47,8 @@ mod runs;
 mod snapshot;
 
 #[cfg(test)]
+mod apply_props;
+#[cfg(test)]
 mod apply_tests;
 #[cfg(test)]
 mod open_tests;

@@ -38,7 +38,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Files up to this size get a full `PRAGMA quick_check` at open; larger ones rely on SQLite
 /// reporting corruption when a damaged page is read.
-const QUICK_CHECK_MAX_BYTES: u64 = 256 * 1024 * 1024;
+const QUICK_CHECK_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 

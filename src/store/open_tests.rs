@@ -212,3 +212,12 @@ fn in_memory_stores_are_private_to_each_other() {
     assert!(first.latest_run().unwrap().is_some());
     assert!(second.latest_run().unwrap().is_none());
 }
+
+#[test]
+fn the_store_moves_to_blocking_threads_and_the_call_log_is_shared_across_tasks() {
+    // Compile-time checks: spawn_blocking needs `Send + 'static`; the client shares the log.
+    fn movable<T: Send + 'static>() {}
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    movable::<Store>();
+    shareable::<CallLog>();
+}

@@ -1,6 +1,7 @@
 //! Fixtures shared by the store's unit tests: a fresh store, dates, instants, slots.
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use rusqlite::types::Value;
 
 use super::{NewRun, Store};
 use crate::domain::{CheckType, LocationResult, Slot, SourceType, TimeResult, UserId};
@@ -66,4 +67,43 @@ pub(crate) fn corrected(mut slot: Slot, proc: &str) -> Slot {
     slot.proc_inst_id = Some(proc.to_owned());
     slot.record_id = Some(99);
     slot
+}
+
+/// Every row of every table, as text, in a stable order: two equal dumps are equal stores.
+pub(crate) fn dump(store: &Store) -> Vec<String> {
+    let tables = [
+        "runs",
+        "run_counts",
+        "slots",
+        "slot_history",
+        "approvals",
+        "approval_listings",
+        "approval_resolutions",
+        "ledger",
+        "corrections",
+        "outbox",
+        "findings",
+        "backfills",
+        "backfill_chunks",
+        "calls",
+        "run_lock",
+    ];
+    let mut out = Vec::new();
+    for table in tables {
+        let mut statement = store
+            .conn
+            .prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))
+            .unwrap();
+        let n_columns = statement.column_count();
+        let rows = statement
+            .query_map([], |row| {
+                let values: Vec<Value> = (0..n_columns)
+                    .map(|idx| row.get::<_, Value>(idx))
+                    .collect::<Result<_, _>>()?;
+                Ok(format!("{table}: {values:?}"))
+            })
+            .unwrap();
+        out.extend(rows.map(Result::unwrap));
+    }
+    out
 }
