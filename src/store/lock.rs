@@ -43,7 +43,9 @@ impl LockHolder {
         }
     }
 
-    /// Whether two holders are the same acquisition (the run id may be filled in later).
+    /// Whether two holders are the same acquisition (the run id may be filled in later). The
+    /// acquisition instant is compared in milliseconds, as stored: one process taking the lock
+    /// twice within the same millisecond would be seen as one acquisition.
     fn same_acquisition(&self, other: &LockHolder) -> bool {
         self.pid == other.pid
             && self.host == other.host

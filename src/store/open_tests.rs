@@ -188,7 +188,7 @@ fn a_missing_directory_is_an_io_error_naming_the_path() {
 
 #[cfg(unix)]
 #[test]
-fn a_new_store_and_its_wal_are_readable_by_the_owner_only() {
+fn a_new_store_and_its_wal_files_are_readable_by_the_owner_only() {
     use std::os::unix::fs::PermissionsExt;
 
     let dir = tempfile::tempdir().unwrap();
@@ -201,6 +201,9 @@ fn a_new_store_and_its_wal_are_readable_by_the_owner_only() {
     let wal = path.with_extension("db-wal");
     assert!(wal.exists(), "the store writes through a WAL");
     assert_eq!(mode(&wal), 0o600);
+    let shm = path.with_extension("db-shm");
+    assert!(shm.exists(), "the WAL index is on disk");
+    assert_eq!(mode(&shm), 0o600);
 }
 
 #[test]
