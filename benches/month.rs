@@ -1,3 +1,416 @@
-//! Benchmark placeholder: month.
+//! The benchmark month (PRODUCT.md section 8, "free-tier capacity").
+//!
+//! A synthetic company on the simulator's standard rates (`Rates::benchmark()`: one day shift,
+//! weekdays, 3 % missed punches, 90 % of them filed as 补卡 with lags up to 30 days, 5 % refused,
+//! 3 % withdrawn, 0.5 % admin edits) lives from September to December. The job runs every night
+//! at 02:10 in virtual time from a fresh store, exactly as `dingtalk-reconcile run` would, until
+//! every decision about September–November is more than a week old. Then:
+//!
+//! - **metered calls per employee-month** are the calls DingTalk metered during November, the
+//!   steady-state month (nothing of the cold start, nothing of the tail), divided by employees;
+//! - **recall and precision** compare the ledger's corrections of work dates September–November
+//!   with the simulator's ground truth on (user, work date, check type, plan, class, instance);
+//! - the **push approaches** are counted on the same world for November: approach 1 (one push per
+//!   check event), approach 2 (one push per finished 补卡 plus one detail call each, beside a daily
+//!   results sync), and a naive nightly 7-day results re-poll;
+//! - the **capacity** is the largest company whose November stays within 5,000 metered calls with
+//!   100 % recall and precision, found by a search over sizes.
+//!
+//! Usage (release build; sizes and switches from the command line):
+//!
+//! ```text
+//! cargo bench --bench month -- [--sizes 500,2000,4000] [--search] [--pessimistic] [--seed N] [--budget N]
+//! ```
 
-fn main() {}
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use dingtalk_reconcile::dingtalk::{Client, ClientConfig, Scope};
+use dingtalk_reconcile::domain::{Clock, Policy, PolicyAction, UserId};
+use dingtalk_reconcile::reconcile::{RunKind, RunRequest, RunSettings, StoreRecorder, run_once};
+use dingtalk_reconcile::sim::{Rates, SimConfig, SimHandle, Switches};
+use dingtalk_reconcile::store::Store;
+use secrecy::SecretString;
+use url::Url;
+
+const TZ: Tz = chrono_tz::Asia::Shanghai;
+const FREE_TIER: u64 = 5_000;
+
+#[derive(Debug, Clone)]
+struct Options {
+    sizes: Vec<usize>,
+    search: bool,
+    pessimistic: bool,
+    seed: u64,
+    budget: u64,
+}
+
+fn parse_options() -> Options {
+    let mut options = Options {
+        sizes: vec![500, 2_000, 4_000],
+        search: false,
+        pessimistic: false,
+        seed: 1,
+        budget: FREE_TIER,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--sizes" => {
+                options.sizes = args
+                    .next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|n| n.trim().parse().ok())
+                    .collect();
+            }
+            "--search" => options.search = true,
+            "--pessimistic" => options.pessimistic = true,
+            "--seed" => options.seed = args.next().and_then(|n| n.parse().ok()).unwrap_or(1),
+            "--budget" => {
+                options.budget = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(FREE_TIER)
+            }
+            // `cargo bench` passes `--bench`; ignore it and anything unknown.
+            _ => {}
+        }
+    }
+    options
+}
+
+#[derive(Debug)]
+struct TestClock(Mutex<DateTime<Utc>>);
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+fn night(day: NaiveDate) -> DateTime<Utc> {
+    TZ.from_local_datetime(&day.and_hms_opt(2, 10, 0).unwrap())
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// One measured size.
+#[derive(Debug, Clone)]
+struct Measure {
+    employees: usize,
+    november_calls: u64,
+    recall: f64,
+    precision: f64,
+    truth: usize,
+    missed: usize,
+    extra: usize,
+    push_1: u64,
+    push_2: u64,
+    naive_7day: u64,
+    approach_2_calls: u64,
+    seconds: f64,
+}
+
+impl Measure {
+    fn per_employee(&self) -> f64 {
+        self.november_calls as f64 / self.employees as f64
+    }
+
+    fn fits(&self) -> bool {
+        self.november_calls <= FREE_TIER && self.missed == 0 && self.extra == 0
+    }
+}
+
+type Key = (
+    String,
+    NaiveDate,
+    String,
+    Option<i64>,
+    String,
+    Option<String>,
+);
+
+async fn measure(employees: usize, options: &Options) -> Measure {
+    let started = Instant::now();
+    let first = date(2026, 9, 1);
+    let last = date(2026, 12, 31);
+    let mut config = SimConfig::new(options.seed, employees);
+    config.from = first;
+    config.days = (last - first).num_days() as u32 + 1;
+    config.qps = 1_000_000;
+    config.rates = Rates::benchmark();
+    config.switches = if options.pessimistic {
+        Switches::pessimistic()
+    } else {
+        Switches::default()
+    };
+    let first_night = night(first + Duration::days(1));
+    config.clock = Some(first_night);
+    let sim = SimHandle::spawn(config).await.expect("simulator starts");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut store = Store::open(&dir.path().join("bench.db")).expect("store opens");
+    let clock = Arc::new(TestClock(Mutex::new(first_night)));
+    let recorder = Arc::new(StoreRecorder::new(store.call_log().expect("call log"), TZ));
+    let base = Url::parse(&sim.base_url()).unwrap();
+    let mut client_config = ClientConfig::new(
+        base.clone(),
+        base,
+        sim.app_key(),
+        SecretString::from(sim.app_secret().to_owned()),
+    );
+    client_config.qps_per_api = 1_000_000;
+    let client_clock: Arc<dyn Clock> = clock.clone();
+    let client_recorder: Arc<dyn dingtalk_reconcile::dingtalk::CallRecorder> = recorder.clone();
+    let client = Client::new(client_config, client_clock, client_recorder).expect("client");
+    let policy = Policy {
+        admin_edit: PolicyAction::Apply,
+        unexplained: PolicyAction::Report,
+        vanished: PolicyAction::Report,
+        pending_anomaly_days: 3,
+    };
+    let mut settings = RunSettings::new(TZ, Scope::Departments(vec![1]), policy);
+    settings.supply_process_codes = Some(sim.supply_process_codes());
+    settings.admin_user_id = Some(UserId::new(sim.admin_user_id()).unwrap());
+    settings.monthly_budget = options.budget;
+
+    // Every night from September 2 until every decision about November is a week old.
+    let final_night = date(2027, 1, 12);
+    let mut day = first + Duration::days(1);
+    while day <= final_night {
+        let as_of = night(day);
+        sim.set_clock(as_of);
+        *clock.0.lock().unwrap() = as_of;
+        let request = RunRequest {
+            kind: RunKind::Nightly,
+            as_of,
+            max_calls: None,
+            dry_run: false,
+            trigger: "bench".into(),
+        };
+        if let Err(error) =
+            run_once(&mut store, &client, Some(&recorder), &settings, &request).await
+        {
+            eprintln!("  night {day}: run failed: {error:#}");
+        }
+        day += Duration::days(1);
+    }
+    let as_of = night(final_night);
+
+    let november_calls = store.month_usage("2026-11").expect("usage").metered;
+    let in_scope = |work_date: NaiveDate| work_date >= first && work_date <= date(2026, 11, 30);
+    let truth: BTreeSet<Key> = sim
+        .truth(as_of)
+        .into_iter()
+        .filter(|c| in_scope(c.work_date))
+        .map(|c| {
+            (
+                c.user_id,
+                c.work_date,
+                c.check_type,
+                c.plan_id,
+                c.class,
+                c.process_instance_id,
+            )
+        })
+        .collect();
+    let ledger: BTreeSet<Key> = store
+        .all_corrections()
+        .expect("corrections")
+        .into_iter()
+        .filter(|stored| in_scope(stored.correction.slot_key.work_date))
+        .map(|stored| {
+            let c = stored.correction;
+            (
+                c.slot_key.user_id.as_str().to_owned(),
+                c.slot_key.work_date,
+                stored
+                    .check_type
+                    .map(|t| t.as_str().to_owned())
+                    .unwrap_or_default(),
+                match c.slot_key.discriminator {
+                    dingtalk_reconcile::domain::SlotDiscriminator::Plan(plan) => Some(plan),
+                    _ => None,
+                },
+                c.class.as_str().to_owned(),
+                c.process_instance_id,
+            )
+        })
+        .collect();
+    let missed = truth.difference(&ledger).count();
+    let extra = ledger.difference(&truth).count();
+    let found = truth.len() - missed;
+
+    // The alternatives, counted on the same world for November.
+    let world = sim.world();
+    let (nov_start, dec_start) = (
+        night(date(2026, 11, 1)) - Duration::hours(2),
+        night(date(2026, 12, 1)) - Duration::hours(2),
+    );
+    let push_1 = world.check_events_by(dec_start.timestamp_millis())
+        - world.check_events_by(nov_start.timestamp_millis());
+    let push_2 = world.supply_events_by(dec_start.timestamp_millis())
+        - world.supply_events_by(nov_start.timestamp_millis());
+    let rows = |user: usize, work_date: NaiveDate| -> u64 {
+        world
+            .day_index(work_date)
+            .and_then(|index| world.user_day(user, index))
+            .map_or(0, |user_day| user_day.slots.len() as u64)
+    };
+    let results_calls = |from: NaiveDate, to: NaiveDate| -> u64 {
+        // One call per 50-user batch at least; one per 50 rows.
+        (0..world.employees.len())
+            .collect::<Vec<_>>()
+            .chunks(50)
+            .map(|batch| {
+                let mut total = 0;
+                let mut day = from;
+                while day <= to {
+                    total += batch.iter().map(|&user| rows(user, day)).sum::<u64>();
+                    day += Duration::days(1);
+                }
+                total.div_ceil(50).max(1)
+            })
+            .sum()
+    };
+    let mut naive_7day = 0;
+    let mut daily_sync = 0;
+    let mut day = date(2026, 11, 1);
+    while day.month() == 11 {
+        let yesterday = day - Duration::days(1);
+        naive_7day += results_calls(yesterday - Duration::days(6), yesterday);
+        daily_sync += results_calls(yesterday, yesterday);
+        day += Duration::days(1);
+    }
+    sim.shutdown().await;
+    Measure {
+        employees,
+        november_calls,
+        recall: if truth.is_empty() {
+            1.0
+        } else {
+            found as f64 / truth.len() as f64
+        },
+        precision: if ledger.is_empty() {
+            1.0
+        } else {
+            (ledger.len() - extra) as f64 / ledger.len() as f64
+        },
+        truth: truth.len(),
+        missed,
+        extra,
+        push_1,
+        push_2,
+        naive_7day,
+        approach_2_calls: daily_sync + push_2,
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+fn header() {
+    println!(
+        "{:>9} {:>9} {:>8} {:>8} {:>9} {:>7} {:>9} {:>8} {:>10} {:>10} {:>7}",
+        "employees",
+        "metered",
+        "per-emp",
+        "recall",
+        "precision",
+        "truth",
+        "push-1",
+        "push-2",
+        "naive-7day",
+        "approach-2",
+        "secs"
+    );
+}
+
+fn row(m: &Measure) {
+    println!(
+        "{:>9} {:>9} {:>8.3} {:>7.2}% {:>8.2}% {:>7} {:>9} {:>8} {:>10} {:>10} {:>7.1}",
+        m.employees,
+        m.november_calls,
+        m.per_employee(),
+        m.recall * 100.0,
+        m.precision * 100.0,
+        m.truth,
+        m.push_1,
+        m.push_2,
+        m.naive_7day,
+        m.approach_2_calls,
+        m.seconds
+    );
+    if m.missed > 0 || m.extra > 0 {
+        println!(
+            "{:>9} missed {} true corrections, applied {} false ones",
+            "", m.missed, m.extra
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let options = parse_options();
+    println!(
+        "benchmark month: seed {}, switches {}, budget {} metered calls/month; November (steady state) of a Sep–Dec world",
+        options.seed,
+        if options.pessimistic {
+            "pessimistic"
+        } else {
+            "default"
+        },
+        options.budget
+    );
+    println!(
+        "command: cargo bench --bench month -- {}",
+        std::env::args()
+            .skip(1)
+            .filter(|a| a != "--bench")
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    header();
+    let mut measured = Vec::new();
+    for &size in &options.sizes {
+        let m = measure(size, &options).await;
+        row(&m);
+        measured.push(m);
+    }
+    if options.search {
+        // Start from the linear estimate of the largest fitting size, then bisect on real runs.
+        let best = measured
+            .iter()
+            .max_by_key(|m| m.employees)
+            .expect("at least one size");
+        let estimate = (FREE_TIER as f64 / best.per_employee()).floor() as usize;
+        let (mut lo, mut hi) = (0usize, estimate.max(1) * 2);
+        for m in &measured {
+            if m.fits() {
+                lo = lo.max(m.employees);
+            } else {
+                hi = hi.min(m.employees);
+            }
+        }
+        let mut probe = estimate.clamp(lo + 1, hi.saturating_sub(1).max(lo + 1));
+        while hi > lo + hi / 50 + 1 {
+            let m = measure(probe, &options).await;
+            row(&m);
+            if m.fits() {
+                lo = probe;
+            } else {
+                hi = probe;
+            }
+            probe = lo + (hi - lo) / 2;
+        }
+        println!(
+            "capacity: {lo} employees within {FREE_TIER} metered calls a month with 100% recall and precision (search resolution ±2%)"
+        );
+    }
+}
