@@ -20,7 +20,9 @@ pub struct UserId(String);
 pub enum DomainError {
     #[error("user id {0:?} is not valid: expected 1 to 64 printable characters")]
     BadUserId(String),
-    #[error("slot key {0:?} is not valid: expected `USER|YYYY-MM-DD|plan:ID` or `USER|YYYY-MM-DD|CHECKTYPE@MILLIS`")]
+    #[error(
+        "slot key {0:?} is not valid: expected `USER|YYYY-MM-DD|plan:ID` or `USER|YYYY-MM-DD|CHECKTYPE@MILLIS`"
+    )]
     BadSlotKey(String),
 }
 
@@ -165,7 +167,10 @@ pub enum SlotDiscriminator {
     /// The row carried a `planId`: the check point's identity.
     Plan(i64),
     /// No `planId`: fall back to the check type and the scheduled time (epoch ms).
-    Time { check_type: CheckType, base_check_ms: i64 },
+    Time {
+        check_type: CheckType,
+        base_check_ms: i64,
+    },
 }
 
 /// Identity of a slot: `(user_id, work_date, plan_id)` or, without a plan id,
@@ -189,7 +194,8 @@ impl SlotKey {
     pub fn parse(raw: &str) -> Result<Self, DomainError> {
         let bad = || DomainError::BadSlotKey(raw.to_owned());
         let mut parts = raw.splitn(3, '|');
-        let (Some(user), Some(date), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(user), Some(date), Some(rest)) = (parts.next(), parts.next(), parts.next())
+        else {
             return Err(bad());
         };
         let user_id = UserId::new(user).map_err(|_| bad())?;
@@ -203,7 +209,11 @@ impl SlotKey {
                 base_check_ms: millis.parse().map_err(|_| bad())?,
             }
         };
-        Ok(SlotKey { user_id, work_date, discriminator })
+        Ok(SlotKey {
+            user_id,
+            work_date,
+            discriminator,
+        })
     }
 }
 
@@ -212,7 +222,10 @@ impl fmt::Display for SlotKey {
         write!(f, "{}|{}|", self.user_id, self.work_date.format("%Y-%m-%d"))?;
         match &self.discriminator {
             SlotDiscriminator::Plan(plan_id) => write!(f, "plan:{plan_id}"),
-            SlotDiscriminator::Time { check_type, base_check_ms } => {
+            SlotDiscriminator::Time {
+                check_type,
+                base_check_ms,
+            } => {
                 write!(f, "{check_type}@{base_check_ms}")
             }
         }
@@ -330,7 +343,10 @@ impl Approval {
     }
 
     pub fn is_withdrawn(&self) -> bool {
-        matches!(self.status, ApprovalStatus::Terminated | ApprovalStatus::Canceled)
+        matches!(
+            self.status,
+            ApprovalStatus::Terminated | ApprovalStatus::Canceled
+        )
     }
 
     pub fn is_finished(&self) -> bool {
@@ -397,7 +413,9 @@ impl ChangeClass {
     }
 
     pub fn parse(raw: &str) -> Option<ChangeClass> {
-        ChangeClass::ALL.into_iter().find(|class| class.as_str() == raw)
+        ChangeClass::ALL
+            .into_iter()
+            .find(|class| class.as_str() == raw)
     }
 
     /// Whether a finding of this class is an anomaly in the report.
@@ -552,7 +570,13 @@ mod tests {
 
     #[test]
     fn bad_slot_keys_are_rejected_with_the_expected_shape() {
-        for raw in ["", "u1", "u1|2026-13-01|plan:1", "u1|2026-11-01|plan:x", "u1|2026-11-01|OnDuty"] {
+        for raw in [
+            "",
+            "u1",
+            "u1|2026-13-01|plan:1",
+            "u1|2026-11-01|plan:x",
+            "u1|2026-11-01|OnDuty",
+        ] {
             let err = SlotKey::parse(raw).unwrap_err();
             assert!(err.to_string().contains("expected"), "{err}");
         }
@@ -571,7 +595,10 @@ mod tests {
         let source = SourceType::parse("FACE_MACHINE_V2");
         assert_eq!(source, SourceType::Unknown("FACE_MACHINE_V2".into()));
         assert_eq!(source.as_str(), "FACE_MACHINE_V2");
-        assert_eq!(serde_json::to_string(&source).unwrap(), "\"FACE_MACHINE_V2\"");
+        assert_eq!(
+            serde_json::to_string(&source).unwrap(),
+            "\"FACE_MACHINE_V2\""
+        );
         assert_eq!(SourceType::parse("BOSS"), SourceType::Boss);
     }
 
