@@ -1,4 +1,14 @@
 //! `daemon`: the built-in scheduler driving the same nightly run as `run`.
+//!
+//! [`daemon`] wires the config, one [`Job`] kept open for the daemon's lifetime and the signal
+//! handlers into [`schedule::run`]; [`tick`] is one scheduled night, exactly like `run` (same
+//! lock, same `run_once`, same sinks and metrics file), recorded with kind `daemon` and the
+//! trigger that caused it.
+//!
+//! Not here: the scheduling rules themselves (see [`crate::schedule`]), and cancelling a run
+//! half-way. [`tick`] receives the shutdown flag but does not look at it, because
+//! [`crate::reconcile::run_once`] has no cancellation point yet: a SIGTERM during a run waits
+//! for the whole run (bounded by its budget), which then records itself and releases the lock.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +27,9 @@ const RETRY_BASE: Duration = Duration::from_secs(60);
 /// Longest retry delay (before jitter).
 const RETRY_CAP: Duration = Duration::from_secs(30 * 60);
 
+/// How many recorded runs are searched for the last nightly one, for the catch-up decision.
+const LAST_RUN_LOOKBACK: usize = 500;
+
 /// Runs until SIGINT/SIGTERM.
 pub async fn daemon(global: &GlobalArgs) -> anyhow::Result<Outcome> {
     if global.as_of.is_some() {
@@ -25,9 +38,10 @@ pub async fn daemon(global: &GlobalArgs) -> anyhow::Result<Outcome> {
     }
     let config = load_config(global)?;
     let job = Job::open(config, SharedClock::new(None), &JobOptions::default())?;
+    // Backfills record one run per week of their range: look far enough back to see past them.
     let last_run_started = job
         .store
-        .recent_runs(50)?
+        .recent_runs(LAST_RUN_LOOKBACK)?
         .into_iter()
         .filter(|run| run.kind == "run" || run.kind == "daemon")
         .map(|run| run.started_at)

@@ -11,7 +11,7 @@
 
 mod backfill;
 mod clock;
-mod daemon;
+pub mod daemon;
 mod demo;
 mod inspect;
 mod job;

@@ -3,6 +3,7 @@
 
 mod cli;
 mod client;
+mod daemon;
 mod engine;
 mod sim;
 mod sink;

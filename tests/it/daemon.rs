@@ -1,0 +1,411 @@
+//! The daemon under a fast schedule (a cron expression firing every second): `schedule::run`
+//! driven with tick closures (it runs, never overlaps, catches up once, stops cleanly mid-run),
+//! the real `commands::daemon::tick` with a `Job` against the simulator, and the real binary
+//! stopped with SIGTERM.
+//!
+//! The simulator's world ends yesterday and its clock is the real now, since the daemon follows
+//! the real clock.
+
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use dingtalk_reconcile::commands::daemon::tick;
+use dingtalk_reconcile::commands::{Job, JobOptions, SharedClock};
+use dingtalk_reconcile::config::Config;
+use dingtalk_reconcile::schedule::{self, DaemonOptions, DaemonSummary, TickOutcome, Trigger};
+use dingtalk_reconcile::sim::{FaultKind, FaultRule, SimConfig, SimHandle};
+use dingtalk_reconcile::store::Store;
+use tokio::sync::{Notify, mpsc, watch};
+
+const EVERY_SECOND: &str = "*/1 * * * * *";
+const SHANGHAI: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+/// No test here should come near this; it turns a hang into a failure.
+const GUARD: Duration = Duration::from_secs(40);
+
+fn options(cron: &str, last_run_started: Option<DateTime<Utc>>) -> DaemonOptions {
+    DaemonOptions {
+        cron: cron.to_owned(),
+        timezone: SHANGHAI,
+        last_run_started,
+        retry_base: Duration::from_secs(60),
+        retry_cap: Duration::from_secs(600),
+    }
+}
+
+/// What the tick closures saw.
+#[derive(Debug, Default)]
+struct Ticks {
+    triggers: Mutex<Vec<Trigger>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+    completed: AtomicU32,
+    /// Fires each time a tick completes.
+    done: Notify,
+}
+
+impl Ticks {
+    fn triggers(&self) -> Vec<Trigger> {
+        self.triggers.lock().unwrap().clone()
+    }
+
+    /// A tick that takes `duration` and counts itself in and out.
+    fn tick(
+        self: &Arc<Self>,
+        duration: Duration,
+    ) -> impl FnMut(
+        Trigger,
+        watch::Receiver<bool>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = TickOutcome> + Send>> {
+        let ticks = Arc::clone(self);
+        move |trigger, _cancel| {
+            let ticks = Arc::clone(&ticks);
+            Box::pin(async move {
+                ticks.triggers.lock().unwrap().push(trigger);
+                let now = ticks.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                ticks.max_in_flight.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(duration).await;
+                ticks.in_flight.fetch_sub(1, Ordering::SeqCst);
+                ticks.completed.fetch_add(1, Ordering::SeqCst);
+                ticks.done.notify_one();
+                TickOutcome::Done
+            })
+        }
+    }
+
+    /// Completes once `n` ticks have completed.
+    async fn wait_for(&self, n: u32) {
+        while self.completed.load(Ordering::SeqCst) < n {
+            self.done.notified().await;
+        }
+    }
+}
+
+async fn guarded(run: impl Future<Output = anyhow::Result<DaemonSummary>>) -> DaemonSummary {
+    tokio::time::timeout(GUARD, run)
+        .await
+        .expect("the daemon stopped in time")
+        .expect("the daemon ran")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_ticks_on_its_schedule_until_shutdown() {
+    let ticks = Arc::new(Ticks::default());
+    let (_manual, manual_rx) = mpsc::channel(1);
+    let now = Utc::now();
+    let summary = guarded(schedule::run(
+        options(EVERY_SECOND, Some(now)),
+        now,
+        ticks.tick(Duration::ZERO),
+        manual_rx,
+        ticks.wait_for(2),
+    ))
+    .await;
+    assert!(summary.ticks_run >= 2, "{summary:?}");
+    assert_eq!(summary.catch_ups, 0);
+    assert_eq!(summary.failures, 0);
+    assert!(
+        ticks.triggers().iter().all(|t| *t == Trigger::Scheduled),
+        "{:?}",
+        ticks.triggers()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_that_outlasts_the_next_one_makes_it_skipped_never_run_alongside() {
+    let ticks = Arc::new(Ticks::default());
+    let (_manual, manual_rx) = mpsc::channel(1);
+    let now = Utc::now();
+    let summary = guarded(schedule::run(
+        options(EVERY_SECOND, Some(now)),
+        now,
+        ticks.tick(Duration::from_millis(2_300)),
+        manual_rx,
+        ticks.wait_for(2),
+    ))
+    .await;
+    assert!(summary.ticks_skipped > 0, "{summary:?}");
+    assert_eq!(ticks.max_in_flight.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        summary.ticks_run,
+        u64::from(ticks.completed.load(Ordering::SeqCst))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_long_gap_the_daemon_catches_up_exactly_once() {
+    let ticks = Arc::new(Ticks::default());
+    let (_manual, manual_rx) = mpsc::channel(1);
+    let now = Utc::now();
+    let long_ago = now - chrono::Duration::days(5);
+    let summary = guarded(schedule::run(
+        options(EVERY_SECOND, Some(long_ago)),
+        now,
+        ticks.tick(Duration::ZERO),
+        manual_rx,
+        ticks.wait_for(3),
+    ))
+    .await;
+    let triggers = ticks.triggers();
+    assert_eq!(triggers[0], Trigger::CatchUp, "{triggers:?}");
+    assert!(
+        triggers[1..].iter().all(|t| *t == Trigger::Scheduled),
+        "{triggers:?}"
+    );
+    assert_eq!(summary.catch_ups, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nightly_schedule_missed_for_days_catches_up_once_then_waits_for_its_night() {
+    let ticks = Arc::new(Ticks::default());
+    let (manual, manual_rx) = mpsc::channel(1);
+    let now = Utc::now();
+    let second = {
+        let ticks = Arc::clone(&ticks);
+        async move {
+            ticks.wait_for(1).await;
+            manual.send(()).await.unwrap();
+            ticks.wait_for(2).await;
+        }
+    };
+    let summary = guarded(schedule::run(
+        options("0 10 2 * * *", Some(now - chrono::Duration::days(4))),
+        now,
+        ticks.tick(Duration::ZERO),
+        manual_rx,
+        second,
+    ))
+    .await;
+    assert_eq!(ticks.triggers(), vec![Trigger::CatchUp, Trigger::Manual]);
+    assert_eq!(summary.catch_ups, 1);
+    assert_eq!(summary.ticks_run, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_during_a_tick_lets_it_finish_and_tells_it_to_wind_down() {
+    let started = Arc::new(Notify::new());
+    let cancelled_seen = Arc::new(AtomicU32::new(0));
+    let finished = Arc::new(AtomicU32::new(0));
+    let tick_fn = {
+        let (started, cancelled_seen, finished) =
+            (started.clone(), cancelled_seen.clone(), finished.clone());
+        move |_trigger, mut cancel: watch::Receiver<bool>| {
+            started.notify_one();
+            let (cancelled_seen, finished) = (cancelled_seen.clone(), finished.clone());
+            async move {
+                // The run's cancellation point: it learns of the shutdown, then wraps up.
+                let _ = cancel.wait_for(|stop| *stop).await;
+                cancelled_seen.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                finished.fetch_add(1, Ordering::SeqCst);
+                TickOutcome::Done
+            }
+        }
+    };
+    let (_manual, manual_rx) = mpsc::channel(1);
+    let now = Utc::now();
+    let shutdown = {
+        let started = started.clone();
+        async move { started.notified().await }
+    };
+    let summary = guarded(schedule::run(
+        options(EVERY_SECOND, Some(now - chrono::Duration::days(1))),
+        now,
+        tick_fn,
+        manual_rx,
+        shutdown,
+    ))
+    .await;
+    assert_eq!(cancelled_seen.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        1,
+        "the tick ran to its end"
+    );
+    assert_eq!(summary.ticks_run, 1);
+}
+
+/// A simulator whose world is the nine days before today, its clock at the real now.
+async fn live_sim(seed: u64) -> SimHandle {
+    let now = Utc::now();
+    let today = now.with_timezone(&SHANGHAI).date_naive();
+    let mut config = SimConfig::new(seed, 12);
+    config.days = 9;
+    config.from = today - chrono::Duration::days(9);
+    config.clock = Some(now);
+    config.qps = 10_000;
+    SimHandle::spawn(config).await.expect("simulator starts")
+}
+
+fn daemon_config(sim: &SimHandle, store: &std::path::Path) -> String {
+    let codes = sim
+        .supply_process_codes()
+        .iter()
+        .map(|code| format!("{code:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "[dingtalk]\n\
+         app_key = {key:?}\n\
+         app_secret = {secret:?}\n\
+         oapi_base_url = {base:?}\n\
+         api_base_url = {base:?}\n\
+         supply_process_codes = [{codes}]\n\
+         qps_per_api = 1000\n\
+         [store]\n\
+         path = {store:?}\n\
+         [schedule]\n\
+         cron = \"{EVERY_SECOND}\"\n",
+        key = sim.app_key(),
+        secret = sim.app_secret(),
+        base = sim.base_url(),
+        store = store.display().to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_during_a_real_tick_records_the_run_and_releases_the_lock() {
+    let sim = live_sim(41).await;
+    // Slow answers keep the run busy while the shutdown arrives.
+    let mut slow = FaultRule::new(Some("/attendance/list"), FaultKind::Slow { delay_ms: 400 });
+    slow.times = 3;
+    sim.arm_faults(vec![slow]);
+    let dir = tempfile::tempdir().unwrap();
+    let store_path = dir.path().join("reconcile.db");
+    let text = daemon_config(&sim, &store_path);
+    let config = Config::parse(&text, &dir.path().join("reconcile.toml"), &|_| None).unwrap();
+    let job = Job::open(config, SharedClock::new(None), &JobOptions::default()).unwrap();
+    let job = Arc::new(tokio::sync::Mutex::new(job));
+
+    let started = Arc::new(Notify::new());
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let tick_fn = {
+        let (job, started, outcomes) = (job.clone(), started.clone(), outcomes.clone());
+        move |trigger, cancel: watch::Receiver<bool>| {
+            started.notify_one();
+            let (job, outcomes) = (job.clone(), outcomes.clone());
+            async move {
+                let shutdown_seen = cancel.clone();
+                let outcome = tick(job, trigger, cancel).await;
+                // The cancellation flag is raised only by a shutdown that arrives mid-tick.
+                outcomes
+                    .lock()
+                    .unwrap()
+                    .push((outcome, *shutdown_seen.borrow()));
+                outcome
+            }
+        }
+    };
+    let (_manual, manual_rx) = mpsc::channel(1);
+    let shutdown = {
+        let started = started.clone();
+        async move { started.notified().await }
+    };
+    let now = Utc::now();
+    let summary = guarded(schedule::run(
+        options(EVERY_SECOND, None),
+        now,
+        tick_fn,
+        manual_rx,
+        shutdown,
+    ))
+    .await;
+    assert_eq!(summary.ticks_run, 1, "{summary:?}");
+    assert_eq!(
+        summary.catch_ups, 1,
+        "a store with no run is caught up at start"
+    );
+    assert_eq!(*outcomes.lock().unwrap(), vec![(TickOutcome::Done, true)]);
+
+    let store = Store::open(&store_path).unwrap();
+    let runs = store.recent_runs(10).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].kind, "daemon");
+    assert_eq!(runs[0].trigger, "catch_up");
+    assert_eq!(runs[0].outcome, "done");
+    assert!(runs[0].finished_at.is_some());
+    assert_eq!(store.lock_holder().unwrap(), None);
+    assert!(
+        sim.state().armed_faults().is_empty(),
+        "the slow answers were met"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_binary_runs_on_schedule_and_exits_zero_on_sigterm() {
+    let sim = live_sim(42).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store_path = dir.path().join("reconcile.db");
+    let config_path = dir.path().join("reconcile.toml");
+    std::fs::write(&config_path, daemon_config(&sim, &store_path)).unwrap();
+    let mut child =
+        tokio::process::Command::new(assert_cmd::cargo::cargo_bin("dingtalk-reconcile"))
+            .arg("--config")
+            .arg(&config_path)
+            .arg("daemon")
+            .env_remove("DINGTALK_APP_KEY")
+            .env_remove("DINGTALK_APP_SECRET")
+            .env_remove("RECON_LOG")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+    let pid = child.id().unwrap();
+
+    // Poll the store until two runs have finished (the catch-up, then a scheduled one).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let finished = loop {
+        if store_path.exists()
+            && let Ok(store) = Store::open(&store_path)
+            && let Ok(runs) = store.recent_runs(10)
+        {
+            let finished: Vec<_> = runs
+                .into_iter()
+                .filter(|r| r.finished_at.is_some())
+                .collect();
+            if finished.len() >= 2 {
+                break finished;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no two runs recorded within 30 s"
+        );
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the daemon exited early with {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("the daemon stops after SIGTERM")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "stderr:\n{stderr}");
+    assert!(output.stdout.is_empty());
+    assert!(stderr.contains("daemon stopped"), "{stderr}");
+
+    let store = Store::open(&store_path).unwrap();
+    assert_eq!(store.lock_holder().unwrap(), None, "the lock is released");
+    let runs = store.recent_runs(50).unwrap();
+    assert!(
+        runs.iter()
+            .all(|run| run.kind == "daemon" && run.finished_at.is_some())
+    );
+    let triggers: Vec<&str> = finished.iter().map(|run| run.trigger.as_str()).collect();
+    assert!(triggers.contains(&"catch_up"), "{triggers:?}");
+    assert!(triggers.contains(&"schedule"), "{triggers:?}");
+    assert_eq!(
+        runs.iter().filter(|run| run.trigger == "catch_up").count(),
+        1,
+        "one catch-up only"
+    );
+}
