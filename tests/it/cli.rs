@@ -479,3 +479,62 @@ async fn backfill_past_the_budget_is_refused_and_a_partial_backfill_resumes_to_c
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_prints_the_cost_and_calls_nothing_metered() {
+    let rig = Rig::new(22).await;
+    let output = rig
+        .bin(&["plan", "--from", "2026-10-01", "--to", "2026-10-09"])
+        .await;
+    assert_code(&output, 0);
+    assert!(
+        stdout(&output).contains("total planned"),
+        "{}",
+        stdout(&output)
+    );
+    assert_eq!(rig.sim.stats().metered, 0);
+    assert!(rig.store().recent_runs(10).unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flag_values_checked_by_a_command_are_configuration_errors_too() {
+    let rig = Rig::new(23).await;
+    let output = rig
+        .bin(&[
+            "backfill",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-10-09",
+            "--users",
+            "a|b",
+        ])
+        .await;
+    assert_code(&output, 78);
+    assert!(stderr(&output).contains("--users"), "{}", stderr(&output));
+    let output = rig
+        .bin(&["backfill", "--from", "2026-10-09", "--to", "2026-10-01"])
+        .await;
+    assert_code(&output, 78);
+    // The daemon follows the real clock: --as-of makes no sense there.
+    let output = rig.bin(&["daemon"]).await;
+    assert_code(&output, 78);
+    assert!(stderr(&output).contains("--as-of"), "{}", stderr(&output));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_names_the_lock_holder_while_a_run_holds_the_store() {
+    let rig = Rig::new(24).await;
+    hold_lock(&rig.store_path(), std::process::id(), rig.as_of);
+    let output = rig.bin(&["status", "--format", "json"]).await;
+    assert_code(&output, 0);
+    let status = json(&stdout(&output));
+    assert_eq!(status["lock"]["pid"], std::process::id());
+    let output = rig.bin(&["status"]).await;
+    assert_code(&output, 0);
+    assert!(
+        stdout(&output).contains(&std::process::id().to_string()),
+        "{}",
+        stdout(&output)
+    );
+}

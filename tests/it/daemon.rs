@@ -226,6 +226,41 @@ async fn shutdown_during_a_tick_lets_it_finish_and_tells_it_to_wind_down() {
     assert_eq!(summary.ticks_run, 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_tick_is_retried_after_its_backoff() {
+    let triggers = Arc::new(Mutex::new(Vec::new()));
+    let done = Arc::new(Notify::new());
+    let tick_fn = {
+        let (triggers, done) = (triggers.clone(), done.clone());
+        move |trigger, _cancel| {
+            let mut seen = triggers.lock().unwrap();
+            seen.push(trigger);
+            let outcome = if seen.len() == 1 {
+                TickOutcome::Failed
+            } else {
+                done.notify_one();
+                TickOutcome::Done
+            };
+            std::future::ready(outcome)
+        }
+    };
+    let (_manual, manual_rx) = mpsc::channel(1);
+    let now = Utc::now();
+    let mut options = options("0 10 2 * * *", Some(now - chrono::Duration::days(2)));
+    options.retry_base = Duration::from_millis(50);
+    let shutdown = {
+        let done = done.clone();
+        async move { done.notified().await }
+    };
+    let summary = guarded(schedule::run(options, now, tick_fn, manual_rx, shutdown)).await;
+    assert_eq!(
+        *triggers.lock().unwrap(),
+        vec![Trigger::CatchUp, Trigger::Retry]
+    );
+    assert_eq!(summary.failures, 1);
+    assert_eq!(summary.ticks_run, 2);
+}
+
 /// A simulator whose world is the nine days before today, its clock at the real now.
 async fn live_sim(seed: u64) -> SimHandle {
     let now = Utc::now();
