@@ -367,6 +367,62 @@ async fn shutdown_during_a_real_tick_records_the_run_and_releases_the_lock() {
     );
 }
 
+fn spawn_daemon(config_path: &std::path::Path) -> tokio::process::Child {
+    tokio::process::Command::new(assert_cmd::cargo::cargo_bin("dingtalk-reconcile"))
+        .arg("--config")
+        .arg(config_path)
+        .arg("daemon")
+        .env_remove("DINGTALK_APP_KEY")
+        .env_remove("DINGTALK_APP_SECRET")
+        .env_remove("RECON_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the daemon starts")
+}
+
+/// Polls the store every 50 ms until `ready` returns something, for at most 30 s; fails early
+/// if the daemon exits.
+async fn poll_store<T>(
+    child: &mut tokio::process::Child,
+    store_path: &std::path::Path,
+    what: &str,
+    mut ready: impl FnMut(&Store) -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if store_path.exists()
+            && let Ok(store) = Store::open(store_path)
+            && let Some(found) = ready(&store)
+        {
+            return found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within 30 s: {what}"
+        );
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the daemon exited early with {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sends SIGTERM (through `kill`, the crate has no libc binding) and waits for the exit.
+async fn terminate(child: tokio::process::Child) -> std::process::Output {
+    let pid = child.id().expect("the daemon is still running");
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("the daemon stops after SIGTERM")
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_binary_runs_on_schedule_and_exits_zero_on_sigterm() {
     let sim = live_sim(42).await;
@@ -374,55 +430,19 @@ async fn the_daemon_binary_runs_on_schedule_and_exits_zero_on_sigterm() {
     let store_path = dir.path().join("reconcile.db");
     let config_path = dir.path().join("reconcile.toml");
     std::fs::write(&config_path, daemon_config(&sim, &store_path)).unwrap();
-    let mut child =
-        tokio::process::Command::new(assert_cmd::cargo::cargo_bin("dingtalk-reconcile"))
-            .arg("--config")
-            .arg(&config_path)
-            .arg("daemon")
-            .env_remove("DINGTALK_APP_KEY")
-            .env_remove("DINGTALK_APP_SECRET")
-            .env_remove("RECON_LOG")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-    let pid = child.id().unwrap();
+    let mut child = spawn_daemon(&config_path);
 
-    // Poll the store until two runs have finished (the catch-up, then a scheduled one).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let finished = loop {
-        if store_path.exists()
-            && let Ok(store) = Store::open(&store_path)
-            && let Ok(runs) = store.recent_runs(10)
-        {
-            let finished: Vec<_> = runs
-                .into_iter()
-                .filter(|r| r.finished_at.is_some())
-                .collect();
-            if finished.len() >= 2 {
-                break finished;
-            }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no two runs recorded within 30 s"
-        );
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the daemon exited early with {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
-        .await
-        .expect("the daemon stops after SIGTERM")
-        .unwrap();
+    // Two finished runs: the catch-up of a store that has none, then a scheduled one.
+    let finished = poll_store(&mut child, &store_path, "two runs recorded", |store| {
+        let runs = store.recent_runs(10).ok()?;
+        let finished: Vec<_> = runs
+            .into_iter()
+            .filter(|run| run.finished_at.is_some())
+            .collect();
+        (finished.len() >= 2).then_some(finished)
+    })
+    .await;
+    let output = terminate(child).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "stderr:\n{stderr}");
     assert!(output.stdout.is_empty());
@@ -443,4 +463,38 @@ async fn the_daemon_binary_runs_on_schedule_and_exits_zero_on_sigterm() {
         1,
         "one catch-up only"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_run_lets_the_daemon_binary_finish_and_record_it() {
+    let sim = live_sim(43).await;
+    // Slow answers: the first run takes seconds, long enough to be caught holding the lock.
+    let mut slow = FaultRule::new(Some("/attendance/list"), FaultKind::Slow { delay_ms: 500 });
+    slow.times = 4;
+    sim.arm_faults(vec![slow]);
+    let dir = tempfile::tempdir().unwrap();
+    let store_path = dir.path().join("reconcile.db");
+    let config_path = dir.path().join("reconcile.toml");
+    std::fs::write(&config_path, daemon_config(&sim, &store_path)).unwrap();
+    let mut child = spawn_daemon(&config_path);
+
+    let holder = poll_store(&mut child, &store_path, "a run holding the lock", |store| {
+        store.lock_holder().ok().flatten()
+    })
+    .await;
+    assert_eq!(Some(holder.pid), child.id());
+    let output = terminate(child).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("shutdown requested: finishing the current batch"),
+        "{stderr}"
+    );
+
+    let store = Store::open(&store_path).unwrap();
+    assert_eq!(store.lock_holder().unwrap(), None, "the lock is released");
+    let runs = store.recent_runs(10).unwrap();
+    assert_eq!(runs.len(), 1, "the run in progress, and no other");
+    assert_eq!(runs[0].outcome, "done");
+    assert!(runs[0].finished_at.is_some());
 }
