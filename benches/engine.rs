@@ -403,7 +403,9 @@ struct Breakdown {
     generate: Duration,
     load_snapshot: Duration,
     diff: Duration,
-    /// Overlay, ledger context, slot index and classification.
+    /// Overlay and the ledger rows of changed slots (`Store::ledger_rows`).
+    context: Duration,
+    /// Slot index and `classify`.
     classify: Duration,
     /// `apply_all`: building the store batches and `Store::apply_batch`.
     apply: Duration,
@@ -413,7 +415,7 @@ struct Breakdown {
 
 impl Breakdown {
     fn engine_time(&self) -> Duration {
-        self.load_snapshot + self.diff + self.classify + self.apply
+        self.load_snapshot + self.diff + self.context + self.classify + self.apply
     }
 }
 
@@ -486,6 +488,9 @@ fn engine_pass(store: &mut Store, company: &Company, pass: Pass) -> Result<Phase
         let mut current = snapshot;
         overlay(&mut current, &changes);
         let context = load_context(store, &changes, &observed_at, &current)?;
+        phase.times.context += clock.elapsed();
+
+        let clock = Instant::now();
         let index = SlotIndex::new(&current);
         let verdicts = classify(&ClassifyInput {
             changes: &changes,
@@ -718,15 +723,16 @@ fn print_summary(baseline: &Phase, passes: &[&Phase]) {
 
 fn print_breakdown(baseline: &Phase, passes: &[&Phase]) {
     println!(
-        "| phase (seconds) | load snapshot | diff | classify | apply | insert | generate (excluded) |"
+        "| phase (seconds) | load snapshot | diff | context | classify | apply | insert | generate (excluded) |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for phase in std::iter::once(baseline).chain(passes.iter().copied()) {
         println!(
-            "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
             phase.label,
             phase.load_snapshot.as_secs_f64(),
             phase.diff.as_secs_f64(),
+            phase.context.as_secs_f64(),
             phase.classify.as_secs_f64(),
             phase.apply.as_secs_f64(),
             phase.insert.as_secs_f64(),
