@@ -71,8 +71,17 @@ impl fmt::Display for ExitKind {
 
 impl std::error::Error for ExitKind {}
 
-/// The code for an error: the first [`ExitKind`] or [`ConfigError`] found in its chain, else 1.
+/// The code for an error: an [`ExitKind`] or [`ConfigError`] attached anywhere (as context at any
+/// layer, or as a cause in the chain), else 1.
 pub fn code_for(error: &anyhow::Error) -> u8 {
+    // anyhow's downcast sees context values at every layer, which a walk over `chain()` does not
+    // (a context layer appears there only as its wrapper).
+    if let Some(kind) = error.downcast_ref::<ExitKind>() {
+        return kind.code();
+    }
+    if error.downcast_ref::<ConfigError>().is_some() {
+        return CONFIG;
+    }
     for cause in error.chain() {
         if let Some(kind) = cause.downcast_ref::<ExitKind>() {
             return kind.code();
@@ -116,6 +125,20 @@ mod tests {
             .context("fetching a token")
             .unwrap_err();
         assert_eq!(code_for(&error), UNREACHABLE);
+    }
+
+    #[test]
+    fn a_marker_added_as_context_over_another_error_decides_the_code() {
+        let error = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::ConnectionRefused))
+            .context("the run could not be carried out")
+            .context(ExitKind::Unreachable)
+            .context("nightly run");
+        assert_eq!(code_for(&error), UNREACHABLE);
+        let text = format!("{error:#}");
+        assert!(
+            text.contains("nightly run") && text.contains("connection refused"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! level. Secrets never reach a log line because no layer of the program formats them: they are
 //! `SecretString`s and URLs carrying a token are redacted before they are logged.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 
@@ -35,6 +37,7 @@ pub fn init(format: LogFormat, verbosity: i8) {
         LogFormat::Text => tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(writer)
+            .with_ansi(std::io::stderr().is_terminal())
             .with_target(false)
             .try_init(),
         LogFormat::Json => tracing_subscriber::fmt()

@@ -99,14 +99,28 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
         args.format,
         &job.render_options(),
     ))?;
-    let corrections = job.store.all_corrections()?.len();
-    let truth = sim.truth(nightly_at).len();
+    let check = compare_with_truth(&job, &sim, backfill_at, nightly_at)?;
     eprintln!(
-        "demo: done in {:.1} s — {} corrections in the ledger (the simulator's truth holds {}); \
-         metered calls: backfill {}, nightly {}; push approach 1 would have used {} pushes, approach 2 {}",
+        "demo: done in {:.1} s — {} corrections in the ledger; against the simulator's ground truth: \
+         {} of {} found, {} wrong{}",
         started.elapsed().as_secs_f64(),
-        corrections,
-        truth,
+        check.ledger,
+        check.found,
+        check.observable,
+        check.wrong,
+        if check.unobservable > 0 {
+            format!(
+                " ({} more were applied and revoked inside DingTalk before the backfill first looked: \
+                 invisible to any poller)",
+                check.unobservable
+            )
+        } else {
+            String::new()
+        },
+    );
+    eprintln!(
+        "demo: metered calls: backfill {}, nightly {}; pushes the month would have cost instead: \
+         {} (every check event) or {} (finished 补卡 events, plus one detail call each)",
         backfill_calls,
         stats.metered - backfill_calls,
         stats.push_equivalent.check_events,
@@ -119,6 +133,81 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
     );
     sim.shutdown().await;
     outcome_of(&executed.summary)
+}
+
+/// How the ledger compares with the simulator's ground truth.
+struct TruthCheck {
+    ledger: usize,
+    /// True corrections a poller could have seen.
+    observable: usize,
+    found: usize,
+    /// Ledger corrections the truth does not hold.
+    wrong: usize,
+    /// True corrections applied and revoked before the backfill's first look.
+    unobservable: usize,
+}
+
+type TruthKey = (String, NaiveDate, String, String, Option<String>);
+
+fn compare_with_truth(
+    job: &Job,
+    sim: &SimHandle,
+    backfill_at: DateTime<Utc>,
+    as_of: DateTime<Utc>,
+) -> anyhow::Result<TruthCheck> {
+    let world = sim.world();
+    let gone_before_backfill = |instance: &Option<String>| {
+        instance
+            .as_deref()
+            .and_then(|id| world.instance(id))
+            .and_then(|instance| instance.reverted_ms)
+            .is_some_and(|reverted| reverted <= backfill_at.timestamp_millis())
+    };
+    let mut truth = std::collections::BTreeSet::<TruthKey>::new();
+    let mut unobservable = 0;
+    for correction in sim.truth(as_of) {
+        if gone_before_backfill(&correction.process_instance_id) {
+            unobservable += 1;
+            continue;
+        }
+        truth.insert((
+            correction.user_id,
+            correction.work_date,
+            correction.check_type,
+            correction.class,
+            correction.process_instance_id,
+        ));
+    }
+    let ledger: std::collections::BTreeSet<TruthKey> = job
+        .store
+        .all_corrections()?
+        .into_iter()
+        .map(|stored| {
+            (
+                stored.correction.slot_key.user_id.as_str().to_owned(),
+                stored.correction.slot_key.work_date,
+                stored
+                    .check_type
+                    .map(|t| t.as_str().to_owned())
+                    .unwrap_or_default(),
+                stored.correction.class.as_str().to_owned(),
+                stored.correction.process_instance_id,
+            )
+        })
+        .collect();
+    for missing in truth.difference(&ledger) {
+        tracing::info!(?missing, "true correction not in the ledger");
+    }
+    for wrong in ledger.difference(&truth) {
+        tracing::info!(?wrong, "ledger correction not in the truth");
+    }
+    Ok(TruthCheck {
+        ledger: ledger.len(),
+        observable: truth.len(),
+        found: truth.intersection(&ledger).count(),
+        wrong: ledger.difference(&truth).count(),
+        unobservable,
+    })
 }
 
 fn demo_config_path(store: &Path) -> PathBuf {

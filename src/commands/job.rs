@@ -108,7 +108,6 @@ impl Job {
 
     /// Like [`Job::execute`], for a caller that already holds the lock.
     pub async fn execute_locked(&mut self, request: &RunRequest) -> anyhow::Result<Executed> {
-        self.clock.set(request.as_of);
         let last_run_before = self.latest_run_id();
         let summary = match run_once(
             &mut self.store,

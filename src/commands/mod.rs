@@ -19,7 +19,7 @@ mod job;
 use anyhow::Context;
 
 use crate::cli::{Cli, Command};
-use crate::exit::{ExitKind, Outcome};
+use crate::exit::Outcome;
 
 pub use clock::SharedClock;
 pub use job::{Job, JobOptions};
@@ -30,30 +30,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(dispatch(cli)).map_err(surface_exit_kind)
-}
-
-/// Makes an [`ExitKind`] marker attached with `.context(kind)` decide the exit code.
-///
-/// [`crate::exit::code_for`] walks the error's chain of causes, where a marker added as context
-/// over another error does not appear as itself (only as a context wrapper), so such errors
-/// exited 1. anyhow's own downcast sees context at every layer: when it finds a marker that the
-/// chain walk misses, the error is rebuilt with the marker as its root cause, keeping the text.
-fn surface_exit_kind(error: anyhow::Error) -> anyhow::Error {
-    let Some(kind) = error.downcast_ref::<ExitKind>().copied() else {
-        return error;
-    };
-    if crate::exit::code_for(&error) == kind.code() {
-        return error;
-    }
-    let marker = kind.to_string();
-    let message = error
-        .chain()
-        .map(ToString::to_string)
-        .filter(|part| *part != marker)
-        .collect::<Vec<_>>()
-        .join(": ");
-    anyhow::Error::new(kind).context(message)
+    runtime.block_on(dispatch(cli))
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
@@ -91,34 +68,5 @@ pub(crate) fn print_stdout(text: &str) -> anyhow::Result<()> {
     match result {
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.context("cannot write to stdout"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_marker_added_as_context_over_another_error_decides_the_exit_code() {
-        let error = anyhow::anyhow!("connection refused")
-            .context("the run could not be carried out")
-            .context(ExitKind::Unreachable)
-            .context("nightly run");
-        let error = surface_exit_kind(error);
-        assert_eq!(crate::exit::code_for(&error), crate::exit::UNREACHABLE);
-        let text = format!("{error:#}");
-        assert!(text.contains("nightly run"), "{text}");
-        assert!(text.contains("connection refused"), "{text}");
-    }
-
-    #[test]
-    fn errors_whose_code_is_already_right_are_left_alone() {
-        let error = anyhow::Error::new(ExitKind::Locked).context("another run holds the store");
-        let text = format!("{error:#}");
-        let error = surface_exit_kind(error);
-        assert_eq!(crate::exit::code_for(&error), crate::exit::LOCKED);
-        assert_eq!(format!("{error:#}"), text);
-        let plain = surface_exit_kind(anyhow::anyhow!("boom"));
-        assert_eq!(crate::exit::code_for(&plain), crate::exit::FAILED);
     }
 }
