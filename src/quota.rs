@@ -166,6 +166,13 @@ pub fn nightly_allowance(remaining: u64, runs_left: u32, slack_percent: u32) -> 
     with_slack.min(remaining)
 }
 
+/// What a night may spend beyond its essential work: the month's remaining budget less a
+/// reserve of `essential_per_night` for each of the `later_nights` still to come, never more
+/// than `remaining`. Second looks and enrichment only ever spend this.
+pub fn surplus(remaining: u64, essential_per_night: u64, later_nights: u32) -> u64 {
+    remaining.saturating_sub(essential_per_night.saturating_mul(u64::from(later_nights)))
+}
+
 /// Metered calls one `attendance/list` traversal costs: one batch of at most 50 users and 7
 /// days, `expected_rows` rows in it; one page per 50 rows, and at least one call even when the
 /// batch returns nothing.
@@ -249,6 +256,13 @@ mod tests {
         check_allowance(100, 1, 50, 100);
         check_allowance(0, 10, 50, 0);
         check_allowance(10, 0, 0, 10);
+    }
+
+    #[test]
+    fn the_surplus_keeps_a_reserve_for_every_later_night() {
+        assert_eq!(surplus(1000, 30, 20), 400);
+        assert_eq!(surplus(1000, 60, 20), 0);
+        assert_eq!(surplus(1000, 60, 0), 1000);
     }
 
     #[test]

@@ -15,12 +15,12 @@ use super::classify::SlotContext;
 use super::diff::SlotChange;
 use super::fetch::Fetched;
 use super::matching::SlotIndex;
-use super::plan::{Plan, PlanItem};
+use super::plan::PlanItem;
 
-/// User-days the plan's results items cover.
-pub(super) fn covered_days(plan: &Plan) -> BTreeSet<(UserId, NaiveDate)> {
+/// User-days the results items among `items` cover.
+pub(super) fn covered_days(items: &[PlanItem]) -> BTreeSet<(UserId, NaiveDate)> {
     let mut days = BTreeSet::new();
-    for item in &plan.items {
+    for item in items {
         if let PlanItem::Results {
             users, from, to, ..
         } = item

@@ -10,8 +10,10 @@ use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
 
-use crate::dingtalk::{ApprovalIdsQuery, Client, Error, ErrorKind};
-use crate::domain::{Approval, ApprovalStatus, Slot, UserId};
+use chrono::{DateTime, Utc};
+
+use crate::dingtalk::{ApprovalIdsQuery, Client, Error, ErrorKind, Punch};
+use crate::domain::{Approval, Slot, UserId};
 
 use super::plan::PlanItem;
 
@@ -34,6 +36,12 @@ pub struct Fetched {
     pub ranges: Vec<(Vec<UserId>, NaiveDate, NaiveDate)>,
     /// Ids listed by the approval listings.
     pub listed: Vec<(String, String)>,
+    /// `(process code, created_to)` of every listing that finished.
+    pub listed_windows: Vec<(String, DateTime<Utc>)>,
+    /// Raw punches of the open-slot scan.
+    pub punches: Vec<Punch>,
+    /// User-days (local check dates) whose punches were fetched completely.
+    pub punch_complete: BTreeSet<(UserId, NaiveDate)>,
     /// Listings that did not finish: their windows may hold ids we have not seen.
     pub incomplete_listings: usize,
     pub approvals: Vec<Approval>,
@@ -57,7 +65,8 @@ impl Fetched {
     }
 }
 
-/// Lists approval ids (finished instances only: running ones show up here once they finish).
+/// Lists approval ids of every status: running ones are learnt once here and followed up with
+/// details later, so a creation window is listed once.
 pub async fn list_approvals(client: &Client, items: Vec<PlanItem>, out: &mut Fetched) {
     for item in items {
         if out.stop.is_some() {
@@ -78,13 +87,15 @@ pub async fn list_approvals(client: &Client, items: Vec<PlanItem>, out: &mut Fet
             process_code: process_code.clone(),
             created_from: *created_from,
             created_to: *created_to,
-            statuses: vec![ApprovalStatus::Completed, ApprovalStatus::Terminated],
+            statuses: Vec::new(),
             user_ids: Vec::new(),
         };
         match client.approval_ids(&query).await {
-            Ok(ids) => out
-                .listed
-                .extend(ids.into_iter().map(|id| (id, process_code.clone()))),
+            Ok(ids) => {
+                out.listed
+                    .extend(ids.into_iter().map(|id| (id, process_code.clone())));
+                out.listed_windows.push((process_code.clone(), *created_to));
+            }
             Err(error) => {
                 out.note(&error);
                 out.incomplete_listings += 1;
@@ -124,6 +135,37 @@ pub async fn fetch_details(client: &Client, ids: &[String], out: &mut Fetched) {
     }
     if !left_over.is_empty() {
         out.deferred.push(details_item(left_over));
+    }
+}
+
+/// Reads raw punches item by item until fetching stops.
+pub async fn fetch_punches(client: &Client, items: Vec<PlanItem>, out: &mut Fetched) {
+    for item in items {
+        if out.stop.is_some() {
+            out.deferred.push(item);
+            continue;
+        }
+        let PlanItem::Punches {
+            users, from, to, ..
+        } = &item
+        else {
+            out.deferred.push(item);
+            continue;
+        };
+        let pull = client.raw_punches(users, *from, *to).await;
+        out.punches.extend(pull.punches);
+        out.punch_complete.extend(pull.complete_user_days);
+        let mut stopped_here = false;
+        for batch in &pull.errors {
+            stopped_here |= matches!(
+                batch.error.kind(),
+                ErrorKind::BudgetExhausted | ErrorKind::QuotaExhausted
+            );
+            out.note(&batch.error);
+        }
+        if stopped_here {
+            out.deferred.push(item);
+        }
     }
 }
 

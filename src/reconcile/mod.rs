@@ -30,6 +30,8 @@ pub mod matching;
 pub mod plan;
 pub mod recorder;
 mod run;
+pub mod scan;
+pub mod state;
 
 #[cfg(test)]
 mod test_helpers;
@@ -67,8 +69,19 @@ pub struct RunSettings {
     pub approval_lookback_days: u32,
     /// An OffDuty result observed within this many hours of its scheduled time may still settle.
     pub settle_hours: u32,
-    /// Slots corrected by an approval within this many days are re-read to catch reverts.
+    /// Slots corrected by an approval within this many days are watched for reverts.
     pub revert_watch_days: u32,
+    /// A work date is read by the nightly sync once local midnight after it plus this many
+    /// hours has passed (so it is read once, settled).
+    pub sync_after_hours: u32,
+    /// Open slots are scanned through raw punches every this many nights.
+    pub scan_every_nights: u32,
+    /// Not-signed slots older than this many days are no longer scanned (longest filing lag
+    /// plus decision lag).
+    pub open_slot_horizon_days: u32,
+    /// Approvals are listed by creation window once the window is this many hours old, so most
+    /// are final when listed (running ones are followed up on scan nights).
+    pub listing_lag_hours: u32,
     /// Extra share a nightly run may spend above its even share of what is left, in percent.
     pub slack_percent: u32,
     pub rows_per_user_day: u64,
@@ -77,9 +90,11 @@ pub struct RunSettings {
 }
 
 impl RunSettings {
-    /// Settings with the documented defaults: 4,000 calls a month, a 7-day nightly window whose
-    /// oldest day gets a second look,
-    /// 45 days of approval lookback, a 24-hour settle horizon, 7 days of revert watch.
+    /// Settings with the documented defaults: 4,000 calls a month, each work date read once a
+    /// day after it ends, open slots scanned through raw punches every 3 nights for 45 days,
+    /// approvals listed once per creation window 3 days late, a second look at the oldest day
+    /// of the 7-day window out of the month's surplus, 45 days of approval lookback, a 24-hour
+    /// settle horizon, 7 days of revert watch.
     pub fn new(timezone: Tz, scope: Scope, policy: Policy) -> RunSettings {
         RunSettings {
             timezone,
@@ -93,6 +108,10 @@ impl RunSettings {
             approval_lookback_days: 45,
             settle_hours: 24,
             revert_watch_days: 7,
+            sync_after_hours: 24,
+            scan_every_nights: 3,
+            open_slot_horizon_days: 45,
+            listing_lag_hours: 72,
             slack_percent: 50,
             rows_per_user_day: plan::DEFAULT_ROWS_PER_USER_DAY,
             sinks: Vec::new(),

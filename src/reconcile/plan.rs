@@ -3,13 +3,19 @@
 //!
 //! Pure: the caller passes the users, the instant, the settings and what the store knows; no
 //! clock is read and nothing is called. The same plan serves `plan` (a dry run prints it) and
-//! `run_once` (which executes it in priority order). Items come out in priority order: newly
-//! finished approvals, the days that must be read (yesterday, or a backfill's range), targeted
-//! re-fetches of user-days approvals point at, then the rolling re-scan of older open days.
-//! What does not fit the allowance is listed as deferred, never dropped silently. Targeted
-//! items depend on approvals discovered during the run, so `run_once` adds them with
-//! [`targeted_items`] after the approvals phase.
-
+//! `run_once` (which executes it in priority order).
+//!
+//! # Priorities
+//!
+//! Essential work first, within the night's allowance: approval listings and details when they
+//! are evidence (see `state::PlannerState::evidence_without_approvals`), the nightly sync (work
+//! dates not read yet whose results have settled, each read once, folded over days expected to
+//! have no schedule so pages are full), and on scan nights the raw-punch scan of open slots.
+//! Targeted re-fetches of user-days the scan or approvals point at depend on what the run finds,
+//! so `run_once` adds them with [`targeted_items`]. Then, only out of the month's surplus (what
+//! is left after a reserve for the remaining nights): approval listings and details as
+//! enrichment, enrichment of journaled corrections, and the second look at older days. What
+//! does not fit is listed as deferred, never dropped silently.
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -52,6 +58,20 @@ pub enum PlanItem {
         ids: Vec<String>,
         estimated_calls: u64,
     },
+    /// Read raw punches (`attendance/listRecord`) of users over check dates (both inclusive),
+    /// looking for new punches on open slots and for the 补卡 punches of watched corrections.
+    Punches {
+        users: Vec<UserId>,
+        from: NaiveDate,
+        to: NaiveDate,
+        estimated_calls: u64,
+    },
+    /// Fetch approval details only to enrich corrections already journaled (or as the
+    /// lowest-priority follow-up of listings when approvals are not evidence).
+    Enrichment {
+        ids: Vec<String>,
+        estimated_calls: u64,
+    },
     /// Read `attendance/list` for users over work dates (both inclusive).
     Results {
         purpose: ResultsPurpose,
@@ -73,15 +93,24 @@ impl PlanItem {
             }
             | PlanItem::Results {
                 estimated_calls, ..
+            }
+            | PlanItem::Punches {
+                estimated_calls, ..
+            }
+            | PlanItem::Enrichment {
+                estimated_calls, ..
             } => *estimated_calls,
         }
     }
 
-    /// `approval_list`, `approval_detail`, `results`, `targeted` or `rescan`.
+    /// `approval_list`, `approval_detail`, `enrichment`, `punch_scan`, `results`, `targeted`
+    /// or `rescan`.
     pub fn kind(&self) -> &'static str {
         match self {
             PlanItem::ApprovalList { .. } => "approval_list",
             PlanItem::ApprovalDetails { .. } => "approval_detail",
+            PlanItem::Enrichment { .. } => "enrichment",
+            PlanItem::Punches { .. } => "punch_scan",
             PlanItem::Results {
                 purpose: ResultsPurpose::Primary,
                 ..
@@ -113,6 +142,12 @@ impl PlanItem {
             PlanItem::ApprovalDetails { ids, .. } => {
                 format!("fetch {} approval details", ids.len())
             }
+            PlanItem::Enrichment { ids, .. } => {
+                format!("fetch {} approval details for enrichment", ids.len())
+            }
+            PlanItem::Punches {
+                users, from, to, ..
+            } => format!("raw punches of {} users for {from} .. {to}", users.len()),
             PlanItem::Results {
                 users, from, to, ..
             } => {
@@ -122,26 +157,41 @@ impl PlanItem {
     }
 }
 
+/// One creation window of one template to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    pub process_code: String,
+    pub created_from: DateTime<Utc>,
+    pub created_to: DateTime<Utc>,
+    /// Ids the window is expected to hold (for the page estimate).
+    pub expected_ids: u64,
+}
+
 /// The facts a plan is made from.
 #[derive(Debug, Clone)]
 pub struct PlanInput<'a> {
-    pub as_of: DateTime<Utc>,
-    pub tz: chrono_tz::Tz,
     pub users: &'a [UserId],
-    pub process_codes: &'a [String],
-    /// Work dates that must be read, inclusive.
-    pub primary: (NaiveDate, NaiveDate),
-    /// Older work dates to re-read if the allowance lets us, inclusive; `None` for none.
+    /// Work dates that must be read, inclusive (the nightly sync, or a backfill's range).
+    pub primary: Option<(NaiveDate, NaiveDate)>,
+    /// Older work dates to look at again out of the surplus, inclusive.
     pub rescan: Option<(NaiveDate, NaiveDate)>,
-    /// Earliest creation instant of the approvals to list.
-    pub approvals_created_from: DateTime<Utc>,
-    /// Ids listed earlier whose detail is still missing or not final.
+    /// Creation windows of approvals to list.
+    pub listings: &'a [Listing],
+    /// Ids listed or known whose detail is missing or not final.
     pub detail_backlog: &'a [String],
-    /// How many ids the last listing of the same window returned (for the page estimate).
-    pub expected_listed_ids: u64,
+    /// Approvals are evidence (essential) rather than enrichment.
+    pub approvals_essential: bool,
+    /// Open or watched slots to scan through raw punches: (user, local date of the check point).
+    pub scan: &'a [(UserId, NaiveDate)],
+    /// Approvals whose detail would only enrich journaled corrections.
+    pub enrichment: &'a [String],
     pub rows_per_user_day: u64,
     /// Metered calls this run may spend.
     pub allowance: u64,
+    /// Of the allowance, what optional work may spend (the month's surplus).
+    pub surplus: u64,
+    /// The window to record when the run reads no work dates.
+    pub idle_window: (NaiveDate, NaiveDate),
 }
 
 /// What a run will do, in priority order, and what it leaves for later.
@@ -150,45 +200,100 @@ pub struct Plan {
     pub items: Vec<PlanItem>,
     pub deferred: Vec<PlanItem>,
     pub allowance: u64,
+    /// Of the allowance, what optional work (enrichment, second looks) may spend.
+    #[serde(default)]
+    pub surplus: u64,
+    /// Approval listings and details are evidence this run (not enrichment).
+    #[serde(default)]
+    pub approvals_essential: bool,
     /// Estimated metered calls of `items`.
     pub estimated_calls: u64,
     /// The work dates the run reads (primary and rescan together).
     pub window: (NaiveDate, NaiveDate),
 }
 
-/// Builds the plan: every item in priority order, those past the allowance deferred. Approval
-/// items and the primary results are always planned first; a primary item that alone exceeds
-/// what is left is deferred like any other.
+impl Plan {
+    /// Whether `item` is optional work: deferring it does not make a run partial.
+    pub fn is_optional(&self, item: &PlanItem) -> bool {
+        match item {
+            PlanItem::Enrichment { .. } => true,
+            PlanItem::Results {
+                purpose: ResultsPurpose::Rescan,
+                ..
+            } => true,
+            PlanItem::ApprovalList { .. } | PlanItem::ApprovalDetails { .. } => {
+                !self.approvals_essential
+            }
+            _ => false,
+        }
+    }
+
+    /// A one-line-per-item account of the plan with the cost of each item.
+    pub fn describe(&self) -> Vec<String> {
+        let line = |item: &PlanItem| {
+            format!(
+                "{:<15} {:>5} calls  {}",
+                item.kind(),
+                item.estimated_calls(),
+                item.describe()
+            )
+        };
+        let mut lines: Vec<String> = self.items.iter().map(line).collect();
+        lines.extend(
+            self.deferred
+                .iter()
+                .map(|item| format!("deferred: {}", line(item))),
+        );
+        lines
+    }
+}
+
+/// Builds the plan: essential items in priority order within the allowance, then optional
+/// items within what is left of the allowance and of the surplus. Once an item does not fit,
+/// every later item of its group is deferred too, so the order of priorities holds.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
-    let mut wanted = Vec::new();
-    for window in creation_windows(input.approvals_created_from, input.as_of) {
-        let per_code = input.expected_listed_ids / input.process_codes.len().max(1) as u64;
-        for code in input.process_codes {
-            wanted.push(PlanItem::ApprovalList {
-                process_code: code.clone(),
+    let rows = input.rows_per_user_day;
+    let mut approvals = Vec::new();
+    for listing in input.listings {
+        for window in creation_windows(listing.created_from, listing.created_to) {
+            approvals.push(PlanItem::ApprovalList {
+                process_code: listing.process_code.clone(),
                 created_from: window.0,
                 created_to: window.1,
-                estimated_calls: approval_list_cost(per_code),
+                estimated_calls: approval_list_cost(listing.expected_ids),
             });
         }
     }
     if !input.detail_backlog.is_empty() {
-        wanted.push(PlanItem::ApprovalDetails {
+        approvals.push(PlanItem::ApprovalDetails {
             ids: input.detail_backlog.to_vec(),
             estimated_calls: input.detail_backlog.len() as u64,
         });
     }
-    let (from, to) = input.primary;
-    let rows = input.rows_per_user_day;
-    wanted.extend(results_items(
-        ResultsPurpose::Primary,
-        input.users,
-        from,
-        to,
-        rows,
-    ));
+    let mut essential = Vec::new();
+    let mut optional = Vec::new();
+    if input.approvals_essential {
+        essential.append(&mut approvals);
+    }
+    if let Some((from, to)) = input.primary {
+        essential.extend(results_items(
+            ResultsPurpose::Primary,
+            input.users,
+            from,
+            to,
+            rows,
+        ));
+    }
+    essential.extend(scan_items(input.scan));
+    optional.append(&mut approvals);
+    if !input.enrichment.is_empty() {
+        optional.push(PlanItem::Enrichment {
+            ids: input.enrichment.to_vec(),
+            estimated_calls: input.enrichment.len() as u64,
+        });
+    }
     if let Some((from, to)) = input.rescan {
-        wanted.extend(results_items(
+        optional.extend(results_items(
             ResultsPurpose::Rescan,
             input.users,
             from,
@@ -196,16 +301,28 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             rows,
         ));
     }
-    let window_from = input
-        .rescan
-        .map_or(input.primary.0, |(from, _)| from.min(input.primary.0));
-    let (items, deferred) = fit(wanted, input.allowance);
+    let (mut items, mut deferred) = fit(essential, input.allowance);
+    let spent: u64 = items.iter().map(PlanItem::estimated_calls).sum();
+    let room = input.allowance.saturating_sub(spent).min(input.surplus);
+    let (more, later) = fit(optional, room);
+    items.extend(more);
+    deferred.extend(later);
+    let read: Vec<(NaiveDate, NaiveDate)> = input.primary.into_iter().chain(input.rescan).collect();
+    let window = match (
+        read.iter().map(|range| range.0).min(),
+        read.iter().map(|range| range.1).max(),
+    ) {
+        (Some(from), Some(to)) => (from, to),
+        _ => input.idle_window,
+    };
     Plan {
         estimated_calls: items.iter().map(PlanItem::estimated_calls).sum(),
         items,
         deferred,
         allowance: input.allowance,
-        window: (window_from, input.primary.1),
+        surplus: input.surplus,
+        approvals_essential: input.approvals_essential,
+        window,
     }
 }
 
@@ -268,6 +385,82 @@ pub fn results_items(
         }
     }
     items
+}
+
+/// Raw-punch items covering `points` (user, local date of a check point): windows of 7 check
+/// dates starting at the earliest uncovered date, each with the users that have a point in
+/// it, 50 users per call. One call each (`listRecord` is not paged).
+pub fn scan_items(points: &[(UserId, NaiveDate)]) -> Vec<PlanItem> {
+    let mut by_date: BTreeMap<NaiveDate, BTreeSet<&UserId>> = BTreeMap::new();
+    for (user, date) in points {
+        by_date.entry(*date).or_default().insert(user);
+    }
+    let span = Duration::days(i64::from(RESULT_DAYS_PER_CALL) - 1);
+    let mut items = Vec::new();
+    let mut next = by_date.keys().next().copied();
+    while let Some(from) = next {
+        let to = from + span;
+        let users: BTreeSet<&UserId> = by_date
+            .range(from..=to)
+            .flat_map(|(_, users)| users.iter().copied())
+            .collect();
+        let users: Vec<UserId> = users.into_iter().cloned().collect();
+        for batch in users.chunks(RESULT_USERS_PER_CALL) {
+            items.push(PlanItem::Punches {
+                users: batch.to_vec(),
+                from,
+                to,
+                estimated_calls: 1,
+            });
+        }
+        next = by_date
+            .range(to + Duration::days(1)..)
+            .next()
+            .map(|(date, _)| *date);
+    }
+    items
+}
+
+/// The latest work date whose results have settled at `as_of`: local midnight after it plus
+/// `settle_hours` has passed.
+pub fn latest_settled(as_of: DateTime<Utc>, tz: chrono_tz::Tz, settle_hours: u32) -> NaiveDate {
+    quota::local_date(as_of - Duration::hours(i64::from(settle_hours)), tz) - Duration::days(1)
+}
+
+/// Longest stretch of unread work dates the nightly sync catches up on; older gaps are a
+/// backfill's job.
+pub const SYNC_CATCH_UP_DAYS: i64 = 14;
+
+/// The work dates the nightly sync reads tonight: every date after `synced_through` up to
+/// `latest` (from `first_default` on a fresh store, at most [`SYNC_CATCH_UP_DAYS`] back).
+/// Trailing dates expected to have no schedule are left for the next night, to be read
+/// together with the next scheduled date (an empty answer still costs a call per batch), unless
+/// the first unread date is already a week old. `None`: nothing to read tonight.
+pub fn sync_range(
+    synced_through: Option<NaiveDate>,
+    latest: NaiveDate,
+    first_default: NaiveDate,
+    expected_empty: &BTreeSet<NaiveDate>,
+) -> Option<(NaiveDate, NaiveDate)> {
+    let first = synced_through
+        .map_or(first_default, |date| date + Duration::days(1))
+        .max(latest - Duration::days(SYNC_CATCH_UP_DAYS - 1));
+    if first > latest {
+        return None;
+    }
+    if (latest - first).num_days() >= i64::from(RESULT_DAYS_PER_CALL) - 1 {
+        return Some((first, latest));
+    }
+    let mut last = latest;
+    while last >= first && expected_empty.contains(&last) {
+        last -= Duration::days(1);
+    }
+    (last >= first).then_some((first, last))
+}
+
+/// Whether tonight scans open slots: the first night, and every `every` nights after the last.
+pub fn is_scan_night(last_scan: Option<NaiveDate>, today: NaiveDate, every: u32) -> bool {
+    last_scan.is_none_or(|last| (today - last).num_days() >= i64::from(every.max(1)))
 }
 
 /// `from..=to` cut into consecutive chunks of at most `days` days.
@@ -354,21 +547,37 @@ mod tests {
             .collect()
     }
 
-    fn input<'a>(users: &'a [UserId], codes: &'a [String], allowance: u64) -> PlanInput<'a> {
+    fn listing(code: &str) -> Listing {
+        let as_of = local("2026-11-10 02:10");
+        Listing {
+            process_code: code.to_owned(),
+            created_from: as_of - Duration::days(4),
+            created_to: as_of - Duration::days(3),
+            expected_ids: 30,
+        }
+    }
+
+    fn input<'a>(
+        users: &'a [UserId],
+        listings: &'a [Listing],
+        allowance: u64,
+        surplus: u64,
+    ) -> PlanInput<'a> {
         let as_of = local("2026-11-10 02:10");
         let dates = nightly_dates(as_of, SHANGHAI, 7, RescanMode::Window);
         PlanInput {
-            as_of,
-            tz: SHANGHAI,
             users,
-            process_codes: codes,
-            primary: dates.primary,
+            primary: Some(dates.primary),
             rescan: dates.rescan,
-            approvals_created_from: as_of - Duration::days(45),
+            listings,
             detail_backlog: &[],
-            expected_listed_ids: 30,
+            approvals_essential: true,
+            scan: &[],
+            enrichment: &[],
             rows_per_user_day: 2,
             allowance,
+            surplus,
+            idle_window: dates.primary,
         }
     }
 
@@ -381,10 +590,10 @@ mod tests {
     }
 
     #[test]
-    fn a_nightly_plan_reads_yesterday_then_rescans_the_trailing_window() {
+    fn a_nightly_plan_reads_the_sync_then_looks_again_at_older_days_out_of_the_surplus() {
         let users = users(100);
-        let codes = vec!["PROC-A".to_owned()];
-        let plan = plan(&input(&users, &codes, 1_000));
+        let listings = [listing("PROC-A")];
+        let plan = plan(&input(&users, &listings, 1_000, 1_000));
         // 2 list pages; yesterday: 2 batches × 100 rows = 2 × 2 pages; rescan of 6 days:
         // 2 batches × 600 rows = 2 × 12 pages.
         check(
@@ -399,10 +608,134 @@ mod tests {
     #[test]
     fn what_does_not_fit_the_allowance_is_deferred_in_priority_order() {
         let users = users(100);
-        let codes = vec!["PROC-A".to_owned()];
-        let plan = plan(&input(&users, &codes, 10));
+        let listings = [listing("PROC-A")];
+        let plan = plan(&input(&users, &listings, 10, 1_000));
         check(&plan, &["approval_list", "results", "results"], 6, 2);
-        assert!(plan.deferred.iter().all(|item| item.kind() == "rescan"));
+        assert!(plan.deferred.iter().all(|item| plan.is_optional(item)));
+    }
+
+    #[test]
+    fn optional_work_spends_only_the_surplus() {
+        let users = users(100);
+        let plan = plan(&input(&users, &[], 1_000, 13));
+        check(&plan, &["results", "results", "rescan"], 4 + 12, 1);
+    }
+
+    #[test]
+    fn approvals_that_are_only_enrichment_come_after_the_essential_work() {
+        let users = users(50);
+        let listings = [listing("PROC-A")];
+        let mut input = input(&users, &listings, 1_000, 0);
+        input.approvals_essential = false;
+        input.rescan = None;
+        let plan = plan(&input);
+        check(&plan, &["results"], 2, 1);
+        assert_eq!(plan.deferred[0].kind(), "approval_list");
+        assert!(plan.is_optional(&plan.deferred[0]));
+    }
+
+    #[test]
+    fn open_slots_are_scanned_in_seven_day_windows_of_at_most_fifty_users() {
+        let mut points: Vec<(UserId, NaiveDate)> = users(60)
+            .into_iter()
+            .map(|user| (user, date("2026-10-01")))
+            .collect();
+        points.push((users(1)[0].clone(), date("2026-10-07")));
+        points.push((users(1)[0].clone(), date("2026-10-08")));
+        let items = scan_items(&points);
+        let shapes: Vec<(usize, NaiveDate, NaiveDate)> = items
+            .iter()
+            .map(|item| match item {
+                PlanItem::Punches {
+                    users, from, to, ..
+                } => (users.len(), *from, *to),
+                _ => panic!("not a punch item"),
+            })
+            .collect();
+        assert_eq!(
+            shapes,
+            [
+                (50, date("2026-10-01"), date("2026-10-07")),
+                (10, date("2026-10-01"), date("2026-10-07")),
+                (1, date("2026-10-08"), date("2026-10-14")),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_work_date_settles_a_day_after_it_ends() {
+        assert_eq!(
+            latest_settled(local("2026-11-10 02:10"), SHANGHAI, 24),
+            date("2026-11-08")
+        );
+        assert_eq!(
+            latest_settled(local("2026-11-10 02:10"), SHANGHAI, 0),
+            date("2026-11-09")
+        );
+    }
+
+    #[test]
+    fn the_sync_reads_each_date_once_and_folds_days_without_schedule_into_the_next() {
+        let none = BTreeSet::new();
+        let weekend: BTreeSet<NaiveDate> = [date("2026-11-07"), date("2026-11-08")].into();
+        let default = date("2026-11-01");
+        // Read once: the next night starts after what was read.
+        assert_eq!(
+            sync_range(Some(date("2026-11-06")), date("2026-11-07"), default, &none),
+            Some((date("2026-11-07"), date("2026-11-07")))
+        );
+        assert_eq!(
+            sync_range(Some(date("2026-11-07")), date("2026-11-07"), default, &none),
+            None
+        );
+        // Saturday and Sunday wait for Monday.
+        assert_eq!(
+            sync_range(
+                Some(date("2026-11-06")),
+                date("2026-11-08"),
+                default,
+                &weekend
+            ),
+            None
+        );
+        assert_eq!(
+            sync_range(
+                Some(date("2026-11-06")),
+                date("2026-11-09"),
+                default,
+                &weekend
+            ),
+            Some((date("2026-11-07"), date("2026-11-09")))
+        );
+        // A fresh store starts at the default; a long gap is caught up two weeks at most.
+        assert_eq!(
+            sync_range(None, date("2026-11-07"), default, &none),
+            Some((default, date("2026-11-07")))
+        );
+        assert_eq!(
+            sync_range(Some(date("2026-09-01")), date("2026-11-07"), default, &none),
+            Some((date("2026-10-25"), date("2026-11-07")))
+        );
+    }
+
+    #[test]
+    fn scans_happen_on_the_first_night_and_every_few_nights_after() {
+        assert!(is_scan_night(None, date("2026-11-10"), 3));
+        assert!(!is_scan_night(
+            Some(date("2026-11-08")),
+            date("2026-11-10"),
+            3
+        ));
+        assert!(is_scan_night(
+            Some(date("2026-11-07")),
+            date("2026-11-10"),
+            3
+        ));
+        assert!(is_scan_night(
+            Some(date("2026-11-09")),
+            date("2026-11-10"),
+            1
+        ));
     }
 
     #[test]

@@ -6,21 +6,31 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use crate::dingtalk::Client;
+use crate::domain::Slot;
 use crate::domain::{Approval, ChangeClass, UserId};
-use crate::quota::{YearMonth, local_midnight, nightly_allowance, remaining_nightly_runs};
+use crate::quota::{
+    RESULT_USERS_PER_CALL, YearMonth, local_date, local_midnight, nightly_allowance,
+    remaining_nightly_runs, surplus,
+};
 use crate::report::DeferredLine;
 use crate::store::{ListedApproval, NewRun, RunEnd, Store, StoredApproval};
 
 use super::apply::{USERS_PER_BATCH, apply_all};
+use super::classify::shows_approval;
 use super::classify::{ClassifyInput, classify};
 use super::context::{
     candidate_days, covered_days, load_context, load_snapshot, overlay, pointed_days,
     recently_corrected,
 };
 use super::diff::diff;
-use super::fetch::{Fetched, fetch_details, fetch_results, list_approvals};
+use super::fetch::{Fetched, Stop, fetch_details, fetch_punches, fetch_results, list_approvals};
 use super::matching::SlotIndex;
-use super::plan::{Plan, PlanInput, PlanItem, ResultsPurpose, nightly_dates, plan, targeted_items};
+use super::plan::{
+    Listing, Plan, PlanInput, PlanItem, ResultsPurpose, is_scan_night, latest_settled,
+    nightly_dates, plan, sync_range, targeted_items,
+};
+use super::scan::{check_day, findings};
+use super::state::{Fact, PlannerState};
 use super::{RunError, RunKind, RunOutcome, RunRequest, RunSettings, RunSummary, StoreRecorder};
 
 /// Longest reach back of an approval listing DingTalk accepts.
@@ -34,6 +44,17 @@ struct Facts {
     backlog: Vec<ListedApproval>,
     allowance: u64,
     month_used: u64,
+    /// The month's budget left less a reserve for the later nights.
+    surplus: u64,
+    state: PlannerState,
+    scan_night: bool,
+    /// Not-signed slots within the horizon (scan nights only).
+    open_slots: Vec<Slot>,
+    /// Corrected slots watched for reverts (scan nights only).
+    watched: Vec<Slot>,
+    /// Approvals whose detail would enrich journaled corrections.
+    enrichment: Vec<String>,
+    expected_empty: BTreeSet<NaiveDate>,
 }
 
 /// Plans a run without calling anything metered and without writing (the `plan` command).
@@ -167,12 +188,11 @@ async fn gather(
     let month = YearMonth::of(request.as_of, tz).to_string();
     let month_used = store.month_usage(&month)?.metered;
     let remaining = settings.monthly_budget.saturating_sub(month_used);
+    let nights = remaining_nightly_runs(request.as_of, tz);
     let mut allowance = match request.kind {
-        RunKind::Nightly | RunKind::Daemon => nightly_allowance(
-            remaining,
-            remaining_nightly_runs(request.as_of, tz),
-            settings.slack_percent,
-        ),
+        RunKind::Nightly | RunKind::Daemon => {
+            nightly_allowance(remaining, nights, settings.slack_percent)
+        }
         RunKind::Backfill { .. } => remaining,
     };
     if let Some(max) = request.max_calls {
@@ -192,6 +212,52 @@ async fn gather(
     let known_ids: Vec<String> = store.known_approval_ids()?.into_iter().collect();
     let known = store.approvals(&known_ids)?;
     let backlog = store.listed_approval_ids()?;
+    let state = PlannerState::from_stored(store.planner_state()?.as_deref());
+    let today = local_date(request.as_of, tz);
+    let nightly = !matches!(request.kind, RunKind::Backfill { .. });
+    let scan_night = nightly && is_scan_night(state.last_scan, today, settings.scan_every_nights);
+    let (mut open_slots, mut watched) = (Vec::new(), Vec::new());
+    if scan_night {
+        let scope: BTreeSet<&UserId> = users.iter().collect();
+        let horizon = today - Duration::days(i64::from(settings.open_slot_horizon_days));
+        open_slots = store
+            .open_slots(None)?
+            .into_iter()
+            .filter(|stored| {
+                stored.slot.work_date >= horizon && scope.contains(&stored.slot.user_id)
+            })
+            .map(|stored| stored.slot)
+            .collect();
+        if state.punch_shows_supply != Fact::Fails {
+            let since = request.as_of - Duration::days(i64::from(settings.revert_watch_days));
+            for (user, date) in recently_corrected(store, since, today)? {
+                for stored in store.slots_for_user_day(&user, date)? {
+                    if stored.present && shows_approval(&stored.slot) {
+                        watched.push(stored.slot);
+                    }
+                }
+            }
+        }
+    }
+    let enrichment: Vec<String> = store
+        .corrections_awaiting_enrichment()?
+        .into_iter()
+        .filter(|id| !known.contains_key(id))
+        .collect();
+    let latest = latest_settled(request.as_of, tz, settings.sync_after_hours);
+    let week_before = latest - Duration::days(13);
+    let counts = store.present_slot_counts(week_before, latest - Duration::days(7))?;
+    let expected_empty = (0..7)
+        .map(|back| latest - Duration::days(back))
+        .filter(|date| {
+            let before = *date - Duration::days(7);
+            state.synced_through.is_some_and(|synced| before <= synced)
+                && !counts.contains_key(&before)
+        })
+        .collect();
+    let essential_per_night = essential_per_night(settings, &users, &state, &counts, &known);
+    let surplus = surplus(remaining, essential_per_night, nights.saturating_sub(1))
+        .saturating_sub(essential_per_night);
     Ok(Facts {
         users,
         process_codes,
@@ -199,61 +265,248 @@ async fn gather(
         backlog,
         allowance,
         month_used,
+        surplus,
+        state,
+        scan_night,
+        open_slots,
+        watched,
+        enrichment,
+        expected_empty,
     })
 }
 
-fn approvals_created_from(settings: &RunSettings, request: &RunRequest) -> DateTime<Utc> {
-    let lookback = request.as_of - Duration::days(i64::from(settings.approval_lookback_days));
-    let floor = request.as_of - Duration::days(MAX_LISTING_REACH_DAYS) + Duration::hours(1);
-    let wanted = match &request.kind {
-        RunKind::Backfill { from, .. } => lookback.min(local_midnight(*from, settings.timezone)),
-        _ => lookback,
+/// Metered calls an average night's essential work is expected to need: the sync of one
+/// day's rows (from the last synced week, or two rows per user on five days of seven), the
+/// punch scan and its targeted re-fetches spread over their nights, approvals when they are
+/// evidence; a quarter on top for what estimates miss.
+fn essential_per_night(
+    settings: &RunSettings,
+    users: &[UserId],
+    state: &PlannerState,
+    recent_counts: &BTreeMap<NaiveDate, u64>,
+    known: &BTreeMap<String, StoredApproval>,
+) -> u64 {
+    let batches = users.len().div_ceil(RESULT_USERS_PER_CALL) as u64;
+    let rows_per_day = if recent_counts.is_empty() {
+        users.len() as u64 * settings.rows_per_user_day * 5 / 7
+    } else {
+        recent_counts.values().sum::<u64>() / 7
     };
-    wanted.max(floor)
+    let sync = rows_per_day.div_ceil(50).max(batches * 5 / 7);
+    let horizon_weeks = u64::from(settings.open_slot_horizon_days.div_ceil(7));
+    let scan = (batches / 4 + 1) * horizon_weeks * 2 / u64::from(settings.scan_every_nights.max(1));
+    let approvals = if state.evidence_without_approvals() {
+        0
+    } else {
+        // About one detail per approval created.
+        (known.len() as u64 / 60).max(batches / 10)
+    };
+    (sync + scan + approvals) * 5 / 4
+}
+
+fn listings(settings: &RunSettings, request: &RunRequest, facts: &Facts) -> Vec<Listing> {
+    let floor = request.as_of - Duration::days(MAX_LISTING_REACH_DAYS) + Duration::hours(1);
+    let lookback = request.as_of - Duration::days(i64::from(settings.approval_lookback_days));
+    let per_day = {
+        let since = request.as_of - Duration::days(30);
+        let recent = facts
+            .known
+            .values()
+            .filter(|stored| stored.approval.create_time.is_some_and(|at| at >= since))
+            .count() as u64;
+        recent.div_ceil(30)
+    };
+    let mut out = Vec::new();
+    for code in &facts.process_codes {
+        let (from, to) = match &request.kind {
+            RunKind::Backfill { from, .. } => (
+                lookback.min(local_midnight(*from, settings.timezone)),
+                request.as_of,
+            ),
+            RunKind::Nightly | RunKind::Daemon => (
+                facts
+                    .state
+                    .listed_through
+                    .get(code)
+                    .map_or(lookback, |through| *through - Duration::hours(1)),
+                request.as_of - Duration::hours(i64::from(settings.listing_lag_hours)),
+            ),
+        };
+        let from = from.max(floor);
+        if from >= to {
+            continue;
+        }
+        let days = (to - from).num_hours().max(1) as u64 / 24 + 1;
+        out.push(Listing {
+            process_code: code.clone(),
+            created_from: from,
+            created_to: to,
+            expected_ids: per_day * days / facts.process_codes.len().max(1) as u64,
+        });
+    }
+    out
 }
 
 fn make_plan(settings: &RunSettings, request: &RunRequest, facts: &Facts) -> Plan {
+    let tz = settings.timezone;
+    let today = local_date(request.as_of, tz);
+    let backfill = matches!(request.kind, RunKind::Backfill { .. });
     let (primary, rescan) = match &request.kind {
-        RunKind::Backfill { from, to, .. } => ((*from, *to), None),
+        RunKind::Backfill { from, to, .. } => (Some((*from, *to)), None),
         RunKind::Nightly | RunKind::Daemon => {
             let dates = nightly_dates(
                 request.as_of,
-                settings.timezone,
+                tz,
                 settings.nightly_window_days,
                 settings.rescan,
             );
-            (dates.primary, dates.rescan)
+            let latest = latest_settled(request.as_of, tz, settings.sync_after_hours);
+            let first_default =
+                latest - Duration::days(i64::from(settings.nightly_window_days) - 1);
+            let primary = sync_range(
+                facts.state.synced_through,
+                latest,
+                first_default,
+                &facts.expected_empty,
+            );
+            // A second look only at days the sync has read before.
+            let rescan = dates.rescan.and_then(|(from, to)| {
+                let read = facts.state.synced_through?;
+                let to = to.min(read);
+                (from <= to).then_some((from, to))
+            });
+            (primary, rescan)
         }
     };
-    let created_from = approvals_created_from(settings, request);
-    let expected = facts
-        .known
-        .values()
-        .filter(|stored| {
-            stored
-                .approval
-                .create_time
-                .is_some_and(|created| created >= created_from)
-        })
-        .count() as u64;
-    let backlog: Vec<String> = facts
+    let listings = listings(settings, request, facts);
+    let mut backlog: Vec<String> = facts
         .backlog
         .iter()
         .map(|listed| listed.id.clone())
         .collect();
+    if facts.scan_night || backfill {
+        backlog.extend(
+            facts
+                .known
+                .values()
+                .filter(|stored| !stored.approval.is_finished())
+                .map(|stored| stored.approval.id.clone()),
+        );
+    }
+    let scan: Vec<(UserId, NaiveDate)> = facts
+        .open_slots
+        .iter()
+        .chain(&facts.watched)
+        .map(|slot| check_day(slot, tz))
+        .collect();
+    let surplus = if backfill {
+        facts.allowance
+    } else {
+        facts.surplus
+    };
     plan(&PlanInput {
-        as_of: request.as_of,
-        tz: settings.timezone,
         users: &facts.users,
-        process_codes: &facts.process_codes,
         primary,
         rescan,
-        approvals_created_from: created_from,
+        listings: &listings,
         detail_backlog: &backlog,
-        expected_listed_ids: expected + backlog.len() as u64,
+        approvals_essential: backfill || !facts.state.evidence_without_approvals(),
+        scan: &scan,
+        enrichment: &facts.enrichment,
         rows_per_user_day: settings.rows_per_user_day,
         allowance: facts.allowance,
+        surplus,
+        idle_window: (today - Duration::days(1), today - Duration::days(1)),
     })
+}
+
+/// Lists approvals and fetches the details the run needs (new or not final), recording both.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one phase of execute, its state passed in"
+)]
+async fn approvals_phase(
+    store: &mut Store,
+    client: &Client,
+    request: &RunRequest,
+    facts: &Facts,
+    items: Vec<PlanItem>,
+    fetched: &mut Fetched,
+    approvals: &mut BTreeMap<String, Approval>,
+    open: &mut BTreeSet<String>,
+    run_id: i64,
+) -> Result<(), RunError> {
+    let (lists, details): (Vec<PlanItem>, Vec<PlanItem>) = items
+        .into_iter()
+        .partition(|item| matches!(item, PlanItem::ApprovalList { .. }));
+    let listed_before = fetched.listed.len();
+    list_approvals(client, lists, fetched).await;
+    let listed: Vec<ListedApproval> = fetched.listed[listed_before..]
+        .iter()
+        .map(|(id, code)| ListedApproval {
+            id: id.clone(),
+            process_code: code.clone(),
+        })
+        .collect();
+    store.record_listed_approvals(&listed, run_id, request.as_of)?;
+    let mut wanted: BTreeSet<String> = details
+        .iter()
+        .flat_map(|item| match item {
+            PlanItem::ApprovalDetails { ids, .. } => ids.clone(),
+            _ => Vec::new(),
+        })
+        .collect();
+    for item in &listed {
+        if facts
+            .known
+            .get(&item.id)
+            .is_none_or(|stored| !stored.approval.is_finished())
+        {
+            wanted.insert(item.id.clone());
+        }
+    }
+    let wanted: Vec<String> = wanted.into_iter().collect();
+    let before = fetched.approvals.len();
+    fetch_details(client, &wanted, fetched).await;
+    let fresh = fetched.approvals[before..].to_vec();
+    store.upsert_approvals(&fresh, run_id, request.as_of)?;
+    for approval in fresh {
+        if approval.is_finished() {
+            open.insert(approval.id.clone());
+        }
+        approvals.insert(approval.id.clone(), approval);
+    }
+    Ok(())
+}
+
+/// Runs optional items within `room` metered calls; their stop is not the run's.
+async fn within_room<F, Fut>(
+    client: &Client,
+    run_cap: u64,
+    fetched: &mut Fetched,
+    room: u64,
+    work: F,
+) where
+    F: FnOnce(Fetched) -> Fut,
+    Fut: Future<Output = Fetched>,
+{
+    let sub_cap = (client.metered_calls() + room).min(run_cap);
+    client.set_metered_cap(Some(sub_cap));
+    let stop_before = fetched.stop;
+    let taken = std::mem::take(fetched);
+    *fetched = work(taken).await;
+    client.set_metered_cap(Some(run_cap));
+    if stop_before.is_none() && fetched.stop == Some(Stop::Budget) {
+        fetched.stop = None;
+    }
+}
+
+fn split_purpose(items: &[PlanItem], purpose: ResultsPurpose) -> Vec<PlanItem> {
+    items
+        .iter()
+        .filter(|item| matches!(item, PlanItem::Results { purpose: p, .. } if *p == purpose))
+        .cloned()
+        .collect()
 }
 
 async fn execute(
@@ -266,108 +519,167 @@ async fn execute(
     run_id: i64,
 ) -> Result<RunSummary, RunError> {
     let tz = settings.timezone;
+    let metered_at_start = client.metered_calls();
+    let run_cap = metered_at_start + facts.allowance;
     let mut fetched = Fetched::default();
-    let (lists, results): (Vec<PlanItem>, Vec<PlanItem>) = plan
+    let mut state = facts.state.clone();
+    let mut notices: Vec<String> = Vec::new();
+    let approval_items: Vec<PlanItem> = plan
         .items
         .iter()
-        .filter(|&item| !matches!(item, PlanItem::ApprovalDetails { .. }))
-        .cloned()
-        .partition(|item| matches!(item, PlanItem::ApprovalList { .. }));
-    // 1. Approvals: list, then fetch what is new or not final.
-    list_approvals(client, lists, &mut fetched).await;
-    let listed: Vec<ListedApproval> = fetched
-        .listed
-        .iter()
-        .map(|(id, code)| ListedApproval {
-            id: id.clone(),
-            process_code: code.clone(),
+        .filter(|item| {
+            matches!(
+                item,
+                PlanItem::ApprovalList { .. } | PlanItem::ApprovalDetails { .. }
+            )
         })
+        .cloned()
         .collect();
-    store.record_listed_approvals(&listed, run_id, request.as_of)?;
-    let mut wanted: BTreeSet<String> = facts
-        .backlog
-        .iter()
-        .map(|listed| listed.id.clone())
-        .collect();
-    for (id, _) in &fetched.listed {
-        if facts
-            .known
-            .get(id)
-            .is_none_or(|stored| !stored.approval.is_finished())
-        {
-            wanted.insert(id.clone());
-        }
-    }
-    let wanted: Vec<String> = wanted.into_iter().collect();
-    fetch_details(client, &wanted, &mut fetched).await;
-    store.upsert_approvals(&fetched.approvals, run_id, request.as_of)?;
     let mut approvals: BTreeMap<String, Approval> = facts
         .known
         .iter()
         .map(|(id, stored)| (id.clone(), stored.approval.clone()))
         .collect();
-    for approval in &fetched.approvals {
-        approvals.insert(approval.id.clone(), approval.clone());
-    }
-    let mut open: BTreeSet<String> = fetched
-        .approvals
-        .iter()
-        .filter(|approval| approval.is_finished())
-        .map(|approval| approval.id.clone())
+    let mut open: BTreeSet<String> = store
+        .unresolved_approvals()?
+        .into_iter()
+        .map(|stored| stored.approval.id)
         .collect();
-    for stored in store.unresolved_approvals()? {
-        open.insert(stored.approval.id.clone());
-    }
-    // 2. Results: the primary days, then targeted user-days, then the rescan.
-    let (primary, rescan): (Vec<PlanItem>, Vec<PlanItem>) = results.into_iter().partition(|item| {
-        matches!(
-            item,
-            PlanItem::Results {
-                purpose: ResultsPurpose::Primary,
-                ..
-            }
+    // 1. Approvals, when they are evidence.
+    if plan.approvals_essential {
+        approvals_phase(
+            store,
+            client,
+            request,
+            facts,
+            approval_items.clone(),
+            &mut fetched,
+            &mut approvals,
+            &mut open,
+            run_id,
         )
-    });
+        .await?;
+    }
+    // 2. The nightly sync (or the backfill's range).
+    let primary = split_purpose(&plan.items, ResultsPurpose::Primary);
+    let primary_days = covered_days(&primary);
     fetch_results(client, primary, &mut fetched).await;
-    let covered = covered_days(plan);
-    let mut targeted = BTreeSet::new();
+    // 3. The open-slot scan through raw punches.
+    let punch_items: Vec<PlanItem> = plan
+        .items
+        .iter()
+        .filter(|item| matches!(item, PlanItem::Punches { .. }))
+        .cloned()
+        .collect();
+    let scanned = !punch_items.is_empty() && fetched.stop.is_none();
+    fetch_punches(client, punch_items, &mut fetched).await;
+    let found = findings(
+        &facts.open_slots,
+        &facts.watched,
+        &fetched.punches,
+        &fetched.punch_complete,
+        tz,
+    );
+    if let Some(notice) = state.saw_watched_punches(found.supply_punches, found.misses) {
+        tracing::warn!("{notice}");
+        notices.push(notice.to_owned());
+    }
+    // 4. Targeted re-fetch: dirty user-days, days approvals point at, reverts watched through
+    // results where punches cannot show them.
+    let covered = covered_days(&plan.items);
+    let mut targeted: BTreeSet<(UserId, NaiveDate)> = found.dirty.clone();
     let scope: BTreeSet<&UserId> = facts.users.iter().collect();
     for id in &open {
         if let Some(approval) = approvals
             .get(id)
             .filter(|approval| approval.is_approved() && scope.contains(&approval.originator))
         {
-            for day in pointed_days(store, approval, tz)? {
-                if !covered.contains(&day) {
-                    targeted.insert(day);
-                }
-            }
+            targeted.extend(pointed_days(store, approval, tz)?);
         }
     }
-    let watch_from = request.as_of - Duration::days(i64::from(settings.revert_watch_days));
-    for (user, date) in recently_corrected(store, watch_from, plan.window.1 + Duration::days(1))? {
-        if !covered.contains(&(user.clone(), date)) {
-            targeted.insert((user, date));
-        }
+    let backfill = matches!(request.kind, RunKind::Backfill { .. });
+    if backfill || (facts.scan_night && state.punch_shows_supply != Fact::Holds) {
+        let watch_from = request.as_of - Duration::days(i64::from(settings.revert_watch_days));
+        targeted.extend(recently_corrected(
+            store,
+            watch_from,
+            plan.window.1 + Duration::days(1),
+        )?);
     }
+    targeted.retain(|day| !covered.contains(day) || !primary_days.contains(day));
+    targeted.retain(|day| !primary_days.contains(day));
     fetch_results(
         client,
         targeted_items(&targeted, settings.rows_per_user_day),
         &mut fetched,
     )
     .await;
-    fetch_results(client, rescan, &mut fetched).await;
-    // 3. Enrichment of corrections journaled before their approval's detail was known.
-    enrich(
-        store,
-        client,
-        &mut fetched,
-        &mut approvals,
-        run_id,
-        request.as_of,
-    )
-    .await?;
-    // 4. Diff, match, classify, apply.
+    // 5. Optional work out of the surplus: approvals as enrichment, enrichment, second look.
+    let spent = client.metered_calls() - metered_at_start;
+    let room = plan.surplus.min(facts.allowance.saturating_sub(spent));
+    if !plan.approvals_essential && !approval_items.is_empty() && fetched.stop.is_none() {
+        let mut phase = Ok(());
+        within_room(client, run_cap, &mut fetched, room, |mut taken| async {
+            phase = approvals_phase(
+                store,
+                client,
+                request,
+                facts,
+                approval_items,
+                &mut taken,
+                &mut approvals,
+                &mut open,
+                run_id,
+            )
+            .await;
+            taken
+        })
+        .await;
+        phase?;
+    }
+    let spent = client.metered_calls() - metered_at_start;
+    let room = plan.surplus.min(facts.allowance.saturating_sub(spent));
+    let enrich_now = plan
+        .items
+        .iter()
+        .any(|item| matches!(item, PlanItem::Enrichment { .. }));
+    if enrich_now || plan.approvals_essential {
+        let mut done = Ok(());
+        within_room(client, run_cap, &mut fetched, room, |mut taken| async {
+            done = enrich(
+                store,
+                client,
+                &mut taken,
+                &mut approvals,
+                run_id,
+                request.as_of,
+            )
+            .await;
+            taken
+        })
+        .await;
+        done?;
+    }
+    let spent = client.metered_calls() - metered_at_start;
+    let room = plan.surplus.min(facts.allowance.saturating_sub(spent));
+    let rescan = split_purpose(&plan.items, ResultsPurpose::Rescan);
+    within_room(client, run_cap, &mut fetched, room, |mut taken| async {
+        fetch_results(client, rescan, &mut taken).await;
+        taken
+    })
+    .await;
+    // 6. What the results say about the unconfirmed facts.
+    for slot in fetched.slots.iter().filter(|slot| shows_approval(slot)) {
+        let names = slot
+            .proc_inst_id
+            .as_deref()
+            .is_some_and(|id| !id.is_empty());
+        if let Some(notice) = state.saw_corrected_slot(names) {
+            tracing::warn!("{notice}");
+            notices.push(notice.to_owned());
+        }
+    }
+    // 7. Diff, match, classify, apply.
     let (snapshot, observed_at) = load_snapshot(store, &fetched)?;
     let changes = diff(&snapshot, &fetched.slots, &fetched.complete);
     let mut current = snapshot.clone();
@@ -424,6 +736,48 @@ async fn execute(
         &settings.sinks,
         USERS_PER_BATCH,
     )?;
+    // 8. Remember what was read, listed, scanned and learnt.
+    if !backfill {
+        let read = |days: &BTreeSet<(UserId, NaiveDate)>| days.is_subset(&fetched.complete);
+        if let Some(PlanItem::Results { to, .. }) = plan.items.iter().find(|item| {
+            matches!(
+                item,
+                PlanItem::Results {
+                    purpose: ResultsPurpose::Primary,
+                    ..
+                }
+            )
+        }) && read(&primary_days)
+        {
+            let through = primary_days
+                .iter()
+                .map(|(_, date)| *date)
+                .max()
+                .unwrap_or(*to);
+            state.synced_through = Some(state.synced_through.map_or(through, |s| s.max(through)));
+        }
+        let failed_codes: BTreeSet<&String> = fetched
+            .deferred
+            .iter()
+            .chain(&plan.deferred)
+            .filter_map(|item| match item {
+                PlanItem::ApprovalList { process_code, .. } => Some(process_code),
+                _ => None,
+            })
+            .collect();
+        if fetched.incomplete_listings == 0 {
+            for (code, to) in &fetched.listed_windows {
+                if !failed_codes.contains(code) {
+                    let entry = state.listed_through.entry(code.clone()).or_insert(*to);
+                    *entry = (*entry).max(*to);
+                }
+            }
+        }
+        if scanned {
+            state.last_scan = Some(local_date(request.as_of, tz));
+        }
+    }
+    store.save_planner_state(&state.to_text())?;
     let mut counts = zero_counts();
     for verdict in &verdicts {
         *counts.entry(verdict.class).or_default() += 1;
@@ -434,12 +788,17 @@ async fn execute(
         .chain(fetched.deferred.iter())
         .map(deferred_line)
         .collect();
+    deferred.extend(notices.iter().map(|notice| DeferredLine {
+        item: "fallback".to_owned(),
+        detail: notice.clone(),
+        estimated_calls: 0,
+    }));
     deferred.sort_by(|left, right| (&left.item, &left.detail).cmp(&(&right.item, &right.detail)));
     let must_have_deferred = plan
         .deferred
         .iter()
         .chain(fetched.deferred.iter())
-        .any(|item| item.kind() != "rescan");
+        .any(|item| !plan.is_optional(item));
     let mut errors = fetched.errors.clone();
     errors.extend(
         fetched
@@ -449,11 +808,11 @@ async fn execute(
     );
     if let Some(stop) = fetched.stop {
         errors.push(match stop {
-            super::fetch::Stop::Budget => format!(
+            Stop::Budget => format!(
                 "this run's budget of {} metered calls is spent",
                 facts.allowance
             ),
-            super::fetch::Stop::Quota => {
+            Stop::Quota => {
                 "DingTalk reports the organisation's monthly quota exhausted (90020)".to_owned()
             }
         });
@@ -467,7 +826,7 @@ async fn execute(
     let outcome = if fetched.stop.is_some()
         || !errors.is_empty()
         || must_have_deferred
-        || fetched.incomplete_listings > 0
+        || (plan.approvals_essential && fetched.incomplete_listings > 0)
     {
         RunOutcome::Partial
     } else {

@@ -43,6 +43,7 @@ mod ledger;
 mod lock;
 mod open;
 mod outbox;
+mod planner;
 mod runs;
 mod snapshot;
 
@@ -68,6 +69,7 @@ pub use ledger::{FindingRow, LedgerRow, StoredCorrection, StoredFinding};
 pub use lock::{LOCK_STALE_AFTER, LockAcquired, LockHolder, current_host};
 pub use open::{APPLICATION_ID, APPLICATION_NAME, MIGRATIONS, SCHEMA_VERSION};
 pub use outbox::OutboxItem;
+pub use planner::PLANNER_STATE_KEY;
 pub use runs::{NewRun, RunEnd, StoredRun};
 pub use snapshot::{HistoryChange, HistoryEntry, StoredSlot};
 

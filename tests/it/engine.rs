@@ -82,6 +82,12 @@ impl Harness {
         settings.admin_user_id =
             Some(dingtalk_reconcile::domain::UserId::new(sim.admin_user_id()).unwrap());
         settings.monthly_budget = 1_000_000;
+        // Every night up to date, so the truth of the last night can be compared exactly: read
+        // yesterday at once (provisional results then settle as late results), scan open slots
+        // and list approvals every night.
+        settings.sync_after_hours = 0;
+        settings.scan_every_nights = 1;
+        settings.listing_lag_hours = 0;
         Harness {
             sim,
             clock,

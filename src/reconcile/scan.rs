@@ -1,0 +1,210 @@
+//! Reading raw punches for the open-slot scan: which user-days became dirty (a new valid punch
+//! on a slot the snapshot shows not signed, or a watched correction whose 补卡 punch is gone),
+//! and what the punches say about DingTalk's unconfirmed behaviour (does `listRecord` show the
+//! 补卡's punch at all?).
+//!
+//! Pure: slots and punches in, findings out. It does not fetch (see `fetch`) and does not decide
+//! classes: a dirty user-day is only re-read with `attendance/list`, whose rows stay the evidence.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+
+use crate::dingtalk::Punch;
+use crate::domain::{Slot, SourceType, UserId};
+use crate::quota;
+
+/// What one scan found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanFindings {
+    /// User-days (work dates) to re-read with `attendance/list`.
+    pub dirty: BTreeSet<(UserId, NaiveDate)>,
+    /// 补卡 punches seen (on watched corrections or on open slots).
+    pub supply_punches: u32,
+    /// Watched corrections fetched completely whose 补卡 punch was absent.
+    pub misses: u32,
+}
+
+/// The (user, local check date) a slot's punches are looked up by.
+pub fn check_day(slot: &Slot, tz: Tz) -> (UserId, NaiveDate) {
+    (
+        slot.user_id.clone(),
+        quota::local_date(slot.base_check_time, tz),
+    )
+}
+
+fn on_slot(punch: &Punch, slot: &Slot) -> bool {
+    if punch.user_id != slot.user_id {
+        return false;
+    }
+    match (punch.plan_id, slot.plan_id) {
+        (Some(punch_plan), Some(slot_plan)) => punch_plan == slot_plan,
+        _ => punch.work_date == Some(slot.work_date) && punch.check_type == slot.check_type,
+    }
+}
+
+fn is_supply(punch: &Punch) -> bool {
+    punch.source_type == SourceType::Approve
+        && punch
+            .proc_inst_id
+            .as_deref()
+            .is_some_and(|id| !id.is_empty())
+}
+
+/// Compares `punches` (covering the user-days in `complete`, keyed by local check date) with
+/// the `open` slots and the `watched` corrections. Slots whose check day was not fetched
+/// completely are left alone: they stay open and are scanned again.
+pub fn findings(
+    open: &[Slot],
+    watched: &[Slot],
+    punches: &[Punch],
+    complete: &BTreeSet<(UserId, NaiveDate)>,
+    tz: Tz,
+) -> ScanFindings {
+    let mut out = ScanFindings::default();
+    for slot in open {
+        if !complete.contains(&check_day(slot, tz)) {
+            continue;
+        }
+        let mut fresh = punches
+            .iter()
+            .filter(|punch| !punch.invalid && on_slot(punch, slot))
+            .peekable();
+        if fresh.peek().is_some() {
+            out.supply_punches += fresh.filter(|punch| is_supply(punch)).count() as u32;
+            out.dirty.insert((slot.user_id.clone(), slot.work_date));
+        }
+    }
+    for slot in watched {
+        if !complete.contains(&check_day(slot, tz)) {
+            continue;
+        }
+        let shown = punches.iter().any(|punch| {
+            on_slot(punch, slot)
+                && is_supply(punch)
+                && slot
+                    .proc_inst_id
+                    .as_ref()
+                    .is_none_or(|id| punch.proc_inst_id.as_ref() == Some(id))
+        });
+        if shown {
+            out.supply_punches += 1;
+        } else {
+            out.misses += 1;
+            out.dirty.insert((slot.user_id.clone(), slot.work_date));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{CheckType, LocationResult, TimeResult};
+    use crate::reconcile::test_helpers::{SHANGHAI, date, local};
+
+    fn slot(user: &str, plan: i64, source: SourceType, proc_inst_id: Option<&str>) -> Slot {
+        let base = local("2026-11-03 09:00");
+        Slot {
+            user_id: UserId::new(user).unwrap(),
+            work_date: date("2026-11-03"),
+            check_type: CheckType::OnDuty,
+            plan_id: Some(plan),
+            base_check_time: base,
+            user_check_time: Some(base),
+            time_result: if source == SourceType::System {
+                TimeResult::NotSigned
+            } else {
+                TimeResult::Normal
+            },
+            location_result: LocationResult::Normal,
+            source_type: source,
+            proc_inst_id: proc_inst_id.map(str::to_owned),
+            approve_id: None,
+            record_id: None,
+            group_id: None,
+            row_id: None,
+        }
+    }
+
+    fn punch(user: &str, plan: i64, source: SourceType, proc_inst_id: Option<&str>) -> Punch {
+        Punch {
+            user_id: UserId::new(user).unwrap(),
+            work_date: Some(date("2026-11-03")),
+            check_type: CheckType::OnDuty,
+            check_time: local("2026-11-03 08:55"),
+            plan_id: Some(plan),
+            source_type: source,
+            proc_inst_id: proc_inst_id.map(str::to_owned),
+            record_id: Some(1),
+            is_legal: Some(true),
+            invalid_record_type: None,
+            invalid: false,
+        }
+    }
+
+    fn complete(users: &[&str]) -> BTreeSet<(UserId, NaiveDate)> {
+        users
+            .iter()
+            .map(|user| (UserId::new(*user).unwrap(), date("2026-11-03")))
+            .collect()
+    }
+
+    #[test]
+    fn a_supply_or_admin_punch_on_an_open_slot_makes_its_user_day_dirty() {
+        let open = [
+            slot("u1", 1, SourceType::System, None),
+            slot("u2", 2, SourceType::System, None),
+            slot("u3", 3, SourceType::System, None),
+        ];
+        let punches = [
+            punch("u1", 1, SourceType::Approve, Some("PI-1")),
+            punch("u2", 2, SourceType::Boss, None),
+            punch("u3", 99, SourceType::User, None),
+        ];
+        let found = findings(
+            &open,
+            &[],
+            &punches,
+            &complete(&["u1", "u2", "u3"]),
+            SHANGHAI,
+        );
+        let dirty: Vec<&str> = found.dirty.iter().map(|(u, _)| u.as_str()).collect();
+        assert_eq!(dirty, ["u1", "u2"]);
+        assert_eq!(found.supply_punches, 1);
+    }
+
+    #[test]
+    fn an_invalid_punch_or_an_incompletely_fetched_day_changes_nothing() {
+        let open = [slot("u1", 1, SourceType::System, None)];
+        let mut invalid = punch("u1", 1, SourceType::User, None);
+        invalid.invalid = true;
+        assert!(
+            findings(&open, &[], &[invalid], &complete(&["u1"]), SHANGHAI)
+                .dirty
+                .is_empty()
+        );
+        let valid = punch("u1", 1, SourceType::User, None);
+        assert!(
+            findings(&open, &[], &[valid], &complete(&[]), SHANGHAI)
+                .dirty
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_watched_correction_without_its_supply_punch_is_a_miss_and_dirty() {
+        let watched = [
+            slot("u1", 1, SourceType::Approve, Some("PI-1")),
+            slot("u2", 2, SourceType::Approve, Some("PI-2")),
+        ];
+        let punches = [punch("u1", 1, SourceType::Approve, Some("PI-1"))];
+        let found = findings(&[], &watched, &punches, &complete(&["u1", "u2"]), SHANGHAI);
+        assert_eq!((found.supply_punches, found.misses), (1, 1));
+        assert_eq!(
+            found.dirty.into_iter().collect::<Vec<_>>(),
+            [(UserId::new("u2").unwrap(), date("2026-11-03"))]
+        );
+    }
+}

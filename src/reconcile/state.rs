@@ -1,0 +1,150 @@
+//! What the planner remembers between nightly runs: how far the nightly sync has read, how far
+//! approval listings reach, when open slots were last scanned, and what was learned about the
+//! unconfirmed DingTalk behaviours the cheap strategy rests on (dingtalk-api.md §13.2).
+//!
+//! Plain data with its JSON form; the store keeps the text (`Store::planner_state`). It does not
+//! decide anything: `plan` and `run` read it and hand back an updated copy.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What is known about one unconfirmed DingTalk behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fact {
+    /// Not observed either way yet: plan as if it did not hold.
+    #[default]
+    Unknown,
+    /// Seen to hold in this organisation's data.
+    Holds,
+    /// Seen not to hold: the fallback path is used from now on.
+    Fails,
+}
+
+/// The planner's memory; every field has a safe default, so an absent or unreadable state
+/// starts the planner afresh (costs a little more, loses nothing).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PlannerState {
+    /// Every work date up to this one has been read once by the nightly sync.
+    pub synced_through: Option<NaiveDate>,
+    /// Per 补卡 template: approvals created before this instant have been listed.
+    pub listed_through: BTreeMap<String, DateTime<Utc>>,
+    /// The local date of the last night that scanned open slots.
+    pub last_scan: Option<NaiveDate>,
+    /// `listRecord` shows the 补卡's punch (`sourceType APPROVE` with `procInstId`).
+    pub punch_shows_supply: Fact,
+    /// A slot corrected by a 补卡 names the instance in `procInstId`.
+    pub slot_names_supply: Fact,
+    /// Corrected slots watched through punches whose 补卡 punch was absent.
+    pub watch_misses: u32,
+}
+
+impl PlannerState {
+    /// Reads the stored text; an unreadable state is replaced by the default with a warning.
+    pub fn from_stored(text: Option<&str>) -> PlannerState {
+        match text {
+            None => PlannerState::default(),
+            Some(text) => serde_json::from_str(text).unwrap_or_else(|error| {
+                tracing::warn!(error.message = %error, "planner state unreadable; starting afresh");
+                PlannerState::default()
+            }),
+        }
+    }
+
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
+    }
+
+    /// Whether corrections by 补卡 can be found from punches and slots alone, so approval
+    /// listings and details are enrichment rather than evidence.
+    pub fn evidence_without_approvals(&self) -> bool {
+        self.punch_shows_supply == Fact::Holds && self.slot_names_supply == Fact::Holds
+    }
+
+    /// Records a corrected slot seen in results: with or without the instance id.
+    pub fn saw_corrected_slot(&mut self, names_instance: bool) -> Option<&'static str> {
+        match (names_instance, self.slot_names_supply) {
+            (true, Fact::Unknown) => {
+                self.slot_names_supply = Fact::Holds;
+                None
+            }
+            (false, Fact::Unknown | Fact::Holds) => {
+                self.slot_names_supply = Fact::Fails;
+                Some(
+                    "a slot DingTalk shows corrected by an approval carries no procInstId: \
+                     corrections are matched through approval details from now on",
+                )
+            }
+            _ => None,
+        }
+    }
+
+    /// Records a complete punch fetch of watched corrected slots: `hits` showed their 补卡
+    /// punch, `misses` did not. Three misses before any hit mean the punch is not shown.
+    pub fn saw_watched_punches(&mut self, hits: u32, misses: u32) -> Option<&'static str> {
+        if hits > 0 && self.punch_shows_supply == Fact::Unknown {
+            self.punch_shows_supply = Fact::Holds;
+        }
+        if self.punch_shows_supply != Fact::Unknown {
+            return None;
+        }
+        self.watch_misses = self.watch_misses.saturating_add(misses);
+        (self.watch_misses >= 3).then(|| {
+            self.punch_shows_supply = Fact::Fails;
+            "listRecord does not show 补卡 punches for this organisation: corrections by 补卡 are \
+             found through approvals and watched for reverts through results from now on"
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_state_starts_afresh() {
+        assert_eq!(
+            PlannerState::from_stored(Some("not json")),
+            PlannerState::default()
+        );
+        let state = PlannerState {
+            synced_through: NaiveDate::from_ymd_opt(2026, 11, 3),
+            ..PlannerState::default()
+        };
+        let back = PlannerState::from_stored(Some(&state.to_text()));
+        assert_eq!(back, state);
+    }
+
+    #[test]
+    fn approvals_stay_evidence_until_both_facts_are_seen_to_hold() {
+        let mut state = PlannerState::default();
+        assert!(!state.evidence_without_approvals());
+        assert_eq!(state.saw_corrected_slot(true), None);
+        assert_eq!(state.saw_watched_punches(1, 0), None);
+        assert!(state.evidence_without_approvals());
+    }
+
+    #[test]
+    fn a_corrected_slot_without_instance_id_turns_the_fallback_on_for_good() {
+        let mut state = PlannerState::default();
+        state.saw_corrected_slot(true);
+        assert!(state.saw_corrected_slot(false).is_some());
+        assert_eq!(state.saw_corrected_slot(true), None);
+        assert_eq!(state.slot_names_supply, Fact::Fails);
+    }
+
+    #[test]
+    fn three_missing_supply_punches_before_any_seen_mean_listrecord_hides_them() {
+        let mut state = PlannerState::default();
+        assert_eq!(state.saw_watched_punches(0, 2), None);
+        assert!(state.saw_watched_punches(0, 1).is_some());
+        assert_eq!(state.punch_shows_supply, Fact::Fails);
+        let mut seen = PlannerState::default();
+        seen.saw_watched_punches(1, 0);
+        assert_eq!(seen.saw_watched_punches(0, 5), None);
+        assert_eq!(seen.punch_shows_supply, Fact::Holds);
+    }
+}
