@@ -5,8 +5,8 @@
 //! Measured per API path: calls, throttled calls, the span the path was active, the calls per
 //! second achieved over that span, and that rate against the simulator's per-API QPS cap (the
 //! baseline) and against the client's configured rate. Also measured: where the process's CPU
-//! time went (the client's threads, the simulator's threads, the rest) as a fraction of wall
-//! time. The simulator and the client run on separate runtimes whose threads are named, so the
+//! time went (the client's runtime and its rate limiter's timer thread, the simulator's
+//! threads, the rest) as a fraction of wall time. The simulator and the client run on separate runtimes whose threads are named, so the
 //! job's own local work is told apart from the simulator's; CPU time is read per thread from
 //! `/proc/self/task/*/stat` (utime + stime, in 1/100 s).
 //!
@@ -36,6 +36,9 @@ use dingtalk_reconcile::sim::{Rates, SimConfig, SimHandle};
 /// Thread-name prefixes of the two runtimes (a thread's `comm` holds at most 15 bytes).
 const SIM_THREADS: &str = "bench-sim";
 const CLIENT_THREADS: &str = "bench-client";
+/// The thread `governor`'s `until_ready` sleeps on (futures-timer's global timer): the client's
+/// rate limiter, so part of the job's local work.
+const LIMITER_TIMER_THREAD: &str = "futures-timer";
 
 /// The kernel's unit of `utime`/`stime` in `/proc` (`USER_HZ`, 100 on Linux).
 const TICKS_PER_SECOND: f64 = 100.0;
@@ -397,11 +400,13 @@ fn print_sides(results: &Side, approvals: &Side) {
     println!();
 }
 
-/// CPU seconds (user + system) per thread group: the client's runtime, the simulator's
-/// runtime, every other live thread, and the whole process (threads that ended included).
+/// CPU seconds (user + system) per thread group: the client's runtime, its rate limiter's timer
+/// thread, the simulator's runtime, every other live thread, and the whole process (threads
+/// that ended included).
 #[derive(Debug, Clone, Copy, Default)]
 struct Cpu {
     client: f64,
+    limiter_timer: f64,
     simulator: f64,
     other: f64,
     process: f64,
@@ -429,6 +434,8 @@ fn cpu_by_group() -> Cpu {
         };
         if name.starts_with(CLIENT_THREADS) {
             cpu.client += seconds;
+        } else if name.starts_with(LIMITER_TIMER_THREAD) {
+            cpu.limiter_timer += seconds;
         } else if name.starts_with(SIM_THREADS) {
             cpu.simulator += seconds;
         } else {
@@ -453,12 +460,20 @@ fn print_cpu(before: &Cpu, after: &Cpu, wall: Duration) {
     println!("| CPU during the pull | seconds | ÷ wall |");
     println!("|---|---:|---:|");
     for (label, seconds) in [
+        ("client runtime threads", after.client - before.client),
         (
-            "client threads (the job's local work)",
-            after.client - before.client,
+            "rate limiter's timer thread (futures-timer)",
+            after.limiter_timer - before.limiter_timer,
+        ),
+        (
+            "the job's local work (the two above)",
+            after.client + after.limiter_timer - before.client - before.limiter_timer,
         ),
         ("simulator threads", after.simulator - before.simulator),
-        ("other threads", after.other - before.other),
+        (
+            "other threads (the benchmark's main thread)",
+            after.other - before.other,
+        ),
         ("process total", after.process - before.process),
     ] {
         println!("| {label} | {seconds:.2} | {:.3} |", seconds / wall);
