@@ -6,7 +6,7 @@
 //! later write here is enrichment (business id, approved-at) filled in once an approval's detail
 //! is known, which never changes what was applied.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::params;
@@ -77,22 +77,48 @@ const FINDING_COLUMNS: &str =
 
 impl Store {
     /// The ledger rows of `keys` that exist.
+    ///
+    /// One range query per user (slot keys of a user sort together, by date), all inside one
+    /// read transaction, rather than one query per key: a run asks for thousands of keys and
+    /// most of them miss on a first observation.
     pub fn ledger_rows(&self, keys: &[SlotKey]) -> Result<BTreeMap<SlotKey, LedgerRow>, Error> {
-        let sql = format!("SELECT {LEDGER_COLUMNS} FROM ledger WHERE slot_key = ?1");
-        let mut statement = self.conn.prepare_cached(&sql).at(&self.location)?;
-        let mut out = BTreeMap::new();
+        let mut wanted: BTreeMap<&UserId, (NaiveDate, NaiveDate, BTreeSet<&SlotKey>)> =
+            BTreeMap::new();
         for key in keys {
-            let rows = collect(
-                &self.location,
-                &mut statement,
-                [key.canonical()],
-                "ledger",
-                decode_ledger,
-            )?;
-            for row in rows {
-                out.insert(row.slot_key.clone(), row);
+            let entry = wanted.entry(&key.user_id).or_insert((
+                key.work_date,
+                key.work_date,
+                BTreeSet::new(),
+            ));
+            entry.0 = entry.0.min(key.work_date);
+            entry.1 = entry.1.max(key.work_date);
+            entry.2.insert(key);
+        }
+        let sql = format!(
+            "SELECT {LEDGER_COLUMNS} FROM ledger WHERE slot_key >= ?1 AND slot_key < ?2
+             ORDER BY slot_key"
+        );
+        let transaction = self.conn.unchecked_transaction().at(&self.location)?;
+        let mut out = BTreeMap::new();
+        {
+            let mut statement = transaction.prepare_cached(&sql).at(&self.location)?;
+            for (user, (from, to, user_keys)) in wanted {
+                let (low, high) = slot_key_range(user, from, to);
+                let rows = collect(
+                    &self.location,
+                    &mut statement,
+                    [low, high],
+                    "ledger",
+                    decode_ledger,
+                )?;
+                for row in rows {
+                    if user_keys.contains(&row.slot_key) {
+                        out.insert(row.slot_key.clone(), row);
+                    }
+                }
             }
         }
+        transaction.commit().at(&self.location)?;
         Ok(out)
     }
 
