@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 /// A DingTalk user id. Opaque text: `"0126"` and `"126"` are different people.
@@ -219,7 +219,17 @@ impl SlotKey {
 
 impl fmt::Display for SlotKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}|{}|", self.user_id, self.work_date.format("%Y-%m-%d"))?;
+        // Written field by field: chrono's `format` parses its pattern on every call, and slot
+        // keys are formatted millions of times in a large backfill.
+        let date = self.work_date;
+        write!(
+            f,
+            "{}|{:04}-{:02}-{:02}|",
+            self.user_id,
+            date.year(),
+            date.month(),
+            date.day()
+        )?;
         match &self.discriminator {
             SlotDiscriminator::Plan(plan_id) => write!(f, "plan:{plan_id}"),
             SlotDiscriminator::Time {
