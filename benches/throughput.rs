@@ -482,10 +482,12 @@ fn print_cpu(before: &Cpu, after: &Cpu, wall: Duration) {
 }
 
 fn print_target(paths: &BTreeMap<String, PathFigures>, settings: &Settings) {
-    let ceiling = f64::from(settings.client_qps) / f64::from(settings.sim_qps);
+    // The client spaces calls at `client_qps + 0.5` per second (at most `client_qps + 1` in any
+    // one-second window).
+    let ceiling = (f64::from(settings.client_qps) + 0.5) / f64::from(settings.sim_qps);
     println!(
         "target: each metered API path ≥ 95% of the cap of {} calls/s while it is active \
-         (the client's rate allows at most {:.0}%)",
+         (the client's spacing allows at most {:.1}%)",
         settings.sim_qps,
         ceiling * 100.0
     );
