@@ -4,6 +4,7 @@
 mod cli;
 mod client;
 mod daemon;
+mod demo;
 mod engine;
 mod sim;
 mod sink;
