@@ -173,6 +173,11 @@ pub struct PlanInput<'a> {
     pub users: &'a [UserId],
     /// Work dates that must be read, inclusive (the nightly sync, or a backfill's range).
     pub primary: Option<(NaiveDate, NaiveDate)>,
+    /// The nightly sync instead of `primary`: (from, to, users) ranges, oldest first; each
+    /// batch's progress is kept, so a short night still moves the sync on.
+    pub sync: &'a [(NaiveDate, NaiveDate, Vec<UserId>)],
+    /// Dates expected to have no schedule (estimated at no rows).
+    pub expected_empty: &'a BTreeSet<NaiveDate>,
     /// Older work dates to look at again out of the surplus, inclusive.
     pub rescan: Option<(NaiveDate, NaiveDate)>,
     /// Creation windows of approvals to list.
@@ -183,6 +188,9 @@ pub struct PlanInput<'a> {
     pub approvals_essential: bool,
     /// Open or watched slots to scan through raw punches: (user, local date of the check point).
     pub scan: &'a [(UserId, NaiveDate)],
+    /// Scan before anything else: while it is not known whether punches show the 补卡, the
+    /// (cheap) scan is what can tell, and knowing it makes approvals enrichment.
+    pub scan_first: bool,
     /// Approvals whose detail would only enrich journaled corrections.
     pub enrichment: &'a [String],
     pub rows_per_user_day: u64,
@@ -208,6 +216,9 @@ pub struct Plan {
     pub approvals_essential: bool,
     /// Estimated metered calls of `items`.
     pub estimated_calls: u64,
+    /// The work dates that must be read (the nightly sync or the backfill's range).
+    #[serde(default)]
+    pub primary: Option<(NaiveDate, NaiveDate)>,
     /// The work dates the run reads (primary and rescan together).
     pub window: (NaiveDate, NaiveDate),
 }
@@ -272,6 +283,9 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     }
     let mut essential = Vec::new();
     let mut optional = Vec::new();
+    if input.scan_first {
+        essential.extend(scan_items(input.scan));
+    }
     if input.approvals_essential {
         essential.append(&mut approvals);
     }
@@ -284,7 +298,30 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             rows,
         ));
     }
-    essential.extend(scan_items(input.scan));
+    for (from, to, users) in input.sync {
+        for mut item in results_items(ResultsPurpose::Primary, users, *from, *to, rows) {
+            if let PlanItem::Results {
+                users,
+                from,
+                to,
+                estimated_calls,
+                ..
+            } = &mut item
+            {
+                // Days expected to have no schedule hold no rows.
+                let scheduled = from
+                    .iter_days()
+                    .take_while(|date| date <= to)
+                    .filter(|date| !input.expected_empty.contains(date))
+                    .count() as u64;
+                *estimated_calls = results_batch_cost(users.len() as u64 * scheduled * rows);
+            }
+            essential.push(item);
+        }
+    }
+    if !input.scan_first {
+        essential.extend(scan_items(input.scan));
+    }
     optional.append(&mut approvals);
     if !input.enrichment.is_empty() {
         optional.push(PlanItem::Enrichment {
@@ -307,7 +344,12 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     let (more, later) = fit(optional, room);
     items.extend(more);
     deferred.extend(later);
-    let read: Vec<(NaiveDate, NaiveDate)> = input.primary.into_iter().chain(input.rescan).collect();
+    let read: Vec<(NaiveDate, NaiveDate)> = input
+        .primary
+        .into_iter()
+        .chain(input.sync.iter().map(|(from, to, _)| (*from, *to)))
+        .chain(input.rescan)
+        .collect();
     let window = match (
         read.iter().map(|range| range.0).min(),
         read.iter().map(|range| range.1).max(),
@@ -322,12 +364,18 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         allowance: input.allowance,
         surplus: input.surplus,
         approvals_essential: input.approvals_essential,
+        primary: input.primary.or_else(|| {
+            let from = input.sync.iter().map(|range| range.0).min()?;
+            let to = input.sync.iter().map(|range| range.1).max()?;
+            Some((from, to))
+        }),
         window,
     }
 }
 
 /// Splits items, in order, into those that fit `allowance` and those deferred. Once one item
-/// does not fit, every later item is deferred too, so the order of priorities holds.
+/// does not fit, every later item is deferred too, so the order of priorities holds. A list of
+/// approval details is divisible: as many ids as fit are taken, the rest deferred.
 pub fn fit(items: Vec<PlanItem>, allowance: u64) -> (Vec<PlanItem>, Vec<PlanItem>) {
     let mut left = allowance;
     let mut fitted = Vec::new();
@@ -337,12 +385,39 @@ pub fn fit(items: Vec<PlanItem>, allowance: u64) -> (Vec<PlanItem>, Vec<PlanItem
         if cost <= left {
             left -= cost;
             fitted.push(item);
-        } else {
-            left = 0;
-            deferred.push(item);
+            continue;
         }
+        match item {
+            PlanItem::ApprovalDetails { ids, .. } if left > 0 => {
+                let (now, later) = ids.split_at(left as usize);
+                fitted.push(details(now.to_vec(), false));
+                deferred.push(details(later.to_vec(), false));
+            }
+            PlanItem::Enrichment { ids, .. } if left > 0 => {
+                let (now, later) = ids.split_at(left as usize);
+                fitted.push(details(now.to_vec(), true));
+                deferred.push(details(later.to_vec(), true));
+            }
+            item => deferred.push(item),
+        }
+        left = 0;
     }
     (fitted, deferred)
+}
+
+fn details(ids: Vec<String>, enrichment: bool) -> PlanItem {
+    let estimated_calls = ids.len() as u64;
+    if enrichment {
+        PlanItem::Enrichment {
+            ids,
+            estimated_calls,
+        }
+    } else {
+        PlanItem::ApprovalDetails {
+            ids,
+            estimated_calls,
+        }
+    }
 }
 
 /// Results items for user-days approvals point at: one item per work date, users in batches of
@@ -427,24 +502,19 @@ pub fn latest_settled(as_of: DateTime<Utc>, tz: chrono_tz::Tz, settle_hours: u32
     quota::local_date(as_of - Duration::hours(i64::from(settle_hours)), tz) - Duration::days(1)
 }
 
-/// Longest stretch of unread work dates the nightly sync catches up on; older gaps are a
-/// backfill's job.
-pub const SYNC_CATCH_UP_DAYS: i64 = 14;
-
 /// The work dates the nightly sync reads tonight: every date after `synced_through` up to
-/// `latest` (from `first_default` on a fresh store, at most [`SYNC_CATCH_UP_DAYS`] back).
-/// Trailing dates expected to have no schedule are left for the next night, to be read
-/// together with the next scheduled date (an empty answer still costs a call per batch), unless
-/// the first unread date is already a week old. `None`: nothing to read tonight.
+/// `latest` (from `first_default` on a fresh store). Nothing is skipped: a night that falls
+/// behind (budget, outage) leaves the rest for the next nights, oldest first. Trailing dates
+/// expected to have no schedule are left for the next night, to be read together with the next
+/// scheduled date (an empty answer still costs a call per batch), unless the first unread date
+/// is already a week old. `None`: nothing to read tonight.
 pub fn sync_range(
     synced_through: Option<NaiveDate>,
     latest: NaiveDate,
     first_default: NaiveDate,
     expected_empty: &BTreeSet<NaiveDate>,
 ) -> Option<(NaiveDate, NaiveDate)> {
-    let first = synced_through
-        .map_or(first_default, |date| date + Duration::days(1))
-        .max(latest - Duration::days(SYNC_CATCH_UP_DAYS - 1));
+    let first = synced_through.map_or(first_default, |date| date + Duration::days(1));
     if first > latest {
         return None;
     }
@@ -456,6 +526,46 @@ pub fn sync_range(
         last -= Duration::days(1);
     }
     (last >= first).then_some((first, last))
+}
+
+/// Moves the sync's per-user progress on: every primary results item read completely moves
+/// its users to its last date, provided it starts no later than the day after where they
+/// were (`start_of` gives the first date a user without progress starts at). Items come in
+/// the plan's order, oldest first.
+pub fn advance_sync(
+    progress: &mut BTreeMap<String, NaiveDate>,
+    items: &[PlanItem],
+    complete: &BTreeSet<(UserId, NaiveDate)>,
+    start_of: impl Fn(&UserId) -> NaiveDate,
+) {
+    for item in items {
+        let PlanItem::Results {
+            purpose: ResultsPurpose::Primary,
+            users,
+            from,
+            to,
+            ..
+        } = item
+        else {
+            continue;
+        };
+        let whole = users.iter().all(|user| {
+            from.iter_days()
+                .take_while(|date| date <= to)
+                .all(|date| complete.contains(&(user.clone(), date)))
+        });
+        if !whole {
+            continue;
+        }
+        for user in users {
+            let next = progress
+                .get(user.as_str())
+                .map_or_else(|| start_of(user), |done| *done + Duration::days(1));
+            if *from <= next && *to >= next {
+                progress.insert(user.as_str().to_owned(), *to);
+            }
+        }
+    }
 }
 
 /// Whether tonight scans open slots: the first night, and every `every` nights after the last.
@@ -547,6 +657,8 @@ mod tests {
             .collect()
     }
 
+    static EMPTY: BTreeSet<NaiveDate> = BTreeSet::new();
+
     fn listing(code: &str) -> Listing {
         let as_of = local("2026-11-10 02:10");
         Listing {
@@ -568,11 +680,14 @@ mod tests {
         PlanInput {
             users,
             primary: Some(dates.primary),
+            sync: &[],
+            expected_empty: &EMPTY,
             rescan: dates.rescan,
             listings,
             detail_backlog: &[],
             approvals_essential: true,
             scan: &[],
+            scan_first: false,
             enrichment: &[],
             rows_per_user_day: 2,
             allowance,
@@ -707,14 +822,60 @@ mod tests {
             ),
             Some((date("2026-11-07"), date("2026-11-09")))
         );
-        // A fresh store starts at the default; a long gap is caught up two weeks at most.
+        // A fresh store starts at the default; a night that fell behind is caught up.
         assert_eq!(
             sync_range(None, date("2026-11-07"), default, &none),
             Some((default, date("2026-11-07")))
         );
         assert_eq!(
             sync_range(Some(date("2026-09-01")), date("2026-11-07"), default, &none),
-            Some((date("2026-10-25"), date("2026-11-07")))
+            Some((date("2026-09-02"), date("2026-11-07")))
+        );
+    }
+
+    #[test]
+    fn the_sync_estimates_days_without_schedule_at_no_rows() {
+        let weekend: BTreeSet<NaiveDate> = [date("2026-11-07"), date("2026-11-08")].into();
+        let users = users(60);
+        let sync = [(date("2026-11-07"), date("2026-11-09"), users.clone())];
+        let mut input = input(&users, &[], 100, 0);
+        input.primary = None;
+        input.rescan = None;
+        input.sync = &sync;
+        input.expected_empty = &weekend;
+        let plan = plan(&input);
+        // 50 users × 1 scheduled day = 100 rows = 2 calls; 10 users = 1 call.
+        check(&plan, &["results", "results"], 3, 0);
+        assert_eq!(plan.primary, Some((date("2026-11-07"), date("2026-11-09"))));
+    }
+
+    #[test]
+    fn the_sync_advances_each_batch_only_over_ranges_read_completely_and_in_order() {
+        let (a, b) = (users(2)[0].clone(), users(2)[1].clone());
+        let item = |users: Vec<UserId>, from: &str, to: &str| PlanItem::Results {
+            purpose: ResultsPurpose::Primary,
+            users,
+            from: date(from),
+            to: date(to),
+            estimated_calls: 1,
+        };
+        let items = [
+            item(vec![a.clone()], "2026-11-02", "2026-11-03"),
+            item(vec![b.clone()], "2026-11-02", "2026-11-03"),
+            item(vec![a.clone()], "2026-11-05", "2026-11-06"),
+        ];
+        let mut complete: BTreeSet<_> = ["2026-11-02", "2026-11-03", "2026-11-05", "2026-11-06"]
+            .into_iter()
+            .map(|d| (a.clone(), date(d)))
+            .collect();
+        complete.insert((b.clone(), date("2026-11-02")));
+        let mut progress = BTreeMap::new();
+        advance_sync(&mut progress, &items, &complete, |_| date("2026-11-02"));
+        // a: read through 11-03; 11-05.. leaves a gap (11-04), so it does not count.
+        // b: 11-03 incomplete, no progress.
+        assert_eq!(
+            progress.into_iter().collect::<Vec<_>>(),
+            [(a.as_str().to_owned(), date("2026-11-03"))]
         );
     }
 
@@ -736,6 +897,20 @@ mod tests {
             date("2026-11-10"),
             1
         ));
+    }
+
+    #[test]
+    fn a_list_of_details_is_cut_where_the_allowance_ends() {
+        let ids: Vec<String> = (0..5).map(|i| format!("PI-{i}")).collect();
+        let item = PlanItem::ApprovalDetails {
+            ids,
+            estimated_calls: 5,
+        };
+        let (now, later) = fit(vec![item], 3);
+        assert_eq!(
+            (now[0].estimated_calls(), later[0].estimated_calls()),
+            (3, 2)
+        );
     }
 
     #[test]

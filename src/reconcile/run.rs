@@ -26,8 +26,8 @@ use super::diff::diff;
 use super::fetch::{Fetched, Stop, fetch_details, fetch_punches, fetch_results, list_approvals};
 use super::matching::SlotIndex;
 use super::plan::{
-    Listing, Plan, PlanInput, PlanItem, ResultsPurpose, is_scan_night, latest_settled,
-    nightly_dates, plan, sync_range, targeted_items,
+    Listing, Plan, PlanInput, PlanItem, ResultsPurpose, advance_sync, is_scan_night,
+    latest_settled, nightly_dates, plan, sync_range, targeted_items,
 };
 use super::scan::{check_day, findings};
 use super::state::{Fact, PlannerState};
@@ -245,17 +245,33 @@ async fn gather(
         .filter(|id| !known.contains_key(id))
         .collect();
     let latest = latest_settled(request.as_of, tz, settings.sync_after_hours);
-    let week_before = latest - Duration::days(13);
-    let counts = store.present_slot_counts(week_before, latest - Duration::days(7))?;
-    let expected_empty = (0..7)
-        .map(|back| latest - Duration::days(back))
+    let first_default = latest - Duration::days(i64::from(settings.nightly_window_days) - 1);
+    let first = users
+        .iter()
+        .map(|user| sync_start(&state, user, first_default))
+        .min()
+        .unwrap_or(latest)
+        .min(latest);
+    let counts =
+        store.present_slot_counts(first - Duration::days(14), latest - Duration::days(7))?;
+    // A date is expected to have no schedule when the same weekday one and two weeks earlier
+    // were read by the sync and had none.
+    let read = |date: NaiveDate| {
+        state.synced_from.is_some_and(|from| from <= date)
+            && state.synced_through.is_some_and(|through| date <= through)
+    };
+    let expected_empty = first
+        .iter_days()
+        .take_while(|date| *date <= latest)
         .filter(|date| {
-            let before = *date - Duration::days(7);
-            state.synced_through.is_some_and(|synced| before <= synced)
-                && !counts.contains_key(&before)
+            [7, 14].into_iter().all(|back| {
+                let before = *date - Duration::days(back);
+                read(before) && !counts.contains_key(&before)
+            })
         })
         .collect();
-    let essential_per_night = essential_per_night(settings, &users, &state, &counts, &known);
+    let recent = store.present_slot_counts(latest - Duration::days(7), latest)?;
+    let essential_per_night = essential_per_night(settings, &users, &state, &recent, &known);
     let surplus = surplus(remaining, essential_per_night, nights.saturating_sub(1))
         .saturating_sub(essential_per_night);
     Ok(Facts {
@@ -302,6 +318,16 @@ fn essential_per_night(
         (known.len() as u64 / 60).max(batches / 10)
     };
     (sync + scan + approvals) * 5 / 4
+}
+
+/// The first work date the nightly sync reads for `user`.
+fn sync_start(state: &PlannerState, user: &UserId, first_default: NaiveDate) -> NaiveDate {
+    state
+        .user_synced
+        .get(user.as_str())
+        .copied()
+        .or(state.synced_through)
+        .map_or(first_default, |done| done + Duration::days(1))
 }
 
 fn listings(settings: &RunSettings, request: &RunRequest, facts: &Facts) -> Vec<Listing> {
@@ -351,6 +377,7 @@ fn make_plan(settings: &RunSettings, request: &RunRequest, facts: &Facts) -> Pla
     let tz = settings.timezone;
     let today = local_date(request.as_of, tz);
     let backfill = matches!(request.kind, RunKind::Backfill { .. });
+    let mut sync = Vec::new();
     let (primary, rescan) = match &request.kind {
         RunKind::Backfill { from, to, .. } => (Some((*from, *to)), None),
         RunKind::Nightly | RunKind::Daemon => {
@@ -363,12 +390,24 @@ fn make_plan(settings: &RunSettings, request: &RunRequest, facts: &Facts) -> Pla
             let latest = latest_settled(request.as_of, tz, settings.sync_after_hours);
             let first_default =
                 latest - Duration::days(i64::from(settings.nightly_window_days) - 1);
-            let primary = sync_range(
-                facts.state.synced_through,
-                latest,
-                first_default,
-                &facts.expected_empty,
-            );
+            let mut by_start: BTreeMap<NaiveDate, Vec<UserId>> = BTreeMap::new();
+            for user in &facts.users {
+                by_start
+                    .entry(sync_start(&facts.state, user, first_default))
+                    .or_default()
+                    .push(user.clone());
+            }
+            for (start, users) in by_start {
+                if let Some((from, to)) = sync_range(
+                    Some(start - Duration::days(1)),
+                    latest,
+                    first_default,
+                    &facts.expected_empty,
+                ) {
+                    sync.push((from, to, users));
+                }
+            }
+            let primary = None;
             // A second look only at days the sync has read before.
             let rescan = dates.rescan.and_then(|(from, to)| {
                 let read = facts.state.synced_through?;
@@ -407,11 +446,14 @@ fn make_plan(settings: &RunSettings, request: &RunRequest, facts: &Facts) -> Pla
     plan(&PlanInput {
         users: &facts.users,
         primary,
+        sync: &sync,
+        expected_empty: &facts.expected_empty,
         rescan,
         listings: &listings,
         detail_backlog: &backlog,
         approvals_essential: backfill || !facts.state.evidence_without_approvals(),
         scan: &scan,
+        scan_first: facts.state.punch_shows_supply == Fact::Unknown,
         enrichment: &facts.enrichment,
         rows_per_user_day: settings.rows_per_user_day,
         allowance: facts.allowance,
@@ -738,23 +780,30 @@ async fn execute(
     )?;
     // 8. Remember what was read, listed, scanned and learnt.
     if !backfill {
-        let read = |days: &BTreeSet<(UserId, NaiveDate)>| days.is_subset(&fetched.complete);
-        if let Some(PlanItem::Results { to, .. }) = plan.items.iter().find(|item| {
-            matches!(
-                item,
-                PlanItem::Results {
-                    purpose: ResultsPurpose::Primary,
-                    ..
-                }
-            )
-        }) && read(&primary_days)
+        let latest = latest_settled(request.as_of, tz, settings.sync_after_hours);
+        let first_default = latest - Duration::days(i64::from(settings.nightly_window_days) - 1);
+        let before = state.clone();
+        advance_sync(
+            &mut state.user_synced,
+            &plan.items,
+            &fetched.complete,
+            |user| sync_start(&before, user, first_default),
+        );
+        if let Some((from, _)) = plan.primary
+            && state.user_synced != before.user_synced
         {
-            let through = primary_days
-                .iter()
-                .map(|(_, date)| *date)
-                .max()
-                .unwrap_or(*to);
-            state.synced_through = Some(state.synced_through.map_or(through, |s| s.max(through)));
+            state.synced_from = Some(state.synced_from.map_or(from, |known| known.min(from)));
+        }
+        let in_scope: Option<NaiveDate> = facts
+            .users
+            .iter()
+            .map(|user| state.user_synced.get(user.as_str()).copied())
+            .try_fold(None::<NaiveDate>, |low, date| {
+                date.map(|date| Some(low.map_or(date, |low| low.min(date))))
+            })
+            .flatten();
+        if let Some(through) = in_scope {
+            state.synced_through = Some(through);
         }
         let failed_codes: BTreeSet<&String> = fetched
             .deferred

@@ -28,8 +28,14 @@ pub enum Fact {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PlannerState {
-    /// Every work date up to this one has been read once by the nightly sync.
+    /// Every work date up to this one has been read once by the nightly sync, for every user
+    /// in scope.
     pub synced_through: Option<NaiveDate>,
+    /// The first work date the nightly sync read.
+    pub synced_from: Option<NaiveDate>,
+    /// Per user: the last work date read once by the nightly sync (progress survives a night
+    /// that reads only some users).
+    pub user_synced: BTreeMap<String, NaiveDate>,
     /// Per 补卡 template: approvals created before this instant have been listed.
     pub listed_through: BTreeMap<String, DateTime<Utc>>,
     /// The local date of the last night that scanned open slots.
