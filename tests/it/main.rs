@@ -3,6 +3,7 @@
 
 mod cli;
 mod client;
+mod crash;
 mod daemon;
 mod demo;
 mod engine;
