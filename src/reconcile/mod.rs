@@ -5,14 +5,21 @@
 //! # Flow
 //!
 //! ```text
-//! budget (quota) ─▶ plan ─▶ list approvals ─▶ approval details ─▶ results (primary)
-//!   ─▶ targeted re-fetch (user-days approvals point at, recent corrections) ─▶ rescan
+//! budget (quota, surplus) ─▶ plan ─▶ approvals (when they are evidence) ─▶ nightly sync (each
+//!   work date read once, settled) ─▶ open-slot scan (raw punches, every few nights)
+//!   ─▶ targeted re-fetch (dirty user-days, days approvals point at, revert watch)
+//!   ─▶ out of the surplus: approvals as enrichment, enrichment, second look
 //!   ─▶ diff ─▶ match + classify ─▶ apply (batches of whole users) ─▶ record the run
 //! ```
 //!
+//! The cheap path rests on two unconfirmed DingTalk behaviours (the 补卡 punch shows in
+//! `listRecord`; a corrected slot names its instance in `procInstId`). `state` records what the
+//! data showed; until both are seen to hold, and for good once one is seen to fail, approvals
+//! stay evidence (listed and detailed every night) and reverts are watched through results.
+//!
 //! # Modules
 //!
-//! - `diff`, `matching`, `classify`, `plan`: the pure core (no IO, no clock).
+//! - `diff`, `matching`, `classify`, `plan`, `scan`, `state`: the pure core (no IO, no clock).
 //! - `fetch`: executes plan items with the client until the budget or quota stops it.
 //! - `apply`: verdicts → store batches. `recorder`: the client's calls → the store's call ledger.
 //! - `run`: the orchestration behind [`run_once`]; `context`: the store reads around the fetch. `explain`: one employee-day as plain data.
@@ -25,6 +32,7 @@ pub mod classify;
 mod context;
 pub mod diff;
 pub mod explain;
+mod facts;
 pub mod fetch;
 pub mod matching;
 pub mod plan;
