@@ -134,6 +134,10 @@ pub struct RawReconcile {
     pub window_days: Option<i64>,
     pub approval_lookback_days: Option<i64>,
     pub settle_hours: Option<i64>,
+    pub sync_after_hours: Option<i64>,
+    pub scan_every_nights: Option<i64>,
+    pub open_slot_horizon_days: Option<i64>,
+    pub listing_lag_hours: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -200,6 +204,14 @@ pub struct ReconcileSettings {
     pub approval_lookback_days: u32,
     /// Hours after a check point during which DingTalk may still settle its result.
     pub settle_hours: u32,
+    /// A work date is read once, this many hours after it ends (when DingTalk has settled it).
+    pub sync_after_hours: u32,
+    /// Open (not signed) slots are scanned through raw punches every this many nights.
+    pub scan_every_nights: u32,
+    /// A not-signed slot older than this many days is no longer watched for a 补卡.
+    pub open_slot_horizon_days: u32,
+    /// A creation window of approvals is listed once, this many hours after it closes.
+    pub listing_lag_hours: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -269,7 +281,15 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
     ),
     (
         "reconcile",
-        &["window_days", "approval_lookback_days", "settle_hours"],
+        &[
+            "window_days",
+            "approval_lookback_days",
+            "settle_hours",
+            "sync_after_hours",
+            "scan_every_nights",
+            "open_slot_horizon_days",
+            "listing_lag_hours",
+        ],
     ),
     ("metrics", &["textfile"]),
     (
@@ -382,6 +402,34 @@ impl Config {
                 24,
                 0,
                 24 * 7,
+            )? as u32,
+            sync_after_hours: bounded(
+                "reconcile.sync_after_hours",
+                raw.reconcile.sync_after_hours,
+                24,
+                0,
+                24 * 7,
+            )? as u32,
+            scan_every_nights: bounded(
+                "reconcile.scan_every_nights",
+                raw.reconcile.scan_every_nights,
+                3,
+                1,
+                14,
+            )? as u32,
+            open_slot_horizon_days: bounded(
+                "reconcile.open_slot_horizon_days",
+                raw.reconcile.open_slot_horizon_days,
+                45,
+                7,
+                180,
+            )? as u32,
+            listing_lag_hours: bounded(
+                "reconcile.listing_lag_hours",
+                raw.reconcile.listing_lag_hours,
+                72,
+                0,
+                24 * 14,
             )? as u32,
         };
         let metrics_textfile =

@@ -330,10 +330,15 @@ pub fn render_plan(
     for item in &plan.items {
         let _ = writeln!(
             out,
-            "{:>6}  {:<16} {}",
+            "{:>6}  {:<16} {}{}",
             item.estimated_calls(),
             item.kind(),
-            item.describe()
+            item.describe(),
+            if plan.is_optional(item) {
+                "  (optional: paid from the month's surplus)"
+            } else {
+                ""
+            }
         );
     }
     let _ = writeln!(out, "{:>6}  total planned", plan.estimated_calls);

@@ -310,6 +310,10 @@ pub fn run_settings(config: &Config) -> RunSettings {
     settings.nightly_window_days = config.reconcile.window_days;
     settings.approval_lookback_days = config.reconcile.approval_lookback_days;
     settings.settle_hours = config.reconcile.settle_hours;
+    settings.sync_after_hours = config.reconcile.sync_after_hours;
+    settings.scan_every_nights = config.reconcile.scan_every_nights;
+    settings.open_slot_horizon_days = config.reconcile.open_slot_horizon_days;
+    settings.listing_lag_hours = config.reconcile.listing_lag_hours;
     settings.sinks = config.sinks.iter().map(|sink| sink.name.clone()).collect();
     settings
 }
