@@ -72,7 +72,7 @@ pub async fn daemon(global: &GlobalArgs) -> anyhow::Result<Outcome> {
 pub async fn tick(
     job: Arc<Mutex<Job>>,
     trigger: Trigger,
-    _cancel: watch::Receiver<bool>,
+    mut cancel: watch::Receiver<bool>,
 ) -> TickOutcome {
     let mut job = job.lock().await;
     let request = RunRequest {
@@ -82,7 +82,11 @@ pub async fn tick(
         dry_run: false,
         trigger: trigger.as_str().into(),
     };
-    match job.execute(request).await {
+    let stop = async move {
+        // A closed channel means the daemon is gone: stop too.
+        let _ = cancel.wait_for(|stopping| *stopping).await;
+    };
+    match job.execute_until(request, stop).await {
         Ok(executed) => match executed.summary.outcome {
             RunOutcome::Done => TickOutcome::Done,
             RunOutcome::Partial => TickOutcome::Partial,

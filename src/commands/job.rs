@@ -87,6 +87,30 @@ impl Job {
         result
     }
 
+    /// Like [`Job::execute`], but when `stop` completes mid-run (SIGINT/SIGTERM) no further
+    /// DingTalk call is made: the run applies what it has fetched, records itself as partial
+    /// (the rest deferred, exactly as when the budget runs out) and releases the lock.
+    pub async fn execute_until(
+        &mut self,
+        request: RunRequest,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<Executed> {
+        let client = self.client.clone();
+        let watcher = tokio::spawn(async move {
+            stop.await;
+            tracing::warn!("stop requested: no further DingTalk calls; applying what was fetched");
+            // Re-pinned until the run ends: the run sets its own cap when it starts, and calls
+            // already in flight may still land.
+            loop {
+                client.set_metered_cap(Some(client.metered_calls()));
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        });
+        let result = self.execute(request).await;
+        watcher.abort();
+        result
+    }
+
     /// Takes the run lock (exit code 75 when another live run holds it).
     pub fn lock(&mut self) -> anyhow::Result<LockHolder> {
         let holder = LockHolder::current(None, Utc::now());
@@ -330,7 +354,9 @@ pub async fn nightly(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<Outco
         dry_run: false,
         trigger: "cli".into(),
     };
-    let executed = job.execute(request).await?;
+    let executed = job
+        .execute_until(request, crate::schedule::shutdown_signal())
+        .await?;
     if args.report {
         let text = report::render(&executed.report, args.format, &job.render_options());
         super::print_stdout(&text)?;

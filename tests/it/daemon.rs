@@ -351,20 +351,30 @@ async fn shutdown_during_a_real_tick_records_the_run_and_releases_the_lock() {
         summary.catch_ups, 1,
         "a store with no run is caught up at start"
     );
-    assert_eq!(*outcomes.lock().unwrap(), vec![(TickOutcome::Done, true)]);
+    // The stop lands mid-run: no further DingTalk call, what was fetched is applied and the run
+    // is recorded (partial, its remaining work deferred; done if it had already fetched it all).
+    let outcomes = outcomes.lock().unwrap().clone();
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    assert!(
+        matches!(
+            outcomes[0],
+            (TickOutcome::Partial | TickOutcome::Done, true)
+        ),
+        "{outcomes:?}"
+    );
 
     let store = Store::open(&store_path).unwrap();
     let runs = store.recent_runs(10).unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].kind, "daemon");
     assert_eq!(runs[0].trigger, "catch_up");
-    assert_eq!(runs[0].outcome, "done");
+    assert!(
+        ["partial", "done"].contains(&runs[0].outcome.as_str()),
+        "{:?}",
+        runs[0]
+    );
     assert!(runs[0].finished_at.is_some());
     assert_eq!(store.lock_holder().unwrap(), None);
-    assert!(
-        sim.state().armed_faults().is_empty(),
-        "the slow answers were met"
-    );
 }
 
 fn spawn_daemon(config_path: &std::path::Path) -> tokio::process::Child {
@@ -495,6 +505,10 @@ async fn sigterm_during_a_run_lets_the_daemon_binary_finish_and_record_it() {
     assert_eq!(store.lock_holder().unwrap(), None, "the lock is released");
     let runs = store.recent_runs(10).unwrap();
     assert_eq!(runs.len(), 1, "the run in progress, and no other");
-    assert_eq!(runs[0].outcome, "done");
+    assert!(
+        ["partial", "done"].contains(&runs[0].outcome.as_str()),
+        "{:?}",
+        runs[0]
+    );
     assert!(runs[0].finished_at.is_some());
 }
