@@ -33,7 +33,7 @@ pub const DEFAULT_CRON: &str = "0 10 2 * * *";
 /// Why a configuration could not be used. Maps to exit code 78.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}")]
     Read {
         path: PathBuf,
         #[source]
