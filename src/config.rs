@@ -88,7 +88,8 @@ pub struct RawConfig {
 #[derive(Debug, Default, Deserialize)]
 pub struct RawDingTalk {
     pub app_key: Option<String>,
-    pub app_secret: Option<String>,
+    /// Read as any value so that a wrongly typed secret is refused without being echoed.
+    pub app_secret: Option<toml::Value>,
     pub oapi_base_url: Option<String>,
     pub api_base_url: Option<String>,
     pub supply_process_codes: Option<Vec<String>>,
@@ -319,9 +320,11 @@ impl Config {
             path: origin.to_owned(),
             message,
         };
+        // The message is rebuilt from the position and the parser's own words: toml's display
+        // quotes the offending line, which may hold the app secret.
         let value: toml::Table = text
             .parse()
-            .map_err(|e: toml::de::Error| syntax(e.to_string()))?;
+            .map_err(|e: toml::de::Error| syntax(describe_syntax_error(text, &e)))?;
         let warnings = unknown_keys(&value);
         let raw: RawConfig = toml::Value::Table(value)
             .try_into()
@@ -487,9 +490,20 @@ fn validate_dingtalk(
             key: "dingtalk.app_key".into(),
             hint: "set it in the file or in the environment variable DINGTALK_APP_KEY".into(),
         })?;
+    let file_secret = match raw.app_secret {
+        None => None,
+        Some(toml::Value::String(secret)) => Some(secret),
+        Some(other) => {
+            return Err(ConfigError::invalid(
+                "dingtalk.app_secret",
+                "a string",
+                format!("a {} (value not shown)", other.type_str()),
+            ));
+        }
+    };
     let app_secret = env("DINGTALK_APP_SECRET")
         .filter(|v| !v.is_empty())
-        .or(raw.app_secret.filter(|v| !v.is_empty()))
+        .or(file_secret.filter(|v| !v.is_empty()))
         .map(SecretString::from)
         .ok_or_else(|| ConfigError::Missing {
             key: "dingtalk.app_secret".into(),
@@ -744,6 +758,20 @@ fn quoted(text: &str) -> String {
     format!("{text:?}")
 }
 
+/// `line L, column C: <what the parser says>`, without the source line.
+fn describe_syntax_error(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim();
+    match error.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_owned(),
+    }
+}
+
 fn unknown_keys(table: &toml::Table) -> Vec<String> {
     let known = |section: &str| {
         KNOWN_KEYS
@@ -893,6 +921,19 @@ mod tests {
     fn missing_credentials_say_where_to_put_them() {
         let err = parse("[dingtalk]\nsupply_process_codes = [\"P\"]").unwrap_err();
         assert!(err.to_string().contains("DINGTALK_APP_KEY"), "{err}");
+    }
+
+    #[test]
+    fn a_malformed_or_mistyped_secret_is_never_echoed() {
+        let unquoted = "[dingtalk]\napp_key = \"k\"\napp_secret = s3cret-value\n";
+        let err = parse(unquoted).unwrap_err().to_string();
+        assert!(err.contains("line 3"), "{err}");
+        assert!(!err.contains("s3cret-value"), "{err}");
+        let numeric =
+            "[dingtalk]\napp_key = \"k\"\napp_secret = 918273645\nsupply_process_codes = [\"P\"]\n";
+        let err = parse(numeric).unwrap_err().to_string();
+        assert!(err.contains("dingtalk.app_secret"), "{err}");
+        assert!(!err.contains("918273645"), "{err}");
     }
 
     #[test]

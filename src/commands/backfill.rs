@@ -179,7 +179,7 @@ pub(crate) async fn run_backfill(
                             .map(|item| item.estimated_calls())
                             .sum::<u64>()
                 })
-                .unwrap_or(0)
+                .context("cannot estimate the backfill's cost")?
         }
         _ => 0,
     };

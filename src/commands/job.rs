@@ -38,6 +38,8 @@ pub struct Job {
     pub sinks: Vec<SinkConfig>,
     pub clock: SharedClock,
     http: reqwest::Client,
+    /// The run lock while this job holds it.
+    holder: Option<LockHolder>,
 }
 
 /// What [`Job::execute`] produced.
@@ -75,6 +77,7 @@ impl Job {
             sinks,
             clock,
             http,
+            holder: None,
         })
     }
 
@@ -115,7 +118,10 @@ impl Job {
     pub fn lock(&mut self) -> anyhow::Result<LockHolder> {
         let holder = LockHolder::current(None, Utc::now());
         match self.store.acquire_lock(&holder) {
-            Ok(_) => Ok(holder),
+            Ok(_) => {
+                self.holder = Some(holder.clone());
+                Ok(holder)
+            }
             Err(store::Error::Locked { holder }) => Err(anyhow::Error::new(ExitKind::Locked)
                 .context(format!("another run holds the store: {holder}"))),
             Err(error) => Err(error).context("cannot take the run lock"),
@@ -125,6 +131,7 @@ impl Job {
     /// Releases the run lock taken by [`Job::lock`].
     pub fn unlock(&mut self, holder: &LockHolder) {
         self.recorder.set_run(None);
+        self.holder = None;
         if let Err(error) = self.store.release_lock(holder) {
             tracing::warn!(error.message = %error, "cannot release the run lock");
         }
@@ -132,6 +139,17 @@ impl Job {
 
     /// Like [`Job::execute`], for a caller that already holds the lock.
     pub async fn execute_locked(&mut self, request: &RunRequest) -> anyhow::Result<Executed> {
+        // Each run (and each backfill chunk) renews the lock's heartbeat, so a long backfill is
+        // never mistaken for a dead holder; a lock taken over meanwhile stops us.
+        if let Some(holder) = &self.holder
+            && !self
+                .store
+                .heartbeat_lock(holder, Utc::now())
+                .context("cannot renew the run lock")?
+        {
+            return Err(anyhow::Error::new(ExitKind::Locked)
+                .context("the run lock was taken over by another run: stopping"));
+        }
         let last_run_before = self.latest_run_id();
         let summary = match run_once(
             &mut self.store,
@@ -150,7 +168,9 @@ impl Job {
         };
         if !self.sinks.is_empty() {
             let delivery =
-                sink::deliver_pending(&mut self.store, &self.sinks, request.as_of, &self.http)
+                // Real time, not `as_of`: signatures carry a timestamp receivers check against
+                // their clock, and retry times are wall-clock times.
+                sink::deliver_pending(&mut self.store, &self.sinks, Utc::now(), &self.http)
                     .await;
             tracing::info!(
                 delivered = delivery.delivered(),

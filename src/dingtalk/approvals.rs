@@ -198,8 +198,11 @@ impl Client {
         let mut results: Vec<Option<Result<Approval, Error>>> =
             process_instance_ids.iter().map(|_| None).collect();
         while let Some(joined) = tasks.join_next().await {
-            if let Ok((index, result)) = joined {
-                results[index] = Some(result);
+            match joined {
+                Ok((index, result)) => results[index] = Some(result),
+                Err(error) => {
+                    tracing::error!(error.message = %error, "an approval-detail task failed");
+                }
             }
         }
         process_instance_ids
@@ -208,8 +211,10 @@ impl Client {
             .zip(results)
             .map(|(id, result)| {
                 let result = result.unwrap_or_else(|| {
-                    Err(Error::Config {
-                        detail: format!("detail task for {id} did not complete"),
+                    Err(Error::Api {
+                        endpoint: "/v1.0/workflow/processInstances".to_owned(),
+                        code: "internal".to_owned(),
+                        message: format!("the task fetching {id} failed (see the log)"),
                     })
                 });
                 (id, result)

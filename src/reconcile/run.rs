@@ -313,7 +313,6 @@ async fn execute(
     }
     // 4. Targeted re-fetch: dirty user-days, days approvals point at, reverts watched through
     // results where punches cannot show them.
-    let covered = covered_days(&plan.items);
     let mut targeted: BTreeSet<(UserId, NaiveDate)> = found.dirty.clone();
     let scope: BTreeSet<&UserId> = facts.users.iter().collect();
     for id in &open {
@@ -333,7 +332,6 @@ async fn execute(
             plan.window.1 + Duration::days(1),
         )?);
     }
-    targeted.retain(|day| !covered.contains(day) || !primary_days.contains(day));
     targeted.retain(|day| !primary_days.contains(day));
     fetch_results(
         client,

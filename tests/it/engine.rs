@@ -538,5 +538,11 @@ async fn measure_the_metered_calls_of_one_month_when_asked() {
             truth.len(),
             store.len()
         );
+        // Whatever the budget allowed, nothing applied may be false.
+        assert_eq!(found, store.len(), "corrections outside the truth");
+        assert!(
+            metered <= budget.unwrap_or(u64::MAX),
+            "the budget was exceeded"
+        );
     }
 }

@@ -487,4 +487,9 @@ async fn a_large_pull_keeps_the_api_near_its_qps_cap() {
     );
     assert!(pull.errors.is_empty(), "{:?}", pull.errors);
     assert_eq!(stats.throttled, 0, "the client stays under the cap");
+    // Loose on purpose (a loaded machine slows timers): the benchmark measures the real figure.
+    assert!(
+        results_calls / elapsed >= 0.85 * f64::from(qps_per_api),
+        "the pull ran well below the client's own rate"
+    );
 }
