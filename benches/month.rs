@@ -247,6 +247,14 @@ async fn measure(employees: usize, options: &Options) -> Measure {
         .collect();
     let missed = truth.difference(&ledger).count();
     let extra = ledger.difference(&truth).count();
+    // The false ones are a correctness defect: show them, with the truth of the same slot.
+    for key in ledger.difference(&truth).take(5) {
+        let same_slot: Vec<_> = truth
+            .iter()
+            .filter(|t| t.0 == key.0 && t.1 == key.1 && t.2 == key.2)
+            .collect();
+        println!("  false correction {key:?}; truth for that slot: {same_slot:?}");
+    }
     let found = truth.len() - missed;
 
     // The alternatives, counted on the same world for November.
