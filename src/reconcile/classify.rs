@@ -157,7 +157,7 @@ pub fn vanished_state() -> LedgerState {
     }
 }
 
-/// Approved approvals by the slot they match (strongest evidence first, then instance id).
+/// Approved approvals by the slot they match (strongest evidence first, then the first decided).
 fn match_approved<'a>(
     input: &ClassifyInput<'a>,
 ) -> BTreeMap<SlotKey, Vec<(Evidence, &'a Approval)>> {
@@ -174,8 +174,15 @@ fn match_approved<'a>(
                 .push((found.evidence, approval));
         }
     }
+    // Strongest evidence first; among equals the approval decided first, since that decision
+    // is the one that corrected the slot (a later one for the same check point changes
+    // nothing); the instance id only breaks exact ties.
     for candidates in by_slot.values_mut() {
-        candidates.sort_by(|left, right| (left.0, &left.1.id).cmp(&(right.0, &right.1.id)));
+        candidates.sort_by(|left, right| {
+            let finished =
+                |approval: &Approval| approval.finish_time.unwrap_or(DateTime::<Utc>::MAX_UTC);
+            (left.0, finished(left.1), &left.1.id).cmp(&(right.0, finished(right.1), &right.1.id))
+        });
     }
     by_slot
 }

@@ -21,6 +21,7 @@ use super::diff::user_day_range;
 /// How an approval was tied to its slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+
 pub enum Evidence {
     /// The slot's `procInstId` is the approval's id.
     ProcInstId,
@@ -109,13 +110,18 @@ impl<'a> SlotIndex<'a> {
         found(key, Evidence::TimeNearest)
     }
 
-    /// The user's slot on one of `days` whose scheduled time is nearest `at`; ties go to an
-    /// unsigned slot (the one a 补卡 repairs), then to the smaller key.
+    /// The user's slot on one of `days` whose scheduled time is nearest `at` and within
+    /// [`MAX_MATCH_DISTANCE`] of it; ties go to an unsigned slot (the one a 补卡 repairs), then to
+    /// the smaller key. The bound keeps a 补卡 for a check point not known yet (its day read only
+    /// in part) from landing on that day's other check point.
     fn nearest(&self, user: &UserId, days: &[NaiveDate], at: DateTime<Utc>) -> Option<&'a SlotKey> {
         let mut best: Option<((Duration, bool), &SlotKey)> = None;
         for day in days {
             for (key, slot) in user_day_range(self.slots, user, *day) {
                 let distance = (slot.base_check_time - at).abs();
+                if distance > MAX_MATCH_DISTANCE {
+                    continue;
+                }
                 let rank = (distance, slot.is_signed());
                 if best.as_ref().is_none_or(|(best_rank, _)| rank < *best_rank) {
                     best = Some((rank, key));
@@ -125,6 +131,11 @@ impl<'a> SlotIndex<'a> {
         best.map(|(_, key)| key)
     }
 }
+
+/// How far a 补卡's corrected time may lie from the scheduled time of the check point it is
+/// matched to by time: under half the gap between a shift's two check points (9 h for the day
+/// shift, 8 h for the night shift), so the other check point of the day never qualifies.
+pub const MAX_MATCH_DISTANCE: Duration = Duration::hours(4);
 
 #[cfg(test)]
 mod tests {
@@ -196,6 +207,23 @@ mod tests {
             &[night_off, next_on],
             &approval,
             Some(("u1|2026-11-02|plan:12", Evidence::TimeNearest)),
+        );
+    }
+
+    #[test]
+    fn a_check_point_not_known_yet_does_not_pull_the_other_one_of_its_day() {
+        // Only the OnDuty slot of the day has been read; the 补卡 is for the OffDuty point.
+        let on = slot("u1", "2026-11-02", 11, "OnDuty", "NotSigned");
+        let mut approval = approval_for(&on, "P1", "COMPLETED", Some("agree"));
+        approval.ext.as_mut().unwrap().plan_id = None;
+        approval.corrected_time = Some(local("2026-11-02 18:05"));
+        check(std::slice::from_ref(&on), &approval, None);
+        // Within the bound the same approval matches by time.
+        approval.corrected_time = Some(local("2026-11-02 09:40"));
+        check(
+            &[on],
+            &approval,
+            Some(("u1|2026-11-02|plan:11", Evidence::WorkDateNearest)),
         );
     }
 
