@@ -21,7 +21,6 @@ use super::diff::user_day_range;
 /// How an approval was tied to its slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-
 pub enum Evidence {
     /// The slot's `procInstId` is the approval's id.
     ProcInstId,
