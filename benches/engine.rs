@@ -6,8 +6,8 @@
 //! [`USERS_PER_BATCH`] users it loads that group's snapshot from the store, calls
 //! `reconcile::diff::diff`, overlays the changes, reads the ledger context, calls
 //! `reconcile::classify::classify` and hands the result to `reconcile::apply::apply_all` (which
-//! builds the store batches and calls `Store::apply_batch`). Only the glue of `run_once`
-//! (snapshot load, overlay, context load) is restated here, because it is private to the run;
+//! builds the store batches and calls `Store::apply_batch`). The overlay and the context load are
+//! the run's own (`reconcile::context`); only the per-group snapshot read is the benchmark's, and
 //! every decision and every write goes through the library. Three passes are measured: the first
 //! observation of every slot, a second pass where nothing changed, and a pass with a fraction of
 //! the slots changed.
@@ -35,8 +35,8 @@ use rusqlite::{Connection, params};
 
 use dingtalk_reconcile::domain::{ChangeClass, Policy, PolicyAction, Slot, SlotKey, UserId};
 use dingtalk_reconcile::reconcile::apply::{USERS_PER_BATCH, apply_all};
-use dingtalk_reconcile::reconcile::classify::shows_approval;
-use dingtalk_reconcile::reconcile::classify::{ClassifyInput, SlotContext, classify};
+use dingtalk_reconcile::reconcile::classify::{ClassifyInput, classify};
+use dingtalk_reconcile::reconcile::context::{load_context, overlay};
 use dingtalk_reconcile::reconcile::diff::{SlotChange, diff};
 use dingtalk_reconcile::reconcile::matching::SlotIndex;
 use dingtalk_reconcile::store::{NewRun, RunEnd, Store};
@@ -356,59 +356,6 @@ fn load_snapshot(
         }
     }
     Ok((slots, observed))
-}
-
-/// The snapshot overlaid with this batch's fetch, as `run_once` builds it.
-fn overlay(current: &mut BTreeMap<SlotKey, Slot>, changes: &[SlotChange]) {
-    for change in changes {
-        match change {
-            SlotChange::New(slot)
-            | SlotChange::Unchanged(slot)
-            | SlotChange::Changed { after: slot, .. } => {
-                current.insert(slot.key(), slot.clone());
-            }
-            SlotChange::Vanished(slot) => {
-                current.remove(&slot.key());
-            }
-        }
-    }
-}
-
-/// Ledger rows of the changed slots and of every slot showing an approval, as `run_once` reads
-/// them.
-fn load_context(
-    store: &Store,
-    changes: &[SlotChange],
-    observed_at: &BTreeMap<SlotKey, DateTime<Utc>>,
-    current: &BTreeMap<SlotKey, Slot>,
-) -> Result<BTreeMap<SlotKey, SlotContext>> {
-    let mut keys: BTreeSet<SlotKey> = changes
-        .iter()
-        .filter(|change| change.is_change())
-        .map(SlotChange::key)
-        .collect();
-    keys.extend(
-        current
-            .iter()
-            .filter(|(_, slot)| shows_approval(slot))
-            .map(|(key, _)| key.clone()),
-    );
-    let keys: Vec<SlotKey> = keys.into_iter().collect();
-    let rows = store.ledger_rows(&keys)?;
-    Ok(keys
-        .into_iter()
-        .map(|key| {
-            let row = rows.get(&key);
-            let context = SlotContext {
-                ledger: row.map(|row| row.state.clone()),
-                observed_at: observed_at.get(&key).copied(),
-                corrected_by: row
-                    .filter(|row| row.cause_class == ChangeClass::SupplyApplied)
-                    .and_then(|row| row.cause_approval.clone()),
-            };
-            (key, context)
-        })
-        .collect())
 }
 
 /// The baseline: the same rows the first pass observes, one prepared INSERT each, one

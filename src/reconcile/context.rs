@@ -108,7 +108,7 @@ pub(super) fn load_snapshot(store: &Store, fetched: &Fetched) -> Result<Snapshot
     Ok((slots, observed))
 }
 
-pub(super) fn overlay(current: &mut BTreeMap<SlotKey, Slot>, changes: &[SlotChange]) {
+pub fn overlay(current: &mut BTreeMap<SlotKey, Slot>, changes: &[SlotChange]) {
     for change in changes {
         match change {
             SlotChange::New(slot)
@@ -125,7 +125,7 @@ pub(super) fn overlay(current: &mut BTreeMap<SlotKey, Slot>, changes: &[SlotChan
 
 /// Ledger rows and observation instants of the changed slots and of every current slot an
 /// approval could be about (unsigned or approval-shown slots).
-pub(super) fn load_context(
+pub fn load_context(
     store: &Store,
     changes: &[SlotChange],
     observed_at: &BTreeMap<SlotKey, DateTime<Utc>>,

@@ -29,7 +29,7 @@
 
 pub mod apply;
 pub mod classify;
-mod context;
+pub mod context;
 pub mod diff;
 pub mod explain;
 mod facts;
