@@ -7,8 +7,8 @@
 use std::fmt::Write;
 
 use super::present::{
-    advice, before_after, calls_sentence, cause, check_point, counts_sentence, finding_subject,
-    headline, local_time, pending_state, plural, window,
+    advice, before_after, calls_sentence, cause, check_point, counts_sentence, deferred_item,
+    finding_subject, headline, local_time, pending_state, window,
 };
 use super::{RenderOptions, RunReport};
 
@@ -104,13 +104,7 @@ pub fn render(report: &RunReport, options: &RenderOptions) -> String {
             report.deferred.len()
         );
         for line in &report.deferred {
-            let text = format!(
-                "{}: {} (about {})",
-                line.item,
-                line.detail,
-                plural(line.estimated_calls, "call", None)
-            );
-            let _ = writeln!(out, "- {}", escape(&text));
+            let _ = writeln!(out, "- {}", escape(&deferred_item(line)));
         }
     }
 

@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 
 use crate::domain::{ChangeClass, LedgerState, TimeResult};
 
-use super::{AnomalyLine, ApiCalls, CorrectionLine, PendingLine, RunReport};
+use super::{AnomalyLine, ApiCalls, CorrectionLine, DeferredLine, PendingLine, RunReport};
 
 /// `1 correction`, `2 corrections`, `0 corrections`. The one pluralisation helper of the crate's
 /// reports; `plural_form` is the irregular plural, or `None` to append `s`.
@@ -113,6 +113,16 @@ pub fn pending_state(line: &PendingLine) -> String {
         "running" => "awaiting a decision".to_owned(),
         other => other.to_owned(),
     }
+}
+
+/// How a deferred item reads: `rescan: 2026-11-01 .. 2026-11-07 (about 12 calls)`.
+pub fn deferred_item(line: &DeferredLine) -> String {
+    format!(
+        "{}: {} (about {})",
+        line.item,
+        line.detail,
+        plural(line.estimated_calls, "call", None)
+    )
 }
 
 /// Who and what a finding is about: `0126, 2026-11-02 OffDuty (plan 1), approval x`.

@@ -9,8 +9,8 @@
 use std::fmt::Write;
 
 use super::present::{
-    advice, before_after, calls_sentence, cause, check_point, counts_sentence, finding_subject,
-    headline, local_time, pending_state, plural, window,
+    advice, before_after, calls_sentence, cause, check_point, counts_sentence, deferred_item,
+    finding_subject, headline, local_time, pending_state, window,
 };
 use super::{RenderOptions, RunReport};
 
@@ -101,13 +101,7 @@ pub fn render(report: &RunReport, options: &RenderOptions) -> String {
     if !report.deferred.is_empty() {
         let _ = writeln!(out, "\nDeferred to later runs ({})", report.deferred.len());
         for line in &report.deferred {
-            let _ = writeln!(
-                out,
-                "  - {}: {} (about {})",
-                line.item,
-                line.detail,
-                plural(line.estimated_calls, "call", None)
-            );
+            let _ = writeln!(out, "  - {}", deferred_item(line));
         }
     }
 
