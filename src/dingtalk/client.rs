@@ -177,18 +177,7 @@ impl Client {
         for (batch, (slots, unknown_values, error)) in outcomes {
             pull.slots.extend(slots);
             unknown.extend(unknown_values);
-            match error {
-                None => {
-                    pull.complete_user_days
-                        .extend(user_days(&batch.users, batch.from, batch.to))
-                }
-                Some(error) => pull.errors.push(BatchError {
-                    users: batch.users,
-                    from: batch.from,
-                    to: batch.to,
-                    error,
-                }),
-            }
+            settle(batch, error, &mut pull.complete_user_days, &mut pull.errors);
         }
         pull.slots.sort_by_key(Slot::key);
         pull.unknown_values = unknown.into_iter().collect();
@@ -211,18 +200,7 @@ impl Client {
         let mut pull = PunchesPull::default();
         for (batch, (punches, error)) in outcomes {
             pull.punches.extend(punches);
-            match error {
-                None => {
-                    pull.complete_user_days
-                        .extend(user_days(&batch.users, batch.from, batch.to))
-                }
-                Some(error) => pull.errors.push(BatchError {
-                    users: batch.users,
-                    from: batch.from,
-                    to: batch.to,
-                    error,
-                }),
-            }
+            settle(batch, error, &mut pull.complete_user_days, &mut pull.errors);
         }
         pull.punches.sort_by(|a, b| {
             (&a.user_id, a.check_time, a.record_id).cmp(&(&b.user_id, b.check_time, b.record_id))
@@ -416,4 +394,22 @@ fn read_result_array<'a>(
         })
         .and_then(|result| result.array(name))
         .map_err(|err| decode_error(endpoint, err.to_string()))
+}
+
+/// Books one finished batch: its user-days are complete, or the batch is an error.
+fn settle(
+    batch: Batch,
+    error: Option<Error>,
+    complete: &mut BTreeSet<(UserId, NaiveDate)>,
+    errors: &mut Vec<BatchError>,
+) {
+    match error {
+        None => complete.extend(user_days(&batch.users, batch.from, batch.to)),
+        Some(error) => errors.push(BatchError {
+            users: batch.users,
+            from: batch.from,
+            to: batch.to,
+            error,
+        }),
+    }
 }
