@@ -1235,6 +1235,24 @@ async fn timing_of_a_two_thousand_employee_month_is_printed_on_request() {
             rows += sim.results(&token, &chunk, from, to).await.len();
         }
     }
+    // Every row visible at the simulator's clock was served, none twice.
+    let now = sim.handle.now().timestamp_millis();
+    let visible: usize = sim
+        .handle
+        .world()
+        .employees
+        .iter()
+        .flat_map(|employee| employee.days.iter().flatten())
+        .filter(|user_day| user_day.visible(now))
+        .map(|user_day| {
+            user_day
+                .slots
+                .iter()
+                .filter(|slot| slot.state_at(now).is_some())
+                .count()
+        })
+        .sum();
+    assert_eq!(rows, visible);
     eprintln!(
         "2,000 employees: generated in {generated:?} ({} instances); {rows} result rows served in {:?} ({} calls)",
         sim.handle.world().instances.len(),
