@@ -174,7 +174,9 @@ impl Client {
             .await;
         let mut pull = ResultsPull::default();
         let mut unknown = BTreeSet::new();
-        for (batch, (slots, unknown_values, error)) in outcomes {
+        for (batch, outcome) in outcomes {
+            let (slots, unknown_values, error) =
+                outcome.unwrap_or_else(|| (Vec::new(), Vec::new(), Some(task_failed(RESULTS))));
             pull.slots.extend(slots);
             unknown.extend(unknown_values);
             settle(batch, error, &mut pull.complete_user_days, &mut pull.errors);
@@ -198,7 +200,9 @@ impl Client {
             })
             .await;
         let mut pull = PunchesPull::default();
-        for (batch, (punches, error)) in outcomes {
+        for (batch, outcome) in outcomes {
+            let (punches, error) =
+                outcome.unwrap_or_else(|| (Vec::new(), Some(task_failed(PUNCHES))));
             pull.punches.extend(punches);
             settle(batch, error, &mut pull.complete_user_days, &mut pull.errors);
         }
@@ -209,8 +213,9 @@ impl Client {
     }
 
     /// Runs one task per batch concurrently (the semaphore and rate limiter pace them) and
-    /// returns the outcomes in batch order.
-    async fn run_batches<T, F, Fut>(&self, batches: Vec<Batch>, fetch: F) -> Vec<(Batch, T)>
+    /// returns the outcomes in batch order; `None` for a task that did not complete (logged), so
+    /// the caller books that batch as failed rather than losing it.
+    async fn run_batches<T, F, Fut>(&self, batches: Vec<Batch>, fetch: F) -> Vec<(Batch, Option<T>)>
     where
         T: Send + 'static,
         F: Fn(Client, Batch) -> Fut,
@@ -228,11 +233,7 @@ impl Client {
                 Err(err) => tracing::error!(error = %err, "a batch task failed to complete"),
             }
         }
-        batches
-            .into_iter()
-            .zip(outcomes)
-            .filter_map(|(batch, outcome)| outcome.map(|outcome| (batch, outcome)))
-            .collect()
+        batches.into_iter().zip(outcomes).collect()
     }
 
     /// All pages of one results batch. Rows that decode are kept even when another row or page
@@ -394,6 +395,15 @@ fn read_result_array<'a>(
         })
         .and_then(|result| result.array(name))
         .map_err(|err| decode_error(endpoint, err.to_string()))
+}
+
+/// The error booked for a batch whose task did not complete.
+fn task_failed(endpoint: &str) -> Error {
+    Error::Api {
+        endpoint: endpoint.to_owned(),
+        code: "internal".to_owned(),
+        message: "the task fetching this batch failed (see the log)".to_owned(),
+    }
 }
 
 /// Books one finished batch: its user-days are complete, or the batch is an error.
