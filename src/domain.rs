@@ -456,14 +456,28 @@ pub enum PolicyAction {
     Report,
 }
 
-/// How configurable classes are handled (`[policy]` in the config).
+/// How configurable classes are handled (`[policy]` in the config; keys left out take the
+/// defaults).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Policy {
     pub admin_edit: PolicyAction,
     pub unexplained: PolicyAction,
     pub vanished: PolicyAction,
     /// An approved 补卡 not visible on its slot after this many days becomes an anomaly.
     pub pending_anomaly_days: u32,
+}
+
+impl Default for Policy {
+    /// Admin edits applied; unexplained and vanished slots reported; anomaly after 3 days.
+    fn default() -> Self {
+        Policy {
+            admin_edit: PolicyAction::Apply,
+            unexplained: PolicyAction::Report,
+            vanished: PolicyAction::Report,
+            pending_anomaly_days: 3,
+        }
+    }
 }
 
 /// One change of a ledger row, journaled with its cause and delivered to the sinks.

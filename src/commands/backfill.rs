@@ -89,10 +89,12 @@ pub async fn backfill(global: &GlobalArgs, args: BackfillArgs) -> anyhow::Result
             &job.store,
             outcome.from,
             outcome.to,
-            job.config.monthly_budget,
+            job.config.quota.monthly_budget,
             tz,
         )
-        .or_else(|_| report::build::for_run(&job.store, run_id, job.config.monthly_budget, tz))
+        .or_else(|_| {
+            report::build::for_run(&job.store, run_id, job.config.quota.monthly_budget, tz)
+        })
         .context("cannot build the backfill's report")?;
         print_stdout(&report::render(
             &report,
@@ -185,12 +187,12 @@ pub(crate) async fn run_backfill(
     };
     let month = YearMonth::of(as_of, tz).to_string();
     let used = job.store.month_usage(&month)?.metered;
-    let left = job.config.monthly_budget.saturating_sub(used);
+    let left = job.config.quota.monthly_budget.saturating_sub(used);
     eprintln!(
         "backfill {from} .. {to}: {} of {} chunks to do, estimated cost {estimate} metered calls; {left} of the {} budget left in {month}",
         todo.len(),
         chunks(from, to).len(),
-        job.config.monthly_budget,
+        job.config.quota.monthly_budget,
     );
     if estimate > left && options.max_calls.is_none() && !options.yes {
         return Err(anyhow::Error::new(ExitKind::Failed).context(format!(
@@ -295,7 +297,7 @@ pub async fn plan(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<Outcome
     print_stdout(&render_plan(
         &plan,
         &request,
-        job.config.monthly_budget,
+        job.config.quota.monthly_budget,
         used,
         &month,
     ))?;

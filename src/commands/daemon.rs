@@ -47,7 +47,7 @@ pub async fn daemon(global: &GlobalArgs) -> anyhow::Result<Outcome> {
         .map(|run| run.started_at)
         .max();
     let options = DaemonOptions {
-        cron: job.config.cron.clone(),
+        cron: job.config.schedule.cron.clone(),
         timezone: job.config.timezone,
         last_run_started,
         retry_base: RETRY_BASE,

@@ -20,8 +20,8 @@ use crate::store::Store;
 
 fn open_store(global: &GlobalArgs) -> anyhow::Result<(crate::config::Config, Store)> {
     let config = load_config(global)?;
-    let store = Store::open(&config.store_path)
-        .with_context(|| format!("cannot open the store {}", config.store_path.display()))?;
+    let store = Store::open(&config.store.path)
+        .with_context(|| format!("cannot open the store {}", config.store.path.display()))?;
     Ok((config, store))
 }
 
@@ -31,7 +31,7 @@ pub fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Outcome> 
     let tz = config.timezone;
     let built = match (args.from, args.to) {
         (Some(from), Some(to)) => {
-            report::build::for_range(&store, from, to, config.monthly_budget, tz)
+            report::build::for_range(&store, from, to, config.quota.monthly_budget, tz)
                 .with_context(|| format!("cannot build the report for {from} .. {to}"))?
         }
         _ => {
@@ -45,7 +45,7 @@ pub fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Outcome> 
                     ))
                 })?,
             };
-            report::build::for_run(&store, run_id, config.monthly_budget, tz)
+            report::build::for_run(&store, run_id, config.quota.monthly_budget, tz)
                 .with_context(|| format!("cannot build the report of run {run_id}"))?
         }
     };
@@ -111,10 +111,10 @@ pub fn status(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<Outcome> 
     let as_of = SharedClock::new(global.as_of).now();
     let status = collect_status(
         &store,
-        &config.store_path.display().to_string(),
+        &config.store.path.display().to_string(),
         as_of,
         config.timezone,
-        config.monthly_budget,
+        config.quota.monthly_budget,
     )?;
     let text = match args.format {
         StatusFormat::Json => {

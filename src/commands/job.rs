@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::commands::SharedClock;
-use crate::config::{Config, ScopeSetting};
-use crate::dingtalk::{self, Client, ClientConfig, IpBanPolicy, Scope, TokenSource};
+use crate::config::Config;
+use crate::dingtalk::{self, Client, ClientConfig};
 use crate::domain::Clock;
 use crate::exit::{ExitKind, Outcome};
 use crate::metrics::{self, RunMetrics};
@@ -51,8 +51,8 @@ pub struct Executed {
 impl Job {
     /// Opens the store and builds the client and settings from a validated config.
     pub fn open(config: Config, clock: SharedClock, options: &JobOptions) -> anyhow::Result<Job> {
-        let store = Store::open(&config.store_path)
-            .with_context(|| format!("cannot open the store {}", config.store_path.display()))?;
+        let store = Store::open(&config.store.path)
+            .with_context(|| format!("cannot open the store {}", config.store.path.display()))?;
         let recorder = Arc::new(StoreRecorder::new(
             store.call_log().context("cannot open the call ledger")?,
             config.timezone,
@@ -181,11 +181,11 @@ impl Job {
         let report = report::build::for_run(
             &self.store,
             summary.run_id,
-            self.config.monthly_budget,
+            self.config.quota.monthly_budget,
             self.config.timezone,
         )
         .context("cannot build the run's report")?;
-        if let Some(path) = &self.config.metrics_textfile {
+        if let Some(path) = &self.config.metrics.textfile {
             self.write_metrics(path, &report);
         }
         tracing::info!(
@@ -206,7 +206,7 @@ impl Job {
     /// After a run that failed: if it got as far as recording itself (as failed), the metrics
     /// file shows it, so an alert on the outcome gauge fires.
     fn write_failure_metrics(&self, last_run_before: Option<i64>) {
-        let Some(path) = &self.config.metrics_textfile else {
+        let Some(path) = &self.config.metrics.textfile else {
             return;
         };
         let Some(run_id) = self
@@ -218,7 +218,7 @@ impl Job {
         match report::build::for_run(
             &self.store,
             run_id,
-            self.config.monthly_budget,
+            self.config.quota.monthly_budget,
             self.config.timezone,
         ) {
             Ok(report) => self.write_metrics(path, &report),
@@ -318,18 +318,11 @@ fn build_client(
         settings.app_key.clone(),
         settings.app_secret.clone(),
     );
-    client_config.token_source = if settings.legacy_gettoken {
-        TokenSource::LegacyGettoken
-    } else {
-        TokenSource::V1OAuth2
-    };
+    client_config.token_source = settings.token_source;
     client_config.qps_per_api = options.qps_per_api.unwrap_or(settings.qps_per_api);
     client_config.max_concurrency = settings.max_concurrency;
-    client_config.request_timeout = settings.request_timeout;
-    client_config.ip_ban = match settings.ip_ban_wait {
-        Some(max) => IpBanPolicy::Wait { max },
-        None => IpBanPolicy::GiveUp,
-    };
+    client_config.request_timeout = settings.request_timeout();
+    client_config.ip_ban = settings.ip_ban();
     client_config.timezone = config.timezone;
     if options.fast_retries {
         client_config.throttle_retry_delay = std::time::Duration::from_millis(20);
@@ -341,23 +334,15 @@ fn build_client(
         .map_err(|error| anyhow::Error::new(error).context(ExitKind::Config))
 }
 
-/// The engine's settings from the config file.
+/// The engine's settings from the config file: its `[reconcile]` section as it is, the rest
+/// beside the engine's own defaults.
 pub fn run_settings(config: &Config) -> RunSettings {
-    let scope = match &config.scope {
-        ScopeSetting::Departments(departments) => Scope::Departments(departments.clone()),
-        ScopeSetting::Users(users) => Scope::Users(users.clone()),
-    };
-    let mut settings = RunSettings::new(config.timezone, scope, config.policy.clone());
+    let mut settings =
+        RunSettings::new(config.timezone, config.scope.clone(), config.policy.clone());
     settings.supply_process_codes = config.dingtalk.supply_process_codes.clone();
     settings.admin_user_id = config.dingtalk.admin_user_id.clone();
-    settings.monthly_budget = config.monthly_budget;
-    settings.nightly_window_days = config.reconcile.window_days;
-    settings.approval_lookback_days = config.reconcile.approval_lookback_days;
-    settings.settle_hours = config.reconcile.settle_hours;
-    settings.sync_after_hours = config.reconcile.sync_after_hours;
-    settings.scan_every_nights = config.reconcile.scan_every_nights;
-    settings.open_slot_horizon_days = config.reconcile.open_slot_horizon_days;
-    settings.listing_lag_hours = config.reconcile.listing_lag_hours;
+    settings.monthly_budget = config.quota.monthly_budget;
+    settings.reconcile = config.reconcile;
     settings.sinks = config.sinks.iter().map(|sink| sink.name.clone()).collect();
     settings
 }

@@ -86,11 +86,12 @@ pub(super) async fn gather(
     let state = PlannerState::from_stored(store.planner_state()?.as_deref());
     let today = local_date(request.as_of, tz);
     let nightly = !matches!(request.kind, RunKind::Backfill { .. });
-    let scan_night = nightly && is_scan_night(state.last_scan, today, settings.scan_every_nights);
+    let scan_night =
+        nightly && is_scan_night(state.last_scan, today, settings.reconcile.scan_every_nights);
     let (mut open_slots, mut watched) = (Vec::new(), Vec::new());
     if scan_night {
         let scope: BTreeSet<&UserId> = users.iter().collect();
-        let horizon = today - Duration::days(i64::from(settings.open_slot_horizon_days));
+        let horizon = today - Duration::days(i64::from(settings.reconcile.open_slot_horizon_days));
         open_slots = store
             .open_slots(None)?
             .into_iter()
@@ -115,8 +116,8 @@ pub(super) async fn gather(
         .into_iter()
         .filter(|id| !known.contains_key(id))
         .collect();
-    let latest = latest_settled(request.as_of, tz, settings.sync_after_hours);
-    let first_default = latest - Duration::days(i64::from(settings.nightly_window_days) - 1);
+    let latest = latest_settled(request.as_of, tz, settings.reconcile.sync_after_hours);
+    let first_default = latest - Duration::days(i64::from(settings.reconcile.window_days) - 1);
     let first = users
         .iter()
         .map(|user| sync_start(&state, user, first_default))
@@ -180,8 +181,9 @@ fn essential_per_night(
         recent_counts.values().sum::<u64>() / 7
     };
     let sync = rows_per_day.div_ceil(50).max(batches * 5 / 7);
-    let horizon_weeks = u64::from(settings.open_slot_horizon_days.div_ceil(7));
-    let scan = (batches / 4 + 1) * horizon_weeks * 2 / u64::from(settings.scan_every_nights.max(1));
+    let horizon_weeks = u64::from(settings.reconcile.open_slot_horizon_days.div_ceil(7));
+    let scan = (batches / 4 + 1) * horizon_weeks * 2
+        / u64::from(settings.reconcile.scan_every_nights.max(1));
     let approvals = if state.evidence_without_approvals() {
         0
     } else {
@@ -207,7 +209,8 @@ pub(super) fn sync_start(
 
 fn listings(settings: &RunSettings, request: &RunRequest, facts: &Facts) -> Vec<Listing> {
     let floor = request.as_of - Duration::days(MAX_LISTING_REACH_DAYS) + Duration::hours(1);
-    let lookback = request.as_of - Duration::days(i64::from(settings.approval_lookback_days));
+    let lookback =
+        request.as_of - Duration::days(i64::from(settings.reconcile.approval_lookback_days));
     let per_day = {
         let since = request.as_of - Duration::days(30);
         let recent = facts
@@ -230,7 +233,7 @@ fn listings(settings: &RunSettings, request: &RunRequest, facts: &Facts) -> Vec<
                     .listed_through
                     .get(code)
                     .map_or(lookback, |through| *through - Duration::hours(1)),
-                request.as_of - Duration::hours(i64::from(settings.listing_lag_hours)),
+                request.as_of - Duration::hours(i64::from(settings.reconcile.listing_lag_hours)),
             ),
         };
         let from = from.max(floor);
@@ -259,12 +262,12 @@ pub(super) fn make_plan(settings: &RunSettings, request: &RunRequest, facts: &Fa
             let dates = nightly_dates(
                 request.as_of,
                 tz,
-                settings.nightly_window_days,
+                settings.reconcile.window_days,
                 settings.rescan,
             );
-            let latest = latest_settled(request.as_of, tz, settings.sync_after_hours);
+            let latest = latest_settled(request.as_of, tz, settings.reconcile.sync_after_hours);
             let first_default =
-                latest - Duration::days(i64::from(settings.nightly_window_days) - 1);
+                latest - Duration::days(i64::from(settings.reconcile.window_days) - 1);
             let mut by_start: BTreeMap<NaiveDate, Vec<UserId>> = BTreeMap::new();
             for user in &facts.users {
                 by_start

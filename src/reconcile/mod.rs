@@ -49,6 +49,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
+use crate::config::{QuotaSettings, ReconcileSettings};
 use crate::dingtalk::Scope;
 use crate::domain::{ChangeClass, Policy, UserId};
 use crate::report::DeferredLine;
@@ -69,27 +70,13 @@ pub struct RunSettings {
     pub policy: Policy,
     /// Metered calls this job may spend per natural month.
     pub monthly_budget: u64,
-    /// Work days a nightly run covers: yesterday and the days before it.
-    pub nightly_window_days: u32,
+    /// The config file's `[reconcile]` section: window, lookback, settle and sync horizons, scan
+    /// rhythm, listing lag.
+    pub reconcile: ReconcileSettings,
     /// Which older days of the window are re-read with results.
     pub rescan: plan::RescanMode,
-    /// Approvals created this many days back are listed (≥ longest filing lag + decision lag).
-    pub approval_lookback_days: u32,
-    /// An OffDuty result observed within this many hours of its scheduled time may still settle.
-    pub settle_hours: u32,
     /// Slots corrected by an approval within this many days are watched for reverts.
     pub revert_watch_days: u32,
-    /// A work date is read by the nightly sync once local midnight after it plus this many
-    /// hours has passed (so it is read once, settled).
-    pub sync_after_hours: u32,
-    /// Open slots are scanned through raw punches every this many nights.
-    pub scan_every_nights: u32,
-    /// Not-signed slots older than this many days are no longer scanned (longest filing lag
-    /// plus decision lag).
-    pub open_slot_horizon_days: u32,
-    /// Approvals are listed by creation window once the window is this many hours old, so most
-    /// are final when listed (running ones are followed up on scan nights).
-    pub listing_lag_hours: u32,
     /// Extra share a nightly run may spend above its even share of what is left, in percent.
     pub slack_percent: u32,
     pub rows_per_user_day: u64,
@@ -110,16 +97,10 @@ impl RunSettings {
             supply_process_codes: None,
             admin_user_id: None,
             policy,
-            monthly_budget: 4_000,
-            nightly_window_days: 7,
+            monthly_budget: QuotaSettings::default().monthly_budget,
+            reconcile: ReconcileSettings::default(),
             rescan: plan::RescanMode::default(),
-            approval_lookback_days: 45,
-            settle_hours: 24,
             revert_watch_days: 7,
-            sync_after_hours: 24,
-            scan_every_nights: 3,
-            open_slot_horizon_days: 45,
-            listing_lag_hours: 72,
             slack_percent: 50,
             rows_per_user_day: plan::DEFAULT_ROWS_PER_USER_DAY,
             sinks: Vec::new(),

@@ -449,7 +449,7 @@ async fn execute(
         now: request.as_of,
         tz,
         policy: &settings.policy,
-        settle: Duration::hours(i64::from(settings.settle_hours)),
+        settle: Duration::hours(i64::from(settings.reconcile.settle_hours)),
     });
     let applied = apply_all(
         store,
@@ -463,8 +463,8 @@ async fn execute(
     )?;
     // 8. Remember what was read, listed, scanned and learnt.
     if !backfill {
-        let latest = latest_settled(request.as_of, tz, settings.sync_after_hours);
-        let first_default = latest - Duration::days(i64::from(settings.nightly_window_days) - 1);
+        let latest = latest_settled(request.as_of, tz, settings.reconcile.sync_after_hours);
+        let first_default = latest - Duration::days(i64::from(settings.reconcile.window_days) - 1);
         let before = state.clone();
         advance_sync(
             &mut state.user_synced,

@@ -22,9 +22,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
+use serde::Deserialize;
 use url::Url;
 
-use crate::config::{SinkKindSetting, SinkSetting};
 use crate::report::CorrectionLine;
 
 mod file;
@@ -44,26 +44,55 @@ pub const BACKOFF_BASE: Duration = Duration::from_secs(60);
 /// Longest delay between two attempts.
 pub const BACKOFF_CAP: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// One configured sink, secrets resolved.
+/// One sink: a `[[sink]]` entry of the config file. `S` is the webhook's signing secret: in the
+/// config it is [`SecretEnv`], the name of the environment variable holding it; delivery takes
+/// a `SinkConfig` (secret resolved, see [`SinkConfig::from_setting`]).
 #[derive(Debug, Clone)]
-pub struct SinkConfig {
+pub struct SinkConfig<S = SecretString> {
     /// Unique among sinks; the outbox tracks delivery per name.
     pub name: String,
-    pub kind: SinkKind,
+    pub kind: SinkKind<S>,
 }
 
-#[derive(Debug, Clone)]
-pub enum SinkKind {
+/// What a sink does with corrections, chosen by the entry's `kind` key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SinkKind<S = SecretString> {
     /// POST batches as JSON; see `webhook` for the request shape and `sign` for the signature.
-    Webhook {
-        url: Url,
-        /// Signing secret; `None` sends unsigned requests.
-        secret: Option<SecretString>,
-        timeout: Duration,
-    },
+    Webhook(WebhookSink<S>),
     /// Append JSON lines to a local file.
-    File { path: PathBuf },
+    File(FileSink),
 }
+
+/// `kind = "webhook"`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookSink<S = SecretString> {
+    /// `https`, or plain `http` on loopback.
+    #[serde(deserialize_with = "crate::config::de::https_url")]
+    pub url: Url,
+    /// Signing secret; `None` sends unsigned requests. Written `secret_env` in the config file.
+    #[serde(rename = "secret_env", default = "Option::default")]
+    pub secret: Option<S>,
+    /// Written `timeout_secs` in the config file.
+    #[serde(
+        rename = "timeout_secs",
+        default = "crate::config::default_sink_timeout",
+        deserialize_with = "crate::config::de::seconds"
+    )]
+    pub timeout: Duration,
+}
+
+/// `kind = "file"`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FileSink {
+    #[serde(deserialize_with = "crate::config::de::path")]
+    pub path: PathBuf,
+}
+
+/// The name of the environment variable holding a webhook's signing secret (`secret_env`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct SecretEnv(pub String);
 
 /// Why a sink setting could not become a [`SinkConfig`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,17 +108,13 @@ impl SinkConfig {
     /// Resolves a validated `[[sink]]` setting, reading the signing secret from the environment
     /// variable it names through `env` (pass `|name| std::env::var(name).ok()`).
     pub fn from_setting(
-        setting: &SinkSetting,
+        setting: &SinkConfig<SecretEnv>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<SinkConfig, SinkConfigError> {
         let kind = match &setting.kind {
-            SinkKindSetting::Webhook {
-                url,
-                secret_env,
-                timeout,
-            } => {
-                let secret = match secret_env {
-                    Some(var) => match env(var).filter(|value| !value.is_empty()) {
+            SinkKind::Webhook(webhook) => {
+                let secret = match &webhook.secret {
+                    Some(SecretEnv(var)) => match env(var).filter(|value| !value.is_empty()) {
                         Some(value) => Some(SecretString::from(value)),
                         None => {
                             return Err(SinkConfigError::MissingSecret {
@@ -100,13 +125,13 @@ impl SinkConfig {
                     },
                     None => None,
                 };
-                SinkKind::Webhook {
-                    url: url.clone(),
+                SinkKind::Webhook(WebhookSink {
+                    url: webhook.url.clone(),
                     secret,
-                    timeout: *timeout,
-                }
+                    timeout: webhook.timeout,
+                })
             }
-            SinkKindSetting::File { path } => SinkKind::File { path: path.clone() },
+            SinkKind::File(file) => SinkKind::File(file.clone()),
         };
         Ok(SinkConfig {
             name: setting.name.clone(),
@@ -267,11 +292,11 @@ async fn send(
     http: &reqwest::Client,
 ) -> Result<(), String> {
     match &sink.kind {
-        SinkKind::Webhook {
+        SinkKind::Webhook(WebhookSink {
             url,
             secret,
             timeout,
-        } => {
+        }) => {
             let target = webhook::Target {
                 sink: &sink.name,
                 url,
@@ -282,7 +307,7 @@ async fn send(
                 .await
                 .map_err(|err| chain(&err))
         }
-        SinkKind::File { path } => {
+        SinkKind::File(FileSink { path }) => {
             let path = path.clone();
             let batch = batch.to_vec();
             let appended = tokio::task::spawn_blocking(move || file::append(&path, &batch)).await;
@@ -304,8 +329,8 @@ async fn send(
 
 fn display_path(sink: &SinkConfig) -> String {
     match &sink.kind {
-        SinkKind::File { path } => path.display().to_string(),
-        SinkKind::Webhook { url, .. } => url.as_str().to_owned(),
+        SinkKind::File(file) => file.path.display().to_string(),
+        SinkKind::Webhook(webhook) => webhook.url.as_str().to_owned(),
     }
 }
 
@@ -345,13 +370,13 @@ mod tests {
 
     #[test]
     fn a_named_secret_variable_that_is_unset_is_a_configuration_error() {
-        let setting = SinkSetting {
+        let setting = SinkConfig {
             name: "hr".into(),
-            kind: SinkKindSetting::Webhook {
+            kind: SinkKind::Webhook(WebhookSink {
                 url: "https://hr.example.com/c".parse().unwrap(),
-                secret_env: Some("RECONCILE_WEBHOOK_SECRET".into()),
+                secret: Some(SecretEnv("RECONCILE_WEBHOOK_SECRET".into())),
                 timeout: Duration::from_secs(10),
-            },
+            }),
         };
         let err = SinkConfig::from_setting(&setting, |_| None).unwrap_err();
         assert_eq!(

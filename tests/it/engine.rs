@@ -85,9 +85,9 @@ impl Harness {
         // Every night up to date, so the truth of the last night can be compared exactly: read
         // yesterday at once (provisional results then settle as late results), scan open slots
         // and list approvals every night.
-        settings.sync_after_hours = 0;
-        settings.scan_every_nights = 1;
-        settings.listing_lag_hours = 0;
+        settings.reconcile.sync_after_hours = 0;
+        settings.reconcile.scan_every_nights = 1;
+        settings.reconcile.listing_lag_hours = 0;
         Harness {
             sim,
             clock,

@@ -20,7 +20,7 @@ use dingtalk_reconcile::report::build::correction_line;
 use dingtalk_reconcile::sink::sign::{
     IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify,
 };
-use dingtalk_reconcile::sink::{SinkConfig, SinkKind, deliver_pending};
+use dingtalk_reconcile::sink::{FileSink, SinkConfig, SinkKind, WebhookSink, deliver_pending};
 use dingtalk_reconcile::store::{ApplyBatch, NewRun, Store};
 use secrecy::SecretString;
 
@@ -196,11 +196,11 @@ fn journal(store: &mut Store, range: std::ops::Range<usize>, sinks: &[&str], at:
 fn webhook(name: &str, url: &url::Url, secret: &str) -> SinkConfig {
     SinkConfig {
         name: name.into(),
-        kind: SinkKind::Webhook {
+        kind: SinkKind::Webhook(WebhookSink {
             url: url.clone(),
             secret: Some(SecretString::from(secret.to_owned())),
             timeout: Duration::from_secs(10),
-        },
+        }),
     }
 }
 
@@ -364,7 +364,7 @@ async fn the_file_sink_appends_exactly_once_per_correction_across_reruns() {
     .unwrap();
     let sinks = [SinkConfig {
         name: "ledger".into(),
-        kind: SinkKind::File { path: path.clone() },
+        kind: SinkKind::File(FileSink { path: path.clone() }),
     }];
     let http = reqwest::Client::new();
 

@@ -1,0 +1,812 @@
+//! The configuration file (PRODUCT.md section 6): typed sections read with serde, defaults
+//! written once in each section's `Default`, then the checks serde cannot express.
+//!
+//! [`Config`] has one field per section of the file (`[[sink]]` entries become
+//! [`Config::sinks`]). Values serde cannot take as written (time zone, cron expression, URLs,
+//! user ids, the scope) are read by the functions in `de`; ranges, the process codes, unique
+//! sink names and the environment overrides are checked afterwards in [`Config::parse`]. Every
+//! bad value fails with the key's dotted name and what was expected; unknown keys (found by
+//! `serde_ignored`) produce warnings (returned in [`Config::warnings`], the caller logs them)
+//! rather than errors, so a config written for a newer version still runs. Secrets may come from
+//! the environment (`DINGTALK_APP_KEY`, `DINGTALK_APP_SECRET`) and are held as
+//! [`SecretString`], never printed.
+//!
+//! This module does no logging and reads no clock; environment access goes through a lookup
+//! function so tests can inject it.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+use crate::dingtalk::{IpBanPolicy, Scope, TokenSource};
+use crate::domain::{Policy, UserId};
+use crate::sink::{SecretEnv, SinkConfig, SinkKind};
+
+pub(crate) mod de;
+
+/// The example configuration shipped with the binary and the README.
+pub const EXAMPLE_CONFIG: &str = include_str!("../../dingtalk-reconcile.example.toml");
+
+/// Default store file, relative to the working directory.
+pub const DEFAULT_STORE_PATH: &str = "dingtalk-reconcile.db";
+
+/// Default schedule: 02:10 every night, off the top of the hour as DingTalk asks.
+pub const DEFAULT_CRON: &str = "0 10 2 * * *";
+
+/// Why a configuration could not be used. Maps to exit code 78.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config key `{key}` is invalid: expected {expected}, found {found}")]
+    Invalid {
+        key: String,
+        expected: String,
+        found: String,
+    },
+    /// A value serde refused; `message` says what was expected (and, except for secrets, what
+    /// was found).
+    #[error("config key `{key}` is invalid: {message}")]
+    Refused { key: String, message: String },
+    #[error("config key `{key}` is missing: {hint}")]
+    Missing { key: String, hint: String },
+}
+
+impl ConfigError {
+    fn invalid(key: &str, expected: &str, found: impl std::fmt::Display) -> Self {
+        ConfigError::Invalid {
+            key: key.to_owned(),
+            expected: expected.to_owned(),
+            found: found.to_string(),
+        }
+    }
+
+    /// A serde error from reading a TOML value (not text, so it quotes no source line), under
+    /// `prefix` (`""` at the top, `sink[2]` for a sink entry). The TOML deserializer ends its
+    /// message with the key's dotted path, `in `a.b``; the path becomes the error's key.
+    fn from_toml(prefix: &str, origin: &Path, error: &toml::de::Error) -> Self {
+        let text = error.to_string();
+        let text = text.trim_end();
+        let (message, key) = match text.rsplit_once('\n') {
+            Some((message, last)) if last.starts_with("in `") && last.ends_with('`') => {
+                (message.trim_end(), Some(&last[4..last.len() - 1]))
+            }
+            _ => (text, None),
+        };
+        let key = match (prefix, key) {
+            ("", None) => {
+                return ConfigError::Syntax {
+                    path: origin.to_owned(),
+                    message: message.to_owned(),
+                };
+            }
+            ("", Some(key)) => key.to_owned(),
+            (prefix, None) => prefix.to_owned(),
+            (prefix, Some(key)) => format!("{prefix}.{key}"),
+        };
+        match message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.strip_suffix('`'))
+        {
+            Some(field) => ConfigError::Missing {
+                key: format!("{key}.{field}"),
+                hint: missing_hint(field).to_owned(),
+            },
+            None => ConfigError::Refused {
+                key,
+                message: message.to_owned(),
+            },
+        }
+    }
+}
+
+/// What a required key is for (only sink entries have required keys).
+fn missing_hint(field: &str) -> &'static str {
+    match field {
+        "kind" => "expected \"webhook\" or \"file\"",
+        "url" => "a webhook sink needs the URL corrections are POSTed to",
+        "path" => "a file sink needs the path it appends JSON lines to",
+        _ => "this key is required here",
+    }
+}
+
+/// The validated configuration: one field per section of the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Business time zone: work dates, month boundaries and report times are in it.
+    #[serde(deserialize_with = "de::timezone")]
+    pub timezone: Tz,
+    pub dingtalk: DingTalkSettings,
+    /// Who is in scope (`[scope]`: `departments` or `user_ids`).
+    #[serde(deserialize_with = "de::scope")]
+    pub scope: Scope,
+    pub store: StoreSettings,
+    pub quota: QuotaSettings,
+    pub schedule: ScheduleSettings,
+    pub policy: Policy,
+    pub reconcile: ReconcileSettings,
+    pub metrics: MetricsSettings,
+    /// The `[[sink]]` entries, in file order; their secrets are still environment variable
+    /// names (resolved by [`SinkConfig::from_setting`] when a job opens).
+    #[serde(skip)]
+    pub sinks: Vec<SinkConfig<SecretEnv>>,
+    /// Unknown keys and other non-fatal remarks, for the caller to log.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            timezone: chrono_tz::Asia::Shanghai,
+            dingtalk: DingTalkSettings::default(),
+            scope: default_scope(),
+            store: StoreSettings::default(),
+            quota: QuotaSettings::default(),
+            schedule: ScheduleSettings::default(),
+            policy: Policy::default(),
+            reconcile: ReconcileSettings::default(),
+            metrics: MetricsSettings::default(),
+            sinks: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// No `[scope]`: the whole company, from the root department down.
+fn default_scope() -> Scope {
+    Scope::Departments(vec![1])
+}
+
+/// `[dingtalk]`: the app's credentials, the endpoints and how hard to call them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DingTalkSettings {
+    /// Required, here or in `DINGTALK_APP_KEY` (which wins).
+    pub app_key: String,
+    /// Required, here or in `DINGTALK_APP_SECRET` (which wins).
+    #[serde(deserialize_with = "de::secret")]
+    pub app_secret: SecretString,
+    #[serde(deserialize_with = "de::https_url")]
+    pub oapi_base_url: Url,
+    #[serde(deserialize_with = "de::https_url")]
+    pub api_base_url: Url,
+    /// The 补卡 templates; `None` (or an empty list): discovered through `admin_user_id`.
+    pub supply_process_codes: Option<Vec<String>>,
+    #[serde(deserialize_with = "de::optional_user_id")]
+    pub admin_user_id: Option<UserId>,
+    /// `"oauth2"` (current) or `"gettoken"` (legacy).
+    #[serde(deserialize_with = "de::token_source")]
+    pub token_source: TokenSource,
+    pub qps_per_api: u32,
+    pub max_concurrency: usize,
+    pub request_timeout_secs: u64,
+    /// `0`: give up when DingTalk bans our IP; otherwise wait up to this many seconds.
+    pub ip_ban_wait_secs: u64,
+}
+
+impl Default for DingTalkSettings {
+    fn default() -> Self {
+        let url = |text: &str| Url::parse(text).unwrap_or_else(|_| unreachable!());
+        DingTalkSettings {
+            app_key: String::new(),
+            app_secret: SecretString::from(String::new()),
+            oapi_base_url: url("https://oapi.dingtalk.com"),
+            api_base_url: url("https://api.dingtalk.com"),
+            supply_process_codes: None,
+            admin_user_id: None,
+            token_source: TokenSource::V1OAuth2,
+            qps_per_api: crate::dingtalk::DEFAULT_QPS_PER_API,
+            max_concurrency: crate::dingtalk::DEFAULT_MAX_CONCURRENCY,
+            request_timeout_secs: 15,
+            ip_ban_wait_secs: 0,
+        }
+    }
+}
+
+impl DingTalkSettings {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    pub fn ip_ban(&self) -> IpBanPolicy {
+        match self.ip_ban_wait_secs {
+            0 => IpBanPolicy::GiveUp,
+            secs => IpBanPolicy::Wait {
+                max: Duration::from_secs(secs),
+            },
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct StoreSettings {
+    #[serde(deserialize_with = "de::path")]
+    pub path: PathBuf,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            path: PathBuf::from(DEFAULT_STORE_PATH),
+        }
+    }
+}
+
+/// `[quota]`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default)]
+pub struct QuotaSettings {
+    /// Metered calls this job may spend per natural month.
+    pub monthly_budget: u64,
+}
+
+impl Default for QuotaSettings {
+    fn default() -> Self {
+        QuotaSettings {
+            monthly_budget: 4000,
+        }
+    }
+}
+
+/// `[schedule]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ScheduleSettings {
+    /// Six fields, seconds first (checked with [`parse_cron`]).
+    #[serde(deserialize_with = "de::cron")]
+    pub cron: String,
+}
+
+impl Default for ScheduleSettings {
+    fn default() -> Self {
+        ScheduleSettings {
+            cron: DEFAULT_CRON.to_owned(),
+        }
+    }
+}
+
+/// `[reconcile]`: how a run spreads its reads over time. Embedded in the engine's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ReconcileSettings {
+    /// Work days a nightly run covers: yesterday and the days before it.
+    pub window_days: u32,
+    /// Approvals created this many days back are listed (≥ longest filing lag + decision lag).
+    pub approval_lookback_days: u32,
+    /// An OffDuty result observed within this many hours of its scheduled time may still settle.
+    pub settle_hours: u32,
+    /// A work date is read by the nightly sync once local midnight after it plus this many
+    /// hours has passed (so it is read once, settled).
+    pub sync_after_hours: u32,
+    /// Open (not signed) slots are scanned through raw punches every this many nights.
+    pub scan_every_nights: u32,
+    /// Not-signed slots older than this many days are no longer scanned for a 补卡 (longest
+    /// filing lag plus decision lag).
+    pub open_slot_horizon_days: u32,
+    /// Approvals are listed by creation window once the window is this many hours old, so most
+    /// are final when listed (running ones are followed up on scan nights).
+    pub listing_lag_hours: u32,
+}
+
+impl Default for ReconcileSettings {
+    fn default() -> Self {
+        ReconcileSettings {
+            window_days: 7,
+            approval_lookback_days: 45,
+            settle_hours: 24,
+            sync_after_hours: 24,
+            scan_every_nights: 3,
+            open_slot_horizon_days: 45,
+            listing_lag_hours: 72,
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MetricsSettings {
+    /// Prometheus textfile written after each run; `None`: none.
+    #[serde(deserialize_with = "de::optional_path")]
+    pub textfile: Option<PathBuf>,
+}
+
+/// Default webhook timeout, used by `[[sink]]` entries without `timeout_secs`.
+pub(crate) fn default_sink_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl Config {
+    /// Reads and validates a config file. `env` looks up environment variables (pass
+    /// `|k| std::env::var(k).ok()` in production).
+    pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, path, env)
+    }
+
+    /// Validates config text; `origin` names it in errors.
+    pub fn parse(
+        text: &str,
+        origin: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        // The message is rebuilt from the position and the parser's own words: toml's display
+        // quotes the offending line, which may hold the app secret.
+        let mut table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                    path: origin.to_owned(),
+                    message: describe_syntax_error(text, &e),
+                })?;
+        let sink_entries = table.remove("sink");
+        let mut warnings = Vec::new();
+        let mut config: Config = serde_ignored::deserialize(toml::Value::Table(table), |path| {
+            warnings.push(unknown_key(&path.to_string()));
+        })
+        .map_err(|e| ConfigError::from_toml("", origin, &e))?;
+        config.sinks = sinks(sink_entries, origin, &mut warnings)?;
+        config.check(env)?;
+        config.warnings = warnings;
+        Ok(config)
+    }
+
+    /// What serde cannot say: ranges, the process codes or an admin to discover them, unique
+    /// sink names; and the credentials, the environment first.
+    fn check(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let dingtalk = &mut self.dingtalk;
+        if let Some(key) = env("DINGTALK_APP_KEY").filter(|v| !v.is_empty()) {
+            dingtalk.app_key = key;
+        }
+        if dingtalk.app_key.is_empty() {
+            return Err(ConfigError::Missing {
+                key: "dingtalk.app_key".into(),
+                hint: "set it in the file or in the environment variable DINGTALK_APP_KEY".into(),
+            });
+        }
+        if let Some(secret) = env("DINGTALK_APP_SECRET").filter(|v| !v.is_empty()) {
+            dingtalk.app_secret = SecretString::from(secret);
+        }
+        if dingtalk.app_secret.expose_secret().is_empty() {
+            return Err(ConfigError::Missing {
+                key: "dingtalk.app_secret".into(),
+                hint: "set it in the file or in the environment variable DINGTALK_APP_SECRET"
+                    .into(),
+            });
+        }
+        if dingtalk
+            .supply_process_codes
+            .as_ref()
+            .is_some_and(Vec::is_empty)
+        {
+            dingtalk.supply_process_codes = None;
+        }
+        for code in dingtalk.supply_process_codes.iter().flatten() {
+            if code.trim().is_empty() || code.chars().any(char::is_whitespace) {
+                return Err(ConfigError::invalid(
+                    "dingtalk.supply_process_codes",
+                    "process codes such as \"PROC-…\" without spaces",
+                    quoted(code),
+                ));
+            }
+        }
+        if dingtalk.supply_process_codes.is_none() && dingtalk.admin_user_id.is_none() {
+            return Err(ConfigError::Missing {
+                key: "dingtalk.supply_process_codes".into(),
+                hint: "list the 补卡 process codes, or set dingtalk.admin_user_id to an OA admin so they can be discovered".into(),
+            });
+        }
+        let (dingtalk, reconcile) = (&self.dingtalk, &self.reconcile);
+        let ranges: [(&str, u64, u64, u64); 13] = [
+            ("dingtalk.qps_per_api", dingtalk.qps_per_api.into(), 1, 1000),
+            (
+                "dingtalk.max_concurrency",
+                dingtalk.max_concurrency as u64,
+                1,
+                64,
+            ),
+            (
+                "dingtalk.request_timeout_secs",
+                dingtalk.request_timeout_secs,
+                1,
+                600,
+            ),
+            (
+                "dingtalk.ip_ban_wait_secs",
+                dingtalk.ip_ban_wait_secs,
+                0,
+                3600,
+            ),
+            (
+                "quota.monthly_budget",
+                self.quota.monthly_budget,
+                1,
+                10_000_000,
+            ),
+            (
+                "policy.pending_anomaly_days",
+                self.policy.pending_anomaly_days.into(),
+                0,
+                365,
+            ),
+            ("reconcile.window_days", reconcile.window_days.into(), 1, 60),
+            (
+                "reconcile.approval_lookback_days",
+                reconcile.approval_lookback_days.into(),
+                1,
+                365,
+            ),
+            (
+                "reconcile.settle_hours",
+                reconcile.settle_hours.into(),
+                0,
+                24 * 7,
+            ),
+            (
+                "reconcile.sync_after_hours",
+                reconcile.sync_after_hours.into(),
+                0,
+                24 * 7,
+            ),
+            (
+                "reconcile.scan_every_nights",
+                reconcile.scan_every_nights.into(),
+                1,
+                14,
+            ),
+            (
+                "reconcile.open_slot_horizon_days",
+                reconcile.open_slot_horizon_days.into(),
+                7,
+                180,
+            ),
+            (
+                "reconcile.listing_lag_hours",
+                reconcile.listing_lag_hours.into(),
+                0,
+                24 * 14,
+            ),
+        ];
+        for (key, value, min, max) in ranges {
+            in_range(key, value, min, max)?;
+        }
+        let mut names = BTreeSet::new();
+        for (index, sink) in self.sinks.iter().enumerate() {
+            if let SinkKind::Webhook(webhook) = &sink.kind {
+                let secs = webhook.timeout.as_secs();
+                in_range(&format!("sink[{index}].timeout_secs"), secs, 1, 600)?;
+            }
+            if !names.insert(sink.name.as_str()) {
+                return Err(ConfigError::invalid(
+                    "sink.name",
+                    "a name unique among [[sink]] entries",
+                    quoted(&sink.name),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `[[sink]]` entries, each read on its own so an error can name its index. The `kind` key
+/// picks the variant's struct, read directly rather than through the `#[serde(tag = "kind")]`
+/// enum: serde reads a tagged enum through a buffer, which loses the key an error names and
+/// hides unknown keys from `serde_ignored`. The tagged read words the error for a missing or
+/// unknown `kind`.
+fn sinks(
+    entries: Option<toml::Value>,
+    origin: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<SinkConfig<SecretEnv>>, ConfigError> {
+    let entries = match entries {
+        None => return Ok(Vec::new()),
+        Some(toml::Value::Array(entries)) => entries,
+        Some(other) => {
+            return Err(ConfigError::invalid(
+                "sink",
+                "[[sink]] tables",
+                format!("a {}", other.type_str()),
+            ));
+        }
+    };
+    let mut sinks = Vec::with_capacity(entries.len());
+    for (index, entry) in entries.into_iter().enumerate() {
+        let prefix = format!("sink[{index}]");
+        let toml::Value::Table(mut table) = entry else {
+            return Err(ConfigError::invalid(&prefix, "a table", entry.type_str()));
+        };
+        let name = match table.remove("name") {
+            None => format!("sink{}", index + 1),
+            Some(toml::Value::String(name)) => name,
+            Some(other) => {
+                return Err(ConfigError::invalid(
+                    &format!("{prefix}.name"),
+                    "a string",
+                    format!("a {}", other.type_str()),
+                ));
+            }
+        };
+        let refused = |e: toml::de::Error| ConfigError::from_toml(&prefix, origin, &e);
+        let mut unknown = |path: serde_ignored::Path| {
+            warnings.push(unknown_key(&format!("sink.{path}")));
+        };
+        let mut rest = table.clone();
+        rest.remove("kind");
+        let rest = toml::Value::Table(rest);
+        let mut kind = match table.get("kind").and_then(toml::Value::as_str) {
+            Some("webhook") => {
+                SinkKind::Webhook(serde_ignored::deserialize(rest, &mut unknown).map_err(refused)?)
+            }
+            Some("file") => {
+                SinkKind::File(serde_ignored::deserialize(rest, &mut unknown).map_err(refused)?)
+            }
+            // A missing or unknown kind: the tagged read says what was expected.
+            _ => toml::Value::Table(table)
+                .try_into::<SinkKind<SecretEnv>>()
+                .map_err(refused)?,
+        };
+        if let SinkKind::Webhook(webhook) = &mut kind {
+            webhook.secret = webhook.secret.take().filter(|var| !var.0.is_empty());
+        }
+        sinks.push(SinkConfig { name, kind });
+    }
+    Ok(sinks)
+}
+
+/// Parses a six-field cron expression (seconds first), as the daemon's scheduler does.
+pub fn parse_cron(expression: &str) -> Result<croner::Cron, String> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(expression)
+        .map_err(|e| e.to_string())
+}
+
+fn in_range(key: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            key,
+            &format!("an integer from {min} to {max}"),
+            value,
+        ))
+    }
+}
+
+fn unknown_key(dotted: &str) -> String {
+    format!("unknown config key `{dotted}` ignored")
+}
+
+fn quoted(text: &str) -> String {
+    format!("{text:?}")
+}
+
+/// `line L, column C: <what the parser says>`, without the source line.
+fn describe_syntax_error(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim();
+    match error.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::PolicyAction;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"), &no_env)
+    }
+
+    const MINIMAL: &str = r#"
+        [dingtalk]
+        app_key = "key"
+        app_secret = "s3cret-value"
+        supply_process_codes = ["PROC-1"]
+    "#;
+
+    #[track_caller]
+    fn check_invalid(extra: &str, key: &str) {
+        let text = format!("{extra}\n{MINIMAL}");
+        let err = parse(&text).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains(key), "{message} should name {key}");
+        assert!(message.contains("expected"), "{message}");
+        assert!(!message.contains("s3cret-value"), "{message}");
+    }
+
+    #[test]
+    fn the_example_config_is_valid_and_has_no_unknown_keys() {
+        let config = parse(EXAMPLE_CONFIG).unwrap();
+        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+        assert_eq!(config.timezone, chrono_tz::Asia::Shanghai);
+    }
+
+    #[test]
+    fn a_minimal_config_gets_the_documented_defaults() {
+        let config = parse(MINIMAL).unwrap();
+        assert_eq!(config.quota.monthly_budget, 4000);
+        assert_eq!(config.schedule.cron, DEFAULT_CRON);
+        assert_eq!(config.scope, Scope::Departments(vec![1]));
+        assert_eq!(config.policy.admin_edit, PolicyAction::Apply);
+        assert_eq!(config.policy.unexplained, PolicyAction::Report);
+        assert_eq!(
+            config.dingtalk.oapi_base_url.as_str(),
+            "https://oapi.dingtalk.com/"
+        );
+        assert_eq!(config.store.path, PathBuf::from(DEFAULT_STORE_PATH));
+    }
+
+    #[test]
+    fn bad_values_name_their_key_and_what_was_expected() {
+        check_invalid("timezone = \"Mars/Olympus\"", "timezone");
+        check_invalid("[quota]\nmonthly_budget = -5", "quota.monthly_budget");
+        check_invalid("[schedule]\ncron = \"every night\"", "schedule.cron");
+        check_invalid("[policy]\nadmin_edit = \"maybe\"", "policy.admin_edit");
+        check_invalid("[scope]\nuser_ids = []", "scope.user_ids");
+        check_invalid("[scope]\ndepartments = [0]", "scope.departments");
+        check_invalid("[[sink]]\nkind = \"pigeon\"", "sink[0].kind");
+        check_invalid(
+            "[[sink]]\nkind = \"webhook\"\nurl = \"http://hr.example.com/x\"",
+            "sink[0].url",
+        );
+    }
+
+    #[test]
+    fn base_urls_must_be_https_unless_loopback() {
+        let with_base = |url: &str| format!("{MINIMAL}\noapi_base_url = \"{url}\"");
+        assert!(parse(&with_base("http://127.0.0.1:8080")).is_ok());
+        assert!(parse(&with_base("http://localhost:8080")).is_ok());
+        let err = parse(&with_base("http://oapi.dingtalk.com")).unwrap_err();
+        assert!(err.to_string().contains("dingtalk.oapi_base_url"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_warn_instead_of_failing() {
+        let config = parse(&format!(
+            "{MINIMAL}\ncolour = \"red\"\n[quota]\nmonthly_budgte = 3"
+        ))
+        .unwrap();
+        for expected in [
+            "unknown config key `quota.monthly_budgte` ignored",
+            "unknown config key `dingtalk.colour` ignored",
+        ] {
+            assert!(
+                config.warnings.iter().any(|w| w == expected),
+                "{:?}",
+                config.warnings
+            );
+        }
+        assert_eq!(config.warnings.len(), 2, "{:?}", config.warnings);
+    }
+
+    #[test]
+    fn unknown_keys_in_sink_and_scope_tables_warn_too() {
+        let config = parse(&format!(
+            "{MINIMAL}\n[scope]\nuser_ids = [\"u1\"]\nteams = [2]\n\
+             [[sink]]\nkind = \"file\"\npath = \"out.jsonl\"\nurl = \"https://x.example\"\n\
+             [[sink]]\nkind = \"webhook\"\nurl = \"https://hr.example.com/c\"\nretries = 3"
+        ))
+        .unwrap();
+        assert_eq!(
+            config.warnings,
+            [
+                "unknown config key `scope.teams` ignored",
+                "unknown config key `sink.url` ignored",
+                "unknown config key `sink.retries` ignored",
+            ]
+        );
+        assert_eq!(config.scope, Scope::Users(vec![UserId::new("u1").unwrap()]));
+        let names: Vec<_> = config.sinks.iter().map(|sink| sink.name.as_str()).collect();
+        assert_eq!(names, ["sink1", "sink2"]);
+    }
+
+    #[test]
+    fn sink_errors_name_the_entry_and_the_key() {
+        let err = parse(&format!(
+            "{MINIMAL}\n[[sink]]\nkind = \"file\"\npath = \"a\"\n[[sink]]\nkind = \"webhook\""
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`sink[1].url` is missing"), "{err}");
+        let err = parse(&format!(
+            "{MINIMAL}\n[[sink]]\nurl = \"https://hr.example.com/c\""
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("sink[0].kind"), "{err}");
+        let twice = "[[sink]]\nname = \"hr\"\nkind = \"file\"\npath = \"a\"\n";
+        let err = parse(&format!("{MINIMAL}\n{twice}{twice}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unique"), "{err}");
+        check_invalid(
+            "[[sink]]\nkind = \"webhook\"\nurl = \"https://x.example\"\ntimeout_secs = 0",
+            "sink[0].timeout_secs",
+        );
+    }
+
+    #[test]
+    fn the_engine_defaults_are_the_config_defaults() {
+        let config = parse(MINIMAL).unwrap();
+        let engine = crate::reconcile::RunSettings::new(
+            config.timezone,
+            config.scope.clone(),
+            config.policy.clone(),
+        );
+        assert_eq!(engine.reconcile, config.reconcile);
+        assert_eq!(engine.monthly_budget, config.quota.monthly_budget);
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment_first_and_never_print() {
+        let env = |key: &str| (key == "DINGTALK_APP_SECRET").then(|| "from-env-secret".to_string());
+        let config = Config::parse(MINIMAL, Path::new("t.toml"), &env).unwrap();
+        assert_eq!(
+            config.dingtalk.app_secret.expose_secret(),
+            "from-env-secret"
+        );
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("from-env-secret"), "{debug}");
+    }
+
+    #[test]
+    fn missing_credentials_say_where_to_put_them() {
+        let err = parse("[dingtalk]\nsupply_process_codes = [\"P\"]").unwrap_err();
+        assert!(err.to_string().contains("DINGTALK_APP_KEY"), "{err}");
+    }
+
+    #[test]
+    fn a_malformed_or_mistyped_secret_is_never_echoed() {
+        let unquoted = "[dingtalk]\napp_key = \"k\"\napp_secret = s3cret-value\n";
+        let err = parse(unquoted).unwrap_err().to_string();
+        assert!(err.contains("line 3"), "{err}");
+        assert!(!err.contains("s3cret-value"), "{err}");
+        let numeric =
+            "[dingtalk]\napp_key = \"k\"\napp_secret = 918273645\nsupply_process_codes = [\"P\"]\n";
+        let err = parse(numeric).unwrap_err().to_string();
+        assert!(err.contains("dingtalk.app_secret"), "{err}");
+        assert!(!err.contains("918273645"), "{err}");
+    }
+
+    #[test]
+    fn broken_toml_names_the_file() {
+        let err = parse("[dingtalk\napp_key = 1").unwrap_err();
+        assert!(err.to_string().contains("test.toml"), "{err}");
+    }
+
+    #[test]
+    fn wrong_types_fail_rather_than_coerce() {
+        let err = parse(&format!("{MINIMAL}\n[quota]\nmonthly_budget = \"lots\"")).unwrap_err();
+        assert!(err.to_string().contains("monthly_budget"), "{err}");
+    }
+}
