@@ -1,13 +1,12 @@
 //! The README's first command: `dingtalk-reconcile demo`, on a small company so it stays quick.
 
-use assert_cmd::Command;
+use crate::support::bin::binary;
 
 #[test]
 fn the_demo_reconciles_a_month_and_matches_the_simulators_truth() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = dir.path().join("demo.db");
-    let output = Command::cargo_bin("dingtalk-reconcile")
-        .expect("binary built")
+    let output = binary()
         .args(["demo", "--employees", "12", "--seed", "3", "--store"])
         .arg(&store)
         .env("RECON_LOG", "warn")

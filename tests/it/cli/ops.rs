@@ -15,7 +15,9 @@ use dingtalk_reconcile::sink::sign::{
 };
 use sha2::{Digest, Sha256};
 
-use super::{Rig, assert_code, assert_last_outcome, stderr, stdout};
+use super::assert_last_outcome;
+use crate::support::bin::{Rig, assert_code, stderr, stdout};
+use crate::support::current_token;
 
 const WEBHOOK_SECRET: &str = "webhook-secret-7c41e0";
 const SECRET_ENV: &str = "RECONCILE_TEST_WEBHOOK_SECRET";
@@ -194,22 +196,6 @@ fn sim_tokens(seed: u64) -> Vec<String> {
         .collect()
 }
 
-async fn current_token(rig: &Rig) -> String {
-    let answer: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/v1.0/oauth2/accessToken", rig.sim.base_url()))
-        .json(&serde_json::json!({
-            "appKey": rig.sim.app_key(),
-            "appSecret": rig.sim.app_secret(),
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["accessToken"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_most_verbose_logs_show_no_app_secret_no_webhook_secret_and_no_token() {
     let (url, received) = spawn_receiver().await;
@@ -248,7 +234,7 @@ async fn the_most_verbose_logs_show_no_app_secret_no_webhook_secret_and_no_token
     );
     // The token the binary used is still valid on the simulator's clock, so asking for one now
     // returns that very token; it is also one of the tokens the simulator derives.
-    let current = current_token(&rig).await;
+    let current = current_token(&rig.sim).await;
     let derived = sim_tokens(35);
     assert!(derived.contains(&current), "{current} not in {derived:?}");
     let mut secrets = vec!["app-secret-e5b2917d".to_owned(), WEBHOOK_SECRET.to_owned()];

@@ -1,10 +1,10 @@
-//! Integration tests: the simulator over real HTTP on 127.0.0.1, spoken to with plain reqwest
+//! The simulator over real HTTP on 127.0.0.1, spoken to with plain reqwest
 //! (never the job's client), so each test checks DingTalk's wire shapes as a stranger sees them.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use dingtalk_reconcile::sim::{
+use dingtalk_sim::{
     FaultKind, FaultRule, Instance, MissingInstanceCode, NextTokenEnd, Outcome, Rates, SimConfig,
     SimHandle, SimStats, Switches, TruthCorrection,
 };
