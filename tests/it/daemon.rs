@@ -6,6 +6,7 @@
 //! The simulator's world ends yesterday and its clock is the real now, since the daemon follows
 //! the real clock.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -358,16 +359,22 @@ async fn shutdown_during_a_real_tick_records_the_run_and_releases_the_lock() {
     assert_eq!(store.lock_holder().unwrap(), None);
 }
 
-fn spawn_daemon(config_path: &std::path::Path) -> tokio::process::Child {
-    tokio::process::Command::from(binary())
+/// Writes a config against `sim` into `dir` and starts the daemon binary on it; returns the
+/// store's path and the running daemon.
+fn spawn_daemon(sim: &SimHandle, dir: &std::path::Path) -> (PathBuf, tokio::process::Child) {
+    let store_path = dir.join("reconcile.db");
+    let config_path = dir.join("reconcile.toml");
+    std::fs::write(&config_path, daemon_config(sim, &store_path)).unwrap();
+    let child = tokio::process::Command::from(binary())
         .arg("--config")
-        .arg(config_path)
+        .arg(&config_path)
         .arg("daemon")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .expect("the daemon starts")
+        .expect("the daemon starts");
+    (store_path, child)
 }
 
 /// Polls the store every 50 ms until `ready` returns something, for at most 30 s; fails early
@@ -415,10 +422,7 @@ async fn terminate(child: tokio::process::Child) -> std::process::Output {
 async fn the_daemon_binary_runs_on_schedule_and_exits_zero_on_sigterm() {
     let sim = live_sim(42).await;
     let dir = tempfile::tempdir().unwrap();
-    let store_path = dir.path().join("reconcile.db");
-    let config_path = dir.path().join("reconcile.toml");
-    std::fs::write(&config_path, daemon_config(&sim, &store_path)).unwrap();
-    let mut child = spawn_daemon(&config_path);
+    let (store_path, mut child) = spawn_daemon(&sim, dir.path());
 
     // Two finished runs: the catch-up of a store that has none, then a scheduled one.
     let finished = poll_store(&mut child, &store_path, "two runs recorded", |store| {
@@ -461,10 +465,7 @@ async fn sigterm_during_a_run_lets_the_daemon_binary_finish_and_record_it() {
     slow.times = 4;
     sim.arm_faults(vec![slow]);
     let dir = tempfile::tempdir().unwrap();
-    let store_path = dir.path().join("reconcile.db");
-    let config_path = dir.path().join("reconcile.toml");
-    std::fs::write(&config_path, daemon_config(&sim, &store_path)).unwrap();
-    let mut child = spawn_daemon(&config_path);
+    let (store_path, mut child) = spawn_daemon(&sim, dir.path());
 
     let holder = poll_store(&mut child, &store_path, "a run holding the lock", |store| {
         store.lock_holder().ok().flatten()

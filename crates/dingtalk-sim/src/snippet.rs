@@ -1,6 +1,6 @@
 //! The one place that writes a `dingtalk-reconcile` configuration pointing at a simulator: the
-//! `sim` command prints it, the demo writes it beside its store, the product's tests and
-//! benchmarks build their configs on it.
+//! `sim` command prints it, the demo writes it beside its store, and the product's integration
+//! tests build their config files on it.
 //!
 //! Only the `[dingtalk]` table: where the simulator listens, the credentials it accepts, its 补卡
 //! templates and an OA admin. Everything else (scope, store, schedule…) is the caller's.

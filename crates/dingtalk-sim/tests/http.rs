@@ -1202,7 +1202,7 @@ async fn the_benchmark_rates_yield_only_supply_and_admin_corrections() {
     assert!(truth.iter().filter(|t| t.class == "supply_applied").count() > 100);
 }
 
-/// Run with `SIM_TIMING=1 cargo test --release --test it sim::timing -- --nocapture`.
+/// Run with `SIM_TIMING=1 cargo test --release -p dingtalk-sim --test http timing -- --nocapture`.
 #[tokio::test]
 async fn timing_of_a_two_thousand_employee_month_is_printed_on_request() {
     if std::env::var_os("SIM_TIMING").is_none() {

@@ -126,7 +126,7 @@ async fn a_webhook_sink_whose_secret_variable_is_unset_is_a_configuration_error(
     assert_eq!(receiver.lock().unwrap().requests, 0);
 }
 
-/// The tokens the simulator of `seed` issues first (its own derivation, see `sim::state`).
+/// The tokens the simulator of `seed` issues first (its own derivation, see `dingtalk-sim`'s `state.rs`).
 fn sim_tokens(seed: u64) -> Vec<String> {
     (1..=4)
         .map(|n| hex::encode(&Sha256::digest(format!("token:{seed}:{n}"))[..16]))
