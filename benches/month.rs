@@ -31,8 +31,8 @@ use chrono_tz::Tz;
 use dingtalk_reconcile::dingtalk::{Client, ClientConfig, Scope};
 use dingtalk_reconcile::domain::{Clock, Policy, PolicyAction, UserId};
 use dingtalk_reconcile::reconcile::{RunKind, RunRequest, RunSettings, StoreRecorder, run_once};
-use dingtalk_reconcile::sim::{Rates, SimConfig, SimHandle, Switches};
 use dingtalk_reconcile::store::Store;
+use dingtalk_sim::{Rates, SimConfig, SimHandle, Switches};
 use secrecy::SecretString;
 use url::Url;
 

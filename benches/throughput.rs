@@ -31,7 +31,7 @@ use dingtalk_reconcile::dingtalk::{
     DEFAULT_QPS_PER_API,
 };
 use dingtalk_reconcile::domain::{CallOutcome, CallRecord, FixedClock, UserId};
-use dingtalk_reconcile::sim::{Rates, SimConfig, SimHandle};
+use dingtalk_sim::{Rates, SimConfig, SimHandle};
 
 /// Thread-name prefixes of the two runtimes (a thread's `comm` holds at most 15 bytes).
 const SIM_THREADS: &str = "bench-sim";

@@ -67,10 +67,20 @@ pub enum Command {
     /// Everything known about one employee-day: slots, history, approvals, corrections.
     Explain(ExplainArgs),
     /// Serve the DingTalk simulator.
-    Sim(crate::sim::SimArgs),
+    #[cfg(feature = "sim")]
+    Sim(dingtalk_sim::SimArgs),
     /// Start the simulator in-process, backfill a month of a synthetic company, run one night,
     /// print the report.
+    #[cfg(feature = "sim")]
     Demo(DemoArgs),
+    /// `sim` in a build without the simulator: explains that, whatever the arguments.
+    #[cfg(not(feature = "sim"))]
+    #[command(hide = true)]
+    Sim(WithoutSimulator),
+    /// `demo` in a build without the simulator: explains that, whatever the arguments.
+    #[cfg(not(feature = "sim"))]
+    #[command(hide = true)]
+    Demo(WithoutSimulator),
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +167,20 @@ pub struct ExplainArgs {
     pub user: String,
     #[arg(long, value_parser = parse_date)]
     pub date: NaiveDate,
+}
+
+/// The arguments of `sim` or `demo` in a build without the simulator (`--no-default-features`):
+/// taken as they come, since the command only says it is not built in.
+#[cfg(not(feature = "sim"))]
+#[derive(Debug, Args)]
+pub struct WithoutSimulator {
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        hide = true,
+        num_args = 0..
+    )]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Args)]

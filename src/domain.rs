@@ -537,7 +537,8 @@ pub enum CallOutcome {
 
 impl CallOutcome {
     /// Whether a call to a metered endpoint that ended this way counts against the monthly
-    /// quota. The simulator applies the same rule, so the job's count equals DingTalk's.
+    /// quota. The simulator keeps its own copy of the rule; the integration tests check the two
+    /// agree, so the job's count equals DingTalk's.
     pub fn counts_against_quota(&self) -> bool {
         matches!(
             self,

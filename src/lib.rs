@@ -5,13 +5,15 @@
 //! # Layout
 //!
 //! - [`domain`]: the vocabulary every layer speaks (slots, approvals, corrections, classes).
-//! - [`sim`]: the DingTalk simulator, a self-contained part of the product (`sim`, `demo`, tests).
 //! - [`dingtalk`]: the client, the job's only way to the outside world.
 //! - [`store`]: the SQLite store: snapshot, approvals, ledger, journal, runs, call ledger, lock.
 //! - [`reconcile`]: one run: plan, fetch, diff, match, classify, apply, record.
 //! - [`report`]: the run report as plain data and its pure renderers.
 //! - [`config`], [`exit`], [`telemetry`]: the validated config file, exit codes, logging.
 //! - [`cli`]: the command line; `main.rs` only parses, calls and maps to an exit code.
+//!
+//! The DingTalk simulator is its own crate, `dingtalk-sim`, which shares nothing with this one;
+//! the `sim` and `demo` commands use it behind the default `sim` feature.
 
 pub mod cli;
 pub mod commands;
@@ -24,7 +26,6 @@ pub mod quota;
 pub mod reconcile;
 pub mod report;
 pub mod schedule;
-pub mod sim;
 pub mod sink;
 pub mod store;
 pub mod telemetry;

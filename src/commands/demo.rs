@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use dingtalk_sim::{SimConfig, SimHandle};
 
 use crate::cli::DemoArgs;
 use crate::commands::backfill::{BackfillOptions, run_backfill};
@@ -17,7 +18,6 @@ use crate::config::Config;
 use crate::exit::Outcome;
 use crate::reconcile::{RunKind, RunRequest};
 use crate::report::{self, ReportFormat};
-use crate::sim::{SimConfig, SimHandle};
 
 /// The demo's month.
 const FIRST_DAY: (i32, u32, u32) = (2026, 10, 1);
@@ -216,31 +216,16 @@ fn demo_config_path(store: &Path) -> PathBuf {
 
 /// The configuration the demo runs with, pointing at the in-process simulator.
 fn demo_config(sim: &SimHandle, store: &Path) -> String {
-    let codes = sim
-        .supply_process_codes()
-        .iter()
-        .map(|code| format!("{code:?}"))
-        .collect::<Vec<_>>()
-        .join(", ");
     format!(
         "# Written by `dingtalk-reconcile demo`: the simulator it points at is gone when the demo ends,\n\
          # so use this file only for `report`, `status` and `explain` on the demo's store.\n\
          timezone = \"Asia/Shanghai\"\n\n\
-         [dingtalk]\n\
-         app_key = {key:?}\n\
-         app_secret = {secret:?}\n\
-         oapi_base_url = {base:?}\n\
-         api_base_url = {base:?}\n\
-         supply_process_codes = [{codes}]\n\
-         admin_user_id = {admin:?}\n\n\
+         {dingtalk}\n\
          [scope]\n\
          departments = [1]\n\n\
          [store]\n\
          path = {store:?}\n",
-        key = sim.app_key(),
-        secret = sim.app_secret(),
-        base = sim.base_url(),
-        admin = sim.admin_user_id(),
+        dingtalk = sim.config_snippet(),
         store = store.display().to_string(),
     )
 }

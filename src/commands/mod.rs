@@ -12,6 +12,7 @@
 mod backfill;
 mod clock;
 pub mod daemon;
+#[cfg(feature = "sim")]
 mod demo;
 mod inspect;
 mod job;
@@ -43,12 +44,28 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Report(args) => inspect::report(&global, args),
         Command::Status(args) => inspect::status(&global, args),
         Command::Explain(args) => inspect::explain(&global, args),
+        #[cfg(feature = "sim")]
         Command::Sim(args) => {
-            crate::sim::run_cli(args, crate::schedule::shutdown_signal()).await?;
+            dingtalk_sim::run_cli(args, crate::schedule::shutdown_signal()).await?;
             Ok(Outcome::Done)
         }
+        #[cfg(feature = "sim")]
         Command::Demo(args) => demo::demo(args).await,
+        #[cfg(not(feature = "sim"))]
+        Command::Sim(_) => Err(without_simulator("sim")),
+        #[cfg(not(feature = "sim"))]
+        Command::Demo(_) => Err(without_simulator("demo")),
     }
+}
+
+/// The error of `sim` and `demo` in a build without the simulator: a configuration error (exit 78)
+/// naming the remedy.
+#[cfg(not(feature = "sim"))]
+fn without_simulator(command: &str) -> anyhow::Error {
+    anyhow::Error::new(crate::exit::ExitKind::Config).context(format!(
+        "`{command}` needs the DingTalk simulator, which this build leaves out: \
+         build with the default features (`cargo build --features sim`)"
+    ))
 }
 
 /// Writes `text` to stdout, ending with a newline; a closed pipe is not an error.

@@ -9,166 +9,13 @@
 
 mod ops;
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use dingtalk_reconcile::sim::{SimConfig, SimHandle};
-use dingtalk_reconcile::store::{LockHolder, Store, current_host};
+use dingtalk_reconcile::store::{LockHolder, current_host};
 
-/// A small company, a short world: every run finishes in well under a second.
-const EMPLOYEES: usize = 15;
-/// 2026-10-01 .. 2026-10-09: the runs happen early on Saturday 10-10, after a workday.
-const WORLD_DAYS: u32 = 9;
-
-pub(crate) struct Rig {
-    pub(crate) sim: SimHandle,
-    pub(crate) dir: tempfile::TempDir,
-    pub(crate) as_of: DateTime<Utc>,
-    /// Extra environment for the binary (e.g. a webhook secret).
-    pub(crate) env: Vec<(String, String)>,
-}
-
-impl Rig {
-    pub(crate) async fn new(seed: u64) -> Rig {
-        Rig::with(seed, |_| {}).await
-    }
-
-    pub(crate) async fn with(seed: u64, tweak: impl FnOnce(&mut SimConfig)) -> Rig {
-        let mut config = SimConfig::new(seed, EMPLOYEES);
-        config.days = WORLD_DAYS;
-        config.qps = 10_000;
-        tweak(&mut config);
-        let sim = SimHandle::spawn(config).await.expect("simulator starts");
-        let as_of = sim.now();
-        let rig = Rig {
-            sim,
-            dir: tempfile::tempdir().expect("temp dir"),
-            as_of,
-            env: Vec::new(),
-        };
-        rig.write_config("");
-        rig
-    }
-
-    pub(crate) fn config_path(&self) -> PathBuf {
-        self.dir.path().join("reconcile.toml")
-    }
-
-    pub(crate) fn store_path(&self) -> PathBuf {
-        self.dir.path().join("reconcile.db")
-    }
-
-    pub(crate) fn metrics_path(&self) -> PathBuf {
-        self.dir.path().join("dingtalk_reconcile.prom")
-    }
-
-    /// The config pointing at the simulator, with `extra` TOML appended (more tables).
-    pub(crate) fn config_text(&self, dingtalk_base: &str, app_secret: &str, extra: &str) -> String {
-        let codes = self
-            .sim
-            .supply_process_codes()
-            .iter()
-            .map(|code| format!("{code:?}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        format!(
-            "timezone = \"Asia/Shanghai\"\n\
-             [dingtalk]\n\
-             app_key = {key:?}\n\
-             app_secret = {app_secret:?}\n\
-             oapi_base_url = {dingtalk_base:?}\n\
-             api_base_url = {dingtalk_base:?}\n\
-             supply_process_codes = [{codes}]\n\
-             admin_user_id = {admin:?}\n\
-             qps_per_api = 1000\n\
-             request_timeout_secs = 5\n\
-             [scope]\n\
-             departments = [1]\n\
-             [store]\n\
-             path = {store:?}\n\
-             [metrics]\n\
-             textfile = {metrics:?}\n\
-             {extra}\n",
-            key = self.sim.app_key(),
-            admin = self.sim.admin_user_id(),
-            store = self.store_path().display().to_string(),
-            metrics = self.metrics_path().display().to_string(),
-        )
-    }
-
-    /// Writes the standard config plus `extra`.
-    pub(crate) fn write_config(&self, extra: &str) {
-        let text = self.config_text(&self.sim.base_url(), self.sim.app_secret(), extra);
-        std::fs::write(self.config_path(), text).expect("config written");
-    }
-
-    /// Runs the binary with `--config` and `--as-of` at the rig's instant, then `args`.
-    pub(crate) async fn bin(&self, args: &[&str]) -> Output {
-        let mut full = vec![
-            "--config".to_owned(),
-            self.config_path().display().to_string(),
-            "--as-of".to_owned(),
-            self.as_of.to_rfc3339(),
-        ];
-        full.extend(args.iter().map(|arg| (*arg).to_owned()));
-        run_binary(full, self.env.clone()).await
-    }
-
-    pub(crate) fn store(&self) -> Store {
-        Store::open(&self.store_path()).expect("store opens")
-    }
-
-    pub(crate) fn metrics(&self) -> String {
-        std::fs::read_to_string(self.metrics_path()).expect("the metrics textfile exists")
-    }
-}
-
-/// Runs the binary with exactly `args` on a blocking thread, with a clean environment for the
-/// variables the program reads.
-pub(crate) async fn run_binary(args: Vec<String>, env: Vec<(String, String)>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        let mut command =
-            assert_cmd::Command::cargo_bin("dingtalk-reconcile").expect("the binary is built");
-        command
-            .args(&args)
-            .env_remove("DINGTALK_APP_KEY")
-            .env_remove("DINGTALK_APP_SECRET")
-            .env_remove("RECON_LOG")
-            .env_remove("RUST_LOG")
-            .timeout(std::time::Duration::from_secs(60));
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        command.output().expect("the binary runs")
-    })
-    .await
-    .expect("the blocking runner finishes")
-}
-
-pub(crate) fn code(output: &Output) -> i32 {
-    output.status.code().expect("the binary exited normally")
-}
-
-pub(crate) fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-pub(crate) fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// Asserts the exit code, showing the binary's stderr when it differs.
-#[track_caller]
-pub(crate) fn assert_code(output: &Output, expected: i32) {
-    assert_eq!(
-        code(output),
-        expected,
-        "unexpected exit code; stderr:\n{}\nstdout:\n{}",
-        stderr(output),
-        stdout(output)
-    );
-}
+use crate::support::bin::{Rig, WORLD_DAYS, assert_code, code, run_binary, stderr, stdout};
+use crate::support::open_store;
 
 /// The value of the outcome gauge for `outcome` in a metrics textfile.
 pub(crate) fn outcome_gauge(metrics: &str, outcome: &str) -> Option<String> {
@@ -210,7 +57,7 @@ fn dead_pid() -> u32 {
 }
 
 fn hold_lock(path: &Path, pid: u32, acquired_at: DateTime<Utc>) {
-    let mut store = Store::open(path).unwrap();
+    let mut store = open_store(path);
     let holder = LockHolder {
         pid,
         host: current_host(),
@@ -382,7 +229,7 @@ async fn bad_arguments_exit_78_and_help_exits_zero() {
 async fn an_unreachable_dingtalk_exits_three() {
     let rig = Rig::new(18).await;
     let closed = format!("http://127.0.0.1:{}", closed_port());
-    let text = rig.config_text(&closed, rig.sim.app_secret(), "");
+    let text = rig.config_text(&closed, "");
     std::fs::write(rig.config_path(), text).unwrap();
     let output = rig.bin(&["run"]).await;
     assert_code(&output, 3);
@@ -393,7 +240,10 @@ async fn an_unreachable_dingtalk_exits_three() {
 async fn a_wrong_app_secret_exits_three_without_printing_it() {
     let rig = Rig::new(19).await;
     let wrong = "wrong-secret-4d1e7a";
-    let text = rig.config_text(&rig.sim.base_url(), wrong, "");
+    let right = format!("app_secret = {:?}", rig.sim.app_secret());
+    let text = rig.config_text(&rig.sim.base_url(), "");
+    assert!(text.contains(&right), "{text}");
+    let text = text.replace(&right, &format!("app_secret = {wrong:?}"));
     std::fs::write(rig.config_path(), text).unwrap();
     let output = rig.bin(&["-vv", "run"]).await;
     assert_code(&output, 3);

@@ -15,26 +15,16 @@ use dingtalk_reconcile::dingtalk::{
     TokenSource,
 };
 use dingtalk_reconcile::domain::{CallOutcome, Clock, FixedClock, SourceType, UserId};
-use dingtalk_reconcile::sim::{
-    FaultKind, FaultRule, MissingInstanceCode, NextTokenEnd, SimConfig, SimHandle, SimState,
-    Switches,
+use dingtalk_sim::{
+    FaultKind, FaultRule, MissingInstanceCode, NextTokenEnd, SimConfig, SimHandle, Switches,
 };
-use secrecy::SecretString;
+
+use crate::support::{SimClock, client_config, current_token, start_sim};
 
 const RESULTS: &str = "/attendance/list";
 const PUNCHES: &str = "/attendance/listRecord";
 const INSTANCE_IDS: &str = "/v1.0/workflow/processes/instanceIds/query";
 const INSTANCE: &str = "/v1.0/workflow/processInstances";
-
-/// The simulator's virtual clock, so token expiry and windows agree with it.
-#[derive(Debug)]
-struct SimClock(Arc<SimState>);
-
-impl Clock for SimClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0.now()
-    }
-}
 
 struct Harness {
     sim: SimHandle,
@@ -48,7 +38,7 @@ impl Harness {
     }
 
     async fn start_with(config: SimConfig, tweak: impl FnOnce(&mut ClientConfig)) -> Harness {
-        let sim = SimHandle::spawn(config).await.expect("simulator starts");
+        let sim = start_sim(config).await;
         let clock: Arc<dyn Clock> = Arc::new(SimClock(sim.state()));
         Harness::with_clock(sim, clock, tweak)
     }
@@ -58,13 +48,7 @@ impl Harness {
         clock: Arc<dyn Clock>,
         tweak: impl FnOnce(&mut ClientConfig),
     ) -> Harness {
-        let base = url::Url::parse(&sim.base_url()).unwrap();
-        let mut config = ClientConfig::new(
-            base.clone(),
-            base,
-            sim.app_key(),
-            SecretString::from(sim.app_secret().to_owned()),
-        );
+        let mut config = client_config(&sim);
         config.throttle_retry_delay = Duration::from_millis(20);
         config.retry_base_delay = Duration::from_millis(10);
         config.request_timeout = Duration::from_secs(5);

@@ -1,8 +1,9 @@
 //! Reliability: the real binary killed (SIGKILL) at arbitrary points of a backfill and rerun with
 //! `--resume` ends with exactly the ledger, journal and snapshot of an uninterrupted backfill.
 
-use crate::cli::{Rig, assert_code};
 use std::collections::BTreeMap;
+
+use crate::support::bin::{Rig, assert_code, binary, run_binary};
 
 const FROM: &str = "2026-10-01";
 const TO: &str = "2026-10-09";
@@ -87,7 +88,7 @@ async fn a_backfill_killed_at_any_point_and_resumed_ends_identical_to_an_uninter
     // Arrange: the same seed gives both rigs the same world.
     let reference = Rig::new(41).await;
     let started = std::time::Instant::now();
-    let output = crate::cli::run_binary(backfill_args(&reference, false), Vec::new()).await;
+    let output = run_binary(backfill_args(&reference, false), Vec::new()).await;
     let uninterrupted = started.elapsed();
     assert_code(&output, 0);
     let expected = outcome(&reference);
@@ -97,7 +98,6 @@ async fn a_backfill_killed_at_any_point_and_resumed_ends_identical_to_an_uninter
     );
 
     let crashed = Rig::new(41).await;
-    let binary = assert_cmd::cargo::cargo_bin("dingtalk-reconcile");
     let mut kills = 0;
     // Act: start, kill -9 after a growing delay, start again (resuming) — many times over.
     // Kill points spread over the length of an uninterrupted run (process start included).
@@ -105,17 +105,13 @@ async fn a_backfill_killed_at_any_point_and_resumed_ends_identical_to_an_uninter
     for (attempt, fraction) in fractions.into_iter().enumerate() {
         let delay = uninterrupted.mul_f64(fraction);
         let args = backfill_args(&crashed, attempt > 0);
-        let mut child = tokio::task::spawn_blocking({
-            let binary = binary.clone();
-            move || {
-                std::process::Command::new(binary)
-                    .args(args)
-                    .env_remove("RECON_LOG")
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .spawn()
-                    .expect("the binary starts")
-            }
+        let mut child = tokio::task::spawn_blocking(move || {
+            binary()
+                .args(args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("the binary starts")
         })
         .await
         .unwrap();
@@ -126,10 +122,10 @@ async fn a_backfill_killed_at_any_point_and_resumed_ends_identical_to_an_uninter
         }
         let _ = tokio::task::spawn_blocking(move || child.wait()).await;
     }
-    let output = crate::cli::run_binary(backfill_args(&crashed, true), Vec::new()).await;
+    let output = run_binary(backfill_args(&crashed, true), Vec::new()).await;
     assert_code(&output, 0);
     // A second resume finds nothing left to do and changes nothing.
-    let again = crate::cli::run_binary(backfill_args(&crashed, true), Vec::new()).await;
+    let again = run_binary(backfill_args(&crashed, true), Vec::new()).await;
     assert_code(&again, 0);
 
     // Assert.

@@ -6,6 +6,7 @@
 //! The simulator's world ends yesterday and its clock is the real now, since the daemon follows
 //! the real clock.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,12 +16,14 @@ use dingtalk_reconcile::commands::daemon::tick;
 use dingtalk_reconcile::commands::{Job, JobOptions, SharedClock};
 use dingtalk_reconcile::config::Config;
 use dingtalk_reconcile::schedule::{self, DaemonOptions, DaemonSummary, TickOutcome, Trigger};
-use dingtalk_reconcile::sim::{FaultKind, FaultRule, SimConfig, SimHandle};
 use dingtalk_reconcile::store::Store;
+use dingtalk_sim::{FaultKind, FaultRule, SimHandle};
 use tokio::sync::{Notify, mpsc, watch};
 
+use crate::support::bin::binary;
+use crate::support::{SHANGHAI, fast_sim_config, job_config, open_store, start_sim};
+
 const EVERY_SECOND: &str = "*/1 * * * * *";
-const SHANGHAI: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
 /// No test here should come near this; it turns a hang into a failure.
 const GUARD: Duration = Duration::from_secs(40);
 
@@ -265,38 +268,17 @@ async fn a_failed_tick_is_retried_after_its_backoff() {
 async fn live_sim(seed: u64) -> SimHandle {
     let now = Utc::now();
     let today = now.with_timezone(&SHANGHAI).date_naive();
-    let mut config = SimConfig::new(seed, 12);
+    let mut config = fast_sim_config(seed, 12);
     config.days = 9;
     config.from = today - chrono::Duration::days(9);
     config.clock = Some(now);
-    config.qps = 10_000;
-    SimHandle::spawn(config).await.expect("simulator starts")
+    start_sim(config).await
 }
 
+/// A config against `sim` whose schedule fires every second.
 fn daemon_config(sim: &SimHandle, store: &std::path::Path) -> String {
-    let codes = sim
-        .supply_process_codes()
-        .iter()
-        .map(|code| format!("{code:?}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        "[dingtalk]\n\
-         app_key = {key:?}\n\
-         app_secret = {secret:?}\n\
-         oapi_base_url = {base:?}\n\
-         api_base_url = {base:?}\n\
-         supply_process_codes = [{codes}]\n\
-         qps_per_api = 1000\n\
-         [store]\n\
-         path = {store:?}\n\
-         [schedule]\n\
-         cron = \"{EVERY_SECOND}\"\n",
-        key = sim.app_key(),
-        secret = sim.app_secret(),
-        base = sim.base_url(),
-        store = store.display().to_string(),
-    )
+    let schedule = format!("[schedule]\ncron = \"{EVERY_SECOND}\"\n");
+    job_config(&sim.base_url(), sim.world(), store, &schedule)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,7 +345,7 @@ async fn shutdown_during_a_real_tick_records_the_run_and_releases_the_lock() {
         "{outcomes:?}"
     );
 
-    let store = Store::open(&store_path).unwrap();
+    let store = open_store(&store_path);
     let runs = store.recent_runs(10).unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].kind, "daemon");
@@ -377,19 +359,22 @@ async fn shutdown_during_a_real_tick_records_the_run_and_releases_the_lock() {
     assert_eq!(store.lock_holder().unwrap(), None);
 }
 
-fn spawn_daemon(config_path: &std::path::Path) -> tokio::process::Child {
-    tokio::process::Command::new(assert_cmd::cargo::cargo_bin("dingtalk-reconcile"))
+/// Writes a config against `sim` into `dir` and starts the daemon binary on it; returns the
+/// store's path and the running daemon.
+fn spawn_daemon(sim: &SimHandle, dir: &std::path::Path) -> (PathBuf, tokio::process::Child) {
+    let store_path = dir.join("reconcile.db");
+    let config_path = dir.join("reconcile.toml");
+    std::fs::write(&config_path, daemon_config(sim, &store_path)).unwrap();
+    let child = tokio::process::Command::from(binary())
         .arg("--config")
-        .arg(config_path)
+        .arg(&config_path)
         .arg("daemon")
-        .env_remove("DINGTALK_APP_KEY")
-        .env_remove("DINGTALK_APP_SECRET")
-        .env_remove("RECON_LOG")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .expect("the daemon starts")
+        .expect("the daemon starts");
+    (store_path, child)
 }
 
 /// Polls the store every 50 ms until `ready` returns something, for at most 30 s; fails early
@@ -437,10 +422,7 @@ async fn terminate(child: tokio::process::Child) -> std::process::Output {
 async fn the_daemon_binary_runs_on_schedule_and_exits_zero_on_sigterm() {
     let sim = live_sim(42).await;
     let dir = tempfile::tempdir().unwrap();
-    let store_path = dir.path().join("reconcile.db");
-    let config_path = dir.path().join("reconcile.toml");
-    std::fs::write(&config_path, daemon_config(&sim, &store_path)).unwrap();
-    let mut child = spawn_daemon(&config_path);
+    let (store_path, mut child) = spawn_daemon(&sim, dir.path());
 
     // Two finished runs: the catch-up of a store that has none, then a scheduled one.
     let finished = poll_store(&mut child, &store_path, "two runs recorded", |store| {
@@ -458,7 +440,7 @@ async fn the_daemon_binary_runs_on_schedule_and_exits_zero_on_sigterm() {
     assert!(output.stdout.is_empty());
     assert!(stderr.contains("daemon stopped"), "{stderr}");
 
-    let store = Store::open(&store_path).unwrap();
+    let store = open_store(&store_path);
     assert_eq!(store.lock_holder().unwrap(), None, "the lock is released");
     let runs = store.recent_runs(50).unwrap();
     assert!(
@@ -483,10 +465,7 @@ async fn sigterm_during_a_run_lets_the_daemon_binary_finish_and_record_it() {
     slow.times = 4;
     sim.arm_faults(vec![slow]);
     let dir = tempfile::tempdir().unwrap();
-    let store_path = dir.path().join("reconcile.db");
-    let config_path = dir.path().join("reconcile.toml");
-    std::fs::write(&config_path, daemon_config(&sim, &store_path)).unwrap();
-    let mut child = spawn_daemon(&config_path);
+    let (store_path, mut child) = spawn_daemon(&sim, dir.path());
 
     let holder = poll_store(&mut child, &store_path, "a run holding the lock", |store| {
         store.lock_holder().ok().flatten()
@@ -501,7 +480,7 @@ async fn sigterm_during_a_run_lets_the_daemon_binary_finish_and_record_it() {
         "{stderr}"
     );
 
-    let store = Store::open(&store_path).unwrap();
+    let store = open_store(&store_path);
     assert_eq!(store.lock_holder().unwrap(), None, "the lock is released");
     let runs = store.recent_runs(10).unwrap();
     assert_eq!(runs.len(), 1, "the run in progress, and no other");

@@ -5,36 +5,25 @@
 //! call-cost measurement at 200 and 2,000 employees.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
-use dingtalk_reconcile::dingtalk::{Client, ClientConfig, Scope};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use dingtalk_reconcile::dingtalk::{Client, Scope};
 use dingtalk_reconcile::domain::{
     ChangeClass, Clock, Policy, PolicyAction, SlotDiscriminator, UserId,
 };
 use dingtalk_reconcile::reconcile::{
     RunKind, RunOutcome, RunRequest, RunSettings, RunSummary, StoreRecorder, explain, run_once,
 };
-use dingtalk_reconcile::sim::{FaultKind, FaultRule, SimConfig, SimHandle, Switches};
 use dingtalk_reconcile::store::Store;
-use secrecy::SecretString;
-use url::Url;
+use dingtalk_sim::{FaultKind, FaultRule, SimConfig, SimHandle, Switches};
 
-const SHANGHAI: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
-
-/// A clock the test moves together with the simulator's.
-#[derive(Debug)]
-struct TestClock(Mutex<DateTime<Utc>>);
-
-impl Clock for TestClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
+use crate::support::{
+    SHANGHAI, SimClock, client_config, date, fast_sim_config, night, open_store, start_sim,
+};
 
 struct Harness {
     sim: SimHandle,
-    clock: Arc<TestClock>,
     store: Store,
     client: Client,
     recorder: Arc<StoreRecorder>,
@@ -52,32 +41,18 @@ fn policy() -> Policy {
 }
 
 fn sim_config(seed: u64, employees: usize, switches: Switches) -> SimConfig {
-    let mut config = SimConfig::new(seed, employees);
-    config.qps = 10_000;
+    let mut config = fast_sim_config(seed, employees);
     config.switches = switches;
     config
 }
 
-/// 02:10 local on `date`: when the nightly run happens.
-fn night(date: NaiveDate) -> DateTime<Utc> {
-    SHANGHAI
-        .from_local_datetime(&date.and_hms_opt(2, 10, 0).unwrap())
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-fn date(raw: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(raw, "%Y-%m-%d").unwrap()
-}
-
 impl Harness {
     async fn new(config: SimConfig) -> Harness {
-        let sim = SimHandle::spawn(config).await.unwrap();
+        let sim = start_sim(config).await;
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("reconcile.db")).unwrap();
-        let clock = Arc::new(TestClock(Mutex::new(sim.now())));
+        let store = open_store(&dir.path().join("reconcile.db"));
         let recorder = Arc::new(StoreRecorder::new(store.call_log().unwrap(), SHANGHAI));
-        let client = new_client(&sim, &clock, &recorder);
+        let client = new_client(&sim, &recorder);
         let mut settings = RunSettings::new(SHANGHAI, Scope::Departments(vec![1]), policy());
         settings.admin_user_id =
             Some(dingtalk_reconcile::domain::UserId::new(sim.admin_user_id()).unwrap());
@@ -90,7 +65,6 @@ impl Harness {
         settings.reconcile.listing_lag_hours = 0;
         Harness {
             sim,
-            clock,
             store,
             client,
             recorder,
@@ -101,12 +75,7 @@ impl Harness {
 
     /// A fresh client (a new process after a crash, say) recording into the same store.
     fn restart_client(&mut self) {
-        self.client = new_client(&self.sim, &self.clock, &self.recorder);
-    }
-
-    fn set_time(&self, at: DateTime<Utc>) {
-        self.sim.set_clock(at);
-        *self.clock.0.lock().unwrap() = at;
+        self.client = new_client(&self.sim, &self.recorder);
     }
 
     async fn run(
@@ -115,7 +84,8 @@ impl Harness {
         as_of: DateTime<Utc>,
         max_calls: Option<u64>,
     ) -> RunSummary {
-        self.set_time(as_of);
+        // The client follows the simulator's clock.
+        self.sim.set_clock(as_of);
         let request = RunRequest {
             kind,
             as_of,
@@ -189,18 +159,13 @@ impl Harness {
     }
 }
 
-fn new_client(sim: &SimHandle, clock: &Arc<TestClock>, recorder: &Arc<StoreRecorder>) -> Client {
-    let base = Url::parse(&sim.base_url()).unwrap();
-    let mut config = ClientConfig::new(
-        base.clone(),
-        base,
-        sim.app_key(),
-        SecretString::from(sim.app_secret().to_owned()),
-    );
+/// A client on the simulator's clock, recording into the store.
+fn new_client(sim: &SimHandle, recorder: &Arc<StoreRecorder>) -> Client {
+    let mut config = client_config(sim);
     config.qps_per_api = 5_000;
     config.throttle_retry_delay = std::time::Duration::from_millis(5);
     config.retry_base_delay = std::time::Duration::from_millis(5);
-    let clock: Arc<dyn Clock> = clock.clone();
+    let clock: Arc<dyn Clock> = Arc::new(SimClock(sim.state()));
     let recorder: Arc<dyn dingtalk_reconcile::dingtalk::CallRecorder> = recorder.clone();
     Client::new(config, clock, recorder).unwrap()
 }
@@ -343,7 +308,7 @@ async fn a_backfill_stopped_by_the_quota_and_resumed_ends_identical_to_an_uninte
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refiled_refusal_a_withdrawal_and_an_admin_edit_each_end_right() {
-    use dingtalk_reconcile::sim::{Cause, Outcome};
+    use dingtalk_sim::{Cause, Outcome};
     // Arrange
     let mut harness = Harness::new(sim_config(7, 70, Switches::default())).await;
     let world = harness.sim.world().clone();
@@ -516,7 +481,7 @@ async fn measure_the_metered_calls_of_one_month_when_asked() {
         .and_then(|raw| raw.parse().ok());
     for employees in sizes {
         let mut config = sim_config(21, employees, Switches::default());
-        config.rates = dingtalk_reconcile::sim::Rates::benchmark();
+        config.rates = dingtalk_sim::Rates::benchmark();
         let mut harness = Harness::new(config).await;
         if let Some(budget) = budget {
             harness.settings.monthly_budget = budget;

@@ -1,5 +1,6 @@
-//! Integration tests, compiled as one binary. Everything runs against the simulator over real
-//! HTTP on 127.0.0.1 (port 0); nothing reaches the internet.
+//! Integration tests, compiled as one binary. Everything runs against the simulator
+//! (`dingtalk-sim`) over real HTTP on 127.0.0.1 (port 0); nothing reaches the internet. What the
+//! files share (simulator, config text, store, clocks, the binary) is in `support`.
 
 mod cli;
 mod client;
@@ -7,5 +8,6 @@ mod crash;
 mod daemon;
 mod demo;
 mod engine;
-mod sim;
+mod metering;
 mod sink;
+mod support;

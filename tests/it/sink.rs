@@ -1,135 +1,22 @@
-//! Delivery of journaled corrections to sinks, against a real store and a local HTTP receiver on
-//! 127.0.0.1 (port 0) that verifies signatures, dedupes by idempotency key and counts anything
-//! sent again after it acknowledged it.
+//! Delivery of journaled corrections to sinks, against a real store and the local webhook
+//! receiver of `support::webhook`, which verifies signatures, records every key it receives and
+//! counts anything sent again after it acknowledged it.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use chrono::{DateTime, NaiveDate, Utc};
 use dingtalk_reconcile::domain::{
     ChangeClass, Correction, LedgerState, SlotDiscriminator, SlotKey, SourceType, TimeResult,
     UserId,
 };
 use dingtalk_reconcile::report::build::correction_line;
-use dingtalk_reconcile::sink::sign::{
-    IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify,
-};
 use dingtalk_reconcile::sink::{FileSink, SinkConfig, SinkKind, WebhookSink, deliver_pending};
 use dingtalk_reconcile::store::{ApplyBatch, NewRun, Store};
 use secrecy::SecretString;
 
+use crate::support::webhook::{Mode, set_mode, spawn_receiver};
+
 const SECRET: &str = "test-signing-secret-9f2c";
-
-/// How the receiver answers the next requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// Verify, record, answer 200.
-    Up,
-    /// Answer 500 without looking at the request.
-    Down,
-    /// Verify and record, then answer 500: the acknowledgement is lost.
-    AckLost,
-}
-
-#[derive(Debug)]
-struct Receiver {
-    mode: Mode,
-    requests: u32,
-    bad_signatures: u32,
-    batch_sizes: Vec<usize>,
-    batch_keys: Vec<String>,
-    /// Times each correction key arrived in a request the receiver processed.
-    received: BTreeMap<String, u32>,
-    /// Keys the receiver acknowledged with a 2xx.
-    acknowledged: BTreeSet<String>,
-    /// Keys that arrived again after a 2xx acknowledged them: must stay zero.
-    resent_after_ack: u32,
-}
-
-type Shared = Arc<Mutex<Receiver>>;
-
-async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let mut receiver = shared.lock().unwrap();
-    receiver.requests += 1;
-    if receiver.mode == Mode::Down {
-        return StatusCode::INTERNAL_SERVER_ERROR;
-    }
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned)
-    };
-    let timestamp = header(TIMESTAMP_HEADER).and_then(|raw| raw.parse::<i64>().ok());
-    let signature = header(SIGNATURE_HEADER).unwrap_or_default();
-    let signed = timestamp.is_some_and(|ts| verify(SECRET.as_bytes(), ts, &body, &signature));
-    if !signed {
-        receiver.bad_signatures += 1;
-        return StatusCode::UNAUTHORIZED;
-    }
-    let value: serde_json::Value = serde_json::from_slice(&body).expect("body is JSON");
-    assert_eq!(value["schema"], 1);
-    let keys: Vec<String> = value["corrections"]
-        .as_array()
-        .expect("corrections is a list")
-        .iter()
-        .map(|line| {
-            line["idempotency_key"]
-                .as_str()
-                .expect("every correction has its key")
-                .to_owned()
-        })
-        .collect();
-    receiver.batch_sizes.push(keys.len());
-    receiver
-        .batch_keys
-        .push(header(IDEMPOTENCY_HEADER).unwrap_or_default());
-    for key in &keys {
-        *receiver.received.entry(key.clone()).or_insert(0) += 1;
-        if receiver.acknowledged.contains(key) {
-            receiver.resent_after_ack += 1;
-        }
-    }
-    if receiver.mode == Mode::AckLost {
-        return StatusCode::INTERNAL_SERVER_ERROR;
-    }
-    receiver.acknowledged.extend(keys);
-    StatusCode::OK
-}
-
-/// Starts the receiver on 127.0.0.1:0 (bound before serving, so no readiness wait).
-async fn spawn_receiver() -> (url::Url, Shared) {
-    let shared = Arc::new(Mutex::new(Receiver {
-        mode: Mode::Up,
-        requests: 0,
-        bad_signatures: 0,
-        batch_sizes: Vec::new(),
-        batch_keys: Vec::new(),
-        received: BTreeMap::new(),
-        acknowledged: BTreeSet::new(),
-        resent_after_ack: 0,
-    }));
-    let app = Router::new()
-        .route("/corrections", post(receive))
-        .with_state(shared.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (
-        format!("http://{address}/corrections").parse().unwrap(),
-        shared,
-    )
-}
-
-fn set_mode(shared: &Shared, mode: Mode) {
-    shared.lock().unwrap().mode = mode;
-}
 
 fn t0() -> DateTime<Utc> {
     "2026-11-04T18:10:00Z".parse().unwrap()
@@ -207,7 +94,7 @@ fn webhook(name: &str, url: &url::Url, secret: &str) -> SinkConfig {
 #[tokio::test]
 async fn webhook_batches_are_signed_verified_and_never_sent_again_once_acknowledged() {
     // Arrange
-    let (url, receiver) = spawn_receiver().await;
+    let (url, receiver) = spawn_receiver(SECRET).await;
     let mut store = Store::open_in_memory().unwrap();
     journal(&mut store, 0..250, &["hr"], t0());
     let sinks = [webhook("hr", &url, SECRET)];
@@ -237,7 +124,7 @@ async fn webhook_batches_are_signed_verified_and_never_sent_again_once_acknowled
 #[tokio::test]
 async fn a_receiver_outage_then_recovery_redelivers_everything_and_nothing_twice_after_a_2xx() {
     // Arrange
-    let (url, receiver) = spawn_receiver().await;
+    let (url, receiver) = spawn_receiver(SECRET).await;
     let mut store = Store::open_in_memory().unwrap();
     journal(&mut store, 0..250, &["hr"], t0());
     let sinks = [webhook("hr", &url, SECRET)];
@@ -294,7 +181,7 @@ async fn a_receiver_outage_then_recovery_redelivers_everything_and_nothing_twice
 
 #[tokio::test]
 async fn a_wrong_secret_is_refused_by_the_receiver_and_never_appears_in_the_errors() {
-    let (url, receiver) = spawn_receiver().await;
+    let (url, receiver) = spawn_receiver(SECRET).await;
     let mut store = Store::open_in_memory().unwrap();
     journal(&mut store, 0..3, &["hr"], t0());
     let sinks = [webhook("hr", &url, "wrong-secret-value")];

@@ -2,20 +2,12 @@
 //! end to end against a signature-verifying receiver, and secrets kept out of the most verbose
 //! logs.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use dingtalk_reconcile::sink::sign::{
-    IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify,
-};
 use sha2::{Digest, Sha256};
 
-use super::{Rig, assert_code, assert_last_outcome, stderr, stdout};
+use super::assert_last_outcome;
+use crate::support::bin::{Rig, assert_code, stderr, stdout};
+use crate::support::current_token;
+use crate::support::webhook::spawn_receiver;
 
 const WEBHOOK_SECRET: &str = "webhook-secret-7c41e0";
 const SECRET_ENV: &str = "RECONCILE_TEST_WEBHOOK_SECRET";
@@ -71,59 +63,6 @@ async fn metrics_follow_each_run_from_partial_to_done() {
     assert!(metrics.contains("dingtalk_reconcile_last_success_timestamp_seconds "));
 }
 
-#[derive(Debug, Default)]
-struct Received {
-    requests: u32,
-    bad_signatures: u32,
-    batch_keys: Vec<String>,
-    /// How often each correction key arrived.
-    keys: BTreeMap<String, u32>,
-}
-
-type Shared = Arc<Mutex<Received>>;
-
-async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let mut received = shared.lock().unwrap();
-    received.requests += 1;
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .map(str::to_owned)
-    };
-    let timestamp = header(TIMESTAMP_HEADER).and_then(|raw| raw.parse::<i64>().ok());
-    let signature = header(SIGNATURE_HEADER).unwrap_or_default();
-    if !timestamp.is_some_and(|ts| verify(WEBHOOK_SECRET.as_bytes(), ts, &body, &signature)) {
-        received.bad_signatures += 1;
-        return StatusCode::UNAUTHORIZED;
-    }
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
-        return StatusCode::BAD_REQUEST;
-    };
-    if value["schema"] != 1 {
-        return StatusCode::BAD_REQUEST;
-    }
-    received
-        .batch_keys
-        .push(header(IDEMPOTENCY_HEADER).unwrap_or_default());
-    for line in value["corrections"].as_array().into_iter().flatten() {
-        let key = line["idempotency_key"].as_str().unwrap_or_default();
-        *received.keys.entry(key.to_owned()).or_default() += 1;
-    }
-    StatusCode::OK
-}
-
-async fn spawn_receiver() -> (String, Shared) {
-    let shared = Shared::default();
-    let app = Router::new()
-        .route("/corrections", post(receive))
-        .with_state(shared.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{address}/corrections"), shared)
-}
-
 fn webhook_sink(url: &str) -> String {
     format!(
         "[[sink]]\nname = \"hr\"\nkind = \"webhook\"\nurl = {url:?}\nsecret_env = \"{SECRET_ENV}\"\n"
@@ -132,11 +71,11 @@ fn webhook_sink(url: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_webhook_sink_receives_every_correction_once_signed() {
-    let (url, received) = spawn_receiver().await;
+    let (url, receiver) = spawn_receiver(WEBHOOK_SECRET).await;
     let mut rig = Rig::with(33, |config| config.employees = 40).await;
     rig.env
         .push((SECRET_ENV.to_owned(), WEBHOOK_SECRET.to_owned()));
-    rig.write_config(&webhook_sink(&url));
+    rig.write_config(&webhook_sink(url.as_str()));
 
     let output = rig
         .bin(&[
@@ -160,59 +99,43 @@ async fn the_webhook_sink_receives_every_correction_once_signed() {
         .map(|stored| stored.correction.idempotency_key)
         .collect();
     assert!(!journaled.is_empty(), "the company has corrections to send");
-    let received = received.lock().unwrap();
-    assert_eq!(received.bad_signatures, 0);
-    let mut keys: Vec<&String> = received.keys.keys().collect();
+    let receiver = receiver.lock().unwrap();
+    assert_eq!(receiver.bad_signatures, 0);
+    let mut keys: Vec<&String> = receiver.received.keys().collect();
     keys.sort();
     let mut expected: Vec<&String> = journaled.iter().collect();
     expected.sort();
     assert_eq!(keys, expected, "every journaled correction arrived");
     assert!(
-        received.keys.values().all(|&times| times == 1),
+        receiver.received.values().all(|&times| times == 1),
         "no correction arrived twice: {:?}",
-        received.keys
+        receiver.received
     );
-    assert!(received.batch_keys.iter().all(|key| key.len() == 64));
+    assert!(receiver.batch_keys.iter().all(|key| key.len() == 64));
     assert!(store.outbox_backlog().unwrap().values().all(|&n| n == 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_sink_whose_secret_variable_is_unset_is_a_configuration_error() {
-    let (url, received) = spawn_receiver().await;
+    let (url, receiver) = spawn_receiver(WEBHOOK_SECRET).await;
     let rig = Rig::new(34).await;
-    rig.write_config(&webhook_sink(&url));
+    rig.write_config(&webhook_sink(url.as_str()));
     let output = rig.bin(&["run"]).await;
     assert_code(&output, 78);
     assert!(stderr(&output).contains(SECRET_ENV), "{}", stderr(&output));
-    assert_eq!(received.lock().unwrap().requests, 0);
+    assert_eq!(receiver.lock().unwrap().requests, 0);
 }
 
-/// The tokens the simulator of `seed` issues first (its own derivation, see `sim::state`).
+/// The tokens the simulator of `seed` issues first (its own derivation, see `dingtalk-sim`'s `state.rs`).
 fn sim_tokens(seed: u64) -> Vec<String> {
     (1..=4)
         .map(|n| hex::encode(&Sha256::digest(format!("token:{seed}:{n}"))[..16]))
         .collect()
 }
 
-async fn current_token(rig: &Rig) -> String {
-    let answer: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/v1.0/oauth2/accessToken", rig.sim.base_url()))
-        .json(&serde_json::json!({
-            "appKey": rig.sim.app_key(),
-            "appSecret": rig.sim.app_secret(),
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["accessToken"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_most_verbose_logs_show_no_app_secret_no_webhook_secret_and_no_token() {
-    let (url, received) = spawn_receiver().await;
+    let (url, receiver) = spawn_receiver(WEBHOOK_SECRET).await;
     let mut rig = Rig::with(35, |config| {
         config.employees = 40;
         config.app_secret = "app-secret-e5b2917d".to_owned();
@@ -220,7 +143,7 @@ async fn the_most_verbose_logs_show_no_app_secret_no_webhook_secret_and_no_token
     .await;
     rig.env
         .push((SECRET_ENV.to_owned(), WEBHOOK_SECRET.to_owned()));
-    rig.write_config(&webhook_sink(&url));
+    rig.write_config(&webhook_sink(url.as_str()));
     let output = rig
         .bin(&[
             "-vv",
@@ -236,7 +159,7 @@ async fn the_most_verbose_logs_show_no_app_secret_no_webhook_secret_and_no_token
     assert_code(&output, 0);
     let run = rig.bin(&["-vv", "--log-format", "json", "run"]).await;
     assert_code(&run, 0);
-    assert!(received.lock().unwrap().requests > 0, "the sink was used");
+    assert!(receiver.lock().unwrap().requests > 0, "the sink was used");
 
     let everything = [&output, &run]
         .iter()
@@ -248,7 +171,7 @@ async fn the_most_verbose_logs_show_no_app_secret_no_webhook_secret_and_no_token
     );
     // The token the binary used is still valid on the simulator's clock, so asking for one now
     // returns that very token; it is also one of the tokens the simulator derives.
-    let current = current_token(&rig).await;
+    let current = current_token(&rig.sim).await;
     let derived = sim_tokens(35);
     assert!(derived.contains(&current), "{current} not in {derived:?}");
     let mut secrets = vec!["app-secret-e5b2917d".to_owned(), WEBHOOK_SECRET.to_owned()];

@@ -5,6 +5,8 @@
 use std::io::Write;
 use std::sync::Mutex;
 
+use secrecy::SecretString;
+
 use super::*;
 
 #[tokio::test]
@@ -35,7 +37,7 @@ async fn a_wrong_app_secret_is_fatal_names_the_remedy_and_is_not_retried() {
 async fn a_token_expiring_in_the_middle_of_a_long_pull_is_refreshed_once_and_nothing_is_lost() {
     // Arrange: the client's clock stands still while the simulator's jumps three hours ahead
     // after a few calls, so the server rejects a token the client believes fresh.
-    let sim = SimHandle::spawn(small_world(150)).await.unwrap();
+    let sim = start_sim(small_world(150)).await;
     let frozen: Arc<dyn Clock> = Arc::new(FixedClock(sim.now()));
     let harness = Harness::with_clock(sim, frozen, |config| config.max_concurrency = 1);
     let users = harness.users(150);
@@ -418,7 +420,7 @@ async fn trace_logs_of_a_long_pull_carry_neither_the_secret_nor_any_token() {
     let debug = format!("{:?}", harness.client);
 
     // Assert: the current token, as DingTalk would hand it out again, appears nowhere.
-    let token = current_token(&harness).await;
+    let token = current_token(&harness.sim).await;
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(pull.errors.is_empty());
     // Per-row TRACE events are not required here: tracing's global callsite interest can be
@@ -436,20 +438,6 @@ async fn trace_logs_of_a_long_pull_carry_neither_the_secret_nor_any_token() {
         !logs.contains("access_token="),
         "a URL with a token reached the logs"
     );
-}
-
-/// The token DingTalk currently hands out (asking again while valid returns the same one).
-async fn current_token(harness: &Harness) -> String {
-    let answer: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/v1.0/oauth2/accessToken", harness.sim.base_url()))
-        .json(&serde_json::json!({"appKey": harness.sim.app_key(), "appSecret": harness.sim.app_secret()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["accessToken"].as_str().unwrap().to_owned()
 }
 
 /// Measures calls per second on a large pull against the simulator's QPS cap. Runs only with

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::params::Params;
 use super::{Call, Family, Reply};
-use crate::sim::state::TOKEN_LIFETIME_S;
+use crate::state::TOKEN_LIFETIME_S;
 
 /// `GET /gettoken?appkey=&appsecret=`.
 pub(super) fn gettoken(call: &Call<'_>) -> Reply {
@@ -50,7 +50,7 @@ pub(super) fn access_token(call: &Call<'_>) -> Reply {
     )
 }
 
-fn dept_of<'w>(call: &'w Call<'_>) -> Result<&'w crate::sim::world::Department, Reply> {
+fn dept_of<'w>(call: &'w Call<'_>) -> Result<&'w crate::world::Department, Reply> {
     let id = Params::parse(call.body)
         .and_then(|p| p.i64("dept_id"))
         .map_err(|msg| call.bad_request(&msg))?;

@@ -3,8 +3,8 @@
 //! DingTalk's own shape (no framework rejections leak out).
 //!
 //! Order of checks for a DingTalk call: armed fault → per-API QPS window → monthly quota (metered
-//! paths only) → token → the endpoint. The outcome is then accounted with the same metering rule
-//! as the client (`CallOutcome::counts_against_quota`, `is_metered_endpoint`).
+//! paths only) → token → the endpoint. The answer is then accounted by DingTalk's metering rule
+//! (`metering`).
 //!
 //! Error choices where DingTalk documents none (documented so clients can rely on them):
 //! - oapi: any malformed or out-of-limit request (bad JSON, missing field, wrong type, more than
@@ -36,7 +36,7 @@ use serde::Serialize;
 
 use super::faults::FaultKind;
 use super::state::{SimState, TokenError};
-use crate::domain::CallOutcome;
+use crate::metering::{Answered, is_metered_path};
 
 /// Largest request body read (bytes).
 const MAX_BODY: usize = 1 << 20;
@@ -56,7 +56,7 @@ pub(crate) struct Reply {
     pub status: StatusCode,
     pub body: Vec<u8>,
     pub content_type: &'static str,
-    pub outcome: CallOutcome,
+    pub outcome: Answered,
 }
 
 impl Reply {
@@ -66,7 +66,7 @@ impl Reply {
             status,
             body,
             content_type: "application/json",
-            outcome: CallOutcome::Ok,
+            outcome: Answered::Ok,
         }
     }
 
@@ -83,7 +83,7 @@ impl Reply {
             "request_id": request_id,
         });
         let mut reply = Reply::json(StatusCode::OK, &body);
-        reply.outcome = CallOutcome::Error(errcode.to_string());
+        reply.outcome = Answered::BusinessError(errcode.to_string());
         reply
     }
 
@@ -101,9 +101,9 @@ impl Reply {
         });
         let mut reply = Reply::json(status, &body);
         reply.outcome = if status.is_server_error() {
-            CallOutcome::ServerError(status.as_u16())
+            Answered::ServerError(status.as_u16())
         } else {
-            CallOutcome::Error(code.to_owned())
+            Answered::BusinessError(code.to_owned())
         };
         reply
     }
@@ -175,24 +175,33 @@ pub async fn serve(
         .await
 }
 
+/// The oapi paths served (`oapi.dingtalk.com`).
+const OAPI_PATHS: &[&str] = &[
+    "/gettoken",
+    "/attendance/list",
+    "/attendance/listRecord",
+    "/topapi/v2/department/listsubid",
+    "/topapi/user/listid",
+];
+
+/// The api paths served (`api.dingtalk.com`).
+const API_PATHS: &[&str] = &[
+    "/v1.0/oauth2/accessToken",
+    "/v1.0/workflow/processes/instanceIds/query",
+    "/v1.0/workflow/processInstances",
+    "/v1.0/workflow/processes/managements/templates",
+    "/v1.0/contact/users/search",
+];
+
+/// Every DingTalk path the simulator serves, both families (the `/_sim/` admin paths aside).
+pub fn dingtalk_paths() -> impl Iterator<Item = &'static str> {
+    OAPI_PATHS.iter().chain(API_PATHS).copied()
+}
+
 fn family_of(path: &str) -> Option<Family> {
-    const OAPI: &[&str] = &[
-        "/gettoken",
-        "/attendance/list",
-        "/attendance/listRecord",
-        "/topapi/v2/department/listsubid",
-        "/topapi/user/listid",
-    ];
-    const API: &[&str] = &[
-        "/v1.0/oauth2/accessToken",
-        "/v1.0/workflow/processes/instanceIds/query",
-        "/v1.0/workflow/processInstances",
-        "/v1.0/workflow/processes/managements/templates",
-        "/v1.0/contact/users/search",
-    ];
-    if OAPI.contains(&path) {
+    if OAPI_PATHS.contains(&path) {
         Some(Family::Oapi)
-    } else if API.contains(&path) {
+    } else if API_PATHS.contains(&path) {
         Some(Family::Api)
     } else {
         None
@@ -275,7 +284,7 @@ async fn process(state: Arc<SimState>, request: Request) -> Response {
     let reply = match early {
         Some(reply) => reply,
         None if !state.qps_admit(&path) => throttled(family, &request_id),
-        None if crate::domain::is_metered_endpoint(&path) && state.quota_exhausted() => {
+        None if is_metered_path(&path) && state.quota_exhausted() => {
             quota_exhausted(family, &request_id)
         }
         None => {
@@ -298,7 +307,7 @@ async fn process(state: Arc<SimState>, request: Request) -> Response {
         let cut = reply.body.len() / 2;
         reply.body.truncate(cut.max(1));
         reply.status = StatusCode::OK;
-        reply.outcome = CallOutcome::Malformed;
+        reply.outcome = Answered::Malformed;
     }
     state.record(&path, &reply.outcome);
     tracing::debug!(path = %path, status = reply.status.as_u16(), outcome = ?reply.outcome, "sim call");
@@ -390,7 +399,7 @@ fn throttled(family: Family, rid: &str) -> Reply {
         "app's per-API QPS limit exceeded",
         rid,
     );
-    reply.outcome = CallOutcome::Throttled;
+    reply.outcome = Answered::Throttled;
     reply
 }
 
@@ -405,7 +414,7 @@ fn quota_exhausted(family: Family, rid: &str) -> Reply {
         "the organisation's monthly API call quota is exhausted",
         rid,
     );
-    reply.outcome = CallOutcome::QuotaExhausted;
+    reply.outcome = Answered::QuotaExhausted;
     reply
 }
 
@@ -420,7 +429,7 @@ fn server_error(family: Family, status: u16, rid: &str) -> Reply {
             status,
             body: format!("<html><body><h1>{status}</h1></body></html>").into_bytes(),
             content_type: "text/html",
-            outcome: CallOutcome::ServerError(status.as_u16()),
+            outcome: Answered::ServerError(status.as_u16()),
         },
     }
 }
@@ -432,7 +441,7 @@ fn ip_ban_html() -> Reply {
         status: StatusCode::OK,
         body: body.as_bytes().to_vec(),
         content_type: "text/html; charset=utf-8",
-        outcome: CallOutcome::IpBanned,
+        outcome: Answered::IpBanned,
     }
 }
 
@@ -445,6 +454,6 @@ fn ip_ban_json(rid: &str) -> Reply {
         "uuid": rid,
     });
     let mut reply = Reply::json(StatusCode::OK, &body);
-    reply.outcome = CallOutcome::IpBanned;
+    reply.outcome = Answered::IpBanned;
     reply
 }

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::faults::{FaultKind, FaultRule, Faults};
+use super::metering::{Answered, is_metered_path};
 use super::world::{World, local_date};
-use crate::domain::{CallOutcome, is_metered_endpoint};
 
 /// Lifetime of an access token, in virtual seconds.
 pub const TOKEN_LIFETIME_S: i64 = 7200;
@@ -200,14 +200,14 @@ impl SimState {
     }
 
     /// Accounts for one finished DingTalk call.
-    pub(crate) fn record(&self, path: &str, outcome: &CallOutcome) {
+    pub(crate) fn record(&self, path: &str, answer: &Answered) {
         let mut inner = self.lock();
         let month = month_key(inner.now_ms);
         let stats = &mut inner.stats;
         *stats.calls.entry(path.to_owned()).or_default() += 1;
-        if *outcome == CallOutcome::Throttled {
+        if *answer == Answered::Throttled {
             stats.throttled += 1;
-        } else if is_metered_endpoint(path) && outcome.counts_against_quota() {
+        } else if is_metered_path(path) && answer.counts_against_quota() {
             stats.metered += 1;
             *stats.metered_by_month.entry(month).or_default() += 1;
         } else {

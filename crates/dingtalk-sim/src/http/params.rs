@@ -4,7 +4,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::{Map, Value};
 
-use crate::sim::world::TZ_OFFSET_MS;
+use crate::world::TZ_OFFSET_MS;
 
 /// A parsed JSON object body.
 pub(crate) struct Params(Map<String, Value>);

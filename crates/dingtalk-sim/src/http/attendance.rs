@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::params::Params;
 use super::{Call, Reply};
-use crate::sim::world::{DAY_MS, Source, TimeRes, UserDay, World, local_ms};
+use crate::world::{DAY_MS, Source, TimeRes, UserDay, World, local_ms};
 
 const CORP_ID: &str = "dingsimcorp0000000001";
 const MAX_USERS: usize = 50;
@@ -245,8 +245,8 @@ fn punches_of<'w>(
 ) {
     let employee = &world.employees[u];
     // A night shift's punch may fall on the calendar day after its work date.
-    let first = crate::sim::world::local_date(from) - chrono::Days::new(1);
-    let last = crate::sim::world::local_date(to);
+    let first = crate::world::local_date(from) - chrono::Days::new(1);
+    let last = crate::world::local_date(to);
     let start = out.len();
     for date in dates(first, last) {
         let Some(day) = world.day_index(date).and_then(|d| world.user_day(u, d)) else {

@@ -1,6 +1,6 @@
 //! The `/_sim/` admin paths: outside DingTalk's namespace, free, never counted as DingTalk calls.
 //!
-//! - `GET /_sim/stats` → [`SimStats`](crate::sim::SimStats)
+//! - `GET /_sim/stats` → [`SimStats`](crate::SimStats)
 //! - `GET /_sim/clock`, `PUT /_sim/clock` with `{"now":"RFC3339"}` → `{"now":"RFC3339"}`
 //! - `GET /_sim/truth?as_of=RFC3339` (default: the virtual now) → `[TruthCorrection]`
 //! - `GET /_sim/faults`, `PUT /_sim/faults` with `[FaultRule]` (replaces what is armed)
@@ -13,9 +13,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::sim::faults::FaultRule;
-use crate::sim::state::SimState;
-use crate::sim::truth::truth;
+use crate::faults::FaultRule;
+use crate::state::SimState;
+use crate::truth::truth;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct ClockBody {

@@ -3,10 +3,10 @@
 //! section 7). Users rehearse their config against it; every test, the demo and the benchmark run
 //! on it.
 //!
-//! It deliberately shares nothing with the job's client: it builds its JSON from its own types,
-//! so a serde mistake on one side is caught by the other. It depends on `domain` only for the
-//! metering rule (`CallOutcome::counts_against_quota`, `is_metered_endpoint`), which the client
-//! applies too, so both count the same calls.
+//! It shares nothing with the job: this crate does not depend on `dingtalk-reconcile`, builds its
+//! JSON from its own types, so a serde mistake on one side is caught by the other, and keeps its
+//! own copy of DingTalk's metering rule (`metering`), which the product's tests check against the
+//! client's.
 //!
 //! # Flow
 //!
@@ -23,7 +23,9 @@
 //! - `config`: [`SimConfig`], [`Rates`], [`Switches`] — and the reading taken on every ⚠ item.
 //! - `generate`: builds the world from the seed. `world`: the world's types, time rules, settle rule.
 //! - `state`: clock, tokens, QPS, quota and accounting. `faults`: scheduled faults.
-//! - `http`: endpoints and error shapes. `truth`: ground truth. `cli`: the `sim` command.
+//! - `metering`: which calls count against the monthly quota.
+//! - `http`: endpoints and error shapes. `truth`: ground truth.
+//! - `cli`: the `sim` command. `snippet`: the job's config pointing at a simulator.
 //!
 //! Not here: anything of the reconciliation job; writing back into DingTalk; push delivery
 //! (only the push *counts* are simulated).
@@ -36,6 +38,8 @@ mod generate;
 mod http;
 #[cfg(test)]
 mod invariants;
+mod metering;
+mod snippet;
 mod state;
 mod truth;
 mod world;
@@ -51,7 +55,9 @@ pub use cli::{SimArgs, run_cli};
 pub use config::{MissingInstanceCode, NextTokenEnd, Rates, SimConfig, Switches};
 pub use faults::{FaultKind, FaultRule};
 pub use generate::generate;
-pub use http::router;
+pub use http::{dingtalk_paths, router};
+pub use metering::{Answered, is_metered_path};
+pub use snippet::config_snippet;
 pub use state::{PushEquivalent, SimState, SimStats, TOKEN_LIFETIME_S};
 pub use truth::TruthCorrection;
 pub use world::{
@@ -102,6 +108,11 @@ impl SimHandle {
     /// `http://127.0.0.1:PORT`, the base URL of both API families.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The `[dingtalk]` table pointing the job at this simulator (see [`config_snippet`]).
+    pub fn config_snippet(&self) -> String {
+        config_snippet(&self.base_url(), self.world())
     }
 
     pub fn now(&self) -> DateTime<Utc> {

@@ -11,7 +11,9 @@ use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::config::{MissingInstanceCode, NextTokenEnd, Rates, SimConfig, Switches};
+use super::snippet::config_snippet;
 use super::state::SimState;
+use super::world::World;
 
 fn parse_instant(raw: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(raw)
@@ -146,22 +148,12 @@ impl SimArgs {
     }
 }
 
-/// The TOML snippet that points the job at a simulator.
-pub fn config_snippet(base_url: &str, state: &SimState) -> String {
-    let world = state.world();
-    let codes: Vec<String> = world
-        .supply_process_codes()
-        .iter()
-        .map(|c| format!("{c:?}"))
-        .collect();
+/// What `sim` prints after its base URL: the `[dingtalk]` table and the scope (the whole company,
+/// from its root department), ready to paste into a config file.
+fn printed_config(base_url: &str, world: &World) -> String {
     format!(
-        "[dingtalk]\noapi_base_url = \"{base_url}\"\napi_base_url = \"{base_url}\"\n\
-         app_key = {:?}\napp_secret = {:?}\nsupply_process_codes = [{}]\nadmin_user_id = {:?}\n\n\
-         [scope]\ndepartments = [1]\n",
-        world.config.app_key,
-        world.config.app_secret,
-        codes.join(", "),
-        world.employees[world.admin].id,
+        "{}\n[scope]\ndepartments = [1]\n",
+        config_snippet(base_url, world)
     )
 }
 
@@ -189,7 +181,7 @@ pub async fn run_cli(
     let base_url = format!("http://{}", listener.local_addr()?);
     println!("{base_url}");
     println!();
-    print!("{}", config_snippet(&base_url, &state));
+    print!("{}", printed_config(&base_url, state.world()));
     tracing::info!(%base_url, clock = %state.now(), "simulator serving");
     super::serve(listener, state, shutdown)
         .await
@@ -252,11 +244,10 @@ mod tests {
     }
 
     #[test]
-    fn the_config_snippet_points_both_families_at_the_simulator() {
-        let world = crate::sim::generate::generate(&SimConfig::new(1, 10));
-        let state = SimState::new(Arc::new(world));
-        let snippet = config_snippet("http://127.0.0.1:4567", &state);
-        let parsed: toml::Value = toml::from_str(&snippet).expect("the snippet is TOML");
+    fn the_printed_config_points_at_the_simulator_and_scopes_the_whole_company() {
+        let world = crate::generate::generate(&SimConfig::new(1, 10));
+        let text = printed_config("http://127.0.0.1:4567", &world);
+        let parsed: toml::Value = toml::from_str(&text).expect("the printed config is TOML");
         assert_eq!(
             parsed["dingtalk"]["oapi_base_url"].as_str(),
             Some("http://127.0.0.1:4567")

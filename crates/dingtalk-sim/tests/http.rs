@@ -1,10 +1,10 @@
-//! Integration tests: the simulator over real HTTP on 127.0.0.1, spoken to with plain reqwest
+//! The simulator over real HTTP on 127.0.0.1, spoken to with plain reqwest
 //! (never the job's client), so each test checks DingTalk's wire shapes as a stranger sees them.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use dingtalk_reconcile::sim::{
+use dingtalk_sim::{
     FaultKind, FaultRule, Instance, MissingInstanceCode, NextTokenEnd, Outcome, Rates, SimConfig,
     SimHandle, SimStats, Switches, TruthCorrection,
 };
@@ -1202,7 +1202,7 @@ async fn the_benchmark_rates_yield_only_supply_and_admin_corrections() {
     assert!(truth.iter().filter(|t| t.class == "supply_applied").count() > 100);
 }
 
-/// Run with `SIM_TIMING=1 cargo test --release --test it sim::timing -- --nocapture`.
+/// Run with `SIM_TIMING=1 cargo test --release -p dingtalk-sim --test http timing -- --nocapture`.
 #[tokio::test]
 async fn timing_of_a_two_thousand_employee_month_is_printed_on_request() {
     if std::env::var_os("SIM_TIMING").is_none() {

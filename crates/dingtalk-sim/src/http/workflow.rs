@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use super::params::Params;
 use super::{Call, Reply};
-use crate::sim::config::NextTokenEnd;
-use crate::sim::world::{CheckKind, DAY_MS, Instance, Outcome, TZ_OFFSET_MS, World, local_ms};
+use crate::config::NextTokenEnd;
+use crate::world::{CheckKind, DAY_MS, Instance, Outcome, TZ_OFFSET_MS, World, local_ms};
 
 const MAX_RESULTS: i64 = 20;
 const MAX_USER_IDS: usize = 10;

@@ -1,0 +1,125 @@
+//! A local webhook receiver on 127.0.0.1 (port 0): it verifies each request's signature with its
+//! secret, records the correction keys each batch carried, answers as its [`Mode`] says, and
+//! counts anything sent again after it acknowledged it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use dingtalk_reconcile::sink::sign::{
+    IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify,
+};
+
+/// How the receiver answers the next requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Verify, record, answer 200.
+    Up,
+    /// Answer 500 without looking at the request.
+    Down,
+    /// Verify and record, then answer 500: the acknowledgement is lost.
+    AckLost,
+}
+
+#[derive(Debug)]
+pub(crate) struct Receiver {
+    secret: String,
+    pub(crate) mode: Mode,
+    pub(crate) requests: u32,
+    pub(crate) bad_signatures: u32,
+    pub(crate) batch_sizes: Vec<usize>,
+    /// The idempotency header of each batch.
+    pub(crate) batch_keys: Vec<String>,
+    /// Times each correction key arrived in a request the receiver processed.
+    pub(crate) received: BTreeMap<String, u32>,
+    /// Keys the receiver acknowledged with a 2xx.
+    pub(crate) acknowledged: BTreeSet<String>,
+    /// Keys that arrived again after a 2xx acknowledged them: must stay zero.
+    pub(crate) resent_after_ack: u32,
+}
+
+pub(crate) type Shared = Arc<Mutex<Receiver>>;
+
+async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let mut receiver = shared.lock().unwrap();
+    receiver.requests += 1;
+    if receiver.mode == Mode::Down {
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    let timestamp = header(TIMESTAMP_HEADER).and_then(|raw| raw.parse::<i64>().ok());
+    let signature = header(SIGNATURE_HEADER).unwrap_or_default();
+    let signed =
+        timestamp.is_some_and(|ts| verify(receiver.secret.as_bytes(), ts, &body, &signature));
+    if !signed {
+        receiver.bad_signatures += 1;
+        return StatusCode::UNAUTHORIZED;
+    }
+    let value: serde_json::Value = serde_json::from_slice(&body).expect("body is JSON");
+    assert_eq!(value["schema"], 1);
+    let keys: Vec<String> = value["corrections"]
+        .as_array()
+        .expect("corrections is a list")
+        .iter()
+        .map(|line| {
+            line["idempotency_key"]
+                .as_str()
+                .expect("every correction has its key")
+                .to_owned()
+        })
+        .collect();
+    receiver.batch_sizes.push(keys.len());
+    receiver
+        .batch_keys
+        .push(header(IDEMPOTENCY_HEADER).unwrap_or_default());
+    for key in &keys {
+        *receiver.received.entry(key.clone()).or_insert(0) += 1;
+        if receiver.acknowledged.contains(key) {
+            receiver.resent_after_ack += 1;
+        }
+    }
+    if receiver.mode == Mode::AckLost {
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    receiver.acknowledged.extend(keys);
+    StatusCode::OK
+}
+
+/// Starts a receiver whose signing secret is `secret`, up, on 127.0.0.1:0 (bound before serving,
+/// so no readiness wait); returns the URL to post corrections to.
+pub(crate) async fn spawn_receiver(secret: &str) -> (url::Url, Shared) {
+    let shared = Arc::new(Mutex::new(Receiver {
+        secret: secret.to_owned(),
+        mode: Mode::Up,
+        requests: 0,
+        bad_signatures: 0,
+        batch_sizes: Vec::new(),
+        batch_keys: Vec::new(),
+        received: BTreeMap::new(),
+        acknowledged: BTreeSet::new(),
+        resent_after_ack: 0,
+    }));
+    let app = Router::new()
+        .route("/corrections", post(receive))
+        .with_state(shared.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (
+        format!("http://{address}/corrections").parse().unwrap(),
+        shared,
+    )
+}
+
+pub(crate) fn set_mode(shared: &Shared, mode: Mode) {
+    shared.lock().unwrap().mode = mode;
+}
