@@ -3,12 +3,13 @@
 use std::io::IsTerminal;
 
 use anyhow::Context;
-use chrono::{Duration, NaiveDate};
+use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{BackfillArgs, GlobalArgs, PlanArgs};
 use crate::commands::job::{Job, JobOptions, load_config, outcome_of};
 use crate::commands::{SharedClock, print_stdout};
+use crate::dingtalk::limits;
 use crate::domain::{Clock, UserId};
 use crate::exit::{ExitKind, Outcome};
 use crate::quota::{self, YearMonth};
@@ -16,19 +17,10 @@ use crate::reconcile::{Plan, RunKind, RunOutcome, RunRequest, plan_run};
 use crate::report;
 use crate::store::BackfillKey;
 
-/// Work days per backfill chunk: DingTalk's results call covers at most 7 days.
-pub const CHUNK_DAYS: i64 = 7;
-
-/// Splits `from..=to` into chunks of at most [`CHUNK_DAYS`] days.
+/// Splits `from..=to` into chunks of the days one results call covers
+/// ([`limits::DAYS_PER_CALL`]), each chunk one run.
 pub fn chunks(from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
-    let mut out = Vec::new();
-    let mut start = from;
-    while start <= to {
-        let end = (start + Duration::days(CHUNK_DAYS - 1)).min(to);
-        out.push((start, end));
-        start = end + Duration::days(1);
-    }
-    out
+    limits::date_runs(from, to)
 }
 
 fn parse_users(raw: Option<Vec<String>>) -> anyhow::Result<Option<Vec<UserId>>> {

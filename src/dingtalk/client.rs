@@ -18,7 +18,7 @@ use tracing::Instrument;
 
 use super::classify::Family;
 use super::decode::{FieldError, Fields, format_local, lenient_i64};
-use super::limits::{Batch, RESULTS_PAGE_SIZE, split_batches};
+use super::limits::{Batch, ROWS_PER_PAGE, split_batches};
 use super::model::{BatchError, Punch, PunchesPull, ResultsPull, Scope, user_days};
 use super::rows::{decode_punch_row, decode_result_row};
 use super::transport::{CallSpec, Inner};
@@ -244,13 +244,13 @@ impl Client {
         let mut unknown = Vec::new();
         let mut first_error = None;
         for page in 0..MAX_RESULT_PAGES {
-            let offset = page * RESULTS_PAGE_SIZE;
+            let offset = page * ROWS_PER_PAGE;
             let body = json!({
                 "workDateFrom": format_local(batch.from, (0, 0, 0)),
                 "workDateTo": format_local(batch.to, (0, 0, 0)),
                 "userIdList": batch.users.iter().map(UserId::as_str).collect::<Vec<_>>(),
                 "offset": offset,
-                "limit": RESULTS_PAGE_SIZE,
+                "limit": ROWS_PER_PAGE,
                 "isI18n": false,
             });
             let span = tracing::debug_span!("dingtalk_call", endpoint = RESULTS, page, offset, users = batch.users.len(), from = %batch.from, to = %batch.to);

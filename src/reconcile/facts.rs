@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{Duration, NaiveDate};
 
 use crate::dingtalk::Client;
+use crate::dingtalk::limits::{APPROVAL_LOOKBACK_DAYS, ROWS_PER_PAGE, USERS_PER_CALL};
 use crate::domain::{Slot, UserId};
 use crate::quota::{
-    RESULT_USERS_PER_CALL, YearMonth, local_date, local_midnight, nightly_allowance,
-    remaining_nightly_runs, surplus,
+    YearMonth, local_date, local_midnight, nightly_allowance, remaining_nightly_runs, surplus,
 };
 use crate::store::{ListedApproval, Store, StoredApproval};
 
@@ -23,9 +23,6 @@ use super::plan::{
 use super::scan::check_day;
 use super::state::{Fact, PlannerState};
 use super::{RunError, RunKind, RunRequest, RunSettings};
-
-/// Longest reach back of an approval listing DingTalk accepts.
-const MAX_LISTING_REACH_DAYS: i64 = 365;
 
 /// What the planner needs from the store and the client, gathered once.
 pub(super) struct Facts {
@@ -173,13 +170,13 @@ fn essential_per_night(
     recent_counts: &BTreeMap<NaiveDate, u64>,
     known: &BTreeMap<String, StoredApproval>,
 ) -> u64 {
-    let batches = users.len().div_ceil(RESULT_USERS_PER_CALL) as u64;
+    let batches = users.len().div_ceil(USERS_PER_CALL) as u64;
     let rows_per_day = if recent_counts.is_empty() {
         users.len() as u64 * settings.rows_per_user_day * 5 / 7
     } else {
         recent_counts.values().sum::<u64>() / 7
     };
-    let sync = rows_per_day.div_ceil(50).max(batches * 5 / 7);
+    let sync = rows_per_day.div_ceil(ROWS_PER_PAGE).max(batches * 5 / 7);
     let horizon_weeks = u64::from(settings.open_slot_horizon_days.div_ceil(7));
     let scan = (batches / 4 + 1) * horizon_weeks * 2 / u64::from(settings.scan_every_nights.max(1));
     let approvals = if state.evidence_without_approvals() {
@@ -206,7 +203,7 @@ pub(super) fn sync_start(
 }
 
 fn listings(settings: &RunSettings, request: &RunRequest, facts: &Facts) -> Vec<Listing> {
-    let floor = request.as_of - Duration::days(MAX_LISTING_REACH_DAYS) + Duration::hours(1);
+    let floor = request.as_of - Duration::days(APPROVAL_LOOKBACK_DAYS) + Duration::hours(1);
     let lookback = request.as_of - Duration::days(i64::from(settings.approval_lookback_days));
     let per_day = {
         let since = request.as_of - Duration::days(30);

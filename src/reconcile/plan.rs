@@ -21,11 +21,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::dingtalk::limits::{DAYS_PER_CALL, USERS_PER_CALL, date_runs, split_windows};
 use crate::domain::UserId;
-use crate::quota::{
-    self, APPROVAL_WINDOW_DAYS, RESULT_DAYS_PER_CALL, RESULT_USERS_PER_CALL, approval_list_cost,
-    results_batch_cost,
-};
+use crate::quota::{self, approval_list_cost, results_batch_cost};
 
 /// Result rows one employee-day is expected to hold (one shift: OnDuty + OffDuty).
 pub const DEFAULT_ROWS_PER_USER_DAY: u64 = 2;
@@ -266,7 +264,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     let rows = input.rows_per_user_day;
     let mut approvals = Vec::new();
     for listing in input.listings {
-        for window in creation_windows(listing.created_from, listing.created_to) {
+        for window in split_windows(listing.created_from, listing.created_to) {
             approvals.push(PlanItem::ApprovalList {
                 process_code: listing.process_code.clone(),
                 created_from: window.0,
@@ -446,9 +444,9 @@ pub fn results_items(
     if users.is_empty() || to < from {
         return items;
     }
-    for (chunk_from, chunk_to) in date_chunks(from, to, RESULT_DAYS_PER_CALL) {
+    for (chunk_from, chunk_to) in date_runs(from, to) {
         let days = (chunk_to - chunk_from).num_days() as u64 + 1;
-        for batch in users.chunks(RESULT_USERS_PER_CALL) {
+        for batch in users.chunks(USERS_PER_CALL) {
             let rows = batch.len() as u64 * days * rows_per_user_day;
             items.push(PlanItem::Results {
                 purpose,
@@ -470,7 +468,7 @@ pub fn scan_items(points: &[(UserId, NaiveDate)]) -> Vec<PlanItem> {
     for (user, date) in points {
         by_date.entry(*date).or_default().insert(user);
     }
-    let span = Duration::days(i64::from(RESULT_DAYS_PER_CALL) - 1);
+    let span = Duration::days(i64::from(DAYS_PER_CALL) - 1);
     let mut items = Vec::new();
     let mut next = by_date.keys().next().copied();
     while let Some(from) = next {
@@ -480,7 +478,7 @@ pub fn scan_items(points: &[(UserId, NaiveDate)]) -> Vec<PlanItem> {
             .flat_map(|(_, users)| users.iter().copied())
             .collect();
         let users: Vec<UserId> = users.into_iter().cloned().collect();
-        for batch in users.chunks(RESULT_USERS_PER_CALL) {
+        for batch in users.chunks(USERS_PER_CALL) {
             items.push(PlanItem::Punches {
                 users: batch.to_vec(),
                 from,
@@ -518,7 +516,7 @@ pub fn sync_range(
     if first > latest {
         return None;
     }
-    if (latest - first).num_days() >= i64::from(RESULT_DAYS_PER_CALL) - 1 {
+    if (latest - first).num_days() >= i64::from(DAYS_PER_CALL) - 1 {
         return Some((first, latest));
     }
     let mut last = latest;
@@ -571,35 +569,6 @@ pub fn advance_sync(
 /// Whether tonight scans open slots: the first night, and every `every` nights after the last.
 pub fn is_scan_night(last_scan: Option<NaiveDate>, today: NaiveDate, every: u32) -> bool {
     last_scan.is_none_or(|last| (today - last).num_days() >= i64::from(every.max(1)))
-}
-
-/// `from..=to` cut into consecutive chunks of at most `days` days.
-pub fn date_chunks(from: NaiveDate, to: NaiveDate, days: u32) -> Vec<(NaiveDate, NaiveDate)> {
-    let mut chunks = Vec::new();
-    let mut start = from;
-    let step = i64::from(days.max(1));
-    while start <= to {
-        let end = (start + Duration::days(step - 1)).min(to);
-        chunks.push((start, end));
-        start = end + Duration::days(1);
-    }
-    chunks
-}
-
-/// Creation windows of at most 120 days covering `from..=to`, oldest first.
-pub fn creation_windows(
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    let span = Duration::days(i64::from(APPROVAL_WINDOW_DAYS)) - Duration::minutes(1);
-    let mut windows = Vec::new();
-    let mut start = from;
-    while start <= to {
-        let end = (start + span).min(to);
-        windows.push((start, end));
-        start = end + Duration::milliseconds(1);
-    }
-    windows
 }
 
 /// Which older days a nightly run re-reads with `attendance/list`.

@@ -302,14 +302,3 @@ fn targeted_user_days_cost_about_one_call_per_date() {
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].estimated_calls(), 1);
 }
-
-#[test]
-fn creation_windows_never_exceed_120_days() {
-    let from = local("2026-01-01 00:00");
-    let to = local("2026-11-10 02:10");
-    let windows = creation_windows(from, to);
-    assert_eq!(windows.len(), 3);
-    assert!(windows.iter().all(|(a, b)| *b - *a < Duration::days(120)));
-    assert_eq!(windows[0].0, from);
-    assert_eq!(windows[2].1, to);
-}
