@@ -43,7 +43,7 @@ pub async fn daemon(global: &GlobalArgs) -> anyhow::Result<Outcome> {
         .store
         .recent_runs(LAST_RUN_LOOKBACK)?
         .into_iter()
-        .filter(|run| run.kind == "run" || run.kind == "daemon")
+        .filter(|run| run.kind.is_nightly())
         .map(|run| run.started_at)
         .max();
     let options = DaemonOptions {

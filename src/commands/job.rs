@@ -231,7 +231,7 @@ impl Job {
     fn write_metrics(&self, path: &std::path::Path, report: &RunReport) {
         let last_success = self.store.recent_runs(200).ok().and_then(|runs| {
             runs.into_iter()
-                .filter(|run| run.outcome == "done")
+                .filter(|run| run.outcome == Some(RunOutcome::Done))
                 .filter_map(|run| run.finished_at)
                 .max()
         });

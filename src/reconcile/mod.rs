@@ -53,6 +53,7 @@ use crate::dingtalk::Scope;
 use crate::domain::{ChangeClass, Policy, UserId};
 use crate::report::DeferredLine;
 
+pub use crate::store::RunOutcome;
 pub use explain::{Explanation, explain};
 pub use plan::Plan;
 pub use recorder::StoreRecorder;
@@ -143,13 +144,18 @@ pub enum RunKind {
 }
 
 impl RunKind {
+    /// The kind the store records.
+    pub fn recorded(&self) -> crate::store::RunKind {
+        match self {
+            RunKind::Nightly => crate::store::RunKind::Nightly,
+            RunKind::Backfill { .. } => crate::store::RunKind::Backfill,
+            RunKind::Daemon => crate::store::RunKind::Daemon,
+        }
+    }
+
     /// `run`, `backfill` or `daemon` (the store's and the report's spelling).
     pub fn name(&self) -> &'static str {
-        match self {
-            RunKind::Nightly => "run",
-            RunKind::Backfill { .. } => "backfill",
-            RunKind::Daemon => "daemon",
-        }
+        self.recorded().as_str()
     }
 }
 
@@ -165,25 +171,6 @@ pub struct RunRequest {
     pub dry_run: bool,
     /// What started it: `cli`, `cron`, `catch_up`, `test`, ….
     pub trigger: String,
-}
-
-/// How a run ended (exit codes 0, 2, 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunOutcome {
-    Done,
-    /// Budget, quota or some items failed; the report says what.
-    Partial,
-    Failed,
-}
-
-impl RunOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunOutcome::Done => "done",
-            RunOutcome::Partial => "partial",
-            RunOutcome::Failed => "failed",
-        }
-    }
 }
 
 /// What a run did.

@@ -82,7 +82,7 @@ pub async fn run_once(
     facts.allowance = facts.allowance.saturating_sub(spent);
     let plan = make_plan(settings, request, &facts);
     let run_id = store.begin_run(&NewRun {
-        kind: request.kind.name().to_owned(),
+        kind: request.kind.recorded(),
         trigger: request.trigger.clone(),
         as_of: request.as_of,
         window_from: plan.window.0,
@@ -105,7 +105,7 @@ pub async fn run_once(
             store.finish_run(
                 run_id,
                 &RunEnd {
-                    outcome: summary.outcome.as_str().to_owned(),
+                    outcome: summary.outcome,
                     counts: summary.counts.clone(),
                     errors: summary.errors.clone(),
                     deferred_json: serde_json::to_string(&summary.deferred)
@@ -117,7 +117,7 @@ pub async fn run_once(
         }
         Err(error) => {
             let end = RunEnd {
-                outcome: RunOutcome::Failed.as_str().to_owned(),
+                outcome: RunOutcome::Failed,
                 counts: BTreeMap::new(),
                 errors: vec![format!("failed to {error}")],
                 deferred_json: "[]".to_owned(),

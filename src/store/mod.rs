@@ -70,7 +70,7 @@ pub use lock::{LOCK_STALE_AFTER, LockAcquired, LockHolder, current_host};
 pub use open::{APPLICATION_ID, APPLICATION_NAME, MIGRATIONS, SCHEMA_VERSION};
 pub use outbox::OutboxItem;
 pub use planner::PLANNER_STATE_KEY;
-pub use runs::{NewRun, RunEnd, StoredRun};
+pub use runs::{NewRun, RunEnd, RunKind, RunOutcome, StoredRun, UnknownName};
 pub use snapshot::{HistoryChange, HistoryEntry, StoredSlot};
 
 use error::Location;
