@@ -7,15 +7,16 @@ use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{BackfillArgs, GlobalArgs, PlanArgs};
-use crate::commands::job::{Job, JobOptions, load_config, outcome_of};
+use crate::commands::job::{Job, JobOptions, load_config, outcome_of, unlock};
 use crate::commands::{SharedClock, print_stdout};
+use crate::dingtalk::StopFlag;
 use crate::dingtalk::limits;
 use crate::domain::{Clock, UserId};
 use crate::exit::{ExitKind, Outcome};
 use crate::quota::{self, YearMonth};
 use crate::reconcile::{Plan, RunKind, RunOutcome, RunRequest, plan_run};
 use crate::report;
-use crate::store::BackfillKey;
+use crate::store::{BackfillKey, RunLock};
 
 /// Splits `from..=to` into chunks of the days one results call covers
 /// ([`limits::DAYS_PER_CALL`]), each chunk one run.
@@ -71,10 +72,11 @@ pub async fn backfill(global: &GlobalArgs, args: BackfillArgs) -> anyhow::Result
     let as_of = clock.now();
     let tz = job.config.timezone;
     check_range(args.from, args.to, quota::local_date(as_of, tz))?;
-    let holder = job.lock()?;
+    let lock = job.lock()?;
     let (from, to) = (args.from, args.to);
-    let result = run_backfill(&mut job, from, to, users, &args.into_options(), as_of).await;
-    job.unlock(&holder);
+    let options = args.into_options();
+    let result = run_backfill(&mut job, &lock, from, to, users, &options, as_of).await;
+    unlock(lock);
     let (outcome, last_run) = result?;
     if let (true, Some(run_id)) = (outcome.report, last_run) {
         let report = report::build::for_range(
@@ -123,8 +125,10 @@ pub(crate) struct BackfillEnd {
     to: NaiveDate,
 }
 
+/// Runs the backfill's chunks not yet done, one run each, under the run lock the caller holds.
 pub(crate) async fn run_backfill(
     job: &mut Job,
+    lock: &RunLock,
     from: NaiveDate,
     to: NaiveDate,
     users: Option<Vec<UserId>>,
@@ -217,7 +221,7 @@ pub(crate) async fn run_backfill(
             dry_run: false,
             trigger: "backfill".into(),
         };
-        let executed = job.execute_locked(&request).await?;
+        let executed = job.execute_locked(&request, lock, &StopFlag::new()).await?;
         let summary = executed.summary;
         spent += summary.metered_calls;
         last_run = Some(summary.run_id);

@@ -34,6 +34,7 @@ pub mod diff;
 pub mod explain;
 mod facts;
 pub mod fetch;
+mod finish;
 pub mod matching;
 pub mod plan;
 pub mod recorder;
@@ -56,8 +57,8 @@ use crate::report::DeferredLine;
 pub use crate::store::RunOutcome;
 pub use explain::{Explanation, explain};
 pub use plan::Plan;
-pub use recorder::StoreRecorder;
-pub use run::{plan_run, run_once};
+pub use recorder::{RunTag, StoreRecorder};
+pub use run::{plan_run, run_once, run_once_until};
 
 /// Everything a run needs to know that does not change from run to run.
 #[derive(Debug, Clone)]

@@ -66,7 +66,7 @@ pub use backfill::{BackfillChunk, BackfillKey, BackfillState};
 pub use calls::{CallLog, MonthUsage, business_month};
 pub use error::Error;
 pub use ledger::{FindingRow, LedgerRow, StoredCorrection, StoredFinding};
-pub use lock::{LOCK_STALE_AFTER, LockAcquired, LockHolder, current_host};
+pub use lock::{LOCK_STALE_AFTER, LockAcquired, LockHolder, RunLock, current_host};
 pub use open::{APPLICATION_ID, APPLICATION_NAME, MIGRATIONS, SCHEMA_VERSION};
 pub use outbox::OutboxItem;
 pub use planner::PLANNER_STATE_KEY;
