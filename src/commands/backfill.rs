@@ -151,34 +151,7 @@ pub(crate) async fn run_backfill(
         .filter(|(chunk_from, chunk_to)| !state.is_done(*chunk_from, *chunk_to))
         .collect();
 
-    // The estimate: a dry-run plan of the whole remaining range.
-    let estimate = match (todo.first(), todo.last()) {
-        (Some((first, _)), Some((_, last))) => {
-            let request = RunRequest {
-                kind: RunKind::Backfill {
-                    from: *first,
-                    to: *last,
-                    users: users.clone(),
-                },
-                as_of,
-                max_calls: None,
-                dry_run: true,
-                trigger: "cli".into(),
-            };
-            plan_run(&job.store, &job.client, &job.settings, &request)
-                .await
-                .map(|plan| {
-                    plan.estimated_calls
-                        + plan
-                            .deferred
-                            .iter()
-                            .map(|item| item.estimated_calls())
-                            .sum::<u64>()
-                })
-                .context("cannot estimate the backfill's cost")?
-        }
-        _ => 0,
-    };
+    let estimate = estimate_cost(job, &todo, &users, as_of).await?;
     let month = YearMonth::of(as_of, tz).to_string();
     let used = job.store.month_usage(&month)?.metered;
     let left = job.config.monthly_budget.saturating_sub(used);
@@ -195,16 +168,7 @@ pub(crate) async fn run_backfill(
         )));
     }
 
-    let progress = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(todo.len() as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} chunks {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let progress = progress_bar(todo.len());
     let mut spent = 0u64;
     let mut last_run = None;
     let mut exit = Outcome::Done;
@@ -257,6 +221,51 @@ pub(crate) async fn run_backfill(
         },
         last_run,
     ))
+}
+
+/// The cost of the chunks still to do: a dry-run plan of their whole range.
+async fn estimate_cost(
+    job: &Job,
+    todo: &[(NaiveDate, NaiveDate)],
+    users: &Option<Vec<UserId>>,
+    as_of: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<u64> {
+    let (Some((first, _)), Some((_, last))) = (todo.first(), todo.last()) else {
+        return Ok(0);
+    };
+    let request = RunRequest {
+        kind: RunKind::Backfill {
+            from: *first,
+            to: *last,
+            users: users.clone(),
+        },
+        as_of,
+        max_calls: None,
+        dry_run: true,
+        trigger: "cli".into(),
+    };
+    let plan = plan_run(&job.store, &job.client, &job.settings, &request)
+        .await
+        .context("cannot estimate the backfill's cost")?;
+    Ok(plan.estimated_calls
+        + plan
+            .deferred
+            .iter()
+            .map(|item| item.estimated_calls())
+            .sum::<u64>())
+}
+
+/// A progress bar over `chunks` on a terminal; hidden otherwise.
+fn progress_bar(chunks: usize) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(chunks as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} chunks {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
 }
 
 /// `plan [--from --to]`: prints the plan and its cost; calls nothing metered.

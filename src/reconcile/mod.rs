@@ -19,13 +19,19 @@
 //!
 //! # Modules
 //!
-//! - `diff`, `matching`, `classify`, `plan`, `scan`, `state`: the pure core (no IO, no clock).
-//! - `fetch`: executes plan items with the client until the budget or quota stops it.
-//! - `apply`: verdicts → store batches. `recorder`: the client's calls → the store's call ledger.
-//! - `run`: the orchestration behind [`run_once`]; `context`: the store reads around the fetch. `explain`: one employee-day as plain data.
+//! - `diff`, `matching`, `classify`, `plan`, `scan`, `state`, `finish`: the pure core (no IO, no
+//!   clock); `finish` is the end of a run (what the night teaches the planner, the summary and
+//!   the done/partial rule).
+//! - `fetch`: executes plan items, each function those of its own kind, until the budget, the
+//!   quota or a stop request stops it.
+//! - `apply`: verdicts → store batches. `recorder`: the client's calls → the store's call ledger,
+//!   tagged with the run while a [`RunTag`] guard lives.
+//! - `run`: the orchestration behind [`run_once`] and [`run_once_until`] (one method per step);
+//!   `context`: the store reads around the fetch. `explain`: one employee-day as plain data.
 //!
-//! Not here: the run lock (the caller takes and releases it around [`run_once`]), delivering the
-//! outbox to sinks, rendering reports.
+//! Not here: the run lock (the caller holds a `store::RunLock` around [`run_once`]), raising
+//! the stop flag (the caller's signal handling), delivering the outbox to sinks, rendering
+//! reports.
 
 pub mod apply;
 pub mod classify;
