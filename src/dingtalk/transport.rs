@@ -554,6 +554,29 @@ mod tests {
         Client::new(config, clock, Arc::new(NullRecorder)).unwrap()
     }
 
+    #[test]
+    fn a_budget_carved_out_of_another_counts_against_both_and_a_raised_stop_refuses_all() {
+        let stop = StopFlag::new();
+        let run = Budget::new(3, stop.clone());
+        let step = run.within(5);
+        assert_eq!((step.take(), step.take()), (Ok(()), Ok(())));
+        assert_eq!((run.spent(), step.spent()), (2, 2));
+        assert_eq!(run.take(), Ok(()));
+        assert_eq!(
+            step.take(),
+            Err(3),
+            "the run's limit refuses the step's call"
+        );
+        assert_eq!(step.spent(), 2, "a refused claim is rolled back");
+        step.give_back();
+        assert_eq!((run.spent(), run.left(), step.left()), (2, 1, 4));
+        assert!(stop.raise());
+        assert!(!stop.raise(), "the flag is raised once");
+        assert_eq!(run.take(), Err(3));
+        assert_eq!(step.take(), Err(5));
+        assert_eq!(run.spent(), 2);
+    }
+
     fn error(kind: &str) -> Error {
         let endpoint = "/attendance/list".to_owned();
         match kind {
