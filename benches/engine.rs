@@ -39,7 +39,7 @@ use dingtalk_reconcile::reconcile::classify::{ClassifyInput, classify};
 use dingtalk_reconcile::reconcile::context::{load_context, overlay};
 use dingtalk_reconcile::reconcile::diff::{SlotChange, diff};
 use dingtalk_reconcile::reconcile::matching::SlotIndex;
-use dingtalk_reconcile::store::{NewRun, RunEnd, Store};
+use dingtalk_reconcile::store::{NewRun, RunEnd, RunKind, RunOutcome, Store};
 
 #[path = "engine/company.rs"]
 mod company;
@@ -237,7 +237,7 @@ fn engine_pass(store: &mut Store, company: &Company, pass: Pass) -> Result<Phase
     let (from, to) = (company.first_date, company.last_date());
     let run_id = store
         .begin_run(&NewRun {
-            kind: "backfill".to_owned(),
+            kind: RunKind::Backfill,
             trigger: "bench".to_owned(),
             as_of,
             window_from: from,
@@ -327,7 +327,7 @@ fn engine_pass(store: &mut Store, company: &Company, pass: Pass) -> Result<Phase
         .finish_run(
             run_id,
             &RunEnd {
-                outcome: "done".to_owned(),
+                outcome: RunOutcome::Done,
                 counts: phase.verdicts.clone(),
                 errors: Vec::new(),
                 deferred_json: "[]".to_owned(),

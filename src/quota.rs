@@ -13,17 +13,7 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-/// Result rows DingTalk returns per `attendance/list` page.
-pub const RESULT_ROWS_PER_PAGE: u64 = 50;
-/// Users per `attendance/list` call.
-pub const RESULT_USERS_PER_CALL: usize = 50;
-/// Work days per `attendance/list` call (`workDateTo - workDateFrom <= 7` with both inclusive
-/// is documented; we use 7 days to stay clear of the edge).
-pub const RESULT_DAYS_PER_CALL: u32 = 7;
-/// Instance ids per `instanceIds/query` page.
-pub const APPROVAL_IDS_PER_PAGE: u64 = 20;
-/// Longest creation window one `instanceIds/query` traversal may cover.
-pub const APPROVAL_WINDOW_DAYS: u32 = 120;
+use crate::dingtalk::limits::{IDS_PER_PAGE, ROWS_PER_PAGE};
 
 /// A natural month in the business time zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -177,13 +167,13 @@ pub fn surplus(remaining: u64, essential_per_night: u64, later_nights: u32) -> u
 /// days, `expected_rows` rows in it; one page per 50 rows, and at least one call even when the
 /// batch returns nothing.
 pub fn results_batch_cost(expected_rows: u64) -> u64 {
-    expected_rows.div_ceil(RESULT_ROWS_PER_PAGE).max(1)
+    expected_rows.div_ceil(ROWS_PER_PAGE).max(1)
 }
 
 /// Metered calls a traversal of `instanceIds/query` costs for `expected_ids` ids: one page per
 /// 20 ids, at least one.
 pub fn approval_list_cost(expected_ids: u64) -> u64 {
-    expected_ids.div_ceil(APPROVAL_IDS_PER_PAGE).max(1)
+    expected_ids.div_ceil(IDS_PER_PAGE).max(1)
 }
 
 #[cfg(test)]

@@ -125,27 +125,9 @@ where
         anyhow::anyhow!("invalid cron expression {:?}: {reason}", options.cron)
     })?;
     let running = Arc::new(AtomicBool::new(false));
-    let (tick_tx, mut tick_rx) = mpsc::channel::<()>(1);
     let skipped = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let mut scheduler = JobScheduler::new().await?;
-    let job = {
-        let running = running.clone();
-        let skipped = skipped.clone();
-        Job::new_async_tz(options.cron.as_str(), options.timezone, move |_, _| {
-            let running = running.clone();
-            let skipped = skipped.clone();
-            let tick_tx = tick_tx.clone();
-            Box::pin(async move {
-                if running.load(Ordering::SeqCst) || tick_tx.try_send(()).is_err() {
-                    skipped.fetch_add(1, Ordering::SeqCst);
-                    tracing::warn!("skipped: previous run still in progress");
-                }
-            })
-        })?
-    };
-    scheduler.add(job).await?;
-    scheduler.start().await?;
-    tracing::info!(cron = %options.cron, timezone = %options.timezone, "daemon started");
+    let (mut scheduler, mut tick_rx) =
+        start_scheduler(&options, running.clone(), skipped.clone()).await?;
 
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let mut summary = DaemonSummary::default();
@@ -174,7 +156,6 @@ where
                 }
             }
         };
-        retry_at = None;
         if trigger == Trigger::CatchUp {
             summary.catch_ups += 1;
             tracing::info!("catching up the missed scheduled run");
@@ -199,23 +180,7 @@ where
         running.store(false, Ordering::SeqCst);
         summary.ticks_run += 1;
         record(&mut summary, outcome);
-        match outcome {
-            TickOutcome::Failed => {
-                consecutive_failures += 1;
-                let delay = retry_delay(
-                    consecutive_failures,
-                    options.retry_base,
-                    options.retry_cap,
-                    rand::rng().random::<f64>(),
-                );
-                tracing::warn!(
-                    retry_in_secs = delay.as_secs_f64(),
-                    "run failed; backing off"
-                );
-                retry_at = Some(tokio::time::Instant::now() + delay);
-            }
-            _ => consecutive_failures = 0,
-        }
+        retry_at = back_off(&options, outcome, &mut consecutive_failures);
     }
     let _ = cancel_tx.send(true);
     scheduler.shutdown().await?;
@@ -226,6 +191,57 @@ where
         "daemon stopped"
     );
     Ok(summary)
+}
+
+/// Starts the cron scheduler: each tick sends on the returned channel, or is counted in
+/// `skipped` while a run is in progress (or a tick is already waiting).
+async fn start_scheduler(
+    options: &DaemonOptions,
+    running: Arc<AtomicBool>,
+    skipped: Arc<std::sync::atomic::AtomicU64>,
+) -> anyhow::Result<(JobScheduler, mpsc::Receiver<()>)> {
+    let (tick_tx, tick_rx) = mpsc::channel::<()>(1);
+    let scheduler = JobScheduler::new().await?;
+    let job = Job::new_async_tz(options.cron.as_str(), options.timezone, move |_, _| {
+        let running = running.clone();
+        let skipped = skipped.clone();
+        let tick_tx = tick_tx.clone();
+        Box::pin(async move {
+            if running.load(Ordering::SeqCst) || tick_tx.try_send(()).is_err() {
+                skipped.fetch_add(1, Ordering::SeqCst);
+                tracing::warn!("skipped: previous run still in progress");
+            }
+        })
+    })?;
+    scheduler.add(job).await?;
+    scheduler.start().await?;
+    tracing::info!(cron = %options.cron, timezone = %options.timezone, "daemon started");
+    Ok((scheduler, tick_rx))
+}
+
+/// After a tick: when it failed, the instant to retry at (backing off); otherwise none, and
+/// the failure streak ends.
+fn back_off(
+    options: &DaemonOptions,
+    outcome: TickOutcome,
+    consecutive_failures: &mut u32,
+) -> Option<tokio::time::Instant> {
+    if outcome != TickOutcome::Failed {
+        *consecutive_failures = 0;
+        return None;
+    }
+    *consecutive_failures += 1;
+    let delay = retry_delay(
+        *consecutive_failures,
+        options.retry_base,
+        options.retry_cap,
+        rand::rng().random::<f64>(),
+    );
+    tracing::warn!(
+        retry_in_secs = delay.as_secs_f64(),
+        "run failed; backing off"
+    );
+    Some(tokio::time::Instant::now() + delay)
 }
 
 fn record(summary: &mut DaemonSummary, outcome: TickOutcome) {

@@ -3,32 +3,25 @@
 use std::io::IsTerminal;
 
 use anyhow::Context;
-use chrono::{Duration, NaiveDate};
+use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{BackfillArgs, GlobalArgs, PlanArgs};
-use crate::commands::job::{Job, JobOptions, load_config, outcome_of};
+use crate::commands::job::{Job, JobOptions, load_config, outcome_of, unlock};
 use crate::commands::{SharedClock, print_stdout};
+use crate::dingtalk::StopFlag;
+use crate::dingtalk::limits;
 use crate::domain::{Clock, UserId};
 use crate::exit::{ExitKind, Outcome};
 use crate::quota::{self, YearMonth};
 use crate::reconcile::{Plan, RunKind, RunOutcome, RunRequest, plan_run};
 use crate::report;
-use crate::store::BackfillKey;
+use crate::store::{BackfillKey, RunLock};
 
-/// Work days per backfill chunk: DingTalk's results call covers at most 7 days.
-pub const CHUNK_DAYS: i64 = 7;
-
-/// Splits `from..=to` into chunks of at most [`CHUNK_DAYS`] days.
+/// Splits `from..=to` into chunks of the days one results call covers
+/// ([`limits::DAYS_PER_CALL`]), each chunk one run.
 pub fn chunks(from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
-    let mut out = Vec::new();
-    let mut start = from;
-    while start <= to {
-        let end = (start + Duration::days(CHUNK_DAYS - 1)).min(to);
-        out.push((start, end));
-        start = end + Duration::days(1);
-    }
-    out
+    limits::date_runs(from, to)
 }
 
 fn parse_users(raw: Option<Vec<String>>) -> anyhow::Result<Option<Vec<UserId>>> {
@@ -79,10 +72,11 @@ pub async fn backfill(global: &GlobalArgs, args: BackfillArgs) -> anyhow::Result
     let as_of = clock.now();
     let tz = job.config.timezone;
     check_range(args.from, args.to, quota::local_date(as_of, tz))?;
-    let holder = job.lock()?;
+    let lock = job.lock()?;
     let (from, to) = (args.from, args.to);
-    let result = run_backfill(&mut job, from, to, users, &args.into_options(), as_of).await;
-    job.unlock(&holder);
+    let options = args.into_options();
+    let result = run_backfill(&mut job, &lock, from, to, users, &options, as_of).await;
+    unlock(lock);
     let (outcome, last_run) = result?;
     if let (true, Some(run_id)) = (outcome.report, last_run) {
         let report = report::build::for_range(
@@ -133,8 +127,10 @@ pub(crate) struct BackfillEnd {
     to: NaiveDate,
 }
 
+/// Runs the backfill's chunks not yet done, one run each, under the run lock the caller holds.
 pub(crate) async fn run_backfill(
     job: &mut Job,
+    lock: &RunLock,
     from: NaiveDate,
     to: NaiveDate,
     users: Option<Vec<UserId>>,
@@ -157,34 +153,7 @@ pub(crate) async fn run_backfill(
         .filter(|(chunk_from, chunk_to)| !state.is_done(*chunk_from, *chunk_to))
         .collect();
 
-    // The estimate: a dry-run plan of the whole remaining range.
-    let estimate = match (todo.first(), todo.last()) {
-        (Some((first, _)), Some((_, last))) => {
-            let request = RunRequest {
-                kind: RunKind::Backfill {
-                    from: *first,
-                    to: *last,
-                    users: users.clone(),
-                },
-                as_of,
-                max_calls: None,
-                dry_run: true,
-                trigger: "cli".into(),
-            };
-            plan_run(&job.store, &job.client, &job.settings, &request)
-                .await
-                .map(|plan| {
-                    plan.estimated_calls
-                        + plan
-                            .deferred
-                            .iter()
-                            .map(|item| item.estimated_calls())
-                            .sum::<u64>()
-                })
-                .context("cannot estimate the backfill's cost")?
-        }
-        _ => 0,
-    };
+    let estimate = estimate_cost(job, &todo, &users, as_of).await?;
     let month = YearMonth::of(as_of, tz).to_string();
     let used = job.store.month_usage(&month)?.metered;
     let left = job.config.quota.monthly_budget.saturating_sub(used);
@@ -201,16 +170,7 @@ pub(crate) async fn run_backfill(
         )));
     }
 
-    let progress = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(todo.len() as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} chunks {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let progress = progress_bar(todo.len());
     let mut spent = 0u64;
     let mut last_run = None;
     let mut exit = Outcome::Done;
@@ -227,7 +187,7 @@ pub(crate) async fn run_backfill(
             dry_run: false,
             trigger: "backfill".into(),
         };
-        let executed = job.execute_locked(&request).await?;
+        let executed = job.execute_locked(&request, lock, &StopFlag::new()).await?;
         let summary = executed.summary;
         spent += summary.metered_calls;
         last_run = Some(summary.run_id);
@@ -263,6 +223,51 @@ pub(crate) async fn run_backfill(
         },
         last_run,
     ))
+}
+
+/// The cost of the chunks still to do: a dry-run plan of their whole range.
+async fn estimate_cost(
+    job: &Job,
+    todo: &[(NaiveDate, NaiveDate)],
+    users: &Option<Vec<UserId>>,
+    as_of: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<u64> {
+    let (Some((first, _)), Some((_, last))) = (todo.first(), todo.last()) else {
+        return Ok(0);
+    };
+    let request = RunRequest {
+        kind: RunKind::Backfill {
+            from: *first,
+            to: *last,
+            users: users.clone(),
+        },
+        as_of,
+        max_calls: None,
+        dry_run: true,
+        trigger: "cli".into(),
+    };
+    let plan = plan_run(&job.store, &job.client, &job.settings, &request)
+        .await
+        .context("cannot estimate the backfill's cost")?;
+    Ok(plan.estimated_calls
+        + plan
+            .deferred
+            .iter()
+            .map(|item| item.estimated_calls())
+            .sum::<u64>())
+}
+
+/// A progress bar over `chunks` on a terminal; hidden otherwise.
+fn progress_bar(chunks: usize) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(chunks as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} chunks {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
 }
 
 /// `plan [--from --to]`: prints the plan and its cost; calls nothing metered.

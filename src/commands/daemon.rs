@@ -5,10 +5,11 @@
 //! lock, same `run_once`, same sinks and metrics file), recorded with kind `daemon` and the
 //! trigger that caused it.
 //!
-//! Not here: the scheduling rules themselves (see [`crate::schedule`]), and cancelling a run
-//! half-way. [`tick`] receives the shutdown flag but does not look at it, because
-//! [`crate::reconcile::run_once`] has no cancellation point yet: a SIGTERM during a run waits
-//! for the whole run (bounded by its budget), which then records itself and releases the lock.
+//! A shutdown during a tick raises the run's stop flag ([`Job::execute_until`]): the run makes
+//! no further DingTalk call, applies what it fetched, records itself as partial with the rest
+//! deferred, and releases the lock before the daemon exits.
+//!
+//! Not here: the scheduling rules themselves (see [`crate::schedule`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,7 +44,7 @@ pub async fn daemon(global: &GlobalArgs) -> anyhow::Result<Outcome> {
         .store
         .recent_runs(LAST_RUN_LOOKBACK)?
         .into_iter()
-        .filter(|run| run.kind == "run" || run.kind == "daemon")
+        .filter(|run| run.kind.is_nightly())
         .map(|run| run.started_at)
         .max();
     let options = DaemonOptions {

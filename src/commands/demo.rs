@@ -67,7 +67,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
 
     // Backfill the month, as of the night after it.
     eprintln!("demo: backfilling {from} .. {to} as of {backfill_at}");
-    let holder = job.lock()?;
+    let lock = job.lock()?;
     let options = BackfillOptions {
         max_calls: None,
         yes: true,
@@ -75,8 +75,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
         report: false,
         format: ReportFormat::Text,
     };
-    let backfill = run_backfill(&mut job, from, to, None, &options, backfill_at).await;
-    job.unlock(&holder);
+    let backfill = run_backfill(&mut job, &lock, from, to, None, &options, backfill_at).await;
+    drop(lock);
     backfill?;
     let backfill_calls = sim.stats().metered;
 

@@ -144,14 +144,15 @@ pub fn collect_status(
                 .run_calls(run.id)
                 .map(|usage| usage.metered)
                 .unwrap_or(0);
+            let outcome = run.outcome_name();
             RunStatus {
                 id: run.id,
-                kind: run.kind,
+                kind: run.kind.as_str().to_owned(),
                 trigger: run.trigger,
                 as_of: run.as_of,
                 started_at: run.started_at,
                 finished_at: run.finished_at,
-                outcome: run.outcome,
+                outcome: outcome.to_owned(),
                 window: (run.window_from, run.window_to),
                 metered_calls,
             }

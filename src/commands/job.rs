@@ -1,5 +1,10 @@
 //! One reconciliation job: the config, the store, the client, wired once; and [`Job::execute`],
 //! the lock → run → deliver → metrics → unlock sequence every kind of run goes through.
+//!
+//! The run lock is a [`RunLock`] guard: released when the run is over, or when the guard is
+//! dropped on any early return. Stopping is a set-once [`StopFlag`] raised by the stop signal
+//! ([`Job::execute_until`]); the run consults it before every item and its budget refuses
+//! every metered call after it.
 
 use std::sync::Arc;
 
@@ -9,15 +14,15 @@ use chrono::{DateTime, Utc};
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::commands::SharedClock;
 use crate::config::Config;
-use crate::dingtalk::{self, Client, ClientConfig};
+use crate::dingtalk::{self, Client, ClientConfig, StopFlag};
 use crate::domain::Clock;
 use crate::exit::{ExitKind, Outcome};
 use crate::metrics::{self, RunMetrics};
 use crate::reconcile::{RunError, RunKind, RunOutcome, RunRequest, RunSettings, RunSummary};
-use crate::reconcile::{StoreRecorder, run_once};
+use crate::reconcile::{StoreRecorder, run_once_until};
 use crate::report::{self, RenderOptions, RunReport};
 use crate::sink::{self, SinkConfig};
-use crate::store::{self, LockHolder, Store};
+use crate::store::{self, LockHolder, RunLock, Store};
 
 /// Knobs that are not in the config file: tests and the demo tune the client for a simulator.
 #[derive(Debug, Clone, Default)]
@@ -38,8 +43,6 @@ pub struct Job {
     pub sinks: Vec<SinkConfig>,
     pub clock: SharedClock,
     http: reqwest::Client,
-    /// The run lock while this job holds it.
-    holder: Option<LockHolder>,
 }
 
 /// What [`Job::execute`] produced.
@@ -77,86 +80,82 @@ impl Job {
             sinks,
             clock,
             http,
-            holder: None,
         })
     }
 
     /// Runs `request` under the run lock, delivers the outbox, writes the metrics file and
     /// returns the run's report. The lock is released whatever happens inside.
     pub async fn execute(&mut self, request: RunRequest) -> anyhow::Result<Executed> {
-        let holder = self.lock()?;
-        let result = self.execute_locked(&request).await;
-        self.unlock(&holder);
-        result
+        self.execute_until(request, std::future::pending()).await
     }
 
-    /// Like [`Job::execute`], but when `stop` completes mid-run (SIGINT/SIGTERM) no further
-    /// DingTalk call is made: the run applies what it has fetched, records itself as partial
-    /// (the rest deferred, exactly as when the budget runs out) and releases the lock.
+    /// Like [`Job::execute`], but when `stop` completes mid-run (SIGINT/SIGTERM) the run's stop
+    /// flag is raised: no further DingTalk call is made, the run applies what it has fetched,
+    /// records itself as partial (the rest deferred) and the lock is released.
     pub async fn execute_until(
         &mut self,
         request: RunRequest,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<Executed> {
-        let client = self.client.clone();
-        let watcher = tokio::spawn(async move {
-            stop.await;
-            tracing::warn!("stop requested: no further DingTalk calls; applying what was fetched");
-            // Re-pinned until the run ends: the run sets its own cap when it starts, and calls
-            // already in flight may still land.
-            loop {
-                client.set_metered_cap(Some(client.metered_calls()));
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let flag = StopFlag::new();
+        let watcher = tokio::spawn({
+            let flag = flag.clone();
+            async move {
+                stop.await;
+                if flag.raise() {
+                    tracing::warn!(
+                        "stop requested: no further DingTalk calls; applying what was fetched"
+                    );
+                }
             }
         });
-        let result = self.execute(request).await;
+        let result = match self.lock() {
+            Ok(lock) => {
+                let result = self.execute_locked(&request, &lock, &flag).await;
+                unlock(lock);
+                result
+            }
+            Err(error) => Err(error),
+        };
         watcher.abort();
         result
     }
 
-    /// Takes the run lock (exit code 75 when another live run holds it).
-    pub fn lock(&mut self) -> anyhow::Result<LockHolder> {
-        let holder = LockHolder::current(None, Utc::now());
-        match self.store.acquire_lock(&holder) {
-            Ok(_) => {
-                self.holder = Some(holder.clone());
-                Ok(holder)
-            }
+    /// Takes the run lock (exit code 75 when another live run holds it); it is released when
+    /// the guard is dropped.
+    pub fn lock(&mut self) -> anyhow::Result<RunLock> {
+        match self.store.lock_run(LockHolder::current(None, Utc::now())) {
+            Ok(lock) => Ok(lock),
             Err(store::Error::Locked { holder }) => Err(anyhow::Error::new(ExitKind::Locked)
                 .context(format!("another run holds the store: {holder}"))),
             Err(error) => Err(error).context("cannot take the run lock"),
         }
     }
 
-    /// Releases the run lock taken by [`Job::lock`].
-    pub fn unlock(&mut self, holder: &LockHolder) {
-        self.recorder.set_run(None);
-        self.holder = None;
-        if let Err(error) = self.store.release_lock(holder) {
-            tracing::warn!(error.message = %error, "cannot release the run lock");
-        }
-    }
-
-    /// Like [`Job::execute`], for a caller that already holds the lock.
-    pub async fn execute_locked(&mut self, request: &RunRequest) -> anyhow::Result<Executed> {
+    /// Like [`Job::execute_until`], for a caller that already holds the lock and its stop flag.
+    pub async fn execute_locked(
+        &mut self,
+        request: &RunRequest,
+        lock: &RunLock,
+        stop: &StopFlag,
+    ) -> anyhow::Result<Executed> {
         // Each run (and each backfill chunk) renews the lock's heartbeat, so a long backfill is
         // never mistaken for a dead holder; a lock taken over meanwhile stops us.
-        if let Some(holder) = &self.holder
-            && !self
-                .store
-                .heartbeat_lock(holder, Utc::now())
-                .context("cannot renew the run lock")?
+        if !lock
+            .heartbeat(Utc::now())
+            .context("cannot renew the run lock")?
         {
             return Err(anyhow::Error::new(ExitKind::Locked)
                 .context("the run lock was taken over by another run: stopping"));
         }
         let last_run_before = self.latest_run_id();
-        let summary = match run_once(
+        let summary = match run_once_until(
             &mut self.store,
             &self.client,
             Some(&self.recorder),
             &self.settings,
             request,
+            stop,
         )
         .await
         {
@@ -231,7 +230,7 @@ impl Job {
     fn write_metrics(&self, path: &std::path::Path, report: &RunReport) {
         let last_success = self.store.recent_runs(200).ok().and_then(|runs| {
             runs.into_iter()
-                .filter(|run| run.outcome == "done")
+                .filter(|run| run.outcome == Some(RunOutcome::Done))
                 .filter_map(|run| run.finished_at)
                 .max()
         });
@@ -251,6 +250,13 @@ impl Job {
     /// "Now" for this job: `--as-of` when given, else the clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+}
+
+/// Releases the run lock now, logging a failure (the lock then stays until it goes stale).
+pub fn unlock(lock: RunLock) {
+    if let Err(error) = lock.release() {
+        tracing::warn!(error.message = %error, "cannot release the run lock");
     }
 }
 

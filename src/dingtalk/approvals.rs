@@ -18,7 +18,7 @@ use super::client::{INSTANCE, INSTANCE_IDS, TEMPLATES, api_call, decode_error};
 use super::decode::{FieldError, Fields};
 use super::form::decode_approval;
 use super::limits::{
-    APPROVAL_PAGE_SIZE, MAX_APPROVAL_LOOKBACK_DAYS, MAX_USERS_PER_APPROVAL_QUERY, split_windows,
+    APPROVAL_LOOKBACK_DAYS, IDS_PER_PAGE, USERS_PER_APPROVAL_QUERY, split_windows,
 };
 use super::model::ApprovalIdsQuery;
 use super::transport::Answer;
@@ -46,20 +46,17 @@ impl Client {
                 query.created_to, query.created_from
             )));
         }
-        let oldest = self.inner.clock.now() - Duration::days(MAX_APPROVAL_LOOKBACK_DAYS);
+        let oldest = self.inner.clock.now() - Duration::days(APPROVAL_LOOKBACK_DAYS);
         if query.created_from < oldest {
             return Err(invalid(format!(
-                "creation window starts {} which is more than {MAX_APPROVAL_LOOKBACK_DAYS} days ago; DingTalk only lists instances created since {oldest}",
+                "creation window starts {} which is more than {APPROVAL_LOOKBACK_DAYS} days ago; DingTalk only lists instances created since {oldest}",
                 query.created_from
             )));
         }
         let user_chunks: Vec<&[UserId]> = if query.user_ids.is_empty() {
             vec![&[]]
         } else {
-            query
-                .user_ids
-                .chunks(MAX_USERS_PER_APPROVAL_QUERY)
-                .collect()
+            query.user_ids.chunks(USERS_PER_APPROVAL_QUERY).collect()
         };
         let mut seen = HashSet::new();
         let mut ids = Vec::new();
@@ -101,7 +98,7 @@ impl Client {
                 "startTime": start_ms,
                 "endTime": end_ms,
                 "nextToken": next_token,
-                "maxResults": APPROVAL_PAGE_SIZE,
+                "maxResults": IDS_PER_PAGE,
             });
             if !query.statuses.is_empty() {
                 body["statuses"] = json!(

@@ -18,9 +18,10 @@ use tracing::Instrument;
 
 use super::classify::Family;
 use super::decode::{FieldError, Fields, format_local, lenient_i64};
-use super::limits::{Batch, RESULTS_PAGE_SIZE, split_batches};
+use super::limits::{Batch, ROWS_PER_PAGE, split_batches};
 use super::model::{BatchError, Punch, PunchesPull, ResultsPull, Scope, user_days};
 use super::rows::{decode_punch_row, decode_result_row};
+pub use super::transport::{Budget, StopFlag};
 use super::transport::{CallSpec, Inner};
 use super::{CallRecorder, ClientConfig, Error};
 use crate::domain::{Clock, Slot, UserId};
@@ -37,10 +38,12 @@ const SUB_DEPARTMENTS: &str = "/topapi/v2/department/listsubid";
 const DEPARTMENT_USERS: &str = "/topapi/user/listid";
 
 /// The DingTalk client. Cheap to clone (an `Arc` inside) so several tasks can pull concurrently;
-/// clones share the token, the limits and the metered count.
+/// clones share the token, the limits and the metered count. A handle made by
+/// [`Client::with_budget`] also spends out of its [`Budget`] and obeys its stop flag.
 #[derive(Clone)]
 pub struct Client {
     pub(super) inner: Arc<Inner>,
+    pub(super) budget: Option<Budget>,
 }
 
 impl std::fmt::Debug for Client {
@@ -61,12 +64,24 @@ impl Client {
     ) -> Result<Self, Error> {
         Ok(Client {
             inner: Arc::new(Inner::new(config, clock, recorder)?),
+            budget: None,
         })
     }
 
-    /// Hard cap on metered calls for this client's lifetime (the run's budget); reaching it makes
-    /// further metered calls fail fast with [`Error::BudgetExhausted`] without calling DingTalk.
-    /// `None` = no cap.
+    /// A handle of this client whose metered calls also spend out of `budget`: once the budget
+    /// (or a budget it was carved from) is spent or its stop flag raised, further metered calls
+    /// fail fast with [`Error::BudgetExhausted`] without calling DingTalk. Calls through other
+    /// handles are not counted against it.
+    pub fn with_budget(&self, budget: &Budget) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            budget: Some(budget.clone()),
+        }
+    }
+
+    /// Hard cap on metered calls for this client's lifetime, across all handles: a safety net
+    /// beside the handles' budgets; reaching it makes further metered calls fail fast with
+    /// [`Error::BudgetExhausted`] without calling DingTalk. `None` = no cap.
     pub fn set_metered_cap(&self, cap: Option<u64>) {
         self.inner
             .cap
@@ -244,13 +259,13 @@ impl Client {
         let mut unknown = Vec::new();
         let mut first_error = None;
         for page in 0..MAX_RESULT_PAGES {
-            let offset = page * RESULTS_PAGE_SIZE;
+            let offset = page * ROWS_PER_PAGE;
             let body = json!({
                 "workDateFrom": format_local(batch.from, (0, 0, 0)),
                 "workDateTo": format_local(batch.to, (0, 0, 0)),
                 "userIdList": batch.users.iter().map(UserId::as_str).collect::<Vec<_>>(),
                 "offset": offset,
-                "limit": RESULTS_PAGE_SIZE,
+                "limit": ROWS_PER_PAGE,
                 "isI18n": false,
             });
             let span = tracing::debug_span!("dingtalk_call", endpoint = RESULTS, page, offset, users = batch.users.len(), from = %batch.from, to = %batch.to);

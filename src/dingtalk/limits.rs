@@ -1,5 +1,8 @@
-//! DingTalk's size limits and our pace: splitting work into batches the APIs accept, and one rate
-//! limiter per API path.
+//! DingTalk's size limits and our pace: the one home of every limit DingTalk sets on a call
+//! (users, days, rows and ids per call or page, the approval creation window and how far back it
+//! may reach), the splitting of work into batches and windows the APIs accept, and one rate
+//! limiter per API path. The planner and the cost model (`quota`) import these limits, so an
+//! estimate is made of the same shapes the client sends.
 //!
 //! Splitting is pure (values in, batches out) so its shape can be tested without HTTP. The rate
 //! limiters keep each API below DingTalk's per-app QPS limit; different APIs do not share one, so
@@ -16,19 +19,22 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use crate::domain::UserId;
 
 /// `attendance/list` and `attendance/listRecord`: users per call.
-pub const MAX_USERS_PER_BATCH: usize = 50;
-/// `attendance/list` and `attendance/listRecord`: work days per call (inclusive).
-pub const MAX_DAYS_PER_BATCH: u64 = 7;
+pub const USERS_PER_CALL: usize = 50;
+/// `attendance/list` and `attendance/listRecord`: work days per call. `workDateTo -
+/// workDateFrom <= 7` with both ends inclusive is documented (eight dates); we send at most 7
+/// dates to stay clear of the edge.
+pub const DAYS_PER_CALL: u32 = 7;
 /// `attendance/list`: rows per page.
-pub const RESULTS_PAGE_SIZE: u64 = 50;
+pub const ROWS_PER_PAGE: u64 = 50;
 /// `instanceIds/query`: ids per page.
-pub const APPROVAL_PAGE_SIZE: u64 = 20;
+pub const IDS_PER_PAGE: u64 = 20;
 /// `instanceIds/query`: originators per call.
-pub const MAX_USERS_PER_APPROVAL_QUERY: usize = 10;
-/// `instanceIds/query`: span of one creation window.
-pub const MAX_APPROVAL_WINDOW_DAYS: i64 = 120;
-/// `instanceIds/query`: how far back a window may start.
-pub const MAX_APPROVAL_LOOKBACK_DAYS: i64 = 365;
+pub const USERS_PER_APPROVAL_QUERY: usize = 10;
+/// `instanceIds/query`: longest span of one creation window (`endTime - startTime`, both epoch
+/// milliseconds, may be exactly 120 days).
+pub const APPROVAL_WINDOW_DAYS: i64 = 120;
+/// `instanceIds/query`: how far back a creation window may start.
+pub const APPROVAL_LOOKBACK_DAYS: i64 = 365;
 
 /// One attendance call's worth of work: ≤ 50 users × ≤ 7 consecutive days.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,20 +51,13 @@ pub struct Batch {
 /// users go in runs of 50 and dates in runs of 7, giving ⌈users ÷ 50⌉ × ⌈days ÷ 7⌉ batches, the
 /// minimum for rectangular batches. Users keep the order given; an empty input gives no batch.
 pub fn split_batches(users: &[UserId], from: NaiveDate, to: NaiveDate) -> Vec<Batch> {
-    if users.is_empty() || to < from {
+    if users.is_empty() {
         return Vec::new();
     }
-    let mut date_runs = Vec::new();
-    let mut run_start = from;
-    while run_start <= to {
-        let run_end = (run_start + Duration::days(MAX_DAYS_PER_BATCH as i64 - 1)).min(to);
-        date_runs.push((run_start, run_end));
-        run_start = run_end + Duration::days(1);
-    }
-    date_runs
+    date_runs(from, to)
         .into_iter()
         .flat_map(|(from, to)| {
-            users.chunks(MAX_USERS_PER_BATCH).map(move |chunk| Batch {
+            users.chunks(USERS_PER_CALL).map(move |chunk| Batch {
                 users: chunk.to_vec(),
                 from,
                 to,
@@ -67,13 +66,28 @@ pub fn split_batches(users: &[UserId], from: NaiveDate, to: NaiveDate) -> Vec<Ba
         .collect()
 }
 
-/// Splits a creation window into windows of at most 120 days, each inclusive, adjacent ones one
-/// millisecond apart so that no instant is covered twice or missed.
+/// Splits the work dates `from..=to` into consecutive runs of at most [`DAYS_PER_CALL`] dates,
+/// oldest first (none when `to < from`): the date side of every attendance call, of the plan's
+/// estimates and of a backfill's chunks.
+pub fn date_runs(from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
+    let mut runs = Vec::new();
+    let mut start = from;
+    while start <= to {
+        let end = (start + Duration::days(i64::from(DAYS_PER_CALL) - 1)).min(to);
+        runs.push((start, end));
+        start = end + Duration::days(1);
+    }
+    runs
+}
+
+/// Splits a creation window into windows of at most [`APPROVAL_WINDOW_DAYS`], oldest first, each
+/// inclusive, adjacent ones one millisecond apart so that no instant is covered twice or missed.
+/// DingTalk accepts a span of exactly 120 days (it refuses only a longer one).
 pub fn split_windows(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    let span = Duration::days(MAX_APPROVAL_WINDOW_DAYS);
+    let span = Duration::days(APPROVAL_WINDOW_DAYS);
     let mut windows = Vec::new();
     let mut start = from;
     while start <= to {
@@ -183,13 +197,28 @@ mod tests {
         assert_eq!(batches.len(), 3 * 5);
         let mut seen = std::collections::BTreeSet::new();
         for batch in &batches {
-            assert!(batch.users.len() <= MAX_USERS_PER_BATCH);
-            assert!((batch.to - batch.from).num_days() < MAX_DAYS_PER_BATCH as i64);
+            assert!(batch.users.len() <= USERS_PER_CALL);
+            assert!((batch.to - batch.from).num_days() < i64::from(DAYS_PER_CALL));
             for pair in crate::dingtalk::model::user_days(&batch.users, batch.from, batch.to) {
                 assert!(seen.insert(pair), "user-day covered twice");
             }
         }
         assert_eq!(seen.len(), 123 * 31);
+    }
+
+    #[test]
+    fn date_runs_cover_every_date_once_in_runs_of_seven() {
+        let runs = date_runs(day("2026-10-01"), day("2026-10-16"));
+        assert_eq!(
+            runs,
+            vec![
+                (day("2026-10-01"), day("2026-10-07")),
+                (day("2026-10-08"), day("2026-10-14")),
+                (day("2026-10-15"), day("2026-10-16")),
+            ]
+        );
+        assert_eq!(date_runs(day("2026-10-02"), day("2026-10-02")).len(), 1);
+        assert!(date_runs(day("2026-10-03"), day("2026-10-02")).is_empty());
     }
 
     #[test]

@@ -51,7 +51,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
-pub use client::Client;
+pub use client::{Budget, Client, StopFlag};
 pub use error::{Error, ErrorKind};
 pub use model::{ApprovalIdsQuery, BatchError, Punch, PunchesPull, ResultsPull, Scope};
 

@@ -1,9 +1,10 @@
-//! One call to DingTalk end to end: the quota flag and metered cap, the per-path rate limiter,
-//! the concurrency semaphore, the token, the HTTP exchange, metering, and the retry loop.
+//! One call to DingTalk end to end: the quota flag, the handle's [`Budget`] and stop flag, the
+//! client's metered cap, the per-path rate limiter, the concurrency semaphore, the token, the
+//! HTTP exchange, metering, and the retry loop.
 //!
 //! Every attempt that reaches the network is reported to the recorder with the outcome the
-//! metering rule needs; attempts refused locally (quota flag, cap) make no call and record
-//! nothing. Retries are a bounded loop with no sleep after the last attempt, and the last real
+//! metering rule needs; attempts refused locally (quota flag, stop flag, budget, cap) make no
+//! call and record nothing. Retries are a bounded loop with no sleep after the last attempt, and the last real
 //! error is returned. This module knows no endpoint's body shape; `client` does.
 
 use std::sync::Arc;
@@ -108,9 +109,115 @@ impl Inner {
     }
 }
 
-/// A claim on one metered call under the cap, released unless the attempt was metered.
+/// A set-once request to stop: once raised, no metered call starts under a [`Budget`] that
+/// obeys it (calls already in flight still land). Cheap to clone; clones share the flag.
+#[derive(Debug, Clone, Default)]
+pub struct StopFlag(Arc<AtomicBool>);
+
+impl StopFlag {
+    pub fn new() -> StopFlag {
+        StopFlag::default()
+    }
+
+    /// Raises the flag for good; returns whether this call raised it (false: it was up).
+    pub fn raise(&self) -> bool {
+        !self.0.swap(true, Ordering::SeqCst)
+    }
+
+    pub fn is_raised(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Metered calls a client handle ([`Client::with_budget`]) may start, and the stop flag it
+/// obeys. A budget carved out of another ([`Budget::within`]) counts every call against both,
+/// so a step of a run can never spend more than the run. Calls in flight count as spent until
+/// they turn out unmetered. Cheap to clone; clones share the count.
+#[derive(Debug, Clone)]
+pub struct Budget(Arc<BudgetNode>);
+
+#[derive(Debug)]
+struct BudgetNode {
+    limit: u64,
+    /// Metered calls made plus metered calls in flight.
+    taken: AtomicU64,
+    parent: Option<Budget>,
+    stop: StopFlag,
+}
+
+impl Budget {
+    /// A budget of `limit` metered calls that stops when `stop` is raised.
+    pub fn new(limit: u64, stop: StopFlag) -> Budget {
+        Budget(Arc::new(BudgetNode {
+            limit,
+            taken: AtomicU64::new(0),
+            parent: None,
+            stop,
+        }))
+    }
+
+    /// A budget of at most `limit` more calls out of this one, obeying the same stop flag.
+    pub fn within(&self, limit: u64) -> Budget {
+        Budget(Arc::new(BudgetNode {
+            limit,
+            taken: AtomicU64::new(0),
+            parent: Some(self.clone()),
+            stop: self.0.stop.clone(),
+        }))
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.0.limit
+    }
+
+    /// Metered calls spent (and in flight) under this budget.
+    pub fn spent(&self) -> u64 {
+        self.0.taken.load(Ordering::SeqCst)
+    }
+
+    /// Metered calls this budget still allows, its parents' limits aside.
+    pub fn left(&self) -> u64 {
+        self.0.limit.saturating_sub(self.spent())
+    }
+
+    pub fn stop_flag(&self) -> &StopFlag {
+        &self.0.stop
+    }
+
+    /// Claims one call at every level, or none: `Err` with the limit of the level that refused.
+    fn take(&self) -> Result<(), u64> {
+        let node = &*self.0;
+        if node.stop.is_raised() {
+            return Err(node.limit);
+        }
+        node.taken
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |taken| {
+                (taken < node.limit).then_some(taken + 1)
+            })
+            .map_err(|_| node.limit)?;
+        if let Some(parent) = &node.parent
+            && let Err(limit) = parent.take()
+        {
+            node.taken.fetch_sub(1, Ordering::SeqCst);
+            return Err(limit);
+        }
+        Ok(())
+    }
+
+    /// Returns a claimed call that was not metered, at every level.
+    fn give_back(&self) {
+        self.0.taken.fetch_sub(1, Ordering::SeqCst);
+        if let Some(parent) = &self.0.parent {
+            parent.give_back();
+        }
+    }
+}
+
+/// A claim on one metered call under the cap (and the handle's budget), released unless the
+/// attempt was metered.
 struct Reservation<'a> {
     inner: &'a Inner,
+    budget: Option<&'a Budget>,
     settled: bool,
 }
 
@@ -119,16 +226,23 @@ impl Reservation<'_> {
         if metered {
             self.inner.metered.fetch_add(1, Ordering::SeqCst);
         } else {
-            self.inner.reserved.fetch_sub(1, Ordering::SeqCst);
+            self.release();
         }
         self.settled = true;
+    }
+
+    fn release(&self) {
+        self.inner.reserved.fetch_sub(1, Ordering::SeqCst);
+        if let Some(budget) = self.budget {
+            budget.give_back();
+        }
     }
 }
 
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
         if !self.settled {
-            self.inner.reserved.fetch_sub(1, Ordering::SeqCst);
+            self.release();
         }
     }
 }
@@ -321,8 +435,8 @@ impl Client {
         result
     }
 
-    /// Claims one metered call, or refuses without calling when the quota is gone or the cap
-    /// is reached.
+    /// Claims one metered call, or refuses without calling when the quota is gone, the stop
+    /// flag is raised, or the handle's budget or the client's cap is reached.
     fn reserve(&self, endpoint: &str) -> Result<Reservation<'_>, Error> {
         let inner = &*self.inner;
         if inner.quota_exhausted.load(Ordering::SeqCst) {
@@ -331,18 +445,28 @@ impl Client {
                 code: "seen earlier by this client".to_owned(),
             });
         }
+        let exhausted = |cap| Error::BudgetExhausted {
+            endpoint: endpoint.to_owned(),
+            cap,
+        };
+        if let Some(budget) = &self.budget {
+            budget.take().map_err(exhausted)?;
+        }
         let cap = inner.cap.load(Ordering::SeqCst);
-        inner
+        let claimed = inner
             .reserved
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |reserved| {
                 (reserved < cap).then_some(reserved + 1)
-            })
-            .map_err(|_| Error::BudgetExhausted {
-                endpoint: endpoint.to_owned(),
-                cap,
-            })?;
+            });
+        if claimed.is_err() {
+            if let Some(budget) = &self.budget {
+                budget.give_back();
+            }
+            return Err(exhausted(cap));
+        }
         Ok(Reservation {
             inner,
+            budget: self.budget.as_ref(),
             settled: false,
         })
     }
@@ -428,6 +552,29 @@ mod tests {
         config.retry_base_delay = Duration::from_millis(100);
         let clock = Arc::new(FixedClock(chrono::DateTime::UNIX_EPOCH));
         Client::new(config, clock, Arc::new(NullRecorder)).unwrap()
+    }
+
+    #[test]
+    fn a_budget_carved_out_of_another_counts_against_both_and_a_raised_stop_refuses_all() {
+        let stop = StopFlag::new();
+        let run = Budget::new(3, stop.clone());
+        let step = run.within(5);
+        assert_eq!((step.take(), step.take()), (Ok(()), Ok(())));
+        assert_eq!((run.spent(), step.spent()), (2, 2));
+        assert_eq!(run.take(), Ok(()));
+        assert_eq!(
+            step.take(),
+            Err(3),
+            "the run's limit refuses the step's call"
+        );
+        assert_eq!(step.spent(), 2, "a refused claim is rolled back");
+        step.give_back();
+        assert_eq!((run.spent(), run.left(), step.left()), (2, 1, 4));
+        assert!(stop.raise());
+        assert!(!stop.raise(), "the flag is raised once");
+        assert_eq!(run.take(), Err(3));
+        assert_eq!(step.take(), Err(5));
+        assert_eq!(run.spent(), 2);
     }
 
     fn error(kind: &str) -> Error {

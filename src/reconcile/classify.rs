@@ -344,57 +344,7 @@ fn classify_change(
             }
         }
         SlotChange::Changed { before, after } => {
-            let earlier = approval_correction(before)
-                .map(str::to_owned)
-                .or(context.corrected_by.clone());
-            if let Some(instance) = approval_correction(after)
-                && approval_correction(before) != Some(instance)
-            {
-                return Some(draft.supply_applied(after, instance, Evidence::ProcInstId, true));
-            }
-            if let Some((evidence, approval)) = matched_approval
-                && shows_approval(after)
-                && !shows_approval(before)
-            {
-                return Some(draft.supply_applied(after, &approval.id, *evidence, true));
-            }
-            if let Some(instance) = earlier
-                && !shows_approval(after)
-                && after.source_type != SourceType::Boss
-            {
-                return Some(supply_reverted(&draft, after, &instance));
-            }
-            if after.source_type == SourceType::Boss {
-                return Some(draft.by_policy(
-                    ChangeClass::AdminEdit,
-                    policy.admin_edit,
-                    after.ledger_state(),
-                    true,
-                    "was edited by an administrator",
-                ));
-            }
-            if is_late_result(before, after, &context, input.settle) {
-                let hash = state_hash(&after.ledger_state());
-                let detail = format!("{key} settled to {}", after.time_result);
-                let action = LedgerAction::Write(after.ledger_state());
-                return Some(draft.verdict(
-                    ChangeClass::LateResult,
-                    format!("late_result|{key}|{hash}"),
-                    detail,
-                    action,
-                ));
-            }
-            let what = format!(
-                "changed from {} to {} with no approval or administrator behind it",
-                before.time_result, after.time_result
-            );
-            draft.by_policy(
-                ChangeClass::Unexplained,
-                policy.unexplained,
-                after.ledger_state(),
-                true,
-                &what,
-            )
+            changed(&draft, &context, matched_approval, before, after)
         }
         SlotChange::Vanished(before) => {
             let mut verdict = draft.by_policy(
@@ -413,6 +363,69 @@ fn classify_change(
         SlotChange::Unchanged(_) => return None,
     };
     Some(verdict)
+}
+
+/// The verdict on a slot seen before whose state changed: a 补卡 applied (named or matched),
+/// a 补卡 reverted, an administrator's edit, a late result, or an unexplained change.
+fn changed(
+    draft: &Draft<'_>,
+    context: &SlotContext,
+    matched_approval: Option<&(Evidence, &Approval)>,
+    before: &Slot,
+    after: &Slot,
+) -> Verdict {
+    let (input, key, policy) = (draft.input, &draft.key, draft.input.policy);
+    let earlier = approval_correction(before)
+        .map(str::to_owned)
+        .or(context.corrected_by.clone());
+    if let Some(instance) = approval_correction(after)
+        && approval_correction(before) != Some(instance)
+    {
+        return draft.supply_applied(after, instance, Evidence::ProcInstId, true);
+    }
+    if let Some((evidence, approval)) = matched_approval
+        && shows_approval(after)
+        && !shows_approval(before)
+    {
+        return draft.supply_applied(after, &approval.id, *evidence, true);
+    }
+    if let Some(instance) = earlier
+        && !shows_approval(after)
+        && after.source_type != SourceType::Boss
+    {
+        return supply_reverted(draft, after, &instance);
+    }
+    if after.source_type == SourceType::Boss {
+        return draft.by_policy(
+            ChangeClass::AdminEdit,
+            policy.admin_edit,
+            after.ledger_state(),
+            true,
+            "was edited by an administrator",
+        );
+    }
+    if is_late_result(before, after, context, input.settle) {
+        let hash = state_hash(&after.ledger_state());
+        let detail = format!("{key} settled to {}", after.time_result);
+        let action = LedgerAction::Write(after.ledger_state());
+        return draft.verdict(
+            ChangeClass::LateResult,
+            format!("late_result|{key}|{hash}"),
+            detail,
+            action,
+        );
+    }
+    let what = format!(
+        "changed from {} to {} with no approval or administrator behind it",
+        before.time_result, after.time_result
+    );
+    draft.by_policy(
+        ChangeClass::Unexplained,
+        policy.unexplained,
+        after.ledger_state(),
+        true,
+        &what,
+    )
 }
 
 fn supply_reverted(draft: &Draft<'_>, after: &Slot, instance: &str) -> Verdict {

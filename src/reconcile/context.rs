@@ -15,22 +15,11 @@ use super::classify::SlotContext;
 use super::diff::SlotChange;
 use super::fetch::Fetched;
 use super::matching::SlotIndex;
-use super::plan::PlanItem;
+use super::plan::ResultsItem;
 
-/// User-days the results items among `items` cover.
-pub(super) fn covered_days(items: &[PlanItem]) -> BTreeSet<(UserId, NaiveDate)> {
-    let mut days = BTreeSet::new();
-    for item in items {
-        if let PlanItem::Results {
-            users, from, to, ..
-        } = item
-        {
-            for date in from.iter_days().take_while(|date| date <= to) {
-                days.extend(users.iter().map(|user| (user.clone(), date)));
-            }
-        }
-    }
-    days
+/// User-days the results items cover.
+pub(super) fn covered_days(items: &[ResultsItem]) -> BTreeSet<(UserId, NaiveDate)> {
+    items.iter().flat_map(ResultsItem::user_days).collect()
 }
 
 /// The user-days an approval's slot may be on: its work date when the form says so, else the

@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{Duration, NaiveDate};
 
 use crate::dingtalk::Client;
+use crate::dingtalk::limits::{APPROVAL_LOOKBACK_DAYS, ROWS_PER_PAGE, USERS_PER_CALL};
 use crate::domain::{Slot, UserId};
 use crate::quota::{
-    RESULT_USERS_PER_CALL, YearMonth, local_date, local_midnight, nightly_allowance,
-    remaining_nightly_runs, surplus,
+    YearMonth, local_date, local_midnight, nightly_allowance, remaining_nightly_runs, surplus,
 };
 use crate::store::{ListedApproval, Store, StoredApproval};
 
@@ -23,9 +23,6 @@ use super::plan::{
 use super::scan::check_day;
 use super::state::{Fact, PlannerState};
 use super::{RunError, RunKind, RunRequest, RunSettings};
-
-/// Longest reach back of an approval listing DingTalk accepts.
-const MAX_LISTING_REACH_DAYS: i64 = 365;
 
 /// What the planner needs from the store and the client, gathered once.
 pub(super) struct Facts {
@@ -86,62 +83,19 @@ pub(super) async fn gather(
     let state = PlannerState::from_stored(store.planner_state()?.as_deref());
     let today = local_date(request.as_of, tz);
     let nightly = !matches!(request.kind, RunKind::Backfill { .. });
-    let scan_night =
-        nightly && is_scan_night(state.last_scan, today, settings.reconcile.scan_every_nights);
-    let (mut open_slots, mut watched) = (Vec::new(), Vec::new());
-    if scan_night {
-        let scope: BTreeSet<&UserId> = users.iter().collect();
-        let horizon = today - Duration::days(i64::from(settings.reconcile.open_slot_horizon_days));
-        open_slots = store
-            .open_slots(None)?
-            .into_iter()
-            .filter(|stored| {
-                stored.slot.work_date >= horizon && scope.contains(&stored.slot.user_id)
-            })
-            .map(|stored| stored.slot)
-            .collect();
-        if state.punch_shows_supply != Fact::Fails {
-            let since = request.as_of - Duration::days(i64::from(settings.revert_watch_days));
-            for (user, date) in recently_corrected(store, since, today)? {
-                for stored in store.slots_for_user_day(&user, date)? {
-                    if stored.present && shows_approval(&stored.slot) {
-                        watched.push(stored.slot);
-                    }
-                }
-            }
-        }
-    }
+    let scan_night = nightly && is_scan_night(state.last_scan, today, settings.reconcile.scan_every_nights);
+    let (open_slots, watched) = if scan_night {
+        scan_targets(store, settings, request, &users, &state)?
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let enrichment: Vec<String> = store
         .corrections_awaiting_enrichment()?
         .into_iter()
         .filter(|id| !known.contains_key(id))
         .collect();
     let latest = latest_settled(request.as_of, tz, settings.reconcile.sync_after_hours);
-    let first_default = latest - Duration::days(i64::from(settings.reconcile.window_days) - 1);
-    let first = users
-        .iter()
-        .map(|user| sync_start(&state, user, first_default))
-        .min()
-        .unwrap_or(latest)
-        .min(latest);
-    let counts =
-        store.present_slot_counts(first - Duration::days(14), latest - Duration::days(7))?;
-    // A date is expected to have no schedule when the same weekday one and two weeks earlier
-    // were read by the sync and had none.
-    let read = |date: NaiveDate| {
-        state.synced_from.is_some_and(|from| from <= date)
-            && state.synced_through.is_some_and(|through| date <= through)
-    };
-    let expected_empty = first
-        .iter_days()
-        .take_while(|date| *date <= latest)
-        .filter(|date| {
-            [7, 14].into_iter().all(|back| {
-                let before = *date - Duration::days(back);
-                read(before) && !counts.contains_key(&before)
-            })
-        })
-        .collect();
+    let expected_empty = expected_empty(store, settings, &users, &state, latest)?;
     let recent = store.present_slot_counts(latest - Duration::days(7), latest)?;
     let essential_per_night = essential_per_night(settings, &users, &state, &recent, &known);
     let surplus = surplus(remaining, essential_per_night, nights.saturating_sub(1))
@@ -163,6 +117,72 @@ pub(super) async fn gather(
     })
 }
 
+/// Not-signed slots of users in scope within the horizon, and the corrected slots watched for
+/// reverts through punches (unless punches were seen not to show the 补卡).
+fn scan_targets(
+    store: &Store,
+    settings: &RunSettings,
+    request: &RunRequest,
+    users: &[UserId],
+    state: &PlannerState,
+) -> Result<(Vec<Slot>, Vec<Slot>), RunError> {
+    let today = local_date(request.as_of, settings.timezone);
+    let scope: BTreeSet<&UserId> = users.iter().collect();
+    let horizon = today - Duration::days(i64::from(settings.reconcile.open_slot_horizon_days));
+    let open_slots = store
+        .open_slots(None)?
+        .into_iter()
+        .filter(|stored| stored.slot.work_date >= horizon && scope.contains(&stored.slot.user_id))
+        .map(|stored| stored.slot)
+        .collect();
+    let mut watched = Vec::new();
+    if state.punch_shows_supply != Fact::Fails {
+        let since = request.as_of - Duration::days(i64::from(settings.revert_watch_days));
+        for (user, date) in recently_corrected(store, since, today)? {
+            for stored in store.slots_for_user_day(&user, date)? {
+                if stored.present && shows_approval(&stored.slot) {
+                    watched.push(stored.slot);
+                }
+            }
+        }
+    }
+    Ok((open_slots, watched))
+}
+
+/// Dates the sync may read tonight (up to `latest`) that are expected to have no schedule: the
+/// same weekday one and two weeks earlier were read by the sync and had none.
+fn expected_empty(
+    store: &Store,
+    settings: &RunSettings,
+    users: &[UserId],
+    state: &PlannerState,
+    latest: NaiveDate,
+) -> Result<BTreeSet<NaiveDate>, RunError> {
+    let first_default = latest - Duration::days(i64::from(settings.reconcile.window_days) - 1);
+    let first = users
+        .iter()
+        .map(|user| sync_start(state, user, first_default))
+        .min()
+        .unwrap_or(latest)
+        .min(latest);
+    let counts =
+        store.present_slot_counts(first - Duration::days(14), latest - Duration::days(7))?;
+    let read = |date: NaiveDate| {
+        state.synced_from.is_some_and(|from| from <= date)
+            && state.synced_through.is_some_and(|through| date <= through)
+    };
+    Ok(first
+        .iter_days()
+        .take_while(|date| *date <= latest)
+        .filter(|date| {
+            [7, 14].into_iter().all(|back| {
+                let before = *date - Duration::days(back);
+                read(before) && !counts.contains_key(&before)
+            })
+        })
+        .collect())
+}
+
 /// Metered calls an average night's essential work is expected to need: the sync of one
 /// day's rows (from the last synced week, or two rows per user on five days of seven), the
 /// punch scan and its targeted re-fetches spread over their nights, approvals when they are
@@ -174,16 +194,15 @@ fn essential_per_night(
     recent_counts: &BTreeMap<NaiveDate, u64>,
     known: &BTreeMap<String, StoredApproval>,
 ) -> u64 {
-    let batches = users.len().div_ceil(RESULT_USERS_PER_CALL) as u64;
+    let batches = users.len().div_ceil(USERS_PER_CALL) as u64;
     let rows_per_day = if recent_counts.is_empty() {
         users.len() as u64 * settings.rows_per_user_day * 5 / 7
     } else {
         recent_counts.values().sum::<u64>() / 7
     };
-    let sync = rows_per_day.div_ceil(50).max(batches * 5 / 7);
+    let sync = rows_per_day.div_ceil(ROWS_PER_PAGE).max(batches * 5 / 7);
     let horizon_weeks = u64::from(settings.reconcile.open_slot_horizon_days.div_ceil(7));
-    let scan = (batches / 4 + 1) * horizon_weeks * 2
-        / u64::from(settings.reconcile.scan_every_nights.max(1));
+    let scan = (batches / 4 + 1) * horizon_weeks * 2 / u64::from(settings.reconcile.scan_every_nights.max(1));
     let approvals = if state.evidence_without_approvals() {
         0
     } else {
@@ -208,9 +227,8 @@ pub(super) fn sync_start(
 }
 
 fn listings(settings: &RunSettings, request: &RunRequest, facts: &Facts) -> Vec<Listing> {
-    let floor = request.as_of - Duration::days(MAX_LISTING_REACH_DAYS) + Duration::hours(1);
-    let lookback =
-        request.as_of - Duration::days(i64::from(settings.reconcile.approval_lookback_days));
+    let floor = request.as_of - Duration::days(APPROVAL_LOOKBACK_DAYS) + Duration::hours(1);
+    let lookback = request.as_of - Duration::days(i64::from(settings.reconcile.approval_lookback_days));
     let per_day = {
         let since = request.as_of - Duration::days(30);
         let recent = facts

@@ -1,29 +1,31 @@
-//! Executing plan items against DingTalk: approval listings, approval details and attendance
-//! results, in the order given, until the run's budget or the organisation's quota stops us.
+//! Executing plan items against DingTalk: approval listings, approval details, raw punches and
+//! attendance results, each function taking the items of its own kind, in the order given,
+//! until the budget, the organisation's quota or a stop request stops us.
 //!
 //! Everything fetched is returned as data; nothing is written here (the store is the caller's).
-//! Once the client reports the run's cap reached or DingTalk's monthly quota exhausted, no
-//! further item is started: the rest is returned as deferred, never dropped. Per-batch failures
-//! are data too: their user-days are simply not complete.
+//! The client handle passed in carries the step's budget ([`crate::dingtalk::Budget`]); once it
+//! is spent, DingTalk's monthly quota is exhausted or the stop flag is raised, no further item is
+//! started: the rest is returned as deferred, never dropped. Per-batch failures are data too:
+//! their user-days are simply not complete.
 
 use std::collections::BTreeSet;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
-use chrono::{DateTime, Utc};
-
-use crate::dingtalk::{ApprovalIdsQuery, Client, Error, ErrorKind, Punch};
+use crate::dingtalk::{ApprovalIdsQuery, BatchError, Client, Error, ErrorKind, Punch, StopFlag};
 use crate::domain::{Approval, Slot, UserId};
 
-use super::plan::PlanItem;
+use super::plan::{DetailsItem, ListingItem, PlanItem, PunchesItem, ResultsItem};
 
 /// Why fetching stopped before the plan was done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
-    /// The run's own cap of metered calls is spent.
+    /// The budget of the run (or of the step) is spent.
     Budget,
     /// DingTalk reported the organisation's monthly quota exhausted (`90020`).
     Quota,
+    /// A stop was requested (SIGINT/SIGTERM): no further DingTalk call.
+    Requested,
 }
 
 /// What the executed items brought back.
@@ -56,51 +58,69 @@ pub struct Fetched {
 }
 
 impl Fetched {
-    fn note(&mut self, error: &Error) {
+    /// Whether the next item may start; notes a stop request first.
+    fn may_start(&mut self, stop: &StopFlag) -> bool {
+        if stop.is_raised() {
+            self.stop = Some(Stop::Requested);
+        }
+        self.stop.is_none()
+    }
+
+    /// Books an error; returns whether it stops fetching.
+    fn note(&mut self, error: &Error, stop: &StopFlag) -> bool {
         match error.kind() {
+            ErrorKind::BudgetExhausted if stop.is_raised() => self.stop = Some(Stop::Requested),
             ErrorKind::BudgetExhausted => self.stop = self.stop.or(Some(Stop::Budget)),
             ErrorKind::QuotaExhausted => self.stop = Some(Stop::Quota),
-            _ => self.errors.push(error.to_string()),
+            _ => {
+                self.errors.push(error.to_string());
+                return false;
+            }
         }
+        true
+    }
+
+    /// Books the failed batches of one item; returns whether one of them stops fetching.
+    fn note_batches(&mut self, errors: &[BatchError], stop: &StopFlag) -> bool {
+        let mut stopped = false;
+        for batch in errors {
+            stopped |= self.note(&batch.error, stop);
+        }
+        stopped
     }
 }
 
 /// Lists approval ids of every status: running ones are learnt once here and followed up with
 /// details later, so a creation window is listed once.
-pub async fn list_approvals(client: &Client, items: Vec<PlanItem>, out: &mut Fetched) {
+pub async fn list_approvals(
+    client: &Client,
+    stop: &StopFlag,
+    items: Vec<ListingItem>,
+    out: &mut Fetched,
+) {
     for item in items {
-        if out.stop.is_some() {
-            out.deferred.push(item);
+        if !out.may_start(stop) {
+            out.deferred.push(PlanItem::ApprovalList(item));
             continue;
         }
-        let PlanItem::ApprovalList {
-            process_code,
-            created_from,
-            created_to,
-            ..
-        } = &item
-        else {
-            out.deferred.push(item);
-            continue;
-        };
         let query = ApprovalIdsQuery {
-            process_code: process_code.clone(),
-            created_from: *created_from,
-            created_to: *created_to,
+            process_code: item.process_code.clone(),
+            created_from: item.created_from,
+            created_to: item.created_to,
             statuses: Vec::new(),
             user_ids: Vec::new(),
         };
         match client.approval_ids(&query).await {
             Ok(ids) => {
                 out.listed
-                    .extend(ids.into_iter().map(|id| (id, process_code.clone())));
-                out.listed_windows.push((process_code.clone(), *created_to));
+                    .extend(ids.into_iter().map(|id| (id, item.process_code.clone())));
+                out.listed_windows
+                    .push((item.process_code.clone(), item.created_to));
             }
             Err(error) => {
-                out.note(&error);
                 out.incomplete_listings += 1;
-                if out.stop.is_some() {
-                    out.deferred.push(item);
+                if out.note(&error, stop) {
+                    out.deferred.push(PlanItem::ApprovalList(item));
                 }
             }
         }
@@ -108,12 +128,13 @@ pub async fn list_approvals(client: &Client, items: Vec<PlanItem>, out: &mut Fet
 }
 
 /// Fetches approval details; ids past the stop are deferred as one item.
-pub async fn fetch_details(client: &Client, ids: &[String], out: &mut Fetched) {
+pub async fn fetch_details(client: &Client, stop: &StopFlag, ids: &[String], out: &mut Fetched) {
     if ids.is_empty() {
         return;
     }
-    if out.stop.is_some() {
-        out.deferred.push(details_item(ids.to_vec()));
+    if !out.may_start(stop) {
+        out.deferred
+            .push(PlanItem::ApprovalDetails(DetailsItem::new(ids.to_vec())));
         return;
     }
     let mut left_over = Vec::new();
@@ -122,91 +143,61 @@ pub async fn fetch_details(client: &Client, ids: &[String], out: &mut Fetched) {
             Ok(approval) => out.approvals.push(approval),
             Err(error) if error.kind() == ErrorKind::NotFound => out.gone.push(id),
             Err(error) => {
-                let stops = matches!(
-                    error.kind(),
-                    ErrorKind::BudgetExhausted | ErrorKind::QuotaExhausted
-                );
-                out.note(&error);
-                if stops {
+                if out.note(&error, stop) {
                     left_over.push(id);
                 }
             }
         }
     }
     if !left_over.is_empty() {
-        out.deferred.push(details_item(left_over));
+        out.deferred
+            .push(PlanItem::ApprovalDetails(DetailsItem::new(left_over)));
     }
 }
 
 /// Reads raw punches item by item until fetching stops.
-pub async fn fetch_punches(client: &Client, items: Vec<PlanItem>, out: &mut Fetched) {
+pub async fn fetch_punches(
+    client: &Client,
+    stop: &StopFlag,
+    items: Vec<PunchesItem>,
+    out: &mut Fetched,
+) {
     for item in items {
-        if out.stop.is_some() {
-            out.deferred.push(item);
+        if !out.may_start(stop) {
+            out.deferred.push(PlanItem::Punches(item));
             continue;
         }
-        let PlanItem::Punches {
-            users, from, to, ..
-        } = &item
-        else {
-            out.deferred.push(item);
-            continue;
-        };
-        let pull = client.raw_punches(users, *from, *to).await;
+        let pull = client.raw_punches(&item.users, item.from, item.to).await;
         out.punches.extend(pull.punches);
         out.punch_complete.extend(pull.complete_user_days);
-        let mut stopped_here = false;
-        for batch in &pull.errors {
-            stopped_here |= matches!(
-                batch.error.kind(),
-                ErrorKind::BudgetExhausted | ErrorKind::QuotaExhausted
-            );
-            out.note(&batch.error);
+        if out.note_batches(&pull.errors, stop) {
+            out.deferred.push(PlanItem::Punches(item));
         }
-        if stopped_here {
-            out.deferred.push(item);
-        }
-    }
-}
-
-fn details_item(ids: Vec<String>) -> PlanItem {
-    PlanItem::ApprovalDetails {
-        estimated_calls: ids.len() as u64,
-        ids,
     }
 }
 
 /// Reads attendance results item by item until fetching stops.
-pub async fn fetch_results(client: &Client, items: Vec<PlanItem>, out: &mut Fetched) {
+pub async fn fetch_results(
+    client: &Client,
+    stop: &StopFlag,
+    items: Vec<ResultsItem>,
+    out: &mut Fetched,
+) {
     for item in items {
-        if out.stop.is_some() {
-            out.deferred.push(item);
+        if !out.may_start(stop) {
+            out.deferred.push(PlanItem::Results(item));
             continue;
         }
-        let PlanItem::Results {
-            users, from, to, ..
-        } = &item
-        else {
-            out.deferred.push(item);
-            continue;
-        };
-        let pull = client.attendance_results(users, *from, *to).await;
+        let pull = client
+            .attendance_results(&item.users, item.from, item.to)
+            .await;
         out.slots.extend(pull.slots);
         out.complete.extend(pull.complete_user_days);
         out.unknown_values.extend(pull.unknown_values);
-        out.ranges.push((users.clone(), *from, *to));
-        let mut stopped_here = false;
-        for batch in &pull.errors {
-            let stops = matches!(
-                batch.error.kind(),
-                ErrorKind::BudgetExhausted | ErrorKind::QuotaExhausted
-            );
-            stopped_here |= stops;
-            out.note(&batch.error);
-        }
-        if stopped_here {
+        out.ranges.push((item.users.clone(), item.from, item.to));
+        if out.note_batches(&pull.errors, stop) {
             // Part of the item may be missing; the whole item goes back on the list.
-            out.deferred.push(item);
+            out.deferred.push(PlanItem::Results(item));
         }
     }
 }

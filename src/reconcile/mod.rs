@@ -19,13 +19,19 @@
 //!
 //! # Modules
 //!
-//! - `diff`, `matching`, `classify`, `plan`, `scan`, `state`: the pure core (no IO, no clock).
-//! - `fetch`: executes plan items with the client until the budget or quota stops it.
-//! - `apply`: verdicts → store batches. `recorder`: the client's calls → the store's call ledger.
-//! - `run`: the orchestration behind [`run_once`]; `context`: the store reads around the fetch. `explain`: one employee-day as plain data.
+//! - `diff`, `matching`, `classify`, `plan`, `scan`, `state`, `finish`: the pure core (no IO, no
+//!   clock); `finish` is the end of a run (what the night teaches the planner, the summary and
+//!   the done/partial rule).
+//! - `fetch`: executes plan items, each function those of its own kind, until the budget, the
+//!   quota or a stop request stops it.
+//! - `apply`: verdicts → store batches. `recorder`: the client's calls → the store's call ledger,
+//!   tagged with the run while a [`RunTag`] guard lives.
+//! - `run`: the orchestration behind [`run_once`] and [`run_once_until`] (one method per step);
+//!   `context`: the store reads around the fetch. `explain`: one employee-day as plain data.
 //!
-//! Not here: the run lock (the caller takes and releases it around [`run_once`]), delivering the
-//! outbox to sinks, rendering reports.
+//! Not here: the run lock (the caller holds a `store::RunLock` around [`run_once`]), raising
+//! the stop flag (the caller's signal handling), delivering the outbox to sinks, rendering
+//! reports.
 
 pub mod apply;
 pub mod classify;
@@ -34,6 +40,7 @@ pub mod diff;
 pub mod explain;
 mod facts;
 pub mod fetch;
+mod finish;
 pub mod matching;
 pub mod plan;
 pub mod recorder;
@@ -54,10 +61,11 @@ use crate::dingtalk::Scope;
 use crate::domain::{ChangeClass, Policy, UserId};
 use crate::report::DeferredLine;
 
+pub use crate::store::RunOutcome;
 pub use explain::{Explanation, explain};
 pub use plan::Plan;
-pub use recorder::StoreRecorder;
-pub use run::{plan_run, run_once};
+pub use recorder::{RunTag, StoreRecorder};
+pub use run::{plan_run, run_once, run_once_until};
 
 /// Everything a run needs to know that does not change from run to run.
 #[derive(Debug, Clone)]
@@ -124,13 +132,18 @@ pub enum RunKind {
 }
 
 impl RunKind {
+    /// The kind the store records.
+    pub fn recorded(&self) -> crate::store::RunKind {
+        match self {
+            RunKind::Nightly => crate::store::RunKind::Nightly,
+            RunKind::Backfill { .. } => crate::store::RunKind::Backfill,
+            RunKind::Daemon => crate::store::RunKind::Daemon,
+        }
+    }
+
     /// `run`, `backfill` or `daemon` (the store's and the report's spelling).
     pub fn name(&self) -> &'static str {
-        match self {
-            RunKind::Nightly => "run",
-            RunKind::Backfill { .. } => "backfill",
-            RunKind::Daemon => "daemon",
-        }
+        self.recorded().as_str()
     }
 }
 
@@ -146,25 +159,6 @@ pub struct RunRequest {
     pub dry_run: bool,
     /// What started it: `cli`, `cron`, `catch_up`, `test`, ….
     pub trigger: String,
-}
-
-/// How a run ended (exit codes 0, 2, 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunOutcome {
-    Done,
-    /// Budget, quota or some items failed; the report says what.
-    Partial,
-    Failed,
-}
-
-impl RunOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunOutcome::Done => "done",
-            RunOutcome::Partial => "partial",
-            RunOutcome::Failed => "failed",
-        }
-    }
 }
 
 /// What a run did.

@@ -21,11 +21,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::dingtalk::limits::{DAYS_PER_CALL, USERS_PER_CALL, date_runs, split_windows};
 use crate::domain::UserId;
-use crate::quota::{
-    self, APPROVAL_WINDOW_DAYS, RESULT_DAYS_PER_CALL, RESULT_USERS_PER_CALL, approval_list_cost,
-    results_batch_cost,
-};
+use crate::quota::{self, approval_list_cost, results_batch_cost};
 
 /// Result rows one employee-day is expected to hold (one shift: OnDuty + OffDuty).
 pub const DEFAULT_ROWS_PER_USER_DAY: u64 = 2;
@@ -42,64 +40,82 @@ pub enum ResultsPurpose {
     Rescan,
 }
 
-/// One unit of work with its estimated metered cost.
+/// List 补卡 instance ids of one template created in a window (≤ 120 days).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListingItem {
+    pub process_code: String,
+    pub created_from: DateTime<Utc>,
+    pub created_to: DateTime<Utc>,
+    pub estimated_calls: u64,
+}
+
+/// Fetch the details of approvals by id (one call each).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DetailsItem {
+    pub ids: Vec<String>,
+    pub estimated_calls: u64,
+}
+
+impl DetailsItem {
+    pub fn new(ids: Vec<String>) -> DetailsItem {
+        DetailsItem {
+            estimated_calls: ids.len() as u64,
+            ids,
+        }
+    }
+}
+
+/// Read raw punches (`attendance/listRecord`) of users over check dates (both inclusive),
+/// looking for new punches on open slots and for the 补卡 punches of watched corrections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PunchesItem {
+    pub users: Vec<UserId>,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub estimated_calls: u64,
+}
+
+/// Read `attendance/list` for users over work dates (both inclusive).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultsItem {
+    pub purpose: ResultsPurpose,
+    pub users: Vec<UserId>,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub estimated_calls: u64,
+}
+
+impl ResultsItem {
+    /// The user-days the item reads.
+    pub fn user_days(&self) -> impl Iterator<Item = (UserId, NaiveDate)> + '_ {
+        self.from
+            .iter_days()
+            .take_while(|date| *date <= self.to)
+            .flat_map(|date| self.users.iter().map(move |user| (user.clone(), date)))
+    }
+}
+
+/// One unit of work with its estimated metered cost, as planned, recorded and reported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "item", rename_all = "snake_case")]
 pub enum PlanItem {
-    /// List 补卡 instance ids of one template created in a window (≤ 120 days).
-    ApprovalList {
-        process_code: String,
-        created_from: DateTime<Utc>,
-        created_to: DateTime<Utc>,
-        estimated_calls: u64,
-    },
-    /// Fetch the details of approvals listed but not known in a final state.
-    ApprovalDetails {
-        ids: Vec<String>,
-        estimated_calls: u64,
-    },
-    /// Read raw punches (`attendance/listRecord`) of users over check dates (both inclusive),
-    /// looking for new punches on open slots and for the 补卡 punches of watched corrections.
-    Punches {
-        users: Vec<UserId>,
-        from: NaiveDate,
-        to: NaiveDate,
-        estimated_calls: u64,
-    },
-    /// Fetch approval details only to enrich corrections already journaled (or as the
-    /// lowest-priority follow-up of listings when approvals are not evidence).
-    Enrichment {
-        ids: Vec<String>,
-        estimated_calls: u64,
-    },
-    /// Read `attendance/list` for users over work dates (both inclusive).
-    Results {
-        purpose: ResultsPurpose,
-        users: Vec<UserId>,
-        from: NaiveDate,
-        to: NaiveDate,
-        estimated_calls: u64,
-    },
+    ApprovalList(ListingItem),
+    /// Details of approvals listed but not known in a final state.
+    ApprovalDetails(DetailsItem),
+    Punches(PunchesItem),
+    /// Approval details only to enrich corrections already journaled (or as the lowest-priority
+    /// follow-up of listings when approvals are not evidence).
+    Enrichment(DetailsItem),
+    Results(ResultsItem),
 }
 
 impl PlanItem {
     pub fn estimated_calls(&self) -> u64 {
         match self {
-            PlanItem::ApprovalList {
-                estimated_calls, ..
-            }
-            | PlanItem::ApprovalDetails {
-                estimated_calls, ..
-            }
-            | PlanItem::Results {
-                estimated_calls, ..
-            }
-            | PlanItem::Punches {
-                estimated_calls, ..
-            }
-            | PlanItem::Enrichment {
-                estimated_calls, ..
-            } => *estimated_calls,
+            PlanItem::ApprovalList(item) => item.estimated_calls,
+            PlanItem::ApprovalDetails(item) | PlanItem::Enrichment(item) => item.estimated_calls,
+            PlanItem::Results(item) => item.estimated_calls,
+            PlanItem::Punches(item) => item.estimated_calls,
         }
     }
 
@@ -107,53 +123,68 @@ impl PlanItem {
     /// or `rescan`.
     pub fn kind(&self) -> &'static str {
         match self {
-            PlanItem::ApprovalList { .. } => "approval_list",
-            PlanItem::ApprovalDetails { .. } => "approval_detail",
-            PlanItem::Enrichment { .. } => "enrichment",
-            PlanItem::Punches { .. } => "punch_scan",
-            PlanItem::Results {
-                purpose: ResultsPurpose::Primary,
-                ..
-            } => "results",
-            PlanItem::Results {
-                purpose: ResultsPurpose::Targeted,
-                ..
-            } => "targeted",
-            PlanItem::Results {
-                purpose: ResultsPurpose::Rescan,
-                ..
-            } => "rescan",
+            PlanItem::ApprovalList(_) => "approval_list",
+            PlanItem::ApprovalDetails(_) => "approval_detail",
+            PlanItem::Enrichment(_) => "enrichment",
+            PlanItem::Punches(_) => "punch_scan",
+            PlanItem::Results(item) => match item.purpose {
+                ResultsPurpose::Primary => "results",
+                ResultsPurpose::Targeted => "targeted",
+                ResultsPurpose::Rescan => "rescan",
+            },
         }
     }
 
     /// One line a person can read.
     pub fn describe(&self) -> String {
         match self {
-            PlanItem::ApprovalList {
-                process_code,
-                created_from,
-                created_to,
-                ..
-            } => format!(
-                "list 补卡 ids of {process_code} created {} .. {}",
-                created_from.format("%Y-%m-%d %H:%M"),
-                created_to.format("%Y-%m-%d %H:%M")
+            PlanItem::ApprovalList(item) => format!(
+                "list 补卡 ids of {} created {} .. {}",
+                item.process_code,
+                item.created_from.format("%Y-%m-%d %H:%M"),
+                item.created_to.format("%Y-%m-%d %H:%M")
             ),
-            PlanItem::ApprovalDetails { ids, .. } => {
-                format!("fetch {} approval details", ids.len())
+            PlanItem::ApprovalDetails(item) => {
+                format!("fetch {} approval details", item.ids.len())
             }
-            PlanItem::Enrichment { ids, .. } => {
-                format!("fetch {} approval details for enrichment", ids.len())
+            PlanItem::Enrichment(item) => {
+                format!("fetch {} approval details for enrichment", item.ids.len())
             }
-            PlanItem::Punches {
-                users, from, to, ..
-            } => format!("raw punches of {} users for {from} .. {to}", users.len()),
-            PlanItem::Results {
-                users, from, to, ..
-            } => {
-                format!("results of {} users for {from} .. {to}", users.len())
-            }
+            PlanItem::Punches(item) => format!(
+                "raw punches of {} users for {} .. {}",
+                item.users.len(),
+                item.from,
+                item.to
+            ),
+            PlanItem::Results(item) => format!(
+                "results of {} users for {} .. {}",
+                item.users.len(),
+                item.from,
+                item.to
+            ),
         }
+    }
+}
+
+/// A plan's items sorted by the step of the run that executes them, each in plan order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Phases {
+    pub listings: Vec<ListingItem>,
+    /// Ids of every approval-details item.
+    pub detail_ids: Vec<String>,
+    pub primary: Vec<ResultsItem>,
+    pub punches: Vec<PunchesItem>,
+    /// Planned targeted re-reads (a run adds those it finds to be needed).
+    pub targeted: Vec<ResultsItem>,
+    pub rescan: Vec<ResultsItem>,
+    /// Whether enrichment was planned for this run.
+    pub enrichment: bool,
+}
+
+impl Phases {
+    /// Whether the plan lists or details approvals.
+    pub fn has_approvals(&self) -> bool {
+        !self.listings.is_empty() || !self.detail_ids.is_empty()
     }
 }
 
@@ -227,16 +258,30 @@ impl Plan {
     /// Whether `item` is optional work: deferring it does not make a run partial.
     pub fn is_optional(&self, item: &PlanItem) -> bool {
         match item {
-            PlanItem::Enrichment { .. } => true,
-            PlanItem::Results {
-                purpose: ResultsPurpose::Rescan,
-                ..
-            } => true,
-            PlanItem::ApprovalList { .. } | PlanItem::ApprovalDetails { .. } => {
-                !self.approvals_essential
-            }
-            _ => false,
+            PlanItem::Enrichment(_) => true,
+            PlanItem::Results(item) => item.purpose == ResultsPurpose::Rescan,
+            PlanItem::ApprovalList(_) | PlanItem::ApprovalDetails(_) => !self.approvals_essential,
+            PlanItem::Punches(_) => false,
         }
+    }
+
+    /// The items sorted by the step that executes them.
+    pub fn phases(&self) -> Phases {
+        let mut phases = Phases::default();
+        for item in &self.items {
+            match item {
+                PlanItem::ApprovalList(item) => phases.listings.push(item.clone()),
+                PlanItem::ApprovalDetails(item) => phases.detail_ids.extend(item.ids.clone()),
+                PlanItem::Enrichment(_) => phases.enrichment = true,
+                PlanItem::Punches(item) => phases.punches.push(item.clone()),
+                PlanItem::Results(item) => match item.purpose {
+                    ResultsPurpose::Primary => phases.primary.push(item.clone()),
+                    ResultsPurpose::Rescan => phases.rescan.push(item.clone()),
+                    ResultsPurpose::Targeted => phases.targeted.push(item.clone()),
+                },
+            }
+        }
+        phases
     }
 
     /// A one-line-per-item account of the plan with the cost of each item.
@@ -266,77 +311,57 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     let rows = input.rows_per_user_day;
     let mut approvals = Vec::new();
     for listing in input.listings {
-        for window in creation_windows(listing.created_from, listing.created_to) {
-            approvals.push(PlanItem::ApprovalList {
+        for window in split_windows(listing.created_from, listing.created_to) {
+            approvals.push(PlanItem::ApprovalList(ListingItem {
                 process_code: listing.process_code.clone(),
                 created_from: window.0,
                 created_to: window.1,
                 estimated_calls: approval_list_cost(listing.expected_ids),
-            });
+            }));
         }
     }
     if !input.detail_backlog.is_empty() {
-        approvals.push(PlanItem::ApprovalDetails {
-            ids: input.detail_backlog.to_vec(),
-            estimated_calls: input.detail_backlog.len() as u64,
-        });
+        approvals.push(PlanItem::ApprovalDetails(DetailsItem::new(
+            input.detail_backlog.to_vec(),
+        )));
     }
     let mut essential = Vec::new();
     let mut optional = Vec::new();
     if input.scan_first {
-        essential.extend(scan_items(input.scan));
+        essential.extend(scan_items(input.scan).into_iter().map(PlanItem::Punches));
     }
     if input.approvals_essential {
         essential.append(&mut approvals);
     }
     if let Some((from, to)) = input.primary {
-        essential.extend(results_items(
-            ResultsPurpose::Primary,
-            input.users,
-            from,
-            to,
-            rows,
-        ));
+        let items = results_items(ResultsPurpose::Primary, input.users, from, to, rows);
+        essential.extend(items.into_iter().map(PlanItem::Results));
     }
     for (from, to, users) in input.sync {
         for mut item in results_items(ResultsPurpose::Primary, users, *from, *to, rows) {
-            if let PlanItem::Results {
-                users,
-                from,
-                to,
-                estimated_calls,
-                ..
-            } = &mut item
-            {
-                // Days expected to have no schedule hold no rows.
-                let scheduled = from
-                    .iter_days()
-                    .take_while(|date| date <= to)
-                    .filter(|date| !input.expected_empty.contains(date))
-                    .count() as u64;
-                *estimated_calls = results_batch_cost(users.len() as u64 * scheduled * rows);
-            }
-            essential.push(item);
+            // Days expected to have no schedule hold no rows.
+            let scheduled = item
+                .from
+                .iter_days()
+                .take_while(|date| *date <= item.to)
+                .filter(|date| !input.expected_empty.contains(date))
+                .count() as u64;
+            item.estimated_calls = results_batch_cost(item.users.len() as u64 * scheduled * rows);
+            essential.push(PlanItem::Results(item));
         }
     }
     if !input.scan_first {
-        essential.extend(scan_items(input.scan));
+        essential.extend(scan_items(input.scan).into_iter().map(PlanItem::Punches));
     }
     optional.append(&mut approvals);
     if !input.enrichment.is_empty() {
-        optional.push(PlanItem::Enrichment {
-            ids: input.enrichment.to_vec(),
-            estimated_calls: input.enrichment.len() as u64,
-        });
+        optional.push(PlanItem::Enrichment(DetailsItem::new(
+            input.enrichment.to_vec(),
+        )));
     }
     if let Some((from, to)) = input.rescan {
-        optional.extend(results_items(
-            ResultsPurpose::Rescan,
-            input.users,
-            from,
-            to,
-            rows,
-        ));
+        let items = results_items(ResultsPurpose::Rescan, input.users, from, to, rows);
+        optional.extend(items.into_iter().map(PlanItem::Results));
     }
     let (mut items, mut deferred) = fit(essential, input.allowance);
     let spent: u64 = items.iter().map(PlanItem::estimated_calls).sum();
@@ -388,15 +413,15 @@ pub fn fit(items: Vec<PlanItem>, allowance: u64) -> (Vec<PlanItem>, Vec<PlanItem
             continue;
         }
         match item {
-            PlanItem::ApprovalDetails { ids, .. } if left > 0 => {
-                let (now, later) = ids.split_at(left as usize);
-                fitted.push(details(now.to_vec(), false));
-                deferred.push(details(later.to_vec(), false));
+            PlanItem::ApprovalDetails(item) if left > 0 => {
+                let (now, later) = split_details(item, left);
+                fitted.push(PlanItem::ApprovalDetails(now));
+                deferred.push(PlanItem::ApprovalDetails(later));
             }
-            PlanItem::Enrichment { ids, .. } if left > 0 => {
-                let (now, later) = ids.split_at(left as usize);
-                fitted.push(details(now.to_vec(), true));
-                deferred.push(details(later.to_vec(), true));
+            PlanItem::Enrichment(item) if left > 0 => {
+                let (now, later) = split_details(item, left);
+                fitted.push(PlanItem::Enrichment(now));
+                deferred.push(PlanItem::Enrichment(later));
             }
             item => deferred.push(item),
         }
@@ -405,24 +430,16 @@ pub fn fit(items: Vec<PlanItem>, allowance: u64) -> (Vec<PlanItem>, Vec<PlanItem
     (fitted, deferred)
 }
 
-fn details(ids: Vec<String>, enrichment: bool) -> PlanItem {
-    let estimated_calls = ids.len() as u64;
-    if enrichment {
-        PlanItem::Enrichment {
-            ids,
-            estimated_calls,
-        }
-    } else {
-        PlanItem::ApprovalDetails {
-            ids,
-            estimated_calls,
-        }
-    }
+/// The first `calls` ids of a details item, and the rest.
+fn split_details(item: DetailsItem, calls: u64) -> (DetailsItem, DetailsItem) {
+    let mut now = item.ids;
+    let later = now.split_off((calls as usize).min(now.len()));
+    (DetailsItem::new(now), DetailsItem::new(later))
 }
 
 /// Results items for user-days approvals point at: one item per work date, users in batches of
 /// 50 (sparse user-days cost about one call per date).
-pub fn targeted_items(user_days: &BTreeSet<(UserId, NaiveDate)>, rows: u64) -> Vec<PlanItem> {
+pub fn targeted_items(user_days: &BTreeSet<(UserId, NaiveDate)>, rows: u64) -> Vec<ResultsItem> {
     let mut by_date: BTreeMap<NaiveDate, Vec<UserId>> = BTreeMap::new();
     for (user, date) in user_days {
         by_date.entry(*date).or_default().push(user.clone());
@@ -441,16 +458,16 @@ pub fn results_items(
     from: NaiveDate,
     to: NaiveDate,
     rows_per_user_day: u64,
-) -> Vec<PlanItem> {
+) -> Vec<ResultsItem> {
     let mut items = Vec::new();
-    if users.is_empty() || to < from {
+    if users.is_empty() {
         return items;
     }
-    for (chunk_from, chunk_to) in date_chunks(from, to, RESULT_DAYS_PER_CALL) {
+    for (chunk_from, chunk_to) in date_runs(from, to) {
         let days = (chunk_to - chunk_from).num_days() as u64 + 1;
-        for batch in users.chunks(RESULT_USERS_PER_CALL) {
+        for batch in users.chunks(USERS_PER_CALL) {
             let rows = batch.len() as u64 * days * rows_per_user_day;
-            items.push(PlanItem::Results {
+            items.push(ResultsItem {
                 purpose,
                 users: batch.to_vec(),
                 from: chunk_from,
@@ -465,12 +482,12 @@ pub fn results_items(
 /// Raw-punch items covering `points` (user, local date of a check point): windows of 7 check
 /// dates starting at the earliest uncovered date, each with the users that have a point in
 /// it, 50 users per call. One call each (`listRecord` is not paged).
-pub fn scan_items(points: &[(UserId, NaiveDate)]) -> Vec<PlanItem> {
+pub fn scan_items(points: &[(UserId, NaiveDate)]) -> Vec<PunchesItem> {
     let mut by_date: BTreeMap<NaiveDate, BTreeSet<&UserId>> = BTreeMap::new();
     for (user, date) in points {
         by_date.entry(*date).or_default().insert(user);
     }
-    let span = Duration::days(i64::from(RESULT_DAYS_PER_CALL) - 1);
+    let span = Duration::days(i64::from(DAYS_PER_CALL) - 1);
     let mut items = Vec::new();
     let mut next = by_date.keys().next().copied();
     while let Some(from) = next {
@@ -480,8 +497,8 @@ pub fn scan_items(points: &[(UserId, NaiveDate)]) -> Vec<PlanItem> {
             .flat_map(|(_, users)| users.iter().copied())
             .collect();
         let users: Vec<UserId> = users.into_iter().cloned().collect();
-        for batch in users.chunks(RESULT_USERS_PER_CALL) {
-            items.push(PlanItem::Punches {
+        for batch in users.chunks(USERS_PER_CALL) {
+            items.push(PunchesItem {
                 users: batch.to_vec(),
                 from,
                 to,
@@ -518,7 +535,7 @@ pub fn sync_range(
     if first > latest {
         return None;
     }
-    if (latest - first).num_days() >= i64::from(RESULT_DAYS_PER_CALL) - 1 {
+    if (latest - first).num_days() >= i64::from(DAYS_PER_CALL) - 1 {
         return Some((first, latest));
     }
     let mut last = latest;
@@ -534,35 +551,20 @@ pub fn sync_range(
 /// the plan's order, oldest first.
 pub fn advance_sync(
     progress: &mut BTreeMap<String, NaiveDate>,
-    items: &[PlanItem],
+    primary: &[ResultsItem],
     complete: &BTreeSet<(UserId, NaiveDate)>,
     start_of: impl Fn(&UserId) -> NaiveDate,
 ) {
-    for item in items {
-        let PlanItem::Results {
-            purpose: ResultsPurpose::Primary,
-            users,
-            from,
-            to,
-            ..
-        } = item
-        else {
-            continue;
-        };
-        let whole = users.iter().all(|user| {
-            from.iter_days()
-                .take_while(|date| date <= to)
-                .all(|date| complete.contains(&(user.clone(), date)))
-        });
-        if !whole {
+    for item in primary {
+        if !item.user_days().all(|day| complete.contains(&day)) {
             continue;
         }
-        for user in users {
+        for user in &item.users {
             let next = progress
                 .get(user.as_str())
                 .map_or_else(|| start_of(user), |done| *done + Duration::days(1));
-            if *from <= next && *to >= next {
-                progress.insert(user.as_str().to_owned(), *to);
+            if item.from <= next && item.to >= next {
+                progress.insert(user.as_str().to_owned(), item.to);
             }
         }
     }
@@ -571,35 +573,6 @@ pub fn advance_sync(
 /// Whether tonight scans open slots: the first night, and every `every` nights after the last.
 pub fn is_scan_night(last_scan: Option<NaiveDate>, today: NaiveDate, every: u32) -> bool {
     last_scan.is_none_or(|last| (today - last).num_days() >= i64::from(every.max(1)))
-}
-
-/// `from..=to` cut into consecutive chunks of at most `days` days.
-pub fn date_chunks(from: NaiveDate, to: NaiveDate, days: u32) -> Vec<(NaiveDate, NaiveDate)> {
-    let mut chunks = Vec::new();
-    let mut start = from;
-    let step = i64::from(days.max(1));
-    while start <= to {
-        let end = (start + Duration::days(step - 1)).min(to);
-        chunks.push((start, end));
-        start = end + Duration::days(1);
-    }
-    chunks
-}
-
-/// Creation windows of at most 120 days covering `from..=to`, oldest first.
-pub fn creation_windows(
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    let span = Duration::days(i64::from(APPROVAL_WINDOW_DAYS)) - Duration::minutes(1);
-    let mut windows = Vec::new();
-    let mut start = from;
-    while start <= to {
-        let end = (start + span).min(to);
-        windows.push((start, end));
-        start = end + Duration::milliseconds(1);
-    }
-    windows
 }
 
 /// Which older days a nightly run re-reads with `attendance/list`.

@@ -31,9 +31,24 @@ impl StoreRecorder {
         }
     }
 
-    /// Tags later calls with `run_id` (`None`: calls outside any run).
-    pub fn set_run(&self, run_id: Option<i64>) {
-        self.run_id.store(run_id.unwrap_or(0), Ordering::SeqCst);
+    /// Tags later calls with `run_id` until the returned guard is dropped; calls after that
+    /// belong to no run.
+    pub fn tag(&self, run_id: i64) -> RunTag<'_> {
+        self.run_id.store(run_id, Ordering::SeqCst);
+        RunTag { recorder: self }
+    }
+}
+
+/// While alive, the recorder's calls belong to one run ([`StoreRecorder::tag`]).
+#[derive(Debug)]
+#[must_use = "the tag is removed when the guard is dropped"]
+pub struct RunTag<'a> {
+    recorder: &'a StoreRecorder,
+}
+
+impl Drop for RunTag<'_> {
+    fn drop(&mut self) {
+        self.recorder.run_id.store(0, Ordering::SeqCst);
     }
 }
 

@@ -1,30 +1,35 @@
 //! The orchestration of one run (see the parent module's flow). Store calls are synchronous and
 //! short (SQLite on a local file) and are made inline; the network work is async.
+//!
+//! [`run_once_until`] gathers the facts, plans, records the run's start, and hands a
+//! `RunContext` the rest: one method per step, in the order of the flow. The run spends out of
+//! one [`Budget`] (its allowance); each optional step gets a budget carved out of it, sized in
+//! one place (`RunContext::room`). The end of the run (`finish`) is pure.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{Duration, NaiveDate};
 
-use crate::dingtalk::Client;
-use crate::domain::{Approval, ChangeClass, UserId};
+use crate::dingtalk::{Budget, Client, StopFlag};
+use crate::domain::{Approval, ChangeClass, Slot, SlotKey, UserId};
 use crate::quota::local_date;
-use crate::report::DeferredLine;
+use crate::report::zero_counts;
 use crate::store::{ListedApproval, NewRun, RunEnd, Store};
 
 use super::apply::{USERS_PER_BATCH, apply_all};
-use super::classify::shows_approval;
-use super::classify::{ClassifyInput, classify};
+use super::classify::{ClassifyInput, Verdict, classify, shows_approval};
 use super::context::{
     candidate_days, covered_days, load_context, load_snapshot, overlay, pointed_days,
     recently_corrected,
 };
-use super::diff::diff;
-use super::facts::{Facts, gather, make_plan, sync_start};
+use super::diff::{SlotChange, diff};
+use super::facts::{Facts, gather, make_plan};
 use super::fetch::{Fetched, Stop, fetch_details, fetch_punches, fetch_results, list_approvals};
+use super::finish::{Ending, Night, deferred_line, record_night, summarize};
 use super::matching::SlotIndex;
-use super::plan::{Plan, PlanItem, ResultsPurpose, advance_sync, latest_settled, targeted_items};
+use super::plan::{Phases, Plan, latest_settled, targeted_items};
 use super::scan::findings;
-use super::state::Fact;
+use super::state::{Fact, PlannerState};
 use super::{RunError, RunKind, RunOutcome, RunRequest, RunSettings, RunSummary, StoreRecorder};
 
 /// Plans a run without calling anything metered and without writing (the `plan` command).
@@ -52,37 +57,34 @@ pub async fn run_once(
     settings: &RunSettings,
     request: &RunRequest,
 ) -> Result<RunSummary, RunError> {
+    run_once_until(store, client, recorder, settings, request, &StopFlag::new()).await
+}
+
+/// Like [`run_once`], until `stop` is raised: from then on no further metered DingTalk call
+/// starts and no further item is fetched; what was fetched is applied and the run is recorded
+/// as partial, the rest deferred.
+pub async fn run_once_until(
+    store: &mut Store,
+    client: &Client,
+    recorder: Option<&StoreRecorder>,
+    settings: &RunSettings,
+    request: &RunRequest,
+    stop: &StopFlag,
+) -> Result<RunSummary, RunError> {
     if request.dry_run {
-        let plan = plan_run(store, client, settings, request).await?;
-        return Ok(RunSummary {
-            run_id: 0,
-            outcome: RunOutcome::Done,
-            counts: zero_counts(),
-            corrections_applied: 0,
-            metered_calls: 0,
-            deferred: plan.deferred.iter().map(deferred_line).collect(),
-            errors: Vec::new(),
-            plan,
-        });
+        return dry_run(store, client, settings, request).await;
     }
     let metered_at_start = client.metered_calls();
     let mut facts = gather(store, client, settings, request, Vec::new()).await?;
-    client.set_metered_cap(Some(metered_at_start + facts.allowance));
+    let budget = Budget::new(facts.allowance, stop.clone());
     facts.process_codes = match &settings.supply_process_codes {
         Some(codes) if !codes.is_empty() => codes.clone(),
-        _ => match discover_codes(client, settings).await {
-            Ok(codes) => codes,
-            Err(error) => {
-                client.set_metered_cap(None);
-                return Err(error);
-            }
-        },
+        _ => discover_codes(&client.with_budget(&budget), settings).await?,
     };
-    let spent = client.metered_calls() - metered_at_start;
-    facts.allowance = facts.allowance.saturating_sub(spent);
+    facts.allowance = budget.left();
     let plan = make_plan(settings, request, &facts);
     let run_id = store.begin_run(&NewRun {
-        kind: request.kind.name().to_owned(),
+        kind: request.kind.recorded(),
         trigger: request.trigger.clone(),
         as_of: request.as_of,
         window_from: plan.window.0,
@@ -90,22 +92,50 @@ pub async fn run_once(
         plan_json: serde_json::to_string(&plan).unwrap_or_else(|_| "{}".to_owned()),
         started_at: request.as_of,
     })?;
-    if let Some(recorder) = recorder {
-        recorder.set_run(Some(run_id));
-    }
-    let result = execute(store, client, settings, request, &facts, &plan, run_id).await;
-    client.set_metered_cap(None);
-    if let Some(recorder) = recorder {
-        recorder.set_run(None);
-    }
+    let tag = recorder.map(|recorder| recorder.tag(run_id));
+    let run = RunContext::new(
+        store, client, budget, settings, request, &facts, &plan, run_id,
+    )?;
+    let result = run.execute().await;
+    drop(tag);
     let metered_calls = client.metered_calls() - metered_at_start;
+    finish(store, run_id, request, result, metered_calls)
+}
+
+async fn dry_run(
+    store: &Store,
+    client: &Client,
+    settings: &RunSettings,
+    request: &RunRequest,
+) -> Result<RunSummary, RunError> {
+    let plan = plan_run(store, client, settings, request).await?;
+    Ok(RunSummary {
+        run_id: 0,
+        outcome: RunOutcome::Done,
+        counts: zero_counts(),
+        corrections_applied: 0,
+        metered_calls: 0,
+        deferred: plan.deferred.iter().map(deferred_line).collect(),
+        errors: Vec::new(),
+        plan,
+    })
+}
+
+/// Records how the run ended (failed, when it could not be carried out).
+fn finish(
+    store: &mut Store,
+    run_id: i64,
+    request: &RunRequest,
+    result: Result<RunSummary, RunError>,
+    metered_calls: u64,
+) -> Result<RunSummary, RunError> {
     match result {
         Ok(mut summary) => {
             summary.metered_calls = metered_calls;
             store.finish_run(
                 run_id,
                 &RunEnd {
-                    outcome: summary.outcome.as_str().to_owned(),
+                    outcome: summary.outcome,
                     counts: summary.counts.clone(),
                     errors: summary.errors.clone(),
                     deferred_json: serde_json::to_string(&summary.deferred)
@@ -117,7 +147,7 @@ pub async fn run_once(
         }
         Err(error) => {
             let end = RunEnd {
-                outcome: RunOutcome::Failed.as_str().to_owned(),
+                outcome: RunOutcome::Failed,
                 counts: BTreeMap::new(),
                 errors: vec![format!("failed to {error}")],
                 deferred_json: "[]".to_owned(),
@@ -147,477 +177,447 @@ async fn discover_codes(client: &Client, settings: &RunSettings) -> Result<Vec<S
     Ok(codes)
 }
 
-/// Lists approvals and fetches the details the run needs (new or not final), recording both.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one phase of execute, its state passed in"
-)]
-async fn approvals_phase(
-    store: &mut Store,
-    client: &Client,
-    request: &RunRequest,
-    facts: &Facts,
-    items: Vec<PlanItem>,
-    fetched: &mut Fetched,
-    approvals: &mut BTreeMap<String, Approval>,
-    open: &mut BTreeSet<String>,
+/// One run under way: what it was planned from, what it has fetched and learnt so far.
+struct RunContext<'a> {
+    store: &'a mut Store,
+    /// The client without a budget, to carve step handles from.
+    base: &'a Client,
+    /// The run's budget, and the handle spending out of it (essential steps).
+    budget: Budget,
+    client: Client,
+    settings: &'a RunSettings,
+    request: &'a RunRequest,
+    facts: &'a Facts,
+    plan: &'a Plan,
+    /// The plan's items by step; each step takes its own.
+    phases: Phases,
     run_id: i64,
-) -> Result<(), RunError> {
-    let (lists, details): (Vec<PlanItem>, Vec<PlanItem>) = items
-        .into_iter()
-        .partition(|item| matches!(item, PlanItem::ApprovalList { .. }));
-    let listed_before = fetched.listed.len();
-    list_approvals(client, lists, fetched).await;
-    let listed: Vec<ListedApproval> = fetched.listed[listed_before..]
-        .iter()
-        .map(|(id, code)| ListedApproval {
-            id: id.clone(),
-            process_code: code.clone(),
-        })
-        .collect();
-    store.record_listed_approvals(&listed, run_id, request.as_of)?;
-    let mut wanted: BTreeSet<String> = details
-        .iter()
-        .flat_map(|item| match item {
-            PlanItem::ApprovalDetails { ids, .. } => ids.clone(),
-            _ => Vec::new(),
-        })
-        .collect();
-    for item in &listed {
-        if facts
+    /// The users in scope.
+    in_scope: BTreeSet<UserId>,
+    fetched: Fetched,
+    /// The planner's state, updated by what the data shows.
+    state: PlannerState,
+    /// Fallbacks taken because the data contradicted an unconfirmed fact.
+    notices: Vec<String>,
+    /// Every approval known, stored or fetched.
+    approvals: BTreeMap<String, Approval>,
+    /// Approvals that may still have a correction to make.
+    open: BTreeSet<String>,
+    /// User-days the scan found changed.
+    dirty: BTreeSet<(UserId, NaiveDate)>,
+    /// Whether open slots were scanned tonight.
+    scanned: bool,
+}
+
+impl<'a> RunContext<'a> {
+    #[expect(clippy::too_many_arguments, reason = "everything a run starts from")]
+    fn new(
+        store: &'a mut Store,
+        base: &'a Client,
+        budget: Budget,
+        settings: &'a RunSettings,
+        request: &'a RunRequest,
+        facts: &'a Facts,
+        plan: &'a Plan,
+        run_id: i64,
+    ) -> Result<Self, RunError> {
+        let open = store
+            .unresolved_approvals()?
+            .into_iter()
+            .map(|stored| stored.approval.id)
+            .collect();
+        let approvals = facts
             .known
-            .get(&item.id)
-            .is_none_or(|stored| !stored.approval.is_finished())
-        {
-            wanted.insert(item.id.clone());
-        }
-    }
-    let wanted: Vec<String> = wanted.into_iter().collect();
-    let before = fetched.approvals.len();
-    fetch_details(client, &wanted, fetched).await;
-    let fresh = fetched.approvals[before..].to_vec();
-    store.upsert_approvals(&fresh, run_id, request.as_of)?;
-    for approval in fresh {
-        if approval.is_finished() {
-            open.insert(approval.id.clone());
-        }
-        approvals.insert(approval.id.clone(), approval);
-    }
-    Ok(())
-}
-
-/// Runs optional items within `room` metered calls; their stop is not the run's.
-async fn within_room<F, Fut>(
-    client: &Client,
-    run_cap: u64,
-    fetched: &mut Fetched,
-    room: u64,
-    work: F,
-) where
-    F: FnOnce(Fetched) -> Fut,
-    Fut: Future<Output = Fetched>,
-{
-    let sub_cap = (client.metered_calls() + room).min(run_cap);
-    client.set_metered_cap(Some(sub_cap));
-    let stop_before = fetched.stop;
-    let taken = std::mem::take(fetched);
-    *fetched = work(taken).await;
-    client.set_metered_cap(Some(run_cap));
-    if stop_before.is_none() && fetched.stop == Some(Stop::Budget) {
-        fetched.stop = None;
-    }
-}
-
-fn split_purpose(items: &[PlanItem], purpose: ResultsPurpose) -> Vec<PlanItem> {
-    items
-        .iter()
-        .filter(|item| matches!(item, PlanItem::Results { purpose: p, .. } if *p == purpose))
-        .cloned()
-        .collect()
-}
-
-async fn execute(
-    store: &mut Store,
-    client: &Client,
-    settings: &RunSettings,
-    request: &RunRequest,
-    facts: &Facts,
-    plan: &Plan,
-    run_id: i64,
-) -> Result<RunSummary, RunError> {
-    let tz = settings.timezone;
-    let metered_at_start = client.metered_calls();
-    let run_cap = metered_at_start + facts.allowance;
-    let mut fetched = Fetched::default();
-    let mut state = facts.state.clone();
-    let mut notices: Vec<String> = Vec::new();
-    let approval_items: Vec<PlanItem> = plan
-        .items
-        .iter()
-        .filter(|item| {
-            matches!(
-                item,
-                PlanItem::ApprovalList { .. } | PlanItem::ApprovalDetails { .. }
-            )
-        })
-        .cloned()
-        .collect();
-    let mut approvals: BTreeMap<String, Approval> = facts
-        .known
-        .iter()
-        .map(|(id, stored)| (id.clone(), stored.approval.clone()))
-        .collect();
-    let mut open: BTreeSet<String> = store
-        .unresolved_approvals()?
-        .into_iter()
-        .map(|stored| stored.approval.id)
-        .collect();
-    // 1. Approvals, when they are evidence.
-    if plan.approvals_essential {
-        approvals_phase(
+            .iter()
+            .map(|(id, stored)| (id.clone(), stored.approval.clone()))
+            .collect();
+        Ok(RunContext {
             store,
-            client,
+            base,
+            client: base.with_budget(&budget),
+            budget,
+            settings,
             request,
             facts,
-            approval_items.clone(),
-            &mut fetched,
-            &mut approvals,
-            &mut open,
+            plan,
+            phases: plan.phases(),
             run_id,
-        )
-        .await?;
-    }
-    // 2. The nightly sync (or the backfill's range).
-    let primary = split_purpose(&plan.items, ResultsPurpose::Primary);
-    let primary_days = covered_days(&primary);
-    fetch_results(client, primary, &mut fetched).await;
-    // 3. The open-slot scan through raw punches.
-    let punch_items: Vec<PlanItem> = plan
-        .items
-        .iter()
-        .filter(|item| matches!(item, PlanItem::Punches { .. }))
-        .cloned()
-        .collect();
-    let scanned = !punch_items.is_empty() && fetched.stop.is_none();
-    fetch_punches(client, punch_items, &mut fetched).await;
-    let found = findings(
-        &facts.open_slots,
-        &facts.watched,
-        &fetched.punches,
-        &fetched.punch_complete,
-        tz,
-    );
-    if let Some(notice) = state.saw_watched_punches(found.supply_punches, found.misses) {
-        tracing::warn!("{notice}");
-        notices.push(notice.to_owned());
-    }
-    // 4. Targeted re-fetch: dirty user-days, days approvals point at, reverts watched through
-    // results where punches cannot show them.
-    let mut targeted: BTreeSet<(UserId, NaiveDate)> = found.dirty.clone();
-    let scope: BTreeSet<&UserId> = facts.users.iter().collect();
-    for id in &open {
-        if let Some(approval) = approvals
-            .get(id)
-            .filter(|approval| approval.is_approved() && scope.contains(&approval.originator))
-        {
-            targeted.extend(pointed_days(store, approval, tz)?);
-        }
-    }
-    let backfill = matches!(request.kind, RunKind::Backfill { .. });
-    if backfill || (facts.scan_night && state.punch_shows_supply != Fact::Holds) {
-        let watch_from = request.as_of - Duration::days(i64::from(settings.revert_watch_days));
-        targeted.extend(recently_corrected(
-            store,
-            watch_from,
-            plan.window.1 + Duration::days(1),
-        )?);
-    }
-    targeted.retain(|day| !primary_days.contains(day));
-    fetch_results(
-        client,
-        targeted_items(&targeted, settings.rows_per_user_day),
-        &mut fetched,
-    )
-    .await;
-    // 5. Optional work out of the surplus: approvals as enrichment, enrichment, second look.
-    let spent = client.metered_calls() - metered_at_start;
-    let room = plan.surplus.min(facts.allowance.saturating_sub(spent));
-    if !plan.approvals_essential && !approval_items.is_empty() && fetched.stop.is_none() {
-        let mut phase = Ok(());
-        within_room(client, run_cap, &mut fetched, room, |mut taken| async {
-            phase = approvals_phase(
-                store,
-                client,
-                request,
-                facts,
-                approval_items,
-                &mut taken,
-                &mut approvals,
-                &mut open,
-                run_id,
-            )
-            .await;
-            taken
+            in_scope: facts.users.iter().cloned().collect(),
+            fetched: Fetched::default(),
+            state: facts.state.clone(),
+            notices: Vec::new(),
+            approvals,
+            open,
+            dirty: BTreeSet::new(),
+            scanned: false,
         })
-        .await;
-        phase?;
     }
-    let spent = client.metered_calls() - metered_at_start;
-    let room = plan.surplus.min(facts.allowance.saturating_sub(spent));
-    let enrich_now = plan
-        .items
-        .iter()
-        .any(|item| matches!(item, PlanItem::Enrichment { .. }));
-    if enrich_now || plan.approvals_essential {
-        let mut done = Ok(());
-        within_room(client, run_cap, &mut fetched, room, |mut taken| async {
-            done = enrich(
-                store,
-                client,
-                &mut taken,
-                &mut approvals,
-                run_id,
-                request.as_of,
-            )
-            .await;
-            taken
-        })
-        .await;
-        done?;
+
+    async fn execute(mut self) -> Result<RunSummary, RunError> {
+        if self.plan.approvals_essential {
+            self.approvals_as_evidence().await?;
+        }
+        self.sync().await;
+        self.scan_open_slots().await;
+        self.refetch_targeted().await?;
+        self.approvals_as_enrichment().await?;
+        self.enrich_corrections().await?;
+        self.second_look().await;
+        self.check_corrected_slots();
+        let reconciled = self.reconcile()?;
+        let corrections_applied = self.apply(&reconciled)?;
+        self.record_night()?;
+        let mut counts: BTreeMap<ChangeClass, u64> = BTreeMap::new();
+        for verdict in &reconciled.verdicts {
+            *counts.entry(verdict.class).or_default() += 1;
+        }
+        Ok(summarize(&Ending {
+            run_id: self.run_id,
+            plan: self.plan,
+            fetched: &self.fetched,
+            notices: &self.notices,
+            counts,
+            corrections_applied,
+            allowance: self.facts.allowance,
+            month_used: self.facts.month_used,
+            monthly_budget: self.settings.monthly_budget,
+        }))
     }
-    let spent = client.metered_calls() - metered_at_start;
-    let room = plan.surplus.min(facts.allowance.saturating_sub(spent));
-    let rescan = split_purpose(&plan.items, ResultsPurpose::Rescan);
-    within_room(client, run_cap, &mut fetched, room, |mut taken| async {
-        fetch_results(client, rescan, &mut taken).await;
-        taken
-    })
-    .await;
-    // 6. What the results say about the unconfirmed facts.
-    for slot in fetched.slots.iter().filter(|slot| shows_approval(slot)) {
-        let names = slot
-            .proc_inst_id
-            .as_deref()
-            .is_some_and(|id| !id.is_empty());
-        if let Some(notice) = state.saw_corrected_slot(names) {
-            tracing::warn!("{notice}");
-            notices.push(notice.to_owned());
+
+    fn stop_flag(&self) -> &StopFlag {
+        self.budget.stop_flag()
+    }
+
+    /// What optional work may still spend: the month's surplus, never more than the run's
+    /// budget has left. The one place a step's budget is sized.
+    fn room(&self) -> u64 {
+        self.plan.surplus.min(self.budget.left())
+    }
+
+    /// A client handle for one optional step, spending at most [`RunContext::room`] out of the
+    /// run's budget, and the stop before the step.
+    fn optional_step(&self) -> (Client, Option<Stop>) {
+        let step = self.budget.within(self.room());
+        (self.base.with_budget(&step), self.fetched.stop)
+    }
+
+    /// After an optional step: running out of the step's room is not the run's stop.
+    fn end_optional_step(&mut self, stop_before: Option<Stop>) {
+        if stop_before.is_none() && self.fetched.stop == Some(Stop::Budget) {
+            self.fetched.stop = None;
         }
     }
-    // 7. Diff, match, classify, apply.
-    let (snapshot, observed_at) = load_snapshot(store, &fetched)?;
-    let changes = diff(&snapshot, &fetched.slots, &fetched.complete);
-    let mut current = snapshot.clone();
-    for day in open
-        .iter()
-        .filter_map(|id| approvals.get(id))
-        .flat_map(|approval| candidate_days(approval, tz))
-    {
-        for stored in store.slots_for_user_day(&day.0, day.1)? {
-            if stored.present {
-                current.entry(stored.slot.key()).or_insert(stored.slot);
-            }
-        }
+
+    /// Step 1: approvals, when they are evidence.
+    async fn approvals_as_evidence(&mut self) -> Result<(), RunError> {
+        let client = self.client.clone();
+        self.list_and_detail(&client).await
     }
-    overlay(&mut current, &changes);
-    // An approved 补卡 of someone in scope whose days were neither fetched nor stored yet is not
-    // unmatched: it stays open until its days are read.
-    let in_scope: BTreeSet<&UserId> = facts.users.iter().collect();
-    let mut seen: BTreeSet<(UserId, NaiveDate)> = fetched.complete.clone();
-    seen.extend(
-        current
-            .keys()
-            .map(|key| (key.user_id.clone(), key.work_date)),
-    );
-    open.retain(|id| {
-        approvals.get(id).is_none_or(|approval| {
-            let days = candidate_days(approval, tz);
-            !approval.is_approved()
-                || !in_scope.contains(&approval.originator)
-                || days.is_empty()
-                || days.iter().any(|day| seen.contains(day))
-        })
-    });
-    let index = SlotIndex::new(&current);
-    let context = load_context(store, &changes, &observed_at, &current)?;
-    let verdicts = classify(&ClassifyInput {
-        changes: &changes,
-        context: &context,
-        slots: &index,
-        approvals: &approvals,
-        open_approvals: &open,
-        now: request.as_of,
-        tz,
-        policy: &settings.policy,
-        settle: Duration::hours(i64::from(settings.reconcile.settle_hours)),
-    });
-    let applied = apply_all(
-        store,
-        run_id,
-        request.as_of,
-        &changes,
-        &verdicts,
-        &current,
-        &settings.sinks,
-        USERS_PER_BATCH,
-    )?;
-    // 8. Remember what was read, listed, scanned and learnt.
-    if !backfill {
-        let latest = latest_settled(request.as_of, tz, settings.reconcile.sync_after_hours);
-        let first_default = latest - Duration::days(i64::from(settings.reconcile.window_days) - 1);
-        let before = state.clone();
-        advance_sync(
-            &mut state.user_synced,
-            &plan.items,
-            &fetched.complete,
-            |user| sync_start(&before, user, first_default),
-        );
-        if let Some((from, _)) = plan.primary
-            && state.user_synced != before.user_synced
-        {
-            state.synced_from = Some(state.synced_from.map_or(from, |known| known.min(from)));
-        }
-        let in_scope: Option<NaiveDate> = facts
-            .users
+
+    /// Lists approvals and fetches the details the run needs (new or not final), recording both.
+    async fn list_and_detail(&mut self, client: &Client) -> Result<(), RunError> {
+        let stop = self.stop_flag().clone();
+        let listed_before = self.fetched.listed.len();
+        let listings = std::mem::take(&mut self.phases.listings);
+        list_approvals(client, &stop, listings, &mut self.fetched).await;
+        let listed: Vec<ListedApproval> = self.fetched.listed[listed_before..]
             .iter()
-            .map(|user| state.user_synced.get(user.as_str()).copied())
-            .try_fold(None::<NaiveDate>, |low, date| {
-                date.map(|date| Some(low.map_or(date, |low| low.min(date))))
-            })
-            .flatten();
-        if let Some(through) = in_scope {
-            state.synced_through = Some(through);
-        }
-        let failed_codes: BTreeSet<&String> = fetched
-            .deferred
-            .iter()
-            .chain(&plan.deferred)
-            .filter_map(|item| match item {
-                PlanItem::ApprovalList { process_code, .. } => Some(process_code),
-                _ => None,
+            .map(|(id, code)| ListedApproval {
+                id: id.clone(),
+                process_code: code.clone(),
             })
             .collect();
-        if fetched.incomplete_listings == 0 {
-            for (code, to) in &fetched.listed_windows {
-                if !failed_codes.contains(code) {
-                    let entry = state.listed_through.entry(code.clone()).or_insert(*to);
-                    *entry = (*entry).max(*to);
+        self.store
+            .record_listed_approvals(&listed, self.run_id, self.request.as_of)?;
+        let mut wanted: BTreeSet<String> = std::mem::take(&mut self.phases.detail_ids)
+            .into_iter()
+            .collect();
+        for item in &listed {
+            if self
+                .facts
+                .known
+                .get(&item.id)
+                .is_none_or(|stored| !stored.approval.is_finished())
+            {
+                wanted.insert(item.id.clone());
+            }
+        }
+        let wanted: Vec<String> = wanted.into_iter().collect();
+        let before = self.fetched.approvals.len();
+        fetch_details(client, &stop, &wanted, &mut self.fetched).await;
+        for approval in self.keep_fetched_approvals(before)? {
+            if approval.is_finished() {
+                self.open.insert(approval.id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores the approvals fetched since `before` and adds them to the known ones.
+    fn keep_fetched_approvals(&mut self, before: usize) -> Result<Vec<Approval>, RunError> {
+        let fresh = self.fetched.approvals[before..].to_vec();
+        self.store
+            .upsert_approvals(&fresh, self.run_id, self.request.as_of)?;
+        for approval in &fresh {
+            self.approvals.insert(approval.id.clone(), approval.clone());
+        }
+        Ok(fresh)
+    }
+
+    /// Step 2: the nightly sync (or the backfill's range).
+    async fn sync(&mut self) {
+        let primary = self.phases.primary.clone();
+        let stop = self.stop_flag().clone();
+        fetch_results(&self.client, &stop, primary, &mut self.fetched).await;
+    }
+
+    /// Step 3: the open-slot scan through raw punches, and what it says about the watched
+    /// corrections.
+    async fn scan_open_slots(&mut self) {
+        let punches = std::mem::take(&mut self.phases.punches);
+        let stop = self.stop_flag().clone();
+        self.scanned = !punches.is_empty() && self.fetched.stop.is_none() && !stop.is_raised();
+        fetch_punches(&self.client, &stop, punches, &mut self.fetched).await;
+        let found = findings(
+            &self.facts.open_slots,
+            &self.facts.watched,
+            &self.fetched.punches,
+            &self.fetched.punch_complete,
+            self.settings.timezone,
+        );
+        if let Some(notice) = self
+            .state
+            .saw_watched_punches(found.supply_punches, found.misses)
+        {
+            self.notice(notice);
+        }
+        self.dirty = found.dirty;
+    }
+
+    fn notice(&mut self, notice: &str) {
+        tracing::warn!("{notice}");
+        self.notices.push(notice.to_owned());
+    }
+
+    /// Step 4: targeted re-fetch of dirty user-days, days approvals point at, and reverts
+    /// watched through results where punches cannot show them.
+    async fn refetch_targeted(&mut self) -> Result<(), RunError> {
+        let tz = self.settings.timezone;
+        let mut targeted = std::mem::take(&mut self.dirty);
+        for id in &self.open {
+            if let Some(approval) = self.approvals.get(id).filter(|approval| {
+                approval.is_approved() && self.in_scope.contains(&approval.originator)
+            }) {
+                targeted.extend(pointed_days(self.store, approval, tz)?);
+            }
+        }
+        let backfill = matches!(self.request.kind, RunKind::Backfill { .. });
+        if backfill || (self.facts.scan_night && self.state.punch_shows_supply != Fact::Holds) {
+            let watch_days = i64::from(self.settings.revert_watch_days);
+            targeted.extend(recently_corrected(
+                self.store,
+                self.request.as_of - Duration::days(watch_days),
+                self.plan.window.1 + Duration::days(1),
+            )?);
+        }
+        let primary_days = covered_days(&self.phases.primary);
+        targeted.retain(|day| !primary_days.contains(day));
+        let mut items = std::mem::take(&mut self.phases.targeted);
+        items.extend(targeted_items(&targeted, self.settings.rows_per_user_day));
+        let stop = self.stop_flag().clone();
+        fetch_results(&self.client, &stop, items, &mut self.fetched).await;
+        Ok(())
+    }
+
+    /// Step 5a: approvals as enrichment, out of the surplus, when they are not evidence.
+    async fn approvals_as_enrichment(&mut self) -> Result<(), RunError> {
+        if self.plan.approvals_essential
+            || !self.phases.has_approvals()
+            || self.fetched.stop.is_some()
+        {
+            return Ok(());
+        }
+        let (client, stop_before) = self.optional_step();
+        let listed = self.list_and_detail(&client).await;
+        self.end_optional_step(stop_before);
+        listed
+    }
+
+    /// Step 5b: details of approvals behind journaled corrections, out of the surplus, and the
+    /// corrections enriched with them.
+    async fn enrich_corrections(&mut self) -> Result<(), RunError> {
+        if !self.phases.enrichment && !self.plan.approvals_essential {
+            return Ok(());
+        }
+        let (client, stop_before) = self.optional_step();
+        let enriched = self.enrich(&client).await;
+        self.end_optional_step(stop_before);
+        enriched
+    }
+
+    async fn enrich(&mut self, client: &Client) -> Result<(), RunError> {
+        let awaiting = self.store.corrections_awaiting_enrichment()?;
+        let unknown: Vec<String> = awaiting
+            .iter()
+            .filter(|id| !self.approvals.contains_key(*id))
+            .cloned()
+            .collect();
+        let before = self.fetched.approvals.len();
+        if self.fetched.stop.is_none() {
+            let stop = self.stop_flag().clone();
+            fetch_details(client, &stop, &unknown, &mut self.fetched).await;
+        }
+        self.keep_fetched_approvals(before)?;
+        for id in &awaiting {
+            if let Some(approval) = self.approvals.get(id) {
+                self.store.enrich_corrections(
+                    id,
+                    approval.business_id.as_deref(),
+                    approval.finish_time,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Step 5c: the second look at older days, out of the surplus.
+    async fn second_look(&mut self) {
+        let rescan = std::mem::take(&mut self.phases.rescan);
+        let (client, stop_before) = self.optional_step();
+        let stop = self.stop_flag().clone();
+        fetch_results(&client, &stop, rescan, &mut self.fetched).await;
+        self.end_optional_step(stop_before);
+    }
+
+    /// Step 6: what the results say about the unconfirmed facts.
+    fn check_corrected_slots(&mut self) {
+        let mut notices = Vec::new();
+        for slot in self
+            .fetched
+            .slots
+            .iter()
+            .filter(|slot| shows_approval(slot))
+        {
+            let names = slot
+                .proc_inst_id
+                .as_deref()
+                .is_some_and(|id| !id.is_empty());
+            if let Some(notice) = self.state.saw_corrected_slot(names) {
+                notices.push(notice);
+            }
+        }
+        for notice in notices {
+            self.notice(notice);
+        }
+    }
+
+    /// Step 7: diff, match and classify.
+    fn reconcile(&mut self) -> Result<Reconciled, RunError> {
+        let tz = self.settings.timezone;
+        let (snapshot, observed_at) = load_snapshot(self.store, &self.fetched)?;
+        let changes = diff(&snapshot, &self.fetched.slots, &self.fetched.complete);
+        let mut current = snapshot;
+        for day in self
+            .open
+            .iter()
+            .filter_map(|id| self.approvals.get(id))
+            .flat_map(|approval| candidate_days(approval, tz))
+        {
+            for stored in self.store.slots_for_user_day(&day.0, day.1)? {
+                if stored.present {
+                    current.entry(stored.slot.key()).or_insert(stored.slot);
                 }
             }
         }
-        if scanned {
-            state.last_scan = Some(local_date(request.as_of, tz));
-        }
+        overlay(&mut current, &changes);
+        self.keep_unread_approvals_open(&current);
+        let index = SlotIndex::new(&current);
+        let context = load_context(self.store, &changes, &observed_at, &current)?;
+        let verdicts = classify(&ClassifyInput {
+            changes: &changes,
+            context: &context,
+            slots: &index,
+            approvals: &self.approvals,
+            open_approvals: &self.open,
+            now: self.request.as_of,
+            tz,
+            policy: &self.settings.policy,
+            settle: Duration::hours(i64::from(self.settings.reconcile.settle_hours)),
+        });
+        Ok(Reconciled {
+            changes,
+            current,
+            verdicts,
+        })
     }
-    store.save_planner_state(&state.to_text())?;
-    let mut counts = zero_counts();
-    for verdict in &verdicts {
-        *counts.entry(verdict.class).or_default() += 1;
-    }
-    let mut deferred: Vec<DeferredLine> = plan
-        .deferred
-        .iter()
-        .chain(fetched.deferred.iter())
-        .map(deferred_line)
-        .collect();
-    deferred.extend(notices.iter().map(|notice| DeferredLine {
-        item: "fallback".to_owned(),
-        detail: notice.clone(),
-        estimated_calls: 0,
-    }));
-    deferred.sort_by(|left, right| (&left.item, &left.detail).cmp(&(&right.item, &right.detail)));
-    let must_have_deferred = plan
-        .deferred
-        .iter()
-        .chain(fetched.deferred.iter())
-        .any(|item| !plan.is_optional(item));
-    let mut errors = fetched.errors.clone();
-    errors.extend(
-        fetched
-            .gone
-            .iter()
-            .map(|id| format!("approval {id} no longer exists in DingTalk (deleted)")),
-    );
-    if let Some(stop) = fetched.stop {
-        errors.push(match stop {
-            Stop::Budget => format!(
-                "this run's budget of {} metered calls is spent",
-                facts.allowance
-            ),
-            Stop::Quota => {
-                "DingTalk reports the organisation's monthly quota exhausted (90020)".to_owned()
-            }
+
+    /// An approved 补卡 of someone in scope whose days were neither fetched nor stored yet is
+    /// not unmatched: it stays open until its days are read. Other open approvals are judged.
+    fn keep_unread_approvals_open(&mut self, current: &BTreeMap<SlotKey, Slot>) {
+        let tz = self.settings.timezone;
+        let mut seen: BTreeSet<(UserId, NaiveDate)> = self.fetched.complete.clone();
+        seen.extend(
+            current
+                .keys()
+                .map(|key| (key.user_id.clone(), key.work_date)),
+        );
+        let (approvals, in_scope) = (&self.approvals, &self.in_scope);
+        self.open.retain(|id| {
+            approvals.get(id).is_none_or(|approval| {
+                let days = candidate_days(approval, tz);
+                !approval.is_approved()
+                    || !in_scope.contains(&approval.originator)
+                    || days.is_empty()
+                    || days.iter().any(|day| seen.contains(day))
+            })
         });
     }
-    if facts.month_used >= settings.monthly_budget {
-        errors.push(format!(
-            "the monthly budget of {} metered calls is spent",
-            settings.monthly_budget
-        ));
-    }
-    let outcome = if fetched.stop.is_some()
-        || !errors.is_empty()
-        || must_have_deferred
-        || (plan.approvals_essential && fetched.incomplete_listings > 0)
-    {
-        RunOutcome::Partial
-    } else {
-        RunOutcome::Done
-    };
-    Ok(RunSummary {
-        run_id,
-        outcome,
-        counts,
-        corrections_applied: applied.corrections_applied,
-        metered_calls: 0,
-        deferred,
-        errors,
-        plan: plan.clone(),
-    })
-}
 
-fn zero_counts() -> BTreeMap<ChangeClass, u64> {
-    ChangeClass::ALL
-        .into_iter()
-        .map(|class| (class, 0))
-        .collect()
-}
+    /// Step 7, continued: apply the verdicts; returns the corrections newly journaled.
+    fn apply(&mut self, reconciled: &Reconciled) -> Result<u64, RunError> {
+        let applied = apply_all(
+            self.store,
+            self.run_id,
+            self.request.as_of,
+            &reconciled.changes,
+            &reconciled.verdicts,
+            &reconciled.current,
+            &self.settings.sinks,
+            USERS_PER_BATCH,
+        )?;
+        Ok(applied.corrections_applied)
+    }
 
-fn deferred_line(item: &PlanItem) -> DeferredLine {
-    DeferredLine {
-        item: item.kind().to_owned(),
-        detail: item.describe(),
-        estimated_calls: item.estimated_calls(),
-    }
-}
-
-async fn enrich(
-    store: &mut Store,
-    client: &Client,
-    fetched: &mut Fetched,
-    approvals: &mut BTreeMap<String, Approval>,
-    run_id: i64,
-    at: DateTime<Utc>,
-) -> Result<(), RunError> {
-    let awaiting = store.corrections_awaiting_enrichment()?;
-    let unknown: Vec<String> = awaiting
-        .iter()
-        .filter(|id| !approvals.contains_key(*id))
-        .cloned()
-        .collect();
-    let before = fetched.approvals.len();
-    if fetched.stop.is_none() {
-        fetch_details(client, &unknown, fetched).await;
-    }
-    let fresh: Vec<Approval> = fetched.approvals[before..].to_vec();
-    store.upsert_approvals(&fresh, run_id, at)?;
-    for approval in fresh {
-        approvals.insert(approval.id.clone(), approval);
-    }
-    for id in &awaiting {
-        if let Some(approval) = approvals.get(id) {
-            store.enrich_corrections(id, approval.business_id.as_deref(), approval.finish_time)?;
+    /// Step 8: remember what was read, listed, scanned and learnt.
+    fn record_night(&mut self) -> Result<(), RunError> {
+        if !matches!(self.request.kind, RunKind::Backfill { .. }) {
+            let tz = self.settings.timezone;
+            let latest = latest_settled(self.request.as_of, tz, self.settings.reconcile.sync_after_hours);
+            let window = i64::from(self.settings.reconcile.window_days);
+            let deferred = self.plan.deferred.iter();
+            self.state = record_night(
+                &self.state,
+                &Night {
+                    users: &self.facts.users,
+                    primary: &self.phases.primary,
+                    primary_range: self.plan.primary,
+                    complete: &self.fetched.complete,
+                    first_default: latest - Duration::days(window - 1),
+                    listed_windows: &self.fetched.listed_windows,
+                    listings_complete: self.fetched.incomplete_listings == 0,
+                    deferred: self.fetched.deferred.iter().chain(deferred).collect(),
+                    scanned_on: self.scanned.then(|| local_date(self.request.as_of, tz)),
+                },
+            );
         }
+        self.store.save_planner_state(&self.state.to_text())?;
+        Ok(())
     }
-    Ok(())
+}
+
+/// What step 7 decided.
+struct Reconciled {
+    changes: Vec<SlotChange>,
+    current: BTreeMap<SlotKey, Slot>,
+    verdicts: Vec<Verdict>,
 }

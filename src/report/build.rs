@@ -44,7 +44,7 @@ pub fn for_run(store: &Store, run_id: i64, budget: u64, tz: Tz) -> Result<RunRep
         budget,
         month,
     };
-    let mut report = RunReport::empty(run_info(&run, run.kind.clone()), api_calls);
+    let mut report = RunReport::empty(run_info(&run, run.kind.as_str().to_owned()), api_calls);
     report
         .counts
         .extend(run.counts.iter().map(|(class, count)| (*class, *count)));
@@ -155,7 +155,7 @@ fn run_info(run: &StoredRun, kind: String) -> RunInfo {
             from: run.window_from,
             to: run.window_to,
         },
-        outcome: run.outcome.clone(),
+        outcome: run.outcome_name().to_owned(),
         started_at: run.started_at,
         finished_at: run.finished_at,
     }

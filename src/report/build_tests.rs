@@ -7,7 +7,7 @@ use crate::domain::{
     Approval, ApprovalResult, ApprovalStatus, CallOutcome, CallRecord, ChangeClass, Correction,
     LedgerState, SlotDiscriminator, SlotKey, SourceType, TimeResult, UserId,
 };
-use crate::store::{ApplyBatch, NewRun, RunEnd, Store};
+use crate::store::{ApplyBatch, NewRun, RunEnd, RunKind, RunOutcome, Store};
 
 const SHANGHAI: Tz = chrono_tz::Asia::Shanghai;
 
@@ -97,7 +97,7 @@ fn record_run(
     let started = date.and_hms_opt(18, 10, 0).unwrap().and_utc();
     let run_id = store
         .begin_run(&NewRun {
-            kind: "run".into(),
+            kind: RunKind::Nightly,
             trigger: "test".into(),
             as_of: started,
             window_from: date,
@@ -134,7 +134,7 @@ fn record_run(
         .finish_run(
             run_id,
             &RunEnd {
-                outcome: "done".into(),
+                outcome: RunOutcome::Done,
                 counts,
                 errors: vec!["approval detail x: HTTP 500".into()],
                 deferred_json: r#"[{"item":"rescan","detail":"older days","estimated_calls":3}]"#

@@ -9,7 +9,10 @@
 //! - on another host (a store on a shared disk), the holder is gone when its heartbeat is older
 //!   than [`LOCK_STALE_AFTER`].
 //!
-//! This module does not schedule heartbeats; a long run calls [`Store::heartbeat_lock`].
+//! [`Store::lock_run`] hands out a [`RunLock`] guard with its own connection to the store: it
+//! renews the heartbeat ([`RunLock::heartbeat`]) and releases the lock when dropped (or
+//! explicitly, [`RunLock::release`]), whatever the run did meanwhile. This module does not
+//! schedule heartbeats; a long run calls [`RunLock::heartbeat`] (or [`Store::heartbeat_lock`]).
 
 use std::fmt;
 
@@ -18,7 +21,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior};
 
 use super::Store;
 use super::codec::{Reader, ms};
-use super::error::{Error, SqlResultExt};
+use super::error::{Error, Location, SqlResultExt};
 
 /// A holder on another host whose heartbeat is older than this is presumed gone.
 pub const LOCK_STALE_AFTER: Duration = Duration::hours(1);
@@ -133,16 +136,32 @@ impl Store {
         Ok(acquired)
     }
 
+    /// Takes the run lock for `holder` (as [`Store::acquire_lock`]) and returns the guard that
+    /// releases it.
+    pub fn lock_run(&mut self, holder: LockHolder) -> Result<RunLock, Error> {
+        self.acquire_lock(&holder)?;
+        let taken = (|| {
+            let conn = self.target.connect(&self.location)?;
+            self.target.configure(&conn, &self.location)?;
+            Ok(conn)
+        })();
+        match taken {
+            Ok(conn) => Ok(RunLock {
+                conn,
+                location: self.location.clone(),
+                holder,
+                released: false,
+            }),
+            Err(error) => {
+                release(&self.conn, &self.location, &holder)?;
+                Err(error)
+            }
+        }
+    }
+
     /// Releases the lock if `holder` still holds it; returns whether it did.
     pub fn release_lock(&mut self, holder: &LockHolder) -> Result<bool, Error> {
-        let released = self
-            .conn
-            .execute(
-                "DELETE FROM run_lock WHERE pid = ?1 AND host = ?2 AND acquired_at_ms = ?3",
-                rusqlite::params![holder.pid, holder.host, ms(holder.acquired_at)],
-            )
-            .at(&self.location)?;
-        Ok(released > 0)
+        release(&self.conn, &self.location, holder)
     }
 
     /// The current holder, if any (alive or not).
@@ -157,22 +176,92 @@ impl Store {
         holder: &LockHolder,
         at: DateTime<Utc>,
     ) -> Result<bool, Error> {
-        let updated = self
-            .conn
-            .execute(
-                "UPDATE run_lock SET heartbeat_ms = ?4, run_id = coalesce(?5, run_id)
-                 WHERE pid = ?1 AND host = ?2 AND acquired_at_ms = ?3",
-                rusqlite::params![
-                    holder.pid,
-                    holder.host,
-                    ms(holder.acquired_at),
-                    ms(at),
-                    holder.run_id
-                ],
-            )
-            .at(&self.location)?;
-        Ok(updated > 0)
+        heartbeat(&self.conn, &self.location, holder, at)
     }
+}
+
+/// The run lock while held: released when dropped, or by [`RunLock::release`] (which reports
+/// a failure instead of logging it). It has its own connection to the store, so it does not
+/// borrow the [`Store`] the run writes through.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct RunLock {
+    conn: rusqlite::Connection,
+    location: Location,
+    holder: LockHolder,
+    released: bool,
+}
+
+impl fmt::Debug for RunLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunLock")
+            .field("holder", &self.holder)
+            .field("store", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunLock {
+    pub fn holder(&self) -> &LockHolder {
+        &self.holder
+    }
+
+    /// Records that the holder is still working at `at`. Returns false when the lock was taken
+    /// over meanwhile.
+    pub fn heartbeat(&self, at: DateTime<Utc>) -> Result<bool, Error> {
+        heartbeat(&self.conn, &self.location, &self.holder, at)
+    }
+
+    /// Releases the lock now; returns whether this holder still held it.
+    pub fn release(mut self) -> Result<bool, Error> {
+        self.released = true;
+        release(&self.conn, &self.location, &self.holder)
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        if !self.released
+            && let Err(error) = release(&self.conn, &self.location, &self.holder)
+        {
+            tracing::warn!(error.message = %error, "cannot release the run lock");
+        }
+    }
+}
+
+fn release(
+    conn: &rusqlite::Connection,
+    location: &Location,
+    holder: &LockHolder,
+) -> Result<bool, Error> {
+    let released = conn
+        .execute(
+            "DELETE FROM run_lock WHERE pid = ?1 AND host = ?2 AND acquired_at_ms = ?3",
+            rusqlite::params![holder.pid, holder.host, ms(holder.acquired_at)],
+        )
+        .at(location)?;
+    Ok(released > 0)
+}
+
+fn heartbeat(
+    conn: &rusqlite::Connection,
+    location: &Location,
+    holder: &LockHolder,
+    at: DateTime<Utc>,
+) -> Result<bool, Error> {
+    let updated = conn
+        .execute(
+            "UPDATE run_lock SET heartbeat_ms = ?4, run_id = coalesce(?5, run_id)
+             WHERE pid = ?1 AND host = ?2 AND acquired_at_ms = ?3",
+            rusqlite::params![
+                holder.pid,
+                holder.host,
+                ms(holder.acquired_at),
+                ms(at),
+                holder.run_id
+            ],
+        )
+        .at(location)?;
+    Ok(updated > 0)
 }
 
 fn read_lock(
@@ -328,5 +417,23 @@ mod tests {
         me.run_id = Some(9);
         assert!(store.heartbeat_lock(&me, at(2)).unwrap());
         assert_eq!(store.lock_holder().unwrap().unwrap().run_id, Some(9));
+    }
+
+    #[test]
+    fn the_guard_renews_the_heartbeat_and_releases_the_lock_when_dropped() {
+        let mut store = store();
+        let lock = store.lock_run(LockHolder::current(None, at(1))).unwrap();
+        assert!(
+            store
+                .acquire_lock(&LockHolder::current(None, at(2)))
+                .is_err()
+        );
+        assert!(lock.heartbeat(at(2)).unwrap());
+        drop(lock);
+        assert_eq!(store.lock_holder().unwrap(), None);
+
+        let lock = store.lock_run(LockHolder::current(None, at(3))).unwrap();
+        assert!(lock.release().unwrap());
+        assert_eq!(store.lock_holder().unwrap(), None);
     }
 }

@@ -66,11 +66,11 @@ pub use backfill::{BackfillChunk, BackfillKey, BackfillState};
 pub use calls::{CallLog, MonthUsage, business_month};
 pub use error::Error;
 pub use ledger::{FindingRow, LedgerRow, StoredCorrection, StoredFinding};
-pub use lock::{LOCK_STALE_AFTER, LockAcquired, LockHolder, current_host};
+pub use lock::{LOCK_STALE_AFTER, LockAcquired, LockHolder, RunLock, current_host};
 pub use open::{APPLICATION_ID, APPLICATION_NAME, MIGRATIONS, SCHEMA_VERSION};
 pub use outbox::OutboxItem;
 pub use planner::PLANNER_STATE_KEY;
-pub use runs::{NewRun, RunEnd, StoredRun};
+pub use runs::{NewRun, RunEnd, RunKind, RunOutcome, StoredRun, UnknownName};
 pub use snapshot::{HistoryChange, HistoryEntry, StoredSlot};
 
 use error::Location;

@@ -1,11 +1,14 @@
 //! Runs: one row per execution, with its window, plan, counts, outcome, errors and deferred
 //! items.
 //!
-//! A run is recorded when it starts (outcome `running`) so that a crash leaves a trace, and
-//! finished once. This module does not interpret the plan or the deferred items: both are JSON
-//! written and read by the planner and the report.
+//! A run is recorded when it starts (no outcome yet, `running` in the table) so that a crash
+//! leaves a trace, and finished once. Kind and outcome are typed here ([`RunKind`],
+//! [`RunOutcome`]) and spelled as text only in the table. This module does not interpret the
+//! plan or the deferred items: both are JSON written and read by the planner and the report.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
@@ -15,11 +18,113 @@ use super::codec::{Reader, collect, count, date_text, ms, sql_int, to_json};
 use super::error::{Error, SqlResultExt};
 use crate::domain::ChangeClass;
 
+/// Which kind of run a row records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunKind {
+    /// `run`: the nightly pass started from the command line.
+    Nightly,
+    /// `backfill`: one chunk of a date range.
+    Backfill,
+    /// `daemon`: a tick of the built-in scheduler.
+    Daemon,
+}
+
+impl RunKind {
+    pub const ALL: [RunKind; 3] = [RunKind::Nightly, RunKind::Backfill, RunKind::Daemon];
+
+    /// The stored and reported spelling: `run`, `backfill` or `daemon`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Nightly => "run",
+            RunKind::Backfill => "backfill",
+            RunKind::Daemon => "daemon",
+        }
+    }
+
+    /// Whether the run is a nightly pass (`run` or a daemon tick), not a backfill.
+    pub fn is_nightly(self) -> bool {
+        matches!(self, RunKind::Nightly | RunKind::Daemon)
+    }
+}
+
+/// How a run ended (exit codes 0, 2, 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunOutcome {
+    Done,
+    /// Budget, quota, a stop request or some items failed; the report says what.
+    Partial,
+    Failed,
+}
+
+impl RunOutcome {
+    pub const ALL: [RunOutcome; 3] = [RunOutcome::Done, RunOutcome::Partial, RunOutcome::Failed];
+
+    /// The stored and reported spelling: `done`, `partial` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Done => "done",
+            RunOutcome::Partial => "partial",
+            RunOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// A spelling that names no run kind or outcome.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{raw:?} is not a run {what}")]
+pub struct UnknownName {
+    what: &'static str,
+    raw: String,
+}
+
+fn parse_name<T: Copy>(
+    all: &[T],
+    spelling: impl Fn(T) -> &'static str,
+    raw: &str,
+    what: &'static str,
+) -> Result<T, UnknownName> {
+    all.iter()
+        .copied()
+        .find(|value| spelling(*value) == raw)
+        .ok_or_else(|| UnknownName {
+            what,
+            raw: raw.to_owned(),
+        })
+}
+
+impl FromStr for RunKind {
+    type Err = UnknownName;
+    fn from_str(raw: &str) -> Result<Self, UnknownName> {
+        parse_name(&RunKind::ALL, RunKind::as_str, raw, "kind")
+    }
+}
+
+impl FromStr for RunOutcome {
+    type Err = UnknownName;
+    fn from_str(raw: &str) -> Result<Self, UnknownName> {
+        parse_name(&RunOutcome::ALL, RunOutcome::as_str, raw, "outcome")
+    }
+}
+
+impl fmt::Display for RunKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for RunOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `outcome` column of a run not finished (yet, or ever: the process died).
+const RUNNING: &str = "running";
+
 /// What is known when a run starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRun {
-    /// `run`, `backfill`, `daemon`.
-    pub kind: String,
+    pub kind: RunKind,
     /// What started it: `cli`, `cron`, `catch_up`, ….
     pub trigger: String,
     pub as_of: DateTime<Utc>,
@@ -32,8 +137,7 @@ pub struct NewRun {
 /// What is known when a run ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunEnd {
-    /// `done`, `partial` or `failed`.
-    pub outcome: String,
+    pub outcome: RunOutcome,
     pub counts: BTreeMap<ChangeClass, u64>,
     pub errors: Vec<String>,
     pub deferred_json: String,
@@ -44,7 +148,7 @@ pub struct RunEnd {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRun {
     pub id: i64,
-    pub kind: String,
+    pub kind: RunKind,
     pub trigger: String,
     pub as_of: DateTime<Utc>,
     pub window_from: NaiveDate,
@@ -52,11 +156,18 @@ pub struct StoredRun {
     pub plan_json: String,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
-    /// `running` until finished (or forever, if the process died).
-    pub outcome: String,
+    /// `None` until finished (or forever, if the process died).
+    pub outcome: Option<RunOutcome>,
     pub counts: BTreeMap<ChangeClass, u64>,
     pub errors: Vec<String>,
     pub deferred_json: Option<String>,
+}
+
+impl StoredRun {
+    /// The outcome as reported: `done`, `partial`, `failed`, or `running` while unfinished.
+    pub fn outcome_name(&self) -> &'static str {
+        self.outcome.map_or(RUNNING, RunOutcome::as_str)
+    }
 }
 
 const RUN_COLUMNS: &str = "id, kind, trigger, as_of_ms, window_from, window_to, plan_json, \
@@ -75,7 +186,7 @@ impl Store {
             .at(&self.location)?;
         statement
             .execute(params![
-                run.kind,
+                run.kind.as_str(),
                 run.trigger,
                 ms(run.as_of),
                 date_text(run.window_from),
@@ -102,7 +213,7 @@ impl Store {
                  WHERE id = ?1",
                 params![
                     run_id,
-                    end.outcome,
+                    end.outcome.as_str(),
                     errors_json,
                     end.deferred_json,
                     ms(end.finished_at)
@@ -204,7 +315,7 @@ impl Store {
 fn decode_run(reader: &Reader<'_, '_>) -> Result<StoredRun, Error> {
     Ok(StoredRun {
         id: reader.int(0, "id")?,
-        kind: reader.text(1, "kind")?,
+        kind: parse_column(&reader.text(1, "kind")?, "kind")?,
         trigger: reader.text(2, "trigger")?,
         as_of: reader.instant(3, "as_of_ms")?,
         window_from: reader.date(4, "window_from")?,
@@ -212,10 +323,24 @@ fn decode_run(reader: &Reader<'_, '_>) -> Result<StoredRun, Error> {
         plan_json: reader.text(6, "plan_json")?,
         started_at: reader.instant(7, "started_at_ms")?,
         finished_at: reader.opt_instant(8, "finished_at_ms")?,
-        outcome: reader.text(9, "outcome")?,
+        outcome: match reader.text(9, "outcome")?.as_str() {
+            RUNNING => None,
+            raw => Some(parse_column(raw, "outcome")?),
+        },
         errors: reader.json(10, "errors_json")?,
         deferred_json: reader.opt_text(11, "deferred_json")?,
         counts: BTreeMap::new(),
+    })
+}
+
+fn parse_column<T: FromStr<Err = UnknownName>>(
+    raw: &str,
+    column: &'static str,
+) -> Result<T, Error> {
+    raw.parse().map_err(|err: UnknownName| Error::Decode {
+        table: "runs",
+        column,
+        detail: err.to_string(),
     })
 }
 
@@ -229,11 +354,12 @@ mod tests {
         let mut store = store();
         let run_id = store.begin_run(&new_run(day(1), day(7))).unwrap();
         let started = store.run(run_id).unwrap().unwrap();
-        assert_eq!(started.outcome, "running");
+        assert_eq!(started.outcome, None);
+        assert_eq!(started.outcome_name(), "running");
         assert_eq!(started.finished_at, None);
 
         let end = RunEnd {
-            outcome: "partial".into(),
+            outcome: RunOutcome::Partial,
             counts: BTreeMap::from([(ChangeClass::Baseline, 40), (ChangeClass::SupplyApplied, 2)]),
             errors: vec!["approval proc-9: detail failed".into()],
             deferred_json: r#"[{"item":"rescan"}]"#.into(),
@@ -241,7 +367,7 @@ mod tests {
         };
         store.finish_run(run_id, &end).unwrap();
         let finished = store.run(run_id).unwrap().unwrap();
-        assert_eq!(finished.outcome, "partial");
+        assert_eq!(finished.outcome, Some(RunOutcome::Partial));
         assert_eq!(finished.counts, end.counts);
         assert_eq!(finished.errors, end.errors);
         assert_eq!(
@@ -255,7 +381,7 @@ mod tests {
     fn finishing_an_unknown_run_names_it() {
         let mut store = store();
         let end = RunEnd {
-            outcome: "done".into(),
+            outcome: RunOutcome::Done,
             counts: BTreeMap::new(),
             errors: vec![],
             deferred_json: "[]".into(),
@@ -289,5 +415,32 @@ mod tests {
             .collect();
         assert_eq!(overlapping, vec![first, second]);
         assert!(store.runs_between(day(20), day(25)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn kinds_and_outcomes_read_back_as_written_and_unknown_spellings_are_refused() {
+        for kind in RunKind::ALL {
+            assert_eq!(kind.as_str().parse::<RunKind>(), Ok(kind));
+        }
+        for outcome in RunOutcome::ALL {
+            assert_eq!(outcome.as_str().parse::<RunOutcome>(), Ok(outcome));
+        }
+        assert_eq!(
+            "running".parse::<RunOutcome>().unwrap_err().to_string(),
+            "\"running\" is not a run outcome"
+        );
+        assert!("nightly".parse::<RunKind>().is_err());
+
+        let mut store = store();
+        let mut run = new_run(day(1), day(7));
+        run.kind = RunKind::Daemon;
+        let run_id = store.begin_run(&run).unwrap();
+        assert_eq!(store.run(run_id).unwrap().unwrap().kind, RunKind::Daemon);
+        store
+            .conn
+            .execute("UPDATE runs SET outcome = 'odd' WHERE id = ?1", [run_id])
+            .unwrap();
+        let err = store.run(run_id).unwrap_err();
+        assert!(err.to_string().contains("odd"), "{err}");
     }
 }

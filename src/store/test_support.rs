@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use rusqlite::types::Value;
 
-use super::{NewRun, Store};
+use super::{NewRun, RunKind, Store};
 use crate::domain::{CheckType, LocationResult, Slot, SourceType, TimeResult, UserId};
 
 pub(crate) fn store() -> Store {
@@ -28,7 +28,7 @@ pub(crate) fn user(id: &str) -> UserId {
 
 pub(crate) fn new_run(from: NaiveDate, to: NaiveDate) -> NewRun {
     NewRun {
-        kind: "run".into(),
+        kind: RunKind::Nightly,
         trigger: "test".into(),
         as_of: at(2),
         window_from: from,

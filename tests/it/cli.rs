@@ -80,7 +80,7 @@ async fn a_successful_run_exits_zero_and_prints_nothing_on_stdout() {
     );
     let runs = rig.store().recent_runs(10).unwrap();
     assert_eq!(runs.len(), 1);
-    assert_eq!(runs[0].outcome, "done");
+    assert_eq!(runs[0].outcome_name(), "done");
     assert_last_outcome(&rig.metrics(), "done");
 }
 
@@ -117,7 +117,7 @@ async fn dingtalk_quota_exhaustion_ends_the_run_as_partial_with_exit_two() {
     let output = rig.bin(&["run"]).await;
     assert_code(&output, 2);
     let runs = rig.store().recent_runs(10).unwrap();
-    assert_eq!(runs[0].outcome, "partial");
+    assert_eq!(runs[0].outcome_name(), "partial");
     assert_last_outcome(&rig.metrics(), "partial");
 }
 
@@ -312,8 +312,8 @@ async fn backfill_past_the_budget_is_refused_and_a_partial_backfill_resumes_to_c
     assert_code(&output, 0);
     let store = rig.store();
     let runs = store.recent_runs(20).unwrap();
-    assert!(runs.iter().any(|run| run.outcome == "partial"));
-    assert_eq!(runs[0].outcome, "done");
+    assert!(runs.iter().any(|run| run.outcome_name() == "partial"));
+    assert_eq!(runs[0].outcome_name(), "done");
     // Every scheduled user-day of the range was read, none twice.
     for employee in &rig.sim.world().employees {
         let user = dingtalk_reconcile::domain::UserId::new(employee.id.clone()).unwrap();

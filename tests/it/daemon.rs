@@ -348,10 +348,10 @@ async fn shutdown_during_a_real_tick_records_the_run_and_releases_the_lock() {
     let store = open_store(&store_path);
     let runs = store.recent_runs(10).unwrap();
     assert_eq!(runs.len(), 1);
-    assert_eq!(runs[0].kind, "daemon");
+    assert_eq!(runs[0].kind.as_str(), "daemon");
     assert_eq!(runs[0].trigger, "catch_up");
     assert!(
-        ["partial", "done"].contains(&runs[0].outcome.as_str()),
+        ["partial", "done"].contains(&runs[0].outcome_name()),
         "{:?}",
         runs[0]
     );
@@ -445,7 +445,7 @@ async fn the_daemon_binary_runs_on_schedule_and_exits_zero_on_sigterm() {
     let runs = store.recent_runs(50).unwrap();
     assert!(
         runs.iter()
-            .all(|run| run.kind == "daemon" && run.finished_at.is_some())
+            .all(|run| run.kind.as_str() == "daemon" && run.finished_at.is_some())
     );
     let triggers: Vec<&str> = finished.iter().map(|run| run.trigger.as_str()).collect();
     assert!(triggers.contains(&"catch_up"), "{triggers:?}");
@@ -485,7 +485,7 @@ async fn sigterm_during_a_run_lets_the_daemon_binary_finish_and_record_it() {
     let runs = store.recent_runs(10).unwrap();
     assert_eq!(runs.len(), 1, "the run in progress, and no other");
     assert!(
-        ["partial", "done"].contains(&runs[0].outcome.as_str()),
+        ["partial", "done"].contains(&runs[0].outcome_name()),
         "{:?}",
         runs[0]
     );

@@ -62,7 +62,7 @@ fn journal(store: &mut Store, range: std::ops::Range<usize>, sinks: &[&str], at:
     let day = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
     let run_id = store
         .begin_run(&NewRun {
-            kind: "run".into(),
+            kind: dingtalk_reconcile::store::RunKind::Nightly,
             trigger: "test".into(),
             as_of: at,
             window_from: day,

@@ -36,7 +36,7 @@ async fn a_run_that_fails_after_recording_itself_still_writes_the_metrics_file()
     let store = rig.store();
     let runs = store.recent_runs(10).unwrap();
     assert_eq!(runs.len(), 1);
-    assert_eq!(runs[0].outcome, "failed");
+    assert_eq!(runs[0].outcome_name(), "failed");
     assert_eq!(store.lock_holder().unwrap(), None, "the lock is released");
     let metrics = rig.metrics();
     assert_last_outcome(&metrics, "failed");

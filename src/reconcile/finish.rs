@@ -1,0 +1,181 @@
+//! The end of a run, pure: what the night teaches the planner ([`record_night`]) and what the
+//! run did, with its outcome ([`summarize`]). Values in, values out: no IO and no clock, so the
+//! done/partial rule is tested here without a store or a simulator.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::domain::{ChangeClass, UserId};
+use crate::report::{DeferredLine, zero_counts};
+
+use super::fetch::{Fetched, Stop};
+use super::plan::{Plan, PlanItem, ResultsItem, advance_sync};
+use super::state::PlannerState;
+use super::{RunOutcome, RunSummary};
+
+/// What one nightly run read, for [`record_night`].
+pub(super) struct Night<'a> {
+    /// Users in scope.
+    pub users: &'a [UserId],
+    /// The plan's primary results items (the nightly sync), oldest first.
+    pub primary: &'a [ResultsItem],
+    /// The work dates the sync planned to read.
+    pub primary_range: Option<(NaiveDate, NaiveDate)>,
+    /// User-days read completely.
+    pub complete: &'a BTreeSet<(UserId, NaiveDate)>,
+    /// Where the sync starts for a user without progress.
+    pub first_default: NaiveDate,
+    /// `(process code, created_to)` of every listing that finished.
+    pub listed_windows: &'a [(String, DateTime<Utc>)],
+    /// Whether every listing started finished.
+    pub listings_complete: bool,
+    /// Items deferred by the plan or by the fetch.
+    pub deferred: Vec<&'a PlanItem>,
+    /// Tonight's local date when open slots were scanned.
+    pub scanned_on: Option<NaiveDate>,
+}
+
+/// The planner's state after a nightly run: the sync's per-user progress and how far it reaches
+/// for everyone in scope, how far each template's approvals are listed (only when no listing
+/// failed or was deferred), and the night of the last scan.
+pub(super) fn record_night(before: &PlannerState, night: &Night<'_>) -> PlannerState {
+    let mut state = before.clone();
+    advance_sync(
+        &mut state.user_synced,
+        night.primary,
+        night.complete,
+        |user| super::facts::sync_start(before, user, night.first_default),
+    );
+    if let Some((from, _)) = night.primary_range
+        && state.user_synced != before.user_synced
+    {
+        state.synced_from = Some(state.synced_from.map_or(from, |known| known.min(from)));
+    }
+    // The sync reaches a date for everyone only once every user in scope has got there.
+    let everyone: Option<NaiveDate> = night
+        .users
+        .iter()
+        .map(|user| state.user_synced.get(user.as_str()).copied())
+        .try_fold(None::<NaiveDate>, |low, date| {
+            date.map(|date| Some(low.map_or(date, |low| low.min(date))))
+        })
+        .flatten();
+    if let Some(through) = everyone {
+        state.synced_through = Some(through);
+    }
+    let failed_codes: BTreeSet<&String> = night
+        .deferred
+        .iter()
+        .filter_map(|item| match item {
+            PlanItem::ApprovalList(listing) => Some(&listing.process_code),
+            _ => None,
+        })
+        .collect();
+    if night.listings_complete {
+        for (code, to) in night.listed_windows {
+            if !failed_codes.contains(code) {
+                let entry = state.listed_through.entry(code.clone()).or_insert(*to);
+                *entry = (*entry).max(*to);
+            }
+        }
+    }
+    if let Some(today) = night.scanned_on {
+        state.last_scan = Some(today);
+    }
+    state
+}
+
+/// What the run did, for [`summarize`].
+pub(super) struct Ending<'a> {
+    pub run_id: i64,
+    pub plan: &'a Plan,
+    pub fetched: &'a Fetched,
+    /// Fallbacks taken because the data contradicted an unconfirmed fact.
+    pub notices: &'a [String],
+    /// Verdicts per class.
+    pub counts: BTreeMap<ChangeClass, u64>,
+    pub corrections_applied: u64,
+    /// The run's budget of metered calls (after discovering templates).
+    pub allowance: u64,
+    /// Metered calls of the month before the run, and the month's budget.
+    pub month_used: u64,
+    pub monthly_budget: u64,
+}
+
+/// The run's summary. The run is partial when fetching stopped (budget, quota, stop request),
+/// when an item failed or an approval vanished, when the month's budget is spent, when work
+/// that is not optional was deferred, or when approvals were evidence and a listing did not
+/// finish; otherwise done. `metered_calls` is left at 0 for the caller, who counts the calls.
+pub(super) fn summarize(end: &Ending<'_>) -> RunSummary {
+    let (plan, fetched) = (end.plan, end.fetched);
+    let mut counts = zero_counts();
+    counts.extend(end.counts.iter().map(|(class, n)| (*class, *n)));
+    let all_deferred = || plan.deferred.iter().chain(&fetched.deferred);
+    let mut deferred: Vec<DeferredLine> = all_deferred().map(deferred_line).collect();
+    deferred.extend(end.notices.iter().map(|notice| DeferredLine {
+        item: "fallback".to_owned(),
+        detail: notice.clone(),
+        estimated_calls: 0,
+    }));
+    deferred.sort_by(|left, right| (&left.item, &left.detail).cmp(&(&right.item, &right.detail)));
+    let must_have_deferred = all_deferred().any(|item| !plan.is_optional(item));
+    let mut errors = fetched.errors.clone();
+    errors.extend(
+        fetched
+            .gone
+            .iter()
+            .map(|id| format!("approval {id} no longer exists in DingTalk (deleted)")),
+    );
+    if let Some(stop) = fetched.stop {
+        errors.push(stop_sentence(stop, end.allowance));
+    }
+    if end.month_used >= end.monthly_budget {
+        errors.push(format!(
+            "the monthly budget of {} metered calls is spent",
+            end.monthly_budget
+        ));
+    }
+    let partial = fetched.stop.is_some()
+        || !errors.is_empty()
+        || must_have_deferred
+        || (plan.approvals_essential && fetched.incomplete_listings > 0);
+    RunSummary {
+        run_id: end.run_id,
+        outcome: if partial {
+            RunOutcome::Partial
+        } else {
+            RunOutcome::Done
+        },
+        counts,
+        corrections_applied: end.corrections_applied,
+        metered_calls: 0,
+        deferred,
+        errors,
+        plan: plan.clone(),
+    }
+}
+
+fn stop_sentence(stop: Stop, allowance: u64) -> String {
+    match stop {
+        Stop::Budget => format!("this run's budget of {allowance} metered calls is spent"),
+        Stop::Quota => {
+            "DingTalk reports the organisation's monthly quota exhausted (90020)".to_owned()
+        }
+        Stop::Requested => {
+            "stopped on request (SIGINT/SIGTERM): no further DingTalk calls were made".to_owned()
+        }
+    }
+}
+
+pub(super) fn deferred_line(item: &PlanItem) -> DeferredLine {
+    DeferredLine {
+        item: item.kind().to_owned(),
+        detail: item.describe(),
+        estimated_calls: item.estimated_calls(),
+    }
+}
+
+#[cfg(test)]
+#[path = "finish_tests.rs"]
+mod tests;
