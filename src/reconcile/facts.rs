@@ -83,7 +83,8 @@ pub(super) async fn gather(
     let state = PlannerState::from_stored(store.planner_state()?.as_deref());
     let today = local_date(request.as_of, tz);
     let nightly = !matches!(request.kind, RunKind::Backfill { .. });
-    let scan_night = nightly && is_scan_night(state.last_scan, today, settings.reconcile.scan_every_nights);
+    let scan_night =
+        nightly && is_scan_night(state.last_scan, today, settings.reconcile.scan_every_nights);
     let (open_slots, watched) = if scan_night {
         scan_targets(store, settings, request, &users, &state)?
     } else {
@@ -202,7 +203,8 @@ fn essential_per_night(
     };
     let sync = rows_per_day.div_ceil(ROWS_PER_PAGE).max(batches * 5 / 7);
     let horizon_weeks = u64::from(settings.reconcile.open_slot_horizon_days.div_ceil(7));
-    let scan = (batches / 4 + 1) * horizon_weeks * 2 / u64::from(settings.reconcile.scan_every_nights.max(1));
+    let scan = (batches / 4 + 1) * horizon_weeks * 2
+        / u64::from(settings.reconcile.scan_every_nights.max(1));
     let approvals = if state.evidence_without_approvals() {
         0
     } else {
@@ -228,7 +230,8 @@ pub(super) fn sync_start(
 
 fn listings(settings: &RunSettings, request: &RunRequest, facts: &Facts) -> Vec<Listing> {
     let floor = request.as_of - Duration::days(APPROVAL_LOOKBACK_DAYS) + Duration::hours(1);
-    let lookback = request.as_of - Duration::days(i64::from(settings.reconcile.approval_lookback_days));
+    let lookback =
+        request.as_of - Duration::days(i64::from(settings.reconcile.approval_lookback_days));
     let per_day = {
         let since = request.as_of - Duration::days(30);
         let recent = facts

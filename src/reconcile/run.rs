@@ -592,7 +592,11 @@ impl<'a> RunContext<'a> {
     fn record_night(&mut self) -> Result<(), RunError> {
         if !matches!(self.request.kind, RunKind::Backfill { .. }) {
             let tz = self.settings.timezone;
-            let latest = latest_settled(self.request.as_of, tz, self.settings.reconcile.sync_after_hours);
+            let latest = latest_settled(
+                self.request.as_of,
+                tz,
+                self.settings.reconcile.sync_after_hours,
+            );
             let window = i64::from(self.settings.reconcile.window_days);
             let deferred = self.plan.deferred.iter();
             self.state = record_night(
