@@ -14,7 +14,7 @@ use crate::dingtalk::limits;
 use crate::domain::{Clock, UserId};
 use crate::exit::{ExitKind, Outcome};
 use crate::quota::{self, YearMonth};
-use crate::reconcile::{Plan, RunKind, RunOutcome, RunRequest, plan_run};
+use crate::reconcile::{RunKind, RunOutcome, RunRequest, plan_run};
 use crate::report;
 use crate::store::{BackfillKey, RunLock};
 
@@ -158,16 +158,21 @@ pub(crate) async fn run_backfill(
     let used = job.store.month_usage(&month)?.metered;
     let left = job.config.quota.monthly_budget.saturating_sub(used);
     eprintln!(
-        "backfill {from} .. {to}: {} of {} chunks to do, estimated cost {estimate} metered calls; {left} of the {} budget left in {month}",
-        todo.len(),
-        chunks(from, to).len(),
-        job.config.quota.monthly_budget,
+        "{}",
+        report::plan::backfill_estimate(&report::plan::BackfillEstimate {
+            from,
+            to,
+            chunks_to_do: todo.len(),
+            chunks: chunks(from, to).len(),
+            estimate,
+            left,
+            budget: job.config.quota.monthly_budget,
+            month: &month,
+        })
     );
     if estimate > left && options.max_calls.is_none() && !options.yes {
-        return Err(anyhow::Error::new(ExitKind::Failed).context(format!(
-            "the backfill would cost about {estimate} metered calls but only {left} are left of this month's budget: \
-             pass --max-calls N to spend at most N now (the rest stays resumable), or --yes to go past the budget"
-        )));
+        return Err(anyhow::Error::new(ExitKind::Failed)
+            .context(report::plan::backfill_refusal(estimate, left)));
     }
 
     let progress = progress_bar(todo.len());
@@ -199,10 +204,7 @@ pub(crate) async fn run_backfill(
             }
             RunOutcome::Partial => {
                 progress.abandon_with_message(format!("stopped at {chunk_from} .. {chunk_to}"));
-                eprintln!(
-                    "backfill stopped at {chunk_from} .. {chunk_to} (budget, quota or failed items: see the report); \
-                     continue later with the same command and --resume"
-                );
+                eprintln!("{}", report::plan::backfill_stopped(chunk_from, chunk_to));
                 exit = Outcome::Partial;
                 break;
             }
@@ -299,7 +301,7 @@ pub async fn plan(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<Outcome
         .context("cannot plan the run")?;
     let month = YearMonth::of(as_of, job.config.timezone).to_string();
     let used = job.store.month_usage(&month)?.metered;
-    print_stdout(&render_plan(
+    print_stdout(&report::plan::render_plan(
         &plan,
         &request,
         job.config.quota.monthly_budget,
@@ -307,64 +309,6 @@ pub async fn plan(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<Outcome
         &month,
     ))?;
     Ok(Outcome::Done)
-}
-
-/// The plan as text: one line per item with its estimated metered cost.
-pub fn render_plan(
-    plan: &Plan,
-    request: &RunRequest,
-    budget: u64,
-    used: u64,
-    month: &str,
-) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "plan for a {} run as of {} (work dates {} .. {})",
-        request.kind.name(),
-        request.as_of.to_rfc3339(),
-        plan.window.0,
-        plan.window.1
-    );
-    let _ = writeln!(
-        out,
-        "budget {budget} metered calls in {month}: {used} used, {} left; this run may spend {}",
-        budget.saturating_sub(used),
-        plan.allowance
-    );
-    let _ = writeln!(out, "\n{:>6}  {:<16} item", "calls", "kind");
-    for item in &plan.items {
-        let _ = writeln!(
-            out,
-            "{:>6}  {:<16} {}{}",
-            item.estimated_calls(),
-            item.kind(),
-            item.describe(),
-            if plan.is_optional(item) {
-                "  (optional: paid from the month's surplus)"
-            } else {
-                ""
-            }
-        );
-    }
-    let _ = writeln!(out, "{:>6}  total planned", plan.estimated_calls);
-    if !plan.deferred.is_empty() {
-        let _ = writeln!(
-            out,
-            "\ndeferred (past this run's allowance; picked up by later runs):"
-        );
-        for item in &plan.deferred {
-            let _ = writeln!(
-                out,
-                "{:>6}  {:<16} {}",
-                item.estimated_calls(),
-                item.kind(),
-                item.describe()
-            );
-        }
-    }
-    out
 }
 
 #[cfg(test)]

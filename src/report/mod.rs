@@ -9,7 +9,8 @@
 //! clock: every wall-clock time is shown in the business time zone passed in [`RenderOptions`].
 //!
 //! Layout: `format` (the format enum and dispatch), `present` (wording shared by the human
-//! formats: pluralisation, local times, advice per anomaly class), one module per format.
+//! formats: pluralisation, local times, advice per anomaly class), one module per format;
+//! `plan` renders the `plan` command's text and the `backfill` command's messages.
 //!
 //! This module deliberately does not print, write files or deliver anything (see `sink`), and
 //! does not decide exit codes.
@@ -27,6 +28,7 @@ mod format;
 mod html;
 mod json;
 mod markdown;
+pub mod plan;
 mod present;
 mod text;
 

@@ -1,0 +1,152 @@
+//! The `plan` command's text and the `backfill` command's messages: the planned items with their
+//! estimated metered cost, the cost estimate before a backfill starts, its refusal past the
+//! budget and where a stopped backfill resumes. Pure: strings in, strings out.
+
+use chrono::NaiveDate;
+
+use crate::reconcile::{Plan, RunRequest};
+
+/// The plan as text: one line per item with its estimated metered cost.
+pub fn render_plan(
+    plan: &Plan,
+    request: &RunRequest,
+    budget: u64,
+    used: u64,
+    month: &str,
+) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "plan for a {} run as of {} (work dates {} .. {})",
+        request.kind.name(),
+        request.as_of.to_rfc3339(),
+        plan.window.0,
+        plan.window.1
+    );
+    let _ = writeln!(
+        out,
+        "budget {budget} metered calls in {month}: {used} used, {} left; this run may spend {}",
+        budget.saturating_sub(used),
+        plan.allowance
+    );
+    let _ = writeln!(out, "\n{:>6}  {:<16} item", "calls", "kind");
+    for item in &plan.items {
+        let _ = writeln!(
+            out,
+            "{:>6}  {:<16} {}{}",
+            item.estimated_calls(),
+            item.kind(),
+            item.describe(),
+            if plan.is_optional(item) {
+                "  (optional: paid from the month's surplus)"
+            } else {
+                ""
+            }
+        );
+    }
+    let _ = writeln!(out, "{:>6}  total planned", plan.estimated_calls);
+    if !plan.deferred.is_empty() {
+        let _ = writeln!(
+            out,
+            "\ndeferred (past this run's allowance; picked up by later runs):"
+        );
+        for item in &plan.deferred {
+            let _ = writeln!(
+                out,
+                "{:>6}  {:<16} {}",
+                item.estimated_calls(),
+                item.kind(),
+                item.describe()
+            );
+        }
+    }
+    out
+}
+
+/// What a backfill is about to do and what it will cost, shown before it starts.
+#[derive(Debug, Clone, Copy)]
+pub struct BackfillEstimate<'a> {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub chunks_to_do: usize,
+    pub chunks: usize,
+    pub estimate: u64,
+    pub left: u64,
+    pub budget: u64,
+    pub month: &'a str,
+}
+
+/// One line: the range, the chunks left, the estimated cost and the budget left this month.
+pub fn backfill_estimate(estimate: &BackfillEstimate<'_>) -> String {
+    let BackfillEstimate {
+        from,
+        to,
+        chunks_to_do,
+        chunks,
+        estimate,
+        left,
+        budget,
+        month,
+    } = *estimate;
+    format!(
+        "backfill {from} .. {to}: {chunks_to_do} of {chunks} chunks to do, estimated cost {estimate} metered calls; {left} of the {budget} budget left in {month}"
+    )
+}
+
+/// Why a backfill past the month's budget did not start, and the two ways to start it.
+pub fn backfill_refusal(estimate: u64, left: u64) -> String {
+    format!(
+        "the backfill would cost about {estimate} metered calls but only {left} are left of this month's budget: \
+         pass --max-calls N to spend at most N now (the rest stays resumable), or --yes to go past the budget"
+    )
+}
+
+/// Where a backfill stopped and how to continue it.
+pub fn backfill_stopped(chunk_from: NaiveDate, chunk_to: NaiveDate) -> String {
+    format!(
+        "backfill stopped at {chunk_from} .. {chunk_to} (budget, quota or failed items: see the report); \
+         continue later with the same command and --resume"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_estimate_names_range_chunks_cost_and_what_is_left() {
+        let line = backfill_estimate(&BackfillEstimate {
+            from: day("2026-10-01"),
+            to: day("2026-10-31"),
+            chunks_to_do: 3,
+            chunks: 5,
+            estimate: 362,
+            left: 3100,
+            budget: 4000,
+            month: "2026-11",
+        });
+        assert_eq!(
+            line,
+            "backfill 2026-10-01 .. 2026-10-31: 3 of 5 chunks to do, estimated cost 362 metered calls; 3100 of the 4000 budget left in 2026-11"
+        );
+    }
+
+    #[test]
+    fn a_refusal_and_a_stop_say_how_to_go_on() {
+        let refusal = backfill_refusal(900, 120);
+        assert!(
+            refusal.starts_with(
+                "the backfill would cost about 900 metered calls but only 120 are left"
+            )
+        );
+        assert!(refusal.contains("--max-calls N") && refusal.contains("--yes"));
+        let stopped = backfill_stopped(day("2026-10-08"), day("2026-10-14"));
+        assert!(stopped.starts_with("backfill stopped at 2026-10-08 .. 2026-10-14"));
+        assert!(stopped.ends_with("--resume"));
+    }
+}
