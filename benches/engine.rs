@@ -419,7 +419,7 @@ fn plain_bulk_insert(path: &Path, company: &Company, with_ledger: bool) -> Resul
                     slot.time_result.as_str(),
                     slot.location_result.as_str(),
                     slot.source_type.as_str(),
-                    slot.proc_inst_id,
+                    slot.process_instance_id,
                     slot.approve_id,
                     slot.record_id,
                     slot.group_id,
@@ -442,7 +442,7 @@ fn plain_bulk_insert(path: &Path, company: &Company, with_ledger: bool) -> Resul
                         slot.time_result.as_str(),
                         slot.user_check_time.map(|time| time.timestamp_millis()),
                         slot.source_type.as_str(),
-                        slot.proc_inst_id,
+                        slot.process_instance_id,
                     ])?;
                 }
             }

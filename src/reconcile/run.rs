@@ -224,7 +224,7 @@ impl<'a> RunContext<'a> {
         let open = store
             .unresolved_approvals()?
             .into_iter()
-            .map(|stored| stored.approval.id)
+            .map(|stored| stored.approval.process_instance_id)
             .collect();
         let approvals = facts
             .known
@@ -323,7 +323,7 @@ impl<'a> RunContext<'a> {
         let listed: Vec<ListedApproval> = self.fetched.listed[listed_before..]
             .iter()
             .map(|(id, code)| ListedApproval {
-                id: id.clone(),
+                process_instance_id: id.clone(),
                 process_code: code.clone(),
             })
             .collect();
@@ -336,10 +336,10 @@ impl<'a> RunContext<'a> {
             if self
                 .facts
                 .known
-                .get(&item.id)
+                .get(&item.process_instance_id)
                 .is_none_or(|stored| !stored.approval.is_finished())
             {
-                wanted.insert(item.id.clone());
+                wanted.insert(item.process_instance_id.clone());
             }
         }
         let wanted: Vec<String> = wanted.into_iter().collect();
@@ -347,7 +347,7 @@ impl<'a> RunContext<'a> {
         fetch_details(client, &stop, &wanted, &mut self.fetched).await;
         for approval in self.keep_fetched_approvals(before)? {
             if approval.is_finished() {
-                self.open.insert(approval.id);
+                self.open.insert(approval.process_instance_id);
             }
         }
         Ok(())
@@ -359,7 +359,8 @@ impl<'a> RunContext<'a> {
         self.store
             .upsert_approvals(&fresh, self.run_id, self.request.as_of)?;
         for approval in &fresh {
-            self.approvals.insert(approval.id.clone(), approval.clone());
+            self.approvals
+                .insert(approval.process_instance_id.clone(), approval.clone());
         }
         Ok(fresh)
     }
@@ -499,7 +500,7 @@ impl<'a> RunContext<'a> {
             .filter(|slot| shows_approval(slot))
         {
             let names = slot
-                .proc_inst_id
+                .process_instance_id
                 .as_deref()
                 .is_some_and(|id| !id.is_empty());
             if let Some(notice) = self.state.saw_corrected_slot(names) {
