@@ -8,7 +8,7 @@
 //! over the same data yields the same keys and the store journals nothing twice.
 //!
 //! Pure: values in, verdicts out. It does not write the ledger (that is `apply`) and does not
-//! decide which approvals are still open (the caller passes them).
+//! decide which approvals are unresolved (the caller passes them).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -45,9 +45,9 @@ pub struct ClassifyInput<'a> {
     pub slots: &'a SlotIndex<'a>,
     /// Every approval the store knows in the lookback window, by process instance id.
     pub approvals: &'a BTreeMap<String, Approval>,
-    /// Approvals to give a verdict this run: newly finished ones and those still pending or
-    /// unmatched from earlier runs. Running ones among them get none.
-    pub open_approvals: &'a BTreeSet<String>,
+    /// Unresolved approvals, to give a verdict this run: newly finished ones and those left
+    /// without a final class by earlier runs. Running ones among them get none.
+    pub unresolved_approvals: &'a BTreeSet<String>,
     pub now: DateTime<Utc>,
     pub tz: Tz,
     pub policy: &'a Policy,
@@ -92,7 +92,7 @@ pub struct Verdict {
     pub from_change: bool,
 }
 
-/// Classifies every change and every open finished approval. Verdicts come out sorted by key.
+/// Classifies every change and every unresolved finished approval. Verdicts come out sorted by key.
 pub fn classify(input: &ClassifyInput<'_>) -> Vec<Verdict> {
     let matched = match_approved(input);
     let mut verdicts = Vec::new();
@@ -106,7 +106,7 @@ pub fn classify(input: &ClassifyInput<'_>) -> Vec<Verdict> {
         }
         verdicts.push(verdict);
     }
-    for process_instance_id in input.open_approvals {
+    for process_instance_id in input.unresolved_approvals {
         if explained.contains(process_instance_id) {
             continue;
         }

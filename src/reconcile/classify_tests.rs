@@ -83,13 +83,13 @@ impl World {
             .iter()
             .map(|a| (a.process_instance_id.clone(), a.clone()))
             .collect();
-        let open: BTreeSet<String> = approvals.keys().cloned().collect();
+        let unresolved: BTreeSet<String> = approvals.keys().cloned().collect();
         classify(&ClassifyInput {
             changes: &changes,
             context: &self.context,
             slots: &index,
             approvals: &approvals,
-            open_approvals: &open,
+            unresolved_approvals: &unresolved,
             now: self.now,
             tz: SHANGHAI,
             policy: &self.policy,

@@ -201,8 +201,9 @@ struct RunContext<'a> {
     notices: Vec<String>,
     /// Every approval known, stored or fetched.
     approvals: BTreeMap<String, Approval>,
-    /// Approvals that may still have a correction to make.
-    open: BTreeSet<String>,
+    /// Unresolved approvals to judge this run: those the store holds without a final class, and
+    /// those found finished tonight.
+    unresolved: BTreeSet<String>,
     /// User-days the scan found changed.
     dirty: BTreeSet<(UserId, NaiveDate)>,
     /// Whether open slots were scanned tonight.
@@ -221,7 +222,7 @@ impl<'a> RunContext<'a> {
         plan: &'a Plan,
         run_id: i64,
     ) -> Result<Self, RunError> {
-        let open = store
+        let unresolved = store
             .unresolved_approvals()?
             .into_iter()
             .map(|stored| stored.approval.process_instance_id)
@@ -247,7 +248,7 @@ impl<'a> RunContext<'a> {
             state: facts.state.clone(),
             notices: Vec::new(),
             approvals,
-            open,
+            unresolved,
             dirty: BTreeSet::new(),
             scanned: false,
         })
@@ -347,7 +348,7 @@ impl<'a> RunContext<'a> {
         fetch_details(client, &stop, &wanted, &mut self.fetched).await;
         for approval in self.keep_fetched_approvals(before)? {
             if approval.is_finished() {
-                self.open.insert(approval.process_instance_id);
+                self.unresolved.insert(approval.process_instance_id);
             }
         }
         Ok(())
@@ -405,7 +406,7 @@ impl<'a> RunContext<'a> {
     async fn refetch_targeted(&mut self) -> Result<(), RunError> {
         let tz = self.settings.timezone;
         let mut targeted = std::mem::take(&mut self.dirty);
-        for id in &self.open {
+        for id in &self.unresolved {
             if let Some(approval) = self.approvals.get(id).filter(|approval| {
                 approval.is_approved() && self.in_scope.contains(&approval.originator)
             }) {
@@ -519,7 +520,7 @@ impl<'a> RunContext<'a> {
         let changes = diff(&snapshot, &self.fetched.slots, &self.fetched.complete);
         let mut current = snapshot;
         for day in self
-            .open
+            .unresolved
             .iter()
             .filter_map(|id| self.approvals.get(id))
             .flat_map(|approval| candidate_days(approval, tz))
@@ -531,7 +532,7 @@ impl<'a> RunContext<'a> {
             }
         }
         overlay(&mut current, &changes);
-        self.keep_unread_approvals_open(&current);
+        self.leave_unread_approvals_unresolved(&current);
         let index = SlotIndex::new(&current);
         let context = load_context(self.store, &changes, &observed_at, &current)?;
         let verdicts = classify(&ClassifyInput {
@@ -539,7 +540,7 @@ impl<'a> RunContext<'a> {
             context: &context,
             slots: &index,
             approvals: &self.approvals,
-            open_approvals: &self.open,
+            unresolved_approvals: &self.unresolved,
             now: self.request.as_of,
             tz,
             policy: &self.settings.policy,
@@ -553,8 +554,9 @@ impl<'a> RunContext<'a> {
     }
 
     /// An approved 补卡 of someone in scope whose days were neither fetched nor stored yet is
-    /// not unmatched: it stays open until its days are read. Other open approvals are judged.
-    fn keep_unread_approvals_open(&mut self, current: &BTreeMap<SlotKey, Slot>) {
+    /// not unmatched: it is not judged this run and stays unresolved until its days are read.
+    /// Other unresolved approvals are judged.
+    fn leave_unread_approvals_unresolved(&mut self, current: &BTreeMap<SlotKey, Slot>) {
         let tz = self.settings.timezone;
         let mut seen: BTreeSet<(UserId, NaiveDate)> = self.fetched.complete.clone();
         seen.extend(
@@ -563,7 +565,7 @@ impl<'a> RunContext<'a> {
                 .map(|key| (key.user_id.clone(), key.work_date)),
         );
         let (approvals, in_scope) = (&self.approvals, &self.in_scope);
-        self.open.retain(|id| {
+        self.unresolved.retain(|id| {
             approvals.get(id).is_none_or(|approval| {
                 let days = candidate_days(approval, tz);
                 !approval.is_approved()

@@ -121,8 +121,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Approvals without a final resolution: no class recorded yet (running, or not yet
-    /// classified) or `supply_pending` (approved, not yet visible on its slot). Oldest first.
+    /// Unresolved approvals, the ones this job has not finished with: no class recorded yet
+    /// (running, or not yet classified) or `supply_pending` (approved, not yet visible on its
+    /// slot). Oldest first.
     pub fn unresolved_approvals(&self) -> Result<Vec<StoredApproval>, Error> {
         let sql = format!(
             "{APPROVAL_SELECT} WHERE r.class IS NULL OR r.class = 'supply_pending'
