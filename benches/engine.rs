@@ -253,7 +253,7 @@ fn engine_pass(store: &mut Store, company: &Company, pass: Pass) -> Result<Phase
         pending_anomaly_days: 7,
     };
     let approvals = BTreeMap::new();
-    let open_approvals = BTreeSet::new();
+    let unresolved_approvals = BTreeSet::new();
     let mut phase = Phase {
         label: pass.label(company.changed_fraction * 100.0),
         ..Phase::default()
@@ -286,7 +286,7 @@ fn engine_pass(store: &mut Store, company: &Company, pass: Pass) -> Result<Phase
             context: &context,
             slots: &index,
             approvals: &approvals,
-            open_approvals: &open_approvals,
+            unresolved_approvals: &unresolved_approvals,
             now: as_of,
             tz: chrono_tz::Asia::Shanghai,
             policy: &policy,
@@ -419,7 +419,7 @@ fn plain_bulk_insert(path: &Path, company: &Company, with_ledger: bool) -> Resul
                     slot.time_result.as_str(),
                     slot.location_result.as_str(),
                     slot.source_type.as_str(),
-                    slot.proc_inst_id,
+                    slot.process_instance_id,
                     slot.approve_id,
                     slot.record_id,
                     slot.group_id,
@@ -442,7 +442,7 @@ fn plain_bulk_insert(path: &Path, company: &Company, with_ledger: bool) -> Resul
                         slot.time_result.as_str(),
                         slot.user_check_time.map(|time| time.timestamp_millis()),
                         slot.source_type.as_str(),
-                        slot.proc_inst_id,
+                        slot.process_instance_id,
                     ])?;
                 }
             }

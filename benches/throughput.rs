@@ -27,8 +27,8 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use dingtalk_reconcile::dingtalk::{
-    ApprovalIdsQuery, CallRecorder, Client, ClientConfig, DEFAULT_MAX_CONCURRENCY,
-    DEFAULT_QPS_PER_API,
+    CallRecorder, Client, ClientConfig, DEFAULT_MAX_CONCURRENCY, DEFAULT_QPS_PER_API,
+    ProcessInstanceIdsQuery,
 };
 use dingtalk_reconcile::domain::{CallOutcome, CallRecord, FixedClock, UserId};
 use dingtalk_sim::{Rates, SimConfig, SimHandle};
@@ -205,14 +205,14 @@ fn run() -> Result<()> {
             let mut ids = Vec::new();
             let mut failures = 0;
             for code in &codes {
-                let query = ApprovalIdsQuery {
+                let query = ProcessInstanceIdsQuery {
                     process_code: code.clone(),
                     created_from,
                     created_to: now,
                     statuses: Vec::new(),
                     user_ids: Vec::new(),
                 };
-                match client.approval_ids(&query).await {
+                match client.process_instance_ids(&query).await {
                     Ok(listed) => ids.extend(listed),
                     Err(_) => failures += 1,
                 }

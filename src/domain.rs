@@ -257,8 +257,10 @@ pub struct Slot {
     pub time_result: TimeResult,
     pub location_result: LocationResult,
     pub source_type: SourceType,
-    /// Linked approval instance, when DingTalk ties the row to one.
-    pub proc_inst_id: Option<String>,
+    /// Linked approval instance, when DingTalk ties the row to one. Slots stored as JSON
+    /// (`slot_history`) before the field had this name call it `proc_inst_id`.
+    #[serde(alias = "proc_inst_id")]
+    pub process_instance_id: Option<String>,
     pub approve_id: Option<i64>,
     /// The punch behind the result; absent on NotSigned rows.
     pub record_id: Option<i64>,
@@ -295,7 +297,7 @@ impl Slot {
             && self.location_result == other.location_result
             && self.source_type == other.source_type
             && self.user_check_time == other.user_check_time
-            && self.proc_inst_id == other.proc_inst_id
+            && self.process_instance_id == other.process_instance_id
             && self.record_id == other.record_id
             && self.check_type == other.check_type
     }
@@ -306,7 +308,7 @@ impl Slot {
             time_result: self.time_result.clone(),
             check_time: self.user_check_time,
             source_type: self.source_type.clone(),
-            proc_inst_id: self.proc_inst_id.clone(),
+            process_instance_id: self.process_instance_id.clone(),
         }
     }
 }
@@ -322,7 +324,7 @@ pub struct SupplyExt {
 /// One 补卡 process instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {
-    pub id: String,
+    pub process_instance_id: String,
     pub process_code: String,
     pub business_id: Option<String>,
     pub title: Option<String>,
@@ -370,7 +372,7 @@ pub struct LedgerState {
     pub time_result: TimeResult,
     pub check_time: Option<DateTime<Utc>>,
     pub source_type: SourceType,
-    pub proc_inst_id: Option<String>,
+    pub process_instance_id: Option<String>,
 }
 
 /// Classes of change (PRODUCT.md section 4). Every observed change and every finished approval
@@ -613,6 +615,31 @@ mod tests {
         assert!(UserId::new("").is_err());
         assert!(UserId::new("a|b").is_err());
         assert!(UserId::new("x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn a_slot_stored_under_the_old_field_name_keeps_its_process_instance_id() {
+        let slot = Slot {
+            user_id: UserId::new("u1").unwrap(),
+            work_date: NaiveDate::from_ymd_opt(2026, 11, 3).unwrap(),
+            check_type: CheckType::OnDuty,
+            plan_id: Some(12),
+            base_check_time: DateTime::UNIX_EPOCH,
+            user_check_time: Some(DateTime::UNIX_EPOCH),
+            time_result: TimeResult::Normal,
+            location_result: LocationResult::Normal,
+            source_type: SourceType::Approve,
+            process_instance_id: Some("p1".into()),
+            approve_id: None,
+            record_id: None,
+            group_id: None,
+            row_id: None,
+        };
+        let stored = serde_json::to_string(&slot)
+            .unwrap()
+            .replace("\"process_instance_id\"", "\"proc_inst_id\"");
+        assert!(stored.contains("\"proc_inst_id\":\"p1\""), "{stored}");
+        assert_eq!(serde_json::from_str::<Slot>(&stored).unwrap(), slot);
     }
 
     #[test]

@@ -119,7 +119,7 @@ impl Company {
                     time_result: TimeResult::Normal,
                     location_result: LocationResult::Normal,
                     source_type: SourceType::User,
-                    proc_inst_id: None,
+                    process_instance_id: None,
                     approve_id: None,
                     record_id: None,
                     group_id: Some(1),
@@ -172,7 +172,7 @@ fn first_state(slot: &mut Slot, states: &mut ChaCha8Rng, ordinal: usize) {
     if draw < 0.025 {
         slot.source_type = SourceType::Approve;
         slot.user_check_time = Some(base);
-        slot.proc_inst_id = Some(format!("bench-supply-{ordinal}"));
+        slot.process_instance_id = Some(format!("bench-supply-{ordinal}"));
     } else if draw < 0.030 {
         slot.time_result = TimeResult::NotSigned;
         slot.location_result = LocationResult::NotSigned;
@@ -209,7 +209,7 @@ fn changed_state(slot: &mut Slot, variant: u8, ordinal: usize) {
             slot.location_result = LocationResult::Normal;
             slot.source_type = SourceType::Approve;
             slot.user_check_time = Some(base);
-            slot.proc_inst_id = Some(format!("bench-later-supply-{ordinal}"));
+            slot.process_instance_id = Some(format!("bench-later-supply-{ordinal}"));
             slot.record_id = None;
         }
         1 => {

@@ -156,8 +156,8 @@ fn compare_with_truth(
     as_of: DateTime<Utc>,
 ) -> anyhow::Result<TruthCheck> {
     let world = sim.world();
-    let gone_before_backfill = |instance: &Option<String>| {
-        instance
+    let gone_before_backfill = |process_instance_id: &Option<String>| {
+        process_instance_id
             .as_deref()
             .and_then(|id| world.instance(id))
             .and_then(|instance| instance.reverted_ms)

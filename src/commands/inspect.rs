@@ -286,21 +286,21 @@ pub fn explain_text(
         .into_iter()
         .filter(|finding| finding.finding.user_id.as_ref() == Some(user))
         .collect();
-    let mut approval_ids: BTreeSet<String> = slots
+    let mut process_instance_ids: BTreeSet<String> = slots
         .iter()
-        .filter_map(|stored| stored.slot.proc_inst_id.clone())
+        .filter_map(|stored| stored.slot.process_instance_id.clone())
         .collect();
-    approval_ids.extend(
+    process_instance_ids.extend(
         corrections
             .iter()
             .filter_map(|c| c.correction.process_instance_id.clone()),
     );
-    approval_ids.extend(
+    process_instance_ids.extend(
         findings
             .iter()
             .filter_map(|f| f.finding.process_instance_id.clone()),
     );
-    let approvals = store.approvals(&approval_ids.into_iter().collect::<Vec<_>>())?;
+    let approvals = store.approvals(&process_instance_ids.into_iter().collect::<Vec<_>>())?;
 
     let mut out = String::new();
     let _ = writeln!(out, "{user} on {date} (times in {tz})");
@@ -325,7 +325,7 @@ pub fn explain_text(
             slot.time_result,
             slot.location_result,
             slot.source_type,
-            slot.proc_inst_id
+            slot.process_instance_id
                 .as_ref()
                 .map(|id| format!("  approval {id}"))
                 .unwrap_or_default(),
@@ -369,7 +369,7 @@ pub fn explain_text(
             local(row.state.check_time),
             row.state.source_type,
             row.cause_class,
-            row.cause_approval
+            row.cause_process_instance_id
                 .as_ref()
                 .map(|id| format!(", approval {id}"))
                 .unwrap_or_default(),
@@ -406,7 +406,7 @@ pub fn explain_text(
         let _ = writeln!(
             out,
             "  {}  business id {}  {} {}  created {}  finished {}  corrected time {}  reason {:?}{}",
-            a.id,
+            a.process_instance_id,
             a.business_id.as_deref().unwrap_or("-"),
             a.status,
             a.result.as_ref().map(|r| r.to_string()).unwrap_or_default(),

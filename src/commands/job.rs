@@ -169,7 +169,7 @@ impl Job {
             let delivery =
                 // Real time, not `as_of`: signatures carry a timestamp receivers check against
                 // their clock, and retry times are wall-clock times.
-                sink::deliver_pending(&mut self.store, &self.sinks, Utc::now(), &self.http)
+                sink::deliver_due(&mut self.store, &self.sinks, Utc::now(), &self.http)
                     .await;
             tracing::info!(
                 delivered = delivery.delivered(),

@@ -1,4 +1,4 @@
-//! Approval endpoints of [`Client`]: listing instance ids of a template by creation window,
+//! Approval endpoints of [`Client`]: listing process instance ids of a template by creation window,
 //! reading one instance, and finding the 补卡 templates.
 //!
 //! Listing splits creation windows (≤ 120 days) and originators (≤ 10 per call) and follows
@@ -20,7 +20,7 @@ use super::form::decode_approval;
 use super::limits::{
     APPROVAL_LOOKBACK_DAYS, IDS_PER_PAGE, USERS_PER_APPROVAL_QUERY, split_windows,
 };
-use super::model::ApprovalIdsQuery;
+use super::model::ProcessInstanceIdsQuery;
 use super::transport::Answer;
 use super::{Client, Error};
 use crate::domain::{Approval, UserId};
@@ -32,7 +32,10 @@ impl Client {
     /// Ids of the instances of one template created in the query's window, deduplicated, in the
     /// order DingTalk listed them. Refuses, without calling, a window starting more than 365 days
     /// before now.
-    pub async fn approval_ids(&self, query: &ApprovalIdsQuery) -> Result<Vec<String>, Error> {
+    pub async fn process_instance_ids(
+        &self,
+        query: &ProcessInstanceIdsQuery,
+    ) -> Result<Vec<String>, Error> {
         let invalid = |detail: String| Error::InvalidArgument {
             endpoint: INSTANCE_IDS.to_owned(),
             detail,
@@ -63,7 +66,7 @@ impl Client {
         for (start, end) in split_windows(query.created_from, query.created_to) {
             for users in &user_chunks {
                 for id in self
-                    .approval_id_pages(
+                    .process_instance_id_pages(
                         query,
                         start.timestamp_millis(),
                         end.timestamp_millis(),
@@ -82,9 +85,9 @@ impl Client {
 
     /// Follows `nextToken` (sent as a number, received as a string or number) to the end of one
     /// window: absent, empty, `"0"` or a token already seen all end the list.
-    async fn approval_id_pages(
+    async fn process_instance_id_pages(
         &self,
-        query: &ApprovalIdsQuery,
+        query: &ProcessInstanceIdsQuery,
         start_ms: i64,
         end_ms: i64,
         users: &[UserId],

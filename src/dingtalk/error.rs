@@ -112,9 +112,9 @@ pub enum Error {
     },
     #[error("decode {endpoint}: {detail}")]
     Decode { endpoint: String, detail: String },
-    #[error("read the 补卡 form of instance {instance}: field {field}: {detail}")]
+    #[error("read the 补卡 form of instance {process_instance_id}: field {field}: {detail}")]
     Form {
-        instance: String,
+        process_instance_id: String,
         field: String,
         detail: String,
     },

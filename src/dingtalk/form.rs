@@ -28,9 +28,9 @@ struct Entry {
     biz_alias: String,
 }
 
-fn form_error(instance: &str, field: &str, detail: impl Into<String>) -> Error {
+fn form_error(process_instance_id: &str, field: &str, detail: impl Into<String>) -> Error {
     Error::Form {
-        instance: instance.to_owned(),
+        process_instance_id: process_instance_id.to_owned(),
         field: field.to_owned(),
         detail: detail.into(),
     }
@@ -38,13 +38,13 @@ fn form_error(instance: &str, field: &str, detail: impl Into<String>) -> Error {
 
 /// Decodes a detail response. `raw_json` is the body as received and is kept in the approval.
 pub(crate) fn decode_approval(
-    instance: &str,
+    process_instance_id: &str,
     body: &Value,
     raw_json: String,
     timezone: Tz,
 ) -> Result<Approval, Error> {
     let to_form_error =
-        |err: super::decode::FieldError| form_error(instance, &err.field, err.detail);
+        |err: super::decode::FieldError| form_error(process_instance_id, &err.field, err.detail);
     let result = Fields::of(body, "body")
         .and_then(|envelope| {
             envelope.get("result").ok_or(super::decode::FieldError {
@@ -59,16 +59,16 @@ pub(crate) fn decode_approval(
             None => Ok(None),
             Some(text) => parse_workflow_time(&text)
                 .map(Some)
-                .map_err(|detail| form_error(instance, name, detail)),
+                .map_err(|detail| form_error(process_instance_id, name, detail)),
         }
     };
     let originator_raw = result.req_str("originatorUserId").map_err(to_form_error)?;
     let originator = UserId::new(originator_raw)
-        .map_err(|err| form_error(instance, "originatorUserId", err.to_string()))?;
-    let entries = entries(instance, result)?;
-    let supply = read_supply(instance, &entries, timezone)?;
+        .map_err(|err| form_error(process_instance_id, "originatorUserId", err.to_string()))?;
+    let entries = entries(process_instance_id, result)?;
+    let supply = read_supply(process_instance_id, &entries, timezone)?;
     Ok(Approval {
-        id: instance.to_owned(),
+        process_instance_id: process_instance_id.to_owned(),
         process_code: result
             .opt_str("processCode")
             .map_err(to_form_error)?
@@ -93,14 +93,18 @@ pub(crate) fn decode_approval(
 
 /// The form entries, with the children of a `DDBizSuite` entry (whose `value` may hold them as a
 /// JSON array) flattened in.
-fn entries(instance: &str, result: Fields<'_>) -> Result<Vec<Entry>, Error> {
+fn entries(process_instance_id: &str, result: Fields<'_>) -> Result<Vec<Entry>, Error> {
     let items = result
         .array("formComponentValues")
-        .map_err(|err| form_error(instance, &err.field, err.detail))?;
+        .map_err(|err| form_error(process_instance_id, &err.field, err.detail))?;
     let mut out = Vec::new();
     for (index, item) in items.iter().enumerate() {
         let entry = read_entry(item).map_err(|detail| {
-            form_error(instance, &format!("formComponentValues[{index}]"), detail)
+            form_error(
+                process_instance_id,
+                &format!("formComponentValues[{index}]"),
+                detail,
+            )
         })?;
         if entry.component_type == "DDBizSuite"
             && let Ok(Value::Array(children)) = serde_json::from_str::<Value>(&entry.value)
@@ -135,21 +139,29 @@ struct Supply {
     reason: Option<String>,
 }
 
-fn read_supply(instance: &str, entries: &[Entry], timezone: Tz) -> Result<Supply, Error> {
+fn read_supply(
+    process_instance_id: &str,
+    entries: &[Entry],
+    timezone: Tz,
+) -> Result<Supply, Error> {
     let date_entry = find_date_entry(entries);
     let mut ext = None;
     let mut form_time = None;
     if let Some(entry) = date_entry {
         if !entry.value.trim().is_empty() {
             let parsed = parse_local_minute(&entry.value, timezone).map_err(|detail| {
-                form_error(instance, &format!("{} value", entry_label(entry)), detail)
+                form_error(
+                    process_instance_id,
+                    &format!("{} value", entry_label(entry)),
+                    detail,
+                )
             })?;
             form_time = Some(parsed);
         }
         if !entry.ext_value.trim().is_empty() {
             ext = Some(read_ext(&entry.ext_value, timezone).map_err(|detail| {
                 form_error(
-                    instance,
+                    process_instance_id,
                     &format!("{} extValue", entry_label(entry)),
                     detail,
                 )
@@ -167,7 +179,7 @@ fn read_supply(instance: &str, entries: &[Entry], timezone: Tz) -> Result<Supply
                 .and_then(DateTime::from_timestamp_millis)
                 .ok_or_else(|| {
                     form_error(
-                        instance,
+                        process_instance_id,
                         "repairCheckTime",
                         format!("expected epoch milliseconds, found {:?}", entry.value),
                     )
@@ -181,7 +193,7 @@ fn read_supply(instance: &str, entries: &[Entry], timezone: Tz) -> Result<Supply
         .or_else(|| ext.as_ref().and_then(|ext: &SupplyExt| ext.user_check_time));
     if corrected_time.is_none() {
         return Err(form_error(
-            instance,
+            process_instance_id,
             DATE_LABEL,
             "no corrected time: expected a 补卡时间 date entry, repairCheckTime or extValue.userCheckTime",
         ));

@@ -53,7 +53,7 @@ use url::Url;
 
 pub use client::{Budget, Client, StopFlag};
 pub use error::{Error, ErrorKind};
-pub use model::{ApprovalIdsQuery, BatchError, Punch, PunchesPull, ResultsPull, Scope};
+pub use model::{BatchError, ProcessInstanceIdsQuery, Punch, PunchesPull, ResultsPull, Scope};
 
 use crate::domain::CallRecord;
 

@@ -68,7 +68,7 @@ pub struct Punch {
     pub check_time: DateTime<Utc>,
     pub plan_id: Option<i64>,
     pub source_type: SourceType,
-    pub proc_inst_id: Option<String>,
+    pub process_instance_id: Option<String>,
     pub record_id: Option<i64>,
     /// `isLegal`: `Y` when both time and location results were normal.
     pub is_legal: Option<bool>,
@@ -80,7 +80,7 @@ pub struct Punch {
 
 /// Which approval instances to list.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApprovalIdsQuery {
+pub struct ProcessInstanceIdsQuery {
     pub process_code: String,
     /// Lower bound on the instances' creation time (inclusive).
     pub created_from: DateTime<Utc>,

@@ -61,7 +61,7 @@ pub(crate) fn decode_result_row(row: &Value, timezone: Tz) -> Result<DecodedSlot
         time_result,
         location_result,
         source_type,
-        proc_inst_id: fields.opt_str("procInstId")?,
+        process_instance_id: fields.opt_str("procInstId")?,
         approve_id: fields.opt_i64("approveId")?,
         record_id: fields.opt_i64("recordId")?,
         group_id: fields.opt_i64("groupId")?,
@@ -87,7 +87,7 @@ pub(crate) fn decode_punch_row(row: &Value, timezone: Tz) -> Result<Punch, Field
         check_time: fields.req_millis("userCheckTime")?,
         plan_id: fields.opt_i64("planId")?,
         source_type: SourceType::parse(&fields.opt_str("sourceType")?.unwrap_or_default()),
-        proc_inst_id: fields.opt_str("procInstId")?,
+        process_instance_id: fields.opt_str("procInstId")?,
         record_id: fields.opt_i64("id")?,
         invalid: is_legal == Some(false) || invalid_record_type.is_some(),
         is_legal,
@@ -124,7 +124,7 @@ mod tests {
         assert_eq!(slot.plan_id, Some(437360727696));
         assert_eq!(slot.time_result, TimeResult::NotSigned);
         assert_eq!(slot.record_id, None);
-        assert_eq!(slot.proc_inst_id, None);
+        assert_eq!(slot.process_instance_id, None);
         assert!(decoded.unknown_values.is_empty());
     }
 

@@ -137,12 +137,14 @@ fn add_verdict(batch: &mut ApplyBatch, verdict: &Verdict, current: &BTreeMap<Slo
         }
         LedgerAction::Correct(correction) => batch.corrections.push(correction.clone()),
     }
-    if let Some(instance) = &verdict.approval_id
+    if let Some(process_instance_id) = &verdict.process_instance_id
         && !verdict.hold
     {
-        batch
-            .approval_resolutions
-            .push((instance.clone(), verdict.class, verdict.slot.clone()));
+        batch.approval_resolutions.push((
+            process_instance_id.clone(),
+            verdict.class,
+            verdict.slot.clone(),
+        ));
     }
     if needs_finding(verdict) {
         let slot = verdict.slot.as_ref().and_then(|key| current.get(key));
@@ -153,7 +155,7 @@ fn add_verdict(batch: &mut ApplyBatch, verdict: &Verdict, current: &BTreeMap<Slo
             work_date: verdict.slot.as_ref().map(|key| key.work_date),
             check_type: slot.map(|slot| slot.check_type.to_string()),
             plan_id: slot.and_then(|slot| slot.plan_id),
-            process_instance_id: verdict.approval_id.clone(),
+            process_instance_id: verdict.process_instance_id.clone(),
             detail: verdict.detail.clone(),
         });
     }

@@ -8,7 +8,7 @@
 //! over the same data yields the same keys and the store journals nothing twice.
 //!
 //! Pure: values in, verdicts out. It does not write the ledger (that is `apply`) and does not
-//! decide which approvals are still open (the caller passes them).
+//! decide which approvals are unresolved (the caller passes them).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,11 +43,11 @@ pub struct ClassifyInput<'a> {
     pub context: &'a BTreeMap<SlotKey, SlotContext>,
     /// The current view of every slot: the snapshot overlaid with this run's fetch.
     pub slots: &'a SlotIndex<'a>,
-    /// Every approval the store knows in the lookback window, by instance id.
+    /// Every approval the store knows in the lookback window, by process instance id.
     pub approvals: &'a BTreeMap<String, Approval>,
-    /// Approvals to give a verdict this run: newly finished ones and those still pending or
-    /// unmatched from earlier runs. Running ones among them get none.
-    pub open_approvals: &'a BTreeSet<String>,
+    /// Unresolved approvals, to give a verdict this run: newly finished ones and those left
+    /// without a final class by earlier runs. Running ones among them get none.
+    pub unresolved_approvals: &'a BTreeSet<String>,
     pub now: DateTime<Utc>,
     pub tz: Tz,
     pub policy: &'a Policy,
@@ -77,7 +77,7 @@ pub struct Verdict {
     /// Deterministic: the same evidence yields the same key in every run.
     pub key: String,
     pub slot: Option<SlotKey>,
-    pub approval_id: Option<String>,
+    pub process_instance_id: Option<String>,
     pub evidence: Option<Evidence>,
     pub anomaly: bool,
     /// One sentence a person can act on.
@@ -92,7 +92,7 @@ pub struct Verdict {
     pub from_change: bool,
 }
 
-/// Classifies every change and every open finished approval. Verdicts come out sorted by key.
+/// Classifies every change and every unresolved finished approval. Verdicts come out sorted by key.
 pub fn classify(input: &ClassifyInput<'_>) -> Vec<Verdict> {
     let matched = match_approved(input);
     let mut verdicts = Vec::new();
@@ -101,16 +101,16 @@ pub fn classify(input: &ClassifyInput<'_>) -> Vec<Verdict> {
         let Some(verdict) = classify_change(input, &matched, change) else {
             continue;
         };
-        if let Some(instance) = &verdict.approval_id {
-            explained.insert(instance.clone());
+        if let Some(process_instance_id) = &verdict.process_instance_id {
+            explained.insert(process_instance_id.clone());
         }
         verdicts.push(verdict);
     }
-    for instance in input.open_approvals {
-        if explained.contains(instance) {
+    for process_instance_id in input.unresolved_approvals {
+        if explained.contains(process_instance_id) {
             continue;
         }
-        let Some(approval) = input.approvals.get(instance) else {
+        let Some(approval) = input.approvals.get(process_instance_id) else {
             continue;
         };
         if let Some(verdict) = classify_approval(input, approval) {
@@ -124,13 +124,15 @@ pub fn classify(input: &ClassifyInput<'_>) -> Vec<Verdict> {
 /// Whether DingTalk shows `slot` corrected by an approval, and by which one when it says so.
 pub fn approval_correction(slot: &Slot) -> Option<&str> {
     if slot.source_type == SourceType::Approve {
-        slot.proc_inst_id.as_deref().filter(|id| !id.is_empty())
+        slot.process_instance_id
+            .as_deref()
+            .filter(|id| !id.is_empty())
     } else {
         None
     }
 }
 
-/// Whether `slot` shows a correction by some approval (with or without its instance id).
+/// Whether `slot` shows a correction by some approval (with or without its process instance id).
 pub fn shows_approval(slot: &Slot) -> bool {
     slot.source_type == SourceType::Approve && slot.is_signed()
 }
@@ -142,7 +144,7 @@ pub fn state_hash(state: &LedgerState) -> String {
         state.time_result,
         state.check_time.map(|t| t.timestamp_millis()).unwrap_or(-1),
         state.source_type,
-        state.proc_inst_id.as_deref().unwrap_or(""),
+        state.process_instance_id.as_deref().unwrap_or(""),
     );
     hex::encode(&Sha256::digest(text.as_bytes())[..8])
 }
@@ -153,7 +155,7 @@ pub fn vanished_state() -> LedgerState {
         time_result: TimeResult::NotSigned,
         check_time: None,
         source_type: SourceType::Unknown("VANISHED".into()),
-        proc_inst_id: None,
+        process_instance_id: None,
     }
 }
 
@@ -176,12 +178,16 @@ fn match_approved<'a>(
     }
     // Strongest evidence first; among equals the approval decided first, since that decision
     // is the one that corrected the slot (a later one for the same check point changes
-    // nothing); the instance id only breaks exact ties.
+    // nothing); the process instance id only breaks exact ties.
     for candidates in by_slot.values_mut() {
         candidates.sort_by(|left, right| {
             let finished =
                 |approval: &Approval| approval.finish_time.unwrap_or(DateTime::<Utc>::MAX_UTC);
-            (left.0, finished(left.1), &left.1.id).cmp(&(right.0, finished(right.1), &right.1.id))
+            (left.0, finished(left.1), &left.1.process_instance_id).cmp(&(
+                right.0,
+                finished(right.1),
+                &right.1.process_instance_id,
+            ))
         });
     }
     by_slot
@@ -205,7 +211,7 @@ impl Draft<'_> {
             class,
             key,
             slot: Some(self.key.clone()),
-            approval_id: None,
+            process_instance_id: None,
             evidence: None,
             anomaly: class.is_anomaly(),
             detail,
@@ -238,30 +244,30 @@ impl Draft<'_> {
     fn supply_applied(
         &self,
         slot: &Slot,
-        instance: &str,
+        process_instance_id: &str,
         evidence: Evidence,
         observed: bool,
     ) -> Verdict {
-        let key = format!("supply_applied|{}|{instance}", self.key);
+        let key = format!("supply_applied|{}|{process_instance_id}", self.key);
         let mut correction = self.correction(
             ChangeClass::SupplyApplied,
             &key,
             slot.ledger_state(),
             observed,
         );
-        correction.process_instance_id = Some(instance.to_owned());
-        if let Some(approval) = self.input.approvals.get(instance) {
+        correction.process_instance_id = Some(process_instance_id.to_owned());
+        if let Some(approval) = self.input.approvals.get(process_instance_id) {
             correction.business_id = approval.business_id.clone();
             correction.approved_at = approval.finish_time;
         }
-        let detail = format!("approval {instance} corrected {}", self.key);
+        let detail = format!("approval {process_instance_id} corrected {}", self.key);
         let mut verdict = self.verdict(
             ChangeClass::SupplyApplied,
             key,
             detail,
             LedgerAction::Correct(correction),
         );
-        verdict.approval_id = Some(instance.to_owned());
+        verdict.process_instance_id = Some(process_instance_id.to_owned());
         verdict.evidence = Some(evidence);
         verdict
     }
@@ -318,12 +324,17 @@ fn classify_change(
     }
     let verdict = match change {
         SlotChange::New(slot) => {
-            if let Some(instance) = approval_correction(slot) {
-                draft.supply_applied(slot, instance, Evidence::ProcInstId, false)
+            if let Some(process_instance_id) = approval_correction(slot) {
+                draft.supply_applied(
+                    slot,
+                    process_instance_id,
+                    Evidence::ProcessInstanceId,
+                    false,
+                )
             } else if let Some((evidence, approval)) =
                 matched_approval.filter(|_| shows_approval(slot))
             {
-                draft.supply_applied(slot, &approval.id, *evidence, false)
+                draft.supply_applied(slot, &approval.process_instance_id, *evidence, false)
             } else if slot.source_type == SourceType::Boss {
                 draft.by_policy(
                     ChangeClass::AdminEdit,
@@ -378,22 +389,27 @@ fn changed(
     let earlier = approval_correction(before)
         .map(str::to_owned)
         .or(context.corrected_by.clone());
-    if let Some(instance) = approval_correction(after)
-        && approval_correction(before) != Some(instance)
+    if let Some(process_instance_id) = approval_correction(after)
+        && approval_correction(before) != Some(process_instance_id)
     {
-        return draft.supply_applied(after, instance, Evidence::ProcInstId, true);
+        return draft.supply_applied(
+            after,
+            process_instance_id,
+            Evidence::ProcessInstanceId,
+            true,
+        );
     }
     if let Some((evidence, approval)) = matched_approval
         && shows_approval(after)
         && !shows_approval(before)
     {
-        return draft.supply_applied(after, &approval.id, *evidence, true);
+        return draft.supply_applied(after, &approval.process_instance_id, *evidence, true);
     }
-    if let Some(instance) = earlier
+    if let Some(process_instance_id) = earlier
         && !shows_approval(after)
         && after.source_type != SourceType::Boss
     {
-        return supply_reverted(draft, after, &instance);
+        return supply_reverted(draft, after, &process_instance_id);
     }
     if after.source_type == SourceType::Boss {
         return draft.by_policy(
@@ -428,21 +444,21 @@ fn changed(
     )
 }
 
-fn supply_reverted(draft: &Draft<'_>, after: &Slot, instance: &str) -> Verdict {
-    let key = format!("supply_reverted|{}|{instance}", draft.key);
+fn supply_reverted(draft: &Draft<'_>, after: &Slot, process_instance_id: &str) -> Verdict {
+    let key = format!("supply_reverted|{}|{process_instance_id}", draft.key);
     let mut correction = draft.correction(
         ChangeClass::SupplyReverted,
         &key,
         after.ledger_state(),
         true,
     );
-    correction.process_instance_id = Some(instance.to_owned());
-    if let Some(approval) = draft.input.approvals.get(instance) {
+    correction.process_instance_id = Some(process_instance_id.to_owned());
+    if let Some(approval) = draft.input.approvals.get(process_instance_id) {
         correction.business_id = approval.business_id.clone();
         correction.approved_at = approval.finish_time;
     }
     let detail = format!(
-        "{} was corrected by approval {instance} but DingTalk no longer shows it corrected",
+        "{} was corrected by approval {process_instance_id} but DingTalk no longer shows it corrected",
         draft.key
     );
     let mut verdict = draft.verdict(
@@ -451,7 +467,7 @@ fn supply_reverted(draft: &Draft<'_>, after: &Slot, instance: &str) -> Verdict {
         detail,
         LedgerAction::Correct(correction),
     );
-    verdict.approval_id = Some(instance.to_owned());
+    verdict.process_instance_id = Some(process_instance_id.to_owned());
     verdict
 }
 
@@ -482,12 +498,12 @@ fn is_punch_source(source: &SourceType) -> bool {
 }
 
 fn classify_approval(input: &ClassifyInput<'_>, approval: &Approval) -> Option<Verdict> {
-    let instance = approval.id.clone();
+    let process_instance_id = approval.process_instance_id.clone();
     let base = |class: ChangeClass, detail: String| Verdict {
         class,
-        key: format!("{class}|{instance}"),
+        key: format!("{class}|{process_instance_id}"),
         slot: None,
-        approval_id: Some(instance.clone()),
+        process_instance_id: Some(process_instance_id.clone()),
         evidence: None,
         anomaly: class.is_anomaly(),
         detail,
@@ -501,23 +517,26 @@ fn classify_approval(input: &ClassifyInput<'_>, approval: &Approval) -> Option<V
     if approval.is_refused() {
         return Some(base(
             ChangeClass::SupplyRefused,
-            format!("approval {instance} was refused"),
+            format!("approval {process_instance_id} was refused"),
         ));
     }
     if !approval.is_approved() {
-        let detail = format!("approval {instance} was withdrawn ({})", approval.status);
+        let detail = format!(
+            "approval {process_instance_id} was withdrawn ({})",
+            approval.status
+        );
         return Some(base(ChangeClass::SupplyWithdrawn, detail));
     }
     let Some(found) = input.slots.match_approval(approval, input.tz) else {
         let detail = format!(
-            "approval {instance} by {} matches no slot",
+            "approval {process_instance_id} by {} matches no slot",
             approval.originator
         );
         return Some(base(ChangeClass::SupplyUnmatched, detail));
     };
     let slot = input.slots.slots().get(&found.slot)?;
     let shows = match approval_correction(slot) {
-        Some(shown) => shown == instance,
+        Some(shown) => shown == process_instance_id,
         None => shows_approval(slot),
     };
     let context = input.context.get(&found.slot).cloned().unwrap_or_default();
@@ -531,7 +550,8 @@ fn classify_approval(input: &ClassifyInput<'_>, approval: &Approval) -> Option<V
             key: found.slot.clone(),
             ledger: context.ledger.clone().filter(|_| observed),
         };
-        let mut verdict = draft.supply_applied(slot, &instance, found.evidence, observed);
+        let mut verdict =
+            draft.supply_applied(slot, &process_instance_id, found.evidence, observed);
         verdict.from_change = false;
         return Some(verdict);
     }
@@ -542,7 +562,7 @@ fn classify_approval(input: &ClassifyInput<'_>, approval: &Approval) -> Option<V
     let mut verdict = base(
         ChangeClass::SupplyPending,
         format!(
-            "approval {instance} is approved but DingTalk does not show {} corrected yet",
+            "approval {process_instance_id} is approved but DingTalk does not show {} corrected yet",
             found.slot
         ),
     );

@@ -81,15 +81,15 @@ impl World {
         let approvals: BTreeMap<String, Approval> = self
             .approvals
             .iter()
-            .map(|a| (a.id.clone(), a.clone()))
+            .map(|a| (a.process_instance_id.clone(), a.clone()))
             .collect();
-        let open: BTreeSet<String> = approvals.keys().cloned().collect();
+        let unresolved: BTreeSet<String> = approvals.keys().cloned().collect();
         classify(&ClassifyInput {
             changes: &changes,
             context: &self.context,
             slots: &index,
             approvals: &approvals,
-            open_approvals: &open,
+            unresolved_approvals: &unresolved,
             now: self.now,
             tz: SHANGHAI,
             policy: &self.policy,
@@ -177,7 +177,7 @@ fn a_known_approval_enriches_its_correction_and_gets_no_second_verdict() {
 #[test]
 fn a_correction_without_an_instance_id_is_matched_through_the_approval_fields() {
     let mut shown = corrected(&missed(), "P1");
-    shown.proc_inst_id = None;
+    shown.process_instance_id = None;
     let mut world = World::new(vec![missed()], vec![shown]);
     world.approvals = vec![approval_for(&missed(), "P1", "COMPLETED", Some("agree"))];
     check(
@@ -189,7 +189,7 @@ fn a_correction_without_an_instance_id_is_matched_through_the_approval_fields() 
 #[test]
 fn a_correction_without_an_instance_id_or_a_known_approval_is_held_for_the_next_run() {
     let mut shown = corrected(&missed(), "P1");
-    shown.proc_inst_id = None;
+    shown.process_instance_id = None;
     let verdicts = World::new(vec![missed()], vec![shown]).run();
     assert_eq!(
         render(&verdicts),
@@ -323,23 +323,23 @@ fn arb_world() -> impl Strategy<Value = World> {
     fn fetched_slot() -> impl Strategy<Value = Slot> {
         (arb_slot(), 0..4u8).prop_map(|(base, shape)| match shape {
             0 => {
-                let instance = format!("P-{}", base.key());
-                corrected(&base, &instance)
+                let process_instance_id = format!("P-{}", base.key());
+                corrected(&base, &process_instance_id)
             }
             _ => base,
         })
     }
     let approval = (arb_slot(), 0..4u8, any::<bool>()).prop_map(|(base, status, own)| {
-        let instance = if own {
+        let process_instance_id = if own {
             format!("P-{}", base.key())
         } else {
             format!("Q-{}", base.key())
         };
         match status {
-            0 => approval_for(&base, &instance, "COMPLETED", Some("agree")),
-            1 => approval_for(&base, &instance, "COMPLETED", Some("refuse")),
-            2 => approval_for(&base, &instance, "TERMINATED", None),
-            _ => approval_for(&base, &instance, "RUNNING", None),
+            0 => approval_for(&base, &process_instance_id, "COMPLETED", Some("agree")),
+            1 => approval_for(&base, &process_instance_id, "COMPLETED", Some("refuse")),
+            2 => approval_for(&base, &process_instance_id, "TERMINATED", None),
+            _ => approval_for(&base, &process_instance_id, "RUNNING", None),
         }
     });
     (
@@ -352,7 +352,7 @@ fn arb_world() -> impl Strategy<Value = World> {
             let mut seen = BTreeSet::new();
             world.approvals = approvals
                 .into_iter()
-                .filter(|a| seen.insert(a.id.clone()))
+                .filter(|a| seen.insert(a.process_instance_id.clone()))
                 .collect();
             world
         })
@@ -377,13 +377,13 @@ proptest! {
         for approval in world.approvals.iter().filter(|a| a.is_finished()) {
             let classes: BTreeSet<ChangeClass> = verdicts
                 .iter()
-                .filter(|v| v.approval_id.as_deref() == Some(approval.id.as_str()))
+                .filter(|v| v.process_instance_id.as_deref() == Some(approval.process_instance_id.as_str()))
                 .map(|v| v.class)
                 .collect();
-            prop_assert_eq!(classes.len(), 1, "approval {}", approval.id);
+            prop_assert_eq!(classes.len(), 1, "approval {}", approval.process_instance_id);
         }
         for approval in world.approvals.iter().filter(|a| !a.is_finished()) {
-            prop_assert!(!verdicts.iter().any(|v| v.approval_id.as_deref() == Some(approval.id.as_str()) && v.slot.is_none()));
+            prop_assert!(!verdicts.iter().any(|v| v.process_instance_id.as_deref() == Some(approval.process_instance_id.as_str()) && v.slot.is_none()));
         }
     }
 

@@ -142,7 +142,7 @@ pub fn load_context(
                 observed_at: observed_at.get(&key).copied(),
                 corrected_by: row
                     .filter(|row| row.cause_class == ChangeClass::SupplyApplied)
-                    .and_then(|row| row.cause_approval.clone()),
+                    .and_then(|row| row.cause_process_instance_id.clone()),
             };
             (key, context)
         })

@@ -43,7 +43,7 @@ pub fn explain(store: &Store, user: &UserId, work_date: NaiveDate) -> Result<Exp
     ids.extend(
         slots
             .iter()
-            .filter_map(|stored| stored.slot.proc_inst_id.clone()),
+            .filter_map(|stored| stored.slot.process_instance_id.clone()),
     );
     ids.extend(
         corrections
@@ -55,7 +55,11 @@ pub fn explain(store: &Store, user: &UserId, work_date: NaiveDate) -> Result<Exp
             .iter()
             .filter_map(|stored| stored.finding.process_instance_id.clone()),
     );
-    ids.extend(ledger.iter().filter_map(|row| row.cause_approval.clone()));
+    ids.extend(
+        ledger
+            .iter()
+            .filter_map(|row| row.cause_process_instance_id.clone()),
+    );
     let ids: Vec<String> = ids.into_iter().collect();
     let approvals = store.approvals(&ids)?.into_values().collect();
     Ok(Explanation {

@@ -77,9 +77,9 @@ pub(super) async fn gather(
             .collect(),
         _ => client.users_in_scope(&settings.scope).await?,
     };
-    let known_ids: Vec<String> = store.known_approval_ids()?.into_iter().collect();
+    let known_ids: Vec<String> = store.known_process_instance_ids()?.into_iter().collect();
     let known = store.approvals(&known_ids)?;
-    let backlog = store.listed_approval_ids()?;
+    let backlog = store.listed_process_instance_ids()?;
     let state = PlannerState::from_stored(store.planner_state()?.as_deref());
     let today = local_date(request.as_of, tz);
     let nightly = !matches!(request.kind, RunKind::Backfill { .. });
@@ -320,7 +320,7 @@ pub(super) fn make_plan(settings: &RunSettings, request: &RunRequest, facts: &Fa
     let mut backlog: Vec<String> = facts
         .backlog
         .iter()
-        .map(|listed| listed.id.clone())
+        .map(|listed| listed.process_instance_id.clone())
         .collect();
     if facts.scan_night || backfill {
         backlog.extend(
@@ -328,7 +328,7 @@ pub(super) fn make_plan(settings: &RunSettings, request: &RunRequest, facts: &Fa
                 .known
                 .values()
                 .filter(|stored| !stored.approval.is_finished())
-                .map(|stored| stored.approval.id.clone()),
+                .map(|stored| stored.approval.process_instance_id.clone()),
         );
     }
     let scan: Vec<(UserId, NaiveDate)> = facts

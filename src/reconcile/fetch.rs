@@ -12,7 +12,9 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::dingtalk::{ApprovalIdsQuery, BatchError, Client, Error, ErrorKind, Punch, StopFlag};
+use crate::dingtalk::{
+    BatchError, Client, Error, ErrorKind, ProcessInstanceIdsQuery, Punch, StopFlag,
+};
 use crate::domain::{Approval, Slot, UserId};
 
 use super::plan::{DetailsItem, ListingItem, PlanItem, PunchesItem, ResultsItem};
@@ -90,7 +92,7 @@ impl Fetched {
     }
 }
 
-/// Lists approval ids of every status: running ones are learnt once here and followed up with
+/// Lists process instance ids of every status: running ones are learnt once here and followed up with
 /// details later, so a creation window is listed once.
 pub async fn list_approvals(
     client: &Client,
@@ -103,14 +105,14 @@ pub async fn list_approvals(
             out.deferred.push(PlanItem::ApprovalList(item));
             continue;
         }
-        let query = ApprovalIdsQuery {
+        let query = ProcessInstanceIdsQuery {
             process_code: item.process_code.clone(),
             created_from: item.created_from,
             created_to: item.created_to,
             statuses: Vec::new(),
             user_ids: Vec::new(),
         };
-        match client.approval_ids(&query).await {
+        match client.process_instance_ids(&query).await {
             Ok(ids) => {
                 out.listed
                     .extend(ids.into_iter().map(|id| (id, item.process_code.clone())));

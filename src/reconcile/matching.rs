@@ -23,7 +23,7 @@ use super::diff::user_day_range;
 #[serde(rename_all = "snake_case")]
 pub enum Evidence {
     /// The slot's `procInstId` is the approval's id.
-    ProcInstId,
+    ProcessInstanceId,
     /// `(originator, extValue.planId)`.
     PlanId,
     /// `(originator, extValue.workDate)`, nearest scheduled time to the corrected time.
@@ -44,17 +44,23 @@ pub struct Match {
 #[derive(Debug)]
 pub struct SlotIndex<'a> {
     slots: &'a BTreeMap<SlotKey, Slot>,
-    by_instance: BTreeMap<&'a str, &'a SlotKey>,
+    by_process_instance_id: BTreeMap<&'a str, &'a SlotKey>,
     by_plan: BTreeMap<(&'a UserId, i64), Vec<&'a SlotKey>>,
 }
 
 impl<'a> SlotIndex<'a> {
     pub fn new(slots: &'a BTreeMap<SlotKey, Slot>) -> SlotIndex<'a> {
-        let mut by_instance = BTreeMap::new();
+        let mut by_process_instance_id = BTreeMap::new();
         let mut by_plan: BTreeMap<(&UserId, i64), Vec<&SlotKey>> = BTreeMap::new();
         for (key, slot) in slots {
-            if let Some(instance) = slot.proc_inst_id.as_deref().filter(|id| !id.is_empty()) {
-                by_instance.entry(instance).or_insert(key);
+            if let Some(process_instance_id) = slot
+                .process_instance_id
+                .as_deref()
+                .filter(|id| !id.is_empty())
+            {
+                by_process_instance_id
+                    .entry(process_instance_id)
+                    .or_insert(key);
             }
             if let Some(plan_id) = slot.plan_id {
                 by_plan
@@ -65,7 +71,7 @@ impl<'a> SlotIndex<'a> {
         }
         SlotIndex {
             slots,
-            by_instance,
+            by_process_instance_id,
             by_plan,
         }
     }
@@ -82,8 +88,11 @@ impl<'a> SlotIndex<'a> {
                 evidence,
             })
         };
-        if let Some(key) = self.by_instance.get(approval.id.as_str()) {
-            return found(key, Evidence::ProcInstId);
+        if let Some(key) = self
+            .by_process_instance_id
+            .get(approval.process_instance_id.as_str())
+        {
+            return found(key, Evidence::ProcessInstanceId);
         }
         let ext = approval.ext.clone().unwrap_or_default();
         let corrected = approval.corrected_time.or(ext.user_check_time);
@@ -164,7 +173,7 @@ mod tests {
         check(
             &[on.clone(), corrected(&off, "P1")],
             &approval,
-            Some(("u1|2026-11-02|plan:12", Evidence::ProcInstId)),
+            Some(("u1|2026-11-02|plan:12", Evidence::ProcessInstanceId)),
         );
     }
 

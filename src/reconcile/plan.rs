@@ -40,7 +40,7 @@ pub enum ResultsPurpose {
     Rescan,
 }
 
-/// List 补卡 instance ids of one template created in a window (≤ 120 days).
+/// List 补卡 process instance ids of one template created in a window (≤ 120 days).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListingItem {
     pub process_code: String,

@@ -201,8 +201,9 @@ struct RunContext<'a> {
     notices: Vec<String>,
     /// Every approval known, stored or fetched.
     approvals: BTreeMap<String, Approval>,
-    /// Approvals that may still have a correction to make.
-    open: BTreeSet<String>,
+    /// Unresolved approvals to judge this run: those the store holds without a final class, and
+    /// those found finished tonight.
+    unresolved: BTreeSet<String>,
     /// User-days the scan found changed.
     dirty: BTreeSet<(UserId, NaiveDate)>,
     /// Whether open slots were scanned tonight.
@@ -221,10 +222,10 @@ impl<'a> RunContext<'a> {
         plan: &'a Plan,
         run_id: i64,
     ) -> Result<Self, RunError> {
-        let open = store
+        let unresolved = store
             .unresolved_approvals()?
             .into_iter()
-            .map(|stored| stored.approval.id)
+            .map(|stored| stored.approval.process_instance_id)
             .collect();
         let approvals = facts
             .known
@@ -247,7 +248,7 @@ impl<'a> RunContext<'a> {
             state: facts.state.clone(),
             notices: Vec::new(),
             approvals,
-            open,
+            unresolved,
             dirty: BTreeSet::new(),
             scanned: false,
         })
@@ -323,7 +324,7 @@ impl<'a> RunContext<'a> {
         let listed: Vec<ListedApproval> = self.fetched.listed[listed_before..]
             .iter()
             .map(|(id, code)| ListedApproval {
-                id: id.clone(),
+                process_instance_id: id.clone(),
                 process_code: code.clone(),
             })
             .collect();
@@ -336,10 +337,10 @@ impl<'a> RunContext<'a> {
             if self
                 .facts
                 .known
-                .get(&item.id)
+                .get(&item.process_instance_id)
                 .is_none_or(|stored| !stored.approval.is_finished())
             {
-                wanted.insert(item.id.clone());
+                wanted.insert(item.process_instance_id.clone());
             }
         }
         let wanted: Vec<String> = wanted.into_iter().collect();
@@ -347,7 +348,7 @@ impl<'a> RunContext<'a> {
         fetch_details(client, &stop, &wanted, &mut self.fetched).await;
         for approval in self.keep_fetched_approvals(before)? {
             if approval.is_finished() {
-                self.open.insert(approval.id);
+                self.unresolved.insert(approval.process_instance_id);
             }
         }
         Ok(())
@@ -359,7 +360,8 @@ impl<'a> RunContext<'a> {
         self.store
             .upsert_approvals(&fresh, self.run_id, self.request.as_of)?;
         for approval in &fresh {
-            self.approvals.insert(approval.id.clone(), approval.clone());
+            self.approvals
+                .insert(approval.process_instance_id.clone(), approval.clone());
         }
         Ok(fresh)
     }
@@ -404,7 +406,7 @@ impl<'a> RunContext<'a> {
     async fn refetch_targeted(&mut self) -> Result<(), RunError> {
         let tz = self.settings.timezone;
         let mut targeted = std::mem::take(&mut self.dirty);
-        for id in &self.open {
+        for id in &self.unresolved {
             if let Some(approval) = self.approvals.get(id).filter(|approval| {
                 approval.is_approved() && self.in_scope.contains(&approval.originator)
             }) {
@@ -499,7 +501,7 @@ impl<'a> RunContext<'a> {
             .filter(|slot| shows_approval(slot))
         {
             let names = slot
-                .proc_inst_id
+                .process_instance_id
                 .as_deref()
                 .is_some_and(|id| !id.is_empty());
             if let Some(notice) = self.state.saw_corrected_slot(names) {
@@ -518,7 +520,7 @@ impl<'a> RunContext<'a> {
         let changes = diff(&snapshot, &self.fetched.slots, &self.fetched.complete);
         let mut current = snapshot;
         for day in self
-            .open
+            .unresolved
             .iter()
             .filter_map(|id| self.approvals.get(id))
             .flat_map(|approval| candidate_days(approval, tz))
@@ -530,7 +532,7 @@ impl<'a> RunContext<'a> {
             }
         }
         overlay(&mut current, &changes);
-        self.keep_unread_approvals_open(&current);
+        self.leave_unread_approvals_unresolved(&current);
         let index = SlotIndex::new(&current);
         let context = load_context(self.store, &changes, &observed_at, &current)?;
         let verdicts = classify(&ClassifyInput {
@@ -538,7 +540,7 @@ impl<'a> RunContext<'a> {
             context: &context,
             slots: &index,
             approvals: &self.approvals,
-            open_approvals: &self.open,
+            unresolved_approvals: &self.unresolved,
             now: self.request.as_of,
             tz,
             policy: &self.settings.policy,
@@ -552,8 +554,9 @@ impl<'a> RunContext<'a> {
     }
 
     /// An approved 补卡 of someone in scope whose days were neither fetched nor stored yet is
-    /// not unmatched: it stays open until its days are read. Other open approvals are judged.
-    fn keep_unread_approvals_open(&mut self, current: &BTreeMap<SlotKey, Slot>) {
+    /// not unmatched: it is not judged this run and stays unresolved until its days are read.
+    /// Other unresolved approvals are judged.
+    fn leave_unread_approvals_unresolved(&mut self, current: &BTreeMap<SlotKey, Slot>) {
         let tz = self.settings.timezone;
         let mut seen: BTreeSet<(UserId, NaiveDate)> = self.fetched.complete.clone();
         seen.extend(
@@ -562,7 +565,7 @@ impl<'a> RunContext<'a> {
                 .map(|key| (key.user_id.clone(), key.work_date)),
         );
         let (approvals, in_scope) = (&self.approvals, &self.in_scope);
-        self.open.retain(|id| {
+        self.unresolved.retain(|id| {
             approvals.get(id).is_none_or(|approval| {
                 let days = candidate_days(approval, tz);
                 !approval.is_approved()

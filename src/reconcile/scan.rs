@@ -47,7 +47,7 @@ fn on_slot(punch: &Punch, slot: &Slot) -> bool {
 fn is_supply(punch: &Punch) -> bool {
     punch.source_type == SourceType::Approve
         && punch
-            .proc_inst_id
+            .process_instance_id
             .as_deref()
             .is_some_and(|id| !id.is_empty())
 }
@@ -84,9 +84,9 @@ pub fn findings(
             on_slot(punch, slot)
                 && is_supply(punch)
                 && slot
-                    .proc_inst_id
+                    .process_instance_id
                     .as_ref()
-                    .is_none_or(|id| punch.proc_inst_id.as_ref() == Some(id))
+                    .is_none_or(|id| punch.process_instance_id.as_ref() == Some(id))
         });
         if shown {
             out.supply_punches += 1;
@@ -104,7 +104,7 @@ mod tests {
     use crate::domain::{CheckType, LocationResult, TimeResult};
     use crate::reconcile::test_helpers::{SHANGHAI, date, local};
 
-    fn slot(user: &str, plan: i64, source: SourceType, proc_inst_id: Option<&str>) -> Slot {
+    fn slot(user: &str, plan: i64, source: SourceType, process_instance_id: Option<&str>) -> Slot {
         let base = local("2026-11-03 09:00");
         Slot {
             user_id: UserId::new(user).unwrap(),
@@ -120,7 +120,7 @@ mod tests {
             },
             location_result: LocationResult::Normal,
             source_type: source,
-            proc_inst_id: proc_inst_id.map(str::to_owned),
+            process_instance_id: process_instance_id.map(str::to_owned),
             approve_id: None,
             record_id: None,
             group_id: None,
@@ -128,7 +128,12 @@ mod tests {
         }
     }
 
-    fn punch(user: &str, plan: i64, source: SourceType, proc_inst_id: Option<&str>) -> Punch {
+    fn punch(
+        user: &str,
+        plan: i64,
+        source: SourceType,
+        process_instance_id: Option<&str>,
+    ) -> Punch {
         Punch {
             user_id: UserId::new(user).unwrap(),
             work_date: Some(date("2026-11-03")),
@@ -136,7 +141,7 @@ mod tests {
             check_time: local("2026-11-03 08:55"),
             plan_id: Some(plan),
             source_type: source,
-            proc_inst_id: proc_inst_id.map(str::to_owned),
+            process_instance_id: process_instance_id.map(str::to_owned),
             record_id: Some(1),
             is_legal: Some(true),
             invalid_record_type: None,

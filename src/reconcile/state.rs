@@ -70,7 +70,7 @@ impl PlannerState {
         self.punch_shows_supply == Fact::Holds && self.slot_names_supply == Fact::Holds
     }
 
-    /// Records a corrected slot seen in results: with or without the instance id.
+    /// Records a corrected slot seen in results: with or without the process instance id.
     pub fn saw_corrected_slot(&mut self, names_instance: bool) -> Option<&'static str> {
         match (names_instance, self.slot_names_supply) {
             (true, Fact::Unknown) => {

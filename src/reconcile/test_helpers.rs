@@ -52,7 +52,7 @@ pub fn slot(user: &str, work_date: &str, plan_id: i64, check_type: &str, result:
             SourceType::System
         },
         time_result,
-        proc_inst_id: None,
+        process_instance_id: None,
         approve_id: None,
         record_id: if signed { Some(plan_id * 10) } else { None },
         group_id: Some(1),
@@ -60,24 +60,29 @@ pub fn slot(user: &str, work_date: &str, plan_id: i64, check_type: &str, result:
     }
 }
 
-/// The same slot as DingTalk shows it after the approval `instance` corrected it.
-pub fn corrected(slot: &Slot, instance: &str) -> Slot {
+/// The same slot as DingTalk shows it after the approval `process_instance_id` corrected it.
+pub fn corrected(slot: &Slot, process_instance_id: &str) -> Slot {
     Slot {
         time_result: TimeResult::Normal,
         location_result: LocationResult::Normal,
         source_type: SourceType::Approve,
-        proc_inst_id: Some(instance.to_owned()),
+        process_instance_id: Some(process_instance_id.to_owned()),
         record_id: Some(slot.plan_id.unwrap_or(0) * 10 + 1),
         ..slot.clone()
     }
 }
 
 /// A 补卡 approval for `slot`, finished with `status`/`result`, corrected time = base time.
-pub fn approval_for(slot: &Slot, instance: &str, status: &str, result: Option<&str>) -> Approval {
+pub fn approval_for(
+    slot: &Slot,
+    process_instance_id: &str,
+    status: &str,
+    result: Option<&str>,
+) -> Approval {
     Approval {
-        id: instance.to_owned(),
+        process_instance_id: process_instance_id.to_owned(),
         process_code: "PROC-SUPPLY".into(),
-        business_id: Some(format!("B-{instance}")),
+        business_id: Some(format!("B-{process_instance_id}")),
         title: None,
         originator: slot.user_id.clone(),
         status: ApprovalStatus::parse(status),

@@ -199,17 +199,17 @@ fn add_findings(
     report: &mut RunReport,
     findings: Vec<FindingRow>,
 ) -> Result<(), BuildError> {
-    let approval_ids: Vec<String> = findings
+    let process_instance_ids: Vec<String> = findings
         .iter()
         .filter(|finding| finding.class == ChangeClass::SupplyPending)
         .filter_map(|finding| finding.process_instance_id.clone())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let approvals = if approval_ids.is_empty() {
+    let approvals = if process_instance_ids.is_empty() {
         BTreeMap::new()
     } else {
-        store.approvals(&approval_ids)?
+        store.approvals(&process_instance_ids)?
     };
     for finding in findings {
         let user_id = finding

@@ -46,7 +46,7 @@ fn correction(user_id: &str, date: NaiveDate, plan: i64, proc: Option<&str>) -> 
             time_result: TimeResult::Normal,
             check_time: Some(at("2026-11-03T01:00:00Z")),
             source_type: SourceType::Approve,
-            proc_inst_id: proc.map(str::to_owned),
+            process_instance_id: proc.map(str::to_owned),
         },
         before_observed: false,
         process_instance_id: proc.map(str::to_owned),
@@ -70,7 +70,7 @@ fn finding(class: ChangeClass, user_id: &str, date: NaiveDate, proc: Option<&str
 
 fn approval(id: &str, originator: &str) -> Approval {
     Approval {
-        id: id.into(),
+        process_instance_id: id.into(),
         process_code: "PROC-SUPPLY".into(),
         business_id: Some("202611030007".into()),
         title: None,

@@ -31,7 +31,7 @@ fn state(
         time_result: result,
         check_time: check.map(at),
         source_type: source,
-        proc_inst_id: proc.map(str::to_owned),
+        process_instance_id: proc.map(str::to_owned),
     }
 }
 

@@ -261,7 +261,7 @@ mod tests {
             time_result: TimeResult::Normal,
             check_time: Some("2026-11-03T16:30:00Z".parse().unwrap()),
             source_type: crate::domain::SourceType::User,
-            proc_inst_id: None,
+            process_instance_id: None,
         };
         let work_date = NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
         assert_eq!(ledger_state(&state, work_date, tz), "Normal 11-04 00:30");

@@ -187,7 +187,7 @@ pub fn next_attempt_at(failures: u64, now: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Delivers everything due to every sink. Never fails: store and sink errors are reported per
 /// sink and leave the outbox as it was (or with the failure recorded), for a later run.
-pub async fn deliver_pending<O: Outbox + Send>(
+pub async fn deliver_due<O: Outbox + Send>(
     outbox: &mut O,
     sinks: &[SinkConfig],
     now: DateTime<Utc>,
@@ -267,7 +267,7 @@ async fn deliver_to_sink<O: Outbox + Send>(
                 }
                 for (attempts, keys) in by_attempts {
                     let retry_at = next_attempt_at(attempts + 1, now);
-                    if let Err(err) = outbox.mark_failed(&sink.name, &keys, retry_at, &message) {
+                    if let Err(err) = outbox.mark_failed(&sink.name, &keys, &message, retry_at) {
                         delivery.errors.push(format!(
                             "sink {}: could not record a failed attempt: {}",
                             sink.name,

@@ -1,6 +1,8 @@
 //! What delivery needs from the outbox, as a trait: the store implements it over its `outbox`
 //! table (rows are enqueued by `Store::apply_batch` in the transaction that journals each
-//! correction); tests may implement it in memory.
+//! correction); tests may implement it in memory. Each method mirrors the store's `outbox_*`
+//! method of the same name (`due` ↔ `Store::outbox_due`, …), with the same arguments in the same
+//! order.
 //!
 //! The contract every implementation keeps:
 //! - `due` returns undelivered items of one sink whose next attempt is at or before `now`,
@@ -46,8 +48,8 @@ pub trait Outbox {
         &mut self,
         sink: &str,
         keys: &[String],
-        next_attempt_at: DateTime<Utc>,
         error: &str,
+        next_attempt_at: DateTime<Utc>,
     ) -> Result<(), Self::Error>;
 }
 
@@ -60,7 +62,7 @@ impl Outbox for Store {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<DueCorrection>, store::Error> {
-        let items = self.outbox_pending(sink, now, limit)?;
+        let items = self.outbox_due(sink, now, limit)?;
         Ok(items
             .iter()
             .map(|item| DueCorrection {
@@ -76,16 +78,16 @@ impl Outbox for Store {
         keys: &[String],
         at: DateTime<Utc>,
     ) -> Result<(), store::Error> {
-        self.outbox_delivered(sink, keys, at)
+        self.outbox_mark_delivered(sink, keys, at)
     }
 
     fn mark_failed(
         &mut self,
         sink: &str,
         keys: &[String],
-        next_attempt_at: DateTime<Utc>,
         error: &str,
+        next_attempt_at: DateTime<Utc>,
     ) -> Result<(), store::Error> {
-        self.outbox_failed(sink, keys, error, next_attempt_at)
+        self.outbox_mark_failed(sink, keys, error, next_attempt_at)
     }
 }

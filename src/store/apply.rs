@@ -59,7 +59,7 @@ pub struct ApplyBatch {
     pub ledger_updates_without_correction: Vec<(SlotKey, LedgerState, ChangeClass)>,
     pub corrections: Vec<Correction>,
     pub findings: Vec<FindingRow>,
-    /// `(approval id, class, matched slot)`.
+    /// `(process instance id, class, matched slot)`.
     pub approval_resolutions: Vec<(String, ChangeClass, Option<SlotKey>)>,
     /// Sink names; each newly journaled correction gets one outbox row per sink.
     pub sinks: Vec<String>,
@@ -170,8 +170,8 @@ impl<'t> Writer<'t> {
         for finding in &batch.findings {
             self.finding(finding)?;
         }
-        for (approval_id, class, slot_key) in &batch.approval_resolutions {
-            self.resolve(approval_id, *class, slot_key.as_ref())?;
+        for (process_instance_id, class, slot_key) in &batch.approval_resolutions {
+            self.resolve(process_instance_id, *class, slot_key.as_ref())?;
         }
         Ok(outcome)
     }
@@ -227,7 +227,7 @@ impl<'t> Writer<'t> {
                 slot.time_result.as_str(),
                 slot.location_result.as_str(),
                 slot.source_type.as_str(),
-                slot.proc_inst_id,
+                slot.process_instance_id,
                 slot.approve_id,
                 slot.record_id,
                 slot.group_id,
@@ -318,7 +318,7 @@ impl<'t> Writer<'t> {
                 slot.time_result.as_str(),
                 slot.location_result.as_str(),
                 slot.source_type.as_str(),
-                slot.proc_inst_id,
+                slot.process_instance_id,
                 slot.approve_id,
                 slot.record_id,
                 slot.group_id,
@@ -372,7 +372,7 @@ impl<'t> Writer<'t> {
                 state.time_result.as_str(),
                 opt_ms(state.check_time),
                 state.source_type.as_str(),
-                state.proc_inst_id,
+                state.process_instance_id,
                 self.run_id,
             ])
             .at(self.location)?;
@@ -401,7 +401,7 @@ impl<'t> Writer<'t> {
                 state.time_result.as_str(),
                 opt_ms(state.check_time),
                 state.source_type.as_str(),
-                state.proc_inst_id,
+                state.process_instance_id,
                 class.as_str(),
                 self.run_id,
             ])
@@ -443,11 +443,11 @@ impl<'t> Writer<'t> {
                 before.map(|state| state.time_result.as_str()),
                 before.and_then(|state| opt_ms(state.check_time)),
                 before.map(|state| state.source_type.as_str()),
-                before.and_then(|state| state.proc_inst_id.as_deref()),
+                before.and_then(|state| state.process_instance_id.as_deref()),
                 after.time_result.as_str(),
                 opt_ms(after.check_time),
                 after.source_type.as_str(),
-                after.proc_inst_id,
+                after.process_instance_id,
                 correction.before_observed,
                 correction.process_instance_id,
                 correction.business_id,
@@ -476,7 +476,7 @@ impl<'t> Writer<'t> {
                 after.time_result.as_str(),
                 opt_ms(after.check_time),
                 after.source_type.as_str(),
-                after.proc_inst_id,
+                after.process_instance_id,
                 correction.class.as_str(),
                 correction.process_instance_id,
                 correction.idempotency_key,
@@ -527,7 +527,7 @@ impl<'t> Writer<'t> {
 
     fn resolve(
         &self,
-        approval_id: &str,
+        process_instance_id: &str,
         class: ChangeClass,
         slot_key: Option<&SlotKey>,
     ) -> Result<(), Error> {
@@ -540,7 +540,7 @@ impl<'t> Writer<'t> {
             )
             .at(self.location)?
             .execute(params![
-                approval_id,
+                process_instance_id,
                 class.as_str(),
                 slot_key.map(SlotKey::canonical),
                 self.run_id,

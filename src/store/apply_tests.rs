@@ -109,7 +109,7 @@ fn applying_the_same_batch_twice_equals_applying_it_once() {
     assert_eq!(ledger[&plain.key()].cause_class, ChangeClass::Baseline);
     assert_eq!(ledger[&fixed.key()].cause_class, ChangeClass::SupplyApplied);
     assert_eq!(
-        ledger[&fixed.key()].cause_approval.as_deref(),
+        ledger[&fixed.key()].cause_process_instance_id.as_deref(),
         Some("proc-1")
     );
     assert_eq!(ledger[&fixed.key()].state, fixed.ledger_state());

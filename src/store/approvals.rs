@@ -26,10 +26,10 @@ pub struct StoredApproval {
     pub fetched_at: DateTime<Utc>,
 }
 
-/// An approval id seen in a listing.
+/// A process instance id seen in a listing.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ListedApproval {
-    pub id: String,
+    pub process_instance_id: String,
     pub process_code: String,
 }
 
@@ -82,7 +82,7 @@ impl Store {
                 let ext = approval.ext.as_ref();
                 upsert
                     .execute(params![
-                        approval.id,
+                        approval.process_instance_id,
                         approval.process_code,
                         approval.business_id,
                         approval.title,
@@ -115,14 +115,15 @@ impl Store {
         let mut out = BTreeMap::new();
         for id in ids {
             for stored in collect(&self.location, &mut statement, [id], "approvals", decode)? {
-                out.insert(stored.approval.id.clone(), stored);
+                out.insert(stored.approval.process_instance_id.clone(), stored);
             }
         }
         Ok(out)
     }
 
-    /// Approvals without a final resolution: no class recorded yet (running, or not yet
-    /// classified) or `supply_pending` (approved, not yet visible on its slot). Oldest first.
+    /// Unresolved approvals, the ones this job has not finished with: no class recorded yet
+    /// (running, or not yet classified) or `supply_pending` (approved, not yet visible on its
+    /// slot). Oldest first.
     pub fn unresolved_approvals(&self) -> Result<Vec<StoredApproval>, Error> {
         let sql = format!(
             "{APPROVAL_SELECT} WHERE r.class IS NULL OR r.class = 'supply_pending'
@@ -133,7 +134,7 @@ impl Store {
     }
 
     /// Ids of every approval fetched in detail.
-    pub fn known_approval_ids(&self) -> Result<BTreeSet<String>, Error> {
+    pub fn known_process_instance_ids(&self) -> Result<BTreeSet<String>, Error> {
         let mut statement = self
             .conn
             .prepare_cached("SELECT id FROM approvals")
@@ -166,7 +167,12 @@ impl Store {
                 .at(&location)?;
             for item in listed {
                 insert
-                    .execute(params![item.id, item.process_code, run_id, ms(listed_at)])
+                    .execute(params![
+                        item.process_instance_id,
+                        item.process_code,
+                        run_id,
+                        ms(listed_at)
+                    ])
                     .at(&location)?;
             }
         }
@@ -174,7 +180,7 @@ impl Store {
     }
 
     /// Ids seen in listings whose detail is not stored yet, first listed first.
-    pub fn listed_approval_ids(&self) -> Result<Vec<ListedApproval>, Error> {
+    pub fn listed_process_instance_ids(&self) -> Result<Vec<ListedApproval>, Error> {
         let mut statement = self
             .conn
             .prepare_cached(
@@ -190,7 +196,7 @@ impl Store {
             "approval_listings",
             |reader| {
                 Ok(ListedApproval {
-                    id: reader.text(0, "id")?,
+                    process_instance_id: reader.text(0, "id")?,
                     process_code: reader.text(1, "process_code")?,
                 })
             },
@@ -209,7 +215,7 @@ fn decode(reader: &Reader<'_, '_>) -> Result<StoredApproval, Error> {
         None
     };
     let approval = Approval {
-        id: reader.text(0, "id")?,
+        process_instance_id: reader.text(0, "id")?,
         process_code: reader.text(1, "process_code")?,
         business_id: reader.opt_text(2, "business_id")?,
         title: reader.opt_text(3, "title")?,
@@ -243,7 +249,7 @@ mod tests {
 
     fn approval(id: &str, status: ApprovalStatus, result: Option<ApprovalResult>) -> Approval {
         Approval {
-            id: id.to_owned(),
+            process_instance_id: id.to_owned(),
             process_code: "PROC-SUPPLY".into(),
             business_id: Some(format!("2026110{id}")),
             title: Some("补卡申请".into()),
@@ -286,7 +292,7 @@ mod tests {
         assert_eq!(stored["a1"].first_seen_run, first_run);
         assert_eq!(stored["a1"].fetched_at, at(4));
         assert_eq!(
-            store.known_approval_ids().unwrap(),
+            store.known_process_instance_ids().unwrap(),
             BTreeSet::from(["a1".to_owned()])
         );
     }
@@ -336,7 +342,7 @@ mod tests {
             .unresolved_approvals()
             .unwrap()
             .into_iter()
-            .map(|stored| (stored.approval.id, stored.resolution))
+            .map(|stored| (stored.approval.process_instance_id, stored.resolution))
             .collect();
         assert_eq!(
             unresolved,
@@ -352,7 +358,7 @@ mod tests {
         let mut store = store();
         let run_id = store.begin_run(&new_run(day(1), day(7))).unwrap();
         let listed = |id: &str| ListedApproval {
-            id: id.to_owned(),
+            process_instance_id: id.to_owned(),
             process_code: "PROC-SUPPLY".into(),
         };
         store
@@ -362,7 +368,7 @@ mod tests {
             .record_listed_approvals(&[listed("a1")], run_id, at(2))
             .unwrap();
         assert_eq!(
-            store.listed_approval_ids().unwrap(),
+            store.listed_process_instance_ids().unwrap(),
             vec![listed("a1"), listed("a3")]
         );
 
@@ -373,7 +379,10 @@ mod tests {
                 at(3),
             )
             .unwrap();
-        assert_eq!(store.listed_approval_ids().unwrap(), vec![listed("a3")]);
+        assert_eq!(
+            store.listed_process_instance_ids().unwrap(),
+            vec![listed("a3")]
+        );
     }
 
     #[test]

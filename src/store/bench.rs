@@ -64,7 +64,7 @@ pub fn plain_bulk_insert(path: &Path, slots: &[Slot], batch_size: usize) -> Resu
                         slot.time_result.as_str(),
                         slot.location_result.as_str(),
                         slot.source_type.as_str(),
-                        slot.proc_inst_id,
+                        slot.process_instance_id,
                         slot.approve_id,
                         slot.record_id,
                         slot.group_id,

@@ -218,13 +218,13 @@ impl<'r, 's> Reader<'r, 's> {
     }
 
     /// A ledger state stored as four columns starting at `idx`: time result, check time,
-    /// source type, approval instance id.
+    /// source type, process instance id.
     pub(crate) fn ledger_state(&self, idx: usize) -> Result<LedgerState, Error> {
         Ok(LedgerState {
             time_result: TimeResult::parse(&self.text(idx, "time_result")?),
             check_time: self.opt_instant(idx + 1, "check_time_ms")?,
             source_type: SourceType::parse(&self.text(idx + 2, "source_type")?),
-            proc_inst_id: self.opt_text(idx + 3, "proc_inst_id")?,
+            process_instance_id: self.opt_text(idx + 3, "proc_inst_id")?,
         })
     }
 

@@ -25,8 +25,8 @@ pub struct LedgerRow {
     /// Why the row is in this state: `baseline`, the last correction's class, or a non-correction
     /// update's class (`late_result`).
     pub cause_class: ChangeClass,
-    /// The approval of the last correction, if it had one.
-    pub cause_approval: Option<String>,
+    /// The process instance id of the approval behind the last correction, if it had one.
+    pub cause_process_instance_id: Option<String>,
     pub last_correction_key: Option<String>,
     pub updated_run: i64,
 }
@@ -296,7 +296,7 @@ fn decode_ledger(reader: &Reader<'_, '_>) -> Result<LedgerRow, Error> {
         slot_key: reader.slot_key(0, "slot_key")?,
         state: reader.ledger_state(1)?,
         cause_class: reader.class(5, "cause_class")?,
-        cause_approval: reader.opt_text(6, "cause_approval")?,
+        cause_process_instance_id: reader.opt_text(6, "cause_approval")?,
         last_correction_key: reader.opt_text(7, "last_correction_key")?,
         updated_run: reader.int(8, "updated_run")?,
     })

@@ -28,7 +28,7 @@ pub struct OutboxItem {
 
 impl Store {
     /// Up to `limit` undelivered items of `sink` due at `now`, oldest first.
-    pub fn outbox_pending(
+    pub fn outbox_due(
         &self,
         sink: &str,
         now: DateTime<Utc>,
@@ -75,7 +75,7 @@ impl Store {
     }
 
     /// Records that `sink` acknowledged these corrections at `at`.
-    pub fn outbox_delivered(
+    pub fn outbox_mark_delivered(
         &mut self,
         sink: &str,
         keys: &[String],
@@ -90,7 +90,7 @@ impl Store {
     }
 
     /// Records a failed delivery of these corrections to `sink`, due again at `next_attempt_at`.
-    pub fn outbox_failed(
+    pub fn outbox_mark_failed(
         &mut self,
         sink: &str,
         keys: &[String],
@@ -186,26 +186,26 @@ mod tests {
             BTreeMap::from([("file".to_owned(), 3), ("webhook".to_owned(), 3)])
         );
 
-        let due = store.outbox_pending("webhook", at(1), 2).unwrap();
+        let due = store.outbox_due("webhook", at(1), 2).unwrap();
         assert_eq!(keys(&due), vec!["k1", "k2"]);
         assert_eq!(due[0].correction.correction, batch.corrections[0]);
         store
-            .outbox_delivered("webhook", &["k1".into()], at(2))
+            .outbox_mark_delivered("webhook", &["k1".into()], at(2))
             .unwrap();
         store
-            .outbox_failed("webhook", &["k2".into()], "HTTP 503", at(5))
+            .outbox_mark_failed("webhook", &["k2".into()], "HTTP 503", at(5))
             .unwrap();
 
         assert_eq!(
-            keys(&store.outbox_pending("webhook", at(3), 10).unwrap()),
+            keys(&store.outbox_due("webhook", at(3), 10).unwrap()),
             vec!["k3"]
         );
-        let retried = store.outbox_pending("webhook", at(5), 10).unwrap();
+        let retried = store.outbox_due("webhook", at(5), 10).unwrap();
         assert_eq!(keys(&retried), vec!["k2", "k3"]);
         assert_eq!(retried[0].attempts, 1);
         assert_eq!(retried[0].last_error.as_deref(), Some("HTTP 503"));
         assert_eq!(store.outbox_backlog().unwrap()["webhook"], 2);
-        assert_eq!(store.outbox_pending("file", at(1), 10).unwrap().len(), 3);
+        assert_eq!(store.outbox_due("file", at(1), 10).unwrap().len(), 3);
     }
 
     #[test]
@@ -220,17 +220,12 @@ mod tests {
         };
         store.apply_batch(run_id, &batch).unwrap();
         store
-            .outbox_delivered("webhook", &["k1".into()], at(2))
+            .outbox_mark_delivered("webhook", &["k1".into()], at(2))
             .unwrap();
         store
-            .outbox_failed("webhook", &["k1".into()], "late timeout", at(3))
+            .outbox_mark_failed("webhook", &["k1".into()], "late timeout", at(3))
             .unwrap();
-        assert!(
-            store
-                .outbox_pending("webhook", at(4), 10)
-                .unwrap()
-                .is_empty()
-        );
+        assert!(store.outbox_due("webhook", at(4), 10).unwrap().is_empty());
         assert!(store.outbox_backlog().unwrap().is_empty());
     }
 }

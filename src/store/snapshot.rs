@@ -83,7 +83,7 @@ pub(crate) fn decode_slot(reader: &Reader<'_, '_>) -> Result<Slot, Error> {
         time_result: TimeResult::parse(&reader.text(6, "time_result")?),
         location_result: LocationResult::parse(&reader.text(7, "location_result")?),
         source_type: SourceType::parse(&reader.text(8, "source_type")?),
-        proc_inst_id: reader.opt_text(9, "proc_inst_id")?,
+        process_instance_id: reader.opt_text(9, "proc_inst_id")?,
         approve_id: reader.opt_int(10, "approve_id")?,
         record_id: reader.opt_int(11, "record_id")?,
         group_id: reader.opt_int(12, "group_id")?,

@@ -51,7 +51,7 @@ pub(crate) fn slot(user_id: &str, date: NaiveDate, plan: i64) -> Slot {
         time_result: TimeResult::NotSigned,
         location_result: LocationResult::NotSigned,
         source_type: SourceType::System,
-        proc_inst_id: None,
+        process_instance_id: None,
         approve_id: None,
         record_id: None,
         group_id: Some(7),
@@ -64,7 +64,7 @@ pub(crate) fn corrected(mut slot: Slot, proc: &str) -> Slot {
     slot.time_result = TimeResult::Normal;
     slot.location_result = LocationResult::Normal;
     slot.source_type = SourceType::Approve;
-    slot.proc_inst_id = Some(proc.to_owned());
+    slot.process_instance_id = Some(proc.to_owned());
     slot.record_id = Some(99);
     slot
 }

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Duration as Days, NaiveDate, Utc};
 use dingtalk_reconcile::dingtalk::{
-    ApprovalIdsQuery, Client, ClientConfig, Error, ErrorKind, IpBanPolicy, MemoryRecorder, Scope,
-    TokenSource,
+    Client, ClientConfig, Error, ErrorKind, IpBanPolicy, MemoryRecorder, ProcessInstanceIdsQuery,
+    Scope, TokenSource,
 };
 use dingtalk_reconcile::domain::{CallOutcome, Clock, FixedClock, SourceType, UserId};
 use dingtalk_sim::{
@@ -99,8 +99,8 @@ impl Harness {
         );
     }
 
-    fn supply_query(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> ApprovalIdsQuery {
-        ApprovalIdsQuery {
+    fn supply_query(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> ProcessInstanceIdsQuery {
+        ProcessInstanceIdsQuery {
             process_code: self.sim.supply_process_codes()[0].clone(),
             created_from: from,
             created_to: to,
@@ -255,7 +255,7 @@ async fn results_rows_carry_the_shift_day_and_the_linked_approval() {
         !corrected.is_empty(),
         "a month of a default world holds applied 补卡"
     );
-    assert!(corrected.iter().all(|s| s.proc_inst_id.is_some()));
+    assert!(corrected.iter().all(|s| s.process_instance_id.is_some()));
     assert!(pull.unknown_values.is_empty());
 }
 
@@ -306,7 +306,7 @@ async fn approval_ids_end_on_every_end_of_list_shape() {
         let (from, to) = (now - Days::days(60), now);
         let ids = harness
             .client
-            .approval_ids(&harness.supply_query(from, to))
+            .process_instance_ids(&harness.supply_query(from, to))
             .await
             .unwrap();
         let expected = harness.expected_ids(from, to);
@@ -327,7 +327,7 @@ async fn long_windows_and_many_originators_are_split_to_dingtalk_limits() {
     let now = harness.sim.now();
     let (from, to) = (now - Days::days(300), now);
     let mut query = harness.supply_query(from, to);
-    let ids = harness.client.approval_ids(&query).await.unwrap();
+    let ids = harness.client.process_instance_ids(&query).await.unwrap();
     assert_eq!(ids, harness.expected_ids(from, to));
     let windows_calls = harness.calls_to(INSTANCE_IDS);
     assert!(
@@ -338,7 +338,7 @@ async fn long_windows_and_many_originators_are_split_to_dingtalk_limits() {
     let originators = harness.users(25);
     query.user_ids = originators.clone();
     query.created_from = now - Days::days(60);
-    let filtered = harness.client.approval_ids(&query).await.unwrap();
+    let filtered = harness.client.process_instance_ids(&query).await.unwrap();
     let world = harness.sim.world();
     let expected: Vec<String> = harness
         .expected_ids(now - Days::days(60), now)
@@ -363,7 +363,11 @@ async fn a_window_older_than_a_year_is_refused_without_a_call() {
     let harness = Harness::start(small_world(5)).await;
     let now = harness.sim.now();
     let query = harness.supply_query(now - Days::days(366), now - Days::days(300));
-    let err = harness.client.approval_ids(&query).await.unwrap_err();
+    let err = harness
+        .client
+        .process_instance_ids(&query)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BadRequest);
     assert!(err.to_string().contains("365 days"), "{err}");
     assert_eq!(harness.sim.stats().calls.values().sum::<u64>(), 0);
@@ -378,7 +382,7 @@ async fn approval_details_decode_the_supply_form_under_both_switch_sets() {
         let now = harness.sim.now();
         let ids = harness
             .client
-            .approval_ids(&harness.supply_query(now - Days::days(60), now))
+            .process_instance_ids(&harness.supply_query(now - Days::days(60), now))
             .await
             .unwrap();
         let details = harness.client.approval_details(&ids).await;

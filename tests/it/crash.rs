@@ -47,7 +47,7 @@ fn outcome(rig: &Rig) -> Outcome {
                     key.canonical(),
                     format!(
                         "{:?} {} {:?}",
-                        row.state, row.cause_class, row.cause_approval
+                        row.state, row.cause_class, row.cause_process_instance_id
                     ),
                 )
             })

@@ -394,7 +394,7 @@ async fn a_refiled_refusal_a_withdrawal_and_an_admin_edit_each_end_right() {
         explanation
             .approvals
             .iter()
-            .any(|a| a.approval.id == refiled.id)
+            .any(|a| a.approval.process_instance_id == refiled.id)
     );
     assert_eq!(explanation.corrections.len(), 1);
     assert!(!explanation.slots.is_empty() && !explanation.ledger.is_empty());
@@ -424,11 +424,11 @@ fn visible_to_a_backfill(harness: &Harness, truth: Vec<Key>) -> Vec<Key> {
         .filter(|f| f.finding.class == ChangeClass::SupplyPending)
         .filter_map(|f| f.finding.process_instance_id)
         .collect();
-    for (_, _, instance) in &reverted {
-        let instance = instance.clone().unwrap_or_default();
+    for (_, _, process_instance_id) in &reverted {
+        let process_instance_id = process_instance_id.clone().unwrap_or_default();
         assert!(
-            pending.contains(&instance),
-            "approval {instance} applied and reverted unseen is not reported pending"
+            pending.contains(&process_instance_id),
+            "approval {process_instance_id} applied and reverted unseen is not reported pending"
         );
     }
     truth

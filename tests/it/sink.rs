@@ -10,7 +10,7 @@ use dingtalk_reconcile::domain::{
     UserId,
 };
 use dingtalk_reconcile::report::build::correction_line;
-use dingtalk_reconcile::sink::{FileSink, SinkConfig, SinkKind, WebhookSink, deliver_pending};
+use dingtalk_reconcile::sink::{FileSink, SinkConfig, SinkKind, WebhookSink, deliver_due};
 use dingtalk_reconcile::store::{ApplyBatch, NewRun, Store};
 use secrecy::SecretString;
 
@@ -42,13 +42,13 @@ fn correction(idx: usize) -> Correction {
             time_result: TimeResult::NotSigned,
             check_time: None,
             source_type: SourceType::System,
-            proc_inst_id: None,
+            process_instance_id: None,
         }),
         after: LedgerState {
             time_result: TimeResult::Normal,
             check_time: Some(t0()),
             source_type: SourceType::Approve,
-            proc_inst_id: Some(proc.clone()),
+            process_instance_id: Some(proc.clone()),
         },
         before_observed: true,
         process_instance_id: Some(proc),
@@ -101,8 +101,8 @@ async fn webhook_batches_are_signed_verified_and_never_sent_again_once_acknowled
     let http = reqwest::Client::new();
 
     // Act
-    let first = deliver_pending(&mut store, &sinks, t0(), &http).await;
-    let second = deliver_pending(&mut store, &sinks, after(3600), &http).await;
+    let first = deliver_due(&mut store, &sinks, t0(), &http).await;
+    let second = deliver_due(&mut store, &sinks, after(3600), &http).await;
 
     // Assert
     assert_eq!((first.delivered(), first.failed()), (250, 0), "{first:?}");
@@ -132,13 +132,13 @@ async fn a_receiver_outage_then_recovery_redelivers_everything_and_nothing_twice
 
     // Act: two runs while the receiver is down, one whose acknowledgement is lost, then up.
     set_mode(&receiver, Mode::Down);
-    let down = deliver_pending(&mut store, &sinks, t0(), &http).await;
-    let still_down = deliver_pending(&mut store, &sinks, after(30), &http).await;
+    let down = deliver_due(&mut store, &sinks, t0(), &http).await;
+    let still_down = deliver_due(&mut store, &sinks, after(30), &http).await;
     set_mode(&receiver, Mode::AckLost);
-    let ack_lost = deliver_pending(&mut store, &sinks, after(600), &http).await;
+    let ack_lost = deliver_due(&mut store, &sinks, after(600), &http).await;
     set_mode(&receiver, Mode::Up);
-    let recovered = deliver_pending(&mut store, &sinks, after(1200), &http).await;
-    let later = deliver_pending(&mut store, &sinks, after(86_400), &http).await;
+    let recovered = deliver_due(&mut store, &sinks, after(1200), &http).await;
+    let later = deliver_due(&mut store, &sinks, after(86_400), &http).await;
 
     // Assert
     assert_eq!((down.delivered(), down.failed()), (0, 100), "{down:?}");
@@ -186,7 +186,7 @@ async fn a_wrong_secret_is_refused_by_the_receiver_and_never_appears_in_the_erro
     journal(&mut store, 0..3, &["hr"], t0());
     let sinks = [webhook("hr", &url, "wrong-secret-value")];
 
-    let report = deliver_pending(&mut store, &sinks, t0(), &reqwest::Client::new()).await;
+    let report = deliver_due(&mut store, &sinks, t0(), &reqwest::Client::new()).await;
 
     assert_eq!((report.delivered(), report.failed()), (0, 3));
     let errors: Vec<&str> = report.errors().collect();
@@ -215,7 +215,7 @@ async fn an_unreachable_receiver_is_a_failed_attempt_not_a_failed_run() {
     let mut store = Store::open_in_memory().unwrap();
     journal(&mut store, 0..2, &["hr"], t0());
 
-    let report = deliver_pending(
+    let report = deliver_due(
         &mut store,
         &[webhook("hr", &url, SECRET)],
         t0(),
@@ -256,10 +256,10 @@ async fn the_file_sink_appends_exactly_once_per_correction_across_reruns() {
     let http = reqwest::Client::new();
 
     // Act: deliver, journal more (with one correction again), deliver twice more.
-    let one = deliver_pending(&mut store, &sinks, t0(), &http).await;
+    let one = deliver_due(&mut store, &sinks, t0(), &http).await;
     journal(&mut store, 2..5, &["ledger"], after(86_400));
-    let two = deliver_pending(&mut store, &sinks, after(86_400), &http).await;
-    let three = deliver_pending(&mut store, &sinks, after(2 * 86_400), &http).await;
+    let two = deliver_due(&mut store, &sinks, after(86_400), &http).await;
+    let three = deliver_due(&mut store, &sinks, after(2 * 86_400), &http).await;
 
     // Assert
     assert_eq!(

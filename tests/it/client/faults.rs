@@ -221,7 +221,7 @@ async fn invalidated_tokens_are_refreshed_and_the_call_retried_once() {
     let now = harness.sim.now();
     let ids = harness
         .client
-        .approval_ids(&harness.supply_query(now - Days::days(30), now))
+        .process_instance_ids(&harness.supply_query(now - Days::days(30), now))
         .await
         .unwrap();
     assert_eq!(ids, harness.expected_ids(now - Days::days(30), now));
@@ -261,7 +261,7 @@ async fn quota_exhaustion_stops_every_further_metered_call() {
     let now = harness.sim.now();
     let err = harness
         .client
-        .approval_ids(&harness.supply_query(now - Days::days(5), now))
+        .process_instance_ids(&harness.supply_query(now - Days::days(5), now))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::QuotaExhausted);
@@ -341,7 +341,7 @@ async fn the_metered_count_equals_the_simulators_after_a_mixed_run_with_faults()
     let now = harness.sim.now();
     let ids = harness
         .client
-        .approval_ids(&harness.supply_query(now - Days::days(60), now))
+        .process_instance_ids(&harness.supply_query(now - Days::days(60), now))
         .await
         .unwrap();
     let details = harness
@@ -410,7 +410,7 @@ async fn trace_logs_of_a_long_pull_carry_neither_the_secret_nor_any_token() {
     let now = harness.sim.now();
     let ids = harness
         .client
-        .approval_ids(&harness.supply_query(now - Days::days(30), now))
+        .process_instance_ids(&harness.supply_query(now - Days::days(30), now))
         .await
         .unwrap();
     harness
@@ -460,7 +460,7 @@ async fn a_large_pull_keeps_the_api_near_its_qps_cap() {
     let query = harness.supply_query(now - Days::days(60), now);
     let (pull, ids) = tokio::join!(
         harness.client.attendance_results(&users, from, to),
-        harness.client.approval_ids(&query),
+        harness.client.process_instance_ids(&query),
     );
     let elapsed = started.elapsed().as_secs_f64();
     let stats = harness.sim.stats();
