@@ -9,6 +9,25 @@ use secrecy::SecretString;
 
 use super::*;
 
+/// The client's timeout in the tests with a slow answer: far above what a normal answer takes
+/// on a loaded machine (a call that timed out before the simulator saw it would be counted by the
+/// client alone), far below the slow fault's delay.
+const TIMEOUT: Duration = Duration::from_millis(4_000);
+/// How long a slow answer takes.
+const SLOW_MS: u64 = 6_000;
+
+/// Waits until the simulator has metered as many calls as the client counted (at most 20 s): a
+/// slow answer the client gave up on is still served, and metered, by the simulator once its
+/// delay is over. The caller then asserts that the counts agree.
+async fn metered_by_the_simulator_too(harness: &Harness) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while harness.sim.stats().metered < harness.client.metered_calls()
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_wrong_app_secret_is_fatal_names_the_remedy_and_is_not_retried() {
     for source in [TokenSource::V1OAuth2, TokenSource::LegacyGettoken] {
@@ -110,13 +129,11 @@ async fn transient_faults_are_retried_and_each_attempt_is_recorded() {
             CallOutcome::ServerError(503),
         ),
         (FaultKind::Malformed, CallOutcome::Malformed),
-        (FaultKind::Slow { delay_ms: 2_500 }, CallOutcome::Timeout),
+        (FaultKind::Slow { delay_ms: SLOW_MS }, CallOutcome::Timeout),
     ];
     for (fault, outcome) in cases {
-        let harness = Harness::start_with(small_world(5), |config| {
-            config.request_timeout = Duration::from_millis(1_500)
-        })
-        .await;
+        let harness =
+            Harness::start_with(small_world(5), |config| config.request_timeout = TIMEOUT).await;
         let mut rule = FaultRule::new(Some(RESULTS), fault.clone());
         rule.times = 2;
         harness.sim.arm_faults(vec![rule]);
@@ -139,11 +156,7 @@ async fn transient_faults_are_retried_and_each_attempt_is_recorded() {
             vec![outcome.clone(), outcome, CallOutcome::Ok],
             "{fault:?}"
         );
-        if fault == (FaultKind::Slow { delay_ms: 2_500 }) {
-            // The simulator accounts a slow answer when it finishes serving it, after the client
-            // has given up on it.
-            tokio::time::sleep(Duration::from_millis(2_600)).await;
-        }
+        metered_by_the_simulator_too(&harness).await;
         harness.assert_metered_counts_agree();
     }
 }
@@ -302,10 +315,8 @@ async fn the_metered_cap_is_never_exceeded_even_with_concurrent_batches() {
 #[tokio::test]
 async fn the_metered_count_equals_the_simulators_after_a_mixed_run_with_faults() {
     // Arrange: faults of every class spread over every endpoint.
-    let harness = Harness::start_with(small_world(150), |config| {
-        config.request_timeout = Duration::from_millis(1_500)
-    })
-    .await;
+    let harness =
+        Harness::start_with(small_world(150), |config| config.request_timeout = TIMEOUT).await;
     let rule = |path: Option<&str>, kind: FaultKind, skip: u32, times: u32| {
         let mut rule = FaultRule::new(path, kind);
         rule.skip = skip;
@@ -316,7 +327,7 @@ async fn the_metered_count_equals_the_simulators_after_a_mixed_run_with_faults()
         rule(Some(RESULTS), FaultKind::Throttle, 2, 3),
         rule(Some(RESULTS), FaultKind::ServerError { status: 502 }, 5, 2),
         rule(Some(RESULTS), FaultKind::Malformed, 9, 2),
-        rule(Some(RESULTS), FaultKind::Slow { delay_ms: 2_500 }, 14, 1),
+        rule(Some(RESULTS), FaultKind::Slow { delay_ms: SLOW_MS }, 14, 1),
         rule(Some(RESULTS), FaultKind::InvalidateTokens, 20, 1),
         rule(Some(PUNCHES), FaultKind::IpBanJson, 1, 1),
         rule(Some(INSTANCE_IDS), FaultKind::Throttle, 1, 2),
@@ -348,8 +359,7 @@ async fn the_metered_count_equals_the_simulators_after_a_mixed_run_with_faults()
         .client
         .approval_details(&ids[..ids.len().min(30)])
         .await;
-    // Let the slow answer that the client gave up on finish being accounted by the simulator.
-    tokio::time::sleep(Duration::from_millis(2_600)).await;
+    metered_by_the_simulator_too(&harness).await;
 
     // Assert.
     assert!(results.errors.is_empty(), "{:?}", results.errors);
