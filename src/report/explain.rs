@@ -13,154 +13,167 @@ use chrono_tz::Tz;
 
 use crate::domain::Slot;
 use crate::reconcile::Explanation;
+use crate::store::{
+    HistoryEntry, LedgerRow, StoredApproval, StoredCorrection, StoredFinding, StoredSlot,
+};
 
 /// The plain-text explanation of one employee-day, times shown in `tz`.
 pub fn render_explanation(explanation: &Explanation, tz: Tz) -> String {
-    let local = |at: Option<DateTime<Utc>>| {
-        at.map(|at| at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
-            .unwrap_or_else(|| "-".into())
-    };
-    let mut out = String::new();
-    // Writing into a String cannot fail.
-    let _ = writeln!(
-        out,
-        "{} on {} (times in {tz})",
-        explanation.user_id, explanation.work_date
+    let e = explanation;
+    let mut out = format!("{} on {} (times in {tz})\n", e.user_id, e.work_date);
+    section(
+        &mut out,
+        "slots as DingTalk last showed them",
+        "none observed (not in scope, no schedule, or not fetched yet)",
+        &e.slots,
+        |stored| slot_line(stored, tz),
     );
+    section(
+        &mut out,
+        "history",
+        "nothing recorded",
+        &e.history,
+        |entry| history_line(entry, tz),
+    );
+    section(&mut out, "ledger", "no rows", &e.ledger, |row| {
+        ledger_line(row, tz)
+    });
+    section(&mut out, "corrections", "none", &e.corrections, |stored| {
+        correction_line(stored, tz)
+    });
+    section(
+        &mut out,
+        "approvals",
+        "none linked",
+        &e.approvals,
+        |stored| approval_line(stored, tz),
+    );
+    section(&mut out, "findings", "none", &e.findings, finding_line);
+    out
+}
 
-    let _ = writeln!(out, "\nslots as DingTalk last showed them");
-    if explanation.slots.is_empty() {
-        let _ = writeln!(
-            out,
-            "  none observed (not in scope, no schedule, or not fetched yet)"
-        );
+/// A blank line, the title, then one indented line per item or `when_empty`.
+fn section<T>(
+    out: &mut String,
+    title: &str,
+    when_empty: &str,
+    items: &[T],
+    line: impl Fn(&T) -> String,
+) {
+    // Writing into a String cannot fail.
+    let _ = writeln!(out, "\n{title}");
+    if items.is_empty() {
+        let _ = writeln!(out, "  {when_empty}");
     }
-    for stored in &explanation.slots {
-        let slot = &stored.slot;
-        let _ = writeln!(
-            out,
-            "  {:<8} plan {:<14} scheduled {}  punched {}  {} / {} via {}{}{}",
-            slot.check_type,
-            slot.plan_id
-                .map(|p| p.to_string())
-                .unwrap_or_else(|| "-".into()),
-            local(Some(slot.base_check_time)),
-            local(slot.user_check_time),
-            slot.time_result,
-            slot.location_result,
-            slot.source_type,
-            slot.proc_inst_id
-                .as_ref()
-                .map(|id| format!("  approval {id}"))
-                .unwrap_or_default(),
-            if stored.present { "" } else { "  (vanished)" },
-        );
+    for item in items {
+        let _ = writeln!(out, "  {}", line(item));
     }
+}
 
-    let _ = writeln!(out, "\nhistory");
-    if explanation.history.is_empty() {
-        let _ = writeln!(out, "  nothing recorded");
-    }
+/// Minutes in `tz`, or `-`.
+fn local(at: Option<DateTime<Utc>>, tz: Tz) -> String {
+    at.map(|at| at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+fn slot_line(stored: &StoredSlot, tz: Tz) -> String {
+    let slot = &stored.slot;
+    format!(
+        "{:<8} plan {:<14} scheduled {}  punched {}  {} / {} via {}{}{}",
+        slot.check_type,
+        slot.plan_id
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "-".into()),
+        local(Some(slot.base_check_time), tz),
+        local(slot.user_check_time, tz),
+        slot.time_result,
+        slot.location_result,
+        slot.source_type,
+        slot.proc_inst_id
+            .as_ref()
+            .map(|id| format!("  approval {id}"))
+            .unwrap_or_default(),
+        if stored.present { "" } else { "  (vanished)" },
+    )
+}
+
+fn history_line(entry: &HistoryEntry, tz: Tz) -> String {
     let describe = |slot: &Option<Slot>| {
         slot.as_ref()
             .map(|s| format!("{} via {}", s.time_result, s.source_type))
             .unwrap_or_else(|| "-".into())
     };
-    for entry in &explanation.history {
-        let _ = writeln!(
-            out,
-            "  run #{:<4} {}  {:<8} {} → {}{}",
-            entry.run_id,
-            local(Some(entry.observed_at)),
-            entry.change.as_str(),
-            describe(&entry.before),
-            describe(&entry.after),
-            entry
-                .class
-                .map(|class| format!("  [{class}]"))
-                .unwrap_or_default(),
-        );
-    }
+    format!(
+        "run #{:<4} {}  {:<8} {} → {}{}",
+        entry.run_id,
+        local(Some(entry.observed_at), tz),
+        entry.change.as_str(),
+        describe(&entry.before),
+        describe(&entry.after),
+        entry
+            .class
+            .map(|class| format!("  [{class}]"))
+            .unwrap_or_default(),
+    )
+}
 
-    let _ = writeln!(out, "\nledger");
-    if explanation.ledger.is_empty() {
-        let _ = writeln!(out, "  no rows");
-    }
-    for row in &explanation.ledger {
-        let _ = writeln!(
-            out,
-            "  {}  {} at {} via {}  (cause {}{})",
-            row.slot_key,
-            row.state.time_result,
-            local(row.state.check_time),
-            row.state.source_type,
-            row.cause_class,
-            row.cause_approval
-                .as_ref()
-                .map(|id| format!(", approval {id}"))
-                .unwrap_or_default(),
-        );
-    }
+fn ledger_line(row: &LedgerRow, tz: Tz) -> String {
+    format!(
+        "{}  {} at {} via {}  (cause {}{})",
+        row.slot_key,
+        row.state.time_result,
+        local(row.state.check_time, tz),
+        row.state.source_type,
+        row.cause_class,
+        row.cause_approval
+            .as_ref()
+            .map(|id| format!(", approval {id}"))
+            .unwrap_or_default(),
+    )
+}
 
-    let _ = writeln!(out, "\ncorrections");
-    if explanation.corrections.is_empty() {
-        let _ = writeln!(out, "  none");
-    }
-    for stored in &explanation.corrections {
-        let c = &stored.correction;
-        let _ = writeln!(
-            out,
-            "  run #{:<4} {:<15} {} → {}  approval {}  business id {}  applied {}  key {}",
-            stored.run_id,
-            c.class,
-            c.before
-                .as_ref()
-                .map(|b| b.time_result.to_string())
-                .unwrap_or_else(|| "(not observed)".into()),
-            c.after.time_result,
-            c.process_instance_id.as_deref().unwrap_or("-"),
-            c.business_id.as_deref().unwrap_or("-"),
-            local(Some(stored.applied_at)),
-            c.idempotency_key,
-        );
-    }
+fn correction_line(stored: &StoredCorrection, tz: Tz) -> String {
+    let c = &stored.correction;
+    format!(
+        "run #{:<4} {:<15} {} → {}  approval {}  business id {}  applied {}  key {}",
+        stored.run_id,
+        c.class,
+        c.before
+            .as_ref()
+            .map(|b| b.time_result.to_string())
+            .unwrap_or_else(|| "(not observed)".into()),
+        c.after.time_result,
+        c.process_instance_id.as_deref().unwrap_or("-"),
+        c.business_id.as_deref().unwrap_or("-"),
+        local(Some(stored.applied_at), tz),
+        c.idempotency_key,
+    )
+}
 
-    let _ = writeln!(out, "\napprovals");
-    if explanation.approvals.is_empty() {
-        let _ = writeln!(out, "  none linked");
-    }
-    for stored in &explanation.approvals {
-        let a = &stored.approval;
-        let _ = writeln!(
-            out,
-            "  {}  business id {}  {} {}  created {}  finished {}  corrected time {}  reason {:?}{}",
-            a.id,
-            a.business_id.as_deref().unwrap_or("-"),
-            a.status,
-            a.result.as_ref().map(|r| r.to_string()).unwrap_or_default(),
-            local(a.create_time),
-            local(a.finish_time),
-            local(a.corrected_time),
-            a.reason.as_deref().unwrap_or(""),
-            stored
-                .resolution
-                .map(|class| format!("  [{class}]"))
-                .unwrap_or_default(),
-        );
-    }
+fn approval_line(stored: &StoredApproval, tz: Tz) -> String {
+    let a = &stored.approval;
+    format!(
+        "{}  business id {}  {} {}  created {}  finished {}  corrected time {}  reason {:?}{}",
+        a.id,
+        a.business_id.as_deref().unwrap_or("-"),
+        a.status,
+        a.result.as_ref().map(|r| r.to_string()).unwrap_or_default(),
+        local(a.create_time, tz),
+        local(a.finish_time, tz),
+        local(a.corrected_time, tz),
+        a.reason.as_deref().unwrap_or(""),
+        stored
+            .resolution
+            .map(|class| format!("  [{class}]"))
+            .unwrap_or_default(),
+    )
+}
 
-    let _ = writeln!(out, "\nfindings");
-    if explanation.findings.is_empty() {
-        let _ = writeln!(out, "  none");
-    }
-    for finding in &explanation.findings {
-        let _ = writeln!(
-            out,
-            "  run #{:<4} {:<16} {}",
-            finding.run_id, finding.finding.class, finding.finding.detail
-        );
-    }
-    out
+fn finding_line(stored: &StoredFinding) -> String {
+    format!(
+        "run #{:<4} {:<16} {}",
+        stored.run_id, stored.finding.class, stored.finding.detail
+    )
 }
 
 #[cfg(test)]
@@ -172,10 +185,7 @@ mod tests {
         Approval, ApprovalResult, ApprovalStatus, ChangeClass, CheckType, Correction, LedgerState,
         LocationResult, SourceType, TimeResult, UserId,
     };
-    use crate::store::{
-        FindingRow, HistoryChange, HistoryEntry, LedgerRow, StoredApproval, StoredCorrection,
-        StoredFinding, StoredSlot,
-    };
+    use crate::store::{FindingRow, HistoryChange};
 
     const SHANGHAI: Tz = chrono_tz::Asia::Shanghai;
     const PROC: &str = "proc-7f3a";
