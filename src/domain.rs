@@ -578,6 +578,32 @@ pub fn is_metered_endpoint(path: &str) -> bool {
         || path == "/v1.0/contact/users/search"
 }
 
+/// The source of "now". Injected everywhere so that replays (`--as-of`) and tests are
+/// deterministic; nothing in the library reads the system clock directly.
+pub trait Clock: Send + Sync + fmt::Debug {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The real clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock stopped at one instant (`--as-of`, tests).
+#[derive(Debug, Clone, Copy)]
+pub struct FixedClock(pub DateTime<Utc>);
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -670,31 +696,5 @@ mod tests {
         assert!(!record("/topapi/user/listid", CallOutcome::Ok).metered());
         assert!(!record("/gettoken", CallOutcome::Ok).metered());
         assert!(record("/v1.0/workflow/processInstances", CallOutcome::Ok).metered());
-    }
-}
-
-/// The source of "now". Injected everywhere so that replays (`--as-of`) and tests are
-/// deterministic; nothing in the library reads the system clock directly.
-pub trait Clock: Send + Sync + fmt::Debug {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The real clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
-
-/// A clock stopped at one instant (`--as-of`, tests).
-#[derive(Debug, Clone, Copy)]
-pub struct FixedClock(pub DateTime<Utc>);
-
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
     }
 }

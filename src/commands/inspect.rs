@@ -1,13 +1,9 @@
 //! Read-only commands over the store: `report`, `status`, `explain`. None of them calls DingTalk
 //! or takes the run lock (SQLite's WAL lets them read while a run writes).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
-
 use anyhow::Context;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use serde::Serialize;
 
 use crate::cli::{ExplainArgs, GlobalArgs, ReportArgs, StatusArgs, StatusFormat};
 use crate::commands::job::load_config;
@@ -15,7 +11,8 @@ use crate::commands::{SharedClock, print_stdout};
 use crate::domain::{Clock, UserId};
 use crate::exit::{ExitKind, Outcome};
 use crate::quota::{self, YearMonth};
-use crate::report::{self, RenderOptions};
+use crate::reconcile;
+use crate::report::{self, LockStatus, QuotaStatus, RenderOptions, RunStatus, Status};
 use crate::store::Store;
 
 fn open_store(global: &GlobalArgs) -> anyhow::Result<(crate::config::Config, Store)> {
@@ -58,53 +55,6 @@ pub fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Outcome> 
     Ok(Outcome::Done)
 }
 
-/// What `status` shows, as data (the JSON form is this struct).
-#[derive(Debug, Serialize)]
-pub struct Status {
-    pub store: String,
-    pub as_of: DateTime<Utc>,
-    pub lock: Option<LockStatus>,
-    pub runs: Vec<RunStatus>,
-    pub quota: QuotaStatus,
-    pub pending_approvals: u64,
-    pub sink_backlog: BTreeMap<String, u64>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct LockStatus {
-    pub pid: u32,
-    pub host: String,
-    pub run_id: Option<i64>,
-    pub since: DateTime<Utc>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct RunStatus {
-    pub id: i64,
-    pub kind: String,
-    pub trigger: String,
-    pub as_of: DateTime<Utc>,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub outcome: String,
-    pub window: (NaiveDate, NaiveDate),
-    pub metered_calls: u64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct QuotaStatus {
-    pub month: String,
-    pub budget: u64,
-    pub used: u64,
-    pub remaining: u64,
-    /// Fraction of the month elapsed.
-    pub elapsed: f64,
-    /// Metered calls the month ends at if spending goes on at the pace so far.
-    pub projected: u64,
-    pub by_endpoint: BTreeMap<String, u64>,
-    pub throttled: u64,
-}
-
 /// `status`.
 pub fn status(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<Outcome> {
     let (config, store) = open_store(global)?;
@@ -120,13 +70,14 @@ pub fn status(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<Outcome> 
         StatusFormat::Json => {
             serde_json::to_string_pretty(&status).context("cannot encode the status")?
         }
-        StatusFormat::Text => render_status(&status, config.timezone),
+        StatusFormat::Text => report::render_status(&status, config.timezone),
     };
     print_stdout(&text)?;
     Ok(Outcome::Done)
 }
 
-pub fn collect_status(
+/// Gathers the [`Status`] from the store as of `as_of`; `path` is how the store is named.
+fn collect_status(
     store: &Store,
     path: &str,
     as_of: DateTime<Utc>,
@@ -183,75 +134,6 @@ pub fn collect_status(
     })
 }
 
-pub fn render_status(status: &Status, tz: Tz) -> String {
-    let local = |at: DateTime<Utc>| at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
-    let mut out = String::new();
-    let q = &status.quota;
-    let _ = writeln!(out, "store      {}", status.store);
-    let _ = writeln!(
-        out,
-        "quota      {} of {} metered calls used in {} ({} left); {:.0}% of the month gone, projected {}{}",
-        q.used,
-        q.budget,
-        q.month,
-        q.remaining,
-        q.elapsed * 100.0,
-        q.projected,
-        if q.projected > q.budget {
-            " — OVER BUDGET at this pace"
-        } else {
-            ""
-        }
-    );
-    match &status.lock {
-        Some(lock) => {
-            let _ = writeln!(
-                out,
-                "lock       held by pid {} on {} since {}",
-                lock.pid,
-                lock.host,
-                local(lock.since)
-            );
-        }
-        None => {
-            let _ = writeln!(out, "lock       free");
-        }
-    }
-    let _ = writeln!(
-        out,
-        "pending    {} approvals not yet final or not yet visible",
-        status.pending_approvals
-    );
-    if status.sink_backlog.is_empty() {
-        let _ = writeln!(out, "sinks      no backlog");
-    } else {
-        for (sink, backlog) in &status.sink_backlog {
-            let _ = writeln!(
-                out,
-                "sink       {sink}: {backlog} corrections awaiting delivery"
-            );
-        }
-    }
-    let _ = writeln!(out, "\nlast runs");
-    if status.runs.is_empty() {
-        let _ = writeln!(out, "  none yet");
-    }
-    for run in &status.runs {
-        let _ = writeln!(
-            out,
-            "  #{:<5} {:<9} {:<8} started {}  work dates {} .. {}  {} metered",
-            run.id,
-            run.kind,
-            run.outcome,
-            local(run.started_at),
-            run.window.0,
-            run.window.1,
-            run.metered_calls
-        );
-    }
-    out
-}
-
 /// `explain --user --date`: everything known about one employee-day.
 pub fn explain(global: &GlobalArgs, args: ExplainArgs) -> anyhow::Result<Outcome> {
     let (config, store) = open_store(global)?;
@@ -263,173 +145,7 @@ pub fn explain(global: &GlobalArgs, args: ExplainArgs) -> anyhow::Result<Outcome
                 args.user
             ))
     })?;
-    print_stdout(&explain_text(&store, &user, args.date, config.timezone)?)?;
+    let explanation = reconcile::explain(&store, &user, args.date)?;
+    print_stdout(&report::render_explanation(&explanation, config.timezone))?;
     Ok(Outcome::Done)
-}
-
-pub fn explain_text(
-    store: &Store,
-    user: &UserId,
-    date: NaiveDate,
-    tz: Tz,
-) -> anyhow::Result<String> {
-    let local = |at: Option<DateTime<Utc>>| {
-        at.map(|at| at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
-            .unwrap_or_else(|| "-".into())
-    };
-    let slots = store.slots_for_user_day(user, date)?;
-    let history = store.slot_history(user, date)?;
-    let ledger = store.ledger_for_user_day(user, date)?;
-    let corrections = store.corrections_for_user_day(user, date)?;
-    let findings: Vec<_> = store
-        .findings_between(date, date)?
-        .into_iter()
-        .filter(|finding| finding.finding.user_id.as_ref() == Some(user))
-        .collect();
-    let mut process_instance_ids: BTreeSet<String> = slots
-        .iter()
-        .filter_map(|stored| stored.slot.process_instance_id.clone())
-        .collect();
-    process_instance_ids.extend(
-        corrections
-            .iter()
-            .filter_map(|c| c.correction.process_instance_id.clone()),
-    );
-    process_instance_ids.extend(
-        findings
-            .iter()
-            .filter_map(|f| f.finding.process_instance_id.clone()),
-    );
-    let approvals = store.approvals(&process_instance_ids.into_iter().collect::<Vec<_>>())?;
-
-    let mut out = String::new();
-    let _ = writeln!(out, "{user} on {date} (times in {tz})");
-    let _ = writeln!(out, "\nslots as DingTalk last showed them");
-    if slots.is_empty() {
-        let _ = writeln!(
-            out,
-            "  none observed (not in scope, no schedule, or not fetched yet)"
-        );
-    }
-    for stored in &slots {
-        let slot = &stored.slot;
-        let _ = writeln!(
-            out,
-            "  {:<8} plan {:<14} scheduled {}  punched {}  {} / {} via {}{}{}",
-            slot.check_type,
-            slot.plan_id
-                .map(|p| p.to_string())
-                .unwrap_or_else(|| "-".into()),
-            local(Some(slot.base_check_time)),
-            local(slot.user_check_time),
-            slot.time_result,
-            slot.location_result,
-            slot.source_type,
-            slot.process_instance_id
-                .as_ref()
-                .map(|id| format!("  approval {id}"))
-                .unwrap_or_default(),
-            if stored.present { "" } else { "  (vanished)" },
-        );
-    }
-    let _ = writeln!(out, "\nhistory");
-    if history.is_empty() {
-        let _ = writeln!(out, "  nothing recorded");
-    }
-    for entry in &history {
-        let describe = |slot: &Option<crate::domain::Slot>| {
-            slot.as_ref()
-                .map(|s| format!("{} via {}", s.time_result, s.source_type))
-                .unwrap_or_else(|| "-".into())
-        };
-        let _ = writeln!(
-            out,
-            "  run #{:<4} {}  {:<8} {} → {}{}",
-            entry.run_id,
-            local(Some(entry.observed_at)),
-            entry.change.as_str(),
-            describe(&entry.before),
-            describe(&entry.after),
-            entry
-                .class
-                .map(|class| format!("  [{class}]"))
-                .unwrap_or_default(),
-        );
-    }
-    let _ = writeln!(out, "\nledger");
-    if ledger.is_empty() {
-        let _ = writeln!(out, "  no rows");
-    }
-    for row in &ledger {
-        let _ = writeln!(
-            out,
-            "  {}  {} at {} via {}  (cause {}{})",
-            row.slot_key,
-            row.state.time_result,
-            local(row.state.check_time),
-            row.state.source_type,
-            row.cause_class,
-            row.cause_process_instance_id
-                .as_ref()
-                .map(|id| format!(", approval {id}"))
-                .unwrap_or_default(),
-        );
-    }
-    let _ = writeln!(out, "\ncorrections");
-    if corrections.is_empty() {
-        let _ = writeln!(out, "  none");
-    }
-    for stored in &corrections {
-        let c = &stored.correction;
-        let _ = writeln!(
-            out,
-            "  run #{:<4} {:<15} {} → {}  approval {}  business id {}  applied {}  key {}",
-            stored.run_id,
-            c.class,
-            c.before
-                .as_ref()
-                .map(|b| b.time_result.to_string())
-                .unwrap_or_else(|| "(not observed)".into()),
-            c.after.time_result,
-            c.process_instance_id.as_deref().unwrap_or("-"),
-            c.business_id.as_deref().unwrap_or("-"),
-            local(Some(stored.applied_at)),
-            c.idempotency_key,
-        );
-    }
-    let _ = writeln!(out, "\napprovals");
-    if approvals.is_empty() {
-        let _ = writeln!(out, "  none linked");
-    }
-    for stored in approvals.values() {
-        let a = &stored.approval;
-        let _ = writeln!(
-            out,
-            "  {}  business id {}  {} {}  created {}  finished {}  corrected time {}  reason {:?}{}",
-            a.process_instance_id,
-            a.business_id.as_deref().unwrap_or("-"),
-            a.status,
-            a.result.as_ref().map(|r| r.to_string()).unwrap_or_default(),
-            local(a.create_time),
-            local(a.finish_time),
-            local(a.corrected_time),
-            a.reason.as_deref().unwrap_or(""),
-            stored
-                .resolution
-                .map(|class| format!("  [{class}]"))
-                .unwrap_or_default(),
-        );
-    }
-    let _ = writeln!(out, "\nfindings");
-    if findings.is_empty() {
-        let _ = writeln!(out, "  none");
-    }
-    for finding in &findings {
-        let _ = writeln!(
-            out,
-            "  run #{:<4} {:<16} {}",
-            finding.run_id, finding.finding.class, finding.finding.detail
-        );
-    }
-    Ok(out)
 }

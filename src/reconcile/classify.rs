@@ -573,5 +573,4 @@ fn classify_approval(input: &ClassifyInput<'_>, approval: &Approval) -> Option<V
 }
 
 #[cfg(test)]
-#[path = "classify_tests.rs"]
 mod tests;

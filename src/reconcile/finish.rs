@@ -177,5 +177,4 @@ pub(super) fn deferred_line(item: &PlanItem) -> DeferredLine {
 }
 
 #[cfg(test)]
-#[path = "finish_tests.rs"]
 mod tests;

@@ -620,5 +620,4 @@ pub struct NightlyDates {
 }
 
 #[cfg(test)]
-#[path = "plan_tests.rs"]
 mod tests;

@@ -253,5 +253,4 @@ fn add_findings(
 }
 
 #[cfg(test)]
-#[path = "build_tests.rs"]
 mod tests;

@@ -1,4 +1,6 @@
-//! The reconciliation report: plain data ([`RunReport`]) and pure renderers, one per format.
+//! The reconciliation report: plain data ([`RunReport`]) and pure renderers, one per format; and
+//! the text of the other read-only commands, `status` ([`Status`], [`render_status`]) and
+//! `explain` ([`render_explanation`] of a `reconcile::Explanation`).
 //!
 //! Renderers take `&RunReport` and return a `String`; the caller prints or writes it. The JSON
 //! form is a documented, versioned contract (`"schema": 1`, README "Report format"): fields may be
@@ -10,7 +12,8 @@
 //!
 //! Layout: `format` (the format enum and dispatch), `present` (wording shared by the human
 //! formats: pluralisation, local times, advice per anomaly class), one module per format;
-//! `plan` renders the `plan` command's text and the `backfill` command's messages.
+//! `plan` renders the `plan` command's text and the `backfill` command's messages; `status` and
+//! `explain` those two commands' text.
 //!
 //! This module deliberately does not print, write files or deliver anything (see `sink`), and
 //! does not decide exit codes.
@@ -24,19 +27,23 @@ use crate::domain::{ChangeClass, LedgerState};
 
 pub mod build;
 mod csv;
+mod explain;
 mod format;
 mod html;
 mod json;
 mod markdown;
 pub mod plan;
 mod present;
+mod status;
 mod text;
 
 #[cfg(test)]
 pub(crate) mod fixture;
 
+pub use explain::render_explanation;
 pub use format::{ParseFormatError, RenderOptions, ReportFormat, render};
 pub use present::plural;
+pub use status::{LockStatus, QuotaStatus, RunStatus, Status, render_status};
 
 /// Version of the JSON report contract.
 pub const REPORT_SCHEMA: u32 = 1;

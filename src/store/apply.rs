@@ -555,3 +555,6 @@ fn fingerprint(finding: &FindingRow) -> Result<String, Error> {
     let json = to_json("finding", finding)?;
     Ok(hex::encode(Sha256::digest(json.as_bytes())))
 }
+
+#[cfg(test)]
+mod tests;

@@ -48,12 +48,6 @@ mod runs;
 mod snapshot;
 
 #[cfg(test)]
-mod apply_props;
-#[cfg(test)]
-mod apply_tests;
-#[cfg(test)]
-mod open_tests;
-#[cfg(test)]
 mod test_support;
 
 use std::path::Path;

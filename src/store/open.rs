@@ -318,3 +318,6 @@ fn not_ours(location: &Location, reason: &str) -> Error {
         reason: reason.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests;

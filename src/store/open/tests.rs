@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-use super::test_support::{at, day, new_run};
-use super::*;
+use crate::store::test_support::{at, day, new_run};
+use crate::store::*;
 
 fn temp_path(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("reconcile.db")

@@ -3,9 +3,9 @@
 
 use proptest::prelude::*;
 
-use super::test_support::{at, corrected, day, dump, new_run, slot, store};
-use super::*;
 use crate::domain::{ChangeClass, Correction, Slot};
+use crate::store::test_support::{at, corrected, day, dump, new_run, slot, store};
+use crate::store::*;
 
 /// One observation of one slot of a small universe (2 users × 3 days × 2 plans).
 #[derive(Debug, Clone)]

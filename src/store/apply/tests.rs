@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::test_support::{at, corrected, day, dump, new_run, slot, store, user};
-use super::*;
 use crate::domain::{ChangeClass, Correction, LedgerState, Slot, SlotKey, TimeResult};
+use crate::store::test_support::{at, corrected, day, dump, new_run, slot, store, user};
+use crate::store::*;
 
 fn observe(
     slot: &Slot,
@@ -500,3 +500,5 @@ fn a_hundred_thousand_observations_apply_in_bulk_batches_within_seconds() {
         "{inserted:?} {touched:?}"
     );
 }
+
+mod props;

@@ -1,0 +1,236 @@
+//! The `status` command's data and its text: the store, the month's quota and pace, the run lock,
+//! approvals awaiting a verdict, the sinks' backlog and the last runs.
+//!
+//! [`Status`] is plain data (its JSON form is what `status --format json` prints); the command
+//! gathers it from the store. [`render_status`] is the text form; it does no IO and reads no
+//! clock, and shows times as minutes in the business time zone passed in.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+/// What `status` shows, as data (the JSON form is this struct).
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub store: String,
+    pub as_of: DateTime<Utc>,
+    pub lock: Option<LockStatus>,
+    pub runs: Vec<RunStatus>,
+    pub quota: QuotaStatus,
+    pub pending_approvals: u64,
+    pub sink_backlog: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LockStatus {
+    pub pid: u32,
+    pub host: String,
+    pub run_id: Option<i64>,
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RunStatus {
+    pub id: i64,
+    pub kind: String,
+    pub trigger: String,
+    pub as_of: DateTime<Utc>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub outcome: String,
+    pub window: (NaiveDate, NaiveDate),
+    pub metered_calls: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct QuotaStatus {
+    pub month: String,
+    pub budget: u64,
+    pub used: u64,
+    pub remaining: u64,
+    /// Fraction of the month elapsed.
+    pub elapsed: f64,
+    /// Metered calls the month ends at if spending goes on at the pace so far.
+    pub projected: u64,
+    pub by_endpoint: BTreeMap<String, u64>,
+    pub throttled: u64,
+}
+
+/// The plain-text status, times shown in `tz`.
+pub fn render_status(status: &Status, tz: Tz) -> String {
+    let local = |at: DateTime<Utc>| at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
+    let mut out = String::new();
+    let q = &status.quota;
+    let _ = writeln!(out, "store      {}", status.store);
+    let _ = writeln!(
+        out,
+        "quota      {} of {} metered calls used in {} ({} left); {:.0}% of the month gone, projected {}{}",
+        q.used,
+        q.budget,
+        q.month,
+        q.remaining,
+        q.elapsed * 100.0,
+        q.projected,
+        if q.projected > q.budget {
+            " — OVER BUDGET at this pace"
+        } else {
+            ""
+        }
+    );
+    match &status.lock {
+        Some(lock) => {
+            let _ = writeln!(
+                out,
+                "lock       held by pid {} on {} since {}",
+                lock.pid,
+                lock.host,
+                local(lock.since)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "lock       free");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "pending    {} approvals not yet final or not yet visible",
+        status.pending_approvals
+    );
+    if status.sink_backlog.is_empty() {
+        let _ = writeln!(out, "sinks      no backlog");
+    } else {
+        for (sink, backlog) in &status.sink_backlog {
+            let _ = writeln!(
+                out,
+                "sink       {sink}: {backlog} corrections awaiting delivery"
+            );
+        }
+    }
+    let _ = writeln!(out, "\nlast runs");
+    if status.runs.is_empty() {
+        let _ = writeln!(out, "  none yet");
+    }
+    for run in &status.runs {
+        let _ = writeln!(
+            out,
+            "  #{:<5} {:<9} {:<8} started {}  work dates {} .. {}  {} metered",
+            run.id,
+            run.kind,
+            run.outcome,
+            local(run.started_at),
+            run.window.0,
+            run.window.1,
+            run.metered_calls
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHANGHAI: Tz = chrono_tz::Asia::Shanghai;
+
+    fn at(raw: &str) -> DateTime<Utc> {
+        raw.parse().expect("test time is RFC 3339")
+    }
+
+    fn day(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, d).expect("valid day")
+    }
+
+    fn quiet() -> Status {
+        Status {
+            store: "/var/lib/dingtalk-reconcile/reconcile.db".to_owned(),
+            as_of: at("2026-11-15T00:00:00Z"),
+            lock: None,
+            runs: Vec::new(),
+            quota: QuotaStatus {
+                month: "2026-11".to_owned(),
+                budget: 4000,
+                used: 0,
+                remaining: 4000,
+                elapsed: 0.4667,
+                projected: 0,
+                by_endpoint: BTreeMap::new(),
+                throttled: 0,
+            },
+            pending_approvals: 0,
+            sink_backlog: BTreeMap::new(),
+        }
+    }
+
+    /// A month spending too fast, a run holding the lock, two sinks behind.
+    fn busy() -> Status {
+        let run = |id, kind: &str, outcome: &str, started: &str, from, to, metered| RunStatus {
+            id,
+            kind: kind.to_owned(),
+            trigger: "schedule".to_owned(),
+            as_of: at(started),
+            started_at: at(started),
+            finished_at: None,
+            outcome: outcome.to_owned(),
+            window: (day(from), day(to)),
+            metered_calls: metered,
+        };
+        Status {
+            lock: Some(LockStatus {
+                pid: 4242,
+                host: "batch-01".to_owned(),
+                run_id: Some(13),
+                since: at("2026-11-14T18:10:00Z"),
+            }),
+            runs: vec![
+                run(13, "run", "running", "2026-11-14T18:10:00Z", 7, 13, 0),
+                run(
+                    12,
+                    "backfill",
+                    "partial",
+                    "2026-11-13T18:10:00Z",
+                    1,
+                    7,
+                    1830,
+                ),
+            ],
+            quota: QuotaStatus {
+                used: 2390,
+                remaining: 1610,
+                projected: 5121,
+                by_endpoint: BTreeMap::from([("attendance/list".to_owned(), 2390)]),
+                throttled: 3,
+                ..quiet().quota
+            },
+            pending_approvals: 2,
+            sink_backlog: BTreeMap::from([("hr-file".to_owned(), 1), ("payroll".to_owned(), 17)]),
+            ..quiet()
+        }
+    }
+
+    #[test]
+    fn status_matches_its_snapshot() {
+        insta::assert_snapshot!(render_status(&busy(), SHANGHAI));
+    }
+
+    #[test]
+    fn a_quiet_store_reads_free_without_backlog_or_runs() {
+        let text = render_status(&quiet(), SHANGHAI);
+        assert!(text.contains("quota      0 of 4000 metered calls used in 2026-11 (4000 left); 47% of the month gone, projected 0\n"), "{text}");
+        assert!(text.contains("\nlock       free\n"), "{text}");
+        assert!(text.contains("\nsinks      no backlog\n"), "{text}");
+        assert!(text.ends_with("\nlast runs\n  none yet\n"), "{text}");
+        assert!(!text.contains("OVER BUDGET"), "{text}");
+    }
+
+    #[test]
+    fn status_shows_times_in_the_business_time_zone() {
+        let text = render_status(&busy(), SHANGHAI);
+        // 2026-11-14T18:10Z is 02:10 the next day in Shanghai.
+        assert!(text.contains("since 2026-11-15 02:10"), "{text}");
+        let utc = render_status(&busy(), chrono_tz::UTC);
+        assert!(utc.contains("since 2026-11-14 18:10"), "{utc}");
+    }
+}
