@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use dingtalk_sim::{SimConfig, SimHandle};
+use dingtalk_sim::{SimConfig, SimHandle, SimStats};
 
 use crate::cli::DemoArgs;
 use crate::commands::backfill::{BackfillOptions, run_backfill};
@@ -26,68 +26,20 @@ const DAYS: u32 = 31;
 /// Runs the demo; the report goes to stdout, progress to stderr.
 pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
-    let tz = chrono_tz::Asia::Shanghai;
-    let (year, month, day) = FIRST_DAY;
-    let from =
-        NaiveDate::from_ymd_opt(year, month, day).context("the demo's first day is a date")?;
-    let to = from + chrono::Duration::days(i64::from(DAYS) - 1);
-    let night = |date: NaiveDate| -> anyhow::Result<DateTime<Utc>> {
-        let local = date.and_hms_opt(2, 10, 0).context("02:10 is a time")?;
-        Ok(tz
-            .from_local_datetime(&local)
-            .single()
-            .context("02:10 exists in Asia/Shanghai")?
-            .with_timezone(&Utc))
-    };
-    // The world covers the month and the first day after it, so the nightly pass has a day to read.
-    let mut sim_config = SimConfig::new(args.seed, args.employees);
-    sim_config.from = from;
-    sim_config.days = DAYS + 1;
-    let backfill_at = night(to + chrono::Duration::days(1))?;
-    let nightly_at = night(to + chrono::Duration::days(2))?;
-    sim_config.clock = Some(backfill_at);
-    let sim = SimHandle::spawn(sim_config)
-        .await
-        .context("cannot start the simulator")?;
-    eprintln!(
-        "demo: simulator for {} employees (seed {}) at {}",
-        args.employees,
-        args.seed,
-        sim.base_url()
-    );
-
-    remove_store(&args.store)?;
-    let config_path = demo_config_path(&args.store);
-    let config_text = demo_config(&sim, &args.store);
-    std::fs::write(&config_path, &config_text)
-        .with_context(|| format!("cannot write {}", config_path.display()))?;
-    let config = Config::parse(&config_text, &config_path, &|_| None)?;
-    let clock = SharedClock::new(Some(backfill_at));
-    let mut job = Job::open(config, clock.clone(), &JobOptions::default())?;
-
-    // Backfill the month, as of the night after it.
-    eprintln!("demo: backfilling {from} .. {to} as of {backfill_at}");
-    let lock = job.lock()?;
-    let options = BackfillOptions {
-        max_calls: None,
-        yes: true,
-        resume: false,
-        report: false,
-        format: ReportFormat::Text,
-    };
-    let backfill = run_backfill(&mut job, &lock, from, to, None, &options, backfill_at).await;
-    drop(lock);
-    backfill?;
+    let month = DemoMonth::new()?;
+    let sim = start_simulator(&args, &month).await?;
+    let (mut job, clock, config_path) = open_demo_store(&args, &sim, month.backfill_at)?;
+    backfill_month(&mut job, &month).await?;
     let backfill_calls = sim.stats().metered;
 
     // A day later: one nightly pass.
-    sim.set_clock(nightly_at);
-    clock.set(nightly_at);
-    eprintln!("demo: nightly run as of {nightly_at}");
+    sim.set_clock(month.nightly_at);
+    clock.set(month.nightly_at);
+    eprintln!("demo: nightly run as of {}", month.nightly_at);
     let executed = job
         .execute(RunRequest {
             kind: RunKind::Nightly,
-            as_of: nightly_at,
+            as_of: month.nightly_at,
             max_calls: None,
             dry_run: false,
             trigger: "demo".into(),
@@ -99,33 +51,13 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
         args.format,
         &job.render_options(),
     ))?;
-    let check = compare_with_truth(&job, &sim, backfill_at, nightly_at)?;
+    let check = compare_with_truth(&job, &sim, month.backfill_at, month.nightly_at)?;
     eprintln!(
-        "demo: done in {:.1} s — {} corrections in the ledger; against the simulator's ground truth: \
-         {} of {} found, {} wrong{}",
+        "demo: done in {:.1} s — {}",
         started.elapsed().as_secs_f64(),
-        check.ledger,
-        check.found,
-        check.observable,
-        check.wrong,
-        if check.unobservable > 0 {
-            format!(
-                " ({} more were applied and revoked inside DingTalk before the backfill first looked: \
-                 invisible to any poller)",
-                check.unobservable
-            )
-        } else {
-            String::new()
-        },
+        check.describe()
     );
-    eprintln!(
-        "demo: metered calls: backfill {}, nightly {}; pushes the month would have cost instead: \
-         {} (every check event) or {} (finished 补卡 events, plus one detail call each)",
-        backfill_calls,
-        stats.metered - backfill_calls,
-        stats.push_equivalent.check_events,
-        stats.push_equivalent.supply_events,
-    );
+    eprintln!("demo: {}", describe_calls(backfill_calls, &stats));
     eprintln!(
         "demo: store {} — try: dingtalk-reconcile --config {} status",
         args.store.display(),
@@ -133,6 +65,106 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
     );
     sim.shutdown().await;
     outcome_of(&executed.summary)
+}
+
+/// The demo's month and the two nights it is looked at: the backfill the night after it, the
+/// nightly pass a day later.
+struct DemoMonth {
+    from: NaiveDate,
+    to: NaiveDate,
+    backfill_at: DateTime<Utc>,
+    nightly_at: DateTime<Utc>,
+}
+
+impl DemoMonth {
+    fn new() -> anyhow::Result<DemoMonth> {
+        let (year, month, day) = FIRST_DAY;
+        let from =
+            NaiveDate::from_ymd_opt(year, month, day).context("the demo's first day is a date")?;
+        let to = from + chrono::Duration::days(i64::from(DAYS) - 1);
+        Ok(DemoMonth {
+            from,
+            to,
+            backfill_at: night_of(to + chrono::Duration::days(1))?,
+            nightly_at: night_of(to + chrono::Duration::days(2))?,
+        })
+    }
+}
+
+/// 02:10 in Shanghai on `date`, when the demo's runs happen.
+fn night_of(date: NaiveDate) -> anyhow::Result<DateTime<Utc>> {
+    let local = date.and_hms_opt(2, 10, 0).context("02:10 is a time")?;
+    Ok(chrono_tz::Asia::Shanghai
+        .from_local_datetime(&local)
+        .single()
+        .context("02:10 exists in Asia/Shanghai")?
+        .with_timezone(&Utc))
+}
+
+/// The simulator, in-process, its clock at the backfill night.
+async fn start_simulator(args: &DemoArgs, month: &DemoMonth) -> anyhow::Result<SimHandle> {
+    // The world covers the month and the first day after it, so the nightly pass has a day to read.
+    let mut sim_config = SimConfig::new(args.seed, args.employees);
+    sim_config.from = month.from;
+    sim_config.days = DAYS + 1;
+    sim_config.clock = Some(month.backfill_at);
+    let sim = SimHandle::spawn(sim_config)
+        .await
+        .context("cannot start the simulator")?;
+    eprintln!(
+        "demo: simulator for {} employees (seed {}) at {}",
+        args.employees,
+        args.seed,
+        sim.base_url()
+    );
+    Ok(sim)
+}
+
+/// A fresh store with its config file beside it, opened as a job whose clock starts at `at`.
+fn open_demo_store(
+    args: &DemoArgs,
+    sim: &SimHandle,
+    at: DateTime<Utc>,
+) -> anyhow::Result<(Job, SharedClock, PathBuf)> {
+    remove_store(&args.store)?;
+    let config_path = demo_config_path(&args.store);
+    let config_text = demo_config(sim, &args.store);
+    std::fs::write(&config_path, &config_text)
+        .with_context(|| format!("cannot write {}", config_path.display()))?;
+    let config = Config::parse(&config_text, &config_path, &|_| None)?;
+    let clock = SharedClock::new(Some(at));
+    let job = Job::open(config, clock.clone(), &JobOptions::default())?;
+    Ok((job, clock, config_path))
+}
+
+/// Backfills the month, as of the night after it.
+async fn backfill_month(job: &mut Job, month: &DemoMonth) -> anyhow::Result<()> {
+    let (from, to, at) = (month.from, month.to, month.backfill_at);
+    eprintln!("demo: backfilling {from} .. {to} as of {at}");
+    let lock = job.lock()?;
+    let options = BackfillOptions {
+        max_calls: None,
+        yes: true,
+        resume: false,
+        report: false,
+        format: ReportFormat::Text,
+    };
+    let backfill = run_backfill(job, &lock, from, to, None, &options, at).await;
+    drop(lock);
+    backfill.map(drop)
+}
+
+/// The metered calls of the backfill and of the nightly pass, against what DingTalk's pushes
+/// would have cost for the month.
+fn describe_calls(backfill_calls: u64, stats: &SimStats) -> String {
+    format!(
+        "metered calls: backfill {}, nightly {}; pushes the month would have cost instead: \
+         {} (every check event) or {} (finished 补卡 events, plus one detail call each)",
+        backfill_calls,
+        stats.metered - backfill_calls,
+        stats.push_equivalent.check_events,
+        stats.push_equivalent.supply_events,
+    )
 }
 
 /// How the ledger compares with the simulator's ground truth.
@@ -145,6 +177,29 @@ struct TruthCheck {
     wrong: usize,
     /// True corrections applied and revoked before the backfill's first look.
     unobservable: usize,
+}
+
+impl TruthCheck {
+    /// `N corrections in the ledger; against the simulator's ground truth: …`.
+    fn describe(&self) -> String {
+        format!(
+            "{} corrections in the ledger; against the simulator's ground truth: \
+             {} of {} found, {} wrong{}",
+            self.ledger,
+            self.found,
+            self.observable,
+            self.wrong,
+            if self.unobservable > 0 {
+                format!(
+                    " ({} more were applied and revoked inside DingTalk before the backfill first looked: \
+                     invisible to any poller)",
+                    self.unobservable
+                )
+            } else {
+                String::new()
+            },
+        )
+    }
 }
 
 type TruthKey = (String, NaiveDate, String, String, Option<String>);

@@ -371,50 +371,19 @@ impl Config {
     /// What serde cannot say: ranges, the process codes or an admin to discover them, unique
     /// sink names; and the credentials, the environment first.
     fn check(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        let dingtalk = &mut self.dingtalk;
-        if let Some(key) = env("DINGTALK_APP_KEY").filter(|v| !v.is_empty()) {
-            dingtalk.app_key = key;
+        self.dingtalk.take_credentials(env)?;
+        self.dingtalk.check_process_codes()?;
+        for (key, value, min, max) in self.ranges() {
+            in_range(key, value, min, max)?;
         }
-        if dingtalk.app_key.is_empty() {
-            return Err(ConfigError::Missing {
-                key: "dingtalk.app_key".into(),
-                hint: "set it in the file or in the environment variable DINGTALK_APP_KEY".into(),
-            });
-        }
-        if let Some(secret) = env("DINGTALK_APP_SECRET").filter(|v| !v.is_empty()) {
-            dingtalk.app_secret = SecretString::from(secret);
-        }
-        if dingtalk.app_secret.expose_secret().is_empty() {
-            return Err(ConfigError::Missing {
-                key: "dingtalk.app_secret".into(),
-                hint: "set it in the file or in the environment variable DINGTALK_APP_SECRET"
-                    .into(),
-            });
-        }
-        if dingtalk
-            .supply_process_codes
-            .as_ref()
-            .is_some_and(Vec::is_empty)
-        {
-            dingtalk.supply_process_codes = None;
-        }
-        for code in dingtalk.supply_process_codes.iter().flatten() {
-            if code.trim().is_empty() || code.chars().any(char::is_whitespace) {
-                return Err(ConfigError::invalid(
-                    "dingtalk.supply_process_codes",
-                    "process codes such as \"PROC-…\" without spaces",
-                    quoted(code),
-                ));
-            }
-        }
-        if dingtalk.supply_process_codes.is_none() && dingtalk.admin_user_id.is_none() {
-            return Err(ConfigError::Missing {
-                key: "dingtalk.supply_process_codes".into(),
-                hint: "list the 补卡 process codes, or set dingtalk.admin_user_id to an OA admin so they can be discovered".into(),
-            });
-        }
+        check_sinks(&self.sinks)
+    }
+
+    /// Every bounded integer setting: its key, its value, and the smallest and largest value
+    /// accepted.
+    fn ranges(&self) -> [(&'static str, u64, u64, u64); 13] {
         let (dingtalk, reconcile) = (&self.dingtalk, &self.reconcile);
-        let ranges: [(&str, u64, u64, u64); 13] = [
+        [
             ("dingtalk.qps_per_api", dingtalk.qps_per_api.into(), 1, 1000),
             (
                 "dingtalk.max_concurrency",
@@ -483,26 +452,85 @@ impl Config {
                 0,
                 24 * 14,
             ),
-        ];
-        for (key, value, min, max) in ranges {
-            in_range(key, value, min, max)?;
+        ]
+    }
+}
+
+impl DingTalkSettings {
+    /// The app key and secret, each from the environment when set there (it wins), else from
+    /// the file; both are required.
+    fn take_credentials(
+        &mut self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        if let Some(key) = env("DINGTALK_APP_KEY").filter(|v| !v.is_empty()) {
+            self.app_key = key;
         }
-        let mut names = BTreeSet::new();
-        for (index, sink) in self.sinks.iter().enumerate() {
-            if let SinkKind::Webhook(webhook) = &sink.kind {
-                let secs = webhook.timeout.as_secs();
-                in_range(&format!("sink[{index}].timeout_secs"), secs, 1, 600)?;
-            }
-            if !names.insert(sink.name.as_str()) {
-                return Err(ConfigError::invalid(
-                    "sink.name",
-                    "a name unique among [[sink]] entries",
-                    quoted(&sink.name),
-                ));
-            }
+        if self.app_key.is_empty() {
+            return Err(ConfigError::Missing {
+                key: "dingtalk.app_key".into(),
+                hint: "set it in the file or in the environment variable DINGTALK_APP_KEY".into(),
+            });
+        }
+        if let Some(secret) = env("DINGTALK_APP_SECRET").filter(|v| !v.is_empty()) {
+            self.app_secret = SecretString::from(secret);
+        }
+        if self.app_secret.expose_secret().is_empty() {
+            return Err(ConfigError::Missing {
+                key: "dingtalk.app_secret".into(),
+                hint: "set it in the file or in the environment variable DINGTALK_APP_SECRET"
+                    .into(),
+            });
         }
         Ok(())
     }
+
+    /// The 补卡 process codes: an empty list means none; each code is one word; without codes,
+    /// an admin must be there to discover them.
+    fn check_process_codes(&mut self) -> Result<(), ConfigError> {
+        if self
+            .supply_process_codes
+            .as_ref()
+            .is_some_and(Vec::is_empty)
+        {
+            self.supply_process_codes = None;
+        }
+        for code in self.supply_process_codes.iter().flatten() {
+            if code.trim().is_empty() || code.chars().any(char::is_whitespace) {
+                return Err(ConfigError::invalid(
+                    "dingtalk.supply_process_codes",
+                    "process codes such as \"PROC-…\" without spaces",
+                    quoted(code),
+                ));
+            }
+        }
+        if self.supply_process_codes.is_none() && self.admin_user_id.is_none() {
+            return Err(ConfigError::Missing {
+                key: "dingtalk.supply_process_codes".into(),
+                hint: "list the 补卡 process codes, or set dingtalk.admin_user_id to an OA admin so they can be discovered".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Each webhook's timeout is in range, and sink names are unique.
+fn check_sinks(sinks: &[SinkConfig<SecretEnv>]) -> Result<(), ConfigError> {
+    let mut names = BTreeSet::new();
+    for (index, sink) in sinks.iter().enumerate() {
+        if let SinkKind::Webhook(webhook) = &sink.kind {
+            let secs = webhook.timeout.as_secs();
+            in_range(&format!("sink[{index}].timeout_secs"), secs, 1, 600)?;
+        }
+        if !names.insert(sink.name.as_str()) {
+            return Err(ConfigError::invalid(
+                "sink.name",
+                "a name unique among [[sink]] entries",
+                quoted(&sink.name),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The `[[sink]]` entries, each read on its own so an error can name its index. The `kind` key

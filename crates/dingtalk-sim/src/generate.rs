@@ -133,8 +133,7 @@ fn user_day(
         return None;
     }
     let rates = &config.rates;
-    let employee = &employees[u];
-    let night = employee.night;
+    let night = employees[u].night;
     let mut rng = rng_for(config.seed, 3, u as u64, d as u64);
     let source = if u % 5 == 3 {
         Source::Atm
@@ -144,42 +143,13 @@ fn user_day(
     let mut plain_day = true;
     let mut slots = Vec::with_capacity(2);
     for cp in 0..2usize {
-        let check = if cp == 0 {
-            CheckKind::OnDuty
-        } else {
-            CheckKind::OffDuty
-        };
-        let base_ms = match (night, check) {
-            (false, CheckKind::OnDuty) => local_ms(date, 9, 0),
-            (false, CheckKind::OffDuty) => local_ms(date, 18, 0),
-            (true, CheckKind::OnDuty) => local_ms(date, 22, 0),
-            (true, CheckKind::OffDuty) => local_ms(date + chrono::Days::new(1), 6, 0),
-        };
         let slot_no = ((u * config.days as usize + d) * 2 + cp) as i64;
         let record = |kind: i64| 80_000_000_000 + slot_no * 4 + kind;
-        let not_signed = RowState {
-            time_result: TimeRes::NotSigned,
-            source: Source::System,
-            check_ms: base_ms,
-            record_id: None,
-            supply: None,
-        };
-        let mut slot = Slot {
-            check,
-            plan_id: 437_000_000_000 + slot_no,
-            row_id: 60_000_000_000 + slot_no,
-            base_ms,
-            timeline: Vec::with_capacity(1),
-            punches: Vec::new(),
-        };
+        let mut slot = scheduled_slot(night, date, cp, slot_no);
         let draw = rng.random::<f64>();
         if draw < rates.missed_punch {
             plain_day = false;
-            slot.timeline.push(Change {
-                at: base_ms,
-                state: not_signed,
-                cause: Cause::Initial,
-            });
+            slot.timeline.push(not_signed_at_start(slot.base_ms));
             if chance(&mut rng, rates.filed) {
                 let ctx = FileCtx {
                     config,
@@ -194,54 +164,12 @@ fn user_day(
             }
         } else if draw < rates.missed_punch + rates.admin_edit {
             plain_day = false;
-            slot.timeline.push(Change {
-                at: base_ms,
-                state: not_signed,
-                cause: Cause::Initial,
-            });
-            let at = base_ms + rng.random_range(1..=5) * DAY_MS + minutes(&mut rng, 0, 600);
-            let state = RowState {
-                time_result: TimeRes::Normal,
-                source: Source::Boss,
-                check_ms: base_ms,
-                record_id: Some(record(3)),
-                supply: None,
-            };
-            slot.timeline.push(Change {
-                at,
-                state,
-                cause: Cause::AdminEdit,
-            });
-            slot.punches.push(Punch {
-                record_id: record(3),
-                check_ms: base_ms,
-                source: Source::Boss,
-                time_result: TimeRes::Normal,
-                supply: None,
-                happened_ms: at,
-                gone_ms: None,
-            });
+            admin_edit_missed_slot(&mut rng, &mut slot, record(3));
         } else {
             let punched = punch_slot(rates, &mut rng, &mut slot, source, record(0), record(1));
             if punched && chance(&mut rng, rates.unexplained) {
                 plain_day = false;
-                let at = base_ms + rng.random_range(1..=3) * DAY_MS + minutes(&mut rng, 0, 600);
-                let (time_result, check_ms) = match check {
-                    CheckKind::OnDuty => (TimeRes::Late, base_ms + minutes(&mut rng, 5, 20)),
-                    CheckKind::OffDuty => (TimeRes::Early, base_ms - minutes(&mut rng, 5, 20)),
-                };
-                let state = RowState {
-                    time_result,
-                    source: Source::System,
-                    check_ms,
-                    record_id: Some(record(0)),
-                    supply: None,
-                };
-                slot.timeline.push(Change {
-                    at,
-                    state,
-                    cause: Cause::Unexplained,
-                });
+                change_unexplained(&mut rng, &mut slot, record(0));
             }
         }
         slots.push(slot);
@@ -256,6 +184,95 @@ fn user_day(
         slots,
         vanish_at,
     })
+}
+
+/// Check point `cp` (0 on duty, 1 off duty) of a day or night shift on `date`, with its ids and
+/// nothing happened yet.
+fn scheduled_slot(night: bool, date: NaiveDate, cp: usize, slot_no: i64) -> Slot {
+    let check = if cp == 0 {
+        CheckKind::OnDuty
+    } else {
+        CheckKind::OffDuty
+    };
+    let base_ms = match (night, check) {
+        (false, CheckKind::OnDuty) => local_ms(date, 9, 0),
+        (false, CheckKind::OffDuty) => local_ms(date, 18, 0),
+        (true, CheckKind::OnDuty) => local_ms(date, 22, 0),
+        (true, CheckKind::OffDuty) => local_ms(date + chrono::Days::new(1), 6, 0),
+    };
+    Slot {
+        check,
+        plan_id: 437_000_000_000 + slot_no,
+        row_id: 60_000_000_000 + slot_no,
+        base_ms,
+        timeline: Vec::with_capacity(1),
+        punches: Vec::new(),
+    }
+}
+
+/// The first row of a missed slot: not signed, shown from the check point.
+fn not_signed_at_start(base_ms: i64) -> Change {
+    Change {
+        at: base_ms,
+        state: RowState {
+            time_result: TimeRes::NotSigned,
+            source: Source::System,
+            check_ms: base_ms,
+            record_id: None,
+            supply: None,
+        },
+        cause: Cause::Initial,
+    }
+}
+
+/// A missed slot an admin later sets to a normal punch (source `BOSS`) at the check point.
+fn admin_edit_missed_slot(rng: &mut ChaCha8Rng, slot: &mut Slot, record: i64) {
+    let base_ms = slot.base_ms;
+    slot.timeline.push(not_signed_at_start(base_ms));
+    let at = base_ms + rng.random_range(1..=5) * DAY_MS + minutes(rng, 0, 600);
+    let state = RowState {
+        time_result: TimeRes::Normal,
+        source: Source::Boss,
+        check_ms: base_ms,
+        record_id: Some(record),
+        supply: None,
+    };
+    slot.timeline.push(Change {
+        at,
+        state,
+        cause: Cause::AdminEdit,
+    });
+    slot.punches.push(Punch {
+        record_id: record,
+        check_ms: base_ms,
+        source: Source::Boss,
+        time_result: TimeRes::Normal,
+        supply: None,
+        happened_ms: at,
+        gone_ms: None,
+    });
+}
+
+/// A normal punch that later turns late (on duty) or early (off duty) with no cause in sight.
+fn change_unexplained(rng: &mut ChaCha8Rng, slot: &mut Slot, record: i64) {
+    let base_ms = slot.base_ms;
+    let at = base_ms + rng.random_range(1..=3) * DAY_MS + minutes(rng, 0, 600);
+    let (time_result, check_ms) = match slot.check {
+        CheckKind::OnDuty => (TimeRes::Late, base_ms + minutes(rng, 5, 20)),
+        CheckKind::OffDuty => (TimeRes::Early, base_ms - minutes(rng, 5, 20)),
+    };
+    let state = RowState {
+        time_result,
+        source: Source::System,
+        check_ms,
+        record_id: Some(record),
+        supply: None,
+    };
+    slot.timeline.push(Change {
+        at,
+        state,
+        cause: Cause::Unexplained,
+    });
 }
 
 /// A punched slot: normal, late, early, or an OffDuty row that shows an early punch until it
@@ -350,32 +367,10 @@ fn file_supplies(
         CheckKind::OffDuty => base + minutes(rng, 0, 30),
     };
     let employee = &ctx.employees[ctx.u];
-    let team = employee.departments.first().copied().unwrap_or(1);
-    let approver = ctx
-        .departments
-        .iter()
-        .find(|dept| dept.id == team)
-        .and_then(|dept| dept.members.iter().copied().find(|&m| m != ctx.u))
-        .unwrap_or(if ctx.u == 0 {
-            1.min(ctx.employees.len() - 1)
-        } else {
-            0
-        });
+    let approver = supply_approver(ctx);
     let mut attempt = 0;
     loop {
-        let draw = rng.random::<f64>();
-        let refiled = attempt > 0;
-        let outcome = if refiled || draw >= rates.refused + rates.withdrawn {
-            Outcome::Agree
-        } else if draw < rates.refused {
-            Outcome::Refuse
-        } else {
-            Outcome::Withdrawn
-        };
-        let decided = match outcome {
-            Outcome::Withdrawn => created + minutes(rng, 10, 2880),
-            _ => created + minutes(rng, 60, 4320),
-        };
+        let (outcome, decided) = decide_supply(ctx, rng, attempt > 0, created);
         let index = out.len() as u32;
         let mut inst = Instance {
             id: String::new(),
@@ -403,41 +398,7 @@ fn file_supplies(
             index
         );
         if outcome == Outcome::Agree {
-            let applied = decided + minutes(rng, 2, 120);
-            inst.applied_ms = Some(applied);
-            let state = RowState {
-                time_result: TimeRes::Normal,
-                source: Source::Approve,
-                check_ms: corrected_ms,
-                record_id: Some(ctx.record),
-                supply: Some(index),
-            };
-            slot.timeline.push(Change {
-                at: applied,
-                state,
-                cause: Cause::Supply(index),
-            });
-            let mut punch = Punch {
-                record_id: ctx.record,
-                check_ms: corrected_ms,
-                source: Source::Approve,
-                time_result: TimeRes::Normal,
-                supply: Some(index),
-                happened_ms: applied,
-                gone_ms: None,
-            };
-            if chance(rng, rates.revert) {
-                let at = applied + rng.random_range(1..=5) * DAY_MS + minutes(rng, 0, 600);
-                inst.reverted_ms = Some(at);
-                punch.gone_ms = Some(at);
-                let back = slot.timeline[0].state;
-                slot.timeline.push(Change {
-                    at,
-                    state: back,
-                    cause: Cause::Revert(index),
-                });
-            }
-            slot.punches.push(punch);
+            apply_agreed_supply(ctx, rng, slot, &mut inst, index);
         }
         out.push(inst);
         let again = outcome == Outcome::Refuse && chance(rng, rates.refiled_after_refusal);
@@ -447,6 +408,94 @@ fn file_supplies(
         attempt += 1;
         created = decided + minutes(rng, 60, 2880);
     }
+}
+
+/// The approver of the employee's 补卡: another member of their primary department, else
+/// employee 0 (or 1 for employee 0 itself).
+fn supply_approver(ctx: &FileCtx<'_>) -> usize {
+    let team = ctx.employees[ctx.u]
+        .departments
+        .first()
+        .copied()
+        .unwrap_or(1);
+    ctx.departments
+        .iter()
+        .find(|dept| dept.id == team)
+        .and_then(|dept| dept.members.iter().copied().find(|&m| m != ctx.u))
+        .unwrap_or(if ctx.u == 0 {
+            1.min(ctx.employees.len() - 1)
+        } else {
+            0
+        })
+}
+
+/// How a 补卡 filed at `created` ends, and when: a refiling is always agreed.
+fn decide_supply(
+    ctx: &FileCtx<'_>,
+    rng: &mut ChaCha8Rng,
+    refiled: bool,
+    created: i64,
+) -> (Outcome, i64) {
+    let rates = &ctx.config.rates;
+    let draw = rng.random::<f64>();
+    let outcome = if refiled || draw >= rates.refused + rates.withdrawn {
+        Outcome::Agree
+    } else if draw < rates.refused {
+        Outcome::Refuse
+    } else {
+        Outcome::Withdrawn
+    };
+    let decided = match outcome {
+        Outcome::Withdrawn => created + minutes(rng, 10, 2880),
+        _ => created + minutes(rng, 60, 4320),
+    };
+    (outcome, decided)
+}
+
+/// An agreed 补卡 shows on the slot (and as an approve punch) a little after the decision, and is
+/// sometimes revoked later, which brings the slot back to its first state.
+fn apply_agreed_supply(
+    ctx: &FileCtx<'_>,
+    rng: &mut ChaCha8Rng,
+    slot: &mut Slot,
+    inst: &mut Instance,
+    index: u32,
+) {
+    let applied = inst.decided_ms + minutes(rng, 2, 120);
+    inst.applied_ms = Some(applied);
+    let state = RowState {
+        time_result: TimeRes::Normal,
+        source: Source::Approve,
+        check_ms: inst.corrected_ms,
+        record_id: Some(ctx.record),
+        supply: Some(index),
+    };
+    slot.timeline.push(Change {
+        at: applied,
+        state,
+        cause: Cause::Supply(index),
+    });
+    let mut punch = Punch {
+        record_id: ctx.record,
+        check_ms: inst.corrected_ms,
+        source: Source::Approve,
+        time_result: TimeRes::Normal,
+        supply: Some(index),
+        happened_ms: applied,
+        gone_ms: None,
+    };
+    if chance(rng, ctx.config.rates.revert) {
+        let at = applied + rng.random_range(1..=5) * DAY_MS + minutes(rng, 0, 600);
+        inst.reverted_ms = Some(at);
+        punch.gone_ms = Some(at);
+        let back = slot.timeline[0].state;
+        slot.timeline.push(Change {
+            at,
+            state: back,
+            cause: Cause::Revert(index),
+        });
+    }
+    slot.punches.push(punch);
 }
 
 fn ctx_template_photo(ctx: &FileCtx<'_>) -> bool {

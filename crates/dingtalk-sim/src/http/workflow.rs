@@ -15,7 +15,9 @@ use serde_json::Value;
 use super::params::Params;
 use super::{Call, Reply};
 use crate::config::NextTokenEnd;
-use crate::world::{CheckKind, DAY_MS, Instance, Outcome, TZ_OFFSET_MS, World, local_ms};
+use crate::world::{
+    CheckKind, DAY_MS, Instance, Outcome, Slot, TZ_OFFSET_MS, UserDay, World, local_ms,
+};
 
 const MAX_RESULTS: i64 = 20;
 const MAX_USER_IDS: usize = 10;
@@ -30,125 +32,192 @@ fn bad(call: &Call<'_>, code: &str, msg: &str) -> Reply {
 
 /// `POST /v1.0/workflow/processes/instanceIds/query`.
 pub(super) fn instance_ids(call: &Call<'_>) -> Reply {
-    let params = match Params::parse(call.body) {
-        Ok(p) => p,
-        Err(msg) => return call.bad_request(&msg),
+    let query = match IdsQuery::parse(call) {
+        Ok(query) => query,
+        Err(reply) => return reply,
     };
     let world = call.state.world();
-    let now = call.now_ms;
-    let code = match params.str("processCode") {
-        Ok(code) => code,
-        Err(msg) => return bad(call, "invalidProcessCode", &msg),
-    };
-    let Some(template) = world.templates.iter().position(|t| t.process_code == code) else {
-        return bad(
+    let mut ids = query.matching_ids(world, call.now_ms);
+    ids.truncate(MAX_TRAVERSAL);
+    id_page(world, &ids, query.next, query.max)
+}
+
+/// A checked instance-id query: the template, the page asked for, the creation window and the
+/// optional filters.
+struct IdsQuery {
+    template: usize,
+    next: usize,
+    max: usize,
+    start: i64,
+    end: i64,
+    user_ids: Option<Vec<String>>,
+    statuses: Option<Vec<String>>,
+}
+
+impl IdsQuery {
+    /// Checks the body field by field, in DingTalk's order: the first bad field is the answer.
+    fn parse(call: &Call<'_>) -> Result<IdsQuery, Reply> {
+        let params = Params::parse(call.body).map_err(|msg| call.bad_request(&msg))?;
+        let template = process_template(call, &params)?;
+        let next = next_token_offset(call, &params)?;
+        let max = max_results(call, &params)?;
+        let start = params
+            .i64("startTime")
+            .map_err(|msg| bad(call, "invalidInstanceListIdsStartTime", &msg))?;
+        let end = params
+            .opt_i64("endTime")
+            .map_err(|msg| bad(call, "invalidEndTime", &msg))?;
+        let user_ids = user_ids_filter(call, &params)?;
+        let statuses = statuses_filter(call, &params)?;
+        let end = window_end(call, start, end)?;
+        Ok(IdsQuery {
+            template,
+            next,
+            max,
+            start,
+            end,
+            user_ids,
+            statuses,
+        })
+    }
+
+    /// The ids of the template's instances created in the window and visible at `now`, in
+    /// creation order, kept by the user and status filters.
+    fn matching_ids<'w>(&self, world: &'w World, now: i64) -> Vec<&'w str> {
+        world
+            .instances_created(self.template, self.start, self.end, now)
+            .into_iter()
+            .map(|i| &world.instances[i as usize])
+            .filter(|inst| {
+                self.user_ids
+                    .as_ref()
+                    .is_none_or(|ids| ids.iter().any(|id| *id == world.employees[inst.user].id))
+            })
+            .filter(|inst| {
+                self.statuses
+                    .as_ref()
+                    .is_none_or(|s| s.iter().any(|s| s == inst.status_at(now)))
+            })
+            .map(|inst| inst.id.as_str())
+            .collect()
+    }
+}
+
+/// `processCode`: the index of the template it names.
+fn process_template(call: &Call<'_>, params: &Params) -> Result<usize, Reply> {
+    let code = params
+        .str("processCode")
+        .map_err(|msg| bad(call, "invalidProcessCode", &msg))?;
+    let world = call.state.world();
+    world
+        .templates
+        .iter()
+        .position(|t| t.process_code == code)
+        .ok_or_else(|| {
+            bad(
+                call,
+                "invalidProcessCode",
+                &format!("process code {code:?} does not exist"),
+            )
+        })
+}
+
+/// `nextToken`: required, a number ≥ 0 (the offset into the list).
+fn next_token_offset(call: &Call<'_>, params: &Params) -> Result<usize, Reply> {
+    match params.raw("nextToken") {
+        None => Err(bad(
             call,
-            "invalidProcessCode",
-            &format!("process code {code:?} does not exist"),
-        );
-    };
-    let next = match params.raw("nextToken") {
-        None => {
-            return bad(
+            "invalidNextToken",
+            "field `nextToken` is missing: expected an integer (0 first)",
+        )),
+        Some(Value::Number(n)) => match n.as_i64().filter(|&v| v >= 0) {
+            Some(v) => Ok(v as usize),
+            None => Err(bad(
                 call,
                 "invalidNextToken",
-                "field `nextToken` is missing: expected an integer (0 first)",
-            );
-        }
-        Some(Value::Number(n)) => match n.as_i64().filter(|&v| v >= 0) {
-            Some(v) => v as usize,
-            None => {
-                return bad(
-                    call,
-                    "invalidNextToken",
-                    &format!("nextToken {n}: expected an integer ≥ 0"),
-                );
-            }
+                &format!("nextToken {n}: expected an integer ≥ 0"),
+            )),
         },
         Some(other) => {
             let msg = format!(
                 "nextToken is {}: expected a number",
                 super::params::kind(other)
             );
-            return bad(call, "invalidNextToken", &msg);
+            Err(bad(call, "invalidNextToken", &msg))
         }
-    };
-    let max = match params.i64("maxResults") {
-        Ok(m) if (1..=MAX_RESULTS).contains(&m) => m as usize,
-        Ok(m) => {
-            return bad(
-                call,
-                "invalidMaxResults",
-                &format!("maxResults {m}: expected 1 to {MAX_RESULTS}"),
-            );
-        }
-        Err(msg) => return bad(call, "invalidMaxResults", &msg),
-    };
-    let start = match params.i64("startTime") {
-        Ok(s) => s,
-        Err(msg) => return bad(call, "invalidInstanceListIdsStartTime", &msg),
-    };
-    let end = match params.opt_i64("endTime") {
-        Ok(e) => e,
-        Err(msg) => return bad(call, "invalidEndTime", &msg),
-    };
-    let user_ids = match params.opt_str_list("userIds") {
+    }
+}
+
+/// `maxResults`: required, 1 to [`MAX_RESULTS`].
+fn max_results(call: &Call<'_>, params: &Params) -> Result<usize, Reply> {
+    match params.i64("maxResults") {
+        Ok(m) if (1..=MAX_RESULTS).contains(&m) => Ok(m as usize),
+        Ok(m) => Err(bad(
+            call,
+            "invalidMaxResults",
+            &format!("maxResults {m}: expected 1 to {MAX_RESULTS}"),
+        )),
+        Err(msg) => Err(bad(call, "invalidMaxResults", &msg)),
+    }
+}
+
+/// `userIds`: optional, at most [`MAX_USER_IDS`].
+fn user_ids_filter(call: &Call<'_>, params: &Params) -> Result<Option<Vec<String>>, Reply> {
+    match params.opt_str_list("userIds") {
         Ok(Some(ids)) if ids.len() > MAX_USER_IDS => {
             let msg = format!("{} userIds: expected at most {MAX_USER_IDS}", ids.len());
-            return bad(call, "invalidUserIds", &msg);
+            Err(bad(call, "invalidUserIds", &msg))
         }
-        Ok(ids) => ids,
-        Err(msg) => return bad(call, "invalidUserIds", &msg),
-    };
-    let statuses = match params.opt_str_list("statuses") {
-        Ok(Some(list)) if list.iter().any(|s| !STATUSES.contains(&s.as_str())) => {
-            return call.bad_request(&format!(
+        Ok(ids) => Ok(ids),
+        Err(msg) => Err(bad(call, "invalidUserIds", &msg)),
+    }
+}
+
+/// `statuses`: optional, each one of [`STATUSES`].
+fn statuses_filter(call: &Call<'_>, params: &Params) -> Result<Option<Vec<String>>, Reply> {
+    match params.opt_str_list("statuses") {
+        Ok(Some(list)) if list.iter().any(|s| !STATUSES.contains(&s.as_str())) => Err(call
+            .bad_request(&format!(
                 "statuses {list:?}: expected RUNNING, TERMINATED or COMPLETED"
-            ));
-        }
-        Ok(list) => list,
-        Err(msg) => return call.bad_request(&msg),
-    };
-    let end = match end {
+            ))),
+        Ok(list) => Ok(list),
+        Err(msg) => Err(call.bad_request(&msg)),
+    }
+}
+
+/// The end of the creation window: `now` when `endTime` is absent (then `startTime` must be
+/// within [`MAX_SPAN_MS`] of now); otherwise `endTime`, at most [`MAX_SPAN_MS`] after
+/// `startTime`, with `startTime` within [`MAX_LOOKBACK_MS`] of now.
+fn window_end(call: &Call<'_>, start: i64, end: Option<i64>) -> Result<i64, Reply> {
+    let now = call.now_ms;
+    match end {
         None => {
             if start < now - MAX_SPAN_MS {
                 let msg = "startTime alone must be within the last 120 days";
-                return bad(call, "invalidInstanceListIdsStartTime", msg);
+                return Err(bad(call, "invalidInstanceListIdsStartTime", msg));
             }
-            now
+            Ok(now)
         }
         Some(end) => {
             if end < start || end - start > MAX_SPAN_MS {
-                return bad(
+                return Err(bad(
                     call,
                     "invalidEndTime",
                     "endTime must be ≥ startTime and within 120 days of it",
-                );
+                ));
             }
             if start < now - MAX_LOOKBACK_MS {
                 let msg = "startTime must be within the last 365 days";
-                return bad(call, "invalidInstanceListIdsStartTime", msg);
+                return Err(bad(call, "invalidInstanceListIdsStartTime", msg));
             }
-            end
+            Ok(end)
         }
-    };
-    let mut ids: Vec<&str> = world
-        .instances_created(template, start, end, now)
-        .into_iter()
-        .map(|i| &world.instances[i as usize])
-        .filter(|inst| {
-            user_ids
-                .as_ref()
-                .is_none_or(|ids| ids.iter().any(|id| *id == world.employees[inst.user].id))
-        })
-        .filter(|inst| {
-            statuses
-                .as_ref()
-                .is_none_or(|s| s.iter().any(|s| s == inst.status_at(now)))
-        })
-        .map(|inst| inst.id.as_str())
-        .collect();
-    ids.truncate(MAX_TRAVERSAL);
+    }
+}
+
+/// One page of `ids` from offset `next`, with the `nextToken` of the following page, or the
+/// end of the list as the switch renders it.
+fn id_page(world: &World, ids: &[&str], next: usize, max: usize) -> Reply {
     let from = next.min(ids.len());
     let to = (from + max).min(ids.len());
     let next_token = if to < ids.len() {
@@ -301,7 +370,6 @@ pub(super) fn instance(call: &Call<'_>) -> Reply {
 
 fn detail(world: &World, inst: &Instance, now: i64) -> Option<Detail> {
     let employee = &world.employees[inst.user];
-    let approver = &world.employees[inst.approver];
     let template = &world.templates[inst.template];
     let day = world.user_day(inst.user, inst.day)?;
     let slot = day.slots.get(inst.slot)?;
@@ -312,15 +380,44 @@ fn detail(world: &World, inst: &Instance, now: i64) -> Option<Detail> {
         .map(|d| d.name.clone())
         .unwrap_or_default();
     let t = |ms: i64| approval_time(world, ms);
+    let ext = check_time_ext_value(world, inst, day, slot);
+    Some(Detail {
+        title: format!("{}提交的{}", employee.name, template.flow_title),
+        create_time: t(inst.created_ms),
+        finish_time: decided.then(|| t(inst.decided_ms)),
+        originator_user_id: employee.id.clone(),
+        originator_dept_id: dept_id.to_string(),
+        originator_dept_name: dept_name,
+        status: inst.status_at(now),
+        result: match (decided, inst.outcome) {
+            (true, Outcome::Agree) => Some("agree"),
+            (true, Outcome::Refuse) => Some("refuse"),
+            _ => None,
+        },
+        business_id: inst.business_id.clone(),
+        biz_action: inst.biz_action,
+        biz_data: "",
+        approver_user_ids: Vec::new(),
+        cc_user_ids: Vec::new(),
+        attached_process_instance_ids: Vec::new(),
+        main_process_instance_id: "",
+        form_component_values: form_values(world, inst, &ext),
+        operation_records: operation_records(world, inst, decided),
+        tasks: vec![approval_task(world, inst, decided)],
+    })
+}
 
-    let work_date_ms = local_ms(day.work_date, 0, 0);
+/// The `extValue` of the 补卡 time field: the plan the correction is for, as DingTalk's form
+/// describes it (`周一 ( 01.05 上班) 补卡`, `上班 09:00`).
+fn check_time_ext_value(world: &World, inst: &Instance, day: &UserDay, slot: &Slot) -> ExtValue {
     const WEEKDAYS: [&str; 7] = ["周一", "周二", "周三", "周四", "周五", "周六", "周日"];
+    let work_date_ms = local_ms(day.work_date, 0, 0);
     let word = if slot.check == CheckKind::OnDuty {
         "上班"
     } else {
         "下班"
     };
-    let ext = ExtValue {
+    ExtValue {
         plan_id: if world.config.switches.plan_id_in_ext_value {
             Value::from(slot.plan_id)
         } else {
@@ -335,7 +432,13 @@ fn detail(world: &World, inst: &Instance, now: i64) -> Option<Detail> {
         work_date: work_date_ms,
         time_stamp: work_date_ms,
         user_check_time: inst.corrected_ms,
-    };
+    }
+}
+
+/// The form as filed: the 补卡 time and the reason, then a photo when one was attached and the
+/// `repairCheckTime` entry when the switch adds it.
+fn form_values(world: &World, inst: &Instance, ext: &ExtValue) -> Vec<FormValue> {
+    let template = &world.templates[inst.template];
     let mut form = vec![
         FormValue {
             component_type: "DDDateField",
@@ -343,7 +446,7 @@ fn detail(world: &World, inst: &Instance, now: i64) -> Option<Detail> {
             biz_alias: Some("userCheckTime"),
             id: "DDDateField_1Q2W3E4R5T6Y0".into(),
             value: local_minute(inst.corrected_ms),
-            ext_value: serde_json::to_string(&ext).ok(),
+            ext_value: serde_json::to_string(ext).ok(),
         },
         FormValue {
             component_type: template.reason_component,
@@ -374,7 +477,15 @@ fn detail(world: &World, inst: &Instance, now: i64) -> Option<Detail> {
             ext_value: None,
         });
     }
+    form
+}
 
+/// The start of the instance, then, once decided, the withdrawal by the employee or the
+/// approver's agree/refuse.
+fn operation_records(world: &World, inst: &Instance, decided: bool) -> Vec<OperationRecord> {
+    let employee = &world.employees[inst.user];
+    let approver = &world.employees[inst.approver];
+    let t = |ms: i64| approval_time(world, ms);
     let mut records = vec![OperationRecord {
         user_id: employee.id.clone(),
         date: t(inst.created_ms),
@@ -382,12 +493,6 @@ fn detail(world: &World, inst: &Instance, now: i64) -> Option<Detail> {
         result: "NONE",
         show_name: "发起审批",
     }];
-    let (task_status, task_result) = match (decided, inst.outcome) {
-        (false, _) => ("RUNNING", None),
-        (true, Outcome::Agree) => ("COMPLETED", Some("AGREE")),
-        (true, Outcome::Refuse) => ("COMPLETED", Some("REFUSE")),
-        (true, Outcome::Withdrawn) => ("CANCELED", None),
-    };
     if decided {
         records.push(match inst.outcome {
             Outcome::Withdrawn => OperationRecord {
@@ -410,42 +515,32 @@ fn detail(world: &World, inst: &Instance, now: i64) -> Option<Detail> {
             },
         });
     }
-    let task = Task {
+    records
+}
+
+/// The approver's one task: running until decided, then completed with the outcome, or
+/// canceled by a withdrawal.
+fn approval_task(world: &World, inst: &Instance, decided: bool) -> Task {
+    let approver = &world.employees[inst.approver];
+    let t = |ms: i64| approval_time(world, ms);
+    let (status, result) = match (decided, inst.outcome) {
+        (false, _) => ("RUNNING", None),
+        (true, Outcome::Agree) => ("COMPLETED", Some("AGREE")),
+        (true, Outcome::Refuse) => ("COMPLETED", Some("REFUSE")),
+        (true, Outcome::Withdrawn) => ("CANCELED", None),
+    };
+    Task {
         task_id: inst.task_id,
         user_id: approver.id.clone(),
-        status: task_status,
-        result: task_result,
+        status,
+        result,
         create_time: t(inst.created_ms),
         finish_time: decided.then(|| t(inst.decided_ms)),
         process_instance_id: inst.id.clone(),
         activity_id: "sid-approve",
         pc_url: format!("https://aflow.dingtalk.example/pc/{}", inst.id),
         mobile_url: format!("https://aflow.dingtalk.example/m/{}", inst.id),
-    };
-    Some(Detail {
-        title: format!("{}提交的{}", employee.name, template.flow_title),
-        create_time: t(inst.created_ms),
-        finish_time: decided.then(|| t(inst.decided_ms)),
-        originator_user_id: employee.id.clone(),
-        originator_dept_id: dept_id.to_string(),
-        originator_dept_name: dept_name,
-        status: inst.status_at(now),
-        result: match (decided, inst.outcome) {
-            (true, Outcome::Agree) => Some("agree"),
-            (true, Outcome::Refuse) => Some("refuse"),
-            _ => None,
-        },
-        business_id: inst.business_id.clone(),
-        biz_action: inst.biz_action,
-        biz_data: "",
-        approver_user_ids: Vec::new(),
-        cc_user_ids: Vec::new(),
-        attached_process_instance_ids: Vec::new(),
-        main_process_instance_id: "",
-        form_component_values: form,
-        operation_records: records,
-        tasks: vec![task],
-    })
+    }
 }
 
 /// `GET /v1.0/workflow/processes/managements/templates?userId=`: OA admins only.
