@@ -82,111 +82,149 @@ impl RunMetrics {
 /// The textfile's content.
 pub fn render(metrics: &RunMetrics) -> String {
     let mut out = String::new();
-    let mut family = |name: &str, help: &str, samples: &[(String, String)]| {
-        if samples.is_empty() {
-            return;
-        }
-        // Writing into a String cannot fail.
-        let _ = writeln!(out, "# HELP dingtalk_reconcile_{name} {help}");
-        let _ = writeln!(out, "# TYPE dingtalk_reconcile_{name} gauge");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "dingtalk_reconcile_{name}{labels} {value}");
-        }
-    };
-    let plain = |value: String| vec![(String::new(), value)];
-
-    family(
-        "last_run_timestamp_seconds",
-        "Unix time the last run ended.",
-        &plain(metrics.last_run_at.timestamp().to_string()),
-    );
-    family(
-        "last_run_id",
-        "Id of the last run in the store.",
-        &plain(metrics.run_id.to_string()),
-    );
-    let success: Vec<_> = metrics
-        .last_success_at
-        .map(|at| (String::new(), at.timestamp().to_string()))
-        .into_iter()
-        .collect();
-    family(
-        "last_success_timestamp_seconds",
-        "Unix time the last run with outcome done ended.",
-        &success,
-    );
-    let mut outcomes: Vec<&str> = KNOWN_OUTCOMES.to_vec();
-    if !outcomes.contains(&metrics.outcome.as_str()) {
-        outcomes.push(&metrics.outcome);
+    for gauge in gauges(metrics) {
+        write_gauge(&mut out, &gauge);
     }
-    let outcome_samples: Vec<_> = outcomes
-        .into_iter()
-        .map(|outcome| {
-            let value = if outcome == metrics.outcome { "1" } else { "0" };
-            (labels("outcome", outcome), value.to_owned())
-        })
-        .collect();
-    family(
-        "last_run_outcome",
-        "1 for the last run's outcome, 0 for the others.",
-        &outcome_samples,
-    );
-    let class_samples: Vec<_> = metrics
-        .corrections_by_class
-        .iter()
-        .map(|(class, count)| (labels("class", class.as_str()), count.to_string()))
-        .collect();
-    family(
-        "corrections",
-        "Corrections journaled by the last run, by class.",
-        &class_samples,
-    );
-    family(
-        "metered_calls_last_run",
-        "Metered DingTalk calls spent by the last run.",
-        &plain(metrics.metered_calls_run.to_string()),
-    );
-    family(
-        "metered_calls_month_to_date",
-        "Metered DingTalk calls this natural month (business time zone).",
-        &plain(metrics.metered_calls_month.to_string()),
-    );
-    family(
-        "monthly_budget_calls",
-        "The configured monthly budget of metered calls.",
-        &plain(metrics.budget.to_string()),
-    );
-    family(
-        "budget_left_calls",
-        "Metered calls left in this month's budget.",
-        &plain(
-            metrics
-                .budget
-                .saturating_sub(metrics.metered_calls_month)
-                .to_string(),
-        ),
-    );
-    family(
-        "pending_approvals",
-        "Approvals not yet visible on their slot in DingTalk.",
-        &plain(metrics.pending_approvals.to_string()),
-    );
-    family(
-        "last_run_duration_seconds",
-        "Wall time of the last run.",
-        &plain(metrics.duration_seconds.to_string()),
-    );
-    let backlog: Vec<_> = metrics
-        .sink_backlog
-        .iter()
-        .map(|(sink, count)| (labels("sink", sink), count.to_string()))
-        .collect();
-    family(
-        "sink_backlog",
-        "Corrections not yet acknowledged by each sink.",
-        &backlog,
-    );
     out
+}
+
+/// One gauge: its name after the product prefix, its help text, and its samples as (label set,
+/// value) pairs.
+struct Gauge {
+    name: &'static str,
+    help: &'static str,
+    samples: Vec<(String, String)>,
+}
+
+/// Every gauge of the textfile, in the order written.
+fn gauges(metrics: &RunMetrics) -> Vec<Gauge> {
+    let gauge = |name, help, samples| Gauge {
+        name,
+        help,
+        samples,
+    };
+    vec![
+        gauge(
+            "last_run_timestamp_seconds",
+            "Unix time the last run ended.",
+            plain(metrics.last_run_at.timestamp()),
+        ),
+        gauge(
+            "last_run_id",
+            "Id of the last run in the store.",
+            plain(metrics.run_id),
+        ),
+        gauge(
+            "last_success_timestamp_seconds",
+            "Unix time the last run with outcome done ended.",
+            metrics
+                .last_success_at
+                .map_or_else(Vec::new, |at| plain(at.timestamp())),
+        ),
+        gauge(
+            "last_run_outcome",
+            "1 for the last run's outcome, 0 for the others.",
+            outcome_samples(&metrics.outcome),
+        ),
+        gauge(
+            "corrections",
+            "Corrections journaled by the last run, by class.",
+            by_label(
+                "class",
+                metrics
+                    .corrections_by_class
+                    .iter()
+                    .map(|(class, count)| (class.as_str(), *count)),
+            ),
+        ),
+        gauge(
+            "metered_calls_last_run",
+            "Metered DingTalk calls spent by the last run.",
+            plain(metrics.metered_calls_run),
+        ),
+        gauge(
+            "metered_calls_month_to_date",
+            "Metered DingTalk calls this natural month (business time zone).",
+            plain(metrics.metered_calls_month),
+        ),
+        gauge(
+            "monthly_budget_calls",
+            "The configured monthly budget of metered calls.",
+            plain(metrics.budget),
+        ),
+        gauge(
+            "budget_left_calls",
+            "Metered calls left in this month's budget.",
+            plain(metrics.budget.saturating_sub(metrics.metered_calls_month)),
+        ),
+        gauge(
+            "pending_approvals",
+            "Approvals not yet visible on their slot in DingTalk.",
+            plain(metrics.pending_approvals),
+        ),
+        gauge(
+            "last_run_duration_seconds",
+            "Wall time of the last run.",
+            plain(metrics.duration_seconds),
+        ),
+        gauge(
+            "sink_backlog",
+            "Corrections not yet acknowledged by each sink.",
+            by_label(
+                "sink",
+                metrics
+                    .sink_backlog
+                    .iter()
+                    .map(|(sink, count)| (sink.as_str(), *count)),
+            ),
+        ),
+    ]
+}
+
+/// `# HELP`, `# TYPE` and one line per sample; nothing for a gauge without samples.
+fn write_gauge(out: &mut String, gauge: &Gauge) {
+    if gauge.samples.is_empty() {
+        return;
+    }
+    let Gauge {
+        name,
+        help,
+        samples,
+    } = gauge;
+    // Writing into a String cannot fail.
+    let _ = writeln!(out, "# HELP dingtalk_reconcile_{name} {help}");
+    let _ = writeln!(out, "# TYPE dingtalk_reconcile_{name} gauge");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "dingtalk_reconcile_{name}{labels} {value}");
+    }
+}
+
+/// One sample without labels.
+fn plain(value: impl ToString) -> Vec<(String, String)> {
+    vec![(String::new(), value.to_string())]
+}
+
+/// One sample per label value.
+fn by_label<'a>(name: &str, counts: impl Iterator<Item = (&'a str, u64)>) -> Vec<(String, String)> {
+    counts
+        .map(|(value, count)| (labels(name, value), count.to_string()))
+        .collect()
+}
+
+/// 1 for the run's outcome and 0 for the other known outcomes; an outcome not among them gets
+/// its own series after them.
+fn outcome_samples(outcome: &str) -> Vec<(String, String)> {
+    let mut outcomes: Vec<&str> = KNOWN_OUTCOMES.to_vec();
+    if !outcomes.contains(&outcome) {
+        outcomes.push(outcome);
+    }
+    outcomes
+        .into_iter()
+        .map(|candidate| {
+            let value = if candidate == outcome { "1" } else { "0" };
+            (labels("outcome", candidate), value.to_owned())
+        })
+        .collect()
 }
 
 /// Writes the textfile at `path` atomically.

@@ -6,11 +6,13 @@
 
 use std::fmt::Write;
 
+use chrono_tz::Tz;
+
 use super::present::{
-    advice, before_after, calls_sentence, cause, check_point, counts_sentence, deferred_item,
-    finding_subject, headline, local_time, pending_state, window,
+    CORRECTION_COLUMNS, PENDING_COLUMNS, advice, calls_sentence, correction_cells, counts_sentence,
+    deferred_item, finding_subject, headline, local_time, pending_cells, window,
 };
-use super::{RenderOptions, RunReport};
+use super::{AnomalyLine, RenderOptions, RunReport};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin:0.5em 0 1.5em}\
@@ -21,13 +23,55 @@ th{background:#f3f3f3}.headline{font-size:1.15em;font-weight:600}\
 pub fn render(report: &RunReport, options: &RenderOptions) -> String {
     let tz = options.tz;
     let mut out = String::new();
-    // Writing into a String cannot fail.
+    write_head(&mut out, report);
+    write_header(&mut out, report, tz);
+    table_section(
+        &mut out,
+        "Corrections",
+        &CORRECTION_COLUMNS,
+        &report.corrections,
+        |line| correction_cells(line, tz),
+    );
+    table_section(
+        &mut out,
+        "Pending",
+        &PENDING_COLUMNS,
+        &report.pending,
+        |line| pending_cells(line, tz),
+    );
+    list_section(&mut out, "Anomalies", &report.anomalies, anomaly_item);
+    list_section(
+        &mut out,
+        "Refused, withdrawn or reported only",
+        &report.listed,
+        finding_item,
+    );
+    list_section(
+        &mut out,
+        "Deferred to later runs",
+        &report.deferred,
+        |line| escape(&deferred_item(line)),
+    );
+    list_section(&mut out, "Errors", &report.errors, |error| escape(error));
+    write_counts(&mut out, report);
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+// Writing into a String cannot fail: the `fmt::Result`s below are discarded.
+
+/// The doctype, the `<head>` with title and inline style, and the opening `<body>`.
+fn write_head(out: &mut String, report: &RunReport) {
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <title>Reconciliation report: run {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
         report.run.id
     );
+}
+
+/// The page title, the headline, and when and over which work dates.
+fn write_header(out: &mut String, report: &RunReport, tz: Tz) {
     let _ = writeln!(out, "<h1>Reconciliation report</h1>");
     let _ = writeln!(
         out,
@@ -41,111 +85,62 @@ pub fn render(report: &RunReport, options: &RenderOptions) -> String {
         escape(tz.name()),
         escape(&window(report))
     );
+}
 
-    if !report.corrections.is_empty() {
-        let _ = writeln!(out, "<h2>Corrections ({})</h2>", report.corrections.len());
-        let rows = report.corrections.iter().map(|line| {
-            vec![
-                line.user_id.clone(),
-                line.work_date.to_string(),
-                check_point(Some(&line.check_type), line.plan_id),
-                before_after(line, tz),
-                line.class.to_string(),
-                cause(line, tz),
-            ]
-        });
-        push_table(
-            &mut out,
-            &[
-                "user",
-                "work date",
-                "check point",
-                "change",
-                "class",
-                "cause",
-            ],
-            rows,
-        );
+fn write_heading(out: &mut String, title: &str, count: usize) {
+    let _ = writeln!(out, "<h2>{title} ({count})</h2>");
+}
+
+/// A titled table with one row per item; nothing when there are no items.
+fn table_section<T, const N: usize>(
+    out: &mut String,
+    title: &str,
+    columns: &[&str; N],
+    items: &[T],
+    row: impl Fn(&T) -> [String; N],
+) {
+    if items.is_empty() {
+        return;
     }
+    write_heading(out, title, items.len());
+    push_table(out, columns, items.iter().map(row));
+}
 
-    if !report.pending.is_empty() {
-        let _ = writeln!(out, "<h2>Pending ({})</h2>", report.pending.len());
-        let rows = report.pending.iter().map(|line| {
-            vec![
-                line.user_id.clone(),
-                line.work_date.map(|d| d.to_string()).unwrap_or_default(),
-                check_point(line.check_type.as_deref(), None),
-                pending_state(line),
-                line.since.map(|at| local_time(at, tz)).unwrap_or_default(),
-                line.process_instance_id.clone(),
-                line.business_id.clone().unwrap_or_default(),
-            ]
-        });
-        let header = [
-            "user",
-            "work date",
-            "check point",
-            "state",
-            "since",
-            "approval",
-            "business id",
-        ];
-        push_table(&mut out, &header, rows);
+/// A titled `<ul>`, one `<li>` per item with its content already escaped; nothing when there are
+/// no items.
+fn list_section<T>(out: &mut String, title: &str, items: &[T], item: impl Fn(&T) -> String) {
+    if items.is_empty() {
+        return;
     }
-
-    if !report.anomalies.is_empty() {
-        let _ = writeln!(out, "<h2>Anomalies ({})</h2>\n<ul>", report.anomalies.len());
-        for line in &report.anomalies {
-            let _ = writeln!(
-                out,
-                "<li><strong>{}</strong> {}: {}<br><span class=\"advice\">What to do: {}</span></li>",
-                escape(line.class.as_str()),
-                escape(&finding_subject(line)),
-                escape(&line.detail),
-                escape(advice(line.class))
-            );
-        }
-        let _ = writeln!(out, "</ul>");
+    write_heading(out, title, items.len());
+    out.push_str("<ul>\n");
+    for entry in items {
+        let _ = writeln!(out, "<li>{}</li>", item(entry));
     }
+    out.push_str("</ul>\n");
+}
 
-    if !report.listed.is_empty() {
-        let _ = writeln!(
-            out,
-            "<h2>Refused, withdrawn or reported only ({})</h2>\n<ul>",
-            report.listed.len()
-        );
-        for line in &report.listed {
-            let _ = writeln!(
-                out,
-                "<li><strong>{}</strong> {}: {}</li>",
-                escape(line.class.as_str()),
-                escape(&finding_subject(line)),
-                escape(&line.detail)
-            );
-        }
-        let _ = writeln!(out, "</ul>");
-    }
+/// A finding, then after a line break what to do about it.
+fn anomaly_item(line: &AnomalyLine) -> String {
+    format!(
+        "{}<br><span class=\"advice\">What to do: {}</span>",
+        finding_item(line),
+        escape(advice(line.class))
+    )
+}
 
-    if !report.deferred.is_empty() {
-        let _ = writeln!(
-            out,
-            "<h2>Deferred to later runs ({})</h2>\n<ul>",
-            report.deferred.len()
-        );
-        for line in &report.deferred {
-            let _ = writeln!(out, "<li>{}</li>", escape(&deferred_item(line)));
-        }
-        let _ = writeln!(out, "</ul>");
-    }
+/// `<strong>class</strong> subject: detail`.
+fn finding_item(line: &AnomalyLine) -> String {
+    format!(
+        "<strong>{}</strong> {}: {}",
+        escape(line.class.as_str()),
+        escape(&finding_subject(line)),
+        escape(&line.detail)
+    )
+}
 
-    if !report.errors.is_empty() {
-        let _ = writeln!(out, "<h2>Errors ({})</h2>\n<ul>", report.errors.len());
-        for error in &report.errors {
-            let _ = writeln!(out, "<li>{}</li>", escape(error));
-        }
-        let _ = writeln!(out, "</ul>");
-    }
-
+/// The class counts and the calls, under their own heading.
+fn write_counts(out: &mut String, report: &RunReport) {
     let _ = writeln!(out, "<h2>Counts</h2>");
     let _ = writeln!(
         out,
@@ -157,11 +152,13 @@ pub fn render(report: &RunReport, options: &RenderOptions) -> String {
         "<p>Calls this run: {}.</p>",
         escape(&calls_sentence(&report.api_calls))
     );
-    out.push_str("</body>\n</html>\n");
-    out
 }
 
-fn push_table(out: &mut String, header: &[&str], rows: impl Iterator<Item = Vec<String>>) {
+fn push_table<const N: usize>(
+    out: &mut String,
+    header: &[&str; N],
+    rows: impl Iterator<Item = [String; N]>,
+) {
     out.push_str("<table>\n<thead><tr>");
     for name in header {
         let _ = write!(out, "<th>{}</th>", escape(name));

@@ -6,16 +6,54 @@
 
 use std::fmt::Write;
 
+use chrono_tz::Tz;
+
 use super::present::{
-    advice, before_after, calls_sentence, cause, check_point, counts_sentence, deferred_item,
-    finding_subject, headline, local_time, pending_state, window,
+    CORRECTION_COLUMNS, PENDING_COLUMNS, advice, calls_sentence, correction_cells, counts_sentence,
+    deferred_item, finding_subject, headline, local_time, pending_cells, window,
 };
-use super::{RenderOptions, RunReport};
+use super::{AnomalyLine, RenderOptions, RunReport};
 
 pub fn render(report: &RunReport, options: &RenderOptions) -> String {
     let tz = options.tz;
     let mut out = String::new();
-    // Writing into a String cannot fail.
+    write_header(&mut out, report, tz);
+    table_section(
+        &mut out,
+        "Corrections",
+        &CORRECTION_COLUMNS,
+        &report.corrections,
+        |line| correction_cells(line, tz),
+    );
+    table_section(
+        &mut out,
+        "Pending",
+        &PENDING_COLUMNS,
+        &report.pending,
+        |line| pending_cells(line, tz),
+    );
+    list_section(&mut out, "Anomalies", &report.anomalies, anomaly_item);
+    list_section(
+        &mut out,
+        "Refused, withdrawn or reported only",
+        &report.listed,
+        finding_item,
+    );
+    list_section(
+        &mut out,
+        "Deferred to later runs",
+        &report.deferred,
+        |line| escape(&deferred_item(line)),
+    );
+    list_section(&mut out, "Errors", &report.errors, |error| escape(error));
+    write_counts(&mut out, report);
+    out
+}
+
+// Writing into a String cannot fail: the `fmt::Result`s below are discarded.
+
+/// The title, the headline in bold, and when and over which work dates.
+fn write_header(out: &mut String, report: &RunReport, tz: Tz) {
     let _ = writeln!(out, "# Reconciliation report\n");
     let _ = writeln!(out, "**{}**\n", escape(&headline(report)));
     let _ = writeln!(
@@ -24,97 +62,65 @@ pub fn render(report: &RunReport, options: &RenderOptions) -> String {
         escape(&local_time(report.run.as_of, tz)),
         escape(&window(report))
     );
+}
 
-    if !report.corrections.is_empty() {
-        let _ = writeln!(out, "\n## Corrections ({})\n", report.corrections.len());
-        let _ = writeln!(
-            out,
-            "| user | work date | check point | change | class | cause |"
-        );
-        let _ = writeln!(out, "|---|---|---|---|---|---|");
-        for line in &report.corrections {
-            let cells = [
-                line.user_id.clone(),
-                line.work_date.to_string(),
-                check_point(Some(&line.check_type), line.plan_id),
-                before_after(line, tz),
-                line.class.to_string(),
-                cause(line, tz),
-            ];
-            push_row(&mut out, &cells);
-        }
+/// `## title (count)`, followed by a blank line.
+fn write_heading(out: &mut String, title: &str, count: usize) {
+    let _ = writeln!(out, "\n## {title} ({count})\n");
+}
+
+/// A titled pipe table with one row per item; nothing when there are no items.
+fn table_section<T, const N: usize>(
+    out: &mut String,
+    title: &str,
+    columns: &[&str; N],
+    items: &[T],
+    row: impl Fn(&T) -> [String; N],
+) {
+    if items.is_empty() {
+        return;
     }
-
-    if !report.pending.is_empty() {
-        let _ = writeln!(out, "\n## Pending ({})\n", report.pending.len());
-        let _ = writeln!(
-            out,
-            "| user | work date | check point | state | since | approval | business id |"
-        );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|");
-        for line in &report.pending {
-            let cells = [
-                line.user_id.clone(),
-                line.work_date.map(|d| d.to_string()).unwrap_or_default(),
-                check_point(line.check_type.as_deref(), None),
-                pending_state(line),
-                line.since.map(|at| local_time(at, tz)).unwrap_or_default(),
-                line.process_instance_id.clone(),
-                line.business_id.clone().unwrap_or_default(),
-            ];
-            push_row(&mut out, &cells);
-        }
+    write_heading(out, title, items.len());
+    let _ = writeln!(out, "| {} |", columns.join(" | "));
+    let _ = writeln!(out, "|{}", "---|".repeat(N));
+    for item in items {
+        push_row(out, &row(item));
     }
+}
 
-    if !report.anomalies.is_empty() {
-        let _ = writeln!(out, "\n## Anomalies ({})\n", report.anomalies.len());
-        for line in &report.anomalies {
-            let _ = writeln!(
-                out,
-                "- **{}** {}: {}  \n  *What to do:* {}",
-                line.class,
-                escape(&finding_subject(line)),
-                escape(&line.detail),
-                escape(advice(line.class))
-            );
-        }
+/// A titled bullet list, one item per entry, each already escaped; nothing when there are no
+/// items.
+fn list_section<T>(out: &mut String, title: &str, items: &[T], item: impl Fn(&T) -> String) {
+    if items.is_empty() {
+        return;
     }
-
-    if !report.listed.is_empty() {
-        let _ = writeln!(
-            out,
-            "\n## Refused, withdrawn or reported only ({})\n",
-            report.listed.len()
-        );
-        for line in &report.listed {
-            let subject = escape(&finding_subject(line));
-            let _ = writeln!(
-                out,
-                "- **{}** {subject}: {}",
-                line.class,
-                escape(&line.detail)
-            );
-        }
+    write_heading(out, title, items.len());
+    for entry in items {
+        let _ = writeln!(out, "- {}", item(entry));
     }
+}
 
-    if !report.deferred.is_empty() {
-        let _ = writeln!(
-            out,
-            "\n## Deferred to later runs ({})\n",
-            report.deferred.len()
-        );
-        for line in &report.deferred {
-            let _ = writeln!(out, "- {}", escape(&deferred_item(line)));
-        }
-    }
+/// A finding, then on a second line of the same item what to do about it.
+fn anomaly_item(line: &AnomalyLine) -> String {
+    format!(
+        "{}  \n  *What to do:* {}",
+        finding_item(line),
+        escape(advice(line.class))
+    )
+}
 
-    if !report.errors.is_empty() {
-        let _ = writeln!(out, "\n## Errors ({})\n", report.errors.len());
-        for error in &report.errors {
-            let _ = writeln!(out, "- {}", escape(error));
-        }
-    }
+/// `**class** subject: detail`.
+fn finding_item(line: &AnomalyLine) -> String {
+    format!(
+        "**{}** {}: {}",
+        line.class,
+        escape(&finding_subject(line)),
+        escape(&line.detail)
+    )
+}
 
+/// The class counts and the calls, under their own heading.
+fn write_counts(out: &mut String, report: &RunReport) {
     let _ = writeln!(out, "\n## Counts\n");
     let _ = writeln!(out, "Findings: {}.  ", escape(&counts_sentence(report)));
     let _ = writeln!(
@@ -122,7 +128,6 @@ pub fn render(report: &RunReport, options: &RenderOptions) -> String {
         "Calls this run: {}.",
         escape(&calls_sentence(&report.api_calls))
     );
-    out
 }
 
 fn push_row(out: &mut String, cells: &[String]) {

@@ -236,6 +236,53 @@ pub fn window(report: &RunReport) -> String {
     }
 }
 
+/// The columns of the corrections table in the tabular formats (Markdown, HTML).
+pub(crate) const CORRECTION_COLUMNS: [&str; 6] = [
+    "user",
+    "work date",
+    "check point",
+    "change",
+    "class",
+    "cause",
+];
+
+/// One row of the corrections table, unescaped, in the order of `CORRECTION_COLUMNS`.
+pub(crate) fn correction_cells(line: &CorrectionLine, tz: Tz) -> [String; 6] {
+    [
+        line.user_id.clone(),
+        line.work_date.to_string(),
+        check_point(Some(&line.check_type), line.plan_id),
+        before_after(line, tz),
+        line.class.to_string(),
+        cause(line, tz),
+    ]
+}
+
+/// The columns of the pending-approvals table in the tabular formats (Markdown, HTML).
+pub(crate) const PENDING_COLUMNS: [&str; 7] = [
+    "user",
+    "work date",
+    "check point",
+    "state",
+    "since",
+    "approval",
+    "business id",
+];
+
+/// One row of the pending-approvals table, unescaped, in the order of `PENDING_COLUMNS`; an
+/// unknown value is an empty cell.
+pub(crate) fn pending_cells(line: &PendingLine, tz: Tz) -> [String; 7] {
+    [
+        line.user_id.clone(),
+        line.work_date.map(|d| d.to_string()).unwrap_or_default(),
+        check_point(line.check_type.as_deref(), None),
+        pending_state(line),
+        line.since.map(|at| local_time(at, tz)).unwrap_or_default(),
+        line.process_instance_id.clone(),
+        line.business_id.clone().unwrap_or_default(),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,117 +8,133 @@
 
 use std::fmt::Write;
 
+use chrono_tz::Tz;
+
 use super::present::{
     advice, before_after, calls_sentence, cause, check_point, counts_sentence, deferred_item,
     finding_subject, headline, local_time, pending_state, window,
 };
-use super::{RenderOptions, RunReport};
+use super::{AnomalyLine, CorrectionLine, PendingLine, RenderOptions, RunReport};
 
 pub fn render(report: &RunReport, options: &RenderOptions) -> String {
     let tz = options.tz;
     let mut out = String::new();
-    let run = &report.run;
-    // Writing into a String cannot fail.
+    write_header(&mut out, report, tz);
+    section(&mut out, "Corrections", &report.corrections, |out, line| {
+        write_correction(out, line, tz)
+    });
+    section(&mut out, "Pending", &report.pending, |out, line| {
+        write_pending(out, line, tz)
+    });
+    section(&mut out, "Anomalies", &report.anomalies, write_anomaly);
+    section(
+        &mut out,
+        "Refused, withdrawn or reported only",
+        &report.listed,
+        write_finding,
+    );
+    section(
+        &mut out,
+        "Deferred to later runs",
+        &report.deferred,
+        |out, line| bullet(out, &deferred_item(line)),
+    );
+    section(&mut out, "Errors", &report.errors, |out, error| {
+        bullet(out, error)
+    });
+    write_footer(&mut out, report);
+    out
+}
+
+// Writing into a String cannot fail: the `fmt::Result`s below are discarded.
+
+/// The headline and the line saying when and over which work dates.
+fn write_header(out: &mut String, report: &RunReport, tz: Tz) {
     let _ = writeln!(out, "{}", headline(report));
     let _ = writeln!(
         out,
         "As of {} ({tz}); work dates {}.",
-        local_time(run.as_of, tz),
+        local_time(report.run.as_of, tz),
         window(report)
     );
+}
 
-    if !report.corrections.is_empty() {
-        let _ = writeln!(out, "\nCorrections ({})", report.corrections.len());
-        for line in &report.corrections {
-            let _ = writeln!(
-                out,
-                "  - {}, {} {}: {} [{}]",
-                line.user_id,
-                line.work_date,
-                check_point(Some(&line.check_type), line.plan_id),
-                before_after(line, tz),
-                line.class,
-            );
-            let _ = writeln!(out, "    {}", cause(line, tz));
-        }
+/// A titled section with its item count and one entry per item; nothing when there are no items.
+fn section<T>(out: &mut String, title: &str, items: &[T], mut entry: impl FnMut(&mut String, &T)) {
+    if items.is_empty() {
+        return;
     }
-
-    if !report.pending.is_empty() {
-        let _ = writeln!(out, "\nPending ({})", report.pending.len());
-        for line in &report.pending {
-            let day = line
-                .work_date
-                .map_or_else(|| "date unknown".to_owned(), |d| d.to_string());
-            let _ = write!(
-                out,
-                "  - {}, {day} {}: {}",
-                line.user_id,
-                check_point(line.check_type.as_deref(), None),
-                pending_state(line)
-            );
-            if let Some(since) = line.since {
-                let _ = write!(out, " since {}", local_time(since, tz));
-            }
-            let _ = write!(out, "; approval {}", line.process_instance_id);
-            if let Some(business_id) = &line.business_id {
-                let _ = write!(out, ", business id {business_id}");
-            }
-            out.push('\n');
-        }
+    let _ = writeln!(out, "\n{title} ({})", items.len());
+    for item in items {
+        entry(out, item);
     }
+}
 
-    if !report.anomalies.is_empty() {
-        let _ = writeln!(out, "\nAnomalies ({})", report.anomalies.len());
-        for line in &report.anomalies {
-            let _ = writeln!(
-                out,
-                "  - [{}] {}: {}",
-                line.class,
-                finding_subject(line),
-                line.detail
-            );
-            let _ = writeln!(out, "    What to do: {}", advice(line.class));
-        }
+fn bullet(out: &mut String, text: &str) {
+    let _ = writeln!(out, "  - {text}");
+}
+
+/// Who, which day, which check point, before → after and class; then the cause.
+fn write_correction(out: &mut String, line: &CorrectionLine, tz: Tz) {
+    let _ = writeln!(
+        out,
+        "  - {}, {} {}: {} [{}]",
+        line.user_id,
+        line.work_date,
+        check_point(Some(&line.check_type), line.plan_id),
+        before_after(line, tz),
+        line.class,
+    );
+    let _ = writeln!(out, "    {}", cause(line, tz));
+}
+
+/// One line per pending approval; what is not known is left out.
+fn write_pending(out: &mut String, line: &PendingLine, tz: Tz) {
+    let day = line
+        .work_date
+        .map_or_else(|| "date unknown".to_owned(), |d| d.to_string());
+    let _ = write!(
+        out,
+        "  - {}, {day} {}: {}",
+        line.user_id,
+        check_point(line.check_type.as_deref(), None),
+        pending_state(line)
+    );
+    if let Some(since) = line.since {
+        let _ = write!(out, " since {}", local_time(since, tz));
     }
-
-    if !report.listed.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nRefused, withdrawn or reported only ({})",
-            report.listed.len()
-        );
-        for line in &report.listed {
-            let _ = writeln!(
-                out,
-                "  - [{}] {}: {}",
-                line.class,
-                finding_subject(line),
-                line.detail
-            );
-        }
+    let _ = write!(out, "; approval {}", line.process_instance_id);
+    if let Some(business_id) = &line.business_id {
+        let _ = write!(out, ", business id {business_id}");
     }
+    out.push('\n');
+}
 
-    if !report.deferred.is_empty() {
-        let _ = writeln!(out, "\nDeferred to later runs ({})", report.deferred.len());
-        for line in &report.deferred {
-            let _ = writeln!(out, "  - {}", deferred_item(line));
-        }
-    }
+/// A finding with the sentence saying what to do about it.
+fn write_anomaly(out: &mut String, line: &AnomalyLine) {
+    write_finding(out, line);
+    let _ = writeln!(out, "    What to do: {}", advice(line.class));
+}
 
-    if !report.errors.is_empty() {
-        let _ = writeln!(out, "\nErrors ({})", report.errors.len());
-        for error in &report.errors {
-            let _ = writeln!(out, "  - {error}");
-        }
-    }
+/// `[class] subject: detail`.
+fn write_finding(out: &mut String, line: &AnomalyLine) {
+    let _ = writeln!(
+        out,
+        "  - [{}] {}: {}",
+        line.class,
+        finding_subject(line),
+        line.detail
+    );
+}
 
+/// The class counts and the calls, at the bottom.
+fn write_footer(out: &mut String, report: &RunReport) {
     let _ = writeln!(out, "\nFindings: {}.", counts_sentence(report));
     let _ = writeln!(
         out,
         "Calls this run: {}.",
         calls_sentence(&report.api_calls)
     );
-    out
 }
 
 #[cfg(test)]
