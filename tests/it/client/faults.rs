@@ -365,7 +365,25 @@ async fn the_metered_count_equals_the_simulators_after_a_mixed_run_with_faults()
     assert!(results.errors.is_empty(), "{:?}", results.errors);
     assert_eq!(punches.errors.len(), 1, "the banned batch");
     assert!(details.iter().all(|(_, detail)| detail.is_ok()));
-    harness.assert_metered_counts_agree();
+    let timeouts = harness
+        .recorder
+        .calls()
+        .iter()
+        .filter(|call| call.outcome == CallOutcome::Timeout)
+        .count() as u64;
+    assert!(timeouts >= 1, "the slow answer timed out");
+    if timeouts == 1 {
+        harness.assert_metered_counts_agree();
+    } else {
+        // A machine so loaded that a normal answer took longer than the timeout: the client
+        // counts every timed-out call as metered (DingTalk may have served it), so it may count
+        // more than the simulator served, by at most the extra timeouts, and never fewer.
+        let (client, sim) = (harness.client.metered_calls(), harness.sim.stats().metered);
+        assert!(
+            sim <= client && client <= sim + (timeouts - 1),
+            "client {client}, simulator {sim}, {timeouts} timeouts"
+        );
+    }
     assert!(
         harness.sim.state().armed_faults().is_empty(),
         "every armed fault fired"
