@@ -148,7 +148,10 @@ pub const MAX_MATCH_DISTANCE: Duration = Duration::hours(4);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::test_helpers::{SHANGHAI, approval_for, corrected, date, local, slot};
+    use crate::reconcile::test_helpers::{
+        SHANGHAI, approval_for, arb_approval, arb_slots, corrected, local, naive_match, slot,
+    };
+    use proptest::prelude::*;
 
     fn map(slots: &[Slot]) -> BTreeMap<SlotKey, Slot> {
         slots.iter().map(|s| (s.key(), s.clone())).collect()
@@ -241,7 +244,6 @@ mod tests {
         let mut approval = approval_for(&on, "P1", "COMPLETED", Some("agree"));
         approval.originator = UserId::new("u9").unwrap();
         check(&[on], &approval, None);
-        assert_eq!(date("2026-11-02").to_string(), "2026-11-02");
     }
 
     #[test]
@@ -259,5 +261,22 @@ mod tests {
             &approval,
             Some((&night_off.key().canonical(), Evidence::TimeNearest)),
         );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn the_matched_slot_is_the_one_a_brute_force_search_by_the_documented_rule_picks(
+            slots in arb_slots(16),
+            approval in arb_approval(),
+        ) {
+            let slots = map(&slots);
+            let index = SlotIndex::new(&slots);
+            let got = index
+                .match_approval(&approval, SHANGHAI)
+                .map(|found| (found.slot, found.evidence));
+            prop_assert_eq!(got, naive_match(&slots, &approval));
+        }
     }
 }

@@ -238,3 +238,122 @@ pub fn arb_slot() -> impl Strategy<Value = Slot> {
 pub fn arb_slots(max: usize) -> impl Strategy<Value = Vec<Slot>> {
     proptest::collection::vec(arb_slot(), 0..max)
 }
+
+/// The documented matching rule, by brute force over every slot (PRODUCT.md section 3 step 6
+/// and the `matching` module docs): a slot naming the approval in its `procInstId` (the
+/// smallest key if several do); else the originator's slot with `extValue.planId` (the one on
+/// `extValue.workDate` if any, else the smallest key), and nothing if none; else, from the
+/// corrected time (`补卡时间`, else `extValue.userCheckTime`), the originator's slot on
+/// `extValue.workDate`, then on the corrected local date or the day before, whose scheduled
+/// time is nearest and at most 4 hours away — ties to an unsigned slot, then the smaller key.
+pub fn naive_match(
+    slots: &std::collections::BTreeMap<crate::domain::SlotKey, Slot>,
+    approval: &Approval,
+) -> Option<(crate::domain::SlotKey, crate::reconcile::matching::Evidence)> {
+    use crate::reconcile::matching::Evidence;
+    let id = approval.process_instance_id.as_str();
+    if !id.is_empty()
+        && let Some((key, _)) = slots
+            .iter()
+            .find(|(_, slot)| slot.process_instance_id.as_deref() == Some(id))
+    {
+        return Some((key.clone(), Evidence::ProcessInstanceId));
+    }
+    let mine: Vec<(&crate::domain::SlotKey, &Slot)> = slots
+        .iter()
+        .filter(|(_, slot)| slot.user_id == approval.originator)
+        .collect();
+    let ext = approval.ext.clone().unwrap_or_default();
+    if let Some(plan_id) = ext.plan_id {
+        let planned: Vec<_> = mine
+            .iter()
+            .filter(|(_, slot)| slot.plan_id == Some(plan_id))
+            .collect();
+        let chosen = planned
+            .iter()
+            .find(|(_, slot)| Some(slot.work_date) == ext.work_date)
+            .or(planned.first())?;
+        return Some((chosen.0.clone(), Evidence::PlanId));
+    }
+    let at = approval.corrected_time.or(ext.user_check_time)?;
+    let nearest = |dates: &[NaiveDate]| {
+        mine.iter()
+            .filter(|(_, slot)| dates.contains(&slot.work_date))
+            .map(|(key, slot)| {
+                let distance = (slot.base_check_time - at).num_milliseconds().abs();
+                (distance, slot.time_result != TimeResult::NotSigned, *key)
+            })
+            .filter(|(distance, _, _)| *distance <= 4 * 3600 * 1000)
+            .min()
+            .map(|(_, _, key)| key.clone())
+    };
+    if let Some(work_date) = ext.work_date
+        && let Some(key) = nearest(&[work_date])
+    {
+        return Some((key, Evidence::WorkDateNearest));
+    }
+    let local_day = at.with_timezone(&SHANGHAI).date_naive();
+    let key = nearest(&[local_day, local_day.pred_opt().unwrap()])?;
+    Some((key, Evidence::TimeNearest))
+}
+
+/// Approvals aimed at the generated universe: any of its users (or a stranger), an id some
+/// generated slots carry, an `extValue` with or without a plan id (one of the universe's or an
+/// unknown one) and work date, and a corrected time near one of its check points — on it, a
+/// few minutes off, half-way between two points, just inside or just outside 4 hours — or none.
+pub fn arb_approval() -> impl Strategy<Value = Approval> {
+    let near = (
+        0..WORK_DATES.len(),
+        proptest::sample::select(Point::ALL.to_vec()),
+        prop_oneof![
+            Just(0i64),
+            Just(5),
+            Just(-25),
+            Just(90),
+            Just(-90),
+            Just(239),
+            Just(-241),
+            Just(270),
+        ],
+    )
+        .prop_map(|(day, point, minutes)| {
+            point.base(date(WORK_DATES[day])) + chrono::Duration::minutes(minutes)
+        });
+    let plan = prop_oneof![
+        Just(None),
+        Just(Some(9999i64)),
+        (0..WORK_DATES.len() as i64, 1..=4i64)
+            .prop_map(|(day, point)| Some(1000 + day * 10 + point)),
+    ];
+    let work_date = prop_oneof![
+        Just(None),
+        proptest::sample::select(WORK_DATES.to_vec()).prop_map(|day| Some(date(day))),
+    ];
+    let user = prop_oneof![proptest::sample::select(USERS.to_vec()), Just("stranger"),];
+    (
+        user,
+        prop_oneof![Just("P1"), Just("P2"), Just("P3")],
+        proptest::option::of((plan, work_date, proptest::option::of(near.clone()))),
+        proptest::option::of(near),
+    )
+        .prop_map(|(user, id, ext, corrected_time)| Approval {
+            process_instance_id: id.to_owned(),
+            process_code: "PROC-SUPPLY".into(),
+            business_id: None,
+            title: None,
+            originator: UserId::new(user).unwrap(),
+            status: ApprovalStatus::Completed,
+            result: Some(ApprovalResult::Agree),
+            create_time: None,
+            finish_time: None,
+            corrected_time,
+            ext: ext.map(|(plan_id, work_date, user_check_time)| SupplyExt {
+                plan_id,
+                work_date,
+                user_check_time,
+            }),
+            reason: None,
+            biz_action: None,
+            raw_json: "{}".into(),
+        })
+}
