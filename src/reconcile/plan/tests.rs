@@ -304,7 +304,7 @@ mod properties {
 
     fn pages(things: u64, per_page: u64) -> u64 {
         let mut pages = things / per_page;
-        if things % per_page != 0 {
+        if !things.is_multiple_of(per_page) {
             pages += 1;
         }
         pages.max(1)
