@@ -126,43 +126,128 @@ fn rank(slot: &Slot) -> (Option<i64>, bool, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::TimeResult;
     use crate::reconcile::test_helpers::{arb_slots, slot};
     use proptest::prelude::*;
 
-    /// The oracle: the obvious implementation, written without any of the real one's structure.
+    /// A slot's identity as PRODUCT.md section 2 defines it, written out independently:
+    /// `(user, work date, plan id)`, or without a plan id `(user, work date, check type,
+    /// scheduled time)`.
+    type NaiveKey = (String, NaiveDate, Result<i64, (String, i64)>);
+
+    fn naive_key(slot: &Slot) -> NaiveKey {
+        let rest = match slot.plan_id {
+            Some(plan_id) => Ok(plan_id),
+            None => Err((
+                slot.check_type.as_str().to_owned(),
+                slot.base_check_time.timestamp_millis(),
+            )),
+        };
+        (slot.user_id.as_str().to_owned(), slot.work_date, rest)
+    }
+
+    /// Two observations of one slot are the same when everything but DingTalk's row id (an
+    /// attribute it may regenerate) is equal.
+    fn same_observation(left: &Slot, right: &Slot) -> bool {
+        let strip = |slot: &Slot| Slot {
+            row_id: None,
+            ..slot.clone()
+        };
+        strip(left) == strip(right)
+    }
+
+    /// What the reference expects for one key.
+    enum Expected {
+        /// Any of these rows (the best ones by row id, then signed over NotSigned) as `New`.
+        New(Vec<Slot>),
+        /// `Unchanged` or `Changed` against `before`, with any of `rows` as the new state.
+        Seen {
+            before: Slot,
+            rows: Vec<Slot>,
+        },
+        Vanished(Slot),
+    }
+
+    /// The oracle, written from the module docs and PRODUCT.md without the product's helpers:
+    /// of duplicate rows the newer row id wins, then a signed row over a NotSigned one; beyond
+    /// that the order is unspecified, so any of the remaining rows is accepted (and
+    /// `the_order_of_fetched_rows_does_not_matter` checks that the choice is stable).
     fn naive(
         snapshot: &BTreeMap<SlotKey, Slot>,
         fetched: &[Slot],
         complete: &BTreeSet<(UserId, NaiveDate)>,
-    ) -> Vec<SlotChange> {
-        let mut chosen: BTreeMap<SlotKey, Slot> = BTreeMap::new();
-        for candidate in fetched {
-            let key = candidate.key();
-            let keep = match chosen.get(&key) {
-                Some(existing) => prefer(existing, candidate).clone(),
-                None => candidate.clone(),
-            };
-            chosen.insert(key, keep);
+    ) -> BTreeMap<NaiveKey, Expected> {
+        let mut rows: BTreeMap<NaiveKey, Vec<Slot>> = BTreeMap::new();
+        for row in fetched {
+            rows.entry(naive_key(row)).or_default().push(row.clone());
         }
-        let mut out = Vec::new();
-        for (key, after) in &chosen {
-            out.push(match snapshot.get(key) {
-                None => SlotChange::New(after.clone()),
-                Some(before) if before.same_state(after) => SlotChange::Unchanged(after.clone()),
-                Some(before) => SlotChange::Changed {
+        let mut expected = BTreeMap::new();
+        for (key, candidates) in rows {
+            let rank = |slot: &Slot| (slot.row_id, slot.time_result != TimeResult::NotSigned);
+            let best = candidates.iter().map(rank).max().unwrap();
+            let best_rows: Vec<Slot> = candidates
+                .into_iter()
+                .filter(|slot| rank(slot) == best)
+                .collect();
+            let before = snapshot.values().find(|slot| naive_key(slot) == key);
+            let entry = match before {
+                None => Expected::New(best_rows),
+                Some(before) => Expected::Seen {
                     before: before.clone(),
-                    after: after.clone(),
+                    rows: best_rows,
                 },
-            });
+            };
+            expected.insert(key, entry);
         }
-        for (key, before) in snapshot {
-            let day = (key.user_id.clone(), key.work_date);
-            if complete.contains(&day) && !chosen.contains_key(key) {
-                out.push(SlotChange::Vanished(before.clone()));
+        for before in snapshot.values() {
+            let key = naive_key(before);
+            let day = (before.user_id.clone(), before.work_date);
+            if complete.contains(&day) && !expected.contains_key(&key) {
+                expected.insert(key, Expected::Vanished(before.clone()));
             }
         }
-        out.sort_by_key(SlotChange::key);
-        out
+        expected
+    }
+
+    /// Checks `got` against the reference: one change per expected key, nothing else, in key
+    /// order, each of the expected kind.
+    fn agrees(got: &[SlotChange], expected: &BTreeMap<NaiveKey, Expected>) -> Result<(), String> {
+        if got.windows(2).any(|pair| pair[0].key() >= pair[1].key()) {
+            return Err("changes are not in strictly increasing key order".into());
+        }
+        if got.len() != expected.len() {
+            return Err(format!(
+                "{} changes, expected {}",
+                got.len(),
+                expected.len()
+            ));
+        }
+        for change in got {
+            let slot = match change {
+                SlotChange::New(slot)
+                | SlotChange::Unchanged(slot)
+                | SlotChange::Vanished(slot) => slot,
+                SlotChange::Changed { after, .. } => after,
+            };
+            let Some(want) = expected.get(&naive_key(slot)) else {
+                return Err(format!("unexpected change {change:?}"));
+            };
+            let fine = match (want, change) {
+                (Expected::New(rows), SlotChange::New(slot)) => rows.contains(slot),
+                (Expected::Seen { before, rows }, SlotChange::Unchanged(slot)) => {
+                    rows.contains(slot) && same_observation(before, slot)
+                }
+                (Expected::Seen { before, rows }, SlotChange::Changed { before: was, after }) => {
+                    was == before && rows.contains(after) && !same_observation(before, after)
+                }
+                (Expected::Vanished(before), SlotChange::Vanished(slot)) => slot == before,
+                _ => false,
+            };
+            if !fine {
+                return Err(format!("wrong change {change:?}"));
+            }
+        }
+        Ok(())
     }
 
     fn to_map(slots: &[Slot]) -> BTreeMap<SlotKey, Slot> {
@@ -273,7 +358,9 @@ mod tests {
                 .filter(|(_, keep)| **keep)
                 .map(|(day, _)| day)
                 .collect();
-            prop_assert_eq!(diff(&snapshot, &fetched, &complete), naive(&snapshot, &fetched, &complete));
+            let got = diff(&snapshot, &fetched, &complete);
+            let verdict = agrees(&got, &naive(&snapshot, &fetched, &complete));
+            prop_assert!(verdict.is_ok(), "{}: {:?}", verdict.unwrap_err(), got);
         }
 
         #[test]

@@ -123,20 +123,20 @@ impl<'a> SlotIndex<'a> {
     /// the smaller key. The bound keeps a 补卡 for a check point not known yet (its day read only
     /// in part) from landing on that day's other check point.
     fn nearest(&self, user: &UserId, days: &[NaiveDate], at: DateTime<Utc>) -> Option<&'a SlotKey> {
-        let mut best: Option<((Duration, bool), &SlotKey)> = None;
+        let mut best: Option<(Duration, bool, &SlotKey)> = None;
         for day in days {
             for (key, slot) in user_day_range(self.slots, user, *day) {
                 let distance = (slot.base_check_time - at).abs();
                 if distance > MAX_MATCH_DISTANCE {
                     continue;
                 }
-                let rank = (distance, slot.is_signed());
-                if best.as_ref().is_none_or(|(best_rank, _)| rank < *best_rank) {
-                    best = Some((rank, key));
+                let rank = (distance, slot.is_signed(), key);
+                if best.is_none_or(|best| rank < best) {
+                    best = Some(rank);
                 }
             }
         }
-        best.map(|(_, key)| key)
+        best.map(|(_, _, key)| key)
     }
 }
 
@@ -148,7 +148,10 @@ pub const MAX_MATCH_DISTANCE: Duration = Duration::hours(4);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::test_helpers::{SHANGHAI, approval_for, corrected, date, local, slot};
+    use crate::reconcile::test_helpers::{
+        SHANGHAI, approval_for, arb_approval, arb_slots, corrected, local, naive_match, slot,
+    };
+    use proptest::prelude::*;
 
     fn map(slots: &[Slot]) -> BTreeMap<SlotKey, Slot> {
         slots.iter().map(|s| (s.key(), s.clone())).collect()
@@ -241,6 +244,39 @@ mod tests {
         let mut approval = approval_for(&on, "P1", "COMPLETED", Some("agree"));
         approval.originator = UserId::new("u9").unwrap();
         check(&[on], &approval, None);
-        assert_eq!(date("2026-11-02").to_string(), "2026-11-02");
+    }
+
+    #[test]
+    fn a_tie_across_two_work_dates_goes_to_the_smaller_key() {
+        use crate::reconcile::test_helpers::{Point, universe_slot};
+        // 07:30 on 2026-10-31 is 90 minutes from the night shift's end of 2026-10-30 (06:00)
+        // and from the day shift's start of 2026-10-31 (09:00); both are unsigned.
+        let night_off = universe_slot(0, 0, Point::NightOff, false);
+        let day_on = universe_slot(0, 1, Point::DayOn, false);
+        let mut approval = approval_for(&day_on, "P1", "COMPLETED", Some("agree"));
+        approval.ext = None;
+        approval.corrected_time = Some(local("2026-10-31 07:30"));
+        check(
+            &[night_off.clone(), day_on],
+            &approval,
+            Some((&night_off.key().canonical(), Evidence::TimeNearest)),
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn the_matched_slot_is_the_one_a_brute_force_search_by_the_documented_rule_picks(
+            slots in arb_slots(16),
+            approval in arb_approval(),
+        ) {
+            let slots = map(&slots);
+            let index = SlotIndex::new(&slots);
+            let got = index
+                .match_approval(&approval, SHANGHAI)
+                .map(|found| (found.slot, found.evidence));
+            prop_assert_eq!(got, naive_match(&slots, &approval));
+        }
     }
 }

@@ -102,7 +102,10 @@ pub fn findings(
 mod tests {
     use super::*;
     use crate::domain::{CheckType, LocationResult, TimeResult};
-    use crate::reconcile::test_helpers::{SHANGHAI, date, local};
+    use crate::reconcile::test_helpers::{
+        Point, SHANGHAI, USERS, WORK_DATES, arb_slot, date, local, universe_slot,
+    };
+    use proptest::prelude::*;
 
     fn slot(user: &str, plan: i64, source: SourceType, process_instance_id: Option<&str>) -> Slot {
         let base = local("2026-11-03 09:00");
@@ -211,5 +214,157 @@ mod tests {
             found.dirty.into_iter().collect::<Vec<_>>(),
             [(UserId::new("u2").unwrap(), date("2026-11-03"))]
         );
+    }
+
+    /// The reference, by brute force from the module docs: a punch is on a slot when it is the
+    /// slot's user's and, if both carry a plan id, the same plan, otherwise the same work date
+    /// and check type. A slot is looked at only when its user's local check date (the calendar
+    /// date of its scheduled time) was fetched completely. An open slot with a valid punch on
+    /// it makes its user-day dirty, and each 补卡 punch (`APPROVE` naming an instance) among
+    /// them counts; a watched correction is a hit when a 补卡 punch on it names its instance
+    /// (or any, when it names none), else a miss that makes its user-day dirty.
+    fn naive(
+        open: &[Slot],
+        watched: &[Slot],
+        punches: &[Punch],
+        complete: &BTreeSet<(UserId, NaiveDate)>,
+    ) -> ScanFindings {
+        let fetched = |slot: &Slot| {
+            let check_date = slot.base_check_time.with_timezone(&SHANGHAI).date_naive();
+            complete.contains(&(slot.user_id.clone(), check_date))
+        };
+        let belongs = |punch: &Punch, slot: &Slot| {
+            punch.user_id == slot.user_id
+                && if let (Some(a), Some(b)) = (punch.plan_id, slot.plan_id) {
+                    a == b
+                } else {
+                    punch.work_date == Some(slot.work_date) && punch.check_type == slot.check_type
+                }
+        };
+        let supply = |punch: &Punch| {
+            punch.source_type == SourceType::Approve
+                && matches!(punch.process_instance_id.as_deref(), Some(id) if !id.is_empty())
+        };
+        let mut out = ScanFindings::default();
+        for slot in open.iter().filter(|slot| fetched(slot)) {
+            let mut any = false;
+            for punch in punches {
+                if !punch.invalid && belongs(punch, slot) {
+                    any = true;
+                    if supply(punch) {
+                        out.supply_punches += 1;
+                    }
+                }
+            }
+            if any {
+                out.dirty.insert((slot.user_id.clone(), slot.work_date));
+            }
+        }
+        for slot in watched.iter().filter(|slot| fetched(slot)) {
+            let hit = punches.iter().any(|punch| {
+                belongs(punch, slot)
+                    && supply(punch)
+                    && match &slot.process_instance_id {
+                        Some(id) => punch.process_instance_id.as_ref() == Some(id),
+                        None => true,
+                    }
+            });
+            if hit {
+                out.supply_punches += 1;
+            } else {
+                out.misses += 1;
+                out.dirty.insert((slot.user_id.clone(), slot.work_date));
+            }
+        }
+        out
+    }
+
+    /// A punch on (or near) a check point of the generated universe: its plan id, work date
+    /// and check type may each be missing or belong to another point.
+    fn arb_punch() -> impl Strategy<Value = Punch> {
+        (
+            (0..USERS.len(), 0..WORK_DATES.len()),
+            proptest::sample::select(Point::ALL.to_vec()),
+            (any::<bool>(), any::<bool>(), any::<bool>()),
+            prop_oneof![
+                Just(SourceType::User),
+                Just(SourceType::Boss),
+                Just(SourceType::Approve)
+            ],
+            prop_oneof![
+                Just(None),
+                Just(Some("")),
+                Just(Some("P1")),
+                Just(Some("P2"))
+            ],
+            any::<bool>(),
+        )
+            .prop_map(
+                |((user, day), point, (planned, dated, same_type), source, instance, invalid)| {
+                    let slot = universe_slot(user, day, point, planned);
+                    let check_type = if same_type {
+                        slot.check_type.clone()
+                    } else {
+                        CheckType::OnDuty
+                    };
+                    Punch {
+                        user_id: slot.user_id.clone(),
+                        work_date: dated.then_some(slot.work_date),
+                        check_type,
+                        check_time: slot.base_check_time,
+                        plan_id: slot.plan_id,
+                        source_type: source,
+                        process_instance_id: instance.map(str::to_owned),
+                        record_id: Some(1),
+                        is_legal: Some(true),
+                        invalid_record_type: None,
+                        invalid,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn findings_equal_a_brute_force_pass_over_the_punches(
+            open in proptest::collection::vec(arb_slot(), 0..8),
+            watched in proptest::collection::vec(arb_slot(), 0..6),
+            punches in proptest::collection::vec(arb_punch(), 0..12),
+            complete_days in proptest::collection::btree_set(
+                (0..USERS.len(), 0..WORK_DATES.len() + 1),
+                0..10,
+            ),
+        ) {
+            // Check dates run one past the last work date: a night shift ends the next day.
+            let complete: BTreeSet<(UserId, NaiveDate)> = complete_days
+                .into_iter()
+                .map(|(user, day)| {
+                    let first = date(WORK_DATES[0]);
+                    (UserId::new(USERS[user]).unwrap(), first + chrono::Duration::days(day as i64))
+                })
+                .collect();
+            let open: Vec<Slot> = open
+                .into_iter()
+                .map(|mut slot| {
+                    slot.time_result = TimeResult::NotSigned;
+                    slot.source_type = SourceType::System;
+                    slot
+                })
+                .collect();
+            let watched: Vec<Slot> = watched
+                .into_iter()
+                .map(|mut slot| {
+                    slot.time_result = TimeResult::Normal;
+                    slot.source_type = SourceType::Approve;
+                    slot
+                })
+                .collect();
+            prop_assert_eq!(
+                findings(&open, &watched, &punches, &complete, SHANGHAI),
+                naive(&open, &watched, &punches, &complete)
+            );
+        }
     }
 }

@@ -109,6 +109,7 @@ impl PlannerState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn an_unreadable_state_starts_afresh() {
@@ -152,5 +153,106 @@ mod tests {
         seen.saw_watched_punches(1, 0);
         assert_eq!(seen.saw_watched_punches(0, 5), None);
         assert_eq!(seen.punch_shows_supply, Fact::Holds);
+    }
+
+    /// One observation handed to the planner's memory.
+    #[derive(Debug, Clone, Copy)]
+    enum Seen {
+        CorrectedSlot { names_instance: bool },
+        WatchedPunches { hits: u32, misses: u32 },
+    }
+
+    fn arb_seen() -> impl Strategy<Value = Seen> {
+        prop_oneof![
+            any::<bool>().prop_map(|names_instance| Seen::CorrectedSlot { names_instance }),
+            (prop_oneof![3 => Just(0u32), 1 => 1..3u32], 0..3u32)
+                .prop_map(|(hits, misses)| Seen::WatchedPunches { hits, misses }),
+        ]
+    }
+
+    /// The documented transitions, stated over the whole history rather than step by step.
+    /// `slot_names_supply`: `Fails` once any corrected slot lacked the instance id (warning
+    /// only the first time), else `Holds` once one named it, else `Unknown`.
+    /// `punch_shows_supply`: settled by the first observation that has a hit (`Holds`) or that
+    /// brings the misses counted while unsettled to three (`Fails`, with a warning); misses are
+    /// counted only while it is unsettled.
+    fn expected(history: &[Seen]) -> (PlannerState, Vec<bool>) {
+        let mut warned = Vec::new();
+        let mut state = PlannerState::default();
+        let named: Vec<bool> = history
+            .iter()
+            .filter_map(|seen| match seen {
+                Seen::CorrectedSlot { names_instance } => Some(*names_instance),
+                Seen::WatchedPunches { .. } => None,
+            })
+            .collect();
+        state.slot_names_supply = if named.contains(&false) {
+            Fact::Fails
+        } else if named.contains(&true) {
+            Fact::Holds
+        } else {
+            Fact::Unknown
+        };
+        let first_unnamed = history.iter().position(|seen| {
+            matches!(
+                seen,
+                Seen::CorrectedSlot {
+                    names_instance: false
+                }
+            )
+        });
+        let mut misses = 0u32;
+        let mut settled = None;
+        for (at, seen) in history.iter().enumerate() {
+            match *seen {
+                Seen::CorrectedSlot { .. } => warned.push(first_unnamed == Some(at)),
+                Seen::WatchedPunches { hits, misses: more } => {
+                    let mut warn = false;
+                    if settled.is_none() {
+                        if hits > 0 {
+                            settled = Some(Fact::Holds);
+                        } else {
+                            misses += more;
+                            if misses >= 3 {
+                                settled = Some(Fact::Fails);
+                                warn = true;
+                            }
+                        }
+                    }
+                    warned.push(warn);
+                }
+            }
+        }
+        state.punch_shows_supply = settled.unwrap_or(Fact::Unknown);
+        state.watch_misses = misses;
+        (state, warned)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn the_facts_follow_the_documented_transitions(
+            history in proptest::collection::vec(arb_seen(), 0..12),
+        ) {
+            let mut state = PlannerState::default();
+            let mut warned = Vec::new();
+            for seen in &history {
+                let warning = match *seen {
+                    Seen::CorrectedSlot { names_instance } => state.saw_corrected_slot(names_instance),
+                    Seen::WatchedPunches { hits, misses } => state.saw_watched_punches(hits, misses),
+                };
+                warned.push(warning.is_some());
+                // What is stored is what is read back.
+                prop_assert_eq!(&PlannerState::from_stored(Some(&state.to_text())), &state);
+            }
+            let (want, want_warned) = expected(&history);
+            prop_assert_eq!(&state, &want);
+            prop_assert_eq!(warned, want_warned);
+            prop_assert_eq!(
+                state.evidence_without_approvals(),
+                want.punch_shows_supply == Fact::Holds && want.slot_names_supply == Fact::Holds
+            );
+        }
     }
 }

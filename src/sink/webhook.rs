@@ -130,12 +130,42 @@ mod tests {
     use super::*;
     use crate::report::fixture::rich_report;
 
+    /// The first two corrections of the fixture, renamed `first` and `second`, with every
+    /// other field as the fixture has it.
+    fn two_keyed(first: &str, second: &str) -> Vec<CorrectionLine> {
+        let mut corrections = rich_report().corrections;
+        corrections.truncate(2);
+        corrections[0].idempotency_key = first.to_owned();
+        corrections[1].idempotency_key = second.to_owned();
+        corrections
+    }
+
     #[test]
-    fn the_same_batch_always_gets_the_same_key_and_another_batch_another() {
-        let corrections = rich_report().corrections;
-        assert_eq!(batch_key(&corrections), batch_key(&corrections.clone()));
-        assert_ne!(batch_key(&corrections), batch_key(&corrections[..3]));
-        assert_eq!(batch_key(&corrections).len(), 64);
+    fn the_batch_key_is_the_sha256_of_its_correction_keys_one_per_line_in_order() {
+        // Expected values from `printf 'alpha\nbeta\n' | sha256sum` and so on.
+        assert_eq!(
+            batch_key(&two_keyed("alpha", "beta")),
+            "e49c81e2d2f84e259d40e2fb8192f3bcd198b355184845d76d8f58807d0d78ee"
+        );
+        assert_eq!(
+            batch_key(&two_keyed("beta", "alpha")),
+            "3588d4ce80593f91177fe39f97f96fece7050ebc8e030a2a92a7f61e67f07af9"
+        );
+        assert_eq!(
+            batch_key(&[]),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn the_batch_key_depends_on_the_correction_keys_only() {
+        let mut edited = two_keyed("alpha", "beta");
+        edited[0].user_id = "someone-else".into();
+        edited[1].plan_id = Some(-1);
+        assert_eq!(
+            batch_key(&edited),
+            "e49c81e2d2f84e259d40e2fb8192f3bcd198b355184845d76d8f58807d0d78ee"
+        );
     }
 
     #[test]

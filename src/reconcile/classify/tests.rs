@@ -6,10 +6,13 @@ use chrono::Duration;
 use proptest::prelude::*;
 
 use super::*;
-use crate::domain::UserId;
+use crate::domain::{ApprovalResult, ApprovalStatus, LocationResult, UserId};
 use crate::reconcile::diff::diff;
 use crate::reconcile::matching::SlotIndex;
-use crate::reconcile::test_helpers::{SHANGHAI, approval_for, arb_slot, corrected, local, slot};
+use crate::reconcile::test_helpers::{
+    Point, SHANGHAI, WORK_DATES, approval_for, arb_slot, corrected, local, naive_match, slot,
+    universe_slot,
+};
 
 fn policy(admin_edit: PolicyAction) -> Policy {
     Policy {
@@ -388,7 +391,436 @@ proptest! {
     }
 
     #[test]
-    fn classifying_the_same_world_twice_gives_the_same_verdicts(world in arb_world()) {
-        prop_assert_eq!(world.run(), world.run());
+    fn verdict_keys_depend_on_the_evidence_only_not_on_the_hour_or_the_order_rows_arrive_in(
+        world in arb_world(),
+        later_days in 1..40i64,
+    ) {
+        let keys = |verdicts: Vec<Verdict>| -> Vec<(String, ChangeClass)> {
+            verdicts.into_iter().map(|v| (v.key, v.class)).collect()
+        };
+        let first = keys(world.run());
+        let mut again = World::new(world.snapshot.clone(), world.fetched.iter().rev().cloned().collect());
+        again.context = world.context.clone();
+        again.approvals = world.approvals.iter().rev().cloned().collect();
+        again.now = world.now + Duration::days(later_days);
+        prop_assert_eq!(first, keys(again.run()));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Correctness against a naive classifier written from PRODUCT.md section 4 and the module docs.
+
+/// What DingTalk shows on a slot in the generated scenarios.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shown {
+    /// NotSigned, produced by the system.
+    Missed,
+    /// The employee's own punch (`USER`), late or on time.
+    Punched(bool),
+    /// Corrected by an approval that it names (`procInstId` = `P<slot>` + the variant).
+    Named(char),
+    /// Corrected by an approval (`APPROVE`) without naming it.
+    Unnamed,
+    /// Edited by an administrator (`BOSS`).
+    Boss,
+}
+
+/// A check point of the universe, numbered so that the ids of its approvals are unique.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Spot {
+    user: usize,
+    day: usize,
+    point: usize,
+    planned: bool,
+}
+
+impl Spot {
+    fn number(self) -> usize {
+        ((self.user * WORK_DATES.len() + self.day) * Point::ALL.len() + self.point) * 2
+            + usize::from(self.planned)
+    }
+
+    fn id(self, variant: char) -> String {
+        format!("P{}{variant}", self.number())
+    }
+
+    fn slot(self, shown: Shown) -> Slot {
+        let mut slot = universe_slot(self.user, self.day, Point::ALL[self.point], self.planned);
+        let signed = |slot: &mut Slot, result: TimeResult, source: SourceType| {
+            slot.time_result = result;
+            slot.location_result = LocationResult::Normal;
+            slot.source_type = source;
+            slot.user_check_time = Some(slot.base_check_time + Duration::minutes(3));
+            slot.record_id = Some(self.number() as i64);
+        };
+        match shown {
+            Shown::Missed => {}
+            Shown::Punched(late) => {
+                let result = if late {
+                    TimeResult::Late
+                } else {
+                    TimeResult::Normal
+                };
+                signed(&mut slot, result, SourceType::User);
+            }
+            Shown::Named(variant) => {
+                signed(&mut slot, TimeResult::Normal, SourceType::Approve);
+                slot.process_instance_id = Some(self.id(variant));
+            }
+            Shown::Unnamed => signed(&mut slot, TimeResult::Normal, SourceType::Approve),
+            Shown::Boss => signed(&mut slot, TimeResult::Normal, SourceType::Boss),
+        }
+        slot
+    }
+}
+
+fn arb_spot() -> impl Strategy<Value = Spot> {
+    // Two users and two days keep approvals and slots close enough to meet.
+    (
+        0..2usize,
+        1..WORK_DATES.len(),
+        0..Point::ALL.len(),
+        any::<bool>(),
+    )
+        .prop_map(|(user, day, point, planned)| Spot {
+            user,
+            day,
+            point,
+            planned,
+        })
+}
+
+fn arb_shown() -> impl Strategy<Value = Shown> {
+    prop_oneof![
+        Just(Shown::Missed),
+        any::<bool>().prop_map(Shown::Punched),
+        prop_oneof![Just('a'), Just('b')].prop_map(Shown::Named),
+        Just(Shown::Unnamed),
+        Just(Shown::Boss),
+    ]
+}
+
+/// One check point's story: what the snapshot held, what this run fetched, whether the
+/// snapshot's observation was made within the settle horizon, and whether the ledger remembers
+/// an approval as the cause of its row.
+#[derive(Debug, Clone)]
+struct Story {
+    spot: Spot,
+    before: Option<Shown>,
+    after: Option<Shown>,
+    observed_early: bool,
+    ledger_cause: Option<char>,
+}
+
+fn arb_story() -> impl Strategy<Value = Story> {
+    (
+        arb_spot(),
+        proptest::option::weighted(0.7, arb_shown()),
+        proptest::option::weighted(0.8, arb_shown()),
+        any::<bool>(),
+        proptest::option::weighted(0.2, prop_oneof![Just('a'), Just('b')]),
+    )
+        .prop_map(
+            |(spot, before, after, observed_early, ledger_cause)| Story {
+                spot,
+                before,
+                after,
+                observed_early,
+                ledger_cause,
+            },
+        )
+}
+
+/// An approval for a check point: its status, whether the form names the check point
+/// (`extValue`) or only gives a time, a stranger as originator, and when it was decided.
+fn arb_story_approval() -> impl Strategy<Value = Approval> {
+    (
+        arb_spot(),
+        prop_oneof![Just('a'), Just('b')],
+        prop_oneof![
+            4 => Just(("COMPLETED", Some("agree"))),
+            1 => Just(("COMPLETED", Some("refuse"))),
+            1 => Just(("TERMINATED", None)),
+            1 => Just(("RUNNING", None)),
+        ],
+        any::<bool>(),
+        proptest::bool::weighted(0.1),
+        prop_oneof![Just(20i64), Just(50)],
+    )
+        .prop_map(
+            |(spot, variant, (status, result), with_ext, stranger, decided)| {
+                let slot = spot.slot(Shown::Missed);
+                let mut approval = approval_for(&slot, &spot.id(variant), status, result);
+                if !with_ext {
+                    approval.ext = None;
+                }
+                if stranger {
+                    approval.originator = UserId::new("stranger").unwrap();
+                }
+                approval.finish_time = Some(slot.base_check_time + Duration::hours(decided));
+                approval
+            },
+        )
+}
+
+fn arb_story_world() -> impl Strategy<Value = World> {
+    (
+        proptest::collection::vec(arb_story(), 1..7),
+        proptest::collection::vec(arb_story_approval(), 0..5),
+    )
+        .prop_map(|(stories, approvals)| {
+            let mut seen = BTreeSet::new();
+            let stories: Vec<Story> = stories
+                .into_iter()
+                .filter(|story| seen.insert(story.spot))
+                .collect();
+            let snapshot = stories
+                .iter()
+                .filter_map(|story| Some(story.spot.slot(story.before?)))
+                .collect();
+            let fetched = stories
+                .iter()
+                .filter_map(|story| Some(story.spot.slot(story.after?)))
+                .collect();
+            let mut world = World::new(snapshot, fetched);
+            for story in &stories {
+                let slot = story.spot.slot(Shown::Missed);
+                if let Some(context) = world.context.get_mut(&slot.key()) {
+                    if story.observed_early {
+                        context.observed_at = Some(slot.base_check_time + Duration::hours(2));
+                    }
+                    if let Some(variant) = story.ledger_cause {
+                        context.corrected_by = Some(story.spot.id(variant));
+                    }
+                }
+            }
+            let mut ids = BTreeSet::new();
+            world.approvals = approvals
+                .into_iter()
+                .filter(|a| ids.insert(a.process_instance_id.clone()))
+                .collect();
+            world
+        })
+}
+
+/// The comparable part of a verdict: class, slot, approval, what it does to the ledger, hold.
+type Outline = (
+    ChangeClass,
+    Option<SlotKey>,
+    Option<String>,
+    &'static str,
+    bool,
+);
+
+fn outline(verdict: &Verdict) -> Outline {
+    let action = match verdict.action {
+        LedgerAction::None => "-",
+        LedgerAction::Write(_) => "write",
+        LedgerAction::Correct(_) => "correct",
+    };
+    (
+        verdict.class,
+        verdict.slot.clone(),
+        verdict.process_instance_id.clone(),
+        action,
+        verdict.hold,
+    )
+}
+
+/// The naive classifier. Section 4 read as rules, strongest evidence first:
+/// - a slot DingTalk shows corrected and naming an approval (newly, or first seen so) is
+///   `supply_applied` by that approval; shown corrected without a name, by the approval matched
+///   to it (the strongest evidence, then the first decided), else `supply_pending` held for the
+///   next run;
+/// - a slot earlier corrected by an approval (its old row named one, or the ledger's cause is
+///   one) that no longer shows a correction is `supply_reverted`, unless an administrator
+///   changed it: any change to `BOSS` is `admin_edit` (default policy here: apply);
+/// - an OffDuty result first observed within the settle horizon (24 h) of its scheduled time,
+///   moving between non-approval, non-administrator states to an employee's punch, is
+///   `late_result` (written, not a correction); any other change is `unexplained` (reported);
+/// - a slot first observed is `baseline` (written), or `admin_edit` when already `BOSS`; a slot
+///   missing from a complete day is `vanished` (reported);
+/// - every finished approval not already credited by a change: refused, withdrawn, unmatched
+///   (no slot by the matching rule), applied (its slot shows it) or pending (it does not).
+fn naive_classify(world: &World) -> Vec<Outline> {
+    let snapshot: BTreeMap<SlotKey, Slot> = world
+        .snapshot
+        .iter()
+        .map(|s| (s.key(), s.clone()))
+        .collect();
+    let fetched: BTreeMap<SlotKey, Slot> =
+        world.fetched.iter().map(|s| (s.key(), s.clone())).collect();
+    let fetched_days: BTreeSet<_> = fetched
+        .values()
+        .map(|s| (s.user_id.clone(), s.work_date))
+        .collect();
+    let mut current = snapshot.clone();
+    current.retain(|key, _| {
+        fetched.contains_key(key) || !fetched_days.contains(&(key.user_id.clone(), key.work_date))
+    });
+    current.extend(fetched.clone());
+
+    let named = |slot: &Slot| {
+        (slot.source_type == SourceType::Approve)
+            .then(|| slot.process_instance_id.clone())
+            .flatten()
+    };
+    let shows = |slot: &Slot| {
+        slot.source_type == SourceType::Approve && slot.time_result != TimeResult::NotSigned
+    };
+    let mut credited: BTreeMap<
+        SlotKey,
+        (crate::reconcile::matching::Evidence, DateTime<Utc>, String),
+    > = BTreeMap::new();
+    for approval in &world.approvals {
+        if approval.status != ApprovalStatus::Completed
+            || approval.result != Some(ApprovalResult::Agree)
+        {
+            continue;
+        }
+        if let Some((key, evidence)) = naive_match(&current, approval) {
+            let rank = (
+                evidence,
+                approval.finish_time.unwrap(),
+                approval.process_instance_id.clone(),
+            );
+            let entry = credited.entry(key).or_insert(rank.clone());
+            if rank < *entry {
+                *entry = rank;
+            }
+        }
+    }
+    let matched = |key: &SlotKey| credited.get(key).map(|(_, _, id)| id.clone());
+
+    let mut out: Vec<Outline> = Vec::new();
+    let mut explained = BTreeSet::new();
+    let keys: BTreeSet<&SlotKey> = snapshot.keys().chain(fetched.keys()).collect();
+    for key in keys {
+        let slot = Some(key.clone());
+        let context = world.context.get(key);
+        let verdict = match (snapshot.get(key), fetched.get(key)) {
+            (None, Some(after)) => {
+                if let Some(id) = named(after) {
+                    (ChangeClass::SupplyApplied, Some(id), "correct", false)
+                } else if shows(after) {
+                    match matched(key) {
+                        Some(id) => (ChangeClass::SupplyApplied, Some(id), "correct", false),
+                        None => (ChangeClass::SupplyPending, None, "-", true),
+                    }
+                } else if after.source_type == SourceType::Boss {
+                    (ChangeClass::AdminEdit, None, "correct", false)
+                } else {
+                    (ChangeClass::Baseline, None, "write", false)
+                }
+            }
+            (Some(before), Some(after)) => {
+                let mut strip = (before.clone(), after.clone());
+                strip.0.row_id = None;
+                strip.1.row_id = None;
+                if strip.0 == strip.1 {
+                    continue;
+                }
+                let earlier = named(before).or(context.and_then(|c| c.corrected_by.clone()));
+                let involved = |slot: &Slot| {
+                    matches!(slot.source_type, SourceType::Approve | SourceType::Boss)
+                };
+                let observed_early = context
+                    .and_then(|c| c.observed_at)
+                    .is_some_and(|at| at < before.base_check_time + Duration::hours(24));
+                if let Some(id) = named(after).filter(|id| named(before).as_ref() != Some(id)) {
+                    (ChangeClass::SupplyApplied, Some(id), "correct", false)
+                } else if shows(after) && named(after).is_none() && matched(key).is_none() {
+                    (ChangeClass::SupplyPending, None, "-", true)
+                } else if let Some(id) = matched(key).filter(|_| shows(after) && !shows(before)) {
+                    (ChangeClass::SupplyApplied, Some(id), "correct", false)
+                } else if after.source_type == SourceType::Boss {
+                    (ChangeClass::AdminEdit, None, "correct", false)
+                } else if let Some(id) = earlier.filter(|_| !shows(after)) {
+                    (ChangeClass::SupplyReverted, Some(id), "correct", false)
+                } else if after.check_type == CheckType::OffDuty
+                    && !involved(before)
+                    && !involved(after)
+                    && matches!(after.source_type, SourceType::User | SourceType::Atm)
+                    && observed_early
+                {
+                    (ChangeClass::LateResult, None, "write", false)
+                } else {
+                    (ChangeClass::Unexplained, None, "-", false)
+                }
+            }
+            (Some(_), None) if fetched_days.contains(&(key.user_id.clone(), key.work_date)) => {
+                (ChangeClass::Vanished, None, "-", false)
+            }
+            _ => continue,
+        };
+        let (class, id, action, hold) = verdict;
+        if let Some(id) = &id {
+            explained.insert(id.clone());
+        }
+        out.push((class, slot, id, action, hold));
+    }
+    for approval in &world.approvals {
+        let id = approval.process_instance_id.clone();
+        if explained.contains(&id) {
+            continue;
+        }
+        let verdict = match (approval.status.as_str(), approval.result.as_ref()) {
+            ("COMPLETED", Some(ApprovalResult::Refuse)) => (ChangeClass::SupplyRefused, None, "-"),
+            ("TERMINATED" | "CANCELED", _) => (ChangeClass::SupplyWithdrawn, None, "-"),
+            ("COMPLETED", Some(ApprovalResult::Agree)) => match naive_match(&current, approval) {
+                None => (ChangeClass::SupplyUnmatched, None, "-"),
+                Some((key, _)) => {
+                    let slot = &current[&key];
+                    let shown = match named(slot).filter(|name| !name.is_empty()) {
+                        Some(name) => name == id,
+                        None => shows(slot),
+                    };
+                    if shown {
+                        (ChangeClass::SupplyApplied, Some(key), "correct")
+                    } else {
+                        (ChangeClass::SupplyPending, Some(key), "-")
+                    }
+                }
+            },
+            _ => continue,
+        };
+        let (class, slot, action) = verdict;
+        out.push((class, slot, Some(id), action, false));
+    }
+    out.sort();
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(384))]
+
+    #[test]
+    fn every_verdict_is_the_one_a_naive_classifier_gives(world in arb_story_world()) {
+        let mut got: Vec<Outline> = world.run().iter().map(outline).collect();
+        got.sort();
+        prop_assert_eq!(got, naive_classify(&world));
+    }
+}
+
+#[test]
+fn the_scenario_generator_reaches_every_class() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, TestRunner};
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        proptest::test_runner::TestRng::deterministic_rng(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+        ),
+    );
+    let strategy = arb_story_world();
+    let mut reached = BTreeSet::new();
+    for _ in 0..384 {
+        let world = strategy.new_tree(&mut runner).unwrap().current();
+        reached.extend(naive_classify(&world).into_iter().map(|outline| outline.0));
+    }
+    let missing: Vec<ChangeClass> = ChangeClass::ALL
+        .into_iter()
+        .filter(|class| !reached.contains(class))
+        .collect();
+    assert!(missing.is_empty(), "never generated: {missing:?}");
 }

@@ -285,3 +285,333 @@ fn targeted_user_days_cost_about_one_call_per_date() {
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].estimated_calls, 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Properties of any plan, checked against DingTalk's documented limits (PRODUCT.md section 3:
+// ≤ 50 users and ≤ 7 days per results call, 50 rows a page, 20 ids a listing page, creation
+// windows ≤ 120 days) written here as plain numbers.
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const MAX_USERS: usize = 50;
+    const MAX_DAYS: i64 = 7;
+    const ROWS_A_PAGE: u64 = 50;
+    const IDS_A_PAGE: u64 = 20;
+    const MAX_WINDOW_DAYS: i64 = 120;
+
+    fn pages(things: u64, per_page: u64) -> u64 {
+        let mut pages = things / per_page;
+        if !things.is_multiple_of(per_page) {
+            pages += 1;
+        }
+        pages.max(1)
+    }
+
+    fn days(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
+        let mut out = Vec::new();
+        let mut day = from;
+        while day <= to {
+            out.push(day);
+            day = day.succ_opt().unwrap();
+        }
+        out
+    }
+
+    /// Everything a plan is made from, owned.
+    #[derive(Debug, Clone)]
+    struct Facts {
+        users: Vec<UserId>,
+        primary: Option<(NaiveDate, NaiveDate)>,
+        sync: Vec<(NaiveDate, NaiveDate, Vec<UserId>)>,
+        expected_empty: BTreeSet<NaiveDate>,
+        rescan: Option<(NaiveDate, NaiveDate)>,
+        listings: Vec<Listing>,
+        detail_backlog: Vec<String>,
+        approvals_essential: bool,
+        scan: Vec<(UserId, NaiveDate)>,
+        scan_first: bool,
+        enrichment: Vec<String>,
+        rows: u64,
+        allowance: u64,
+        surplus: u64,
+    }
+
+    impl Facts {
+        fn input(&self) -> PlanInput<'_> {
+            PlanInput {
+                users: &self.users,
+                primary: self.primary,
+                sync: &self.sync,
+                expected_empty: &self.expected_empty,
+                rescan: self.rescan,
+                listings: &self.listings,
+                detail_backlog: &self.detail_backlog,
+                approvals_essential: self.approvals_essential,
+                scan: &self.scan,
+                scan_first: self.scan_first,
+                enrichment: &self.enrichment,
+                rows_per_user_day: self.rows,
+                allowance: self.allowance,
+                surplus: self.surplus,
+                idle_window: (date("2026-11-01"), date("2026-11-01")),
+            }
+        }
+    }
+
+    fn arb_range() -> impl Strategy<Value = (NaiveDate, NaiveDate)> {
+        (0..40i64, 0..20i64).prop_map(|(start, length)| {
+            let from = date("2026-10-01") + Duration::days(start);
+            (from, from + Duration::days(length))
+        })
+    }
+
+    fn arb_facts() -> impl Strategy<Value = Facts> {
+        let users = 0..130usize;
+        let reads = (
+            proptest::option::of(arb_range()),
+            proptest::collection::vec((arb_range(), 0..70usize), 0..3),
+            proptest::collection::btree_set(0..60i64, 0..10),
+            proptest::option::of(arb_range()),
+        );
+        let approvals = (
+            proptest::collection::vec((0..300i64, 0..200u64), 0..3),
+            0..30usize,
+            any::<bool>(),
+            0..12usize,
+        );
+        let scan = (
+            proptest::collection::vec((0..130usize, 0..40i64), 0..40),
+            any::<bool>(),
+        );
+        let budget = (1..4u64, 0..120u64, 0..120u64);
+        (users, reads, approvals, scan, budget, any::<bool>()).prop_map(
+            |(
+                user_count,
+                (primary, sync, empty, rescan),
+                (listings, details, essential, enrichment),
+                (points, scan_first),
+                (rows, allowance, surplus),
+                nightly,
+            )| {
+                let users: Vec<UserId> = (0..user_count)
+                    .map(|i| UserId::new(format!("{i:03}")).unwrap())
+                    .collect();
+                let start = local("2026-06-01 00:00");
+                Facts {
+                    // A nightly run reads the sync's ranges, a backfill its primary range.
+                    primary: if nightly { None } else { primary },
+                    sync: if nightly {
+                        sync.into_iter()
+                            .enumerate()
+                            .map(|(at, ((from, to), count))| {
+                                // Ranges of one sync never overlap: each starts after the last.
+                                let shift = Duration::days(60 * at as i64);
+                                let users = users.iter().take(count).cloned().collect();
+                                (from + shift, to + shift, users)
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
+                    expected_empty: empty
+                        .into_iter()
+                        .map(|day| date("2026-10-01") + Duration::days(day))
+                        .collect(),
+                    rescan,
+                    listings: listings
+                        .into_iter()
+                        .enumerate()
+                        .map(|(at, (span, ids))| Listing {
+                            process_code: format!("PROC-{at}"),
+                            created_from: start,
+                            created_to: start + Duration::days(span) + Duration::minutes(7),
+                            expected_ids: ids,
+                        })
+                        .collect(),
+                    detail_backlog: (0..details).map(|i| format!("D{i}")).collect(),
+                    approvals_essential: essential,
+                    scan: points
+                        .into_iter()
+                        .map(|(user, day)| {
+                            (
+                                UserId::new(format!("{user:03}")).unwrap(),
+                                date("2026-10-01") + Duration::days(day),
+                            )
+                        })
+                        .collect(),
+                    scan_first,
+                    enrichment: (0..enrichment).map(|i| format!("E{i}")).collect(),
+                    users,
+                    rows,
+                    allowance,
+                    surplus,
+                }
+            },
+        )
+    }
+
+    /// How many times each user-day is read by results items of `purpose`.
+    fn reads(items: &[&PlanItem], purpose: ResultsPurpose) -> BTreeMap<(UserId, NaiveDate), usize> {
+        let mut out = BTreeMap::new();
+        for item in items {
+            if let PlanItem::Results(item) = item
+                && item.purpose == purpose
+            {
+                for day in days(item.from, item.to) {
+                    for user in &item.users {
+                        *out.entry((user.clone(), day)).or_insert(0) += 1;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(192))]
+
+        #[test]
+        fn a_plan_keeps_the_limits_and_the_allowance_and_defers_what_it_does_not_plan(
+            facts in arb_facts(),
+        ) {
+            let plan = plan(&facts.input());
+            let everything: Vec<&PlanItem> = plan.items.iter().chain(&plan.deferred).collect();
+
+            // The planned cost never exceeds the allowance; optional work stays in the surplus.
+            let planned: u64 = plan.items.iter().map(PlanItem::estimated_calls).sum();
+            prop_assert_eq!(plan.estimated_calls, planned);
+            prop_assert!(planned <= facts.allowance, "{} > {}", planned, facts.allowance);
+            let optional: u64 = plan
+                .items
+                .iter()
+                .filter(|item| plan.is_optional(item))
+                .map(PlanItem::estimated_calls)
+                .sum();
+            prop_assert!(optional <= facts.surplus, "optional {} > surplus {}", optional, facts.surplus);
+
+            // Every user-day wanted is read exactly once, planned or deferred.
+            let mut primary_wanted = BTreeMap::new();
+            if let Some((from, to)) = facts.primary {
+                for day in days(from, to) {
+                    for user in &facts.users {
+                        primary_wanted.insert((user.clone(), day), 1);
+                    }
+                }
+            }
+            for (from, to, users) in &facts.sync {
+                for day in days(*from, *to) {
+                    for user in users {
+                        primary_wanted.insert((user.clone(), day), 1);
+                    }
+                }
+            }
+            prop_assert_eq!(reads(&everything, ResultsPurpose::Primary), primary_wanted);
+            let mut rescan_wanted = BTreeMap::new();
+            if let Some((from, to)) = facts.rescan {
+                for day in days(from, to) {
+                    for user in &facts.users {
+                        rescan_wanted.insert((user.clone(), day), 1);
+                    }
+                }
+            }
+            prop_assert_eq!(reads(&everything, ResultsPurpose::Rescan), rescan_wanted);
+
+            // Every check point to scan is read by exactly one punches item.
+            let points: BTreeSet<_> = facts.scan.iter().cloned().collect();
+            let mut scanned: BTreeMap<(UserId, NaiveDate), usize> = BTreeMap::new();
+            for item in &everything {
+                if let PlanItem::Punches(item) = item {
+                    prop_assert!(item.users.len() <= MAX_USERS && !item.users.is_empty());
+                    prop_assert!((item.to - item.from).num_days() < MAX_DAYS);
+                    prop_assert_eq!(item.estimated_calls, 1);
+                    for (user, day) in &points {
+                        if item.users.contains(user) && item.from <= *day && *day <= item.to {
+                            *scanned.entry((user.clone(), *day)).or_insert(0) += 1;
+                        }
+                    }
+                }
+            }
+            prop_assert_eq!(scanned.len(), points.len());
+            prop_assert!(scanned.values().all(|times| *times == 1), "{:?}", scanned);
+
+            // Every approval id wanted is fetched or deferred once, in the order given.
+            let ids = |enrichment: bool| -> Vec<String> {
+                everything
+                    .iter()
+                    .flat_map(|item| match item {
+                        PlanItem::ApprovalDetails(item) if !enrichment => item.ids.clone(),
+                        PlanItem::Enrichment(item) if enrichment => item.ids.clone(),
+                        _ => Vec::new(),
+                    })
+                    .collect()
+            };
+            prop_assert_eq!(ids(false), facts.detail_backlog.clone());
+            prop_assert_eq!(ids(true), facts.enrichment.clone());
+
+            for item in &everything {
+                match item {
+                    PlanItem::Results(item) => {
+                        prop_assert!(!item.users.is_empty() && item.users.len() <= MAX_USERS);
+                        prop_assert!(item.from <= item.to);
+                        prop_assert!((item.to - item.from).num_days() < MAX_DAYS);
+                        let scheduled = if item.purpose == ResultsPurpose::Primary && facts.primary.is_none() {
+                            days(item.from, item.to)
+                                .into_iter()
+                                .filter(|day| !facts.expected_empty.contains(day))
+                                .count() as u64
+                        } else {
+                            days(item.from, item.to).len() as u64
+                        };
+                        let rows = item.users.len() as u64 * scheduled * facts.rows;
+                        prop_assert_eq!(item.estimated_calls, pages(rows, ROWS_A_PAGE));
+                    }
+                    PlanItem::ApprovalDetails(item) | PlanItem::Enrichment(item) => {
+                        prop_assert_eq!(item.estimated_calls, item.ids.len() as u64);
+                    }
+                    PlanItem::ApprovalList(_) | PlanItem::Punches(_) => {}
+                }
+            }
+
+            // Each listing's creation window is tiled by windows of at most 120 days, none
+            // covering an instant twice, each estimated at its pages of 20 ids.
+            for listing in &facts.listings {
+                let windows: Vec<&ListingItem> = everything
+                    .iter()
+                    .filter_map(|item| match item {
+                        PlanItem::ApprovalList(item) if item.process_code == listing.process_code => Some(item),
+                        _ => None,
+                    })
+                    .collect();
+                prop_assert!(!windows.is_empty());
+                prop_assert_eq!(windows[0].created_from, listing.created_from);
+                prop_assert_eq!(windows[windows.len() - 1].created_to, listing.created_to);
+                for window in &windows {
+                    prop_assert!(window.created_from <= window.created_to);
+                    prop_assert!(window.created_to - window.created_from <= Duration::days(MAX_WINDOW_DAYS));
+                    prop_assert_eq!(window.estimated_calls, pages(listing.expected_ids, IDS_A_PAGE));
+                }
+                for pair in windows.windows(2) {
+                    prop_assert_eq!(pair[1].created_from, pair[0].created_to + Duration::milliseconds(1));
+                }
+            }
+
+            // Nothing essential is deferred when all the essential work fits the allowance.
+            let essential: u64 = everything
+                .iter()
+                .filter(|item| !plan.is_optional(item))
+                .map(|item| item.estimated_calls())
+                .sum();
+            if essential <= facts.allowance {
+                prop_assert!(plan.deferred.iter().all(|item| plan.is_optional(item)), "{:?}", plan.deferred);
+            }
+            // And nothing at all is deferred when everything fits.
+            let all: u64 = everything.iter().map(|item| item.estimated_calls()).sum();
+            if all <= facts.allowance && all - essential <= facts.surplus {
+                prop_assert!(plan.deferred.is_empty(), "{:?}", plan.deferred);
+            }
+        }
+    }
+}

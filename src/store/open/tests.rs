@@ -173,8 +173,17 @@ fn an_empty_existing_file_becomes_a_store() {
     let dir = tempfile::tempdir().unwrap();
     let path = temp_path(&dir);
     fs::write(&path, "").unwrap();
-    let mut store = Store::open(&path).unwrap();
-    store.begin_run(&new_run(day(1), day(1))).unwrap();
+    let run_id = {
+        let mut store = Store::open(&path).unwrap();
+        store.begin_run(&new_run(day(1), day(1))).unwrap()
+    };
+    assert!(
+        fs::metadata(&path).unwrap().len() > 0,
+        "the schema was written"
+    );
+    let reopened = Store::open(&path).unwrap();
+    let latest = reopened.latest_run().unwrap().expect("the run was kept");
+    assert_eq!(latest.id, run_id);
 }
 
 #[test]
@@ -217,10 +226,39 @@ fn in_memory_stores_are_private_to_each_other() {
 }
 
 #[test]
-fn the_store_moves_to_blocking_threads_and_the_call_log_is_shared_across_tasks() {
-    // Compile-time checks: spawn_blocking needs `Send + 'static`; the client shares the log.
-    fn movable<T: Send + 'static>() {}
-    fn shareable<T: Send + Sync + Clone + 'static>() {}
-    movable::<Store>();
-    shareable::<CallLog>();
+fn the_store_moves_to_another_thread_and_the_call_log_is_shared_across_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir);
+    let store = Store::open(&path).unwrap();
+    let log = store.call_log().unwrap();
+    let call = |endpoint: &str| crate::domain::CallRecord {
+        endpoint: endpoint.to_owned(),
+        metered_endpoint: true,
+        outcome: crate::domain::CallOutcome::Ok,
+        at: at(2),
+    };
+    // Two clones of one log record from two threads at once.
+    let writers: Vec<_> = ["/attendance/list", "/attendance/listRecord"]
+        .into_iter()
+        .map(|endpoint| {
+            let log = log.clone();
+            let record = call(endpoint);
+            std::thread::spawn(move || {
+                for _ in 0..3 {
+                    log.record(None, &record, "2026-12").unwrap();
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    // The store itself is moved to another thread and read there.
+    let usage = std::thread::spawn(move || store.month_usage("2026-12").unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(usage.attempts, 6);
+    assert_eq!(usage.metered, 6);
+    assert_eq!(usage.by_endpoint.get("/attendance/list"), Some(&3));
+    assert_eq!(usage.by_endpoint.get("/attendance/listRecord"), Some(&3));
 }
