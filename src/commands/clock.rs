@@ -20,7 +20,7 @@ impl SharedClock {
         }
     }
 
-    pub fn set(&self, at: DateTime<Utc>) {
+    pub(crate) fn set(&self, at: DateTime<Utc>) {
         *self
             .pinned
             .lock()

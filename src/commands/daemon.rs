@@ -32,7 +32,7 @@ const RETRY_CAP: Duration = Duration::from_secs(30 * 60);
 const LAST_RUN_LOOKBACK: usize = 500;
 
 /// Runs until SIGINT/SIGTERM.
-pub async fn daemon(global: &GlobalArgs) -> anyhow::Result<Outcome> {
+pub(crate) async fn daemon(global: &GlobalArgs) -> anyhow::Result<Outcome> {
     if global.as_of.is_some() {
         return Err(anyhow::Error::new(ExitKind::Config)
             .context("--as-of cannot be used with daemon: the daemon follows the real clock"));

@@ -24,7 +24,7 @@ const FIRST_DAY: (i32, u32, u32) = (2026, 10, 1);
 const DAYS: u32 = 31;
 
 /// Runs the demo; the report goes to stdout, progress to stderr.
-pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
+pub(crate) async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let month = DemoMonth::new()?;
     let sim = start_simulator(&args, &month).await?;

@@ -28,27 +28,27 @@ use crate::store::{self, LockHolder, RunLock, Store};
 #[derive(Debug, Clone, Default)]
 pub struct JobOptions {
     /// Override the client's per-API rate (a simulator may allow more than DingTalk).
-    pub qps_per_api: Option<u32>,
+    pub(crate) qps_per_api: Option<u32>,
     /// Shorter retry pauses (a simulator answers at once).
-    pub fast_retries: bool,
+    pub(crate) fast_retries: bool,
 }
 
 /// Everything a run needs, opened once.
 pub struct Job {
-    pub config: Config,
-    pub store: Store,
-    pub client: Client,
-    pub recorder: Arc<StoreRecorder>,
-    pub settings: RunSettings,
-    pub sinks: Vec<SinkConfig>,
-    pub clock: SharedClock,
+    pub(crate) config: Config,
+    pub(crate) store: Store,
+    pub(crate) client: Client,
+    pub(crate) recorder: Arc<StoreRecorder>,
+    pub(crate) settings: RunSettings,
+    pub(crate) sinks: Vec<SinkConfig>,
+    pub(crate) clock: SharedClock,
     http: reqwest::Client,
 }
 
 /// What [`Job::execute`] produced.
-pub struct Executed {
-    pub summary: RunSummary,
-    pub report: RunReport,
+pub(crate) struct Executed {
+    pub(crate) summary: RunSummary,
+    pub(crate) report: RunReport,
 }
 
 impl Job {
@@ -85,14 +85,14 @@ impl Job {
 
     /// Runs `request` under the run lock, delivers the outbox, writes the metrics file and
     /// returns the run's report. The lock is released whatever happens inside.
-    pub async fn execute(&mut self, request: RunRequest) -> anyhow::Result<Executed> {
+    pub(crate) async fn execute(&mut self, request: RunRequest) -> anyhow::Result<Executed> {
         self.execute_until(request, std::future::pending()).await
     }
 
     /// Like [`Job::execute`], but when `stop` completes mid-run (SIGINT/SIGTERM) the run's stop
     /// flag is raised: no further DingTalk call is made, the run applies what it has fetched,
     /// records itself as partial (the rest deferred) and the lock is released.
-    pub async fn execute_until(
+    pub(crate) async fn execute_until(
         &mut self,
         request: RunRequest,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
@@ -123,7 +123,7 @@ impl Job {
 
     /// Takes the run lock (exit code 75 when another live run holds it); it is released when
     /// the guard is dropped.
-    pub fn lock(&mut self) -> anyhow::Result<RunLock> {
+    pub(crate) fn lock(&mut self) -> anyhow::Result<RunLock> {
         match self.store.lock_run(LockHolder::current(None, Utc::now())) {
             Ok(lock) => Ok(lock),
             Err(store::Error::Locked { holder }) => Err(anyhow::Error::new(ExitKind::Locked)
@@ -133,7 +133,7 @@ impl Job {
     }
 
     /// Like [`Job::execute_until`], for a caller that already holds the lock and its stop flag.
-    pub async fn execute_locked(
+    pub(crate) async fn execute_locked(
         &mut self,
         request: &RunRequest,
         lock: &RunLock,
@@ -241,27 +241,27 @@ impl Job {
         }
     }
 
-    pub fn render_options(&self) -> RenderOptions {
+    pub(crate) fn render_options(&self) -> RenderOptions {
         RenderOptions {
             tz: self.config.timezone,
         }
     }
 
     /// "Now" for this job: `--as-of` when given, else the clock.
-    pub fn now(&self) -> DateTime<Utc> {
+    pub(crate) fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
 }
 
 /// Releases the run lock now, logging a failure (the lock then stays until it goes stale).
-pub fn unlock(lock: RunLock) {
+pub(crate) fn unlock(lock: RunLock) {
     if let Err(error) = lock.release() {
         tracing::warn!(error.message = %error, "cannot release the run lock");
     }
 }
 
 /// The exit outcome of a finished run.
-pub fn outcome_of(summary: &RunSummary) -> anyhow::Result<Outcome> {
+pub(crate) fn outcome_of(summary: &RunSummary) -> anyhow::Result<Outcome> {
     match summary.outcome {
         RunOutcome::Done => Ok(Outcome::Done),
         RunOutcome::Partial => Ok(Outcome::Partial),
@@ -303,7 +303,7 @@ fn unreachable(error: &dingtalk::Error) -> bool {
 }
 
 /// Reads and validates the config file named on the command line (exit code 78 on failure).
-pub fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
+pub(crate) fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
     let config = Config::load(&global.config, &|key| std::env::var(key).ok())?;
     for warning in &config.warnings {
         tracing::warn!("{warning}");
@@ -342,7 +342,7 @@ fn build_client(
 
 /// The engine's settings from the config file: its `[reconcile]` section as it is, the rest
 /// beside the engine's own defaults.
-pub fn run_settings(config: &Config) -> RunSettings {
+pub(crate) fn run_settings(config: &Config) -> RunSettings {
     let mut settings =
         RunSettings::new(config.timezone, config.scope.clone(), config.policy.clone());
     settings.supply_process_codes = config.dingtalk.supply_process_codes.clone();
@@ -354,7 +354,7 @@ pub fn run_settings(config: &Config) -> RunSettings {
 }
 
 /// `run`: one nightly reconciliation. Silent on success unless `--report`.
-pub async fn nightly(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<Outcome> {
+pub(crate) async fn nightly(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<Outcome> {
     let config = load_config(global)?;
     let clock = SharedClock::new(global.as_of);
     let mut job = Job::open(config, clock.clone(), &JobOptions::default())?;

@@ -161,7 +161,7 @@ impl Error {
     }
 
     /// The run cannot make further metered calls (DingTalk's quota or this run's budget).
-    pub fn stops_metered_calls(&self) -> bool {
+    pub(crate) fn stops_metered_calls(&self) -> bool {
         matches!(
             self.kind(),
             ErrorKind::QuotaExhausted | ErrorKind::BudgetExhausted
@@ -169,7 +169,7 @@ impl Error {
     }
 
     /// The endpoint path the error is about, when there is one.
-    pub fn endpoint(&self) -> Option<&str> {
+    pub(crate) fn endpoint(&self) -> Option<&str> {
         match self {
             Error::Throttled { endpoint, .. }
             | Error::Busy { endpoint, .. }

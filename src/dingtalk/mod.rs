@@ -51,9 +51,11 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
-pub use client::{Budget, Client, StopFlag};
+pub use client::Client;
+pub(crate) use client::{Budget, StopFlag};
 pub use error::{Error, ErrorKind};
-pub use model::{BatchError, ProcessInstanceIdsQuery, Punch, PunchesPull, ResultsPull, Scope};
+pub(crate) use model::{BatchError, Punch};
+pub use model::{ProcessInstanceIdsQuery, Scope};
 
 use crate::domain::CallRecord;
 
@@ -80,9 +82,9 @@ pub enum IpBanPolicy {
 /// Everything the client needs to know. Built with [`ClientConfig::new`], fields adjusted after.
 #[derive(Clone)]
 pub struct ClientConfig {
-    pub oapi_base_url: Url,
-    pub api_base_url: Url,
-    pub app_key: String,
+    pub(crate) oapi_base_url: Url,
+    pub(crate) api_base_url: Url,
+    pub(crate) app_key: String,
     pub app_secret: SecretString,
     pub token_source: TokenSource,
     /// Calls per second per API path; DingTalk allows 20 per app per API.
@@ -91,10 +93,10 @@ pub struct ClientConfig {
     pub max_concurrency: usize,
     pub request_timeout: Duration,
     /// Attempts per call for transient errors (the first included).
-    pub max_attempts: u32,
+    pub(crate) max_attempts: u32,
     pub ip_ban: IpBanPolicy,
     /// The business time zone: work dates, request bounds and form times are read in it.
-    pub timezone: chrono_tz::Tz,
+    pub(crate) timezone: chrono_tz::Tz,
     /// Pause before retrying after QPS throttling (DingTalk advises about one second).
     pub throttle_retry_delay: Duration,
     /// First pause before retrying other transient errors; doubles per attempt.
@@ -185,7 +187,7 @@ impl CallRecorder for MemoryRecorder {
 
 /// A recorder that drops everything.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct NullRecorder;
+pub(crate) struct NullRecorder;
 
 impl CallRecorder for NullRecorder {
     fn record(&self, _call: &CallRecord) {}

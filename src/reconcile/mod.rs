@@ -37,16 +37,16 @@ pub mod apply;
 pub mod classify;
 pub mod context;
 pub mod diff;
-pub mod explain;
+pub(crate) mod explain;
 mod facts;
-pub mod fetch;
+pub(crate) mod fetch;
 mod finish;
 pub mod matching;
-pub mod plan;
-pub mod recorder;
+pub(crate) mod plan;
+pub(crate) mod recorder;
 mod run;
-pub mod scan;
-pub mod state;
+pub(crate) mod scan;
+pub(crate) mod state;
 
 #[cfg(test)]
 mod test_helpers;
@@ -62,34 +62,36 @@ use crate::domain::{ChangeClass, Policy, UserId};
 use crate::report::DeferredLine;
 
 pub use crate::store::RunOutcome;
-pub use explain::{Explanation, explain};
-pub use plan::Plan;
-pub use recorder::{RunTag, StoreRecorder};
-pub use run::{plan_run, run_once, run_once_until};
+pub(crate) use explain::Explanation;
+pub use explain::explain;
+pub(crate) use plan::Plan;
+pub use recorder::StoreRecorder;
+pub use run::run_once;
+pub(crate) use run::{plan_run, run_once_until};
 
 /// Everything a run needs to know that does not change from run to run.
 #[derive(Debug, Clone)]
 pub struct RunSettings {
-    pub timezone: Tz,
+    pub(crate) timezone: Tz,
     pub scope: Scope,
     /// 补卡 templates; `None`: discovered through the templates `admin_user_id` manages.
     pub supply_process_codes: Option<Vec<String>>,
     pub admin_user_id: Option<UserId>,
-    pub policy: Policy,
+    pub(crate) policy: Policy,
     /// Metered calls this job may spend per natural month.
     pub monthly_budget: u64,
     /// The config file's `[reconcile]` section: window, lookback, settle and sync horizons, scan
     /// rhythm, listing lag.
     pub reconcile: ReconcileSettings,
     /// Which older days of the window are re-read with results.
-    pub rescan: plan::RescanMode,
+    pub(crate) rescan: plan::RescanMode,
     /// Slots corrected by an approval within this many days are watched for reverts.
-    pub revert_watch_days: u32,
+    pub(crate) revert_watch_days: u32,
     /// Extra share a nightly run may spend above its even share of what is left, in percent.
-    pub slack_percent: u32,
-    pub rows_per_user_day: u64,
+    pub(crate) slack_percent: u32,
+    pub(crate) rows_per_user_day: u64,
     /// Sink names that get one outbox row per new correction.
-    pub sinks: Vec<String>,
+    pub(crate) sinks: Vec<String>,
 }
 
 impl RunSettings {
@@ -133,7 +135,7 @@ pub enum RunKind {
 
 impl RunKind {
     /// The kind the store records.
-    pub fn recorded(&self) -> crate::store::RunKind {
+    pub(crate) fn recorded(&self) -> crate::store::RunKind {
         match self {
             RunKind::Nightly => crate::store::RunKind::Nightly,
             RunKind::Backfill { .. } => crate::store::RunKind::Backfill,
@@ -142,7 +144,7 @@ impl RunKind {
     }
 
     /// `run`, `backfill` or `daemon` (the store's and the report's spelling).
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         self.recorded().as_str()
     }
 }
@@ -165,7 +167,7 @@ pub struct RunRequest {
 #[derive(Debug, Clone)]
 pub struct RunSummary {
     /// 0 for a dry run (nothing recorded).
-    pub run_id: i64,
+    pub(crate) run_id: i64,
     pub outcome: RunOutcome,
     /// Verdicts per class, every class present.
     pub counts: BTreeMap<ChangeClass, u64>,
@@ -175,7 +177,7 @@ pub struct RunSummary {
     pub metered_calls: u64,
     pub deferred: Vec<DeferredLine>,
     pub errors: Vec<String>,
-    pub plan: Plan,
+    pub(crate) plan: Plan,
 }
 
 /// Why a run could not be carried out at all.

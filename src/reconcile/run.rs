@@ -34,7 +34,7 @@ use super::{RunError, RunKind, RunOutcome, RunRequest, RunSettings, RunSummary, 
 
 /// Plans a run without calling anything metered and without writing (the `plan` command).
 /// Without configured process codes the listing is planned for a placeholder template.
-pub async fn plan_run(
+pub(crate) async fn plan_run(
     store: &Store,
     client: &Client,
     settings: &RunSettings,
@@ -63,7 +63,7 @@ pub async fn run_once(
 /// Like [`run_once`], until `stop` is raised: from then on no further metered DingTalk call
 /// starts and no further item is fetched; what was fetched is applied and the run is recorded
 /// as partial, the rest deferred.
-pub async fn run_once_until(
+pub(crate) async fn run_once_until(
     store: &mut Store,
     client: &Client,
     recorder: Option<&StoreRecorder>,

@@ -8,14 +8,14 @@ use crate::domain::{
     SupplyExt, TimeResult, UserId,
 };
 
-pub const SHANGHAI: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+pub(crate) const SHANGHAI: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
 
-pub fn date(raw: &str) -> NaiveDate {
+pub(crate) fn date(raw: &str) -> NaiveDate {
     NaiveDate::parse_from_str(raw, "%Y-%m-%d").unwrap()
 }
 
 /// A local Shanghai wall-clock time `YYYY-MM-DD HH:MM` as an instant.
-pub fn local(raw: &str) -> DateTime<Utc> {
+pub(crate) fn local(raw: &str) -> DateTime<Utc> {
     let naive = chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%d %H:%M").unwrap();
     SHANGHAI
         .from_local_datetime(&naive)
@@ -24,7 +24,13 @@ pub fn local(raw: &str) -> DateTime<Utc> {
 }
 
 /// A slot of a 09:00–18:00 shift: OnDuty at 09:00, OffDuty at 18:00 local.
-pub fn slot(user: &str, work_date: &str, plan_id: i64, check_type: &str, result: &str) -> Slot {
+pub(crate) fn slot(
+    user: &str,
+    work_date: &str,
+    plan_id: i64,
+    check_type: &str,
+    result: &str,
+) -> Slot {
     let check_type = CheckType::parse(check_type);
     let hour = if check_type == CheckType::OffDuty {
         "18:00"
@@ -61,7 +67,7 @@ pub fn slot(user: &str, work_date: &str, plan_id: i64, check_type: &str, result:
 }
 
 /// The same slot as DingTalk shows it after the approval `process_instance_id` corrected it.
-pub fn corrected(slot: &Slot, process_instance_id: &str) -> Slot {
+pub(crate) fn corrected(slot: &Slot, process_instance_id: &str) -> Slot {
     Slot {
         time_result: TimeResult::Normal,
         location_result: LocationResult::Normal,
@@ -73,7 +79,7 @@ pub fn corrected(slot: &Slot, process_instance_id: &str) -> Slot {
 }
 
 /// A 补卡 approval for `slot`, finished with `status`/`result`, corrected time = base time.
-pub fn approval_for(
+pub(crate) fn approval_for(
     slot: &Slot,
     process_instance_id: &str,
     status: &str,
@@ -102,7 +108,7 @@ pub fn approval_for(
 }
 
 /// Slots from a small universe (3 users, 3 days, 2 plans a day) so keys collide often.
-pub fn arb_slot() -> impl Strategy<Value = Slot> {
+pub(crate) fn arb_slot() -> impl Strategy<Value = Slot> {
     (
         0..3u8,
         0..3u32,
@@ -126,6 +132,6 @@ pub fn arb_slot() -> impl Strategy<Value = Slot> {
         })
 }
 
-pub fn arb_slots(max: usize) -> impl Strategy<Value = Vec<Slot>> {
+pub(crate) fn arb_slots(max: usize) -> impl Strategy<Value = Vec<Slot>> {
     proptest::collection::vec(arb_slot(), 0..max)
 }

@@ -14,7 +14,7 @@ use super::present::{
 };
 use super::{RenderOptions, RunReport};
 
-pub fn render(report: &RunReport, options: &RenderOptions) -> String {
+pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> String {
     let tz = options.tz;
     let mut out = String::new();
     let run = &report.run;

@@ -16,7 +16,11 @@ use crate::domain::Slot;
 
 /// Inserts `slots` into a new table `slots` of a new database at `path` (which must not exist),
 /// `batch_size` rows per transaction.
-pub fn plain_bulk_insert(path: &Path, slots: &[Slot], batch_size: usize) -> Result<(), Error> {
+pub(crate) fn plain_bulk_insert(
+    path: &Path,
+    slots: &[Slot],
+    batch_size: usize,
+) -> Result<(), Error> {
     let location = Location::file(path);
     if path.exists() {
         return Err(Error::Unstorable {

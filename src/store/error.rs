@@ -58,7 +58,7 @@ pub enum Error {
 
 impl Error {
     /// Whether this error means another run holds the store.
-    pub fn is_locked(&self) -> bool {
+    pub(crate) fn is_locked(&self) -> bool {
         matches!(self, Error::Locked { .. })
     }
 }

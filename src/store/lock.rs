@@ -24,7 +24,7 @@ use super::codec::{Reader, ms};
 use super::error::{Error, Location, SqlResultExt};
 
 /// A holder on another host whose heartbeat is older than this is presumed gone.
-pub const LOCK_STALE_AFTER: Duration = Duration::hours(1);
+pub(crate) const LOCK_STALE_AFTER: Duration = Duration::hours(1);
 
 /// Who holds (or wants) the run lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +37,7 @@ pub struct LockHolder {
 
 impl LockHolder {
     /// This process on this host.
-    pub fn current(run_id: Option<i64>, acquired_at: DateTime<Utc>) -> Self {
+    pub(crate) fn current(run_id: Option<i64>, acquired_at: DateTime<Utc>) -> Self {
         LockHolder {
             pid: std::process::id(),
             host: current_host(),
@@ -138,7 +138,7 @@ impl Store {
 
     /// Takes the run lock for `holder` (as [`Store::acquire_lock`]) and returns the guard that
     /// releases it.
-    pub fn lock_run(&mut self, holder: LockHolder) -> Result<RunLock, Error> {
+    pub(crate) fn lock_run(&mut self, holder: LockHolder) -> Result<RunLock, Error> {
         self.acquire_lock(&holder)?;
         let taken = (|| {
             let conn = self.target.connect(&self.location)?;
@@ -171,7 +171,7 @@ impl Store {
 
     /// Records that `holder` is still working at `at` (and its run id, once known). Returns
     /// false when `holder` no longer holds the lock (it was taken over).
-    pub fn heartbeat_lock(
+    pub(crate) fn heartbeat_lock(
         &mut self,
         holder: &LockHolder,
         at: DateTime<Utc>,
@@ -184,7 +184,7 @@ impl Store {
 /// a failure instead of logging it). It has its own connection to the store, so it does not
 /// borrow the [`Store`] the run writes through.
 #[must_use = "the lock is released when the guard is dropped"]
-pub struct RunLock {
+pub(crate) struct RunLock {
     conn: rusqlite::Connection,
     location: Location,
     holder: LockHolder,
@@ -201,18 +201,18 @@ impl fmt::Debug for RunLock {
 }
 
 impl RunLock {
-    pub fn holder(&self) -> &LockHolder {
+    pub(crate) fn holder(&self) -> &LockHolder {
         &self.holder
     }
 
     /// Records that the holder is still working at `at`. Returns false when the lock was taken
     /// over meanwhile.
-    pub fn heartbeat(&self, at: DateTime<Utc>) -> Result<bool, Error> {
+    pub(crate) fn heartbeat(&self, at: DateTime<Utc>) -> Result<bool, Error> {
         heartbeat(&self.conn, &self.location, &self.holder, at)
     }
 
     /// Releases the lock now; returns whether this holder still held it.
-    pub fn release(mut self) -> Result<bool, Error> {
+    pub(crate) fn release(mut self) -> Result<bool, Error> {
         self.released = true;
         release(&self.conn, &self.location, &self.holder)
     }

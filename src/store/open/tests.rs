@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
+use super::{APPLICATION_ID, SCHEMA_VERSION};
 use crate::store::test_support::{at, day, new_run};
 use crate::store::*;
 
