@@ -35,7 +35,6 @@
 mod apply;
 mod approvals;
 mod backfill;
-pub(crate) mod bench;
 mod calls;
 mod codec;
 mod error;
