@@ -18,7 +18,7 @@ use tokio::sync::{Mutex, mpsc, watch};
 
 use crate::cli::GlobalArgs;
 use crate::commands::SharedClock;
-use crate::commands::job::{Job, JobOptions, load_config};
+use crate::commands::job::{Job, load_config};
 use crate::exit::{ExitKind, Outcome};
 use crate::reconcile::{RunKind, RunOutcome, RunRequest};
 use crate::schedule::{self, DaemonOptions, TickOutcome, Trigger};
@@ -38,7 +38,7 @@ pub(crate) async fn daemon(global: &GlobalArgs) -> anyhow::Result<Outcome> {
             .context("--as-of cannot be used with daemon: the daemon follows the real clock"));
     }
     let config = load_config(global)?;
-    let job = Job::open(config, SharedClock::new(None), &JobOptions::default())?;
+    let job = Job::open(config, SharedClock::new(None))?;
     // Backfills record one run per week of their range: look far enough back to see past them.
     let last_run_started = job
         .store

@@ -24,15 +24,6 @@ use crate::report::{self, RenderOptions, RunReport};
 use crate::sink::{self, SinkConfig};
 use crate::store::{self, LockHolder, RunLock, Store};
 
-/// Knobs that are not in the config file: tests and the demo tune the client for a simulator.
-#[derive(Debug, Clone, Default)]
-pub struct JobOptions {
-    /// Override the client's per-API rate (a simulator may allow more than DingTalk).
-    pub(crate) qps_per_api: Option<u32>,
-    /// Shorter retry pauses (a simulator answers at once).
-    pub(crate) fast_retries: bool,
-}
-
 /// Everything a run needs, opened once.
 pub struct Job {
     pub(crate) config: Config,
@@ -53,14 +44,14 @@ pub(crate) struct Executed {
 
 impl Job {
     /// Opens the store and builds the client and settings from a validated config.
-    pub fn open(config: Config, clock: SharedClock, options: &JobOptions) -> anyhow::Result<Job> {
+    pub fn open(config: Config, clock: SharedClock) -> anyhow::Result<Job> {
         let store = Store::open(&config.store.path)
             .with_context(|| format!("cannot open the store {}", config.store.path.display()))?;
         let recorder = Arc::new(StoreRecorder::new(
             store.call_log().context("cannot open the call ledger")?,
             config.timezone,
         ));
-        let client = build_client(&config, &clock, &recorder, options)?;
+        let client = build_client(&config, &clock, &recorder)?;
         let settings = run_settings(&config);
         let sinks = config
             .sinks
@@ -315,7 +306,6 @@ fn build_client(
     config: &Config,
     clock: &SharedClock,
     recorder: &Arc<StoreRecorder>,
-    options: &JobOptions,
 ) -> anyhow::Result<Client> {
     let settings = &config.dingtalk;
     let mut client_config = ClientConfig::new(
@@ -325,15 +315,11 @@ fn build_client(
         settings.app_secret.clone(),
     );
     client_config.token_source = settings.token_source;
-    client_config.qps_per_api = options.qps_per_api.unwrap_or(settings.qps_per_api);
+    client_config.qps_per_api = settings.qps_per_api;
     client_config.max_concurrency = settings.max_concurrency;
     client_config.request_timeout = settings.request_timeout();
     client_config.ip_ban = settings.ip_ban();
     client_config.timezone = config.timezone;
-    if options.fast_retries {
-        client_config.throttle_retry_delay = std::time::Duration::from_millis(20);
-        client_config.retry_base_delay = std::time::Duration::from_millis(10);
-    }
     let clock: Arc<dyn Clock> = Arc::new(clock.clone());
     let recorder: Arc<dyn dingtalk::CallRecorder> = recorder.clone();
     Client::new(client_config, clock, recorder)
@@ -357,7 +343,7 @@ pub(crate) fn run_settings(config: &Config) -> RunSettings {
 pub(crate) async fn nightly(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<Outcome> {
     let config = load_config(global)?;
     let clock = SharedClock::new(global.as_of);
-    let mut job = Job::open(config, clock.clone(), &JobOptions::default())?;
+    let mut job = Job::open(config, clock.clone())?;
     let request = RunRequest {
         kind: RunKind::Nightly,
         as_of: clock.now(),
