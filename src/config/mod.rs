@@ -29,9 +29,6 @@ use crate::sink::{SecretEnv, SinkConfig, SinkKind};
 
 pub(crate) mod de;
 
-/// The example configuration shipped with the binary and the README.
-pub(crate) const EXAMPLE_CONFIG: &str = include_str!("../../dingtalk-reconcile.example.toml");
-
 /// Default store file, relative to the working directory.
 pub(crate) const DEFAULT_STORE_PATH: &str = "dingtalk-reconcile.db";
 
@@ -677,7 +674,8 @@ mod tests {
 
     #[test]
     fn the_example_config_is_valid_and_has_no_unknown_keys() {
-        let config = parse(EXAMPLE_CONFIG).unwrap();
+        let example = include_str!("../../dingtalk-reconcile.example.toml");
+        let config = parse(example).unwrap();
         assert!(config.warnings.is_empty(), "{:?}", config.warnings);
         assert_eq!(config.timezone, chrono_tz::Asia::Shanghai);
     }
