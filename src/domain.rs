@@ -578,20 +578,11 @@ pub fn is_metered_endpoint(path: &str) -> bool {
         || path == "/v1.0/contact/users/search"
 }
 
-/// The source of "now". Injected everywhere so that replays (`--as-of`) and tests are
-/// deterministic; nothing in the library reads the system clock directly.
+/// The source of "now" for the client and the run, injected so that replays (`--as-of`) and
+/// tests are deterministic. Only wall-clock bookkeeping in `commands` (the run lock, delivery
+/// retry times) reads the system clock directly.
 pub trait Clock: Send + Sync + fmt::Debug {
     fn now(&self) -> DateTime<Utc>;
-}
-
-/// The real clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
 }
 
 /// A clock stopped at one instant (`--as-of`, tests).

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::commands::SharedClock;
@@ -32,7 +32,6 @@ pub struct Job {
     pub(crate) recorder: Arc<StoreRecorder>,
     pub(crate) settings: RunSettings,
     pub(crate) sinks: Vec<SinkConfig>,
-    pub(crate) clock: SharedClock,
     http: reqwest::Client,
 }
 
@@ -69,7 +68,6 @@ impl Job {
             recorder,
             settings,
             sinks,
-            clock,
             http,
         })
     }
@@ -236,11 +234,6 @@ impl Job {
         RenderOptions {
             tz: self.config.timezone,
         }
-    }
-
-    /// "Now" for this job: `--as-of` when given, else the clock.
-    pub(crate) fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
     }
 }
 
