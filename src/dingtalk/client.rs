@@ -98,10 +98,6 @@ impl Client {
         self.inner.quota_exhausted.load(Ordering::SeqCst)
     }
 
-    pub(crate) fn timezone(&self) -> chrono_tz::Tz {
-        self.inner.config.timezone
-    }
-
     /// The users of a scope, deduplicated and sorted. Departments are walked recursively with
     /// the free contacts calls.
     pub async fn users_in_scope(&self, scope: &Scope) -> Result<Vec<UserId>, Error> {

@@ -156,7 +156,7 @@ pub trait CallRecorder: Send + Sync {
     fn record(&self, call: &CallRecord);
 }
 
-/// A recorder that keeps calls in memory (tests, dry runs).
+/// A recorder that keeps calls in memory (for tests).
 #[derive(Debug, Default)]
 pub struct MemoryRecorder {
     calls: Mutex<Vec<CallRecord>>,
@@ -183,12 +183,4 @@ impl CallRecorder for MemoryRecorder {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .push(call.clone());
     }
-}
-
-/// A recorder that drops everything.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct NullRecorder;
-
-impl CallRecorder for NullRecorder {
-    fn record(&self, _call: &CallRecord) {}
 }

@@ -166,10 +166,6 @@ impl Budget {
         }))
     }
 
-    pub(crate) fn limit(&self) -> u64 {
-        self.0.limit
-    }
-
     /// Metered calls spent (and in flight) under this budget.
     pub(crate) fn spent(&self) -> u64 {
         self.0.taken.load(Ordering::SeqCst)
@@ -541,7 +537,7 @@ fn transport_failure(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dingtalk::NullRecorder;
+    use crate::dingtalk::MemoryRecorder;
     use crate::domain::FixedClock;
 
     fn client(ip_ban: IpBanPolicy) -> Client {
@@ -551,7 +547,7 @@ mod tests {
         config.throttle_retry_delay = Duration::from_secs(1);
         config.retry_base_delay = Duration::from_millis(100);
         let clock = Arc::new(FixedClock(chrono::DateTime::UNIX_EPOCH));
-        Client::new(config, clock, Arc::new(NullRecorder)).unwrap()
+        Client::new(config, clock, Arc::new(MemoryRecorder::default())).unwrap()
     }
 
     #[test]
@@ -638,7 +634,7 @@ mod tests {
         let mut config = ClientConfig::new(base.clone(), base, "key", "secret".to_owned().into());
         config.qps_per_api = 0;
         let clock = Arc::new(FixedClock(chrono::DateTime::UNIX_EPOCH));
-        let err = Client::new(config, clock, Arc::new(NullRecorder)).unwrap_err();
+        let err = Client::new(config, clock, Arc::new(MemoryRecorder::default())).unwrap_err();
         assert!(err.to_string().contains("qps_per_api"), "{err}");
         assert!(err.is_fatal());
     }
