@@ -64,10 +64,6 @@ impl YearMonth {
         self.next().first_day().pred_opt().unwrap_or(NaiveDate::MAX)
     }
 
-    pub(crate) fn days(self) -> u32 {
-        self.last_day().day()
-    }
-
     /// The instants the month starts (inclusive) and ends (exclusive) at in `tz`.
     pub(crate) fn bounds(self, tz: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
         (
@@ -211,13 +207,14 @@ mod tests {
                 month: 1
             }
         );
-        assert_eq!(december.days(), 31);
+        assert_eq!(december.last_day().day(), 31);
         assert_eq!(
             YearMonth {
                 year: 2028,
                 month: 2
             }
-            .days(),
+            .last_day()
+            .day(),
             29
         );
     }

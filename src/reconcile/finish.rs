@@ -152,7 +152,6 @@ pub(super) fn summarize(end: &Ending<'_>) -> RunSummary {
         metered_calls: 0,
         deferred,
         errors,
-        plan: plan.clone(),
     }
 }
 

@@ -177,7 +177,6 @@ pub struct RunSummary {
     pub metered_calls: u64,
     pub deferred: Vec<DeferredLine>,
     pub errors: Vec<String>,
-    pub(crate) plan: Plan,
 }
 
 /// Why a run could not be carried out at all.

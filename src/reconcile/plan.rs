@@ -283,25 +283,6 @@ impl Plan {
         }
         phases
     }
-
-    /// A one-line-per-item account of the plan with the cost of each item.
-    pub(crate) fn describe(&self) -> Vec<String> {
-        let line = |item: &PlanItem| {
-            format!(
-                "{:<15} {:>5} calls  {}",
-                item.kind(),
-                item.estimated_calls(),
-                item.describe()
-            )
-        };
-        let mut lines: Vec<String> = self.items.iter().map(line).collect();
-        lines.extend(
-            self.deferred
-                .iter()
-                .map(|item| format!("deferred: {}", line(item))),
-        );
-        lines
-    }
 }
 
 /// Builds the plan: essential items in priority order within the allowance, then optional

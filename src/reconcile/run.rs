@@ -117,7 +117,6 @@ async fn dry_run(
         metered_calls: 0,
         deferred: plan.deferred.iter().map(deferred_line).collect(),
         errors: Vec::new(),
-        plan,
     })
 }
 
