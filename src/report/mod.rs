@@ -87,6 +87,7 @@ impl RunReport {
     }
 
     /// The count of one class (zero when absent).
+    #[cfg(test)]
     pub(crate) fn count(&self, class: ChangeClass) -> u64 {
         self.counts.get(&class).copied().unwrap_or(0)
     }

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use rusqlite::{Connection, params};
 
@@ -123,26 +123,6 @@ impl Store {
         self.usage("WHERE run_id = ?1", [run_id])
     }
 
-    /// Metered calls per local day of the month `YYYY-MM`, for pace and projection.
-    pub(crate) fn daily_metered(
-        &self,
-        month: &str,
-        tz: Tz,
-    ) -> Result<BTreeMap<NaiveDate, u64>, Error> {
-        let mut statement = self
-            .conn
-            .prepare_cached("SELECT at_ms FROM calls WHERE month = ?1 AND metered = 1")
-            .at(&self.location)?;
-        let instants = collect(&self.location, &mut statement, [month], "calls", |reader| {
-            reader.instant(0, "at_ms")
-        })?;
-        let mut days = BTreeMap::new();
-        for at in instants {
-            *days.entry(at.with_timezone(&tz).date_naive()).or_insert(0) += 1;
-        }
-        Ok(days)
-    }
-
     fn usage(&self, filter: &str, params: impl rusqlite::Params) -> Result<MonthUsage, Error> {
         let sql = format!("{USAGE_SELECT} {filter} GROUP BY endpoint");
         let mut statement = self.conn.prepare_cached(&sql).at(&self.location)?;
@@ -248,8 +228,6 @@ mod tests {
 
         let run = store.run_calls(run_id).unwrap();
         assert_eq!((run.attempts, run.metered), (4, 2));
-        let daily = store.daily_metered("2026-11", shanghai).unwrap();
-        assert_eq!(daily, BTreeMap::from([(day(3), 2)]));
     }
 
     #[test]

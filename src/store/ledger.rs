@@ -175,14 +175,6 @@ impl Store {
         )
     }
 
-    /// Corrections caused by one approval instance.
-    pub(crate) fn corrections_for_approval(
-        &self,
-        process_instance_id: &str,
-    ) -> Result<Vec<StoredCorrection>, Error> {
-        self.query_corrections("WHERE c.process_instance_id = ?1", [process_instance_id])
-    }
-
     /// The journaled correction with this idempotency key.
     pub fn correction_by_key(
         &self,
@@ -416,10 +408,6 @@ mod tests {
             ids(&store.corrections_for_user_day(&user("u1"), day(9)).unwrap()),
             vec!["supply:p3"]
         );
-        assert_eq!(
-            ids(&store.corrections_for_approval("p2").unwrap()),
-            vec!["supply:p2"]
-        );
         assert!(store.correction_by_key("absent").unwrap().is_none());
     }
 
@@ -457,9 +445,9 @@ mod tests {
             0
         );
 
-        let enriched = store.corrections_for_approval("p1").unwrap();
-        assert_eq!(enriched[0].correction.business_id.as_deref(), Some("B-1"));
-        assert_eq!(enriched[0].correction.approved_at, Some(at(5)));
+        let enriched = store.correction_by_key("supply:p1").unwrap().unwrap();
+        assert_eq!(enriched.correction.business_id.as_deref(), Some("B-1"));
+        assert_eq!(enriched.correction.approved_at, Some(at(5)));
         assert_eq!(store.corrections_awaiting_enrichment().unwrap(), vec!["p2"]);
     }
 

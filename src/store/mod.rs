@@ -106,12 +106,4 @@ impl Store {
             target,
         })
     }
-
-    /// The file behind this store; `None` in memory.
-    pub(crate) fn path(&self) -> Option<&Path> {
-        match &self.target {
-            Target::File(path) => Some(path.as_path()),
-            Target::Memory(_) => None,
-        }
-    }
 }
