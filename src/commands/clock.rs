@@ -20,6 +20,8 @@ impl SharedClock {
         }
     }
 
+    /// Pins the clock at `at` (the demo's virtual nights).
+    #[cfg(feature = "sim")]
     pub(crate) fn set(&self, at: DateTime<Utc>) {
         *self
             .pinned

@@ -74,6 +74,7 @@ impl Job {
 
     /// Runs `request` under the run lock, delivers the outbox, writes the metrics file and
     /// returns the run's report. The lock is released whatever happens inside.
+    #[cfg(feature = "sim")]
     pub(crate) async fn execute(&mut self, request: RunRequest) -> anyhow::Result<Executed> {
         self.execute_until(request, std::future::pending()).await
     }
