@@ -69,6 +69,12 @@ pub use recorder::StoreRecorder;
 pub use run::run_once;
 pub(crate) use run::{plan_run, run_once_until};
 
+/// Slots corrected by an approval within this many days are watched for reverts.
+pub(crate) const REVERT_WATCH_DAYS: u32 = 7;
+
+/// Extra share a nightly run may spend above its even share of what is left, in percent.
+pub(crate) const NIGHTLY_SLACK_PERCENT: u32 = 50;
+
 /// Everything a run needs to know that does not change from run to run.
 #[derive(Debug, Clone)]
 pub struct RunSettings {
@@ -83,13 +89,6 @@ pub struct RunSettings {
     /// The config file's `[reconcile]` section: window, lookback, settle and sync horizons, scan
     /// rhythm, listing lag.
     pub reconcile: ReconcileSettings,
-    /// Which older days of the window are re-read with results.
-    pub(crate) rescan: plan::RescanMode,
-    /// Slots corrected by an approval within this many days are watched for reverts.
-    pub(crate) revert_watch_days: u32,
-    /// Extra share a nightly run may spend above its even share of what is left, in percent.
-    pub(crate) slack_percent: u32,
-    pub(crate) rows_per_user_day: u64,
     /// Sink names that get one outbox row per new correction.
     pub(crate) sinks: Vec<String>,
 }
@@ -97,9 +96,8 @@ pub struct RunSettings {
 impl RunSettings {
     /// Settings with the documented defaults: 4,000 calls a month, each work date read once a
     /// day after it ends, open slots scanned through raw punches every 3 nights for 45 days,
-    /// approvals listed once per creation window 3 days late, a second look at the oldest day
-    /// of the 7-day window out of the month's surplus, 45 days of approval lookback, a 24-hour
-    /// settle horizon, 7 days of revert watch.
+    /// approvals listed once per creation window 3 days late, a 7-day window, 45 days of
+    /// approval lookback, a 24-hour settle horizon.
     pub fn new(timezone: Tz, scope: Scope, policy: Policy) -> RunSettings {
         RunSettings {
             timezone,
@@ -109,10 +107,6 @@ impl RunSettings {
             policy,
             monthly_budget: QuotaSettings::default().monthly_budget,
             reconcile: ReconcileSettings::default(),
-            rescan: plan::RescanMode::default(),
-            revert_watch_days: 7,
-            slack_percent: 50,
-            rows_per_user_day: plan::DEFAULT_ROWS_PER_USER_DAY,
             sinks: Vec::new(),
         }
     }

@@ -27,10 +27,13 @@ use super::facts::{Facts, gather, make_plan};
 use super::fetch::{Fetched, Stop, fetch_details, fetch_punches, fetch_results, list_approvals};
 use super::finish::{Ending, Night, deferred_line, record_night, summarize};
 use super::matching::SlotIndex;
-use super::plan::{Phases, Plan, latest_settled, targeted_items};
+use super::plan::{DEFAULT_ROWS_PER_USER_DAY, Phases, Plan, latest_settled, targeted_items};
 use super::scan::findings;
 use super::state::{Fact, PlannerState};
-use super::{RunError, RunKind, RunOutcome, RunRequest, RunSettings, RunSummary, StoreRecorder};
+use super::{
+    REVERT_WATCH_DAYS, RunError, RunKind, RunOutcome, RunRequest, RunSettings, RunSummary,
+    StoreRecorder,
+};
 
 /// Plans a run without calling anything metered and without writing (the `plan` command).
 /// Without configured process codes the listing is planned for a placeholder template.
@@ -414,7 +417,7 @@ impl<'a> RunContext<'a> {
         }
         let backfill = matches!(self.request.kind, RunKind::Backfill { .. });
         if backfill || (self.facts.scan_night && self.state.punch_shows_supply != Fact::Holds) {
-            let watch_days = i64::from(self.settings.revert_watch_days);
+            let watch_days = i64::from(REVERT_WATCH_DAYS);
             targeted.extend(recently_corrected(
                 self.store,
                 self.request.as_of - Duration::days(watch_days),
@@ -424,7 +427,7 @@ impl<'a> RunContext<'a> {
         let primary_days = covered_days(&self.phases.primary);
         targeted.retain(|day| !primary_days.contains(day));
         let mut items = std::mem::take(&mut self.phases.targeted);
-        items.extend(targeted_items(&targeted, self.settings.rows_per_user_day));
+        items.extend(targeted_items(&targeted, DEFAULT_ROWS_PER_USER_DAY));
         let stop = self.stop_flag().clone();
         fetch_results(&self.client, &stop, items, &mut self.fetched).await;
         Ok(())
