@@ -92,8 +92,6 @@ pub struct ClientConfig {
     /// Calls in flight at once, all APIs together.
     pub max_concurrency: usize,
     pub request_timeout: Duration,
-    /// Attempts per call for transient errors (the first included).
-    pub(crate) max_attempts: u32,
     pub ip_ban: IpBanPolicy,
     /// The business time zone: work dates, request bounds and form times are read in it.
     pub(crate) timezone: chrono_tz::Tz,
@@ -124,7 +122,6 @@ impl ClientConfig {
             qps_per_api: DEFAULT_QPS_PER_API,
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             request_timeout: Duration::from_secs(15),
-            max_attempts: 4,
             ip_ban: IpBanPolicy::default(),
             timezone: chrono_tz::Asia::Shanghai,
             throttle_retry_delay: Duration::from_secs(1),
@@ -144,7 +141,6 @@ impl std::fmt::Debug for ClientConfig {
             .field("qps_per_api", &self.qps_per_api)
             .field("max_concurrency", &self.max_concurrency)
             .field("request_timeout", &self.request_timeout)
-            .field("max_attempts", &self.max_attempts)
             .field("ip_ban", &self.ip_ban)
             .field("timezone", &self.timezone)
             .finish_non_exhaustive()

@@ -84,9 +84,6 @@ impl Inner {
         if config.max_concurrency == 0 {
             return Err(invalid("max_concurrency must be at least 1"));
         }
-        if config.max_attempts == 0 {
-            return Err(invalid("max_attempts must be at least 1"));
-        }
         let http = reqwest::Client::builder()
             .timeout(config.request_timeout)
             .build()
@@ -243,11 +240,13 @@ impl Drop for Reservation<'_> {
     }
 }
 
+/// Attempts per call for transient errors (the first included).
+pub(crate) const MAX_ATTEMPTS: u32 = 4;
+
 impl Client {
-    /// Runs one call with retries: transient errors back off and retry up to `max_attempts`; a
+    /// Runs one call with retries: transient errors back off and retry up to [`MAX_ATTEMPTS`]; a
     /// rejected token is dropped, refreshed and the call retried once.
     pub(crate) async fn execute(&self, spec: &CallSpec) -> Result<Answer, Error> {
-        let max_attempts = self.inner.config.max_attempts.max(1);
         let mut token_refreshed = false;
         let mut attempt = 1;
         loop {
@@ -269,7 +268,7 @@ impl Client {
                 token_refreshed = true;
                 continue;
             }
-            if attempt >= max_attempts {
+            if attempt >= MAX_ATTEMPTS {
                 return Err(error);
             }
             let Some(delay) = self.retry_delay(&error, attempt) else {
