@@ -16,7 +16,7 @@ pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// Flags every command accepts.
@@ -29,19 +29,19 @@ pub struct GlobalArgs {
         value_name = "FILE",
         default_value = "dingtalk-reconcile.toml"
     )]
-    pub config: PathBuf,
+    pub(crate) config: PathBuf,
     /// Evaluate as if now were this instant (RFC 3339), for replays and tests.
     #[arg(long, global = true, value_name = "RFC3339", value_parser = parse_instant)]
-    pub as_of: Option<DateTime<Utc>>,
+    pub(crate) as_of: Option<DateTime<Utc>>,
     /// Log line format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
     /// More log output (repeat for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
+    pub(crate) verbose: u8,
     /// Less log output (repeat for less).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
-    pub quiet: u8,
+    pub(crate) quiet: u8,
 }
 
 impl GlobalArgs {
@@ -51,7 +51,7 @@ impl GlobalArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// One nightly reconciliation, then exit (for cron and systemd timers).
     Run(RunArgs),
     /// Reconcile a date range, chunked and resumable.
@@ -84,119 +84,119 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Print the report on stdout when done (by default a successful run prints nothing).
     #[arg(long)]
-    pub report: bool,
+    pub(crate) report: bool,
     /// Report format when --report is given.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-    pub format: ReportFormat,
+    pub(crate) format: ReportFormat,
 }
 
 #[derive(Debug, Args)]
-pub struct BackfillArgs {
+pub(crate) struct BackfillArgs {
     /// First work date (YYYY-MM-DD).
     #[arg(long, value_parser = parse_date)]
-    pub from: NaiveDate,
+    pub(crate) from: NaiveDate,
     /// Last work date (YYYY-MM-DD), inclusive.
     #[arg(long, value_parser = parse_date)]
-    pub to: NaiveDate,
+    pub(crate) to: NaiveDate,
     /// Only these user ids (comma-separated).
     #[arg(long, value_delimiter = ',')]
-    pub users: Option<Vec<String>>,
+    pub(crate) users: Option<Vec<String>>,
     /// Spend at most this many metered calls.
     #[arg(long, value_name = "N")]
-    pub max_calls: Option<u64>,
+    pub(crate) max_calls: Option<u64>,
     /// Start even if the estimate exceeds what is left of the month's budget.
     #[arg(long)]
-    pub yes: bool,
+    pub(crate) yes: bool,
     /// Continue the unfinished backfill of the same range.
     #[arg(long)]
-    pub resume: bool,
+    pub(crate) resume: bool,
     /// Print the report on stdout when done.
     #[arg(long)]
-    pub report: bool,
+    pub(crate) report: bool,
     /// Report format when --report is given.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-    pub format: ReportFormat,
+    pub(crate) format: ReportFormat,
 }
 
 #[derive(Debug, Args)]
-pub struct PlanArgs {
+pub(crate) struct PlanArgs {
     /// First work date of a backfill to plan (with --to); without, plans the nightly run.
     #[arg(long, value_parser = parse_date, requires = "to")]
-    pub from: Option<NaiveDate>,
+    pub(crate) from: Option<NaiveDate>,
     #[arg(long, value_parser = parse_date, requires = "from")]
-    pub to: Option<NaiveDate>,
+    pub(crate) to: Option<NaiveDate>,
 }
 
 #[derive(Debug, Args)]
-pub struct ReportArgs {
+pub(crate) struct ReportArgs {
     /// A run id, or `latest`.
     #[arg(long, value_name = "ID|latest", conflicts_with_all = ["from", "to"])]
-    pub run: Option<String>,
+    pub(crate) run: Option<String>,
     #[arg(long, value_parser = parse_date, requires = "to")]
-    pub from: Option<NaiveDate>,
+    pub(crate) from: Option<NaiveDate>,
     #[arg(long, value_parser = parse_date, requires = "from")]
-    pub to: Option<NaiveDate>,
+    pub(crate) to: Option<NaiveDate>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-    pub format: ReportFormat,
+    pub(crate) format: ReportFormat,
     /// Write to this file instead of stdout.
     #[arg(long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
-    pub format: StatusFormat,
+    pub(crate) format: StatusFormat,
 }
 
 /// Formats of `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum StatusFormat {
+pub(crate) enum StatusFormat {
     Text,
     Json,
 }
 
 #[derive(Debug, Args)]
-pub struct ExplainArgs {
+pub(crate) struct ExplainArgs {
     #[arg(long)]
-    pub user: String,
+    pub(crate) user: String,
     #[arg(long, value_parser = parse_date)]
-    pub date: NaiveDate,
+    pub(crate) date: NaiveDate,
 }
 
 /// The arguments of `sim` or `demo` in a build without the simulator (`--no-default-features`):
 /// taken as they come, since the command only says it is not built in.
 #[cfg(not(feature = "sim"))]
 #[derive(Debug, Args)]
-pub struct WithoutSimulator {
+pub(crate) struct WithoutSimulator {
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,
         hide = true,
         num_args = 0..
     )]
-    pub args: Vec<String>,
+    pub(crate) args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Employees in the synthetic company.
     #[arg(long, default_value_t = 200)]
-    pub employees: usize,
+    pub(crate) employees: usize,
     /// Seed of the synthetic company.
     #[arg(long, default_value_t = 7)]
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Store file the demo writes (replaced if it exists).
     #[arg(long, default_value = "dingtalk-reconcile-demo.db")]
-    pub store: PathBuf,
+    pub(crate) store: PathBuf,
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-    pub format: ReportFormat,
+    pub(crate) format: ReportFormat,
 }
 
 fn parse_instant(raw: &str) -> Result<DateTime<Utc>, String> {

@@ -10,15 +10,15 @@ use std::process::ExitCode;
 use crate::config::ConfigError;
 
 /// Done, including when corrections were applied.
-pub const DONE: u8 = 0;
+pub(crate) const DONE: u8 = 0;
 /// The run failed.
-pub const FAILED: u8 = 1;
+pub(crate) const FAILED: u8 = 1;
 /// Partial: budget, quota or some items failed; the report says what.
-pub const PARTIAL: u8 = 2;
+pub(crate) const PARTIAL: u8 = 2;
 /// DingTalk unreachable or credentials rejected.
-pub const UNREACHABLE: u8 = 3;
+pub(crate) const UNREACHABLE: u8 = 3;
 /// Another run holds the lock (EX_TEMPFAIL).
-pub const LOCKED: u8 = 75;
+pub(crate) const LOCKED: u8 = 75;
 /// Configuration error (EX_CONFIG).
 pub const CONFIG: u8 = 78;
 
@@ -30,7 +30,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             Outcome::Done => DONE,
             Outcome::Partial => PARTIAL,
@@ -40,7 +40,7 @@ impl Outcome {
 
 /// A marker attached to an error (as its outermost context or a cause) that decides its exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitKind {
+pub(crate) enum ExitKind {
     Failed,
     Unreachable,
     Locked,
@@ -48,7 +48,7 @@ pub enum ExitKind {
 }
 
 impl ExitKind {
-    pub fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             ExitKind::Failed => FAILED,
             ExitKind::Unreachable => UNREACHABLE,
@@ -73,7 +73,7 @@ impl std::error::Error for ExitKind {}
 
 /// The code for an error: an [`ExitKind`] or [`ConfigError`] attached anywhere (as context at any
 /// layer, or as a cause in the chain), else 1.
-pub fn code_for(error: &anyhow::Error) -> u8 {
+pub(crate) fn code_for(error: &anyhow::Error) -> u8 {
     // anyhow's downcast sees context values at every layer, which a walk over `chain()` does not
     // (a context layer appears there only as its wrapper).
     if let Some(kind) = error.downcast_ref::<ExitKind>() {

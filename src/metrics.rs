@@ -21,34 +21,34 @@ use crate::domain::ChangeClass;
 use crate::report::RunReport;
 
 /// Run outcomes that always get a series (0 or 1), so alerts can match on a missing 1.
-pub const KNOWN_OUTCOMES: [&str; 3] = ["done", "partial", "failed"];
+pub(crate) const KNOWN_OUTCOMES: [&str; 3] = ["done", "partial", "failed"];
 
 /// What the textfile reports about the last run.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RunMetrics {
-    pub run_id: i64,
+pub(crate) struct RunMetrics {
+    pub(crate) run_id: i64,
     /// When the last run ended (or started, while it has not ended).
-    pub last_run_at: DateTime<Utc>,
+    pub(crate) last_run_at: DateTime<Utc>,
     /// When the last run with outcome `done` ended; `None` when there never was one.
-    pub last_success_at: Option<DateTime<Utc>>,
+    pub(crate) last_success_at: Option<DateTime<Utc>>,
     /// `done`, `partial`, `failed`, or anything else a run recorded.
-    pub outcome: String,
+    pub(crate) outcome: String,
     /// Corrections journaled by this run, per class (every class present).
-    pub corrections_by_class: BTreeMap<ChangeClass, u64>,
-    pub metered_calls_run: u64,
-    pub metered_calls_month: u64,
-    pub budget: u64,
+    pub(crate) corrections_by_class: BTreeMap<ChangeClass, u64>,
+    pub(crate) metered_calls_run: u64,
+    pub(crate) metered_calls_month: u64,
+    pub(crate) budget: u64,
     /// Approvals approved or running that DingTalk does not yet show on their slot.
-    pub pending_approvals: u64,
-    pub duration_seconds: f64,
+    pub(crate) pending_approvals: u64,
+    pub(crate) duration_seconds: f64,
     /// Corrections not yet acknowledged, per sink name.
-    pub sink_backlog: BTreeMap<String, u64>,
+    pub(crate) sink_backlog: BTreeMap<String, u64>,
 }
 
 impl RunMetrics {
     /// The metrics of the run a report describes. `last_success_at` and `sink_backlog` come from
     /// the store, since a single run's report does not know them.
-    pub fn from_report(
+    pub(crate) fn from_report(
         report: &RunReport,
         last_success_at: Option<DateTime<Utc>>,
         sink_backlog: BTreeMap<String, u64>,
@@ -80,7 +80,7 @@ impl RunMetrics {
 }
 
 /// The textfile's content.
-pub fn render(metrics: &RunMetrics) -> String {
+pub(crate) fn render(metrics: &RunMetrics) -> String {
     let mut out = String::new();
     for gauge in gauges(metrics) {
         write_gauge(&mut out, &gauge);
@@ -228,7 +228,7 @@ fn outcome_samples(outcome: &str) -> Vec<(String, String)> {
 }
 
 /// Writes the textfile at `path` atomically.
-pub fn write_textfile(path: &Path, metrics: &RunMetrics) -> io::Result<()> {
+pub(crate) fn write_textfile(path: &Path, metrics: &RunMetrics) -> io::Result<()> {
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),

@@ -17,15 +17,15 @@ use crate::dingtalk::limits::{IDS_PER_PAGE, ROWS_PER_PAGE};
 
 /// A natural month in the business time zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct YearMonth {
-    pub year: i32,
+pub(crate) struct YearMonth {
+    pub(crate) year: i32,
     /// 1 to 12.
-    pub month: u32,
+    pub(crate) month: u32,
 }
 
 impl YearMonth {
     /// The month `instant` falls in, read on the wall clock of `tz`.
-    pub fn of(instant: DateTime<Utc>, tz: Tz) -> YearMonth {
+    pub(crate) fn of(instant: DateTime<Utc>, tz: Tz) -> YearMonth {
         let local = instant.with_timezone(&tz);
         YearMonth {
             year: local.year(),
@@ -34,18 +34,18 @@ impl YearMonth {
     }
 
     /// The month of a calendar date.
-    pub fn of_date(date: NaiveDate) -> YearMonth {
+    pub(crate) fn of_date(date: NaiveDate) -> YearMonth {
         YearMonth {
             year: date.year(),
             month: date.month(),
         }
     }
 
-    pub fn first_day(self) -> NaiveDate {
+    pub(crate) fn first_day(self) -> NaiveDate {
         NaiveDate::from_ymd_opt(self.year, self.month, 1).unwrap_or(NaiveDate::MIN)
     }
 
-    pub fn next(self) -> YearMonth {
+    pub(crate) fn next(self) -> YearMonth {
         if self.month >= 12 {
             YearMonth {
                 year: self.year + 1,
@@ -60,16 +60,12 @@ impl YearMonth {
     }
 
     /// The last calendar day of the month.
-    pub fn last_day(self) -> NaiveDate {
+    pub(crate) fn last_day(self) -> NaiveDate {
         self.next().first_day().pred_opt().unwrap_or(NaiveDate::MAX)
     }
 
-    pub fn days(self) -> u32 {
-        self.last_day().day()
-    }
-
     /// The instants the month starts (inclusive) and ends (exclusive) at in `tz`.
-    pub fn bounds(self, tz: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
+    pub(crate) fn bounds(self, tz: Tz) -> (DateTime<Utc>, DateTime<Utc>) {
         (
             local_midnight(self.first_day(), tz),
             local_midnight(self.next().first_day(), tz),
@@ -85,7 +81,7 @@ impl fmt::Display for YearMonth {
 
 /// The instant local midnight of `date` happens in `tz` (the earliest one where a transition
 /// makes it ambiguous; the first valid instant after a gap).
-pub fn local_midnight(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
+pub(crate) fn local_midnight(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
     let naive = date.and_hms_opt(0, 0, 0).unwrap_or_default();
     match tz.from_local_datetime(&naive) {
         chrono::LocalResult::Single(t) => t.with_timezone(&Utc),
@@ -101,12 +97,12 @@ pub fn local_midnight(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
 }
 
 /// The calendar date of `instant` on the wall clock of `tz`.
-pub fn local_date(instant: DateTime<Utc>, tz: Tz) -> NaiveDate {
+pub(crate) fn local_date(instant: DateTime<Utc>, tz: Tz) -> NaiveDate {
     instant.with_timezone(&tz).date_naive()
 }
 
 /// Nightly runs left in the month of `as_of`, the one at `as_of` included (one run a day).
-pub fn remaining_nightly_runs(as_of: DateTime<Utc>, tz: Tz) -> u32 {
+pub(crate) fn remaining_nightly_runs(as_of: DateTime<Utc>, tz: Tz) -> u32 {
     let today = local_date(as_of, tz);
     let month = YearMonth::of_date(today);
     month.last_day().day() - today.day() + 1
@@ -114,20 +110,20 @@ pub fn remaining_nightly_runs(as_of: DateTime<Utc>, tz: Tz) -> u32 {
 
 /// What the month's budget looks like at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Pace {
-    pub month: YearMonth,
-    pub budget: u64,
+pub(crate) struct Pace {
+    pub(crate) month: YearMonth,
+    pub(crate) budget: u64,
     /// Metered calls counted so far this month.
-    pub used: u64,
-    pub remaining: u64,
+    pub(crate) used: u64,
+    pub(crate) remaining: u64,
     /// Fraction of the month elapsed, 0.0 to 1.0.
-    pub elapsed: f64,
+    pub(crate) elapsed: f64,
     /// Calls the month ends at if spending goes on at the pace so far.
-    pub projected: u64,
+    pub(crate) projected: u64,
 }
 
 /// Budget use, pace and projection for the month of `as_of`.
-pub fn pace(as_of: DateTime<Utc>, tz: Tz, budget: u64, used: u64) -> Pace {
+pub(crate) fn pace(as_of: DateTime<Utc>, tz: Tz, budget: u64, used: u64) -> Pace {
     let month = YearMonth::of(as_of, tz);
     let (start, end) = month.bounds(tz);
     let total = (end - start).num_seconds().max(1) as f64;
@@ -149,7 +145,7 @@ pub fn pace(as_of: DateTime<Utc>, tz: Tz, budget: u64, used: u64) -> Pace {
 
 /// What one nightly run may spend: the remaining budget divided by the nightly runs left in
 /// the month (this one included), plus `slack_percent` on top, never more than what is left.
-pub fn nightly_allowance(remaining: u64, runs_left: u32, slack_percent: u32) -> u64 {
+pub(crate) fn nightly_allowance(remaining: u64, runs_left: u32, slack_percent: u32) -> u64 {
     let runs = u64::from(runs_left.max(1));
     let share = remaining.div_ceil(runs);
     let with_slack = share + share * u64::from(slack_percent) / 100;
@@ -159,20 +155,20 @@ pub fn nightly_allowance(remaining: u64, runs_left: u32, slack_percent: u32) -> 
 /// What a night may spend beyond its essential work: the month's remaining budget less a
 /// reserve of `essential_per_night` for each of the `later_nights` still to come, never more
 /// than `remaining`. Second looks and enrichment only ever spend this.
-pub fn surplus(remaining: u64, essential_per_night: u64, later_nights: u32) -> u64 {
+pub(crate) fn surplus(remaining: u64, essential_per_night: u64, later_nights: u32) -> u64 {
     remaining.saturating_sub(essential_per_night.saturating_mul(u64::from(later_nights)))
 }
 
 /// Metered calls one `attendance/list` traversal costs: one batch of at most 50 users and 7
 /// days, `expected_rows` rows in it; one page per 50 rows, and at least one call even when the
 /// batch returns nothing.
-pub fn results_batch_cost(expected_rows: u64) -> u64 {
+pub(crate) fn results_batch_cost(expected_rows: u64) -> u64 {
     expected_rows.div_ceil(ROWS_PER_PAGE).max(1)
 }
 
 /// Metered calls a traversal of `instanceIds/query` costs for `expected_ids` ids: one page per
 /// 20 ids, at least one.
-pub fn approval_list_cost(expected_ids: u64) -> u64 {
+pub(crate) fn approval_list_cost(expected_ids: u64) -> u64 {
     expected_ids.div_ceil(IDS_PER_PAGE).max(1)
 }
 
@@ -211,13 +207,14 @@ mod tests {
                 month: 1
             }
         );
-        assert_eq!(december.days(), 31);
+        assert_eq!(december.last_day().day(), 31);
         assert_eq!(
             YearMonth {
                 year: 2028,
                 month: 2
             }
-            .days(),
+            .last_day()
+            .day(),
             29
         );
     }

@@ -39,7 +39,7 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Trigger::Scheduled => "schedule",
             Trigger::CatchUp => "catch_up",
@@ -84,7 +84,7 @@ pub struct DaemonSummary {
 
 /// Whether the daemon should catch up at start: the most recent scheduled instant before `now`
 /// has no run started at or after it. Only ever one catch-up, however long the downtime.
-pub fn needs_catch_up(
+pub(crate) fn needs_catch_up(
     cron: &croner::Cron,
     timezone: Tz,
     now: DateTime<Utc>,
@@ -101,7 +101,12 @@ pub fn needs_catch_up(
 
 /// The delay before retry number `failures` (1-based): `base × 2^(failures-1)`, capped, plus up
 /// to 20 % jitter so that many daemons do not retry in step.
-pub fn retry_delay(failures: u32, base: Duration, cap: Duration, jitter_unit: f64) -> Duration {
+pub(crate) fn retry_delay(
+    failures: u32,
+    base: Duration,
+    cap: Duration,
+    jitter_unit: f64,
+) -> Duration {
     let exponent = failures.saturating_sub(1).min(20);
     let raw = base.saturating_mul(1u32 << exponent).min(cap);
     let jitter = raw.mul_f64(0.2 * jitter_unit.clamp(0.0, 1.0));
@@ -251,7 +256,7 @@ fn record(summary: &mut DaemonSummary, outcome: TickOutcome) {
 }
 
 /// Completes on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

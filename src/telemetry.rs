@@ -16,7 +16,7 @@ pub enum LogFormat {
 }
 
 /// The default filter for a verbosity: 0 = info, 1 = debug, 2+ = trace, negative = warn/error.
-pub fn default_filter(verbosity: i8) -> &'static str {
+pub(crate) fn default_filter(verbosity: i8) -> &'static str {
     match verbosity {
         i8::MIN..=-2 => "error",
         -1 => "warn",

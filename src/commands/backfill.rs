@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{BackfillArgs, GlobalArgs, PlanArgs};
-use crate::commands::job::{Job, JobOptions, load_config, outcome_of, unlock};
+use crate::commands::job::{Job, load_config, outcome_of, unlock};
 use crate::commands::{SharedClock, print_stdout};
 use crate::dingtalk::StopFlag;
 use crate::dingtalk::limits;
@@ -20,7 +20,7 @@ use crate::store::{BackfillKey, RunLock};
 
 /// Splits `from..=to` into chunks of the days one results call covers
 /// ([`limits::DAYS_PER_CALL`]), each chunk one run.
-pub fn chunks(from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
+pub(crate) fn chunks(from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
     limits::date_runs(from, to)
 }
 
@@ -64,10 +64,10 @@ fn check_range(from: NaiveDate, to: NaiveDate, today: NaiveDate) -> anyhow::Resu
 }
 
 /// `backfill --from --to`.
-pub async fn backfill(global: &GlobalArgs, args: BackfillArgs) -> anyhow::Result<Outcome> {
+pub(crate) async fn backfill(global: &GlobalArgs, args: BackfillArgs) -> anyhow::Result<Outcome> {
     let config = load_config(global)?;
     let clock = SharedClock::new(global.as_of);
-    let mut job = Job::open(config, clock.clone(), &JobOptions::default())?;
+    let mut job = Job::open(config, clock.clone())?;
     let users = parse_users(args.users.clone())?;
     let as_of = clock.now();
     let tz = job.config.timezone;
@@ -273,10 +273,10 @@ fn progress_bar(chunks: usize) -> ProgressBar {
 }
 
 /// `plan [--from --to]`: prints the plan and its cost; calls nothing metered.
-pub async fn plan(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<Outcome> {
+pub(crate) async fn plan(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<Outcome> {
     let config = load_config(global)?;
     let clock = SharedClock::new(global.as_of);
-    let job = Job::open(config, clock.clone(), &JobOptions::default())?;
+    let job = Job::open(config, clock.clone())?;
     let as_of = clock.now();
     let kind = match (args.from, args.to) {
         (Some(from), Some(to)) => {

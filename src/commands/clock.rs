@@ -20,7 +20,9 @@ impl SharedClock {
         }
     }
 
-    pub fn set(&self, at: DateTime<Utc>) {
+    /// Pins the clock at `at` (the demo's virtual nights).
+    #[cfg(feature = "sim")]
+    pub(crate) fn set(&self, at: DateTime<Utc>) {
         *self
             .pinned
             .lock()

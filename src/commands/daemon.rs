@@ -18,7 +18,7 @@ use tokio::sync::{Mutex, mpsc, watch};
 
 use crate::cli::GlobalArgs;
 use crate::commands::SharedClock;
-use crate::commands::job::{Job, JobOptions, load_config};
+use crate::commands::job::{Job, load_config};
 use crate::exit::{ExitKind, Outcome};
 use crate::reconcile::{RunKind, RunOutcome, RunRequest};
 use crate::schedule::{self, DaemonOptions, TickOutcome, Trigger};
@@ -32,13 +32,13 @@ const RETRY_CAP: Duration = Duration::from_secs(30 * 60);
 const LAST_RUN_LOOKBACK: usize = 500;
 
 /// Runs until SIGINT/SIGTERM.
-pub async fn daemon(global: &GlobalArgs) -> anyhow::Result<Outcome> {
+pub(crate) async fn daemon(global: &GlobalArgs) -> anyhow::Result<Outcome> {
     if global.as_of.is_some() {
         return Err(anyhow::Error::new(ExitKind::Config)
             .context("--as-of cannot be used with daemon: the daemon follows the real clock"));
     }
     let config = load_config(global)?;
-    let job = Job::open(config, SharedClock::new(None), &JobOptions::default())?;
+    let job = Job::open(config, SharedClock::new(None))?;
     // Backfills record one run per week of their range: look far enough back to see past them.
     let last_run_started = job
         .store

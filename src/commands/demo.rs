@@ -12,7 +12,7 @@ use dingtalk_sim::{SimConfig, SimHandle, SimStats};
 
 use crate::cli::DemoArgs;
 use crate::commands::backfill::{BackfillOptions, run_backfill};
-use crate::commands::job::{Job, JobOptions, outcome_of};
+use crate::commands::job::{Job, outcome_of};
 use crate::commands::{SharedClock, print_stdout};
 use crate::config::Config;
 use crate::exit::Outcome;
@@ -24,7 +24,7 @@ const FIRST_DAY: (i32, u32, u32) = (2026, 10, 1);
 const DAYS: u32 = 31;
 
 /// Runs the demo; the report goes to stdout, progress to stderr.
-pub async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
+pub(crate) async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let month = DemoMonth::new()?;
     let sim = start_simulator(&args, &month).await?;
@@ -133,7 +133,7 @@ fn open_demo_store(
         .with_context(|| format!("cannot write {}", config_path.display()))?;
     let config = Config::parse(&config_text, &config_path, &|_| None)?;
     let clock = SharedClock::new(Some(at));
-    let job = Job::open(config, clock.clone(), &JobOptions::default())?;
+    let job = Job::open(config, clock.clone())?;
     Ok((job, clock, config_path))
 }
 

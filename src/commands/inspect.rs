@@ -23,7 +23,7 @@ fn open_store(global: &GlobalArgs) -> anyhow::Result<(crate::config::Config, Sto
 }
 
 /// `report`: one run (`--run ID|latest`, the default) or a date range.
-pub fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Outcome> {
     let (config, store) = open_store(global)?;
     let tz = config.timezone;
     let built = match (args.from, args.to) {
@@ -56,7 +56,7 @@ pub fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Outcome> 
 }
 
 /// `status`.
-pub fn status(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn status(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<Outcome> {
     let (config, store) = open_store(global)?;
     let as_of = SharedClock::new(global.as_of).now();
     let status = collect_status(
@@ -135,7 +135,7 @@ fn collect_status(
 }
 
 /// `explain --user --date`: everything known about one employee-day.
-pub fn explain(global: &GlobalArgs, args: ExplainArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn explain(global: &GlobalArgs, args: ExplainArgs) -> anyhow::Result<Outcome> {
     let (config, store) = open_store(global)?;
     let user = UserId::new(args.user.clone()).map_err(|error| {
         anyhow::Error::new(error)

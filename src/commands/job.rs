@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::commands::SharedClock;
@@ -24,43 +24,33 @@ use crate::report::{self, RenderOptions, RunReport};
 use crate::sink::{self, SinkConfig};
 use crate::store::{self, LockHolder, RunLock, Store};
 
-/// Knobs that are not in the config file: tests and the demo tune the client for a simulator.
-#[derive(Debug, Clone, Default)]
-pub struct JobOptions {
-    /// Override the client's per-API rate (a simulator may allow more than DingTalk).
-    pub qps_per_api: Option<u32>,
-    /// Shorter retry pauses (a simulator answers at once).
-    pub fast_retries: bool,
-}
-
 /// Everything a run needs, opened once.
 pub struct Job {
-    pub config: Config,
-    pub store: Store,
-    pub client: Client,
-    pub recorder: Arc<StoreRecorder>,
-    pub settings: RunSettings,
-    pub sinks: Vec<SinkConfig>,
-    pub clock: SharedClock,
+    pub(crate) config: Config,
+    pub(crate) store: Store,
+    pub(crate) client: Client,
+    pub(crate) recorder: Arc<StoreRecorder>,
+    pub(crate) settings: RunSettings,
+    pub(crate) sinks: Vec<SinkConfig>,
     http: reqwest::Client,
 }
 
 /// What [`Job::execute`] produced.
-pub struct Executed {
-    pub summary: RunSummary,
-    pub report: RunReport,
+pub(crate) struct Executed {
+    pub(crate) summary: RunSummary,
+    pub(crate) report: RunReport,
 }
 
 impl Job {
     /// Opens the store and builds the client and settings from a validated config.
-    pub fn open(config: Config, clock: SharedClock, options: &JobOptions) -> anyhow::Result<Job> {
+    pub fn open(config: Config, clock: SharedClock) -> anyhow::Result<Job> {
         let store = Store::open(&config.store.path)
             .with_context(|| format!("cannot open the store {}", config.store.path.display()))?;
         let recorder = Arc::new(StoreRecorder::new(
             store.call_log().context("cannot open the call ledger")?,
             config.timezone,
         ));
-        let client = build_client(&config, &clock, &recorder, options)?;
+        let client = build_client(&config, &clock, &recorder)?;
         let settings = run_settings(&config);
         let sinks = config
             .sinks
@@ -78,21 +68,21 @@ impl Job {
             recorder,
             settings,
             sinks,
-            clock,
             http,
         })
     }
 
     /// Runs `request` under the run lock, delivers the outbox, writes the metrics file and
     /// returns the run's report. The lock is released whatever happens inside.
-    pub async fn execute(&mut self, request: RunRequest) -> anyhow::Result<Executed> {
+    #[cfg(feature = "sim")]
+    pub(crate) async fn execute(&mut self, request: RunRequest) -> anyhow::Result<Executed> {
         self.execute_until(request, std::future::pending()).await
     }
 
     /// Like [`Job::execute`], but when `stop` completes mid-run (SIGINT/SIGTERM) the run's stop
     /// flag is raised: no further DingTalk call is made, the run applies what it has fetched,
     /// records itself as partial (the rest deferred) and the lock is released.
-    pub async fn execute_until(
+    pub(crate) async fn execute_until(
         &mut self,
         request: RunRequest,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
@@ -123,7 +113,7 @@ impl Job {
 
     /// Takes the run lock (exit code 75 when another live run holds it); it is released when
     /// the guard is dropped.
-    pub fn lock(&mut self) -> anyhow::Result<RunLock> {
+    pub(crate) fn lock(&mut self) -> anyhow::Result<RunLock> {
         match self.store.lock_run(LockHolder::current(None, Utc::now())) {
             Ok(lock) => Ok(lock),
             Err(store::Error::Locked { holder }) => Err(anyhow::Error::new(ExitKind::Locked)
@@ -133,7 +123,7 @@ impl Job {
     }
 
     /// Like [`Job::execute_until`], for a caller that already holds the lock and its stop flag.
-    pub async fn execute_locked(
+    pub(crate) async fn execute_locked(
         &mut self,
         request: &RunRequest,
         lock: &RunLock,
@@ -241,27 +231,22 @@ impl Job {
         }
     }
 
-    pub fn render_options(&self) -> RenderOptions {
+    pub(crate) fn render_options(&self) -> RenderOptions {
         RenderOptions {
             tz: self.config.timezone,
         }
     }
-
-    /// "Now" for this job: `--as-of` when given, else the clock.
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
 }
 
 /// Releases the run lock now, logging a failure (the lock then stays until it goes stale).
-pub fn unlock(lock: RunLock) {
+pub(crate) fn unlock(lock: RunLock) {
     if let Err(error) = lock.release() {
         tracing::warn!(error.message = %error, "cannot release the run lock");
     }
 }
 
 /// The exit outcome of a finished run.
-pub fn outcome_of(summary: &RunSummary) -> anyhow::Result<Outcome> {
+pub(crate) fn outcome_of(summary: &RunSummary) -> anyhow::Result<Outcome> {
     match summary.outcome {
         RunOutcome::Done => Ok(Outcome::Done),
         RunOutcome::Partial => Ok(Outcome::Partial),
@@ -303,7 +288,7 @@ fn unreachable(error: &dingtalk::Error) -> bool {
 }
 
 /// Reads and validates the config file named on the command line (exit code 78 on failure).
-pub fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
+pub(crate) fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
     let config = Config::load(&global.config, &|key| std::env::var(key).ok())?;
     for warning in &config.warnings {
         tracing::warn!("{warning}");
@@ -315,7 +300,6 @@ fn build_client(
     config: &Config,
     clock: &SharedClock,
     recorder: &Arc<StoreRecorder>,
-    options: &JobOptions,
 ) -> anyhow::Result<Client> {
     let settings = &config.dingtalk;
     let mut client_config = ClientConfig::new(
@@ -325,15 +309,11 @@ fn build_client(
         settings.app_secret.clone(),
     );
     client_config.token_source = settings.token_source;
-    client_config.qps_per_api = options.qps_per_api.unwrap_or(settings.qps_per_api);
+    client_config.qps_per_api = settings.qps_per_api;
     client_config.max_concurrency = settings.max_concurrency;
     client_config.request_timeout = settings.request_timeout();
     client_config.ip_ban = settings.ip_ban();
     client_config.timezone = config.timezone;
-    if options.fast_retries {
-        client_config.throttle_retry_delay = std::time::Duration::from_millis(20);
-        client_config.retry_base_delay = std::time::Duration::from_millis(10);
-    }
     let clock: Arc<dyn Clock> = Arc::new(clock.clone());
     let recorder: Arc<dyn dingtalk::CallRecorder> = recorder.clone();
     Client::new(client_config, clock, recorder)
@@ -342,7 +322,7 @@ fn build_client(
 
 /// The engine's settings from the config file: its `[reconcile]` section as it is, the rest
 /// beside the engine's own defaults.
-pub fn run_settings(config: &Config) -> RunSettings {
+pub(crate) fn run_settings(config: &Config) -> RunSettings {
     let mut settings =
         RunSettings::new(config.timezone, config.scope.clone(), config.policy.clone());
     settings.supply_process_codes = config.dingtalk.supply_process_codes.clone();
@@ -354,10 +334,10 @@ pub fn run_settings(config: &Config) -> RunSettings {
 }
 
 /// `run`: one nightly reconciliation. Silent on success unless `--report`.
-pub async fn nightly(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<Outcome> {
+pub(crate) async fn nightly(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<Outcome> {
     let config = load_config(global)?;
     let clock = SharedClock::new(global.as_of);
-    let mut job = Job::open(config, clock.clone(), &JobOptions::default())?;
+    let mut job = Job::open(config, clock.clone())?;
     let request = RunRequest {
         kind: RunKind::Nightly,
         as_of: clock.now(),

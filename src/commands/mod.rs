@@ -23,7 +23,7 @@ use crate::cli::{Cli, Command};
 use crate::exit::Outcome;
 
 pub use clock::SharedClock;
-pub use job::{Job, JobOptions};
+pub use job::Job;
 
 /// Runs the parsed command line to completion on a fresh tokio runtime.
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {

@@ -29,14 +29,11 @@ use crate::sink::{SecretEnv, SinkConfig, SinkKind};
 
 pub(crate) mod de;
 
-/// The example configuration shipped with the binary and the README.
-pub const EXAMPLE_CONFIG: &str = include_str!("../../dingtalk-reconcile.example.toml");
-
 /// Default store file, relative to the working directory.
-pub const DEFAULT_STORE_PATH: &str = "dingtalk-reconcile.db";
+pub(crate) const DEFAULT_STORE_PATH: &str = "dingtalk-reconcile.db";
 
 /// Default schedule: 02:10 every night, off the top of the hour as DingTalk asks.
-pub const DEFAULT_CRON: &str = "0 10 2 * * *";
+pub(crate) const DEFAULT_CRON: &str = "0 10 2 * * *";
 
 /// Why a configuration could not be used. Maps to exit code 78.
 #[derive(Debug, thiserror::Error)]
@@ -127,24 +124,24 @@ fn missing_hint(field: &str) -> &'static str {
 pub struct Config {
     /// Business time zone: work dates, month boundaries and report times are in it.
     #[serde(deserialize_with = "de::timezone")]
-    pub timezone: Tz,
-    pub dingtalk: DingTalkSettings,
+    pub(crate) timezone: Tz,
+    pub(crate) dingtalk: DingTalkSettings,
     /// Who is in scope (`[scope]`: `departments` or `user_ids`).
     #[serde(deserialize_with = "de::scope")]
-    pub scope: Scope,
-    pub store: StoreSettings,
-    pub quota: QuotaSettings,
-    pub schedule: ScheduleSettings,
-    pub policy: Policy,
-    pub reconcile: ReconcileSettings,
-    pub metrics: MetricsSettings,
+    pub(crate) scope: Scope,
+    pub(crate) store: StoreSettings,
+    pub(crate) quota: QuotaSettings,
+    pub(crate) schedule: ScheduleSettings,
+    pub(crate) policy: Policy,
+    pub(crate) reconcile: ReconcileSettings,
+    pub(crate) metrics: MetricsSettings,
     /// The `[[sink]]` entries, in file order; their secrets are still environment variable
     /// names (resolved by [`SinkConfig::from_setting`] when a job opens).
     #[serde(skip)]
-    pub sinks: Vec<SinkConfig<SecretEnv>>,
+    pub(crate) sinks: Vec<SinkConfig<SecretEnv>>,
     /// Unknown keys and other non-fatal remarks, for the caller to log.
     #[serde(skip)]
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Default for Config {
@@ -173,28 +170,28 @@ fn default_scope() -> Scope {
 /// `[dingtalk]`: the app's credentials, the endpoints and how hard to call them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
-pub struct DingTalkSettings {
+pub(crate) struct DingTalkSettings {
     /// Required, here or in `DINGTALK_APP_KEY` (which wins).
-    pub app_key: String,
+    pub(crate) app_key: String,
     /// Required, here or in `DINGTALK_APP_SECRET` (which wins).
     #[serde(deserialize_with = "de::secret")]
-    pub app_secret: SecretString,
+    pub(crate) app_secret: SecretString,
     #[serde(deserialize_with = "de::https_url")]
-    pub oapi_base_url: Url,
+    pub(crate) oapi_base_url: Url,
     #[serde(deserialize_with = "de::https_url")]
-    pub api_base_url: Url,
+    pub(crate) api_base_url: Url,
     /// The 补卡 templates; `None` (or an empty list): discovered through `admin_user_id`.
-    pub supply_process_codes: Option<Vec<String>>,
+    pub(crate) supply_process_codes: Option<Vec<String>>,
     #[serde(deserialize_with = "de::optional_user_id")]
-    pub admin_user_id: Option<UserId>,
+    pub(crate) admin_user_id: Option<UserId>,
     /// `"oauth2"` (current) or `"gettoken"` (legacy).
     #[serde(deserialize_with = "de::token_source")]
-    pub token_source: TokenSource,
-    pub qps_per_api: u32,
-    pub max_concurrency: usize,
-    pub request_timeout_secs: u64,
+    pub(crate) token_source: TokenSource,
+    pub(crate) qps_per_api: u32,
+    pub(crate) max_concurrency: usize,
+    pub(crate) request_timeout_secs: u64,
     /// `0`: give up when DingTalk bans our IP; otherwise wait up to this many seconds.
-    pub ip_ban_wait_secs: u64,
+    pub(crate) ip_ban_wait_secs: u64,
 }
 
 impl Default for DingTalkSettings {
@@ -217,11 +214,11 @@ impl Default for DingTalkSettings {
 }
 
 impl DingTalkSettings {
-    pub fn request_timeout(&self) -> Duration {
+    pub(crate) fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
     }
 
-    pub fn ip_ban(&self) -> IpBanPolicy {
+    pub(crate) fn ip_ban(&self) -> IpBanPolicy {
         match self.ip_ban_wait_secs {
             0 => IpBanPolicy::GiveUp,
             secs => IpBanPolicy::Wait {
@@ -234,9 +231,9 @@ impl DingTalkSettings {
 /// `[store]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
-pub struct StoreSettings {
+pub(crate) struct StoreSettings {
     #[serde(deserialize_with = "de::path")]
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
 }
 
 impl Default for StoreSettings {
@@ -250,9 +247,9 @@ impl Default for StoreSettings {
 /// `[quota]`.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(default)]
-pub struct QuotaSettings {
+pub(crate) struct QuotaSettings {
     /// Metered calls this job may spend per natural month.
-    pub monthly_budget: u64,
+    pub(crate) monthly_budget: u64,
 }
 
 impl Default for QuotaSettings {
@@ -266,10 +263,10 @@ impl Default for QuotaSettings {
 /// `[schedule]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
-pub struct ScheduleSettings {
+pub(crate) struct ScheduleSettings {
     /// Six fields, seconds first (checked with [`parse_cron`]).
     #[serde(deserialize_with = "de::cron")]
-    pub cron: String,
+    pub(crate) cron: String,
 }
 
 impl Default for ScheduleSettings {
@@ -285,11 +282,11 @@ impl Default for ScheduleSettings {
 #[serde(default)]
 pub struct ReconcileSettings {
     /// Work days a nightly run covers: yesterday and the days before it.
-    pub window_days: u32,
+    pub(crate) window_days: u32,
     /// Approvals created this many days back are listed (≥ longest filing lag + decision lag).
-    pub approval_lookback_days: u32,
+    pub(crate) approval_lookback_days: u32,
     /// An OffDuty result observed within this many hours of its scheduled time may still settle.
-    pub settle_hours: u32,
+    pub(crate) settle_hours: u32,
     /// A work date is read by the nightly sync once local midnight after it plus this many
     /// hours has passed (so it is read once, settled).
     pub sync_after_hours: u32,
@@ -297,7 +294,7 @@ pub struct ReconcileSettings {
     pub scan_every_nights: u32,
     /// Not-signed slots older than this many days are no longer scanned for a 补卡 (longest
     /// filing lag plus decision lag).
-    pub open_slot_horizon_days: u32,
+    pub(crate) open_slot_horizon_days: u32,
     /// Approvals are listed by creation window once the window is this many hours old, so most
     /// are final when listed (running ones are followed up on scan nights).
     pub listing_lag_hours: u32,
@@ -320,10 +317,10 @@ impl Default for ReconcileSettings {
 /// `[metrics]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct MetricsSettings {
+pub(crate) struct MetricsSettings {
     /// Prometheus textfile written after each run; `None`: none.
     #[serde(deserialize_with = "de::optional_path")]
-    pub textfile: Option<PathBuf>,
+    pub(crate) textfile: Option<PathBuf>,
 }
 
 /// Default webhook timeout, used by `[[sink]]` entries without `timeout_secs`.
@@ -334,7 +331,10 @@ pub(crate) fn default_sink_timeout() -> Duration {
 impl Config {
     /// Reads and validates a config file. `env` looks up environment variables (pass
     /// `|k| std::env::var(k).ok()` in production).
-    pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    pub(crate) fn load(
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
@@ -599,7 +599,7 @@ fn sinks(
 }
 
 /// Parses a six-field cron expression (seconds first), as the daemon's scheduler does.
-pub fn parse_cron(expression: &str) -> Result<croner::Cron, String> {
+pub(crate) fn parse_cron(expression: &str) -> Result<croner::Cron, String> {
     croner::parser::CronParser::builder()
         .seconds(croner::parser::Seconds::Required)
         .dom_and_dow(true)
@@ -674,7 +674,8 @@ mod tests {
 
     #[test]
     fn the_example_config_is_valid_and_has_no_unknown_keys() {
-        let config = parse(EXAMPLE_CONFIG).unwrap();
+        let example = include_str!("../../dingtalk-reconcile.example.toml");
+        let config = parse(example).unwrap();
         assert!(config.warnings.is_empty(), "{:?}", config.warnings);
         assert_eq!(config.timezone, chrono_tz::Asia::Shanghai);
     }

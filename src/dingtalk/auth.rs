@@ -26,8 +26,8 @@ const MAX_LIFETIME: Duration = Duration::days(1);
 /// A token handed to one call, with the generation used to invalidate exactly it.
 #[derive(Clone)]
 pub(crate) struct Token {
-    pub secret: SecretString,
-    pub generation: u64,
+    pub(crate) secret: SecretString,
+    pub(crate) generation: u64,
 }
 
 impl std::fmt::Debug for Token {
@@ -47,8 +47,8 @@ struct Cached {
 
 /// A token as DingTalk issued it: the secret and `expireIn` / `expires_in` in seconds.
 pub(crate) struct Issued {
-    pub secret: SecretString,
-    pub expires_in_seconds: i64,
+    pub(crate) secret: SecretString,
+    pub(crate) expires_in_seconds: i64,
 }
 
 #[derive(Debug, Default)]
@@ -62,7 +62,7 @@ pub(crate) struct TokenCache {
 impl TokenCache {
     /// The cached token if it is still fresh at `now()`, else one obtained with `fetch`. Callers
     /// arriving during a refresh wait for it and share its result.
-    pub async fn get<Fetch, Fut>(
+    pub(crate) async fn get<Fetch, Fut>(
         &self,
         now: impl Fn() -> DateTime<Utc>,
         fetch: Fetch,
@@ -102,7 +102,7 @@ impl TokenCache {
     }
 
     /// Drops the cached token if it is still the one of `generation`.
-    pub async fn invalidate(&self, generation: u64) {
+    pub(crate) async fn invalidate(&self, generation: u64) {
         let mut state = self.state.lock().await;
         if state
             .as_ref()

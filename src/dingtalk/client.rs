@@ -21,7 +21,7 @@ use super::decode::{FieldError, Fields, format_local, lenient_i64};
 use super::limits::{Batch, ROWS_PER_PAGE, split_batches};
 use super::model::{BatchError, Punch, PunchesPull, ResultsPull, Scope, user_days};
 use super::rows::{decode_punch_row, decode_result_row};
-pub use super::transport::{Budget, StopFlag};
+pub(crate) use super::transport::{Budget, StopFlag};
 use super::transport::{CallSpec, Inner};
 use super::{CallRecorder, ClientConfig, Error};
 use crate::domain::{Clock, Slot, UserId};
@@ -72,7 +72,7 @@ impl Client {
     /// (or a budget it was carved from) is spent or its stop flag raised, further metered calls
     /// fail fast with [`Error::BudgetExhausted`] without calling DingTalk. Calls through other
     /// handles are not counted against it.
-    pub fn with_budget(&self, budget: &Budget) -> Client {
+    pub(crate) fn with_budget(&self, budget: &Budget) -> Client {
         Client {
             inner: self.inner.clone(),
             budget: Some(budget.clone()),
@@ -96,10 +96,6 @@ impl Client {
     /// Set once DingTalk reported the monthly quota exhausted; no further metered call is made.
     pub fn quota_exhausted(&self) -> bool {
         self.inner.quota_exhausted.load(Ordering::SeqCst)
-    }
-
-    pub fn timezone(&self) -> chrono_tz::Tz {
-        self.inner.config.timezone
     }
 
     /// The users of a scope, deduplicated and sorted. Departments are walked recursively with

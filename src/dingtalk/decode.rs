@@ -12,8 +12,8 @@ use serde_json::{Map, Value};
 /// A field that was missing or did not have the expected shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FieldError {
-    pub field: String,
-    pub detail: String,
+    pub(crate) field: String,
+    pub(crate) detail: String,
 }
 
 impl std::fmt::Display for FieldError {
@@ -45,7 +45,7 @@ pub(crate) struct Fields<'a>(pub &'a Map<String, Value>);
 
 impl<'a> Fields<'a> {
     /// Wraps a value that must be an object.
-    pub fn of(value: &'a Value, what: &str) -> Result<Self, FieldError> {
+    pub(crate) fn of(value: &'a Value, what: &str) -> Result<Self, FieldError> {
         value.as_object().map(Fields).ok_or_else(|| {
             field_error(
                 what,
@@ -55,12 +55,12 @@ impl<'a> Fields<'a> {
     }
 
     /// The raw value, treating JSON `null` as absent.
-    pub fn get(&self, name: &str) -> Option<&'a Value> {
+    pub(crate) fn get(&self, name: &str) -> Option<&'a Value> {
         self.0.get(name).filter(|value| !value.is_null())
     }
 
     /// A number or a numeric string; absent, null and `""` are `None`.
-    pub fn opt_i64(&self, name: &str) -> Result<Option<i64>, FieldError> {
+    pub(crate) fn opt_i64(&self, name: &str) -> Result<Option<i64>, FieldError> {
         let Some(value) = self.get(name) else {
             return Ok(None);
         };
@@ -68,7 +68,7 @@ impl<'a> Fields<'a> {
     }
 
     /// A string (numbers are accepted and printed); absent, null and `""` are `None`.
-    pub fn opt_str(&self, name: &str) -> Result<Option<String>, FieldError> {
+    pub(crate) fn opt_str(&self, name: &str) -> Result<Option<String>, FieldError> {
         match self.get(name) {
             None => Ok(None),
             Some(Value::String(text)) if text.is_empty() => Ok(None),
@@ -81,13 +81,13 @@ impl<'a> Fields<'a> {
         }
     }
 
-    pub fn req_str(&self, name: &str) -> Result<String, FieldError> {
+    pub(crate) fn req_str(&self, name: &str) -> Result<String, FieldError> {
         self.opt_str(name)?
             .ok_or_else(|| field_error(name, "missing: expected a string"))
     }
 
     /// A boolean, `"true"`/`"false"` or `"Y"`/`"N"`.
-    pub fn opt_bool(&self, name: &str) -> Result<Option<bool>, FieldError> {
+    pub(crate) fn opt_bool(&self, name: &str) -> Result<Option<bool>, FieldError> {
         match self.get(name) {
             None => Ok(None),
             Some(Value::Bool(flag)) => Ok(Some(*flag)),
@@ -108,7 +108,7 @@ impl<'a> Fields<'a> {
     }
 
     /// Epoch milliseconds as an instant.
-    pub fn opt_millis(&self, name: &str) -> Result<Option<DateTime<Utc>>, FieldError> {
+    pub(crate) fn opt_millis(&self, name: &str) -> Result<Option<DateTime<Utc>>, FieldError> {
         let Some(millis) = self.opt_i64(name)? else {
             return Ok(None);
         };
@@ -117,13 +117,13 @@ impl<'a> Fields<'a> {
             .ok_or_else(|| field_error(name, format!("epoch milliseconds {millis} out of range")))
     }
 
-    pub fn req_millis(&self, name: &str) -> Result<DateTime<Utc>, FieldError> {
+    pub(crate) fn req_millis(&self, name: &str) -> Result<DateTime<Utc>, FieldError> {
         self.opt_millis(name)?
             .ok_or_else(|| field_error(name, "missing: expected epoch milliseconds"))
     }
 
     /// An array; absent or null is empty.
-    pub fn array(&self, name: &str) -> Result<&'a [Value], FieldError> {
+    pub(crate) fn array(&self, name: &str) -> Result<&'a [Value], FieldError> {
         match self.get(name) {
             None => Ok(&[]),
             Some(Value::Array(items)) => Ok(items),

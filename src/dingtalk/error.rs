@@ -159,40 +159,6 @@ impl Error {
     pub fn is_fatal(&self) -> bool {
         self.kind() == ErrorKind::Fatal
     }
-
-    /// The run cannot make further metered calls (DingTalk's quota or this run's budget).
-    pub fn stops_metered_calls(&self) -> bool {
-        matches!(
-            self.kind(),
-            ErrorKind::QuotaExhausted | ErrorKind::BudgetExhausted
-        )
-    }
-
-    /// The endpoint path the error is about, when there is one.
-    pub fn endpoint(&self) -> Option<&str> {
-        match self {
-            Error::Throttled { endpoint, .. }
-            | Error::Busy { endpoint, .. }
-            | Error::Server { endpoint, .. }
-            | Error::Timeout { endpoint, .. }
-            | Error::Transport { endpoint, .. }
-            | Error::Malformed { endpoint, .. }
-            | Error::Token { endpoint, .. }
-            | Error::QuotaExhausted { endpoint, .. }
-            | Error::BudgetExhausted { endpoint, .. }
-            | Error::IpBanned { endpoint, .. }
-            | Error::Permission { endpoint, .. }
-            | Error::IpNotWhitelisted { endpoint, .. }
-            | Error::Credentials { endpoint, .. }
-            | Error::Banned { endpoint, .. }
-            | Error::NotFound { endpoint, .. }
-            | Error::BadRequest { endpoint, .. }
-            | Error::Api { endpoint, .. }
-            | Error::Decode { endpoint, .. }
-            | Error::InvalidArgument { endpoint, .. } => Some(endpoint),
-            Error::Form { .. } | Error::Config { .. } => None,
-        }
-    }
 }
 
 /// The permission point an endpoint needs, for the remedy in [`Error::Permission`].
@@ -291,13 +257,13 @@ mod tests {
             endpoint: "/attendance/list".into(),
             code: "90020".into(),
         };
-        assert!(!quota.is_transient() && quota.stops_metered_calls());
+        assert!(!quota.is_transient());
+        assert_eq!(quota.kind(), ErrorKind::QuotaExhausted);
         let gone = Error::NotFound {
             endpoint: "/v1.0/workflow/processInstances".into(),
             code: "processInstanceIdError".into(),
             what: "instance p1".into(),
         };
         assert_eq!(gone.kind(), ErrorKind::NotFound);
-        assert_eq!(gone.endpoint(), Some("/v1.0/workflow/processInstances"));
     }
 }

@@ -19,22 +19,22 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use crate::domain::UserId;
 
 /// `attendance/list` and `attendance/listRecord`: users per call.
-pub const USERS_PER_CALL: usize = 50;
+pub(crate) const USERS_PER_CALL: usize = 50;
 /// `attendance/list` and `attendance/listRecord`: work days per call. `workDateTo -
 /// workDateFrom <= 7` with both ends inclusive is documented (eight dates); we send at most 7
 /// dates to stay clear of the edge.
-pub const DAYS_PER_CALL: u32 = 7;
+pub(crate) const DAYS_PER_CALL: u32 = 7;
 /// `attendance/list`: rows per page.
-pub const ROWS_PER_PAGE: u64 = 50;
+pub(crate) const ROWS_PER_PAGE: u64 = 50;
 /// `instanceIds/query`: ids per page.
-pub const IDS_PER_PAGE: u64 = 20;
+pub(crate) const IDS_PER_PAGE: u64 = 20;
 /// `instanceIds/query`: originators per call.
-pub const USERS_PER_APPROVAL_QUERY: usize = 10;
+pub(crate) const USERS_PER_APPROVAL_QUERY: usize = 10;
 /// `instanceIds/query`: longest span of one creation window (`endTime - startTime`, both epoch
 /// milliseconds, may be exactly 120 days).
-pub const APPROVAL_WINDOW_DAYS: i64 = 120;
+pub(crate) const APPROVAL_WINDOW_DAYS: i64 = 120;
 /// `instanceIds/query`: how far back a creation window may start.
-pub const APPROVAL_LOOKBACK_DAYS: i64 = 365;
+pub(crate) const APPROVAL_LOOKBACK_DAYS: i64 = 365;
 
 /// One attendance call's worth of work: ≤ 50 users × ≤ 7 consecutive days.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +69,7 @@ pub fn split_batches(users: &[UserId], from: NaiveDate, to: NaiveDate) -> Vec<Ba
 /// Splits the work dates `from..=to` into consecutive runs of at most [`DAYS_PER_CALL`] dates,
 /// oldest first (none when `to < from`): the date side of every attendance call, of the plan's
 /// estimates and of a backfill's chunks.
-pub fn date_runs(from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
+pub(crate) fn date_runs(from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
     let mut runs = Vec::new();
     let mut start = from;
     while start <= to {
@@ -83,7 +83,7 @@ pub fn date_runs(from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> 
 /// Splits a creation window into windows of at most [`APPROVAL_WINDOW_DAYS`], oldest first, each
 /// inclusive, adjacent ones one millisecond apart so that no instant is covered twice or missed.
 /// DingTalk accepts a span of exactly 120 days (it refuses only a longer one).
-pub fn split_windows(
+pub(crate) fn split_windows(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
@@ -110,7 +110,7 @@ impl PathLimiters {
     /// train falls 1.026 s after the first), the same bound as a plain `per_second` spacing,
     /// while the half step recovers the rate lost to late timer wake-ups. A burst would let a
     /// fresh limiter send twice the rate within its first second and trip DingTalk's limit.
-    pub fn new(per_second: NonZeroU32) -> Self {
+    pub(crate) fn new(per_second: NonZeroU32) -> Self {
         let period = std::time::Duration::from_secs_f64(1.0 / (f64::from(per_second.get()) + 0.5));
         let quota = Quota::with_period(period)
             .unwrap_or_else(|| Quota::per_second(per_second))
@@ -121,7 +121,7 @@ impl PathLimiters {
         }
     }
 
-    pub fn for_path(&self, path: &str) -> Arc<DefaultDirectRateLimiter> {
+    pub(crate) fn for_path(&self, path: &str) -> Arc<DefaultDirectRateLimiter> {
         let mut limiters = self
             .limiters
             .lock()

@@ -51,9 +51,11 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
-pub use client::{Budget, Client, StopFlag};
+pub use client::Client;
+pub(crate) use client::{Budget, StopFlag};
 pub use error::{Error, ErrorKind};
-pub use model::{BatchError, ProcessInstanceIdsQuery, Punch, PunchesPull, ResultsPull, Scope};
+pub(crate) use model::{BatchError, Punch};
+pub use model::{ProcessInstanceIdsQuery, Scope};
 
 use crate::domain::CallRecord;
 
@@ -80,9 +82,9 @@ pub enum IpBanPolicy {
 /// Everything the client needs to know. Built with [`ClientConfig::new`], fields adjusted after.
 #[derive(Clone)]
 pub struct ClientConfig {
-    pub oapi_base_url: Url,
-    pub api_base_url: Url,
-    pub app_key: String,
+    pub(crate) oapi_base_url: Url,
+    pub(crate) api_base_url: Url,
+    pub(crate) app_key: String,
     pub app_secret: SecretString,
     pub token_source: TokenSource,
     /// Calls per second per API path; DingTalk allows 20 per app per API.
@@ -90,11 +92,9 @@ pub struct ClientConfig {
     /// Calls in flight at once, all APIs together.
     pub max_concurrency: usize,
     pub request_timeout: Duration,
-    /// Attempts per call for transient errors (the first included).
-    pub max_attempts: u32,
     pub ip_ban: IpBanPolicy,
     /// The business time zone: work dates, request bounds and form times are read in it.
-    pub timezone: chrono_tz::Tz,
+    pub(crate) timezone: chrono_tz::Tz,
     /// Pause before retrying after QPS throttling (DingTalk advises about one second).
     pub throttle_retry_delay: Duration,
     /// First pause before retrying other transient errors; doubles per attempt.
@@ -122,7 +122,6 @@ impl ClientConfig {
             qps_per_api: DEFAULT_QPS_PER_API,
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             request_timeout: Duration::from_secs(15),
-            max_attempts: 4,
             ip_ban: IpBanPolicy::default(),
             timezone: chrono_tz::Asia::Shanghai,
             throttle_retry_delay: Duration::from_secs(1),
@@ -142,7 +141,6 @@ impl std::fmt::Debug for ClientConfig {
             .field("qps_per_api", &self.qps_per_api)
             .field("max_concurrency", &self.max_concurrency)
             .field("request_timeout", &self.request_timeout)
-            .field("max_attempts", &self.max_attempts)
             .field("ip_ban", &self.ip_ban)
             .field("timezone", &self.timezone)
             .finish_non_exhaustive()
@@ -154,7 +152,7 @@ pub trait CallRecorder: Send + Sync {
     fn record(&self, call: &CallRecord);
 }
 
-/// A recorder that keeps calls in memory (tests, dry runs).
+/// A recorder that keeps calls in memory (for tests).
 #[derive(Debug, Default)]
 pub struct MemoryRecorder {
     calls: Mutex<Vec<CallRecord>>,
@@ -181,12 +179,4 @@ impl CallRecorder for MemoryRecorder {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .push(call.clone());
     }
-}
-
-/// A recorder that drops everything.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NullRecorder;
-
-impl CallRecorder for NullRecorder {
-    fn record(&self, _call: &CallRecord) {}
 }

@@ -23,17 +23,15 @@ pub enum Scope {
 /// One batch (≤ 50 users × ≤ 7 days) that failed after retries.
 #[derive(Debug)]
 pub struct BatchError {
-    pub users: Vec<UserId>,
-    pub from: NaiveDate,
-    pub to: NaiveDate,
+    // The batch's scope is shown only by `Debug` (test failures): the run records the error's
+    // text, which does not say which users and dates the failed batch covered.
+    #[expect(dead_code, reason = "read by Debug only")]
+    pub(crate) users: Vec<UserId>,
+    #[expect(dead_code, reason = "read by Debug only")]
+    pub(crate) from: NaiveDate,
+    #[expect(dead_code, reason = "read by Debug only")]
+    pub(crate) to: NaiveDate,
     pub error: Error,
-}
-
-impl BatchError {
-    /// The user-days this batch covered, none of which may be treated as completely fetched.
-    pub fn user_days(&self) -> impl Iterator<Item = (UserId, NaiveDate)> + '_ {
-        user_days(&self.users, self.from, self.to)
-    }
 }
 
 /// What `attendance/list` returned for a set of users and work dates.
@@ -61,21 +59,21 @@ pub struct PunchesPull {
 /// One raw punch (a row of `attendance/listRecord`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Punch {
-    pub user_id: UserId,
+    pub(crate) user_id: UserId,
     /// The shift's day in the business time zone, when DingTalk gave one.
     pub work_date: Option<NaiveDate>,
-    pub check_type: CheckType,
-    pub check_time: DateTime<Utc>,
-    pub plan_id: Option<i64>,
-    pub source_type: SourceType,
-    pub process_instance_id: Option<String>,
-    pub record_id: Option<i64>,
+    pub(crate) check_type: CheckType,
+    pub(crate) check_time: DateTime<Utc>,
+    pub(crate) plan_id: Option<i64>,
+    pub(crate) source_type: SourceType,
+    pub(crate) process_instance_id: Option<String>,
+    pub(crate) record_id: Option<i64>,
     /// `isLegal`: `Y` when both time and location results were normal.
-    pub is_legal: Option<bool>,
+    pub(crate) is_legal: Option<bool>,
     /// `Security` or `Other` for punches DingTalk considers invalid.
-    pub invalid_record_type: Option<String>,
+    pub(crate) invalid_record_type: Option<String>,
     /// DingTalk flagged this punch as invalid; kept, not dropped, so callers decide.
-    pub invalid: bool,
+    pub(crate) invalid: bool,
 }
 
 /// Which approval instances to list.

@@ -14,8 +14,8 @@ use crate::domain::{CheckType, LocationResult, Slot, SourceType, TimeResult, Use
 
 /// A decoded result row and the unknown enum values it carried (`field=value`).
 pub(crate) struct DecodedSlot {
-    pub slot: Slot,
-    pub unknown_values: Vec<String>,
+    pub(crate) slot: Slot,
+    pub(crate) unknown_values: Vec<String>,
 }
 
 fn user_id(fields: Fields<'_>, name: &str) -> Result<UserId, FieldError> {

@@ -33,45 +33,45 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// The client's shared state (behind the `Arc` that makes [`Client`] cheap to clone).
 pub(crate) struct Inner {
-    pub config: ClientConfig,
-    pub http: reqwest::Client,
-    pub clock: Arc<dyn Clock>,
-    pub recorder: Arc<dyn CallRecorder>,
+    pub(crate) config: ClientConfig,
+    pub(crate) http: reqwest::Client,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) recorder: Arc<dyn CallRecorder>,
     /// Keeps each API path below DingTalk's per-app QPS limit.
-    pub limiters: PathLimiters,
+    pub(crate) limiters: PathLimiters,
     /// Bounds calls in flight across all APIs.
-    pub concurrency: Semaphore,
-    pub tokens: TokenCache,
+    pub(crate) concurrency: Semaphore,
+    pub(crate) tokens: TokenCache,
     /// Attempts that consumed a metered call.
-    pub metered: AtomicU64,
+    pub(crate) metered: AtomicU64,
     /// `metered` plus attempts in flight to metered endpoints: what the cap is checked against,
     /// so concurrent calls can never overshoot it.
-    pub reserved: AtomicU64,
-    pub cap: AtomicU64,
+    pub(crate) reserved: AtomicU64,
+    pub(crate) cap: AtomicU64,
     /// Set once DingTalk reports the monthly quota exhausted; never cleared.
-    pub quota_exhausted: AtomicBool,
+    pub(crate) quota_exhausted: AtomicBool,
 }
 
 /// What one call sends.
 pub(crate) struct CallSpec {
-    pub family: Family,
-    pub method: Method,
+    pub(crate) family: Family,
+    pub(crate) method: Method,
     /// Path without query, e.g. `/attendance/list`.
-    pub path: &'static str,
-    pub query: Vec<(&'static str, String)>,
-    pub body: Option<Value>,
+    pub(crate) path: &'static str,
+    pub(crate) query: Vec<(&'static str, String)>,
+    pub(crate) body: Option<Value>,
     /// Whether the call carries the access token (token endpoints do not).
-    pub authenticated: bool,
+    pub(crate) authenticated: bool,
 }
 
 /// A successful answer: the JSON and the body as received.
 pub(crate) struct Answer {
-    pub json: Value,
-    pub raw: String,
+    pub(crate) json: Value,
+    pub(crate) raw: String,
 }
 
 impl Inner {
-    pub fn new(
+    pub(crate) fn new(
         config: ClientConfig,
         clock: Arc<dyn Clock>,
         recorder: Arc<dyn CallRecorder>,
@@ -83,9 +83,6 @@ impl Inner {
             .ok_or_else(|| invalid("qps_per_api must be at least 1"))?;
         if config.max_concurrency == 0 {
             return Err(invalid("max_concurrency must be at least 1"));
-        }
-        if config.max_attempts == 0 {
-            return Err(invalid("max_attempts must be at least 1"));
         }
         let http = reqwest::Client::builder()
             .timeout(config.request_timeout)
@@ -112,19 +109,19 @@ impl Inner {
 /// A set-once request to stop: once raised, no metered call starts under a [`Budget`] that
 /// obeys it (calls already in flight still land). Cheap to clone; clones share the flag.
 #[derive(Debug, Clone, Default)]
-pub struct StopFlag(Arc<AtomicBool>);
+pub(crate) struct StopFlag(Arc<AtomicBool>);
 
 impl StopFlag {
-    pub fn new() -> StopFlag {
+    pub(crate) fn new() -> StopFlag {
         StopFlag::default()
     }
 
     /// Raises the flag for good; returns whether this call raised it (false: it was up).
-    pub fn raise(&self) -> bool {
+    pub(crate) fn raise(&self) -> bool {
         !self.0.swap(true, Ordering::SeqCst)
     }
 
-    pub fn is_raised(&self) -> bool {
+    pub(crate) fn is_raised(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
 }
@@ -134,7 +131,7 @@ impl StopFlag {
 /// so a step of a run can never spend more than the run. Calls in flight count as spent until
 /// they turn out unmetered. Cheap to clone; clones share the count.
 #[derive(Debug, Clone)]
-pub struct Budget(Arc<BudgetNode>);
+pub(crate) struct Budget(Arc<BudgetNode>);
 
 #[derive(Debug)]
 struct BudgetNode {
@@ -147,7 +144,7 @@ struct BudgetNode {
 
 impl Budget {
     /// A budget of `limit` metered calls that stops when `stop` is raised.
-    pub fn new(limit: u64, stop: StopFlag) -> Budget {
+    pub(crate) fn new(limit: u64, stop: StopFlag) -> Budget {
         Budget(Arc::new(BudgetNode {
             limit,
             taken: AtomicU64::new(0),
@@ -157,7 +154,7 @@ impl Budget {
     }
 
     /// A budget of at most `limit` more calls out of this one, obeying the same stop flag.
-    pub fn within(&self, limit: u64) -> Budget {
+    pub(crate) fn within(&self, limit: u64) -> Budget {
         Budget(Arc::new(BudgetNode {
             limit,
             taken: AtomicU64::new(0),
@@ -166,21 +163,17 @@ impl Budget {
         }))
     }
 
-    pub fn limit(&self) -> u64 {
-        self.0.limit
-    }
-
     /// Metered calls spent (and in flight) under this budget.
-    pub fn spent(&self) -> u64 {
+    pub(crate) fn spent(&self) -> u64 {
         self.0.taken.load(Ordering::SeqCst)
     }
 
     /// Metered calls this budget still allows, its parents' limits aside.
-    pub fn left(&self) -> u64 {
+    pub(crate) fn left(&self) -> u64 {
         self.0.limit.saturating_sub(self.spent())
     }
 
-    pub fn stop_flag(&self) -> &StopFlag {
+    pub(crate) fn stop_flag(&self) -> &StopFlag {
         &self.0.stop
     }
 
@@ -247,11 +240,13 @@ impl Drop for Reservation<'_> {
     }
 }
 
+/// Attempts per call for transient errors (the first included).
+pub(crate) const MAX_ATTEMPTS: u32 = 4;
+
 impl Client {
-    /// Runs one call with retries: transient errors back off and retry up to `max_attempts`; a
+    /// Runs one call with retries: transient errors back off and retry up to [`MAX_ATTEMPTS`]; a
     /// rejected token is dropped, refreshed and the call retried once.
     pub(crate) async fn execute(&self, spec: &CallSpec) -> Result<Answer, Error> {
-        let max_attempts = self.inner.config.max_attempts.max(1);
         let mut token_refreshed = false;
         let mut attempt = 1;
         loop {
@@ -273,7 +268,7 @@ impl Client {
                 token_refreshed = true;
                 continue;
             }
-            if attempt >= max_attempts {
+            if attempt >= MAX_ATTEMPTS {
                 return Err(error);
             }
             let Some(delay) = self.retry_delay(&error, attempt) else {
@@ -541,7 +536,7 @@ fn transport_failure(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dingtalk::NullRecorder;
+    use crate::dingtalk::MemoryRecorder;
     use crate::domain::FixedClock;
 
     fn client(ip_ban: IpBanPolicy) -> Client {
@@ -551,7 +546,7 @@ mod tests {
         config.throttle_retry_delay = Duration::from_secs(1);
         config.retry_base_delay = Duration::from_millis(100);
         let clock = Arc::new(FixedClock(chrono::DateTime::UNIX_EPOCH));
-        Client::new(config, clock, Arc::new(NullRecorder)).unwrap()
+        Client::new(config, clock, Arc::new(MemoryRecorder::default())).unwrap()
     }
 
     #[test]
@@ -638,7 +633,7 @@ mod tests {
         let mut config = ClientConfig::new(base.clone(), base, "key", "secret".to_owned().into());
         config.qps_per_api = 0;
         let clock = Arc::new(FixedClock(chrono::DateTime::UNIX_EPOCH));
-        let err = Client::new(config, clock, Arc::new(NullRecorder)).unwrap_err();
+        let err = Client::new(config, clock, Arc::new(MemoryRecorder::default())).unwrap_err();
         assert!(err.to_string().contains("qps_per_api"), "{err}");
         assert!(err.is_fatal());
     }

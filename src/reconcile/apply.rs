@@ -24,7 +24,7 @@ pub const USERS_PER_BATCH: usize = 200;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Applied {
     pub corrections_applied: u64,
-    pub duplicates: u64,
+    pub(crate) duplicates: u64,
     pub batches: u64,
 }
 

@@ -28,11 +28,11 @@ use super::matching::{Evidence, SlotIndex};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SlotContext {
     /// The ledger row as this job last told it; `None` when there is none yet.
-    pub ledger: Option<LedgerState>,
+    pub(crate) ledger: Option<LedgerState>,
     /// When the snapshot's observation of the slot was made.
-    pub observed_at: Option<DateTime<Utc>>,
+    pub(crate) observed_at: Option<DateTime<Utc>>,
     /// The approval whose correction the ledger row carries now, if its last cause was one.
-    pub corrected_by: Option<String>,
+    pub(crate) corrected_by: Option<String>,
 }
 
 /// Everything classification looks at.
@@ -61,7 +61,7 @@ pub struct ClassifyInput<'a> {
     clippy::large_enum_variant,
     reason = "verdicts live briefly, one per change"
 )]
-pub enum LedgerAction {
+pub(crate) enum LedgerAction {
     /// Leave the ledger alone.
     None,
     /// Write the row without journaling a correction (`baseline`, `late_result`).
@@ -75,21 +75,21 @@ pub enum LedgerAction {
 pub struct Verdict {
     pub class: ChangeClass,
     /// Deterministic: the same evidence yields the same key in every run.
-    pub key: String,
-    pub slot: Option<SlotKey>,
-    pub process_instance_id: Option<String>,
-    pub evidence: Option<Evidence>,
-    pub anomaly: bool,
+    pub(crate) key: String,
+    pub(crate) slot: Option<SlotKey>,
+    pub(crate) process_instance_id: Option<String>,
+    pub(crate) evidence: Option<Evidence>,
+    pub(crate) anomaly: bool,
     /// One sentence a person can act on.
-    pub detail: String,
-    pub action: LedgerAction,
+    pub(crate) detail: String,
+    pub(crate) action: LedgerAction,
     /// The snapshot must not take this observation yet: DingTalk shows the slot corrected by an
     /// approval without naming it, and no known approval explains it. The next run sees the
     /// same change again, once the approval's detail is known.
-    pub hold: bool,
+    pub(crate) hold: bool,
     /// True when the verdict is about a change of its slot (and so decides that slot's
     /// observation); false when it is about an approval.
-    pub from_change: bool,
+    pub(crate) from_change: bool,
 }
 
 /// Classifies every change and every unresolved finished approval. Verdicts come out sorted by key.
@@ -122,7 +122,7 @@ pub fn classify(input: &ClassifyInput<'_>) -> Vec<Verdict> {
 }
 
 /// Whether DingTalk shows `slot` corrected by an approval, and by which one when it says so.
-pub fn approval_correction(slot: &Slot) -> Option<&str> {
+pub(crate) fn approval_correction(slot: &Slot) -> Option<&str> {
     if slot.source_type == SourceType::Approve {
         slot.process_instance_id
             .as_deref()
@@ -133,12 +133,12 @@ pub fn approval_correction(slot: &Slot) -> Option<&str> {
 }
 
 /// Whether `slot` shows a correction by some approval (with or without its process instance id).
-pub fn shows_approval(slot: &Slot) -> bool {
+pub(crate) fn shows_approval(slot: &Slot) -> bool {
     slot.source_type == SourceType::Approve && slot.is_signed()
 }
 
 /// A short stable digest of a ledger state, for idempotency keys.
-pub fn state_hash(state: &LedgerState) -> String {
+pub(crate) fn state_hash(state: &LedgerState) -> String {
     let text = format!(
         "{}|{}|{}|{}",
         state.time_result,
@@ -150,7 +150,7 @@ pub fn state_hash(state: &LedgerState) -> String {
 }
 
 /// The ledger state a vanished slot is corrected to when the policy applies it.
-pub fn vanished_state() -> LedgerState {
+pub(crate) fn vanished_state() -> LedgerState {
     LedgerState {
         time_result: TimeResult::NotSigned,
         check_time: None,

@@ -31,7 +31,7 @@ pub enum SlotChange {
 
 impl SlotChange {
     /// The slot this change is about.
-    pub fn key(&self) -> SlotKey {
+    pub(crate) fn key(&self) -> SlotKey {
         match self {
             SlotChange::New(slot) | SlotChange::Unchanged(slot) | SlotChange::Vanished(slot) => {
                 slot.key()
@@ -41,7 +41,7 @@ impl SlotChange {
     }
 
     /// Whether anything changed (everything but `Unchanged`).
-    pub fn is_change(&self) -> bool {
+    pub(crate) fn is_change(&self) -> bool {
         !matches!(self, SlotChange::Unchanged(_))
     }
 }
@@ -79,7 +79,7 @@ pub fn diff(
 }
 
 /// The slots of one user-day in a map keyed by slot key (keys sort by user, then date).
-pub fn user_day_range<'a>(
+pub(crate) fn user_day_range<'a>(
     slots: &'a BTreeMap<SlotKey, Slot>,
     user_id: &UserId,
     work_date: NaiveDate,
@@ -110,7 +110,7 @@ fn dedupe(fetched: &[Slot]) -> BTreeMap<SlotKey, &Slot> {
 /// Of two rows DingTalk returned for the same slot, the one to believe: the higher row id (the
 /// newer row), then a signed row over a NotSigned one, then a total order over every field so
 /// that the choice never depends on the order the rows arrived in.
-pub fn prefer<'a>(left: &'a Slot, right: &'a Slot) -> &'a Slot {
+pub(crate) fn prefer<'a>(left: &'a Slot, right: &'a Slot) -> &'a Slot {
     if rank(left) >= rank(right) {
         left
     } else {

@@ -18,14 +18,14 @@ use crate::store::{
 /// Everything known about one employee-day.
 #[derive(Debug, Clone)]
 pub struct Explanation {
-    pub user_id: UserId,
-    pub work_date: NaiveDate,
+    pub(crate) user_id: UserId,
+    pub(crate) work_date: NaiveDate,
     pub slots: Vec<StoredSlot>,
-    pub history: Vec<HistoryEntry>,
+    pub(crate) history: Vec<HistoryEntry>,
     pub approvals: Vec<StoredApproval>,
     pub ledger: Vec<LedgerRow>,
     pub corrections: Vec<StoredCorrection>,
-    pub findings: Vec<StoredFinding>,
+    pub(crate) findings: Vec<StoredFinding>,
 }
 
 /// Gathers the [`Explanation`] of `user` on `work_date`.

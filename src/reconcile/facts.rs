@@ -17,12 +17,13 @@ use crate::store::{ListedApproval, Store, StoredApproval};
 
 use super::classify::shows_approval;
 use super::context::recently_corrected;
+use super::plan::{DEFAULT_ROWS_PER_USER_DAY, RescanMode};
 use super::plan::{
     Listing, Plan, PlanInput, is_scan_night, latest_settled, nightly_dates, plan, sync_range,
 };
 use super::scan::check_day;
 use super::state::{Fact, PlannerState};
-use super::{RunError, RunKind, RunRequest, RunSettings};
+use super::{NIGHTLY_SLACK_PERCENT, REVERT_WATCH_DAYS, RunError, RunKind, RunRequest, RunSettings};
 
 /// What the planner needs from the store and the client, gathered once.
 pub(super) struct Facts {
@@ -59,7 +60,7 @@ pub(super) async fn gather(
     let nights = remaining_nightly_runs(request.as_of, tz);
     let mut allowance = match request.kind {
         RunKind::Nightly | RunKind::Daemon => {
-            nightly_allowance(remaining, nights, settings.slack_percent)
+            nightly_allowance(remaining, nights, NIGHTLY_SLACK_PERCENT)
         }
         RunKind::Backfill { .. } => remaining,
     };
@@ -138,7 +139,7 @@ fn scan_targets(
         .collect();
     let mut watched = Vec::new();
     if state.punch_shows_supply != Fact::Fails {
-        let since = request.as_of - Duration::days(i64::from(settings.revert_watch_days));
+        let since = request.as_of - Duration::days(i64::from(REVERT_WATCH_DAYS));
         for (user, date) in recently_corrected(store, since, today)? {
             for stored in store.slots_for_user_day(&user, date)? {
                 if stored.present && shows_approval(&stored.slot) {
@@ -197,7 +198,7 @@ fn essential_per_night(
 ) -> u64 {
     let batches = users.len().div_ceil(USERS_PER_CALL) as u64;
     let rows_per_day = if recent_counts.is_empty() {
-        users.len() as u64 * settings.rows_per_user_day * 5 / 7
+        users.len() as u64 * DEFAULT_ROWS_PER_USER_DAY * 5 / 7
     } else {
         recent_counts.values().sum::<u64>() / 7
     };
@@ -284,7 +285,7 @@ pub(super) fn make_plan(settings: &RunSettings, request: &RunRequest, facts: &Fa
                 request.as_of,
                 tz,
                 settings.reconcile.window_days,
-                settings.rescan,
+                RescanMode::SecondLook,
             );
             let latest = latest_settled(request.as_of, tz, settings.reconcile.sync_after_hours);
             let first_default =
@@ -354,7 +355,7 @@ pub(super) fn make_plan(settings: &RunSettings, request: &RunRequest, facts: &Fa
         scan: &scan,
         scan_first: facts.state.punch_shows_supply == Fact::Unknown,
         enrichment: &facts.enrichment,
-        rows_per_user_day: settings.rows_per_user_day,
+        rows_per_user_day: DEFAULT_ROWS_PER_USER_DAY,
         allowance: facts.allowance,
         surplus,
         idle_window: (today - Duration::days(1), today - Duration::days(1)),

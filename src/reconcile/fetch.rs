@@ -21,7 +21,7 @@ use super::plan::{DetailsItem, ListingItem, PlanItem, PunchesItem, ResultsItem};
 
 /// Why fetching stopped before the plan was done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
+pub(crate) enum Stop {
     /// The budget of the run (or of the step) is spent.
     Budget,
     /// DingTalk reported the organisation's monthly quota exhausted (`90020`).
@@ -32,31 +32,31 @@ pub enum Stop {
 
 /// What the executed items brought back.
 #[derive(Debug, Default)]
-pub struct Fetched {
-    pub slots: Vec<Slot>,
+pub(crate) struct Fetched {
+    pub(crate) slots: Vec<Slot>,
     /// User-days fetched completely (all pages, no error).
-    pub complete: BTreeSet<(UserId, NaiveDate)>,
+    pub(crate) complete: BTreeSet<(UserId, NaiveDate)>,
     /// `(users, from, to)` of every results item executed, complete or not.
-    pub ranges: Vec<(Vec<UserId>, NaiveDate, NaiveDate)>,
+    pub(crate) ranges: Vec<(Vec<UserId>, NaiveDate, NaiveDate)>,
     /// Ids listed by the approval listings.
-    pub listed: Vec<(String, String)>,
+    pub(crate) listed: Vec<(String, String)>,
     /// `(process code, created_to)` of every listing that finished.
-    pub listed_windows: Vec<(String, DateTime<Utc>)>,
+    pub(crate) listed_windows: Vec<(String, DateTime<Utc>)>,
     /// Raw punches of the open-slot scan.
-    pub punches: Vec<Punch>,
+    pub(crate) punches: Vec<Punch>,
     /// User-days (local check dates) whose punches were fetched completely.
-    pub punch_complete: BTreeSet<(UserId, NaiveDate)>,
+    pub(crate) punch_complete: BTreeSet<(UserId, NaiveDate)>,
     /// Listings that did not finish: their windows may hold ids we have not seen.
-    pub incomplete_listings: usize,
-    pub approvals: Vec<Approval>,
+    pub(crate) incomplete_listings: usize,
+    pub(crate) approvals: Vec<Approval>,
     /// Ids whose detail fetch failed with "not found" (deleted instances).
-    pub gone: Vec<String>,
+    pub(crate) gone: Vec<String>,
     /// Items not executed (or executed only in part) because fetching stopped.
-    pub deferred: Vec<PlanItem>,
-    pub errors: Vec<String>,
-    pub stop: Option<Stop>,
+    pub(crate) deferred: Vec<PlanItem>,
+    pub(crate) errors: Vec<String>,
+    pub(crate) stop: Option<Stop>,
     /// Unknown enum values DingTalk sent, `field=value`.
-    pub unknown_values: BTreeSet<String>,
+    pub(crate) unknown_values: BTreeSet<String>,
 }
 
 impl Fetched {
@@ -94,7 +94,7 @@ impl Fetched {
 
 /// Lists process instance ids of every status: running ones are learnt once here and followed up with
 /// details later, so a creation window is listed once.
-pub async fn list_approvals(
+pub(crate) async fn list_approvals(
     client: &Client,
     stop: &StopFlag,
     items: Vec<ListingItem>,
@@ -130,7 +130,12 @@ pub async fn list_approvals(
 }
 
 /// Fetches approval details; ids past the stop are deferred as one item.
-pub async fn fetch_details(client: &Client, stop: &StopFlag, ids: &[String], out: &mut Fetched) {
+pub(crate) async fn fetch_details(
+    client: &Client,
+    stop: &StopFlag,
+    ids: &[String],
+    out: &mut Fetched,
+) {
     if ids.is_empty() {
         return;
     }
@@ -158,7 +163,7 @@ pub async fn fetch_details(client: &Client, stop: &StopFlag, ids: &[String], out
 }
 
 /// Reads raw punches item by item until fetching stops.
-pub async fn fetch_punches(
+pub(crate) async fn fetch_punches(
     client: &Client,
     stop: &StopFlag,
     items: Vec<PunchesItem>,
@@ -179,7 +184,7 @@ pub async fn fetch_punches(
 }
 
 /// Reads attendance results item by item until fetching stops.
-pub async fn fetch_results(
+pub(crate) async fn fetch_results(
     client: &Client,
     stop: &StopFlag,
     items: Vec<ResultsItem>,

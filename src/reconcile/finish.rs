@@ -17,23 +17,23 @@ use super::{RunOutcome, RunSummary};
 /// What one nightly run read, for [`record_night`].
 pub(super) struct Night<'a> {
     /// Users in scope.
-    pub users: &'a [UserId],
+    pub(crate) users: &'a [UserId],
     /// The plan's primary results items (the nightly sync), oldest first.
-    pub primary: &'a [ResultsItem],
+    pub(crate) primary: &'a [ResultsItem],
     /// The work dates the sync planned to read.
-    pub primary_range: Option<(NaiveDate, NaiveDate)>,
+    pub(crate) primary_range: Option<(NaiveDate, NaiveDate)>,
     /// User-days read completely.
-    pub complete: &'a BTreeSet<(UserId, NaiveDate)>,
+    pub(crate) complete: &'a BTreeSet<(UserId, NaiveDate)>,
     /// Where the sync starts for a user without progress.
-    pub first_default: NaiveDate,
+    pub(crate) first_default: NaiveDate,
     /// `(process code, created_to)` of every listing that finished.
-    pub listed_windows: &'a [(String, DateTime<Utc>)],
+    pub(crate) listed_windows: &'a [(String, DateTime<Utc>)],
     /// Whether every listing started finished.
-    pub listings_complete: bool,
+    pub(crate) listings_complete: bool,
     /// Items deferred by the plan or by the fetch.
-    pub deferred: Vec<&'a PlanItem>,
+    pub(crate) deferred: Vec<&'a PlanItem>,
     /// Tonight's local date when open slots were scanned.
-    pub scanned_on: Option<NaiveDate>,
+    pub(crate) scanned_on: Option<NaiveDate>,
 }
 
 /// The planner's state after a nightly run: the sync's per-user progress and how far it reaches
@@ -88,19 +88,19 @@ pub(super) fn record_night(before: &PlannerState, night: &Night<'_>) -> PlannerS
 
 /// What the run did, for [`summarize`].
 pub(super) struct Ending<'a> {
-    pub run_id: i64,
-    pub plan: &'a Plan,
-    pub fetched: &'a Fetched,
+    pub(crate) run_id: i64,
+    pub(crate) plan: &'a Plan,
+    pub(crate) fetched: &'a Fetched,
     /// Fallbacks taken because the data contradicted an unconfirmed fact.
-    pub notices: &'a [String],
+    pub(crate) notices: &'a [String],
     /// Verdicts per class.
-    pub counts: BTreeMap<ChangeClass, u64>,
-    pub corrections_applied: u64,
+    pub(crate) counts: BTreeMap<ChangeClass, u64>,
+    pub(crate) corrections_applied: u64,
     /// The run's budget of metered calls (after discovering templates).
-    pub allowance: u64,
+    pub(crate) allowance: u64,
     /// Metered calls of the month before the run, and the month's budget.
-    pub month_used: u64,
-    pub monthly_budget: u64,
+    pub(crate) month_used: u64,
+    pub(crate) monthly_budget: u64,
 }
 
 /// The run's summary. The run is partial when fetching stopped (budget, quota, stop request),
@@ -152,7 +152,6 @@ pub(super) fn summarize(end: &Ending<'_>) -> RunSummary {
         metered_calls: 0,
         deferred,
         errors,
-        plan: plan.clone(),
     }
 }
 

@@ -21,7 +21,7 @@ use super::diff::user_day_range;
 /// How an approval was tied to its slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Evidence {
+pub(crate) enum Evidence {
     /// The slot's `procInstId` is the approval's id.
     ProcessInstanceId,
     /// `(originator, extValue.planId)`.
@@ -34,9 +34,9 @@ pub enum Evidence {
 
 /// The slot an approval repairs, and why we believe so.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Match {
-    pub slot: SlotKey,
-    pub evidence: Evidence,
+pub(crate) struct Match {
+    pub(crate) slot: SlotKey,
+    pub(crate) evidence: Evidence,
 }
 
 /// Slots indexed for matching. Built once per run over the current view of the slots (the
@@ -76,12 +76,12 @@ impl<'a> SlotIndex<'a> {
         }
     }
 
-    pub fn slots(&self) -> &'a BTreeMap<SlotKey, Slot> {
+    pub(crate) fn slots(&self) -> &'a BTreeMap<SlotKey, Slot> {
         self.slots
     }
 
     /// The slot that `approval` repairs, by the strongest evidence available.
-    pub fn match_approval(&self, approval: &Approval, tz: Tz) -> Option<Match> {
+    pub(crate) fn match_approval(&self, approval: &Approval, tz: Tz) -> Option<Match> {
         let found = |slot: &SlotKey, evidence| {
             Some(Match {
                 slot: slot.clone(),
@@ -143,7 +143,7 @@ impl<'a> SlotIndex<'a> {
 /// How far a 补卡's corrected time may lie from the scheduled time of the check point it is
 /// matched to by time: under half the gap between a shift's two check points (9 h for the day
 /// shift, 8 h for the night shift), so the other check point of the day never qualifies.
-pub const MAX_MATCH_DISTANCE: Duration = Duration::hours(4);
+pub(crate) const MAX_MATCH_DISTANCE: Duration = Duration::hours(4);
 
 #[cfg(test)]
 mod tests {

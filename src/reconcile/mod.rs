@@ -37,16 +37,16 @@ pub mod apply;
 pub mod classify;
 pub mod context;
 pub mod diff;
-pub mod explain;
+pub(crate) mod explain;
 mod facts;
-pub mod fetch;
+pub(crate) mod fetch;
 mod finish;
 pub mod matching;
-pub mod plan;
-pub mod recorder;
+pub(crate) mod plan;
+pub(crate) mod recorder;
 mod run;
-pub mod scan;
-pub mod state;
+pub(crate) mod scan;
+pub(crate) mod state;
 
 #[cfg(test)]
 mod test_helpers;
@@ -62,42 +62,42 @@ use crate::domain::{ChangeClass, Policy, UserId};
 use crate::report::DeferredLine;
 
 pub use crate::store::RunOutcome;
-pub use explain::{Explanation, explain};
-pub use plan::Plan;
-pub use recorder::{RunTag, StoreRecorder};
-pub use run::{plan_run, run_once, run_once_until};
+pub(crate) use explain::Explanation;
+pub use explain::explain;
+pub(crate) use plan::Plan;
+pub use recorder::StoreRecorder;
+pub use run::run_once;
+pub(crate) use run::{plan_run, run_once_until};
+
+/// Slots corrected by an approval within this many days are watched for reverts.
+pub(crate) const REVERT_WATCH_DAYS: u32 = 7;
+
+/// Extra share a nightly run may spend above its even share of what is left, in percent.
+pub(crate) const NIGHTLY_SLACK_PERCENT: u32 = 50;
 
 /// Everything a run needs to know that does not change from run to run.
 #[derive(Debug, Clone)]
 pub struct RunSettings {
-    pub timezone: Tz,
+    pub(crate) timezone: Tz,
     pub scope: Scope,
     /// 补卡 templates; `None`: discovered through the templates `admin_user_id` manages.
     pub supply_process_codes: Option<Vec<String>>,
     pub admin_user_id: Option<UserId>,
-    pub policy: Policy,
+    pub(crate) policy: Policy,
     /// Metered calls this job may spend per natural month.
     pub monthly_budget: u64,
     /// The config file's `[reconcile]` section: window, lookback, settle and sync horizons, scan
     /// rhythm, listing lag.
     pub reconcile: ReconcileSettings,
-    /// Which older days of the window are re-read with results.
-    pub rescan: plan::RescanMode,
-    /// Slots corrected by an approval within this many days are watched for reverts.
-    pub revert_watch_days: u32,
-    /// Extra share a nightly run may spend above its even share of what is left, in percent.
-    pub slack_percent: u32,
-    pub rows_per_user_day: u64,
     /// Sink names that get one outbox row per new correction.
-    pub sinks: Vec<String>,
+    pub(crate) sinks: Vec<String>,
 }
 
 impl RunSettings {
     /// Settings with the documented defaults: 4,000 calls a month, each work date read once a
     /// day after it ends, open slots scanned through raw punches every 3 nights for 45 days,
-    /// approvals listed once per creation window 3 days late, a second look at the oldest day
-    /// of the 7-day window out of the month's surplus, 45 days of approval lookback, a 24-hour
-    /// settle horizon, 7 days of revert watch.
+    /// approvals listed once per creation window 3 days late, a 7-day window, 45 days of
+    /// approval lookback, a 24-hour settle horizon.
     pub fn new(timezone: Tz, scope: Scope, policy: Policy) -> RunSettings {
         RunSettings {
             timezone,
@@ -107,10 +107,6 @@ impl RunSettings {
             policy,
             monthly_budget: QuotaSettings::default().monthly_budget,
             reconcile: ReconcileSettings::default(),
-            rescan: plan::RescanMode::default(),
-            revert_watch_days: 7,
-            slack_percent: 50,
-            rows_per_user_day: plan::DEFAULT_ROWS_PER_USER_DAY,
             sinks: Vec::new(),
         }
     }
@@ -133,7 +129,7 @@ pub enum RunKind {
 
 impl RunKind {
     /// The kind the store records.
-    pub fn recorded(&self) -> crate::store::RunKind {
+    pub(crate) fn recorded(&self) -> crate::store::RunKind {
         match self {
             RunKind::Nightly => crate::store::RunKind::Nightly,
             RunKind::Backfill { .. } => crate::store::RunKind::Backfill,
@@ -142,7 +138,7 @@ impl RunKind {
     }
 
     /// `run`, `backfill` or `daemon` (the store's and the report's spelling).
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         self.recorded().as_str()
     }
 }
@@ -165,7 +161,7 @@ pub struct RunRequest {
 #[derive(Debug, Clone)]
 pub struct RunSummary {
     /// 0 for a dry run (nothing recorded).
-    pub run_id: i64,
+    pub(crate) run_id: i64,
     pub outcome: RunOutcome,
     /// Verdicts per class, every class present.
     pub counts: BTreeMap<ChangeClass, u64>,
@@ -175,7 +171,6 @@ pub struct RunSummary {
     pub metered_calls: u64,
     pub deferred: Vec<DeferredLine>,
     pub errors: Vec<String>,
-    pub plan: Plan,
 }
 
 /// Why a run could not be carried out at all.

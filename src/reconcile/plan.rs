@@ -26,12 +26,12 @@ use crate::domain::UserId;
 use crate::quota::{self, approval_list_cost, results_batch_cost};
 
 /// Result rows one employee-day is expected to hold (one shift: OnDuty + OffDuty).
-pub const DEFAULT_ROWS_PER_USER_DAY: u64 = 2;
+pub(crate) const DEFAULT_ROWS_PER_USER_DAY: u64 = 2;
 
 /// Why a results item is in the plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ResultsPurpose {
+pub(crate) enum ResultsPurpose {
     /// The days a run must read: yesterday for a nightly run, the range for a backfill.
     Primary,
     /// User-days approvals point at, and recently corrected slots watched for reverts.
@@ -42,22 +42,22 @@ pub enum ResultsPurpose {
 
 /// List 补卡 process instance ids of one template created in a window (≤ 120 days).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ListingItem {
-    pub process_code: String,
-    pub created_from: DateTime<Utc>,
-    pub created_to: DateTime<Utc>,
-    pub estimated_calls: u64,
+pub(crate) struct ListingItem {
+    pub(crate) process_code: String,
+    pub(crate) created_from: DateTime<Utc>,
+    pub(crate) created_to: DateTime<Utc>,
+    pub(crate) estimated_calls: u64,
 }
 
 /// Fetch the details of approvals by id (one call each).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DetailsItem {
-    pub ids: Vec<String>,
-    pub estimated_calls: u64,
+pub(crate) struct DetailsItem {
+    pub(crate) ids: Vec<String>,
+    pub(crate) estimated_calls: u64,
 }
 
 impl DetailsItem {
-    pub fn new(ids: Vec<String>) -> DetailsItem {
+    pub(crate) fn new(ids: Vec<String>) -> DetailsItem {
         DetailsItem {
             estimated_calls: ids.len() as u64,
             ids,
@@ -68,26 +68,26 @@ impl DetailsItem {
 /// Read raw punches (`attendance/listRecord`) of users over check dates (both inclusive),
 /// looking for new punches on open slots and for the 补卡 punches of watched corrections.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PunchesItem {
-    pub users: Vec<UserId>,
-    pub from: NaiveDate,
-    pub to: NaiveDate,
-    pub estimated_calls: u64,
+pub(crate) struct PunchesItem {
+    pub(crate) users: Vec<UserId>,
+    pub(crate) from: NaiveDate,
+    pub(crate) to: NaiveDate,
+    pub(crate) estimated_calls: u64,
 }
 
 /// Read `attendance/list` for users over work dates (both inclusive).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResultsItem {
-    pub purpose: ResultsPurpose,
-    pub users: Vec<UserId>,
-    pub from: NaiveDate,
-    pub to: NaiveDate,
-    pub estimated_calls: u64,
+pub(crate) struct ResultsItem {
+    pub(crate) purpose: ResultsPurpose,
+    pub(crate) users: Vec<UserId>,
+    pub(crate) from: NaiveDate,
+    pub(crate) to: NaiveDate,
+    pub(crate) estimated_calls: u64,
 }
 
 impl ResultsItem {
     /// The user-days the item reads.
-    pub fn user_days(&self) -> impl Iterator<Item = (UserId, NaiveDate)> + '_ {
+    pub(crate) fn user_days(&self) -> impl Iterator<Item = (UserId, NaiveDate)> + '_ {
         self.from
             .iter_days()
             .take_while(|date| *date <= self.to)
@@ -98,7 +98,7 @@ impl ResultsItem {
 /// One unit of work with its estimated metered cost, as planned, recorded and reported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "item", rename_all = "snake_case")]
-pub enum PlanItem {
+pub(crate) enum PlanItem {
     ApprovalList(ListingItem),
     /// Details of approvals listed but not known in a final state.
     ApprovalDetails(DetailsItem),
@@ -110,7 +110,7 @@ pub enum PlanItem {
 }
 
 impl PlanItem {
-    pub fn estimated_calls(&self) -> u64 {
+    pub(crate) fn estimated_calls(&self) -> u64 {
         match self {
             PlanItem::ApprovalList(item) => item.estimated_calls,
             PlanItem::ApprovalDetails(item) | PlanItem::Enrichment(item) => item.estimated_calls,
@@ -121,7 +121,7 @@ impl PlanItem {
 
     /// `approval_list`, `approval_detail`, `enrichment`, `punch_scan`, `results`, `targeted`
     /// or `rescan`.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             PlanItem::ApprovalList(_) => "approval_list",
             PlanItem::ApprovalDetails(_) => "approval_detail",
@@ -136,7 +136,7 @@ impl PlanItem {
     }
 
     /// One line a person can read.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             PlanItem::ApprovalList(item) => format!(
                 "list 补卡 ids of {} created {} .. {}",
@@ -168,95 +168,95 @@ impl PlanItem {
 
 /// A plan's items sorted by the step of the run that executes them, each in plan order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Phases {
-    pub listings: Vec<ListingItem>,
+pub(crate) struct Phases {
+    pub(crate) listings: Vec<ListingItem>,
     /// Ids of every approval-details item.
-    pub detail_ids: Vec<String>,
-    pub primary: Vec<ResultsItem>,
-    pub punches: Vec<PunchesItem>,
+    pub(crate) detail_ids: Vec<String>,
+    pub(crate) primary: Vec<ResultsItem>,
+    pub(crate) punches: Vec<PunchesItem>,
     /// Planned targeted re-reads (a run adds those it finds to be needed).
-    pub targeted: Vec<ResultsItem>,
-    pub rescan: Vec<ResultsItem>,
+    pub(crate) targeted: Vec<ResultsItem>,
+    pub(crate) rescan: Vec<ResultsItem>,
     /// Whether enrichment was planned for this run.
-    pub enrichment: bool,
+    pub(crate) enrichment: bool,
 }
 
 impl Phases {
     /// Whether the plan lists or details approvals.
-    pub fn has_approvals(&self) -> bool {
+    pub(crate) fn has_approvals(&self) -> bool {
         !self.listings.is_empty() || !self.detail_ids.is_empty()
     }
 }
 
 /// One creation window of one template to list.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listing {
-    pub process_code: String,
-    pub created_from: DateTime<Utc>,
-    pub created_to: DateTime<Utc>,
+pub(crate) struct Listing {
+    pub(crate) process_code: String,
+    pub(crate) created_from: DateTime<Utc>,
+    pub(crate) created_to: DateTime<Utc>,
     /// Ids the window is expected to hold (for the page estimate).
-    pub expected_ids: u64,
+    pub(crate) expected_ids: u64,
 }
 
 /// The facts a plan is made from.
 #[derive(Debug, Clone)]
-pub struct PlanInput<'a> {
-    pub users: &'a [UserId],
+pub(crate) struct PlanInput<'a> {
+    pub(crate) users: &'a [UserId],
     /// Work dates that must be read, inclusive (the nightly sync, or a backfill's range).
-    pub primary: Option<(NaiveDate, NaiveDate)>,
+    pub(crate) primary: Option<(NaiveDate, NaiveDate)>,
     /// The nightly sync instead of `primary`: (from, to, users) ranges, oldest first; each
     /// batch's progress is kept, so a short night still moves the sync on.
-    pub sync: &'a [(NaiveDate, NaiveDate, Vec<UserId>)],
+    pub(crate) sync: &'a [(NaiveDate, NaiveDate, Vec<UserId>)],
     /// Dates expected to have no schedule (estimated at no rows).
-    pub expected_empty: &'a BTreeSet<NaiveDate>,
+    pub(crate) expected_empty: &'a BTreeSet<NaiveDate>,
     /// Older work dates to look at again out of the surplus, inclusive.
-    pub rescan: Option<(NaiveDate, NaiveDate)>,
+    pub(crate) rescan: Option<(NaiveDate, NaiveDate)>,
     /// Creation windows of approvals to list.
-    pub listings: &'a [Listing],
+    pub(crate) listings: &'a [Listing],
     /// Ids listed or known whose detail is missing or not final.
-    pub detail_backlog: &'a [String],
+    pub(crate) detail_backlog: &'a [String],
     /// Approvals are evidence (essential) rather than enrichment.
-    pub approvals_essential: bool,
+    pub(crate) approvals_essential: bool,
     /// Open or watched slots to scan through raw punches: (user, local date of the check point).
-    pub scan: &'a [(UserId, NaiveDate)],
+    pub(crate) scan: &'a [(UserId, NaiveDate)],
     /// Scan before anything else: while it is not known whether punches show the 补卡, the
     /// (cheap) scan is what can tell, and knowing it makes approvals enrichment.
-    pub scan_first: bool,
+    pub(crate) scan_first: bool,
     /// Approvals whose detail would only enrich journaled corrections.
-    pub enrichment: &'a [String],
-    pub rows_per_user_day: u64,
+    pub(crate) enrichment: &'a [String],
+    pub(crate) rows_per_user_day: u64,
     /// Metered calls this run may spend.
-    pub allowance: u64,
+    pub(crate) allowance: u64,
     /// Of the allowance, what optional work may spend (the month's surplus).
-    pub surplus: u64,
+    pub(crate) surplus: u64,
     /// The window to record when the run reads no work dates.
-    pub idle_window: (NaiveDate, NaiveDate),
+    pub(crate) idle_window: (NaiveDate, NaiveDate),
 }
 
 /// What a run will do, in priority order, and what it leaves for later.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Plan {
-    pub items: Vec<PlanItem>,
-    pub deferred: Vec<PlanItem>,
-    pub allowance: u64,
+pub(crate) struct Plan {
+    pub(crate) items: Vec<PlanItem>,
+    pub(crate) deferred: Vec<PlanItem>,
+    pub(crate) allowance: u64,
     /// Of the allowance, what optional work (enrichment, second looks) may spend.
     #[serde(default)]
-    pub surplus: u64,
+    pub(crate) surplus: u64,
     /// Approval listings and details are evidence this run (not enrichment).
     #[serde(default)]
-    pub approvals_essential: bool,
+    pub(crate) approvals_essential: bool,
     /// Estimated metered calls of `items`.
-    pub estimated_calls: u64,
+    pub(crate) estimated_calls: u64,
     /// The work dates that must be read (the nightly sync or the backfill's range).
     #[serde(default)]
-    pub primary: Option<(NaiveDate, NaiveDate)>,
+    pub(crate) primary: Option<(NaiveDate, NaiveDate)>,
     /// The work dates the run reads (primary and rescan together).
-    pub window: (NaiveDate, NaiveDate),
+    pub(crate) window: (NaiveDate, NaiveDate),
 }
 
 impl Plan {
     /// Whether `item` is optional work: deferring it does not make a run partial.
-    pub fn is_optional(&self, item: &PlanItem) -> bool {
+    pub(crate) fn is_optional(&self, item: &PlanItem) -> bool {
         match item {
             PlanItem::Enrichment(_) => true,
             PlanItem::Results(item) => item.purpose == ResultsPurpose::Rescan,
@@ -266,7 +266,7 @@ impl Plan {
     }
 
     /// The items sorted by the step that executes them.
-    pub fn phases(&self) -> Phases {
+    pub(crate) fn phases(&self) -> Phases {
         let mut phases = Phases::default();
         for item in &self.items {
             match item {
@@ -283,31 +283,12 @@ impl Plan {
         }
         phases
     }
-
-    /// A one-line-per-item account of the plan with the cost of each item.
-    pub fn describe(&self) -> Vec<String> {
-        let line = |item: &PlanItem| {
-            format!(
-                "{:<15} {:>5} calls  {}",
-                item.kind(),
-                item.estimated_calls(),
-                item.describe()
-            )
-        };
-        let mut lines: Vec<String> = self.items.iter().map(line).collect();
-        lines.extend(
-            self.deferred
-                .iter()
-                .map(|item| format!("deferred: {}", line(item))),
-        );
-        lines
-    }
 }
 
 /// Builds the plan: essential items in priority order within the allowance, then optional
 /// items within what is left of the allowance and of the surplus. Once an item does not fit,
 /// every later item of its group is deferred too, so the order of priorities holds.
-pub fn plan(input: &PlanInput<'_>) -> Plan {
+pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
     let rows = input.rows_per_user_day;
     let mut approvals = Vec::new();
     for listing in input.listings {
@@ -401,7 +382,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
 /// Splits items, in order, into those that fit `allowance` and those deferred. Once one item
 /// does not fit, every later item is deferred too, so the order of priorities holds. A list of
 /// approval details is divisible: as many ids as fit are taken, the rest deferred.
-pub fn fit(items: Vec<PlanItem>, allowance: u64) -> (Vec<PlanItem>, Vec<PlanItem>) {
+pub(crate) fn fit(items: Vec<PlanItem>, allowance: u64) -> (Vec<PlanItem>, Vec<PlanItem>) {
     let mut left = allowance;
     let mut fitted = Vec::new();
     let mut deferred = Vec::new();
@@ -439,7 +420,10 @@ fn split_details(item: DetailsItem, calls: u64) -> (DetailsItem, DetailsItem) {
 
 /// Results items for user-days approvals point at: one item per work date, users in batches of
 /// 50 (sparse user-days cost about one call per date).
-pub fn targeted_items(user_days: &BTreeSet<(UserId, NaiveDate)>, rows: u64) -> Vec<ResultsItem> {
+pub(crate) fn targeted_items(
+    user_days: &BTreeSet<(UserId, NaiveDate)>,
+    rows: u64,
+) -> Vec<ResultsItem> {
     let mut by_date: BTreeMap<NaiveDate, Vec<UserId>> = BTreeMap::new();
     for (user, date) in user_days {
         by_date.entry(*date).or_default().push(user.clone());
@@ -452,7 +436,7 @@ pub fn targeted_items(user_days: &BTreeSet<(UserId, NaiveDate)>, rows: u64) -> V
 
 /// Results items over `from..=to` for `users`: batches of at most 50 users and 7 days, each
 /// with its page estimate.
-pub fn results_items(
+pub(crate) fn results_items(
     purpose: ResultsPurpose,
     users: &[UserId],
     from: NaiveDate,
@@ -482,7 +466,7 @@ pub fn results_items(
 /// Raw-punch items covering `points` (user, local date of a check point): windows of 7 check
 /// dates starting at the earliest uncovered date, each with the users that have a point in
 /// it, 50 users per call. One call each (`listRecord` is not paged).
-pub fn scan_items(points: &[(UserId, NaiveDate)]) -> Vec<PunchesItem> {
+pub(crate) fn scan_items(points: &[(UserId, NaiveDate)]) -> Vec<PunchesItem> {
     let mut by_date: BTreeMap<NaiveDate, BTreeSet<&UserId>> = BTreeMap::new();
     for (user, date) in points {
         by_date.entry(*date).or_default().insert(user);
@@ -515,7 +499,11 @@ pub fn scan_items(points: &[(UserId, NaiveDate)]) -> Vec<PunchesItem> {
 
 /// The latest work date whose results have settled at `as_of`: local midnight after it plus
 /// `settle_hours` has passed.
-pub fn latest_settled(as_of: DateTime<Utc>, tz: chrono_tz::Tz, settle_hours: u32) -> NaiveDate {
+pub(crate) fn latest_settled(
+    as_of: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+    settle_hours: u32,
+) -> NaiveDate {
     quota::local_date(as_of - Duration::hours(i64::from(settle_hours)), tz) - Duration::days(1)
 }
 
@@ -525,7 +513,7 @@ pub fn latest_settled(as_of: DateTime<Utc>, tz: chrono_tz::Tz, settle_hours: u32
 /// expected to have no schedule are left for the next night, to be read together with the next
 /// scheduled date (an empty answer still costs a call per batch), unless the first unread date
 /// is already a week old. `None`: nothing to read tonight.
-pub fn sync_range(
+pub(crate) fn sync_range(
     synced_through: Option<NaiveDate>,
     latest: NaiveDate,
     first_default: NaiveDate,
@@ -549,7 +537,7 @@ pub fn sync_range(
 /// its users to its last date, provided it starts no later than the day after where they
 /// were (`start_of` gives the first date a user without progress starts at). Items come in
 /// the plan's order, oldest first.
-pub fn advance_sync(
+pub(crate) fn advance_sync(
     progress: &mut BTreeMap<String, NaiveDate>,
     primary: &[ResultsItem],
     complete: &BTreeSet<(UserId, NaiveDate)>,
@@ -571,14 +559,14 @@ pub fn advance_sync(
 }
 
 /// Whether tonight scans open slots: the first night, and every `every` nights after the last.
-pub fn is_scan_night(last_scan: Option<NaiveDate>, today: NaiveDate, every: u32) -> bool {
+pub(crate) fn is_scan_night(last_scan: Option<NaiveDate>, today: NaiveDate, every: u32) -> bool {
     last_scan.is_none_or(|last| (today - last).num_days() >= i64::from(every.max(1)))
 }
 
 /// Which older days a nightly run re-reads with `attendance/list`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum RescanMode {
+pub(crate) enum RescanMode {
     /// Every day of the trailing window before yesterday, every night.
     Window,
     /// Only the oldest day of the window: each day gets exactly one second look, when the
@@ -591,7 +579,7 @@ pub enum RescanMode {
 
 /// The work dates of a nightly run at `as_of`: yesterday (local) as primary, and the older days
 /// of the `window_days` window as rescan, per `mode`.
-pub fn nightly_dates(
+pub(crate) fn nightly_dates(
     as_of: DateTime<Utc>,
     tz: chrono_tz::Tz,
     window_days: u32,
@@ -614,9 +602,9 @@ pub fn nightly_dates(
 
 /// The work dates a nightly run reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NightlyDates {
-    pub primary: (NaiveDate, NaiveDate),
-    pub rescan: Option<(NaiveDate, NaiveDate)>,
+pub(crate) struct NightlyDates {
+    pub(crate) primary: (NaiveDate, NaiveDate),
+    pub(crate) rescan: Option<(NaiveDate, NaiveDate)>,
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ impl StoreRecorder {
 
     /// Tags later calls with `run_id` until the returned guard is dropped; calls after that
     /// belong to no run.
-    pub fn tag(&self, run_id: i64) -> RunTag<'_> {
+    pub(crate) fn tag(&self, run_id: i64) -> RunTag<'_> {
         self.run_id.store(run_id, Ordering::SeqCst);
         RunTag { recorder: self }
     }
@@ -42,7 +42,7 @@ impl StoreRecorder {
 /// While alive, the recorder's calls belong to one run ([`StoreRecorder::tag`]).
 #[derive(Debug)]
 #[must_use = "the tag is removed when the guard is dropped"]
-pub struct RunTag<'a> {
+pub(crate) struct RunTag<'a> {
     recorder: &'a StoreRecorder,
 }
 

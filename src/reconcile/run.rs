@@ -27,14 +27,17 @@ use super::facts::{Facts, gather, make_plan};
 use super::fetch::{Fetched, Stop, fetch_details, fetch_punches, fetch_results, list_approvals};
 use super::finish::{Ending, Night, deferred_line, record_night, summarize};
 use super::matching::SlotIndex;
-use super::plan::{Phases, Plan, latest_settled, targeted_items};
+use super::plan::{DEFAULT_ROWS_PER_USER_DAY, Phases, Plan, latest_settled, targeted_items};
 use super::scan::findings;
 use super::state::{Fact, PlannerState};
-use super::{RunError, RunKind, RunOutcome, RunRequest, RunSettings, RunSummary, StoreRecorder};
+use super::{
+    REVERT_WATCH_DAYS, RunError, RunKind, RunOutcome, RunRequest, RunSettings, RunSummary,
+    StoreRecorder,
+};
 
 /// Plans a run without calling anything metered and without writing (the `plan` command).
 /// Without configured process codes the listing is planned for a placeholder template.
-pub async fn plan_run(
+pub(crate) async fn plan_run(
     store: &Store,
     client: &Client,
     settings: &RunSettings,
@@ -63,7 +66,7 @@ pub async fn run_once(
 /// Like [`run_once`], until `stop` is raised: from then on no further metered DingTalk call
 /// starts and no further item is fetched; what was fetched is applied and the run is recorded
 /// as partial, the rest deferred.
-pub async fn run_once_until(
+pub(crate) async fn run_once_until(
     store: &mut Store,
     client: &Client,
     recorder: Option<&StoreRecorder>,
@@ -117,7 +120,6 @@ async fn dry_run(
         metered_calls: 0,
         deferred: plan.deferred.iter().map(deferred_line).collect(),
         errors: Vec::new(),
-        plan,
     })
 }
 
@@ -415,7 +417,7 @@ impl<'a> RunContext<'a> {
         }
         let backfill = matches!(self.request.kind, RunKind::Backfill { .. });
         if backfill || (self.facts.scan_night && self.state.punch_shows_supply != Fact::Holds) {
-            let watch_days = i64::from(self.settings.revert_watch_days);
+            let watch_days = i64::from(REVERT_WATCH_DAYS);
             targeted.extend(recently_corrected(
                 self.store,
                 self.request.as_of - Duration::days(watch_days),
@@ -425,7 +427,7 @@ impl<'a> RunContext<'a> {
         let primary_days = covered_days(&self.phases.primary);
         targeted.retain(|day| !primary_days.contains(day));
         let mut items = std::mem::take(&mut self.phases.targeted);
-        items.extend(targeted_items(&targeted, self.settings.rows_per_user_day));
+        items.extend(targeted_items(&targeted, DEFAULT_ROWS_PER_USER_DAY));
         let stop = self.stop_flag().clone();
         fetch_results(&self.client, &stop, items, &mut self.fetched).await;
         Ok(())

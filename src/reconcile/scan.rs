@@ -17,17 +17,17 @@ use crate::quota;
 
 /// What one scan found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ScanFindings {
+pub(crate) struct ScanFindings {
     /// User-days (work dates) to re-read with `attendance/list`.
-    pub dirty: BTreeSet<(UserId, NaiveDate)>,
+    pub(crate) dirty: BTreeSet<(UserId, NaiveDate)>,
     /// 补卡 punches seen (on watched corrections or on open slots).
-    pub supply_punches: u32,
+    pub(crate) supply_punches: u32,
     /// Watched corrections fetched completely whose 补卡 punch was absent.
-    pub misses: u32,
+    pub(crate) misses: u32,
 }
 
 /// The (user, local check date) a slot's punches are looked up by.
-pub fn check_day(slot: &Slot, tz: Tz) -> (UserId, NaiveDate) {
+pub(crate) fn check_day(slot: &Slot, tz: Tz) -> (UserId, NaiveDate) {
     (
         slot.user_id.clone(),
         quota::local_date(slot.base_check_time, tz),
@@ -55,7 +55,7 @@ fn is_supply(punch: &Punch) -> bool {
 /// Compares `punches` (covering the user-days in `complete`, keyed by local check date) with
 /// the `open` slots and the `watched` corrections. Slots whose check day was not fetched
 /// completely are left alone: they stay open and are scanned again.
-pub fn findings(
+pub(crate) fn findings(
     open: &[Slot],
     watched: &[Slot],
     punches: &[Punch],

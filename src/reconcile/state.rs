@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 /// What is known about one unconfirmed DingTalk behaviour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Fact {
+pub(crate) enum Fact {
     /// Not observed either way yet: plan as if it did not hold.
     #[default]
     Unknown,
@@ -27,30 +27,30 @@ pub enum Fact {
 /// starts the planner afresh (costs a little more, loses nothing).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct PlannerState {
+pub(crate) struct PlannerState {
     /// Every work date up to this one has been read once by the nightly sync, for every user
     /// in scope.
-    pub synced_through: Option<NaiveDate>,
+    pub(crate) synced_through: Option<NaiveDate>,
     /// The first work date the nightly sync read.
-    pub synced_from: Option<NaiveDate>,
+    pub(crate) synced_from: Option<NaiveDate>,
     /// Per user: the last work date read once by the nightly sync (progress survives a night
     /// that reads only some users).
-    pub user_synced: BTreeMap<String, NaiveDate>,
+    pub(crate) user_synced: BTreeMap<String, NaiveDate>,
     /// Per 补卡 template: approvals created before this instant have been listed.
-    pub listed_through: BTreeMap<String, DateTime<Utc>>,
+    pub(crate) listed_through: BTreeMap<String, DateTime<Utc>>,
     /// The local date of the last night that scanned open slots.
-    pub last_scan: Option<NaiveDate>,
+    pub(crate) last_scan: Option<NaiveDate>,
     /// `listRecord` shows the 补卡's punch (`sourceType APPROVE` with `procInstId`).
-    pub punch_shows_supply: Fact,
+    pub(crate) punch_shows_supply: Fact,
     /// A slot corrected by a 补卡 names the instance in `procInstId`.
-    pub slot_names_supply: Fact,
+    pub(crate) slot_names_supply: Fact,
     /// Corrected slots watched through punches whose 补卡 punch was absent.
-    pub watch_misses: u32,
+    pub(crate) watch_misses: u32,
 }
 
 impl PlannerState {
     /// Reads the stored text; an unreadable state is replaced by the default with a warning.
-    pub fn from_stored(text: Option<&str>) -> PlannerState {
+    pub(crate) fn from_stored(text: Option<&str>) -> PlannerState {
         match text {
             None => PlannerState::default(),
             Some(text) => serde_json::from_str(text).unwrap_or_else(|error| {
@@ -60,18 +60,18 @@ impl PlannerState {
         }
     }
 
-    pub fn to_text(&self) -> String {
+    pub(crate) fn to_text(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
     }
 
     /// Whether corrections by 补卡 can be found from punches and slots alone, so approval
     /// listings and details are enrichment rather than evidence.
-    pub fn evidence_without_approvals(&self) -> bool {
+    pub(crate) fn evidence_without_approvals(&self) -> bool {
         self.punch_shows_supply == Fact::Holds && self.slot_names_supply == Fact::Holds
     }
 
     /// Records a corrected slot seen in results: with or without the process instance id.
-    pub fn saw_corrected_slot(&mut self, names_instance: bool) -> Option<&'static str> {
+    pub(crate) fn saw_corrected_slot(&mut self, names_instance: bool) -> Option<&'static str> {
         match (names_instance, self.slot_names_supply) {
             (true, Fact::Unknown) => {
                 self.slot_names_supply = Fact::Holds;
@@ -90,7 +90,7 @@ impl PlannerState {
 
     /// Records a complete punch fetch of watched corrected slots: `hits` showed their 补卡
     /// punch, `misses` did not. Three misses before any hit mean the punch is not shown.
-    pub fn saw_watched_punches(&mut self, hits: u32, misses: u32) -> Option<&'static str> {
+    pub(crate) fn saw_watched_punches(&mut self, hits: u32, misses: u32) -> Option<&'static str> {
         if hits > 0 && self.punch_shows_supply == Fact::Unknown {
             self.punch_shows_supply = Fact::Holds;
         }

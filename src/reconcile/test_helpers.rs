@@ -8,14 +8,14 @@ use crate::domain::{
     SupplyExt, TimeResult, UserId,
 };
 
-pub const SHANGHAI: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+pub(crate) const SHANGHAI: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
 
-pub fn date(raw: &str) -> NaiveDate {
+pub(crate) fn date(raw: &str) -> NaiveDate {
     NaiveDate::parse_from_str(raw, "%Y-%m-%d").unwrap()
 }
 
 /// A local Shanghai wall-clock time `YYYY-MM-DD HH:MM` as an instant.
-pub fn local(raw: &str) -> DateTime<Utc> {
+pub(crate) fn local(raw: &str) -> DateTime<Utc> {
     let naive = chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%d %H:%M").unwrap();
     SHANGHAI
         .from_local_datetime(&naive)
@@ -24,7 +24,13 @@ pub fn local(raw: &str) -> DateTime<Utc> {
 }
 
 /// A slot of a 09:00–18:00 shift: OnDuty at 09:00, OffDuty at 18:00 local.
-pub fn slot(user: &str, work_date: &str, plan_id: i64, check_type: &str, result: &str) -> Slot {
+pub(crate) fn slot(
+    user: &str,
+    work_date: &str,
+    plan_id: i64,
+    check_type: &str,
+    result: &str,
+) -> Slot {
     let check_type = CheckType::parse(check_type);
     let hour = if check_type == CheckType::OffDuty {
         "18:00"
@@ -61,7 +67,7 @@ pub fn slot(user: &str, work_date: &str, plan_id: i64, check_type: &str, result:
 }
 
 /// The same slot as DingTalk shows it after the approval `process_instance_id` corrected it.
-pub fn corrected(slot: &Slot, process_instance_id: &str) -> Slot {
+pub(crate) fn corrected(slot: &Slot, process_instance_id: &str) -> Slot {
     Slot {
         time_result: TimeResult::Normal,
         location_result: LocationResult::Normal,
@@ -73,7 +79,7 @@ pub fn corrected(slot: &Slot, process_instance_id: &str) -> Slot {
 }
 
 /// A 补卡 approval for `slot`, finished with `status`/`result`, corrected time = base time.
-pub fn approval_for(
+pub(crate) fn approval_for(
     slot: &Slot,
     process_instance_id: &str,
     status: &str,
@@ -103,7 +109,7 @@ pub fn approval_for(
 
 /// The shape of one check point in the generated universe: which shift, which end of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Point {
+pub(crate) enum Point {
     /// 09:00 on the work date.
     DayOn,
     /// 18:00 on the work date.
@@ -115,9 +121,10 @@ pub enum Point {
 }
 
 impl Point {
-    pub const ALL: [Point; 4] = [Point::DayOn, Point::DayOff, Point::NightOn, Point::NightOff];
+    pub(crate) const ALL: [Point; 4] =
+        [Point::DayOn, Point::DayOff, Point::NightOn, Point::NightOff];
 
-    pub fn check_type(self) -> CheckType {
+    pub(crate) fn check_type(self) -> CheckType {
         match self {
             Point::DayOn | Point::NightOn => CheckType::OnDuty,
             Point::DayOff | Point::NightOff => CheckType::OffDuty,
@@ -125,7 +132,7 @@ impl Point {
     }
 
     /// The scheduled time of this point of `work_date`, written out by hand.
-    pub fn base(self, work_date: NaiveDate) -> DateTime<Utc> {
+    pub(crate) fn base(self, work_date: NaiveDate) -> DateTime<Utc> {
         let (day, hour) = match self {
             Point::DayOn => (work_date, "09:00"),
             Point::DayOff => (work_date, "18:00"),
@@ -146,16 +153,16 @@ impl Point {
 }
 
 /// The work dates of the generated universe: across a month's end.
-pub const WORK_DATES: [&str; 3] = ["2026-10-30", "2026-10-31", "2026-11-01"];
+pub(crate) const WORK_DATES: [&str; 3] = ["2026-10-30", "2026-10-31", "2026-11-01"];
 
 /// The users of the generated universe: ids that differ only in leading zeros are different
 /// people.
-pub const USERS: [&str; 3] = ["7", "07", "007"];
+pub(crate) const USERS: [&str; 3] = ["7", "07", "007"];
 
 /// A slot of the generated universe: `user` (index into [`USERS`]), `day` (index into
 /// [`WORK_DATES`]), `point`, with or without a plan id (a plan id is a function of the day and the point, so
 /// one plan id never names two check points of one user).
-pub fn universe_slot(user: usize, day: usize, point: Point, planned: bool) -> Slot {
+pub(crate) fn universe_slot(user: usize, day: usize, point: Point, planned: bool) -> Slot {
     let work_date = date(WORK_DATES[day]);
     let base = point.base(work_date);
     Slot {
@@ -181,7 +188,7 @@ pub fn universe_slot(user: usize, day: usize, point: Point, planned: bool) -> Sl
 /// keys collide often. Every field that is not part of the key varies: the result, the source,
 /// the punch time (minutes off the scheduled time), the linked approval, the punch record and
 /// the row id. A slot showing an approval (`APPROVE`) is always signed.
-pub fn arb_slot() -> impl Strategy<Value = Slot> {
+pub(crate) fn arb_slot() -> impl Strategy<Value = Slot> {
     let state = (
         prop_oneof![
             Just(TimeResult::NotSigned),
@@ -235,7 +242,7 @@ pub fn arb_slot() -> impl Strategy<Value = Slot> {
             },
         )
 }
-pub fn arb_slots(max: usize) -> impl Strategy<Value = Vec<Slot>> {
+pub(crate) fn arb_slots(max: usize) -> impl Strategy<Value = Vec<Slot>> {
     proptest::collection::vec(arb_slot(), 0..max)
 }
 
@@ -246,7 +253,7 @@ pub fn arb_slots(max: usize) -> impl Strategy<Value = Vec<Slot>> {
 /// corrected time (`补卡时间`, else `extValue.userCheckTime`), the originator's slot on
 /// `extValue.workDate`, then on the corrected local date or the day before, whose scheduled
 /// time is nearest and at most 4 hours away — ties to an unsigned slot, then the smaller key.
-pub fn naive_match(
+pub(crate) fn naive_match(
     slots: &std::collections::BTreeMap<crate::domain::SlotKey, Slot>,
     approval: &Approval,
 ) -> Option<(crate::domain::SlotKey, crate::reconcile::matching::Evidence)> {
@@ -301,7 +308,7 @@ pub fn naive_match(
 /// generated slots carry, an `extValue` with or without a plan id (one of the universe's or an
 /// unknown one) and work date, and a corrected time near one of its check points — on it, a
 /// few minutes off, half-way between two points, just inside or just outside 4 hours — or none.
-pub fn arb_approval() -> impl Strategy<Value = Approval> {
+pub(crate) fn arb_approval() -> impl Strategy<Value = Approval> {
     let near = (
         0..WORK_DATES.len(),
         proptest::sample::select(Point::ALL.to_vec()),

@@ -21,7 +21,7 @@ use crate::store::{self, FindingRow, Store, StoredCorrection, StoredRun, busines
 
 /// Why a report could not be built.
 #[derive(Debug, thiserror::Error)]
-pub enum BuildError {
+pub(crate) enum BuildError {
     #[error("read the report from the store")]
     Store(#[from] store::Error),
     #[error("run {0} does not exist in the store: expected an id shown by `status`")]
@@ -33,7 +33,12 @@ pub enum BuildError {
 }
 
 /// The report of one run.
-pub fn for_run(store: &Store, run_id: i64, budget: u64, tz: Tz) -> Result<RunReport, BuildError> {
+pub(crate) fn for_run(
+    store: &Store,
+    run_id: i64,
+    budget: u64,
+    tz: Tz,
+) -> Result<RunReport, BuildError> {
     let run = store.run(run_id)?.ok_or(BuildError::UnknownRun(run_id))?;
     let usage = store.run_calls(run_id)?;
     let month = business_month(run.finished_at.unwrap_or(run.started_at), tz);
@@ -61,7 +66,7 @@ pub fn for_run(store: &Store, run_id: i64, budget: u64, tz: Tz) -> Result<RunRep
 
 /// The report of every run whose window overlaps `from..=to`: corrections and findings of
 /// those work dates, counts and calls summed over the runs, the latest run's outcome and time.
-pub fn for_range(
+pub(crate) fn for_range(
     store: &Store,
     from: NaiveDate,
     to: NaiveDate,

@@ -33,7 +33,7 @@ const HEADER: [&str; 18] = [
     "idempotency_key",
 ];
 
-pub fn render(report: &RunReport, options: &RenderOptions) -> String {
+pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> String {
     let tz = options.tz;
     let mut out = String::new();
     push_row(&mut out, &HEADER);

@@ -18,7 +18,7 @@ use crate::store::{
 };
 
 /// The plain-text explanation of one employee-day, times shown in `tz`.
-pub fn render_explanation(explanation: &Explanation, tz: Tz) -> String {
+pub(crate) fn render_explanation(explanation: &Explanation, tz: Tz) -> String {
     let e = explanation;
     let mut out = format!("{} on {} (times in {tz})\n", e.user_id, e.work_date);
     section(

@@ -12,7 +12,7 @@ use super::RunReport;
 
 /// One way to present a [`RunReport`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
-pub enum ReportFormat {
+pub(crate) enum ReportFormat {
     /// What a person reads at 9am: headline first, then the details.
     Text,
     /// The versioned machine contract (`"schema": 1`).
@@ -26,7 +26,7 @@ pub enum ReportFormat {
 }
 
 impl ReportFormat {
-    pub const ALL: [ReportFormat; 5] = [
+    pub(crate) const ALL: [ReportFormat; 5] = [
         ReportFormat::Text,
         ReportFormat::Json,
         ReportFormat::Csv,
@@ -34,7 +34,7 @@ impl ReportFormat {
         ReportFormat::Html,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ReportFormat::Text => "text",
             ReportFormat::Json => "json",
@@ -54,7 +54,7 @@ impl fmt::Display for ReportFormat {
 /// A report format name that is not one of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("report format {0:?} is not known: expected one of text, json, csv, markdown, html")]
-pub struct ParseFormatError(pub String);
+pub(crate) struct ParseFormatError(pub(crate) String);
 
 impl FromStr for ReportFormat {
     type Err = ParseFormatError;
@@ -70,14 +70,14 @@ impl FromStr for ReportFormat {
 
 /// What the renderers need besides the report itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RenderOptions {
+pub(crate) struct RenderOptions {
     /// The business time zone: wall-clock times in text, Markdown, HTML and CSV are shown in it.
     /// JSON always carries RFC 3339 UTC.
-    pub tz: Tz,
+    pub(crate) tz: Tz,
 }
 
 /// Renders `report` in `format`. Pure: no IO, no clock.
-pub fn render(report: &RunReport, format: ReportFormat, options: &RenderOptions) -> String {
+pub(crate) fn render(report: &RunReport, format: ReportFormat, options: &RenderOptions) -> String {
     match format {
         ReportFormat::Text => super::text::render(report, options),
         ReportFormat::Json => super::json::render(report),

@@ -20,7 +20,7 @@ th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:left;vertical-align:
 th{background:#f3f3f3}.headline{font-size:1.15em;font-weight:600}\
 .advice{color:#555}";
 
-pub fn render(report: &RunReport, options: &RenderOptions) -> String {
+pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> String {
     let tz = options.tz;
     let mut out = String::new();
     write_head(&mut out, report);

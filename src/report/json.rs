@@ -8,7 +8,7 @@
 use super::{RunReport, zero_counts};
 
 /// Pretty-printed JSON, ending with a newline.
-pub fn render(report: &RunReport) -> String {
+pub(crate) fn render(report: &RunReport) -> String {
     let mut normalized = report.clone();
     let mut counts = zero_counts();
     counts.extend(report.counts.iter().map(|(class, count)| (*class, *count)));

@@ -14,7 +14,7 @@ use super::present::{
 };
 use super::{AnomalyLine, RenderOptions, RunReport};
 
-pub fn render(report: &RunReport, options: &RenderOptions) -> String {
+pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> String {
     let tz = options.tz;
     let mut out = String::new();
     write_header(&mut out, report, tz);

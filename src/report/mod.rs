@@ -32,7 +32,7 @@ mod format;
 mod html;
 mod json;
 mod markdown;
-pub mod plan;
+pub(crate) mod plan;
 mod present;
 mod status;
 mod text;
@@ -40,39 +40,38 @@ mod text;
 #[cfg(test)]
 pub(crate) mod fixture;
 
-pub use explain::render_explanation;
-pub use format::{ParseFormatError, RenderOptions, ReportFormat, render};
-pub use present::plural;
-pub use status::{LockStatus, QuotaStatus, RunStatus, Status, render_status};
+pub(crate) use explain::render_explanation;
+pub(crate) use format::{RenderOptions, ReportFormat, render};
+pub(crate) use status::{LockStatus, QuotaStatus, RunStatus, Status, render_status};
 
 /// Version of the JSON report contract.
-pub const REPORT_SCHEMA: u32 = 1;
+pub(crate) const REPORT_SCHEMA: u32 = 1;
 
 /// Everything a report shows, for one run or for a date range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunReport {
-    pub schema: u32,
+pub(crate) struct RunReport {
+    pub(crate) schema: u32,
     /// The run this report describes; for a date-range report, the latest run in the range.
-    pub run: RunInfo,
+    pub(crate) run: RunInfo,
     /// Findings per class (every class present, zero included).
-    pub counts: BTreeMap<ChangeClass, u64>,
-    pub corrections: Vec<CorrectionLine>,
-    pub pending: Vec<PendingLine>,
-    pub anomalies: Vec<AnomalyLine>,
+    pub(crate) counts: BTreeMap<ChangeClass, u64>,
+    pub(crate) corrections: Vec<CorrectionLine>,
+    pub(crate) pending: Vec<PendingLine>,
+    pub(crate) anomalies: Vec<AnomalyLine>,
     /// Other findings the report lists without calling them anomalies: refused and withdrawn
     /// approvals, changes reported but not applied by policy.
     #[serde(default)]
-    pub listed: Vec<AnomalyLine>,
+    pub(crate) listed: Vec<AnomalyLine>,
     /// Work the budget did not allow, to be picked up by later runs.
-    pub deferred: Vec<DeferredLine>,
-    pub api_calls: ApiCalls,
+    pub(crate) deferred: Vec<DeferredLine>,
+    pub(crate) api_calls: ApiCalls,
     /// Per-item errors that did not stop the run.
-    pub errors: Vec<String>,
+    pub(crate) errors: Vec<String>,
 }
 
 impl RunReport {
     /// An empty report for `run`: every class counted as zero, nothing listed.
-    pub fn empty(run: RunInfo, api_calls: ApiCalls) -> RunReport {
+    pub(crate) fn empty(run: RunInfo, api_calls: ApiCalls) -> RunReport {
         RunReport {
             schema: REPORT_SCHEMA,
             run,
@@ -88,13 +87,14 @@ impl RunReport {
     }
 
     /// The count of one class (zero when absent).
-    pub fn count(&self, class: ChangeClass) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn count(&self, class: ChangeClass) -> u64 {
         self.counts.get(&class).copied().unwrap_or(0)
     }
 }
 
 /// A map with every class at zero, so the contract's "every class present" holds.
-pub fn zero_counts() -> BTreeMap<ChangeClass, u64> {
+pub(crate) fn zero_counts() -> BTreeMap<ChangeClass, u64> {
     ChangeClass::ALL
         .into_iter()
         .map(|class| (class, 0))
@@ -102,92 +102,92 @@ pub fn zero_counts() -> BTreeMap<ChangeClass, u64> {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunInfo {
-    pub id: i64,
+pub(crate) struct RunInfo {
+    pub(crate) id: i64,
     /// `run`, `backfill`, `daemon`, or `range` for a date-range report.
-    pub kind: String,
-    pub as_of: DateTime<Utc>,
-    pub window: Window,
+    pub(crate) kind: String,
+    pub(crate) as_of: DateTime<Utc>,
+    pub(crate) window: Window,
     /// `done`, `partial`, `failed`, or `running` while still in progress.
-    pub outcome: String,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
+    pub(crate) outcome: String,
+    pub(crate) started_at: DateTime<Utc>,
+    pub(crate) finished_at: Option<DateTime<Utc>>,
 }
 
 /// An inclusive range of work dates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Window {
-    pub from: NaiveDate,
-    pub to: NaiveDate,
+pub(crate) struct Window {
+    pub(crate) from: NaiveDate,
+    pub(crate) to: NaiveDate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CorrectionLine {
-    pub user_id: String,
+    pub(crate) user_id: String,
     /// `YYYY-MM-DD`.
-    pub work_date: NaiveDate,
-    pub check_type: String,
-    pub plan_id: Option<i64>,
-    pub class: ChangeClass,
-    pub before: Option<LedgerState>,
-    pub after: LedgerState,
-    pub before_observed: bool,
-    pub process_instance_id: Option<String>,
-    pub business_id: Option<String>,
-    pub approved_at: Option<DateTime<Utc>>,
-    pub applied_at: DateTime<Utc>,
-    pub idempotency_key: String,
+    pub(crate) work_date: NaiveDate,
+    pub(crate) check_type: String,
+    pub(crate) plan_id: Option<i64>,
+    pub(crate) class: ChangeClass,
+    pub(crate) before: Option<LedgerState>,
+    pub(crate) after: LedgerState,
+    pub(crate) before_observed: bool,
+    pub(crate) process_instance_id: Option<String>,
+    pub(crate) business_id: Option<String>,
+    pub(crate) approved_at: Option<DateTime<Utc>>,
+    pub(crate) applied_at: DateTime<Utc>,
+    pub(crate) idempotency_key: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingLine {
-    pub process_instance_id: String,
-    pub business_id: Option<String>,
-    pub user_id: String,
-    pub work_date: Option<NaiveDate>,
-    pub check_type: Option<String>,
+pub(crate) struct PendingLine {
+    pub(crate) process_instance_id: String,
+    pub(crate) business_id: Option<String>,
+    pub(crate) user_id: String,
+    pub(crate) work_date: Option<NaiveDate>,
+    pub(crate) check_type: Option<String>,
     /// `approved_not_visible` (approved, DingTalk does not show the slot corrected yet) or
     /// `running` (still awaiting a decision).
-    pub state: String,
-    pub since: Option<DateTime<Utc>>,
+    pub(crate) state: String,
+    pub(crate) since: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AnomalyLine {
-    pub class: ChangeClass,
-    pub user_id: Option<String>,
-    pub work_date: Option<NaiveDate>,
-    pub check_type: Option<String>,
-    pub plan_id: Option<i64>,
-    pub process_instance_id: Option<String>,
+pub(crate) struct AnomalyLine {
+    pub(crate) class: ChangeClass,
+    pub(crate) user_id: Option<String>,
+    pub(crate) work_date: Option<NaiveDate>,
+    pub(crate) check_type: Option<String>,
+    pub(crate) plan_id: Option<i64>,
+    pub(crate) process_instance_id: Option<String>,
     /// One sentence a person can act on.
-    pub detail: String,
+    pub(crate) detail: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeferredLine {
     /// What kind of work: `results`, `approval_list`, `approval_detail`, `rescan`, ….
     pub item: String,
-    pub detail: String,
-    pub estimated_calls: u64,
+    pub(crate) detail: String,
+    pub(crate) estimated_calls: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApiCalls {
+pub(crate) struct ApiCalls {
     /// Attempts in this run by endpoint path.
-    pub by_endpoint: BTreeMap<String, u64>,
+    pub(crate) by_endpoint: BTreeMap<String, u64>,
     /// Metered calls this run.
-    pub metered: u64,
+    pub(crate) metered: u64,
     /// Metered calls in the natural month (business time zone) up to the end of this run.
-    pub month_to_date: u64,
-    pub budget: u64,
+    pub(crate) month_to_date: u64,
+    pub(crate) budget: u64,
     /// `YYYY-MM`.
-    pub month: String,
+    pub(crate) month: String,
 }
 
 impl ApiCalls {
     /// Metered calls left in the month's budget (zero once over it).
-    pub fn budget_left(&self) -> u64 {
+    pub(crate) fn budget_left(&self) -> u64 {
         self.budget.saturating_sub(self.month_to_date)
     }
 }

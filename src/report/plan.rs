@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use crate::reconcile::{Plan, RunRequest};
 
 /// The plan as text: one line per item with its estimated metered cost.
-pub fn render_plan(
+pub(crate) fn render_plan(
     plan: &Plan,
     request: &RunRequest,
     budget: u64,
@@ -66,19 +66,19 @@ pub fn render_plan(
 
 /// What a backfill is about to do and what it will cost, shown before it starts.
 #[derive(Debug, Clone, Copy)]
-pub struct BackfillEstimate<'a> {
-    pub from: NaiveDate,
-    pub to: NaiveDate,
-    pub chunks_to_do: usize,
-    pub chunks: usize,
-    pub estimate: u64,
-    pub left: u64,
-    pub budget: u64,
-    pub month: &'a str,
+pub(crate) struct BackfillEstimate<'a> {
+    pub(crate) from: NaiveDate,
+    pub(crate) to: NaiveDate,
+    pub(crate) chunks_to_do: usize,
+    pub(crate) chunks: usize,
+    pub(crate) estimate: u64,
+    pub(crate) left: u64,
+    pub(crate) budget: u64,
+    pub(crate) month: &'a str,
 }
 
 /// One line: the range, the chunks left, the estimated cost and the budget left this month.
-pub fn backfill_estimate(estimate: &BackfillEstimate<'_>) -> String {
+pub(crate) fn backfill_estimate(estimate: &BackfillEstimate<'_>) -> String {
     let BackfillEstimate {
         from,
         to,
@@ -95,7 +95,7 @@ pub fn backfill_estimate(estimate: &BackfillEstimate<'_>) -> String {
 }
 
 /// Why a backfill past the month's budget did not start, and the two ways to start it.
-pub fn backfill_refusal(estimate: u64, left: u64) -> String {
+pub(crate) fn backfill_refusal(estimate: u64, left: u64) -> String {
     format!(
         "the backfill would cost about {estimate} metered calls but only {left} are left of this month's budget: \
          pass --max-calls N to spend at most N now (the rest stays resumable), or --yes to go past the budget"
@@ -103,7 +103,7 @@ pub fn backfill_refusal(estimate: u64, left: u64) -> String {
 }
 
 /// Where a backfill stopped and how to continue it.
-pub fn backfill_stopped(chunk_from: NaiveDate, chunk_to: NaiveDate) -> String {
+pub(crate) fn backfill_stopped(chunk_from: NaiveDate, chunk_to: NaiveDate) -> String {
     format!(
         "backfill stopped at {chunk_from} .. {chunk_to} (budget, quota or failed items: see the report); \
          continue later with the same command and --resume"

@@ -13,7 +13,7 @@ use super::{AnomalyLine, ApiCalls, CorrectionLine, DeferredLine, PendingLine, Ru
 
 /// `1 correction`, `2 corrections`, `0 corrections`. The one pluralisation helper of the crate's
 /// reports; `plural_form` is the irregular plural, or `None` to append `s`.
-pub fn plural(count: u64, singular: &str, plural_form: Option<&str>) -> String {
+pub(crate) fn plural(count: u64, singular: &str, plural_form: Option<&str>) -> String {
     if count == 1 {
         format!("{count} {singular}")
     } else {
@@ -25,7 +25,7 @@ pub fn plural(count: u64, singular: &str, plural_form: Option<&str>) -> String {
 }
 
 /// A wall-clock instant in the business time zone, e.g. `2026-11-04 10:15 CST`.
-pub fn local_time(at: DateTime<Utc>, tz: Tz) -> String {
+pub(crate) fn local_time(at: DateTime<Utc>, tz: Tz) -> String {
     at.with_timezone(&tz)
         .format("%Y-%m-%d %H:%M %Z")
         .to_string()
@@ -33,7 +33,7 @@ pub fn local_time(at: DateTime<Utc>, tz: Tz) -> String {
 
 /// How a ledger state reads next to its work date: `Normal 08:59`, `NotSigned`, or
 /// `Normal 11-04 00:30` when the punch fell on another calendar day than the shift.
-pub fn ledger_state(state: &LedgerState, work_date: NaiveDate, tz: Tz) -> String {
+pub(crate) fn ledger_state(state: &LedgerState, work_date: NaiveDate, tz: Tz) -> String {
     let result = state.time_result.as_str();
     match state.check_time {
         Some(check_time) if state.time_result != TimeResult::NotSigned => {
@@ -49,7 +49,7 @@ pub fn ledger_state(state: &LedgerState, work_date: NaiveDate, tz: Tz) -> String
 }
 
 /// `NotSigned → Normal 08:59`, or `(not observed) → …` when the slot was first seen corrected.
-pub fn before_after(line: &CorrectionLine, tz: Tz) -> String {
+pub(crate) fn before_after(line: &CorrectionLine, tz: Tz) -> String {
     let before = match (&line.before, line.before_observed) {
         (Some(before), true) => ledger_state(before, line.work_date, tz),
         (Some(before), false) => format!(
@@ -65,7 +65,7 @@ pub fn before_after(line: &CorrectionLine, tz: Tz) -> String {
 }
 
 /// The check point of a slot: `OnDuty (plan 437360727696)` or `OnDuty`.
-pub fn check_point(check_type: Option<&str>, plan_id: Option<i64>) -> String {
+pub(crate) fn check_point(check_type: Option<&str>, plan_id: Option<i64>) -> String {
     match (check_type, plan_id) {
         (Some(check_type), Some(plan_id)) => format!("{check_type} (plan {plan_id})"),
         (Some(check_type), None) => check_type.to_owned(),
@@ -75,7 +75,7 @@ pub fn check_point(check_type: Option<&str>, plan_id: Option<i64>) -> String {
 }
 
 /// Why the ledger changed: the approval with its enrichment, or the kind of change.
-pub fn cause(line: &CorrectionLine, tz: Tz) -> String {
+pub(crate) fn cause(line: &CorrectionLine, tz: Tz) -> String {
     match &line.process_instance_id {
         Some(process_instance_id) => {
             let mut text = format!("by approval {process_instance_id}");
@@ -105,7 +105,7 @@ pub fn cause(line: &CorrectionLine, tz: Tz) -> String {
 }
 
 /// How a pending approval's state reads.
-pub fn pending_state(line: &PendingLine) -> String {
+pub(crate) fn pending_state(line: &PendingLine) -> String {
     match line.state.as_str() {
         "approved_not_visible" => {
             "approved; DingTalk does not show the slot corrected yet".to_owned()
@@ -116,7 +116,7 @@ pub fn pending_state(line: &PendingLine) -> String {
 }
 
 /// How a deferred item reads: `rescan: 2026-11-01 .. 2026-11-07 (about 12 calls)`.
-pub fn deferred_item(line: &DeferredLine) -> String {
+pub(crate) fn deferred_item(line: &DeferredLine) -> String {
     format!(
         "{}: {} (about {})",
         line.item,
@@ -126,7 +126,7 @@ pub fn deferred_item(line: &DeferredLine) -> String {
 }
 
 /// Who and what a finding is about: `0126, 2026-11-02 OffDuty (plan 1), approval x`.
-pub fn finding_subject(line: &AnomalyLine) -> String {
+pub(crate) fn finding_subject(line: &AnomalyLine) -> String {
     let who = line.user_id.as_deref().unwrap_or("unknown user");
     let day = line
         .work_date
@@ -142,7 +142,7 @@ pub fn finding_subject(line: &AnomalyLine) -> String {
 }
 
 /// What a person should do about an anomaly of this class.
-pub fn advice(class: ChangeClass) -> &'static str {
+pub(crate) fn advice(class: ChangeClass) -> &'static str {
     match class {
         ChangeClass::SupplyUnmatched => {
             "Check that the employee had a shift that day and is in the configured scope; \
@@ -169,7 +169,7 @@ pub fn advice(class: ChangeClass) -> &'static str {
 }
 
 /// The one-line headline: outcome, corrections, pending, anomalies, quota.
-pub fn headline(report: &RunReport) -> String {
+pub(crate) fn headline(report: &RunReport) -> String {
     let run = &report.run;
     format!(
         "Run #{} ({}) {}: {} applied, {}, {}; {}",
@@ -184,7 +184,7 @@ pub fn headline(report: &RunReport) -> String {
 }
 
 /// `quota 123 of 4000 metered calls used in 2026-11, 3877 left (this run 17)`.
-pub fn quota_sentence(calls: &ApiCalls) -> String {
+pub(crate) fn quota_sentence(calls: &ApiCalls) -> String {
     let over = calls.month_to_date.saturating_sub(calls.budget);
     let left = if over > 0 {
         format!("none left, {over} over budget")
@@ -198,7 +198,7 @@ pub fn quota_sentence(calls: &ApiCalls) -> String {
 }
 
 /// The nonzero class counts, e.g. `baseline 120, supply_applied 3`, or `none`.
-pub fn counts_sentence(report: &RunReport) -> String {
+pub(crate) fn counts_sentence(report: &RunReport) -> String {
     let parts: Vec<String> = report
         .counts
         .iter()
@@ -213,7 +213,7 @@ pub fn counts_sentence(report: &RunReport) -> String {
 }
 
 /// Calls by endpoint, e.g. `/attendance/list 12, /gettoken 1`, or `none`.
-pub fn calls_sentence(calls: &ApiCalls) -> String {
+pub(crate) fn calls_sentence(calls: &ApiCalls) -> String {
     let parts: Vec<String> = calls
         .by_endpoint
         .iter()
@@ -227,7 +227,7 @@ pub fn calls_sentence(calls: &ApiCalls) -> String {
 }
 
 /// `2026-11-03` or `2026-11-01 … 2026-11-30`.
-pub fn window(report: &RunReport) -> String {
+pub(crate) fn window(report: &RunReport) -> String {
     let window = report.run.window;
     if window.from == window.to {
         window.from.to_string()

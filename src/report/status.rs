@@ -14,53 +14,53 @@ use serde::Serialize;
 
 /// What `status` shows, as data (the JSON form is this struct).
 #[derive(Debug, Serialize)]
-pub struct Status {
-    pub store: String,
-    pub as_of: DateTime<Utc>,
-    pub lock: Option<LockStatus>,
-    pub runs: Vec<RunStatus>,
-    pub quota: QuotaStatus,
-    pub pending_approvals: u64,
-    pub sink_backlog: BTreeMap<String, u64>,
+pub(crate) struct Status {
+    pub(crate) store: String,
+    pub(crate) as_of: DateTime<Utc>,
+    pub(crate) lock: Option<LockStatus>,
+    pub(crate) runs: Vec<RunStatus>,
+    pub(crate) quota: QuotaStatus,
+    pub(crate) pending_approvals: u64,
+    pub(crate) sink_backlog: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct LockStatus {
-    pub pid: u32,
-    pub host: String,
-    pub run_id: Option<i64>,
-    pub since: DateTime<Utc>,
+pub(crate) struct LockStatus {
+    pub(crate) pid: u32,
+    pub(crate) host: String,
+    pub(crate) run_id: Option<i64>,
+    pub(crate) since: DateTime<Utc>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct RunStatus {
-    pub id: i64,
-    pub kind: String,
-    pub trigger: String,
-    pub as_of: DateTime<Utc>,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub outcome: String,
-    pub window: (NaiveDate, NaiveDate),
-    pub metered_calls: u64,
+pub(crate) struct RunStatus {
+    pub(crate) id: i64,
+    pub(crate) kind: String,
+    pub(crate) trigger: String,
+    pub(crate) as_of: DateTime<Utc>,
+    pub(crate) started_at: DateTime<Utc>,
+    pub(crate) finished_at: Option<DateTime<Utc>>,
+    pub(crate) outcome: String,
+    pub(crate) window: (NaiveDate, NaiveDate),
+    pub(crate) metered_calls: u64,
 }
 
 #[derive(Debug, Serialize)]
-pub struct QuotaStatus {
-    pub month: String,
-    pub budget: u64,
-    pub used: u64,
-    pub remaining: u64,
+pub(crate) struct QuotaStatus {
+    pub(crate) month: String,
+    pub(crate) budget: u64,
+    pub(crate) used: u64,
+    pub(crate) remaining: u64,
     /// Fraction of the month elapsed.
-    pub elapsed: f64,
+    pub(crate) elapsed: f64,
     /// Metered calls the month ends at if spending goes on at the pace so far.
-    pub projected: u64,
-    pub by_endpoint: BTreeMap<String, u64>,
-    pub throttled: u64,
+    pub(crate) projected: u64,
+    pub(crate) by_endpoint: BTreeMap<String, u64>,
+    pub(crate) throttled: u64,
 }
 
 /// The plain-text status, times shown in `tz`.
-pub fn render_status(status: &Status, tz: Tz) -> String {
+pub(crate) fn render_status(status: &Status, tz: Tz) -> String {
     let local = |at: DateTime<Utc>| at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
     let mut out = String::new();
     let q = &status.quota;

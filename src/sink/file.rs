@@ -21,9 +21,9 @@ use crate::report::CorrectionLine;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Appended {
     /// Lines written now.
-    pub written: usize,
+    pub(crate) written: usize,
     /// Corrections already in the file from an earlier, unacknowledged append.
-    pub already_present: usize,
+    pub(crate) already_present: usize,
 }
 
 /// Appends `corrections` to the file at `path` (created if missing), skipping any whose

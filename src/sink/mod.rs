@@ -32,17 +32,16 @@ mod outbox;
 pub mod sign;
 mod webhook;
 
-pub use outbox::{DueCorrection, Outbox};
-pub use webhook::{WebhookError, batch_key};
+pub(crate) use outbox::Outbox;
 
 /// Most corrections in one webhook POST (and one file append).
-pub const BATCH_SIZE: usize = 100;
+pub(crate) const BATCH_SIZE: usize = 100;
 /// Most batches one sink takes per run, so one run's delivery is bounded.
-pub const MAX_BATCHES_PER_RUN: usize = 1000;
+pub(crate) const MAX_BATCHES_PER_RUN: usize = 1000;
 /// Delay before the first retry of a failed delivery; doubles with each further failure.
-pub const BACKOFF_BASE: Duration = Duration::from_secs(60);
+pub(crate) const BACKOFF_BASE: Duration = Duration::from_secs(60);
 /// Longest delay between two attempts.
-pub const BACKOFF_CAP: Duration = Duration::from_secs(24 * 60 * 60);
+pub(crate) const BACKOFF_CAP: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// One sink: a `[[sink]]` entry of the config file. `S` is the webhook's signing secret: in the
 /// config it is [`SecretEnv`], the name of the environment variable holding it; delivery takes
@@ -92,11 +91,11 @@ pub struct FileSink {
 /// The name of the environment variable holding a webhook's signing secret (`secret_env`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
-pub struct SecretEnv(pub String);
+pub(crate) struct SecretEnv(pub(crate) String);
 
 /// Why a sink setting could not become a [`SinkConfig`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SinkConfigError {
+pub(crate) enum SinkConfigError {
     #[error(
         "sink {sink}: environment variable {var} named by secret_env is not set or empty: \
          expected the webhook signing secret"
@@ -107,7 +106,7 @@ pub enum SinkConfigError {
 impl SinkConfig {
     /// Resolves a validated `[[sink]]` setting, reading the signing secret from the environment
     /// variable it names through `env` (pass `|name| std::env::var(name).ok()`).
-    pub fn from_setting(
+    pub(crate) fn from_setting(
         setting: &SinkConfig<SecretEnv>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<SinkConfig, SinkConfigError> {
@@ -143,18 +142,18 @@ impl SinkConfig {
 /// What delivery did, per sink.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeliveryReport {
-    pub sinks: Vec<SinkDelivery>,
+    pub(crate) sinks: Vec<SinkDelivery>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SinkDelivery {
-    pub sink: String,
+pub(crate) struct SinkDelivery {
+    pub(crate) sink: String,
     /// Corrections acknowledged in this call.
-    pub delivered: u64,
+    pub(crate) delivered: u64,
     /// Corrections whose attempt failed in this call (retried by a later run).
-    pub failed: u64,
+    pub(crate) failed: u64,
     /// One sentence per failure, naming the sink and what was expected.
-    pub errors: Vec<String>,
+    pub(crate) errors: Vec<String>,
 }
 
 impl DeliveryReport {
@@ -177,7 +176,7 @@ impl DeliveryReport {
 /// When to try an item again after its `failures`-th failed attempt (1 for the first):
 /// `now + BACKOFF_BASE · 2^(failures-1)`, capped at [`BACKOFF_CAP`]. Deterministic (no jitter):
 /// runs are spaced by the schedule, not by this delay, so retries cannot stampede.
-pub fn next_attempt_at(failures: u64, now: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn next_attempt_at(failures: u64, now: DateTime<Utc>) -> DateTime<Utc> {
     let exponent = failures.saturating_sub(1).min(20) as u32;
     let delay = BACKOFF_BASE
         .saturating_mul(1u32 << exponent)

@@ -21,9 +21,9 @@ use crate::store::{self, Store};
 /// One correction awaiting delivery to one sink.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueCorrection {
-    pub correction: CorrectionLine,
+    pub(crate) correction: CorrectionLine,
     /// Failed attempts so far.
-    pub attempts: u64,
+    pub(crate) attempts: u64,
 }
 
 /// The outbox operations delivery uses (contract in the module doc).

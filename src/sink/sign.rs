@@ -24,7 +24,7 @@ pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 type HmacSha256 = Hmac<Sha256>;
 
 /// The value of [`SIGNATURE_HEADER`] for this timestamp and body: `sha256=<hex>`.
-pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+pub(crate) fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     format!(
         "sha256={}",
         hex::encode(mac(secret, timestamp, body).finalize().into_bytes())

@@ -24,15 +24,15 @@ use crate::report::{CorrectionLine, REPORT_SCHEMA};
 /// Where and how to POST.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Target<'a> {
-    pub sink: &'a str,
-    pub url: &'a Url,
-    pub secret: Option<&'a SecretString>,
-    pub timeout: Duration,
+    pub(crate) sink: &'a str,
+    pub(crate) url: &'a Url,
+    pub(crate) secret: Option<&'a SecretString>,
+    pub(crate) timeout: Duration,
 }
 
 /// Why a batch was not acknowledged.
 #[derive(Debug, thiserror::Error)]
-pub enum WebhookError {
+pub(crate) enum WebhookError {
     #[error("webhook sink {sink} answered HTTP {status}: expected a 2xx acknowledgement")]
     Status { sink: String, status: u16 },
     #[error("webhook sink {sink} did not answer within {timeout:?}")]
@@ -68,7 +68,7 @@ pub(crate) fn body(sink: &str, batch: &[CorrectionLine]) -> Result<Vec<u8>, serd
 }
 
 /// The batch's idempotency key: hex SHA-256 over its corrections' keys, one per line, in order.
-pub fn batch_key(batch: &[CorrectionLine]) -> String {
+pub(crate) fn batch_key(batch: &[CorrectionLine]) -> String {
     let mut hasher = Sha256::new();
     for line in batch {
         hasher.update(line.idempotency_key.as_bytes());

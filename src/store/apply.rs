@@ -28,7 +28,7 @@ use crate::domain::{ChangeClass, Correction, LedgerState, Slot, SlotKey};
 
 /// What the diff saw of one slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ObservedChange {
+pub(crate) enum ObservedChange {
     New,
     Changed,
     Unchanged,
@@ -40,10 +40,10 @@ pub enum ObservedChange {
 /// One slot as observed by a run, with the diff's verdict and class.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observation {
-    pub slot: Slot,
-    pub change: ObservedChange,
-    pub class: Option<ChangeClass>,
-    pub observed_at: DateTime<Utc>,
+    pub(crate) slot: Slot,
+    pub(crate) change: ObservedChange,
+    pub(crate) class: Option<ChangeClass>,
+    pub(crate) observed_at: DateTime<Utc>,
 }
 
 /// Everything one batch writes. Built by the reconcile core; applied atomically.
@@ -69,9 +69,9 @@ pub struct ApplyBatch {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ApplyOutcome {
     /// Corrections newly journaled (and applied to the ledger).
-    pub applied: u64,
+    pub(crate) applied: u64,
     /// Corrections already in the journal, left untouched.
-    pub duplicates: u64,
+    pub(crate) duplicates: u64,
 }
 
 impl Store {

@@ -21,16 +21,16 @@ pub struct StoredApproval {
     pub approval: Approval,
     /// The class recorded for it; `None` while nothing was decided.
     pub resolution: Option<ChangeClass>,
-    pub resolved_slot: Option<SlotKey>,
-    pub first_seen_run: i64,
-    pub fetched_at: DateTime<Utc>,
+    pub(crate) resolved_slot: Option<SlotKey>,
+    pub(crate) first_seen_run: i64,
+    pub(crate) fetched_at: DateTime<Utc>,
 }
 
 /// A process instance id seen in a listing.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ListedApproval {
-    pub process_instance_id: String,
-    pub process_code: String,
+pub(crate) struct ListedApproval {
+    pub(crate) process_instance_id: String,
+    pub(crate) process_code: String,
 }
 
 const APPROVAL_SELECT: &str = "SELECT a.id, a.process_code, a.business_id, a.title, \
@@ -42,7 +42,7 @@ const APPROVAL_SELECT: &str = "SELECT a.id, a.process_code, a.business_id, a.tit
 impl Store {
     /// Stores approval details (all in one transaction), replacing earlier details of the same
     /// ids; the first run that saw an id is kept.
-    pub fn upsert_approvals(
+    pub(crate) fn upsert_approvals(
         &mut self,
         approvals: &[Approval],
         run_id: i64,
@@ -124,7 +124,7 @@ impl Store {
     /// Unresolved approvals, the ones this job has not finished with: no class recorded yet
     /// (running, or not yet classified) or `supply_pending` (approved, not yet visible on its
     /// slot). Oldest first.
-    pub fn unresolved_approvals(&self) -> Result<Vec<StoredApproval>, Error> {
+    pub(crate) fn unresolved_approvals(&self) -> Result<Vec<StoredApproval>, Error> {
         let sql = format!(
             "{APPROVAL_SELECT} WHERE r.class IS NULL OR r.class = 'supply_pending'
              ORDER BY a.create_time_ms, a.id"
@@ -134,7 +134,7 @@ impl Store {
     }
 
     /// Ids of every approval fetched in detail.
-    pub fn known_process_instance_ids(&self) -> Result<BTreeSet<String>, Error> {
+    pub(crate) fn known_process_instance_ids(&self) -> Result<BTreeSet<String>, Error> {
         let mut statement = self
             .conn
             .prepare_cached("SELECT id FROM approvals")
@@ -146,7 +146,7 @@ impl Store {
     }
 
     /// Records ids seen in a listing (already listed ids are kept as first listed).
-    pub fn record_listed_approvals(
+    pub(crate) fn record_listed_approvals(
         &mut self,
         listed: &[ListedApproval],
         run_id: i64,
@@ -180,7 +180,7 @@ impl Store {
     }
 
     /// Ids seen in listings whose detail is not stored yet, first listed first.
-    pub fn listed_process_instance_ids(&self) -> Result<Vec<ListedApproval>, Error> {
+    pub(crate) fn listed_process_instance_ids(&self) -> Result<Vec<ListedApproval>, Error> {
         let mut statement = self
             .conn
             .prepare_cached(

@@ -15,15 +15,15 @@ use crate::domain::UserId;
 
 /// Identity of a backfill: its range and a hash of its user scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BackfillKey {
-    pub from: NaiveDate,
-    pub to: NaiveDate,
+pub(crate) struct BackfillKey {
+    pub(crate) from: NaiveDate,
+    pub(crate) to: NaiveDate,
     /// `all` for the configured scope, else the SHA-256 of the sorted, deduplicated user ids.
-    pub users_hash: String,
+    pub(crate) users_hash: String,
 }
 
 impl BackfillKey {
-    pub fn new(from: NaiveDate, to: NaiveDate, users: Option<&[UserId]>) -> Self {
+    pub(crate) fn new(from: NaiveDate, to: NaiveDate, users: Option<&[UserId]>) -> Self {
         let users_hash = match users {
             None => "all".to_owned(),
             Some(users) => {
@@ -44,26 +44,26 @@ impl BackfillKey {
 
 /// One finished chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct BackfillChunk {
-    pub from: NaiveDate,
-    pub to: NaiveDate,
-    pub run_id: i64,
+pub(crate) struct BackfillChunk {
+    pub(crate) from: NaiveDate,
+    pub(crate) to: NaiveDate,
+    pub(crate) run_id: i64,
 }
 
 /// A backfill and its finished chunks.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BackfillState {
-    pub id: i64,
-    pub key: BackfillKey,
+pub(crate) struct BackfillState {
+    pub(crate) id: i64,
+    pub(crate) key: BackfillKey,
     /// Finished chunks, in date order.
-    pub done: Vec<BackfillChunk>,
+    pub(crate) done: Vec<BackfillChunk>,
     /// Whether this backfill existed before (as opposed to just created).
-    pub resumed: bool,
+    pub(crate) resumed: bool,
 }
 
 impl BackfillState {
     /// Whether the chunk `from..=to` is finished.
-    pub fn is_done(&self, from: NaiveDate, to: NaiveDate) -> bool {
+    pub(crate) fn is_done(&self, from: NaiveDate, to: NaiveDate) -> bool {
         self.done
             .iter()
             .any(|chunk| chunk.from == from && chunk.to == to)
@@ -72,7 +72,10 @@ impl BackfillState {
 
 impl Store {
     /// Creates the backfill `key`, or returns the existing one with its finished chunks.
-    pub fn backfill_start_or_resume(&mut self, key: &BackfillKey) -> Result<BackfillState, Error> {
+    pub(crate) fn backfill_start_or_resume(
+        &mut self,
+        key: &BackfillKey,
+    ) -> Result<BackfillState, Error> {
         let location = self.location.clone();
         let transaction = self
             .conn
@@ -112,7 +115,7 @@ impl Store {
     }
 
     /// Forgets the finished chunks of `key` so it runs again from the start.
-    pub fn backfill_reset(&mut self, key: &BackfillKey) -> Result<BackfillState, Error> {
+    pub(crate) fn backfill_reset(&mut self, key: &BackfillKey) -> Result<BackfillState, Error> {
         let state = self.backfill_start_or_resume(key)?;
         self.conn
             .execute(
@@ -127,7 +130,7 @@ impl Store {
     }
 
     /// Records that the chunk `chunk_from..=chunk_to` of a backfill finished in `run_id`.
-    pub fn backfill_chunk_done(
+    pub(crate) fn backfill_chunk_done(
         &mut self,
         backfill_id: i64,
         chunk_from: NaiveDate,

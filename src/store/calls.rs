@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use rusqlite::{Connection, params};
 
@@ -25,19 +25,19 @@ use crate::domain::{CallOutcome, CallRecord};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MonthUsage {
     /// Every attempt, whatever its endpoint and outcome.
-    pub attempts: u64,
+    pub(crate) attempts: u64,
     /// Attempts that counted against the monthly quota.
     pub metered: u64,
     /// Attempts at free endpoints (token, contacts).
-    pub free: u64,
+    pub(crate) free: u64,
     /// Attempts rejected by QPS throttling (never metered).
-    pub throttled: u64,
+    pub(crate) throttled: u64,
     /// Attempts per endpoint path.
     pub by_endpoint: BTreeMap<String, u64>,
 }
 
 /// `YYYY-MM` of `at` in the business time zone: the month a call is metered in.
-pub fn business_month(at: DateTime<Utc>, tz: Tz) -> String {
+pub(crate) fn business_month(at: DateTime<Utc>, tz: Tz) -> String {
     at.with_timezone(&tz).format("%Y-%m").to_string()
 }
 
@@ -51,7 +51,12 @@ pub struct CallLog {
 impl CallLog {
     /// Records one attempt. `month` is `YYYY-MM` in the business time zone
     /// ([`business_month`]).
-    pub fn record(&self, run_id: Option<i64>, call: &CallRecord, month: &str) -> Result<(), Error> {
+    pub(crate) fn record(
+        &self,
+        run_id: Option<i64>,
+        call: &CallRecord,
+        month: &str,
+    ) -> Result<(), Error> {
         let (outcome, detail) = outcome_columns(&call.outcome);
         // A panic while holding the lock cannot leave a half-written row (SQLite rolls back), so
         // a poisoned mutex is safe to keep using.
@@ -114,24 +119,8 @@ impl Store {
     }
 
     /// Calls recorded for one run.
-    pub fn run_calls(&self, run_id: i64) -> Result<MonthUsage, Error> {
+    pub(crate) fn run_calls(&self, run_id: i64) -> Result<MonthUsage, Error> {
         self.usage("WHERE run_id = ?1", [run_id])
-    }
-
-    /// Metered calls per local day of the month `YYYY-MM`, for pace and projection.
-    pub fn daily_metered(&self, month: &str, tz: Tz) -> Result<BTreeMap<NaiveDate, u64>, Error> {
-        let mut statement = self
-            .conn
-            .prepare_cached("SELECT at_ms FROM calls WHERE month = ?1 AND metered = 1")
-            .at(&self.location)?;
-        let instants = collect(&self.location, &mut statement, [month], "calls", |reader| {
-            reader.instant(0, "at_ms")
-        })?;
-        let mut days = BTreeMap::new();
-        for at in instants {
-            *days.entry(at.with_timezone(&tz).date_naive()).or_insert(0) += 1;
-        }
-        Ok(days)
     }
 
     fn usage(&self, filter: &str, params: impl rusqlite::Params) -> Result<MonthUsage, Error> {
@@ -239,8 +228,6 @@ mod tests {
 
         let run = store.run_calls(run_id).unwrap();
         assert_eq!((run.attempts, run.metered), (4, 2));
-        let daily = store.daily_metered("2026-11", shanghai).unwrap();
-        assert_eq!(daily, BTreeMap::from([(day(3), 2)]));
     }
 
     #[test]

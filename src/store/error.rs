@@ -56,13 +56,6 @@ pub enum Error {
     Unstorable { what: &'static str, detail: String },
 }
 
-impl Error {
-    /// Whether this error means another run holds the store.
-    pub fn is_locked(&self) -> bool {
-        matches!(self, Error::Locked { .. })
-    }
-}
-
 /// Where a store lives, for messages. In-memory stores show as `:memory:`.
 #[derive(Debug, Clone)]
 pub(crate) struct Location(PathBuf);

@@ -20,23 +20,23 @@ use crate::domain::{ChangeClass, CheckType, Correction, LedgerState, SlotKey, Us
 /// The ledger's row for one slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerRow {
-    pub slot_key: SlotKey,
+    pub(crate) slot_key: SlotKey,
     pub state: LedgerState,
     /// Why the row is in this state: `baseline`, the last correction's class, or a non-correction
     /// update's class (`late_result`).
     pub cause_class: ChangeClass,
     /// The process instance id of the approval behind the last correction, if it had one.
     pub cause_process_instance_id: Option<String>,
-    pub last_correction_key: Option<String>,
-    pub updated_run: i64,
+    pub(crate) last_correction_key: Option<String>,
+    pub(crate) updated_run: i64,
 }
 
 /// A journaled correction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCorrection {
     pub correction: Correction,
-    pub run_id: i64,
-    pub applied_at: DateTime<Utc>,
+    pub(crate) run_id: i64,
+    pub(crate) applied_at: DateTime<Utc>,
     /// The slot's check type, when the slot is in the snapshot.
     pub check_type: Option<CheckType>,
 }
@@ -45,20 +45,20 @@ pub struct StoredCorrection {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FindingRow {
     pub class: ChangeClass,
-    pub slot_key: Option<SlotKey>,
-    pub user_id: Option<UserId>,
-    pub work_date: Option<NaiveDate>,
-    pub check_type: Option<String>,
-    pub plan_id: Option<i64>,
+    pub(crate) slot_key: Option<SlotKey>,
+    pub(crate) user_id: Option<UserId>,
+    pub(crate) work_date: Option<NaiveDate>,
+    pub(crate) check_type: Option<String>,
+    pub(crate) plan_id: Option<i64>,
     pub process_instance_id: Option<String>,
     /// One sentence a person can act on.
-    pub detail: String,
+    pub(crate) detail: String,
 }
 
 /// A finding with the run that recorded it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredFinding {
-    pub run_id: i64,
+    pub(crate) run_id: i64,
     pub finding: FindingRow,
 }
 
@@ -123,7 +123,7 @@ impl Store {
     }
 
     /// Every ledger row of one user-day, in key order.
-    pub fn ledger_for_user_day(
+    pub(crate) fn ledger_for_user_day(
         &self,
         user: &UserId,
         date: NaiveDate,
@@ -144,12 +144,12 @@ impl Store {
     }
 
     /// Corrections journaled by one run, in journal order.
-    pub fn corrections_for_run(&self, run_id: i64) -> Result<Vec<StoredCorrection>, Error> {
+    pub(crate) fn corrections_for_run(&self, run_id: i64) -> Result<Vec<StoredCorrection>, Error> {
         self.query_corrections("WHERE c.run_id = ?1", [run_id])
     }
 
     /// Corrections of slots on work dates `from..=to`, in journal order.
-    pub fn corrections_between(
+    pub(crate) fn corrections_between(
         &self,
         from: NaiveDate,
         to: NaiveDate,
@@ -164,7 +164,7 @@ impl Store {
         self.query_corrections("", [])
     }
 
-    pub fn corrections_for_user_day(
+    pub(crate) fn corrections_for_user_day(
         &self,
         user: &UserId,
         date: NaiveDate,
@@ -173,14 +173,6 @@ impl Store {
             "WHERE c.user_id = ?1 AND c.work_date = ?2",
             [user.as_str().to_owned(), date_text(date)],
         )
-    }
-
-    /// Corrections caused by one approval instance.
-    pub fn corrections_for_approval(
-        &self,
-        process_instance_id: &str,
-    ) -> Result<Vec<StoredCorrection>, Error> {
-        self.query_corrections("WHERE c.process_instance_id = ?1", [process_instance_id])
     }
 
     /// The journaled correction with this idempotency key.
@@ -194,7 +186,7 @@ impl Store {
 
     /// Approval instances behind journaled corrections that still lack a business id or an
     /// approved-at: the enrichment backlog.
-    pub fn corrections_awaiting_enrichment(&self) -> Result<Vec<String>, Error> {
+    pub(crate) fn corrections_awaiting_enrichment(&self) -> Result<Vec<String>, Error> {
         let mut statement = self
             .conn
             .prepare_cached(
@@ -215,7 +207,7 @@ impl Store {
 
     /// Fills the business id and approved-at of an approval's corrections where still missing;
     /// returns how many corrections changed.
-    pub fn enrich_corrections(
+    pub(crate) fn enrich_corrections(
         &mut self,
         process_instance_id: &str,
         business_id: Option<&str>,
@@ -241,7 +233,7 @@ impl Store {
     }
 
     /// Findings recorded by one run, in the order recorded.
-    pub fn findings_for_run(&self, run_id: i64) -> Result<Vec<FindingRow>, Error> {
+    pub(crate) fn findings_for_run(&self, run_id: i64) -> Result<Vec<FindingRow>, Error> {
         let sql = format!("SELECT {FINDING_COLUMNS} FROM findings WHERE run_id = ?1 ORDER BY id");
         let mut statement = self.conn.prepare_cached(&sql).at(&self.location)?;
         let findings = collect(
@@ -416,10 +408,6 @@ mod tests {
             ids(&store.corrections_for_user_day(&user("u1"), day(9)).unwrap()),
             vec!["supply:p3"]
         );
-        assert_eq!(
-            ids(&store.corrections_for_approval("p2").unwrap()),
-            vec!["supply:p2"]
-        );
         assert!(store.correction_by_key("absent").unwrap().is_none());
     }
 
@@ -457,9 +445,9 @@ mod tests {
             0
         );
 
-        let enriched = store.corrections_for_approval("p1").unwrap();
-        assert_eq!(enriched[0].correction.business_id.as_deref(), Some("B-1"));
-        assert_eq!(enriched[0].correction.approved_at, Some(at(5)));
+        let enriched = store.correction_by_key("supply:p1").unwrap().unwrap();
+        assert_eq!(enriched.correction.business_id.as_deref(), Some("B-1"));
+        assert_eq!(enriched.correction.approved_at, Some(at(5)));
         assert_eq!(store.corrections_awaiting_enrichment().unwrap(), vec!["p2"]);
     }
 

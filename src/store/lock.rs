@@ -12,7 +12,7 @@
 //! [`Store::lock_run`] hands out a [`RunLock`] guard with its own connection to the store: it
 //! renews the heartbeat ([`RunLock::heartbeat`]) and releases the lock when dropped (or
 //! explicitly, [`RunLock::release`]), whatever the run did meanwhile. This module does not
-//! schedule heartbeats; a long run calls [`RunLock::heartbeat`] (or [`Store::heartbeat_lock`]).
+//! schedule heartbeats; a long run calls [`RunLock::heartbeat`].
 
 use std::fmt;
 
@@ -24,7 +24,7 @@ use super::codec::{Reader, ms};
 use super::error::{Error, Location, SqlResultExt};
 
 /// A holder on another host whose heartbeat is older than this is presumed gone.
-pub const LOCK_STALE_AFTER: Duration = Duration::hours(1);
+pub(crate) const LOCK_STALE_AFTER: Duration = Duration::hours(1);
 
 /// Who holds (or wants) the run lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +37,7 @@ pub struct LockHolder {
 
 impl LockHolder {
     /// This process on this host.
-    pub fn current(run_id: Option<i64>, acquired_at: DateTime<Utc>) -> Self {
+    pub(crate) fn current(run_id: Option<i64>, acquired_at: DateTime<Utc>) -> Self {
         LockHolder {
             pid: std::process::id(),
             host: current_host(),
@@ -138,7 +138,7 @@ impl Store {
 
     /// Takes the run lock for `holder` (as [`Store::acquire_lock`]) and returns the guard that
     /// releases it.
-    pub fn lock_run(&mut self, holder: LockHolder) -> Result<RunLock, Error> {
+    pub(crate) fn lock_run(&mut self, holder: LockHolder) -> Result<RunLock, Error> {
         self.acquire_lock(&holder)?;
         let taken = (|| {
             let conn = self.target.connect(&self.location)?;
@@ -170,8 +170,10 @@ impl Store {
     }
 
     /// Records that `holder` is still working at `at` (and its run id, once known). Returns
-    /// false when `holder` no longer holds the lock (it was taken over).
-    pub fn heartbeat_lock(
+    /// false when `holder` no longer holds the lock (it was taken over). The tests' way to beat
+    /// for any holder; a run beats through its [`RunLock`].
+    #[cfg(test)]
+    pub(crate) fn heartbeat_lock(
         &mut self,
         holder: &LockHolder,
         at: DateTime<Utc>,
@@ -184,7 +186,7 @@ impl Store {
 /// a failure instead of logging it). It has its own connection to the store, so it does not
 /// borrow the [`Store`] the run writes through.
 #[must_use = "the lock is released when the guard is dropped"]
-pub struct RunLock {
+pub(crate) struct RunLock {
     conn: rusqlite::Connection,
     location: Location,
     holder: LockHolder,
@@ -201,18 +203,14 @@ impl fmt::Debug for RunLock {
 }
 
 impl RunLock {
-    pub fn holder(&self) -> &LockHolder {
-        &self.holder
-    }
-
     /// Records that the holder is still working at `at`. Returns false when the lock was taken
     /// over meanwhile.
-    pub fn heartbeat(&self, at: DateTime<Utc>) -> Result<bool, Error> {
+    pub(crate) fn heartbeat(&self, at: DateTime<Utc>) -> Result<bool, Error> {
         heartbeat(&self.conn, &self.location, &self.holder, at)
     }
 
     /// Releases the lock now; returns whether this holder still held it.
-    pub fn release(mut self) -> Result<bool, Error> {
+    pub(crate) fn release(mut self) -> Result<bool, Error> {
         self.released = true;
         release(&self.conn, &self.location, &self.holder)
     }
@@ -385,7 +383,10 @@ mod tests {
         assert!(store.heartbeat_lock(&remote, at(3)).unwrap());
 
         let too_early = holder(2, "this-host", 4);
-        assert!(store.acquire_lock(&too_early).unwrap_err().is_locked());
+        assert!(matches!(
+            store.acquire_lock(&too_early),
+            Err(Error::Locked { .. })
+        ));
 
         let late_enough = holder(2, "this-host", 5);
         let acquired = store.acquire_lock(&late_enough).unwrap();

@@ -35,7 +35,6 @@
 mod apply;
 mod approvals;
 mod backfill;
-pub mod bench;
 mod calls;
 mod codec;
 mod error;
@@ -54,18 +53,20 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-pub use apply::{ApplyBatch, ApplyOutcome, Observation, ObservedChange};
-pub use approvals::{ListedApproval, StoredApproval};
-pub use backfill::{BackfillChunk, BackfillKey, BackfillState};
-pub use calls::{CallLog, MonthUsage, business_month};
-pub use error::Error;
-pub use ledger::{FindingRow, LedgerRow, StoredCorrection, StoredFinding};
-pub use lock::{LOCK_STALE_AFTER, LockAcquired, LockHolder, RunLock, current_host};
-pub use open::{APPLICATION_ID, APPLICATION_NAME, MIGRATIONS, SCHEMA_VERSION};
-pub use outbox::OutboxItem;
-pub use planner::PLANNER_STATE_KEY;
-pub use runs::{NewRun, RunEnd, RunKind, RunOutcome, StoredRun, UnknownName};
-pub use snapshot::{HistoryChange, HistoryEntry, StoredSlot};
+pub use apply::ApplyBatch;
+pub(crate) use apply::{ApplyOutcome, Observation, ObservedChange};
+pub(crate) use approvals::{ListedApproval, StoredApproval};
+pub(crate) use backfill::BackfillKey;
+pub(crate) use calls::{CallLog, business_month};
+pub(crate) use error::Error;
+pub(crate) use ledger::{FindingRow, LedgerRow, StoredCorrection, StoredFinding};
+pub(crate) use lock::RunLock;
+pub use lock::{LockHolder, current_host};
+pub(crate) use runs::StoredRun;
+pub use runs::{NewRun, RunEnd, RunKind, RunOutcome};
+#[cfg(test)]
+pub(crate) use snapshot::HistoryChange;
+pub(crate) use snapshot::{HistoryEntry, StoredSlot};
 
 use error::Location;
 use open::Target;
@@ -104,13 +105,5 @@ impl Store {
             location,
             target,
         })
-    }
-
-    /// The file behind this store; `None` in memory.
-    pub fn path(&self) -> Option<&Path> {
-        match &self.target {
-            Target::File(path) => Some(path.as_path()),
-            Target::Memory(_) => None,
-        }
     }
 }

@@ -19,17 +19,17 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use super::error::{Error, Location, SqlResultExt};
 
 /// `PRAGMA application_id` of every store: `DTRC` in ASCII.
-pub const APPLICATION_ID: i32 = 0x4454_5243;
+pub(crate) const APPLICATION_ID: i32 = 0x4454_5243;
 
 /// The value of the `meta` row `application`, the second proof that a file is ours.
-pub const APPLICATION_NAME: &str = "dingtalk-reconcile";
+pub(crate) const APPLICATION_NAME: &str = "dingtalk-reconcile";
 
 /// Every schema change, in order. Entry `n` takes a store from version `n` to `n + 1`. Never
 /// edit or reorder an entry once released; append a new one.
-pub const MIGRATIONS: &[&str] = &[include_str!("../../schema.sql")];
+pub(crate) const MIGRATIONS: &[&str] = &[include_str!("../../schema.sql")];
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// How long a statement waits for another connection's write lock before failing. Runs write in
 /// batches of a few thousand rows, so a wait is short; the call log writes from another

@@ -17,18 +17,18 @@ use super::ledger::StoredCorrection;
 
 /// One correction due for delivery to one sink.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxItem {
-    pub sink: String,
-    pub correction: StoredCorrection,
-    pub enqueued_at: DateTime<Utc>,
+pub(crate) struct OutboxItem {
+    pub(crate) sink: String,
+    pub(crate) correction: StoredCorrection,
+    pub(crate) enqueued_at: DateTime<Utc>,
     /// Failed attempts so far.
-    pub attempts: u64,
-    pub last_error: Option<String>,
+    pub(crate) attempts: u64,
+    pub(crate) last_error: Option<String>,
 }
 
 impl Store {
     /// Up to `limit` undelivered items of `sink` due at `now`, oldest first.
-    pub fn outbox_due(
+    pub(crate) fn outbox_due(
         &self,
         sink: &str,
         now: DateTime<Utc>,
@@ -75,7 +75,7 @@ impl Store {
     }
 
     /// Records that `sink` acknowledged these corrections at `at`.
-    pub fn outbox_mark_delivered(
+    pub(crate) fn outbox_mark_delivered(
         &mut self,
         sink: &str,
         keys: &[String],
@@ -90,7 +90,7 @@ impl Store {
     }
 
     /// Records a failed delivery of these corrections to `sink`, due again at `next_attempt_at`.
-    pub fn outbox_mark_failed(
+    pub(crate) fn outbox_mark_failed(
         &mut self,
         sink: &str,
         keys: &[String],

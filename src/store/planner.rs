@@ -16,11 +16,11 @@ use super::codec::{Reader, count, date_text};
 use super::error::{Error, SqlResultExt};
 
 /// The `meta` key the planner's state lives under.
-pub const PLANNER_STATE_KEY: &str = "planner_state";
+pub(crate) const PLANNER_STATE_KEY: &str = "planner_state";
 
 impl Store {
     /// The planner's state as last saved; `None` before the first save.
-    pub fn planner_state(&self) -> Result<Option<String>, Error> {
+    pub(crate) fn planner_state(&self) -> Result<Option<String>, Error> {
         self.conn
             .query_row(
                 "SELECT value FROM meta WHERE key = ?1",
@@ -32,7 +32,7 @@ impl Store {
     }
 
     /// Replaces the planner's state.
-    pub fn save_planner_state(&mut self, state: &str) -> Result<(), Error> {
+    pub(crate) fn save_planner_state(&mut self, state: &str) -> Result<(), Error> {
         self.conn
             .execute(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2)
@@ -44,7 +44,7 @@ impl Store {
     }
 
     /// Present slots per work date on `from..=to` (dates without any are absent).
-    pub fn present_slot_counts(
+    pub(crate) fn present_slot_counts(
         &self,
         from: NaiveDate,
         to: NaiveDate,

@@ -30,7 +30,7 @@ pub enum RunKind {
 }
 
 impl RunKind {
-    pub const ALL: [RunKind; 3] = [RunKind::Nightly, RunKind::Backfill, RunKind::Daemon];
+    pub(crate) const ALL: [RunKind; 3] = [RunKind::Nightly, RunKind::Backfill, RunKind::Daemon];
 
     /// The stored and reported spelling: `run`, `backfill` or `daemon`.
     pub fn as_str(self) -> &'static str {
@@ -42,7 +42,7 @@ impl RunKind {
     }
 
     /// Whether the run is a nightly pass (`run` or a daemon tick), not a backfill.
-    pub fn is_nightly(self) -> bool {
+    pub(crate) fn is_nightly(self) -> bool {
         matches!(self, RunKind::Nightly | RunKind::Daemon)
     }
 }
@@ -57,10 +57,11 @@ pub enum RunOutcome {
 }
 
 impl RunOutcome {
-    pub const ALL: [RunOutcome; 3] = [RunOutcome::Done, RunOutcome::Partial, RunOutcome::Failed];
+    pub(crate) const ALL: [RunOutcome; 3] =
+        [RunOutcome::Done, RunOutcome::Partial, RunOutcome::Failed];
 
     /// The stored and reported spelling: `done`, `partial` or `failed`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             RunOutcome::Done => "done",
             RunOutcome::Partial => "partial",
@@ -150,17 +151,17 @@ pub struct StoredRun {
     pub id: i64,
     pub kind: RunKind,
     pub trigger: String,
-    pub as_of: DateTime<Utc>,
-    pub window_from: NaiveDate,
-    pub window_to: NaiveDate,
-    pub plan_json: String,
-    pub started_at: DateTime<Utc>,
+    pub(crate) as_of: DateTime<Utc>,
+    pub(crate) window_from: NaiveDate,
+    pub(crate) window_to: NaiveDate,
+    pub(crate) plan_json: String,
+    pub(crate) started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     /// `None` until finished (or forever, if the process died).
-    pub outcome: Option<RunOutcome>,
-    pub counts: BTreeMap<ChangeClass, u64>,
-    pub errors: Vec<String>,
-    pub deferred_json: Option<String>,
+    pub(crate) outcome: Option<RunOutcome>,
+    pub(crate) counts: BTreeMap<ChangeClass, u64>,
+    pub(crate) errors: Vec<String>,
+    pub(crate) deferred_json: Option<String>,
 }
 
 impl StoredRun {
@@ -239,7 +240,7 @@ impl Store {
         transaction.commit().at(&location)
     }
 
-    pub fn run(&self, run_id: i64) -> Result<Option<StoredRun>, Error> {
+    pub(crate) fn run(&self, run_id: i64) -> Result<Option<StoredRun>, Error> {
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1");
         let mut statement = self.conn.prepare_cached(&sql).at(&self.location)?;
         let run = statement
@@ -251,7 +252,7 @@ impl Store {
     }
 
     /// The run started last.
-    pub fn latest_run(&self) -> Result<Option<StoredRun>, Error> {
+    pub(crate) fn latest_run(&self) -> Result<Option<StoredRun>, Error> {
         Ok(self.recent_runs(1)?.into_iter().next())
     }
 
@@ -262,7 +263,11 @@ impl Store {
     }
 
     /// Runs whose window overlaps `from..=to`, oldest first.
-    pub fn runs_between(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<StoredRun>, Error> {
+    pub(crate) fn runs_between(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<StoredRun>, Error> {
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE window_from <= ?2 AND window_to >= ?1
              ORDER BY id"

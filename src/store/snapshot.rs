@@ -26,8 +26,8 @@ pub struct StoredSlot {
     pub slot: Slot,
     /// When it was last observed (or, for a vanished slot, last observed present).
     pub observed_at: DateTime<Utc>,
-    pub first_seen_run: i64,
-    pub last_seen_run: i64,
+    pub(crate) first_seen_run: i64,
+    pub(crate) last_seen_run: i64,
     /// False once the slot vanished from a complete fetch of its user-day.
     pub present: bool,
 }
@@ -35,14 +35,14 @@ pub struct StoredSlot {
 /// What kind of change a history entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum HistoryChange {
+pub(crate) enum HistoryChange {
     New,
     Changed,
     Vanished,
 }
 
 impl HistoryChange {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             HistoryChange::New => "new",
             HistoryChange::Changed => "changed",
@@ -53,16 +53,16 @@ impl HistoryChange {
 
 /// One observed change of one slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HistoryEntry {
-    pub run_id: i64,
-    pub observed_at: DateTime<Utc>,
-    pub slot_key: SlotKey,
-    pub change: HistoryChange,
+pub(crate) struct HistoryEntry {
+    pub(crate) run_id: i64,
+    pub(crate) observed_at: DateTime<Utc>,
+    pub(crate) slot_key: SlotKey,
+    pub(crate) change: HistoryChange,
     /// `None` for a slot's first observation.
-    pub before: Option<Slot>,
+    pub(crate) before: Option<Slot>,
     /// `None` for a vanished slot.
-    pub after: Option<Slot>,
-    pub class: Option<ChangeClass>,
+    pub(crate) after: Option<Slot>,
+    pub(crate) class: Option<ChangeClass>,
 }
 
 /// The columns [`decode_stored_slot`] reads, in order.
@@ -183,7 +183,10 @@ impl Store {
 
     /// Present slots DingTalk shows as not signed (candidates for a 补卡), on or before
     /// `on_or_before` when given, oldest work date first.
-    pub fn open_slots(&self, on_or_before: Option<NaiveDate>) -> Result<Vec<StoredSlot>, Error> {
+    pub(crate) fn open_slots(
+        &self,
+        on_or_before: Option<NaiveDate>,
+    ) -> Result<Vec<StoredSlot>, Error> {
         let sql = format!(
             "SELECT {SLOT_COLUMNS} FROM slots
              WHERE present = 1 AND time_result = 'NotSigned' AND (?1 IS NULL OR work_date <= ?1)
@@ -200,7 +203,11 @@ impl Store {
     }
 
     /// Every observed change of one user-day's slots, oldest first.
-    pub fn slot_history(&self, user: &UserId, date: NaiveDate) -> Result<Vec<HistoryEntry>, Error> {
+    pub(crate) fn slot_history(
+        &self,
+        user: &UserId,
+        date: NaiveDate,
+    ) -> Result<Vec<HistoryEntry>, Error> {
         let sql = format!(
             "SELECT {SLOT_COLUMNS} FROM slots WHERE slot_key >= ?1 AND slot_key < ?2
              ORDER BY slot_key"

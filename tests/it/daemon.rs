@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use dingtalk_reconcile::commands::daemon::tick;
-use dingtalk_reconcile::commands::{Job, JobOptions, SharedClock};
+use dingtalk_reconcile::commands::{Job, SharedClock};
 use dingtalk_reconcile::config::Config;
 use dingtalk_reconcile::schedule::{self, DaemonOptions, DaemonSummary, TickOutcome, Trigger};
 use dingtalk_reconcile::store::Store;
@@ -292,7 +292,7 @@ async fn shutdown_during_a_real_tick_records_the_run_and_releases_the_lock() {
     let store_path = dir.path().join("reconcile.db");
     let text = daemon_config(&sim, &store_path);
     let config = Config::parse(&text, &dir.path().join("reconcile.toml"), &|_| None).unwrap();
-    let job = Job::open(config, SharedClock::new(None), &JobOptions::default()).unwrap();
+    let job = Job::open(config, SharedClock::new(None)).unwrap();
     let job = Arc::new(tokio::sync::Mutex::new(job));
 
     let started = Arc::new(Notify::new());

@@ -54,19 +54,16 @@ use tokio::task::JoinHandle;
 pub use cli::{SimArgs, run_cli};
 pub use config::{MissingInstanceCode, NextTokenEnd, Rates, SimConfig, Switches};
 pub use faults::{FaultKind, FaultRule};
-pub use generate::generate;
-pub use http::{dingtalk_paths, router};
+use generate::generate;
+pub use http::dingtalk_paths;
 pub use metering::{Answered, is_metered_path};
 pub use snippet::config_snippet;
-pub use state::{PushEquivalent, SimState, SimStats, TOKEN_LIFETIME_S};
+pub use state::{SimState, SimStats};
 pub use truth::TruthCorrection;
-pub use world::{
-    Cause, Change, CheckKind, Department, Employee, Instance, Outcome, Punch, RowState,
-    SETTLE_WITHIN_MS, Slot, Source, Template, TimeRes, UserDay, World,
-};
+pub use world::{Cause, Instance, Outcome, SETTLE_WITHIN_MS, World};
 
 /// Serves a simulator on a listener the caller bound, until `shutdown` completes.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<SimState>,
     shutdown: impl Future<Output = ()> + Send + 'static,

@@ -179,7 +179,11 @@ async fn a_persistent_fault_gives_up_after_max_attempts_with_the_last_error() {
         pull.errors[0].error
     );
     assert!(pull.complete_user_days.is_empty());
-    assert_eq!(harness.calls_to(RESULTS), 4, "max_attempts is 4");
+    assert_eq!(
+        harness.calls_to(RESULTS),
+        4,
+        "four attempts per call (MAX_ATTEMPTS)"
+    );
     harness.assert_metered_counts_agree();
 }
 
