@@ -14,7 +14,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use dingtalk_reconcile::store::{LockHolder, current_host};
 
-use crate::support::bin::{Rig, WORLD_DAYS, assert_code, code, run_binary, stderr, stdout};
+use crate::support::bin::{Rig, WORLD_DAYS, assert_code, run_binary, stderr, stdout};
 use crate::support::open_store;
 
 /// The value of the outcome gauge for `outcome` in a metrics textfile.
