@@ -430,6 +430,7 @@ async fn trace_logs_of_a_long_pull_carry_neither_the_secret_nor_any_token() {
     let debug = format!("{:?}", harness.client);
 
     // Assert: the current token, as DingTalk would hand it out again, appears nowhere.
+    let stats = harness.sim.stats();
     let token = current_token(&harness.sim).await;
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(pull.errors.is_empty());
@@ -439,6 +440,30 @@ async fn trace_logs_of_a_long_pull_carry_neither_the_secret_nor_any_token() {
         logs.contains("dingtalk_call") && logs.contains(" TRACE "),
         "TRACE output captured: {} bytes",
         logs.len()
+    );
+    // The events that carry each request's details were emitted, so "no secret" below is not
+    // vacuous: one "call answered" per attempt the simulator served, for every endpoint used,
+    // and the token's rejection and refresh in the middle of the pull.
+    let answered = |path: &str| {
+        logs.lines()
+            .filter(|line| line.contains(&format!("call answered endpoint=\"{path}\"")))
+            .count() as u64
+    };
+    for path in [
+        RESULTS,
+        PUNCHES,
+        INSTANCE_IDS,
+        INSTANCE,
+        "/v1.0/oauth2/accessToken",
+    ] {
+        let served = stats.calls.get(path).copied().unwrap_or(0);
+        assert!(served > 0, "{path} was called");
+        assert_eq!(answered(path), served, "{path}: one event per call served");
+    }
+    assert!(
+        logs.contains("access token rejected")
+            && logs.contains("access token refreshed generation=2"),
+        "the token's rejection and refresh were logged"
     );
     for secret in [harness.sim.app_secret(), token.as_str()] {
         assert!(!logs.contains(secret), "a secret reached the logs");
