@@ -302,7 +302,7 @@ async fn a_backfill_stopped_by_the_quota_and_resumed_ends_identical_to_an_uninte
     );
     assert_eq!(resumed.outcome, RunOutcome::Done, "{:?}", resumed.errors);
     assert_same(&broken.corrections(), &whole.corrections());
-    let visible = visible_to_a_backfill(&whole, whole.truth(as_of));
+    let visible = visible_to_a_backfill(&whole, whole.truth(as_of), as_of);
     assert_same(&whole.corrections(), &visible);
 }
 
@@ -400,22 +400,25 @@ async fn a_refiled_refusal_a_withdrawal_and_an_admin_edit_each_end_right() {
     assert!(!explanation.slots.is_empty() && !explanation.ledger.is_empty());
 }
 
-/// The truth minus what no backfill can see: a 补卡 applied and reverted before the first
-/// observation leaves no trace in `attendance/list`. Each such approval must be reported as
-/// approved but not visible (`supply_pending`) instead.
-fn visible_to_a_backfill(harness: &Harness, truth: Vec<Key>) -> Vec<Key> {
-    let store: BTreeSet<Key> = harness.corrections().into_iter().collect();
-    let reverted: BTreeSet<(String, NaiveDate, Option<String>)> = truth
+/// The truth minus what no backfill at `as_of` can see, from the world alone: a 补卡 whose
+/// correction was applied and reverted by then leaves no trace in `attendance/list` (the slot is
+/// back to NotSigned), so neither its `supply_applied` nor its `supply_reverted` can be applied.
+/// Each such approval must be reported as approved but not visible (`supply_pending`) instead.
+fn visible_to_a_backfill(harness: &Harness, truth: Vec<Key>, as_of: DateTime<Utc>) -> Vec<Key> {
+    let world = harness.sim.world();
+    let gone: BTreeSet<String> = world
+        .instances
         .iter()
-        .filter(|k| k.class == "supply_reverted" && !store.contains(*k))
-        .map(|k| {
-            (
-                k.user_id.clone(),
-                k.work_date,
-                k.process_instance_id.clone(),
-            )
+        .filter(|i| {
+            i.reverted_ms
+                .is_some_and(|at| at <= as_of.timestamp_millis())
         })
+        .map(|i| i.id.clone())
         .collect();
+    assert!(
+        !gone.is_empty(),
+        "the month has a revert before the backfill"
+    );
     let pending: BTreeSet<String> = harness
         .store
         .findings_between(date("2026-01-01"), date("2027-01-01"))
@@ -424,21 +427,23 @@ fn visible_to_a_backfill(harness: &Harness, truth: Vec<Key>) -> Vec<Key> {
         .filter(|f| f.finding.class == ChangeClass::SupplyPending)
         .filter_map(|f| f.finding.process_instance_id)
         .collect();
-    for (_, _, process_instance_id) in &reverted {
-        let process_instance_id = process_instance_id.clone().unwrap_or_default();
+    let gone_in_range: BTreeSet<&String> = truth
+        .iter()
+        .filter_map(|k| k.process_instance_id.as_ref())
+        .filter(|id| gone.contains(*id))
+        .collect();
+    for id in &gone_in_range {
         assert!(
-            pending.contains(&process_instance_id),
-            "approval {process_instance_id} applied and reverted unseen is not reported pending"
+            pending.contains(*id),
+            "approval {id} applied and reverted unseen is not reported pending"
         );
     }
     truth
         .into_iter()
         .filter(|k| {
-            !reverted.contains(&(
-                k.user_id.clone(),
-                k.work_date,
-                k.process_instance_id.clone(),
-            ))
+            !k.process_instance_id
+                .as_ref()
+                .is_some_and(|id| gone.contains(id))
         })
         .collect()
 }
