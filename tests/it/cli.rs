@@ -14,7 +14,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use dingtalk_reconcile::store::{LockHolder, current_host};
 
-use crate::support::bin::{Rig, WORLD_DAYS, assert_code, code, run_binary, stderr, stdout};
+use crate::support::bin::{Rig, WORLD_DAYS, assert_code, run_binary, stderr, stdout};
 use crate::support::open_store;
 
 /// The value of the outcome gauge for `outcome` in a metrics textfile.
@@ -261,7 +261,47 @@ async fn report_status_and_explain_read_the_store_after_a_run() {
     let report = json(&stdout(&output));
     assert_eq!(report["schema"], 1);
     assert_eq!(report["run"]["kind"], "run");
-    assert!(report["corrections"].is_array());
+    // The corrections listed are the simulator's truth at the run's instant, field by field.
+    let listed: Vec<[String; 7]> = report["corrections"]
+        .as_array()
+        .expect("a corrections array")
+        .iter()
+        .map(|c| {
+            [
+                "user_id",
+                "work_date",
+                "check_type",
+                "plan_id",
+                "class",
+                "process_instance_id",
+                "business_id",
+            ]
+            .map(|field| c[field].to_string())
+        })
+        .collect();
+    let truth: Vec<[String; 7]> = rig
+        .sim
+        .truth(rig.as_of)
+        .into_iter()
+        .map(|t| {
+            [
+                serde_json::json!(t.user_id),
+                serde_json::json!(t.work_date.to_string()),
+                serde_json::json!(t.check_type),
+                serde_json::json!(t.plan_id),
+                serde_json::json!(t.class),
+                serde_json::json!(t.process_instance_id),
+                serde_json::json!(t.business_id),
+            ]
+            .map(|value| value.to_string())
+        })
+        .collect();
+    assert!(!truth.is_empty(), "the world has corrections by then");
+    let sorted = |mut rows: Vec<[String; 7]>| {
+        rows.sort();
+        rows
+    };
+    assert_eq!(sorted(listed), sorted(truth));
     assert!(report["api_calls"]["metered"].as_u64().unwrap() > 0);
 
     let output = rig.bin(&["status", "--format", "json"]).await;
@@ -288,7 +328,12 @@ async fn backfill_past_the_budget_is_refused_and_a_partial_backfill_resumes_to_c
     rig.write_config("[quota]\nmonthly_budget = 3\n");
     let (from, to) = ("2026-10-01", "2026-10-09");
     let output = rig.bin(&["backfill", "--from", from, "--to", to]).await;
-    assert_ne!(code(&output), 0);
+    assert_code(&output, 1);
+    assert_eq!(
+        rig.sim.stats().metered,
+        0,
+        "a refused backfill calls nothing metered"
+    );
     assert!(
         stderr(&output).contains("--max-calls"),
         "{}",
@@ -299,17 +344,48 @@ async fn backfill_past_the_budget_is_refused_and_a_partial_backfill_resumes_to_c
         "nothing ran"
     );
 
-    // Within a generous budget but capped now: partial, resumable.
+    // Within a generous budget but capped now: partial after the first 7-day chunk (its approval
+    // listing and results pages fit in 7 calls, the second chunk's do not), resumable.
     rig.write_config("[quota]\nmonthly_budget = 4000\n");
+    // Result rows of the range's two 7-day chunks, from the world: 50 to a page.
+    let pages_of = |first: u32, last: u32| -> u64 {
+        let rows: usize = rig
+            .sim
+            .world()
+            .employees
+            .iter()
+            .flat_map(|e| e.days.iter().flatten())
+            .filter(|d| (first..=last).contains(&chrono::Datelike::day(&d.work_date)))
+            .map(|d| d.slots.len())
+            .sum();
+        (rows as u64).div_ceil(50)
+    };
+    let (first_chunk, second_chunk) = (pages_of(1, 7), pages_of(8, 9));
+    assert!(first_chunk > 1 && second_chunk > 0);
     let output = rig
-        .bin(&["backfill", "--from", from, "--to", to, "--max-calls", "2"])
+        .bin(&["backfill", "--from", from, "--to", to, "--max-calls", "8"])
         .await;
     assert_code(&output, 2);
     assert!(stderr(&output).contains("--resume"), "{}", stderr(&output));
+    let results_calls = || {
+        rig.sim
+            .stats()
+            .calls
+            .get("/attendance/list")
+            .copied()
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        results_calls(),
+        first_chunk,
+        "the first chunk read in full pages"
+    );
     let output = rig
         .bin(&["backfill", "--from", from, "--to", to, "--resume"])
         .await;
     assert_code(&output, 0);
+    // The resume read only the second chunk: no day read twice.
+    assert_eq!(results_calls(), first_chunk + second_chunk);
     let store = rig.store();
     let runs = store.recent_runs(20).unwrap();
     assert!(runs.iter().any(|run| run.outcome_name() == "partial"));

@@ -200,22 +200,38 @@ async fn a_month_of_results_comes_back_complete_in_full_pages() {
             .all(|pair| pair[0].key() < pair[1].key()),
         "sorted, no duplicate"
     );
-    let batches = dingtalk_reconcile::dingtalk::limits::split_batches(&users, from, to);
-    assert_eq!(batches.len(), 15);
-    let expected_calls: u64 = batches
-        .iter()
-        .map(|batch| {
-            let rows = pull
-                .slots
-                .iter()
-                .filter(|slot| {
-                    batch.users.contains(&slot.user_id)
-                        && (batch.from..=batch.to).contains(&slot.work_date)
-                })
-                .count() as u64;
-            ceil_div(rows, 50)
-        })
-        .sum();
+    // The batches by hand: the users in id order by 50 (50, 50, 20), the dates by 7 days
+    // (1–7, 8–14, 15–21, 22–28, 29–31); the rows of each from the world at the simulator's clock.
+    let world = harness.sim.world();
+    let now = harness.sim.now().timestamp_millis();
+    let rows_of = |user: &UserId, first: NaiveDate, last: NaiveDate| -> u64 {
+        let employee = world
+            .employees
+            .iter()
+            .find(|e| e.id == user.as_str())
+            .expect("a user of the world");
+        employee
+            .days
+            .iter()
+            .flatten()
+            .filter(|d| d.work_date >= first && d.work_date <= last && d.visible(now))
+            .map(|d| d.slots.iter().filter(|s| s.state_at(now).is_some()).count() as u64)
+            .sum()
+    };
+    let date_runs: Vec<(NaiveDate, NaiveDate)> = [(0, 6), (7, 13), (14, 20), (21, 27), (28, 30)]
+        .into_iter()
+        .map(|(first, last)| (from + Days::days(first), from + Days::days(last)))
+        .collect();
+    let mut expected_calls = 0;
+    let mut expected_rows = 0;
+    for user_run in users.chunks(50) {
+        for &(first, last) in &date_runs {
+            let rows: u64 = user_run.iter().map(|u| rows_of(u, first, last)).sum();
+            expected_rows += rows;
+            expected_calls += ceil_div(rows, 50);
+        }
+    }
+    assert_eq!(pull.slots.len() as u64, expected_rows, "every visible row");
     assert_eq!(harness.calls_to(RESULTS), expected_calls);
     assert!(
         pull.slots.len() as u64 > (expected_calls - 15) * 50,
@@ -385,11 +401,40 @@ async fn approval_details_decode_the_supply_form_under_both_switch_sets() {
             .process_instance_ids(&harness.supply_query(now - Days::days(60), now))
             .await
             .unwrap();
+        assert_eq!(ids, harness.expected_ids(now - Days::days(60), now));
+        assert!(ids.len() >= 10, "{} approvals to decode", ids.len());
         let details = harness.client.approval_details(&ids).await;
+        assert_eq!(details.len(), ids.len(), "one detail per id");
         let world = harness.sim.world();
+        // `createTime`/`finishTime` travel to the minute; the client reads them as UTC, as the
+        // SDK says. Under the pessimistic switch DingTalk sends local time labelled `Z`, so the
+        // client's reading is exactly Shanghai's offset late: that is what the run must detect.
+        let to_minute =
+            |ms: i64| chrono::DateTime::from_timestamp_millis(ms - ms.rem_euclid(60_000)).unwrap();
+        let shift = if switches.approval_times_utc {
+            Days::zero()
+        } else {
+            Days::hours(8)
+        };
+        let mut finished = 0;
         for (id, detail) in details {
             let approval = detail.unwrap_or_else(|err| panic!("{id}: {err}"));
             let instance = world.instance(&id).unwrap();
+            assert_eq!(
+                approval.create_time,
+                Some(to_minute(instance.created_ms) + shift),
+                "{id}: createTime"
+            );
+            if instance.decided_ms <= now.timestamp_millis() {
+                finished += 1;
+                assert_eq!(
+                    approval.finish_time,
+                    Some(to_minute(instance.decided_ms) + shift),
+                    "{id}: finishTime"
+                );
+            } else {
+                assert_eq!(approval.finish_time, None, "{id}: running");
+            }
             assert_eq!(
                 approval.originator.as_str(),
                 world.employees[instance.user].id
@@ -407,6 +452,7 @@ async fn approval_details_decode_the_supply_form_under_both_switch_sets() {
             assert!(approval.reason.is_some());
             assert!(approval.raw_json.contains(&id));
         }
+        assert!(finished > 0, "some approvals are finished");
         harness.assert_metered_counts_agree();
     }
 }

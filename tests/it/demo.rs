@@ -4,16 +4,21 @@
 use crate::support::bin::binary;
 
 #[cfg(feature = "sim")]
-#[test]
-fn the_demo_reconciles_a_month_and_matches_the_simulators_truth() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_reconciles_a_month_and_matches_the_simulators_truth() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = dir.path().join("demo.db");
-    let output = binary()
-        .args(["demo", "--employees", "12", "--seed", "3", "--store"])
-        .arg(&store)
-        .env("RECON_LOG", "warn")
-        .output()
-        .expect("demo runs");
+    let demo_store = store.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        binary()
+            .args(["demo", "--employees", "12", "--seed", "3", "--store"])
+            .arg(&demo_store)
+            .env("RECON_LOG", "warn")
+            .output()
+            .expect("demo runs")
+    })
+    .await
+    .expect("the demo's runner finishes");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -38,6 +43,74 @@ fn the_demo_reconciles_a_month_and_matches_the_simulators_truth() {
     assert_eq!(found, of, "{verdict}");
     assert!(store.exists());
     assert!(store.with_extension("toml").exists());
+    ledger_equals_the_truth_once_per_key(&store).await;
+}
+
+/// The demo's journal against the truth of the same world, counted per key so that a
+/// correction applied twice fails: the world the demo serves (seed 3, 12 employees, October
+/// 2026 and the day after it), its backfill the night after the month, its nightly pass a night
+/// later. A 补卡 applied and revoked before the backfill's first look is invisible to any poller.
+#[cfg(feature = "sim")]
+async fn ledger_equals_the_truth_once_per_key(store: &std::path::Path) {
+    use std::collections::BTreeMap;
+
+    use crate::support::{date, night, open_store, start_sim};
+    use dingtalk_reconcile::domain::SlotDiscriminator;
+
+    type Key = (
+        String,
+        chrono::NaiveDate,
+        String,
+        Option<i64>,
+        String,
+        Option<String>,
+    );
+    let mut config = dingtalk_sim::SimConfig::new(3, 12);
+    config.from = date("2026-10-01");
+    config.days = 32;
+    let sim = start_sim(config).await;
+    let (backfill_at, nightly_at) = (night(date("2026-11-01")), night(date("2026-11-02")));
+    let world = sim.world();
+    let mut truth: BTreeMap<Key, usize> = BTreeMap::new();
+    for t in sim.truth(nightly_at) {
+        let unseen = t
+            .process_instance_id
+            .as_deref()
+            .and_then(|id| world.instance(id))
+            .and_then(|i| i.reverted_ms)
+            .is_some_and(|at| at <= backfill_at.timestamp_millis());
+        if !unseen {
+            let key = (
+                t.user_id,
+                t.work_date,
+                t.check_type,
+                t.plan_id,
+                t.class,
+                t.process_instance_id,
+            );
+            *truth.entry(key).or_default() += 1;
+        }
+    }
+    assert!(!truth.is_empty(), "the demo's month has corrections");
+    let mut journal: BTreeMap<Key, usize> = BTreeMap::new();
+    for stored in open_store(store).all_corrections().expect("corrections") {
+        let key = &stored.correction.slot_key;
+        let plan_id = match key.discriminator {
+            SlotDiscriminator::Plan(plan_id) => Some(plan_id),
+            SlotDiscriminator::Time { .. } => None,
+        };
+        *journal
+            .entry((
+                key.user_id.to_string(),
+                key.work_date,
+                stored.check_type.map(|c| c.to_string()).unwrap_or_default(),
+                plan_id,
+                stored.correction.class.as_str().to_owned(),
+                stored.correction.process_instance_id.clone(),
+            ))
+            .or_default() += 1;
+    }
+    assert_eq!(journal, truth, "journal entries per key against the truth");
 }
 
 #[cfg(not(feature = "sim"))]

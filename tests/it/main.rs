@@ -9,5 +9,6 @@ mod daemon;
 mod demo;
 mod engine;
 mod metering;
+mod month;
 mod sink;
 mod support;
