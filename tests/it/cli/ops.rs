@@ -193,11 +193,11 @@ const HELD: std::time::Duration = std::time::Duration::from_secs(2);
 /// number `held_call` (counting from 0; token and contacts calls count), sends `signal`, and once the process says it stopped arms sentinels on every metered path. Returns
 /// the metered calls answered when the signal was sent, and how it ended.
 async fn stop_mid_run(rig: &Rig, args: &[&str], held_call: u32, signal: &str) -> (u64, Finished) {
-    stop::arm_slow_call(&rig.sim, held_call, HELD);
+    stop::arm_slow_call(&rig.sim.state(), held_call, HELD);
     let mut running = stop::spawn(rig.args(args), rig.env.clone());
-    let sim = &rig.sim;
+    let sim = rig.sim.state();
     running
-        .until("the process is inside the held call", || stop::caught(sim))
+        .until("the process is inside the held call", || stop::caught(&sim))
         .await;
     let metered_at_stop = rig.sim.stats().metered;
     running.signal(signal);
@@ -205,7 +205,7 @@ async fn stop_mid_run(rig: &Rig, args: &[&str], held_call: u32, signal: &str) ->
         .until_stderr("stop requested: no further DingTalk calls")
         .await;
     // From here on, any metered call that reaches DingTalk was made after the stop.
-    stop::arm_sentinels(&rig.sim);
+    stop::arm_sentinels(&rig.sim.state());
     (metered_at_stop, running.finish().await)
 }
 
@@ -224,7 +224,7 @@ async fn sigint_during_run_stops_its_dingtalk_calls_and_records_it_partial() {
     );
     assert!(metered_at_stop > 0, "the run was stopped mid-way");
     assert_eq!(
-        stop::metered_calls_since_sentinels(&rig.sim),
+        stop::metered_calls_since_sentinels(&rig.sim.state()),
         vec![],
         "no metered call after the stop"
     );
@@ -268,7 +268,7 @@ async fn sigterm_during_a_backfill_stops_it_partial_and_resumable() {
         rig.sim.stats()
     );
     assert_eq!(
-        stop::metered_calls_since_sentinels(&rig.sim),
+        stop::metered_calls_since_sentinels(&rig.sim.state()),
         vec![],
         "no metered call after the stop"
     );

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dingtalk_sim::{FaultKind, FaultRule, SimHandle, dingtalk_paths, is_metered_path};
+use dingtalk_sim::{FaultKind, FaultRule, SimState, dingtalk_paths, is_metered_path};
 use tokio::io::AsyncBufReadExt;
 
 /// No wait here should come near this; it turns a hang into a failure.
@@ -127,7 +127,7 @@ impl Running {
 /// Holds the process inside its DingTalk call number `skip + 1` (token and contacts calls
 /// count) for `delay`: the call is answered (and metered) after it. [`caught`] says when the
 /// process is in that call.
-pub(crate) fn arm_slow_call(sim: &SimHandle, skip: u32, delay: Duration) {
+pub(crate) fn arm_slow_call(sim: &SimState, skip: u32, delay: Duration) {
     let mut rule = FaultRule::new(
         None,
         FaultKind::Slow {
@@ -139,8 +139,8 @@ pub(crate) fn arm_slow_call(sim: &SimHandle, skip: u32, delay: Duration) {
 }
 
 /// Whether the call [`arm_slow_call`] slows has arrived (it is being held now, or was).
-pub(crate) fn caught(sim: &SimHandle) -> bool {
-    sim.state().armed_faults().is_empty()
+pub(crate) fn caught(sim: &SimState) -> bool {
+    sim.armed_faults().is_empty()
 }
 
 /// A sentinel rule per metered path, changing nothing about the answers, each counting the
@@ -153,7 +153,7 @@ fn metered_paths() -> Vec<&'static str> {
         .collect()
 }
 
-pub(crate) fn arm_sentinels(sim: &SimHandle) {
+pub(crate) fn arm_sentinels(sim: &SimState) {
     let rules = metered_paths()
         .into_iter()
         .map(|path| {
@@ -166,8 +166,8 @@ pub(crate) fn arm_sentinels(sim: &SimHandle) {
 }
 
 /// Metered calls that arrived at the simulator since [`arm_sentinels`], by path.
-pub(crate) fn metered_calls_since_sentinels(sim: &SimHandle) -> Vec<(String, u32)> {
-    let armed = sim.state().armed_faults();
+pub(crate) fn metered_calls_since_sentinels(sim: &SimState) -> Vec<(String, u32)> {
+    let armed = sim.armed_faults();
     metered_paths()
         .into_iter()
         .filter_map(|path| {
