@@ -1,9 +1,20 @@
-//! Reliability: the real binary killed (SIGKILL) at arbitrary points of a backfill and rerun with
-//! `--resume` ends with exactly the ledger, journal and snapshot of an uninterrupted backfill.
+//! Reliability: the real binary killed (SIGKILL) at points chosen by events, not by wall time.
+//!
+//! - A backfill killed inside DingTalk calls at several depths (the simulator holds the chosen
+//!   call, the test kills the process while it waits) and rerun with `--resume` ends with
+//!   exactly the ledger, journal and snapshot of an uninterrupted backfill.
+//! - A backfill with a webhook sink and a file sink killed after the webhook acknowledged a batch
+//!   and the file holds it, but before the outbox recorded either (the test holds the store's
+//!   write lock, so the marks cannot land); the rerun delivers each correction once to the file,
+//!   resends the webhook batch under the same Idempotency-Key, and journals the world's truth.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
-use crate::support::bin::{Rig, assert_code, binary, run_binary};
+use crate::support::bin::{Rig, assert_code, run_binary};
+use crate::support::stop;
+use crate::support::truth::{assert_journal_is_the_truth, journaled, truth};
+use crate::support::webhook::{Mode, set_mode, spawn_receiver};
 
 const FROM: &str = "2026-10-01";
 const TO: &str = "2026-10-09";
@@ -65,31 +76,21 @@ fn outcome(rig: &Rig) -> Outcome {
 }
 
 fn backfill_args(rig: &Rig, resume: bool) -> Vec<String> {
-    let mut args = vec![
-        "--config".to_owned(),
-        rig.config_path().display().to_string(),
-        "--as-of".to_owned(),
-        rig.as_of.to_rfc3339(),
-        "backfill".to_owned(),
-        "--from".to_owned(),
-        FROM.to_owned(),
-        "--to".to_owned(),
-        TO.to_owned(),
-        "--yes".to_owned(),
-    ];
+    let mut args = vec!["backfill", "--from", FROM, "--to", TO, "--yes"];
     if resume {
-        args.push("--resume".to_owned());
+        args.push("--resume");
     }
-    args
+    rig.args(&args)
 }
+
+/// The simulator holds a chosen call this long; the process is killed while it waits.
+const HELD: Duration = Duration::from_secs(5);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_killed_at_any_point_and_resumed_ends_identical_to_an_uninterrupted_one() {
     // Arrange: the same seed gives both rigs the same world.
     let reference = Rig::new(41).await;
-    let started = std::time::Instant::now();
     let output = run_binary(backfill_args(&reference, false), Vec::new()).await;
-    let uninterrupted = started.elapsed();
     assert_code(&output, 0);
     let expected = outcome(&reference);
     assert!(
@@ -98,30 +99,28 @@ async fn a_backfill_killed_at_any_point_and_resumed_ends_identical_to_an_uninter
     );
 
     let crashed = Rig::new(41).await;
-    let mut kills = 0;
-    // Act: start, kill -9 after a growing delay, start again (resuming) — many times over.
-    // Kill points spread over the length of an uninterrupted run (process start included).
-    let fractions = [0.05, 0.15, 0.3, 0.45, 0.6, 0.7, 0.8, 0.9, 0.95];
-    for (attempt, fraction) in fractions.into_iter().enumerate() {
-        let delay = uninterrupted.mul_f64(fraction);
-        let args = backfill_args(&crashed, attempt > 0);
-        let mut child = tokio::task::spawn_blocking(move || {
-            binary()
-                .args(args)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("the binary starts")
-        })
-        .await
-        .unwrap();
-        tokio::time::sleep(delay).await;
-        if child.try_wait().expect("child status").is_none() {
-            child.kill().expect("SIGKILL delivered");
-            kills += 1;
+    crashed.write_config_one_call_at_a_time("");
+    // Act: each attempt is held inside its DingTalk call number `depth + 1` (counting token and
+    // contacts calls) and killed there; resumed attempts skip the weeks already done, so the
+    // same depth lands further into the backfill. An attempt that finishes first is not killed.
+    let mut killed = Vec::new();
+    for (attempt, depth) in [2, 6, 10, 14, 18, 24, 30].into_iter().enumerate() {
+        stop::arm_slow_call(&crashed.sim.state(), depth, HELD);
+        let mut running = stop::spawn(backfill_args(&crashed, attempt > 0), Vec::new());
+        let sim = crashed.sim.state();
+        let held = running
+            .until_or_exit("held inside the call, or finished", || stop::caught(&sim))
+            .await;
+        if held {
+            running.signal("KILL");
+            killed.push(depth);
         }
-        let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+        let ended = running.finish().await;
+        if !held {
+            assert_eq!(ended.code, Some(0), "stderr:\n{}", ended.stderr);
+        }
     }
+    crashed.sim.arm_faults(Vec::new());
     let output = run_binary(backfill_args(&crashed, true), Vec::new()).await;
     assert_code(&output, 0);
     // A second resume finds nothing left to do and changes nothing.
@@ -129,9 +128,10 @@ async fn a_backfill_killed_at_any_point_and_resumed_ends_identical_to_an_uninter
     assert_code(&again, 0);
 
     // Assert.
-    assert!(
-        kills >= 3,
-        "only {kills} runs were killed mid-way (uninterrupted: {uninterrupted:?})"
+    assert_eq!(
+        killed.first(),
+        Some(&2),
+        "the first attempt is killed mid-way"
     );
     let actual = outcome(&crashed);
     assert_eq!(actual.corrections, expected.corrections);

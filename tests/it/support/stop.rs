@@ -99,6 +99,30 @@ impl Running {
         }
     }
 
+    /// Polls `ready` every 5 ms until it holds (true) or the process exits (false); fails after
+    /// 30 s.
+    pub(crate) async fn until_or_exit(
+        &mut self,
+        what: &str,
+        mut ready: impl FnMut() -> bool,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if ready() {
+                return true;
+            }
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return ready();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not within {PATIENCE:?}: {what}; stderr:\n{}",
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Waits until a line containing `needle` has been written to stderr.
     pub(crate) async fn until_stderr(&mut self, needle: &str) {
         let stderr = self.stderr.clone();
