@@ -128,6 +128,7 @@ async fn a_backfill_killed_at_any_point_and_resumed_ends_identical_to_an_uninter
     assert_code(&again, 0);
 
     // Assert.
+    eprintln!("killed inside calls at depths {killed:?}");
     assert_eq!(
         killed.first(),
         Some(&2),
