@@ -140,3 +140,109 @@ async fn a_backfill_killed_at_any_point_and_resumed_ends_identical_to_an_uninter
     assert_eq!(actual.snapshot.len(), expected.snapshot.len());
     assert_eq!(actual.snapshot, expected.snapshot);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_between_delivering_and_marking_the_outbox_a_rerun_delivers_each_correction_once() {
+    const SECRET: &str = "crash-webhook-secret";
+    const SECRET_ENV: &str = "RECONCILE_TEST_CRASH_WEBHOOK_SECRET";
+    let (url, receiver) = spawn_receiver(SECRET).await;
+    set_mode(&receiver, Mode::Hold);
+    let mut rig = Rig::with(33, |config| config.employees = 40).await;
+    rig.env.push((SECRET_ENV.to_owned(), SECRET.to_owned()));
+    let file = rig.dir.path().join("corrections.jsonl");
+    // The webhook first, then the file: both deliveries happen while the test holds the marks.
+    rig.write_config(&format!(
+        "[[sink]]\nname = \"hr\"\nkind = \"webhook\"\nurl = {url:?}\nsecret_env = \"{SECRET_ENV}\"\n\
+         [[sink]]\nname = \"archive\"\nkind = \"file\"\npath = {file:?}\n",
+        url = url.as_str(),
+        file = file.display().to_string(),
+    ));
+
+    let mut running = stop::spawn(backfill_args(&rig, false), rig.env.clone());
+    running
+        .until("the webhook holds a batch", || {
+            !receiver.lock().unwrap().batches.is_empty()
+        })
+        .await;
+    // The run is over (its writes are done) and the product waits on the webhook: take the
+    // store's write lock, so no outbox mark can land, then let the webhook acknowledge.
+    let mut hold = rusqlite::Connection::open(rig.store_path()).unwrap();
+    hold.busy_timeout(Duration::from_secs(10)).unwrap();
+    let marks = hold
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    set_mode(&receiver, Mode::Up);
+    // The webhook's mark waits for the lock and gives up; the file sink then appends and waits
+    // to mark in turn: the file now holds lines the outbox has not recorded as delivered.
+    running
+        .until("the file sink has appended", || {
+            std::fs::read_to_string(&file).is_ok_and(|text| !text.is_empty())
+        })
+        .await;
+    let undelivered: Vec<(String, i64)> = marks
+        .prepare("SELECT sink, count(*) FROM outbox WHERE delivered_at_ms IS NULL GROUP BY sink ORDER BY sink")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    running.signal("KILL");
+    let killed = running.finish().await;
+    assert_eq!(killed.code, None, "killed; stderr:\n{}", killed.stderr);
+    drop(marks);
+    drop(hold);
+    let (acknowledged_header, acknowledged_keys) = receiver.lock().unwrap().batches[0].clone();
+    assert!(!acknowledged_keys.is_empty());
+    let mut expected_undelivered = vec![
+        ("archive".to_owned(), acknowledged_keys.len() as i64),
+        ("hr".to_owned(), acknowledged_keys.len() as i64),
+    ];
+    expected_undelivered.sort();
+    assert_eq!(
+        undelivered, expected_undelivered,
+        "at the kill, both sinks had the batch and the outbox had marked neither"
+    );
+
+    // Rerun: the backfill resumes and the outbox is delivered again.
+    assert_code(
+        &run_binary(backfill_args(&rig, true), rig.env.clone()).await,
+        0,
+    );
+
+    let store = rig.store();
+    assert!(store.outbox_backlog().unwrap().values().all(|&n| n == 0));
+    let journal: BTreeSet<String> = store
+        .all_corrections()
+        .unwrap()
+        .into_iter()
+        .map(|stored| stored.correction.idempotency_key)
+        .collect();
+    // The file: each correction exactly once.
+    let mut in_file: BTreeMap<String, u32> = BTreeMap::new();
+    for line in std::fs::read_to_string(&file).unwrap().lines() {
+        let value: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        let key = value["idempotency_key"].as_str().unwrap().to_owned();
+        *in_file.entry(key).or_default() += 1;
+    }
+    assert_eq!(in_file.keys().cloned().collect::<BTreeSet<_>>(), journal);
+    assert!(in_file.values().all(|&n| n == 1), "{in_file:?}");
+    // The webhook: the acknowledged batch came again with the same Idempotency-Key, and every
+    // correction arrived.
+    let receiver = receiver.lock().unwrap();
+    let resent: Vec<&String> = receiver.batches[1..]
+        .iter()
+        .filter(|(_, keys)| *keys == acknowledged_keys)
+        .map(|(header, _)| header)
+        .collect();
+    assert_eq!(resent, vec![&acknowledged_header], "{:?}", receiver.batches);
+    assert_eq!(acknowledged_header.len(), 64);
+    assert_eq!(
+        receiver.received.keys().cloned().collect::<BTreeSet<_>>(),
+        journal
+    );
+    assert_eq!(receiver.bad_signatures, 0);
+    // And the journal is the world's truth.
+    let truth = truth(&rig.sim, rig.as_of).await;
+    assert!(truth.iter().all(|key| key.class != "supply_reverted"));
+    assert_journal_is_the_truth(&journaled(&store), &truth);
+}

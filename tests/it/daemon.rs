@@ -515,6 +515,7 @@ async fn sigterm_during_a_run_stops_the_daemon_binary_with_the_run_recorded_part
     let finished = daemon.finish().await;
 
     assert_eq!(finished.code, Some(0), "stderr:\n{}", finished.stderr);
+    assert!(finished.stdout.is_empty(), "{}", finished.stdout);
     assert!(
         finished
             .stderr
