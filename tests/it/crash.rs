@@ -209,6 +209,7 @@ async fn killed_between_delivering_and_marking_the_outbox_a_rerun_delivers_each_
         0,
     );
 
+    let truth = truth(&rig.sim, rig.as_of).await;
     let store = rig.store();
     assert!(store.outbox_backlog().unwrap().values().all(|&n| n == 0));
     let journal: BTreeSet<String> = store
@@ -242,7 +243,6 @@ async fn killed_between_delivering_and_marking_the_outbox_a_rerun_delivers_each_
     );
     assert_eq!(receiver.bad_signatures, 0);
     // And the journal is the world's truth.
-    let truth = truth(&rig.sim, rig.as_of).await;
     assert!(truth.iter().all(|key| key.class != "supply_reverted"));
     assert_journal_is_the_truth(&journaled(&store), &truth);
 }
