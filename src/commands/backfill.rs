@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{BackfillArgs, GlobalArgs, PlanArgs};
-use crate::commands::job::{Job, load_config, outcome_of, unlock};
+use crate::commands::job::{Job, load_config, outcome_of, stop_flag_raised_by, unlock};
 use crate::commands::{SharedClock, print_stdout};
 use crate::dingtalk::StopFlag;
 use crate::dingtalk::limits;
@@ -75,7 +75,11 @@ pub(crate) async fn backfill(global: &GlobalArgs, args: BackfillArgs) -> anyhow:
     let lock = job.lock()?;
     let (from, to) = (args.from, args.to);
     let options = args.into_options();
-    let result = run_backfill(&mut job, &lock, from, to, users, &options, as_of).await;
+    // SIGINT/SIGTERM: the chunk in progress makes no further DingTalk call and is recorded
+    // partial, no further chunk starts, the checkpoint stays resumable.
+    let (stop, watcher) = stop_flag_raised_by(crate::schedule::shutdown_signal());
+    let result = run_backfill(&mut job, &lock, from, to, users, &options, as_of, &stop).await;
+    watcher.abort();
     unlock(lock);
     let (outcome, last_run) = result?;
     if let (true, Some(run_id)) = (outcome.report, last_run) {
@@ -127,7 +131,9 @@ pub(crate) struct BackfillEnd {
     to: NaiveDate,
 }
 
-/// Runs the backfill's chunks not yet done, one run each, under the run lock the caller holds.
+/// Runs the backfill's chunks not yet done, one run each, under the run lock the caller holds;
+/// once `stop` is raised no further chunk starts and the one in progress ends partial.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn run_backfill(
     job: &mut Job,
     lock: &RunLock,
@@ -136,6 +142,7 @@ pub(crate) async fn run_backfill(
     users: Option<Vec<UserId>>,
     options: &BackfillOptions,
     as_of: chrono::DateTime<chrono::Utc>,
+    stop: &StopFlag,
 ) -> anyhow::Result<(BackfillEnd, Option<i64>)> {
     let tz = job.config.timezone;
     let key = BackfillKey::new(from, to, users.as_deref());
@@ -180,6 +187,12 @@ pub(crate) async fn run_backfill(
     let mut last_run = None;
     let mut exit = Outcome::Done;
     for (chunk_from, chunk_to) in todo {
+        if stop.is_raised() {
+            progress.abandon_with_message(format!("stopped before {chunk_from} .. {chunk_to}"));
+            eprintln!("{}", report::plan::backfill_stopped(chunk_from, chunk_to));
+            exit = Outcome::Partial;
+            break;
+        }
         progress.set_message(format!("{chunk_from} .. {chunk_to}"));
         let request = RunRequest {
             kind: RunKind::Backfill {
@@ -192,7 +205,7 @@ pub(crate) async fn run_backfill(
             dry_run: false,
             trigger: "backfill".into(),
         };
-        let executed = job.execute_locked(&request, lock, &StopFlag::new()).await?;
+        let executed = job.execute_locked(&request, lock, stop).await?;
         let summary = executed.summary;
         spent += summary.metered_calls;
         last_run = Some(summary.run_id);

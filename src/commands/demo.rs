@@ -149,7 +149,8 @@ async fn backfill_month(job: &mut Job, month: &DemoMonth) -> anyhow::Result<()> 
         report: false,
         format: ReportFormat::Text,
     };
-    let backfill = run_backfill(job, &lock, from, to, None, &options, at).await;
+    let stop = crate::dingtalk::StopFlag::new();
+    let backfill = run_backfill(job, &lock, from, to, None, &options, at, &stop).await;
     drop(lock);
     backfill.map(drop)
 }

@@ -87,18 +87,7 @@ impl Job {
         request: RunRequest,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<Executed> {
-        let flag = StopFlag::new();
-        let watcher = tokio::spawn({
-            let flag = flag.clone();
-            async move {
-                stop.await;
-                if flag.raise() {
-                    tracing::warn!(
-                        "stop requested: no further DingTalk calls; applying what was fetched"
-                    );
-                }
-            }
-        });
+        let (flag, watcher) = stop_flag_raised_by(stop);
         let result = match self.lock() {
             Ok(lock) => {
                 let result = self.execute_locked(&request, &lock, &flag).await;
@@ -236,6 +225,26 @@ impl Job {
             tz: self.config.timezone,
         }
     }
+}
+
+/// A stop flag raised (once, with a warning) when `stop` completes, and the task watching for it;
+/// abort the task when the work it guards is over.
+pub(crate) fn stop_flag_raised_by(
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> (StopFlag, tokio::task::JoinHandle<()>) {
+    let flag = StopFlag::new();
+    let watcher = tokio::spawn({
+        let flag = flag.clone();
+        async move {
+            stop.await;
+            if flag.raise() {
+                tracing::warn!(
+                    "stop requested: no further DingTalk calls; applying what was fetched"
+                );
+            }
+        }
+    });
+    (flag, watcher)
 }
 
 /// Releases the run lock now, logging a failure (the lock then stays until it goes stale).

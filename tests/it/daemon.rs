@@ -7,7 +7,7 @@
 //! the real clock.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,13 +17,27 @@ use dingtalk_reconcile::commands::{Job, SharedClock};
 use dingtalk_reconcile::config::Config;
 use dingtalk_reconcile::schedule::{self, DaemonOptions, DaemonSummary, TickOutcome, Trigger};
 use dingtalk_reconcile::store::Store;
-use dingtalk_sim::{FaultKind, FaultRule, SimHandle};
+use dingtalk_sim::SimHandle;
 use tokio::sync::{Notify, mpsc, watch};
 
-use crate::support::bin::binary;
+use crate::support::bin::{binary, one_call_at_a_time};
+use crate::support::stop;
 use crate::support::{SHANGHAI, fast_sim_config, job_config, open_store, start_sim};
 
 const EVERY_SECOND: &str = "*/1 * * * * *";
+/// 02:10 every night of 2020 only: its nights are all in the past, so no real-time boundary
+/// fires it during a test; catch-up decisions are taken at [`IN_2020`], one of its days.
+const NIGHTLY_IN_2020: &str = "0 10 2 * * * 2020";
+
+/// 2020-06-15 12:00 Asia/Shanghai: the injected "now" of the nightly-schedule tests.
+fn in_2020() -> DateTime<Utc> {
+    use chrono::TimeZone;
+    SHANGHAI
+        .with_ymd_and_hms(2020, 6, 15, 12, 0, 0)
+        .single()
+        .unwrap()
+        .with_timezone(&Utc)
+}
 /// No test here should come near this; it turns a hang into a failure.
 const GUARD: Duration = Duration::from_secs(40);
 
@@ -163,7 +177,7 @@ async fn after_a_long_gap_the_daemon_catches_up_exactly_once() {
 async fn a_nightly_schedule_missed_for_days_catches_up_once_then_waits_for_its_night() {
     let ticks = Arc::new(Ticks::default());
     let (manual, manual_rx) = mpsc::channel(1);
-    let now = Utc::now();
+    let now = in_2020();
     let second = {
         let ticks = Arc::clone(&ticks);
         async move {
@@ -173,7 +187,7 @@ async fn a_nightly_schedule_missed_for_days_catches_up_once_then_waits_for_its_n
         }
     };
     let summary = guarded(schedule::run(
-        options("0 10 2 * * *", Some(now - chrono::Duration::days(4))),
+        options(NIGHTLY_IN_2020, Some(now - chrono::Duration::days(4))),
         now,
         ticks.tick(Duration::ZERO),
         manual_rx,
@@ -248,8 +262,8 @@ async fn a_failed_tick_is_retried_after_its_backoff() {
         }
     };
     let (_manual, manual_rx) = mpsc::channel(1);
-    let now = Utc::now();
-    let mut options = options("0 10 2 * * *", Some(now - chrono::Duration::days(2)));
+    let now = in_2020();
+    let mut options = options(NIGHTLY_IN_2020, Some(now - chrono::Duration::days(2)));
     options.retry_base = Duration::from_millis(50);
     let shutdown = {
         let done = done.clone();
@@ -281,26 +295,26 @@ fn daemon_config(sim: &SimHandle, store: &std::path::Path) -> String {
     job_config(&sim.base_url(), sim.world(), store, &schedule)
 }
 
+/// The daemon's run is held inside its DingTalk call number `HELD_CALL + 1` (token and contacts
+/// calls count) for `HELD`: the shutdown lands while it waits.
+const HELD_CALL: u32 = 8;
+const HELD: Duration = Duration::from_secs(2);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_during_a_real_tick_records_the_run_and_releases_the_lock() {
+async fn shutdown_during_a_real_tick_records_the_run_partial_and_makes_no_further_call() {
     let sim = live_sim(41).await;
-    // Slow answers keep the run busy while the shutdown arrives.
-    let mut slow = FaultRule::new(Some("/attendance/list"), FaultKind::Slow { delay_ms: 400 });
-    slow.times = 3;
-    sim.arm_faults(vec![slow]);
+    stop::arm_slow_call(&sim.state(), HELD_CALL, HELD);
     let dir = tempfile::tempdir().unwrap();
     let store_path = dir.path().join("reconcile.db");
-    let text = daemon_config(&sim, &store_path);
+    let text = one_call_at_a_time(&daemon_config(&sim, &store_path));
     let config = Config::parse(&text, &dir.path().join("reconcile.toml"), &|_| None).unwrap();
     let job = Job::open(config, SharedClock::new(None)).unwrap();
     let job = Arc::new(tokio::sync::Mutex::new(job));
 
-    let started = Arc::new(Notify::new());
     let outcomes = Arc::new(Mutex::new(Vec::new()));
     let tick_fn = {
-        let (job, started, outcomes) = (job.clone(), started.clone(), outcomes.clone());
+        let (job, outcomes) = (job.clone(), outcomes.clone());
         move |trigger, cancel: watch::Receiver<bool>| {
-            started.notify_one();
             let (job, outcomes) = (job.clone(), outcomes.clone());
             async move {
                 let shutdown_seen = cancel.clone();
@@ -315,9 +329,18 @@ async fn shutdown_during_a_real_tick_records_the_run_and_releases_the_lock() {
         }
     };
     let (_manual, manual_rx) = mpsc::channel(1);
+    let metered_at_stop = Arc::new(AtomicU64::new(0));
+    // The shutdown arrives while the run waits inside the held call (one call at a time: no
+    // other is in flight); from then on any metered call reaching DingTalk is after the stop.
     let shutdown = {
-        let started = started.clone();
-        async move { started.notified().await }
+        let (sim, metered_at_stop) = (sim.state(), metered_at_stop.clone());
+        async move {
+            while !stop::caught(&sim) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            metered_at_stop.store(sim.stats().metered, Ordering::SeqCst);
+            stop::arm_sentinels(&sim);
+        }
     };
     let now = Utc::now();
     let summary = guarded(schedule::run(
@@ -333,28 +356,24 @@ async fn shutdown_during_a_real_tick_records_the_run_and_releases_the_lock() {
         summary.catch_ups, 1,
         "a store with no run is caught up at start"
     );
-    // The stop lands mid-run: no further DingTalk call, what was fetched is applied and the run
-    // is recorded (partial, its remaining work deferred; done if it had already fetched it all).
     let outcomes = outcomes.lock().unwrap().clone();
-    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
-    assert!(
-        matches!(
-            outcomes[0],
-            (TickOutcome::Partial | TickOutcome::Done, true)
-        ),
-        "{outcomes:?}"
+    assert_eq!(outcomes, vec![(TickOutcome::Partial, true)]);
+    let metered_at_stop = metered_at_stop.load(Ordering::SeqCst);
+    assert!(metered_at_stop > 0, "the run was stopped mid-way");
+    assert_eq!(
+        stop::metered_calls_since_sentinels(&sim.state()),
+        vec![],
+        "no metered call after the stop"
     );
+    // The held call was answered (and metered) after the stop; nothing else was.
+    assert!(sim.stats().metered <= metered_at_stop + 1);
 
     let store = open_store(&store_path);
     let runs = store.recent_runs(10).unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].kind.as_str(), "daemon");
     assert_eq!(runs[0].trigger, "catch_up");
-    assert!(
-        ["partial", "done"].contains(&runs[0].outcome_name()),
-        "{:?}",
-        runs[0]
-    );
+    assert_eq!(runs[0].outcome_name(), "partial", "{:?}", runs[0]);
     assert!(runs[0].finished_at.is_some());
     assert_eq!(store.lock_holder().unwrap(), None);
 }
@@ -458,36 +477,63 @@ async fn the_daemon_binary_runs_on_schedule_and_exits_zero_on_sigterm() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_during_a_run_lets_the_daemon_binary_finish_and_record_it() {
+async fn sigterm_during_a_run_stops_the_daemon_binary_with_the_run_recorded_partial() {
     let sim = live_sim(43).await;
-    // Slow answers: the first run takes seconds, long enough to be caught holding the lock.
-    let mut slow = FaultRule::new(Some("/attendance/list"), FaultKind::Slow { delay_ms: 500 });
-    slow.times = 4;
-    sim.arm_faults(vec![slow]);
+    stop::arm_slow_call(&sim.state(), HELD_CALL, HELD);
     let dir = tempfile::tempdir().unwrap();
-    let (store_path, mut child) = spawn_daemon(&sim, dir.path());
-
-    let holder = poll_store(&mut child, &store_path, "a run holding the lock", |store| {
-        store.lock_holder().ok().flatten()
-    })
-    .await;
-    assert_eq!(Some(holder.pid), child.id());
-    let output = terminate(child).await;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "stderr:\n{stderr}");
-    assert!(
-        stderr.contains("shutdown requested: finishing the current batch"),
-        "{stderr}"
+    let store_path = dir.path().join("reconcile.db");
+    let config_path = dir.path().join("reconcile.toml");
+    std::fs::write(
+        &config_path,
+        one_call_at_a_time(&daemon_config(&sim, &store_path)),
+    )
+    .unwrap();
+    let mut daemon = stop::spawn(
+        vec![
+            "--config".to_owned(),
+            config_path.display().to_string(),
+            "daemon".to_owned(),
+        ],
+        Vec::new(),
     );
+    daemon
+        .until("the run is inside the held call", || {
+            stop::caught(&sim.state())
+        })
+        .await;
+    let metered_at_stop = sim.stats().metered;
+    let holder = open_store(&store_path)
+        .lock_holder()
+        .unwrap()
+        .expect("the run holds the lock");
+    assert_eq!(holder.pid, daemon.pid());
+    daemon.signal("TERM");
+    daemon
+        .until_stderr("stop requested: no further DingTalk calls")
+        .await;
+    stop::arm_sentinels(&sim.state());
+    let finished = daemon.finish().await;
 
+    assert_eq!(finished.code, Some(0), "stderr:\n{}", finished.stderr);
+    assert!(finished.stdout.is_empty(), "{}", finished.stdout);
+    assert!(
+        finished
+            .stderr
+            .contains("shutdown requested: finishing the current batch"),
+        "{}",
+        finished.stderr
+    );
+    assert!(metered_at_stop > 0, "the run was stopped mid-way");
+    assert_eq!(
+        stop::metered_calls_since_sentinels(&sim.state()),
+        vec![],
+        "no metered call after the stop"
+    );
+    assert!(sim.stats().metered <= metered_at_stop + 1);
     let store = open_store(&store_path);
     assert_eq!(store.lock_holder().unwrap(), None, "the lock is released");
     let runs = store.recent_runs(10).unwrap();
     assert_eq!(runs.len(), 1, "the run in progress, and no other");
-    assert!(
-        ["partial", "done"].contains(&runs[0].outcome_name()),
-        "{:?}",
-        runs[0]
-    );
+    assert_eq!(runs[0].outcome_name(), "partial", "{:?}", runs[0]);
     assert!(runs[0].finished_at.is_some());
 }

@@ -1,12 +1,14 @@
 //! Operations through the real binary: the metrics textfile after a failed run, the webhook sink
-//! end to end against a signature-verifying receiver, and secrets kept out of the most verbose
-//! logs.
+//! end to end against a signature-verifying receiver, secrets kept out of the most verbose
+//! logs, and `run` and `backfill` stopped by a signal.
 
 use sha2::{Digest, Sha256};
 
 use super::assert_last_outcome;
 use crate::support::bin::{Rig, assert_code, stderr, stdout};
 use crate::support::current_token;
+use crate::support::stop::{self, Finished};
+use crate::support::truth::{assert_journal_is_the_truth, journaled, truth};
 use crate::support::webhook::spawn_receiver;
 
 const WEBHOOK_SECRET: &str = "webhook-secret-7c41e0";
@@ -182,4 +184,116 @@ async fn the_most_verbose_logs_show_no_app_secret_no_webhook_secret_and_no_token
             "{secret} appears in the output"
         );
     }
+}
+
+/// The process is held inside one DingTalk call for this long: the stop lands while it waits.
+const HELD: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Starts `args` on `rig` (one DingTalk call at a time), catches it inside its DingTalk call
+/// number `held_call` (counting from 0; token and contacts calls count), sends `signal`, and once the process says it stopped arms sentinels on every metered path. Returns
+/// the metered calls answered when the signal was sent, and how it ended.
+async fn stop_mid_run(rig: &Rig, args: &[&str], held_call: u32, signal: &str) -> (u64, Finished) {
+    stop::arm_slow_call(&rig.sim.state(), held_call, HELD);
+    let mut running = stop::spawn(rig.args(args), rig.env.clone());
+    let sim = rig.sim.state();
+    running
+        .until("the process is inside the held call", || stop::caught(&sim))
+        .await;
+    let metered_at_stop = rig.sim.stats().metered;
+    running.signal(signal);
+    running
+        .until_stderr("stop requested: no further DingTalk calls")
+        .await;
+    // From here on, any metered call that reaches DingTalk was made after the stop.
+    stop::arm_sentinels(&rig.sim.state());
+    (metered_at_stop, running.finish().await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_during_run_stops_its_dingtalk_calls_and_records_it_partial() {
+    let rig = Rig::new(61).await;
+    rig.write_config_one_call_at_a_time("");
+
+    let (metered_at_stop, finished) = stop_mid_run(&rig, &["run"], 8, "INT").await;
+
+    assert_eq!(
+        finished.code,
+        Some(2),
+        "partial; stderr:\n{}",
+        finished.stderr
+    );
+    assert!(metered_at_stop > 0, "the run was stopped mid-way");
+    assert_eq!(
+        stop::metered_calls_since_sentinels(&rig.sim.state()),
+        vec![],
+        "no metered call after the stop"
+    );
+    // The held call itself was answered (and metered) after the signal; nothing else was.
+    assert!(rig.sim.stats().metered <= metered_at_stop + 1);
+    let store = rig.store();
+    let runs = store.recent_runs(10).unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].outcome_name(), "partial", "{:?}", runs[0]);
+    assert!(runs[0].finished_at.is_some());
+    assert_eq!(store.lock_holder().unwrap(), None, "the lock is released");
+    // A later run picks up what the stop deferred.
+    assert_code(&rig.bin(&["run"]).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_backfill_stops_it_partial_and_resumable() {
+    let rig = Rig::with(62, |config| config.employees = 40).await;
+    rig.write_config_one_call_at_a_time("");
+    let backfill = [
+        "backfill",
+        "--from",
+        "2026-10-01",
+        "--to",
+        "2026-10-09",
+        "--yes",
+    ];
+
+    let (metered_at_stop, finished) = stop_mid_run(&rig, &backfill, 16, "TERM").await;
+
+    assert_eq!(
+        finished.code,
+        Some(2),
+        "partial; stderr:\n{}",
+        finished.stderr
+    );
+    assert!(finished.stderr.contains("--resume"), "{}", finished.stderr);
+    assert!(
+        metered_at_stop > 0,
+        "the backfill was stopped mid-way: {:?}",
+        rig.sim.stats()
+    );
+    assert_eq!(
+        stop::metered_calls_since_sentinels(&rig.sim.state()),
+        vec![],
+        "no metered call after the stop"
+    );
+    assert!(rig.sim.stats().metered <= metered_at_stop + 1);
+    let store = rig.store();
+    let runs = store.recent_runs(10).unwrap();
+    assert_eq!(
+        runs.len(),
+        1,
+        "the first week's run, and no chunk after it: {runs:?}"
+    );
+    assert_eq!(runs[0].outcome_name(), "partial", "{:?}", runs[0]);
+    assert!(runs[0].finished_at.is_some());
+    assert_eq!(store.lock_holder().unwrap(), None, "the lock is released");
+    drop(store);
+
+    // Resumed, the backfill finishes and its journal is the world's truth.
+    let mut resume = backfill.to_vec();
+    resume.push("--resume");
+    assert_code(&rig.bin(&resume).await, 0);
+    let truth = truth(&rig.sim, rig.as_of).await;
+    assert!(!truth.is_empty(), "the world has corrections to find");
+    assert!(
+        truth.iter().all(|key| key.class != "supply_reverted"),
+        "a world without reverts: one look at each day sees every correction"
+    );
+    assert_journal_is_the_truth(&journaled(&rig.store()), &truth);
 }

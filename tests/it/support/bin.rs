@@ -98,6 +98,11 @@ impl Rig {
 
     /// Runs the binary with `--config` and `--as-of` at the rig's instant, then `args`.
     pub(crate) async fn bin(&self, args: &[&str]) -> Output {
+        run_binary(self.args(args), self.env.clone()).await
+    }
+
+    /// `--config` and `--as-of` at the rig's instant, then `args`.
+    pub(crate) fn args(&self, args: &[&str]) -> Vec<String> {
         let mut full = vec![
             "--config".to_owned(),
             self.config_path().display().to_string(),
@@ -105,7 +110,14 @@ impl Rig {
             self.as_of.to_rfc3339(),
         ];
         full.extend(args.iter().map(|arg| (*arg).to_owned()));
-        run_binary(full, self.env.clone()).await
+        full
+    }
+
+    /// Writes the standard config plus `extra`, with a client making one DingTalk call at a time
+    /// (so a process held inside one call has no other in flight).
+    pub(crate) fn write_config_one_call_at_a_time(&self, extra: &str) {
+        let text = one_call_at_a_time(&self.config_text(&self.sim.base_url(), extra));
+        std::fs::write(self.config_path(), text).expect("config written");
     }
 
     pub(crate) fn store(&self) -> Store {
@@ -156,4 +168,14 @@ pub(crate) fn assert_code(output: &Output, expected: i32) {
         stderr(output),
         stdout(output)
     );
+}
+
+/// `config` (a [`super::job_config`] text) with the client making one DingTalk call at a time.
+pub(crate) fn one_call_at_a_time(config: &str) -> String {
+    let anchor = "qps_per_api = 1000\n";
+    assert!(
+        config.contains(anchor),
+        "the [dingtalk] table of the test config"
+    );
+    config.replacen(anchor, "qps_per_api = 1000\nmax_concurrency = 1\n", 1)
 }

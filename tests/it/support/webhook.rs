@@ -1,6 +1,6 @@
 //! A local webhook receiver on 127.0.0.1 (port 0): it verifies each request's signature with its
-//! secret, records the correction keys each batch carried, answers as its [`Mode`] says, and
-//! counts anything sent again after it acknowledged it.
+//! secret, records the correction keys each batch carried, answers as its [`Mode`] says (or holds
+//! its answer), and counts anything sent again after it acknowledged it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -23,6 +23,9 @@ pub(crate) enum Mode {
     Down,
     /// Verify and record, then answer 500: the acknowledgement is lost.
     AckLost,
+    /// Verify and record, then hold the answer until the mode changes, and answer as the new
+    /// mode says (the sender waits meanwhile).
+    Hold,
 }
 
 #[derive(Debug)]
@@ -34,6 +37,8 @@ pub(crate) struct Receiver {
     pub(crate) batch_sizes: Vec<usize>,
     /// The idempotency header of each batch.
     pub(crate) batch_keys: Vec<String>,
+    /// Each batch processed: its idempotency header and the correction keys it carried.
+    pub(crate) batches: Vec<(String, Vec<String>)>,
     /// Times each correction key arrived in a request the receiver processed.
     pub(crate) received: BTreeMap<String, u32>,
     /// Keys the receiver acknowledged with a 2xx.
@@ -45,10 +50,29 @@ pub(crate) struct Receiver {
 pub(crate) type Shared = Arc<Mutex<Receiver>>;
 
 async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let keys = match record(&shared, &headers, &body) {
+        Ok(keys) => keys,
+        Err(status) => return status,
+    };
+    while shared.lock().unwrap().mode == Mode::Hold {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let mut receiver = shared.lock().unwrap();
+    match receiver.mode {
+        Mode::Down | Mode::AckLost => StatusCode::INTERNAL_SERVER_ERROR,
+        Mode::Up | Mode::Hold => {
+            receiver.acknowledged.extend(keys);
+            StatusCode::OK
+        }
+    }
+}
+
+/// Counts, verifies and records one request; the keys it carried, or the answer to give at once.
+fn record(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Vec<String>, StatusCode> {
     let mut receiver = shared.lock().unwrap();
     receiver.requests += 1;
     if receiver.mode == Mode::Down {
-        return StatusCode::INTERNAL_SERVER_ERROR;
+        return Err(StatusCode::INTERNAL_SERVER_ERROR);
     }
     let header = |name: &str| {
         headers
@@ -59,12 +83,12 @@ async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) 
     let timestamp = header(TIMESTAMP_HEADER).and_then(|raw| raw.parse::<i64>().ok());
     let signature = header(SIGNATURE_HEADER).unwrap_or_default();
     let signed =
-        timestamp.is_some_and(|ts| verify(receiver.secret.as_bytes(), ts, &body, &signature));
+        timestamp.is_some_and(|ts| verify(receiver.secret.as_bytes(), ts, body, &signature));
     if !signed {
         receiver.bad_signatures += 1;
-        return StatusCode::UNAUTHORIZED;
+        return Err(StatusCode::UNAUTHORIZED);
     }
-    let value: serde_json::Value = serde_json::from_slice(&body).expect("body is JSON");
+    let value: serde_json::Value = serde_json::from_slice(body).expect("body is JSON");
     assert_eq!(value["schema"], 1);
     let keys: Vec<String> = value["corrections"]
         .as_array()
@@ -81,17 +105,15 @@ async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) 
     receiver
         .batch_keys
         .push(header(IDEMPOTENCY_HEADER).unwrap_or_default());
+    let idempotency = header(IDEMPOTENCY_HEADER).unwrap_or_default();
+    receiver.batches.push((idempotency, keys.clone()));
     for key in &keys {
         *receiver.received.entry(key.clone()).or_insert(0) += 1;
         if receiver.acknowledged.contains(key) {
             receiver.resent_after_ack += 1;
         }
     }
-    if receiver.mode == Mode::AckLost {
-        return StatusCode::INTERNAL_SERVER_ERROR;
-    }
-    receiver.acknowledged.extend(keys);
-    StatusCode::OK
+    Ok(keys)
 }
 
 /// Starts a receiver whose signing secret is `secret`, up, on 127.0.0.1:0 (bound before serving,
@@ -104,6 +126,7 @@ pub(crate) async fn spawn_receiver(secret: &str) -> (url::Url, Shared) {
         bad_signatures: 0,
         batch_sizes: Vec::new(),
         batch_keys: Vec::new(),
+        batches: Vec::new(),
         received: BTreeMap::new(),
         acknowledged: BTreeSet::new(),
         resent_after_ack: 0,
