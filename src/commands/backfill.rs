@@ -189,7 +189,10 @@ pub(crate) async fn run_backfill(
     for (chunk_from, chunk_to) in todo {
         if stop.is_raised() {
             progress.abandon_with_message(format!("stopped before {chunk_from} .. {chunk_to}"));
-            eprintln!("{}", report::plan::backfill_stopped(chunk_from, chunk_to));
+            eprintln!(
+                "{}",
+                report::plan::backfill_stopped(chunk_from, chunk_to, stop.is_raised())
+            );
             exit = Outcome::Partial;
             break;
         }
@@ -217,7 +220,10 @@ pub(crate) async fn run_backfill(
             }
             RunOutcome::Partial => {
                 progress.abandon_with_message(format!("stopped at {chunk_from} .. {chunk_to}"));
-                eprintln!("{}", report::plan::backfill_stopped(chunk_from, chunk_to));
+                eprintln!(
+                    "{}",
+                    report::plan::backfill_stopped(chunk_from, chunk_to, stop.is_raised())
+                );
                 exit = Outcome::Partial;
                 break;
             }

@@ -103,9 +103,20 @@ pub(crate) fn backfill_refusal(estimate: u64, left: u64) -> String {
 }
 
 /// Where a backfill stopped and how to continue it.
-pub(crate) fn backfill_stopped(chunk_from: NaiveDate, chunk_to: NaiveDate) -> String {
+/// `on_request`: the stop came from SIGINT/SIGTERM rather than the run itself (budget, quota or
+/// failed items).
+pub(crate) fn backfill_stopped(
+    chunk_from: NaiveDate,
+    chunk_to: NaiveDate,
+    on_request: bool,
+) -> String {
+    let why = if on_request {
+        "stopped on request (SIGINT/SIGTERM)"
+    } else {
+        "budget, quota or failed items: see the report"
+    };
     format!(
-        "backfill stopped at {chunk_from} .. {chunk_to} (budget, quota or failed items: see the report); \
+        "backfill stopped at {chunk_from} .. {chunk_to} ({why}); \
          continue later with the same command and --resume"
     )
 }
@@ -145,7 +156,11 @@ mod tests {
             )
         );
         assert!(refusal.contains("--max-calls N") && refusal.contains("--yes"));
-        let stopped = backfill_stopped(day("2026-10-08"), day("2026-10-14"));
+        let stopped = backfill_stopped(day("2026-10-08"), day("2026-10-14"), false);
+        assert!(stopped.contains("(budget, quota or failed items: see the report)"));
+        let signalled = backfill_stopped(day("2026-10-08"), day("2026-10-14"), true);
+        assert!(signalled.contains("(stopped on request (SIGINT/SIGTERM))"));
+        assert!(signalled.ends_with("--resume"));
         assert!(stopped.starts_with("backfill stopped at 2026-10-08 .. 2026-10-14"));
         assert!(stopped.ends_with("--resume"));
     }
