@@ -330,8 +330,8 @@ pub struct Approval {
     pub originator: UserId,
     pub(crate) status: ApprovalStatus,
     pub(crate) result: Option<ApprovalResult>,
-    pub(crate) create_time: Option<DateTime<Utc>>,
-    pub(crate) finish_time: Option<DateTime<Utc>>,
+    pub create_time: Option<DateTime<Utc>>,
+    pub finish_time: Option<DateTime<Utc>>,
     /// The corrected punch time: the `补卡时间` field (local `yyyy-MM-dd HH:mm`), else
     /// `repairCheckTime`, else `extValue.userCheckTime`.
     pub corrected_time: Option<DateTime<Utc>>,

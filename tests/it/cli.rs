@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use dingtalk_reconcile::store::{LockHolder, current_host};
 
 use crate::support::bin::{Rig, WORLD_DAYS, assert_code, run_binary, stderr, stdout};
-use crate::support::open_store;
+use crate::support::{IMPOSSIBLE_PID, open_store, refusing_port};
 
 /// The value of the outcome gauge for `outcome` in a metrics textfile.
 pub(crate) fn outcome_gauge(metrics: &str, outcome: &str) -> Option<String> {
@@ -40,20 +40,6 @@ pub(crate) fn assert_last_outcome(metrics: &str, outcome: &str) {
 
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|error| panic!("not JSON ({error}):\n{text}"))
-}
-
-/// A loopback port nothing listens on (bound, then released).
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// The pid of a process that has exited.
-fn dead_pid() -> u32 {
-    let mut child = std::process::Command::new("true").spawn().unwrap();
-    let pid = child.id();
-    child.wait().unwrap();
-    pid
 }
 
 fn hold_lock(path: &Path, pid: u32, acquired_at: DateTime<Utc>) {
@@ -146,12 +132,12 @@ async fn a_live_lock_holder_makes_run_exit_75_and_a_dead_one_is_taken_over() {
     assert!(stderr(&output).contains("another run holds the store"));
     assert!(rig.store().recent_runs(10).unwrap().is_empty());
 
-    // The same store, its lock now held by a process that has exited: taken over.
+    // The same store, its lock now held by a process that cannot exist: taken over.
     let mut store = rig.store();
     let holder = store.lock_holder().unwrap().unwrap();
     assert!(store.release_lock(&holder).unwrap());
     drop(store);
-    hold_lock(&rig.store_path(), dead_pid(), rig.as_of);
+    hold_lock(&rig.store_path(), IMPOSSIBLE_PID, rig.as_of);
     let output = rig.bin(&["run"]).await;
     assert_code(&output, 0);
     let store = rig.store();
@@ -228,7 +214,8 @@ async fn bad_arguments_exit_78_and_help_exits_zero() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_dingtalk_exits_three() {
     let rig = Rig::new(18).await;
-    let closed = format!("http://127.0.0.1:{}", closed_port());
+    let (_refusing, port) = refusing_port();
+    let closed = format!("http://127.0.0.1:{port}");
     let text = rig.config_text(&closed, "");
     std::fs::write(rig.config_path(), text).unwrap();
     let output = rig.bin(&["run"]).await;

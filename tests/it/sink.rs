@@ -207,11 +207,10 @@ async fn a_wrong_secret_is_refused_by_the_receiver_and_never_appears_in_the_erro
 
 #[tokio::test]
 async fn an_unreachable_receiver_is_a_failed_attempt_not_a_failed_run() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url: url::Url = format!("http://{}/corrections", listener.local_addr().unwrap())
+    let (_refusing, port) = crate::support::refusing_port();
+    let url: url::Url = format!("http://127.0.0.1:{port}/corrections")
         .parse()
         .unwrap();
-    drop(listener);
     let mut store = Store::open_in_memory().unwrap();
     journal(&mut store, 0..2, &["hr"], t0());
 

@@ -113,3 +113,18 @@ pub(crate) fn night(date: NaiveDate) -> DateTime<Utc> {
 pub(crate) fn date(raw: &str) -> NaiveDate {
     NaiveDate::parse_from_str(raw, "%Y-%m-%d").expect("a YYYY-MM-DD date")
 }
+
+/// A loopback port that refuses connections for as long as the returned socket lives: bound but
+/// never listening, so nothing else can take the port while the test uses it.
+pub(crate) fn refusing_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("a loopback address"))
+        .expect("bind a loopback port");
+    let port = socket.local_addr().expect("the bound address").port();
+    (socket, port)
+}
+
+/// A process id no process can have: above Linux's largest possible pid (`PID_MAX_LIMIT`,
+/// 4,194,304 on 64-bit), unlike the id of a process that just exited, which may be reused.
+pub(crate) const IMPOSSIBLE_PID: u32 = 4_194_305;
