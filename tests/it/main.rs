@@ -9,5 +9,6 @@ mod daemon;
 mod demo;
 mod engine;
 mod metering;
+mod report;
 mod sink;
 mod support;
