@@ -1,6 +1,16 @@
-//! A rich report for renderer tests: every class counted, corrections with and without
-//! enrichment, a user id with leading zeros, and fields from outside carrying markup, commas,
-//! quotes and line breaks. Test-only.
+//! A report for the renderers' unit tests, of what the real runs snapshotted in
+//! `tests/it/report.rs` cannot produce cheaply: user ids with leading zeros and with markup,
+//! commas and quotes (DingTalk's ids are strings from outside), a plan-less slot key, a
+//! correction not enriched yet, a per-item error, two approvals pending. Test-only.
+//!
+//! It stays within what `report::build` makes of a run: counts that match the listed lines (a
+//! revert counted once, listed as a correction and an anomaly), pending approvals only in the
+//! state the builder emits, refused, withdrawn and unmatched approvals with no user or date (the
+//! findings of approvals carry neither), a vanished check point with neither check type nor
+//! plan (its finding keeps them only in the detail), idempotency keys, details and error wording as the
+//! pipeline writes them, corrections applied at the run's `as_of`, and only the endpoints the
+//! client calls. One thing a run does not produce: `finished_at` after `started_at` (a run
+//! records both at its `as_of`), kept so the metrics' duration is exercised.
 
 use std::collections::BTreeMap;
 
@@ -35,21 +45,26 @@ fn state(
     }
 }
 
+/// The user id from outside that carries markup, a comma and quotes.
+const MARKUP_USER: &str = "boss,\"quoted\"<script>alert(1)</script>";
+
+/// The nightly run of 2026-11-05 02:10 Shanghai.
+const AS_OF: &str = "2026-11-04T18:10:00Z";
+
 pub(crate) fn rich_report() -> RunReport {
-    let counts: BTreeMap<ChangeClass, u64> = ChangeClass::ALL
-        .into_iter()
-        .enumerate()
-        .map(|(idx, class)| {
-            (
-                class,
-                if class == ChangeClass::Baseline {
-                    1320
-                } else {
-                    idx as u64
-                },
-            )
-        })
-        .collect();
+    let counts: BTreeMap<ChangeClass, u64> = BTreeMap::from([
+        (ChangeClass::Baseline, 1320),
+        (ChangeClass::SupplyApplied, 2),
+        (ChangeClass::SupplyPending, 2),
+        (ChangeClass::SupplyUnmatched, 1),
+        (ChangeClass::SupplyRefused, 1),
+        (ChangeClass::SupplyWithdrawn, 1),
+        (ChangeClass::SupplyReverted, 1),
+        (ChangeClass::AdminEdit, 1),
+        (ChangeClass::LateResult, 0),
+        (ChangeClass::Unexplained, 1),
+        (ChangeClass::Vanished, 1),
+    ]);
     let corrections = vec![
         CorrectionLine {
             user_id: "0126".into(),
@@ -73,8 +88,8 @@ pub(crate) fn rich_report() -> RunReport {
             process_instance_id: Some("a1b2c3-proc".into()),
             business_id: Some("202611040001".into()),
             approved_at: Some(at("2026-11-04T02:15:00Z")),
-            applied_at: at("2026-11-04T18:10:07Z"),
-            idempotency_key: "supply:a1b2c3-proc:0126|2026-11-03|plan:437360727696".into(),
+            applied_at: at(AS_OF),
+            idempotency_key: "supply_applied|0126|2026-11-03|plan:437360727696|a1b2c3-proc".into(),
         },
         CorrectionLine {
             user_id: "02253726682920171716".into(),
@@ -85,7 +100,7 @@ pub(crate) fn rich_report() -> RunReport {
             before: None,
             after: state(
                 TimeResult::Normal,
-                Some("2026-11-02T16:30:00Z"),
+                Some("2026-11-02T10:00:00Z"),
                 SourceType::Approve,
                 Some("d4e5f6-proc"),
             ),
@@ -93,12 +108,14 @@ pub(crate) fn rich_report() -> RunReport {
             process_instance_id: Some("d4e5f6-proc".into()),
             business_id: None,
             approved_at: None,
-            applied_at: at("2026-11-04T18:10:07Z"),
+            applied_at: at(AS_OF),
+            // 1793613600000 ms is 2026-11-02T10:00:00Z, 18:00 in Shanghai: the slot's base time.
             idempotency_key:
-                "supply:d4e5f6-proc:02253726682920171716|2026-11-02|OffDuty@1762156800000".into(),
+                "supply_applied|02253726682920171716|2026-11-02|OffDuty@1793613600000|d4e5f6-proc"
+                    .into(),
         },
         CorrectionLine {
-            user_id: "boss,\"quoted\"<script>alert(1)</script>".into(),
+            user_id: MARKUP_USER.into(),
             work_date: day("2026-11-03"),
             check_type: "OffDuty".into(),
             plan_id: Some(437_360_727_697),
@@ -119,8 +136,12 @@ pub(crate) fn rich_report() -> RunReport {
             process_instance_id: None,
             business_id: None,
             approved_at: None,
-            applied_at: at("2026-11-04T18:10:08Z"),
-            idempotency_key: "admin:boss|2026-11-03|plan:437360727697:v2".into(),
+            applied_at: at(AS_OF),
+            // The first 16 hex digits of the SHA-256 of `Normal|1793700000000|BOSS|`, the state
+            // after, as the classifier keys a change the policy applies.
+            idempotency_key: format!(
+                "admin_edit|{MARKUP_USER}|2026-11-03|plan:437360727697|d59fa51847fd4813"
+            ),
         },
         CorrectionLine {
             user_id: "0777".into(),
@@ -139,8 +160,8 @@ pub(crate) fn rich_report() -> RunReport {
             process_instance_id: Some("g7h8-proc".into()),
             business_id: Some("2026103100<b>9</b>".into()),
             approved_at: Some(at("2026-10-31T03:00:00Z")),
-            applied_at: at("2026-11-04T18:10:09Z"),
-            idempotency_key: "revert:g7h8-proc:0777|2026-10-30|plan:437360700001".into(),
+            applied_at: at(AS_OF),
+            idempotency_key: "supply_reverted|0777|2026-10-30|plan:437360700001|g7h8-proc".into(),
         },
     ];
     let pending = vec![
@@ -154,24 +175,34 @@ pub(crate) fn rich_report() -> RunReport {
             since: Some(at("2026-11-03T06:00:00Z")),
         },
         PendingLine {
-            process_instance_id: "p-running-2".into(),
+            process_instance_id: "p-approved-2".into(),
             business_id: None,
             user_id: "u&d".into(),
-            work_date: None,
-            check_type: None,
-            state: "running".into(),
-            since: None,
+            work_date: Some(day("2026-11-02")),
+            check_type: Some("OffDuty".into()),
+            state: "approved_not_visible".into(),
+            since: Some(at("2026-11-04T01:30:00Z")),
         },
     ];
     let anomalies = vec![
         AnomalyLine {
             class: ChangeClass::SupplyUnmatched,
-            user_id: Some("0099".into()),
-            work_date: Some(day("2026-11-01")),
+            user_id: None,
+            work_date: None,
             check_type: None,
             plan_id: None,
             process_instance_id: Some("x9-proc".into()),
-            detail: "Approved 补卡 for 2026-11-01 09:00, reason \"forgot, <script>alert('x')</script>\", but no slot matches."
+            detail: format!("approval x9-proc by {MARKUP_USER} matches no slot"),
+        },
+        AnomalyLine {
+            class: ChangeClass::SupplyReverted,
+            user_id: Some("0777".into()),
+            work_date: Some(day("2026-10-30")),
+            check_type: Some("OnDuty".into()),
+            plan_id: Some(437_360_700_001),
+            process_instance_id: Some("g7h8-proc".into()),
+            detail: "0777|2026-10-30|plan:437360700001 was corrected by approval g7h8-proc but \
+                     DingTalk no longer shows it corrected"
                 .into(),
         },
         AnomalyLine {
@@ -181,16 +212,19 @@ pub(crate) fn rich_report() -> RunReport {
             check_type: Some("OffDuty".into()),
             plan_id: Some(437_360_727_600),
             process_instance_id: None,
-            detail: "Result changed Late → Normal with source USER and no approval.".into(),
+            detail: "0126|2026-11-02|plan:437360727600 changed from Early to Normal with no \
+                     approval or administrator behind it"
+                .into(),
         },
         AnomalyLine {
             class: ChangeClass::Vanished,
             user_id: Some("0300".into()),
             work_date: Some(day("2026-10-29")),
-            check_type: Some("OnDuty".into()),
-            plan_id: Some(437_360_711_111),
+            check_type: None,
+            plan_id: None,
             process_instance_id: None,
-            detail: "The check point is missing from a complete fetch of the day.".into(),
+            detail: "0300|2026-10-29|plan:437360711111 is missing from a complete fetch of its day"
+                .into(),
         },
     ];
     RunReport {
@@ -198,13 +232,13 @@ pub(crate) fn rich_report() -> RunReport {
         run: RunInfo {
             id: 42,
             kind: "run".into(),
-            as_of: at("2026-11-04T18:10:00Z"),
+            as_of: at(AS_OF),
             window: Window {
-                from: day("2026-10-28"),
+                from: day("2026-10-29"),
                 to: day("2026-11-03"),
             },
             outcome: "partial".into(),
-            started_at: at("2026-11-04T18:10:00Z"),
+            started_at: at(AS_OF),
             finished_at: Some(at("2026-11-04T18:11:30Z")),
         },
         counts,
@@ -214,41 +248,40 @@ pub(crate) fn rich_report() -> RunReport {
         listed: vec![
             AnomalyLine {
                 class: ChangeClass::SupplyRefused,
-                user_id: Some("0042".into()),
-                work_date: Some(day("2026-10-30")),
-                check_type: Some("OffDuty".into()),
+                user_id: None,
+                work_date: None,
+                check_type: None,
                 plan_id: None,
                 process_instance_id: Some("r1-proc".into()),
-                detail: "Refused by the approver: \"not a missed punch, you left early\".".into(),
+                detail: "approval r1-proc was refused".into(),
             },
             AnomalyLine {
                 class: ChangeClass::SupplyWithdrawn,
-                user_id: Some("0126".into()),
+                user_id: None,
                 work_date: None,
                 check_type: None,
                 plan_id: None,
                 process_instance_id: Some("w1-proc".into()),
-                detail: "Withdrawn by the employee.".into(),
+                detail: "approval w1-proc was withdrawn (TERMINATED)".into(),
             },
         ],
         deferred: vec![DeferredLine {
-            item: "rescan".into(),
-            detail: "re-scan of 2026-10-01 … 2026-10-07 for 310 users, \"budget\" share used up"
-                .into(),
-            estimated_calls: 44,
+            item: "results".into(),
+            detail: "results of 310 users for 2026-10-29 .. 2026-11-03".into(),
+            estimated_calls: 75,
         }],
         api_calls: ApiCalls {
             by_endpoint: BTreeMap::from([
-                ("/attendance/list".into(), 31),
-                ("/gettoken".into(), 1),
-                ("/topapi/processinstance/get".into(), 6),
-                ("/topapi/processinstance/listids".into(), 3),
+                ("/attendance/list".into(), 24),
+                ("/attendance/listRecord".into(), 4),
+                ("/v1.0/workflow/processInstances".into(), 6),
+                ("/v1.0/workflow/processes/instanceIds/query".into(), 6),
             ]),
             metered: 40,
             month_to_date: 612,
             budget: 4000,
             month: "2026-11".into(),
         },
-        errors: vec!["approval detail e1-proc: DingTalk answered 500 three times".into()],
+        errors: vec!["call /v1.0/workflow/processInstances: DingTalk answered HTTP 500".into()],
     }
 }

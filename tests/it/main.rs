@@ -10,5 +10,6 @@ mod demo;
 mod engine;
 mod metering;
 mod month;
+mod report;
 mod sink;
 mod support;

@@ -1,7 +1,7 @@
 //! The simulator over real HTTP on 127.0.0.1, spoken to with plain reqwest
 //! (never the job's client), so each test checks DingTalk's wire shapes as a stranger sees them.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use dingtalk_sim::{
@@ -865,41 +865,108 @@ async fn walking_the_department_tree_finds_every_employee_for_free() {
     assert_eq!(stats.metered, 1, "only users/search is metered: {stats:?}");
 }
 
+/// One call as the client saw it: when it was sent, when its answer arrived, and whether the
+/// answer was the throttle.
+struct Timed {
+    sent: Instant,
+    answered: Instant,
+    throttled: bool,
+}
+
+/// Calls `call` one after the other until `limit` + 3 of them were throttled, for at most a
+/// minute of real time (a limiter that never throttles fails there, however slow the machine).
+async fn until_throttled<F, Fut>(limit: u32, mut call: F) -> Vec<Timed>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    let mut calls = Vec::new();
+    while calls.iter().filter(|c: &&Timed| c.throttled).count() < limit as usize + 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no throttling within a minute of back-to-back calls: {} admitted",
+            calls.len()
+        );
+        let sent = Instant::now();
+        let throttled = call().await;
+        calls.push(Timed {
+            sent,
+            answered: Instant::now(),
+            throttled,
+        });
+    }
+    calls
+}
+
+/// What the sliding one-second window implies whatever the speed of the machine: an admitted call
+/// was admitted with fewer than `limit` others admitted in the second before it, and a throttled
+/// call with at least `limit` of them. Each call was admitted or refused at some instant between
+/// its sending and its answer, so a call certainly fell within the second before call k's
+/// decision when it was answered before k was sent and sent less than a second before k was
+/// answered, and possibly did when it was answered less than a second before k was sent.
+#[track_caller]
+fn assert_sliding_window(calls: &[Timed], limit: u32) {
+    let second = Duration::from_secs(1);
+    for (k, call) in calls.iter().enumerate() {
+        let admitted_before = || calls[..k].iter().filter(|other| !other.throttled);
+        if call.throttled {
+            let possibly = admitted_before()
+                .filter(|other| other.answered + second > call.sent)
+                .count();
+            assert!(
+                possibly >= limit as usize,
+                "call {k} throttled with only {possibly} admitted calls in the second before it"
+            );
+        } else {
+            let certainly = admitted_before()
+                .filter(|other| other.answered <= call.sent && other.sent + second > call.answered)
+                .count();
+            assert!(
+                certainly < limit as usize,
+                "call {k} admitted with {certainly} admitted calls in the second before it"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn calls_over_the_qps_limit_are_throttled_and_not_metered() {
+    // Arrange: 3 calls per second per API; back-to-back calls on 127.0.0.1 reach that at once,
+    // on a loaded machine after a few more calls.
     let mut config = SimConfig::new(1, 10);
     config.qps = 3;
     let sim = Sim::start(config).await;
     let token = sim.token().await;
-    let mut codes = Vec::new();
-    for _ in 0..6 {
-        codes.push(
-            sim.oapi("/topapi/user/listid", &token, json!({"dept_id": 1}))
-                .await["errcode"]
-                .clone(),
-        );
-    }
-    assert!(
-        codes.iter().filter(|c| **c == 90018).count() >= 3,
-        "{codes:?}"
-    );
-    let mut statuses = Vec::new();
-    for _ in 0..6 {
-        statuses.push(sim.detail(&token, "x").await.0);
-    }
-    assert!(
-        statuses
-            .iter()
-            .filter(|s| **s == StatusCode::FORBIDDEN)
-            .count()
-            >= 3,
-        "{statuses:?}"
-    );
-    let stats = sim.handle.stats();
-    assert!(stats.throttled >= 6);
-    assert!(
-        stats.metered <= 3,
-        "throttled calls are not metered: {stats:?}"
+    let before = sim.handle.stats();
+    // Act: a free API (`errcode` 90018 when throttled), then a metered one (HTTP 403).
+    let listid = until_throttled(3, || async {
+        sim.oapi("/topapi/user/listid", &token, json!({"dept_id": 1}))
+            .await["errcode"]
+            == 90018
+    })
+    .await;
+    let details = until_throttled(3, || async {
+        sim.detail(&token, "x").await.0 == StatusCode::FORBIDDEN
+    })
+    .await;
+    // Assert: the window held for each API, and the simulator's accounting agrees with the
+    // answers exactly: every throttled answer counted as throttled, only admitted metered calls
+    // metered.
+    assert_sliding_window(&listid, 3);
+    assert_sliding_window(&details, 3);
+    let throttled = listid
+        .iter()
+        .chain(&details)
+        .filter(|c| c.throttled)
+        .count() as u64;
+    let admitted_details = details.iter().filter(|c| !c.throttled).count() as u64;
+    let after = sim.handle.stats();
+    assert_eq!(after.throttled - before.throttled, throttled, "{after:?}");
+    assert_eq!(
+        after.metered - before.metered,
+        admitted_details,
+        "throttled calls are not metered, listid is free: {after:?}"
     );
 }
 
@@ -999,24 +1066,39 @@ async fn every_fault_kind_answers_its_dingtalk_shape_and_is_metered_by_the_share
         skip: 1,
         times: 1,
     };
+    // The slow call is held 5 s, so a client giving up after 150 ms certainly times out on it,
+    // however loaded the machine; the calls around it go without a timeout, so load cannot fail
+    // them. That the call after it was not held shows in the accounting (a call is counted when
+    // answered): it is counted while the slow one is still held.
     sim.handle
-        .arm_faults(vec![rule(FaultKind::Slow { delay_ms: 400 })]);
+        .arm_faults(vec![rule(FaultKind::Slow { delay_ms: 5_000 })]);
     let quick = Client::builder()
         .timeout(Duration::from_millis(150))
         .build()
         .unwrap();
-    let send = || {
-        quick
-            .get(sim.url(&format!("{detail}?processInstanceId=x")))
-            .header("x-acs-dingtalk-access-token", &token)
-            .send()
-    };
-    assert!(send().await.is_ok(), "the skipped call passes");
-    assert!(
-        send().await.unwrap_err().is_timeout(),
-        "the slow call times out"
+    let served = || sim.handle.stats().calls.get(detail).copied().unwrap_or(0);
+    let at_start = served();
+    assert_eq!(
+        sim.detail_raw(&token).await,
+        StatusCode::BAD_REQUEST,
+        "the skipped call is answered"
     );
-    assert!(send().await.is_ok(), "then the rule is spent");
+    let slow = quick
+        .get(sim.url(&format!("{detail}?processInstanceId=x")))
+        .header("x-acs-dingtalk-access-token", &token)
+        .send()
+        .await;
+    assert!(slow.unwrap_err().is_timeout(), "the slow call times out");
+    assert_eq!(
+        sim.detail_raw(&token).await,
+        StatusCode::BAD_REQUEST,
+        "then the rule is spent"
+    );
+    assert_eq!(
+        served(),
+        at_start + 2,
+        "the call after the slow one is answered while the slow one is held"
+    );
     sim.handle.arm_faults(vec![
         rule(FaultKind::ServerError { status: 502 }),
         rule(FaultKind::Malformed),
@@ -1028,9 +1110,9 @@ async fn every_fault_kind_answers_its_dingtalk_shape_and_is_metered_by_the_share
         StatusCode::OK,
         "malformed, truncated"
     );
-    tokio::time::timeout(Duration::from_secs(5), async {
-        while sim.handle.stats().calls.get(detail).copied().unwrap_or(0) < 6 {
-            tokio::task::yield_now().await;
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while served() < at_start + 6 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
     .await
