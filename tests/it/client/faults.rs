@@ -16,11 +16,12 @@ const TIMEOUT: Duration = Duration::from_millis(4_000);
 /// How long a slow answer takes.
 const SLOW_MS: u64 = 6_000;
 
-/// Waits until the simulator has metered as many calls as the client counted (at most 20 s): a
-/// slow answer the client gave up on is still served, and metered, by the simulator once its
-/// delay is over. The caller then asserts that the counts agree.
+/// Waits until the simulator has metered as many calls as the client counted, or until a slow
+/// answer's delay has surely passed: a slow answer the client gave up on is still served, and
+/// metered if its token is still valid, by the simulator once its delay is over.
 async fn metered_by_the_simulator_too(harness: &Harness) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline =
+        std::time::Instant::now() + Duration::from_millis(SLOW_MS) + Duration::from_secs(3);
     while harness.sim.stats().metered < harness.client.metered_calls()
         && std::time::Instant::now() < deadline
     {
@@ -376,18 +377,17 @@ async fn the_metered_count_equals_the_simulators_after_a_mixed_run_with_faults()
         .filter(|call| call.outcome == CallOutcome::Timeout)
         .count() as u64;
     assert!(timeouts >= 1, "the slow answer timed out");
-    if timeouts == 1 {
-        harness.assert_metered_counts_agree();
-    } else {
-        // A machine so loaded that a normal answer took longer than the timeout: the client
-        // counts every timed-out call as metered (DingTalk may have served it), so it may count
-        // more than the simulator served, by at most the extra timeouts, and never fewer.
-        let (client, sim) = (harness.client.metered_calls(), harness.sim.stats().metered);
-        assert!(
-            sim <= client && client <= sim + (timeouts - 1),
-            "client {client}, simulator {sim}, {timeouts} timeouts"
-        );
-    }
+    // Every answered call is metered alike on both sides. A timed-out call is ambiguous: the
+    // client counts it (DingTalk may have served it), while the simulator serves it after its
+    // delay and meters it only if its token is still valid then; the token invalidation armed
+    // above may land during that delay. So the client may count more than the simulator, by at
+    // most the timed-out calls, and never fewer.
+    let (client, sim) = (harness.client.metered_calls(), harness.sim.stats().metered);
+    assert!(
+        sim <= client && client <= sim + timeouts,
+        "client {client}, simulator {sim}, {timeouts} timed-out calls"
+    );
+    assert_eq!(harness.recorder.metered(), client, "recorder vs client");
     assert!(
         harness.sim.state().armed_faults().is_empty(),
         "every armed fault fired"
