@@ -54,17 +54,9 @@ async fn the_demo_reconciles_a_month_and_matches_the_simulators_truth() {
 async fn ledger_equals_the_truth_once_per_key(store: &std::path::Path) {
     use std::collections::BTreeMap;
 
+    use crate::support::truth::{Key, journaled};
     use crate::support::{date, night, open_store, start_sim};
-    use dingtalk_reconcile::domain::SlotDiscriminator;
 
-    type Key = (
-        String,
-        chrono::NaiveDate,
-        String,
-        Option<i64>,
-        String,
-        Option<String>,
-    );
     let mut config = dingtalk_sim::SimConfig::new(3, 12);
     config.from = date("2026-10-01");
     config.days = 32;
@@ -80,35 +72,14 @@ async fn ledger_equals_the_truth_once_per_key(store: &std::path::Path) {
             .and_then(|i| i.reverted_ms)
             .is_some_and(|at| at <= backfill_at.timestamp_millis());
         if !unseen {
-            let key = (
-                t.user_id,
-                t.work_date,
-                t.check_type,
-                t.plan_id,
-                t.class,
-                t.process_instance_id,
-            );
+            let key = Key::from(t);
             *truth.entry(key).or_default() += 1;
         }
     }
     assert!(!truth.is_empty(), "the demo's month has corrections");
     let mut journal: BTreeMap<Key, usize> = BTreeMap::new();
-    for stored in open_store(store).all_corrections().expect("corrections") {
-        let key = &stored.correction.slot_key;
-        let plan_id = match key.discriminator {
-            SlotDiscriminator::Plan(plan_id) => Some(plan_id),
-            SlotDiscriminator::Time { .. } => None,
-        };
-        *journal
-            .entry((
-                key.user_id.to_string(),
-                key.work_date,
-                stored.check_type.map(|c| c.to_string()).unwrap_or_default(),
-                plan_id,
-                stored.correction.class.as_str().to_owned(),
-                stored.correction.process_instance_id.clone(),
-            ))
-            .or_default() += 1;
+    for key in journaled(&open_store(store)) {
+        *journal.entry(key).or_default() += 1;
     }
     assert_eq!(journal, truth, "journal entries per key against the truth");
 }

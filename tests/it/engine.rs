@@ -9,15 +9,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use dingtalk_reconcile::dingtalk::{Client, Scope};
-use dingtalk_reconcile::domain::{
-    ChangeClass, Clock, Policy, PolicyAction, SlotDiscriminator, UserId,
-};
+use dingtalk_reconcile::domain::{ChangeClass, Clock, Policy, PolicyAction, UserId};
 use dingtalk_reconcile::reconcile::{
     RunKind, RunOutcome, RunRequest, RunSettings, RunSummary, StoreRecorder, explain, run_once,
 };
 use dingtalk_reconcile::store::Store;
 use dingtalk_sim::{FaultKind, FaultRule, SimConfig, SimHandle, Switches};
 
+use crate::support::truth::{Key, assert_journal_is_the_truth as assert_same, journaled};
 use crate::support::{
     SHANGHAI, SimClock, client_config, date, fast_sim_config, night, open_store, start_sim,
 };
@@ -115,45 +114,11 @@ impl Harness {
 
     /// The store's corrections in the truth's terms.
     fn corrections(&self) -> Vec<Key> {
-        let mut out: Vec<Key> = self
-            .store
-            .all_corrections()
-            .unwrap()
-            .into_iter()
-            .map(|stored| {
-                let key = &stored.correction.slot_key;
-                let plan_id = match key.discriminator {
-                    SlotDiscriminator::Plan(plan_id) => Some(plan_id),
-                    SlotDiscriminator::Time { .. } => None,
-                };
-                Key {
-                    user_id: key.user_id.to_string(),
-                    work_date: key.work_date,
-                    check_type: stored.check_type.map(|c| c.to_string()).unwrap_or_default(),
-                    plan_id,
-                    class: stored.correction.class.as_str().to_owned(),
-                    process_instance_id: stored.correction.process_instance_id.clone(),
-                }
-            })
-            .collect();
-        out.sort();
-        out
+        journaled(&self.store)
     }
 
     fn truth(&self, as_of: DateTime<Utc>) -> Vec<Key> {
-        let mut out: Vec<Key> = self
-            .sim
-            .truth(as_of)
-            .into_iter()
-            .map(|t| Key {
-                user_id: t.user_id,
-                work_date: t.work_date,
-                check_type: t.check_type,
-                plan_id: t.plan_id,
-                class: t.class,
-                process_instance_id: t.process_instance_id,
-            })
-            .collect();
+        let mut out: Vec<Key> = self.sim.truth(as_of).into_iter().map(Key::from).collect();
         out.sort();
         out
     }
@@ -168,31 +133,6 @@ fn new_client(sim: &SimHandle, recorder: &Arc<StoreRecorder>) -> Client {
     let clock: Arc<dyn Clock> = Arc::new(SimClock(sim.state()));
     let recorder: Arc<dyn dingtalk_reconcile::dingtalk::CallRecorder> = recorder.clone();
     Client::new(config, clock, recorder).unwrap()
-}
-
-/// What the truth and the store are compared on.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Key {
-    user_id: String,
-    work_date: NaiveDate,
-    check_type: String,
-    plan_id: Option<i64>,
-    class: String,
-    process_instance_id: Option<String>,
-}
-
-#[track_caller]
-fn assert_same(store: &[Key], truth: &[Key]) {
-    let store_set: BTreeSet<&Key> = store.iter().collect();
-    let truth_set: BTreeSet<&Key> = truth.iter().collect();
-    let missing: Vec<&&Key> = truth_set.difference(&store_set).take(5).collect();
-    let extra: Vec<&&Key> = store_set.difference(&truth_set).take(5).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty() && store.len() == truth.len(),
-        "store {} vs truth {} corrections; missing (first 5): {missing:#?}; extra (first 5): {extra:#?}",
-        store.len(),
-        truth.len()
-    );
 }
 
 fn class_totals(summaries: &[RunSummary]) -> BTreeMap<ChangeClass, u64> {

@@ -10,12 +10,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use dingtalk_reconcile::dingtalk::{CallRecorder, Client, Scope};
-use dingtalk_reconcile::domain::{Clock, Policy, PolicyAction, SlotDiscriminator, UserId};
+use dingtalk_reconcile::domain::{Clock, Policy, PolicyAction, UserId};
 use dingtalk_reconcile::reconcile::{RunKind, RunRequest, RunSettings, StoreRecorder, run_once};
-use dingtalk_sim::{Rates, SimConfig, SimHandle, SimStats, Switches, TruthCorrection};
+use dingtalk_sim::{Rates, SimConfig, SimHandle, SimStats, Switches};
 
+use crate::support::truth::{Key, journaled, truth};
 use crate::support::{SHANGHAI, SimClock, client_config, date, night, open_store, start_sim};
 
 /// The company: small enough for a debug build, large enough for several 50-user batches.
@@ -83,27 +84,6 @@ const LAST_NIGHT: &str = "2026-11-20";
 /// listed 3 days late, then the targeted re-read): it must be in the ledger.
 const SETTLED_DAYS: i64 = 7;
 
-/// What the truth and the ledger are compared on.
-type Key = (
-    String,
-    NaiveDate,
-    String,
-    Option<i64>,
-    String,
-    Option<String>,
-);
-
-fn key_of_truth(t: TruthCorrection) -> Key {
-    (
-        t.user_id,
-        t.work_date,
-        t.check_type,
-        t.plan_id,
-        t.class,
-        t.process_instance_id,
-    )
-}
-
 /// A world of `EMPLOYEES` on the benchmark rates, starting a week before the first night so the
 /// job starts with history behind it; the QPS limit out of the way (a test, not a throughput run).
 fn world(seed: u64, switches: Switches) -> SimConfig {
@@ -124,21 +104,6 @@ struct SimAdmin {
 }
 
 impl SimAdmin {
-    async fn truth(&self, as_of: DateTime<Utc>) -> BTreeSet<Key> {
-        let as_of = as_of.to_rfc3339_opts(SecondsFormat::Secs, true);
-        let truth: Vec<TruthCorrection> = self
-            .http
-            .get(format!("{}/_sim/truth", self.base))
-            .query(&[("as_of", as_of)])
-            .send()
-            .await
-            .expect("the simulator answers")
-            .json()
-            .await
-            .expect("the truth is JSON");
-        truth.into_iter().map(key_of_truth).collect()
-    }
-
     async fn stats(&self) -> SimStats {
         self.http
             .get(format!("{}/_sim/stats", self.base))
@@ -207,28 +172,17 @@ async fn a_month_of_default_nights(seed: u64, reading: Reading) {
     // Assert: the ledger, key by key and with multiplicity, against the simulator's truth.
     let last = night(date(LAST_NIGHT));
     let mut ledger: BTreeMap<Key, usize> = BTreeMap::new();
-    for stored in store.all_corrections().expect("corrections") {
-        let key = &stored.correction.slot_key;
-        let plan_id = match key.discriminator {
-            SlotDiscriminator::Plan(plan_id) => Some(plan_id),
-            SlotDiscriminator::Time { .. } => None,
-        };
-        *ledger
-            .entry((
-                key.user_id.to_string(),
-                key.work_date,
-                stored.check_type.map(|c| c.to_string()).unwrap_or_default(),
-                plan_id,
-                stored.correction.class.as_str().to_owned(),
-                stored.correction.process_instance_id.clone(),
-            ))
-            .or_default() += 1;
+    for key in journaled(&store) {
+        *ledger.entry(key).or_default() += 1;
     }
     let twice: Vec<_> = ledger.iter().filter(|(_, n)| **n > 1).take(5).collect();
     assert!(twice.is_empty(), "corrections applied twice: {twice:?}");
     let applied: BTreeSet<Key> = ledger.into_keys().collect();
-    let by_the_end = admin.truth(last).await;
-    let settled = admin.truth(last - Duration::days(SETTLED_DAYS)).await;
+    let by_the_end: BTreeSet<Key> = truth(&sim, last).await.into_iter().collect();
+    let settled: BTreeSet<Key> = truth(&sim, last - Duration::days(SETTLED_DAYS))
+        .await
+        .into_iter()
+        .collect();
     assert!(
         settled.len() >= 20,
         "the month has corrections to find: {}",
@@ -251,7 +205,7 @@ async fn a_month_of_default_nights(seed: u64, reading: Reading) {
     );
     let mut missed: BTreeMap<NaiveDate, usize> = BTreeMap::new();
     for key in settled.difference(&applied) {
-        *missed.entry(key.1).or_default() += 1;
+        *missed.entry(key.work_date).or_default() += 1;
     }
     assert!(
         missed.is_empty(),

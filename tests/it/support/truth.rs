@@ -19,6 +19,19 @@ pub(crate) struct Key {
     pub(crate) process_instance_id: Option<String>,
 }
 
+impl From<TruthCorrection> for Key {
+    fn from(t: TruthCorrection) -> Key {
+        Key {
+            user_id: t.user_id,
+            work_date: t.work_date,
+            check_type: t.check_type,
+            plan_id: t.plan_id,
+            class: t.class,
+            process_instance_id: t.process_instance_id,
+        }
+    }
+}
+
 /// Every correction the simulator's world holds by `as_of`, from its truth endpoint.
 pub(crate) async fn truth(sim: &SimHandle, as_of: DateTime<Utc>) -> Vec<Key> {
     let mut url = url::Url::parse(&format!("{}/_sim/truth", sim.base_url())).unwrap();
@@ -32,17 +45,7 @@ pub(crate) async fn truth(sim: &SimHandle, as_of: DateTime<Utc>) -> Vec<Key> {
         .json()
         .await
         .expect("the truth is JSON");
-    let mut keys: Vec<Key> = truth
-        .into_iter()
-        .map(|t| Key {
-            user_id: t.user_id,
-            work_date: t.work_date,
-            check_type: t.check_type,
-            plan_id: t.plan_id,
-            class: t.class,
-            process_instance_id: t.process_instance_id,
-        })
-        .collect();
+    let mut keys: Vec<Key> = truth.into_iter().map(Key::from).collect();
     keys.sort();
     keys
 }
