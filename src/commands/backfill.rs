@@ -186,51 +186,82 @@ pub(crate) async fn run_backfill(
     let mut spent = 0u64;
     let mut last_run = None;
     let mut exit = Outcome::Done;
-    for (chunk_from, chunk_to) in todo {
-        if stop.is_raised() {
-            progress.abandon_with_message(format!("stopped before {chunk_from} .. {chunk_to}"));
-            eprintln!(
-                "{}",
-                report::plan::backfill_stopped(chunk_from, chunk_to, stop.is_raised())
-            );
-            exit = Outcome::Partial;
-            break;
+    // Chunks that ended partial only because some of their items failed (no stop, no budget):
+    // the backfill goes on and comes back to them once, after the other chunks.
+    let mut failed = Vec::new();
+    let mut passes = [todo, Vec::new()];
+    'passes: for pass in 0..passes.len() {
+        let chunks_of_pass = std::mem::take(&mut passes[pass]);
+        if pass > 0 && !chunks_of_pass.is_empty() {
+            eprintln!("{}", report::plan::backfill_revisit(chunks_of_pass.len()));
         }
-        progress.set_message(format!("{chunk_from} .. {chunk_to}"));
-        let request = RunRequest {
-            kind: RunKind::Backfill {
-                from: chunk_from,
-                to: chunk_to,
-                users: users.clone(),
-            },
-            as_of,
-            max_calls: options.max_calls.map(|cap| cap.saturating_sub(spent)),
-            dry_run: false,
-            trigger: "backfill".into(),
-        };
-        let executed = job.execute_locked(&request, lock, stop).await?;
-        let summary = executed.summary;
-        spent += summary.metered_calls;
-        last_run = Some(summary.run_id);
-        match summary.outcome {
-            RunOutcome::Done => {
-                job.store
-                    .backfill_chunk_done(state.id, chunk_from, chunk_to, summary.run_id)?;
-                progress.inc(1);
-            }
-            RunOutcome::Partial => {
-                progress.abandon_with_message(format!("stopped at {chunk_from} .. {chunk_to}"));
+        for (chunk_from, chunk_to) in chunks_of_pass {
+            if stop.is_raised() {
+                progress.abandon_with_message(format!("stopped before {chunk_from} .. {chunk_to}"));
                 eprintln!(
                     "{}",
-                    report::plan::backfill_stopped(chunk_from, chunk_to, stop.is_raised())
+                    report::plan::backfill_stopped(chunk_from, chunk_to, true)
                 );
                 exit = Outcome::Partial;
-                break;
+                break 'passes;
             }
-            RunOutcome::Failed => {
-                progress.abandon();
-                outcome_of(&summary)?;
+            progress.set_message(format!("{chunk_from} .. {chunk_to}"));
+            let request = RunRequest {
+                kind: RunKind::Backfill {
+                    from: chunk_from,
+                    to: chunk_to,
+                    users: users.clone(),
+                },
+                as_of,
+                max_calls: options.max_calls.map(|cap| cap.saturating_sub(spent)),
+                dry_run: false,
+                trigger: "backfill".into(),
+            };
+            let executed = job.execute_locked(&request, lock, stop).await?;
+            let summary = executed.summary;
+            spent += summary.metered_calls;
+            last_run = Some(summary.run_id);
+            match summary.outcome {
+                RunOutcome::Done => {
+                    job.store.backfill_chunk_done(
+                        state.id,
+                        chunk_from,
+                        chunk_to,
+                        summary.run_id,
+                    )?;
+                    progress.inc(1);
+                }
+                RunOutcome::Partial if summary.stopped.is_none() && pass + 1 < passes.len() => {
+                    // Failed items (a transient error, a rejected page): the next chunks do
+                    // not depend on this one, so they go first and this one is tried again.
+                    tracing::warn!(from = %chunk_from, to = %chunk_to, errors = summary.errors.len(), "chunk had failed items; coming back to it after the others");
+                    failed.push((chunk_from, chunk_to));
+                }
+                RunOutcome::Partial if summary.stopped.is_none() => {
+                    // Failed again on the second pass: left resumable, the others still go.
+                    eprintln!(
+                        "{}",
+                        report::plan::backfill_stopped(chunk_from, chunk_to, false)
+                    );
+                    exit = Outcome::Partial;
+                }
+                RunOutcome::Partial => {
+                    progress.abandon_with_message(format!("stopped at {chunk_from} .. {chunk_to}"));
+                    eprintln!(
+                        "{}",
+                        report::plan::backfill_stopped(chunk_from, chunk_to, stop.is_raised())
+                    );
+                    exit = Outcome::Partial;
+                    break 'passes;
+                }
+                RunOutcome::Failed => {
+                    progress.abandon();
+                    outcome_of(&summary)?;
+                }
             }
+        }
+        if pass + 1 < passes.len() {
+            passes[pass + 1] = std::mem::take(&mut failed);
         }
     }
     progress.finish_and_clear();

@@ -152,6 +152,7 @@ pub(super) fn summarize(end: &Ending<'_>) -> RunSummary {
         metered_calls: 0,
         deferred,
         errors,
+        stopped: fetched.stop,
     }
 }
 

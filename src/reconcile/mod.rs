@@ -171,6 +171,9 @@ pub struct RunSummary {
     pub metered_calls: u64,
     pub deferred: Vec<DeferredLine>,
     pub errors: Vec<String>,
+    /// Why fetching stopped early (budget, quota, a stop request), if it did. A partial run
+    /// without a stop had failed items: running it again may finish it.
+    pub(crate) stopped: Option<fetch::Stop>,
 }
 
 /// Why a run could not be carried out at all.

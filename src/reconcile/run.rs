@@ -120,6 +120,7 @@ async fn dry_run(
         metered_calls: 0,
         deferred: plan.deferred.iter().map(deferred_line).collect(),
         errors: Vec::new(),
+        stopped: None,
     })
 }
 

@@ -121,6 +121,11 @@ pub(crate) fn backfill_stopped(
     )
 }
 
+/// Before the second pass over chunks that had failed items.
+pub(crate) fn backfill_revisit(chunks: usize) -> String {
+    format!("backfill: coming back to {chunks} chunk(s) whose items failed on the first pass")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

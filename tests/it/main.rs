@@ -2,6 +2,7 @@
 //! (`dingtalk-sim`) over real HTTP on 127.0.0.1 (port 0); nothing reaches the internet. What the
 //! files share (simulator, config text, store, clocks, the binary) is in `support`.
 
+mod backfill;
 mod cli;
 mod client;
 mod crash;
