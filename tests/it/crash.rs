@@ -12,68 +12,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::support::bin::{Rig, assert_code, run_binary};
+use crate::support::outcome::outcome;
 use crate::support::stop;
 use crate::support::truth::{assert_journal_is_the_truth, journaled, truth};
 use crate::support::webhook::{Mode, set_mode, spawn_receiver};
 
 const FROM: &str = "2026-10-01";
 const TO: &str = "2026-10-09";
-
-/// Everything a crash could damage, in a comparable form.
-#[derive(Debug, PartialEq, Eq)]
-struct Outcome {
-    /// idempotency key → (class, slot key, after state).
-    corrections: BTreeMap<String, String>,
-    /// slot key → ledger state and cause.
-    ledger: BTreeMap<String, String>,
-    /// slot key → slot state.
-    snapshot: BTreeMap<String, String>,
-}
-
-fn outcome(rig: &Rig) -> Outcome {
-    let store = rig.store();
-    let date = |raw: &str| chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").unwrap();
-    let slots = store
-        .snapshot_slots(None, date(FROM), date(TO))
-        .expect("snapshot");
-    let keys: Vec<_> = slots.keys().cloned().collect();
-    let ledger = store.ledger_rows(&keys).expect("ledger");
-    Outcome {
-        corrections: store
-            .all_corrections()
-            .expect("corrections")
-            .into_iter()
-            .map(|stored| {
-                let c = stored.correction;
-                (
-                    c.idempotency_key.clone(),
-                    format!("{} {} {:?}", c.class, c.slot_key, c.after),
-                )
-            })
-            .collect(),
-        ledger: ledger
-            .into_iter()
-            .map(|(key, row)| {
-                (
-                    key.canonical(),
-                    format!(
-                        "{:?} {} {:?}",
-                        row.state, row.cause_class, row.cause_process_instance_id
-                    ),
-                )
-            })
-            .collect(),
-        snapshot: slots
-            .into_iter()
-            .map(|(key, stored)| {
-                (
-                    key.canonical(),
-                    format!("{:?} {}", stored.slot, stored.present),
-                )
-            })
-            .collect(),
-    }
-}
 
 fn backfill_args(rig: &Rig, resume: bool) -> Vec<String> {
     let mut args = vec!["backfill", "--from", FROM, "--to", TO, "--yes"];
@@ -92,7 +37,7 @@ async fn a_backfill_killed_at_any_point_and_resumed_ends_identical_to_an_uninter
     let reference = Rig::new(41).await;
     let output = run_binary(backfill_args(&reference, false), Vec::new()).await;
     assert_code(&output, 0);
-    let expected = outcome(&reference);
+    let expected = outcome(&reference, FROM, TO);
     assert!(
         !expected.corrections.is_empty(),
         "the world has corrections to find"
@@ -134,7 +79,7 @@ async fn a_backfill_killed_at_any_point_and_resumed_ends_identical_to_an_uninter
         Some(&2),
         "the first attempt is killed mid-way"
     );
-    let actual = outcome(&crashed);
+    let actual = outcome(&crashed, FROM, TO);
     assert_eq!(actual.corrections, expected.corrections);
     assert_eq!(actual.ledger, expected.ledger);
     assert_eq!(actual.snapshot.len(), expected.snapshot.len());

@@ -3,6 +3,7 @@
 //! files share (simulator, config text, store, clocks, the binary) is in `support`.
 
 mod backfill;
+mod chaos;
 mod cli;
 mod client;
 mod crash;

@@ -14,6 +14,7 @@ use dingtalk_sim::{SimConfig, SimHandle, SimState, World, config_snippet};
 use secrecy::SecretString;
 
 pub(crate) mod bin;
+pub(crate) mod outcome;
 pub(crate) mod stop;
 pub(crate) mod truth;
 pub(crate) mod webhook;

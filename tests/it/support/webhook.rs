@@ -26,6 +26,42 @@ pub(crate) enum Mode {
     /// Verify and record, then hold the answer until the mode changes, and answer as the new
     /// mode says (the sender waits meanwhile).
     Hold,
+    /// Fails `percent` % of requests, chosen by a generator seeded with `seed` (deterministic
+    /// for a given sequence of requests): half of the failures before recording (like `Down`),
+    /// half after (like `AckLost`).
+    Flaky { percent: u64, seed: u64 },
+}
+
+/// SplitMix64: the flaky receiver's deterministic choice for its request number `n`.
+fn mix(seed: u64, n: u64) -> u64 {
+    let mut z = seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// What a flaky receiver does with its request number `n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Serve,
+    FailBefore,
+    FailAfter,
+}
+
+fn fate(mode: Mode, n: u64) -> Fate {
+    match mode {
+        Mode::Flaky { percent, seed } => {
+            let draw = mix(seed, n) % 200;
+            if draw < percent {
+                Fate::FailBefore
+            } else if draw < 2 * percent {
+                Fate::FailAfter
+            } else {
+                Fate::Serve
+            }
+        }
+        _ => Fate::Serve,
+    }
 }
 
 #[derive(Debug)]
@@ -58,9 +94,11 @@ async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) 
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     let mut receiver = shared.lock().unwrap();
+    let fate = fate(receiver.mode, u64::from(receiver.requests));
     match receiver.mode {
         Mode::Down | Mode::AckLost => StatusCode::INTERNAL_SERVER_ERROR,
-        Mode::Up | Mode::Hold => {
+        Mode::Flaky { .. } if fate == Fate::FailAfter => StatusCode::INTERNAL_SERVER_ERROR,
+        Mode::Up | Mode::Hold | Mode::Flaky { .. } => {
             receiver.acknowledged.extend(keys);
             StatusCode::OK
         }
@@ -71,7 +109,9 @@ async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) 
 fn record(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Result<Vec<String>, StatusCode> {
     let mut receiver = shared.lock().unwrap();
     receiver.requests += 1;
-    if receiver.mode == Mode::Down {
+    if receiver.mode == Mode::Down
+        || fate(receiver.mode, u64::from(receiver.requests)) == Fate::FailBefore
+    {
         return Err(StatusCode::INTERNAL_SERVER_ERROR);
     }
     let header = |name: &str| {
