@@ -312,6 +312,39 @@ impl<'a> RunContext<'a> {
         }
     }
 
+    /// A client for one essential step whose cost is known as `estimate` metered calls. In a
+    /// backfill the step may spend at most [`step_ceiling`] of it out of the run's budget, so
+    /// answers that never end (a page repeated, a cursor that keeps changing, more rows than a
+    /// batch can hold) cannot spend the month in one chunk; nightly runs are already held to
+    /// their fair share. Returns the client and the ceiling (`None`: the run's budget only).
+    fn essential_step(&self, estimate: u64) -> (Client, Option<u64>) {
+        if !matches!(self.request.kind, RunKind::Backfill { .. }) {
+            return (self.client.clone(), None);
+        }
+        let ceiling = step_ceiling(estimate);
+        let step = self.budget.within(ceiling);
+        (self.base.with_budget(&step), Some(ceiling))
+    }
+
+    /// After an essential step run with [`RunContext::essential_step`]: a step that ran into
+    /// its ceiling while the run still had budget failed (its answers did not end as its
+    /// estimate said they would); that is an error of the run, not the run's stop, so the
+    /// following steps still run.
+    fn end_essential_step(&mut self, step: &str, estimate: u64, ceiling: Option<u64>) {
+        let Some(ceiling) = ceiling else { return };
+        if self.fetched.stop == Some(Stop::Budget)
+            && self.budget.left() > 0
+            && !self.stop_flag().is_raised()
+        {
+            self.fetched.stop = None;
+            self.fetched.errors.push(format!(
+                "{step}: stopped at its ceiling of {ceiling} metered calls ({CEILING_FACTOR} × \
+                 its estimate of {estimate} + {CEILING_SLACK}); DingTalk's answers did not end \
+                 as expected, the rest is left for a later run"
+            ));
+        }
+    }
+
     /// Step 1: approvals, when they are evidence.
     async fn approvals_as_evidence(&mut self) -> Result<(), RunError> {
         let client = self.client.clone();
@@ -348,7 +381,15 @@ impl<'a> RunContext<'a> {
         }
         let wanted: Vec<String> = wanted.into_iter().collect();
         let before = self.fetched.approvals.len();
+        let estimate = wanted.len() as u64;
+        let (capped, ceiling) = if self.plan.approvals_essential {
+            self.essential_step(estimate)
+        } else {
+            (client.clone(), None)
+        };
+        let client = if ceiling.is_some() { &capped } else { client };
         fetch_details(client, &stop, &wanted, &mut self.fetched).await;
+        self.end_essential_step("approval details", estimate, ceiling);
         for approval in self.keep_fetched_approvals(before)? {
             if approval.is_finished() {
                 self.unresolved.insert(approval.process_instance_id);
@@ -373,7 +414,10 @@ impl<'a> RunContext<'a> {
     async fn sync(&mut self) {
         let primary = self.phases.primary.clone();
         let stop = self.stop_flag().clone();
-        fetch_results(&self.client, &stop, primary, &mut self.fetched).await;
+        let estimate = primary.iter().map(|item| item.estimated_calls).sum();
+        let (client, ceiling) = self.essential_step(estimate);
+        fetch_results(&client, &stop, primary, &mut self.fetched).await;
+        self.end_essential_step("results", estimate, ceiling);
     }
 
     /// Step 3: the open-slot scan through raw punches, and what it says about the watched
@@ -382,7 +426,10 @@ impl<'a> RunContext<'a> {
         let punches = std::mem::take(&mut self.phases.punches);
         let stop = self.stop_flag().clone();
         self.scanned = !punches.is_empty() && self.fetched.stop.is_none() && !stop.is_raised();
-        fetch_punches(&self.client, &stop, punches, &mut self.fetched).await;
+        let estimate = punches.iter().map(|item| item.estimated_calls).sum();
+        let (client, ceiling) = self.essential_step(estimate);
+        fetch_punches(&client, &stop, punches, &mut self.fetched).await;
+        self.end_essential_step("raw punches", estimate, ceiling);
         let found = findings(
             &self.facts.open_slots,
             &self.facts.watched,
@@ -430,7 +477,10 @@ impl<'a> RunContext<'a> {
         let mut items = std::mem::take(&mut self.phases.targeted);
         items.extend(targeted_items(&targeted, DEFAULT_ROWS_PER_USER_DAY));
         let stop = self.stop_flag().clone();
-        fetch_results(&self.client, &stop, items, &mut self.fetched).await;
+        let estimate = items.iter().map(|item| item.estimated_calls).sum();
+        let (client, ceiling) = self.essential_step(estimate);
+        fetch_results(&client, &stop, items, &mut self.fetched).await;
+        self.end_essential_step("targeted re-reads", estimate, ceiling);
         Ok(())
     }
 
@@ -630,4 +680,33 @@ struct Reconciled {
     changes: Vec<SlotChange>,
     current: BTreeMap<SlotKey, Slot>,
     verdicts: Vec<Verdict>,
+}
+
+/// How many times its estimate an essential step of a backfill may spend ([`step_ceiling`]).
+pub(crate) const CEILING_FACTOR: u64 = 3;
+/// Calls a backfill step may spend beyond [`CEILING_FACTOR`] times its estimate: room for the
+/// few malformed answers and the odd extra page a small step meets.
+pub(crate) const CEILING_SLACK: u64 = 20;
+
+/// The most metered calls an essential step of a backfill estimated at `estimate` may spend.
+/// Estimates are per batch from the rows a user-day holds, and details exactly one per id, so
+/// a step spending three times its estimate has met answers that do not end; the approval
+/// listing is not held to it (its estimate cannot know how many approvals exist; its cursor has
+/// a ceiling of its own in the client).
+pub(crate) fn step_ceiling(estimate: u64) -> u64 {
+    estimate
+        .saturating_mul(CEILING_FACTOR)
+        .saturating_add(CEILING_SLACK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backfill_step_may_spend_three_times_its_estimate_and_a_little() {
+        assert_eq!(step_ceiling(0), 20);
+        assert_eq!(step_ceiling(14), 62);
+        assert_eq!(step_ceiling(u64::MAX), u64::MAX);
+    }
 }
