@@ -66,6 +66,8 @@ pub(crate) enum Command {
     Status(StatusArgs),
     /// Everything known about one employee-day: slots, history, approvals, corrections.
     Explain(ExplainArgs),
+    /// Write a commented starting configuration (never overwrites).
+    Init(InitArgs),
     /// Serve the DingTalk simulator.
     #[cfg(feature = "sim")]
     Sim(dingtalk_sim::SimArgs),
@@ -159,6 +161,13 @@ pub(crate) struct StatusArgs {
 pub(crate) enum StatusFormat {
     Text,
     Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// Where to write it.
+    #[arg(long, value_name = "FILE", default_value = "dingtalk-reconcile.toml")]
+    pub(crate) output: PathBuf,
 }
 
 #[derive(Debug, Args)]

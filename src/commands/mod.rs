@@ -14,6 +14,7 @@ mod clock;
 pub mod daemon;
 #[cfg(feature = "sim")]
 mod demo;
+mod init;
 mod inspect;
 mod job;
 
@@ -44,6 +45,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Report(args) => inspect::report(&global, args),
         Command::Status(args) => inspect::status(&global, args),
         Command::Explain(args) => inspect::explain(&global, args),
+        Command::Init(args) => init::init(&args),
         #[cfg(feature = "sim")]
         Command::Sim(args) => {
             dingtalk_sim::run_cli(args, crate::schedule::shutdown_signal()).await?;
