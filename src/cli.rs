@@ -68,6 +68,9 @@ pub(crate) enum Command {
     Explain(ExplainArgs),
     /// Write a commented starting configuration (never overwrites).
     Init(InitArgs),
+    /// Work on one sink's deliveries.
+    #[command(subcommand)]
+    Sink(SinkCommand),
     /// Serve the DingTalk simulator.
     #[cfg(feature = "sim")]
     Sim(dingtalk_sim::SimArgs),
@@ -161,6 +164,26 @@ pub(crate) struct StatusArgs {
 pub(crate) enum StatusFormat {
     Text,
     Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum SinkCommand {
+    /// Queue the corrections already applied to work dates FROM..=TO for one sink and deliver
+    /// them (a sink added later receives what it missed; nothing is queued twice).
+    Replay(SinkReplayArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SinkReplayArgs {
+    /// The sink's `name` in the configuration.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) sink: String,
+    /// First work date (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_date)]
+    pub(crate) from: NaiveDate,
+    /// Last work date (YYYY-MM-DD), inclusive.
+    #[arg(long, value_parser = parse_date)]
+    pub(crate) to: NaiveDate,
 }
 
 #[derive(Debug, Args)]

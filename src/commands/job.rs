@@ -144,18 +144,7 @@ impl Job {
                 return Err(run_error(error));
             }
         };
-        if !self.sinks.is_empty() {
-            let delivery =
-                // Real time, not `as_of`: signatures carry a timestamp receivers check against
-                // their clock, and retry times are wall-clock times.
-                sink::deliver_due(&mut self.store, &self.sinks, Utc::now(), &self.http)
-                    .await;
-            tracing::info!(
-                delivered = delivery.delivered(),
-                failed = delivery.failed(),
-                "outbox delivered"
-            );
-        }
+        self.deliver().await;
         let report = report::build::for_run(
             &self.store,
             summary.run_id,
@@ -175,6 +164,22 @@ impl Job {
             "run finished"
         );
         Ok(Executed { summary, report })
+    }
+
+    /// Delivers what is due in the outbox to the configured sinks (none: nothing to do).
+    pub(crate) async fn deliver(&mut self) -> sink::DeliveryReport {
+        // Real time, not `as_of`: signatures carry a timestamp receivers check against their
+        // clock, and retry times are wall-clock times.
+        let delivery =
+            sink::deliver_due(&mut self.store, &self.sinks, Utc::now(), &self.http).await;
+        if !self.sinks.is_empty() {
+            tracing::info!(
+                delivered = delivery.delivered(),
+                failed = delivery.failed(),
+                "outbox delivered"
+            );
+        }
+        delivery
     }
 
     fn latest_run_id(&self) -> Option<i64> {

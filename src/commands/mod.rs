@@ -17,10 +17,11 @@ mod demo;
 mod init;
 mod inspect;
 mod job;
+mod sink;
 
 use anyhow::Context;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, SinkCommand};
 use crate::exit::Outcome;
 
 pub use clock::SharedClock;
@@ -46,6 +47,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Status(args) => inspect::status(&global, args),
         Command::Explain(args) => inspect::explain(&global, args),
         Command::Init(args) => init::init(&args),
+        Command::Sink(SinkCommand::Replay(args)) => sink::replay(&global, &args).await,
         #[cfg(feature = "sim")]
         Command::Sim(args) => {
             dingtalk_sim::run_cli(args, crate::schedule::shutdown_signal()).await?;

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{TransactionBehavior, params};
 
 use super::Store;
@@ -24,6 +24,15 @@ pub(crate) struct OutboxItem {
     /// Failed attempts so far.
     pub(crate) attempts: u64,
     pub(crate) last_error: Option<String>,
+}
+
+/// What [`Store::outbox_replay`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Replayed {
+    /// Corrections newly queued for the sink.
+    pub(crate) queued: u64,
+    /// Corrections of the range the sink already had queued or delivered.
+    pub(crate) already: u64,
 }
 
 impl Store {
@@ -103,6 +112,47 @@ impl Store {
             keys,
             |statement, key| statement.execute(params![sink, key, error, ms(next_attempt_at)]),
         )
+    }
+
+    /// Queues for `sink` every journaled correction of work dates `from..=to` it has not had
+    /// queued before (delivered or not): a sink added after corrections were applied receives
+    /// them, and replaying a range twice queues nothing twice (the outbox is keyed by sink and
+    /// idempotency key).
+    pub(crate) fn outbox_replay(
+        &mut self,
+        sink: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<Replayed, Error> {
+        let location = self.location.clone();
+        let transaction = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(&location)?;
+        let (from, to) = (from.to_string(), to.to_string());
+        let in_range: i64 = transaction
+            .query_row(
+                "SELECT count(*) FROM corrections WHERE work_date BETWEEN ?1 AND ?2",
+                params![from, to],
+                |row| row.get(0),
+            )
+            .at(&location)?;
+        let queued = transaction
+            .execute(
+                "INSERT INTO outbox (sink, idempotency_key, enqueued_at_ms, next_attempt_ms)
+                 SELECT ?1, idempotency_key, ?4, ?4 FROM corrections
+                 WHERE work_date BETWEEN ?2 AND ?3
+                 ON CONFLICT (sink, idempotency_key) DO NOTHING",
+                params![sink, from, to, ms(now)],
+            )
+            .at(&location)?;
+        transaction.commit().at(&location)?;
+        let queued = queued as u64;
+        Ok(Replayed {
+            queued,
+            already: count(in_range).saturating_sub(queued),
+        })
     }
 
     /// Undelivered items per sink (sinks with none are absent).

@@ -12,6 +12,7 @@ mod demo;
 mod engine;
 mod metering;
 mod month;
+mod replay;
 mod report;
 mod sink;
 mod support;
