@@ -82,23 +82,40 @@ pub(crate) async fn backfill(global: &GlobalArgs, args: BackfillArgs) -> anyhow:
     watcher.abort();
     unlock(lock);
     let (outcome, last_run) = result?;
+    let budget = job.config.quota.monthly_budget;
+    let range = report::build::for_range(&job.store, outcome.from, outcome.to, budget, tz);
     if let (true, Some(run_id)) = (outcome.report, last_run) {
-        let report = report::build::for_range(
-            &job.store,
-            outcome.from,
-            outcome.to,
-            job.config.quota.monthly_budget,
-            tz,
-        )
-        .or_else(|_| {
-            report::build::for_run(&job.store, run_id, job.config.quota.monthly_budget, tz)
-        })
-        .context("cannot build the backfill's report")?;
+        let report = range
+            .or_else(|_| report::build::for_run(&job.store, run_id, budget, tz))
+            .context("cannot build the backfill's report")?;
         print_stdout(&report::render(
             &report,
             outcome.format,
             &job.render_options(),
         ))?;
+    } else {
+        let (pending, anomalies) = range.as_ref().map_or((0, 0), |report| {
+            (report.pending.len() as u64, report.anomalies.len() as u64)
+        });
+        let used = job.store.month_usage(&outcome.month)?.metered;
+        eprintln!(
+            "{}",
+            report::plan::closing_line(&report::plan::Closing {
+                what: format!("backfill {} .. {}", outcome.from, outcome.to),
+                outcome: match outcome.exit {
+                    Outcome::Done => "done",
+                    Outcome::Partial => "partial",
+                }
+                .to_owned(),
+                corrections: outcome.corrections,
+                pending,
+                anomalies,
+                calls: outcome.spent,
+                left: budget.saturating_sub(used),
+                budget,
+                month: outcome.month.clone(),
+            })
+        );
     }
     Ok(outcome.exit)
 }
@@ -125,6 +142,11 @@ impl BackfillArgs {
 
 pub(crate) struct BackfillEnd {
     pub(crate) exit: Outcome,
+    /// Corrections the backfill's chunks applied, and metered calls they spent.
+    corrections: u64,
+    spent: u64,
+    /// The quota month it spent in (`YYYY-MM`).
+    month: String,
     report: bool,
     format: report::ReportFormat,
     from: NaiveDate,
@@ -184,6 +206,7 @@ pub(crate) async fn run_backfill(
 
     let progress = progress_bar(todo.len());
     let mut spent = 0u64;
+    let mut corrections = 0u64;
     let mut last_run = None;
     let mut exit = Outcome::Done;
     // Chunks that ended partial only because some of their items failed (no stop, no budget):
@@ -221,6 +244,20 @@ pub(crate) async fn run_backfill(
             let summary = executed.summary;
             spent += summary.metered_calls;
             last_run = Some(summary.run_id);
+            corrections += summary.corrections_applied;
+            if !std::io::stderr().is_terminal() {
+                eprintln!(
+                    "{}",
+                    report::plan::chunk_line(
+                        chunk_from,
+                        chunk_to,
+                        summary.outcome.as_str(),
+                        summary.corrections_applied,
+                        summary.metered_calls,
+                        spent
+                    )
+                );
+            }
             match summary.outcome {
                 RunOutcome::Done => {
                     job.store.backfill_chunk_done(
@@ -268,6 +305,9 @@ pub(crate) async fn run_backfill(
     Ok((
         BackfillEnd {
             exit,
+            corrections,
+            spent,
+            month,
             report: options.report,
             format: options.format,
             from,

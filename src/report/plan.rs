@@ -121,6 +121,56 @@ pub(crate) fn backfill_stopped(
     )
 }
 
+/// What a run or a backfill did, in one closing line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Closing {
+    /// `run`, or `backfill FROM .. TO`.
+    pub(crate) what: String,
+    /// `done`, `partial`, `failed`.
+    pub(crate) outcome: String,
+    pub(crate) corrections: u64,
+    pub(crate) pending: u64,
+    pub(crate) anomalies: u64,
+    pub(crate) calls: u64,
+    /// Metered calls left of the month's budget, the budget, the month (`YYYY-MM`).
+    pub(crate) left: u64,
+    pub(crate) budget: u64,
+    pub(crate) month: String,
+}
+
+/// The one line every `run` and `backfill` ends with (on stderr unless `--report`).
+pub(crate) fn closing_line(closing: &Closing) -> String {
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    format!(
+        "{what}: {outcome} — {corrections} applied, {pending} pending, {anomalies}; \
+         {calls} spent, {left} of the {budget} budget left in {month}",
+        what = closing.what,
+        outcome = closing.outcome,
+        corrections = plural(closing.corrections, "correction", "corrections"),
+        pending = closing.pending,
+        anomalies = plural(closing.anomalies, "anomaly", "anomalies"),
+        calls = plural(closing.calls, "metered call", "metered calls"),
+        left = closing.left,
+        budget = closing.budget,
+        month = closing.month,
+    )
+}
+
+/// One line per backfill chunk, for logs without a terminal (a terminal has the progress bar).
+pub(crate) fn chunk_line(
+    chunk_from: NaiveDate,
+    chunk_to: NaiveDate,
+    outcome: &str,
+    corrections: u64,
+    calls: u64,
+    spent: u64,
+) -> String {
+    format!(
+        "backfill chunk {chunk_from} .. {chunk_to}: {outcome}, {corrections} correction(s), \
+         {calls} metered call(s) ({spent} in this backfill so far)"
+    )
+}
+
 /// Before the second pass over chunks that had failed items.
 pub(crate) fn backfill_revisit(chunks: usize) -> String {
     format!("backfill: coming back to {chunks} chunk(s) whose items failed on the first pass")
@@ -132,6 +182,35 @@ mod tests {
 
     fn day(text: &str) -> NaiveDate {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_closing_line_says_what_was_done_and_what_is_left() {
+        let closing = Closing {
+            what: "backfill 2026-10-01 .. 2026-10-31".to_owned(),
+            outcome: "done".to_owned(),
+            corrections: 228,
+            pending: 3,
+            anomalies: 1,
+            calls: 675,
+            left: 3325,
+            budget: 4000,
+            month: "2026-11".to_owned(),
+        };
+        assert_eq!(
+            closing_line(&closing),
+            "backfill 2026-10-01 .. 2026-10-31: done — 228 corrections applied, 3 pending, \
+             1 anomaly; 675 metered calls spent, 3325 of the 4000 budget left in 2026-11"
+        );
+        let quiet = Closing {
+            what: "run".to_owned(),
+            outcome: "partial".to_owned(),
+            calls: 1,
+            corrections: 1,
+            ..closing
+        };
+        assert!(closing_line(&quiet).starts_with("run: partial — 1 correction applied"));
+        assert!(closing_line(&quiet).contains("; 1 metered call spent"));
     }
 
     #[test]

@@ -42,6 +42,26 @@ async fn a_chunk_with_failed_items_is_come_back_to_after_the_others_and_the_back
         stderr(&output)
     );
     assert_eq!(journaled(&rig.store()), expected);
+    // Without a terminal: one line per chunk, and one closing line.
+    let text = stderr(&output);
+    let chunk_lines: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("backfill chunk "))
+        .collect();
+    assert_eq!(chunk_lines.len(), 3, "{text}");
+    assert!(chunk_lines[0].starts_with("backfill chunk 2026-10-01 .. 2026-10-07: partial"));
+    assert!(chunk_lines[1].starts_with("backfill chunk 2026-10-08 .. 2026-10-09: done"));
+    assert!(chunk_lines[2].starts_with("backfill chunk 2026-10-01 .. 2026-10-07: done"));
+    let closing = format!(
+        "backfill 2026-10-01 .. 2026-10-09: done — {} corrections applied",
+        expected.len()
+    );
+    assert!(
+        text.lines()
+            .last()
+            .is_some_and(|line| line.starts_with(&closing)),
+        "{text}"
+    );
     let db = rusqlite::Connection::open(rig.store_path()).unwrap();
     let windows: Vec<String> = db
         .prepare("SELECT window_from || ' ' || outcome FROM runs ORDER BY id")
