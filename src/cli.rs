@@ -19,19 +19,16 @@ pub struct Cli {
     pub(crate) command: Command,
 }
 
-/// Flags every command accepts.
+/// Flags given before the command. `--config` and `--as-of` are also accepted after the commands
+/// that use them (and offered only in those commands' help); the log flags go anywhere.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// Configuration file.
-    #[arg(
-        long,
-        global = true,
-        value_name = "FILE",
-        default_value = "dingtalk-reconcile.toml"
-    )]
+    /// Configuration file (also accepted after the command).
+    #[arg(long, value_name = "FILE", default_value = "dingtalk-reconcile.toml")]
     pub(crate) config: PathBuf,
-    /// Evaluate as if now were this instant (RFC 3339), for replays and tests.
-    #[arg(long, global = true, value_name = "RFC3339", value_parser = parse_instant)]
+    /// Evaluate as if now were this instant (RFC 3339), for replays and tests (also accepted after
+    /// the commands that use it; not with `daemon`).
+    #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
     pub(crate) as_of: Option<DateTime<Utc>>,
     /// Log line format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -42,6 +39,37 @@ pub struct GlobalArgs {
     /// Less log output (repeat for less).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
     pub(crate) quiet: u8,
+}
+
+/// `--config` after a command that reads the configuration.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct ConfigArg {
+    /// Configuration file [default: dingtalk-reconcile.toml].
+    #[arg(long = "config", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+/// `--config` and `--as-of` after a command that reads the configuration and the clock.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct ConfigAsOfArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArg,
+    /// Evaluate as if now were this instant (RFC 3339), for replays and tests.
+    #[arg(long = "as-of", value_name = "RFC3339", value_parser = parse_instant)]
+    pub(crate) as_of: Option<DateTime<Utc>>,
+}
+
+impl GlobalArgs {
+    /// The global flags with what was given after the command taking precedence.
+    pub(crate) fn with(mut self, config: &ConfigArg, as_of: Option<DateTime<Utc>>) -> GlobalArgs {
+        if let Some(path) = &config.config {
+            self.config = path.clone();
+        }
+        if as_of.is_some() {
+            self.as_of = as_of;
+        }
+        self
+    }
 }
 
 impl GlobalArgs {
@@ -59,7 +87,7 @@ pub(crate) enum Command {
     /// Dry run: what a run or backfill would fetch and what it would cost. Calls nothing metered.
     Plan(PlanArgs),
     /// Built-in scheduler: runs on the configured cron schedule until SIGINT/SIGTERM.
-    Daemon,
+    Daemon(DaemonArgs),
     /// The reconciliation report of a run or a date range.
     Report(ReportArgs),
     /// Last runs, lock holder, quota month to date and projection, sink backlog.
@@ -89,7 +117,15 @@ pub(crate) enum Command {
 }
 
 #[derive(Debug, Args)]
+pub(crate) struct DaemonArgs {
+    #[command(flatten)]
+    pub(crate) common: ConfigArg,
+}
+
+#[derive(Debug, Args)]
 pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub(crate) common: ConfigAsOfArgs,
     /// Print the report on stdout when done (by default a successful run prints nothing).
     #[arg(long)]
     pub(crate) report: bool,
@@ -100,6 +136,8 @@ pub(crate) struct RunArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct BackfillArgs {
+    #[command(flatten)]
+    pub(crate) common: ConfigAsOfArgs,
     /// First work date (YYYY-MM-DD).
     #[arg(long, value_parser = parse_date)]
     pub(crate) from: NaiveDate,
@@ -128,6 +166,8 @@ pub(crate) struct BackfillArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct PlanArgs {
+    #[command(flatten)]
+    pub(crate) common: ConfigAsOfArgs,
     /// First work date of a backfill to plan (with --to); without, plans the nightly run.
     #[arg(long, value_parser = parse_date, requires = "to")]
     pub(crate) from: Option<NaiveDate>,
@@ -137,6 +177,8 @@ pub(crate) struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ReportArgs {
+    #[command(flatten)]
+    pub(crate) common: ConfigAsOfArgs,
     /// A run id, or `latest`.
     #[arg(long, value_name = "ID|latest", conflicts_with_all = ["from", "to"])]
     pub(crate) run: Option<String>,
@@ -154,6 +196,8 @@ pub(crate) struct ReportArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
+    #[command(flatten)]
+    pub(crate) common: ConfigAsOfArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
     pub(crate) format: StatusFormat,
@@ -175,6 +219,8 @@ pub(crate) enum SinkCommand {
 
 #[derive(Debug, Args)]
 pub(crate) struct SinkReplayArgs {
+    #[command(flatten)]
+    pub(crate) common: ConfigArg,
     /// The sink's `name` in the configuration.
     #[arg(long, value_name = "NAME")]
     pub(crate) sink: String,
@@ -195,6 +241,8 @@ pub(crate) struct InitArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ExplainArgs {
+    #[command(flatten)]
+    pub(crate) common: ConfigAsOfArgs,
     #[arg(long)]
     pub(crate) user: String,
     #[arg(long, value_parser = parse_date)]

@@ -38,16 +38,21 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
 
 async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
     let global = cli.global;
+    // `--config`/`--as-of` given after the command take precedence over those given before it.
+    let with =
+        |common: &crate::cli::ConfigAsOfArgs| global.clone().with(&common.config, common.as_of);
     match cli.command {
-        Command::Run(args) => job::nightly(&global, args).await,
-        Command::Backfill(args) => backfill::backfill(&global, args).await,
-        Command::Plan(args) => backfill::plan(&global, args).await,
-        Command::Daemon => daemon::daemon(&global).await,
-        Command::Report(args) => inspect::report(&global, args),
-        Command::Status(args) => inspect::status(&global, args),
-        Command::Explain(args) => inspect::explain(&global, args),
+        Command::Run(args) => job::nightly(&with(&args.common), args).await,
+        Command::Backfill(args) => backfill::backfill(&with(&args.common), args).await,
+        Command::Plan(args) => backfill::plan(&with(&args.common), args).await,
+        Command::Daemon(args) => daemon::daemon(&global.clone().with(&args.common, None)).await,
+        Command::Report(args) => inspect::report(&with(&args.common), args),
+        Command::Status(args) => inspect::status(&with(&args.common), args),
+        Command::Explain(args) => inspect::explain(&with(&args.common), args),
         Command::Init(args) => init::init(&args),
-        Command::Sink(SinkCommand::Replay(args)) => sink::replay(&global, &args).await,
+        Command::Sink(SinkCommand::Replay(args)) => {
+            sink::replay(&global.clone().with(&args.common, None), &args).await
+        }
         #[cfg(feature = "sim")]
         Command::Sim(args) => {
             dingtalk_sim::run_cli(args, crate::schedule::shutdown_signal()).await?;

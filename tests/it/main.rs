@@ -10,6 +10,7 @@ mod crash;
 mod daemon;
 mod demo;
 mod engine;
+mod first_day;
 mod metering;
 mod month;
 mod replay;

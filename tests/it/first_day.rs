@@ -1,0 +1,77 @@
+//! The first contact with the tool: `init`, and flags offered only where they work.
+
+use crate::support::bin::{Rig, assert_code, binary, stderr, stdout};
+
+fn help(command: &str) -> String {
+    let output = binary().args([command, "--help"]).output().unwrap();
+    assert_code(&output, 0);
+    stdout(&output)
+}
+
+#[test]
+fn each_command_offers_only_the_flags_it_uses() {
+    let daemon = help("daemon");
+    assert!(!daemon.contains("--as-of"), "{daemon}");
+    assert!(daemon.contains("--config"), "{daemon}");
+    let sim = help("sim");
+    assert!(!sim.contains("--config"), "{sim}");
+    for command in ["run", "backfill", "plan", "report", "status", "explain"] {
+        let text = help(command);
+        assert!(
+            text.contains("--config") && text.contains("--as-of"),
+            "{command}: {text}"
+        );
+    }
+    let init = help("init");
+    assert!(
+        !init.contains("--as-of") && !init.contains("--config"),
+        "{init}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_and_as_of_work_after_the_command_as_before_it() {
+    let rig = Rig::new(41).await;
+    let config = rig.config_path().display().to_string();
+    let as_of = rig.as_of.to_rfc3339();
+    let output = binary()
+        .args(["plan", "--config", &config, "--as-of", &as_of])
+        .output()
+        .unwrap();
+    assert_code(&output, 0);
+    let before = binary()
+        .args(["--config", &config, "--as-of", &as_of, "plan"])
+        .output()
+        .unwrap();
+    assert_code(&before, 0);
+    assert_eq!(stdout(&output), stdout(&before));
+}
+
+#[test]
+fn init_writes_a_starting_config_once_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mine.toml");
+    let output = binary()
+        .args(["init", "--output", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_code(&output, 0);
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert!(written.contains("[dingtalk]") && written.contains("monthly_budget"));
+    assert!(stderr(&output).contains("next:"), "{}", stderr(&output));
+    std::fs::write(&path, "# edited by hand\n").unwrap();
+    let again = binary()
+        .args(["init", "--output", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_code(&again, 1);
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "# edited by hand\n"
+    );
+}
