@@ -67,9 +67,9 @@ pub(crate) fn status(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<Ou
         config.quota.monthly_budget,
     )?;
     let text = match args.format {
-        StatusFormat::Json => {
-            serde_json::to_string_pretty(&status).context("cannot encode the status")?
-        }
+        StatusFormat::Json => report::json_safe(
+            serde_json::to_string_pretty(&status).context("cannot encode the status")?,
+        ),
         StatusFormat::Text => report::render_status(&status, config.timezone),
     };
     print_stdout(&text)?;
