@@ -48,7 +48,7 @@ pub(crate) fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Ou
     };
     let text = report::render(&built, args.format, &RenderOptions { tz });
     match args.output {
-        Some(path) => std::fs::write(&path, text)
+        Some(path) => crate::fsio::write_private(&path, text.as_bytes())
             .with_context(|| format!("cannot write the report to {}", path.display()))?,
         None => print_stdout(&text)?,
     }

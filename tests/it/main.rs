@@ -11,6 +11,7 @@ mod engine;
 mod hostile_text;
 mod metering;
 mod month;
+mod private_files;
 mod report;
 mod sink;
 mod support;
