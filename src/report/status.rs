@@ -221,6 +221,33 @@ mod tests {
     }
 
     #[test]
+    fn strings_from_the_store_cannot_forge_lines_or_reach_the_terminal_raw() {
+        let mut hostile = busy();
+        hostile.store = "/var/lib/x\u{1b}]0;pwned\u{7}.db".to_owned();
+        if let Some(lock) = &mut hostile.lock {
+            lock.host = "batch-01\r\nlock       free".to_owned();
+        }
+        hostile.runs[0].outcome = "done\u{202e}".to_owned();
+        hostile.sink_backlog =
+            BTreeMap::from([("hr\n  #1 run".to_owned(), 1), ("payroll".to_owned(), 17)]);
+        let text = render_status(&hostile, SHANGHAI);
+        let raw: Vec<char> = text
+            .chars()
+            .filter(|&c| c != '\n' && crate::report::escape::is_hostile(c))
+            .collect();
+        assert!(raw.is_empty(), "{raw:?} in {text}");
+        assert_eq!(
+            text.lines().count(),
+            render_status(&busy(), SHANGHAI).lines().count(),
+            "{text}"
+        );
+        assert!(
+            text.contains("held by pid 4242 on batch-01\\u{d}\\u{a}lock       free since"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn a_quiet_store_reads_free_without_backlog_or_runs() {
         let text = render_status(&quiet(), SHANGHAI);
         assert!(text.contains("quota      0 of 4000 metered calls used in 2026-11 (4000 left); 47% of the month gone, projected 0\n"), "{text}");
