@@ -21,6 +21,7 @@ pub mod config;
 pub mod dingtalk;
 pub mod domain;
 pub mod exit;
+pub(crate) mod fsio;
 pub(crate) mod metrics;
 pub(crate) mod quota;
 pub mod reconcile;

@@ -4,20 +4,22 @@
 //! Every metric is a gauge prefixed `dingtalk_reconcile_`, with `# HELP` and `# TYPE` lines. The
 //! file is replaced atomically (a temporary file in the same directory, fsynced, then renamed over
 //! the target, then the directory fsynced), so the collector never reads half a file. The
-//! temporary name does not end in `.prom`, so the collector ignores it.
+//! temporary name does not end in `.prom`, so the collector ignores it. A new file is created
+//! owner-only (`0600`); a file that exists keeps its mode, so an administrator who made it
+//! readable to node_exporter's user keeps it so (see `fsio`).
 //!
 //! This module does not serve HTTP, keep history or aggregate across runs: each run overwrites
 //! the file with its own view.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::fs;
-use std::io::{self, Write as _};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
 use crate::domain::ChangeClass;
+use crate::fsio;
 use crate::report::RunReport;
 
 /// Run outcomes that always get a series (0 or 1), so alerts can match on a missing 1.
@@ -227,47 +229,19 @@ fn outcome_samples(outcome: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Writes the textfile at `path` atomically.
+/// Writes the textfile at `path` atomically (`fsio::write_private_atomic`): owner-only when
+/// new, the mode of the file it replaces otherwise.
 pub(crate) fn write_textfile(path: &Path, metrics: &RunMetrics) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = path.file_name().ok_or_else(|| {
-        io::Error::new(
+    if path.file_name().is_none() {
+        return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("metrics path {} has no file name: expected e.g. /var/lib/node_exporter/dingtalk_reconcile.prom", path.display()),
-        )
-    })?;
-    let temp = dir.join(format!(
-        ".{}.{}.tmp",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = write_and_rename(&temp, path, render(metrics).as_bytes());
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
+            format!(
+                "metrics path {} has no file name: expected e.g. /var/lib/node_exporter/dingtalk_reconcile.prom",
+                path.display()
+            ),
+        ));
     }
-    result?;
-    sync_dir(&dir)
-}
-
-fn write_and_rename(temp: &Path, target: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut file = fs::File::create(temp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(temp, target)
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    fs::File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> io::Result<()> {
-    Ok(())
+    fsio::write_private_atomic(path, render(metrics).as_bytes())
 }
 
 /// `{name="value"}` with the value escaped as the exposition format requires.
@@ -286,6 +260,8 @@ fn labels(name: &str, value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
     use crate::report::fixture::rich_report;
 
@@ -363,6 +339,21 @@ mod tests {
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, vec!["dingtalk_reconcile.prom".to_owned()]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_textfile_is_owner_only_and_a_replaced_one_keeps_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dingtalk_reconcile.prom");
+        write_textfile(&path, &metrics()).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        // The administrator lets node_exporter's user read it; the next run keeps that.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        write_textfile(&path, &metrics()).unwrap();
+        assert_eq!(mode(&path), 0o644);
     }
 
     #[test]

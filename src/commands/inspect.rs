@@ -48,7 +48,7 @@ pub(crate) fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Ou
     };
     let text = report::render(&built, args.format, &RenderOptions { tz });
     match args.output {
-        Some(path) => std::fs::write(&path, text)
+        Some(path) => crate::fsio::write_private(&path, text.as_bytes())
             .with_context(|| format!("cannot write the report to {}", path.display()))?,
         None => print_stdout(&text)?,
     }
@@ -67,9 +67,9 @@ pub(crate) fn status(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<Ou
         config.quota.monthly_budget,
     )?;
     let text = match args.format {
-        StatusFormat::Json => {
-            serde_json::to_string_pretty(&status).context("cannot encode the status")?
-        }
+        StatusFormat::Json => report::json_safe(
+            serde_json::to_string_pretty(&status).context("cannot encode the status")?,
+        ),
         StatusFormat::Text => report::render_status(&status, config.timezone),
     };
     print_stdout(&text)?;

@@ -4,12 +4,21 @@
 //! quote, CR or LF is wrapped in double quotes with inner quotes doubled. Times are RFC 3339 with
 //! the business time zone's offset (`2026-11-04T10:15:00+08:00`): unambiguous for a machine and
 //! readable as local time by a person. Pending approvals and anomalies are not rows here (they
-//! are not corrections); use the JSON report for them. This module does not guard against
-//! spreadsheet formula injection: it writes the data as DingTalk sent it.
+//! are not corrections); use the JSON report for them.
+//!
+//! The columns that carry text from outside (user id, check type, results and sources, which may
+//! be values DingTalk added, instance id, business id, idempotency key) go through
+//! [`escape::csv_text`](super::escape): control characters shown as `\u{…}` (so a row is one
+//! line, and `cat` on a terminal is harmless) and OWASP's CSV-injection guard (a cell starting
+//! with `=`, `+`, `-`, `@`, TAB or CR gets a leading `'`, so a spreadsheet shows it as text).
+//! The columns this module formats itself from typed values (run id, plan id, dates, times,
+//! booleans, class) are written as they are: a negative plan id stays a number. The JSON report
+//! carries every value intact.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use chrono_tz::Tz;
 
+use super::escape::csv_text;
 use super::{RenderOptions, RunReport};
 
 const HEADER: [&str; 18] = [
@@ -39,29 +48,30 @@ pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> String {
     push_row(&mut out, &HEADER);
     for line in &report.corrections {
         let before = line.before.as_ref();
+        let text = |raw: &str| csv_text(raw).into_owned();
         let row = vec![
             report.run.id.to_string(),
-            line.user_id.clone(),
+            text(&line.user_id),
             line.work_date.to_string(),
-            line.check_type.clone(),
+            text(&line.check_type),
             line.plan_id.map(|id| id.to_string()).unwrap_or_default(),
             line.class.to_string(),
             before
-                .map(|state| state.time_result.to_string())
+                .map(|state| text(state.time_result.as_str()))
                 .unwrap_or_default(),
             time(before.and_then(|state| state.check_time), tz),
             before
-                .map(|state| state.source_type.to_string())
+                .map(|state| text(state.source_type.as_str()))
                 .unwrap_or_default(),
-            line.after.time_result.to_string(),
+            text(line.after.time_result.as_str()),
             time(line.after.check_time, tz),
-            line.after.source_type.to_string(),
+            text(line.after.source_type.as_str()),
             line.before_observed.to_string(),
-            line.process_instance_id.clone().unwrap_or_default(),
-            line.business_id.clone().unwrap_or_default(),
+            text(line.process_instance_id.as_deref().unwrap_or_default()),
+            text(line.business_id.as_deref().unwrap_or_default()),
             time(line.approved_at, tz),
             time(Some(line.applied_at), tz),
-            line.idempotency_key.clone(),
+            text(&line.idempotency_key),
         ];
         push_row(&mut out, &row);
     }
@@ -99,7 +109,8 @@ fn push_field(out: &mut String, field: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixture::rich_report;
+    use crate::report::escape::FORMULA_TRIGGERS;
+    use crate::report::fixture::{arb_outside_text, report_with_texts, rich_report};
 
     fn shanghai() -> RenderOptions {
         RenderOptions {
@@ -140,6 +151,53 @@ mod tests {
         assert_eq!(rows[1][1], "0126");
         assert_eq!(rows[3][1], "boss,\"quoted\"<script>alert(1)</script>");
         assert_eq!(rows[1][15], "2026-11-04T10:15:00+08:00");
+    }
+
+    #[test]
+    fn a_formula_from_dingtalk_is_written_as_text_and_quoted() {
+        let mut report = rich_report();
+        report.corrections[0].business_id = Some("=HYPERLINK(\"http://x\",\"y\")".into());
+        report.corrections[0].user_id = "@SUM(1+1)".into();
+        let text = render(&report, &shanghai());
+        assert!(
+            text.contains(",\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\","),
+            "{text}"
+        );
+        let rows = parse(&text);
+        assert_eq!(rows[1][1], "'@SUM(1+1)");
+        assert_eq!(rows[1][14], "'=HYPERLINK(\"http://x\",\"y\")");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_cell_from_outside_starts_with_a_formula_trigger_and_every_row_is_one_line(
+            texts in proptest::collection::vec(arb_outside_text(), 96),
+        ) {
+            let mut cycle = texts.iter().cycle();
+            let report = report_with_texts(|| cycle.next().cloned().unwrap_or_default());
+            let text = render(&report, &shanghai());
+            proptest::prop_assert_eq!(text.lines().count(), report.corrections.len() + 1);
+            let hostile: Vec<char> = text
+                .chars()
+                .filter(|&c| !matches!(c, '\r' | '\n') && crate::report::escape::is_hostile(c))
+                .collect();
+            proptest::prop_assert!(hostile.is_empty(), "{:?} in {}", hostile, text);
+            let rows = parse(&text);
+            for row in &rows {
+                proptest::prop_assert_eq!(row.len(), HEADER.len());
+                for (idx, cell) in row.iter().enumerate() {
+                    // Only a number the program formats itself (a negative plan id) may start
+                    // with a sign.
+                    proptest::prop_assert!(
+                        !cell.starts_with(FORMULA_TRIGGERS)
+                            || (HEADER[idx] == "plan_id" && cell.parse::<i64>().is_ok()),
+                        "column {} cell {:?}",
+                        HEADER[idx],
+                        cell
+                    );
+                }
+            }
+        }
     }
 
     /// A strict RFC 4180 reader, to prove the writer's output parses back.

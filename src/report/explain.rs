@@ -4,13 +4,17 @@
 //! `reconcile::explain`) in the order a person checks a day: the slots as DingTalk last showed
 //! them, their history of observed changes, the ledger rows, the corrections journaled, the
 //! approvals linked and the findings reported. Every section is printed, with a line saying so
-//! when it is empty. Times are minutes in the business time zone; the header names it.
+//! when it is empty. Times are minutes in the business time zone; the header names it. Every value
+//! from DingTalk (ids, results DingTalk may add, reasons) goes through
+//! [`escape`](super::escape), so each item is one line and no control character reaches the
+//! terminal.
 
 use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use super::escape::{shown, shown_display as show};
 use crate::domain::Slot;
 use crate::reconcile::Explanation;
 use crate::store::{
@@ -20,7 +24,7 @@ use crate::store::{
 /// The plain-text explanation of one employee-day, times shown in `tz`.
 pub(crate) fn render_explanation(explanation: &Explanation, tz: Tz) -> String {
     let e = explanation;
-    let mut out = format!("{} on {} (times in {tz})\n", e.user_id, e.work_date);
+    let mut out = format!("{} on {} (times in {tz})\n", show(&e.user_id), e.work_date);
     section(
         &mut out,
         "slots as DingTalk last showed them",
@@ -80,18 +84,18 @@ fn slot_line(stored: &StoredSlot, tz: Tz) -> String {
     let slot = &stored.slot;
     format!(
         "{:<8} plan {:<14} scheduled {}  punched {}  {} / {} via {}{}{}",
-        slot.check_type,
+        show(&slot.check_type),
         slot.plan_id
             .map(|p| p.to_string())
             .unwrap_or_else(|| "-".into()),
         local(Some(slot.base_check_time), tz),
         local(slot.user_check_time, tz),
-        slot.time_result,
-        slot.location_result,
-        slot.source_type,
+        show(&slot.time_result),
+        show(&slot.location_result),
+        show(&slot.source_type),
         slot.process_instance_id
             .as_ref()
-            .map(|id| format!("  approval {id}"))
+            .map(|id| format!("  approval {}", shown(id)))
             .unwrap_or_default(),
         if stored.present { "" } else { "  (vanished)" },
     )
@@ -100,7 +104,7 @@ fn slot_line(stored: &StoredSlot, tz: Tz) -> String {
 fn history_line(entry: &HistoryEntry, tz: Tz) -> String {
     let describe = |slot: &Option<Slot>| {
         slot.as_ref()
-            .map(|s| format!("{} via {}", s.time_result, s.source_type))
+            .map(|s| format!("{} via {}", show(&s.time_result), show(&s.source_type)))
             .unwrap_or_else(|| "-".into())
     };
     format!(
@@ -120,14 +124,14 @@ fn history_line(entry: &HistoryEntry, tz: Tz) -> String {
 fn ledger_line(row: &LedgerRow, tz: Tz) -> String {
     format!(
         "{}  {} at {} via {}  (cause {}{})",
-        row.slot_key,
-        row.state.time_result,
+        show(&row.slot_key),
+        show(&row.state.time_result),
         local(row.state.check_time, tz),
-        row.state.source_type,
+        show(&row.state.source_type),
         row.cause_class,
         row.cause_process_instance_id
             .as_ref()
-            .map(|id| format!(", approval {id}"))
+            .map(|id| format!(", approval {}", shown(id)))
             .unwrap_or_default(),
     )
 }
@@ -140,28 +144,28 @@ fn correction_line(stored: &StoredCorrection, tz: Tz) -> String {
         c.class,
         c.before
             .as_ref()
-            .map(|b| b.time_result.to_string())
+            .map(|b| show(&b.time_result))
             .unwrap_or_else(|| "(not observed)".into()),
-        c.after.time_result,
-        c.process_instance_id.as_deref().unwrap_or("-"),
-        c.business_id.as_deref().unwrap_or("-"),
+        show(&c.after.time_result),
+        shown(c.process_instance_id.as_deref().unwrap_or("-")),
+        shown(c.business_id.as_deref().unwrap_or("-")),
         local(Some(stored.applied_at), tz),
-        c.idempotency_key,
+        shown(&c.idempotency_key),
     )
 }
 
 fn approval_line(stored: &StoredApproval, tz: Tz) -> String {
     let a = &stored.approval;
     format!(
-        "{}  business id {}  {} {}  created {}  finished {}  corrected time {}  reason {:?}{}",
-        a.process_instance_id,
-        a.business_id.as_deref().unwrap_or("-"),
-        a.status,
-        a.result.as_ref().map(|r| r.to_string()).unwrap_or_default(),
+        "{}  business id {}  {} {}  created {}  finished {}  corrected time {}  reason \"{}\"{}",
+        shown(&a.process_instance_id),
+        shown(a.business_id.as_deref().unwrap_or("-")),
+        show(&a.status),
+        a.result.as_ref().map(show).unwrap_or_default(),
         local(a.create_time, tz),
         local(a.finish_time, tz),
         local(a.corrected_time, tz),
-        a.reason.as_deref().unwrap_or(""),
+        shown(a.reason.as_deref().unwrap_or("")),
         stored
             .resolution
             .map(|class| format!("  [{class}]"))
@@ -172,7 +176,9 @@ fn approval_line(stored: &StoredApproval, tz: Tz) -> String {
 fn finding_line(stored: &StoredFinding) -> String {
     format!(
         "run #{:<4} {:<16} {}",
-        stored.run_id, stored.finding.class, stored.finding.detail
+        stored.run_id,
+        stored.finding.class,
+        shown(&stored.finding.detail)
     )
 }
 
@@ -416,6 +422,38 @@ mod tests {
         let utc = render_explanation(&rich(), chrono_tz::UTC);
         assert!(utc.starts_with("0126 on 2026-11-03 (times in UTC)\n"));
         assert!(utc.contains("punched 2026-11-03 00:58"), "{utc}");
+    }
+
+    #[test]
+    fn hostile_text_from_dingtalk_stays_on_its_line_and_shows_escaped() {
+        let mut hostile = rich();
+        let approval = &mut hostile.approvals[0].approval;
+        approval.reason = Some("忘记打卡\u{1b}[2J\r\nfindings\n  none".to_owned());
+        approval.business_id = Some("=HYPERLINK(\"x\")\u{202e}\u{7}".to_owned());
+        approval.status = crate::domain::ApprovalStatus::Unknown("NEW\u{9b}31m".to_owned());
+        hostile.corrections[0].correction.business_id = Some("\u{85}id".to_owned());
+        hostile.slots[0].slot.time_result = TimeResult::Unknown("X\u{2028}Y".to_owned());
+        hostile.findings[0].finding.detail = "gone\n\nforged section".to_owned();
+        let text = render_explanation(&hostile, SHANGHAI);
+        let raw: Vec<char> = text
+            .chars()
+            .filter(|&c| c != '\n' && crate::report::escape::is_hostile(c))
+            .collect();
+        assert!(raw.is_empty(), "{raw:?} in {text}");
+        assert_eq!(
+            text.lines().count(),
+            render_explanation(&rich(), SHANGHAI).lines().count(),
+            "{text}"
+        );
+        assert!(
+            text.contains("reason \"忘记打卡\\u{1b}[2J\\u{d}\\u{a}findings\\u{a}  none\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("business id =HYPERLINK(\"x\")\\u{202e}\\u{7}"),
+            "{text}"
+        );
+        assert!(text.contains("NEW\\u{9b}31m"), "{text}");
     }
 
     #[test]

@@ -285,3 +285,66 @@ pub(crate) fn rich_report() -> RunReport {
         errors: vec!["call /v1.0/workflow/processInstances: DingTalk answered HTTP 500".into()],
     }
 }
+
+/// Text a hostile DingTalk answer may carry: mostly strings drawn from every class the output
+/// escaping rule handles (C0, DEL, C1, bidi, line separators), formula triggers, markup and
+/// CSV metacharacters and plain text; sometimes any string at all.
+pub(crate) fn arb_outside_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let interesting = proptest::sample::select(vec![
+        '\u{0}', '\u{7}', '\u{8}', '\t', '\n', '\r', '\u{1b}', '\u{1f}', '\u{7f}', '\u{85}',
+        '\u{9b}', '\u{9f}', '\u{61c}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202e}', '\u{2066}',
+        '\u{2069}', '\u{2028}', '\u{2029}', '=', '+', '-', '@', '|', '#', '`', '<', '>', '&', '"',
+        '\'', ',', '\\', '*', '_', '[', ']', '$', '!', '~', 'a', '0', '补', ' ',
+    ]);
+    prop_oneof![
+        4 => proptest::collection::vec(interesting, 0..12).prop_map(String::from_iter),
+        1 => any::<String>(),
+    ]
+}
+
+/// The rich report with every string that comes from outside (ids, check types, results and
+/// sources, states, details, errors, the run's kind and outcome, endpoint names) taken in turn
+/// from `next`. With `|| "x".to_owned()` it is the same report with harmless values, whose
+/// shape a hostile one must keep.
+pub(crate) fn report_with_texts(mut next: impl FnMut() -> String) -> RunReport {
+    let mut report = rich_report();
+    report.run.kind = next();
+    report.run.outcome = next();
+    for line in &mut report.corrections {
+        line.user_id = next();
+        line.check_type = next();
+        if let Some(before) = &mut line.before {
+            before.time_result = TimeResult::Unknown(next());
+            before.source_type = SourceType::Unknown(next());
+        }
+        line.after.time_result = TimeResult::Unknown(next());
+        line.after.source_type = SourceType::Unknown(next());
+        line.process_instance_id = Some(next());
+        line.business_id = Some(next());
+        line.idempotency_key = next();
+    }
+    for line in &mut report.pending {
+        line.process_instance_id = next();
+        line.business_id = Some(next());
+        line.user_id = next();
+        line.check_type = Some(next());
+        line.state = next();
+    }
+    for line in report.anomalies.iter_mut().chain(&mut report.listed) {
+        line.user_id = Some(next());
+        line.check_type = Some(next());
+        line.process_instance_id = Some(next());
+        line.detail = next();
+    }
+    for line in &mut report.deferred {
+        line.item = next();
+        line.detail = next();
+    }
+    for error in &mut report.errors {
+        *error = next();
+    }
+    let calls = std::mem::take(&mut report.api_calls.by_endpoint);
+    report.api_calls.by_endpoint = calls.into_values().map(|count| (next(), count)).collect();
+    report
+}

@@ -1,13 +1,16 @@
 //! The HTML report: one self-contained page (inline style; no scripts, no external resources).
 //!
-//! Every value is escaped, whether it came from DingTalk (user ids, business ids, reasons) or from
-//! our own wording, so nothing in the data can become markup. This module does not link to
+//! Every value is escaped by [`escape::html`](super::escape), whether it came from DingTalk (user
+//! ids, business ids, reasons) or from our own wording, so nothing in the data can become markup
+//! and no control or bidi character reaches the page raw. No outside value is put in an
+//! attribute, a URL, a script or a style. This module does not link to
 //! DingTalk or anywhere else and does not embed the JSON report.
 
 use std::fmt::Write;
 
 use chrono_tz::Tz;
 
+use super::escape::html as escape;
 use super::present::{
     CORRECTION_COLUMNS, PENDING_COLUMNS, advice, calls_sentence, correction_cells, counts_sentence,
     deferred_item, finding_subject, headline, local_time, pending_cells, window,
@@ -172,22 +175,6 @@ fn push_table<const N: usize>(
         out.push_str("</tr>\n");
     }
     out.push_str("</tbody>\n</table>\n");
-}
-
-/// Escapes text for an HTML element body or a quoted attribute value.
-fn escape(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for c in raw.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

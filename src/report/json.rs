@@ -3,7 +3,9 @@
 //! The shape is the serde form of [`RunReport`]: `run`, `counts` (every class, zero included),
 //! `corrections[]`, `pending[]`, `anomalies[]`, `deferred[]`, `api_calls`, `errors[]`. Times are
 //! RFC 3339 UTC (`2026-11-04T18:10:00Z`), dates `YYYY-MM-DD`, user ids strings. This module does
-//! not convert to the business time zone: consumers get instants, not wall-clock text.
+//! not convert to the business time zone: consumers get instants, not wall-clock text. Values are
+//! intact; the control and bidi characters serde writes raw are written as `\uXXXX` escapes
+//! ([`escape::json`](super::escape)), so printing the report on a terminal is harmless.
 
 use super::{RunReport, zero_counts};
 
@@ -19,7 +21,7 @@ pub(crate) fn render(report: &RunReport) -> String {
         serde_json::json!({ "schema": normalized.schema, "error": err.to_string() }).to_string()
     });
     text.push('\n');
-    text
+    super::escape::json(text)
 }
 
 #[cfg(test)]
@@ -29,6 +31,25 @@ mod tests {
     use super::*;
     use crate::domain::ChangeClass;
     use crate::report::fixture::rich_report;
+
+    #[test]
+    fn hostile_values_stay_intact_but_no_control_or_bidi_character_is_written_raw() {
+        let mut report = rich_report();
+        report.corrections[0].business_id = Some("\u{9b}31m\u{202e}\u{7f}\u{1b}\n=1".into());
+        report.errors[0] = "DingTalk said \u{2028}\u{85}".into();
+        let text = render(&report);
+        let raw: Vec<char> = text
+            .chars()
+            .filter(|&c| c != '\n' && crate::report::escape::is_hostile(c))
+            .collect();
+        assert!(raw.is_empty(), "{raw:?} in {text}");
+        assert!(
+            text.contains(r#""\u009b31m\u202e\u007f\u001b\n=1""#),
+            "{text}"
+        );
+        let back: RunReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, report);
+    }
 
     #[test]
     fn json_report_matches_its_snapshot() {

@@ -1,13 +1,16 @@
 //! The Markdown report: headline and tables, for a wiki page or a chat message.
 //!
-//! Every value from outside is escaped so it reads literally: markup characters become entities
-//! or are backslash-escaped, table pipes are escaped, line breaks become spaces. This module does
-//! not target one Markdown dialect's extensions beyond GitHub-style pipe tables.
+//! Every value from outside is escaped by [`escape::markdown`](super::escape) so it reads
+//! literally: control characters are shown as `\u{…}` escapes (so a value never breaks a line or
+//! a table row), markup characters become entities or are backslash-escaped, table pipes are
+//! escaped. This module does not target one Markdown dialect's extensions beyond GitHub-style pipe
+//! tables.
 
 use std::fmt::Write;
 
 use chrono_tz::Tz;
 
+use super::escape::markdown as escape;
 use super::present::{
     CORRECTION_COLUMNS, PENDING_COLUMNS, advice, calls_sentence, correction_cells, counts_sentence,
     deferred_item, finding_subject, headline, local_time, pending_cells, window,
@@ -140,25 +143,6 @@ fn push_row(out: &mut String, cells: &[String]) {
     out.push('\n');
 }
 
-/// Makes text read literally in Markdown, inside a paragraph or a table cell.
-fn escape(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for c in raw.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' | '\n' => out.push(' '),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '|' | '~' | '!' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,7 +161,7 @@ mod tests {
         );
         check_escape("a|b", "a\\|b");
         check_escape("**bold** [link](x)", "\\*\\*bold\\*\\* \\[link\\](x)");
-        check_escape("two\nlines", "two lines");
+        check_escape("two\nlines", "two\\\\u{a}lines");
         check_escape("0126", "0126");
     }
 

@@ -10,7 +10,8 @@
 //! [`render`] turns it into text, JSON, CSV, Markdown or HTML. Renderers do no IO and read no
 //! clock: every wall-clock time is shown in the business time zone passed in [`RenderOptions`].
 //!
-//! Layout: `format` (the format enum and dispatch), `present` (wording shared by the human
+//! Layout: `format` (the format enum and dispatch), `escape` (the one output-escaping rule every
+//! renderer applies to values from outside), `present` (wording shared by the human
 //! formats: pluralisation, local times, advice per anomaly class), one module per format;
 //! `plan` renders the `plan` command's text and the `backfill` command's messages; `status` and
 //! `explain` those two commands' text.
@@ -27,6 +28,7 @@ use crate::domain::{ChangeClass, LedgerState};
 
 pub mod build;
 mod csv;
+mod escape;
 mod explain;
 mod format;
 mod html;
@@ -40,6 +42,7 @@ mod text;
 #[cfg(test)]
 pub(crate) mod fixture;
 
+pub(crate) use escape::json as json_safe;
 pub(crate) use explain::render_explanation;
 pub(crate) use format::{RenderOptions, ReportFormat, render};
 pub(crate) use status::{LockStatus, QuotaStatus, RunStatus, Status, render_status};

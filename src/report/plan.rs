@@ -1,9 +1,12 @@
 //! The `plan` command's text and the `backfill` command's messages: the planned items with their
 //! estimated metered cost, the cost estimate before a backfill starts, its refusal past the
-//! budget and where a stopped backfill resumes. Pure: strings in, strings out.
+//! budget and where a stopped backfill resumes. Pure: strings in, strings out. Strings that come
+//! from the config (process codes inside an item's description) go through
+//! [`escape::shown`](super::escape).
 
 use chrono::NaiveDate;
 
+use super::escape::shown;
 use crate::reconcile::{Plan, RunRequest};
 
 /// The plan as text: one line per item with its estimated metered cost.
@@ -37,7 +40,7 @@ pub(crate) fn render_plan(
             "{:>6}  {:<16} {}{}",
             item.estimated_calls(),
             item.kind(),
-            item.describe(),
+            shown(&item.describe()),
             if plan.is_optional(item) {
                 "  (optional: paid from the month's surplus)"
             } else {
@@ -57,7 +60,7 @@ pub(crate) fn render_plan(
                 "{:>6}  {:<16} {}",
                 item.estimated_calls(),
                 item.kind(),
-                item.describe()
+                shown(&item.describe())
             );
         }
     }

@@ -1,14 +1,16 @@
 //! Wording shared by the human formats (text, Markdown, HTML): pluralisation, local times, how a
 //! ledger state, a cause and a pending state read, and the advice attached to each anomaly.
 //!
-//! Everything here returns plain, unescaped text; escaping for Markdown or HTML is the caller's
-//! job. Nothing here reads a clock.
+//! Every value from outside the program is passed through [`escape::shown`](super::escape) here,
+//! so what these functions return holds no control character and reads as one line; escaping
+//! the markup of Markdown or HTML is the caller's job. Nothing here reads a clock.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use crate::domain::{ChangeClass, LedgerState, TimeResult};
 
+use super::escape::{plain, shown};
 use super::{AnomalyLine, ApiCalls, CorrectionLine, DeferredLine, PendingLine, RunReport};
 
 /// `1 correction`, `2 corrections`, `0 corrections`. The one pluralisation helper of the crate's
@@ -34,7 +36,7 @@ pub(crate) fn local_time(at: DateTime<Utc>, tz: Tz) -> String {
 /// How a ledger state reads next to its work date: `Normal 08:59`, `NotSigned`, or
 /// `Normal 11-04 00:30` when the punch fell on another calendar day than the shift.
 pub(crate) fn ledger_state(state: &LedgerState, work_date: NaiveDate, tz: Tz) -> String {
-    let result = state.time_result.as_str();
+    let result = shown(state.time_result.as_str());
     match state.check_time {
         Some(check_time) if state.time_result != TimeResult::NotSigned => {
             let local = check_time.with_timezone(&tz);
@@ -44,7 +46,7 @@ pub(crate) fn ledger_state(state: &LedgerState, work_date: NaiveDate, tz: Tz) ->
                 format!("{result} {}", local.format("%m-%d %H:%M"))
             }
         }
-        _ => result.to_owned(),
+        _ => result.to_string(),
     }
 }
 
@@ -67,8 +69,8 @@ pub(crate) fn before_after(line: &CorrectionLine, tz: Tz) -> String {
 /// The check point of a slot: `OnDuty (plan 437360727696)` or `OnDuty`.
 pub(crate) fn check_point(check_type: Option<&str>, plan_id: Option<i64>) -> String {
     match (check_type, plan_id) {
-        (Some(check_type), Some(plan_id)) => format!("{check_type} (plan {plan_id})"),
-        (Some(check_type), None) => check_type.to_owned(),
+        (Some(check_type), Some(plan_id)) => format!("{} (plan {plan_id})", shown(check_type)),
+        (Some(check_type), None) => plain(check_type).into_owned(),
         (None, Some(plan_id)) => format!("plan {plan_id}"),
         (None, None) => "(check point unknown)".to_owned(),
     }
@@ -78,12 +80,12 @@ pub(crate) fn check_point(check_type: Option<&str>, plan_id: Option<i64>) -> Str
 pub(crate) fn cause(line: &CorrectionLine, tz: Tz) -> String {
     match &line.process_instance_id {
         Some(process_instance_id) => {
-            let mut text = format!("by approval {process_instance_id}");
+            let mut text = format!("by approval {}", shown(process_instance_id));
             match (&line.business_id, line.approved_at) {
                 (None, None) => text.push_str(" (details not fetched yet)"),
                 (business_id, approved_at) => {
                     if let Some(business_id) = business_id {
-                        text.push_str(&format!(", business id {business_id}"));
+                        text.push_str(&format!(", business id {}", shown(business_id)));
                     }
                     if let Some(approved_at) = approved_at {
                         text.push_str(&format!(", approved {}", local_time(approved_at, tz)));
@@ -111,7 +113,7 @@ pub(crate) fn pending_state(line: &PendingLine) -> String {
             "approved; DingTalk does not show the slot corrected yet".to_owned()
         }
         "running" => "awaiting a decision".to_owned(),
-        other => other.to_owned(),
+        other => plain(other).into_owned(),
     }
 }
 
@@ -119,15 +121,15 @@ pub(crate) fn pending_state(line: &PendingLine) -> String {
 pub(crate) fn deferred_item(line: &DeferredLine) -> String {
     format!(
         "{}: {} (about {})",
-        line.item,
-        line.detail,
+        shown(&line.item),
+        shown(&line.detail),
         plural(line.estimated_calls, "call", None)
     )
 }
 
 /// Who and what a finding is about: `0126, 2026-11-02 OffDuty (plan 1), approval x`.
 pub(crate) fn finding_subject(line: &AnomalyLine) -> String {
-    let who = line.user_id.as_deref().unwrap_or("unknown user");
+    let who = shown(line.user_id.as_deref().unwrap_or("unknown user"));
     let day = line
         .work_date
         .map_or_else(|| "date unknown".to_owned(), |d| d.to_string());
@@ -136,7 +138,7 @@ pub(crate) fn finding_subject(line: &AnomalyLine) -> String {
         check_point(line.check_type.as_deref(), line.plan_id)
     );
     if let Some(process_instance_id) = &line.process_instance_id {
-        subject.push_str(&format!(", approval {process_instance_id}"));
+        subject.push_str(&format!(", approval {}", shown(process_instance_id)));
     }
     subject
 }
@@ -174,8 +176,8 @@ pub(crate) fn headline(report: &RunReport) -> String {
     format!(
         "Run #{} ({}) {}: {} applied, {}, {}; {}",
         run.id,
-        run.kind,
-        run.outcome,
+        shown(&run.kind),
+        shown(&run.outcome),
         plural(report.corrections.len() as u64, "correction", None),
         plural(report.pending.len() as u64, "approval", None) + " pending",
         plural(report.anomalies.len() as u64, "anomaly", Some("anomalies")),
@@ -217,7 +219,7 @@ pub(crate) fn calls_sentence(calls: &ApiCalls) -> String {
     let parts: Vec<String> = calls
         .by_endpoint
         .iter()
-        .map(|(endpoint, count)| format!("{endpoint} {count}"))
+        .map(|(endpoint, count)| format!("{} {count}", shown(endpoint)))
         .collect();
     if parts.is_empty() {
         "none".to_owned()
@@ -246,10 +248,10 @@ pub(crate) const CORRECTION_COLUMNS: [&str; 6] = [
     "cause",
 ];
 
-/// One row of the corrections table, unescaped, in the order of `CORRECTION_COLUMNS`.
+/// One row of the corrections table, in the order of `CORRECTION_COLUMNS`; markup not escaped.
 pub(crate) fn correction_cells(line: &CorrectionLine, tz: Tz) -> [String; 6] {
     [
-        line.user_id.clone(),
+        plain(&line.user_id).into_owned(),
         line.work_date.to_string(),
         check_point(Some(&line.check_type), line.plan_id),
         before_after(line, tz),
@@ -269,17 +271,17 @@ pub(crate) const PENDING_COLUMNS: [&str; 7] = [
     "business id",
 ];
 
-/// One row of the pending-approvals table, unescaped, in the order of `PENDING_COLUMNS`; an
-/// unknown value is an empty cell.
+/// One row of the pending-approvals table, in the order of `PENDING_COLUMNS`, markup not
+/// escaped; an unknown value is an empty cell.
 pub(crate) fn pending_cells(line: &PendingLine, tz: Tz) -> [String; 7] {
     [
-        line.user_id.clone(),
+        plain(&line.user_id).into_owned(),
         line.work_date.map(|d| d.to_string()).unwrap_or_default(),
         check_point(line.check_type.as_deref(), None),
         pending_state(line),
         line.since.map(|at| local_time(at, tz)).unwrap_or_default(),
-        line.process_instance_id.clone(),
-        line.business_id.clone().unwrap_or_default(),
+        plain(&line.process_instance_id).into_owned(),
+        plain(line.business_id.as_deref().unwrap_or_default()).into_owned(),
     ]
 }
 

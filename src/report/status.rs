@@ -3,7 +3,9 @@
 //!
 //! [`Status`] is plain data (its JSON form is what `status --format json` prints); the command
 //! gathers it from the store. [`render_status`] is the text form; it does no IO and reads no
-//! clock, and shows times as minutes in the business time zone passed in.
+//! clock, and shows times as minutes in the business time zone passed in. Strings read from the
+//! store or the config (path, host, kinds, outcomes, sink names) go through
+//! [`escape::shown`](super::escape) like every value from outside.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -11,6 +13,8 @@ use std::fmt::Write;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
+
+use super::escape::shown;
 
 /// What `status` shows, as data (the JSON form is this struct).
 #[derive(Debug, Serialize)]
@@ -64,7 +68,7 @@ pub(crate) fn render_status(status: &Status, tz: Tz) -> String {
     let local = |at: DateTime<Utc>| at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
     let mut out = String::new();
     let q = &status.quota;
-    let _ = writeln!(out, "store      {}", status.store);
+    let _ = writeln!(out, "store      {}", shown(&status.store));
     let _ = writeln!(
         out,
         "quota      {} of {} metered calls used in {} ({} left); {:.0}% of the month gone, projected {}{}",
@@ -86,7 +90,7 @@ pub(crate) fn render_status(status: &Status, tz: Tz) -> String {
                 out,
                 "lock       held by pid {} on {} since {}",
                 lock.pid,
-                lock.host,
+                shown(&lock.host),
                 local(lock.since)
             );
         }
@@ -105,7 +109,8 @@ pub(crate) fn render_status(status: &Status, tz: Tz) -> String {
         for (sink, backlog) in &status.sink_backlog {
             let _ = writeln!(
                 out,
-                "sink       {sink}: {backlog} corrections awaiting delivery"
+                "sink       {}: {backlog} corrections awaiting delivery",
+                shown(sink)
             );
         }
     }
@@ -118,8 +123,8 @@ pub(crate) fn render_status(status: &Status, tz: Tz) -> String {
             out,
             "  #{:<5} {:<9} {:<8} started {}  work dates {} .. {}  {} metered",
             run.id,
-            run.kind,
-            run.outcome,
+            shown(&run.kind),
+            shown(&run.outcome),
             local(run.started_at),
             run.window.0,
             run.window.1,
@@ -213,6 +218,33 @@ mod tests {
     #[test]
     fn status_matches_its_snapshot() {
         insta::assert_snapshot!(render_status(&busy(), SHANGHAI));
+    }
+
+    #[test]
+    fn strings_from_the_store_cannot_forge_lines_or_reach_the_terminal_raw() {
+        let mut hostile = busy();
+        hostile.store = "/var/lib/x\u{1b}]0;pwned\u{7}.db".to_owned();
+        if let Some(lock) = &mut hostile.lock {
+            lock.host = "batch-01\r\nlock       free".to_owned();
+        }
+        hostile.runs[0].outcome = "done\u{202e}".to_owned();
+        hostile.sink_backlog =
+            BTreeMap::from([("hr\n  #1 run".to_owned(), 1), ("payroll".to_owned(), 17)]);
+        let text = render_status(&hostile, SHANGHAI);
+        let raw: Vec<char> = text
+            .chars()
+            .filter(|&c| c != '\n' && crate::report::escape::is_hostile(c))
+            .collect();
+        assert!(raw.is_empty(), "{raw:?} in {text}");
+        assert_eq!(
+            text.lines().count(),
+            render_status(&busy(), SHANGHAI).lines().count(),
+            "{text}"
+        );
+        assert!(
+            text.contains("held by pid 4242 on batch-01\\u{d}\\u{a}lock       free since"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -4,12 +4,15 @@
 //! which day, which check point, before → after, by which approval), pending approvals,
 //! anomalies with one actionable sentence each, deferred work, errors, and the counts and calls
 //! at the bottom. Empty sections are left out. No colour and no terminal-width logic: the text
-//! is the same on a terminal, in a mail or in a file.
+//! is the same on a terminal, in a mail or in a file. Every value from outside goes through
+//! [`escape::shown`](super::escape), so the only line breaks and control characters in the text
+//! are the renderer's own newlines.
 
 use std::fmt::Write;
 
 use chrono_tz::Tz;
 
+use super::escape::shown;
 use super::present::{
     advice, before_after, calls_sentence, cause, check_point, counts_sentence, deferred_item,
     finding_subject, headline, local_time, pending_state, window,
@@ -40,7 +43,7 @@ pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> String {
         |out, line| bullet(out, &deferred_item(line)),
     );
     section(&mut out, "Errors", &report.errors, |out, error| {
-        bullet(out, error)
+        bullet(out, &shown(error).to_string())
     });
     write_footer(&mut out, report);
     out
@@ -79,7 +82,7 @@ fn write_correction(out: &mut String, line: &CorrectionLine, tz: Tz) {
     let _ = writeln!(
         out,
         "  - {}, {} {}: {} [{}]",
-        line.user_id,
+        shown(&line.user_id),
         line.work_date,
         check_point(Some(&line.check_type), line.plan_id),
         before_after(line, tz),
@@ -96,16 +99,16 @@ fn write_pending(out: &mut String, line: &PendingLine, tz: Tz) {
     let _ = write!(
         out,
         "  - {}, {day} {}: {}",
-        line.user_id,
+        shown(&line.user_id),
         check_point(line.check_type.as_deref(), None),
         pending_state(line)
     );
     if let Some(since) = line.since {
         let _ = write!(out, " since {}", local_time(since, tz));
     }
-    let _ = write!(out, "; approval {}", line.process_instance_id);
+    let _ = write!(out, "; approval {}", shown(&line.process_instance_id));
     if let Some(business_id) = &line.business_id {
-        let _ = write!(out, ", business id {business_id}");
+        let _ = write!(out, ", business id {}", shown(business_id));
     }
     out.push('\n');
 }
@@ -123,7 +126,7 @@ fn write_finding(out: &mut String, line: &AnomalyLine) {
         "  - [{}] {}: {}",
         line.class,
         finding_subject(line),
-        line.detail
+        shown(&line.detail)
     );
 }
 

@@ -6,15 +6,18 @@
 //! and a newline is written first so the next line starts clean; readers skip lines that are not
 //! JSON. Each append is flushed and fsynced before the caller marks the corrections delivered.
 //!
-//! This module does not rotate or truncate the file.
+//! The file holds personal data: it is created owner-only (`0600` on Unix); a file that already
+//! exists keeps the mode its administrator gave it. This module does not rotate or truncate the
+//! file.
 
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::fsio;
 use crate::report::CorrectionLine;
 
 /// What one append did.
@@ -26,14 +29,10 @@ pub(crate) struct Appended {
     pub(crate) already_present: usize,
 }
 
-/// Appends `corrections` to the file at `path` (created if missing), skipping any whose
-/// idempotency key the file already holds.
+/// Appends `corrections` to the file at `path` (created owner-only if missing; an existing file
+/// keeps its mode, see `fsio`), skipping any whose idempotency key the file already holds.
 pub(crate) fn append(path: &Path, corrections: &[CorrectionLine]) -> io::Result<Appended> {
-    let mut file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(path)?;
+    let mut file = fsio::open_append_private(path)?;
     let wanted: HashSet<&str> = corrections
         .iter()
         .map(|line| line.idempotency_key.as_str())
@@ -128,6 +127,17 @@ mod tests {
         assert_eq!(text.lines().count(), 4);
         let back: CorrectionLine = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         assert_eq!(back, corrections[0]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_file_is_created_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("corrections.jsonl");
+        append(&path, &rich_report().corrections).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 
     #[test]

@@ -27,6 +27,22 @@ pub(super) fn user_id(index: usize) -> String {
     }
 }
 
+/// [`user_id`] as a hostile DingTalk might send it (`SimConfig::hostile_text`): still a valid
+/// id for the job (no control character, no `|`), but starting with a spreadsheet formula trigger
+/// or carrying a bidi override. Employee 0, the OA admin, keeps a plain id.
+pub(super) fn hostile_user_id(index: usize) -> String {
+    let plain = user_id(index);
+    match index % 4 {
+        0 => plain,
+        1 => format!("={plain}"),
+        2 => format!("@{plain}\u{202e}"),
+        _ => format!("-{plain}+1"),
+    }
+}
+
+/// A terminal title sequence (OSC 0 … BEL) appended to a name under `SimConfig::hostile_text`.
+pub(super) const HOSTILE_NAME_SUFFIX: &str = "\u{1b}]0;pwned\u{7}";
+
 pub(super) fn templates(seed: u64) -> Vec<Template> {
     let mut rng = rng_for(seed, 2, 0, 0);
     let code = |rng: &mut ChaCha8Rng| {

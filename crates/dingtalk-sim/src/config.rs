@@ -45,6 +45,15 @@ pub struct SimConfig {
     pub clock: Option<DateTime<Utc>>,
     pub rates: Rates,
     pub switches: Switches,
+    /// Generated text carries what a hostile or broken DingTalk may send (default `false`): 补卡
+    /// reasons and business ids with terminal escape sequences (ESC, BEL, C1 CSI), bidi
+    /// overrides, CR/LF forging lines, Markdown and HTML markup and spreadsheet formulas
+    /// (`=HYPERLINK(…)`, `@SUM(…)`, `+`, `-`, TAB); user ids starting with a formula trigger or
+    /// carrying a bidi override (still valid ids: no control character, no `|`); names with a
+    /// terminal-title sequence. The world is otherwise the same as without it: the same events,
+    /// ids and times, drawn from the same random streams.
+    #[serde(default)]
+    pub hostile_text: bool,
 }
 
 impl SimConfig {
@@ -62,6 +71,7 @@ impl SimConfig {
             clock: None,
             rates: Rates::default(),
             switches: Switches::default(),
+            hostile_text: false,
         }
     }
 }
@@ -80,6 +90,7 @@ impl std::fmt::Debug for SimConfig {
             .field("clock", &self.clock)
             .field("rates", &self.rates)
             .field("switches", &self.switches)
+            .field("hostile_text", &self.hostile_text)
             .finish()
     }
 }

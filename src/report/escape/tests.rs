@@ -1,0 +1,186 @@
+use proptest::prelude::*;
+
+use super::*;
+use crate::report::fixture::{arb_outside_text, report_with_texts};
+use crate::report::{RenderOptions, ReportFormat, render};
+
+#[track_caller]
+fn check_plain(raw: &str, expected: &str) {
+    assert_eq!(plain(raw), expected, "plain({raw:?})");
+    assert_eq!(shown(raw).to_string(), expected, "shown({raw:?})");
+}
+
+#[test]
+fn every_hostile_class_is_shown_as_a_visible_escape() {
+    // C0, including the ones that move the cursor or end a line.
+    check_plain("a\u{1b}[2Jb", "a\\u{1b}[2Jb");
+    check_plain("bell\u{7}", "bell\\u{7}");
+    check_plain("over\rwrite", "over\\u{d}write");
+    check_plain("two\nlines", "two\\u{a}lines");
+    check_plain("tab\there", "tab\\u{9}here");
+    check_plain("nul\u{0}", "nul\\u{0}");
+    check_plain("back\u{8}space", "back\\u{8}space");
+    // DEL and C1 (U+009B is the one-character CSI).
+    check_plain("del\u{7f}", "del\\u{7f}");
+    check_plain("\u{9b}31m", "\\u{9b}31m");
+    check_plain("nel\u{85}", "nel\\u{85}");
+    check_plain("\u{80}\u{9f}", "\\u{80}\\u{9f}");
+    // Bidi overrides, embeddings, isolates and marks.
+    check_plain("exe.\u{202e}fdp", "exe.\\u{202e}fdp");
+    check_plain(
+        "\u{202a}\u{202b}\u{202c}\u{202d}",
+        "\\u{202a}\\u{202b}\\u{202c}\\u{202d}",
+    );
+    check_plain("\u{2066}x\u{2069}", "\\u{2066}x\\u{2069}");
+    check_plain("\u{2067}\u{2068}", "\\u{2067}\\u{2068}");
+    check_plain("\u{200e}\u{200f}\u{61c}", "\\u{200e}\\u{200f}\\u{61c}");
+    // Line and paragraph separators.
+    check_plain("a\u{2028}b\u{2029}", "a\\u{2028}b\\u{2029}");
+}
+
+#[test]
+fn ordinary_text_is_left_as_it_is() {
+    check_plain("0126", "0126");
+    check_plain("忘记打卡", "忘记打卡");
+    check_plain("补卡申请（门店）", "补卡申请（门店）");
+    check_plain("=SUM(1+1) @x -3 +4", "=SUM(1+1) @x -3 +4");
+    check_plain("C:\\path", "C:\\path");
+    check_plain("", "");
+    check_plain("emoji 👍 and zwj 👩‍💻", "emoji 👍 and zwj 👩‍💻");
+    assert!(matches!(plain("0126"), Cow::Borrowed(_)));
+}
+
+#[test]
+fn shown_keeps_width_and_alignment_on_the_escaped_text() {
+    assert_eq!(format!("{:<8}|", shown("OnDuty")), "OnDuty  |");
+    assert_eq!(format!("{:<8}|", shown("a\u{1b}")), "a\\u{1b} |");
+    assert_eq!(format!("{:>4}|", shown("x")), "   x|");
+}
+
+#[track_caller]
+fn check_markdown(raw: &str, expected: &str) {
+    assert_eq!(markdown(raw), expected, "markdown({raw:?})");
+}
+
+#[test]
+fn markdown_values_cannot_forge_cells_headings_code_links_or_lines() {
+    check_markdown("a|b", "a\\|b");
+    check_markdown("# heading", "\\# heading");
+    check_markdown("`code`", "\\`code\\`");
+    check_markdown("<img src=x>", "&lt;img src=x&gt;");
+    check_markdown("[click](http://x)", "\\[click\\](http://x)");
+    check_markdown("![i](x)", "\\!\\[i\\](x)");
+    check_markdown("**b** _i_ ~s~", "\\*\\*b\\*\\* \\_i\\_ \\~s\\~");
+    check_markdown("$x$ & y", "\\$x\\$ &amp; y");
+    check_markdown("x\n| forged | row |", "x\\\\u{a}\\| forged \\| row \\|");
+    check_markdown("esc\u{1b}[31m", "esc\\\\u{1b}\\[31m");
+    check_markdown("0126", "0126");
+}
+
+#[track_caller]
+fn check_html(raw: &str, expected: &str) {
+    assert_eq!(html(raw), expected, "html({raw:?})");
+}
+
+#[test]
+fn html_values_cannot_become_markup_or_leave_an_attribute() {
+    check_html(
+        "<script>alert(1)</script>",
+        "&lt;script&gt;alert(1)&lt;/script&gt;",
+    );
+    check_html("\" onmouseover='x'", "&quot; onmouseover=&#39;x&#39;");
+    check_html("a&b", "a&amp;b");
+    check_html("esc\u{1b}\u{202e}", "esc\\u{1b}\\u{202e}");
+    check_html("忘记打卡", "忘记打卡");
+}
+
+#[track_caller]
+fn check_csv(raw: &str, expected: &str) {
+    assert_eq!(csv_text(raw), expected, "csv_text({raw:?})");
+}
+
+#[test]
+fn csv_text_cells_starting_with_a_formula_trigger_read_as_text() {
+    check_csv(
+        "=HYPERLINK(\"http://x\",\"y\")",
+        "'=HYPERLINK(\"http://x\",\"y\")",
+    );
+    check_csv("@SUM(1+1)", "'@SUM(1+1)");
+    check_csv("+1", "'+1");
+    check_csv("-1+cmd|' /C calc'!A0", "'-1+cmd|' /C calc'!A0");
+    // TAB and CR are shown escaped first, so the cell starts with a backslash.
+    check_csv("\t=1", "\\u{9}=1");
+    check_csv("\r=1", "\\u{d}=1");
+    // Only the first character matters.
+    check_csv("a=1", "a=1");
+    check_csv("0126", "0126");
+    check_csv("", "");
+}
+
+/// The hostile characters of `text` other than its newlines.
+fn hostile_chars(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|&c| c != '\n' && is_hostile(c))
+        .collect()
+}
+
+fn options() -> RenderOptions {
+    RenderOptions {
+        tz: chrono_tz::Asia::Shanghai,
+    }
+}
+
+/// The unescaped pipes of a Markdown line (a pipe after an odd run of backslashes is escaped).
+fn cell_separators(line: &str) -> usize {
+    let mut backslashes = 0;
+    let mut pipes = 0;
+    for c in line.chars() {
+        match c {
+            '\\' => backslashes += 1,
+            '|' if backslashes % 2 == 0 => {
+                pipes += 1;
+                backslashes = 0;
+            }
+            _ => backslashes = 0,
+        }
+    }
+    pipes
+}
+
+proptest! {
+    #[test]
+    fn hostile_values_keep_the_shape_of_text_markdown_and_html_and_no_control_character(
+        texts in proptest::collection::vec(arb_outside_text(), 96),
+    ) {
+        let mut cycle = texts.iter().cycle();
+        let hostile = report_with_texts(|| cycle.next().cloned().unwrap_or_default());
+        let neutral = report_with_texts(|| "x".to_owned());
+        for format in [ReportFormat::Text, ReportFormat::Markdown, ReportFormat::Html] {
+            let rendered = render(&hostile, format, &options());
+            let expected = render(&neutral, format, &options());
+            prop_assert_eq!(hostile_chars(&rendered), Vec::<char>::new(), "{}: {}", format, rendered);
+            // Every value stays on its line: the hostile report has exactly the lines of the
+            // harmless one.
+            prop_assert_eq!(
+                rendered.lines().count(),
+                expected.lines().count(),
+                "{}: {}",
+                format,
+                rendered
+            );
+            if format == ReportFormat::Markdown {
+                // And a value cannot add or remove a table cell.
+                for (line, expected_line) in rendered.lines().zip(expected.lines()) {
+                    prop_assert_eq!(cell_separators(line), cell_separators(expected_line), "{}", line);
+                }
+                prop_assert!(
+                    rendered.lines().zip(expected.lines()).all(|(line, expected_line)| {
+                        line.starts_with('#') == expected_line.starts_with('#')
+                    }),
+                    "{}",
+                    rendered
+                );
+            }
+        }
+    }
+}
