@@ -243,7 +243,8 @@ pub(crate) struct InitArgs {
 pub(crate) struct ExplainArgs {
     #[command(flatten)]
     pub(crate) common: ConfigAsOfArgs,
-    #[arg(long)]
+    /// The user id (one starting with `-` is taken as written).
+    #[arg(long, allow_hyphen_values = true)]
     pub(crate) user: String,
     #[arg(long, value_parser = parse_date)]
     pub(crate) date: NaiveDate,
@@ -310,5 +311,22 @@ mod tests {
                 .to_rfc3339(),
             "2026-11-24T18:10:00+00:00"
         );
+    }
+
+    #[test]
+    fn a_user_id_starting_with_a_hyphen_is_taken_as_written() {
+        let cli = Cli::try_parse_from([
+            "dingtalk-reconcile",
+            "explain",
+            "--user",
+            "-16000111",
+            "--date",
+            "2026-10-01",
+        ])
+        .expect("parses");
+        let Command::Explain(args) = cli.command else {
+            panic!("explain")
+        };
+        assert_eq!(args.user, "-16000111");
     }
 }

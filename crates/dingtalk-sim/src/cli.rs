@@ -86,6 +86,10 @@ pub struct SimArgs {
     /// Error code for an unknown process instance id.
     #[arg(long, value_enum)]
     pub missing_instance_code: Option<MissingInstanceCode>,
+    /// Free-text fields (reasons, business ids, names, some user ids) carry terminal escapes,
+    /// bidi overrides, forged lines, markup and spreadsheet formulas: a hostile organisation.
+    #[arg(long)]
+    pub hostile_text: bool,
     /// App key the simulator accepts.
     #[arg(long, default_value = "sim-app-key")]
     pub app_key: String,
@@ -143,6 +147,7 @@ impl SimArgs {
                 RatesChoice::Benchmark => Rates::benchmark(),
             },
             switches,
+            hostile_text: self.hostile_text,
             ..SimConfig::new(self.seed, self.employees)
         }
     }
@@ -237,10 +242,16 @@ mod tests {
         assert_eq!(config.switches, expected);
         assert_eq!(config.monthly_quota, Some(5000));
         assert_eq!(config.rates, Rates::benchmark());
+        assert!(!config.hostile_text);
+        assert!(config_of_hostile_text());
         assert_eq!(
             config.clock.unwrap().to_rfc3339(),
             "2026-11-01T18:10:00+00:00"
         );
+    }
+
+    fn config_of_hostile_text() -> bool {
+        config(&["--hostile-text"]).hostile_text
     }
 
     #[test]
