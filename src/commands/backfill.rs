@@ -268,13 +268,13 @@ pub(crate) async fn run_backfill(
                     )?;
                     progress.inc(1);
                 }
-                RunOutcome::Partial if summary.stopped.is_none() && pass + 1 < passes.len() => {
+                RunOutcome::Partial if only_items_failed(&summary) && pass + 1 < passes.len() => {
                     // Failed items (a transient error, a rejected page): the next chunks do
                     // not depend on this one, so they go first and this one is tried again.
                     tracing::warn!(from = %chunk_from, to = %chunk_to, errors = summary.errors.len(), "chunk had failed items; coming back to it after the others");
                     failed.push((chunk_from, chunk_to));
                 }
-                RunOutcome::Partial if summary.stopped.is_none() => {
+                RunOutcome::Partial if only_items_failed(&summary) => {
                     // Failed again on the second pass: left resumable, the others still go.
                     eprintln!(
                         "{}",
@@ -315,6 +315,18 @@ pub(crate) async fn run_backfill(
         },
         last_run,
     ))
+}
+
+/// Whether a partial chunk was partial only because some of its items failed: fetching was
+/// not stopped (budget, quota, a stop request) and no work was deferred for want of budget.
+/// Running it again may then finish it; otherwise the backfill stops where it is.
+fn only_items_failed(summary: &crate::reconcile::RunSummary) -> bool {
+    summary.stopped.is_none()
+        && !summary.errors.is_empty()
+        && summary
+            .deferred
+            .iter()
+            .all(|line| line.item == crate::reconcile::FALLBACK_ITEM)
 }
 
 /// The cost of the chunks still to do: a dry-run plan of their whole range.

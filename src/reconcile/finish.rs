@@ -87,6 +87,9 @@ pub(super) fn record_night(before: &PlannerState, night: &Night<'_>) -> PlannerS
 }
 
 /// What the run did, for [`summarize`].
+/// The `item` of a deferred line that is a notice (a fallback taken), not deferred work.
+pub(crate) const FALLBACK_ITEM: &str = "fallback";
+
 pub(super) struct Ending<'a> {
     pub(crate) run_id: i64,
     pub(crate) plan: &'a Plan,
@@ -114,7 +117,7 @@ pub(super) fn summarize(end: &Ending<'_>) -> RunSummary {
     let all_deferred = || plan.deferred.iter().chain(&fetched.deferred);
     let mut deferred: Vec<DeferredLine> = all_deferred().map(deferred_line).collect();
     deferred.extend(end.notices.iter().map(|notice| DeferredLine {
-        item: "fallback".to_owned(),
+        item: FALLBACK_ITEM.to_owned(),
         detail: notice.clone(),
         estimated_calls: 0,
     }));

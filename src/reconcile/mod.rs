@@ -41,6 +41,7 @@ pub(crate) mod explain;
 mod facts;
 pub(crate) mod fetch;
 mod finish;
+pub(crate) use finish::FALLBACK_ITEM;
 pub mod matching;
 pub(crate) mod plan;
 pub(crate) mod recorder;
