@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{BackfillArgs, GlobalArgs, PlanArgs};
-use crate::commands::job::{Job, load_config, outcome_of, stop_flag_raised_by, unlock};
+use crate::commands::job::{Job, load_config, outcome_of, run_error, stop_flag_raised_by, unlock};
 use crate::commands::{SharedClock, print_stdout};
 use crate::dingtalk::StopFlag;
 use crate::dingtalk::limits;
@@ -269,7 +269,7 @@ async fn estimate_cost(
     };
     let plan = plan_run(&job.store, &job.client, &job.settings, &request)
         .await
-        .context("cannot estimate the backfill's cost")?;
+        .map_err(|error| run_error(error).context("cannot estimate the backfill's cost"))?;
     Ok(plan.estimated_calls
         + plan
             .deferred
@@ -317,7 +317,7 @@ pub(crate) async fn plan(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<
     };
     let plan = plan_run(&job.store, &job.client, &job.settings, &request)
         .await
-        .context("cannot plan the run")?;
+        .map_err(|error| run_error(error).context("cannot plan the run"))?;
     let month = YearMonth::of(as_of, job.config.timezone).to_string();
     let used = job.store.month_usage(&month)?.metered;
     print_stdout(&report::plan::render_plan(

@@ -267,8 +267,9 @@ pub(crate) fn outcome_of(summary: &RunSummary) -> anyhow::Result<Outcome> {
     }
 }
 
-/// Maps a run error to the exit code its cause deserves.
-fn run_error(error: RunError) -> anyhow::Error {
+/// Maps a run error to the exit code its cause deserves: DingTalk unreachable or credentials
+/// rejected is [`ExitKind::Unreachable`] whichever command met it (`run`, `backfill`, `plan`).
+pub(crate) fn run_error(error: RunError) -> anyhow::Error {
     let kind = match &error {
         RunError::DingTalk(cause) if unreachable(cause) => Some(ExitKind::Unreachable),
         _ => None,
