@@ -72,12 +72,19 @@ pub(crate) async fn backfill(global: &GlobalArgs, args: BackfillArgs) -> anyhow:
     let as_of = clock.now();
     let tz = job.config.timezone;
     check_range(args.from, args.to, quota::local_date(as_of, tz))?;
-    let lock = job.lock()?;
+    // SIGINT/SIGTERM: the chunk in progress makes no further DingTalk call and is recorded
+    // partial, no further chunk starts, the checkpoint stays resumable. Listened for before the
+    // lock is taken, so no signal finds the lock held and nobody to release it.
+    let (stop, watcher) = stop_flag_raised_by(crate::schedule::shutdown_signal());
+    let lock = match job.lock(&stop) {
+        Ok(lock) => lock,
+        Err(error) => {
+            watcher.abort();
+            return Err(error);
+        }
+    };
     let (from, to) = (args.from, args.to);
     let options = args.into_options();
-    // SIGINT/SIGTERM: the chunk in progress makes no further DingTalk call and is recorded
-    // partial, no further chunk starts, the checkpoint stays resumable.
-    let (stop, watcher) = stop_flag_raised_by(crate::schedule::shutdown_signal());
     let result = run_backfill(&mut job, &lock, from, to, users, &options, as_of, &stop).await;
     watcher.abort();
     unlock(lock);
@@ -227,7 +234,7 @@ pub(crate) async fn run_backfill(
                 exit = Outcome::Partial;
                 break;
             }
-            RunOutcome::Failed => {
+            RunOutcome::Failed | RunOutcome::Abandoned => {
                 progress.abandon();
                 outcome_of(&summary)?;
             }

@@ -88,7 +88,7 @@ impl Job {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<Executed> {
         let (flag, watcher) = stop_flag_raised_by(stop);
-        let result = match self.lock() {
+        let result = match self.lock(&flag) {
             Ok(lock) => {
                 let result = self.execute_locked(&request, &lock, &flag).await;
                 unlock(lock);
@@ -101,9 +101,17 @@ impl Job {
     }
 
     /// Takes the run lock (exit code 75 when another live run holds it); it is released when
-    /// the guard is dropped.
-    pub(crate) fn lock(&mut self) -> anyhow::Result<RunLock> {
-        match self.store.lock_run(LockHolder::current(None, Utc::now())) {
+    /// the guard is dropped. Its heartbeat is renewed in the background while the guard lives;
+    /// if the lock is found taken over meanwhile, `stop` is raised: no further DingTalk call.
+    pub(crate) fn lock(&mut self, stop: &StopFlag) -> anyhow::Result<RunLock> {
+        let stop = stop.clone();
+        let on_lost = move || {
+            stop.raise();
+        };
+        match self
+            .store
+            .lock_run(LockHolder::current(None, Utc::now()), on_lost)
+        {
             Ok(lock) => Ok(lock),
             Err(store::Error::Locked { holder }) => Err(anyhow::Error::new(ExitKind::Locked)
                 .context(format!("another run holds the store: {holder}"))),
@@ -118,8 +126,8 @@ impl Job {
         lock: &RunLock,
         stop: &StopFlag,
     ) -> anyhow::Result<Executed> {
-        // Each run (and each backfill chunk) renews the lock's heartbeat, so a long backfill is
-        // never mistaken for a dead holder; a lock taken over meanwhile stops us.
+        // The guard's thread renews the heartbeat; each run (and each backfill chunk) also
+        // checks that the lock is still ours: a lock taken over meanwhile stops us.
         if !lock
             .heartbeat(Utc::now())
             .context("cannot renew the run lock")?
@@ -259,11 +267,14 @@ pub(crate) fn outcome_of(summary: &RunSummary) -> anyhow::Result<Outcome> {
     match summary.outcome {
         RunOutcome::Done => Ok(Outcome::Done),
         RunOutcome::Partial => Ok(Outcome::Partial),
-        RunOutcome::Failed => Err(anyhow::Error::new(ExitKind::Failed).context(format!(
-            "run {} failed: {}",
-            summary.run_id,
-            summary.errors.join("; ")
-        ))),
+        // A run never records itself abandoned; were it found so, it did not finish.
+        RunOutcome::Failed | RunOutcome::Abandoned => Err(anyhow::Error::new(ExitKind::Failed)
+            .context(format!(
+                "run {} {}: {}",
+                summary.run_id,
+                summary.outcome,
+                summary.errors.join("; ")
+            ))),
     }
 }
 

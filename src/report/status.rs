@@ -59,6 +59,9 @@ pub(crate) struct QuotaStatus {
     pub(crate) throttled: u64,
 }
 
+/// The outcome of a run whose process was gone when a later run took the lock.
+const ABANDONED: &str = "abandoned";
+
 /// The plain-text status, times shown in `tz`.
 pub(crate) fn render_status(status: &Status, tz: Tz) -> String {
     let local = |at: DateTime<Utc>| at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
@@ -114,7 +117,7 @@ pub(crate) fn render_status(status: &Status, tz: Tz) -> String {
         let _ = writeln!(out, "  none yet");
     }
     for run in &status.runs {
-        let _ = writeln!(
+        let _ = write!(
             out,
             "  #{:<5} {:<9} {:<8} started {}  work dates {} .. {}  {} metered",
             run.id,
@@ -125,6 +128,11 @@ pub(crate) fn render_status(status: &Status, tz: Tz) -> String {
             run.window.1,
             run.metered_calls
         );
+        // An abandoned run's end is when the run after it found it gone and took the lock.
+        if let (ABANDONED, Some(at)) = (run.outcome.as_str(), run.finished_at) {
+            let _ = write!(out, "  (taken over {})", local(at));
+        }
+        out.push('\n');
     }
     out
 }
@@ -223,6 +231,24 @@ mod tests {
         assert!(text.contains("\nsinks      no backlog\n"), "{text}");
         assert!(text.ends_with("\nlast runs\n  none yet\n"), "{text}");
         assert!(!text.contains("OVER BUDGET"), "{text}");
+    }
+
+    #[test]
+    fn an_abandoned_run_shows_when_it_was_taken_over() {
+        let mut status = busy();
+        status.runs[1].outcome = "abandoned".to_owned();
+        status.runs[1].finished_at = Some(at("2026-11-14T18:10:02Z"));
+        let text = render_status(&status, SHANGHAI);
+        assert!(
+            text.contains(
+                "  #12    backfill  abandoned started 2026-11-14 02:10  work dates 2026-11-01 .. \
+                 2026-11-07  1830 metered  (taken over 2026-11-15 02:10)\n"
+            ),
+            "{text}"
+        );
+        // A run still running, or finished otherwise, says nothing of the kind.
+        status.runs[1].outcome = "partial".to_owned();
+        assert!(!render_status(&status, SHANGHAI).contains("taken over"));
     }
 
     #[test]

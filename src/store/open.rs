@@ -26,7 +26,10 @@ pub(crate) const APPLICATION_NAME: &str = "dingtalk-reconcile";
 
 /// Every schema change, in order. Entry `n` takes a store from version `n` to `n + 1`. Never
 /// edit or reorder an entry once released; append a new one.
-pub(crate) const MIGRATIONS: &[&str] = &[include_str!("../../schema.sql")];
+pub(crate) const MIGRATIONS: &[&str] = &[
+    include_str!("../../schema.sql"),
+    include_str!("migrations/run_lock_identity.sql"),
+];
 
 /// The schema version this build writes and understands.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -4,10 +4,12 @@
 //! left behind shows as abandoned; unusable store and metrics paths are configuration errors
 //! naming their key before any DingTalk call.
 
+use chrono::{Duration, Utc};
+use dingtalk_reconcile::store::{LockHolder, NewRun, RunKind, current_host};
 use dingtalk_sim::{FaultKind, FaultRule};
 
-use crate::support::bin::{Rig, assert_code, stderr};
-use crate::support::refusing_port;
+use crate::support::bin::{Rig, assert_code, stderr, stdout};
+use crate::support::{date, refusing_port};
 
 /// The commands that reach DingTalk, each as the binary takes it.
 const REACHING_COMMANDS: [&[&str]; 3] = [
@@ -55,4 +57,135 @@ async fn run_backfill_and_plan_all_exit_three_in_a_storm_of_500s() {
     }
     assert_eq!(rig.sim.stats().metered, 0, "DingTalk answered nothing");
     assert_eq!(rig.store().lock_holder().unwrap(), None);
+}
+
+/// This test process as the lock row of a run that took the lock `heartbeat_age` ago (its
+/// heartbeat as old), started `ticks_later` clock ticks after this process really did: 0 is this
+/// very process, anything else a process that reused its pid.
+fn this_pid(ticks_later: u64, heartbeat_age: Duration) -> LockHolder {
+    let mut holder = LockHolder::on_this_host(std::process::id(), None, Utc::now() - heartbeat_age);
+    let start = holder
+        .process_start
+        .as_mut()
+        .expect("Linux tells this process's start");
+    start.start_ticks += ticks_later;
+    holder
+}
+
+/// Takes the rig's lock for `holder` and begins the run it was doing: a backfill chunk, left
+/// `running`. Returns the run's id.
+fn hold_lock_with_a_running_run(rig: &Rig, holder: LockHolder) -> i64 {
+    let mut store = rig.store();
+    store.acquire_lock(&holder).unwrap();
+    store
+        .begin_run(&NewRun {
+            kind: RunKind::Backfill,
+            trigger: "backfill".into(),
+            as_of: rig.as_of,
+            window_from: date("2026-10-01"),
+            window_to: date("2026-10-07"),
+            plan_json: "{}".into(),
+            started_at: holder.acquired_at,
+        })
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_whose_pid_now_belongs_to_another_process_is_taken_over_and_its_run_abandoned() {
+    let rig = Rig::new(103).await;
+    // PID reuse: this live pid, but a process that started later than the lock's holder did,
+    // and a heartbeat two years old.
+    let reused = this_pid(1, Duration::days(730));
+    assert_eq!(reused.host, current_host());
+    let left_running = hold_lock_with_a_running_run(&rig, reused);
+
+    let output = rig.bin(&["run"]).await;
+
+    assert_code(&output, 0);
+    assert!(
+        stderr(&output).contains("took over a stale run lock"),
+        "{}",
+        stderr(&output)
+    );
+    let store = rig.store();
+    assert_eq!(store.lock_holder().unwrap(), None, "released after the run");
+    let runs = store.recent_runs(10).unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let abandoned = runs.iter().find(|run| run.id == left_running).unwrap();
+    assert_eq!(abandoned.outcome_name(), "abandoned");
+    let taken_over_at = abandoned.finished_at.expect("when it was taken over");
+    assert!(Utc::now() - taken_over_at < Duration::minutes(5));
+    assert_eq!(runs[0].outcome_name(), "done");
+    drop(store);
+
+    let status = rig.bin(&["status"]).await;
+    assert_code(&status, 0);
+    let text = stdout(&status);
+    let line = text
+        .lines()
+        .find(|line| line.contains(&format!("#{left_running} ")))
+        .unwrap_or_else(|| panic!("run {left_running} in:\n{text}"));
+    assert!(
+        line.contains("abandoned") && line.contains("(taken over "),
+        "{line}"
+    );
+    let json = rig.bin(&["status", "--format", "json"]).await;
+    let json: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    let run = json["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|run| run["id"] == left_running)
+        .unwrap();
+    assert_eq!(run["outcome"], "abandoned");
+    assert!(run["finished_at"].is_string(), "{run}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_pid_is_recognised_even_while_the_heartbeat_is_fresh() {
+    let rig = Rig::new(104).await;
+    hold_lock_with_a_running_run(&rig, this_pid(1, Duration::zero()));
+    assert_code(&rig.bin(&["run"]).await, 0);
+    assert_eq!(rig.store().lock_holder().unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_holder_is_respected_while_its_heartbeat_is_fresh_and_not_once_it_is_stale() {
+    let rig = Rig::new(105).await;
+    // This very process, its start and all, beating a minute ago: a live run.
+    let live = this_pid(0, Duration::minutes(1));
+    hold_lock_with_a_running_run(&rig, live);
+
+    let output = rig.bin(&["run"]).await;
+    assert_code(&output, 75);
+    assert!(stderr(&output).contains("another run holds the store"));
+    let store = rig.store();
+    assert_eq!(store.recent_runs(10).unwrap().len(), 1);
+    assert_eq!(
+        store.recent_runs(10).unwrap()[0].outcome_name(),
+        "running",
+        "a live holder's run is left alone"
+    );
+    assert!(store.lock_holder().unwrap().is_some());
+
+    // The same live process, silent for two years: wedged, whatever its pid says.
+    let mut store = rig.store();
+    let holder = store.lock_holder().unwrap().unwrap();
+    assert!(store.release_lock(&holder).unwrap());
+    drop(store);
+    let wedged_run = hold_lock_with_a_running_run(&rig, this_pid(0, Duration::days(730)));
+    let output = rig.bin(&["run"]).await;
+    assert_code(&output, 0);
+    let store = rig.store();
+    let runs = store.recent_runs(10).unwrap();
+    let wedged = runs.iter().find(|run| run.id == wedged_run).unwrap();
+    assert_eq!(wedged.outcome_name(), "abandoned");
+    assert!(
+        wedged
+            .errors
+            .iter()
+            .any(|error| error.contains("heartbeat")),
+        "{:?}",
+        wedged.errors
+    );
 }
