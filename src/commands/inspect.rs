@@ -17,8 +17,7 @@ use crate::store::Store;
 
 fn open_store(global: &GlobalArgs) -> anyhow::Result<(crate::config::Config, Store)> {
     let config = load_config(global)?;
-    let store = Store::open(&config.store.path)
-        .with_context(|| format!("cannot open the store {}", config.store.path.display()))?;
+    let store = super::open_store(&config.store.path)?;
     Ok((config, store))
 }
 

@@ -43,9 +43,12 @@ pub(crate) struct Executed {
 
 impl Job {
     /// Opens the store and builds the client and settings from a validated config.
+    /// Every configured path is checked here, before any DingTalk call.
     pub fn open(config: Config, clock: SharedClock) -> anyhow::Result<Job> {
-        let store = Store::open(&config.store.path)
-            .with_context(|| format!("cannot open the store {}", config.store.path.display()))?;
+        let store = super::open_store(&config.store.path)?;
+        if let Some(path) = &config.metrics.textfile {
+            crate::config::check_output_file("metrics.textfile", path)?;
+        }
         let recorder = Arc::new(StoreRecorder::new(
             store.call_log().context("cannot open the call ledger")?,
             config.timezone,

@@ -12,7 +12,8 @@
 //! [`SecretString`], never printed.
 //!
 //! This module does no logging and reads no clock; environment access goes through a lookup
-//! function so tests can inject it.
+//! function so tests can inject it. Paths are checked against the file system only when a job
+//! opens (`paths`), not when the file is parsed.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,9 @@ use crate::domain::{Policy, UserId};
 use crate::sink::{SecretEnv, SinkConfig, SinkKind};
 
 pub(crate) mod de;
+mod paths;
+
+pub(crate) use paths::check_output_file;
 
 /// Default store file, relative to the working directory.
 pub(crate) const DEFAULT_STORE_PATH: &str = "dingtalk-reconcile.db";
@@ -58,6 +62,14 @@ pub enum ConfigError {
     Refused { key: String, message: String },
     #[error("config key `{key}` is missing: {hint}")]
     Missing { key: String, hint: String },
+    /// A path the job cannot use where it is (checked when a job opens, before any call).
+    #[error("config key `{key}` = {value:?} cannot be used: {problem}; expected {expected}")]
+    Unusable {
+        key: String,
+        value: String,
+        problem: String,
+        expected: String,
+    },
 }
 
 impl ConfigError {

@@ -4,6 +4,10 @@
 //! left behind shows as abandoned; unusable store and metrics paths are configuration errors
 //! naming their key before any DingTalk call.
 
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Output;
+
 use chrono::{Duration, Utc};
 use dingtalk_reconcile::store::{LockHolder, NewRun, RunKind, current_host};
 use dingtalk_sim::{FaultKind, FaultRule};
@@ -188,4 +192,70 @@ async fn a_live_holder_is_respected_while_its_heartbeat_is_fresh_and_not_once_it
         "{:?}",
         wedged.errors
     );
+}
+
+/// Writes the rig's config with the value of one path key (`store.path` or
+/// `metrics.textfile`) replaced: `standard` (the rig's own path) becomes `unusable`.
+fn write_config_with_path(rig: &Rig, standard: &Path, unusable: &Path) {
+    let quoted = |path: &Path| format!("{:?}", path.display().to_string());
+    let text = rig.config_text(&rig.sim.base_url(), "");
+    assert!(text.contains(&quoted(standard)), "{text}");
+    let text = text.replace(&quoted(standard), &quoted(unusable));
+    std::fs::write(rig.config_path(), text).unwrap();
+}
+
+/// Runs `command` and asserts a configuration error naming `key`, `path` and what was expected,
+/// with no call to DingTalk at all.
+#[track_caller]
+fn assert_unusable_path(output: &Output, rig: &Rig, key: &str, path: &Path) {
+    assert_code(output, 78);
+    let stderr = stderr(output);
+    assert!(stderr.contains(&format!("`{key}`")), "{stderr}");
+    assert!(stderr.contains(&path.display().to_string()), "{stderr}");
+    assert!(stderr.contains("expected"), "{stderr}");
+    assert_eq!(
+        rig.sim.stats().calls,
+        BTreeMap::new(),
+        "no DingTalk call before the path was checked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_store_paths_are_configuration_errors_naming_store_path() {
+    let rig = Rig::new(106).await;
+    let plain_file = rig.dir.path().join("plain");
+    std::fs::write(&plain_file, "not a directory").unwrap();
+    let unusable = [
+        rig.dir.path().join("absent").join("reconcile.db"),
+        rig.dir.path().to_path_buf(),
+        plain_file.join("reconcile.db"),
+    ];
+    for path in unusable {
+        write_config_with_path(&rig, &rig.store_path(), &path);
+        for command in [&["run"][..], &["status"]] {
+            let output = rig.bin(command).await;
+            assert_unusable_path(&output, &rig, "store.path", &path);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unusable_metrics_path_fails_before_any_dingtalk_call_naming_its_key() {
+    let rig = Rig::new(107).await;
+    let plain_file = rig.dir.path().join("plain");
+    std::fs::write(&plain_file, "not a directory").unwrap();
+    let unusable = [
+        rig.dir
+            .path()
+            .join("absent")
+            .join("dingtalk_reconcile.prom"),
+        plain_file.join("dingtalk_reconcile.prom"),
+        rig.dir.path().to_path_buf(),
+    ];
+    for path in unusable {
+        write_config_with_path(&rig, &rig.metrics_path(), &path);
+        let output = rig.bin(&["run"]).await;
+        assert_unusable_path(&output, &rig, "metrics.textfile", &path);
+    }
+    assert!(rig.store().recent_runs(10).unwrap().is_empty());
 }
