@@ -7,7 +7,9 @@ use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{BackfillArgs, GlobalArgs, PlanArgs};
-use crate::commands::job::{Job, load_config, outcome_of, run_error, stop_flag_raised_by, unlock};
+use crate::commands::job::{
+    Job, load_config, outcome_of, run_error, stop_flag_raised_by, stop_signal, unlock,
+};
 use crate::commands::{SharedClock, print_stdout};
 use crate::dingtalk::StopFlag;
 use crate::dingtalk::limits;
@@ -75,7 +77,7 @@ pub(crate) async fn backfill(global: &GlobalArgs, args: BackfillArgs) -> anyhow:
     // SIGINT/SIGTERM: the chunk in progress makes no further DingTalk call and is recorded
     // partial, no further chunk starts, the checkpoint stays resumable. Listened for before the
     // lock is taken, so no signal finds the lock held and nobody to release it.
-    let (stop, watcher) = stop_flag_raised_by(crate::schedule::shutdown_signal());
+    let (stop, watcher) = stop_flag_raised_by(stop_signal());
     let lock = match job.lock(&stop) {
         Ok(lock) => lock,
         Err(error) => {

@@ -238,6 +238,28 @@ impl Job {
     }
 }
 
+/// SIGINT or SIGTERM, listened for from the moment this returns rather than from the first poll
+/// (as [`crate::schedule::shutdown_signal`] does): a signal that arrives while the lock is being
+/// taken is a stop request, never the default termination that would leave the lock behind.
+pub(crate) fn stop_signal() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut interrupt), Ok(mut terminate)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            return Box::pin(async move {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
+            });
+        }
+    }
+    Box::pin(crate::schedule::shutdown_signal())
+}
+
 /// A stop flag raised (once, with a warning) when `stop` completes, and the task watching for it;
 /// abort the task when the work it guards is over.
 pub(crate) fn stop_flag_raised_by(
@@ -369,9 +391,7 @@ pub(crate) async fn nightly(global: &GlobalArgs, args: RunArgs) -> anyhow::Resul
         dry_run: false,
         trigger: "cli".into(),
     };
-    let executed = job
-        .execute_until(request, crate::schedule::shutdown_signal())
-        .await?;
+    let executed = job.execute_until(request, stop_signal()).await?;
     if args.report {
         let text = report::render(&executed.report, args.format, &job.render_options());
         super::print_stdout(&text)?;

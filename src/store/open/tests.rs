@@ -274,7 +274,9 @@ fn a_schema_that_differs_is_refused_with_a_short_summary_of_what_differs() {
         .execute_batch(
             "ALTER TABLE runs DROP COLUMN deferred_json;
              DROP INDEX corrections_run;
-             CREATE TABLE extra (x INTEGER);",
+             CREATE TABLE extra (x INTEGER);
+             CREATE INDEX theirs ON corrections (slot_key);
+             CREATE TRIGGER audit AFTER INSERT ON runs BEGIN SELECT 1; END;",
         )
         .unwrap();
 
