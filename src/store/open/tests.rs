@@ -428,3 +428,10 @@ fn the_store_moves_to_another_thread_and_the_call_log_is_shared_across_threads()
     assert_eq!(usage.by_endpoint.get("/attendance/list"), Some(&3));
     assert_eq!(usage.by_endpoint.get("/attendance/listRecord"), Some(&3));
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_store_that_cannot_be_created_is_unusable() {
+    // /proc takes no new file, even from root.
+    check_unusable(Path::new("/proc/reconcile.db"), "it cannot be created");
+}
