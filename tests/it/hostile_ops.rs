@@ -13,7 +13,7 @@ use dingtalk_reconcile::store::{LockHolder, NewRun, RunKind, current_host};
 use dingtalk_sim::{FaultKind, FaultRule};
 
 use crate::support::bin::{Rig, assert_code, stderr, stdout};
-use crate::support::{date, refusing_port};
+use crate::support::{date, refusing_port, stop};
 
 /// The commands that reach DingTalk, each as the binary takes it.
 const REACHING_COMMANDS: [&[&str]; 3] = [
@@ -258,4 +258,63 @@ async fn an_unusable_metrics_path_fails_before_any_dingtalk_call_naming_its_key(
         assert_unusable_path(&output, &rig, "metrics.textfile", &path);
     }
     assert!(rig.store().recent_runs(10).unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_killed_with_sigkill_shows_abandoned_once_the_next_run_takes_the_lock() {
+    let rig = Rig::new(108).await;
+    // Caught inside the first results call of its first chunk (metered calls come after the
+    // chunk's run is recorded), then killed: its run stays `running`.
+    let mut hold = FaultRule::new(
+        Some("/attendance/list"),
+        FaultKind::Slow { delay_ms: 5_000 },
+    );
+    hold.times = 1;
+    rig.sim.state().arm_faults(vec![hold]);
+    let mut backfill = stop::spawn(
+        rig.args(&[
+            "backfill",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-10-09",
+            "--yes",
+        ]),
+        Vec::new(),
+    );
+    let sim = rig.sim.state();
+    backfill
+        .until("the backfill is inside the held call", || {
+            stop::caught(&sim)
+        })
+        .await;
+    let killed_pid = backfill.pid();
+    backfill.signal("KILL");
+    assert_eq!(backfill.finish().await.code, None, "killed");
+    let store = rig.store();
+    let killed_run = store
+        .recent_runs(1)
+        .unwrap()
+        .pop()
+        .expect("the chunk recorded itself");
+    assert_eq!(killed_run.outcome_name(), "running");
+    assert_eq!(
+        store.lock_holder().unwrap().map(|holder| holder.pid),
+        Some(killed_pid)
+    );
+    drop(store);
+
+    let output = rig.bin(&["run"]).await;
+
+    assert_code(&output, 0);
+    let store = rig.store();
+    let runs = store.recent_runs(10).unwrap();
+    let killed_run = runs.iter().find(|run| run.id == killed_run.id).unwrap();
+    assert_eq!(killed_run.outcome_name(), "abandoned");
+    assert!(killed_run.finished_at.is_some());
+    let status = stdout(&rig.bin(&["status"]).await);
+    assert!(
+        status.contains("abandoned") && status.contains("(taken over "),
+        "{status}"
+    );
 }
