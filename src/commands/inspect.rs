@@ -111,11 +111,14 @@ fn collect_status(
     Ok(Status {
         store: path.to_owned(),
         as_of,
-        lock: store.lock_holder()?.map(|holder| LockStatus {
-            pid: holder.pid,
-            host: holder.host,
-            run_id: holder.run_id,
-            since: holder.acquired_at,
+        // Real time, not `as_of`: heartbeats are wall-clock instants.
+        lock: store.lock_state(Utc::now())?.map(|state| LockStatus {
+            pid: state.holder.pid,
+            host: state.holder.host,
+            run_id: state.holder.run_id,
+            since: state.holder.acquired_at,
+            heartbeat: state.heartbeat,
+            gone: state.gone.map(|gone| gone.to_string()),
         }),
         runs,
         quota: QuotaStatus {

@@ -30,6 +30,10 @@ pub(crate) struct LockStatus {
     pub(crate) host: String,
     pub(crate) run_id: Option<i64>,
     pub(crate) since: DateTime<Utc>,
+    /// The holder's last sign of life.
+    pub(crate) heartbeat: DateTime<Utc>,
+    /// Why the holder is presumed gone (the next run takes the lock over); `None` while alive.
+    pub(crate) gone: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -87,11 +91,18 @@ pub(crate) fn render_status(status: &Status, tz: Tz) -> String {
         Some(lock) => {
             let _ = writeln!(
                 out,
-                "lock       held by pid {} on {} since {}",
+                "lock       held by pid {} on {} since {}, last heartbeat {}",
                 lock.pid,
                 lock.host,
-                local(lock.since)
+                local(lock.since),
+                local(lock.heartbeat)
             );
+            if let Some(gone) = &lock.gone {
+                let _ = writeln!(
+                    out,
+                    "           presumed gone: {gone}; the next run takes the lock over"
+                );
+            }
         }
         None => {
             let _ = writeln!(out, "lock       free");
@@ -191,6 +202,8 @@ mod tests {
                 host: "batch-01".to_owned(),
                 run_id: Some(13),
                 since: at("2026-11-14T18:10:00Z"),
+                heartbeat: at("2026-11-14T18:40:30Z"),
+                gone: None,
             }),
             runs: vec![
                 run(13, "run", "running", "2026-11-14T18:10:00Z", 7, 13, 0),
@@ -231,6 +244,23 @@ mod tests {
         assert!(text.contains("\nsinks      no backlog\n"), "{text}");
         assert!(text.ends_with("\nlast runs\n  none yet\n"), "{text}");
         assert!(!text.contains("OVER BUDGET"), "{text}");
+    }
+
+    #[test]
+    fn a_lock_whose_holder_is_gone_says_why_and_what_happens_next() {
+        let mut status = busy();
+        if let Some(lock) = &mut status.lock {
+            lock.gone = Some("no process has its pid on this host".to_owned());
+        }
+        let text = render_status(&status, SHANGHAI);
+        assert!(
+            text.contains(
+                "lock       held by pid 4242 on batch-01 since 2026-11-15 02:10, last heartbeat \
+                 2026-11-15 02:40\n           presumed gone: no process has its pid on this host; \
+                 the next run takes the lock over\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -158,6 +158,15 @@ pub enum LockAcquired {
     TookOver { previous: LockHolder, gone: Gone },
 }
 
+/// The lock as [`Store::lock_state`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LockState {
+    pub(crate) holder: LockHolder,
+    pub(crate) heartbeat: DateTime<Utc>,
+    /// Why the holder is presumed gone; `None` while it is alive.
+    pub(crate) gone: Option<Gone>,
+}
+
 /// Why a holder is presumed gone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Gone {
@@ -220,13 +229,15 @@ impl Store {
             Some((current, _)) if current.same_acquisition(holder) => {
                 return Ok(LockAcquired::AlreadyHeld);
             }
-            Some((current, heartbeat)) => match holder_gone(&current, heartbeat, holder) {
-                None => return Err(Error::Locked { holder: current }),
-                Some(gone) => LockAcquired::TookOver {
-                    previous: current,
-                    gone,
-                },
-            },
+            Some((current, heartbeat)) => {
+                match holder_gone(&current, heartbeat, holder.acquired_at, &holder.host) {
+                    None => return Err(Error::Locked { holder: current }),
+                    Some(gone) => LockAcquired::TookOver {
+                        previous: current,
+                        gone,
+                    },
+                }
+            }
         };
         let (process_boot, process_ticks) = match &holder.process_start {
             Some(start) => (Some(start.boot_id.as_str()), Some(start.start_ticks)),
@@ -341,6 +352,18 @@ impl Store {
     /// The current holder, if any (alive or not).
     pub fn lock_holder(&self) -> Result<Option<LockHolder>, Error> {
         Ok(read_lock(&self.conn, &self.location)?.map(|(holder, _)| holder))
+    }
+
+    /// The lock as a reader on this host sees it at `now` (real time): its holder, its last
+    /// heartbeat and, when the holder is presumed gone, why (the next run takes the lock over).
+    pub(crate) fn lock_state(&self, now: DateTime<Utc>) -> Result<Option<LockState>, Error> {
+        Ok(
+            read_lock(&self.conn, &self.location)?.map(|(holder, heartbeat)| LockState {
+                gone: holder_gone(&holder, heartbeat, now, &current_host()),
+                holder,
+                heartbeat,
+            }),
+        )
     }
 
     /// Records that `holder` is still working at `at` (and its run id, once known). Returns
@@ -550,18 +573,19 @@ fn decode_lock(reader: &Reader<'_, '_>) -> Result<(LockHolder, DateTime<Utc>), E
     Ok((holder, reader.instant(4, "heartbeat_ms")?))
 }
 
-/// Why the stored holder is presumed gone, judged by the one who wants the lock at its
-/// `acquired_at`; `None` while it is alive.
+/// Why the stored holder is presumed gone, judged at `now` from `host`; `None` while it is
+/// alive.
 fn holder_gone(
     current: &LockHolder,
     heartbeat: DateTime<Utc>,
-    wanting: &LockHolder,
+    now: DateTime<Utc>,
+    host: &str,
 ) -> Option<Gone> {
-    let age = wanting.acquired_at - heartbeat;
+    let age = now - heartbeat;
     if age > LOCK_STALE_AFTER {
         return Some(Gone::StaleHeartbeat { age });
     }
-    if current.host != wanting.host {
+    if current.host != host {
         return None;
     }
     process_gone(current.pid, current.process_start.as_ref())

@@ -303,6 +303,9 @@ async fn a_backfill_killed_with_sigkill_shows_abandoned_once_the_next_run_takes_
         Some(killed_pid)
     );
     drop(store);
+    let status = stdout(&rig.bin(&["status"]).await);
+    // Its pid is free (or, should another process have taken it since, reused).
+    assert!(status.contains("presumed gone: "), "{status}");
 
     let output = rig.bin(&["run"]).await;
 

@@ -346,3 +346,27 @@ fn a_guard_whose_lock_was_taken_over_calls_on_lost_and_stops_beating() {
     assert!(!lock.release().unwrap(), "the taker's lock is not released");
     assert_eq!(store.lock_holder().unwrap(), Some(taker));
 }
+
+#[test]
+fn the_lock_state_says_whether_and_why_its_holder_is_presumed_gone() {
+    let mut store = store();
+    assert_eq!(store.lock_state(at(1)).unwrap(), None);
+    let me = LockHolder::current(None, at(1));
+    store.acquire_lock(&me).unwrap();
+
+    let alive = store
+        .lock_state(at(1) + Duration::minutes(1))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (alive.holder, alive.heartbeat, alive.gone),
+        (me, at(1), None)
+    );
+    let stale = store.lock_state(at(2)).unwrap().unwrap();
+    assert_eq!(
+        stale.gone,
+        Some(Gone::StaleHeartbeat {
+            age: Duration::hours(1)
+        })
+    );
+}
