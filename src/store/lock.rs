@@ -34,6 +34,11 @@ use super::codec::{Reader, ms};
 use super::error::{Error, Location, SqlResultExt};
 use super::runs;
 
+mod process;
+
+pub use process::ProcessStart;
+use process::process_gone;
+
 /// How often a held lock's heartbeat is renewed (by the guard's own thread).
 pub(crate) const HEARTBEAT_EVERY: StdDuration = StdDuration::from_secs(30);
 
@@ -47,45 +52,6 @@ pub(crate) const STALE_AFTER_BEATS: i32 = 10;
 /// A holder whose heartbeat is older than this is presumed gone, on any host.
 pub(crate) const LOCK_STALE_AFTER: Duration =
     Duration::seconds(HEARTBEAT_EVERY.as_secs() as i64 * STALE_AFTER_BEATS as i64);
-
-/// When a process started, as its host's kernel tells it: what tells it from a later process
-/// with the same pid.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProcessStart {
-    /// `/proc/sys/kernel/random/boot_id`: changes at every boot.
-    pub boot_id: String,
-    /// Field 22 (`starttime`) of `/proc/<pid>/stat`: clock ticks from boot to the process's
-    /// start.
-    pub start_ticks: u64,
-}
-
-impl ProcessStart {
-    /// The start of process `pid` on this host; `None` when it cannot be read (no such process,
-    /// not Linux).
-    pub fn of(pid: u32) -> Option<ProcessStart> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        Some(ProcessStart {
-            boot_id: boot_id()?,
-            start_ticks: start_ticks(&stat)?,
-        })
-    }
-}
-
-/// This host's boot id, where the kernel tells it.
-fn boot_id() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .ok()
-        .map(|id| id.trim().to_owned())
-        .filter(|id| !id.is_empty())
-}
-
-/// Field 22 of a `/proc/<pid>/stat` line. The second field (the command name, in parentheses)
-/// may hold spaces and parentheses itself, so fields are counted after its last `)`.
-fn start_ticks(stat: &str) -> Option<u64> {
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    // Field 3 (the state) is the first after the name: field 22 is the 20th.
-    after_name.split_whitespace().nth(19)?.parse().ok()
-}
 
 /// Who holds (or wants) the run lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -589,28 +555,6 @@ fn holder_gone(
         return None;
     }
     process_gone(current.pid, current.process_start.as_ref())
-}
-
-/// Whether process `pid` on this host, started at `started` (when known), is gone; `None` while
-/// it is there, or where that cannot be told.
-fn process_gone(pid: u32, started: Option<&ProcessStart>) -> Option<Gone> {
-    if !cfg!(target_os = "linux") {
-        return None;
-    }
-    if let (Some(started), Some(boot)) = (started, boot_id())
-        && started.boot_id != boot
-    {
-        return Some(Gone::Rebooted);
-    }
-    if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-        return Some(Gone::NoProcess);
-    }
-    match (started, ProcessStart::of(pid)) {
-        (Some(started), Some(now)) if now.start_ticks != started.start_ticks => {
-            Some(Gone::PidReused)
-        }
-        _ => None,
-    }
 }
 
 #[cfg(test)]

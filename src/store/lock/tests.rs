@@ -1,5 +1,6 @@
 //! Tests of the run lock: who holds it, when a holder is gone, the guard and its heartbeat.
 
+use super::process::{boot_id, start_ticks};
 use super::*;
 use crate::store::test_support::{at, day, new_run, store};
 
