@@ -2,7 +2,8 @@
 //! the lock → run → deliver → metrics → unlock sequence every kind of run goes through.
 //!
 //! The run lock is a [`RunLock`] guard: released when the run is over, or when the guard is
-//! dropped on any early return. Stopping is a set-once [`StopFlag`] raised by the stop signal
+//! dropped on any early return; its own thread renews the heartbeat meanwhile, and raises the
+//! run's stop flag if it finds the lock taken over. Stopping is a set-once [`StopFlag`] raised by the stop signal
 //! ([`Job::execute_until`]); the run consults it before every item and its budget refuses
 //! every metered call after it.
 
