@@ -7,7 +7,9 @@ use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{BackfillArgs, GlobalArgs, PlanArgs};
-use crate::commands::job::{Job, load_config, outcome_of, stop_flag_raised_by, unlock};
+use crate::commands::job::{
+    Job, load_config, outcome_of, run_error, stop_flag_raised_by, stop_signal, unlock,
+};
 use crate::commands::{SharedClock, print_stdout};
 use crate::dingtalk::StopFlag;
 use crate::dingtalk::limits;
@@ -72,12 +74,19 @@ pub(crate) async fn backfill(global: &GlobalArgs, args: BackfillArgs) -> anyhow:
     let as_of = clock.now();
     let tz = job.config.timezone;
     check_range(args.from, args.to, quota::local_date(as_of, tz))?;
-    let lock = job.lock()?;
+    // SIGINT/SIGTERM: the chunk in progress makes no further DingTalk call and is recorded
+    // partial, no further chunk starts, the checkpoint stays resumable. Listened for before the
+    // lock is taken, so no signal finds the lock held and nobody to release it.
+    let (stop, watcher) = stop_flag_raised_by(stop_signal());
+    let lock = match job.lock(&stop) {
+        Ok(lock) => lock,
+        Err(error) => {
+            watcher.abort();
+            return Err(error);
+        }
+    };
     let (from, to) = (args.from, args.to);
     let options = args.into_options();
-    // SIGINT/SIGTERM: the chunk in progress makes no further DingTalk call and is recorded
-    // partial, no further chunk starts, the checkpoint stays resumable.
-    let (stop, watcher) = stop_flag_raised_by(crate::schedule::shutdown_signal());
     let result = run_backfill(&mut job, &lock, from, to, users, &options, as_of, &stop).await;
     watcher.abort();
     unlock(lock);
@@ -291,7 +300,7 @@ pub(crate) async fn run_backfill(
                     exit = Outcome::Partial;
                     break 'passes;
                 }
-                RunOutcome::Failed => {
+                RunOutcome::Failed | RunOutcome::Abandoned => {
                     progress.abandon();
                     outcome_of(&summary)?;
                 }
@@ -352,7 +361,7 @@ async fn estimate_cost(
     };
     let plan = plan_run(&job.store, &job.client, &job.settings, &request)
         .await
-        .context("cannot estimate the backfill's cost")?;
+        .map_err(|error| run_error(error).context("cannot estimate the backfill's cost"))?;
     Ok(plan.estimated_calls
         + plan
             .deferred
@@ -400,7 +409,7 @@ pub(crate) async fn plan(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<
     };
     let plan = plan_run(&job.store, &job.client, &job.settings, &request)
         .await
-        .context("cannot plan the run")?;
+        .map_err(|error| run_error(error).context("cannot plan the run"))?;
     let month = YearMonth::of(as_of, job.config.timezone).to_string();
     let used = job.store.month_usage(&month)?.metered;
     print_stdout(&report::plan::render_plan(

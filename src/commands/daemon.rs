@@ -91,7 +91,7 @@ pub async fn tick(
         Ok(executed) => match executed.summary.outcome {
             RunOutcome::Done => TickOutcome::Done,
             RunOutcome::Partial => TickOutcome::Partial,
-            RunOutcome::Failed => TickOutcome::Failed,
+            RunOutcome::Failed | RunOutcome::Abandoned => TickOutcome::Failed,
         },
         Err(error) if crate::exit::code_for(&error) == crate::exit::LOCKED => {
             tracing::warn!(error = %format!("{error:#}"), "skipped: another run holds the store");

@@ -141,7 +141,8 @@ fn open_demo_store(
 async fn backfill_month(job: &mut Job, month: &DemoMonth) -> anyhow::Result<()> {
     let (from, to, at) = (month.from, month.to, month.backfill_at);
     eprintln!("demo: backfilling {from} .. {to} as of {at}");
-    let lock = job.lock()?;
+    let stop = crate::dingtalk::StopFlag::new();
+    let lock = job.lock(&stop)?;
     let options = BackfillOptions {
         max_calls: None,
         yes: true,
@@ -149,7 +150,6 @@ async fn backfill_month(job: &mut Job, month: &DemoMonth) -> anyhow::Result<()> 
         report: false,
         format: ReportFormat::Text,
     };
-    let stop = crate::dingtalk::StopFlag::new();
     let backfill = run_backfill(job, &lock, from, to, None, &options, at, &stop).await;
     drop(lock);
     backfill.map(drop)

@@ -17,8 +17,7 @@ use crate::store::Store;
 
 fn open_store(global: &GlobalArgs) -> anyhow::Result<(crate::config::Config, Store)> {
     let config = load_config(global)?;
-    let store = Store::open(&config.store.path)
-        .with_context(|| format!("cannot open the store {}", config.store.path.display()))?;
+    let store = super::open_store(&config.store.path)?;
     Ok((config, store))
 }
 
@@ -112,11 +111,14 @@ fn collect_status(
     Ok(Status {
         store: path.to_owned(),
         as_of,
-        lock: store.lock_holder()?.map(|holder| LockStatus {
-            pid: holder.pid,
-            host: holder.host,
-            run_id: holder.run_id,
-            since: holder.acquired_at,
+        // Real time, not `as_of`: heartbeats are wall-clock instants.
+        lock: store.lock_state(Utc::now())?.map(|state| LockStatus {
+            pid: state.holder.pid,
+            host: state.holder.host,
+            run_id: state.holder.run_id,
+            since: state.holder.acquired_at,
+            heartbeat: state.heartbeat,
+            gone: state.gone.map(|gone| gone.to_string()),
         }),
         runs,
         quota: QuotaStatus {

@@ -2,7 +2,8 @@
 //! the lock → run → deliver → metrics → unlock sequence every kind of run goes through.
 //!
 //! The run lock is a [`RunLock`] guard: released when the run is over, or when the guard is
-//! dropped on any early return. Stopping is a set-once [`StopFlag`] raised by the stop signal
+//! dropped on any early return; its own thread renews the heartbeat meanwhile, and raises the
+//! run's stop flag if it finds the lock taken over. Stopping is a set-once [`StopFlag`] raised by the stop signal
 //! ([`Job::execute_until`]); the run consults it before every item and its budget refuses
 //! every metered call after it.
 
@@ -43,9 +44,12 @@ pub(crate) struct Executed {
 
 impl Job {
     /// Opens the store and builds the client and settings from a validated config.
+    /// Every configured path is checked here, before any DingTalk call.
     pub fn open(config: Config, clock: SharedClock) -> anyhow::Result<Job> {
-        let store = Store::open(&config.store.path)
-            .with_context(|| format!("cannot open the store {}", config.store.path.display()))?;
+        let store = super::open_store(&config.store.path)?;
+        if let Some(path) = &config.metrics.textfile {
+            crate::config::check_output_file("metrics.textfile", path)?;
+        }
         let recorder = Arc::new(StoreRecorder::new(
             store.call_log().context("cannot open the call ledger")?,
             config.timezone,
@@ -88,7 +92,7 @@ impl Job {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<Executed> {
         let (flag, watcher) = stop_flag_raised_by(stop);
-        let result = match self.lock() {
+        let result = match self.lock(&flag) {
             Ok(lock) => {
                 let result = self.execute_locked(&request, &lock, &flag).await;
                 unlock(lock);
@@ -101,9 +105,17 @@ impl Job {
     }
 
     /// Takes the run lock (exit code 75 when another live run holds it); it is released when
-    /// the guard is dropped.
-    pub(crate) fn lock(&mut self) -> anyhow::Result<RunLock> {
-        match self.store.lock_run(LockHolder::current(None, Utc::now())) {
+    /// the guard is dropped. Its heartbeat is renewed in the background while the guard lives;
+    /// if the lock is found taken over meanwhile, `stop` is raised: no further DingTalk call.
+    pub(crate) fn lock(&mut self, stop: &StopFlag) -> anyhow::Result<RunLock> {
+        let stop = stop.clone();
+        let on_lost = move || {
+            stop.raise();
+        };
+        match self
+            .store
+            .lock_run(LockHolder::current(None, Utc::now()), on_lost)
+        {
             Ok(lock) => Ok(lock),
             Err(store::Error::Locked { holder }) => Err(anyhow::Error::new(ExitKind::Locked)
                 .context(format!("another run holds the store: {holder}"))),
@@ -118,8 +130,8 @@ impl Job {
         lock: &RunLock,
         stop: &StopFlag,
     ) -> anyhow::Result<Executed> {
-        // Each run (and each backfill chunk) renews the lock's heartbeat, so a long backfill is
-        // never mistaken for a dead holder; a lock taken over meanwhile stops us.
+        // The guard's thread renews the heartbeat; each run (and each backfill chunk) also
+        // checks that the lock is still ours: a lock taken over meanwhile stops us.
         if !lock
             .heartbeat(Utc::now())
             .context("cannot renew the run lock")?
@@ -232,6 +244,28 @@ impl Job {
     }
 }
 
+/// SIGINT or SIGTERM, listened for from the moment this returns rather than from the first poll
+/// (as [`crate::schedule::shutdown_signal`] does): a signal that arrives while the lock is being
+/// taken is a stop request, never the default termination that would leave the lock behind.
+pub(crate) fn stop_signal() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut interrupt), Ok(mut terminate)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            return Box::pin(async move {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
+            });
+        }
+    }
+    Box::pin(crate::schedule::shutdown_signal())
+}
+
 /// A stop flag raised (once, with a warning) when `stop` completes, and the task watching for it;
 /// abort the task when the work it guards is over.
 pub(crate) fn stop_flag_raised_by(
@@ -264,16 +298,20 @@ pub(crate) fn outcome_of(summary: &RunSummary) -> anyhow::Result<Outcome> {
     match summary.outcome {
         RunOutcome::Done => Ok(Outcome::Done),
         RunOutcome::Partial => Ok(Outcome::Partial),
-        RunOutcome::Failed => Err(anyhow::Error::new(ExitKind::Failed).context(format!(
-            "run {} failed: {}",
-            summary.run_id,
-            summary.errors.join("; ")
-        ))),
+        // A run never records itself abandoned; were it found so, it did not finish.
+        RunOutcome::Failed | RunOutcome::Abandoned => Err(anyhow::Error::new(ExitKind::Failed)
+            .context(format!(
+                "run {} {}: {}",
+                summary.run_id,
+                summary.outcome,
+                summary.errors.join("; ")
+            ))),
     }
 }
 
-/// Maps a run error to the exit code its cause deserves.
-fn run_error(error: RunError) -> anyhow::Error {
+/// Maps a run error to the exit code its cause deserves: DingTalk unreachable or credentials
+/// rejected is [`ExitKind::Unreachable`] whichever command met it (`run`, `backfill`, `plan`).
+pub(crate) fn run_error(error: RunError) -> anyhow::Error {
     let kind = match &error {
         RunError::DingTalk(cause) if unreachable(cause) => Some(ExitKind::Unreachable),
         _ => None,
@@ -359,9 +397,7 @@ pub(crate) async fn nightly(global: &GlobalArgs, args: RunArgs) -> anyhow::Resul
         dry_run: false,
         trigger: "cli".into(),
     };
-    let executed = job
-        .execute_until(request, crate::schedule::shutdown_signal())
-        .await?;
+    let executed = job.execute_until(request, stop_signal()).await?;
     if args.report {
         let text = report::render(&executed.report, args.format, &job.render_options());
         super::print_stdout(&text)?;

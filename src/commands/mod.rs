@@ -77,6 +77,29 @@ fn without_simulator(command: &str) -> anyhow::Error {
     ))
 }
 
+/// Opens the store at `path`, the value of `store.path`. A path that cannot hold a store (a
+/// missing directory, a directory, a file this user cannot write) is a configuration error
+/// naming the key (exit code 78); a store that is not ours, newer or damaged stays a store error.
+pub(crate) fn open_store(path: &std::path::Path) -> anyhow::Result<crate::store::Store> {
+    match crate::store::Store::open(path) {
+        Ok(store) => Ok(store),
+        Err(crate::store::Error::Unusable {
+            path,
+            problem,
+            expected,
+        }) => Err(crate::config::ConfigError::Unusable {
+            key: "store.path".into(),
+            value: path.display().to_string(),
+            problem,
+            expected: expected.into(),
+        }
+        .into()),
+        Err(error) => {
+            Err(error).with_context(|| format!("cannot open the store {}", path.display()))
+        }
+    }
+}
+
 /// Writes `text` to stdout, ending with a newline; a closed pipe is not an error.
 pub(crate) fn print_stdout(text: &str) -> anyhow::Result<()> {
     use std::io::Write;

@@ -33,7 +33,7 @@ pub(crate) async fn replay(global: &GlobalArgs, args: &SinkReplayArgs) -> anyhow
     }
     // Under the run lock: a run delivering at the same time could otherwise hand the same
     // correction to a file sink twice.
-    let lock = job.lock()?;
+    let lock = job.lock(&crate::dingtalk::StopFlag::new())?;
     let replayed = job
         .store
         .outbox_replay(&args.sink, args.from, args.to, Utc::now());

@@ -12,7 +12,8 @@
 //! [`SecretString`], never printed.
 //!
 //! This module does no logging and reads no clock; environment access goes through a lookup
-//! function so tests can inject it.
+//! function so tests can inject it. Paths are checked against the file system only when a job
+//! opens (`paths`), not when the file is parsed.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,9 @@ use crate::domain::{Policy, UserId};
 use crate::sink::{SecretEnv, SinkConfig, SinkKind};
 
 pub(crate) mod de;
+mod paths;
+
+pub(crate) use paths::check_output_file;
 
 /// Default store file, relative to the working directory.
 pub(crate) const DEFAULT_STORE_PATH: &str = "dingtalk-reconcile.db";
@@ -58,6 +62,14 @@ pub enum ConfigError {
     Refused { key: String, message: String },
     #[error("config key `{key}` is missing: {hint}")]
     Missing { key: String, hint: String },
+    /// A path the job cannot use where it is (checked when a job opens, before any call).
+    #[error("config key `{key}` = {value:?} cannot be used: {problem}; expected {expected}")]
+    Unusable {
+        key: String,
+        value: String,
+        problem: String,
+        expected: String,
+    },
 }
 
 impl ConfigError {
@@ -577,6 +589,13 @@ fn sinks(
         };
         let mut rest = table.clone();
         rest.remove("kind");
+        let is_webhook = table.get("kind").and_then(toml::Value::as_str) == Some("webhook");
+        // `unsigned` belongs to webhooks only: elsewhere it stays an unknown key (a warning).
+        let unsigned = if is_webhook {
+            unsigned_opt_in(rest.remove("unsigned"), &prefix)?
+        } else {
+            false
+        };
         let rest = toml::Value::Table(rest);
         let mut kind = match table.get("kind").and_then(toml::Value::as_str) {
             Some("webhook") => {
@@ -592,10 +611,52 @@ fn sinks(
         };
         if let SinkKind::Webhook(webhook) = &mut kind {
             webhook.secret = webhook.secret.take().filter(|var| !var.0.is_empty());
+            check_signing(&name, &prefix, webhook.secret.is_some(), unsigned)?;
         }
         sinks.push(SinkConfig { name, kind });
     }
     Ok(sinks)
+}
+
+/// A webhook's `unsigned` key: absent is false.
+fn unsigned_opt_in(value: Option<toml::Value>, prefix: &str) -> Result<bool, ConfigError> {
+    match value {
+        None => Ok(false),
+        Some(toml::Value::Boolean(unsigned)) => Ok(unsigned),
+        Some(other) => Err(ConfigError::invalid(
+            &format!("{prefix}.unsigned"),
+            "true or false",
+            format!("a {}", other.type_str()),
+        )),
+    }
+}
+
+/// A webhook signs its requests (`secret_env`) or says it does not on purpose
+/// (`unsigned = true`); never both, never neither: a receiver that cannot tell our requests from
+/// forged ones must be a decision, not an omission.
+fn check_signing(
+    name: &str,
+    prefix: &str,
+    signed: bool,
+    unsigned: bool,
+) -> Result<(), ConfigError> {
+    match (signed, unsigned) {
+        (true, false) | (false, true) => Ok(()),
+        (false, false) => Err(ConfigError::Missing {
+            key: format!("{prefix}.secret_env"),
+            hint: format!(
+                "webhook sink {name:?} has no signing secret: set secret_env to the environment \
+                 variable holding it, or unsigned = true to send unsigned requests on purpose"
+            ),
+        }),
+        (true, true) => Err(ConfigError::invalid(
+            &format!("{prefix}.unsigned"),
+            &format!(
+                "either secret_env (signed) or unsigned = true for webhook sink {name:?}, not both"
+            ),
+            "both",
+        )),
+    }
 }
 
 /// Parses a six-field cron expression (seconds first), as the daemon's scheduler does.
@@ -743,7 +804,8 @@ mod tests {
         let config = parse(&format!(
             "{MINIMAL}\n[scope]\nuser_ids = [\"u1\"]\nteams = [2]\n\
              [[sink]]\nkind = \"file\"\npath = \"out.jsonl\"\nurl = \"https://x.example\"\n\
-             [[sink]]\nkind = \"webhook\"\nurl = \"https://hr.example.com/c\"\nretries = 3"
+             [[sink]]\nkind = \"webhook\"\nurl = \"https://hr.example.com/c\"\nretries = 3\n\
+             unsigned = true"
         ))
         .unwrap();
         assert_eq!(
@@ -779,8 +841,54 @@ mod tests {
             .to_string();
         assert!(err.contains("unique"), "{err}");
         check_invalid(
-            "[[sink]]\nkind = \"webhook\"\nurl = \"https://x.example\"\ntimeout_secs = 0",
+            "[[sink]]\nkind = \"webhook\"\nurl = \"https://x.example\"\nunsigned = true\n\
+             timeout_secs = 0",
             "sink[0].timeout_secs",
+        );
+    }
+
+    #[test]
+    fn a_webhook_must_either_sign_or_say_it_sends_unsigned() {
+        let webhook = |keys: &str| {
+            format!(
+                "{MINIMAL}\n[[sink]]\nname = \"hr\"\nkind = \"webhook\"\n\
+                 url = \"https://hr.example.com/c\"\n{keys}"
+            )
+        };
+        let err = parse(&webhook("")).unwrap_err();
+        assert!(matches!(err, ConfigError::Missing { .. }), "{err:?}");
+        let text = err.to_string();
+        for named in [
+            "sink[0].secret_env",
+            "\"hr\"",
+            "secret_env",
+            "unsigned = true",
+        ] {
+            assert!(text.contains(named), "{named} in {text}");
+        }
+        // An empty variable name is no secret either.
+        assert!(parse(&webhook("secret_env = \"\"")).is_err());
+        let err = parse(&webhook("secret_env = \"HR_SECRET\"\nunsigned = true")).unwrap_err();
+        assert!(err.to_string().contains("sink[0].unsigned"), "{err}");
+        let err = parse(&webhook("unsigned = \"yes\"")).unwrap_err();
+        assert!(err.to_string().contains("sink[0].unsigned"), "{err}");
+
+        let signed = parse(&webhook("secret_env = \"HR_SECRET\"")).unwrap();
+        assert!(signed.warnings.is_empty(), "{:?}", signed.warnings);
+        let unsigned = parse(&webhook("unsigned = true")).unwrap();
+        assert!(unsigned.warnings.is_empty(), "{:?}", unsigned.warnings);
+        let SinkKind::Webhook(sink) = &unsigned.sinks[0].kind else {
+            panic!("a webhook sink");
+        };
+        assert!(sink.secret.is_none());
+        // On a file sink the key means nothing: an unknown key, warned about.
+        let file = parse(&format!(
+            "{MINIMAL}\n[[sink]]\nkind = \"file\"\npath = \"a\"\nunsigned = true"
+        ))
+        .unwrap();
+        assert_eq!(
+            file.warnings,
+            ["unknown config key `sink.unsigned` ignored"]
         );
     }
 

@@ -1,8 +1,8 @@
 //! The `plan` command's text and the `backfill` command's messages: the planned items with their
-//! estimated metered cost, the cost estimate before a backfill starts, its refusal past the
-//! budget and where a stopped backfill resumes. Pure: strings in, strings out. Strings that come
-//! from the config (process codes inside an item's description) go through
-//! [`escape::shown`](super::escape).
+//! estimated metered cost, the cost estimate before a backfill starts, its refusal when the
+//! estimate is over the budget left, where a stopped backfill resumes, and the closing line of a
+//! run or backfill. Pure: strings in, strings out. Strings that come from the config (process
+//! codes inside an item's description) go through [`escape::shown`](super::escape).
 
 use chrono::NaiveDate;
 
@@ -97,11 +97,14 @@ pub(crate) fn backfill_estimate(estimate: &BackfillEstimate<'_>) -> String {
     )
 }
 
-/// Why a backfill past the month's budget did not start, and the two ways to start it.
+/// Why a backfill past the month's budget did not start, and the two ways to start it. Neither
+/// goes past the budget: a backfill's allowance is what is left of the month's budget (and at
+/// most N with `--max-calls N`), so it stops there and stays resumable.
 pub(crate) fn backfill_refusal(estimate: u64, left: u64) -> String {
     format!(
         "the backfill would cost about {estimate} metered calls but only {left} are left of this month's budget: \
-         pass --max-calls N to spend at most N now (the rest stays resumable), or --yes to go past the budget"
+         pass --max-calls N to spend at most N now, or --yes to start anyway and spend what is left; \
+         either way it stops at the budget and the rest stays resumable with --resume"
     )
 }
 
@@ -243,6 +246,13 @@ mod tests {
             )
         );
         assert!(refusal.contains("--max-calls N") && refusal.contains("--yes"));
+        // `--yes` starts the backfill; the run still stops at the budget.
+        assert!(!refusal.contains("past the budget"), "{refusal}");
+        assert!(
+            refusal.contains("--yes to start anyway and spend what is left")
+                && refusal.contains("stops at the budget"),
+            "{refusal}"
+        );
         let stopped = backfill_stopped(day("2026-10-08"), day("2026-10-14"), false);
         assert!(stopped.contains("(budget, quota or failed items: see the report)"));
         let signalled = backfill_stopped(day("2026-10-08"), day("2026-10-14"), true);

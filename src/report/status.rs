@@ -34,6 +34,10 @@ pub(crate) struct LockStatus {
     pub(crate) host: String,
     pub(crate) run_id: Option<i64>,
     pub(crate) since: DateTime<Utc>,
+    /// The holder's last sign of life.
+    pub(crate) heartbeat: DateTime<Utc>,
+    /// Why the holder is presumed gone (the next run takes the lock over); `None` while alive.
+    pub(crate) gone: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -63,6 +67,9 @@ pub(crate) struct QuotaStatus {
     pub(crate) throttled: u64,
 }
 
+/// The outcome of a run whose process was gone when a later run took the lock.
+const ABANDONED: &str = "abandoned";
+
 /// The plain-text status, times shown in `tz`.
 pub(crate) fn render_status(status: &Status, tz: Tz) -> String {
     let local = |at: DateTime<Utc>| at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string();
@@ -88,11 +95,19 @@ pub(crate) fn render_status(status: &Status, tz: Tz) -> String {
         Some(lock) => {
             let _ = writeln!(
                 out,
-                "lock       held by pid {} on {} since {}",
+                "lock       held by pid {} on {} since {}, last heartbeat {}",
                 lock.pid,
                 shown(&lock.host),
-                local(lock.since)
+                local(lock.since),
+                local(lock.heartbeat)
             );
+            if let Some(gone) = &lock.gone {
+                let _ = writeln!(
+                    out,
+                    "           presumed gone: {}; the next run takes the lock over",
+                    shown(gone)
+                );
+            }
         }
         None => {
             let _ = writeln!(out, "lock       free");
@@ -119,7 +134,7 @@ pub(crate) fn render_status(status: &Status, tz: Tz) -> String {
         let _ = writeln!(out, "  none yet");
     }
     for run in &status.runs {
-        let _ = writeln!(
+        let _ = write!(
             out,
             "  #{:<5} {:<9} {:<8} started {}  work dates {} .. {}  {} metered",
             run.id,
@@ -130,6 +145,11 @@ pub(crate) fn render_status(status: &Status, tz: Tz) -> String {
             run.window.1,
             run.metered_calls
         );
+        // An abandoned run's end is when the run after it found it gone and took the lock.
+        if let (ABANDONED, Some(at)) = (run.outcome.as_str(), run.finished_at) {
+            let _ = write!(out, "  (taken over {})", local(at));
+        }
+        out.push('\n');
     }
     out
 }
@@ -188,6 +208,8 @@ mod tests {
                 host: "batch-01".to_owned(),
                 run_id: Some(13),
                 since: at("2026-11-14T18:10:00Z"),
+                heartbeat: at("2026-11-14T18:40:30Z"),
+                gone: None,
             }),
             runs: vec![
                 run(13, "run", "running", "2026-11-14T18:10:00Z", 7, 13, 0),
@@ -255,6 +277,41 @@ mod tests {
         assert!(text.contains("\nsinks      no backlog\n"), "{text}");
         assert!(text.ends_with("\nlast runs\n  none yet\n"), "{text}");
         assert!(!text.contains("OVER BUDGET"), "{text}");
+    }
+
+    #[test]
+    fn a_lock_whose_holder_is_gone_says_why_and_what_happens_next() {
+        let mut status = busy();
+        if let Some(lock) = &mut status.lock {
+            lock.gone = Some("no process has its pid on this host".to_owned());
+        }
+        let text = render_status(&status, SHANGHAI);
+        assert!(
+            text.contains(
+                "lock       held by pid 4242 on batch-01 since 2026-11-15 02:10, last heartbeat \
+                 2026-11-15 02:40\n           presumed gone: no process has its pid on this host; \
+                 the next run takes the lock over\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_abandoned_run_shows_when_it_was_taken_over() {
+        let mut status = busy();
+        status.runs[1].outcome = "abandoned".to_owned();
+        status.runs[1].finished_at = Some(at("2026-11-14T18:10:02Z"));
+        let text = render_status(&status, SHANGHAI);
+        assert!(
+            text.contains(
+                "  #12    backfill  abandoned started 2026-11-14 02:10  work dates 2026-11-01 .. \
+                 2026-11-07  1830 metered  (taken over 2026-11-15 02:10)\n"
+            ),
+            "{text}"
+        );
+        // A run still running, or finished otherwise, says nothing of the kind.
+        status.runs[1].outcome = "partial".to_owned();
+        assert!(!render_status(&status, SHANGHAI).contains("taken over"));
     }
 
     #[test]

@@ -69,7 +69,8 @@ pub struct WebhookSink<S = SecretString> {
     /// `https`, or plain `http` on loopback.
     #[serde(deserialize_with = "crate::config::de::https_url")]
     pub url: Url,
-    /// Signing secret; `None` sends unsigned requests. Written `secret_env` in the config file.
+    /// Signing secret; `None` sends unsigned requests. Written `secret_env` in the config file;
+    /// a webhook without it must say `unsigned = true` there (checked by the config reader).
     #[serde(rename = "secret_env", default = "Option::default")]
     pub secret: Option<S>,
     /// Written `timeout_secs` in the config file.

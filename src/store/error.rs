@@ -36,6 +36,25 @@ pub enum Error {
         found: i64,
         supported: i64,
     },
+    /// The path cannot hold a store at all (a missing directory, a directory, a file this user
+    /// cannot write): a setting to fix, not a damaged store.
+    #[error("{path} cannot be used as the store: {problem}; expected {expected}")]
+    Unusable {
+        path: PathBuf,
+        problem: String,
+        expected: &'static str,
+    },
+    #[error(
+        "store {path} does not have the tables of schema version {version}: {}; restore it \
+         from a backup or move it aside",
+        summary(differences)
+    )]
+    SchemaMismatch {
+        path: PathBuf,
+        version: i64,
+        /// One line per difference, at most a few (the rest counted in the last line).
+        differences: Vec<String>,
+    },
     #[error("{path} is not a dingtalk-reconcile store: {reason}")]
     NotOurs { path: PathBuf, reason: String },
     #[error("store {path} is corrupted: {detail}; restore it from a backup or move it aside")]
@@ -54,6 +73,10 @@ pub enum Error {
     UnknownBackfill { backfill_id: i64 },
     #[error("value for {what} is not storable: {detail}")]
     Unstorable { what: &'static str, detail: String },
+}
+
+fn summary(differences: &[String]) -> String {
+    differences.join("; ")
 }
 
 /// Where a store lives, for messages. In-memory stores show as `:memory:`.

@@ -1,20 +1,30 @@
 //! The run lock: no two runs of one store overlap.
 //!
 //! The lock is one row in the store itself, so it travels with the file and needs no lock file
-//! beside it. A holder is identified by `(pid, host, acquired_at)`. A lock whose holder is gone
-//! is taken over inside the same immediate transaction that checks it, so two processes racing
-//! for a stale lock cannot both win:
-//! - on the same host, the holder is gone when its process no longer exists (`/proc/<pid>` on
-//!   Linux; elsewhere the heartbeat rule below applies);
-//! - on another host (a store on a shared disk), the holder is gone when its heartbeat is older
-//!   than [`LOCK_STALE_AFTER`].
+//! beside it. A holder is identified by its pid and host, its process's start (the kernel's boot
+//! id and the start time in clock ticks since boot, `/proc/<pid>/stat` field 22, on Linux) and a
+//! random token drawn for each acquisition. A lock whose holder is gone is taken over inside the
+//! same immediate transaction that checks it, so two processes racing for a stale lock cannot
+//! both win. The holder is gone when:
+//! - its heartbeat is older than [`LOCK_STALE_AFTER`] ([`STALE_AFTER_BEATS`] ×
+//!   [`HEARTBEAT_EVERY`]), on any host and whatever its pid says;
+//! - on the same host, its pid names no process, or a process that started at another time or
+//!   before another boot (the pid was reused: a restarted container's PID 1 on the same
+//!   hostname).
 //!
-//! [`Store::lock_run`] hands out a [`RunLock`] guard with its own connection to the store: it
-//! renews the heartbeat ([`RunLock::heartbeat`]) and releases the lock when dropped (or
-//! explicitly, [`RunLock::release`]), whatever the run did meanwhile. This module does not
-//! schedule heartbeats; a long run calls [`RunLock::heartbeat`].
+//! Whoever takes the lock marks every run still `running` as `abandoned` (nobody else holds the
+//! lock, so those runs lost their process: killed, rebooted, taken over).
+//!
+//! [`Store::lock_run`] hands out a [`RunLock`] guard with its own connection to the store and a
+//! thread that renews the heartbeat every [`HEARTBEAT_EVERY`] for as long as the guard lives,
+//! whatever the run is doing (a long page loop, a backoff, a slow apply). The guard releases the
+//! lock when dropped (or explicitly, [`RunLock::release`]). If the lock is found taken over, the
+//! heartbeat thread says so once and calls the guard's `on_lost` (the run's stop flag).
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{OptionalExtension, TransactionBehavior};
@@ -22,38 +32,69 @@ use rusqlite::{OptionalExtension, TransactionBehavior};
 use super::Store;
 use super::codec::{Reader, ms};
 use super::error::{Error, Location, SqlResultExt};
+use super::runs;
 
-/// A holder on another host whose heartbeat is older than this is presumed gone.
-pub(crate) const LOCK_STALE_AFTER: Duration = Duration::hours(1);
+mod process;
+
+pub use process::ProcessStart;
+use process::process_gone;
+
+/// How often a held lock's heartbeat is renewed (by the guard's own thread).
+pub(crate) const HEARTBEAT_EVERY: StdDuration = StdDuration::from_secs(30);
+
+/// Missed heartbeats after which a holder is presumed gone. A beat is a one-row update from a
+/// thread of its own, so beats stop only when the whole process stops (killed, `SIGSTOP`, a
+/// suspended machine); one beat may wait up to the store's 10 s busy timeout behind a writer.
+/// Ten beats (5 minutes) leave a wide margin for that and for small clock differences between
+/// hosts sharing a store, while a dead holder blocks the nightly run for minutes, not hours.
+pub(crate) const STALE_AFTER_BEATS: i32 = 10;
+
+/// A holder whose heartbeat is older than this is presumed gone, on any host.
+pub(crate) const LOCK_STALE_AFTER: Duration =
+    Duration::seconds(HEARTBEAT_EVERY.as_secs() as i64 * STALE_AFTER_BEATS as i64);
 
 /// Who holds (or wants) the run lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockHolder {
     pub pid: u32,
     pub host: String,
+    /// When the holding process started; `None` where that cannot be read (or in a row written
+    /// before it was recorded).
+    pub process_start: Option<ProcessStart>,
+    /// Drawn at random for each acquisition; heartbeats and the release name it.
+    pub token: String,
     pub run_id: Option<i64>,
     pub acquired_at: DateTime<Utc>,
 }
 
 impl LockHolder {
-    /// This process on this host.
-    pub(crate) fn current(run_id: Option<i64>, acquired_at: DateTime<Utc>) -> Self {
+    /// Process `pid` on this host taking the lock at `acquired_at`: its start read from the
+    /// kernel, a fresh token.
+    pub fn on_this_host(pid: u32, run_id: Option<i64>, acquired_at: DateTime<Utc>) -> Self {
         LockHolder {
-            pid: std::process::id(),
+            pid,
             host: current_host(),
+            process_start: ProcessStart::of(pid),
+            token: new_token(),
             run_id,
             acquired_at,
         }
     }
 
-    /// Whether two holders are the same acquisition (the run id may be filled in later). The
-    /// acquisition instant is compared in milliseconds, as stored: one process taking the lock
-    /// twice within the same millisecond would be seen as one acquisition.
-    fn same_acquisition(&self, other: &LockHolder) -> bool {
-        self.pid == other.pid
-            && self.host == other.host
-            && ms(self.acquired_at) == ms(other.acquired_at)
+    /// This process on this host.
+    pub(crate) fn current(run_id: Option<i64>, acquired_at: DateTime<Utc>) -> Self {
+        LockHolder::on_this_host(std::process::id(), run_id, acquired_at)
     }
+
+    /// Whether two holders are the same acquisition (the run id may be filled in later).
+    fn same_acquisition(&self, other: &LockHolder) -> bool {
+        self.token == other.token
+    }
+}
+
+/// 128 random bits, hex: what names one acquisition of the lock. Not a secret.
+fn new_token() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
 }
 
 impl fmt::Display for LockHolder {
@@ -80,7 +121,49 @@ pub enum LockAcquired {
     /// This same acquisition already held it.
     AlreadyHeld,
     /// A holder that is gone held it; its lock was taken over.
-    TookOver { previous: LockHolder },
+    TookOver { previous: LockHolder, gone: Gone },
+}
+
+/// The lock as [`Store::lock_state`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LockState {
+    pub(crate) holder: LockHolder,
+    pub(crate) heartbeat: DateTime<Utc>,
+    /// Why the holder is presumed gone; `None` while it is alive.
+    pub(crate) gone: Option<Gone>,
+}
+
+/// Why a holder is presumed gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gone {
+    /// Its heartbeat is older than [`LOCK_STALE_AFTER`].
+    StaleHeartbeat { age: Duration },
+    /// No process has its pid on this host.
+    NoProcess,
+    /// A process started at another time holds its pid now.
+    PidReused,
+    /// This host was rebooted since it took the lock.
+    Rebooted,
+}
+
+impl fmt::Display for Gone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Gone::StaleHeartbeat { age } => write!(
+                f,
+                "its last heartbeat is {} s old (a holder beats every {} s and is presumed gone \
+                 after {} s)",
+                age.num_seconds(),
+                HEARTBEAT_EVERY.as_secs(),
+                LOCK_STALE_AFTER.num_seconds()
+            ),
+            Gone::NoProcess => f.write_str("no process has its pid on this host"),
+            Gone::PidReused => {
+                f.write_str("its pid now belongs to another process (started at another time)")
+            }
+            Gone::Rebooted => f.write_str("this host was rebooted since it took the lock"),
+        }
+    }
 }
 
 /// The host name used in lock rows.
@@ -99,6 +182,7 @@ pub fn current_host() -> String {
 
 impl Store {
     /// Takes the run lock for `holder`, or fails with [`Error::Locked`] naming a live holder.
+    /// Taking it (fresh or over a gone holder) marks every run still `running` as abandoned.
     pub fn acquire_lock(&mut self, holder: &LockHolder) -> Result<LockAcquired, Error> {
         let location = self.location.clone();
         let transaction = self
@@ -108,53 +192,120 @@ impl Store {
         let stored = read_lock(&transaction, &location)?;
         let acquired = match stored {
             None => LockAcquired::Fresh,
-            Some((current, _)) if current.same_acquisition(holder) => LockAcquired::AlreadyHeld,
-            Some((current, heartbeat)) if holder_is_alive(&current, heartbeat, holder) => {
-                return Err(Error::Locked { holder: current });
+            Some((current, _)) if current.same_acquisition(holder) => {
+                return Ok(LockAcquired::AlreadyHeld);
             }
-            Some((current, _)) => LockAcquired::TookOver { previous: current },
+            Some((current, heartbeat)) => {
+                match holder_gone(&current, heartbeat, holder.acquired_at, &holder.host) {
+                    None => return Err(Error::Locked { holder: current }),
+                    Some(gone) => LockAcquired::TookOver {
+                        previous: current,
+                        gone,
+                    },
+                }
+            }
+        };
+        let (process_boot, process_ticks) = match &holder.process_start {
+            Some(start) => (Some(start.boot_id.as_str()), Some(start.start_ticks)),
+            None => (None, None),
         };
         transaction
             .execute(
-                "INSERT INTO run_lock (id, pid, host, run_id, acquired_at_ms, heartbeat_ms)
-                 VALUES (1, ?1, ?2, ?3, ?4, ?4)
+                "INSERT INTO run_lock (id, pid, host, run_id, acquired_at_ms, heartbeat_ms,
+                     boot_id, start_ticks, token)
+                 VALUES (1, ?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7)
                  ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, host = excluded.host,
                      run_id = excluded.run_id, acquired_at_ms = excluded.acquired_at_ms,
-                     heartbeat_ms = excluded.heartbeat_ms",
+                     heartbeat_ms = excluded.heartbeat_ms, boot_id = excluded.boot_id,
+                     start_ticks = excluded.start_ticks, token = excluded.token",
                 rusqlite::params![
                     holder.pid,
                     holder.host,
                     holder.run_id,
-                    ms(holder.acquired_at)
+                    ms(holder.acquired_at),
+                    process_boot,
+                    process_ticks.map(|ticks| i64::try_from(ticks).unwrap_or(i64::MAX)),
+                    holder.token,
                 ],
             )
             .at(&location)?;
+        let reason = match &acquired {
+            LockAcquired::TookOver { previous, gone } => format!(
+                "abandoned: the run lock of {previous} was taken over at {}: {gone}",
+                holder.acquired_at.to_rfc3339()
+            ),
+            _ => format!(
+                "abandoned: found unfinished, with no run holding the lock, at {}",
+                holder.acquired_at.to_rfc3339()
+            ),
+        };
+        let abandoned =
+            runs::abandon_running(&transaction, &location, holder.acquired_at, &reason)?;
         transaction.commit().at(&location)?;
-        if let LockAcquired::TookOver { previous } = &acquired {
-            tracing::warn!(previous = %previous, store = %location, "took over a stale run lock");
+        if let LockAcquired::TookOver { previous, gone } = &acquired {
+            tracing::warn!(previous = %previous, reason = %gone, store = %location, "took over a stale run lock");
+        }
+        if !abandoned.is_empty() {
+            tracing::warn!(runs = ?abandoned, store = %location, "runs left unfinished by a process that is gone are marked abandoned");
         }
         Ok(acquired)
     }
 
     /// Takes the run lock for `holder` (as [`Store::acquire_lock`]) and returns the guard that
-    /// releases it.
-    pub(crate) fn lock_run(&mut self, holder: LockHolder) -> Result<RunLock, Error> {
+    /// beats every [`HEARTBEAT_EVERY`] and releases it. `on_lost` is called (once, from the
+    /// heartbeat thread) if the lock is found taken over meanwhile.
+    pub(crate) fn lock_run(
+        &mut self,
+        holder: LockHolder,
+        on_lost: impl Fn() + Send + 'static,
+    ) -> Result<RunLock, Error> {
+        self.lock_run_beating(holder, HEARTBEAT_EVERY, on_lost)
+    }
+
+    /// [`Store::lock_run`] with the heartbeat interval given (tests beat faster).
+    fn lock_run_beating(
+        &mut self,
+        holder: LockHolder,
+        every: StdDuration,
+        on_lost: impl Fn() + Send + 'static,
+    ) -> Result<RunLock, Error> {
         self.acquire_lock(&holder)?;
         let taken = (|| {
             let conn = self.target.connect(&self.location)?;
             self.target.configure(&conn, &self.location)?;
             Ok(conn)
         })();
-        match taken {
-            Ok(conn) => Ok(RunLock {
-                conn,
-                location: self.location.clone(),
-                holder,
+        let conn = match taken {
+            Ok(conn) => conn,
+            Err(error) => {
+                release(&self.conn, &self.location, &holder)?;
+                return Err(error);
+            }
+        };
+        let held = Arc::new(Held {
+            conn: Mutex::new(conn),
+            location: self.location.clone(),
+            holder,
+            lost: AtomicBool::new(false),
+        });
+        let (stop_beating, beats) = mpsc::channel::<()>();
+        let beating = std::thread::Builder::new()
+            .name("run-lock-heartbeat".into())
+            .spawn({
+                let held = held.clone();
+                move || beat_until_stopped(&held, every, &beats, on_lost)
+            });
+        match beating {
+            Ok(thread) => Ok(RunLock {
+                held,
+                beating: Some((stop_beating, thread)),
                 released: false,
             }),
             Err(error) => {
-                release(&self.conn, &self.location, &holder)?;
-                Err(error)
+                release(&self.conn, &self.location, &held.holder)?;
+                Err(self
+                    .location
+                    .io("start the run lock's heartbeat thread", error))
             }
         }
     }
@@ -169,9 +320,21 @@ impl Store {
         Ok(read_lock(&self.conn, &self.location)?.map(|(holder, _)| holder))
     }
 
+    /// The lock as a reader on this host sees it at `now` (real time): its holder, its last
+    /// heartbeat and, when the holder is presumed gone, why (the next run takes the lock over).
+    pub(crate) fn lock_state(&self, now: DateTime<Utc>) -> Result<Option<LockState>, Error> {
+        Ok(
+            read_lock(&self.conn, &self.location)?.map(|(holder, heartbeat)| LockState {
+                gone: holder_gone(&holder, heartbeat, now, &current_host()),
+                holder,
+                heartbeat,
+            }),
+        )
+    }
+
     /// Records that `holder` is still working at `at` (and its run id, once known). Returns
     /// false when `holder` no longer holds the lock (it was taken over). The tests' way to beat
-    /// for any holder; a run beats through its [`RunLock`].
+    /// for any holder at any instant; a run beats through its [`RunLock`].
     #[cfg(test)]
     pub(crate) fn heartbeat_lock(
         &mut self,
@@ -182,22 +345,72 @@ impl Store {
     }
 }
 
-/// The run lock while held: released when dropped, or by [`RunLock::release`] (which reports
-/// a failure instead of logging it). It has its own connection to the store, so it does not
-/// borrow the [`Store`] the run writes through.
-#[must_use = "the lock is released when the guard is dropped"]
-pub(crate) struct RunLock {
-    conn: rusqlite::Connection,
+/// What the guard and its heartbeat thread share.
+struct Held {
+    /// The guard's own connection: a run's long write transaction on the store's connection
+    /// must not hold up the heartbeat longer than the busy timeout.
+    conn: Mutex<rusqlite::Connection>,
     location: Location,
     holder: LockHolder,
+    /// Set once the lock is found taken over.
+    lost: AtomicBool,
+}
+
+impl Held {
+    fn beat(&self, at: DateTime<Utc>) -> Result<bool, Error> {
+        if self.lost.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let held = heartbeat(&conn, &self.location, &self.holder, at)?;
+        if !held {
+            self.lost.store(true, Ordering::SeqCst);
+        }
+        Ok(held)
+    }
+}
+
+/// The heartbeat thread: beats every `every` until the guard says stop (or is gone).
+fn beat_until_stopped(
+    held: &Held,
+    every: StdDuration,
+    stop: &mpsc::Receiver<()>,
+    on_lost: impl Fn(),
+) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(every) {
+        match held.beat(Utc::now()) {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::error!(holder = %held.holder, store = %held.location, "the run lock was taken over by another run: stopping");
+                on_lost();
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(error.message = %error, "cannot renew the run lock's heartbeat");
+            }
+        }
+    }
+}
+
+/// The run lock while held: released when dropped, or by [`RunLock::release`] (which reports
+/// a failure instead of logging it). It has its own connection to the store, so it does not
+/// borrow the [`Store`] the run writes through, and a thread renewing its heartbeat.
+#[must_use = "the lock is released when the guard is dropped"]
+pub(crate) struct RunLock {
+    held: Arc<Held>,
+    /// Closing the channel stops the heartbeat thread, which is then joined.
+    beating: Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
     released: bool,
 }
 
 impl fmt::Debug for RunLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RunLock")
-            .field("holder", &self.holder)
-            .field("store", &self.location)
+            .field("holder", &self.held.holder)
+            .field("store", &self.held.location)
             .finish_non_exhaustive()
     }
 }
@@ -206,21 +419,43 @@ impl RunLock {
     /// Records that the holder is still working at `at`. Returns false when the lock was taken
     /// over meanwhile.
     pub(crate) fn heartbeat(&self, at: DateTime<Utc>) -> Result<bool, Error> {
-        heartbeat(&self.conn, &self.location, &self.holder, at)
+        self.held.beat(at)
     }
 
     /// Releases the lock now; returns whether this holder still held it.
     pub(crate) fn release(mut self) -> Result<bool, Error> {
         self.released = true;
-        release(&self.conn, &self.location, &self.holder)
+        self.stop_beating();
+        let conn = self
+            .held
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        release(&conn, &self.held.location, &self.held.holder)
+    }
+
+    fn stop_beating(&mut self) {
+        if let Some((stop, thread)) = self.beating.take() {
+            drop(stop);
+            if thread.join().is_err() {
+                tracing::warn!("the run lock's heartbeat thread panicked");
+            }
+        }
     }
 }
 
 impl Drop for RunLock {
     fn drop(&mut self) {
-        if !self.released
-            && let Err(error) = release(&self.conn, &self.location, &self.holder)
-        {
+        self.stop_beating();
+        if self.released {
+            return;
+        }
+        let conn = self
+            .held
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Err(error) = release(&conn, &self.held.location, &self.held.holder) {
             tracing::warn!(error.message = %error, "cannot release the run lock");
         }
     }
@@ -232,10 +467,7 @@ fn release(
     holder: &LockHolder,
 ) -> Result<bool, Error> {
     let released = conn
-        .execute(
-            "DELETE FROM run_lock WHERE pid = ?1 AND host = ?2 AND acquired_at_ms = ?3",
-            rusqlite::params![holder.pid, holder.host, ms(holder.acquired_at)],
-        )
+        .execute("DELETE FROM run_lock WHERE token = ?1", [&holder.token])
         .at(location)?;
     Ok(released > 0)
 }
@@ -248,15 +480,9 @@ fn heartbeat(
 ) -> Result<bool, Error> {
     let updated = conn
         .execute(
-            "UPDATE run_lock SET heartbeat_ms = ?4, run_id = coalesce(?5, run_id)
-             WHERE pid = ?1 AND host = ?2 AND acquired_at_ms = ?3",
-            rusqlite::params![
-                holder.pid,
-                holder.host,
-                ms(holder.acquired_at),
-                ms(at),
-                holder.run_id
-            ],
+            "UPDATE run_lock SET heartbeat_ms = ?2, run_id = coalesce(?3, run_id)
+             WHERE token = ?1",
+            rusqlite::params![holder.token, ms(at), holder.run_id],
         )
         .at(location)?;
     Ok(updated > 0)
@@ -264,11 +490,12 @@ fn heartbeat(
 
 fn read_lock(
     connection: &rusqlite::Connection,
-    location: &super::error::Location,
+    location: &Location,
 ) -> Result<Option<(LockHolder, DateTime<Utc>)>, Error> {
     let mut statement = connection
         .prepare_cached(
-            "SELECT pid, host, run_id, acquired_at_ms, heartbeat_ms FROM run_lock WHERE id = 1",
+            "SELECT pid, host, run_id, acquired_at_ms, heartbeat_ms, boot_id, start_ticks, token
+             FROM run_lock WHERE id = 1",
         )
         .at(location)?;
     let row = statement
@@ -283,6 +510,20 @@ fn read_lock(
 
 fn decode_lock(reader: &Reader<'_, '_>) -> Result<(LockHolder, DateTime<Utc>), Error> {
     let pid = reader.int(0, "pid")?;
+    let process_start = match (
+        reader.opt_text(5, "boot_id")?,
+        reader.opt_int(6, "start_ticks")?,
+    ) {
+        (Some(boot_id), Some(ticks)) => Some(ProcessStart {
+            boot_id,
+            start_ticks: u64::try_from(ticks).map_err(|_| Error::Decode {
+                table: "run_lock",
+                column: "start_ticks",
+                detail: format!("{ticks} is not a process start time in clock ticks"),
+            })?,
+        }),
+        _ => None,
+    };
     let holder = LockHolder {
         pid: u32::try_from(pid).map_err(|_| Error::Decode {
             table: "run_lock",
@@ -290,151 +531,31 @@ fn decode_lock(reader: &Reader<'_, '_>) -> Result<(LockHolder, DateTime<Utc>), E
             detail: format!("{pid} is not a process id"),
         })?,
         host: reader.text(1, "host")?,
+        process_start,
+        token: reader.text(7, "token")?,
         run_id: reader.opt_int(2, "run_id")?,
         acquired_at: reader.instant(3, "acquired_at_ms")?,
     };
     Ok((holder, reader.instant(4, "heartbeat_ms")?))
 }
 
-/// Whether the stored holder is still working, judged by the one who wants the lock.
-fn holder_is_alive(current: &LockHolder, heartbeat: DateTime<Utc>, wanting: &LockHolder) -> bool {
-    if current.host == wanting.host
-        && let Some(exists) = process_exists(current.pid)
-    {
-        return exists;
+/// Why the stored holder is presumed gone, judged at `now` from `host`; `None` while it is
+/// alive.
+fn holder_gone(
+    current: &LockHolder,
+    heartbeat: DateTime<Utc>,
+    now: DateTime<Utc>,
+    host: &str,
+) -> Option<Gone> {
+    let age = now - heartbeat;
+    if age > LOCK_STALE_AFTER {
+        return Some(Gone::StaleHeartbeat { age });
     }
-    wanting.acquired_at - heartbeat <= LOCK_STALE_AFTER
-}
-
-/// Whether a process with this id exists on this host; `None` where that cannot be told.
-fn process_exists(pid: u32) -> Option<bool> {
-    if cfg!(target_os = "linux") {
-        Some(std::path::Path::new(&format!("/proc/{pid}")).exists())
-    } else {
-        None
+    if current.host != host {
+        return None;
     }
+    process_gone(current.pid, current.process_start.as_ref())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::test_support::{at, store};
-    use super::*;
-
-    /// A process id no Linux system hands out (above `PID_MAX_LIMIT`).
-    const DEAD_PID: u32 = u32::MAX - 1;
-
-    fn holder(pid: u32, host: &str, hour: u32) -> LockHolder {
-        LockHolder {
-            pid,
-            host: host.to_owned(),
-            run_id: None,
-            acquired_at: at(hour),
-        }
-    }
-
-    #[test]
-    fn a_second_acquire_fails_naming_the_live_holder() {
-        let mut store = store();
-        let first = LockHolder::current(Some(4), at(1));
-        let second = LockHolder::current(None, at(2));
-        assert_eq!(store.acquire_lock(&first).unwrap(), LockAcquired::Fresh);
-
-        let err = store.acquire_lock(&second).unwrap_err();
-        match &err {
-            Error::Locked { holder } => assert_eq!(holder, &first),
-            other => panic!("expected Locked, got {other:?}"),
-        }
-        assert!(
-            err.to_string()
-                .contains(&format!("run 4, pid {}", first.pid)),
-            "{err}"
-        );
-        assert_eq!(
-            store.acquire_lock(&first).unwrap(),
-            LockAcquired::AlreadyHeld
-        );
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn a_lock_held_by_a_dead_process_on_this_host_is_taken_over() {
-        let mut store = store();
-        let dead = holder(DEAD_PID, &current_host(), 1);
-        store.acquire_lock(&dead).unwrap();
-        let me = LockHolder::current(None, at(1));
-
-        let acquired = store.acquire_lock(&me).unwrap();
-
-        assert_eq!(
-            acquired,
-            LockAcquired::TookOver {
-                previous: dead.clone()
-            }
-        );
-        assert_eq!(store.lock_holder().unwrap(), Some(me));
-        assert!(!store.heartbeat_lock(&dead, at(2)).unwrap());
-    }
-
-    #[test]
-    fn a_holder_on_another_host_is_presumed_gone_only_after_its_heartbeat_goes_stale() {
-        let mut store = store();
-        let remote = holder(1, "other-host", 1);
-        store.acquire_lock(&remote).unwrap();
-        assert!(store.heartbeat_lock(&remote, at(3)).unwrap());
-
-        let too_early = holder(2, "this-host", 4);
-        assert!(matches!(
-            store.acquire_lock(&too_early),
-            Err(Error::Locked { .. })
-        ));
-
-        let late_enough = holder(2, "this-host", 5);
-        let acquired = store.acquire_lock(&late_enough).unwrap();
-        assert!(
-            matches!(acquired, LockAcquired::TookOver { .. }),
-            "{acquired:?}"
-        );
-    }
-
-    #[test]
-    fn release_by_a_non_holder_does_nothing() {
-        let mut store = store();
-        let holder_now = LockHolder::current(Some(1), at(1));
-        let stranger = LockHolder::current(Some(2), at(2));
-        store.acquire_lock(&holder_now).unwrap();
-
-        assert!(!store.release_lock(&stranger).unwrap());
-        assert_eq!(store.lock_holder().unwrap(), Some(holder_now.clone()));
-        assert!(store.release_lock(&holder_now).unwrap());
-        assert_eq!(store.lock_holder().unwrap(), None);
-        assert_eq!(store.acquire_lock(&stranger).unwrap(), LockAcquired::Fresh);
-    }
-
-    #[test]
-    fn a_heartbeat_records_the_run_id_once_known() {
-        let mut store = store();
-        let mut me = LockHolder::current(None, at(1));
-        store.acquire_lock(&me).unwrap();
-        me.run_id = Some(9);
-        assert!(store.heartbeat_lock(&me, at(2)).unwrap());
-        assert_eq!(store.lock_holder().unwrap().unwrap().run_id, Some(9));
-    }
-
-    #[test]
-    fn the_guard_renews_the_heartbeat_and_releases_the_lock_when_dropped() {
-        let mut store = store();
-        let lock = store.lock_run(LockHolder::current(None, at(1))).unwrap();
-        assert!(
-            store
-                .acquire_lock(&LockHolder::current(None, at(2)))
-                .is_err()
-        );
-        assert!(lock.heartbeat(at(2)).unwrap());
-        drop(lock);
-        assert_eq!(store.lock_holder().unwrap(), None);
-
-        let lock = store.lock_run(LockHolder::current(None, at(3))).unwrap();
-        assert!(lock.release().unwrap());
-        assert_eq!(store.lock_holder().unwrap(), None);
-    }
-}
+mod tests;

@@ -3,7 +3,7 @@
 //! One file holds the snapshot of every slot and its change history, the approvals (raw JSON
 //! kept), the ledger, the corrections journal with its per-sink outbox, the runs, per-run
 //! findings, backfill checkpoints, the call ledger and the run lock. The schema is
-//! `schema.sql` (migration 1); see [`MIGRATIONS`].
+//! `schema.sql` (migration 1) and the later migrations in `migrations/`; see `open::MIGRATIONS`.
 //!
 //! # Invariants
 //!
@@ -61,7 +61,7 @@ pub(crate) use calls::{CallLog, business_month};
 pub(crate) use error::Error;
 pub(crate) use ledger::{FindingRow, LedgerRow, StoredCorrection, StoredFinding};
 pub(crate) use lock::RunLock;
-pub use lock::{LockHolder, current_host};
+pub use lock::{Gone, LockAcquired, LockHolder, ProcessStart, current_host};
 pub(crate) use runs::StoredRun;
 pub use runs::{NewRun, RunEnd, RunKind, RunOutcome};
 #[cfg(test)]

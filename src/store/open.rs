@@ -1,8 +1,10 @@
 //! Opening a store: create the file owner-only, make sure it is ours, set the connection up,
 //! migrate.
 //!
-//! Order matters: nothing is written to a file before it is identified as ours (or as a brand
-//! new empty database), so pointing the tool at the wrong file never damages it. Migrations are
+//! Order matters: the path is checked first (its directory exists, it is a file this user can
+//! write: [`Error::Unusable`] otherwise); nothing is written to a file before it is identified as
+//! ours (or as a brand new empty database) with the tables of its version (`schema`), so
+//! pointing the tool at the wrong file never damages it. Migrations are
 //! an append-only list (`MIGRATIONS[0]` is `schema.sql`); the version lives in
 //! `PRAGMA user_version` and is only ever raised inside an exclusive transaction.
 //!
@@ -26,7 +28,10 @@ pub(crate) const APPLICATION_NAME: &str = "dingtalk-reconcile";
 
 /// Every schema change, in order. Entry `n` takes a store from version `n` to `n + 1`. Never
 /// edit or reorder an entry once released; append a new one.
-pub(crate) const MIGRATIONS: &[&str] = &[include_str!("../../schema.sql")];
+pub(crate) const MIGRATIONS: &[&str] = &[
+    include_str!("../../schema.sql"),
+    include_str!("migrations/run_lock_identity.sql"),
+];
 
 /// The schema version this build writes and understands.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -111,16 +116,42 @@ pub(crate) fn open(target: &Target, location: &Location) -> Result<Connection, E
         Target::File(path) => prepare_file(path, location)?,
         Target::Memory(_) => false,
     };
-    let mut connection = target.connect(location)?;
+    let mut connection = target.connect(location).map_err(cannot_write)?;
     let identity = identify(&connection, location)?;
     if small_enough_to_check && identity != Identity::Fresh {
         quick_check(&connection, location)?;
     }
-    target.configure(&connection, location)?;
+    if let Identity::Ours(version) = identity {
+        schema::check(&connection, version, location)?;
+    }
+    target
+        .configure(&connection, location)
+        .map_err(cannot_write)?;
     if identity != Identity::Ours(SCHEMA_VERSION) {
-        migrate(&mut connection, location)?;
+        migrate(&mut connection, location).map_err(cannot_write)?;
     }
     Ok(connection)
+}
+
+/// SQLite refusing to open or write the file (its directory not writable for the `-wal` and
+/// `-shm` files, a read-only file system) makes the path unusable rather than the store bad.
+fn cannot_write(error: Error) -> Error {
+    let Error::Sqlite { path, source } = &error else {
+        return error;
+    };
+    match source.sqlite_error_code() {
+        Some(
+            rusqlite::ErrorCode::CannotOpen
+            | rusqlite::ErrorCode::ReadOnly
+            | rusqlite::ErrorCode::PermissionDenied,
+        ) => Error::Unusable {
+            path: path.clone(),
+            problem: format!("SQLite cannot open it for writing ({source})"),
+            expected: "a file this user can read and write, in a directory this user can write \
+                       (SQLite keeps its -wal and -shm files beside the store)",
+        },
+        _ => error,
+    }
 }
 
 /// Creates the file owner-only if absent; if present, checks it is a regular file that starts
@@ -129,10 +160,29 @@ pub(crate) fn open(target: &Target, location: &Location) -> Result<Connection, E
 /// SQLite creates the `-wal` and `-shm` files with the permissions of the database file, so
 /// creating the database 0600 keeps all three owner-only whatever the umask.
 fn prepare_file(path: &Path, location: &Location) -> Result<bool, Error> {
+    check_directory(path, location)?;
     match fs::metadata(path) {
         Ok(metadata) => {
+            if metadata.is_dir() {
+                return Err(unusable(
+                    location,
+                    "it is a directory".into(),
+                    "the path of a store file (or of one to create), not a directory",
+                ));
+            }
             if !metadata.is_file() {
-                return Err(not_ours(location, "not a regular file"));
+                return Err(unusable(
+                    location,
+                    "it is not a regular file (a device, a pipe or a socket)".into(),
+                    "the path of a regular file",
+                ));
+            }
+            if let Err(err) = OpenOptions::new().read(true).write(true).open(path) {
+                return Err(unusable(
+                    location,
+                    format!("it cannot be opened for reading and writing ({err})"),
+                    "a file this user can read and write",
+                ));
             }
             warn_if_readable_by_others(&metadata, location);
             let mut header = Vec::with_capacity(SQLITE_HEADER.len());
@@ -151,10 +201,58 @@ fn prepare_file(path: &Path, location: &Location) -> Result<bool, Error> {
             Ok(metadata.len() <= QUICK_CHECK_MAX_BYTES)
         }
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
-            create_owner_only(path).map_err(|err| location.io("create the store file", err))?;
+            create_owner_only(path).map_err(|err| {
+                unusable(
+                    location,
+                    format!("it cannot be created ({err})"),
+                    "a path in a directory this user can write",
+                )
+            })?;
             Ok(false)
         }
-        Err(err) => Err(location.io("read the store file's metadata", err)),
+        Err(err) => Err(unusable(
+            location,
+            format!("its metadata cannot be read ({err})"),
+            "a path this user can read",
+        )),
+    }
+}
+
+/// The store's directory exists and is a directory.
+fn check_directory(path: &Path, location: &Location) -> Result<(), Error> {
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let expected = "a file in an existing directory";
+    match fs::metadata(directory) {
+        Ok(metadata) if metadata.is_dir() => Ok(()),
+        Ok(_) => Err(unusable(
+            location,
+            format!("{} is not a directory", directory.display()),
+            expected,
+        )),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Err(unusable(
+            location,
+            format!("its directory {} does not exist", directory.display()),
+            expected,
+        )),
+        Err(err) => Err(unusable(
+            location,
+            format!(
+                "its directory {} cannot be read ({err})",
+                directory.display()
+            ),
+            expected,
+        )),
+    }
+}
+
+fn unusable(location: &Location, problem: String, expected: &'static str) -> Error {
+    Error::Unusable {
+        path: location.path().to_path_buf(),
+        problem,
+        expected,
     }
 }
 
@@ -223,6 +321,17 @@ fn identify(connection: &Connection, location: &Location) -> Result<Identity, Er
                 });
             }
             check_meta_row(connection, location)?;
+            // Every version this program ever wrote is 1 or more: the first migration sets the
+            // application id and the version in one transaction.
+            if version < 1 {
+                return Err(Error::Corrupt {
+                    path: location.path().to_path_buf(),
+                    detail: format!(
+                        "its schema version (PRAGMA user_version) is {version}, expected 1 to \
+                         {SCHEMA_VERSION} for a store with our application id"
+                    ),
+                });
+            }
             Ok(Identity::Ours(version))
         }
         other => Err(not_ours(
@@ -289,8 +398,10 @@ fn migrate(connection: &mut Connection, location: &Location) -> Result<(), Error
         Identity::Ours(version) => version,
     };
     let start = usize::try_from(version).unwrap_or(usize::MAX);
-    for migration in MIGRATIONS.iter().skip(start) {
-        transaction.execute_batch(migration).at(location)?;
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(start) {
+        transaction
+            .execute_batch(migration)
+            .map_err(|error| schema::migration_failed(error, index as i64, location))?;
     }
     transaction
         .pragma_update(None, "user_version", SCHEMA_VERSION)
@@ -318,6 +429,8 @@ fn not_ours(location: &Location, reason: &str) -> Error {
         reason: reason.to_owned(),
     }
 }
+
+mod schema;
 
 #[cfg(test)]
 mod tests;

@@ -15,7 +15,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::Store;
 use super::codec::{Reader, collect, count, date_text, ms, sql_int, to_json};
-use super::error::{Error, SqlResultExt};
+use super::error::{Error, Location, SqlResultExt};
 use crate::domain::ChangeClass;
 
 /// Which kind of run a row records.
@@ -54,18 +54,26 @@ pub enum RunOutcome {
     /// Budget, quota, a stop request or some items failed; the report says what.
     Partial,
     Failed,
+    /// Never finished: its process was gone (killed, its host rebooted, its lock gone stale)
+    /// when a later run took the lock. Recorded by that later run, never by a run itself.
+    Abandoned,
 }
 
 impl RunOutcome {
-    pub(crate) const ALL: [RunOutcome; 3] =
-        [RunOutcome::Done, RunOutcome::Partial, RunOutcome::Failed];
+    pub(crate) const ALL: [RunOutcome; 4] = [
+        RunOutcome::Done,
+        RunOutcome::Partial,
+        RunOutcome::Failed,
+        RunOutcome::Abandoned,
+    ];
 
-    /// The stored and reported spelling: `done`, `partial` or `failed`.
+    /// The stored and reported spelling: `done`, `partial`, `failed` or `abandoned`.
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             RunOutcome::Done => "done",
             RunOutcome::Partial => "partial",
             RunOutcome::Failed => "failed",
+            RunOutcome::Abandoned => "abandoned",
         }
     }
 }
@@ -160,12 +168,13 @@ pub struct StoredRun {
     /// `None` until finished (or forever, if the process died).
     pub(crate) outcome: Option<RunOutcome>,
     pub(crate) counts: BTreeMap<ChangeClass, u64>,
-    pub(crate) errors: Vec<String>,
+    pub errors: Vec<String>,
     pub(crate) deferred_json: Option<String>,
 }
 
 impl StoredRun {
-    /// The outcome as reported: `done`, `partial`, `failed`, or `running` while unfinished.
+    /// The outcome as reported: `done`, `partial`, `failed`, `abandoned`, or `running` while
+    /// unfinished.
     pub fn outcome_name(&self) -> &'static str {
         self.outcome.map_or(RUNNING, RunOutcome::as_str)
     }
@@ -315,6 +324,34 @@ impl Store {
             Err(Error::UnknownRun { run_id })
         }
     }
+}
+
+/// Marks every run still `running` as abandoned at `at`, with `reason` as its one error, and
+/// returns their ids. Called by whoever takes the run lock (inside the transaction that takes
+/// it): nobody else holds the lock then, so a run still running has lost its process.
+pub(super) fn abandon_running(
+    connection: &rusqlite::Connection,
+    location: &Location,
+    at: DateTime<Utc>,
+    reason: &str,
+) -> Result<Vec<i64>, Error> {
+    let errors_json = to_json("run errors", &[reason])?;
+    let mut statement = connection
+        .prepare_cached(
+            "UPDATE runs SET outcome = ?1, finished_at_ms = ?2, errors_json = ?3
+             WHERE outcome = ?4 RETURNING id",
+        )
+        .at(location)?;
+    let mut ids = statement
+        .query_map(
+            params![RunOutcome::Abandoned.as_str(), ms(at), errors_json, RUNNING],
+            |row| row.get::<_, i64>(0),
+        )
+        .at(location)?
+        .collect::<Result<Vec<_>, _>>()
+        .at(location)?;
+    ids.sort_unstable();
+    Ok(ids)
 }
 
 fn decode_run(reader: &Reader<'_, '_>) -> Result<StoredRun, Error> {

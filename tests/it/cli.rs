@@ -11,8 +11,8 @@ mod ops;
 
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
-use dingtalk_reconcile::store::{LockHolder, current_host};
+use chrono::Utc;
+use dingtalk_reconcile::store::LockHolder;
 
 use crate::support::bin::{Rig, WORLD_DAYS, assert_code, run_binary, stderr, stdout};
 use crate::support::{IMPOSSIBLE_PID, open_store, refusing_port};
@@ -42,14 +42,11 @@ fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|error| panic!("not JSON ({error}):\n{text}"))
 }
 
-fn hold_lock(path: &Path, pid: u32, acquired_at: DateTime<Utc>) {
+/// The lock held by process `pid` on this host, with a fresh heartbeat (lock times are real
+/// time, not the simulator's).
+fn hold_lock(path: &Path, pid: u32) {
     let mut store = open_store(path);
-    let holder = LockHolder {
-        pid,
-        host: current_host(),
-        run_id: None,
-        acquired_at,
-    };
+    let holder = LockHolder::on_this_host(pid, None, Utc::now());
     store.acquire_lock(&holder).unwrap();
 }
 
@@ -126,7 +123,7 @@ async fn a_tiny_monthly_budget_ends_the_run_as_partial_with_exit_two() {
 async fn a_live_lock_holder_makes_run_exit_75_and_a_dead_one_is_taken_over() {
     let rig = Rig::new(16).await;
     // This test process is alive on this host: its lock is respected.
-    hold_lock(&rig.store_path(), std::process::id(), rig.as_of);
+    hold_lock(&rig.store_path(), std::process::id());
     let output = rig.bin(&["run"]).await;
     assert_code(&output, 75);
     assert!(stderr(&output).contains("another run holds the store"));
@@ -137,7 +134,7 @@ async fn a_live_lock_holder_makes_run_exit_75_and_a_dead_one_is_taken_over() {
     let holder = store.lock_holder().unwrap().unwrap();
     assert!(store.release_lock(&holder).unwrap());
     drop(store);
-    hold_lock(&rig.store_path(), IMPOSSIBLE_PID, rig.as_of);
+    hold_lock(&rig.store_path(), IMPOSSIBLE_PID);
     let output = rig.bin(&["run"]).await;
     assert_code(&output, 0);
     let store = rig.store();
@@ -438,7 +435,7 @@ async fn flag_values_checked_by_a_command_are_configuration_errors_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_names_the_lock_holder_while_a_run_holds_the_store() {
     let rig = Rig::new(24).await;
-    hold_lock(&rig.store_path(), std::process::id(), rig.as_of);
+    hold_lock(&rig.store_path(), std::process::id());
     let output = rig.bin(&["status", "--format", "json"]).await;
     assert_code(&output, 0);
     let status = json(&stdout(&output));

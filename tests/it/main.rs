@@ -11,6 +11,7 @@ mod daemon;
 mod demo;
 mod engine;
 mod first_day;
+mod hostile_ops;
 mod hostile_text;
 mod metering;
 mod month;

@@ -139,10 +139,44 @@ fn a_file_that_is_not_sqlite_is_refused() {
     check_not_ours(&path, "does not start with the SQLite header");
 }
 
+#[track_caller]
+fn check_unusable(path: &Path, expected_problem: &str) {
+    let err = Store::open(path).unwrap_err();
+    match &err {
+        Error::Unusable {
+            path: named,
+            problem,
+            expected,
+        } => {
+            assert_eq!(named, path);
+            assert!(problem.contains(expected_problem), "problem {problem:?}");
+            assert!(!expected.is_empty());
+        }
+        other => panic!("expected Unusable, got {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(text.contains(&path.display().to_string()), "{text}");
+    assert!(text.contains("expected"), "{text}");
+}
+
 #[test]
 fn a_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    check_not_ours(dir.path(), "not a regular file");
+    check_unusable(dir.path(), "it is a directory");
+}
+
+#[test]
+fn a_path_under_a_regular_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain");
+    fs::write(&file, "x").unwrap();
+    check_unusable(&file.join("reconcile.db"), "is not a directory");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_device_is_refused() {
+    check_unusable(Path::new("/dev/null"), "not a regular file");
 }
 
 #[test]
@@ -187,12 +221,145 @@ fn an_empty_existing_file_becomes_a_store() {
 }
 
 #[test]
-fn a_missing_directory_is_an_io_error_naming_the_path() {
+fn a_missing_directory_is_unusable_naming_the_directory() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("absent").join("reconcile.db");
+    check_unusable(&path, "absent does not exist");
+}
+
+/// A store of ours at `version`, written by that version's migrations (no later ones).
+fn store_at_version(path: &Path, version: usize) -> Connection {
+    let connection = raw(path);
+    for migration in &super::MIGRATIONS[..version] {
+        connection.execute_batch(migration).unwrap();
+    }
+    connection
+        .pragma_update(None, "user_version", version as i64)
+        .unwrap();
+    connection
+        .pragma_update(None, "application_id", APPLICATION_ID)
+        .unwrap();
+    connection
+}
+
+#[test]
+fn a_negative_or_zero_schema_version_is_refused_naming_it_and_the_range() {
+    for version in [-1, 0] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = temp_path(&dir);
+        drop(Store::open(&path).unwrap());
+        raw(&path)
+            .pragma_update(None, "user_version", version)
+            .unwrap();
+        let before = fs::read(&path).unwrap();
+
+        let err = Store::open(&path).unwrap_err();
+
+        assert!(matches!(err, Error::Corrupt { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("is {version}, expected 1 to {SCHEMA_VERSION}")),
+            "{text}"
+        );
+        assert_eq!(fs::read(&path).unwrap(), before, "left untouched");
+    }
+}
+
+#[test]
+fn a_schema_that_differs_is_refused_with_a_short_summary_of_what_differs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir);
+    drop(Store::open(&path).unwrap());
+    raw(&path)
+        .execute_batch(
+            "ALTER TABLE runs DROP COLUMN deferred_json;
+             DROP INDEX corrections_run;
+             CREATE TABLE extra (x INTEGER);
+             CREATE INDEX theirs ON corrections (slot_key);
+             CREATE TRIGGER audit AFTER INSERT ON runs BEGIN SELECT 1; END;",
+        )
+        .unwrap();
+
     let err = Store::open(&path).unwrap_err();
-    assert!(matches!(err, Error::Io { .. }), "{err:?}");
-    assert!(err.to_string().contains("absent"), "{err}");
+
+    match &err {
+        Error::SchemaMismatch {
+            version,
+            differences,
+            ..
+        } => {
+            assert_eq!(*version, SCHEMA_VERSION);
+            assert_eq!(
+                differences,
+                &[
+                    "index corrections_run is missing",
+                    "table runs: column deferred_json is missing",
+                    "table extra is not expected",
+                ]
+            );
+        }
+        other => panic!("expected SchemaMismatch, got {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(text.len() < 400, "{} bytes: {text}", text.len());
+    assert!(!text.contains("CREATE"), "{text}");
+}
+
+#[test]
+fn many_differences_are_cut_to_a_few_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir);
+    let connection = raw(&path);
+    connection
+        .pragma_update(None, "application_id", APPLICATION_ID)
+        .unwrap();
+    connection
+        .execute_batch(
+            "PRAGMA user_version = 1;
+             CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+             INSERT INTO meta VALUES ('application', 'dingtalk-reconcile');",
+        )
+        .unwrap();
+    drop(connection);
+
+    let err = Store::open(&path).unwrap_err();
+
+    let Error::SchemaMismatch { differences, .. } = &err else {
+        panic!("expected SchemaMismatch, got {err:?}");
+    };
+    assert_eq!(differences.len(), 5, "{differences:?}");
+    assert!(
+        differences[4].starts_with("and ") && differences[4].ends_with(" more differences"),
+        "{differences:?}"
+    );
+    assert!(err.to_string().len() < 500, "{err}");
+}
+
+#[test]
+fn a_version_1_store_holding_the_lock_is_migrated_and_its_holder_keeps_a_token_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = temp_path(&dir);
+    let connection = store_at_version(&path, 1);
+    connection
+        .execute(
+            "INSERT INTO run_lock (id, pid, host, run_id, acquired_at_ms, heartbeat_ms)
+             VALUES (1, 77, 'old-host', NULL, 0, 0)",
+            [],
+        )
+        .unwrap();
+    drop(connection);
+
+    let store = Store::open(&path).unwrap();
+
+    let version: i64 = store
+        .conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    let holder = store.lock_holder().unwrap().expect("the lock is kept");
+    assert_eq!((holder.pid, holder.host.as_str()), (77, "old-host"));
+    assert_eq!(holder.process_start, None);
+    assert_eq!(holder.token.len(), 32, "{holder:?}");
 }
 
 #[cfg(unix)]
@@ -260,4 +427,11 @@ fn the_store_moves_to_another_thread_and_the_call_log_is_shared_across_threads()
     assert_eq!(usage.metered, 6);
     assert_eq!(usage.by_endpoint.get("/attendance/list"), Some(&3));
     assert_eq!(usage.by_endpoint.get("/attendance/listRecord"), Some(&3));
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_store_that_cannot_be_created_is_unusable() {
+    // /proc takes no new file, even from root.
+    check_unusable(Path::new("/proc/reconcile.db"), "it cannot be created");
 }
