@@ -3,7 +3,27 @@
 //! The IP-ban page is recognised before any envelope is decoded; then each family's envelope is
 //! read: `oapi` answers HTTP 200 with `errcode`, `api` answers 4xx/5xx with `{code, message}`.
 //! Codes map to [`Error`] variants per dingtalk-api.md section 9. This module is pure: no IO, no
-//! retry decision, no state (the caller sets the quota flag on `QuotaExhausted`).
+//! retry decision, no state (the caller sets the quota flag and the ban latch).
+//!
+//! # The IP-ban page, and other HTML
+//!
+//! DingTalk documents its IP ban as "an HTML page or `{"status":1111,"wait":5,"source":"x5",
+//! "punish":"deny",…}`" (dingtalk-api.md section 8). The JSON form is unambiguous. An HTML page
+//! (a body starting with `<`, below HTTP 500) is taken for the ban only when it carries one of
+//! the ban page's markers: those of Alibaba's anti-abuse gateway that the JSON form names
+//! (`punish`, `x5sec`, `_____tmd_____`) or the ban's own wording (`过于频繁`, "too frequent").
+//! Any other HTML — a captive portal, a proxy's or firewall's error page — is
+//! [`Error::HtmlPage`]: not DingTalk's answer, not metered, retried a few times like any
+//! transient error, then the item fails. When unsure, a page is *not* a ban: a ban stops every
+//! further call of the run and blames DingTalk, while a missed ban costs each item a few
+//! unmetered attempts. HTML on HTTP 5xx stays a server error (a gateway failing).
+//!
+//! # HTTP 429
+//!
+//! DingTalk documents its QPS throttling as HTTP 403 (api) or `90018` (oapi), but a gateway in
+//! front of it may answer 429 with a JSON body of its own (`{"code":"Throttling",…}`). Any 429 is
+//! throttling (not metered, retried after the throttle delay) unless its code says the monthly
+//! quota is spent or DingTalk is busy (`system.busy`, which keeps its documented handling).
 
 use std::time::Duration;
 
@@ -32,12 +52,30 @@ pub(crate) fn classify(
     body: &[u8],
     token_endpoint: bool,
 ) -> (CallOutcome, Result<Value, Error>) {
-    if let Some(wait) = ip_ban(body, status) {
-        return (
+    let banned = |wait| {
+        (
             CallOutcome::IpBanned,
             Err(Error::IpBanned {
                 endpoint: endpoint.to_owned(),
                 wait,
+            }),
+        )
+    };
+    if let Some(wait) = ip_ban_json(body) {
+        return banned(wait);
+    }
+    if status < 500
+        && let Some(page) = html_page(body)
+    {
+        if page.is_ban_page() {
+            return banned(DEFAULT_BAN);
+        }
+        return (
+            CallOutcome::HtmlPage,
+            Err(Error::HtmlPage {
+                endpoint: endpoint.to_owned(),
+                status,
+                title: page.title(),
             }),
         );
     }
@@ -49,6 +87,9 @@ pub(crate) fn classify(
                 status,
             }),
         );
+    }
+    if status == 429 {
+        return too_many_requests(endpoint, body, token_endpoint);
     }
     let parsed: Value = match serde_json::from_slice(body) {
         Ok(value) => value,
@@ -77,23 +118,66 @@ pub(crate) fn classify(
             )
         }
         Some((code, message)) => {
-            let error = code_error(endpoint, &code, &message, token_endpoint);
-            let outcome = match &error {
-                Error::Throttled { .. } => CallOutcome::Throttled,
-                Error::QuotaExhausted { .. } => CallOutcome::QuotaExhausted,
-                _ => CallOutcome::Error(code),
-            };
-            (outcome, Err(error))
+            failed(code_error(endpoint, &code, &message, token_endpoint), code)
         }
     }
 }
 
-/// The ban page: JSON with `status: 1111` (`wait` in minutes), or an HTML page on a non-5xx
-/// status (an HTML 5xx is a gateway failing, which is transient).
-fn ip_ban(body: &[u8], status: u16) -> Option<Duration> {
-    let text = std::str::from_utf8(body).unwrap_or("").trim_start();
-    if text.starts_with('<') && status < 500 {
-        return Some(DEFAULT_BAN);
+/// The outcome of a classified failure.
+fn failed(error: Error, code: String) -> (CallOutcome, Result<Value, Error>) {
+    let outcome = match &error {
+        Error::Throttled { .. } => CallOutcome::Throttled,
+        Error::QuotaExhausted { .. } => CallOutcome::QuotaExhausted,
+        _ => CallOutcome::Error(code),
+    };
+    (outcome, Err(error))
+}
+
+/// HTTP 429, whatever its body: throttling, unless a JSON code says the quota is spent or
+/// DingTalk is busy.
+fn too_many_requests(
+    endpoint: &str,
+    body: &[u8],
+    token_endpoint: bool,
+) -> (CallOutcome, Result<Value, Error>) {
+    let code = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|json| {
+            ["code", "errcode"]
+                .iter()
+                .find_map(|key| match json.get(key)? {
+                    Value::String(text) => Some(text.clone()),
+                    Value::Number(number) => Some(number.to_string()),
+                    _ => None,
+                })
+        })
+        .filter(|code| !code.is_empty() && code != "0");
+    let throttled = || {
+        (
+            CallOutcome::Throttled,
+            Err(Error::Throttled {
+                endpoint: endpoint.to_owned(),
+                code: match &code {
+                    Some(code) => format!("HTTP 429 {}", redact(code)),
+                    None => "HTTP 429".to_owned(),
+                },
+            }),
+        )
+    };
+    let Some(code) = code.clone() else {
+        return throttled();
+    };
+    match code_error(endpoint, &code, "", token_endpoint) {
+        error @ (Error::QuotaExhausted { .. } | Error::Busy { .. }) => failed(error, code),
+        _ => throttled(),
+    }
+}
+
+/// The ban JSON: `status: 1111` (`wait` in minutes).
+fn ip_ban_json(body: &[u8]) -> Option<Duration> {
+    let text = std::str::from_utf8(body).ok()?.trim_start();
+    if !text.starts_with('{') {
+        return None;
     }
     let value: Value = serde_json::from_str(text).ok()?;
     let status = value.get("status")?;
@@ -107,6 +191,53 @@ fn ip_ban(body: &[u8], status: u16) -> Option<Duration> {
     Some(minutes.map_or(DEFAULT_BAN, |minutes| {
         Duration::from_secs(minutes.clamp(0, 24 * 60) as u64 * 60)
     }))
+}
+
+/// Markers of DingTalk's IP-ban page (see the module doc), matched case-insensitively.
+const BAN_PAGE_MARKERS: [&str; 4] = ["punish", "x5sec", "_____tmd_____", "过于频繁"];
+/// Longest page title kept in an error.
+const MAX_TITLE_CHARS: usize = 80;
+
+/// A body that is markup rather than JSON.
+struct HtmlPage<'a> {
+    text: std::borrow::Cow<'a, str>,
+}
+
+fn html_page(body: &[u8]) -> Option<HtmlPage<'_>> {
+    let text = String::from_utf8_lossy(body);
+    text.trim_start()
+        .starts_with('<')
+        .then_some(HtmlPage { text })
+}
+
+impl HtmlPage<'_> {
+    fn is_ban_page(&self) -> bool {
+        let lower = self.text.to_lowercase();
+        BAN_PAGE_MARKERS.iter().any(|marker| lower.contains(marker))
+    }
+
+    /// The `<title>`, whitespace collapsed, control characters dropped, credentials redacted,
+    /// at most [`MAX_TITLE_CHARS`]; empty when there is none.
+    fn title(&self) -> String {
+        let lower = self.text.to_ascii_lowercase();
+        let Some(open) = lower.find("<title") else {
+            return String::new();
+        };
+        let Some(start) = lower[open..].find('>').map(|at| open + at + 1) else {
+            return String::new();
+        };
+        let end = lower[start..]
+            .find("</title")
+            .map_or(lower.len(), |at| start + at);
+        let words: Vec<&str> = self.text[start..end].split_whitespace().collect();
+        let cleaned: String = words
+            .join(" ")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_TITLE_CHARS)
+            .collect();
+        redact(&cleaned)
+    }
 }
 
 /// `errcode` other than 0, with `errmsg`.
@@ -471,13 +602,26 @@ mod tests {
             Some(IpBanned),
         );
         check(Family::Api, 403, ban, CallOutcome::IpBanned, Some(IpBanned));
-        check(
-            Family::Oapi,
-            200,
-            "  <!DOCTYPE html><html>denied</html>",
-            CallOutcome::IpBanned,
-            Some(IpBanned),
-        );
+        for page in [
+            "  <!DOCTYPE html><html><title>访问被拒绝</title><p>当前IP调用过于频繁，请5分钟后再试</p></html>",
+            "<html><script src=\"https://g.alicdn.com/punish/x5sec.js\"></script></html>",
+            "<HTML><body><div id=\"_____TMD_____\"></div></body></HTML>",
+        ] {
+            check(
+                Family::Oapi,
+                200,
+                page,
+                CallOutcome::IpBanned,
+                Some(IpBanned),
+            );
+            check(
+                Family::Api,
+                403,
+                page,
+                CallOutcome::IpBanned,
+                Some(IpBanned),
+            );
+        }
         let (_, result) = classify(Family::Oapi, "/x", 200, ban.as_bytes(), false);
         assert!(
             matches!(result, Err(Error::IpBanned { wait, .. }) if wait == Duration::from_secs(300))
@@ -502,6 +646,101 @@ mod tests {
         assert!(
             message.contains("/attendance/list") && message.contains("12345"),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn an_html_page_without_the_ban_markers_is_not_a_ban_but_a_foreign_page() {
+        let portal = "\n <!DOCTYPE html><html><head><TITLE>\n Guest   Wi-Fi\u{7} · 请先登录 </TITLE></head>\
+                      <body>访问被拒绝?<form action=\"/login\"></form></body></html>";
+        for family in [Family::Oapi, Family::Api] {
+            for status in [200, 403, 407] {
+                check(
+                    family,
+                    status,
+                    portal,
+                    CallOutcome::HtmlPage,
+                    Some(ErrorKind::Transient),
+                );
+            }
+        }
+        let (_, result) = classify(
+            Family::Oapi,
+            "/attendance/list",
+            200,
+            portal.as_bytes(),
+            false,
+        );
+        let error = result.unwrap_err();
+        assert!(
+            matches!(&error, Error::HtmlPage { title, status: 200, .. } if title == "Guest Wi-Fi · 请先登录"),
+            "{error:?}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains("expected JSON from DingTalk, got an HTML page")
+                && message.contains("Guest Wi-Fi"),
+            "{message}"
+        );
+        let untitled = "<html><body>proxy error</body></html>";
+        let (outcome, result) = classify(Family::Api, "/x", 200, untitled.as_bytes(), false);
+        assert_eq!(outcome, CallOutcome::HtmlPage);
+        assert!(matches!(result, Err(Error::HtmlPage { title, .. }) if title.is_empty()));
+        let long = format!("<title>{}access_token=SECRET</title>", "长".repeat(200));
+        let (_, result) = classify(Family::Oapi, "/x", 200, long.as_bytes(), false);
+        let Err(Error::HtmlPage { title, .. }) = result else {
+            panic!("an HTML page")
+        };
+        assert_eq!(title.chars().count(), MAX_TITLE_CHARS);
+        let echoed = "<title>login?access_token=SECRET-TOKEN&x=1</title>";
+        let (_, result) = classify(Family::Oapi, "/x", 200, echoed.as_bytes(), false);
+        assert!(!result.unwrap_err().to_string().contains("SECRET-TOKEN"));
+        // A gateway's HTML on a 5xx stays a server error.
+        check(
+            Family::Oapi,
+            502,
+            portal,
+            CallOutcome::ServerError(502),
+            Some(ErrorKind::Transient),
+        );
+    }
+
+    #[test]
+    fn http_429_is_throttling_whatever_its_body_unless_it_says_quota_or_busy() {
+        use ErrorKind::*;
+        for family in [Family::Oapi, Family::Api] {
+            for body in [
+                r#"{"code":"Throttling","message":"Request was denied due to request throttling."}"#,
+                r#"{"code":"Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"}"#,
+                r#"{"errcode":12345,"errmsg":"?"}"#,
+                r#"{"anything":true}"#,
+                "Too Many Requests",
+                "",
+            ] {
+                check(family, 429, body, CallOutcome::Throttled, Some(Transient));
+            }
+            let quota = r#"{"code":"Forbidden.AccessDenied.ApiCountLimitForOrg"}"#;
+            check(
+                family,
+                429,
+                quota,
+                CallOutcome::QuotaExhausted,
+                Some(QuotaExhausted),
+            );
+            check(
+                family,
+                429,
+                r#"{"code":"system.busy"}"#,
+                CallOutcome::Error("system.busy".into()),
+                Some(Transient),
+            );
+        }
+        let (_, result) = classify(Family::Api, "/x", 429, br#"{"code":"Throttling"}"#, false);
+        assert!(
+            result
+                .unwrap_err()
+                .to_string()
+                .contains("HTTP 429 Throttling")
         );
     }
 }
