@@ -8,6 +8,7 @@ mod crash;
 mod daemon;
 mod demo;
 mod engine;
+mod hostile_transport;
 mod metering;
 mod month;
 mod report;
