@@ -26,6 +26,8 @@ use crate::support::{
 };
 
 const RESULTS: &str = "/attendance/list";
+const PUNCHES: &str = "/attendance/listRecord";
+const INSTANCE: &str = "/v1.0/workflow/processInstances";
 const INSTANCE_IDS: &str = "/v1.0/workflow/processes/instanceIds/query";
 const TOKEN_API: &str = "/v1.0/oauth2/accessToken";
 const TOKEN_OAPI: &str = "/gettoken";
@@ -452,13 +454,21 @@ async fn three_fresh_tokens_rejected_in_a_row_give_up_naming_the_clock_and_the_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_through_token_churn_completes_with_every_true_correction() {
-    // Arrange: the token reset on every third DingTalk call, the whole backfill long.
+    // Arrange: on each metered path, the token is reset on two calls in a row out of every
+    // four, the whole backfill long. Results pages of one batch go one after the other, so
+    // some page meets the reset twice: on its first attempt and on its retry with a fresh token.
     let rig = Rig::new(41).await;
-    let mut churn = FaultRule::new(None, FaultKind::InvalidateTokens);
-    churn.skip = 2;
-    churn.every = 3;
-    churn.times = 100_000;
-    rig.sim.arm_faults(vec![churn]);
+    let mut churn = Vec::new();
+    for path in [RESULTS, PUNCHES, INSTANCE_IDS, INSTANCE] {
+        for skip in [1, 2] {
+            let mut reset = FaultRule::new(Some(path), FaultKind::InvalidateTokens);
+            reset.skip = skip;
+            reset.every = 4;
+            reset.times = 100_000;
+            churn.push(reset);
+        }
+    }
+    rig.sim.arm_faults(churn);
 
     // Act
     let output = run_binary(
