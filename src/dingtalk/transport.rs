@@ -796,6 +796,41 @@ mod tests {
         assert_eq!(impatient.retry_delay(&error("ban"), 1), None);
     }
 
+    #[tokio::test]
+    async fn a_latched_ban_refuses_every_call_unless_the_policy_waits_it_out() {
+        let impatient = client(IpBanPolicy::GiveUp);
+        assert!(impatient.inner.through_ban("/gettoken").await.is_ok());
+        impatient.inner.latch_ban(Duration::from_secs(300));
+        for endpoint in ["/gettoken", "/topapi/user/listid", "/attendance/list"] {
+            let err = impatient.inner.through_ban(endpoint).await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::IpBanned, "{endpoint}");
+            assert!(err.to_string().contains(endpoint), "{err}");
+        }
+        // A shorter ban seen later does not shorten the latch.
+        impatient.inner.latch_ban(Duration::ZERO);
+        assert!(impatient.inner.through_ban("/gettoken").await.is_err());
+
+        let patient = client(IpBanPolicy::Wait {
+            max: Duration::from_secs(1),
+        });
+        patient.inner.latch_ban(Duration::from_millis(50));
+        let started = Instant::now();
+        assert!(patient.inner.through_ban("/attendance/list").await.is_ok());
+        assert!(
+            started.elapsed() >= Duration::from_millis(50),
+            "waited it out"
+        );
+        assert!(
+            patient.inner.ban_latch().is_none(),
+            "an expired latch is cleared"
+        );
+        patient.inner.latch_ban(Duration::from_secs(5));
+        assert!(
+            patient.inner.through_ban("/attendance/list").await.is_err(),
+            "a ban longer than the policy's wait is not waited out"
+        );
+    }
+
     #[test]
     fn invalid_limits_are_refused_when_the_client_is_built() {
         let base = url::Url::parse("http://127.0.0.1:9").unwrap();
