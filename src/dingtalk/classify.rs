@@ -9,9 +9,11 @@
 //!
 //! DingTalk documents its IP ban as "an HTML page or `{"status":1111,"wait":5,"source":"x5",
 //! "punish":"deny",…}`" (dingtalk-api.md section 8). The JSON form is unambiguous. An HTML page
-//! (a body starting with `<`, below HTTP 500) is taken for the ban only when it carries one of
-//! the ban page's markers: those of Alibaba's anti-abuse gateway that the JSON form names
-//! (`punish`, `x5sec`, `_____tmd_____`) or the ban's own wording (`过于频繁`, "too frequent").
+//! (a body starting with `<` after blanks and a BOM, below HTTP 500) is taken for the ban only
+//! when it carries one of the ban page's markers: those of Alibaba's anti-abuse gateway that the
+//! JSON form names (`punish`, `x5sec`, `_____tmd_____`) or the ban's own wording (`过于频繁`,
+//! "too frequent"). The wording "access denied" (`访问被拒绝`) is not a marker: any firewall
+//! may say it.
 //! Any other HTML — a captive portal, a proxy's or firewall's error page — is
 //! [`Error::HtmlPage`]: not DingTalk's answer, not metered, retried a few times like any
 //! transient error, then the item fails. When unsure, a page is *not* a ban: a ban stops every
@@ -205,7 +207,7 @@ struct HtmlPage<'a> {
 
 fn html_page(body: &[u8]) -> Option<HtmlPage<'_>> {
     let text = String::from_utf8_lossy(body);
-    text.trim_start()
+    text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
         .starts_with('<')
         .then_some(HtmlPage { text })
 }
@@ -682,7 +684,7 @@ mod tests {
                 && message.contains("Guest Wi-Fi"),
             "{message}"
         );
-        let untitled = "<html><body>proxy error</body></html>";
+        let untitled = "\u{feff}<html><body>proxy error</body></html>";
         let (outcome, result) = classify(Family::Api, "/x", 200, untitled.as_bytes(), false);
         assert_eq!(outcome, CallOutcome::HtmlPage);
         assert!(matches!(result, Err(Error::HtmlPage { title, .. }) if title.is_empty()));
