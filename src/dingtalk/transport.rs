@@ -101,11 +101,14 @@ impl Inner {
         if config.max_concurrency == 0 {
             return Err(invalid("max_concurrency must be at least 1"));
         }
-        // No redirect is followed: DingTalk does not redirect API calls, and following one would
-        // re-send the app secret (token POST body) or the token (header) to the other host.
+        // No redirect is followed: DingTalk does not redirect API calls, and following one
+        // re-sends the app secret (token POST body) or the token (header) to the other host, and
+        // the URL with its `appsecret=` / `access_token=` query in the `Referer` header. No
+        // `Referer` is ever sent either.
         let http = reqwest::Client::builder()
             .timeout(config.request_timeout)
             .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .build()
             .map_err(|err| Error::Config {
                 detail: format!("HTTP client: {}", err.without_url()),
