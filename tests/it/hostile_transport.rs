@@ -412,6 +412,69 @@ async fn after_an_ip_ban_the_run_makes_no_further_call_to_dingtalk() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_stops_writing_the_call_ledger_never_under_counts_the_month() {
+    // Arrange: the store's call ledger takes 5 metered calls, then refuses every new row (as a
+    // full disk would), through a trigger added beside the job's own connections.
+    let sim = start_sim(fast_sim_config(22, 60)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reconcile.db");
+    let mut store = open_store(&path);
+    let full = rusqlite::Connection::open(&path).unwrap();
+    full.execute_batch(
+        "CREATE TRIGGER disk_full BEFORE INSERT ON calls
+         WHEN (SELECT count(*) FROM calls WHERE metered_endpoint = 1) >= 5
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+    )
+    .unwrap();
+    let recorder = Arc::new(StoreRecorder::new(store.call_log().unwrap(), SHANGHAI));
+    let mut config = client_config(&sim);
+    config.qps_per_api = 5_000;
+    let clock: Arc<dyn Clock> = Arc::new(SimClock(sim.state()));
+    let as_recorder: Arc<dyn CallRecorder> = recorder.clone();
+    let client = Client::new(config, clock, as_recorder).unwrap();
+    let as_of = night(date("2026-11-12"));
+    sim.set_clock(as_of);
+    let request = RunRequest {
+        kind: RunKind::Backfill {
+            from: date("2026-10-01"),
+            to: date("2026-10-31"),
+            users: None,
+        },
+        as_of,
+        max_calls: None,
+        dry_run: false,
+        trigger: "test".into(),
+    };
+
+    // Act
+    let run = run_once(
+        &mut store,
+        &client,
+        Some(&recorder),
+        &run_settings(&sim),
+        &request,
+    )
+    .await;
+
+    // Assert: every call DingTalk metered is in the month's count.
+    drop(full);
+    let metered_by_dingtalk = sim.stats().metered;
+    assert!(metered_by_dingtalk >= 1, "the run made metered calls");
+    assert_eq!(
+        store.month_usage("2026-11").unwrap().metered,
+        metered_by_dingtalk,
+        "the store's month vs DingTalk's"
+    );
+    let summary = run.expect("the run is carried out, unsent items and all");
+    assert_eq!(summary.outcome, RunOutcome::Partial);
+    let errors = summary.errors.join("\n");
+    assert!(
+        errors.contains("not sent") && errors.contains(&path.display().to_string()),
+        "{errors}"
+    );
+}
+
 #[tokio::test]
 async fn a_call_whose_token_is_reset_twice_in_a_row_still_succeeds() {
     // Arrange: the first two attempts each meet a token reset (with never-used tokens).
