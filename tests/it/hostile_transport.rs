@@ -517,20 +517,25 @@ async fn three_fresh_tokens_rejected_in_a_row_give_up_naming_the_clock_and_the_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_through_token_churn_completes_with_every_true_correction() {
-    // Arrange: on each metered path, the token is reset on two calls in a row out of every
-    // four, the whole backfill long. Results pages of one batch go one after the other, so
-    // some page meets the reset twice: on its first attempt and on its retry with a fresh token.
+    // Arrange: the token is reset on every fourth call to each metered path, the whole
+    // backfill long, and on the results path on two calls in a row out of every four: results
+    // pages of one batch go one after the other, so some page meets a reset on its first
+    // attempt and again on its retry with a fresh token.
     let rig = Rig::new(41).await;
-    let mut churn = Vec::new();
-    for path in [RESULTS, PUNCHES, INSTANCE_IDS, INSTANCE] {
-        for skip in [1, 2] {
-            let mut reset = FaultRule::new(Some(path), FaultKind::InvalidateTokens);
-            reset.skip = skip;
-            reset.every = 4;
-            reset.times = 100_000;
-            churn.push(reset);
-        }
-    }
+    let reset_every_fourth = |path: &str, skip: u32| {
+        let mut reset = FaultRule::new(Some(path), FaultKind::InvalidateTokens);
+        reset.skip = skip;
+        reset.every = 4;
+        reset.times = 100_000;
+        reset
+    };
+    let churn = vec![
+        reset_every_fourth(RESULTS, 1),
+        reset_every_fourth(RESULTS, 2),
+        reset_every_fourth(PUNCHES, 1),
+        reset_every_fourth(INSTANCE_IDS, 1),
+        reset_every_fourth(INSTANCE, 1),
+    ];
     rig.sim.arm_faults(churn);
 
     // Act
