@@ -24,7 +24,7 @@
 //! - `client`: the struct and the attendance and contacts methods; `approvals`: the workflow ones.
 //! - `transport`: one call end to end: limits, token, HTTP, metering, retries.
 //! - `classify`: an HTTP answer → call outcome + typed error (pure).
-//! - `auth`: the token cache. `limits`: splitting and rate limiters.
+//! - `auth`: the token cache. `ban`: the IP-ban latch. `limits`: splitting and rate limiters.
 //! - `decode`, `rows`, `form`: lenient decoding of DingTalk's JSON into domain values.
 //!
 //! # Invariants
@@ -44,6 +44,7 @@
 
 mod approvals;
 mod auth;
+mod ban;
 mod classify;
 mod client;
 mod decode;

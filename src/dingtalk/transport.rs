@@ -12,9 +12,9 @@
 //! a 3xx is [`Error::Redirected`], naming only the `Location`'s origin. This module knows no
 //! endpoint's body shape; `client` does.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::Rng;
 use reqwest::Method;
@@ -25,6 +25,7 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use super::auth::{Issued, Token, TokenCache};
+use super::ban::BanLatch;
 use super::classify::{Family, classify};
 use super::decode::Fields;
 use super::limits::PathLimiters;
@@ -57,16 +58,8 @@ pub(crate) struct Inner {
     pub(crate) cap: AtomicU64,
     /// Set once DingTalk reports the monthly quota exhausted; never cleared.
     pub(crate) quota_exhausted: AtomicBool,
-    /// Set when DingTalk bans this IP: until when (real time, as DingTalk's ban runs) and how
-    /// long the ban said. While it holds, no call is made.
-    pub(crate) ip_ban: Mutex<Option<BanLatch>>,
-}
-
-/// An IP ban seen by the client: no call before `until`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct BanLatch {
-    until: Instant,
-    wait: Duration,
+    /// Set when DingTalk bans this IP; while it holds, no call is made.
+    pub(crate) ip_ban: BanLatch,
 }
 
 /// What one call sends.
@@ -125,56 +118,13 @@ impl Inner {
             reserved: AtomicU64::new(0),
             cap: AtomicU64::new(NO_CAP),
             quota_exhausted: AtomicBool::new(false),
-            ip_ban: Mutex::new(None),
+            ip_ban: BanLatch::default(),
         })
     }
 
-    fn ban_latch(&self) -> std::sync::MutexGuard<'_, Option<BanLatch>> {
-        self.ip_ban
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Latches a ban of `wait` from now (a longer latch already set is kept).
-    fn latch_ban(&self, wait: Duration) {
-        let until = Instant::now() + wait;
-        let mut latch = self.ban_latch();
-        if latch.is_none_or(|held| held.until < until) {
-            if latch.is_none() {
-                tracing::warn!(
-                    wait_secs = wait.as_secs(),
-                    "DingTalk banned this IP; no further call until the ban is over"
-                );
-            }
-            *latch = Some(BanLatch { until, wait });
-        }
-    }
-
-    /// Before a call: `Err` while a ban holds and the policy does not wait that long; otherwise
-    /// waits out what is left of a ban the policy allows, then lets the call go.
+    /// Before a call: fails fast while an IP ban holds (see [`BanLatch::pass`]).
     async fn through_ban(&self, endpoint: &str) -> Result<(), Error> {
-        loop {
-            let Some(latch) = *self.ban_latch() else {
-                return Ok(());
-            };
-            let left = latch.until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                let mut held = self.ban_latch();
-                if held.is_some_and(|held| held.until <= Instant::now()) {
-                    *held = None;
-                }
-                return Ok(());
-            }
-            match self.config.ip_ban {
-                IpBanPolicy::Wait { max } if latch.wait <= max => tokio::time::sleep(left).await,
-                _ => {
-                    return Err(Error::IpBanned {
-                        endpoint: endpoint.to_owned(),
-                        wait: latch.wait,
-                    });
-                }
-            }
-        }
+        self.ip_ban.pass(endpoint, self.config.ip_ban).await
     }
 }
 
@@ -527,7 +477,7 @@ impl Client {
             );
         }
         if let Err(Error::IpBanned { wait, .. }) = &result {
-            inner.latch_ban(*wait);
+            inner.ip_ban.latch(*wait);
         }
         let record = CallRecord {
             endpoint: spec.path.to_owned(),
@@ -706,142 +656,4 @@ fn transport_failure(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::dingtalk::MemoryRecorder;
-    use crate::domain::FixedClock;
-
-    fn client(ip_ban: IpBanPolicy) -> Client {
-        let base = url::Url::parse("http://127.0.0.1:9").unwrap();
-        let mut config = ClientConfig::new(base.clone(), base, "key", "secret".to_owned().into());
-        config.ip_ban = ip_ban;
-        config.throttle_retry_delay = Duration::from_secs(1);
-        config.retry_base_delay = Duration::from_millis(100);
-        let clock = Arc::new(FixedClock(chrono::DateTime::UNIX_EPOCH));
-        Client::new(config, clock, Arc::new(MemoryRecorder::default())).unwrap()
-    }
-
-    #[test]
-    fn a_budget_carved_out_of_another_counts_against_both_and_a_raised_stop_refuses_all() {
-        let stop = StopFlag::new();
-        let run = Budget::new(3, stop.clone());
-        let step = run.within(5);
-        assert_eq!((step.take(), step.take()), (Ok(()), Ok(())));
-        assert_eq!((run.spent(), step.spent()), (2, 2));
-        assert_eq!(run.take(), Ok(()));
-        assert_eq!(
-            step.take(),
-            Err(3),
-            "the run's limit refuses the step's call"
-        );
-        assert_eq!(step.spent(), 2, "a refused claim is rolled back");
-        step.give_back();
-        assert_eq!((run.spent(), run.left(), step.left()), (2, 1, 4));
-        assert!(stop.raise());
-        assert!(!stop.raise(), "the flag is raised once");
-        assert_eq!(run.take(), Err(3));
-        assert_eq!(step.take(), Err(5));
-        assert_eq!(run.spent(), 2);
-    }
-
-    fn error(kind: &str) -> Error {
-        let endpoint = "/attendance/list".to_owned();
-        match kind {
-            "throttled" => Error::Throttled {
-                endpoint,
-                code: "90018".into(),
-            },
-            "server" => Error::Server {
-                endpoint,
-                status: 503,
-            },
-            "ban" => Error::IpBanned {
-                endpoint,
-                wait: Duration::from_secs(300),
-            },
-            _ => Error::NotFound {
-                endpoint,
-                code: "x".into(),
-                what: "y".into(),
-            },
-        }
-    }
-
-    #[test]
-    fn throttling_waits_about_a_second_and_other_transient_errors_back_off_exponentially() {
-        let client = client(IpBanPolicy::GiveUp);
-        let throttled = client.retry_delay(&error("throttled"), 3).unwrap();
-        assert!((Duration::from_secs(1)..Duration::from_millis(1_200)).contains(&throttled));
-        let first = client.retry_delay(&error("server"), 1).unwrap();
-        let third = client.retry_delay(&error("server"), 3).unwrap();
-        assert!((Duration::from_millis(100)..Duration::from_millis(150)).contains(&first));
-        assert!((Duration::from_millis(400)..Duration::from_millis(600)).contains(&third));
-        assert!(client.retry_delay(&error("server"), 40).unwrap() <= MAX_BACKOFF * 2);
-        assert_eq!(client.retry_delay(&error("not found"), 1), None);
-    }
-
-    #[test]
-    fn an_ip_ban_is_waited_out_only_when_the_policy_allows_that_long() {
-        assert_eq!(
-            client(IpBanPolicy::GiveUp).retry_delay(&error("ban"), 1),
-            None
-        );
-        let patient = client(IpBanPolicy::Wait {
-            max: Duration::from_secs(600),
-        });
-        assert_eq!(
-            patient.retry_delay(&error("ban"), 1),
-            Some(Duration::from_secs(300))
-        );
-        let impatient = client(IpBanPolicy::Wait {
-            max: Duration::from_secs(60),
-        });
-        assert_eq!(impatient.retry_delay(&error("ban"), 1), None);
-    }
-
-    #[tokio::test]
-    async fn a_latched_ban_refuses_every_call_unless_the_policy_waits_it_out() {
-        let impatient = client(IpBanPolicy::GiveUp);
-        assert!(impatient.inner.through_ban("/gettoken").await.is_ok());
-        impatient.inner.latch_ban(Duration::from_secs(300));
-        for endpoint in ["/gettoken", "/topapi/user/listid", "/attendance/list"] {
-            let err = impatient.inner.through_ban(endpoint).await.unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::IpBanned, "{endpoint}");
-            assert!(err.to_string().contains(endpoint), "{err}");
-        }
-        // A shorter ban seen later does not shorten the latch.
-        impatient.inner.latch_ban(Duration::ZERO);
-        assert!(impatient.inner.through_ban("/gettoken").await.is_err());
-
-        let patient = client(IpBanPolicy::Wait {
-            max: Duration::from_secs(1),
-        });
-        patient.inner.latch_ban(Duration::from_millis(50));
-        let started = Instant::now();
-        assert!(patient.inner.through_ban("/attendance/list").await.is_ok());
-        assert!(
-            started.elapsed() >= Duration::from_millis(50),
-            "waited it out"
-        );
-        assert!(
-            patient.inner.ban_latch().is_none(),
-            "an expired latch is cleared"
-        );
-        patient.inner.latch_ban(Duration::from_secs(5));
-        assert!(
-            patient.inner.through_ban("/attendance/list").await.is_err(),
-            "a ban longer than the policy's wait is not waited out"
-        );
-    }
-
-    #[test]
-    fn invalid_limits_are_refused_when_the_client_is_built() {
-        let base = url::Url::parse("http://127.0.0.1:9").unwrap();
-        let mut config = ClientConfig::new(base.clone(), base, "key", "secret".to_owned().into());
-        config.qps_per_api = 0;
-        let clock = Arc::new(FixedClock(chrono::DateTime::UNIX_EPOCH));
-        let err = Client::new(config, clock, Arc::new(MemoryRecorder::default())).unwrap_err();
-        assert!(err.to_string().contains("qps_per_api"), "{err}");
-        assert!(err.is_fatal());
-    }
-}
+mod tests;
