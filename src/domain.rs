@@ -527,6 +527,16 @@ pub enum CallOutcome {
     Transport,
     /// An answer that could not be decoded: metered (DingTalk served it).
     Malformed,
+    /// A 3xx redirect, not followed: never metered (DingTalk does not redirect API calls, so
+    /// something in front of it answered).
+    Redirected(u16),
+    /// An HTML page that is not the IP-ban page (a captive portal, a proxy's or firewall's
+    /// page): never metered (DingTalk did not answer).
+    HtmlPage,
+    /// Written down before the call is sent and not yet settled with its real outcome: counted
+    /// as metered, the safe side, so a crash or a store failure between the two never
+    /// under-counts the month.
+    Reserved,
 }
 
 impl CallOutcome {
@@ -536,7 +546,11 @@ impl CallOutcome {
     pub fn counts_against_quota(&self) -> bool {
         matches!(
             self,
-            CallOutcome::Ok | CallOutcome::Error(_) | CallOutcome::Timeout | CallOutcome::Malformed
+            CallOutcome::Ok
+                | CallOutcome::Error(_)
+                | CallOutcome::Timeout
+                | CallOutcome::Malformed
+                | CallOutcome::Reserved
         )
     }
 }
@@ -679,5 +693,11 @@ mod tests {
         assert!(!record("/topapi/user/listid", CallOutcome::Ok).metered());
         assert!(!record("/gettoken", CallOutcome::Ok).metered());
         assert!(record("/v1.0/workflow/processInstances", CallOutcome::Ok).metered());
+        assert!(!record("/attendance/list", CallOutcome::Redirected(307)).metered());
+        assert!(!record("/attendance/list", CallOutcome::HtmlPage).metered());
+        assert!(
+            record("/attendance/list", CallOutcome::Reserved).metered(),
+            "a call not yet settled counts, the safe side"
+        );
     }
 }

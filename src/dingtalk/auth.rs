@@ -4,8 +4,11 @@
 //! Expiry is judged by the injected [`Clock`](crate::domain::Clock), so replays and the simulator's
 //! movable clock agree with the cache. When DingTalk rejects a token anyway (a clock jump, a token
 //! revoked early) the caller drops it with [`TokenCache::invalidate`] naming the generation it
-//! used, so many calls failing with the same stale token cause a single refresh. This module
-//! does not call DingTalk itself: the fetch is passed in.
+//! used, so many calls failing with the same stale token cause a single refresh. The cache also
+//! remembers the newest generation that ever worked ([`TokenCache::proven`]), so a caller can
+//! tell a token reset in the middle of a run (the tokens worked, then stopped: retry with a
+//! fresh one) from tokens DingTalk refuses from the start (credentials or clock: give up). This
+//! module does not call DingTalk itself: the fetch is passed in.
 
 use std::future::Future;
 
@@ -57,6 +60,8 @@ pub(crate) struct TokenCache {
     state: Mutex<Option<Cached>>,
     /// Monotonic across refreshes, so an invalidation names the token it saw fail.
     generations: std::sync::atomic::AtomicU64,
+    /// The newest generation a call succeeded with (0: none yet).
+    proven: std::sync::atomic::AtomicU64,
 }
 
 impl TokenCache {
@@ -99,6 +104,17 @@ impl TokenCache {
             "access token refreshed"
         );
         Ok(token)
+    }
+
+    /// Notes that a call succeeded with the token of `generation`.
+    pub(crate) fn proven(&self, generation: u64) {
+        self.proven
+            .fetch_max(generation, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether the token of `generation`, or a newer one, ever worked.
+    pub(crate) fn was_proven(&self, generation: u64) -> bool {
+        generation != 0 && self.proven.load(std::sync::atomic::Ordering::SeqCst) >= generation
     }
 
     /// Drops the cached token if it is still the one of `generation`.
@@ -253,5 +269,34 @@ mod tests {
         assert_eq!(still.generation, fresh.generation);
         assert_eq!(fetches.load(Ordering::SeqCst), 2);
         assert!(!format!("{still:?}").contains("token-2"));
+    }
+
+    #[tokio::test]
+    async fn a_token_is_proven_once_it_or_a_newer_one_worked() {
+        let cache = TokenCache::default();
+        let fetches = AtomicU32::new(0);
+        let first = cache
+            .get(|| at(0), || fetch_counting(&fetches, 7200))
+            .await
+            .unwrap();
+        assert!(!cache.was_proven(first.generation), "not used yet");
+        cache.invalidate(first.generation).await;
+        let second = cache
+            .get(|| at(1), || fetch_counting(&fetches, 7200))
+            .await
+            .unwrap();
+        cache.proven(second.generation);
+        assert!(cache.was_proven(second.generation));
+        assert!(
+            cache.was_proven(first.generation),
+            "an older token was superseded by one that worked"
+        );
+        cache.proven(first.generation);
+        cache.invalidate(second.generation).await;
+        let third = cache
+            .get(|| at(2), || fetch_counting(&fetches, 7200))
+            .await
+            .unwrap();
+        assert!(!cache.was_proven(third.generation));
     }
 }

@@ -3,7 +3,29 @@
 //! The IP-ban page is recognised before any envelope is decoded; then each family's envelope is
 //! read: `oapi` answers HTTP 200 with `errcode`, `api` answers 4xx/5xx with `{code, message}`.
 //! Codes map to [`Error`] variants per dingtalk-api.md section 9. This module is pure: no IO, no
-//! retry decision, no state (the caller sets the quota flag on `QuotaExhausted`).
+//! retry decision, no state (the caller sets the quota flag and the ban latch).
+//!
+//! # The IP-ban page, and other HTML
+//!
+//! DingTalk documents its IP ban as "an HTML page or `{"status":1111,"wait":5,"source":"x5",
+//! "punish":"deny",…}`" (dingtalk-api.md section 8). The JSON form is unambiguous. An HTML page
+//! (a body starting with `<` after blanks and a BOM, below HTTP 500) is taken for the ban only
+//! when it carries one of the ban page's markers: those of Alibaba's anti-abuse gateway that the
+//! JSON form names (`punish`, `x5sec`, `_____tmd_____`) or the ban's own wording (`过于频繁`,
+//! "too frequent"). The wording "access denied" (`访问被拒绝`) is not a marker: any firewall
+//! may say it.
+//! Any other HTML — a captive portal, a proxy's or firewall's error page — is
+//! [`Error::HtmlPage`]: not DingTalk's answer, not metered, retried a few times like any
+//! transient error, then the item fails. When unsure, a page is *not* a ban: a ban stops every
+//! further call of the run and blames DingTalk, while a missed ban costs each item a few
+//! unmetered attempts. HTML on HTTP 5xx stays a server error (a gateway failing).
+//!
+//! # HTTP 429
+//!
+//! DingTalk documents its QPS throttling as HTTP 403 (api) or `90018` (oapi), but a gateway in
+//! front of it may answer 429 with a JSON body of its own (`{"code":"Throttling",…}`). Any 429 is
+//! throttling (not metered, retried after the throttle delay) unless its code says the monthly
+//! quota is spent or DingTalk is busy (`system.busy`, which keeps its documented handling).
 
 use std::time::Duration;
 
@@ -32,12 +54,30 @@ pub(crate) fn classify(
     body: &[u8],
     token_endpoint: bool,
 ) -> (CallOutcome, Result<Value, Error>) {
-    if let Some(wait) = ip_ban(body, status) {
-        return (
+    let banned = |wait| {
+        (
             CallOutcome::IpBanned,
             Err(Error::IpBanned {
                 endpoint: endpoint.to_owned(),
                 wait,
+            }),
+        )
+    };
+    if let Some(wait) = ip_ban_json(body) {
+        return banned(wait);
+    }
+    if status < 500
+        && let Some(page) = html_page(body)
+    {
+        if page.is_ban_page() {
+            return banned(DEFAULT_BAN);
+        }
+        return (
+            CallOutcome::HtmlPage,
+            Err(Error::HtmlPage {
+                endpoint: endpoint.to_owned(),
+                status,
+                title: page.title(),
             }),
         );
     }
@@ -49,6 +89,9 @@ pub(crate) fn classify(
                 status,
             }),
         );
+    }
+    if status == 429 {
+        return too_many_requests(endpoint, body, token_endpoint);
     }
     let parsed: Value = match serde_json::from_slice(body) {
         Ok(value) => value,
@@ -77,23 +120,66 @@ pub(crate) fn classify(
             )
         }
         Some((code, message)) => {
-            let error = code_error(endpoint, &code, &message, token_endpoint);
-            let outcome = match &error {
-                Error::Throttled { .. } => CallOutcome::Throttled,
-                Error::QuotaExhausted { .. } => CallOutcome::QuotaExhausted,
-                _ => CallOutcome::Error(code),
-            };
-            (outcome, Err(error))
+            failed(code_error(endpoint, &code, &message, token_endpoint), code)
         }
     }
 }
 
-/// The ban page: JSON with `status: 1111` (`wait` in minutes), or an HTML page on a non-5xx
-/// status (an HTML 5xx is a gateway failing, which is transient).
-fn ip_ban(body: &[u8], status: u16) -> Option<Duration> {
-    let text = std::str::from_utf8(body).unwrap_or("").trim_start();
-    if text.starts_with('<') && status < 500 {
-        return Some(DEFAULT_BAN);
+/// The outcome of a classified failure.
+fn failed(error: Error, code: String) -> (CallOutcome, Result<Value, Error>) {
+    let outcome = match &error {
+        Error::Throttled { .. } => CallOutcome::Throttled,
+        Error::QuotaExhausted { .. } => CallOutcome::QuotaExhausted,
+        _ => CallOutcome::Error(code),
+    };
+    (outcome, Err(error))
+}
+
+/// HTTP 429, whatever its body: throttling, unless a JSON code says the quota is spent or
+/// DingTalk is busy.
+fn too_many_requests(
+    endpoint: &str,
+    body: &[u8],
+    token_endpoint: bool,
+) -> (CallOutcome, Result<Value, Error>) {
+    let code = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|json| {
+            ["code", "errcode"]
+                .iter()
+                .find_map(|key| match json.get(key)? {
+                    Value::String(text) => Some(text.clone()),
+                    Value::Number(number) => Some(number.to_string()),
+                    _ => None,
+                })
+        })
+        .filter(|code| !code.is_empty() && code != "0");
+    let throttled = || {
+        (
+            CallOutcome::Throttled,
+            Err(Error::Throttled {
+                endpoint: endpoint.to_owned(),
+                code: match &code {
+                    Some(code) => format!("HTTP 429 {}", redact(code)),
+                    None => "HTTP 429".to_owned(),
+                },
+            }),
+        )
+    };
+    let Some(code) = code.clone() else {
+        return throttled();
+    };
+    match code_error(endpoint, &code, "", token_endpoint) {
+        error @ (Error::QuotaExhausted { .. } | Error::Busy { .. }) => failed(error, code),
+        _ => throttled(),
+    }
+}
+
+/// The ban JSON: `status: 1111` (`wait` in minutes).
+fn ip_ban_json(body: &[u8]) -> Option<Duration> {
+    let text = std::str::from_utf8(body).ok()?.trim_start();
+    if !text.starts_with('{') {
+        return None;
     }
     let value: Value = serde_json::from_str(text).ok()?;
     let status = value.get("status")?;
@@ -107,6 +193,53 @@ fn ip_ban(body: &[u8], status: u16) -> Option<Duration> {
     Some(minutes.map_or(DEFAULT_BAN, |minutes| {
         Duration::from_secs(minutes.clamp(0, 24 * 60) as u64 * 60)
     }))
+}
+
+/// Markers of DingTalk's IP-ban page (see the module doc), matched case-insensitively.
+const BAN_PAGE_MARKERS: [&str; 4] = ["punish", "x5sec", "_____tmd_____", "过于频繁"];
+/// Longest page title kept in an error.
+const MAX_TITLE_CHARS: usize = 80;
+
+/// A body that is markup rather than JSON.
+struct HtmlPage<'a> {
+    text: std::borrow::Cow<'a, str>,
+}
+
+fn html_page(body: &[u8]) -> Option<HtmlPage<'_>> {
+    let text = String::from_utf8_lossy(body);
+    text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
+        .starts_with('<')
+        .then_some(HtmlPage { text })
+}
+
+impl HtmlPage<'_> {
+    fn is_ban_page(&self) -> bool {
+        let lower = self.text.to_lowercase();
+        BAN_PAGE_MARKERS.iter().any(|marker| lower.contains(marker))
+    }
+
+    /// The `<title>`, whitespace collapsed, control characters dropped, credentials redacted,
+    /// at most [`MAX_TITLE_CHARS`]; empty when there is none.
+    fn title(&self) -> String {
+        let lower = self.text.to_ascii_lowercase();
+        let Some(open) = lower.find("<title") else {
+            return String::new();
+        };
+        let Some(start) = lower[open..].find('>').map(|at| open + at + 1) else {
+            return String::new();
+        };
+        let end = lower[start..]
+            .find("</title")
+            .map_or(lower.len(), |at| start + at);
+        let words: Vec<&str> = self.text[start..end].split_whitespace().collect();
+        let cleaned: String = words
+            .join(" ")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_TITLE_CHARS)
+            .collect();
+        redact(&cleaned)
+    }
 }
 
 /// `errcode` other than 0, with `errmsg`.
@@ -254,254 +387,4 @@ fn code_error(endpoint: &str, code: &str, message: &str, token_endpoint: bool) -
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::dingtalk::ErrorKind;
-
-    #[track_caller]
-    fn check(
-        family: Family,
-        status: u16,
-        body: &str,
-        outcome: CallOutcome,
-        kind: Option<ErrorKind>,
-    ) {
-        let (got_outcome, result) =
-            classify(family, "/attendance/list", status, body.as_bytes(), false);
-        assert_eq!(got_outcome, outcome, "{body}");
-        assert_eq!(
-            result.as_ref().err().map(Error::kind),
-            kind,
-            "{body}: {result:?}"
-        );
-    }
-
-    #[test]
-    fn oapi_envelopes_are_classified_by_errcode() {
-        use ErrorKind::*;
-        let oapi = Family::Oapi;
-        check(
-            oapi,
-            200,
-            r#"{"errcode":0,"errmsg":"ok"}"#,
-            CallOutcome::Ok,
-            None,
-        );
-        check(
-            oapi,
-            200,
-            r#"{"errcode":90018,"errmsg":"qps"}"#,
-            CallOutcome::Throttled,
-            Some(Transient),
-        );
-        check(
-            oapi,
-            200,
-            r#"{"errcode":90002,"errmsg":"qps"}"#,
-            CallOutcome::Throttled,
-            Some(Transient),
-        );
-        check(
-            oapi,
-            200,
-            r#"{"errcode":-1,"errmsg":"busy"}"#,
-            CallOutcome::Error("-1".into()),
-            Some(Transient),
-        );
-        check(
-            oapi,
-            200,
-            r#"{"errcode":90020,"errmsg":"quota"}"#,
-            CallOutcome::QuotaExhausted,
-            Some(QuotaExhausted),
-        );
-        check(
-            oapi,
-            200,
-            r#"{"errcode":42001,"errmsg":"expired"}"#,
-            CallOutcome::Error("42001".into()),
-            Some(Token),
-        );
-        check(
-            oapi,
-            200,
-            r#"{"errcode":"40014","errmsg":"bad"}"#,
-            CallOutcome::Error("40014".into()),
-            Some(Token),
-        );
-        check(
-            oapi,
-            200,
-            r#"{"errcode":60011,"errmsg":"no"}"#,
-            CallOutcome::Error("60011".into()),
-            Some(Fatal),
-        );
-        check(
-            oapi,
-            200,
-            r#"{"errcode":60020,"errmsg":"ip"}"#,
-            CallOutcome::Error("60020".into()),
-            Some(Fatal),
-        );
-        check(
-            oapi,
-            200,
-            r#"{"errcode":40035,"errmsg":"p"}"#,
-            CallOutcome::Error("40035".into()),
-            Some(BadRequest),
-        );
-        check(
-            oapi,
-            200,
-            r#"{"errcode":12345,"errmsg":"?"}"#,
-            CallOutcome::Error("12345".into()),
-            Some(Api),
-        );
-        check(
-            oapi,
-            502,
-            "<html>bad gateway</html>",
-            CallOutcome::ServerError(502),
-            Some(Transient),
-        );
-        check(
-            oapi,
-            503,
-            "",
-            CallOutcome::ServerError(503),
-            Some(Transient),
-        );
-        check(
-            oapi,
-            200,
-            r#"{"errcode":0,"recordresult":[{"#,
-            CallOutcome::Malformed,
-            Some(Transient),
-        );
-    }
-
-    #[test]
-    fn api_envelopes_are_classified_by_status_and_code() {
-        use ErrorKind::*;
-        let api = Family::Api;
-        check(
-            api,
-            200,
-            r#"{"result":{},"success":true}"#,
-            CallOutcome::Ok,
-            None,
-        );
-        let qps = r#"{"code":"Forbidden.AccessDenied.QpsLimitForAppkeyAndApi","message":"m"}"#;
-        check(api, 403, qps, CallOutcome::Throttled, Some(Transient));
-        let qpm = r#"{"code":"Forbidden.AccessDenied.QpmLimitForAppkeyAndApi","message":"m"}"#;
-        check(api, 403, qpm, CallOutcome::Throttled, Some(Transient));
-        let quota = r#"{"code":"Forbidden.AccessDenied.ApiCountLimitForOrg","message":"m"}"#;
-        check(
-            api,
-            403,
-            quota,
-            CallOutcome::QuotaExhausted,
-            Some(QuotaExhausted),
-        );
-        let auth =
-            r#"{"code":"InvalidAuthentication","requestid":"r","message":"不合法的access_token"}"#;
-        check(
-            api,
-            400,
-            auth,
-            CallOutcome::Error("InvalidAuthentication".into()),
-            Some(Token),
-        );
-        check(
-            api,
-            401,
-            "{}",
-            CallOutcome::Error("HTTP 401".into()),
-            Some(Token),
-        );
-        let gone = r#"{"code":"processInstanceIdError","message":"m"}"#;
-        check(
-            api,
-            400,
-            gone,
-            CallOutcome::Error("processInstanceIdError".into()),
-            Some(NotFound),
-        );
-        let bad = r#"{"code":"invalidNextToken","message":"m"}"#;
-        check(
-            api,
-            400,
-            bad,
-            CallOutcome::Error("invalidNextToken".into()),
-            Some(BadRequest),
-        );
-        let perm = r#"{"code":"Forbidden.AccessDenied.AccessTokenPermissionDenied","message":"m"}"#;
-        check(
-            api,
-            403,
-            perm,
-            CallOutcome::Error("Forbidden.AccessDenied.AccessTokenPermissionDenied".into()),
-            Some(Fatal),
-        );
-        check(
-            api,
-            500,
-            r#"{"code":"systemError"}"#,
-            CallOutcome::ServerError(500),
-            Some(Transient),
-        );
-        check(
-            api,
-            200,
-            r#"{"success":"false"}"#,
-            CallOutcome::Error("success=false".into()),
-            Some(Api),
-        );
-    }
-
-    #[test]
-    fn the_ip_ban_page_is_recognised_before_any_envelope() {
-        use ErrorKind::IpBanned;
-        let ban = r#"{"status":1111,"wait":5,"source":"x5","punish":"deny","uuid":"u"}"#;
-        check(
-            Family::Oapi,
-            200,
-            ban,
-            CallOutcome::IpBanned,
-            Some(IpBanned),
-        );
-        check(Family::Api, 403, ban, CallOutcome::IpBanned, Some(IpBanned));
-        check(
-            Family::Oapi,
-            200,
-            "  <!DOCTYPE html><html>denied</html>",
-            CallOutcome::IpBanned,
-            Some(IpBanned),
-        );
-        let (_, result) = classify(Family::Oapi, "/x", 200, ban.as_bytes(), false);
-        assert!(
-            matches!(result, Err(Error::IpBanned { wait, .. }) if wait == Duration::from_secs(300))
-        );
-    }
-
-    #[test]
-    fn forty_thousand_one_means_bad_credentials_only_on_the_token_endpoint() {
-        let body = br#"{"errcode":40001,"errmsg":"invalid credential"}"#;
-        let (_, on_token) = classify(Family::Oapi, "/gettoken", 200, body, true);
-        assert_eq!(on_token.unwrap_err().kind(), ErrorKind::Fatal);
-        let (_, elsewhere) = classify(Family::Oapi, "/attendance/list", 200, body, false);
-        assert_eq!(elsewhere.unwrap_err().kind(), ErrorKind::Token);
-    }
-
-    #[test]
-    fn error_messages_never_carry_an_echoed_token() {
-        let body = br#"{"errcode":12345,"errmsg":"bad url /x?access_token=SECRET-TOKEN"}"#;
-        let (_, result) = classify(Family::Oapi, "/attendance/list", 200, body, false);
-        let message = result.unwrap_err().to_string();
-        assert!(!message.contains("SECRET-TOKEN"), "{message}");
-        assert!(
-            message.contains("/attendance/list") && message.contains("12345"),
-            "{message}"
-        );
-    }
-}
+mod tests;

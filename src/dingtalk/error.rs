@@ -14,7 +14,7 @@ use std::time::Duration;
 pub enum ErrorKind {
     /// Throttling, server errors, timeouts, connection failures, a garbled body: retry later.
     Transient,
-    /// The token was rejected: drop it, fetch a new one, retry once.
+    /// The token was rejected: drop it, fetch a new one, retry (while fresh tokens work).
     Token,
     /// DingTalk says the organisation's monthly quota is spent: stop all metered calls.
     QuotaExhausted,
@@ -58,8 +58,32 @@ pub enum Error {
     },
     #[error("call {endpoint}: body is not a DingTalk envelope: {detail}")]
     Malformed { endpoint: String, detail: String },
-    #[error("call {endpoint}: access token rejected ({code})")]
+    #[error(
+        "call {endpoint}: access token rejected ({code}), freshly issued ones too; check the server's clock and that nothing else resets the app's secret"
+    )]
     Token { endpoint: String, code: String },
+    #[error(
+        "call {endpoint}: answered HTTP {status} redirecting to {location}, not followed: DingTalk does not redirect API calls; check dingtalk.oapi_base_url, dingtalk.api_base_url and any proxy in between"
+    )]
+    Redirected {
+        endpoint: String,
+        status: u16,
+        /// The `Location`'s origin only (scheme, host, port): never its path or query.
+        location: String,
+    },
+    #[error(
+        "call {endpoint}: expected JSON from DingTalk, got an HTML page (HTTP {status}, title {title:?}); a captive portal, proxy or firewall may be answering in DingTalk's place"
+    )]
+    HtmlPage {
+        endpoint: String,
+        status: u16,
+        /// The page's `<title>`, cleaned and shortened; empty when it has none.
+        title: String,
+    },
+    #[error(
+        "call {endpoint}: not sent, because it could not be written down in the call ledger first: {detail}"
+    )]
+    Unrecorded { endpoint: String, detail: String },
     #[error(
         "call {endpoint}: the organisation's monthly API quota is exhausted ({code}); no further metered calls until next month"
     )]
@@ -132,7 +156,8 @@ impl Error {
             | Error::Server { .. }
             | Error::Timeout { .. }
             | Error::Transport { .. }
-            | Error::Malformed { .. } => ErrorKind::Transient,
+            | Error::Malformed { .. }
+            | Error::HtmlPage { .. } => ErrorKind::Transient,
             Error::Token { .. } => ErrorKind::Token,
             Error::QuotaExhausted { .. } => ErrorKind::QuotaExhausted,
             Error::BudgetExhausted { .. } => ErrorKind::BudgetExhausted,
@@ -141,6 +166,8 @@ impl Error {
             | Error::IpNotWhitelisted { .. }
             | Error::Credentials { .. }
             | Error::Banned { .. }
+            | Error::Redirected { .. }
+            | Error::Unrecorded { .. }
             | Error::Config { .. } => ErrorKind::Fatal,
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::BadRequest { .. } | Error::InvalidArgument { .. } => ErrorKind::BadRequest,

@@ -11,8 +11,12 @@
 //! endpoint method ─▶ transport::execute ─┬─ quota flag / metered cap (fail fast, no call)
 //!                                        ├─ per-path rate limiter ─▶ semaphore
 //!                                        ├─ auth::TokenCache (single-flight refresh)
-//!                                        ├─ HTTP ─▶ classify (IP ban, envelope, code) ─▶ record
-//!                                        └─ retry: transient → backoff; token → refresh once
+//!                                        ├─ IP-ban latch (fail fast, no call, once a ban is seen)
+//!                                        ├─ reserve in the call ledger (metered; fail ⇒ not sent)
+//!                                        ├─ HTTP (no redirect followed) ─▶ classify (IP ban,
+//!                                        │  HTML page, envelope, code) ─▶ settle / record
+//!                                        └─ retry: transient → backoff; token → refresh and
+//!                                           retry while fresh tokens work
 //! ```
 //!
 //! # Modules
@@ -20,7 +24,7 @@
 //! - `client`: the struct and the attendance and contacts methods; `approvals`: the workflow ones.
 //! - `transport`: one call end to end: limits, token, HTTP, metering, retries.
 //! - `classify`: an HTTP answer → call outcome + typed error (pure).
-//! - `auth`: the token cache. `limits`: splitting and rate limiters.
+//! - `auth`: the token cache. `ban`: the IP-ban latch. `limits`: splitting and rate limiters.
 //! - `decode`, `rows`, `form`: lenient decoding of DingTalk's JSON into domain values.
 //!
 //! # Invariants
@@ -28,6 +32,11 @@
 //! - Secrets (app secret, tokens) are `SecretString`, exposed only where a request is built; no
 //!   URL is ever logged or put in an error (reqwest errors are stripped of theirs).
 //! - Once DingTalk reports the monthly quota exhausted, this client makes no further metered call.
+//! - Once DingTalk bans the IP, this client makes no further call at all until the ban is over
+//!   (or, when the policy allows waiting that long, waits it out without calling).
+//! - No redirect is followed: DingTalk does not redirect API calls, and following one would carry
+//!   the app secret or a token to another host.
+//! - A metered call is written down in the call ledger before it is sent, or not sent.
 //! - A per-batch failure is data in the pull, not an abort.
 //!
 //! The client deliberately does not plan (what to fetch, what it costs) or persist anything:
@@ -35,6 +44,7 @@
 
 mod approvals;
 mod auth;
+mod ban;
 mod classify;
 mod client;
 mod decode;
@@ -147,9 +157,39 @@ impl std::fmt::Debug for ClientConfig {
     }
 }
 
+/// Why a call could not be written down before it was sent.
+pub type RecordError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Which written-down call a [`CallRecorder::settle`] settles: whatever the recorder returned
+/// from [`CallRecorder::reserve`] (a row id for the store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallTicket(pub i64);
+
 /// Receives every attempt the client makes (the store persists them as the call ledger).
+///
+/// A call to a metered endpoint is *reserved* before it is sent ([`CallRecorder::reserve`], with
+/// outcome [`CallOutcome::Reserved`](crate::domain::CallOutcome::Reserved), which counts as
+/// metered) and *settled* with its real outcome once it is over ([`CallRecorder::settle`]); a
+/// reservation that fails means the call is not sent. Free calls are only [`record`]ed.
+/// A recorder that keeps nothing durable may leave `reserve`/`settle` to their defaults, which
+/// record the call once it is over.
+///
+/// [`record`]: CallRecorder::record
 pub trait CallRecorder: Send + Sync {
+    /// Records an attempt that is over.
     fn record(&self, call: &CallRecord);
+
+    /// Writes a metered call down before it is sent; `Err` means it must not be sent.
+    fn reserve(&self, call: &CallRecord) -> Result<CallTicket, RecordError> {
+        let _ = call;
+        Ok(CallTicket(0))
+    }
+
+    /// Settles a reserved call with how it really ended.
+    fn settle(&self, ticket: CallTicket, call: &CallRecord) {
+        let _ = ticket;
+        self.record(call);
+    }
 }
 
 /// A recorder that keeps calls in memory (for tests).
@@ -159,24 +199,42 @@ pub struct MemoryRecorder {
 }
 
 impl MemoryRecorder {
+    /// Every call in the order it was recorded or reserved, with its outcome once settled.
     pub fn calls(&self) -> Vec<CallRecord> {
+        self.lock().clone()
+    }
+
+    /// How many recorded attempts consumed a metered call (reserved ones included).
+    pub fn metered(&self) -> u64 {
+        self.calls().iter().filter(|call| call.metered()).count() as u64
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<CallRecord>> {
         self.calls
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-    }
-
-    /// How many recorded attempts consumed a metered call.
-    pub fn metered(&self) -> u64 {
-        self.calls().iter().filter(|call| call.metered()).count() as u64
     }
 }
 
 impl CallRecorder for MemoryRecorder {
     fn record(&self, call: &CallRecord) {
-        self.calls
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(call.clone());
+        self.lock().push(call.clone());
+    }
+
+    fn reserve(&self, call: &CallRecord) -> Result<CallTicket, RecordError> {
+        let mut calls = self.lock();
+        calls.push(call.clone());
+        Ok(CallTicket(calls.len() as i64 - 1))
+    }
+
+    fn settle(&self, ticket: CallTicket, call: &CallRecord) {
+        let mut calls = self.lock();
+        match usize::try_from(ticket.0)
+            .ok()
+            .and_then(|index| calls.get_mut(index))
+        {
+            Some(slot) => *slot = call.clone(),
+            None => calls.push(call.clone()),
+        }
     }
 }

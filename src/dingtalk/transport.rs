@@ -1,11 +1,16 @@
-//! One call to DingTalk end to end: the quota flag, the handle's [`Budget`] and stop flag, the
-//! client's metered cap, the per-path rate limiter, the concurrency semaphore, the token, the
-//! HTTP exchange, metering, and the retry loop.
+//! One call to DingTalk end to end: the IP-ban latch, the quota flag, the handle's [`Budget`] and
+//! stop flag, the client's metered cap, the per-path rate limiter, the concurrency semaphore,
+//! the token, the call ledger's reservation, the HTTP exchange, metering, and the retry loop.
 //!
 //! Every attempt that reaches the network is reported to the recorder with the outcome the
-//! metering rule needs; attempts refused locally (quota flag, stop flag, budget, cap) make no
-//! call and record nothing. Retries are a bounded loop with no sleep after the last attempt, and the last real
-//! error is returned. This module knows no endpoint's body shape; `client` does.
+//! metering rule needs: a metered one is reserved before it is sent (a reservation the recorder
+//! refuses means the call is not sent) and settled after; attempts refused locally (ban latch,
+//! quota flag, stop flag, budget, cap, ledger) make no call and record nothing. Retries are a
+//! bounded loop with no sleep after the last attempt, and the last real error is returned. A
+//! rejected token is dropped and the call retried with a fresh one for as long as fresh tokens
+//! work ([`MAX_UNPROVEN_TOKEN_REJECTIONS`], [`MAX_TOKEN_REJECTIONS`]). No redirect is followed:
+//! a 3xx is [`Error::Redirected`], naming only the `Location`'s origin. This module knows no
+//! endpoint's body shape; `client` does.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,10 +25,13 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use super::auth::{Issued, Token, TokenCache};
+use super::ban::BanLatch;
 use super::classify::{Family, classify};
 use super::decode::Fields;
 use super::limits::PathLimiters;
-use super::{CallRecorder, Client, ClientConfig, Error, ErrorKind, IpBanPolicy, TokenSource};
+use super::{
+    CallRecorder, CallTicket, Client, ClientConfig, Error, ErrorKind, IpBanPolicy, TokenSource,
+};
 use crate::domain::{CallOutcome, CallRecord, Clock, is_metered_endpoint};
 
 /// No cap on metered calls.
@@ -50,6 +58,8 @@ pub(crate) struct Inner {
     pub(crate) cap: AtomicU64,
     /// Set once DingTalk reports the monthly quota exhausted; never cleared.
     pub(crate) quota_exhausted: AtomicBool,
+    /// Set when DingTalk bans this IP; while it holds, no call is made.
+    pub(crate) ip_ban: BanLatch,
 }
 
 /// What one call sends.
@@ -84,8 +94,14 @@ impl Inner {
         if config.max_concurrency == 0 {
             return Err(invalid("max_concurrency must be at least 1"));
         }
+        // No redirect is followed: DingTalk does not redirect API calls, and following one
+        // re-sends the app secret (token POST body) or the token (header) to the other host, and
+        // the URL with its `appsecret=` / `access_token=` query in the `Referer` header. No
+        // `Referer` is ever sent either.
         let http = reqwest::Client::builder()
             .timeout(config.request_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .build()
             .map_err(|err| Error::Config {
                 detail: format!("HTTP client: {}", err.without_url()),
@@ -102,7 +118,13 @@ impl Inner {
             reserved: AtomicU64::new(0),
             cap: AtomicU64::new(NO_CAP),
             quota_exhausted: AtomicBool::new(false),
+            ip_ban: BanLatch::default(),
         })
+    }
+
+    /// Before a call: fails fast while an IP ban holds (see [`BanLatch::pass`]).
+    async fn through_ban(&self, endpoint: &str) -> Result<(), Error> {
+        self.ip_ban.pass(endpoint, self.config.ip_ban).await
     }
 }
 
@@ -242,12 +264,21 @@ impl Drop for Reservation<'_> {
 
 /// Attempts per call for transient errors (the first included).
 pub(crate) const MAX_ATTEMPTS: u32 = 4;
+/// A call gives up when this many tokens in a row were rejected before they ever worked (for
+/// any call): freshly issued tokens that DingTalk refuses point at the credentials or the clock,
+/// not at a token reset in the middle of a run.
+pub(crate) const MAX_UNPROVEN_TOKEN_REJECTIONS: u32 = 3;
+/// A call gives up after this many token rejections of any kind (churn so fast that a token is
+/// gone before the call can use it). There is no limit per run while fresh tokens work.
+pub(crate) const MAX_TOKEN_REJECTIONS: u32 = 10;
 
 impl Client {
     /// Runs one call with retries: transient errors back off and retry up to [`MAX_ATTEMPTS`]; a
-    /// rejected token is dropped, refreshed and the call retried once.
+    /// rejected token is dropped, refreshed and the call retried, within the per-call bounds
+    /// [`MAX_UNPROVEN_TOKEN_REJECTIONS`] and [`MAX_TOKEN_REJECTIONS`].
     pub(crate) async fn execute(&self, spec: &CallSpec) -> Result<Answer, Error> {
-        let mut token_refreshed = false;
+        let mut token_rejections = 0;
+        let mut unproven_rejections = 0;
         let mut attempt = 1;
         loop {
             let token = if spec.authenticated {
@@ -257,15 +288,35 @@ impl Client {
             };
             let span = tracing::debug_span!("dingtalk_attempt", endpoint = spec.path, attempt);
             let error = match self.attempt(spec, token.as_ref()).instrument(span).await {
-                Ok(answer) => return Ok(answer),
+                Ok(answer) => {
+                    if let Some(token) = &token {
+                        self.inner.tokens.proven(token.generation);
+                    }
+                    return Ok(answer);
+                }
                 Err(error) => error,
             };
             if error.kind() == ErrorKind::Token
-                && !token_refreshed
                 && let Some(token) = &token
             {
+                token_rejections += 1;
+                if self.inner.tokens.was_proven(token.generation) {
+                    unproven_rejections = 0;
+                } else {
+                    unproven_rejections += 1;
+                }
+                if unproven_rejections >= MAX_UNPROVEN_TOKEN_REJECTIONS
+                    || token_rejections >= MAX_TOKEN_REJECTIONS
+                {
+                    tracing::warn!(
+                        endpoint = spec.path,
+                        token_rejections,
+                        unproven_rejections,
+                        "access tokens keep being rejected; giving up on this call"
+                    );
+                    return Err(error);
+                }
                 self.inner.tokens.invalidate(token.generation).await;
-                token_refreshed = true;
                 continue;
             }
             if attempt >= MAX_ATTEMPTS {
@@ -362,9 +413,10 @@ impl Client {
         })
     }
 
-    /// One attempt: limits, HTTP, classification, metering.
+    /// One attempt: ban latch, limits, ledger reservation, HTTP, classification, metering.
     async fn attempt(&self, spec: &CallSpec, token: Option<&Token>) -> Result<Answer, Error> {
         let inner = &*self.inner;
+        inner.through_ban(spec.path).await?;
         inner.limiters.for_path(spec.path).until_ready().await;
         let _permit = inner
             .concurrency
@@ -373,6 +425,8 @@ impl Client {
             .map_err(|_| Error::Config {
                 detail: "the client's semaphore was closed".to_owned(),
             })?;
+        // A ban may have been seen while this call waited for its turn.
+        inner.through_ban(spec.path).await?;
         let metered_endpoint = is_metered_endpoint(spec.path);
         let reservation = if metered_endpoint {
             Some(self.reserve(spec.path)?)
@@ -380,10 +434,16 @@ impl Client {
             None
         };
         let request = self.build(spec, token)?;
+        let ticket = if metered_endpoint {
+            Some(self.write_down(spec.path)?)
+        } else {
+            None
+        };
         let timeout = inner.config.request_timeout;
         let token_endpoint = !spec.authenticated;
         let (outcome, result) = match request.send().await {
             Err(err) => transport_failure(spec.path, err, timeout),
+            Ok(response) if response.status().is_redirection() => redirected(spec.path, &response),
             Ok(response) => {
                 let status = response.status().as_u16();
                 match response.bytes().await {
@@ -416,6 +476,9 @@ impl Client {
                 "DingTalk reports the monthly API quota exhausted; no further metered calls"
             );
         }
+        if let Err(Error::IpBanned { wait, .. }) = &result {
+            inner.ip_ban.latch(*wait);
+        }
         let record = CallRecord {
             endpoint: spec.path.to_owned(),
             metered_endpoint,
@@ -425,9 +488,37 @@ impl Client {
         if let Some(reservation) = reservation {
             reservation.settle(record.metered());
         }
-        inner.recorder.record(&record);
+        match ticket {
+            Some(ticket) => inner.recorder.settle(ticket, &record),
+            None => inner.recorder.record(&record),
+        }
         tracing::debug!(endpoint = spec.path, outcome = ?record.outcome, metered = record.metered(), "call answered");
         result
+    }
+
+    /// Writes a metered call down in the call ledger before it is sent; `Err` (the call is not
+    /// sent) when the recorder cannot.
+    fn write_down(&self, endpoint: &str) -> Result<CallTicket, Error> {
+        let pending = CallRecord {
+            endpoint: endpoint.to_owned(),
+            metered_endpoint: true,
+            outcome: CallOutcome::Reserved,
+            at: self.inner.clock.now(),
+        };
+        self.inner.recorder.reserve(&pending).map_err(|error| {
+            let mut detail = error.to_string();
+            let mut source = error.source();
+            while let Some(cause) = source {
+                detail.push_str(": ");
+                detail.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            tracing::error!(endpoint, error.message = %detail, "call not sent: the call ledger refused it");
+            Error::Unrecorded {
+                endpoint: endpoint.to_owned(),
+                detail,
+            }
+        })
     }
 
     /// Claims one metered call, or refuses without calling when the quota is gone, the stop
@@ -509,6 +600,37 @@ impl Client {
     }
 }
 
+/// A 3xx, not followed: the error names the status and the `Location`'s origin only (scheme,
+/// host, port), never its path or query, which could carry anything.
+fn redirected(
+    endpoint: &str,
+    response: &reqwest::Response,
+) -> (CallOutcome, Result<Answer, Error>) {
+    let status = response.status().as_u16();
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .map(|value| {
+            value
+                .to_str()
+                .ok()
+                .and_then(|text| response.url().join(text).ok())
+                .map_or_else(
+                    || "an unreadable Location".to_owned(),
+                    |url| url.origin().ascii_serialization(),
+                )
+        })
+        .unwrap_or_else(|| "no Location".to_owned());
+    (
+        CallOutcome::Redirected(status),
+        Err(Error::Redirected {
+            endpoint: endpoint.to_owned(),
+            status,
+            location,
+        }),
+    )
+}
+
 /// A failure before a complete answer: a timeout (metered: DingTalk may have served it) or a
 /// connection failure (never reached DingTalk). The URL is stripped from the error.
 fn transport_failure(
@@ -534,107 +656,4 @@ fn transport_failure(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::dingtalk::MemoryRecorder;
-    use crate::domain::FixedClock;
-
-    fn client(ip_ban: IpBanPolicy) -> Client {
-        let base = url::Url::parse("http://127.0.0.1:9").unwrap();
-        let mut config = ClientConfig::new(base.clone(), base, "key", "secret".to_owned().into());
-        config.ip_ban = ip_ban;
-        config.throttle_retry_delay = Duration::from_secs(1);
-        config.retry_base_delay = Duration::from_millis(100);
-        let clock = Arc::new(FixedClock(chrono::DateTime::UNIX_EPOCH));
-        Client::new(config, clock, Arc::new(MemoryRecorder::default())).unwrap()
-    }
-
-    #[test]
-    fn a_budget_carved_out_of_another_counts_against_both_and_a_raised_stop_refuses_all() {
-        let stop = StopFlag::new();
-        let run = Budget::new(3, stop.clone());
-        let step = run.within(5);
-        assert_eq!((step.take(), step.take()), (Ok(()), Ok(())));
-        assert_eq!((run.spent(), step.spent()), (2, 2));
-        assert_eq!(run.take(), Ok(()));
-        assert_eq!(
-            step.take(),
-            Err(3),
-            "the run's limit refuses the step's call"
-        );
-        assert_eq!(step.spent(), 2, "a refused claim is rolled back");
-        step.give_back();
-        assert_eq!((run.spent(), run.left(), step.left()), (2, 1, 4));
-        assert!(stop.raise());
-        assert!(!stop.raise(), "the flag is raised once");
-        assert_eq!(run.take(), Err(3));
-        assert_eq!(step.take(), Err(5));
-        assert_eq!(run.spent(), 2);
-    }
-
-    fn error(kind: &str) -> Error {
-        let endpoint = "/attendance/list".to_owned();
-        match kind {
-            "throttled" => Error::Throttled {
-                endpoint,
-                code: "90018".into(),
-            },
-            "server" => Error::Server {
-                endpoint,
-                status: 503,
-            },
-            "ban" => Error::IpBanned {
-                endpoint,
-                wait: Duration::from_secs(300),
-            },
-            _ => Error::NotFound {
-                endpoint,
-                code: "x".into(),
-                what: "y".into(),
-            },
-        }
-    }
-
-    #[test]
-    fn throttling_waits_about_a_second_and_other_transient_errors_back_off_exponentially() {
-        let client = client(IpBanPolicy::GiveUp);
-        let throttled = client.retry_delay(&error("throttled"), 3).unwrap();
-        assert!((Duration::from_secs(1)..Duration::from_millis(1_200)).contains(&throttled));
-        let first = client.retry_delay(&error("server"), 1).unwrap();
-        let third = client.retry_delay(&error("server"), 3).unwrap();
-        assert!((Duration::from_millis(100)..Duration::from_millis(150)).contains(&first));
-        assert!((Duration::from_millis(400)..Duration::from_millis(600)).contains(&third));
-        assert!(client.retry_delay(&error("server"), 40).unwrap() <= MAX_BACKOFF * 2);
-        assert_eq!(client.retry_delay(&error("not found"), 1), None);
-    }
-
-    #[test]
-    fn an_ip_ban_is_waited_out_only_when_the_policy_allows_that_long() {
-        assert_eq!(
-            client(IpBanPolicy::GiveUp).retry_delay(&error("ban"), 1),
-            None
-        );
-        let patient = client(IpBanPolicy::Wait {
-            max: Duration::from_secs(600),
-        });
-        assert_eq!(
-            patient.retry_delay(&error("ban"), 1),
-            Some(Duration::from_secs(300))
-        );
-        let impatient = client(IpBanPolicy::Wait {
-            max: Duration::from_secs(60),
-        });
-        assert_eq!(impatient.retry_delay(&error("ban"), 1), None);
-    }
-
-    #[test]
-    fn invalid_limits_are_refused_when_the_client_is_built() {
-        let base = url::Url::parse("http://127.0.0.1:9").unwrap();
-        let mut config = ClientConfig::new(base.clone(), base, "key", "secret".to_owned().into());
-        config.qps_per_api = 0;
-        let clock = Arc::new(FixedClock(chrono::DateTime::UNIX_EPOCH));
-        let err = Client::new(config, clock, Arc::new(MemoryRecorder::default())).unwrap_err();
-        assert!(err.to_string().contains("qps_per_api"), "{err}");
-        assert!(err.is_fatal());
-    }
-}
+mod tests;

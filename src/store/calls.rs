@@ -1,8 +1,12 @@
 //! The call ledger: every attempt at a DingTalk endpoint, with its natural month in the business
 //! time zone, its outcome and whether it was metered.
 //!
-//! The HTTP client records each attempt the moment it ends, from whatever task made it, through
-//! a [`CallLog`]: a cloneable `Send + Sync` handle owning its own connection to the same database
+//! A metered call is written down *before* it is sent ([`CallLog::reserve`]: outcome `reserved`,
+//! counted as metered) and settled with its real outcome once answered ([`CallLog::settle`]), so
+//! a store that fails mid-run or a crash between the two never under-counts the month: a call
+//! whose reservation cannot be written is not sent, and a reserved row never settled counts.
+//! Free calls are recorded the moment they end. The HTTP client does this from whatever task
+//! made the call, through a [`CallLog`]: a cloneable `Send + Sync` handle owning its own connection to the same database
 //! (a file store: a second connection, serialised with the store's by SQLite's busy timeout; an
 //! in-memory store: a second connection to the same named `memdb` database). Queries for quota
 //! use ([`Store::month_usage`], …) read the same table.
@@ -49,21 +53,55 @@ pub struct CallLog {
 }
 
 impl CallLog {
-    /// Records one attempt. `month` is `YYYY-MM` in the business time zone
-    /// ([`business_month`]).
+    /// Records one finished attempt (a free endpoint's). `month` is `YYYY-MM` in the business
+    /// time zone ([`business_month`]).
     pub(crate) fn record(
         &self,
         run_id: Option<i64>,
         call: &CallRecord,
         month: &str,
     ) -> Result<(), Error> {
+        self.insert(run_id, call, month).map(|_| ())
+    }
+
+    /// Writes a metered call down before it is sent, as `call` says (outcome
+    /// [`CallOutcome::Reserved`]: counted as metered until settled); returns the row to settle.
+    /// An error means the call must not be sent: the month would not know of it.
+    pub(crate) fn reserve(
+        &self,
+        run_id: Option<i64>,
+        call: &CallRecord,
+        month: &str,
+    ) -> Result<i64, Error> {
+        self.insert(run_id, call, month)
+    }
+
+    /// Settles a reserved row with the call's real outcome, time and month. A row that cannot
+    /// be settled stays reserved, so it keeps counting as metered (the safe side).
+    pub(crate) fn settle(&self, row: i64, call: &CallRecord, month: &str) -> Result<(), Error> {
         let (outcome, detail) = outcome_columns(&call.outcome);
-        // A panic while holding the lock cannot leave a half-written row (SQLite rolls back), so
-        // a poisoned mutex is safe to keep using.
-        let conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let conn = self.lock();
+        conn.prepare_cached(
+            "UPDATE calls SET month = ?2, at_ms = ?3, outcome = ?4, outcome_detail = ?5,
+                 metered = ?6
+             WHERE id = ?1 AND outcome = 'reserved'",
+        )
+        .at(&self.location)?
+        .execute(params![
+            row,
+            month,
+            ms(call.at),
+            outcome,
+            detail,
+            call.metered()
+        ])
+        .at(&self.location)?;
+        Ok(())
+    }
+
+    fn insert(&self, run_id: Option<i64>, call: &CallRecord, month: &str) -> Result<i64, Error> {
+        let (outcome, detail) = outcome_columns(&call.outcome);
+        let conn = self.lock();
         conn.prepare_cached(
             "INSERT INTO calls (run_id, endpoint, month, at_ms, outcome, outcome_detail,
                  metered_endpoint, metered)
@@ -81,7 +119,15 @@ impl CallLog {
             call.metered(),
         ])
         .at(&self.location)?;
-        Ok(())
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-written row (SQLite rolls back), so
+        // a poisoned mutex is safe to keep using.
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -96,6 +142,9 @@ fn outcome_columns(outcome: &CallOutcome) -> (&'static str, Option<String>) {
         CallOutcome::Timeout => ("timeout", None),
         CallOutcome::Transport => ("transport", None),
         CallOutcome::Malformed => ("malformed", None),
+        CallOutcome::Redirected(status) => ("redirected", Some(status.to_string())),
+        CallOutcome::HtmlPage => ("html_page", None),
+        CallOutcome::Reserved => ("reserved", None),
     }
 }
 
@@ -261,5 +310,64 @@ mod tests {
         }
 
         assert_eq!(store.month_usage("2026-11").unwrap().metered, 100);
+    }
+
+    #[test]
+    fn a_reserved_call_counts_as_metered_until_settled_and_stays_counted_if_never_settled() {
+        let store = store();
+        let log = store.call_log().unwrap();
+        let reserved = call("/attendance/list", CallOutcome::Reserved, utc(11, 3, 1));
+        let throttled_row = log.reserve(None, &reserved, "2026-11").unwrap();
+        let answered_row = log.reserve(None, &reserved, "2026-11").unwrap();
+        let _crashed_row = log.reserve(None, &reserved, "2026-11").unwrap();
+        assert_eq!(
+            store.month_usage("2026-11").unwrap().metered,
+            3,
+            "reserved = metered"
+        );
+
+        let throttled = call("/attendance/list", CallOutcome::Throttled, utc(11, 3, 1));
+        log.settle(throttled_row, &throttled, "2026-11").unwrap();
+        // Answered just after midnight on the 1st in Shanghai: settled into December.
+        let answered = call("/attendance/list", CallOutcome::Ok, utc(11, 30, 16));
+        log.settle(answered_row, &answered, "2026-12").unwrap();
+        let november = store.month_usage("2026-11").unwrap();
+        assert_eq!(
+            (november.attempts, november.metered, november.throttled),
+            (2, 1, 1),
+            "the throttled call is free; the one never settled still counts"
+        );
+        assert_eq!(store.month_usage("2026-12").unwrap().metered, 1);
+        // A row is settled once: a second settle changes nothing.
+        log.settle(throttled_row, &answered, "2026-11").unwrap();
+        assert_eq!(store.month_usage("2026-11").unwrap().throttled, 1);
+    }
+
+    #[test]
+    fn a_full_store_refuses_the_reservation_with_an_error_naming_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let store = Store::open(&path).unwrap();
+        let log = store.call_log().unwrap();
+        // The store cannot grow past the pages it has: what a full disk does to SQLite.
+        {
+            let conn = log.lock();
+            let pages: i64 = conn
+                .query_row("PRAGMA page_count", [], |row| row.get(0))
+                .unwrap();
+            conn.pragma_update(None, "max_page_count", pages).unwrap();
+        }
+        let reserved = call("/attendance/list", CallOutcome::Reserved, utc(11, 3, 1));
+        let mut written = 0;
+        let error = loop {
+            match log.reserve(None, &reserved, "2026-11") {
+                Ok(_) => written += 1,
+                Err(error) => break error,
+            }
+            assert!(written < 100_000, "the store never filled up");
+        };
+        let message = error.to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert_eq!(store.month_usage("2026-11").unwrap().metered, written);
     }
 }

@@ -13,6 +13,7 @@ mod engine;
 mod first_day;
 mod hostile_ops;
 mod hostile_text;
+mod hostile_transport;
 mod metering;
 mod month;
 mod private_files;

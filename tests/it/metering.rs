@@ -18,6 +18,9 @@ fn every_kind_of_answer() -> Vec<Answered> {
         Answered::ServerError(502),
         Answered::ServerError(503),
         Answered::Malformed,
+        Answered::Redirected(302),
+        Answered::Redirected(307),
+        Answered::ForeignPage,
     ]
 }
 
@@ -31,6 +34,8 @@ fn as_the_client_books_it(answer: &Answered) -> CallOutcome {
         Answered::IpBanned => CallOutcome::IpBanned,
         Answered::ServerError(status) => CallOutcome::ServerError(*status),
         Answered::Malformed => CallOutcome::Malformed,
+        Answered::Redirected(status) => CallOutcome::Redirected(*status),
+        Answered::ForeignPage => CallOutcome::HtmlPage,
     }
 }
 
@@ -51,6 +56,22 @@ fn the_client_and_the_simulator_meter_the_same_calls() {
                 is_metered_path(path) && answer.counts_against_quota(),
                 "{path} answered {answer:?}, booked by the client as {client:?}"
             );
+        }
+    }
+}
+
+#[test]
+fn a_call_reserved_but_never_settled_counts_whatever_the_simulator_made_of_it() {
+    // A crash between the ledger's reservation and its settlement leaves the call reserved: it
+    // must count whenever the simulator may have counted it, so the job never counts fewer.
+    for path in dingtalk_paths() {
+        for answer in every_kind_of_answer() {
+            if is_metered_path(path) && answer.counts_against_quota() {
+                assert!(
+                    is_metered_endpoint(path) && CallOutcome::Reserved.counts_against_quota(),
+                    "{path} answered {answer:?}"
+                );
+            }
         }
     }
 }

@@ -1,11 +1,17 @@
 //! Faults on demand, deterministic by schedule: a rule names a path (or every DingTalk path), a
-//! kind, how many matching calls to let pass first (`skip`) and how many to affect (`times`),
-//! after which it disarms itself.
+//! kind, how many matching calls to let pass first (`skip`), how many to affect (`times`), after
+//! which it disarms itself, and optionally how far apart its firings are (`every`: the Nth
+//! matching call, then every Nth after it; default 1, back to back).
 //!
 //! This module only decides *which* fault a call meets; the HTTP layer shapes the answer.
 //!
 //! JSON shape (`PUT /_sim/faults` takes a list; it replaces what is armed):
-//! `{"path": "/attendance/list", "kind": "server_error", "status": 503, "skip": 0, "times": 2}`.
+//! `{"path": "/attendance/list", "kind": "server_error", "status": 503, "skip": 0, "times": 2}`;
+//! token churn: `{"kind": "invalidate_tokens", "skip": 4, "every": 5, "times": 1000}`.
+//!
+//! The hostile kinds (`redirect`, `throttle_429_json`, `html_page`) are answers DingTalk itself
+//! does not give but that a client meets when something stands between it and DingTalk: a
+//! proxy or hijacked name redirecting, a gateway throttling with its own JSON, a captive portal.
 
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +38,17 @@ pub enum FaultKind {
     /// The monthly quota answer (oapi `90020`; api HTTP 403
     /// `Forbidden.AccessDenied.ApiCountLimitForOrg`). Not metered.
     QuotaExhausted,
+    /// A redirect: HTTP `status` (a 3xx; anything else is answered as 307) with `Location:
+    /// location`, as a proxy or a hijacked name might answer. DingTalk never redirects an API
+    /// call, so a client must not follow it with its credentials. Not metered.
+    Redirect { status: u16, location: String },
+    /// HTTP 429 with a JSON body carrying a `code` (`{"code":"Throttling",…}`), whatever the
+    /// family, as a gateway in front of DingTalk might throttle. Not metered; counted as throttled.
+    #[serde(rename = "throttle_429_json")]
+    Throttle429Json,
+    /// An HTML page on HTTP 200 that is not the IP-ban page: a captive portal's login page.
+    /// DingTalk never saw the call. Not metered.
+    HtmlPage,
 }
 
 /// One armed fault.
@@ -48,6 +65,9 @@ pub struct FaultRule {
     /// Affect this many matching calls, then disarm.
     #[serde(default = "one")]
     pub times: u32,
+    /// Fire on every Nth matching call once done skipping (1: on consecutive calls).
+    #[serde(default = "one")]
+    pub every: u32,
 }
 
 fn one() -> u32 {
@@ -61,6 +81,7 @@ impl FaultRule {
             kind,
             skip: 0,
             times: 1,
+            every: 1,
         }
     }
 
@@ -85,7 +106,8 @@ impl Faults {
     }
 
     /// The fault this call meets, if any. Every matching rule still skipping counts the call;
-    /// the first matching rule done skipping fires (and disarms when its `times` run out).
+    /// the first matching rule done skipping fires (and disarms when its `times` run out). A
+    /// rule that fired skips `every - 1` calls before it fires again.
     pub fn next(&mut self, path: &str) -> Option<FaultKind> {
         let mut fired = None;
         for rule in self.rules.iter_mut().filter(|r| r.matches(path)) {
@@ -93,6 +115,7 @@ impl Faults {
                 rule.skip -= 1;
             } else if fired.is_none() {
                 rule.times -= 1;
+                rule.skip = rule.every.saturating_sub(1);
                 fired = Some(rule.kind.clone());
             }
         }
@@ -130,5 +153,55 @@ mod tests {
         let again: Vec<FaultRule> =
             serde_json::from_str(&serde_json::to_string(&rules).unwrap()).unwrap();
         assert_eq!(again, rules);
+    }
+
+    #[test]
+    fn a_rule_with_every_fires_on_every_nth_matching_call_until_its_times_run_out() {
+        let mut faults = Faults::default();
+        let mut rule = FaultRule::new(None, FaultKind::InvalidateTokens);
+        rule.skip = 2;
+        rule.every = 3;
+        rule.times = 3;
+        faults.replace(vec![rule]);
+        let fired: Vec<usize> = (0..15)
+            .filter(|_| faults.next("/attendance/list").is_some())
+            .collect();
+        assert_eq!(fired, vec![2, 5, 8], "the 3rd, 6th and 9th calls");
+        assert!(faults.armed().is_empty());
+    }
+
+    #[test]
+    fn the_hostile_kinds_have_their_documented_json_names() {
+        let raw = r#"[{"kind":"redirect","status":307,"location":"http://127.0.0.1:9/x"},
+                      {"path":"/attendance/list","kind":"throttle_429_json","every":2,"times":5},
+                      {"kind":"html_page"}]"#;
+        let rules: Vec<FaultRule> = serde_json::from_str(raw).unwrap();
+        assert_eq!(
+            rules[0].kind,
+            FaultKind::Redirect {
+                status: 307,
+                location: "http://127.0.0.1:9/x".into()
+            }
+        );
+        assert_eq!(
+            (rules[1].kind.clone(), rules[1].every, rules[1].times),
+            (FaultKind::Throttle429Json, 2, 5)
+        );
+        assert_eq!(
+            (rules[2].kind.clone(), rules[2].every),
+            (FaultKind::HtmlPage, 1)
+        );
+        let again: Vec<FaultRule> =
+            serde_json::from_str(&serde_json::to_string(&rules).unwrap()).unwrap();
+        assert_eq!(again, rules);
+        let mut faults = Faults::default();
+        faults.replace(rules.clone());
+        assert_eq!(faults.next("/gettoken"), Some(rules[0].kind.clone()));
+        assert_eq!(faults.next("/gettoken"), Some(FaultKind::HtmlPage));
+        assert_eq!(
+            faults.next("/attendance/list"),
+            Some(FaultKind::Throttle429Json)
+        );
+        assert_eq!(faults.next("/attendance/list"), None, "every 2nd call");
     }
 }

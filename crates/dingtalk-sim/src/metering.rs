@@ -23,20 +23,27 @@ pub enum Answered {
     ServerError(u16),
     /// A served answer cut short, so it cannot be decoded.
     Malformed,
+    /// A 3xx redirect (the `redirect` fault): something in front of DingTalk answered.
+    Redirected(u16),
+    /// An HTML page that is not DingTalk's (the `html_page` fault: a captive portal).
+    ForeignPage,
 }
 
 impl Answered {
     /// Whether an answer of this kind to a metered path counts against the monthly quota. Only
     /// calls refused by a QPS limit or that never reached DingTalk are documented as free; the
-    /// quota answer, an IP ban and a 5xx did not reach the API either. Business and token errors
-    /// are counted (the conservative reading), and so is the call that hit the cap.
+    /// quota answer, an IP ban and a 5xx did not reach the API either, nor did a redirect or a
+    /// foreign page (something in front of DingTalk answered). Business and token errors are
+    /// counted (the conservative reading), and so is the call that hit the cap.
     pub fn counts_against_quota(&self) -> bool {
         match self {
             Answered::Ok | Answered::BusinessError(_) | Answered::Malformed => true,
             Answered::Throttled
             | Answered::QuotaExhausted
             | Answered::IpBanned
-            | Answered::ServerError(_) => false,
+            | Answered::ServerError(_)
+            | Answered::Redirected(_)
+            | Answered::ForeignPage => false,
         }
     }
 }
@@ -93,5 +100,7 @@ mod tests {
         assert!(!Answered::QuotaExhausted.counts_against_quota());
         assert!(!Answered::IpBanned.counts_against_quota());
         assert!(!Answered::ServerError(503).counts_against_quota());
+        assert!(!Answered::Redirected(307).counts_against_quota());
+        assert!(!Answered::ForeignPage.counts_against_quota());
     }
 }

@@ -31,7 +31,8 @@ pub struct PushEquivalent {
 /// Call accounting (`GET /_sim/stats`). Every DingTalk call lands in exactly one of `metered`
 /// (counted against the monthly quota), `throttled` (rejected by QPS), or `free` (everything
 /// else: token and contacts calls, and metered-endpoint calls that were not counted because they
-/// met a 5xx, the quota answer or an IP ban).
+/// met a 5xx, the quota answer, an IP ban, or a hostile `redirect` or `html_page` fault). A
+/// `throttle_429_json` fault counts as throttled.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SimStats {
     /// Calls per path (no query string), whatever their outcome.

@@ -1065,6 +1065,7 @@ async fn every_fault_kind_answers_its_dingtalk_shape_and_is_metered_by_the_share
         kind,
         skip: 1,
         times: 1,
+        every: 1,
     };
     // The slow call is held 5 s, so a client giving up after 150 ms certainly times out on it,
     // however loaded the machine; the calls around it go without a timeout, so load cannot fail
@@ -1123,6 +1124,116 @@ async fn every_fault_kind_answers_its_dingtalk_shape_and_is_metered_by_the_share
         5,
         "3 answered + slow + malformed, not the 502"
     );
+}
+
+#[tokio::test]
+async fn the_hostile_faults_answer_as_what_stands_in_front_of_dingtalk_and_are_not_metered() {
+    let sim = Sim::small().await;
+    let token = sim.token().await;
+    let results = "/attendance/list";
+    let body = json!({"workDateFrom": "2026-10-01 00:00:00", "workDateTo": "2026-10-01 00:00:00",
+                      "userIdList": ["nobody"], "offset": 0, "limit": 50});
+    let before = sim.handle.stats();
+    let no_redirects = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // A redirect on the token POST and on an oapi call: the 3xx and its Location, nothing else.
+    let elsewhere = "http://127.0.0.1:9/elsewhere?x=1";
+    for (status, path) in [(307, "/v1.0/oauth2/accessToken"), (302, results)] {
+        sim.handle.arm_faults(vec![FaultRule::new(
+            Some(path),
+            FaultKind::Redirect {
+                status,
+                location: elsewhere.into(),
+            },
+        )]);
+        let res = no_redirects
+            .post(format!("{}?access_token={token}", sim.url(path)))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), status, "{path}");
+        assert_eq!(res.headers()["location"], elsewhere, "{path}");
+        assert!(res.bytes().await.unwrap().is_empty(), "{path}");
+    }
+    // A status that is no redirect is answered as 307.
+    sim.handle.arm_faults(vec![FaultRule::new(
+        Some(results),
+        FaultKind::Redirect {
+            status: 200,
+            location: elsewhere.into(),
+        },
+    )]);
+    let res = no_redirects
+        .post(format!("{}?access_token={token}", sim.url(results)))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TEMPORARY_REDIRECT);
+
+    // HTTP 429 with a JSON code, in both families.
+    for path in [results, "/v1.0/workflow/processes/instanceIds/query"] {
+        sim.handle
+            .arm_faults(vec![FaultRule::new(Some(path), FaultKind::Throttle429Json)]);
+        let res = sim.oapi_raw(path, &token, body.to_string()).await;
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "{path}");
+        let answer: Value = res.json().await.unwrap();
+        assert_eq!(answer["code"], "Throttling", "{path}");
+    }
+
+    // A captive portal's page on HTTP 200: HTML with a title, nothing of the ban page's.
+    sim.handle
+        .arm_faults(vec![FaultRule::new(Some(results), FaultKind::HtmlPage)]);
+    let res = sim.oapi_raw(results, &token, body.to_string()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = res.text().await.unwrap();
+    assert!(page.contains("<title>") && page.contains("<html"), "{page}");
+    assert!(!page.contains("1111") && !page.contains("频繁"), "{page}");
+
+    let after = sim.handle.stats();
+    assert_eq!(after.metered, before.metered, "none of them is metered");
+    assert_eq!(after.throttled - before.throttled, 2, "the two 429s");
+    assert_eq!(
+        after.free - before.free,
+        4,
+        "three redirects and the portal page"
+    );
+}
+
+#[tokio::test]
+async fn tokens_can_be_invalidated_on_every_nth_call_through_the_admin_path() {
+    let sim = Sim::small().await;
+    let rules = json!([{"path": "/topapi/user/listid", "kind": "invalidate_tokens",
+                        "skip": 1, "every": 3, "times": 2}]);
+    let res = sim
+        .http
+        .put(sim.url("/_sim/faults"))
+        .json(&rules)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let list = "/topapi/user/listid";
+    let mut rejected = Vec::new();
+    for call in 0..9 {
+        let token = sim.token().await;
+        let answer = sim.oapi(list, &token, json!({"dept_id": 1})).await;
+        if answer["errcode"] != 0 {
+            assert_eq!(answer["errcode"], 40014, "{answer}");
+            rejected.push(call);
+        }
+    }
+    assert_eq!(rejected, vec![1, 4], "the 2nd and 5th calls, then disarmed");
 }
 
 impl Sim {

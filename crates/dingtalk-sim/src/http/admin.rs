@@ -3,7 +3,8 @@
 //! - `GET /_sim/stats` → [`SimStats`](crate::SimStats)
 //! - `GET /_sim/clock`, `PUT /_sim/clock` with `{"now":"RFC3339"}` → `{"now":"RFC3339"}`
 //! - `GET /_sim/truth?as_of=RFC3339` (default: the virtual now) → `[TruthCorrection]`
-//! - `GET /_sim/faults`, `PUT /_sim/faults` with `[FaultRule]` (replaces what is armed)
+//! - `GET /_sim/faults`, `PUT /_sim/faults` with `[FaultRule]` (replaces what is armed; the
+//!   kinds, hostile ones included, and `skip`/`times`/`every` are documented in `faults`)
 //!
 //! Errors are HTTP 400/404/405 with `{"error": "…"}`.
 

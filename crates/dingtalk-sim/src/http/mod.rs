@@ -14,6 +14,10 @@
 //!   documented codes); `templates` for a non-admin answers HTTP 400 `noPermission`;
 //!   `users/search` accepts `size` 1..=100 and treats `offset` as an item offset.
 //! - 5xx from faults: api family `{"code":"ServiceUnavailable",…}`, oapi an HTML gateway page.
+//! - Hostile faults (answers DingTalk does not give, from whatever stands in front of it): a
+//!   `redirect` is the 3xx with its `Location` and an empty body; `throttle_429_json` is HTTP 429
+//!   `{"code":"Throttling","message":…,"requestid":…}` in both families; `html_page` is a captive
+//!   portal's login page on HTTP 200. None is metered.
 //!
 //! This module does not decide what the world contains (see `generate`/`world`).
 
@@ -57,6 +61,8 @@ pub(crate) struct Reply {
     pub body: Vec<u8>,
     pub content_type: &'static str,
     pub outcome: Answered,
+    /// The `Location` header of a redirect.
+    pub location: Option<String>,
 }
 
 impl Reply {
@@ -67,6 +73,7 @@ impl Reply {
             body,
             content_type: "application/json",
             outcome: Answered::Ok,
+            location: None,
         }
     }
 
@@ -267,6 +274,9 @@ async fn process(state: Arc<SimState>, request: Request) -> Response {
         Some(FaultKind::IpBanHtml) => Some(ip_ban_html()),
         Some(FaultKind::IpBanJson) => Some(ip_ban_json(&request_id)),
         Some(FaultKind::QuotaExhausted) => Some(quota_exhausted(family, &request_id)),
+        Some(FaultKind::Redirect { status, location }) => Some(redirect(status, location)),
+        Some(FaultKind::Throttle429Json) => Some(throttled_429_json(&request_id)),
+        Some(FaultKind::HtmlPage) => Some(captive_portal()),
         Some(FaultKind::InvalidateTokens) => {
             state.invalidate_tokens();
             None
@@ -322,6 +332,11 @@ fn into_response(reply: Reply, family: Family, request_id: &str) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static(reply.content_type),
     );
+    if let Some(location) = reply.location.as_deref()
+        && let Ok(value) = HeaderValue::from_str(location)
+    {
+        headers.insert(header::LOCATION, value);
+    }
     if family == Family::Api
         && let Ok(value) = HeaderValue::from_str(request_id)
     {
@@ -430,6 +445,7 @@ fn server_error(family: Family, status: u16, rid: &str) -> Reply {
             body: format!("<html><body><h1>{status}</h1></body></html>").into_bytes(),
             content_type: "text/html",
             outcome: Answered::ServerError(status.as_u16()),
+            location: None,
         },
     }
 }
@@ -442,6 +458,7 @@ fn ip_ban_html() -> Reply {
         body: body.as_bytes().to_vec(),
         content_type: "text/html; charset=utf-8",
         outcome: Answered::IpBanned,
+        location: None,
     }
 }
 
@@ -456,4 +473,46 @@ fn ip_ban_json(rid: &str) -> Reply {
     let mut reply = Reply::json(StatusCode::OK, &body);
     reply.outcome = Answered::IpBanned;
     reply
+}
+
+/// A 3xx to `location` with an empty body (a status that is not a redirect is answered as 307).
+fn redirect(status: u16, location: String) -> Reply {
+    let status = StatusCode::from_u16(status)
+        .ok()
+        .filter(|s| s.is_redirection())
+        .unwrap_or(StatusCode::TEMPORARY_REDIRECT);
+    Reply {
+        status,
+        body: Vec::new(),
+        content_type: "text/plain; charset=utf-8",
+        outcome: Answered::Redirected(status.as_u16()),
+        location: Some(location),
+    }
+}
+
+/// A gateway's own throttling: HTTP 429 with a JSON `code`, whatever the family.
+fn throttled_429_json(rid: &str) -> Reply {
+    let body = serde_json::json!({
+        "code": "Throttling",
+        "message": "Request was denied due to request throttling.",
+        "requestid": rid,
+    });
+    let mut reply = Reply::json(StatusCode::TOO_MANY_REQUESTS, &body);
+    reply.outcome = Answered::Throttled;
+    reply
+}
+
+/// A captive portal's login page on HTTP 200: HTML, but not the IP-ban page.
+fn captive_portal() -> Reply {
+    let body = "<!DOCTYPE html><html><head><meta charset=\"utf-8\">\
+                <title>Guest Wi-Fi \u{b7} 请先登录</title></head><body>\
+                <form action=\"/portal/login\" method=\"post\"><p>请输入手机号登录访客网络</p>\
+                <input name=\"phone\"><button>登录</button></form></body></html>";
+    Reply {
+        status: StatusCode::OK,
+        body: body.as_bytes().to_vec(),
+        content_type: "text/html; charset=utf-8",
+        outcome: Answered::ForeignPage,
+        location: None,
+    }
 }
