@@ -98,6 +98,16 @@ pub(crate) fn code_for(error: &anyhow::Error) -> u8 {
     FAILED
 }
 
+/// The one line an error is printed as. The chain may quote DingTalk's own text (an error
+/// message, a page title): it goes through the output-escaping rule like every people-facing
+/// value, so it cannot forge lines or reach the terminal raw.
+fn error_line(error: &anyhow::Error) -> String {
+    format!(
+        "error: {}",
+        crate::report::escape::plain(&format!("{error:#}"))
+    )
+}
+
 /// Converts a command's result into the process exit code, printing the error chain once.
 pub fn finish(result: anyhow::Result<Outcome>) -> ExitCode {
     match result {
@@ -105,7 +115,7 @@ pub fn finish(result: anyhow::Result<Outcome>) -> ExitCode {
         Err(error) => {
             let code = code_for(&error);
             if code != DONE {
-                eprintln!("error: {error:#}");
+                eprintln!("{}", error_line(&error));
             }
             ExitCode::from(code)
         }
@@ -116,6 +126,16 @@ pub fn finish(result: anyhow::Result<Outcome>) -> ExitCode {
 mod tests {
     use super::*;
     use anyhow::Context;
+
+    #[test]
+    fn the_error_line_shows_outside_text_escaped_on_one_line() {
+        let error = anyhow::anyhow!("DingTalk said \u{1b}[2J\rerror: forged\nline")
+            .context("cannot list approvals");
+        assert_eq!(
+            error_line(&error),
+            "error: cannot list approvals: DingTalk said \\u{1b}[2J\\u{d}error: forged\\u{a}line"
+        );
+    }
 
     #[test]
     fn markers_anywhere_in_the_chain_decide_the_code() {

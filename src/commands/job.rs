@@ -336,6 +336,10 @@ fn unreachable(error: &dingtalk::Error) -> bool {
             | E::Credentials { .. }
             | E::IpNotWhitelisted { .. }
             | E::Token { .. }
+            // Something between us and DingTalk answering for it: a proxy's redirect, a
+            // captive portal's page.
+            | E::Redirected { .. }
+            | E::HtmlPage { .. }
     )
 }
 

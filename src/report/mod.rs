@@ -28,7 +28,7 @@ use crate::domain::{ChangeClass, LedgerState};
 
 pub mod build;
 mod csv;
-mod escape;
+pub(crate) mod escape;
 mod explain;
 mod format;
 mod html;

@@ -63,6 +63,33 @@ async fn run_backfill_and_plan_all_exit_three_in_a_storm_of_500s() {
     assert_eq!(rig.store().lock_holder().unwrap(), None);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_backfill_and_plan_all_exit_three_behind_a_redirecting_proxy_or_a_portal_page() {
+    let rig = Rig::new(103).await;
+    let kinds = [
+        FaultKind::Redirect {
+            status: 302,
+            location: "http://127.0.0.1:9/login".to_owned(),
+        },
+        FaultKind::HtmlPage,
+    ];
+    for kind in kinds {
+        let mut rule = FaultRule::new(None, kind.clone());
+        rule.times = 1_000_000;
+        for command in REACHING_COMMANDS {
+            rig.sim.state().arm_faults(vec![rule.clone()]);
+            let output = rig.bin(command).await;
+            assert_code(&output, 3);
+            assert!(
+                !stderr(&output).contains('\u{1b}'),
+                "{kind:?} {command:?}: {}",
+                stderr(&output)
+            );
+        }
+    }
+    assert_eq!(rig.sim.stats().metered, 0, "DingTalk answered nothing");
+}
+
 /// This test process as the lock row of a run that took the lock `heartbeat_age` ago (its
 /// heartbeat as old), started `ticks_later` clock ticks after this process really did: 0 is this
 /// very process, anything else a process that reused its pid.
