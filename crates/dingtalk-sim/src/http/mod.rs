@@ -20,6 +20,7 @@
 mod admin;
 mod attendance;
 mod contacts;
+mod hostile;
 mod params;
 mod workflow;
 
@@ -279,8 +280,16 @@ async fn process(state: Arc<SimState>, request: Request) -> Response {
             malformed = true;
             None
         }
-        None => None,
+        Some(
+            FaultKind::EndlessPages { .. }
+            | FaultKind::EndlessCursor
+            | FaultKind::ForeignRows { .. }
+            | FaultKind::HostileStrings,
+        )
+        | None => None,
     };
+    let original_body = body.clone();
+    let body = hostile::rewrite_request(fault.as_ref(), &path, body);
     let reply = match early {
         Some(reply) => reply,
         None if !state.qps_admit(&path) => throttled(family, &request_id),
@@ -303,6 +312,7 @@ async fn process(state: Arc<SimState>, request: Request) -> Response {
         }
     };
     let mut reply = reply;
+    hostile::rewrite_reply(fault.as_ref(), &path, &original_body, &mut reply);
     if malformed && reply.outcome.counts_against_quota() {
         let cut = reply.body.len() / 2;
         reply.body.truncate(cut.max(1));
