@@ -212,6 +212,64 @@ pub(crate) fn parse_workflow_time(text: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|_| format!("expected yyyy-MM-ddTHH:mmZ, found {trimmed:?}"))
 }
 
+/// The largest id we accept: 2^53 − 1. DingTalk's ids are read by its own JavaScript SDKs and
+/// pages as JSON numbers, which hold integers exactly only up to 2^53 − 1; the largest in the
+/// documentation is a 12-digit plan id (dingtalk-api.md section 3.1).
+pub(crate) const MAX_ID: i64 = (1 << 53) - 1;
+/// The longest text id we accept (process instance ids are 36 characters in every sample).
+pub(crate) const MAX_TEXT_ID_CHARS: usize = 128;
+/// How much of a rejected row's raw JSON a report shows.
+const EXCERPT_CHARS: usize = 300;
+
+/// A numeric id, when present, must be 0..=[`MAX_ID`].
+pub(crate) fn check_id(field: &str, id: Option<i64>) -> Result<(), String> {
+    match id {
+        Some(id) if !(0..=MAX_ID).contains(&id) => {
+            Err(format!("{field} {id} is not an id: expected 0 to {MAX_ID}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A text id, when present, must be non-blank, at most [`MAX_TEXT_ID_CHARS`] characters, with no
+/// control character or whitespace.
+pub(crate) fn check_text_id(field: &str, id: Option<&str>) -> Result<(), String> {
+    let Some(id) = id else {
+        return Ok(());
+    };
+    let well_formed = !id.is_empty()
+        && id.chars().count() <= MAX_TEXT_ID_CHARS
+        && !id.chars().any(|c| c.is_control() || c.is_whitespace());
+    if well_formed {
+        Ok(())
+    } else {
+        Err(format!(
+            "{field} {} is not an id: expected 1 to {MAX_TEXT_ID_CHARS} characters without spaces or control characters",
+            excerpt(&Value::String(id.to_owned()))
+        ))
+    }
+}
+
+/// A value as JSON text, cut to a few hundred characters: JSON escapes every control character
+/// (`\u001b`), so the excerpt holds none and cannot forge a line or a terminal sequence.
+pub(crate) fn excerpt(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() > EXCERPT_CHARS {
+        format!("{}…", text.chars().take(EXCERPT_CHARS).collect::<String>())
+    } else {
+        text
+    }
+}
+
+/// The local midnight starting `date` in the business time zone (the earliest reading when
+/// daylight saving makes midnight ambiguous; the start of the day's first hour when it skips it).
+pub(crate) fn local_midnight(date: NaiveDate, timezone: Tz) -> DateTime<Utc> {
+    (0..24)
+        .filter_map(|hour| date.and_hms_opt(hour, 0, 0))
+        .find_map(|naive| local_to_utc(naive, timezone))
+        .unwrap_or_else(|| date.and_time(chrono::NaiveTime::MIN).and_utc())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

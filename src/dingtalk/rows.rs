@@ -5,12 +5,136 @@
 //! error naming the field, never a panic. Unknown enum values are kept in the domain value and
 //! also returned so that the report can list them. This module makes no call.
 
+use std::collections::HashSet;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
 
-use super::decode::{FieldError, Fields, local_date};
+use super::decode::{FieldError, Fields, check_id, check_text_id, local_date, local_midnight};
+use super::limits::Batch;
 use super::model::Punch;
 use crate::domain::{CheckType, LocationResult, Slot, SourceType, TimeResult, UserId};
+
+/// What every decoded row must agree with: the request it answers. A row outside it is rejected,
+/// never used (whatever DingTalk meant by it, it is not an answer to what we asked).
+pub(crate) struct RowRequest<'a> {
+    users: HashSet<&'a str>,
+    from: NaiveDate,
+    to: NaiveDate,
+    timezone: Tz,
+}
+
+impl<'a> RowRequest<'a> {
+    pub(crate) fn of(batch: &'a Batch, timezone: Tz) -> Self {
+        RowRequest {
+            users: batch.users.iter().map(UserId::as_str).collect(),
+            from: batch.from,
+            to: batch.to,
+            timezone,
+        }
+    }
+
+    fn user(&self, user_id: &UserId) -> Result<(), String> {
+        if self.users.contains(user_id.as_str()) {
+            Ok(())
+        } else {
+            Err(format!(
+                "userId {:?} was not asked for: expected one of the batch's {} users",
+                user_id.as_str(),
+                self.users.len()
+            ))
+        }
+    }
+
+    /// Instants a check point of `work_date` can fall on: from local midnight of the day before
+    /// to local midnight three days after (work date − 1 day ..= + 2 days). A check point
+    /// belongs to its shift's work date, and DingTalk shifts cross midnight: a night shift's
+    /// off-duty point falls on the next calendar day (dingtalk-api.md sections 3.4 and 5, "08.04
+    /// 下班" of the day before), a shift may open the evening before its work date, and a point's
+    /// punch window reaches hours past it. One day each way plus a spare day after covers every
+    /// shift that crosses midnight once and its punch window; a 1970 or 2099 time is not a
+    /// punch of this work date.
+    fn plausible(&self, work_date: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+        let day = Duration::days(1);
+        (
+            local_midnight(work_date - day, self.timezone),
+            local_midnight(work_date + day * 3, self.timezone),
+        )
+    }
+
+    fn time(&self, field: &str, work_date: NaiveDate, time: DateTime<Utc>) -> Result<(), String> {
+        let (earliest, end) = self.plausible(work_date);
+        if earliest <= time && time < end {
+            Ok(())
+        } else {
+            Err(format!(
+                "{field} {} is impossible for work date {work_date}: expected {} ..< {}",
+                time.with_timezone(&self.timezone)
+                    .format("%Y-%m-%d %H:%M:%S"),
+                earliest
+                    .with_timezone(&self.timezone)
+                    .format("%Y-%m-%d %H:%M"),
+                end.with_timezone(&self.timezone).format("%Y-%m-%d %H:%M"),
+            ))
+        }
+    }
+}
+
+/// Whether a decoded result row answers `request`: its user was asked for, its work date is in
+/// the requested dates, its times are plausible for its work date and its ids are well formed.
+pub(crate) fn check_slot(slot: &Slot, request: &RowRequest<'_>) -> Result<(), String> {
+    request.user(&slot.user_id)?;
+    if !(request.from..=request.to).contains(&slot.work_date) {
+        return Err(format!(
+            "workDate {} is outside the requested work dates {}..{}",
+            slot.work_date, request.from, request.to
+        ));
+    }
+    request.time("baseCheckTime", slot.work_date, slot.base_check_time)?;
+    if let Some(time) = slot.user_check_time {
+        request.time("userCheckTime", slot.work_date, time)?;
+    }
+    check_id("planId", slot.plan_id)?;
+    check_id("approveId", slot.approve_id)?;
+    check_id("recordId", slot.record_id)?;
+    check_id("groupId", slot.group_id)?;
+    check_id("id", slot.row_id)?;
+    check_text_id("procInstId", slot.process_instance_id.as_deref())
+}
+
+/// Whether a decoded punch answers `request` (check dates `from 00:00:00 ..= to 23:59:59`,
+/// honoured by DingTalk): its user was asked for, its check time is inside the requested
+/// interval, its work date (when given) is at most a day either side of it (a night shift's punch
+/// belongs to the day before; an early shift's to the day after), its ids are well formed.
+pub(crate) fn check_punch(punch: &Punch, request: &RowRequest<'_>) -> Result<(), String> {
+    request.user(&punch.user_id)?;
+    let start = local_midnight(request.from, request.timezone);
+    let end = local_midnight(request.to + Duration::days(1), request.timezone);
+    if !(start <= punch.check_time && punch.check_time < end) {
+        return Err(format!(
+            "userCheckTime {} is outside the requested check dates {}..{}",
+            punch
+                .check_time
+                .with_timezone(&request.timezone)
+                .format("%Y-%m-%d %H:%M:%S"),
+            request.from,
+            request.to
+        ));
+    }
+    if let Some(work_date) = punch.work_date {
+        let day = Duration::days(1);
+        if !(request.from - day..=request.to + day).contains(&work_date) {
+            return Err(format!(
+                "workDate {work_date} is impossible for check dates {}..{}: expected a day either side at most",
+                request.from, request.to
+            ));
+        }
+    }
+    check_id("planId", punch.plan_id)?;
+    check_id("id", punch.record_id)?;
+    check_text_id("procInstId", punch.process_instance_id.as_deref())
+}
 
 /// A decoded result row and the unknown enum values it carried (`field=value`).
 pub(crate) struct DecodedSlot {

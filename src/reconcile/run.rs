@@ -24,10 +24,14 @@ use super::context::{
 };
 use super::diff::{SlotChange, diff};
 use super::facts::{Facts, gather, make_plan};
-use super::fetch::{Fetched, Stop, fetch_details, fetch_punches, fetch_results, list_approvals};
+use super::fetch::{
+    Failure, Fetched, Stop, fetch_details, fetch_punches, fetch_results, list_approvals,
+};
 use super::finish::{Ending, Night, deferred_line, record_night, summarize};
 use super::matching::SlotIndex;
-use super::plan::{DEFAULT_ROWS_PER_USER_DAY, Phases, Plan, latest_settled, targeted_items};
+use super::plan::{
+    DEFAULT_ROWS_PER_USER_DAY, Phases, Plan, PlanItem, latest_settled, targeted_items,
+};
 use super::scan::findings;
 use super::state::{Fact, PlannerState};
 use super::{
@@ -323,6 +327,8 @@ impl<'a> RunContext<'a> {
         let listed_before = self.fetched.listed.len();
         let listings = std::mem::take(&mut self.phases.listings);
         list_approvals(client, &stop, listings, &mut self.fetched).await;
+        self.retry_failed(|item| matches!(item, PlanItem::ApprovalList(_)))
+            .await;
         let listed: Vec<ListedApproval> = self.fetched.listed[listed_before..]
             .iter()
             .map(|(id, code)| ListedApproval {
@@ -348,6 +354,7 @@ impl<'a> RunContext<'a> {
         let wanted: Vec<String> = wanted.into_iter().collect();
         let before = self.fetched.approvals.len();
         fetch_details(client, &stop, &wanted, &mut self.fetched).await;
+        self.retry_failed(is_details).await;
         for approval in self.keep_fetched_approvals(before)? {
             if approval.is_finished() {
                 self.unresolved.insert(approval.process_instance_id);
@@ -373,6 +380,7 @@ impl<'a> RunContext<'a> {
         let primary = self.phases.primary.clone();
         let stop = self.stop_flag().clone();
         fetch_results(&self.client, &stop, primary, &mut self.fetched).await;
+        self.retry_failed(is_results).await;
     }
 
     /// Step 3: the open-slot scan through raw punches, and what it says about the watched
@@ -382,6 +390,8 @@ impl<'a> RunContext<'a> {
         let stop = self.stop_flag().clone();
         self.scanned = !punches.is_empty() && self.fetched.stop.is_none() && !stop.is_raised();
         fetch_punches(&self.client, &stop, punches, &mut self.fetched).await;
+        self.retry_failed(|item| matches!(item, PlanItem::Punches(_)))
+            .await;
         let found = findings(
             &self.facts.open_slots,
             &self.facts.watched,
@@ -430,6 +440,7 @@ impl<'a> RunContext<'a> {
         items.extend(targeted_items(&targeted, DEFAULT_ROWS_PER_USER_DAY));
         let stop = self.stop_flag().clone();
         fetch_results(&self.client, &stop, items, &mut self.fetched).await;
+        self.retry_failed(is_results).await;
         Ok(())
     }
 
@@ -470,6 +481,7 @@ impl<'a> RunContext<'a> {
         if self.fetched.stop.is_none() {
             let stop = self.stop_flag().clone();
             fetch_details(client, &stop, &unknown, &mut self.fetched).await;
+            self.retry_failed(is_details).await;
         }
         self.keep_fetched_approvals(before)?;
         for id in &awaiting {
@@ -490,6 +502,56 @@ impl<'a> RunContext<'a> {
         let (client, stop_before) = self.optional_step();
         let stop = self.stop_flag().clone();
         fetch_results(&client, &stop, rescan, &mut self.fetched).await;
+        self.end_optional_step(stop_before);
+        self.retry_failed(is_results).await;
+    }
+
+    /// The failed work `pick` selects (batches, listings, details that failed for a transient
+    /// error, token churn, a rejected or endless answer), once more at the end of its step, out
+    /// of [`RunContext::room`]: by then other work has run and a churned token or a passing fault
+    /// may be gone. What fails again stays a failure (reported, the run partial); with no room
+    /// left, or once fetching stopped, nothing is retried.
+    async fn retry_failed(&mut self, pick: fn(&PlanItem) -> bool) {
+        let (again, keep): (Vec<Failure>, Vec<Failure>) =
+            std::mem::take(&mut self.fetched.failures)
+                .into_iter()
+                .partition(|failure| !failure.retried && pick(&failure.item));
+        self.fetched.failures = keep;
+        if again.is_empty() {
+            return;
+        }
+        if self.fetched.stop.is_some() || self.stop_flag().is_raised() || self.room() == 0 {
+            self.fetched.failures.extend(again);
+            return;
+        }
+        tracing::info!(items = again.len(), "retrying failed items once");
+        let (client, stop_before) = self.optional_step();
+        let stop = self.stop_flag().clone();
+        let (mut results, mut punches, mut listings, mut details) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for failure in again {
+            match failure.item {
+                PlanItem::Results(item) => results.push(item),
+                PlanItem::Punches(item) => punches.push(item),
+                PlanItem::ApprovalList(item) => listings.push(item),
+                PlanItem::ApprovalDetails(item) | PlanItem::Enrichment(item) => {
+                    details.extend(item.ids);
+                }
+            }
+        }
+        // A retried listing counts as incomplete again only if it fails again.
+        self.fetched.incomplete_listings = self
+            .fetched
+            .incomplete_listings
+            .saturating_sub(listings.len());
+        let failed_before = self.fetched.failures.len();
+        fetch_results(&client, &stop, results, &mut self.fetched).await;
+        fetch_punches(&client, &stop, punches, &mut self.fetched).await;
+        list_approvals(&client, &stop, listings, &mut self.fetched).await;
+        fetch_details(&client, &stop, &details, &mut self.fetched).await;
+        for failure in &mut self.fetched.failures[failed_before..] {
+            failure.retried = true;
+        }
         self.end_optional_step(stop_before);
     }
 
@@ -622,6 +684,14 @@ impl<'a> RunContext<'a> {
         self.store.save_planner_state(&self.state.to_text())?;
         Ok(())
     }
+}
+
+fn is_results(item: &PlanItem) -> bool {
+    matches!(item, PlanItem::Results(_))
+}
+
+fn is_details(item: &PlanItem) -> bool {
+    matches!(item, PlanItem::ApprovalDetails(_) | PlanItem::Enrichment(_))
 }
 
 /// What step 7 decided.
