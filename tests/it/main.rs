@@ -8,6 +8,7 @@ mod crash;
 mod daemon;
 mod demo;
 mod engine;
+mod hostile_rows;
 mod metering;
 mod month;
 mod report;
