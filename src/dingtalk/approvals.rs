@@ -367,3 +367,72 @@ fn read_id_page(answer: &Answer) -> Result<(Vec<String>, Option<String>), FieldE
         .collect::<Result<Vec<_>, _>>()?;
     Ok((ids, result.opt_str("nextToken")?))
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::{ApprovalResult, ApprovalStatus, SupplyExt};
+
+    fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
+    }
+
+    fn approval() -> Approval {
+        Approval {
+            process_instance_id: "p1".into(),
+            process_code: "PROC-1".into(),
+            business_id: Some("202611040001".into()),
+            title: None,
+            originator: UserId::new("u1").unwrap(),
+            status: ApprovalStatus::Completed,
+            result: Some(ApprovalResult::Agree),
+            create_time: Some(at(2026, 11, 4, 2)),
+            finish_time: Some(at(2026, 11, 4, 6)),
+            corrected_time: Some(at(2026, 11, 3, 1)),
+            ext: Some(SupplyExt {
+                plan_id: Some(437_360_727_696),
+                work_date: None,
+                user_check_time: Some(at(2026, 11, 3, 1)),
+            }),
+            reason: None,
+            biz_action: None,
+            raw_json: String::new(),
+        }
+    }
+
+    #[track_caller]
+    fn check(edit: impl FnOnce(&mut Approval), expected: Result<(), &str>) {
+        let mut approval = approval();
+        edit(&mut approval);
+        let checked = check_approval(&approval, at(2026, 11, 5, 18));
+        match expected {
+            Ok(()) => assert_eq!(checked, Ok(())),
+            Err(needle) => {
+                let err = checked.expect_err("rejected");
+                assert!(err.contains(needle), "{err:?} lacks {needle:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn impossible_approvals_are_rejected_naming_the_field() {
+        check(|_| {}, Ok(()));
+        check(|a| a.create_time = Some(at(1913, 1, 1, 1)), Err("createTime 1913"));
+        check(|a| a.create_time = Some(at(2026, 11, 8, 0)), Err("createTime"));
+        check(|a| a.finish_time = Some(at(2026, 11, 1, 0)), Err("finishTime"));
+        check(|a| a.corrected_time = Some(at(2027, 11, 3, 1)), Err("补卡时间 2027"));
+        check(|a| a.corrected_time = Some(at(2025, 10, 1, 1)), Err("补卡时间"));
+        check(
+            |a| a.ext.as_mut().unwrap().plan_id = Some(-1),
+            Err("extValue.planId -1"),
+        );
+        check(
+            |a| a.ext.as_mut().unwrap().user_check_time = DateTime::from_timestamp_millis(-1),
+            Err("extValue.userCheckTime"),
+        );
+        // Without a creation time the corrected time is judged against now.
+        check(|a| a.create_time = None, Ok(()));
+    }
+}

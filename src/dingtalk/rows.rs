@@ -285,6 +285,84 @@ mod tests {
         );
     }
 
+    fn batch() -> Batch {
+        Batch {
+            users: vec![UserId::new("0126xxxx").unwrap(), UserId::new("u2").unwrap()],
+            from: NaiveDate::from_ymd_opt(2020, 9, 6).unwrap(),
+            to: NaiveDate::from_ymd_opt(2020, 9, 12).unwrap(),
+        }
+    }
+
+    #[track_caller]
+    fn check_row(mutate: impl FnOnce(&mut Value), expected: Result<(), &str>) {
+        let mut row = not_signed_row();
+        mutate(&mut row);
+        let batch = batch();
+        let request = RowRequest::of(&batch, SHANGHAI);
+        let decoded = decode_result_row(&row, SHANGHAI).unwrap();
+        let checked = check_slot(&decoded.slot, &request);
+        match expected {
+            Ok(()) => assert_eq!(checked, Ok(()), "{row}"),
+            Err(needle) => {
+                let err = checked.expect_err("rejected");
+                assert!(err.contains(needle), "{err:?} lacks {needle:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn result_rows_outside_their_request_are_rejected_naming_what_is_wrong() {
+        check_row(|_| {}, Ok(()));
+        // A night shift's off-duty point on the next morning, a point the evening before.
+        check_row(|row| row["userCheckTime"] = json!(1_599_440_400_000_i64), Ok(()));
+        check_row(|row| row["baseCheckTime"] = json!(1_599_307_200_000_i64), Ok(()));
+        check_row(|row| row["userId"] = json!("intruder"), Err("was not asked for"));
+        check_row(
+            |row| row["workDate"] = json!(-1_798_790_400_000_i64),
+            Err("workDate 1913-01-01 is outside the requested work dates"),
+        );
+        check_row(
+            |row| row["workDate"] = json!(1_599_926_400_000_i64),
+            Err("outside the requested"),
+        );
+        check_row(
+            |row| row["userCheckTime"] = json!(-28_800_000_i64),
+            Err("userCheckTime 1970-01-01 00:00:00 is impossible for work date 2020-09-06"),
+        );
+        check_row(
+            |row| row["baseCheckTime"] = json!(1_599_580_800_000_i64),
+            Err("baseCheckTime"),
+        );
+        check_row(|row| row["planId"] = json!(-437_360_727_696_i64), Err("planId"));
+        check_row(|row| row["id"] = json!(-1), Err("id -1 is not an id"));
+        check_row(|row| row["recordId"] = json!(1_i64 << 60), Err("recordId"));
+        check_row(|row| row["procInstId"] = json!("=HYPERLINK(1)"), Ok(()));
+        check_row(|row| row["procInstId"] = json!("a\u{1b}[31m"), Err("procInstId"));
+        check_row(|row| row["procInstId"] = json!("a b"), Err("procInstId"));
+        check_row(|row| row["procInstId"] = json!("x".repeat(129)), Err("procInstId"));
+    }
+
+    #[test]
+    fn punches_outside_the_requested_interval_or_users_are_rejected() {
+        let batch = batch();
+        let request = RowRequest::of(&batch, SHANGHAI);
+        let punch = |edit: &dyn Fn(&mut Value)| {
+            let mut row = json!({"id": 5, "userId": "u2", "workDate": 1_599_321_600_000_i64,
+                "userCheckTime": 1_599_354_100_000_i64, "planId": 9});
+            edit(&mut row);
+            check_punch(&decode_punch_row(&row, SHANGHAI).unwrap(), &request)
+        };
+        assert_eq!(punch(&|_| {}), Ok(()));
+        // The first second of the interval and the night shift's day before are fine.
+        assert_eq!(punch(&|row| row["userCheckTime"] = json!(1_599_321_600_000_i64)), Ok(()));
+        assert_eq!(punch(&|row| row["workDate"] = json!(1_599_235_200_000_i64)), Ok(()));
+        assert!(punch(&|row| row["userId"] = json!("u3")).is_err());
+        assert!(punch(&|row| row["userCheckTime"] = json!(1_599_321_599_999_i64)).is_err());
+        assert!(punch(&|row| row["userCheckTime"] = json!(1_599_926_400_000_i64)).is_err());
+        assert!(punch(&|row| row["workDate"] = json!(-1_798_790_400_000_i64)).is_err());
+        assert!(punch(&|row| row["id"] = json!(-5)).is_err());
+    }
+
     #[test]
     fn invalid_punches_are_flagged_not_dropped() {
         let row = json!({
