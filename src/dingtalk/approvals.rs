@@ -347,7 +347,7 @@ pub(crate) fn check_approval(approval: &Approval, now: DateTime<Utc>) -> Result<
 }
 
 /// One `instanceIds/query` page: the ids and the `nextToken`, whatever its JSON type.
-fn read_id_page(answer: &Answer) -> Result<(Vec<String>, Option<String>), FieldError> {
+pub(super) fn read_id_page(answer: &Answer) -> Result<(Vec<String>, Option<String>), FieldError> {
     let fields = Fields::of(&answer.json, "body")?;
     let Some(result) = fields.get("result") else {
         return Ok((Vec::new(), None));
@@ -419,11 +419,26 @@ mod tests {
     #[test]
     fn impossible_approvals_are_rejected_naming_the_field() {
         check(|_| {}, Ok(()));
-        check(|a| a.create_time = Some(at(1913, 1, 1, 1)), Err("createTime 1913"));
-        check(|a| a.create_time = Some(at(2026, 11, 8, 0)), Err("createTime"));
-        check(|a| a.finish_time = Some(at(2026, 11, 1, 0)), Err("finishTime"));
-        check(|a| a.corrected_time = Some(at(2027, 11, 3, 1)), Err("补卡时间 2027"));
-        check(|a| a.corrected_time = Some(at(2025, 10, 1, 1)), Err("补卡时间"));
+        check(
+            |a| a.create_time = Some(at(1913, 1, 1, 1)),
+            Err("createTime 1913"),
+        );
+        check(
+            |a| a.create_time = Some(at(2026, 11, 8, 0)),
+            Err("createTime"),
+        );
+        check(
+            |a| a.finish_time = Some(at(2026, 11, 1, 0)),
+            Err("finishTime"),
+        );
+        check(
+            |a| a.corrected_time = Some(at(2027, 11, 3, 1)),
+            Err("补卡时间 2027"),
+        );
+        check(
+            |a| a.corrected_time = Some(at(2025, 10, 1, 1)),
+            Err("补卡时间"),
+        );
         check(
             |a| a.ext.as_mut().unwrap().plan_id = Some(-1),
             Err("extValue.planId -1"),

@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::classify::Family;
-use super::decode::{FieldError, Fields, excerpt, format_local, lenient_i64};
+use super::decode::{FieldError, Fields, capped_json, excerpt, format_local, lenient_i64};
 use super::limits::{Batch, ROWS_PER_PAGE, result_page_bound, split_batches};
 use super::model::{BatchError, Punch, PunchesPull, ResultsPull, Scope, user_days};
 use super::rows::{RowRequest, check_punch, check_slot, decode_punch_row, decode_result_row};
@@ -25,6 +25,9 @@ pub(crate) use super::transport::{Budget, StopFlag};
 use super::transport::{CallSpec, Inner};
 use super::{CallRecorder, ClientConfig, Error};
 use crate::domain::{Clock, Slot, UserId};
+
+/// Bytes of a row's JSON text kept to recognise it on a later page (a real row is about 400).
+const ROW_IDENTITY_BYTES: usize = 2_048;
 
 /// Where the results page bound comes from, for [`Error::Paging`].
 const RESULT_BOUND_SOURCE: &str =
@@ -306,7 +309,9 @@ impl Client {
             };
             let mut fresh_rows = 0;
             for (row_index, row) in rows.iter().enumerate() {
-                if seen_rows.insert(row.to_string()) {
+                // A row's identity for spotting repeated pages: its JSON text, cut short so a
+                // hostile megabyte row costs no more than a real one.
+                if seen_rows.insert(capped_json(row, ROW_IDENTITY_BYTES)) {
                     fresh_rows += 1;
                 }
                 let decoded = decode_result_row(row, timezone).map_err(|err| err.to_string());

@@ -251,13 +251,46 @@ pub(crate) fn check_text_id(field: &str, id: Option<&str>) -> Result<(), String>
 }
 
 /// A value as JSON text, cut to a few hundred characters: JSON escapes every control character
-/// (`\u001b`), so the excerpt holds none and cannot forge a line or a terminal sequence.
+/// (`\u001b`), so the excerpt holds none and cannot forge a line or a terminal sequence. Work
+/// is bounded by the excerpt, not by the value: a megabyte string costs no more than a short one.
 pub(crate) fn excerpt(value: &Value) -> String {
-    let text = value.to_string();
+    let text = capped_json(value, EXCERPT_CHARS * 4 + 4);
     if text.chars().count() > EXCERPT_CHARS {
         format!("{}…", text.chars().take(EXCERPT_CHARS).collect::<String>())
     } else {
         text
+    }
+}
+
+/// The first `max_bytes` bytes (or so: a character cut in two is dropped) of a value's JSON
+/// text; serialising stops there.
+pub(crate) fn capped_json(value: &Value, max_bytes: usize) -> String {
+    struct Capped(Vec<u8>, usize);
+    impl std::io::Write for Capped {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let room = self.1.saturating_sub(self.0.len());
+            if room == 0 {
+                return Err(std::io::Error::other("excerpt full"));
+            }
+            let taken = buf.len().min(room);
+            self.0.extend_from_slice(&buf[..taken]);
+            Ok(taken)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut out = Capped(Vec::new(), max_bytes);
+    // Running out of room ends serialising early, which is the point.
+    let _ = serde_json::to_writer(&mut out, value);
+    match String::from_utf8(out.0) {
+        Ok(text) => text,
+        Err(err) => {
+            let valid = err.utf8_error().valid_up_to();
+            let mut bytes = err.into_bytes();
+            bytes.truncate(valid);
+            String::from_utf8(bytes).unwrap_or_default()
+        }
     }
 }
 
@@ -274,6 +307,8 @@ pub(crate) fn local_midnight(date: NaiveDate, timezone: Tz) -> DateTime<Utc> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    mod wire;
 
     const SHANGHAI: Tz = chrono_tz::Asia::Shanghai;
 

@@ -187,15 +187,28 @@ mod tests {
 
     #[test]
     fn a_batch_pages_at_most_what_it_can_hold() {
-        let users: Vec<UserId> = (0..50).map(|i| UserId::new(format!("u{i}")).unwrap()).collect();
+        let users: Vec<UserId> = (0..50)
+            .map(|i| UserId::new(format!("u{i}")).unwrap())
+            .collect();
         let day = |d| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
-        let full = Batch { users: users.clone(), from: day(1), to: day(7) };
+        let full = Batch {
+            users: users.clone(),
+            from: day(1),
+            to: day(7),
+        };
         // 50 users × 7 days × 6 points = 2,100 rows = 42 pages, and the last empty one.
         assert_eq!(result_page_bound(&full), 43);
-        let one = Batch { users: users[..1].to_vec(), from: day(3), to: day(3) };
+        let one = Batch {
+            users: users[..1].to_vec(),
+            from: day(3),
+            to: day(3),
+        };
         assert_eq!(result_page_bound(&one), 2);
         assert_eq!(id_page_bound(), 501);
-        assert_eq!(full.describe(), "batch of 50 user(s) from u0, 2026-11-01..2026-11-07");
+        assert_eq!(
+            full.describe(),
+            "batch of 50 user(s) from u0, 2026-11-01..2026-11-07"
+        );
     }
 
     fn users(count: usize) -> Vec<UserId> {

@@ -314,9 +314,18 @@ mod tests {
     fn result_rows_outside_their_request_are_rejected_naming_what_is_wrong() {
         check_row(|_| {}, Ok(()));
         // A night shift's off-duty point on the next morning, a point the evening before.
-        check_row(|row| row["userCheckTime"] = json!(1_599_440_400_000_i64), Ok(()));
-        check_row(|row| row["baseCheckTime"] = json!(1_599_307_200_000_i64), Ok(()));
-        check_row(|row| row["userId"] = json!("intruder"), Err("was not asked for"));
+        check_row(
+            |row| row["userCheckTime"] = json!(1_599_440_400_000_i64),
+            Ok(()),
+        );
+        check_row(
+            |row| row["baseCheckTime"] = json!(1_599_307_200_000_i64),
+            Ok(()),
+        );
+        check_row(
+            |row| row["userId"] = json!("intruder"),
+            Err("was not asked for"),
+        );
         check_row(
             |row| row["workDate"] = json!(-1_798_790_400_000_i64),
             Err("workDate 1913-01-01 is outside the requested work dates"),
@@ -333,13 +342,22 @@ mod tests {
             |row| row["baseCheckTime"] = json!(1_599_580_800_000_i64),
             Err("baseCheckTime"),
         );
-        check_row(|row| row["planId"] = json!(-437_360_727_696_i64), Err("planId"));
+        check_row(
+            |row| row["planId"] = json!(-437_360_727_696_i64),
+            Err("planId"),
+        );
         check_row(|row| row["id"] = json!(-1), Err("id -1 is not an id"));
         check_row(|row| row["recordId"] = json!(1_i64 << 60), Err("recordId"));
         check_row(|row| row["procInstId"] = json!("=HYPERLINK(1)"), Ok(()));
-        check_row(|row| row["procInstId"] = json!("a\u{1b}[31m"), Err("procInstId"));
+        check_row(
+            |row| row["procInstId"] = json!("a\u{1b}[31m"),
+            Err("procInstId"),
+        );
         check_row(|row| row["procInstId"] = json!("a b"), Err("procInstId"));
-        check_row(|row| row["procInstId"] = json!("x".repeat(129)), Err("procInstId"));
+        check_row(
+            |row| row["procInstId"] = json!("x".repeat(129)),
+            Err("procInstId"),
+        );
     }
 
     #[test]
@@ -354,8 +372,14 @@ mod tests {
         };
         assert_eq!(punch(&|_| {}), Ok(()));
         // The first second of the interval and the night shift's day before are fine.
-        assert_eq!(punch(&|row| row["userCheckTime"] = json!(1_599_321_600_000_i64)), Ok(()));
-        assert_eq!(punch(&|row| row["workDate"] = json!(1_599_235_200_000_i64)), Ok(()));
+        assert_eq!(
+            punch(&|row| row["userCheckTime"] = json!(1_599_321_600_000_i64)),
+            Ok(())
+        );
+        assert_eq!(
+            punch(&|row| row["workDate"] = json!(1_599_235_200_000_i64)),
+            Ok(())
+        );
         assert!(punch(&|row| row["userId"] = json!("u3")).is_err());
         assert!(punch(&|row| row["userCheckTime"] = json!(1_599_321_599_999_i64)).is_err());
         assert!(punch(&|row| row["userCheckTime"] = json!(1_599_926_400_000_i64)).is_err());
