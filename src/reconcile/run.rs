@@ -270,6 +270,7 @@ impl<'a> RunContext<'a> {
         self.approvals_as_enrichment().await?;
         self.enrich_corrections().await?;
         self.second_look().await;
+        self.confirm_emptied_days().await?;
         self.check_corrected_slots();
         let reconciled = self.reconcile()?;
         let corrections_applied = self.apply(&reconciled)?;
@@ -504,6 +505,62 @@ impl<'a> RunContext<'a> {
         fetch_results(&client, &stop, rescan, &mut self.fetched).await;
         self.end_optional_step(stop_before);
         self.retry_failed(is_results).await;
+    }
+
+    /// Step 5d: a user-day that had slots and now comes back complete but empty is read once
+    /// more before its slots are taken as vanished. DingTalk returns a row for every scheduled
+    /// check point, a not-signed one included (dingtalk-api.md section 3.1: "a scheduled day
+    /// never comes back empty"), so an emptied day is a schedule removed, or an answer not to
+    /// trust (a glitch, a lagging replica, a hostile proxy); one valid empty page must not
+    /// vanish a day's slots for good. The days leave `complete` and come back only if the second
+    /// read, out of [`RunContext::room`], is complete and empty again; if it shows rows, those
+    /// are used; if it fails or there is no room, nothing vanishes this run (a later run looks
+    /// again) and a notice says so. A day that lost only some of its slots (a shift changed) is
+    /// not second-guessed: its other rows show the answer was about that day.
+    async fn confirm_emptied_days(&mut self) -> Result<(), RunError> {
+        let (snapshot, _) = load_snapshot(self.store, &self.fetched)?;
+        let answered: BTreeSet<(UserId, NaiveDate)> = self
+            .fetched
+            .slots
+            .iter()
+            .map(|slot| (slot.user_id.clone(), slot.work_date))
+            .collect();
+        let emptied: BTreeSet<(UserId, NaiveDate)> = snapshot
+            .keys()
+            .map(|key| (key.user_id.clone(), key.work_date))
+            .filter(|day| self.fetched.complete.contains(day) && !answered.contains(day))
+            .collect();
+        if emptied.is_empty() {
+            return Ok(());
+        }
+        self.fetched.complete.retain(|day| !emptied.contains(day));
+        let stop = self.stop_flag().clone();
+        let mut second = Fetched::default();
+        if self.fetched.stop.is_none() && !stop.is_raised() && self.room() > 0 {
+            let items = targeted_items(&emptied, DEFAULT_ROWS_PER_USER_DAY);
+            let (client, stop_before) = self.optional_step();
+            fetch_results(&client, &stop, items, &mut second).await;
+            self.end_optional_step(stop_before);
+        }
+        let confirmed = emptied
+            .iter()
+            .filter(|day| second.complete.contains(*day))
+            .count();
+        if confirmed < emptied.len() {
+            self.notices.push(format!(
+                "{} user-day(s) that had slots came back empty and could not be read a second time; their slots are not taken as vanished this run",
+                emptied.len() - confirmed
+            ));
+        }
+        if matches!(second.stop, Some(Stop::Quota | Stop::Requested)) {
+            self.fetched.stop = second.stop;
+        }
+        self.fetched.slots.extend(second.slots);
+        self.fetched.complete.extend(second.complete);
+        self.fetched.ranges.extend(second.ranges);
+        self.fetched.rejected.extend(second.rejected);
+        self.fetched.unknown_values.extend(second.unknown_values);
+        Ok(())
     }
 
     /// The failed work `pick` selects (batches, listings, details that failed for a transient

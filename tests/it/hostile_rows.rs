@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use dingtalk_reconcile::dingtalk::{CallRecorder, Client, Scope};
-use dingtalk_reconcile::domain::{Clock, Policy, PolicyAction, UserId};
+use dingtalk_reconcile::domain::{ChangeClass, Clock, Policy, PolicyAction, UserId};
 use dingtalk_reconcile::reconcile::{
     RunKind, RunOutcome, RunRequest, RunSettings, RunSummary, StoreRecorder, run_once,
 };
@@ -355,4 +355,37 @@ async fn an_approval_filed_in_1913_is_rejected_and_never_stored() {
             .is_none_or(|created| created.timestamp() > 0)),
         "an approval of 1913 was stored"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valid_empty_answer_for_days_that_had_slots_is_read_again_before_anything_vanishes() {
+    // Arrange: the range read once, undisturbed.
+    let (kind, _, _, as_of) = backfill();
+    let mut harness = Harness::new().await;
+    let first = harness.run(kind.clone(), as_of).await;
+    assert_eq!(first.outcome, RunOutcome::Done, "{:?}", first.errors);
+    let present = |harness: &Harness| {
+        let far = (date("1900-01-01"), date("2100-01-01"));
+        let slots = harness.store.snapshot_slots(None, far.0, far.1).unwrap();
+        slots.values().filter(|stored| stored.present).count()
+    };
+    let stored = present(&harness);
+    // Act: one results answer comes back valid, final and empty.
+    let mut once = FaultRule::new(Some(RESULTS), FaultKind::EmptyPages);
+    once.times = 1;
+    harness.sim.arm_faults(vec![once]);
+    let glitch = harness
+        .run(kind.clone(), as_of + Duration::minutes(10))
+        .await;
+    // Assert: the emptied days were read again and nothing vanished.
+    assert_eq!(glitch.counts[&ChangeClass::Vanished], 0, "{glitch:?}");
+    assert_eq!(present(&harness), stored);
+    // Act: DingTalk keeps answering empty pages: two empty answers in a row are believed.
+    harness
+        .sim
+        .arm_faults(vec![always(RESULTS, FaultKind::EmptyPages)]);
+    let emptied = harness.run(kind, as_of + Duration::minutes(20)).await;
+    // Assert: reported as vanished (the policy reports, it does not apply).
+    assert!(emptied.counts[&ChangeClass::Vanished] > 0, "{emptied:?}");
+    assert_eq!(emptied.corrections_applied, 0);
 }

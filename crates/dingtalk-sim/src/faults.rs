@@ -50,6 +50,9 @@ pub enum FaultKind {
     /// Hostile DingTalk: control characters (ESC, BEL, CR, LF) and spreadsheet formulas in the
     /// free-text fields the job keeps and reports (see `http::hostile::hostile_strings`). Metered.
     HostileStrings,
+    /// Hostile DingTalk: `/attendance/list` answers a valid, final, empty page (`hasMore:
+    /// false`, no rows), as if every scheduled day asked for had no check point. Metered.
+    EmptyPages,
 }
 
 /// What [`FaultKind::ForeignRows`] puts into an answer.

@@ -19,6 +19,7 @@
 //!   client that prefers newer rows would believe it. An approval detail is rewritten instead:
 //!   `originatorUserId` of nobody (user), `createTime` and the 补卡 time in 1913 (date), the 补卡
 //!   time a year after the filing (time), a negative plan id in the form (number).
+//! - `empty_pages`: `/attendance/list` answers no rows and `hasMore: false`, for every page.
 //! - `hostile_strings`: the approval detail's `businessId`, `title` and 补卡 reason (the form
 //!   entry with `bizAlias` `reason`), the fields the job keeps and puts in its reports, get ESC,
 //!   BEL, CR and LF sequences and spreadsheet formulas (`=HYPERLINK(…)`, `@SUM(1)`, `+1`, `-1`).
@@ -89,6 +90,7 @@ pub(super) fn rewrite_reply(
         (FaultKind::ForeignRows { mode }, RESULTS | PUNCHES) => foreign_row(*mode, &mut answer),
         (FaultKind::ForeignRows { mode }, INSTANCE) => foreign_detail(*mode, &mut answer),
         (FaultKind::HostileStrings, INSTANCE) => hostile_strings(&mut answer),
+        (FaultKind::EmptyPages, RESULTS) => empty_page(&mut answer),
         _ => false,
     };
     if changed && let Ok(body) = serde_json::to_vec(&answer) {
@@ -108,6 +110,18 @@ pub(crate) fn endless_pages(answer: &mut Value) -> bool {
     match answer.as_object_mut() {
         Some(object) => {
             object.insert("hasMore".to_owned(), json!(true));
+            true
+        }
+        None => false,
+    }
+}
+
+/// No rows and no more pages: a valid answer that says the days asked for hold nothing.
+pub(crate) fn empty_page(answer: &mut Value) -> bool {
+    match answer.as_object_mut() {
+        Some(object) => {
+            object.insert("hasMore".to_owned(), json!(false));
+            object.insert("recordresult".to_owned(), json!([]));
             true
         }
         None => false,
@@ -307,6 +321,15 @@ mod tests {
         let mut request = json!({"offset": 150, "limit": 50});
         first_page(&mut request);
         assert_eq!(request["offset"], json!(0));
+    }
+
+    #[test]
+    fn an_empty_page_has_no_rows_and_no_more() {
+        let mut answer = results_answer();
+        answer["hasMore"] = json!(true);
+        assert!(empty_page(&mut answer));
+        assert_eq!(answer["recordresult"], json!([]));
+        assert_eq!(answer["hasMore"], json!(false));
     }
 
     #[test]

@@ -284,7 +284,8 @@ async fn process(state: Arc<SimState>, request: Request) -> Response {
             FaultKind::EndlessPages { .. }
             | FaultKind::EndlessCursor
             | FaultKind::ForeignRows { .. }
-            | FaultKind::HostileStrings,
+            | FaultKind::HostileStrings
+            | FaultKind::EmptyPages,
         )
         | None => None,
     };
