@@ -389,3 +389,30 @@ async fn a_valid_empty_answer_for_days_that_had_slots_is_read_again_before_anyth
     assert!(emptied.counts[&ChangeClass::Vanished] > 0, "{emptied:?}");
     assert_eq!(emptied.corrections_applied, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_that_fails_is_retried_once_at_the_end_of_its_step_and_the_run_ends_done() {
+    // Arrange: one week of 30 users is one results batch; its first four attempts (all the
+    // transport's retries) answer 503.
+    let kind = RunKind::Backfill {
+        from: date("2026-10-05"),
+        to: date("2026-10-11"),
+        users: None,
+    };
+    let as_of = night(date("2026-11-12"));
+    let mut twin = Harness::new().await;
+    let mut flaky = Harness::new().await;
+    let mut outage = FaultRule::new(Some(RESULTS), FaultKind::ServerError { status: 503 });
+    outage.times = 4;
+    flaky.sim.arm_faults(vec![outage]);
+    // Act
+    let undisturbed = twin.run(kind.clone(), as_of).await;
+    let retried = flaky.run(kind, as_of).await;
+    // Assert: the batch failed, was read again at the end of the sync, and the run is whole.
+    assert!(flaky.sim.stats().calls[RESULTS] > twin.sim.stats().calls[RESULTS]);
+    assert_eq!(retried.outcome, RunOutcome::Done, "{:#?}", retried.errors);
+    assert_eq!(undisturbed.outcome, RunOutcome::Done);
+    let expected = journaled(&twin.store);
+    assert!(!expected.is_empty());
+    assert_journal_is_the_truth(&journaled(&flaky.store), &expected);
+}
