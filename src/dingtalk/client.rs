@@ -5,6 +5,12 @@
 //! so a large pull keeps the API near its QPS cap; a failed batch becomes a [`BatchError`] in the
 //! pull rather than an abort. The approval endpoints live in `approvals`. This module does not
 //! retry, throttle or meter: `transport` does that for every call made here.
+//!
+//! Nothing outside the request leaves this module: every row is checked against its batch
+//! (`rows::check_slot`, `rows::check_punch`), and a rejected row becomes a line with its raw value
+//! in the pull's `rejected` and an [`Error::Rejected`] for its batch. Paging stops at the batch's
+//! bound (`limits::result_page_bound`) and at the first page that brings no row not already seen,
+//! with an [`Error::Paging`] and no further call.
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
