@@ -107,7 +107,7 @@ impl Client {
         let paging = |reason: String| Error::Paging {
             endpoint: INSTANCE_IDS.to_owned(),
             batch: format!(
-                "process {} created {start_ms}..{end_ms} (epoch ms), {} originator(s)",
+                "process {:?} created {start_ms}..{end_ms} (epoch ms), {} originator(s)",
                 query.process_code,
                 users.len()
             ),
@@ -161,7 +161,7 @@ impl Client {
             for id in page_ids {
                 check_text_id("list[]", Some(&id)).map_err(|reason| Error::Rejected {
                     endpoint: INSTANCE_IDS.to_owned(),
-                    batch: format!("process {}", query.process_code),
+                    batch: format!("process {:?}", query.process_code),
                     count: 1,
                     first: reason,
                 })?;
@@ -224,7 +224,7 @@ impl Client {
         )?;
         check_approval(&approval, self.inner.clock.now()).map_err(|reason| Error::Rejected {
             endpoint: INSTANCE.to_owned(),
-            batch: format!("instance {process_instance_id}"),
+            batch: format!("instance {process_instance_id:?}"),
             count: 1,
             first: reason,
         })?;
