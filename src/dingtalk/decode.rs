@@ -331,6 +331,18 @@ mod tests {
     }
 
     #[test]
+    fn excerpts_escape_control_characters_and_stay_short() {
+        assert_eq!(
+            excerpt(&json!({"procInstId": "a\u{1b}[31m\u{7}\r\n"})),
+            r#"{"procInstId":"a\u001b[31m\u0007\r\n"}"#
+        );
+        let long = excerpt(&json!("补".repeat(10_000)));
+        assert_eq!(long.chars().count(), 301);
+        assert!(long.ends_with('…'));
+        assert_eq!(capped_json(&json!("补补"), 3), "\"");
+    }
+
+    #[test]
     fn getters_name_the_field_that_failed() {
         let row = json!({"planId": "x", "userId": ["a"], "isLegal": "N"});
         let fields = Fields::of(&row, "row").unwrap();
