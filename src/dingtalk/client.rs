@@ -404,6 +404,8 @@ struct BatchRows<T> {
     rows: Vec<T>,
     unknown: Vec<String>,
     rejected: Vec<String>,
+    /// Why the first rejected row was rejected, for the batch's error.
+    first_reason: Option<String>,
     error: Option<Error>,
 }
 
@@ -413,6 +415,7 @@ impl<T> Default for BatchRows<T> {
             rows: Vec::new(),
             unknown: Vec::new(),
             rejected: Vec::new(),
+            first_reason: None,
             error: None,
         }
     }
@@ -429,6 +432,7 @@ impl<T> BatchRows<T> {
     /// Books a rejected row: why, where, and its raw value (JSON text, control characters
     /// escaped, cut short).
     fn reject(&mut self, endpoint: &str, batch: &Batch, detail: &str, row: &Value) {
+        self.first_reason.get_or_insert_with(|| detail.to_owned());
         self.rejected.push(format!(
             "rejected a row of {endpoint} ({}): {detail}; raw {}",
             batch.describe(),
@@ -440,11 +444,11 @@ impl<T> BatchRows<T> {
     /// rows were rejected (undecodable or outside the request), else complete.
     fn end(mut self, endpoint: &str, batch: &Batch, error: Option<Error>) -> Self {
         self.error = error.or_else(|| {
-            self.rejected.first().map(|first| Error::Rejected {
+            self.first_reason.clone().map(|first| Error::Rejected {
                 endpoint: endpoint.to_owned(),
                 batch: batch.describe(),
                 count: self.rejected.len(),
-                first: first.clone(),
+                first,
             })
         });
         self

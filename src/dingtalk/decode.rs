@@ -218,8 +218,9 @@ pub(crate) fn parse_workflow_time(text: &str) -> Result<DateTime<Utc>, String> {
 pub(crate) const MAX_ID: i64 = (1 << 53) - 1;
 /// The longest text id we accept (process instance ids are 36 characters in every sample).
 pub(crate) const MAX_TEXT_ID_CHARS: usize = 128;
-/// How much of a rejected row's raw JSON a report shows.
-const EXCERPT_CHARS: usize = 300;
+/// How much of a rejected row's raw JSON a report shows: a real row (400 to 750 characters)
+/// whole, a hostile megabyte cut short.
+const EXCERPT_CHARS: usize = 1_000;
 
 /// A numeric id, when present, must be 0..=[`MAX_ID`].
 pub(crate) fn check_id(field: &str, id: Option<i64>) -> Result<(), String> {
@@ -250,7 +251,7 @@ pub(crate) fn check_text_id(field: &str, id: Option<&str>) -> Result<(), String>
     }
 }
 
-/// A value as JSON text, cut to a few hundred characters: JSON escapes every control character
+/// A value as JSON text, cut to [`EXCERPT_CHARS`] characters: JSON escapes every control character
 /// (`\u001b`), so the excerpt holds none and cannot forge a line or a terminal sequence. Work
 /// is bounded by the excerpt, not by the value: a megabyte string costs no more than a short one.
 pub(crate) fn excerpt(value: &Value) -> String {
@@ -337,7 +338,7 @@ mod tests {
             r#"{"procInstId":"a\u001b[31m\u0007\r\n"}"#
         );
         let long = excerpt(&json!("补".repeat(10_000)));
-        assert_eq!(long.chars().count(), 301);
+        assert_eq!(long.chars().count(), EXCERPT_CHARS + 1);
         assert!(long.ends_with('…'));
         assert_eq!(capped_json(&json!("补补"), 3), "\"");
     }

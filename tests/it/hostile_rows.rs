@@ -416,3 +416,49 @@ async fn a_batch_that_fails_is_retried_once_at_the_end_of_its_step_and_the_run_e
     assert!(!expected.is_empty());
     assert_journal_is_the_truth(&journaled(&flaky.store), &expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn punches_of_users_not_asked_for_are_rejected_and_reported_with_their_raw_value() {
+    // Arrange: a first night stores open slots; the second night scans them through punches,
+    // and every punches answer carries one punch of a user nobody asked for.
+    let mut twin = Harness::new().await;
+    let mut hostile = Harness::new().await;
+    let first = night(date("2026-10-20"));
+    twin.run(RunKind::Nightly, first).await;
+    hostile.run(RunKind::Nightly, first).await;
+    hostile.sim.arm_faults(vec![always(
+        PUNCHES,
+        FaultKind::ForeignRows {
+            mode: ForeignMode::User,
+        },
+    )]);
+    // Act
+    let second = first + Duration::days(1);
+    let undisturbed = twin.run(RunKind::Nightly, second).await;
+    let attacked = hostile.run(RunKind::Nightly, second).await;
+    // Assert
+    assert!(twin.calls(PUNCHES) > 0, "the second night scans punches");
+    assert_eq!(
+        undisturbed.outcome,
+        RunOutcome::Done,
+        "{:?}",
+        undisturbed.errors
+    );
+    assert_reported(&attacked, "rejected a row of /attendance/listRecord");
+    assert!(
+        attacked
+            .errors
+            .iter()
+            .any(|error| error.contains("\"userId\":\"foreign-user-0001\"")),
+        "{:#?}",
+        attacked.errors
+    );
+    // Act: the fault is gone.
+    hostile.sim.arm_faults(Vec::new());
+    let third = second + Duration::days(1);
+    twin.run(RunKind::Nightly, third).await;
+    let rerun = hostile.run(RunKind::Nightly, third).await;
+    // Assert
+    assert_eq!(rerun.outcome, RunOutcome::Done, "{:?}", rerun.errors);
+    assert_journal_is_the_truth(&journaled(&hostile.store), &journaled(&twin.store));
+}

@@ -333,7 +333,7 @@ fn a_megabyte_string_in_any_field_decodes_in_bounded_time() {
     let _ = read_id_page(&answer(
         json!({"result": {"list": [huge.clone()], "nextToken": huge.clone()}}),
     ));
-    assert!(excerpt(&huge).chars().count() <= 301);
+    assert!(excerpt(&huge).chars().count() <= 1_001);
     let elapsed = started.elapsed();
     assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
 }
