@@ -8,25 +8,33 @@
 
 use std::collections::HashSet;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::client::{INSTANCE, INSTANCE_IDS, TEMPLATES, api_call, decode_error};
-use super::decode::{FieldError, Fields};
+use super::decode::{FieldError, Fields, check_id, check_text_id};
 use super::form::decode_approval;
 use super::limits::{
-    APPROVAL_LOOKBACK_DAYS, IDS_PER_PAGE, USERS_PER_APPROVAL_QUERY, split_windows,
+    APPROVAL_LOOKBACK_DAYS, IDS_PER_PAGE, MAX_BARREN_ID_PAGES, USERS_PER_APPROVAL_QUERY,
+    id_page_bound, split_windows,
 };
 use super::model::ProcessInstanceIdsQuery;
 use super::transport::Answer;
 use super::{Client, Error};
 use crate::domain::{Approval, UserId};
 
-/// A runaway guard on `nextToken` loops (DingTalk stops at 10,000 ids = 500 pages).
-const MAX_APPROVAL_PAGES: u64 = 600;
+/// Where the listing's page bound comes from, for [`Error::Paging`].
+const ID_BOUND_SOURCE: &str =
+    "10,000 ids one query can reach (dingtalk-api.md 4.1) at 20 a page, plus the last";
+/// How far back a 补卡's creation can lie: the 365-day listing reach, or five years for
+/// OA高级版 customers (dingtalk-api.md section 4.1), and a year of spare.
+const OLDEST_APPROVAL_DAYS: i64 = 6 * 366;
+/// How far a 补卡's corrected time can lie before its filing: a punch of the last year at most
+/// (attendance results reach back about half a year, dingtalk-api.md section 3.1).
+const OLDEST_CORRECTION_DAYS: i64 = 366;
 
 impl Client {
     /// Ids of the instances of one template created in the query's window, deduplicated, in the
@@ -84,7 +92,10 @@ impl Client {
     }
 
     /// Follows `nextToken` (sent as a number, received as a string or number) to the end of one
-    /// window: absent, empty, `"0"` or a token already seen all end the list.
+    /// window: absent, empty or `"0"` ends the list. At most [`id_page_bound`] pages; the listing
+    /// fails, with no further call, on a token past that bound, on a token already sent (a
+    /// repeated cursor), and on [`MAX_BARREN_ID_PAGES`] pages in a row that bring no new id while
+    /// the cursor goes on. Ending quietly instead would mark the window listed and lose its ids.
     async fn process_instance_id_pages(
         &self,
         query: &ProcessInstanceIdsQuery,
@@ -92,10 +103,24 @@ impl Client {
         end_ms: i64,
         users: &[UserId],
     ) -> Result<Vec<String>, Error> {
+        let bound = id_page_bound();
+        let paging = |reason: String| Error::Paging {
+            endpoint: INSTANCE_IDS.to_owned(),
+            batch: format!(
+                "process {:?} created {start_ms}..{end_ms} (epoch ms), {} originator(s)",
+                query.process_code,
+                users.len()
+            ),
+            bound,
+            bound_source: ID_BOUND_SOURCE,
+            reason,
+        };
         let mut ids = Vec::new();
+        let mut seen_ids = HashSet::new();
         let mut next_token: i64 = 0;
         let mut seen_tokens = HashSet::new();
-        for page in 0..MAX_APPROVAL_PAGES {
+        let mut barren_pages = 0;
+        for page in 0..bound {
             let mut body = json!({
                 "processCode": query.process_code,
                 "startTime": start_ms,
@@ -132,16 +157,32 @@ impl Client {
                 .await?;
             let (page_ids, token) =
                 read_id_page(&answer).map_err(|err| decode_error(INSTANCE_IDS, err.to_string()))?;
-            ids.extend(page_ids);
+            let mut new_ids = 0;
+            for id in page_ids {
+                check_text_id("list[]", Some(&id)).map_err(|reason| Error::Rejected {
+                    endpoint: INSTANCE_IDS.to_owned(),
+                    batch: format!("process {:?}", query.process_code),
+                    count: 1,
+                    first: reason,
+                })?;
+                if seen_ids.insert(id.clone()) {
+                    new_ids += 1;
+                    ids.push(id);
+                }
+            }
             let Some(token) = token.filter(|token| !token.is_empty() && token != "0") else {
                 return Ok(ids);
             };
             if !seen_tokens.insert(token.clone()) {
-                tracing::warn!(
-                    endpoint = INSTANCE_IDS,
-                    "nextToken repeated; treating it as the end of the list"
-                );
-                return Ok(ids);
+                return Err(paging(format!(
+                    "nextToken {token:?} was already sent on an earlier page (a repeated cursor)"
+                )));
+            }
+            barren_pages = if new_ids == 0 { barren_pages + 1 } else { 0 };
+            if barren_pages >= MAX_BARREN_ID_PAGES {
+                return Err(paging(format!(
+                    "{barren_pages} pages in a row brought no new id while nextToken went on"
+                )));
             }
             next_token = token.parse().map_err(|_| {
                 decode_error(
@@ -150,10 +191,9 @@ impl Client {
                 )
             })?;
         }
-        Err(decode_error(
-            INSTANCE_IDS,
-            format!("nextToken still present after {MAX_APPROVAL_PAGES} pages"),
-        ))
+        Err(paging(format!(
+            "nextToken still present after {bound} pages, past the 10,000 ids one query can reach"
+        )))
     }
 
     /// One approval instance. A deleted or unknown instance is [`Error::NotFound`].
@@ -176,12 +216,19 @@ impl Client {
                 },
                 other => other,
             })?;
-        decode_approval(
+        let approval = decode_approval(
             process_instance_id,
             &answer.json,
             answer.raw,
             self.inner.config.timezone,
-        )
+        )?;
+        check_approval(&approval, self.inner.clock.now()).map_err(|reason| Error::Rejected {
+            endpoint: INSTANCE.to_owned(),
+            batch: format!("instance {process_instance_id:?}"),
+            count: 1,
+            first: reason,
+        })?;
+        Ok(approval)
     }
 
     /// Several approval instances, fetched concurrently; one result per id, in the order given.
@@ -252,8 +299,55 @@ impl Client {
     }
 }
 
+/// Whether a decoded approval is possible: created and finished within the reach of the
+/// listing and not in the future (a day of slack for the UTC reading of workflow times), finished
+/// after created, its 补卡 time in the year before its filing (not after it: a 补卡 repairs a
+/// missed punch), its plan id well formed.
+pub(crate) fn check_approval(approval: &Approval, now: DateTime<Utc>) -> Result<(), String> {
+    let slack = Duration::days(1);
+    let oldest = now - Duration::days(OLDEST_APPROVAL_DAYS);
+    let within = |field: &str, time: DateTime<Utc>, low: DateTime<Utc>, high: DateTime<Utc>| {
+        if low <= time && time <= high {
+            Ok(())
+        } else {
+            Err(format!(
+                "{field} {} is impossible: expected {} ..= {}",
+                time.format("%Y-%m-%dT%H:%MZ"),
+                low.format("%Y-%m-%dT%H:%MZ"),
+                high.format("%Y-%m-%dT%H:%MZ")
+            ))
+        }
+    };
+    if let Some(created) = approval.create_time {
+        within("createTime", created, oldest, now + slack)?;
+    }
+    if let Some(finished) = approval.finish_time {
+        let low = approval
+            .create_time
+            .map_or(oldest, |created| created - slack);
+        within("finishTime", finished, low, now + slack)?;
+    }
+    let filed = approval.create_time.unwrap_or(now);
+    let earliest_punch = filed - Duration::days(OLDEST_CORRECTION_DAYS);
+    if let Some(corrected) = approval.corrected_time {
+        within("补卡时间", corrected, earliest_punch, filed + slack)?;
+    }
+    if let Some(ext) = &approval.ext {
+        check_id("extValue.planId", ext.plan_id)?;
+        if let Some(time) = ext.user_check_time {
+            within(
+                "extValue.userCheckTime",
+                time,
+                earliest_punch,
+                filed + slack,
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// One `instanceIds/query` page: the ids and the `nextToken`, whatever its JSON type.
-fn read_id_page(answer: &Answer) -> Result<(Vec<String>, Option<String>), FieldError> {
+pub(super) fn read_id_page(answer: &Answer) -> Result<(Vec<String>, Option<String>), FieldError> {
     let fields = Fields::of(&answer.json, "body")?;
     let Some(result) = fields.get("result") else {
         return Ok((Vec::new(), None));
@@ -272,4 +366,88 @@ fn read_id_page(answer: &Answer) -> Result<(Vec<String>, Option<String>), FieldE
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok((ids, result.opt_str("nextToken")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::{ApprovalResult, ApprovalStatus, SupplyExt};
+
+    fn at(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
+    }
+
+    fn approval() -> Approval {
+        Approval {
+            process_instance_id: "p1".into(),
+            process_code: "PROC-1".into(),
+            business_id: Some("202611040001".into()),
+            title: None,
+            originator: UserId::new("u1").unwrap(),
+            status: ApprovalStatus::Completed,
+            result: Some(ApprovalResult::Agree),
+            create_time: Some(at(2026, 11, 4, 2)),
+            finish_time: Some(at(2026, 11, 4, 6)),
+            corrected_time: Some(at(2026, 11, 3, 1)),
+            ext: Some(SupplyExt {
+                plan_id: Some(437_360_727_696),
+                work_date: None,
+                user_check_time: Some(at(2026, 11, 3, 1)),
+            }),
+            reason: None,
+            biz_action: None,
+            raw_json: String::new(),
+        }
+    }
+
+    #[track_caller]
+    fn check(edit: impl FnOnce(&mut Approval), expected: Result<(), &str>) {
+        let mut approval = approval();
+        edit(&mut approval);
+        let checked = check_approval(&approval, at(2026, 11, 5, 18));
+        match expected {
+            Ok(()) => assert_eq!(checked, Ok(())),
+            Err(needle) => {
+                let err = checked.expect_err("rejected");
+                assert!(err.contains(needle), "{err:?} lacks {needle:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn impossible_approvals_are_rejected_naming_the_field() {
+        check(|_| {}, Ok(()));
+        check(
+            |a| a.create_time = Some(at(1913, 1, 1, 1)),
+            Err("createTime 1913"),
+        );
+        check(
+            |a| a.create_time = Some(at(2026, 11, 8, 0)),
+            Err("createTime"),
+        );
+        check(
+            |a| a.finish_time = Some(at(2026, 11, 1, 0)),
+            Err("finishTime"),
+        );
+        check(
+            |a| a.corrected_time = Some(at(2027, 11, 3, 1)),
+            Err("补卡时间 2027"),
+        );
+        check(
+            |a| a.corrected_time = Some(at(2025, 10, 1, 1)),
+            Err("补卡时间"),
+        );
+        check(
+            |a| a.ext.as_mut().unwrap().plan_id = Some(-1),
+            Err("extValue.planId -1"),
+        );
+        check(
+            |a| a.ext.as_mut().unwrap().user_check_time = DateTime::from_timestamp_millis(-1),
+            Err("extValue.userCheckTime"),
+        );
+        // Without a creation time the corrected time is judged against now.
+        check(|a| a.create_time = None, Ok(()));
+    }
 }

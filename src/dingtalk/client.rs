@@ -5,6 +5,12 @@
 //! so a large pull keeps the API near its QPS cap; a failed batch becomes a [`BatchError`] in the
 //! pull rather than an abort. The approval endpoints live in `approvals`. This module does not
 //! retry, throttle or meter: `transport` does that for every call made here.
+//!
+//! Nothing outside the request leaves this module: every row is checked against its batch
+//! (`rows::check_slot`, `rows::check_punch`), and a rejected row becomes a line with its raw value
+//! in the pull's `rejected` and an [`Error::Rejected`] for its batch. Paging stops at the batch's
+//! bound (`limits::result_page_bound`) and at the first page that brings no row not already seen,
+//! with an [`Error::Paging`] and no further call.
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
@@ -17,17 +23,21 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use super::classify::Family;
-use super::decode::{FieldError, Fields, format_local, lenient_i64};
-use super::limits::{Batch, ROWS_PER_PAGE, split_batches};
+use super::decode::{FieldError, Fields, capped_json, excerpt, format_local, lenient_i64};
+use super::limits::{Batch, ROWS_PER_PAGE, result_page_bound, split_batches};
 use super::model::{BatchError, Punch, PunchesPull, ResultsPull, Scope, user_days};
-use super::rows::{decode_punch_row, decode_result_row};
+use super::rows::{RowRequest, check_punch, check_slot, decode_punch_row, decode_result_row};
 pub(crate) use super::transport::{Budget, StopFlag};
 use super::transport::{CallSpec, Inner};
 use super::{CallRecorder, ClientConfig, Error};
 use crate::domain::{Clock, Slot, UserId};
 
-/// A runaway guard: no batch of 50 users × 7 days needs this many results pages.
-const MAX_RESULT_PAGES: u64 = 1_000;
+/// Bytes of a row's JSON text kept to recognise it on a later page (a real row is about 400).
+const ROW_IDENTITY_BYTES: usize = 2_048;
+
+/// Where the results page bound comes from, for [`Error::Paging`].
+const RESULT_BOUND_SOURCE: &str =
+    "the batch's users × days × 6 check points a day at 50 rows a page, plus one";
 
 const RESULTS: &str = "/attendance/list";
 const PUNCHES: &str = "/attendance/listRecord";
@@ -186,11 +196,16 @@ impl Client {
         let mut pull = ResultsPull::default();
         let mut unknown = BTreeSet::new();
         for (batch, outcome) in outcomes {
-            let (slots, unknown_values, error) =
-                outcome.unwrap_or_else(|| (Vec::new(), Vec::new(), Some(task_failed(RESULTS))));
-            pull.slots.extend(slots);
-            unknown.extend(unknown_values);
-            settle(batch, error, &mut pull.complete_user_days, &mut pull.errors);
+            let rows = outcome.unwrap_or_else(|| BatchRows::failed(task_failed(RESULTS)));
+            pull.slots.extend(rows.rows);
+            unknown.extend(rows.unknown);
+            pull.rejected.extend(rows.rejected);
+            settle(
+                batch,
+                rows.error,
+                &mut pull.complete_user_days,
+                &mut pull.errors,
+            );
         }
         pull.slots.sort_by_key(Slot::key);
         pull.unknown_values = unknown.into_iter().collect();
@@ -212,10 +227,15 @@ impl Client {
             .await;
         let mut pull = PunchesPull::default();
         for (batch, outcome) in outcomes {
-            let (punches, error) =
-                outcome.unwrap_or_else(|| (Vec::new(), Some(task_failed(PUNCHES))));
-            pull.punches.extend(punches);
-            settle(batch, error, &mut pull.complete_user_days, &mut pull.errors);
+            let rows = outcome.unwrap_or_else(|| BatchRows::failed(task_failed(PUNCHES)));
+            pull.punches.extend(rows.rows);
+            pull.rejected.extend(rows.rejected);
+            settle(
+                batch,
+                rows.error,
+                &mut pull.complete_user_days,
+                &mut pull.errors,
+            );
         }
         pull.punches.sort_by(|a, b| {
             (&a.user_id, a.check_time, a.record_id).cmp(&(&b.user_id, b.check_time, b.record_id))
@@ -247,14 +267,25 @@ impl Client {
         batches.into_iter().zip(outcomes).collect()
     }
 
-    /// All pages of one results batch. Rows that decode are kept even when another row or page
-    /// fails; any failure makes the batch incomplete (the error is returned beside the rows).
-    async fn results_batch(&self, batch: &Batch) -> (Vec<Slot>, Vec<String>, Option<Error>) {
+    /// All pages of one results batch, at most [`result_page_bound`] of them. Rows that decode
+    /// and answer the request are kept even when another row or page fails; any failure makes
+    /// the batch incomplete (the error is returned beside the rows). Paging ends as failed, with
+    /// no further call, on `hasMore` past the bound, on an empty page that claims more, and on a
+    /// page that brings no row not already seen (a repeated page: DingTalk ignored the offset).
+    async fn results_batch(&self, batch: &Batch) -> BatchRows<Slot> {
         let timezone = self.inner.config.timezone;
-        let mut slots = Vec::new();
-        let mut unknown = Vec::new();
-        let mut first_error = None;
-        for page in 0..MAX_RESULT_PAGES {
+        let request = RowRequest::of(batch, timezone);
+        let bound = result_page_bound(batch);
+        let mut out = BatchRows::default();
+        let mut seen_rows: HashSet<String> = HashSet::new();
+        let paging = |reason: String| Error::Paging {
+            endpoint: RESULTS.to_owned(),
+            batch: batch.describe(),
+            bound,
+            bound_source: RESULT_BOUND_SOURCE,
+            reason,
+        };
+        for page in 0..bound {
             let offset = page * ROWS_PER_PAGE;
             let body = json!({
                 "workDateFrom": format_local(batch.from, (0, 0, 0)),
@@ -271,47 +302,63 @@ impl Client {
                 .await
             {
                 Ok(answer) => answer,
-                Err(error) => return (slots, unknown, Some(error)),
+                Err(error) => return out.end(RESULTS, batch, Some(error)),
             };
-            let fields = match Fields::of(&answer.json, "body") {
-                Ok(fields) => fields,
-                Err(err) => return (slots, unknown, Some(decode_error(RESULTS, err.to_string()))),
+            let read = Fields::of(&answer.json, "body").and_then(|fields| {
+                Ok((fields.array("recordresult")?, fields.opt_bool("hasMore")?))
+            });
+            let (rows, has_more) = match read {
+                Ok(read) => read,
+                Err(err) => {
+                    return out.end(RESULTS, batch, Some(decode_error(RESULTS, err.to_string())));
+                }
             };
-            let rows = match fields.array("recordresult") {
-                Ok(rows) => rows,
-                Err(err) => return (slots, unknown, Some(decode_error(RESULTS, err.to_string()))),
-            };
+            let mut fresh_rows = 0;
             for (row_index, row) in rows.iter().enumerate() {
-                match decode_result_row(row, timezone) {
+                // A row's identity for spotting repeated pages: its JSON text, cut short so a
+                // hostile megabyte row costs no more than a real one.
+                if seen_rows.insert(capped_json(row, ROW_IDENTITY_BYTES)) {
+                    fresh_rows += 1;
+                }
+                let decoded = decode_result_row(row, timezone).map_err(|err| err.to_string());
+                match decoded
+                    .and_then(|decoded| check_slot(&decoded.slot, &request).map(|()| decoded))
+                {
                     Ok(decoded) => {
                         tracing::trace!(user = %decoded.slot.user_id, work_date = %decoded.slot.work_date, "result row");
-                        slots.push(decoded.slot);
-                        unknown.extend(decoded.unknown_values);
+                        out.rows.push(decoded.slot);
+                        out.unknown.extend(decoded.unknown_values);
                     }
-                    Err(err) => {
-                        let detail = row_detail(offset, row_index, &err);
-                        tracing::warn!(endpoint = RESULTS, %detail, "undecodable result row");
-                        first_error.get_or_insert_with(|| decode_error(RESULTS, detail));
+                    Err(reason) => {
+                        let detail = row_detail(offset, row_index, &reason);
+                        tracing::warn!(endpoint = RESULTS, %detail, "result row rejected");
+                        out.reject(RESULTS, batch, &detail, row);
                     }
                 }
             }
-            let has_more = match fields.opt_bool("hasMore") {
-                Ok(has_more) => has_more.unwrap_or(false),
-                Err(err) => return (slots, unknown, Some(decode_error(RESULTS, err.to_string()))),
-            };
-            if !has_more {
-                return (slots, unknown, first_error);
+            if !has_more.unwrap_or(false) {
+                return out.end(RESULTS, batch, None);
             }
             if rows.is_empty() {
-                let detail = format!("hasMore is true on an empty page at offset {offset}");
-                return (slots, unknown, Some(decode_error(RESULTS, detail)));
+                let reason = format!("hasMore is true on an empty page at offset {offset}");
+                return out.end(RESULTS, batch, Some(paging(reason)));
+            }
+            if fresh_rows == 0 {
+                let reason = format!(
+                    "the page at offset {offset} repeats rows already read (DingTalk did not advance the offset)"
+                );
+                return out.end(RESULTS, batch, Some(paging(reason)));
             }
         }
-        let detail = format!("hasMore still true after {MAX_RESULT_PAGES} pages");
-        (slots, unknown, Some(decode_error(RESULTS, detail)))
+        let reason =
+            format!("hasMore is still true after {bound} pages, more than the batch can hold");
+        out.end(RESULTS, batch, Some(paging(reason)))
     }
 
-    async fn punches_batch(&self, batch: &Batch) -> (Vec<Punch>, Option<Error>) {
+    /// The punches of one batch (one unpaged call). Punches outside the request are rejected.
+    async fn punches_batch(&self, batch: &Batch) -> BatchRows<Punch> {
+        let timezone = self.inner.config.timezone;
+        let request = RowRequest::of(batch, timezone);
         let body = json!({
             "userIds": batch.users.iter().map(UserId::as_str).collect::<Vec<_>>(),
             "checkDateFrom": format_local(batch.from, (0, 0, 0)),
@@ -319,33 +366,92 @@ impl Client {
             "isI18n": false,
         });
         let span = tracing::debug_span!("dingtalk_call", endpoint = PUNCHES, users = batch.users.len(), from = %batch.from, to = %batch.to);
+        let mut out = BatchRows::default();
         let answer = match self
             .execute(&oapi_post(PUNCHES, body))
             .instrument(span)
             .await
         {
             Ok(answer) => answer,
-            Err(error) => return (Vec::new(), Some(error)),
+            Err(error) => return out.end(PUNCHES, batch, Some(error)),
         };
         let rows = match Fields::of(&answer.json, "body")
             .and_then(|fields| fields.array("recordresult"))
         {
             Ok(rows) => rows,
-            Err(err) => return (Vec::new(), Some(decode_error(PUNCHES, err.to_string()))),
+            Err(err) => {
+                return out.end(PUNCHES, batch, Some(decode_error(PUNCHES, err.to_string())));
+            }
         };
-        let mut punches = Vec::new();
-        let mut first_error = None;
         for (row_index, row) in rows.iter().enumerate() {
-            match decode_punch_row(row, self.inner.config.timezone) {
-                Ok(punch) => punches.push(punch),
-                Err(err) => {
-                    first_error.get_or_insert_with(|| {
-                        decode_error(PUNCHES, row_detail(0, row_index, &err))
-                    });
+            let decoded = decode_punch_row(row, timezone).map_err(|err| err.to_string());
+            match decoded.and_then(|punch| check_punch(&punch, &request).map(|()| punch)) {
+                Ok(punch) => out.rows.push(punch),
+                Err(reason) => {
+                    let detail = row_detail(0, row_index, &reason);
+                    tracing::warn!(endpoint = PUNCHES, %detail, "punch row rejected");
+                    out.reject(PUNCHES, batch, &detail, row);
                 }
             }
         }
-        (punches, first_error)
+        out.end(PUNCHES, batch, None)
+    }
+}
+
+/// What one batch brought back: the rows that decoded and answer the request, the unknown enum
+/// values they carried, one line per rejected row (with its raw value), and the batch's error.
+struct BatchRows<T> {
+    rows: Vec<T>,
+    unknown: Vec<String>,
+    rejected: Vec<String>,
+    /// Why the first rejected row was rejected, for the batch's error.
+    first_reason: Option<String>,
+    error: Option<Error>,
+}
+
+impl<T> Default for BatchRows<T> {
+    fn default() -> Self {
+        BatchRows {
+            rows: Vec::new(),
+            unknown: Vec::new(),
+            rejected: Vec::new(),
+            first_reason: None,
+            error: None,
+        }
+    }
+}
+
+impl<T> BatchRows<T> {
+    fn failed(error: Error) -> Self {
+        BatchRows {
+            error: Some(error),
+            ..BatchRows::default()
+        }
+    }
+
+    /// Books a rejected row: why, where, and its raw value (JSON text, control characters
+    /// escaped, cut short).
+    fn reject(&mut self, endpoint: &str, batch: &Batch, detail: &str, row: &Value) {
+        self.first_reason.get_or_insert_with(|| detail.to_owned());
+        self.rejected.push(format!(
+            "rejected a row of {endpoint} ({}): {detail}; raw {}",
+            batch.describe(),
+            excerpt(row)
+        ));
+    }
+
+    /// The batch's outcome: `error` when paging or a call failed, else [`Error::Rejected`] when
+    /// rows were rejected (undecodable or outside the request), else complete.
+    fn end(mut self, endpoint: &str, batch: &Batch, error: Option<Error>) -> Self {
+        self.error = error.or_else(|| {
+            self.first_reason.clone().map(|first| Error::Rejected {
+                endpoint: endpoint.to_owned(),
+                batch: batch.describe(),
+                count: self.rejected.len(),
+                first,
+            })
+        });
+        self
     }
 }
 
@@ -383,7 +489,7 @@ pub(super) fn decode_error(endpoint: &str, detail: String) -> Error {
     }
 }
 
-fn row_detail(offset: u64, row_index: usize, err: &FieldError) -> String {
+fn row_detail(offset: u64, row_index: usize, err: &str) -> String {
     format!(
         "row {} (offset {offset}, index {row_index}): {err}",
         offset + row_index as u64

@@ -212,10 +212,104 @@ pub(crate) fn parse_workflow_time(text: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|_| format!("expected yyyy-MM-ddTHH:mmZ, found {trimmed:?}"))
 }
 
+/// The largest id we accept: 2^53 − 1. DingTalk's ids are read by its own JavaScript SDKs and
+/// pages as JSON numbers, which hold integers exactly only up to 2^53 − 1; the largest in the
+/// documentation is a 12-digit plan id (dingtalk-api.md section 3.1).
+pub(crate) const MAX_ID: i64 = (1 << 53) - 1;
+/// The longest text id we accept (process instance ids are 36 characters in every sample).
+pub(crate) const MAX_TEXT_ID_CHARS: usize = 128;
+/// How much of a rejected row's raw JSON a report shows: a real row (400 to 750 characters)
+/// whole, a hostile megabyte cut short.
+const EXCERPT_CHARS: usize = 1_000;
+
+/// A numeric id, when present, must be 0..=[`MAX_ID`].
+pub(crate) fn check_id(field: &str, id: Option<i64>) -> Result<(), String> {
+    match id {
+        Some(id) if !(0..=MAX_ID).contains(&id) => {
+            Err(format!("{field} {id} is not an id: expected 0 to {MAX_ID}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A text id, when present, must be non-blank, at most [`MAX_TEXT_ID_CHARS`] characters, with no
+/// control character or whitespace.
+pub(crate) fn check_text_id(field: &str, id: Option<&str>) -> Result<(), String> {
+    let Some(id) = id else {
+        return Ok(());
+    };
+    let well_formed = !id.is_empty()
+        && id.chars().count() <= MAX_TEXT_ID_CHARS
+        && !id.chars().any(|c| c.is_control() || c.is_whitespace());
+    if well_formed {
+        Ok(())
+    } else {
+        Err(format!(
+            "{field} {} is not an id: expected 1 to {MAX_TEXT_ID_CHARS} characters without spaces or control characters",
+            excerpt(&Value::String(id.to_owned()))
+        ))
+    }
+}
+
+/// A value as JSON text, cut to [`EXCERPT_CHARS`] characters: JSON escapes every control character
+/// (`\u001b`), so the excerpt holds none and cannot forge a line or a terminal sequence. Work
+/// is bounded by the excerpt, not by the value: a megabyte string costs no more than a short one.
+pub(crate) fn excerpt(value: &Value) -> String {
+    let text = capped_json(value, EXCERPT_CHARS * 4 + 4);
+    if text.chars().count() > EXCERPT_CHARS {
+        format!("{}…", text.chars().take(EXCERPT_CHARS).collect::<String>())
+    } else {
+        text
+    }
+}
+
+/// The first `max_bytes` bytes (or so: a character cut in two is dropped) of a value's JSON
+/// text; serialising stops there.
+pub(crate) fn capped_json(value: &Value, max_bytes: usize) -> String {
+    struct Capped(Vec<u8>, usize);
+    impl std::io::Write for Capped {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let room = self.1.saturating_sub(self.0.len());
+            if room == 0 {
+                return Err(std::io::Error::other("excerpt full"));
+            }
+            let taken = buf.len().min(room);
+            self.0.extend_from_slice(&buf[..taken]);
+            Ok(taken)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut out = Capped(Vec::new(), max_bytes);
+    // Running out of room ends serialising early, which is the point.
+    let _ = serde_json::to_writer(&mut out, value);
+    match String::from_utf8(out.0) {
+        Ok(text) => text,
+        Err(err) => {
+            let valid = err.utf8_error().valid_up_to();
+            let mut bytes = err.into_bytes();
+            bytes.truncate(valid);
+            String::from_utf8(bytes).unwrap_or_default()
+        }
+    }
+}
+
+/// The local midnight starting `date` in the business time zone (the earliest reading when
+/// daylight saving makes midnight ambiguous; the start of the day's first hour when it skips it).
+pub(crate) fn local_midnight(date: NaiveDate, timezone: Tz) -> DateTime<Utc> {
+    (0..24)
+        .filter_map(|hour| date.and_hms_opt(hour, 0, 0))
+        .find_map(|naive| local_to_utc(naive, timezone))
+        .unwrap_or_else(|| date.and_time(chrono::NaiveTime::MIN).and_utc())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    mod wire;
 
     const SHANGHAI: Tz = chrono_tz::Asia::Shanghai;
 
@@ -235,6 +329,18 @@ mod tests {
         check_i64(json!(1.5), Err(()));
         check_i64(json!("12a"), Err(()));
         check_i64(json!(true), Err(()));
+    }
+
+    #[test]
+    fn excerpts_escape_control_characters_and_stay_short() {
+        assert_eq!(
+            excerpt(&json!({"procInstId": "a\u{1b}[31m\u{7}\r\n"})),
+            r#"{"procInstId":"a\u001b[31m\u0007\r\n"}"#
+        );
+        let long = excerpt(&json!("补".repeat(10_000)));
+        assert_eq!(long.chars().count(), EXCERPT_CHARS + 1);
+        assert!(long.ends_with('…'));
+        assert_eq!(capped_json(&json!("补补"), 3), "\"");
     }
 
     #[test]

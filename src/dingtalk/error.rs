@@ -146,6 +146,27 @@ pub enum Error {
     InvalidArgument { endpoint: String, detail: String },
     #[error("build the DingTalk client: {detail}")]
     Config { detail: String },
+    /// Paging stopped: DingTalk's answers would not let a bounded traversal end.
+    #[error(
+        "page through {endpoint} for {batch}: {reason}; no further page asked (bound {bound} pages: {bound_source})"
+    )]
+    Paging {
+        endpoint: String,
+        batch: String,
+        bound: u64,
+        bound_source: &'static str,
+        reason: String,
+    },
+    /// Rows of an answer that lie outside the request (user, dates, times, ids) were rejected.
+    #[error(
+        "trust {endpoint} for {batch}: {count} row(s) outside the request rejected; first: {first}"
+    )]
+    Rejected {
+        endpoint: String,
+        batch: String,
+        count: usize,
+        first: String,
+    },
 }
 
 impl Error {
@@ -172,7 +193,10 @@ impl Error {
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::BadRequest { .. } | Error::InvalidArgument { .. } => ErrorKind::BadRequest,
             Error::Api { .. } => ErrorKind::Api,
-            Error::Decode { .. } | Error::Form { .. } => ErrorKind::Decode,
+            Error::Decode { .. }
+            | Error::Form { .. }
+            | Error::Paging { .. }
+            | Error::Rejected { .. } => ErrorKind::Decode,
         }
     }
 

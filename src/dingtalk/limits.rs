@@ -36,12 +36,60 @@ pub(crate) const APPROVAL_WINDOW_DAYS: i64 = 120;
 /// `instanceIds/query`: how far back a creation window may start.
 pub(crate) const APPROVAL_LOOKBACK_DAYS: i64 = 365;
 
+/// `instanceIds/query`: ids one traversal (one query, paged) can reach. "at most 10,000 ids can
+/// be pulled by paging through one query" (dingtalk-api.md section 4.1, [D kb:0501]).
+pub(crate) const IDS_PER_TRAVERSAL: u64 = 10_000;
+/// `attendance/list`: check points one user can have on one work date, the most a day's rows
+/// can hold. dingtalk-api.md does not state a maximum (section 3.1: one row per scheduled check
+/// point; section 14 item 14: multi-shift days inferred, not sampled); the issue that asked for
+/// this bound assumed at most 4. DingTalk's shift editor offers at most three on/off pairs a
+/// shift, six points, and we take that generous reading: a bound too tight would fail real
+/// batches, one too loose only lets a hostile answer spend a few more pages.
+pub(crate) const MAX_CHECK_POINTS_PER_DAY: u64 = 6;
+/// `instanceIds/query`: pages in a row that may bring no new id while the cursor goes on before
+/// the listing is failed. DingTalk documents no short or empty pages, but filters ids by the
+/// app's permission scope (section 4.1), which could leave a page short; three in a row is no
+/// longer a filter.
+pub(crate) const MAX_BARREN_ID_PAGES: u64 = 3;
+
+/// The most `attendance/list` pages a batch can need: everything it can hold, ≤ users × days ×
+/// [`MAX_CHECK_POINTS_PER_DAY`] rows at [`ROWS_PER_PAGE`] a page, plus one page, for DingTalk may
+/// answer a last, empty page after a full one. Past it, `hasMore` cannot be true.
+pub(crate) fn result_page_bound(batch: &Batch) -> u64 {
+    let rows = batch.users.len() as u64 * batch.days() * MAX_CHECK_POINTS_PER_DAY;
+    rows.div_ceil(ROWS_PER_PAGE) + 1
+}
+
+/// The most `instanceIds/query` pages one window's traversal can take: [`IDS_PER_TRAVERSAL`] at
+/// [`IDS_PER_PAGE`] a page, plus the page that says the list ended.
+pub(crate) const fn id_page_bound() -> u64 {
+    IDS_PER_TRAVERSAL.div_ceil(IDS_PER_PAGE) + 1
+}
+
 /// One attendance call's worth of work: ≤ 50 users × ≤ 7 consecutive days.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Batch {
     pub users: Vec<UserId>,
     pub from: NaiveDate,
     pub to: NaiveDate,
+}
+
+impl Batch {
+    /// The work dates it covers (both ends inclusive; 0 when `to < from`).
+    pub(crate) fn days(&self) -> u64 {
+        u64::try_from((self.to - self.from).num_days() + 1).unwrap_or(0)
+    }
+
+    /// A short description for errors: how many users, the first, and the dates.
+    pub(crate) fn describe(&self) -> String {
+        let first = self.users.first().map_or("-", UserId::as_str);
+        format!(
+            "batch of {} user(s) from {first}, {}..{}",
+            self.users.len(),
+            self.from,
+            self.to
+        )
+    }
 }
 
 /// Splits users × dates into the fewest batches DingTalk accepts.
@@ -136,6 +184,32 @@ impl PathLimiters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_pages_at_most_what_it_can_hold() {
+        let users: Vec<UserId> = (0..50)
+            .map(|i| UserId::new(format!("u{i}")).unwrap())
+            .collect();
+        let day = |d| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+        let full = Batch {
+            users: users.clone(),
+            from: day(1),
+            to: day(7),
+        };
+        // 50 users × 7 days × 6 points = 2,100 rows = 42 pages, and the last empty one.
+        assert_eq!(result_page_bound(&full), 43);
+        let one = Batch {
+            users: users[..1].to_vec(),
+            from: day(3),
+            to: day(3),
+        };
+        assert_eq!(result_page_bound(&one), 2);
+        assert_eq!(id_page_bound(), 501);
+        assert_eq!(
+            full.describe(),
+            "batch of 50 user(s) from u0, 2026-11-01..2026-11-07"
+        );
+    }
 
     fn users(count: usize) -> Vec<UserId> {
         (0..count)

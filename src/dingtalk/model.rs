@@ -20,16 +20,12 @@ pub enum Scope {
     Users(Vec<UserId>),
 }
 
-/// One batch (≤ 50 users × ≤ 7 days) that failed after retries.
+/// One batch (≤ 50 users × ≤ 7 days) that failed after retries: its users and dates, so that
+/// the run can retry exactly that batch.
 #[derive(Debug)]
 pub struct BatchError {
-    // The batch's scope is shown only by `Debug` (test failures): the run records the error's
-    // text, which does not say which users and dates the failed batch covered.
-    #[expect(dead_code, reason = "read by Debug only")]
     pub(crate) users: Vec<UserId>,
-    #[expect(dead_code, reason = "read by Debug only")]
     pub(crate) from: NaiveDate,
-    #[expect(dead_code, reason = "read by Debug only")]
     pub(crate) to: NaiveDate,
     pub error: Error,
 }
@@ -45,6 +41,9 @@ pub struct ResultsPull {
     pub errors: Vec<BatchError>,
     /// Unknown enum values seen (kept in the slots too), as `field=value`, sorted, deduplicated.
     pub unknown_values: Vec<String>,
+    /// One line per row rejected (undecodable, or outside the request), with its raw value; the
+    /// rows are in no other field, and their batches are in `errors`.
+    pub rejected: Vec<String>,
 }
 
 /// What `attendance/listRecord` returned for a set of users and dates.
@@ -54,6 +53,8 @@ pub struct PunchesPull {
     pub punches: Vec<Punch>,
     pub complete_user_days: BTreeSet<(UserId, NaiveDate)>,
     pub errors: Vec<BatchError>,
+    /// One line per punch rejected, as for results.
+    pub rejected: Vec<String>,
 }
 
 /// One raw punch (a row of `attendance/listRecord`).

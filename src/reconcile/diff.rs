@@ -3,7 +3,9 @@
 //!
 //! A pure function over values. It does not classify (that is `classify`), read the store or
 //! decide what to fetch. A slot is `Vanished` only when its whole user-day was fetched completely
-//! in this run; a slot missing from a partial fetch says nothing.
+//! in this run; a slot missing from a partial fetch says nothing. The run counts a user-day that
+//! had slots and came back empty as complete only after reading it twice
+//! (`run::confirm_emptied_days`): one valid empty page is not enough to vanish a day.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -6,7 +6,10 @@
 //! The client handle passed in carries the step's budget ([`crate::dingtalk::Budget`]); once it
 //! is spent, DingTalk's monthly quota is exhausted or the stop flag is raised, no further item is
 //! started: the rest is returned as deferred, never dropped. Per-batch failures are data too:
-//! their user-days are simply not complete.
+//! their user-days are simply not complete, and each failed batch, listing or detail is kept as a
+//! [`Failure`] (the work to do again, and why) so that the run can retry it once at the end of
+//! its step. Rows DingTalk sent outside the request are never in `slots` or `punches`: they are
+//! only lines in `rejected`, with their raw values, for the report.
 
 use std::collections::BTreeSet;
 
@@ -18,6 +21,16 @@ use crate::dingtalk::{
 use crate::domain::{Approval, Slot, UserId};
 
 use super::plan::{DetailsItem, ListingItem, PlanItem, PunchesItem, ResultsItem};
+
+/// One piece of work that failed (not for a stop: a transient error, token churn, a rejected or
+/// endless answer): what to do again, and the error, reported unless a retry succeeds.
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub(crate) item: PlanItem,
+    pub(crate) error: String,
+    /// Already the retry: not tried a third time.
+    pub(crate) retried: bool,
+}
 
 /// Why fetching stopped before the plan was done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +66,12 @@ pub(crate) struct Fetched {
     pub(crate) gone: Vec<String>,
     /// Items not executed (or executed only in part) because fetching stopped.
     pub(crate) deferred: Vec<PlanItem>,
+    /// Errors not tied to an item the run could retry.
     pub(crate) errors: Vec<String>,
+    /// Failed batches, listings and details, each to be retried once.
+    pub(crate) failures: Vec<Failure>,
+    /// One line per row rejected (undecodable or outside the request), with its raw value.
+    pub(crate) rejected: Vec<String>,
     pub(crate) stop: Option<Stop>,
     /// Unknown enum values DingTalk sent, `field=value`.
     pub(crate) unknown_values: BTreeSet<String>,
@@ -68,28 +86,50 @@ impl Fetched {
         self.stop.is_none()
     }
 
-    /// Books an error; returns whether it stops fetching.
-    fn note(&mut self, error: &Error, stop: &StopFlag) -> bool {
+    /// Books an error; returns whether it stops fetching. Any other error is a failure of
+    /// `item`, kept to be retried.
+    fn note(&mut self, error: &Error, stop: &StopFlag, item: impl FnOnce() -> PlanItem) -> bool {
         match error.kind() {
             ErrorKind::BudgetExhausted if stop.is_raised() => self.stop = Some(Stop::Requested),
             ErrorKind::BudgetExhausted => self.stop = self.stop.or(Some(Stop::Budget)),
             ErrorKind::QuotaExhausted => self.stop = Some(Stop::Quota),
             _ => {
-                self.errors.push(error.to_string());
+                self.failures.push(Failure {
+                    item: item(),
+                    error: error.to_string(),
+                    retried: false,
+                });
                 return false;
             }
         }
         true
     }
 
-    /// Books the failed batches of one item; returns whether one of them stops fetching.
-    fn note_batches(&mut self, errors: &[BatchError], stop: &StopFlag) -> bool {
+    /// Books the failed batches of one item, each as a failure of its own (only that batch is
+    /// retried); returns whether one of them stops fetching.
+    fn note_batches(
+        &mut self,
+        errors: &[BatchError],
+        stop: &StopFlag,
+        item: impl Fn(&BatchError) -> PlanItem,
+    ) -> bool {
         let mut stopped = false;
         for batch in errors {
-            stopped |= self.note(&batch.error, stop);
+            stopped |= self.note(&batch.error, stop, || item(batch));
         }
         stopped
     }
+}
+
+/// The share of `estimated_calls` of a batch covering `part` of `whole` user-days (at least 1).
+fn share(estimated_calls: u64, part: usize, whole: usize) -> u64 {
+    (estimated_calls * part as u64)
+        .div_ceil(whole.max(1) as u64)
+        .max(1)
+}
+
+fn batch_days(batch: &BatchError) -> usize {
+    batch.users.len() * (usize::try_from((batch.to - batch.from).num_days() + 1).unwrap_or(1))
 }
 
 /// Lists process instance ids of every status: running ones are learnt once here and followed up with
@@ -121,7 +161,7 @@ pub(crate) async fn list_approvals(
             }
             Err(error) => {
                 out.incomplete_listings += 1;
-                if out.note(&error, stop) {
+                if out.note(&error, stop, || PlanItem::ApprovalList(item.clone())) {
                     out.deferred.push(PlanItem::ApprovalList(item));
                 }
             }
@@ -150,7 +190,8 @@ pub(crate) async fn fetch_details(
             Ok(approval) => out.approvals.push(approval),
             Err(error) if error.kind() == ErrorKind::NotFound => out.gone.push(id),
             Err(error) => {
-                if out.note(&error, stop) {
+                let failed = || PlanItem::ApprovalDetails(DetailsItem::new(vec![id.clone()]));
+                if out.note(&error, stop, failed) {
                     left_over.push(id);
                 }
             }
@@ -177,7 +218,17 @@ pub(crate) async fn fetch_punches(
         let pull = client.raw_punches(&item.users, item.from, item.to).await;
         out.punches.extend(pull.punches);
         out.punch_complete.extend(pull.complete_user_days);
-        if out.note_batches(&pull.errors, stop) {
+        out.rejected.extend(pull.rejected);
+        let whole = item.users.len() * item.from.iter_days().take_while(|d| *d <= item.to).count();
+        let failed = |batch: &BatchError| {
+            PlanItem::Punches(PunchesItem {
+                users: batch.users.clone(),
+                from: batch.from,
+                to: batch.to,
+                estimated_calls: share(item.estimated_calls, batch_days(batch), whole),
+            })
+        };
+        if out.note_batches(&pull.errors, stop, failed) {
             out.deferred.push(PlanItem::Punches(item));
         }
     }
@@ -201,8 +252,19 @@ pub(crate) async fn fetch_results(
         out.slots.extend(pull.slots);
         out.complete.extend(pull.complete_user_days);
         out.unknown_values.extend(pull.unknown_values);
+        out.rejected.extend(pull.rejected);
         out.ranges.push((item.users.clone(), item.from, item.to));
-        if out.note_batches(&pull.errors, stop) {
+        let whole = item.user_days().count();
+        let failed = |batch: &BatchError| {
+            PlanItem::Results(ResultsItem {
+                purpose: item.purpose,
+                users: batch.users.clone(),
+                from: batch.from,
+                to: batch.to,
+                estimated_calls: share(item.estimated_calls, batch_days(batch), whole),
+            })
+        };
+        if out.note_batches(&pull.errors, stop, failed) {
             // Part of the item may be missing; the whole item goes back on the list.
             out.deferred.push(PlanItem::Results(item));
         }

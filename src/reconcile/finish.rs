@@ -124,6 +124,8 @@ pub(super) fn summarize(end: &Ending<'_>) -> RunSummary {
     deferred.sort_by(|left, right| (&left.item, &left.detail).cmp(&(&right.item, &right.detail)));
     let must_have_deferred = all_deferred().any(|item| !plan.is_optional(item));
     let mut errors = fetched.errors.clone();
+    errors.extend(fetched.failures.iter().map(|failure| failure.error.clone()));
+    errors.extend(rejected_lines(&fetched.rejected));
     errors.extend(
         fetched
             .gone
@@ -157,6 +159,27 @@ pub(super) fn summarize(end: &Ending<'_>) -> RunSummary {
         errors,
         stopped: fetched.stop,
     }
+}
+
+/// Rejected rows listed one by one in a run's errors; past it, one line counts the rest.
+const REJECTED_ROWS_LISTED: usize = 20;
+
+/// The run's error lines for rows DingTalk sent outside the request: the first
+/// [`REJECTED_ROWS_LISTED`] with their raw values, then how many more.
+fn rejected_lines(rejected: &[String]) -> Vec<String> {
+    let mut lines: Vec<String> = rejected
+        .iter()
+        .take(REJECTED_ROWS_LISTED)
+        .cloned()
+        .collect();
+    if rejected.len() > REJECTED_ROWS_LISTED {
+        lines.push(format!(
+            "{} more rows rejected ({} in all)",
+            rejected.len() - REJECTED_ROWS_LISTED,
+            rejected.len()
+        ));
+    }
+    lines
 }
 
 fn stop_sentence(stop: Stop, allowance: u64) -> String {

@@ -24,10 +24,14 @@ use super::context::{
 };
 use super::diff::{SlotChange, diff};
 use super::facts::{Facts, gather, make_plan};
-use super::fetch::{Fetched, Stop, fetch_details, fetch_punches, fetch_results, list_approvals};
+use super::fetch::{
+    Failure, Fetched, Stop, fetch_details, fetch_punches, fetch_results, list_approvals,
+};
 use super::finish::{Ending, Night, deferred_line, record_night, summarize};
 use super::matching::SlotIndex;
-use super::plan::{DEFAULT_ROWS_PER_USER_DAY, Phases, Plan, latest_settled, targeted_items};
+use super::plan::{
+    DEFAULT_ROWS_PER_USER_DAY, Phases, Plan, PlanItem, latest_settled, targeted_items,
+};
 use super::scan::findings;
 use super::state::{Fact, PlannerState};
 use super::{
@@ -267,6 +271,7 @@ impl<'a> RunContext<'a> {
         self.approvals_as_enrichment().await?;
         self.enrich_corrections().await?;
         self.second_look().await;
+        self.confirm_emptied_days().await?;
         self.check_corrected_slots();
         let reconciled = self.reconcile()?;
         let corrections_applied = self.apply(&reconciled)?;
@@ -357,6 +362,8 @@ impl<'a> RunContext<'a> {
         let listed_before = self.fetched.listed.len();
         let listings = std::mem::take(&mut self.phases.listings);
         list_approvals(client, &stop, listings, &mut self.fetched).await;
+        self.retry_failed(|item| matches!(item, PlanItem::ApprovalList(_)))
+            .await;
         let listed: Vec<ListedApproval> = self.fetched.listed[listed_before..]
             .iter()
             .map(|(id, code)| ListedApproval {
@@ -390,6 +397,7 @@ impl<'a> RunContext<'a> {
         let client = if ceiling.is_some() { &capped } else { client };
         fetch_details(client, &stop, &wanted, &mut self.fetched).await;
         self.end_essential_step("approval details", estimate, ceiling);
+        self.retry_failed(is_details).await;
         for approval in self.keep_fetched_approvals(before)? {
             if approval.is_finished() {
                 self.unresolved.insert(approval.process_instance_id);
@@ -418,6 +426,7 @@ impl<'a> RunContext<'a> {
         let (client, ceiling) = self.essential_step(estimate);
         fetch_results(&client, &stop, primary, &mut self.fetched).await;
         self.end_essential_step("results", estimate, ceiling);
+        self.retry_failed(is_results).await;
     }
 
     /// Step 3: the open-slot scan through raw punches, and what it says about the watched
@@ -430,6 +439,8 @@ impl<'a> RunContext<'a> {
         let (client, ceiling) = self.essential_step(estimate);
         fetch_punches(&client, &stop, punches, &mut self.fetched).await;
         self.end_essential_step("raw punches", estimate, ceiling);
+        self.retry_failed(|item| matches!(item, PlanItem::Punches(_)))
+            .await;
         let found = findings(
             &self.facts.open_slots,
             &self.facts.watched,
@@ -481,6 +492,7 @@ impl<'a> RunContext<'a> {
         let (client, ceiling) = self.essential_step(estimate);
         fetch_results(&client, &stop, items, &mut self.fetched).await;
         self.end_essential_step("targeted re-reads", estimate, ceiling);
+        self.retry_failed(is_results).await;
         Ok(())
     }
 
@@ -521,6 +533,7 @@ impl<'a> RunContext<'a> {
         if self.fetched.stop.is_none() {
             let stop = self.stop_flag().clone();
             fetch_details(client, &stop, &unknown, &mut self.fetched).await;
+            self.retry_failed(is_details).await;
         }
         self.keep_fetched_approvals(before)?;
         for id in &awaiting {
@@ -541,6 +554,112 @@ impl<'a> RunContext<'a> {
         let (client, stop_before) = self.optional_step();
         let stop = self.stop_flag().clone();
         fetch_results(&client, &stop, rescan, &mut self.fetched).await;
+        self.end_optional_step(stop_before);
+        self.retry_failed(is_results).await;
+    }
+
+    /// Step 5d: a user-day that had slots and now comes back complete but empty is read once
+    /// more before its slots are taken as vanished. DingTalk returns a row for every scheduled
+    /// check point, a not-signed one included (dingtalk-api.md section 3.1: "a scheduled day
+    /// never comes back empty"), so an emptied day is a schedule removed, or an answer not to
+    /// trust (a glitch, a lagging replica, a hostile proxy); one valid empty page must not
+    /// vanish a day's slots for good. The days leave `complete` and come back only if the second
+    /// read, out of [`RunContext::room`], is complete and empty again; if it shows rows, those
+    /// are used; if it fails or there is no room, nothing vanishes this run (a later run looks
+    /// again) and a notice says so. A day that lost only some of its slots (a shift changed) is
+    /// not second-guessed: its other rows show the answer was about that day.
+    async fn confirm_emptied_days(&mut self) -> Result<(), RunError> {
+        let (snapshot, _) = load_snapshot(self.store, &self.fetched)?;
+        let answered: BTreeSet<(UserId, NaiveDate)> = self
+            .fetched
+            .slots
+            .iter()
+            .map(|slot| (slot.user_id.clone(), slot.work_date))
+            .collect();
+        let emptied: BTreeSet<(UserId, NaiveDate)> = snapshot
+            .keys()
+            .map(|key| (key.user_id.clone(), key.work_date))
+            .filter(|day| self.fetched.complete.contains(day) && !answered.contains(day))
+            .collect();
+        if emptied.is_empty() {
+            return Ok(());
+        }
+        self.fetched.complete.retain(|day| !emptied.contains(day));
+        let stop = self.stop_flag().clone();
+        let mut second = Fetched::default();
+        if self.fetched.stop.is_none() && !stop.is_raised() && self.room() > 0 {
+            let items = targeted_items(&emptied, DEFAULT_ROWS_PER_USER_DAY);
+            let (client, stop_before) = self.optional_step();
+            fetch_results(&client, &stop, items, &mut second).await;
+            self.end_optional_step(stop_before);
+        }
+        let confirmed = emptied
+            .iter()
+            .filter(|day| second.complete.contains(*day))
+            .count();
+        if confirmed < emptied.len() {
+            self.notices.push(format!(
+                "{} user-day(s) that had slots came back empty and could not be read a second time; their slots are not taken as vanished this run",
+                emptied.len() - confirmed
+            ));
+        }
+        if matches!(second.stop, Some(Stop::Quota | Stop::Requested)) {
+            self.fetched.stop = second.stop;
+        }
+        self.fetched.slots.extend(second.slots);
+        self.fetched.complete.extend(second.complete);
+        self.fetched.ranges.extend(second.ranges);
+        self.fetched.rejected.extend(second.rejected);
+        self.fetched.unknown_values.extend(second.unknown_values);
+        Ok(())
+    }
+
+    /// The failed work `pick` selects (batches, listings, details that failed for a transient
+    /// error, token churn, a rejected or endless answer), once more at the end of its step, out
+    /// of [`RunContext::room`]: by then other work has run and a churned token or a passing fault
+    /// may be gone. What fails again stays a failure (reported, the run partial); with no room
+    /// left, or once fetching stopped, nothing is retried.
+    async fn retry_failed(&mut self, pick: fn(&PlanItem) -> bool) {
+        let (again, keep): (Vec<Failure>, Vec<Failure>) =
+            std::mem::take(&mut self.fetched.failures)
+                .into_iter()
+                .partition(|failure| !failure.retried && pick(&failure.item));
+        self.fetched.failures = keep;
+        if again.is_empty() {
+            return;
+        }
+        if self.fetched.stop.is_some() || self.stop_flag().is_raised() || self.room() == 0 {
+            self.fetched.failures.extend(again);
+            return;
+        }
+        tracing::info!(items = again.len(), "retrying failed items once");
+        let (client, stop_before) = self.optional_step();
+        let stop = self.stop_flag().clone();
+        let (mut results, mut punches, mut listings, mut details) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for failure in again {
+            match failure.item {
+                PlanItem::Results(item) => results.push(item),
+                PlanItem::Punches(item) => punches.push(item),
+                PlanItem::ApprovalList(item) => listings.push(item),
+                PlanItem::ApprovalDetails(item) | PlanItem::Enrichment(item) => {
+                    details.extend(item.ids);
+                }
+            }
+        }
+        // A retried listing counts as incomplete again only if it fails again.
+        self.fetched.incomplete_listings = self
+            .fetched
+            .incomplete_listings
+            .saturating_sub(listings.len());
+        let failed_before = self.fetched.failures.len();
+        fetch_results(&client, &stop, results, &mut self.fetched).await;
+        fetch_punches(&client, &stop, punches, &mut self.fetched).await;
+        list_approvals(&client, &stop, listings, &mut self.fetched).await;
+        fetch_details(&client, &stop, &details, &mut self.fetched).await;
+        for failure in &mut self.fetched.failures[failed_before..] {
+            failure.retried = true;
+        }
         self.end_optional_step(stop_before);
     }
 
@@ -673,6 +792,14 @@ impl<'a> RunContext<'a> {
         self.store.save_planner_state(&self.state.to_text())?;
         Ok(())
     }
+}
+
+fn is_results(item: &PlanItem) -> bool {
+    matches!(item, PlanItem::Results(_))
+}
+
+fn is_details(item: &PlanItem) -> bool {
+    matches!(item, PlanItem::ApprovalDetails(_) | PlanItem::Enrichment(_))
 }
 
 /// What step 7 decided.

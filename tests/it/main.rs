@@ -12,6 +12,7 @@ mod demo;
 mod engine;
 mod first_day;
 mod hostile_ops;
+mod hostile_rows;
 mod hostile_text;
 mod hostile_transport;
 mod metering;

@@ -49,6 +49,41 @@ pub enum FaultKind {
     /// An HTML page on HTTP 200 that is not the IP-ban page: a captive portal's login page.
     /// DingTalk never saw the call. Not metered.
     HtmlPage,
+    /// Hostile DingTalk: `/attendance/list` answers `hasMore: true` whatever the offset. With
+    /// `repeat`, every page is the first one (the offset is ignored); without, the real page at
+    /// the offset asked for, so the offset advances past the data onto empty pages. A 200 OK
+    /// answer: metered. Other paths are served normally (see `http::hostile`).
+    EndlessPages {
+        #[serde(default)]
+        repeat: bool,
+    },
+    /// Hostile DingTalk: `instanceIds/query` answers a fresh `nextToken` every time, never the
+    /// end of the list; the pages behind those tokens wrap round to the start of the list. A 200
+    /// OK answer: metered.
+    EndlessCursor,
+    /// Hostile DingTalk: a row outside the request is added to a real answer (results, punches)
+    /// or an approval detail is rewritten to be impossible, as `mode` says. Metered.
+    ForeignRows { mode: ForeignMode },
+    /// Hostile DingTalk: control characters (ESC, BEL, CR, LF) and spreadsheet formulas in the
+    /// free-text fields the job keeps and reports (see `http::hostile::hostile_strings`). Metered.
+    HostileStrings,
+    /// Hostile DingTalk: `/attendance/list` answers a valid, final, empty page (`hasMore:
+    /// false`, no rows), as if every scheduled day asked for had no check point. Metered.
+    EmptyPages,
+}
+
+/// What [`FaultKind::ForeignRows`] puts into an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForeignMode {
+    /// A row of a user the request did not name.
+    User,
+    /// A row whose work date is in 1913 (an approval created in 1913).
+    Date,
+    /// A row whose check time is negative (before 1970); a 补卡 time a year after its filing.
+    Time,
+    /// A row whose ids are negative (`id`, `planId`, `recordId`); a negative plan in a 补卡.
+    Number,
 }
 
 /// One armed fault.

@@ -53,7 +53,7 @@ use tokio::task::JoinHandle;
 
 pub use cli::{SimArgs, run_cli};
 pub use config::{MissingInstanceCode, NextTokenEnd, Rates, SimConfig, Switches};
-pub use faults::{FaultKind, FaultRule};
+pub use faults::{FaultKind, FaultRule, ForeignMode};
 use generate::generate;
 pub use http::dingtalk_paths;
 pub use metering::{Answered, is_metered_path};

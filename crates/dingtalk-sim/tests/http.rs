@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use dingtalk_sim::{
-    FaultKind, FaultRule, Instance, MissingInstanceCode, NextTokenEnd, Outcome, Rates, SimConfig,
-    SimHandle, SimStats, Switches, TruthCorrection,
+    FaultKind, FaultRule, ForeignMode, Instance, MissingInstanceCode, NextTokenEnd, Outcome, Rates,
+    SimConfig, SimHandle, SimStats, Switches, TruthCorrection,
 };
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
@@ -1484,4 +1484,194 @@ async fn every_visible_row_is_served_once(employees: usize) {
             sim.handle.stats().metered
         );
     }
+}
+
+/// A fault of `kind` on `path` for every call until disarmed.
+fn hostile(path: &str, kind: FaultKind) -> Vec<FaultRule> {
+    let mut rule = FaultRule::new(Some(path), kind);
+    rule.times = u32::MAX;
+    vec![rule]
+}
+
+fn first_users(sim: &Sim, n: usize) -> Vec<String> {
+    let world = sim.handle.world();
+    world
+        .employees
+        .iter()
+        .take(n)
+        .map(|e| e.id.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn endless_pages_say_has_more_forever_repeating_the_first_page_or_running_past_the_data() {
+    let sim = Sim::small().await;
+    let token = sim.token().await;
+    let users = first_users(&sim, 10);
+    let body = |offset: i64| json!({"workDateFrom": "2026-10-05 00:00:00", "workDateTo": "2026-10-09 00:00:00", "userIdList": users, "offset": offset, "limit": 50});
+    let first = sim.oapi("/attendance/list", &token, body(0)).await;
+    let metered_before = sim.handle.stats().metered;
+
+    sim.handle.arm_faults(hostile(
+        "/attendance/list",
+        FaultKind::EndlessPages { repeat: true },
+    ));
+    let repeated = sim.oapi("/attendance/list", &token, body(500)).await;
+    assert_eq!(repeated["hasMore"], true);
+    assert_eq!(
+        repeated["recordresult"], first["recordresult"],
+        "the first page again"
+    );
+
+    sim.handle.arm_faults(hostile(
+        "/attendance/list",
+        FaultKind::EndlessPages { repeat: false },
+    ));
+    let past = sim.oapi("/attendance/list", &token, body(500)).await;
+    assert_eq!(past["hasMore"], true);
+    assert_eq!(past["recordresult"], json!([]), "past the data");
+    assert_eq!(
+        sim.handle.stats().metered,
+        metered_before + 2,
+        "200 OK answers are metered"
+    );
+}
+
+#[tokio::test]
+async fn an_endless_cursor_hands_out_a_fresh_token_every_time_and_wraps_round_the_list() {
+    let sim = Sim::start(SimConfig::new(11, 200)).await;
+    let token = sim.token().await;
+    let now = sim.handle.now().timestamp_millis();
+    let code = sim.handle.supply_process_codes()[0].clone();
+    let (all, _) = all_ids(&sim, &token, &code, now - 100 * 86_400_000, now).await;
+    sim.handle.arm_faults(hostile(
+        "/v1.0/workflow/processes/instanceIds/query",
+        FaultKind::EndlessCursor,
+    ));
+    let mut next = 0_i64;
+    let mut tokens = std::collections::BTreeSet::new();
+    let mut listed = Vec::new();
+    let pages = all.len().div_ceil(20) * 2 + 1;
+    for _ in 0..pages {
+        let body = json!({"processCode": code, "startTime": now - 100 * 86_400_000, "endTime": now, "nextToken": next, "maxResults": 20});
+        let (status, page) = sim
+            .api_post("/v1.0/workflow/processes/instanceIds/query", &token, body)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let fresh = page["result"]["nextToken"].as_str().unwrap().to_owned();
+        assert!(tokens.insert(fresh.clone()), "token {fresh} repeated");
+        listed.extend(page["result"]["list"].as_array().unwrap().iter().cloned());
+        next = fresh.parse().unwrap();
+    }
+    assert_eq!(
+        listed.len(),
+        2 * all.len() + 20.min(all.len()),
+        "the list, twice, and a page more"
+    );
+}
+
+#[tokio::test]
+async fn foreign_rows_add_a_row_outside_the_request_to_real_answers() {
+    let sim = Sim::small().await;
+    let token = sim.token().await;
+    let users = first_users(&sim, 5);
+    let results_body = json!({"workDateFrom": "2026-10-05 00:00:00", "workDateTo": "2026-10-06 00:00:00", "userIdList": users, "offset": 0, "limit": 50});
+    let real = sim
+        .oapi("/attendance/list", &token, results_body.clone())
+        .await;
+    let real_rows = real["recordresult"].as_array().unwrap().clone();
+    assert!(!real_rows.is_empty());
+    let metered_before = sim.handle.stats().metered;
+    for (mode, field, expected) in [
+        (ForeignMode::User, "userId", json!("foreign-user-0001")),
+        (ForeignMode::Date, "workDate", json!(-1_798_790_400_000_i64)),
+        (ForeignMode::Time, "userCheckTime", json!(-28_800_000)),
+    ] {
+        sim.handle
+            .arm_faults(hostile("/attendance/list", FaultKind::ForeignRows { mode }));
+        let answer = sim
+            .oapi("/attendance/list", &token, results_body.clone())
+            .await;
+        let rows = answer["recordresult"].as_array().unwrap();
+        assert_eq!(&rows[..real_rows.len()], &real_rows[..], "{mode:?}");
+        assert_eq!(rows.last().unwrap()[field], expected, "{mode:?}");
+    }
+    sim.handle.arm_faults(hostile(
+        "/attendance/list",
+        FaultKind::ForeignRows {
+            mode: ForeignMode::Number,
+        },
+    ));
+    let answer = sim.oapi("/attendance/list", &token, results_body).await;
+    let foreign = answer["recordresult"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert!(foreign["id"].as_i64().unwrap() < 0 && foreign["planId"].as_i64().unwrap() < 0);
+    assert_eq!(sim.handle.stats().metered, metered_before + 4, "metered");
+
+    sim.handle.arm_faults(hostile(
+        "/attendance/listRecord",
+        FaultKind::ForeignRows {
+            mode: ForeignMode::User,
+        },
+    ));
+    let punches_body = json!({"userIds": users, "checkDateFrom": "2026-10-05 00:00:00", "checkDateTo": "2026-10-06 23:59:59"});
+    let punches = sim
+        .oapi("/attendance/listRecord", &token, punches_body)
+        .await;
+    let rows = punches["recordresult"].as_array().unwrap();
+    assert_eq!(rows.last().unwrap()["userId"], "foreign-user-0001");
+    assert_eq!(
+        rows.iter()
+            .filter(|row| row["userId"] == "foreign-user-0001")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn foreign_details_and_hostile_strings_rewrite_the_approval_detail() {
+    let sim = Sim::small().await;
+    let token = sim.token().await;
+    let inst = sim.agreed();
+    let path = "/v1.0/workflow/processInstances";
+    sim.handle.arm_faults(hostile(
+        path,
+        FaultKind::ForeignRows {
+            mode: ForeignMode::Date,
+        },
+    ));
+    let (status, body) = sim.detail(&token, &inst.id).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["result"]["createTime"], "1913-01-01T01:00Z");
+    sim.handle
+        .arm_faults(hostile(path, FaultKind::HostileStrings));
+    let (status, body) = sim.detail(&token, &inst.id).await;
+    assert_eq!(status, StatusCode::OK);
+    let result = &body["result"];
+    for field in ["businessId", "title"] {
+        let text = result[field].as_str().unwrap();
+        assert!(text.chars().any(char::is_control), "{field}: {text:?}");
+    }
+    assert!(
+        result["businessId"]
+            .as_str()
+            .unwrap()
+            .starts_with("=HYPERLINK(")
+    );
+    let reason = result["formComponentValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["bizAlias"] == "reason")
+        .unwrap();
+    assert!(reason["value"].as_str().unwrap().contains('\u{1b}'));
+    assert_eq!(
+        result["originatorUserId"],
+        sim.user_of(&inst).as_str(),
+        "ids untouched"
+    );
 }

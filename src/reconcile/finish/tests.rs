@@ -3,6 +3,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::*;
+use crate::reconcile::fetch::Failure;
 use crate::reconcile::plan::{DetailsItem, ListingItem, ResultsItem, ResultsPurpose};
 use crate::reconcile::test_helpers::{date, local};
 
@@ -150,6 +151,36 @@ fn failed_items_deleted_approvals_and_a_spent_month_make_the_run_partial() {
     let summary = summarize(&spent);
     assert_eq!(summary.outcome, RunOutcome::Partial);
     assert!(summary.errors[0].contains("monthly budget of 4000"));
+}
+
+#[test]
+fn failures_left_after_their_retry_and_rejected_rows_make_the_run_partial_and_are_listed() {
+    let plan = plan(false, Vec::new());
+    let failed = Fetched {
+        failures: vec![Failure {
+            item: PlanItem::Results(results(
+                ResultsPurpose::Primary,
+                &["a"],
+                "2026-11-03",
+                "2026-11-03",
+            )),
+            error: "page through /attendance/list: hasMore is still true".into(),
+            retried: true,
+        }],
+        ..Fetched::default()
+    };
+    let summary = check_outcome(&plan, &failed, RunOutcome::Partial);
+    assert!(summary.errors[0].contains("hasMore is still true"));
+    let rejected = Fetched {
+        rejected: (0..25)
+            .map(|row| format!("rejected a row of /attendance/list: row {row}; raw {{}}"))
+            .collect(),
+        ..Fetched::default()
+    };
+    let summary = check_outcome(&plan, &rejected, RunOutcome::Partial);
+    assert_eq!(summary.errors.len(), 21, "20 rows listed, then a count");
+    assert!(summary.errors[0].contains("row 0; raw {}"));
+    assert_eq!(summary.errors[20], "5 more rows rejected (25 in all)");
 }
 
 #[test]

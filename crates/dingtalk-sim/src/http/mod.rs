@@ -24,6 +24,7 @@
 mod admin;
 mod attendance;
 mod contacts;
+mod hostile;
 mod params;
 mod workflow;
 
@@ -268,7 +269,7 @@ async fn process(state: Arc<SimState>, request: Request) -> Response {
     let request_id = state.request_id();
     let mut malformed = false;
     let fault = state.next_fault(&path);
-    let early = match fault {
+    let early = match fault.clone() {
         Some(FaultKind::Throttle) => Some(throttled(family, &request_id)),
         Some(FaultKind::ServerError { status }) => Some(server_error(family, status, &request_id)),
         Some(FaultKind::IpBanHtml) => Some(ip_ban_html()),
@@ -289,8 +290,17 @@ async fn process(state: Arc<SimState>, request: Request) -> Response {
             malformed = true;
             None
         }
-        None => None,
+        Some(
+            FaultKind::EndlessPages { .. }
+            | FaultKind::EndlessCursor
+            | FaultKind::ForeignRows { .. }
+            | FaultKind::HostileStrings
+            | FaultKind::EmptyPages,
+        )
+        | None => None,
     };
+    let original_body = body.clone();
+    let body = hostile::rewrite_request(fault.as_ref(), &path, body);
     let reply = match early {
         Some(reply) => reply,
         None if !state.qps_admit(&path) => throttled(family, &request_id),
@@ -313,6 +323,7 @@ async fn process(state: Arc<SimState>, request: Request) -> Response {
         }
     };
     let mut reply = reply;
+    hostile::rewrite_reply(fault.as_ref(), &path, &original_body, &mut reply);
     if malformed && reply.outcome.counts_against_quota() {
         let cut = reply.body.len() / 2;
         reply.body.truncate(cut.max(1));
