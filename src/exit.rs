@@ -42,6 +42,9 @@ impl Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ExitKind {
     Failed,
+    /// Nothing failed, but the work could not all be done (DingTalk's quota met before the run
+    /// could start): exit 2, like a partial run.
+    Partial,
     Unreachable,
     Locked,
     Config,
@@ -51,6 +54,7 @@ impl ExitKind {
     pub(crate) fn code(self) -> u8 {
         match self {
             ExitKind::Failed => FAILED,
+            ExitKind::Partial => PARTIAL,
             ExitKind::Unreachable => UNREACHABLE,
             ExitKind::Locked => LOCKED,
             ExitKind::Config => CONFIG,
@@ -62,6 +66,7 @@ impl fmt::Display for ExitKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             ExitKind::Failed => "run failed",
+            ExitKind::Partial => "partial: resumes when DingTalk allows it",
             ExitKind::Unreachable => "dingtalk unreachable or credentials rejected",
             ExitKind::Locked => "locked: another run holds the store",
             ExitKind::Config => "configuration error",

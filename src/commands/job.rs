@@ -314,6 +314,11 @@ pub(crate) fn outcome_of(summary: &RunSummary) -> anyhow::Result<Outcome> {
 pub(crate) fn run_error(error: RunError) -> anyhow::Error {
     let kind = match &error {
         RunError::DingTalk(cause) if unreachable(cause) => Some(ExitKind::Unreachable),
+        // The organisation's quota is spent (by us or by other apps) before the run could
+        // plan: nothing is wrong here, the work waits for the quota (a partial run, exit 2).
+        RunError::DingTalk(cause) if cause.kind() == dingtalk::ErrorKind::QuotaExhausted => {
+            Some(ExitKind::Partial)
+        }
         _ => None,
     };
     let error = anyhow::Error::new(error).context("the run could not be carried out");

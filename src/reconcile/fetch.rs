@@ -41,6 +41,10 @@ pub(crate) enum Stop {
     Quota,
     /// A stop was requested (SIGINT/SIGTERM): no further DingTalk call.
     Requested,
+    /// DingTalk banned this IP: the client makes no further call while the ban holds.
+    Banned,
+    /// The store could not write a call down before it was sent: none is sent any more.
+    Unrecorded,
 }
 
 /// What the executed items brought back.
@@ -93,6 +97,17 @@ impl Fetched {
             ErrorKind::BudgetExhausted if stop.is_raised() => self.stop = Some(Stop::Requested),
             ErrorKind::BudgetExhausted => self.stop = self.stop.or(Some(Stop::Budget)),
             ErrorKind::QuotaExhausted => self.stop = Some(Stop::Quota),
+            // The client calls DingTalk no more while a ban holds, and sends nothing it could
+            // not write down first: every later item would fail the same way, so fetching stops
+            // (the rest deferred) and the cause is reported once.
+            ErrorKind::IpBanned => {
+                self.errors.push(error.to_string());
+                self.stop = Some(Stop::Banned);
+            }
+            _ if matches!(error, Error::Unrecorded { .. }) => {
+                self.errors.push(error.to_string());
+                self.stop = Some(Stop::Unrecorded);
+            }
             _ => {
                 self.failures.push(Failure {
                     item: item(),

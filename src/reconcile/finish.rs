@@ -191,6 +191,12 @@ fn stop_sentence(stop: Stop, allowance: u64) -> String {
         Stop::Requested => {
             "stopped on request (SIGINT/SIGTERM): no further DingTalk calls were made".to_owned()
         }
+        Stop::Banned => "DingTalk banned this IP: no further DingTalk calls were made; the rest \
+                         waits for a later run"
+            .to_owned(),
+        Stop::Unrecorded => "the store could not record a call before it was sent: no further \
+                             DingTalk calls were made"
+            .to_owned(),
     }
 }
 

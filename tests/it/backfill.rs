@@ -16,7 +16,8 @@ fn backfill_args(rig: &Rig) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chunk_with_failed_items_is_come_back_to_after_the_others_and_the_backfill_finishes() {
     // Arrange: the same seed gives both rigs the same world; the second meets a 503 on every
-    // attempt of its first results call, so the first week's results batch fails.
+    // attempt of its first results call and of the run's own retry of it (4 attempts each), so
+    // the first week's results batch fails for good in its run.
     let reference = Rig::new(52).await;
     assert_code(&run_binary(backfill_args(&reference), Vec::new()).await, 0);
     let expected = journaled(&reference.store());
@@ -27,7 +28,7 @@ async fn a_chunk_with_failed_items_is_come_back_to_after_the_others_and_the_back
         Some("/attendance/list"),
         FaultKind::ServerError { status: 503 },
     );
-    rule.times = 4;
+    rule.times = 8;
     rig.sim.arm_faults(vec![rule]);
 
     // Act.

@@ -90,6 +90,20 @@ async fn run_backfill_and_plan_all_exit_three_behind_a_redirecting_proxy_or_a_po
     assert_eq!(rig.sim.stats().metered, 0, "DingTalk answered nothing");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_backfill_and_plan_exit_two_partial_when_the_quota_is_spent_before_they_can_plan() {
+    let rig = Rig::new(104).await;
+    let mut spent = FaultRule::new(None, FaultKind::QuotaExhausted);
+    spent.times = 1_000_000;
+    for command in REACHING_COMMANDS {
+        rig.sim.state().arm_faults(vec![spent.clone()]);
+        let output = rig.bin(command).await;
+        assert_code(&output, 2);
+        assert!(stderr(&output).contains("quota"), "{}", stderr(&output));
+    }
+    assert_eq!(rig.sim.stats().metered, 0, "DingTalk answered nothing");
+}
+
 /// This test process as the lock row of a run that took the lock `heartbeat_age` ago (its
 /// heartbeat as old), started `ticks_later` clock ticks after this process really did: 0 is this
 /// very process, anything else a process that reused its pid.
