@@ -351,9 +351,6 @@ fn unreachable(error: &dingtalk::Error) -> bool {
 /// Reads and validates the config file named on the command line (exit code 78 on failure).
 pub(crate) fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
     let config = Config::load(&global.config, &|key| std::env::var(key).ok())?;
-    for warning in &config.warnings {
-        tracing::warn!("{warning}");
-    }
     Ok(config)
 }
 

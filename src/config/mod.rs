@@ -6,8 +6,8 @@
 //! user ids, the scope) are read by the functions in `de`; ranges, the process codes, unique
 //! sink names and the environment overrides are checked afterwards in [`Config::parse`]. Every
 //! bad value fails with the key's dotted name and what was expected; unknown keys (found by
-//! `serde_ignored`) produce warnings (returned in [`Config::warnings`], the caller logs them)
-//! rather than errors, so a config written for a newer version still runs. Secrets may come from
+//! `serde_ignored`) are an error naming each, with the nearest key the example shows (a typo must
+//! not leave a default silently in force). Secrets may come from
 //! the environment (`DINGTALK_APP_KEY`, `DINGTALK_APP_SECRET`) and are held as
 //! [`SecretString`], never printed.
 //!
@@ -60,6 +60,12 @@ pub enum ConfigError {
     /// was found).
     #[error("config key `{key}` is invalid: {message}")]
     Refused { key: String, message: String },
+    /// Keys no setting has: a typo would otherwise leave the default silently in force.
+    #[error(
+        "unknown config key(s) {keys}: expected only the keys dingtalk-reconcile.example.toml \
+         shows (`dingtalk-reconcile init` writes it)"
+    )]
+    Unknown { keys: String },
     #[error("config key `{key}` is missing: {hint}")]
     Missing { key: String, hint: String },
     /// A path the job cannot use where it is (checked when a job opens, before any call).
@@ -151,9 +157,6 @@ pub struct Config {
     /// names (resolved by [`SinkConfig::from_setting`] when a job opens).
     #[serde(skip)]
     pub(crate) sinks: Vec<SinkConfig<SecretEnv>>,
-    /// Unknown keys and other non-fatal remarks, for the caller to log.
-    #[serde(skip)]
-    pub(crate) warnings: Vec<String>,
 }
 
 impl Default for Config {
@@ -169,7 +172,6 @@ impl Default for Config {
             reconcile: ReconcileSettings::default(),
             metrics: MetricsSettings::default(),
             sinks: Vec::new(),
-            warnings: Vec::new(),
         }
     }
 }
@@ -369,14 +371,16 @@ impl Config {
                     message: describe_syntax_error(text, &e),
                 })?;
         let sink_entries = table.remove("sink");
-        let mut warnings = Vec::new();
+        let mut unknown = Vec::new();
         let mut config: Config = serde_ignored::deserialize(toml::Value::Table(table), |path| {
-            warnings.push(unknown_key(&path.to_string()));
+            unknown.push(path.to_string());
         })
         .map_err(|e| ConfigError::from_toml("", origin, &e))?;
-        config.sinks = sinks(sink_entries, origin, &mut warnings)?;
+        config.sinks = sinks(sink_entries, origin, &mut unknown)?;
+        if !unknown.is_empty() {
+            return Err(unknown_keys(&unknown));
+        }
         config.check(env)?;
-        config.warnings = warnings;
         Ok(config)
     }
 
@@ -553,7 +557,7 @@ fn check_sinks(sinks: &[SinkConfig<SecretEnv>]) -> Result<(), ConfigError> {
 fn sinks(
     entries: Option<toml::Value>,
     origin: &Path,
-    warnings: &mut Vec<String>,
+    unknown_keys: &mut Vec<String>,
 ) -> Result<Vec<SinkConfig<SecretEnv>>, ConfigError> {
     let entries = match entries {
         None => return Ok(Vec::new()),
@@ -585,12 +589,12 @@ fn sinks(
         };
         let refused = |e: toml::de::Error| ConfigError::from_toml(&prefix, origin, &e);
         let mut unknown = |path: serde_ignored::Path| {
-            warnings.push(unknown_key(&format!("sink.{path}")));
+            unknown_keys.push(format!("{prefix}.{path}"));
         };
         let mut rest = table.clone();
         rest.remove("kind");
         let is_webhook = table.get("kind").and_then(toml::Value::as_str) == Some("webhook");
-        // `unsigned` belongs to webhooks only: elsewhere it stays an unknown key (a warning).
+        // `unsigned` belongs to webhooks only: elsewhere it stays an unknown key (an error).
         let unsigned = if is_webhook {
             unsigned_opt_in(rest.remove("unsigned"), &prefix)?
         } else {
@@ -681,8 +685,75 @@ fn in_range(key: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError
     }
 }
 
-fn unknown_key(dotted: &str) -> String {
-    format!("unknown config key `{dotted}` ignored")
+/// The error for misspelt or unknown keys (dotted, `sink[N].key` for sinks): each named, with
+/// the nearest key the shipped example shows under the same table when one is close.
+fn unknown_keys(keys: &[String]) -> ConfigError {
+    let known = known_keys();
+    let named: Vec<String> = keys
+        .iter()
+        .map(|key| match did_you_mean(key, &known) {
+            Some(near) => format!("`{key}` (did you mean `{near}`?)"),
+            None => format!("`{key}`"),
+        })
+        .collect();
+    ConfigError::Unknown {
+        keys: named.join(", "),
+    }
+}
+
+/// Every key the shipped example configuration shows, commented ones included, dotted by its
+/// table (`quota.monthly_budget`, `sink.secret_env`): the vocabulary of "did you mean".
+fn known_keys() -> Vec<String> {
+    const EXAMPLE: &str = include_str!("../../dingtalk-reconcile.example.toml");
+    let mut table = String::new();
+    let mut keys = Vec::new();
+    for line in EXAMPLE.lines() {
+        let line = line.trim_start_matches(['#', ' ']);
+        if let Some(header) = line.strip_prefix('[') {
+            table = header.trim_matches(['[', ']']).trim().to_owned();
+            continue;
+        }
+        // `key = value`, also inside a trailing comment (`… # or user_ids = [...]`).
+        for part in line.split(['#', ';']) {
+            let part = part.trim().trim_start_matches("or ");
+            if let Some((key, _)) = part.split_once('=') {
+                let key = key.trim();
+                if !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                    keys.push(if table.is_empty() {
+                        key.to_owned()
+                    } else {
+                        format!("{table}.{key}")
+                    });
+                }
+            }
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// The known key of the same table nearest to `key` (`sink[2].retires` is looked up as
+/// `sink.retires`), if it is within a typo or two.
+fn did_you_mean<'k>(key: &str, known: &'k [String]) -> Option<&'k str> {
+    let (table, leaf) = key.rsplit_once('.').unwrap_or(("", key));
+    let table = table.split('[').next().unwrap_or(table);
+    let allowed = (leaf.chars().count() / 4).clamp(1, 3);
+    known
+        .iter()
+        .filter_map(|candidate| {
+            let (candidate_table, candidate_leaf) =
+                candidate.rsplit_once('.').unwrap_or(("", candidate));
+            (candidate_table == table).then(|| {
+                (
+                    strsim::damerau_levenshtein(leaf, candidate_leaf),
+                    candidate.as_str(),
+                )
+            })
+        })
+        .filter(|(distance, _)| *distance <= allowed)
+        .min()
+        .map(|(_, candidate)| candidate)
 }
 
 fn quoted(text: &str) -> String {
@@ -736,8 +807,8 @@ mod tests {
     #[test]
     fn the_example_config_is_valid_and_has_no_unknown_keys() {
         let example = include_str!("../../dingtalk-reconcile.example.toml");
+        // An unknown key would be an error.
         let config = parse(example).unwrap();
-        assert!(config.warnings.is_empty(), "{:?}", config.warnings);
         assert_eq!(config.timezone, chrono_tz::Asia::Shanghai);
     }
 
@@ -781,44 +852,65 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_warn_instead_of_failing() {
-        let config = parse(&format!(
-            "{MINIMAL}\ncolour = \"red\"\n[quota]\nmonthly_budgte = 3"
+    fn an_unknown_key_is_an_error_naming_it_with_the_nearest_known_key() {
+        let err = parse(&format!(
+            "{MINIMAL}\ncolour = \"red\"\n[quota]\nmonthly_budjet = 3"
         ))
-        .unwrap();
-        for expected in [
-            "unknown config key `quota.monthly_budgte` ignored",
-            "unknown config key `dingtalk.colour` ignored",
-        ] {
-            assert!(
-                config.warnings.iter().any(|w| w == expected),
-                "{:?}",
-                config.warnings
-            );
-        }
-        assert_eq!(config.warnings.len(), 2, "{:?}", config.warnings);
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Unknown { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("`quota.monthly_budjet` (did you mean `quota.monthly_budget`?)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`dingtalk.colour`,") || text.contains("`dingtalk.colour`:"),
+            "{text}"
+        );
+        assert!(!text.contains("dingtalk.colour` (did you mean"), "{text}");
+        assert_eq!(
+            crate::exit::code_for(&anyhow::Error::new(err)),
+            crate::exit::CONFIG
+        );
     }
 
     #[test]
-    fn unknown_keys_in_sink_and_scope_tables_warn_too() {
-        let config = parse(&format!(
+    fn unknown_keys_in_sink_and_scope_tables_are_errors_too() {
+        let err = parse(&format!(
             "{MINIMAL}\n[scope]\nuser_ids = [\"u1\"]\nteams = [2]\n\
              [[sink]]\nkind = \"file\"\npath = \"out.jsonl\"\nurl = \"https://x.example\"\n\
-             [[sink]]\nkind = \"webhook\"\nurl = \"https://hr.example.com/c\"\nretries = 3\n\
+             [[sink]]\nkind = \"webhook\"\nurl = \"https://hr.example.com/c\"\nsecret_envv = \"X\"\n\
              unsigned = true"
         ))
-        .unwrap();
+        .unwrap_err()
+        .to_string();
+        for named in [
+            "`scope.teams`",
+            "`sink[0].url`",
+            "`sink[1].secret_envv` (did you mean `sink.secret_env`?)",
+        ] {
+            assert!(err.contains(named), "{named} in {err}");
+        }
+    }
+
+    #[test]
+    fn the_example_shows_the_keys_suggestions_come_from() {
+        let known = known_keys();
+        for key in [
+            "timezone",
+            "dingtalk.app_secret",
+            "scope.user_ids",
+            "quota.monthly_budget",
+            "sink.unsigned",
+            "sink.path",
+        ] {
+            assert!(known.iter().any(|k| k == key), "{key} in {known:?}");
+        }
         assert_eq!(
-            config.warnings,
-            [
-                "unknown config key `scope.teams` ignored",
-                "unknown config key `sink.url` ignored",
-                "unknown config key `sink.retries` ignored",
-            ]
+            did_you_mean("policy.admin_edti", &known),
+            Some("policy.admin_edit")
         );
-        assert_eq!(config.scope, Scope::Users(vec![UserId::new("u1").unwrap()]));
-        let names: Vec<_> = config.sinks.iter().map(|sink| sink.name.as_str()).collect();
-        assert_eq!(names, ["sink1", "sink2"]);
+        assert_eq!(did_you_mean("policy.colour", &known), None);
     }
 
     #[test]
@@ -873,23 +965,18 @@ mod tests {
         let err = parse(&webhook("unsigned = \"yes\"")).unwrap_err();
         assert!(err.to_string().contains("sink[0].unsigned"), "{err}");
 
-        let signed = parse(&webhook("secret_env = \"HR_SECRET\"")).unwrap();
-        assert!(signed.warnings.is_empty(), "{:?}", signed.warnings);
+        assert!(parse(&webhook("secret_env = \"HR_SECRET\"")).is_ok());
         let unsigned = parse(&webhook("unsigned = true")).unwrap();
-        assert!(unsigned.warnings.is_empty(), "{:?}", unsigned.warnings);
         let SinkKind::Webhook(sink) = &unsigned.sinks[0].kind else {
             panic!("a webhook sink");
         };
         assert!(sink.secret.is_none());
-        // On a file sink the key means nothing: an unknown key, warned about.
-        let file = parse(&format!(
+        // On a file sink the key means nothing: an unknown key.
+        let err = parse(&format!(
             "{MINIMAL}\n[[sink]]\nkind = \"file\"\npath = \"a\"\nunsigned = true"
         ))
-        .unwrap();
-        assert_eq!(
-            file.warnings,
-            ["unknown config key `sink.unsigned` ignored"]
-        );
+        .unwrap_err();
+        assert!(err.to_string().contains("`sink[0].unsigned`"), "{err}");
     }
 
     #[test]

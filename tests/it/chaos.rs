@@ -1,9 +1,10 @@
-//! Chaos: a backfill against a simulator answering with random faults, killed (SIGKILL) at random
-//! moments, resumed until done, for several seeds. Whatever happened on the way, it must end
-//! with exactly what an undisturbed backfill of the same world leaves (journal, ledger,
-//! snapshot) and with the simulator's truth; a file sink holds each correction exactly once; a
-//! webhook receiver failing 40 % of its requests has every correction acknowledged or still
-//! queued; and the store never counts fewer metered calls than the simulator metered.
+//! Chaos: a backfill against a simulator answering with random faults (the hostile kinds too),
+//! killed (SIGKILL) at random moments, resumed until done, for several seeds. Whatever happened
+//! on the way, it must end with exactly what an undisturbed backfill of the same world leaves
+//! (journal, ledger, snapshot) and with the simulator's truth; a file sink holds each correction
+//! exactly once; a webhook receiver failing 40 % of its requests has every correction
+//! acknowledged or still queued; and the store never counts fewer metered calls than the
+//! simulator metered.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
