@@ -281,14 +281,84 @@ pub(crate) struct ScheduleSettings {
     /// Six fields, seconds first (checked with [`parse_cron`]).
     #[serde(deserialize_with = "de::cron")]
     pub(crate) cron: String,
+    /// A schedule firing more than [`MAX_RUNS_A_DAY`] times a day is refused unless this says
+    /// it is meant: every run spends metered calls of the month's budget.
+    pub(crate) allow_frequent: bool,
 }
 
 impl Default for ScheduleSettings {
     fn default() -> Self {
         ScheduleSettings {
             cron: DEFAULT_CRON.to_owned(),
+            allow_frequent: false,
         }
     }
+}
+
+/// Runs a day a schedule may fire without `[schedule] allow_frequent = true`.
+pub(crate) const MAX_RUNS_A_DAY: u64 = 4;
+
+/// Metered calls one tick of a schedule firing every 15 seconds was seen to spend against the
+/// simulator: the unit of the projection a too frequent schedule is refused with.
+const CALLS_A_RUN: u64 = 18;
+
+impl ScheduleSettings {
+    /// Refuses a schedule firing more than [`MAX_RUNS_A_DAY`] times on some day of a week in
+    /// `timezone`, unless `allow_frequent`; the error says the projected metered calls a day.
+    fn check_frequency(&self, timezone: Tz, monthly_budget: u64) -> Result<(), ConfigError> {
+        if self.allow_frequent {
+            return Ok(());
+        }
+        let Ok(cron) = parse_cron(&self.cron) else {
+            return Ok(()); // already refused while reading
+        };
+        let most = most_runs_a_day(&cron, timezone);
+        if most <= MAX_RUNS_A_DAY {
+            return Ok(());
+        }
+        Err(ConfigError::Refused {
+            key: "schedule.cron".to_owned(),
+            message: format!(
+                "{:?} fires {most} times a day; expected at most {MAX_RUNS_A_DAY} (every run \
+                 spends metered calls: at least one per 补卡 template, about {CALLS_A_RUN} seen on \
+                 the simulator, so about {} a day against a monthly budget of {monthly_budget}); \
+                 set [schedule] allow_frequent = true if this is meant",
+                self.cron,
+                most.saturating_mul(CALLS_A_RUN)
+            ),
+        })
+    }
+}
+
+/// The most times `cron` fires on one local day of the week starting Monday 2026-01-05 (every
+/// weekday once), counted up to one a second.
+fn most_runs_a_day(cron: &croner::Cron, timezone: Tz) -> u64 {
+    let mut most = 0;
+    for day in 0..7 {
+        let Some(start) = chrono::NaiveDate::from_ymd_opt(2026, 1, 5 + day)
+            .and_then(|date| date.and_hms_opt(0, 0, 0))
+            .and_then(|midnight| midnight.and_local_timezone(timezone).earliest())
+        else {
+            continue;
+        };
+        let end = start + chrono::Duration::days(1);
+        let mut at = start - chrono::Duration::seconds(1);
+        let mut fires = 0u64;
+        while fires <= 86_400 {
+            match cron.find_next_occurrence(&at, false) {
+                Ok(next) if next < end => {
+                    fires += 1;
+                    at = next;
+                }
+                _ => break,
+            }
+        }
+        most = most.max(fires);
+        if most > MAX_RUNS_A_DAY {
+            break;
+        }
+    }
+    most
 }
 
 /// `[reconcile]`: how a run spreads its reads over time. Embedded in the engine's settings.
@@ -389,6 +459,8 @@ impl Config {
     fn check(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         self.dingtalk.take_credentials(env)?;
         self.dingtalk.check_process_codes()?;
+        self.schedule
+            .check_frequency(self.timezone, self.quota.monthly_budget)?;
         for (key, value, min, max) in self.ranges() {
             in_range(key, value, min, max)?;
         }
@@ -891,6 +963,34 @@ mod tests {
         ] {
             assert!(err.contains(named), "{named} in {err}");
         }
+    }
+
+    #[test]
+    fn a_schedule_firing_more_than_four_times_a_day_is_refused_unless_allowed() {
+        let every_15_seconds = "[schedule]\ncron = \"*/15 * * * * *\"";
+        let err = parse(&format!("{MINIMAL}\n{every_15_seconds}")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("schedule.cron"), "{text}");
+        assert!(text.contains("fires 5760 times a day"), "{text}");
+        assert!(text.contains("about 103680 a day"), "{text}");
+        assert!(text.contains("allow_frequent = true"), "{text}");
+        let allowed = parse(&format!(
+            "{MINIMAL}\n{every_15_seconds}\nallow_frequent = true"
+        ))
+        .unwrap();
+        assert!(allowed.schedule.allow_frequent);
+        // Four a day is fine; five on one weekday only is not.
+        assert!(
+            parse(&format!(
+                "{MINIMAL}\n[schedule]\ncron = \"0 10 2,8,14,20 * * *\""
+            ))
+            .is_ok()
+        );
+        let err = parse(&format!(
+            "{MINIMAL}\n[schedule]\ncron = \"0 10 1,2,3,4,5 * * 3\""
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("fires 5 times a day"), "{err}");
     }
 
     #[test]

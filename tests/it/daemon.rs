@@ -291,7 +291,7 @@ async fn live_sim(seed: u64) -> SimHandle {
 
 /// A config against `sim` whose schedule fires every second.
 fn daemon_config(sim: &SimHandle, store: &std::path::Path) -> String {
-    let schedule = format!("[schedule]\ncron = \"{EVERY_SECOND}\"\n");
+    let schedule = format!("[schedule]\ncron = \"{EVERY_SECOND}\"\nallow_frequent = true\n");
     job_config(&sim.base_url(), sim.world(), store, &schedule)
 }
 
