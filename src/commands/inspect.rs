@@ -17,8 +17,30 @@ use crate::store::Store;
 
 fn open_store(global: &GlobalArgs) -> anyhow::Result<(crate::config::Config, Store)> {
     let config = load_config(global)?;
+    if not_created_yet(&config.store.path) {
+        return Err(anyhow::Error::new(ExitKind::Failed).context(no_store_yet(&config)));
+    }
     let store = super::open_store(&config.store.path)?;
     Ok((config, store))
+}
+
+/// Whether `path` is where a store would be created but none is yet: nothing there, in a
+/// directory that exists. (A path the store could not be created at goes on to
+/// [`super::open_store`], which names `store.path` and the problem.)
+fn not_created_yet(path: &std::path::Path) -> bool {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => std::path::Path::new("."),
+    };
+    !path.exists() && parent.is_dir()
+}
+
+/// What the read-only commands say where there is no store yet: they never create one.
+fn no_store_yet(config: &crate::config::Config) -> String {
+    format!(
+        "no store yet at {} (store.path): the first `run` or `backfill` creates it",
+        config.store.path.display()
+    )
 }
 
 /// `report`: one run (`--run ID|latest`, the default) or a date range.
@@ -56,7 +78,17 @@ pub(crate) fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Ou
 
 /// `status`.
 pub(crate) fn status(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<Outcome> {
-    let (config, store) = open_store(global)?;
+    let config = load_config(global)?;
+    if not_created_yet(&config.store.path) {
+        // Nothing has run yet: say so (and create nothing), which is a state, not a failure.
+        let line = no_store_yet(&config);
+        print_stdout(&match args.format {
+            StatusFormat::Json => serde_json::json!({ "store": null, "message": line }).to_string(),
+            StatusFormat::Text => format!("store      {}", report::escape::plain(&line)),
+        })?;
+        return Ok(Outcome::Done);
+    }
+    let store = super::open_store(&config.store.path)?;
     let as_of = SharedClock::new(global.as_of).now();
     let status = collect_status(
         &store,
@@ -85,6 +117,10 @@ fn collect_status(
 ) -> anyhow::Result<Status> {
     let month = YearMonth::of(as_of, tz).to_string();
     let usage = store.month_usage(&month)?;
+    // A backfill is one-off spending: the pace is the nightly runs' alone, the backfills'
+    // spending added once.
+    let backfill = store.month_backfill_metered(&month)?;
+    let nightly = quota::pace(as_of, tz, budget, usage.metered.saturating_sub(backfill));
     let pace = quota::pace(as_of, tz, budget, usage.metered);
     let runs = store
         .recent_runs(10)?
@@ -125,9 +161,10 @@ fn collect_status(
             month,
             budget,
             used: usage.metered,
+            backfill,
             remaining: pace.remaining,
             elapsed: pace.elapsed,
-            projected: pace.projected,
+            projected: nightly.projected + backfill,
             by_endpoint: usage.by_endpoint,
             throttled: usage.throttled,
         },

@@ -58,10 +58,14 @@ pub(crate) struct QuotaStatus {
     pub(crate) month: String,
     pub(crate) budget: u64,
     pub(crate) used: u64,
+    /// Of `used`, what backfills spent: one-off, left out of the pace.
+    #[serde(default)]
+    pub(crate) backfill: u64,
     pub(crate) remaining: u64,
     /// Fraction of the month elapsed.
     pub(crate) elapsed: f64,
-    /// Metered calls the month ends at if spending goes on at the pace so far.
+    /// Metered calls the month ends at if the nightly runs go on at their pace so far (the
+    /// backfills' spending counted once, not projected).
     pub(crate) projected: u64,
     pub(crate) by_endpoint: BTreeMap<String, u64>,
     pub(crate) throttled: u64,
@@ -78,11 +82,16 @@ pub(crate) fn render_status(status: &Status, tz: Tz) -> String {
     let _ = writeln!(out, "store      {}", shown(&status.store));
     let _ = writeln!(
         out,
-        "quota      {} of {} metered calls used in {} ({} left); {:.0}% of the month gone, projected {}{}",
+        "quota      {} of {} metered calls used in {} ({} left{}); {:.0}% of the month gone, projected {}{}",
         q.used,
         q.budget,
         q.month,
         q.remaining,
+        if q.backfill > 0 {
+            format!("; {} of them by backfills, not projected", q.backfill)
+        } else {
+            String::new()
+        },
         q.elapsed * 100.0,
         q.projected,
         if q.projected > q.budget {
@@ -178,6 +187,7 @@ mod tests {
                 month: "2026-11".to_owned(),
                 budget: 4000,
                 used: 0,
+                backfill: 0,
                 remaining: 4000,
                 elapsed: 0.4667,
                 projected: 0,
@@ -267,6 +277,24 @@ mod tests {
             text.contains("held by pid 4242 on batch-01\\u{d}\\u{a}lock       free since"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn backfill_spending_is_shown_apart_and_left_out_of_the_pace() {
+        let mut status = quiet();
+        status.quota.used = 3016;
+        status.quota.backfill = 3016;
+        status.quota.remaining = 984;
+        status.quota.projected = 3016;
+        let text = render_status(&status, SHANGHAI);
+        assert!(
+            text.contains(
+                "quota      3016 of 4000 metered calls used in 2026-11 (984 left; 3016 of them by \
+                 backfills, not projected); 47% of the month gone, projected 3016\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("OVER BUDGET"), "{text}");
     }
 
     #[test]

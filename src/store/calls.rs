@@ -167,6 +167,16 @@ impl Store {
         self.usage("WHERE month = ?1", [month])
     }
 
+    /// Metered calls of the month `YYYY-MM` that backfills made: one-off spending a pace
+    /// projection leaves out.
+    pub(crate) fn month_backfill_metered(&self, month: &str) -> Result<u64, Error> {
+        self.usage(
+            "WHERE month = ?1 AND run_id IN (SELECT id FROM runs WHERE kind = 'backfill')",
+            [month],
+        )
+        .map(|usage| usage.metered)
+    }
+
     /// Calls recorded for one run.
     pub(crate) fn run_calls(&self, run_id: i64) -> Result<MonthUsage, Error> {
         self.usage("WHERE run_id = ?1", [run_id])

@@ -75,3 +75,55 @@ fn init_writes_a_starting_config_once_and_never_overwrites() {
         "# edited by hand\n"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_before_the_first_run_says_there_is_no_store_and_creates_none() {
+    let rig = Rig::new(41).await;
+    let output = rig.bin(&["status"]).await;
+    assert_code(&output, 0);
+    assert!(
+        stdout(&output).contains("no store yet"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(!rig.store_path().exists(), "status created the store");
+    let report = rig.bin(&["report"]).await;
+    assert_code(&report, 1);
+    assert!(
+        stderr(&report).contains("no store yet"),
+        "{}",
+        stderr(&report)
+    );
+    assert!(!rig.store_path().exists(), "report created the store");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_is_shown_apart_and_not_projected_over_the_month() {
+    // Arrange: a backfill early in the month is all the month has spent.
+    let rig = Rig::new(41).await;
+    assert_code(
+        &rig.bin(&[
+            "backfill",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-10-09",
+            "--yes",
+        ])
+        .await,
+        0,
+    );
+    // Act
+    let output = rig.bin(&["status", "--format", "json"]).await;
+    // Assert: the projection is the backfill's spending once, not its pace over the month.
+    assert_code(&output, 0);
+    let status: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let quota = &status["quota"];
+    let used = quota["used"].as_u64().unwrap();
+    assert!(used > 0);
+    assert_eq!(quota["backfill"].as_u64(), Some(used), "{quota}");
+    assert_eq!(quota["projected"].as_u64(), Some(used), "{quota}");
+    let text = stdout(&rig.bin(&["status"]).await);
+    assert!(text.contains("by backfills, not projected"), "{text}");
+    assert!(!text.contains("OVER BUDGET"), "{text}");
+}
