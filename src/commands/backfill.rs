@@ -107,24 +107,21 @@ pub(crate) async fn backfill(global: &GlobalArgs, args: BackfillArgs) -> anyhow:
             (report.pending.len() as u64, report.anomalies.len() as u64)
         });
         let used = job.store.month_usage(&outcome.month)?.metered;
-        eprintln!(
-            "{}",
-            report::plan::closing_line(&report::plan::Closing {
-                what: format!("backfill {} .. {}", outcome.from, outcome.to),
-                outcome: match outcome.exit {
-                    Outcome::Done => "done",
-                    Outcome::Partial => "partial",
-                }
-                .to_owned(),
-                corrections: outcome.corrections,
-                pending,
-                anomalies,
-                calls: outcome.spent,
-                left: budget.saturating_sub(used),
-                budget,
-                month: outcome.month.clone(),
-            })
-        );
+        crate::telemetry::say(&report::plan::closing_line(&report::plan::Closing {
+            what: format!("backfill {} .. {}", outcome.from, outcome.to),
+            outcome: match outcome.exit {
+                Outcome::Done => "done",
+                Outcome::Partial => "partial",
+            }
+            .to_owned(),
+            corrections: outcome.corrections,
+            pending,
+            anomalies,
+            calls: outcome.spent,
+            left: budget.saturating_sub(used),
+            budget,
+            month: outcome.month.clone(),
+        }));
     }
     Ok(outcome.exit)
 }
@@ -195,9 +192,8 @@ pub(crate) async fn run_backfill(
     let month = YearMonth::of(as_of, tz).to_string();
     let used = job.store.month_usage(&month)?.metered;
     let left = job.config.quota.monthly_budget.saturating_sub(used);
-    eprintln!(
-        "{}",
-        report::plan::backfill_estimate(&report::plan::BackfillEstimate {
+    crate::telemetry::say(&report::plan::backfill_estimate(
+        &report::plan::BackfillEstimate {
             from,
             to,
             chunks_to_do: todo.len(),
@@ -206,8 +202,8 @@ pub(crate) async fn run_backfill(
             left,
             budget: job.config.quota.monthly_budget,
             month: &month,
-        })
-    );
+        },
+    ));
     if estimate > left && options.max_calls.is_none() && !options.yes {
         return Err(anyhow::Error::new(ExitKind::Failed)
             .context(report::plan::backfill_refusal(estimate, left)));
@@ -225,15 +221,12 @@ pub(crate) async fn run_backfill(
     'passes: for pass in 0..passes.len() {
         let chunks_of_pass = std::mem::take(&mut passes[pass]);
         if pass > 0 && !chunks_of_pass.is_empty() {
-            eprintln!("{}", report::plan::backfill_revisit(chunks_of_pass.len()));
+            crate::telemetry::say(&report::plan::backfill_revisit(chunks_of_pass.len()));
         }
         for (chunk_from, chunk_to) in chunks_of_pass {
             if stop.is_raised() {
                 progress.abandon_with_message(format!("stopped before {chunk_from} .. {chunk_to}"));
-                eprintln!(
-                    "{}",
-                    report::plan::backfill_stopped(chunk_from, chunk_to, true)
-                );
+                crate::telemetry::say(&report::plan::backfill_stopped(chunk_from, chunk_to, true));
                 exit = Outcome::Partial;
                 break 'passes;
             }
@@ -255,17 +248,14 @@ pub(crate) async fn run_backfill(
             last_run = Some(summary.run_id);
             corrections += summary.corrections_applied;
             if !std::io::stderr().is_terminal() {
-                eprintln!(
-                    "{}",
-                    report::plan::chunk_line(
-                        chunk_from,
-                        chunk_to,
-                        summary.outcome.as_str(),
-                        summary.corrections_applied,
-                        summary.metered_calls,
-                        spent
-                    )
-                );
+                crate::telemetry::say(&report::plan::chunk_line(
+                    chunk_from,
+                    chunk_to,
+                    summary.outcome.as_str(),
+                    summary.corrections_applied,
+                    summary.metered_calls,
+                    spent,
+                ));
             }
             match summary.outcome {
                 RunOutcome::Done => {
@@ -285,18 +275,18 @@ pub(crate) async fn run_backfill(
                 }
                 RunOutcome::Partial if only_items_failed(&summary) => {
                     // Failed again on the second pass: left resumable, the others still go.
-                    eprintln!(
-                        "{}",
-                        report::plan::backfill_stopped(chunk_from, chunk_to, false)
-                    );
+                    crate::telemetry::say(&report::plan::backfill_stopped(
+                        chunk_from, chunk_to, false,
+                    ));
                     exit = Outcome::Partial;
                 }
                 RunOutcome::Partial => {
                     progress.abandon_with_message(format!("stopped at {chunk_from} .. {chunk_to}"));
-                    eprintln!(
-                        "{}",
-                        report::plan::backfill_stopped(chunk_from, chunk_to, stop.is_raised())
-                    );
+                    crate::telemetry::say(&report::plan::backfill_stopped(
+                        chunk_from,
+                        chunk_to,
+                        stop.is_raised(),
+                    ));
                     exit = Outcome::Partial;
                     break 'passes;
                 }

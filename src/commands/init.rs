@@ -14,13 +14,13 @@ const EXAMPLE: &str = include_str!("../../dingtalk-reconcile.example.toml");
 /// `init [--output FILE]`.
 pub(crate) fn init(args: &InitArgs) -> anyhow::Result<Outcome> {
     write_new(&args.output, EXAMPLE)?;
-    eprintln!(
+    crate::telemetry::say(&format!(
         "wrote {path}: a starting configuration.\n\
          next: set [dingtalk] app_key and app_secret (or DINGTALK_APP_KEY / DINGTALK_APP_SECRET), \
          the 补卡 process codes and [scope], then check it with \
          `dingtalk-reconcile --config {path} plan`",
         path = args.output.display()
-    );
+    ));
     Ok(Outcome::Done)
 }
 

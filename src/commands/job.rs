@@ -407,6 +407,24 @@ pub(crate) async fn nightly(global: &GlobalArgs, args: RunArgs) -> anyhow::Resul
     if args.report {
         let text = report::render(&executed.report, args.format, &job.render_options());
         super::print_stdout(&text)?;
+    } else {
+        crate::telemetry::say(&closing(&executed));
     }
     outcome_of(&executed.summary)
+}
+
+/// The one line a run without `--report` ends with: what it did and what is left.
+fn closing(executed: &Executed) -> String {
+    let (summary, report) = (&executed.summary, &executed.report);
+    report::plan::closing_line(&report::plan::Closing {
+        what: format!("run #{}", summary.run_id),
+        outcome: summary.outcome.as_str().to_owned(),
+        corrections: summary.corrections_applied,
+        pending: report.pending.len() as u64,
+        anomalies: report.anomalies.len() as u64,
+        calls: summary.metered_calls,
+        left: report.api_calls.budget_left(),
+        budget: report.api_calls.budget,
+        month: report.api_calls.month.clone(),
+    })
 }

@@ -51,7 +51,7 @@ pub(crate) async fn replay(global: &GlobalArgs, args: &SinkReplayArgs) -> anyhow
         .iter()
         .find(|delivery| delivery.sink == args.sink);
     let (delivered, failed) = sink.map_or((0, 0), |sink| (sink.delivered, sink.failed));
-    eprintln!(
+    crate::telemetry::say(&format!(
         "sink {name}: {queued} correction(s) of {from} .. {to} queued, {already} it already had; \
          delivered {delivered}, failed {failed}{later}",
         name = args.sink,
@@ -64,7 +64,7 @@ pub(crate) async fn replay(global: &GlobalArgs, args: &SinkReplayArgs) -> anyhow
         } else {
             ""
         },
-    );
+    ));
     Ok(if failed > 0 {
         Outcome::Partial
     } else {

@@ -82,15 +82,34 @@ async fn run_with_report_prints_the_report_on_stdout_and_logs_only_on_stderr() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_log_format_makes_every_stderr_line_a_json_object() {
     let rig = Rig::new(13).await;
+    // A backfill (its estimate, chunk and closing lines), then a run (its closing line).
+    let backfill = rig
+        .bin(&[
+            "--log-format",
+            "json",
+            "backfill",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-10-09",
+            "--yes",
+        ])
+        .await;
+    assert_code(&backfill, 0);
     let output = rig.bin(&["--log-format", "json", "-v", "run"]).await;
     assert_code(&output, 0);
-    let text = stderr(&output);
-    let lines: Vec<&str> = text.lines().collect();
-    assert!(lines.len() >= 2, "expected several log lines:\n{text}");
-    for line in lines {
-        let value = json(line);
-        assert!(value.is_object(), "{line}");
-        assert!(value.get("level").is_some(), "{line}");
+    for text in [stderr(&backfill), stderr(&output)] {
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines.len() >= 2, "expected several log lines:\n{text}");
+        for line in lines {
+            let value = json(line);
+            assert!(value.is_object(), "{line}");
+            assert!(value.get("level").is_some(), "{line}");
+        }
+        assert!(
+            text.contains("metered call"),
+            "the closing line is there: {text}"
+        );
     }
 }
 

@@ -127,3 +127,29 @@ async fn a_backfill_is_shown_apart_and_not_projected_over_the_month() {
     assert!(text.contains("by backfills, not projected"), "{text}");
     assert!(!text.contains("OVER BUDGET"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_ends_with_one_closing_line_unless_it_prints_its_report() {
+    let rig = Rig::new(41).await;
+    let output = rig.bin(&["run"]).await;
+    assert_code(&output, 0);
+    assert_eq!(stdout(&output), "", "a run prints nothing on stdout");
+    let text = stderr(&output);
+    let last = text.lines().last().unwrap_or_default();
+    assert!(last.starts_with("run #1: done — "), "{text}");
+    for part in [
+        "applied",
+        "pending",
+        "metered call",
+        "budget left in 2026-10",
+    ] {
+        assert!(last.contains(part), "{part} in {last}");
+    }
+    let reported = rig.bin(&["run", "--report"]).await;
+    assert_code(&reported, 0);
+    assert!(
+        !stderr(&reported).contains("run #2: done — "),
+        "{}",
+        stderr(&reported)
+    );
+}
