@@ -10,7 +10,10 @@
 //!   [`HEARTBEAT_EVERY`]), on any host and whatever its pid says;
 //! - on the same host, its pid names no process, or a process that started at another time or
 //!   before another boot (the pid was reused: a restarted container's PID 1 on the same
-//!   hostname).
+//!   hostname). The pid is evidence at once only when the holder's pid namespace is known to be
+//!   the reader's; otherwise (a container sharing the host name and the store, with pids and a
+//!   boot id of its own) only once the heartbeat has missed [`PROCESS_EVIDENCE_AFTER_BEATS`]
+//!   beats, so a run that is beating is never taken over on the word of another `/proc`.
 //!
 //! Whoever takes the lock marks every run still `running` as `abandoned` (nobody else holds the
 //! lock, so those runs lost their process: killed, rebooted, taken over).
@@ -48,6 +51,10 @@ pub(crate) const HEARTBEAT_EVERY: StdDuration = StdDuration::from_secs(30);
 /// Ten beats (5 minutes) leave a wide margin for that and for small clock differences between
 /// hosts sharing a store, while a dead holder blocks the nightly run for minutes, not hours.
 pub(crate) const STALE_AFTER_BEATS: i32 = 10;
+
+/// Missed heartbeats after which this host's process table counts as evidence about a holder
+/// in another (or an unknown) pid namespace: a live holder beats every [`HEARTBEAT_EVERY`].
+pub(crate) const PROCESS_EVIDENCE_AFTER_BEATS: i32 = 3;
 
 /// A holder whose heartbeat is older than this is presumed gone, on any host.
 pub(crate) const LOCK_STALE_AFTER: Duration =
@@ -205,19 +212,24 @@ impl Store {
                 }
             }
         };
-        let (process_boot, process_ticks) = match &holder.process_start {
-            Some(start) => (Some(start.boot_id.as_str()), Some(start.start_ticks)),
-            None => (None, None),
+        let (process_boot, process_ticks, process_ns) = match &holder.process_start {
+            Some(start) => (
+                Some(start.boot_id.as_str()),
+                Some(start.start_ticks),
+                start.pid_ns.as_deref(),
+            ),
+            None => (None, None, None),
         };
         transaction
             .execute(
                 "INSERT INTO run_lock (id, pid, host, run_id, acquired_at_ms, heartbeat_ms,
-                     boot_id, start_ticks, token)
-                 VALUES (1, ?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7)
+                     boot_id, start_ticks, token, pid_ns)
+                 VALUES (1, ?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, host = excluded.host,
                      run_id = excluded.run_id, acquired_at_ms = excluded.acquired_at_ms,
                      heartbeat_ms = excluded.heartbeat_ms, boot_id = excluded.boot_id,
-                     start_ticks = excluded.start_ticks, token = excluded.token",
+                     start_ticks = excluded.start_ticks, token = excluded.token,
+                     pid_ns = excluded.pid_ns",
                 rusqlite::params![
                     holder.pid,
                     holder.host,
@@ -226,6 +238,7 @@ impl Store {
                     process_boot,
                     process_ticks.map(|ticks| i64::try_from(ticks).unwrap_or(i64::MAX)),
                     holder.token,
+                    process_ns,
                 ],
             )
             .at(&location)?;
@@ -494,7 +507,8 @@ fn read_lock(
 ) -> Result<Option<(LockHolder, DateTime<Utc>)>, Error> {
     let mut statement = connection
         .prepare_cached(
-            "SELECT pid, host, run_id, acquired_at_ms, heartbeat_ms, boot_id, start_ticks, token
+            "SELECT pid, host, run_id, acquired_at_ms, heartbeat_ms, boot_id, start_ticks, token,
+                 pid_ns
              FROM run_lock WHERE id = 1",
         )
         .at(location)?;
@@ -516,6 +530,7 @@ fn decode_lock(reader: &Reader<'_, '_>) -> Result<(LockHolder, DateTime<Utc>), E
     ) {
         (Some(boot_id), Some(ticks)) => Some(ProcessStart {
             boot_id,
+            pid_ns: reader.opt_text(8, "pid_ns")?,
             start_ticks: u64::try_from(ticks).map_err(|_| Error::Decode {
                 table: "run_lock",
                 column: "start_ticks",
@@ -552,6 +567,17 @@ fn holder_gone(
         return Some(Gone::StaleHeartbeat { age });
     }
     if current.host != host {
+        return None;
+    }
+    let holder_ns = current
+        .process_start
+        .as_ref()
+        .and_then(|start| start.pid_ns.as_deref());
+    let same_namespace =
+        holder_ns.is_some() && holder_ns == process::own_pid_namespace().as_deref();
+    let beats_missed =
+        Duration::seconds(HEARTBEAT_EVERY.as_secs() as i64 * PROCESS_EVIDENCE_AFTER_BEATS as i64);
+    if !same_namespace && age <= beats_missed {
         return None;
     }
     process_gone(current.pid, current.process_start.as_ref())

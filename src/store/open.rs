@@ -31,6 +31,7 @@ pub(crate) const APPLICATION_NAME: &str = "dingtalk-reconcile";
 pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../schema.sql"),
     include_str!("migrations/run_lock_identity.sql"),
+    include_str!("migrations/run_lock_pid_namespace.sql"),
 ];
 
 /// The schema version this build writes and understands.

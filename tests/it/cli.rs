@@ -12,7 +12,7 @@ mod ops;
 use std::path::Path;
 
 use chrono::Utc;
-use dingtalk_reconcile::store::LockHolder;
+use dingtalk_reconcile::store::{LockHolder, ProcessStart};
 
 use crate::support::bin::{Rig, WORLD_DAYS, assert_code, run_binary, stderr, stdout};
 use crate::support::{IMPOSSIBLE_PID, open_store, refusing_port};
@@ -153,7 +153,11 @@ async fn a_live_lock_holder_makes_run_exit_75_and_a_dead_one_is_taken_over() {
     let holder = store.lock_holder().unwrap().unwrap();
     assert!(store.release_lock(&holder).unwrap());
     drop(store);
-    hold_lock(&rig.store_path(), IMPOSSIBLE_PID);
+    // Dead in this very pid namespace (its boot and namespace those of this process): its pid
+    // is evidence at once.
+    let mut dead = LockHolder::on_this_host(IMPOSSIBLE_PID, None, Utc::now());
+    dead.process_start = ProcessStart::of(std::process::id());
+    open_store(&rig.store_path()).acquire_lock(&dead).unwrap();
     let output = rig.bin(&["run"]).await;
     assert_code(&output, 0);
     let store = rig.store();

@@ -13,6 +13,9 @@ pub struct ProcessStart {
     /// Field 22 (`starttime`) of `/proc/<pid>/stat`: clock ticks from boot to the process's
     /// start.
     pub start_ticks: u64,
+    /// The pid namespace the pid belongs to (`/proc/<pid>/ns/pid`, e.g. `pid:[4026531836]`):
+    /// a pid means something only to a reader in the same namespace. `None` where unknown.
+    pub pid_ns: Option<String>,
 }
 
 impl ProcessStart {
@@ -23,6 +26,7 @@ impl ProcessStart {
         Some(ProcessStart {
             boot_id: boot_id()?,
             start_ticks: start_ticks(&stat)?,
+            pid_ns: pid_namespace(&format!("/proc/{pid}/ns/pid")),
         })
     }
 }
@@ -33,6 +37,19 @@ pub(super) fn boot_id() -> Option<String> {
         .ok()
         .map(|id| id.trim().to_owned())
         .filter(|id| !id.is_empty())
+}
+
+/// The pid namespace a `/proc/…/ns/pid` link names (`pid:[inode]`), where it can be read.
+pub(super) fn pid_namespace(link: &str) -> Option<String> {
+    std::fs::read_link(link)
+        .ok()
+        .and_then(|target| target.to_str().map(str::to_owned))
+        .filter(|ns| !ns.is_empty())
+}
+
+/// This process's pid namespace.
+pub(super) fn own_pid_namespace() -> Option<String> {
+    pid_namespace("/proc/self/ns/pid")
 }
 
 /// Field 22 of a `/proc/<pid>/stat` line. The second field (the command name, in parentheses)

@@ -78,7 +78,14 @@ fn a_second_acquire_fails_naming_the_live_holder() {
 #[test]
 fn a_lock_held_by_a_dead_process_on_this_host_is_taken_over() {
     let mut store = store();
-    let dead = holder(DEAD_PID, &current_host(), 1);
+    // Dead, in this very pid namespace: its pid is evidence at once.
+    let mut dead = holder(DEAD_PID, &current_host(), 1);
+    dead.process_start = Some(ProcessStart {
+        boot_id: boot_id().expect("Linux tells its boot id"),
+        start_ticks: 1,
+        pid_ns: process::own_pid_namespace(),
+    });
+    assert!(dead.process_start.as_ref().unwrap().pid_ns.is_some());
     store.acquire_lock(&dead).unwrap();
     let me = LockHolder::current(None, at(1));
 
@@ -93,6 +100,44 @@ fn a_lock_held_by_a_dead_process_on_this_host_is_taken_over() {
     );
     assert_eq!(store.lock_holder().unwrap(), Some(me));
     assert!(!store.heartbeat_lock(&dead, at(2)).unwrap());
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_holder_in_another_pid_namespace_is_not_judged_by_this_proc_until_it_missed_three_beats() {
+    // A container sharing the host name and the store: its pid means nothing to our /proc.
+    let mut store = store();
+    let mut elsewhere = holder(DEAD_PID, &current_host(), 1);
+    elsewhere.process_start = Some(ProcessStart {
+        boot_id: boot_id().expect("Linux tells its boot id"),
+        start_ticks: 1,
+        pid_ns: Some("pid:[1]".to_owned()),
+    });
+    store.acquire_lock(&elsewhere).unwrap();
+    let beats = Duration::seconds(30 * i64::from(PROCESS_EVIDENCE_AFTER_BEATS));
+
+    let early = LockHolder::current(None, at(1) + beats);
+    assert!(matches!(
+        store.acquire_lock(&early),
+        Err(Error::Locked { .. })
+    ));
+    // Not known either (a lock row from before pid namespaces were recorded): the same.
+    let late = LockHolder::current(None, at(1) + beats + Duration::seconds(1));
+    assert_eq!(
+        store.acquire_lock(&late).unwrap(),
+        LockAcquired::TookOver {
+            previous: elsewhere,
+            gone: Gone::NoProcess,
+        }
+    );
+    let mut store = self::store();
+    let unknown = holder(DEAD_PID, &current_host(), 1);
+    store.acquire_lock(&unknown).unwrap();
+    assert!(matches!(
+        store.acquire_lock(&early),
+        Err(Error::Locked { .. })
+    ));
+    assert!(store.acquire_lock(&late).is_ok());
 }
 
 #[cfg(target_os = "linux")]
