@@ -60,7 +60,7 @@ pub enum Error {
     #[error("store {path} is corrupted: {detail}; restore it from a backup or move it aside")]
     Corrupt { path: PathBuf, detail: String },
     #[error("store is locked by {holder}")]
-    Locked { holder: LockHolder },
+    Locked { holder: Box<LockHolder> },
     #[error("store column {table}.{column} holds a value this build cannot read: {detail}")]
     Decode {
         table: &'static str,

@@ -204,7 +204,11 @@ impl Store {
             }
             Some((current, heartbeat)) => {
                 match holder_gone(&current, heartbeat, holder.acquired_at, &holder.host) {
-                    None => return Err(Error::Locked { holder: current }),
+                    None => {
+                        return Err(Error::Locked {
+                            holder: Box::new(current),
+                        });
+                    }
                     Some(gone) => LockAcquired::TookOver {
                         previous: current,
                         gone,

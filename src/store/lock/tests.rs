@@ -60,7 +60,7 @@ fn a_second_acquire_fails_naming_the_live_holder() {
 
     let err = store.acquire_lock(&second).unwrap_err();
     match &err {
-        Error::Locked { holder } => assert_eq!(holder, &first),
+        Error::Locked { holder } => assert_eq!(**holder, first),
         other => panic!("expected Locked, got {other:?}"),
     }
     assert!(
