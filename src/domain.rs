@@ -523,8 +523,11 @@ pub enum CallOutcome {
     ServerError(u16),
     /// Timed out waiting for an answer: metered (DingTalk may have served it).
     Timeout,
-    /// Connection failed before any answer: never metered.
+    /// Connection failed before the request was sent: never metered.
     Transport,
+    /// The connection broke after the request may have been sent (reset, closed) and before
+    /// an answer: metered, like a timeout (DingTalk may have served it).
+    Interrupted,
     /// An answer that could not be decoded: metered (DingTalk served it).
     Malformed,
     /// A 3xx redirect, not followed: never metered (DingTalk does not redirect API calls, so
@@ -549,6 +552,7 @@ impl CallOutcome {
             CallOutcome::Ok
                 | CallOutcome::Error(_)
                 | CallOutcome::Timeout
+                | CallOutcome::Interrupted
                 | CallOutcome::Malformed
                 | CallOutcome::Reserved
         )

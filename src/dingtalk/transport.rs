@@ -631,28 +631,33 @@ fn redirected(
     )
 }
 
-/// A failure before a complete answer: a timeout (metered: DingTalk may have served it) or a
-/// connection failure (never reached DingTalk). The URL is stripped from the error.
+/// A failure before a complete answer: a timeout (metered: DingTalk may have served it), a
+/// connection that could not be made (never reached DingTalk: not metered), or one that broke
+/// after the request may have been sent (metered, the safe side: a reset after the request was
+/// forwarded leaves DingTalk's count above ours otherwise). The URL is stripped from the error.
 fn transport_failure(
     endpoint: &str,
     err: reqwest::Error,
     timeout: Duration,
 ) -> (CallOutcome, Result<Answer, Error>) {
     let endpoint = endpoint.to_owned();
-    if err.is_timeout() {
-        (
+    let outcome = if err.is_timeout() {
+        return (
             CallOutcome::Timeout,
             Err(Error::Timeout { endpoint, timeout }),
-        )
+        );
+    } else if err.is_connect() {
+        CallOutcome::Transport
     } else {
-        (
-            CallOutcome::Transport,
-            Err(Error::Transport {
-                endpoint,
-                source: err.without_url(),
-            }),
-        )
-    }
+        CallOutcome::Interrupted
+    };
+    (
+        outcome,
+        Err(Error::Transport {
+            endpoint,
+            source: err.without_url(),
+        }),
+    )
 }
 
 #[cfg(test)]

@@ -141,6 +141,7 @@ fn outcome_columns(outcome: &CallOutcome) -> (&'static str, Option<String>) {
         CallOutcome::ServerError(status) => ("server_error", Some(status.to_string())),
         CallOutcome::Timeout => ("timeout", None),
         CallOutcome::Transport => ("transport", None),
+        CallOutcome::Interrupted => ("interrupted", None),
         CallOutcome::Malformed => ("malformed", None),
         CallOutcome::Redirected(status) => ("redirected", Some(status.to_string())),
         CallOutcome::HtmlPage => ("html_page", None),

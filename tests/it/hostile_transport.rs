@@ -636,3 +636,81 @@ async fn a_metered_call_that_cannot_be_written_down_first_is_never_sent() {
         "every call sent was settled"
     );
 }
+
+/// A server that hands out a token and hangs up on every other request once it has read it:
+/// the request reached the other side, the answer never came back.
+async fn hang_up_after_the_request() -> url::Url {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&request);
+                if head.contains("/oauth2/accessToken") || head.contains("/gettoken") {
+                    let body = r#"{"accessToken":"hang-up-token","expireIn":7200,"errcode":0,"access_token":"hang-up-token","expires_in":7200}"#;
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                }
+                // Anything else: dropped here, after it was read, without an answer.
+            });
+        }
+    });
+    format!("http://{address}").parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_connection_that_breaks_after_the_request_was_sent_is_counted_as_metered() {
+    // Arrange: DingTalk's place taken by a server that reads each request and hangs up.
+    let base = hang_up_after_the_request().await;
+    let mut config = ClientConfig::new(
+        base.clone(),
+        base,
+        "key",
+        secrecy::SecretString::from("secret".to_owned()),
+    );
+    config.retry_base_delay = Duration::from_millis(10);
+    let recorder = Arc::new(MemoryRecorder::default());
+    let as_recorder: Arc<dyn CallRecorder> = recorder.clone();
+    let clock: Arc<dyn Clock> = Arc::new(dingtalk_reconcile::domain::FixedClock(
+        "2026-10-02T02:10:00+08:00".parse().unwrap(),
+    ));
+    let client = Client::new(config, clock, as_recorder).expect("client builds");
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
+
+    // Act
+    let pull = client
+        .attendance_results(&[UserId::new("0126").unwrap()], day, day)
+        .await;
+
+    // Assert: every attempt may have been served, so every one counts (the safe side).
+    assert!(!pull.errors.is_empty(), "the batch failed");
+    let attempts: Vec<CallRecord> = recorder
+        .calls()
+        .into_iter()
+        .filter(|call| call.endpoint == "/attendance/list")
+        .collect();
+    assert!(!attempts.is_empty());
+    assert!(
+        attempts
+            .iter()
+            .all(|call| call.outcome == CallOutcome::Interrupted),
+        "{attempts:?}"
+    );
+    assert_eq!(recorder.metered(), attempts.len() as u64);
+    assert_eq!(client.metered_calls(), attempts.len() as u64);
+}
