@@ -251,16 +251,19 @@ pub(crate) fn check_text_id(field: &str, id: Option<&str>) -> Result<(), String>
     }
 }
 
-/// A value as JSON text, cut to [`EXCERPT_CHARS`] characters: JSON escapes every control character
-/// (`\u001b`), so the excerpt holds none and cannot forge a line or a terminal sequence. Work
-/// is bounded by the excerpt, not by the value: a megabyte string costs no more than a short one.
+/// A value as JSON text, cut to [`EXCERPT_CHARS`] characters: JSON escapes the C0 control
+/// characters (`\u001b`) and the output-escaping rule the rest serde leaves raw (DEL, C1 such as
+/// CSI, bidi overrides), so the excerpt cannot forge a line or a terminal sequence in a log
+/// line either. Work is bounded by the excerpt, not by the value: a megabyte string costs no
+/// more than a short one.
 pub(crate) fn excerpt(value: &Value) -> String {
     let text = capped_json(value, EXCERPT_CHARS * 4 + 4);
-    if text.chars().count() > EXCERPT_CHARS {
+    let text = if text.chars().count() > EXCERPT_CHARS {
         format!("{}…", text.chars().take(EXCERPT_CHARS).collect::<String>())
     } else {
         text
-    }
+    };
+    crate::report::escape::plain(&text).into_owned()
 }
 
 /// The first `max_bytes` bytes (or so: a character cut in two is dropped) of a value's JSON
@@ -336,6 +339,11 @@ mod tests {
         assert_eq!(
             excerpt(&json!({"procInstId": "a\u{1b}[31m\u{7}\r\n"})),
             r#"{"procInstId":"a\u001b[31m\u0007\r\n"}"#
+        );
+        // DEL, C1 (CSI) and a bidi override, which JSON leaves raw, are shown escaped too.
+        assert_eq!(
+            excerpt(&json!("a\u{7f}\u{9b}2J\u{202e}")),
+            r#""a\u{7f}\u{9b}2J\u{202e}""#
         );
         let long = excerpt(&json!("补".repeat(10_000)));
         assert_eq!(long.chars().count(), EXCERPT_CHARS + 1);
