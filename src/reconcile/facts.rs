@@ -262,6 +262,16 @@ fn listings(settings: &RunSettings, request: &RunRequest, facts: &Facts) -> Vec<
         if from >= to {
             continue;
         }
+        if matches!(request.kind, RunKind::Backfill { .. })
+            && facts
+                .state
+                .backfill_listed
+                .get(code)
+                .is_some_and(|(listed_from, listed_to)| *listed_from <= from && to <= *listed_to)
+        {
+            // An earlier chunk of this backfill listed this window already.
+            continue;
+        }
         let days = (to - from).num_hours().max(1) as u64 / 24 + 1;
         out.push(Listing {
             process_code: code.clone(),

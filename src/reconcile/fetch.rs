@@ -59,6 +59,8 @@ pub(crate) struct Fetched {
     pub(crate) listed: Vec<(String, String)>,
     /// `(process code, created_to)` of every listing that finished.
     pub(crate) listed_windows: Vec<(String, DateTime<Utc>)>,
+    /// `(process code, created_from, created_to)` of every listing that finished.
+    pub(crate) listed_ranges: Vec<(String, DateTime<Utc>, DateTime<Utc>)>,
     /// Raw punches of the open-slot scan.
     pub(crate) punches: Vec<Punch>,
     /// User-days (local check dates) whose punches were fetched completely.
@@ -173,6 +175,11 @@ pub(crate) async fn list_approvals(
                     .extend(ids.into_iter().map(|id| (id, item.process_code.clone())));
                 out.listed_windows
                     .push((item.process_code.clone(), item.created_to));
+                out.listed_ranges.push((
+                    item.process_code.clone(),
+                    item.created_from,
+                    item.created_to,
+                ));
             }
             Err(error) => {
                 out.incomplete_listings += 1;

@@ -788,6 +788,14 @@ impl<'a> RunContext<'a> {
                     scanned_on: self.scanned.then(|| local_date(self.request.as_of, tz)),
                 },
             );
+        } else {
+            // A backfill moves no nightly progress; it remembers the windows it listed, so
+            // its later chunks do not list them again.
+            for (code, from, to) in &self.fetched.listed_ranges {
+                self.state
+                    .backfill_listed
+                    .insert(code.clone(), (*from, *to));
+            }
         }
         self.store.save_planner_state(&self.state.to_text())?;
         Ok(())

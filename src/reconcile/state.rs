@@ -38,6 +38,11 @@ pub(crate) struct PlannerState {
     pub(crate) user_synced: BTreeMap<String, NaiveDate>,
     /// Per 补卡 template: approvals created before this instant have been listed.
     pub(crate) listed_through: BTreeMap<String, DateTime<Utc>>,
+    /// Per 补卡 template: the creation window a backfill run listed completely, `(from, to)`.
+    /// Every chunk of one backfill lists the same window (from the lookback or the backfill's
+    /// first day, to its `as_of`), so a later chunk whose window this contains lists nothing:
+    /// the ids are in the store, those whose details failed in its detail backlog.
+    pub(crate) backfill_listed: BTreeMap<String, (DateTime<Utc>, DateTime<Utc>)>,
     /// The local date of the last night that scanned open slots.
     pub(crate) last_scan: Option<NaiveDate>,
     /// `listRecord` shows the 补卡's punch (`sourceType APPROVE` with `procInstId`).

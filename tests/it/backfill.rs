@@ -4,7 +4,7 @@
 use dingtalk_sim::{FaultKind, FaultRule};
 
 use crate::support::bin::{Rig, assert_code, run_binary, stderr};
-use crate::support::truth::journaled;
+use crate::support::truth::{assert_journal_is_the_truth, journaled, visible_to_a_backfill};
 
 const FROM: &str = "2026-10-01";
 const TO: &str = "2026-10-09";
@@ -75,5 +75,36 @@ async fn a_chunk_with_failed_items_is_come_back_to_after_the_others_and_the_back
         windows,
         ["2026-10-01 partial", "2026-10-08 done", "2026-10-01 done"],
         "runs in order"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_first_chunk_of_a_backfill_lists_the_approvals_the_others_reuse_its_window() {
+    let rig = Rig::new(52).await;
+
+    // Act
+    let output = run_binary(backfill_args(&rig), Vec::new()).await;
+
+    // Assert: listing calls by run: the first chunk lists, the second lists nothing, and the
+    // journal is the truth a backfill can see.
+    assert_code(&output, 0);
+    let db = rusqlite::Connection::open(rig.store_path()).unwrap();
+    let listings: Vec<(i64, i64)> = db
+        .prepare(
+            "SELECT r.id, (SELECT count(*) FROM calls c WHERE c.run_id = r.id
+                 AND c.endpoint = '/v1.0/workflow/processes/instanceIds/query')
+             FROM runs r ORDER BY r.id",
+        )
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(listings.len(), 2, "{listings:?}");
+    assert!(listings[0].1 > 0, "{listings:?}");
+    assert_eq!(listings[1].1, 0, "{listings:?}");
+    assert_journal_is_the_truth(
+        &journaled(&rig.store()),
+        &visible_to_a_backfill(&rig.sim, rig.as_of).await,
     );
 }

@@ -16,7 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::support::bin::{Rig, assert_code, run_binary};
 use crate::support::outcome::outcome;
 use crate::support::stop;
-use crate::support::truth::{assert_journal_is_the_truth, journaled, truth};
+use crate::support::truth::{assert_journal_is_the_truth, journaled, visible_to_a_backfill};
 use crate::support::webhook::{Mode, set_mode, spawn_receiver};
 
 const FROM: &str = "2026-10-01";
@@ -231,29 +231,7 @@ async fn chaos(seed: u64) -> Disturbed {
     assert_eq!(actual.ledger, expected.ledger, "seed {seed}");
     assert_eq!(actual.snapshot, expected.snapshot, "seed {seed}");
     let store = rig.store();
-    // A 补卡 applied and reverted before the backfill left no trace in the results it reads
-    // (the slot is back to NotSigned): neither of its corrections is visible to a backfill
-    // (see `visible_to_a_backfill` in engine.rs, which checks they are reported instead).
-    let reverted_before: BTreeSet<&str> = rig
-        .sim
-        .world()
-        .instances
-        .iter()
-        .filter(|i| {
-            i.reverted_ms
-                .is_some_and(|at| at <= rig.as_of.timestamp_millis())
-        })
-        .map(|i| i.id.as_str())
-        .collect();
-    let visible: Vec<_> = truth(&rig.sim, rig.as_of)
-        .await
-        .into_iter()
-        .filter(|key| {
-            key.process_instance_id
-                .as_deref()
-                .is_none_or(|id| !reverted_before.contains(id))
-        })
-        .collect();
+    let visible = visible_to_a_backfill(&rig.sim, rig.as_of).await;
     assert_journal_is_the_truth(&journaled(&store), &visible);
     let journal: BTreeSet<String> = actual.corrections.keys().cloned().collect();
 

@@ -50,6 +50,32 @@ pub(crate) async fn truth(sim: &SimHandle, as_of: DateTime<Utc>) -> Vec<Key> {
     keys
 }
 
+/// The truth a backfill as of `as_of` can see: a 补卡 applied and reverted before it left no
+/// trace in the results a backfill reads (the slot is back to NotSigned), so neither of its
+/// corrections is visible (`visible_to_a_backfill` in engine.rs checks they are reported
+/// instead).
+pub(crate) async fn visible_to_a_backfill(sim: &SimHandle, as_of: DateTime<Utc>) -> Vec<Key> {
+    let reverted_before: BTreeSet<&str> = sim
+        .world()
+        .instances
+        .iter()
+        .filter(|i| {
+            i.reverted_ms
+                .is_some_and(|at| at <= as_of.timestamp_millis())
+        })
+        .map(|i| i.id.as_str())
+        .collect();
+    truth(sim, as_of)
+        .await
+        .into_iter()
+        .filter(|key| {
+            key.process_instance_id
+                .as_deref()
+                .is_none_or(|id| !reverted_before.contains(id))
+        })
+        .collect()
+}
+
 /// The store's journaled corrections in the truth's terms.
 pub(crate) fn journaled(store: &Store) -> Vec<Key> {
     let mut keys: Vec<Key> = store
