@@ -5,39 +5,16 @@
 //! simulator's (`RECONCILE_MEASURE=1` also measures and prints 200 and 2,000 employees).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use dingtalk_reconcile::dingtalk::{Client, Scope};
-use dingtalk_reconcile::domain::{ChangeClass, Clock, Policy, PolicyAction, UserId};
-use dingtalk_reconcile::reconcile::{
-    RunKind, RunOutcome, RunRequest, RunSettings, RunSummary, StoreRecorder, explain, run_once,
-};
-use dingtalk_reconcile::store::Store;
-use dingtalk_sim::{FaultKind, FaultRule, SimConfig, SimHandle, Switches};
+use dingtalk_reconcile::dingtalk::Scope;
+use dingtalk_reconcile::domain::{ChangeClass, UserId};
+use dingtalk_reconcile::reconcile::{RunKind, RunOutcome, RunSummary, explain};
+use dingtalk_sim::{FaultKind, FaultRule, SimConfig, Switches};
 
+use crate::support::pipeline::Harness;
 use crate::support::truth::{Key, assert_journal_is_the_truth as assert_same, journaled};
-use crate::support::{
-    SHANGHAI, SimClock, client_config, date, fast_sim_config, night, open_store, start_sim,
-};
-
-struct Harness {
-    sim: SimHandle,
-    store: Store,
-    client: Client,
-    recorder: Arc<StoreRecorder>,
-    settings: RunSettings,
-    _dir: tempfile::TempDir,
-}
-
-fn policy() -> Policy {
-    Policy {
-        admin_edit: PolicyAction::Apply,
-        unexplained: PolicyAction::Report,
-        vanished: PolicyAction::Report,
-        pending_anomaly_days: 3,
-    }
-}
+use crate::support::{date, fast_sim_config, night};
 
 fn sim_config(seed: u64, employees: usize, switches: Switches) -> SimConfig {
     let mut config = fast_sim_config(seed, employees);
@@ -46,63 +23,6 @@ fn sim_config(seed: u64, employees: usize, switches: Switches) -> SimConfig {
 }
 
 impl Harness {
-    async fn new(config: SimConfig) -> Harness {
-        let sim = start_sim(config).await;
-        let dir = tempfile::tempdir().unwrap();
-        let store = open_store(&dir.path().join("reconcile.db"));
-        let recorder = Arc::new(StoreRecorder::new(store.call_log().unwrap(), SHANGHAI));
-        let client = new_client(&sim, &recorder);
-        let mut settings = RunSettings::new(SHANGHAI, Scope::Departments(vec![1]), policy());
-        settings.admin_user_id =
-            Some(dingtalk_reconcile::domain::UserId::new(sim.admin_user_id()).unwrap());
-        settings.monthly_budget = 1_000_000;
-        // Every night up to date, so the truth of the last night can be compared exactly: read
-        // yesterday at once (provisional results then settle as late results), scan open slots
-        // and list approvals every night.
-        settings.reconcile.sync_after_hours = 0;
-        settings.reconcile.scan_every_nights = 1;
-        settings.reconcile.listing_lag_hours = 0;
-        Harness {
-            sim,
-            store,
-            client,
-            recorder,
-            settings,
-            _dir: dir,
-        }
-    }
-
-    /// A fresh client (a new process after a crash, say) recording into the same store.
-    fn restart_client(&mut self) {
-        self.client = new_client(&self.sim, &self.recorder);
-    }
-
-    async fn run(
-        &mut self,
-        kind: RunKind,
-        as_of: DateTime<Utc>,
-        max_calls: Option<u64>,
-    ) -> RunSummary {
-        // The client follows the simulator's clock.
-        self.sim.set_clock(as_of);
-        let request = RunRequest {
-            kind,
-            as_of,
-            max_calls,
-            dry_run: false,
-            trigger: "test".into(),
-        };
-        run_once(
-            &mut self.store,
-            &self.client,
-            Some(&self.recorder),
-            &self.settings,
-            &request,
-        )
-        .await
-        .unwrap()
-    }
-
     /// Nightly runs from the night of `first` to the night of `last`, inclusive.
     async fn nights(&mut self, first: NaiveDate, last: NaiveDate) -> Vec<RunSummary> {
         let mut summaries = Vec::new();
@@ -122,17 +42,6 @@ impl Harness {
         out.sort();
         out
     }
-}
-
-/// A client on the simulator's clock, recording into the store.
-fn new_client(sim: &SimHandle, recorder: &Arc<StoreRecorder>) -> Client {
-    let mut config = client_config(sim);
-    config.qps_per_api = 5_000;
-    config.throttle_retry_delay = std::time::Duration::from_millis(5);
-    config.retry_base_delay = std::time::Duration::from_millis(5);
-    let clock: Arc<dyn Clock> = Arc::new(SimClock(sim.state()));
-    let recorder: Arc<dyn dingtalk_reconcile::dingtalk::CallRecorder> = recorder.clone();
-    Client::new(config, clock, recorder).unwrap()
 }
 
 fn class_totals(summaries: &[RunSummary]) -> BTreeMap<ChangeClass, u64> {

@@ -5,21 +5,14 @@
 //! partial, and put nothing into the snapshot or the journal (whose rows are what the sinks
 //! get); once the fault is gone a rerun ends with the twin's journal.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use dingtalk_reconcile::dingtalk::{CallRecorder, Client, Scope};
-use dingtalk_reconcile::domain::{ChangeClass, Clock, Policy, PolicyAction, UserId};
-use dingtalk_reconcile::reconcile::{
-    RunKind, RunOutcome, RunRequest, RunSettings, RunSummary, StoreRecorder, run_once,
-};
-use dingtalk_reconcile::store::Store;
-use dingtalk_sim::{FaultKind, FaultRule, ForeignMode, SimHandle};
+use dingtalk_reconcile::domain::ChangeClass;
+use dingtalk_reconcile::reconcile::{RunKind, RunOutcome, RunSummary};
+use dingtalk_sim::{FaultKind, FaultRule, ForeignMode};
 
+use crate::support::pipeline::Harness;
 use crate::support::truth::{assert_journal_is_the_truth, journaled};
-use crate::support::{
-    SHANGHAI, SimClock, client_config, date, fast_sim_config, night, open_store, start_sim,
-};
+use crate::support::{SHANGHAI, date, fast_sim_config, night};
 
 const RESULTS: &str = "/attendance/list";
 const PUNCHES: &str = "/attendance/listRecord";
@@ -27,68 +20,12 @@ const INSTANCE_IDS: &str = "/v1.0/workflow/processes/instanceIds/query";
 const EMPLOYEES: usize = 30;
 const SEED: u64 = 23;
 
-struct Harness {
-    sim: SimHandle,
-    store: Store,
-    client: Client,
-    recorder: Arc<StoreRecorder>,
-    settings: RunSettings,
-    _dir: tempfile::TempDir,
+/// The pipeline against a simulator of this file's company.
+async fn harness() -> Harness {
+    Harness::new(fast_sim_config(SEED, EMPLOYEES)).await
 }
 
 impl Harness {
-    async fn new() -> Harness {
-        let sim = start_sim(fast_sim_config(SEED, EMPLOYEES)).await;
-        let dir = tempfile::tempdir().unwrap();
-        let store = open_store(&dir.path().join("reconcile.db"));
-        let recorder = Arc::new(StoreRecorder::new(store.call_log().unwrap(), SHANGHAI));
-        let client = new_client(&sim, &recorder);
-        let policy = Policy {
-            admin_edit: PolicyAction::Apply,
-            unexplained: PolicyAction::Report,
-            vanished: PolicyAction::Report,
-            pending_anomaly_days: 3,
-        };
-        let mut settings = RunSettings::new(SHANGHAI, Scope::Departments(vec![1]), policy);
-        settings.admin_user_id = Some(UserId::new(sim.admin_user_id()).unwrap());
-        settings.monthly_budget = 1_000_000;
-        settings.reconcile.sync_after_hours = 0;
-        settings.reconcile.scan_every_nights = 1;
-        settings.reconcile.listing_lag_hours = 0;
-        Harness {
-            sim,
-            store,
-            client,
-            recorder,
-            settings,
-            _dir: dir,
-        }
-    }
-
-    async fn run(&mut self, kind: RunKind, as_of: DateTime<Utc>) -> RunSummary {
-        self.sim.set_clock(as_of);
-        let request = RunRequest {
-            kind,
-            as_of,
-            max_calls: None,
-            dry_run: false,
-            trigger: "test".into(),
-        };
-        run_once(
-            &mut self.store,
-            &self.client,
-            Some(&self.recorder),
-            &self.settings,
-            &request,
-        )
-        .await
-        .unwrap()
-    }
-
-    fn calls(&self, path: &str) -> u64 {
-        self.sim.stats().calls.get(path).copied().unwrap_or(0)
-    }
-
     /// Every slot, correction and ledger row the store holds could be an answer to a request:
     /// users of the simulated company, work dates in `from..=to` (the backfill's range and the
     /// days approvals and punches pointed at), ids not negative, check times within two days of
@@ -146,16 +83,6 @@ impl Harness {
     }
 }
 
-fn new_client(sim: &SimHandle, recorder: &Arc<StoreRecorder>) -> Client {
-    let mut config = client_config(sim);
-    config.qps_per_api = 5_000;
-    config.throttle_retry_delay = std::time::Duration::from_millis(5);
-    config.retry_base_delay = std::time::Duration::from_millis(5);
-    let clock: Arc<dyn Clock> = Arc::new(SimClock(sim.state()));
-    let recorder: Arc<dyn CallRecorder> = recorder.clone();
-    Client::new(config, clock, recorder).unwrap()
-}
-
 /// A fault on `path` for every call from now on.
 fn always(path: &str, kind: FaultKind) -> FaultRule {
     let mut rule = FaultRule::new(Some(path), kind);
@@ -194,15 +121,15 @@ fn assert_reported(summary: &RunSummary, needle: &str) {
 async fn endless_has_more_costs_at_most_two_pages_a_batch_and_its_retry_and_starves_nothing_else() {
     // Arrange: twin worlds; in one, every results page says there is more and repeats the first.
     let (kind, _, _, as_of) = backfill();
-    let mut twin = Harness::new().await;
-    let mut hostile = Harness::new().await;
+    let mut twin = harness().await;
+    let mut hostile = harness().await;
     hostile.sim.arm_faults(vec![always(
         RESULTS,
         FaultKind::EndlessPages { repeat: true },
     )]);
     // Act
-    let undisturbed = twin.run(kind.clone(), as_of).await;
-    let endless = hostile.run(kind, as_of).await;
+    let undisturbed = twin.run(kind.clone(), as_of, None).await;
+    let endless = hostile.run(kind, as_of, None).await;
     // Assert: each batch stops at its repeated second page, then once more on retry: at most
     // four calls a batch, where the undisturbed backfill makes at least one; the old code read
     // 1,000 pages a batch.
@@ -234,14 +161,14 @@ async fn endless_has_more_costs_at_most_two_pages_a_batch_and_its_retry_and_star
 async fn a_cursor_that_never_ends_fails_the_listing_after_a_few_pages_without_new_ids() {
     // Arrange
     let as_of = night(date("2026-10-20"));
-    let mut twin = Harness::new().await;
-    let mut hostile = Harness::new().await;
+    let mut twin = harness().await;
+    let mut hostile = harness().await;
     hostile
         .sim
         .arm_faults(vec![always(INSTANCE_IDS, FaultKind::EndlessCursor)]);
     // Act
-    let undisturbed = twin.run(RunKind::Nightly, as_of).await;
-    let endless = hostile.run(RunKind::Nightly, as_of).await;
+    let undisturbed = twin.run(RunKind::Nightly, as_of, None).await;
+    let endless = hostile.run(RunKind::Nightly, as_of, None).await;
     // Assert: every window's pages, then three pages without a new id, once more on retry; the
     // old code followed the cursor for 600 pages a window.
     assert_eq!(
@@ -269,16 +196,16 @@ async fn a_cursor_that_never_ends_fails_the_listing_after_a_few_pages_without_ne
 async fn foreign_rows_are_rejected_and_the_rerun_catches_up(mode: ForeignMode, raw: &str) {
     // Arrange
     let (kind, from, to, as_of) = backfill();
-    let mut twin = Harness::new().await;
-    let mut hostile = Harness::new().await;
+    let mut twin = harness().await;
+    let mut hostile = harness().await;
     let foreign = FaultKind::ForeignRows { mode };
     hostile.sim.arm_faults(vec![
         always(RESULTS, foreign.clone()),
         always(PUNCHES, foreign),
     ]);
     // Act
-    let undisturbed = twin.run(kind.clone(), as_of).await;
-    let attacked = hostile.run(kind.clone(), as_of).await;
+    let undisturbed = twin.run(kind.clone(), as_of, None).await;
+    let attacked = hostile.run(kind.clone(), as_of, None).await;
     // Assert: rejected, reported with the raw row, nothing stored.
     assert_eq!(
         undisturbed.outcome,
@@ -295,7 +222,7 @@ async fn foreign_rows_are_rejected_and_the_rerun_catches_up(mode: ForeignMode, r
     hostile.assert_nothing_foreign(from, to);
     // Act: the fault is gone; the rerun reads the same range again.
     hostile.sim.arm_faults(Vec::new());
-    let rerun = hostile.run(kind, as_of + Duration::minutes(10)).await;
+    let rerun = hostile.run(kind, as_of + Duration::minutes(10), None).await;
     // Assert: the real corrections are all there, exactly once, as in the undisturbed twin.
     assert_eq!(rerun.outcome, RunOutcome::Done, "{:?}", rerun.errors);
     hostile.assert_nothing_foreign(from, to);
@@ -329,7 +256,7 @@ async fn rows_with_negative_ids_are_rejected_and_never_stored() {
 async fn an_approval_filed_in_1913_is_rejected_and_never_stored() {
     // Arrange
     let as_of = night(date("2026-10-20"));
-    let mut hostile = Harness::new().await;
+    let mut hostile = harness().await;
     hostile.sim.arm_faults(vec![always(
         "/v1.0/workflow/processInstances",
         FaultKind::ForeignRows {
@@ -337,7 +264,7 @@ async fn an_approval_filed_in_1913_is_rejected_and_never_stored() {
         },
     )]);
     // Act
-    let attacked = hostile.run(RunKind::Nightly, as_of).await;
+    let attacked = hostile.run(RunKind::Nightly, as_of, None).await;
     // Assert
     assert_reported(&attacked, "createTime 1913-01-01");
     let ids: Vec<String> = hostile
@@ -361,8 +288,8 @@ async fn an_approval_filed_in_1913_is_rejected_and_never_stored() {
 async fn a_valid_empty_answer_for_days_that_had_slots_is_read_again_before_anything_vanishes() {
     // Arrange: the range read once, undisturbed.
     let (kind, _, _, as_of) = backfill();
-    let mut harness = Harness::new().await;
-    let first = harness.run(kind.clone(), as_of).await;
+    let mut harness = harness().await;
+    let first = harness.run(kind.clone(), as_of, None).await;
     assert_eq!(first.outcome, RunOutcome::Done, "{:?}", first.errors);
     let present = |harness: &Harness| {
         let far = (date("1900-01-01"), date("2100-01-01"));
@@ -375,7 +302,7 @@ async fn a_valid_empty_answer_for_days_that_had_slots_is_read_again_before_anyth
     once.times = 1;
     harness.sim.arm_faults(vec![once]);
     let glitch = harness
-        .run(kind.clone(), as_of + Duration::minutes(10))
+        .run(kind.clone(), as_of + Duration::minutes(10), None)
         .await;
     // Assert: the emptied days were read again and nothing vanished.
     assert_eq!(glitch.counts[&ChangeClass::Vanished], 0, "{glitch:?}");
@@ -384,7 +311,7 @@ async fn a_valid_empty_answer_for_days_that_had_slots_is_read_again_before_anyth
     harness
         .sim
         .arm_faults(vec![always(RESULTS, FaultKind::EmptyPages)]);
-    let emptied = harness.run(kind, as_of + Duration::minutes(20)).await;
+    let emptied = harness.run(kind, as_of + Duration::minutes(20), None).await;
     // Assert: reported as vanished (the policy reports, it does not apply).
     assert!(emptied.counts[&ChangeClass::Vanished] > 0, "{emptied:?}");
     assert_eq!(emptied.corrections_applied, 0);
@@ -400,14 +327,14 @@ async fn a_batch_that_fails_is_retried_once_at_the_end_of_its_step_and_the_run_e
         users: None,
     };
     let as_of = night(date("2026-11-12"));
-    let mut twin = Harness::new().await;
-    let mut flaky = Harness::new().await;
+    let mut twin = harness().await;
+    let mut flaky = harness().await;
     let mut outage = FaultRule::new(Some(RESULTS), FaultKind::ServerError { status: 503 });
     outage.times = 4;
     flaky.sim.arm_faults(vec![outage]);
     // Act
-    let undisturbed = twin.run(kind.clone(), as_of).await;
-    let retried = flaky.run(kind, as_of).await;
+    let undisturbed = twin.run(kind.clone(), as_of, None).await;
+    let retried = flaky.run(kind, as_of, None).await;
     // Assert: the batch failed, was read again at the end of the sync, and the run is whole.
     assert!(flaky.sim.stats().calls[RESULTS] > twin.sim.stats().calls[RESULTS]);
     assert_eq!(retried.outcome, RunOutcome::Done, "{:#?}", retried.errors);
@@ -421,11 +348,11 @@ async fn a_batch_that_fails_is_retried_once_at_the_end_of_its_step_and_the_run_e
 async fn punches_of_users_not_asked_for_are_rejected_and_reported_with_their_raw_value() {
     // Arrange: a first night stores open slots; the second night scans them through punches,
     // and every punches answer carries one punch of a user nobody asked for.
-    let mut twin = Harness::new().await;
-    let mut hostile = Harness::new().await;
+    let mut twin = harness().await;
+    let mut hostile = harness().await;
     let first = night(date("2026-10-20"));
-    twin.run(RunKind::Nightly, first).await;
-    hostile.run(RunKind::Nightly, first).await;
+    twin.run(RunKind::Nightly, first, None).await;
+    hostile.run(RunKind::Nightly, first, None).await;
     hostile.sim.arm_faults(vec![always(
         PUNCHES,
         FaultKind::ForeignRows {
@@ -434,8 +361,8 @@ async fn punches_of_users_not_asked_for_are_rejected_and_reported_with_their_raw
     )]);
     // Act
     let second = first + Duration::days(1);
-    let undisturbed = twin.run(RunKind::Nightly, second).await;
-    let attacked = hostile.run(RunKind::Nightly, second).await;
+    let undisturbed = twin.run(RunKind::Nightly, second, None).await;
+    let attacked = hostile.run(RunKind::Nightly, second, None).await;
     // Assert
     assert!(twin.calls(PUNCHES) > 0, "the second night scans punches");
     assert_eq!(
@@ -456,8 +383,8 @@ async fn punches_of_users_not_asked_for_are_rejected_and_reported_with_their_raw
     // Act: the fault is gone.
     hostile.sim.arm_faults(Vec::new());
     let third = second + Duration::days(1);
-    twin.run(RunKind::Nightly, third).await;
-    let rerun = hostile.run(RunKind::Nightly, third).await;
+    twin.run(RunKind::Nightly, third, None).await;
+    let rerun = hostile.run(RunKind::Nightly, third, None).await;
     // Assert
     assert_eq!(rerun.outcome, RunOutcome::Done, "{:?}", rerun.errors);
     assert_journal_is_the_truth(&journaled(&hostile.store), &journaled(&twin.store));

@@ -15,6 +15,7 @@ use secrecy::SecretString;
 
 pub(crate) mod bin;
 pub(crate) mod outcome;
+pub(crate) mod pipeline;
 pub(crate) mod stop;
 pub(crate) mod truth;
 pub(crate) mod webhook;
