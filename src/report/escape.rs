@@ -168,10 +168,17 @@ pub(crate) fn json(json: String) -> String {
     out
 }
 
-/// Hostile and not JSON's own whitespace (serde escapes the C0 controls inside strings; the
-/// newlines and spaces left are the pretty-printer's).
+/// Hostile and not a newline: in JSON, serde escapes the C0 controls inside strings, so the
+/// newlines left are the pretty-printer's; in a rendered text they are the renderer's own.
 fn is_hostile_in_json(c: char) -> bool {
     c != '\n' && is_hostile(c)
+}
+
+/// The hostile characters of a rendered `text` other than its own newlines: what no renderer
+/// may let through raw.
+#[cfg(test)]
+pub(crate) fn hostile_chars(text: &str) -> Vec<char> {
+    text.chars().filter(|&c| is_hostile_in_json(c)).collect()
 }
 
 #[cfg(test)]

@@ -435,10 +435,7 @@ mod tests {
         hostile.slots[0].slot.time_result = TimeResult::Unknown("X\u{2028}Y".to_owned());
         hostile.findings[0].finding.detail = "gone\n\nforged section".to_owned();
         let text = render_explanation(&hostile, SHANGHAI);
-        let raw: Vec<char> = text
-            .chars()
-            .filter(|&c| c != '\n' && crate::report::escape::is_hostile(c))
-            .collect();
+        let raw = crate::report::escape::hostile_chars(&text);
         assert!(raw.is_empty(), "{raw:?} in {text}");
         assert_eq!(
             text.lines().count(),

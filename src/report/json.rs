@@ -38,10 +38,7 @@ mod tests {
         report.corrections[0].business_id = Some("\u{9b}31m\u{202e}\u{7f}\u{1b}\n=1".into());
         report.errors[0] = "DingTalk said \u{2028}\u{85}".into();
         let text = render(&report);
-        let raw: Vec<char> = text
-            .chars()
-            .filter(|&c| c != '\n' && crate::report::escape::is_hostile(c))
-            .collect();
+        let raw = crate::report::escape::hostile_chars(&text);
         assert!(raw.is_empty(), "{raw:?} in {text}");
         assert!(
             text.contains(r#""\u009b31m\u202e\u007f\u001b\n=1""#),

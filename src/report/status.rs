@@ -263,10 +263,7 @@ mod tests {
         hostile.sink_backlog =
             BTreeMap::from([("hr\n  #1 run".to_owned(), 1), ("payroll".to_owned(), 17)]);
         let text = render_status(&hostile, SHANGHAI);
-        let raw: Vec<char> = text
-            .chars()
-            .filter(|&c| c != '\n' && crate::report::escape::is_hostile(c))
-            .collect();
+        let raw = crate::report::escape::hostile_chars(&text);
         assert!(raw.is_empty(), "{raw:?} in {text}");
         assert_eq!(
             text.lines().count(),

@@ -117,13 +117,6 @@ fn csv_text_cells_starting_with_a_formula_trigger_read_as_text() {
     check_csv("", "");
 }
 
-/// The hostile characters of `text` other than its newlines.
-fn hostile_chars(text: &str) -> Vec<char> {
-    text.chars()
-        .filter(|&c| c != '\n' && is_hostile(c))
-        .collect()
-}
-
 fn options() -> RenderOptions {
     RenderOptions {
         tz: chrono_tz::Asia::Shanghai,
