@@ -14,8 +14,9 @@ use dingtalk_reconcile::dingtalk::{
 };
 use dingtalk_reconcile::domain::{CallOutcome, CallRecord, Clock, Policy, PolicyAction, UserId};
 use dingtalk_reconcile::reconcile::{
-    RunKind, RunOutcome, RunRequest, RunSettings, StoreRecorder, run_once,
+    RunError, RunKind, RunOutcome, RunRequest, RunSettings, RunSummary, StoreRecorder, run_once,
 };
+use dingtalk_reconcile::store::Store;
 use dingtalk_sim::{FaultKind, FaultRule, SimConfig, SimHandle};
 
 use crate::support::bin::{Rig, assert_code, run_binary};
@@ -350,23 +351,19 @@ fn run_settings(sim: &SimHandle) -> RunSettings {
     settings
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_an_ip_ban_the_run_makes_no_further_call_to_dingtalk() {
-    // Arrange: one call at a time, so "after the ban" is well defined; the ban lands once the
-    // token and the department walk are through and a few metered calls are made, and then
-    // lasts (every later call would be banned too).
-    let sim = start_sim(fast_sim_config(21, 60)).await;
-    let departments = sim.world().departments.len() as u32;
-    let skip = 1 + 2 * departments + 3;
-    let mut ban = FaultRule::new(None, FaultKind::IpBanJson);
-    ban.skip = skip;
-    ban.times = 100_000;
-    sim.arm_faults(vec![ban]);
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = open_store(&dir.path().join("reconcile.db"));
+/// A backfill of October as of 2026-11-12 into `store`, through a client on the simulator's
+/// clock recording into the store, making at most `concurrency` calls at a time (its default
+/// when `None`).
+async fn backfill_october(
+    sim: &SimHandle,
+    store: &mut Store,
+    concurrency: Option<usize>,
+) -> Result<RunSummary, RunError> {
     let recorder = Arc::new(StoreRecorder::new(store.call_log().unwrap(), SHANGHAI));
-    let mut config = client_config(&sim);
-    config.max_concurrency = 1;
+    let mut config = client_config(sim);
+    if let Some(concurrency) = concurrency {
+        config.max_concurrency = concurrency;
+    }
     config.qps_per_api = 5_000;
     let clock: Arc<dyn Clock> = Arc::new(SimClock(sim.state()));
     let as_recorder: Arc<dyn CallRecorder> = recorder.clone();
@@ -384,17 +381,35 @@ async fn after_an_ip_ban_the_run_makes_no_further_call_to_dingtalk() {
         dry_run: false,
         trigger: "test".into(),
     };
-
-    // Act
-    let summary = run_once(
-        &mut store,
+    run_once(
+        store,
         &client,
         Some(&recorder),
-        &run_settings(&sim),
+        &run_settings(sim),
         &request,
     )
     .await
-    .expect("the run is carried out, banned items and all");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_ip_ban_the_run_makes_no_further_call_to_dingtalk() {
+    // Arrange: one call at a time, so "after the ban" is well defined; the ban lands once the
+    // token and the department walk are through and a few metered calls are made, and then
+    // lasts (every later call would be banned too).
+    let sim = start_sim(fast_sim_config(21, 60)).await;
+    let departments = sim.world().departments.len() as u32;
+    let skip = 1 + 2 * departments + 3;
+    let mut ban = FaultRule::new(None, FaultKind::IpBanJson);
+    ban.skip = skip;
+    ban.times = 100_000;
+    sim.arm_faults(vec![ban]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open_store(&dir.path().join("reconcile.db"));
+
+    // Act
+    let summary = backfill_october(&sim, &mut store, Some(1))
+        .await
+        .expect("the run is carried out, banned items and all");
 
     // Assert: the banned call was the last one the simulator saw.
     let served: u64 = sim.stats().calls.values().sum();
@@ -427,35 +442,9 @@ async fn a_store_that_stops_writing_the_call_ledger_never_under_counts_the_month
          BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
     )
     .unwrap();
-    let recorder = Arc::new(StoreRecorder::new(store.call_log().unwrap(), SHANGHAI));
-    let mut config = client_config(&sim);
-    config.qps_per_api = 5_000;
-    let clock: Arc<dyn Clock> = Arc::new(SimClock(sim.state()));
-    let as_recorder: Arc<dyn CallRecorder> = recorder.clone();
-    let client = Client::new(config, clock, as_recorder).unwrap();
-    let as_of = night(date("2026-11-12"));
-    sim.set_clock(as_of);
-    let request = RunRequest {
-        kind: RunKind::Backfill {
-            from: date("2026-10-01"),
-            to: date("2026-10-31"),
-            users: None,
-        },
-        as_of,
-        max_calls: None,
-        dry_run: false,
-        trigger: "test".into(),
-    };
 
     // Act
-    let run = run_once(
-        &mut store,
-        &client,
-        Some(&recorder),
-        &run_settings(&sim),
-        &request,
-    )
-    .await;
+    let run = backfill_october(&sim, &mut store, None).await;
 
     // Assert: every call DingTalk metered is in the month's count.
     drop(full);
