@@ -63,16 +63,7 @@ impl Harness {
     }
 
     fn users(&self, count: usize) -> Vec<UserId> {
-        let mut ids: Vec<UserId> = self
-            .sim
-            .world()
-            .employees
-            .iter()
-            .map(|e| UserId::new(e.id.clone()).unwrap())
-            .collect();
-        ids.sort();
-        ids.truncate(count);
-        ids
+        crate::support::first_users(&self.sim, count)
     }
 
     fn from(&self) -> NaiveDate {

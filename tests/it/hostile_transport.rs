@@ -65,16 +65,7 @@ impl<R: CallRecorder + 'static> Harness<R> {
     }
 
     fn users(&self, count: usize) -> Vec<UserId> {
-        let mut ids: Vec<UserId> = self
-            .sim
-            .world()
-            .employees
-            .iter()
-            .map(|e| UserId::new(e.id.clone()).unwrap())
-            .collect();
-        ids.sort();
-        ids.truncate(count);
-        ids
+        crate::support::first_users(&self.sim, count)
     }
 
     fn calls_to(&self, path: &str) -> u64 {

@@ -130,3 +130,19 @@ pub(crate) fn refusing_port() -> (tokio::net::TcpSocket, u16) {
 /// A process id no process can have: above Linux's largest possible pid (`PID_MAX_LIMIT`,
 /// 4,194,304 on 64-bit), unlike the id of a process that just exited, which may be reused.
 pub(crate) const IMPOSSIBLE_PID: u32 = 4_194_305;
+
+/// The first `count` user ids of the simulated company, in order.
+pub(crate) fn first_users(
+    sim: &SimHandle,
+    count: usize,
+) -> Vec<dingtalk_reconcile::domain::UserId> {
+    let mut ids: Vec<_> = sim
+        .world()
+        .employees
+        .iter()
+        .map(|e| dingtalk_reconcile::domain::UserId::new(e.id.clone()).unwrap())
+        .collect();
+    ids.sort();
+    ids.truncate(count);
+    ids
+}
