@@ -20,6 +20,7 @@ use super::{AnomalyLine, RenderOptions, RunReport};
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin:0.5em 0 1.5em}\
 th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:left;vertical-align:top}\
+td:nth-child(2){white-space:nowrap}\
 th{background:#f3f3f3}.headline{font-size:1.15em;font-weight:600}\
 .advice{color:#555}";
 
