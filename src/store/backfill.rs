@@ -4,12 +4,12 @@
 //!
 //! This module does not choose chunk boundaries; it records whichever the planner uses.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
 use super::Store;
-use super::codec::{collect, date_text};
+use super::codec::{collect, date_text, ms, to_json};
 use super::error::{Error, SqlResultExt};
 use crate::domain::UserId;
 
@@ -70,7 +70,126 @@ impl BackfillState {
     }
 }
 
+/// A backfill on the queue the nightly runs work through (`backfill --queue`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct QueuedBackfill {
+    pub(crate) state: BackfillState,
+    /// The users it is limited to; `None`: the configured scope.
+    pub(crate) users: Option<Vec<UserId>>,
+    pub(crate) queued_at: DateTime<Utc>,
+}
+
 impl Store {
+    /// Puts the backfill `key` on the queue (creating it if new, keeping the chunks it has
+    /// finished); queuing it again changes nothing but the users it is limited to.
+    pub(crate) fn backfill_enqueue(
+        &mut self,
+        key: &BackfillKey,
+        users: Option<&[UserId]>,
+        at: DateTime<Utc>,
+    ) -> Result<BackfillState, Error> {
+        let state = self.backfill_start_or_resume(key)?;
+        let users = users
+            .map(|users| {
+                let ids: Vec<&str> = users.iter().map(UserId::as_str).collect();
+                to_json("a queued backfill's users", &ids)
+            })
+            .transpose()?;
+        self.conn
+            .execute(
+                "UPDATE backfills SET queued_at_ms = coalesce(queued_at_ms, ?2), users = ?3,
+                 finished_at_ms = NULL WHERE id = ?1",
+                params![state.id, ms(at), users],
+            )
+            .at(&self.location)?;
+        Ok(state)
+    }
+
+    /// Takes the backfill `key` off the queue; `false` when it was not queued (or had finished).
+    /// Its finished chunks stay: `backfill --resume` or queuing it again goes on from them.
+    pub(crate) fn backfill_unqueue(&mut self, key: &BackfillKey) -> Result<bool, Error> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE backfills SET queued_at_ms = NULL
+                 WHERE window_from = ?1 AND window_to = ?2 AND users_hash = ?3
+                   AND queued_at_ms IS NOT NULL AND finished_at_ms IS NULL",
+                params![date_text(key.from), date_text(key.to), key.users_hash],
+            )
+            .at(&self.location)?;
+        Ok(changed > 0)
+    }
+
+    /// Records that the queued backfill `backfill_id` has finished all its chunks.
+    pub(crate) fn backfill_queue_finished(
+        &mut self,
+        backfill_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "UPDATE backfills SET finished_at_ms = ?2 WHERE id = ?1",
+                params![backfill_id, ms(at)],
+            )
+            .map(|_| ())
+            .at(&self.location)
+    }
+
+    /// The queued backfills not yet finished, oldest work dates first (the payroll month that
+    /// closed first comes first).
+    pub(crate) fn queued_backfills(&self) -> Result<Vec<QueuedBackfill>, Error> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT id, window_from, window_to, users_hash, users, queued_at_ms FROM backfills
+                 WHERE queued_at_ms IS NOT NULL AND finished_at_ms IS NULL
+                 ORDER BY window_from, window_to, id",
+            )
+            .at(&self.location)?;
+        let rows = collect(
+            &self.location,
+            &mut statement,
+            [],
+            "backfills",
+            |reader| {
+                let users: Option<Vec<String>> = reader.opt_json(4, "users")?;
+                let users = users
+                    .map(|ids| {
+                        ids.into_iter()
+                            .map(|id| {
+                                UserId::new(id).map_err(|err| reader.decode_error("users", err))
+                            })
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .transpose()?;
+                Ok((
+                    reader.int(0, "id")?,
+                    BackfillKey {
+                        from: reader.date(1, "window_from")?,
+                        to: reader.date(2, "window_to")?,
+                        users_hash: reader.text(3, "users_hash")?,
+                    },
+                    users,
+                    reader.instant(5, "queued_at_ms")?,
+                ))
+            },
+        )?;
+        rows.into_iter()
+            .map(|(id, key, users, queued_at)| {
+                Ok(QueuedBackfill {
+                    state: BackfillState {
+                        id,
+                        key,
+                        done: self.backfill_chunks(id)?,
+                        resumed: true,
+                    },
+                    users,
+                    queued_at,
+                })
+            })
+            .collect()
+    }
+
     /// Creates the backfill `key`, or returns the existing one with its finished chunks.
     pub(crate) fn backfill_start_or_resume(
         &mut self,
@@ -236,6 +355,45 @@ mod tests {
                 .done
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn the_queue_keeps_users_and_finished_chunks_oldest_range_first_until_finished() {
+        let mut store = store();
+        let at = chrono::DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let run_id = store.begin_run(&new_run(day(1), day(7))).unwrap();
+        let later = BackfillKey::new(day(8), day(14), None);
+        let users = [user("0042"), user("a")];
+        let earlier = BackfillKey::new(day(1), day(7), Some(&users));
+        store.backfill_enqueue(&later, None, at).unwrap();
+        let queued = store.backfill_enqueue(&earlier, Some(&users), at).unwrap();
+        store
+            .backfill_chunk_done(queued.id, day(1), day(7), run_id)
+            .unwrap();
+        // Queuing again keeps the first queuing time and the finished chunks.
+        store
+            .backfill_enqueue(&earlier, Some(&users), at + chrono::Duration::days(1))
+            .unwrap();
+
+        let queue = store.queued_backfills().unwrap();
+        assert_eq!(queue.len(), 2);
+        assert_eq!(queue[0].state.key, earlier);
+        assert_eq!(queue[0].users.as_deref(), Some(&users[..]));
+        assert_eq!(queue[0].queued_at, at);
+        assert!(queue[0].state.is_done(day(1), day(7)));
+        assert_eq!(queue[1].state.key, later);
+        assert_eq!(queue[1].users, None);
+
+        store.backfill_queue_finished(queue[0].state.id, at).unwrap();
+        assert!(store.backfill_unqueue(&later).unwrap());
+        assert!(!store.backfill_unqueue(&later).unwrap());
+        assert!(!store.backfill_unqueue(&earlier).unwrap(), "finished");
+        assert!(store.queued_backfills().unwrap().is_empty());
+        // A backfill never queued is not on the queue.
+        store
+            .backfill_start_or_resume(&BackfillKey::new(day(15), day(21), None))
+            .unwrap();
+        assert!(store.queued_backfills().unwrap().is_empty());
     }
 
     #[test]

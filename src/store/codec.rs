@@ -63,7 +63,7 @@ impl<'r, 's> Reader<'r, 's> {
         Reader { row, table }
     }
 
-    fn decode_error(&self, column: &'static str, detail: impl ToString) -> Error {
+    pub(crate) fn decode_error(&self, column: &'static str, detail: impl ToString) -> Error {
         Error::Decode {
             table: self.table,
             column,
