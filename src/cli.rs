@@ -9,6 +9,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::report::ReportFormat;
 use crate::telemetry::LogFormat;
 
+/// Where the configuration is read from (and `init` writes it) unless `--config` says otherwise.
+pub(crate) const DEFAULT_CONFIG: &str = "dingtalk-reconcile.toml";
+
 /// Keeps an attendance ledger in step with DingTalk 补卡 approvals, inside the monthly API quota.
 #[derive(Debug, Parser)]
 #[command(name = "dingtalk-reconcile", version, about, max_term_width = 100)]
@@ -24,7 +27,7 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Configuration file (also accepted after the command).
-    #[arg(long, value_name = "FILE", default_value = "dingtalk-reconcile.toml")]
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
     pub(crate) config: PathBuf,
     /// Evaluate as if now were this instant (RFC 3339), for replays and tests (also accepted after
     /// the commands that use it; not with `daemon`).
@@ -150,12 +153,20 @@ pub(crate) struct BackfillArgs {
     /// Spend at most this many metered calls.
     #[arg(long, value_name = "N")]
     pub(crate) max_calls: Option<u64>,
-    /// Start even if the estimate exceeds what is left of the month's budget.
+    /// Start even if the estimate exceeds what the month's nightly runs leave spare.
     #[arg(long)]
     pub(crate) yes: bool,
     /// Continue the unfinished backfill of the same range.
     #[arg(long)]
     pub(crate) resume: bool,
+    /// Do not run it now: queue it, and the nightly runs (`run`, `daemon`) work through it out
+    /// of each night's spare budget, oldest work dates first; `status` shows its progress.
+    #[arg(long, conflicts_with_all = ["max_calls", "yes", "resume", "report", "unqueue"])]
+    pub(crate) queue: bool,
+    /// Take the queued backfill of this range (and --users) off the queue; the chunks it
+    /// finished stay, so --resume or --queue later goes on from them.
+    #[arg(long, conflicts_with_all = ["max_calls", "yes", "resume", "report"])]
+    pub(crate) unqueue: bool,
     /// Print the report on stdout when done.
     #[arg(long)]
     pub(crate) report: bool,
@@ -235,7 +246,7 @@ pub(crate) struct SinkReplayArgs {
 #[derive(Debug, Args)]
 pub(crate) struct InitArgs {
     /// Where to write it.
-    #[arg(long, value_name = "FILE", default_value = "dingtalk-reconcile.toml")]
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG)]
     pub(crate) output: PathBuf,
 }
 

@@ -159,6 +159,74 @@ pub(crate) fn surplus(remaining: u64, essential_per_night: u64, later_nights: u3
     remaining.saturating_sub(essential_per_night.saturating_mul(u64::from(later_nights)))
 }
 
+/// What the month's nightly runs still need and what the budget leaves beyond it: the basis of
+/// a backfill's pre-start check and of a queued backfill's share of a night.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub(crate) struct Outlook {
+    /// The month's budget.
+    pub(crate) budget: u64,
+    /// What is left of it.
+    pub(crate) remaining: u64,
+    /// Nightly runs left in the month, tonight's included.
+    pub(crate) nights: u32,
+    /// What those nightly runs are expected to need (their essential work, with headroom).
+    pub(crate) nightly_need: u64,
+    /// What is left beyond that need: what a backfill may spend without starving them.
+    pub(crate) spare: u64,
+}
+
+impl Outlook {
+    /// From the month's `budget`, what is `remaining` of it, the `nights` left and the spare
+    /// the planner computes for tonight (the remaining budget less its reserve for every night
+    /// left, tonight's included).
+    pub(crate) fn new(budget: u64, remaining: u64, nights: u32, spare: u64) -> Outlook {
+        let spare = spare.min(remaining);
+        Outlook {
+            budget,
+            remaining,
+            nights,
+            nightly_need: remaining - spare,
+            spare,
+        }
+    }
+
+    /// What one night's essential work is expected to need.
+    pub(crate) fn per_night(&self) -> u64 {
+        self.nightly_need.div_ceil(u64::from(self.nights.max(1)))
+    }
+
+    /// What a whole month of `days` leaves beyond its nightly runs' need, at this night's need.
+    pub(crate) fn spare_per_month(&self, days: u32) -> u64 {
+        self.budget
+            .saturating_sub(self.per_night().saturating_mul(u64::from(days)))
+    }
+
+    /// The local date of the night a queued backfill of `cost` more calls is expected to
+    /// finish, starting `today`: tonight when the spare covers it, else the first night of the
+    /// month whose budget completes it (each month's spare is free on its first night). `None`
+    /// when the budget leaves no month any spare at this pace. Calls the nightly runs leave
+    /// unspent within a month are not counted, so the date errs late.
+    pub(crate) fn queue_finish(&self, cost: u64, today: NaiveDate) -> Option<NaiveDate> {
+        if cost <= self.spare {
+            return Some(today);
+        }
+        let mut left = cost - self.spare;
+        let mut month = YearMonth::of_date(today);
+        for _ in 0..120 {
+            month = month.next();
+            let spare = self.spare_per_month(month.last_day().day());
+            if spare == 0 {
+                return None;
+            }
+            if left <= spare {
+                return Some(month.first_day());
+            }
+            left -= spare;
+        }
+        None
+    }
+}
+
 /// Metered calls one `attendance/list` traversal costs: one batch of at most 50 users and 7
 /// days, `expected_rows` rows in it; one page per 50 rows, and at least one call even when the
 /// batch returns nothing.
@@ -182,6 +250,31 @@ mod tests {
         DateTime::parse_from_rfc3339(raw)
             .unwrap()
             .with_timezone(&Utc)
+    }
+
+    fn day(raw: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(raw, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn a_queued_backfill_finishes_tonight_when_the_spare_covers_it_else_on_a_month_s_first_night() {
+        // 4,000 budget, 1,000 used, 20 nights left needing 40 each: 2,200 spare tonight.
+        let outlook = Outlook::new(4_000, 3_000, 20, 2_200);
+        assert_eq!(outlook.nightly_need, 800);
+        assert_eq!(outlook.per_night(), 40);
+        let today = day("2026-11-11");
+        assert_eq!(outlook.queue_finish(2_200, today), Some(today));
+        // December leaves 4,000 - 31 × 40 = 2,760 spare; January 2,760 as well.
+        assert_eq!(outlook.spare_per_month(31), 2_760);
+        assert_eq!(outlook.queue_finish(2_201, today), Some(day("2026-12-01")));
+        assert_eq!(outlook.queue_finish(4_960, today), Some(day("2026-12-01")));
+        assert_eq!(outlook.queue_finish(4_961, today), Some(day("2027-01-01")));
+        // A budget the nightly runs need whole never finishes a queue.
+        let starved = Outlook::new(1_000, 1_000, 20, 0);
+        assert_eq!(starved.queue_finish(1, today), None);
+        assert_eq!(starved.queue_finish(0, today), Some(today));
+        // A spare above what is left (a stale plan) is capped.
+        assert_eq!(Outlook::new(100, 50, 3, 80).spare, 50);
     }
 
     #[test]

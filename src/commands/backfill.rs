@@ -74,6 +74,12 @@ pub(crate) async fn backfill(global: &GlobalArgs, args: BackfillArgs) -> anyhow:
     let as_of = clock.now();
     let tz = job.config.timezone;
     check_range(args.from, args.to, quota::local_date(as_of, tz))?;
+    if args.unqueue {
+        return unqueue(&mut job, &args, users);
+    }
+    if args.queue {
+        return enqueue(&mut job, &args, users, as_of).await;
+    }
     // SIGINT/SIGTERM: the chunk in progress makes no further DingTalk call and is recorded
     // partial, no further chunk starts, the checkpoint stays resumable. Listened for before the
     // lock is taken, so no signal finds the lock held and nobody to release it.
@@ -86,7 +92,7 @@ pub(crate) async fn backfill(global: &GlobalArgs, args: BackfillArgs) -> anyhow:
         }
     };
     let (from, to) = (args.from, args.to);
-    let options = args.into_options();
+    let options = args.into_options(&global.config);
     let result = run_backfill(&mut job, &lock, from, to, users, &options, as_of, &stop).await;
     watcher.abort();
     unlock(lock);
@@ -127,6 +133,8 @@ pub(crate) async fn backfill(global: &GlobalArgs, args: BackfillArgs) -> anyhow:
 }
 
 pub(crate) struct BackfillOptions {
+    /// The command line that queues this backfill instead, for the refusal to propose.
+    pub(crate) queue_command: Option<String>,
     pub(crate) max_calls: Option<u64>,
     pub(crate) yes: bool,
     pub(crate) resume: bool,
@@ -135,8 +143,9 @@ pub(crate) struct BackfillOptions {
 }
 
 impl BackfillArgs {
-    fn into_options(self) -> BackfillOptions {
+    fn into_options(self, config: &std::path::Path) -> BackfillOptions {
         BackfillOptions {
+            queue_command: Some(self.queue_command(config)),
             max_calls: self.max_calls,
             yes: self.yes,
             resume: self.resume,
@@ -144,6 +153,81 @@ impl BackfillArgs {
             format: self.format,
         }
     }
+}
+
+impl BackfillArgs {
+    /// `dingtalk-reconcile [--config FILE] backfill --from --to [--users] --queue`.
+    fn queue_command(&self, config: &std::path::Path) -> String {
+        let mut line = "dingtalk-reconcile".to_owned();
+        if config != std::path::Path::new(crate::cli::DEFAULT_CONFIG) {
+            line.push_str(&format!(
+                " --config {}",
+                report::escape::plain(&config.display().to_string())
+            ));
+        }
+        line.push_str(&format!(" backfill --from {} --to {}", self.from, self.to));
+        if let Some(users) = &self.users {
+            line.push_str(&format!(
+                " --users {}",
+                report::escape::plain(&users.join(","))
+            ));
+        }
+        line.push_str(" --queue");
+        line
+    }
+}
+
+/// `backfill --queue`: records the range for the nightly runs, says what it will cost and when
+/// it is expected to finish. Calls nothing metered.
+async fn enqueue(
+    job: &mut Job,
+    args: &BackfillArgs,
+    users: Option<Vec<UserId>>,
+    as_of: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Outcome> {
+    let key = BackfillKey::new(args.from, args.to, users.as_deref());
+    let done = job.store.backfill_start_or_resume(&key)?;
+    let todo = super::queue::chunks_to_do(args.from, args.to, |from, to| done.is_done(from, to));
+    let estimate = estimate_cost(job, &todo, &users, as_of).await?;
+    let outlook = super::queue::outlook(job, as_of).await?;
+    job.store
+        .backfill_enqueue(&key, users.as_deref(), estimate, as_of)?;
+    let finish = outlook.queue_finish(estimate, super::queue::next_night(job, as_of));
+    crate::telemetry::say(&report::plan::backfill_queued(
+        args.from,
+        args.to,
+        todo.len(),
+        estimate,
+        &outlook,
+        finish,
+    ));
+    Ok(Outcome::Done)
+}
+
+/// `backfill --unqueue`: takes the range off the queue; its finished chunks stay.
+fn unqueue(
+    job: &mut Job,
+    args: &BackfillArgs,
+    users: Option<Vec<UserId>>,
+) -> anyhow::Result<Outcome> {
+    let key = BackfillKey::new(args.from, args.to, users.as_deref());
+    if !job.store.backfill_unqueue(&key)? {
+        return Err(anyhow::Error::new(ExitKind::Failed).context(format!(
+            "no queued backfill of {} .. {}{}: `status` lists the queue",
+            args.from,
+            args.to,
+            if users.is_some() {
+                " for these users"
+            } else {
+                ""
+            }
+        )));
+    }
+    crate::telemetry::say(&format!(
+        "backfill {} .. {} taken off the queue; the chunks it finished stay (--resume or --queue goes on from them)",
+        args.from, args.to
+    ));
+    Ok(Outcome::Done)
 }
 
 pub(crate) struct BackfillEnd {
@@ -190,8 +274,7 @@ pub(crate) async fn run_backfill(
 
     let estimate = estimate_cost(job, &todo, &users, as_of).await?;
     let month = YearMonth::of(as_of, tz).to_string();
-    let used = job.store.month_usage(&month)?.metered;
-    let left = job.config.quota.monthly_budget.saturating_sub(used);
+    let outlook = super::queue::outlook(job, as_of).await?;
     crate::telemetry::say(&report::plan::backfill_estimate(
         &report::plan::BackfillEstimate {
             from,
@@ -199,14 +282,20 @@ pub(crate) async fn run_backfill(
             chunks_to_do: todo.len(),
             chunks: chunks(from, to).len(),
             estimate,
-            left,
-            budget: job.config.quota.monthly_budget,
+            outlook,
             month: &month,
         },
     ));
-    if estimate > left && options.max_calls.is_none() && !options.yes {
-        return Err(anyhow::Error::new(ExitKind::Failed)
-            .context(report::plan::backfill_refusal(estimate, left)));
+    if estimate > outlook.spare && options.max_calls.is_none() && !options.yes {
+        let finish = outlook.queue_finish(estimate, super::queue::next_night(job, as_of));
+        let queue = options.queue_command.clone().unwrap_or_else(|| {
+            format!("dingtalk-reconcile backfill --from {from} --to {to} --queue")
+        });
+        return Err(
+            anyhow::Error::new(ExitKind::Failed).context(report::plan::backfill_refusal(
+                estimate, &outlook, &queue, finish,
+            )),
+        );
     }
 
     let progress = progress_bar(todo.len());
@@ -329,7 +418,7 @@ fn only_items_failed(summary: &crate::reconcile::RunSummary) -> bool {
 }
 
 /// The cost of the chunks still to do: a dry-run plan of their whole range.
-async fn estimate_cost(
+pub(crate) async fn estimate_cost(
     job: &Job,
     todo: &[(NaiveDate, NaiveDate)],
     users: &Option<Vec<UserId>>,
@@ -402,14 +491,62 @@ pub(crate) async fn plan(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<
         .map_err(|error| run_error(error).context("cannot plan the run"))?;
     let month = YearMonth::of(as_of, job.config.timezone).to_string();
     let used = job.store.month_usage(&month)?.metered;
-    print_stdout(&report::plan::render_plan(
+    let mut text = report::plan::render_plan(
         &plan,
         &request,
         job.config.quota.monthly_budget,
         used,
         &month,
-    ))?;
+    );
+    if matches!(request.kind, RunKind::Nightly) {
+        text.push_str(&queue_plan(&job, &plan, as_of).await?);
+    }
+    print_stdout(&text)?;
     Ok(Outcome::Done)
+}
+
+/// The `plan` of a nightly run: tonight's share of the queued backfills (the spare the plan
+/// leaves after its own optional work) and the chunks it would take, in order, while their
+/// estimates fit.
+async fn queue_plan(
+    job: &Job,
+    plan: &crate::reconcile::Plan,
+    as_of: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<String> {
+    let queue = job.store.queued_backfills()?;
+    if queue.is_empty() {
+        return Ok(String::new());
+    }
+    let optional: u64 = plan
+        .items
+        .iter()
+        .filter(|item| plan.is_optional(item))
+        .map(crate::reconcile::PlanItem::estimated_calls)
+        .sum();
+    let share = plan.surplus.saturating_sub(optional);
+    let mut left = share;
+    let mut lines = Vec::new();
+    'queue: for queued in &queue {
+        let (from, to) = (queued.state.key.from, queued.state.key.to);
+        for (chunk_from, chunk_to) in
+            super::queue::chunks_to_do(from, to, |f, t| queued.state.is_done(f, t))
+        {
+            let estimate =
+                estimate_cost(job, &[(chunk_from, chunk_to)], &queued.users, as_of).await?;
+            let fits = estimate + estimate / 4 <= left;
+            lines.push(report::plan::QueuedChunk {
+                from: chunk_from,
+                to: chunk_to,
+                estimate,
+                tonight: fits,
+            });
+            if !fits {
+                break 'queue;
+            }
+            left -= estimate;
+        }
+    }
+    Ok(report::plan::queue_plan(share, queue.len(), &lines))
 }
 
 #[cfg(test)]

@@ -87,7 +87,7 @@ pub async fn tick(
         // A closed channel means the daemon is gone: stop too.
         let _ = cancel.wait_for(|stopping| *stopping).await;
     };
-    match job.execute_until(request, stop).await {
+    match job.execute_nightly_until(request, stop).await {
         Ok(executed) => match executed.summary.outcome {
             RunOutcome::Done => TickOutcome::Done,
             RunOutcome::Partial => TickOutcome::Partial,

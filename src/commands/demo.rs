@@ -144,6 +144,7 @@ async fn backfill_month(job: &mut Job, month: &DemoMonth) -> anyhow::Result<()> 
     let stop = crate::dingtalk::StopFlag::new();
     let lock = job.lock(&stop)?;
     let options = BackfillOptions {
+        queue_command: None,
         max_calls: None,
         yes: true,
         resume: false,

@@ -170,7 +170,56 @@ fn collect_status(
         },
         pending_approvals: store.unresolved_approvals()?.len() as u64,
         sink_backlog: store.outbox_backlog()?,
+        queue: queue_status(store, as_of, tz, pace.remaining, &nightly)?,
     })
+}
+
+/// The queued backfills' progress and expected finish, `remaining` calls left of the month's
+/// budget. The nights' need is what the nightly
+/// runs are projected to spend by month end at their pace so far (read from the store alone:
+/// `status` asks DingTalk nothing); each backfill finishes after those before it.
+fn queue_status(
+    store: &Store,
+    as_of: DateTime<Utc>,
+    tz: Tz,
+    remaining: u64,
+    nightly: &quota::Pace,
+) -> anyhow::Result<Vec<report::QueueStatus>> {
+    let queue = store.queued_backfills()?;
+    let need = nightly.projected.saturating_sub(nightly.used);
+    let outlook = quota::Outlook::new(
+        nightly.budget,
+        remaining,
+        quota::remaining_nightly_runs(as_of, tz),
+        remaining.saturating_sub(need),
+    );
+    let today = quota::local_date(as_of, tz);
+    let mut before = 0u64;
+    Ok(queue
+        .into_iter()
+        .map(|queued| {
+            let (from, to) = (queued.state.key.from, queued.state.key.to);
+            let chunks = crate::commands::backfill::chunks(from, to).len();
+            let chunks_done = queued.state.done.len().min(chunks);
+            let left = (chunks - chunks_done) as u64;
+            let estimated_left = match chunks_done {
+                0 => queued.estimated_calls,
+                done => queued.spent.div_ceil(done as u64) * left,
+            };
+            before += estimated_left;
+            report::QueueStatus {
+                from,
+                to,
+                users: queued.users.as_ref().map(Vec::len),
+                queued_at: queued.queued_at,
+                chunks,
+                chunks_done,
+                spent: queued.spent,
+                estimated_left,
+                expected_finish: outlook.queue_finish(before, today),
+            }
+        })
+        .collect())
 }
 
 /// `explain --user --date`: everything known about one employee-day.

@@ -104,6 +104,53 @@ impl Job {
         result
     }
 
+    /// A nightly run (`run`, a daemon tick), then, under the same lock, tonight's share of the
+    /// queued backfills ([`super::queue`]) when the run was not stopped. A queued chunk that
+    /// fails is logged and left for a later night: the night's outcome is the nightly run's.
+    pub(crate) async fn execute_nightly_until(
+        &mut self,
+        request: RunRequest,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<Executed> {
+        let (flag, watcher) = stop_flag_raised_by(stop);
+        let result = match self.lock(&flag) {
+            Ok(lock) => {
+                let result = self.execute_locked(&request, &lock, &flag).await;
+                if let Ok(executed) = &result {
+                    self.work_through_queue(executed, &request, &lock, &flag)
+                        .await;
+                }
+                unlock(lock);
+                result
+            }
+            Err(error) => Err(error),
+        };
+        watcher.abort();
+        result
+    }
+
+    async fn work_through_queue(
+        &mut self,
+        nightly: &Executed,
+        request: &RunRequest,
+        lock: &RunLock,
+        stop: &StopFlag,
+    ) {
+        let summary = &nightly.summary;
+        let stopped = summary.stopped.is_some() || stop.is_raised();
+        if stopped || matches!(summary.outcome, RunOutcome::Failed | RunOutcome::Abandoned) {
+            return;
+        }
+        let worked = super::queue::work_through(self, lock, stop, request.as_of).await;
+        if let Err(error) = worked {
+            tracing::warn!(error = %format!("{error:#}"), "queued backfill: tonight's share stopped; it goes on on a later night");
+        }
+        // The metrics file speaks for the night: its nightly run, not the last queued chunk.
+        if let Some(path) = &self.config.metrics.textfile {
+            self.write_metrics(path, &nightly.report);
+        }
+    }
+
     /// Takes the run lock (exit code 75 when another live run holds it); it is released when
     /// the guard is dropped. Its heartbeat is renewed in the background while the guard lives;
     /// if the lock is found taken over meanwhile, `stop` is raised: no further DingTalk call.
@@ -403,7 +450,7 @@ pub(crate) async fn nightly(global: &GlobalArgs, args: RunArgs) -> anyhow::Resul
         dry_run: false,
         trigger: "cli".into(),
     };
-    let executed = job.execute_until(request, stop_signal()).await?;
+    let executed = job.execute_nightly_until(request, stop_signal()).await?;
     if args.report {
         let text = report::render(&executed.report, args.format, &job.render_options());
         super::print_stdout(&text)?;

@@ -17,6 +17,7 @@ mod demo;
 mod init;
 mod inspect;
 mod job;
+mod queue;
 mod sink;
 
 use anyhow::Context;

@@ -65,7 +65,7 @@ use crate::report::DeferredLine;
 pub use crate::store::RunOutcome;
 pub(crate) use explain::Explanation;
 pub use explain::explain;
-pub(crate) use plan::Plan;
+pub(crate) use plan::{Plan, PlanItem};
 pub use recorder::StoreRecorder;
 pub use run::run_once;
 pub(crate) use run::{plan_run, run_once_until};

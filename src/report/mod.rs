@@ -45,7 +45,7 @@ pub(crate) mod fixture;
 pub(crate) use escape::json as json_safe;
 pub(crate) use explain::render_explanation;
 pub(crate) use format::{RenderOptions, ReportFormat, render};
-pub(crate) use status::{LockStatus, QuotaStatus, RunStatus, Status, render_status};
+pub(crate) use status::{LockStatus, QueueStatus, QuotaStatus, RunStatus, Status, render_status};
 
 /// Version of the JSON report contract.
 pub(crate) const REPORT_SCHEMA: u32 = 1;

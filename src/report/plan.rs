@@ -7,6 +7,7 @@
 use chrono::NaiveDate;
 
 use super::escape::shown;
+use crate::quota::Outlook;
 use crate::reconcile::{Plan, RunRequest};
 
 /// The plan as text: one line per item with its estimated metered cost.
@@ -75,12 +76,13 @@ pub(crate) struct BackfillEstimate<'a> {
     pub(crate) chunks_to_do: usize,
     pub(crate) chunks: usize,
     pub(crate) estimate: u64,
-    pub(crate) left: u64,
-    pub(crate) budget: u64,
+    /// The month's budget, what is left, what its nightly runs need, what is spare.
+    pub(crate) outlook: Outlook,
     pub(crate) month: &'a str,
 }
 
-/// One line: the range, the chunks left, the estimated cost and the budget left this month.
+/// One line: the range, the chunks left, the estimated cost, the budget left this month and
+/// how much of it the month's nightly runs still need.
 pub(crate) fn backfill_estimate(estimate: &BackfillEstimate<'_>) -> String {
     let BackfillEstimate {
         from,
@@ -88,24 +90,149 @@ pub(crate) fn backfill_estimate(estimate: &BackfillEstimate<'_>) -> String {
         chunks_to_do,
         chunks,
         estimate,
-        left,
-        budget,
+        outlook,
         month,
     } = *estimate;
     format!(
-        "backfill {from} .. {to}: {chunks_to_do} of {chunks} chunks to do, estimated cost {estimate} metered calls; {left} of the {budget} budget left in {month}"
+        "backfill {from} .. {to}: {chunks_to_do} of {chunks} chunks to do, estimated cost {estimate} metered calls; \
+         {left} of the {budget} budget left in {month}, the month's {nights} nightly runs need about {need} of it: {spare} spare",
+        left = outlook.remaining,
+        budget = outlook.budget,
+        nights = outlook.nights,
+        need = outlook.nightly_need,
+        spare = outlook.spare,
     )
 }
 
-/// Why a backfill past the month's budget did not start, and the two ways to start it. Neither
-/// goes past the budget: a backfill's allowance is what is left of the month's budget (and at
-/// most N with `--max-calls N`), so it stops there and stays resumable.
-pub(crate) fn backfill_refusal(estimate: u64, left: u64) -> String {
+/// Why a backfill that would eat into what the month's nightly runs need did not start, and the
+/// ways to go on: queue it (`queue`: the command line that does, and the night it would finish
+/// by), or start it bounded. Neither `--max-calls` nor `--yes` goes past the budget: a
+/// backfill's allowance is what is left of the month's budget (at most N with `--max-calls N`),
+/// so it stops there and stays resumable.
+pub(crate) fn backfill_refusal(
+    estimate: u64,
+    outlook: &Outlook,
+    queue: &str,
+    finish: Option<NaiveDate>,
+) -> String {
+    let why = if estimate > outlook.remaining {
+        format!(
+            "the backfill would cost about {estimate} metered calls but only {} are left of this month's budget",
+            outlook.remaining
+        )
+    } else {
+        format!(
+            "the backfill would cost about {estimate} metered calls and leave this month's {} nightly runs short: \
+             {} are left, the nightly runs need about {} of them, {} are spare",
+            outlook.nights, outlook.remaining, outlook.nightly_need, outlook.spare
+        )
+    };
+    let finish = match finish {
+        Some(date) => format!("expected to finish with the night of {date}"),
+        None => "though at this budget the nights leave nothing spare to finish it".to_owned(),
+    };
     format!(
-        "the backfill would cost about {estimate} metered calls but only {left} are left of this month's budget: \
-         pass --max-calls N to spend at most N now, or --yes to start anyway and spend what is left; \
-         either way it stops at the budget and the rest stays resumable with --resume"
+        "{why}. Queue it instead with `{queue}`: the nightly runs work through it out of each night's spare \
+         budget, oldest work dates first ({finish}). Or pass --max-calls N to spend at most N now, or --yes \
+         to start anyway and spend what is left; either way it stops at the budget and the rest stays \
+         resumable with --resume"
     )
+}
+
+/// What `backfill --queue` says once the range is on the queue.
+pub(crate) fn backfill_queued(
+    from: NaiveDate,
+    to: NaiveDate,
+    chunks_to_do: usize,
+    estimate: u64,
+    outlook: &Outlook,
+    finish: Option<NaiveDate>,
+) -> String {
+    let finish = match finish {
+        Some(date) => format!("expected to finish with the night of {date}"),
+        None => "at this budget the nightly runs leave nothing spare: it waits until the budget is raised".to_owned(),
+    };
+    format!(
+        "queued backfill {from} .. {to}: {chunks_to_do} chunk(s) to do, estimated cost {estimate} metered calls; \
+         the nightly runs work through it out of each night's spare budget ({spare} spare this month now), {finish}. \
+         `status` shows its progress; --unqueue takes it off the queue",
+        spare = outlook.spare,
+    )
+}
+
+/// Before a night works through the queue: tonight's share.
+pub(crate) fn queue_share(share: u64, queued: usize) -> String {
+    format!(
+        "queued backfills: {queued} on the queue, tonight's share {share} metered calls (what the month's nightly runs do not need)"
+    )
+}
+
+/// A queued chunk done (or not) tonight.
+pub(crate) fn queue_chunk_line(
+    chunk_from: NaiveDate,
+    chunk_to: NaiveDate,
+    outcome: &str,
+    corrections: u64,
+    calls: u64,
+    share_left: u64,
+) -> String {
+    format!(
+        "queued backfill chunk {chunk_from} .. {chunk_to}: {outcome}, {corrections} correction(s), \
+         {calls} metered call(s); {share_left} of tonight's share left"
+    )
+}
+
+/// The next queued chunk does not fit what is left of tonight's share.
+pub(crate) fn queue_waits(
+    chunk_from: NaiveDate,
+    chunk_to: NaiveDate,
+    estimate: u64,
+    share: u64,
+) -> String {
+    format!(
+        "queued backfill: the next chunk {chunk_from} .. {chunk_to} (estimated {estimate} metered calls) \
+         waits for a later night ({share} of tonight's share left)"
+    )
+}
+
+/// One queued chunk in a nightly `plan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QueuedChunk {
+    pub(crate) from: NaiveDate,
+    pub(crate) to: NaiveDate,
+    pub(crate) estimate: u64,
+    /// Whether it fits what is left of tonight's share.
+    pub(crate) tonight: bool,
+}
+
+/// The queue section of a nightly `plan`: tonight's share and the chunks in order.
+pub(crate) fn queue_plan(share: u64, queued: usize, chunks: &[QueuedChunk]) -> String {
+    use std::fmt::Write;
+    let mut out = format!(
+        "\nqueued backfills ({queued}): tonight's share about {share} metered calls, after the run above \
+         (what the month's nightly runs do not need)\n"
+    );
+    for chunk in chunks {
+        let _ = writeln!(
+            out,
+            "{:>6}  {:<16} {} .. {}{}",
+            chunk.estimate,
+            "queued chunk",
+            chunk.from,
+            chunk.to,
+            if chunk.tonight {
+                ""
+            } else {
+                "  (waits for a later night)"
+            }
+        );
+    }
+    out
+}
+
+/// A queued backfill whose last chunk finished.
+pub(crate) fn queue_finished(from: NaiveDate, to: NaiveDate) -> String {
+    format!("queued backfill {from} .. {to}: finished, taken off the queue")
 }
 
 /// Where a backfill stopped and how to continue it.
@@ -220,31 +347,45 @@ mod tests {
     }
 
     #[test]
-    fn the_estimate_names_range_chunks_cost_and_what_is_left() {
+    fn the_estimate_names_range_chunks_cost_and_what_the_nights_need() {
         let line = backfill_estimate(&BackfillEstimate {
             from: day("2026-10-01"),
             to: day("2026-10-31"),
             chunks_to_do: 3,
             chunks: 5,
             estimate: 362,
-            left: 3100,
-            budget: 4000,
+            outlook: Outlook::new(4000, 3100, 29, 2520),
             month: "2026-11",
         });
         assert_eq!(
             line,
-            "backfill 2026-10-01 .. 2026-10-31: 3 of 5 chunks to do, estimated cost 362 metered calls; 3100 of the 4000 budget left in 2026-11"
+            "backfill 2026-10-01 .. 2026-10-31: 3 of 5 chunks to do, estimated cost 362 metered calls; \
+             3100 of the 4000 budget left in 2026-11, the month's 29 nightly runs need about 580 of it: 2520 spare"
         );
     }
 
     #[test]
     fn a_refusal_and_a_stop_say_how_to_go_on() {
-        let refusal = backfill_refusal(900, 120);
+        let queue = "dingtalk-reconcile backfill --from 2026-10-01 --to 2026-10-31 --queue";
+        let outlook = Outlook::new(4000, 3100, 29, 2520);
+        let refusal = backfill_refusal(3000, &outlook, queue, Some(day("2026-12-01")));
         assert!(
             refusal.starts_with(
-                "the backfill would cost about 900 metered calls but only 120 are left"
-            )
+                "the backfill would cost about 3000 metered calls and leave this month's 29 nightly runs short: \
+                 3100 are left, the nightly runs need about 580 of them, 2520 are spare. Queue it instead with \
+                 `dingtalk-reconcile backfill --from 2026-10-01 --to 2026-10-31 --queue`"
+            ),
+            "{refusal}"
         );
+        assert!(refusal.contains("expected to finish with the night of 2026-12-01"));
+        let over = backfill_refusal(3200, &outlook, queue, None);
+        assert!(
+            over.starts_with(
+                "the backfill would cost about 3200 metered calls but only 3100 are left"
+            ),
+            "{over}"
+        );
+        assert!(over.contains("leave nothing spare"));
         assert!(refusal.contains("--max-calls N") && refusal.contains("--yes"));
         // `--yes` starts the backfill; the run still stops at the budget.
         assert!(!refusal.contains("past the budget"), "{refusal}");

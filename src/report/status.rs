@@ -26,6 +26,29 @@ pub(crate) struct Status {
     pub(crate) quota: QuotaStatus,
     pub(crate) pending_approvals: u64,
     pub(crate) sink_backlog: BTreeMap<String, u64>,
+    /// Queued backfills not finished yet, in the order the nightly runs work through them.
+    #[serde(default)]
+    pub(crate) queue: Vec<QueueStatus>,
+}
+
+/// One queued backfill's progress.
+#[derive(Debug, Serialize)]
+pub(crate) struct QueueStatus {
+    pub(crate) from: NaiveDate,
+    pub(crate) to: NaiveDate,
+    /// How many users it is limited to; `None`: the configured scope.
+    pub(crate) users: Option<usize>,
+    pub(crate) queued_at: DateTime<Utc>,
+    pub(crate) chunks: usize,
+    pub(crate) chunks_done: usize,
+    /// Metered calls its finished chunks spent.
+    pub(crate) spent: u64,
+    /// What the chunks left are expected to cost: the finished chunks' average when there are
+    /// any, else the estimate made when it was queued.
+    pub(crate) estimated_left: u64,
+    /// The night it is expected to finish by, at this month's nightly pace; `None` when the
+    /// budget leaves the nights nothing spare.
+    pub(crate) expected_finish: Option<NaiveDate>,
 }
 
 #[derive(Debug, Serialize)]
@@ -138,6 +161,27 @@ pub(crate) fn render_status(status: &Status, tz: Tz) -> String {
             );
         }
     }
+    for queued in &status.queue {
+        let _ = writeln!(
+            out,
+            "queued     backfill {} .. {}{} (queued {}): {} of {} chunks done, {} metered calls spent, about {} to go; {}",
+            queued.from,
+            queued.to,
+            queued
+                .users
+                .map_or_else(String::new, |users| format!(" for {users} user(s)")),
+            local(queued.queued_at),
+            queued.chunks_done,
+            queued.chunks,
+            queued.spent,
+            queued.estimated_left,
+            queued.expected_finish.map_or_else(
+                || "the nights leave nothing spare at this pace: it waits for a larger budget"
+                    .to_owned(),
+                |date| format!("expected to finish by the night of {date}"),
+            )
+        );
+    }
     let _ = writeln!(out, "\nlast runs");
     if status.runs.is_empty() {
         let _ = writeln!(out, "  none yet");
@@ -196,6 +240,7 @@ mod tests {
             },
             pending_approvals: 0,
             sink_backlog: BTreeMap::new(),
+            queue: Vec::new(),
         }
     }
 

@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
 use super::Store;
-use super::codec::{collect, date_text, ms, to_json};
+use super::codec::{collect, count, date_text, ms, to_json};
 use super::error::{Error, SqlResultExt};
 use crate::domain::UserId;
 
@@ -77,6 +77,10 @@ pub(crate) struct QueuedBackfill {
     /// The users it is limited to; `None`: the configured scope.
     pub(crate) users: Option<Vec<UserId>>,
     pub(crate) queued_at: DateTime<Utc>,
+    /// What its chunks left were estimated to cost when it was (last) queued.
+    pub(crate) estimated_calls: u64,
+    /// Metered calls its finished chunks' runs spent.
+    pub(crate) spent: u64,
 }
 
 impl Store {
@@ -86,6 +90,7 @@ impl Store {
         &mut self,
         key: &BackfillKey,
         users: Option<&[UserId]>,
+        estimated_calls: u64,
         at: DateTime<Utc>,
     ) -> Result<BackfillState, Error> {
         let state = self.backfill_start_or_resume(key)?;
@@ -98,8 +103,13 @@ impl Store {
         self.conn
             .execute(
                 "UPDATE backfills SET queued_at_ms = coalesce(queued_at_ms, ?2), users = ?3,
-                 finished_at_ms = NULL WHERE id = ?1",
-                params![state.id, ms(at), users],
+                 estimated_calls = ?4, finished_at_ms = NULL WHERE id = ?1",
+                params![
+                    state.id,
+                    ms(at),
+                    users,
+                    i64::try_from(estimated_calls).unwrap_or(i64::MAX)
+                ],
             )
             .at(&self.location)?;
         Ok(state)
@@ -141,41 +151,41 @@ impl Store {
         let mut statement = self
             .conn
             .prepare_cached(
-                "SELECT id, window_from, window_to, users_hash, users, queued_at_ms FROM backfills
-                 WHERE queued_at_ms IS NOT NULL AND finished_at_ms IS NULL
-                 ORDER BY window_from, window_to, id",
+                "SELECT b.id, b.window_from, b.window_to, b.users_hash, b.users, b.queued_at_ms,
+                        coalesce(b.estimated_calls, 0),
+                        (SELECT count(*) FROM calls c JOIN backfill_chunks k ON c.run_id = k.run_id
+                         WHERE k.backfill_id = b.id AND c.metered = 1)
+                 FROM backfills b
+                 WHERE b.queued_at_ms IS NOT NULL AND b.finished_at_ms IS NULL
+                 ORDER BY b.window_from, b.window_to, b.id",
             )
             .at(&self.location)?;
-        let rows = collect(
-            &self.location,
-            &mut statement,
-            [],
-            "backfills",
-            |reader| {
-                let users: Option<Vec<String>> = reader.opt_json(4, "users")?;
-                let users = users
-                    .map(|ids| {
-                        ids.into_iter()
-                            .map(|id| {
-                                UserId::new(id).map_err(|err| reader.decode_error("users", err))
-                            })
-                            .collect::<Result<Vec<_>, _>>()
-                    })
-                    .transpose()?;
-                Ok((
-                    reader.int(0, "id")?,
-                    BackfillKey {
-                        from: reader.date(1, "window_from")?,
-                        to: reader.date(2, "window_to")?,
-                        users_hash: reader.text(3, "users_hash")?,
-                    },
-                    users,
-                    reader.instant(5, "queued_at_ms")?,
-                ))
-            },
-        )?;
+        let rows = collect(&self.location, &mut statement, [], "backfills", |reader| {
+            let users: Option<Vec<String>> = reader.opt_json(4, "users")?;
+            let users = users
+                .map(|ids| {
+                    ids.into_iter()
+                        .map(|id| UserId::new(id).map_err(|err| reader.decode_error("users", err)))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?;
+            Ok((
+                reader.int(0, "id")?,
+                BackfillKey {
+                    from: reader.date(1, "window_from")?,
+                    to: reader.date(2, "window_to")?,
+                    users_hash: reader.text(3, "users_hash")?,
+                },
+                users,
+                reader.instant(5, "queued_at_ms")?,
+                (
+                    count(reader.int(6, "estimated_calls")?),
+                    count(reader.int(7, "spent")?),
+                ),
+            ))
+        })?;
         rows.into_iter()
-            .map(|(id, key, users, queued_at)| {
+            .map(|(id, key, users, queued_at, (estimated_calls, spent))| {
                 Ok(QueuedBackfill {
                     state: BackfillState {
                         id,
@@ -185,6 +195,8 @@ impl Store {
                     },
                     users,
                     queued_at,
+                    estimated_calls,
+                    spent,
                 })
             })
             .collect()
@@ -365,14 +377,16 @@ mod tests {
         let later = BackfillKey::new(day(8), day(14), None);
         let users = [user("0042"), user("a")];
         let earlier = BackfillKey::new(day(1), day(7), Some(&users));
-        store.backfill_enqueue(&later, None, at).unwrap();
-        let queued = store.backfill_enqueue(&earlier, Some(&users), at).unwrap();
+        store.backfill_enqueue(&later, None, 40, at).unwrap();
+        let queued = store
+            .backfill_enqueue(&earlier, Some(&users), 9, at)
+            .unwrap();
         store
             .backfill_chunk_done(queued.id, day(1), day(7), run_id)
             .unwrap();
         // Queuing again keeps the first queuing time and the finished chunks.
         store
-            .backfill_enqueue(&earlier, Some(&users), at + chrono::Duration::days(1))
+            .backfill_enqueue(&earlier, Some(&users), 5, at + chrono::Duration::days(1))
             .unwrap();
 
         let queue = store.queued_backfills().unwrap();
@@ -382,9 +396,13 @@ mod tests {
         assert_eq!(queue[0].queued_at, at);
         assert!(queue[0].state.is_done(day(1), day(7)));
         assert_eq!(queue[1].state.key, later);
+        assert_eq!(queue[0].estimated_calls, 5, "the latest estimate");
         assert_eq!(queue[1].users, None);
+        assert_eq!((queue[1].estimated_calls, queue[1].spent), (40, 0));
 
-        store.backfill_queue_finished(queue[0].state.id, at).unwrap();
+        store
+            .backfill_queue_finished(queue[0].state.id, at)
+            .unwrap();
         assert!(store.backfill_unqueue(&later).unwrap());
         assert!(!store.backfill_unqueue(&later).unwrap());
         assert!(!store.backfill_unqueue(&earlier).unwrap(), "finished");

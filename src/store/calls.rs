@@ -178,6 +178,23 @@ impl Store {
         .map(|usage| usage.metered)
     }
 
+    /// The most metered calls one of the last `nights` nightly runs (cron or daemon) that ended
+    /// `done` spent: what a night has been seen to need, scan nights included.
+    pub(crate) fn recent_nightly_peak(&self, nights: u32) -> Result<u64, Error> {
+        self.conn
+            .query_row(
+                "SELECT coalesce(max(spent), 0) FROM (
+                   SELECT (SELECT count(*) FROM calls c WHERE c.run_id = r.id AND c.metered = 1)
+                          AS spent
+                   FROM runs r WHERE r.kind IN ('run', 'daemon') AND r.outcome = 'done'
+                   ORDER BY r.id DESC LIMIT ?1)",
+                [nights],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(count)
+            .at(&self.location)
+    }
+
     /// Calls recorded for one run.
     pub(crate) fn run_calls(&self, run_id: i64) -> Result<MonthUsage, Error> {
         self.usage("WHERE run_id = ?1", [run_id])

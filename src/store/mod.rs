@@ -56,7 +56,7 @@ use rusqlite::Connection;
 pub use apply::ApplyBatch;
 pub(crate) use apply::{ApplyOutcome, Observation, ObservedChange};
 pub(crate) use approvals::{ListedApproval, StoredApproval};
-pub(crate) use backfill::{BackfillKey, QueuedBackfill};
+pub(crate) use backfill::BackfillKey;
 pub(crate) use calls::{CallLog, business_month};
 pub(crate) use error::Error;
 pub(crate) use ledger::{FindingRow, LedgerRow, StoredCorrection, StoredFinding};

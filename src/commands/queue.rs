@@ -1,0 +1,141 @@
+//! Queued backfills: `backfill --queue` records a range instead of running it; after each
+//! nightly run (`run` under cron, or a `daemon` tick) the same process, under the same run lock,
+//! works through the queue out of what the month's budget leaves beyond its nightly runs' need
+//! (the planner's surplus), oldest work dates first, one 7-day chunk at a time. A chunk starts
+//! only when its estimate fits what is left of tonight's share, and runs capped at that share,
+//! so the nightly runs are never starved; a chunk cut short is done again on a later night.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::commands::backfill::{chunks, estimate_cost};
+use crate::commands::job::{Job, run_error};
+use crate::dingtalk::StopFlag;
+use crate::domain::UserId;
+use crate::quota::{self, Outlook, YearMonth};
+use crate::reconcile::{RunKind, RunOutcome, RunRequest, plan_run};
+use crate::report;
+use crate::store::RunLock;
+
+/// The month's outlook as of `as_of`: what is left of the budget, what the nightly runs still
+/// need (the reserve of a dry-run plan of tonight's run — nothing metered is called — or, when
+/// larger, the most a recent night spent for each night left) and what is spare.
+pub(crate) async fn outlook(job: &Job, as_of: DateTime<Utc>) -> anyhow::Result<Outlook> {
+    let request = RunRequest {
+        kind: RunKind::Nightly,
+        as_of,
+        max_calls: None,
+        dry_run: true,
+        trigger: "plan".into(),
+    };
+    let plan = plan_run(&job.store, &job.client, &job.settings, &request)
+        .await
+        .map_err(|error| run_error(error).context("cannot plan the month's nightly runs"))?;
+    let tz = job.config.timezone;
+    let used = job
+        .store
+        .month_usage(&YearMonth::of(as_of, tz).to_string())?
+        .metered;
+    let budget = job.config.quota.monthly_budget;
+    let remaining = budget.saturating_sub(used);
+    let nights = quota::remaining_nightly_runs(as_of, tz);
+    // The planner's reserve is an estimate; what the last week's nights were seen to spend at
+    // most (a scan night's peak) is evidence. The larger need wins.
+    let peak = job.store.recent_nightly_peak(RECENT_NIGHTS)?;
+    let spare = plan
+        .surplus
+        .min(remaining.saturating_sub(peak.saturating_mul(u64::from(nights))));
+    Ok(Outlook::new(budget, remaining, nights, spare))
+}
+
+/// How many recent nightly runs show what a night needs.
+const RECENT_NIGHTS: u32 = 7;
+
+/// The local date of the next nightly run after `as_of` on the configured schedule (the date
+/// of `as_of` when the schedule cannot say).
+pub(crate) fn next_night(job: &Job, as_of: DateTime<Utc>) -> NaiveDate {
+    let tz = job.config.timezone;
+    crate::config::parse_cron(&job.config.schedule.cron)
+        .ok()
+        .and_then(|cron| {
+            cron.find_next_occurrence(&as_of.with_timezone(&tz), false)
+                .ok()
+        })
+        .map_or_else(|| quota::local_date(as_of, tz), |at| at.date_naive())
+}
+
+/// The chunks of a queued or queueable range not done yet.
+pub(crate) fn chunks_to_do(
+    from: NaiveDate,
+    to: NaiveDate,
+    done: impl Fn(NaiveDate, NaiveDate) -> bool,
+) -> Vec<(NaiveDate, NaiveDate)> {
+    chunks(from, to)
+        .into_iter()
+        .filter(|(chunk_from, chunk_to)| !done(*chunk_from, *chunk_to))
+        .collect()
+}
+
+/// Tonight's share of the queue, after tonight's nightly run, under the lock it held: chunks
+/// of the queued backfills in date order while their estimates fit what is left of the share.
+/// Says one line per chunk; a queued backfill whose last chunk is done leaves the queue.
+pub(crate) async fn work_through(
+    job: &mut Job,
+    lock: &RunLock,
+    stop: &StopFlag,
+    as_of: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let queue = job.store.queued_backfills()?;
+    if queue.is_empty() {
+        return Ok(());
+    }
+    let mut share = outlook(job, as_of).await?.spare;
+    crate::telemetry::say(&report::plan::queue_share(share, queue.len()));
+    for queued in queue {
+        let (from, to) = (queued.state.key.from, queued.state.key.to);
+        let users: Option<Vec<UserId>> = queued.users.clone();
+        for (chunk_from, chunk_to) in chunks_to_do(from, to, |f, t| queued.state.is_done(f, t)) {
+            if stop.is_raised() {
+                return Ok(());
+            }
+            let estimate = estimate_cost(job, &[(chunk_from, chunk_to)], &users, as_of).await?;
+            // A quarter on top: a chunk cut short by the share is paid for and done again.
+            if estimate + estimate / 4 > share {
+                crate::telemetry::say(&report::plan::queue_waits(
+                    chunk_from, chunk_to, estimate, share,
+                ));
+                return Ok(());
+            }
+            let request = RunRequest {
+                kind: RunKind::Backfill {
+                    from: chunk_from,
+                    to: chunk_to,
+                    users: users.clone(),
+                },
+                as_of,
+                max_calls: Some(share),
+                dry_run: false,
+                trigger: "queue".into(),
+            };
+            let summary = job.execute_locked(&request, lock, stop).await?.summary;
+            share = share.saturating_sub(summary.metered_calls);
+            crate::telemetry::say(&report::plan::queue_chunk_line(
+                chunk_from,
+                chunk_to,
+                summary.outcome.as_str(),
+                summary.corrections_applied,
+                summary.metered_calls,
+                share,
+            ));
+            if summary.outcome != RunOutcome::Done {
+                // Cut short (the share, the quota, failed items, a stop): done again on a
+                // later night; nothing after it starts tonight, so the order holds.
+                return Ok(());
+            }
+            job.store
+                .backfill_chunk_done(queued.state.id, chunk_from, chunk_to, summary.run_id)?;
+        }
+        job.store.backfill_queue_finished(queued.state.id, as_of)?;
+        crate::telemetry::say(&report::plan::queue_finished(from, to));
+    }
+    Ok(())
+}
