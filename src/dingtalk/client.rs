@@ -54,7 +54,21 @@ const DEPARTMENT_USERS: &str = "/topapi/user/listid";
 pub struct Client {
     pub(super) inner: Arc<Inner>,
     pub(super) budget: Option<Budget>,
+    /// The users of the last department scope walked, and when: one process plans a run, its
+    /// estimate and the queue's share from the same directory instead of walking it each time.
+    scope_cache: Arc<std::sync::Mutex<Option<ScopeWalk>>>,
 }
+
+/// One walk of a department scope.
+struct ScopeWalk {
+    roots: Vec<i64>,
+    at: std::time::Instant,
+    users: Vec<UserId>,
+}
+
+/// How long a walk of the directory stands for the scope: long enough for one command (a run,
+/// its estimate, the queue after it), short enough that a daemon sees joiners each night.
+const SCOPE_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -75,6 +89,7 @@ impl Client {
         Ok(Client {
             inner: Arc::new(Inner::new(config, clock, recorder)?),
             budget: None,
+            scope_cache: Arc::default(),
         })
     }
 
@@ -86,6 +101,7 @@ impl Client {
         Client {
             inner: self.inner.clone(),
             budget: Some(budget.clone()),
+            scope_cache: self.scope_cache.clone(),
         }
     }
 
@@ -118,8 +134,27 @@ impl Client {
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect()),
-            Scope::Departments(roots) => self.walk_departments(roots).await,
+            Scope::Departments(roots) => {
+                if let Some(users) = self.cached_walk(roots) {
+                    return Ok(users);
+                }
+                let users = self.walk_departments(roots).await?;
+                if let Ok(mut cache) = self.scope_cache.lock() {
+                    *cache = Some(ScopeWalk {
+                        roots: roots.to_vec(),
+                        at: std::time::Instant::now(),
+                        users: users.clone(),
+                    });
+                }
+                Ok(users)
+            }
         }
+    }
+
+    fn cached_walk(&self, roots: &[i64]) -> Option<Vec<UserId>> {
+        let cache = self.scope_cache.lock().ok()?;
+        let walk = cache.as_ref()?;
+        (walk.roots == roots && walk.at.elapsed() < SCOPE_FRESH_FOR).then(|| walk.users.clone())
     }
 
     async fn walk_departments(&self, roots: &[i64]) -> Result<Vec<UserId>, Error> {
