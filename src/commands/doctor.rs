@@ -37,7 +37,7 @@ use crate::quota::{self, YearMonth};
 use crate::reconcile::StoreRecorder;
 use crate::reconcile::state::{Fact, PlannerState, Probed};
 use crate::report::doctor::{self as render, Check, Doctor, Probe, Reading};
-use crate::store::Store;
+use crate::store::{LockHolder, Store};
 
 /// The most the checks spend: the templates, one approval listing page, one punch read.
 const CHECKS_COST: u64 = 3;
@@ -130,23 +130,24 @@ pub(crate) async fn doctor(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Res
             .map(|l| l.saturating_sub(metered_checks));
         doctor.probe = Some(match (&online, store.as_mut()) {
             (Some(online), Some(store)) if doctor.healthy() => {
-                client.set_metered_cap(Some(metered_checks + PROBE_CAP));
-                let mut probe = probe(&client, online, config.timezone, now).await;
-                probe.left = probe_left;
-                probe.metered = client.metered_calls() - metered_checks;
-                store_facts(store, &mut probe, now);
-                probe
+                // Under the run lock: a run saving the planner state meanwhile would drop the
+                // facts learnt.
+                match store.lock_run(LockHolder::current(None, Utc::now()), || {}) {
+                    Ok(lock) => {
+                        client.set_metered_cap(Some(metered_checks + PROBE_CAP));
+                        let mut probe = probe(&client, online, config.timezone, now).await;
+                        probe.left = probe_left;
+                        probe.metered = client.metered_calls() - metered_checks;
+                        store_facts(store, &mut probe, now);
+                        super::job::unlock(lock);
+                        probe
+                    }
+                    Err(error) => {
+                        not_run(probe_left, format!("{error}: try again once it is done"))
+                    }
+                }
             }
-            _ => Probe {
-                cap: PROBE_CAP,
-                left: probe_left,
-                instance: None,
-                readings: Vec::new(),
-                metered: 0,
-                notes: vec!["not run: fix the failed checks first".to_owned()],
-                stored: false,
-                failed: true,
-            },
+            _ => not_run(probe_left, "fix the failed checks first".to_owned()),
         });
         doctor.metered = client.metered_calls();
     }
@@ -163,6 +164,20 @@ pub(crate) async fn doctor(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Res
         ExitKind::Failed
     };
     Err(anyhow::Error::new(kind).context("doctor: not every check passed (see the ✗ lines)"))
+}
+
+/// A probe that did not start, and why.
+fn not_run(left: Option<u64>, why: String) -> Probe {
+    Probe {
+        cap: PROBE_CAP,
+        left,
+        instance: None,
+        readings: Vec::new(),
+        metered: 0,
+        notes: vec![format!("not run: {why}")],
+        stored: false,
+        failed: true,
+    }
 }
 
 fn print(doctor: &Doctor, format: StatusFormat) -> anyhow::Result<()> {
@@ -736,6 +751,8 @@ async fn probe(client: &Client, online: &Online, tz: Tz, now: DateTime<Utc>) -> 
         }
     }
     let Some(approval) = approval else {
+        // Details that failed (rather than were refused) leave the question open: not a pass.
+        probe.failed = probe.notes.iter().any(|note| note.starts_with("detail of"));
         probe.notes.push(format!(
             "no approved 补卡 of {} created between {} and {} days ago among {} read: facts \
              left unknown; try again once one has been approved",
@@ -773,6 +790,7 @@ async fn probe(client: &Client, online: &Online, tz: Tz, now: DateTime<Utc>) -> 
         .await;
     let punches = client.raw_punches(user, punch_day, punch_day).await;
     for failed in results.errors.iter().chain(&punches.errors) {
+        probe.failed = true;
         probe.notes.push(format!("read failed: {}", failed.error));
     }
     let listed_at_utc = match approval.create_time {
@@ -787,6 +805,7 @@ async fn probe(client: &Client, online: &Online, tz: Tz, now: DateTime<Utc>) -> 
             match client.process_instance_ids_first_page(&query).await {
                 Ok(ids) => Some(ids.contains(&approval.process_instance_id)),
                 Err(error) => {
+                    probe.failed = true;
                     probe
                         .notes
                         .push(format!("time zone listing failed: {error}"));

@@ -3,7 +3,7 @@
 //! process code, and the probe reading each ⚠ switch under the default, the pessimistic and each
 //! single flipped setting. Costs are counted on the simulator's side.
 
-use dingtalk_sim::{SimConfig, Switches};
+use dingtalk_sim::{FaultKind, FaultRule, SimConfig, Switches};
 use serde_json::Value;
 
 use crate::support::bin::{Rig, assert_code, stderr, stdout};
@@ -328,4 +328,39 @@ async fn without_an_approved_supply_the_probe_says_so_and_leaves_the_facts_unkno
         .unwrap();
     let state: Value = serde_json::from_str(&state).unwrap();
     assert_eq!(state["slot_names_supply"], "unknown", "{state:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_never_spends_more_than_6_metered_calls_even_when_every_detail_is_garbled() {
+    let rig = rig_with(|_| {}).await;
+    // Garbled answers are metered and retried: only the cap stops the spending.
+    let mut rule = FaultRule::new(
+        Some("/v1.0/workflow/processInstances"),
+        FaultKind::Malformed,
+    );
+    rule.times = u32::MAX;
+    rig.sim.arm_faults(vec![rule]);
+    let output = rig.bin(&["doctor", "--probe"]).await;
+    assert_code(&output, 1);
+    let text = stdout(&output);
+    assert!(text.contains("probe: up to 6 metered calls"), "{text}");
+    assert!(text.contains("detail of"), "{text}");
+    let stats = rig.sim.stats();
+    assert_eq!(stats.metered, 3 + 6, "{stats:?}");
+    assert_eq!(
+        rig.store().month_usage("2026-10").unwrap().metered,
+        stats.metered
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_config_is_a_failed_first_line_and_exit_78() {
+    let rig = rig_with(|_| {}).await;
+    std::fs::write(rig.config_path(), "timezone = \"Mars/Olympus\"\n").unwrap();
+    let output = rig.bin(&["doctor"]).await;
+    assert_code(&output, 78);
+    let text = stdout(&output);
+    assert!(line(&text, "config").starts_with('✗'), "{text}");
+    assert!(text.contains("timezone"), "{text}");
+    assert_eq!(rig.sim.stats().calls.len(), 0);
 }
