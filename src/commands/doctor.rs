@@ -124,6 +124,7 @@ pub(crate) async fn doctor(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Res
         metered: metered_checks,
         recorded: store.is_some(),
     };
+    let mut locked = false;
     if args.probe {
         let probe_left = left
             .or(Some(budget))
@@ -143,6 +144,7 @@ pub(crate) async fn doctor(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Res
                         probe
                     }
                     Err(error) => {
+                        locked = matches!(error, crate::store::Error::Locked { .. });
                         not_run(probe_left, format!("{error}: try again once it is done"))
                     }
                 }
@@ -160,6 +162,8 @@ pub(crate) async fn doctor(global: &GlobalArgs, args: DoctorArgs) -> anyhow::Res
     });
     let kind = if unreachable {
         ExitKind::Unreachable
+    } else if locked {
+        ExitKind::Locked
     } else {
         ExitKind::Failed
     };

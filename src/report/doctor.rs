@@ -208,13 +208,9 @@ pub(crate) fn render_text(doctor: &Doctor) -> String {
             }
         ));
     }
-    let failed = doctor
-        .checks
-        .iter()
-        .filter(|check| check.mark == Mark::Fail)
-        .count();
+    let probe_failed = doctor.probe.as_ref().is_some_and(|probe| probe.failed);
     line(&format!(
-        "{}: {} of {} checks passed; {} metered call(s) made{}",
+        "{}: {} of {} checks passed{}; {} metered call(s) made{}",
         if doctor.healthy() {
             "all good"
         } else {
@@ -226,11 +222,16 @@ pub(crate) fn render_text(doctor: &Doctor) -> String {
             .filter(|check| check.mark == Mark::Pass)
             .count(),
         doctor.checks.len(),
+        if probe_failed {
+            ", the probe did not complete"
+        } else {
+            ""
+        },
         doctor.metered,
-        match (doctor.recorded, doctor.metered, failed) {
-            (_, 0, _) => "",
-            (true, _, _) => ", counted in the store's call ledger",
-            (false, _, _) =>
+        match (doctor.recorded, doctor.metered) {
+            (_, 0) => "",
+            (true, _) => ", counted in the store's call ledger",
+            (false, _) =>
                 ", not in any call ledger (no store yet): DingTalk counts them, `status` will not",
         }
     ));

@@ -364,3 +364,23 @@ async fn an_invalid_config_is_a_failed_first_line_and_exit_78() {
     assert!(text.contains("timezone"), "{text}");
     assert_eq!(rig.sim.stats().calls.len(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_waits_for_a_run_holding_the_store_exit_75() {
+    use dingtalk_reconcile::store::LockHolder;
+    let rig = rig_with(|_| {}).await;
+    // This very process, beating a minute ago: a live run holds the store.
+    let holder = LockHolder::on_this_host(
+        std::process::id(),
+        None,
+        chrono::Utc::now() - chrono::Duration::minutes(1),
+    );
+    rig.store().acquire_lock(&holder).unwrap();
+    let output = rig.bin(&["doctor", "--probe"]).await;
+    assert_code(&output, 75);
+    let text = stdout(&output);
+    assert!(text.contains("not run: store is locked by a run"), "{text}");
+    // The checks ran; the probe spent nothing.
+    assert_eq!(rig.sim.stats().metered, 3);
+    assert!(rig.store().lock_holder().unwrap().is_some());
+}
