@@ -34,7 +34,7 @@ impl Mark {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct Check {
     /// What is checked: `config`, `store`, `time zone`, `dingtalk`, `credentials`,
-    /// `permission contacts`, `permission attendance`, `permission workflow forms`,
+    /// `permission contacts`, `permission attendance`, `permission workflow forms`, `process code`,
     /// `permission workflow instances`, `templates`, `scope`, `budget`.
     pub(crate) name: &'static str,
     pub(crate) mark: Mark,

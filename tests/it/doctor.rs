@@ -384,3 +384,31 @@ async fn the_probe_waits_for_a_run_holding_the_store_exit_75() {
     assert_eq!(rig.sim.stats().metered, 3);
     assert!(rig.store().lock_holder().unwrap().is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_oa_admin_a_wrong_process_code_is_caught_by_the_listing() {
+    let rig = rig_with(|_| {}).await;
+    let mut text = rig.config_text(&rig.sim.base_url(), "");
+    text = text
+        .lines()
+        .filter(|line| !line.starts_with("admin_user_id"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for code in rig.sim.supply_process_codes() {
+        text = text.replace(code.as_str(), "PROC-NOT-A-TEMPLATE");
+    }
+    std::fs::write(rig.config_path(), text).unwrap();
+    let output = rig.bin(&["doctor"]).await;
+    assert_code(&output, 1);
+    let out = stdout(&output);
+    assert!(line(&out, "templates").starts_with('–'), "{out}");
+    let failed = line(&out, "process code");
+    assert!(failed.starts_with('✗'), "{out}");
+    assert!(failed.contains("invalidProcessCode"), "{out}");
+    assert!(
+        line(&out, "permission workflow instances").starts_with('–'),
+        "{out}"
+    );
+    // No templates call without an admin: the listing page and the punch read only.
+    assert_eq!(rig.sim.stats().metered, 2);
+}
