@@ -99,6 +99,10 @@ pub(crate) enum Command {
     Explain(ExplainArgs),
     /// Write a commented starting configuration (never overwrites).
     Init(InitArgs),
+    /// Checklist against the configured organisation: config, store, reachability,
+    /// credentials, permissions, 补卡 templates, scope, time zone, budget (at most 3 metered
+    /// calls); `--probe` settles the ⚠ facts on live data for at most 6 more.
+    Doctor(DoctorArgs),
     /// Work on one sink's deliveries.
     #[command(subcommand)]
     Sink(SinkCommand),
@@ -241,6 +245,19 @@ pub(crate) struct SinkReplayArgs {
     /// Last work date (YYYY-MM-DD), inclusive.
     #[arg(long, value_parser = parse_date)]
     pub(crate) to: NaiveDate,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DoctorArgs {
+    #[command(flatten)]
+    pub(crate) common: ConfigAsOfArgs,
+    /// Also settle the ⚠ facts on one recently approved 补卡 (at most 6 metered calls) and store
+    /// them for the planner.
+    #[arg(long)]
+    pub(crate) probe: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+    pub(crate) format: StatusFormat,
 }
 
 #[derive(Debug, Args)]

@@ -54,7 +54,7 @@ impl Job {
             store.call_log().context("cannot open the call ledger")?,
             config.timezone,
         ));
-        let client = build_client(&config, &clock, &recorder)?;
+        let client = build_client(&config, &clock, recorder.clone())?;
         let settings = run_settings(&config);
         let sinks = config
             .sinks
@@ -401,10 +401,10 @@ pub(crate) fn load_config(global: &GlobalArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
-fn build_client(
+pub(crate) fn build_client(
     config: &Config,
     clock: &SharedClock,
-    recorder: &Arc<StoreRecorder>,
+    recorder: Arc<dyn dingtalk::CallRecorder>,
 ) -> anyhow::Result<Client> {
     let settings = &config.dingtalk;
     let mut client_config = ClientConfig::new(
@@ -420,7 +420,6 @@ fn build_client(
     client_config.ip_ban = settings.ip_ban();
     client_config.timezone = config.timezone;
     let clock: Arc<dyn Clock> = Arc::new(clock.clone());
-    let recorder: Arc<dyn dingtalk::CallRecorder> = recorder.clone();
     Client::new(client_config, clock, recorder)
         .map_err(|error| anyhow::Error::new(error).context(ExitKind::Config))
 }

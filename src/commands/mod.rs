@@ -14,6 +14,7 @@ mod clock;
 pub mod daemon;
 #[cfg(feature = "sim")]
 mod demo;
+mod doctor;
 mod init;
 mod inspect;
 mod job;
@@ -51,6 +52,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Status(args) => inspect::status(&with(&args.common), args),
         Command::Explain(args) => inspect::explain(&with(&args.common), args),
         Command::Init(args) => init::init(&args),
+        Command::Doctor(args) => doctor::doctor(&with(&args.common), args).await,
         Command::Sink(SinkCommand::Replay(args)) => {
             sink::replay(&global.clone().with(&args.common, None), &args).await
         }

@@ -271,6 +271,17 @@ impl Client {
 
     /// Process codes of the 补卡 templates (`attendanceType` 1) the given OA admin can manage.
     pub async fn supply_process_codes(&self, admin_user_id: &UserId) -> Result<Vec<String>, Error> {
+        let mut codes: Vec<String> = Vec::new();
+        for template in self.templates(admin_user_id).await? {
+            if template.attendance_type == Some(1) && !codes.contains(&template.process_code) {
+                codes.push(template.process_code);
+            }
+        }
+        Ok(codes)
+    }
+
+    /// Every form the given OA admin can manage (one metered call), in DingTalk's order.
+    pub(crate) async fn templates(&self, admin_user_id: &UserId) -> Result<Vec<Template>, Error> {
         let query = vec![("userId", admin_user_id.as_str().to_owned())];
         let answer = self
             .execute(&api_call(Method::GET, TEMPLATES, query, None))
@@ -278,25 +289,91 @@ impl Client {
         let templates = Fields::of(&answer.json, "body")
             .and_then(|fields| fields.array("result"))
             .map_err(|err| decode_error(TEMPLATES, err.to_string()))?;
-        let mut codes = Vec::new();
-        for (index, template) in templates.iter().enumerate() {
-            let read = || -> Result<Option<String>, FieldError> {
-                let fields = Fields::of(template, "result[]")?;
-                if fields.opt_i64("attendanceType")? != Some(1) {
-                    return Ok(None);
-                }
-                fields.req_str("processCode").map(Some)
-            };
-            match read() {
-                Ok(Some(code)) if !codes.contains(&code) => codes.push(code),
-                Ok(_) => {}
-                Err(err) => {
-                    return Err(decode_error(TEMPLATES, format!("template {index}: {err}")));
-                }
-            }
-        }
-        Ok(codes)
+        templates
+            .iter()
+            .enumerate()
+            .map(|(index, template)| {
+                let read = || -> Result<Template, FieldError> {
+                    let fields = Fields::of(template, "result[]")?;
+                    Ok(Template {
+                        process_code: fields.req_str("processCode")?,
+                        name: fields.opt_str("flowTitle")?.unwrap_or_default(),
+                        attendance_type: fields.opt_i64("attendanceType")?,
+                    })
+                };
+                read().map_err(|err| decode_error(TEMPLATES, format!("template {index}: {err}")))
+            })
+            .collect()
     }
+
+    /// The first page (at most 20 ids) of a listing, one metered call: for a look at recent
+    /// instances that must not follow the list to its end. Windows and originators as given
+    /// (one window of at most 120 days, at most 10 originators).
+    pub(crate) async fn process_instance_ids_first_page(
+        &self,
+        query: &ProcessInstanceIdsQuery,
+    ) -> Result<Vec<String>, Error> {
+        if query.user_ids.len() > USERS_PER_APPROVAL_QUERY {
+            return Err(Error::InvalidArgument {
+                endpoint: INSTANCE_IDS.to_owned(),
+                detail: format!("more than {USERS_PER_APPROVAL_QUERY} originators"),
+            });
+        }
+        let mut body = json!({
+            "processCode": query.process_code,
+            "startTime": query.created_from.timestamp_millis(),
+            "endTime": query.created_to.timestamp_millis(),
+            "nextToken": 0,
+            "maxResults": IDS_PER_PAGE,
+        });
+        if !query.statuses.is_empty() {
+            body["statuses"] = json!(
+                query
+                    .statuses
+                    .iter()
+                    .map(|status| status.as_str())
+                    .collect::<Vec<_>>()
+            );
+        }
+        if !query.user_ids.is_empty() {
+            body["userIds"] = json!(
+                query
+                    .user_ids
+                    .iter()
+                    .map(UserId::as_str)
+                    .collect::<Vec<_>>()
+            );
+        }
+        let answer = self
+            .execute(&api_call(
+                Method::POST,
+                INSTANCE_IDS,
+                Vec::new(),
+                Some(body),
+            ))
+            .await?;
+        let (ids, _) =
+            read_id_page(&answer).map_err(|err| decode_error(INSTANCE_IDS, err.to_string()))?;
+        for id in &ids {
+            check_text_id("list[]", Some(id)).map_err(|reason| Error::Rejected {
+                endpoint: INSTANCE_IDS.to_owned(),
+                batch: format!("process {:?}", query.process_code),
+                count: 1,
+                first: reason,
+            })?;
+        }
+        Ok(ids)
+    }
+}
+
+/// One form an OA admin can manage (`managements/templates`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Template {
+    pub(crate) process_code: String,
+    /// `flowTitle`, as DingTalk sends it (outside text).
+    pub(crate) name: String,
+    /// `attendanceType`: 1 补卡, 2 leave, 0 or absent none.
+    pub(crate) attendance_type: Option<i64>,
 }
 
 /// Whether a decoded approval is possible: created and finished within the reach of the

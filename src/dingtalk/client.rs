@@ -183,6 +183,13 @@ impl Client {
         Ok(users.into_iter().collect())
     }
 
+    /// The root department's direct sub-departments and members, counted: two free contacts
+    /// calls that need a token and both contacts permission points (`doctor`).
+    pub(crate) async fn root_department(&self) -> Result<(usize, usize), Error> {
+        let (children, members) = self.department(1).await?;
+        Ok((children.len(), members.len()))
+    }
+
     /// One department's direct sub-departments and direct members.
     async fn department(&self, dept_id: i64) -> Result<(Vec<i64>, Vec<UserId>), Error> {
         let body = json!({"dept_id": dept_id});

@@ -61,6 +61,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
+pub(crate) use approvals::Template;
 pub use client::Client;
 pub(crate) use client::{Budget, StopFlag};
 pub use error::{Error, ErrorKind};

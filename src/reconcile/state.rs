@@ -51,6 +51,38 @@ pub(crate) struct PlannerState {
     pub(crate) slot_names_supply: Fact,
     /// Corrected slots watched through punches whose 补卡 punch was absent.
     pub(crate) watch_misses: u32,
+    /// The 补卡 form's `extValue` carries the `planId` of the slot it repairs (`doctor --probe`).
+    pub(crate) plan_id_in_ext_value: Fact,
+    /// Approval `createTime`/`finishTime` are real UTC, not local time labelled `Z`
+    /// (`doctor --probe`).
+    pub(crate) approval_times_utc: Fact,
+    /// The detail read-back holds the server-filled `repairCheckTime` entry (`doctor --probe`).
+    pub(crate) repair_check_time_entry: Fact,
+    /// When `doctor --probe` last settled facts on live data.
+    pub(crate) probed_at: Option<DateTime<Utc>>,
+}
+
+impl Fact {
+    /// What is known once a stored fact meets a new observation: a failure seen anywhere stands
+    /// (the fallback is the safe path), a hold fills in what was unknown, an unknown observation
+    /// changes nothing.
+    pub(crate) fn merge(self, observed: Fact) -> Fact {
+        match (self, observed) {
+            (Fact::Fails, _) | (_, Fact::Fails) => Fact::Fails,
+            (Fact::Holds, _) | (_, Fact::Holds) => Fact::Holds,
+            (Fact::Unknown, Fact::Unknown) => Fact::Unknown,
+        }
+    }
+}
+
+/// What one `doctor --probe` observed about each ⚠ fact on live data.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Probed {
+    pub(crate) slot_names_supply: Fact,
+    pub(crate) punch_shows_supply: Fact,
+    pub(crate) plan_id_in_ext_value: Fact,
+    pub(crate) approval_times_utc: Fact,
+    pub(crate) repair_check_time_entry: Fact,
 }
 
 impl PlannerState {
@@ -73,6 +105,46 @@ impl PlannerState {
     /// listings and details are enrichment rather than evidence.
     pub(crate) fn evidence_without_approvals(&self) -> bool {
         self.punch_shows_supply == Fact::Holds && self.slot_names_supply == Fact::Holds
+    }
+
+    /// Takes in what a probe observed at `at` ([`Fact::merge`] for each fact); returns the facts
+    /// whose stored value now disagrees with the observation (a failure seen earlier stands).
+    pub(crate) fn learn(&mut self, probed: &Probed, at: DateTime<Utc>) -> Vec<&'static str> {
+        let mut disagree = Vec::new();
+        let mut take = |name: &'static str, fact: &mut Fact, observed: Fact| {
+            let merged = fact.merge(observed);
+            if observed != Fact::Unknown && merged != observed {
+                disagree.push(name);
+            }
+            *fact = merged;
+        };
+        take(
+            "slot_names_supply",
+            &mut self.slot_names_supply,
+            probed.slot_names_supply,
+        );
+        take(
+            "punch_shows_supply",
+            &mut self.punch_shows_supply,
+            probed.punch_shows_supply,
+        );
+        take(
+            "plan_id_in_ext_value",
+            &mut self.plan_id_in_ext_value,
+            probed.plan_id_in_ext_value,
+        );
+        take(
+            "approval_times_utc",
+            &mut self.approval_times_utc,
+            probed.approval_times_utc,
+        );
+        take(
+            "repair_check_time_entry",
+            &mut self.repair_check_time_entry,
+            probed.repair_check_time_entry,
+        );
+        self.probed_at = Some(at);
+        disagree
     }
 
     /// Records a corrected slot seen in results: with or without the process instance id.
@@ -128,6 +200,51 @@ mod tests {
         };
         let back = PlannerState::from_stored(Some(&state.to_text()));
         assert_eq!(back, state);
+    }
+
+    #[test]
+    fn a_probe_fills_unknown_facts_and_a_failure_seen_earlier_stands() {
+        use Fact::{Fails, Holds, Unknown};
+        for (stored, observed, merged) in [
+            (Unknown, Unknown, Unknown),
+            (Unknown, Holds, Holds),
+            (Unknown, Fails, Fails),
+            (Holds, Unknown, Holds),
+            (Holds, Fails, Fails),
+            (Fails, Holds, Fails),
+            (Fails, Unknown, Fails),
+        ] {
+            assert_eq!(stored.merge(observed), merged, "{stored:?} + {observed:?}");
+        }
+        let mut state = PlannerState {
+            punch_shows_supply: Fails,
+            ..PlannerState::default()
+        };
+        let at = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let probed = Probed {
+            slot_names_supply: Holds,
+            punch_shows_supply: Holds,
+            plan_id_in_ext_value: Fails,
+            approval_times_utc: Holds,
+            repair_check_time_entry: Unknown,
+        };
+        assert_eq!(state.learn(&probed, at), vec!["punch_shows_supply"]);
+        assert_eq!(
+            (
+                state.slot_names_supply,
+                state.punch_shows_supply,
+                state.plan_id_in_ext_value,
+                state.approval_times_utc,
+                state.repair_check_time_entry,
+                state.probed_at,
+            ),
+            (Holds, Fails, Fails, Holds, Unknown, Some(at))
+        );
+        // The text form keeps the new facts, and a state saved before they existed still reads.
+        assert_eq!(PlannerState::from_stored(Some(&state.to_text())), state);
+        let old = PlannerState::from_stored(Some(r#"{"punch_shows_supply":"holds"}"#));
+        assert_eq!(old.punch_shows_supply, Holds);
+        assert_eq!(old.approval_times_utc, Unknown);
     }
 
     #[test]

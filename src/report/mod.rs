@@ -28,6 +28,7 @@ use crate::domain::{ChangeClass, LedgerState};
 
 pub mod build;
 mod csv;
+pub(crate) mod doctor;
 pub(crate) mod escape;
 mod explain;
 mod format;

@@ -9,6 +9,7 @@ mod client;
 mod crash;
 mod daemon;
 mod demo;
+mod doctor;
 mod engine;
 mod first_day;
 mod hostile_ops;

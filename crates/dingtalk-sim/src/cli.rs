@@ -90,6 +90,11 @@ pub struct SimArgs {
     /// bidi overrides, forged lines, markup and spreadsheet formulas: a hostile organisation.
     #[arg(long)]
     pub hostile_text: bool,
+    /// A permission point the simulated app lacks (repeatable), e.g. `qyapi_get_attendance_data`,
+    /// `Workflow.Instance.Read`, `Workflow.Form.Read`, `qyapi_get_department_list`,
+    /// `qyapi_get_member`: calls needing it answer 60011 / HTTP 403 as DingTalk does.
+    #[arg(long = "deny-permission", value_name = "NAME")]
+    pub deny_permissions: Vec<String>,
     /// App key the simulator accepts.
     #[arg(long, default_value = "sim-app-key")]
     pub app_key: String,
@@ -148,6 +153,7 @@ impl SimArgs {
             },
             switches,
             hostile_text: self.hostile_text,
+            denied_permissions: self.deny_permissions.iter().cloned().collect(),
             ..SimConfig::new(self.seed, self.employees)
         }
     }
@@ -248,6 +254,23 @@ mod tests {
             config.clock.unwrap().to_rfc3339(),
             "2026-11-01T18:10:00+00:00"
         );
+    }
+
+    #[test]
+    fn deny_permission_flags_collect_the_points_the_app_lacks() {
+        let config = config(&[
+            "--deny-permission",
+            "qyapi_get_attendance_data",
+            "--deny-permission",
+            "Workflow.Form.Read",
+        ]);
+        let denied: Vec<&str> = config
+            .denied_permissions
+            .iter()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(denied, ["Workflow.Form.Read", "qyapi_get_attendance_data"]);
+        assert!(self::config(&[]).denied_permissions.is_empty());
     }
 
     fn config_of_hostile_text() -> bool {

@@ -19,6 +19,8 @@
 //! | `repair_check_time_entry` | `true` | the server back-fills it on submission | `false`: absent on read-back |
 //! | `missing_instance_code` | [`MissingInstanceCode::ProcessInstanceIdError`] | the detail page's own table | [`MissingInstanceCode::AflowProcessInstNotExist`]: only in the global table |
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -54,6 +56,14 @@ pub struct SimConfig {
     /// ids and times, drawn from the same random streams.
     #[serde(default)]
     pub hostile_text: bool,
+    /// Permission points the simulated app has not been granted (default none), by DingTalk's
+    /// names: `qyapi_get_attendance_data`, `qyapi_attendance_isv_query_result`,
+    /// `Workflow.Instance.Read`, `Workflow.Form.Read`, `qyapi_get_department_list`,
+    /// `qyapi_get_member`, `qyapi_addresslist_search`. A call to an endpoint that needs one
+    /// answers as DingTalk does for an app lacking it: oapi HTTP 200 `errcode 60011`, api HTTP 403
+    /// `Forbidden.AccessDenied.AccessTokenPermissionDenied` (see `http::permission`).
+    #[serde(default)]
+    pub denied_permissions: BTreeSet<String>,
 }
 
 impl SimConfig {
@@ -72,6 +82,7 @@ impl SimConfig {
             rates: Rates::default(),
             switches: Switches::default(),
             hostile_text: false,
+            denied_permissions: BTreeSet::new(),
         }
     }
 }
@@ -91,6 +102,7 @@ impl std::fmt::Debug for SimConfig {
             .field("rates", &self.rates)
             .field("switches", &self.switches)
             .field("hostile_text", &self.hostile_text)
+            .field("denied_permissions", &self.denied_permissions)
             .finish()
     }
 }

@@ -1675,3 +1675,70 @@ async fn foreign_details_and_hostile_strings_rewrite_the_approval_detail() {
         "ids untouched"
     );
 }
+
+#[tokio::test]
+async fn a_denied_permission_answers_as_dingtalk_does_and_is_metered_like_any_business_error() {
+    let mut config = SimConfig::new(11, 20);
+    config.denied_permissions = ["qyapi_get_attendance_data", "Workflow.Instance.Read"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let sim = Sim::start(config).await;
+    let token = sim.token().await;
+    let users = first_users(&sim, 2);
+    // oapi: HTTP 200, errcode 60011, the point named in errmsg.
+    let body = json!({"userIds": users, "checkDateFrom": "2026-10-05 00:00:00",
+                      "checkDateTo": "2026-10-05 23:59:59", "isI18n": false});
+    let record = sim.oapi("/attendance/listRecord", &token, body).await;
+    assert_eq!(record["errcode"], 60011, "{record}");
+    assert!(
+        record["errmsg"]
+            .as_str()
+            .unwrap()
+            .contains("qyapi_get_attendance_data"),
+        "{record}"
+    );
+    assert!(record["request_id"].is_string(), "{record}");
+    // `attendance/list` also accepts `qyapi_attendance_isv_query_result`, still granted.
+    let rows = sim
+        .results(&token, &[users[0].as_str()], "2026-10-05", "2026-10-05")
+        .await;
+    assert!(!rows.is_empty());
+    // api: HTTP 403 AccessTokenPermissionDenied with a request id.
+    let now = sim.handle.now().timestamp_millis();
+    let code = sim.handle.supply_process_codes()[0].clone();
+    let (status, listed) = sim
+        .api_post(
+            "/v1.0/workflow/processes/instanceIds/query",
+            &token,
+            json!({"processCode": code, "startTime": now - 86_400_000, "endTime": now,
+                   "nextToken": 0, "maxResults": 20}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        listed["code"],
+        "Forbidden.AccessDenied.AccessTokenPermissionDenied"
+    );
+    assert!(listed["requestid"].is_string(), "{listed}");
+    // Templates need Workflow.Form.Read, still granted; contacts are untouched.
+    let admin = sim.handle.admin_user_id();
+    let (status, _) = sim
+        .api_get(
+            &format!("/v1.0/workflow/processes/managements/templates?userId={admin}"),
+            &token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let depts = sim
+        .oapi(
+            "/topapi/v2/department/listsubid",
+            &token,
+            json!({"dept_id": 1}),
+        )
+        .await;
+    assert_eq!(depts["errcode"], 0, "{depts}");
+    // Refusals reached DingTalk: counted (listRecord, list, instanceIds, templates = 4 metered).
+    let stats = sim.handle.stats();
+    assert_eq!(stats.metered, 4, "{stats:?}");
+}

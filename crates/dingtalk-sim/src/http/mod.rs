@@ -13,6 +13,8 @@
 //! - api: a malformed request answers HTTP 400 `invalidParameter` (list-ids rules use their own
 //!   documented codes); `templates` for a non-admin answers HTTP 400 `noPermission`;
 //!   `users/search` accepts `size` 1..=100 and treats `offset` as an item offset.
+//! - a permission point the app lacks (`SimConfig::denied_permissions`): checked after the token,
+//!   answered as DingTalk does (`permission`), counted like any business error.
 //! - 5xx from faults: api family `{"code":"ServiceUnavailable",…}`, oapi an HTML gateway page.
 //! - Hostile faults (answers DingTalk does not give, from whatever stands in front of it): a
 //!   `redirect` is the 3xx with its `Location` and an empty body; `throttle_429_json` is HTTP 429
@@ -26,6 +28,7 @@ mod attendance;
 mod contacts;
 mod hostile;
 mod params;
+mod permission;
 mod workflow;
 
 use std::future::Future;
@@ -377,6 +380,9 @@ fn route(call: &Call<'_>) -> Reply {
     }
     if let Err(err) = call.state.check_token(call.token.as_deref()) {
         return token_error(call, err);
+    }
+    if let Some(refusal) = permission::check(call, &call.state.world().config.denied_permissions) {
+        return refusal;
     }
     match call.path {
         "/attendance/list" => attendance::list(call),
