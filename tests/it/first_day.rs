@@ -15,7 +15,9 @@ fn each_command_offers_only_the_flags_it_uses() {
     assert!(daemon.contains("--config"), "{daemon}");
     let sim = help("sim");
     assert!(!sim.contains("--config"), "{sim}");
-    for command in ["run", "backfill", "plan", "report", "status", "explain"] {
+    for command in [
+        "run", "backfill", "plan", "report", "status", "explain", "doctor",
+    ] {
         let text = help(command);
         assert!(
             text.contains("--config") && text.contains("--as-of"),
