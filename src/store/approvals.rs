@@ -179,6 +179,27 @@ impl Store {
         transaction.commit().at(&location)
     }
 
+    /// Of the detail backlog, the ids only backfill runs listed (no nightly run did): work a
+    /// backfill or the queue owes, which a nightly run does not need for its own dates.
+    pub(crate) fn backlog_listed_only_by_backfills(&self) -> Result<BTreeSet<String>, Error> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT l.id FROM approval_listings l JOIN runs r ON r.id = l.listed_run
+                 WHERE NOT EXISTS (SELECT 1 FROM approvals a WHERE a.id = l.id)
+                 GROUP BY l.id HAVING min(r.kind = 'backfill') = 1",
+            )
+            .at(&self.location)?;
+        let ids = collect(
+            &self.location,
+            &mut statement,
+            [],
+            "approval_listings",
+            |reader| reader.text(0, "id"),
+        )?;
+        Ok(ids.into_iter().collect())
+    }
+
     /// Ids seen in listings whose detail is not stored yet, first listed first.
     pub(crate) fn listed_process_instance_ids(&self) -> Result<Vec<ListedApproval>, Error> {
         let mut statement = self
