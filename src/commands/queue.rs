@@ -18,7 +18,8 @@ use crate::store::RunLock;
 
 /// The month's outlook as of `as_of`: what is left of the budget, what the nightly runs still
 /// need (the reserve of a dry-run plan of tonight's run — nothing metered is called — or, when
-/// larger, the most a recent night spent for each night left) and what is spare.
+/// larger, what a recent night spent on average and a quarter, for each night left) and what
+/// is spare.
 pub(crate) async fn outlook(job: &Job, as_of: DateTime<Utc>) -> anyhow::Result<Outlook> {
     let request = RunRequest {
         kind: RunKind::Nightly,
@@ -38,12 +39,13 @@ pub(crate) async fn outlook(job: &Job, as_of: DateTime<Utc>) -> anyhow::Result<O
     let budget = job.config.quota.monthly_budget;
     let remaining = budget.saturating_sub(used);
     let nights = quota::remaining_nightly_runs(as_of, tz);
-    // The planner's reserve is an estimate; what the last week's nights were seen to spend at
-    // most (a scan night's peak) is evidence. The larger need wins.
-    let peak = job.store.recent_nightly_peak(RECENT_NIGHTS)?;
+    // The planner's reserve is an estimate; what the last week's nights were seen to spend on
+    // average, a quarter on top, is evidence. The larger need wins.
+    let seen = job.store.recent_nightly_mean(RECENT_NIGHTS)?;
+    let seen = seen + seen / 4;
     let spare = plan
         .surplus
-        .min(remaining.saturating_sub(peak.saturating_mul(u64::from(nights))));
+        .min(remaining.saturating_sub(seen.saturating_mul(u64::from(nights))));
     Ok(Outlook::new(budget, remaining, nights, spare))
 }
 

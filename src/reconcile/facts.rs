@@ -80,10 +80,17 @@ pub(super) async fn gather(
     };
     let known_ids: Vec<String> = store.known_process_instance_ids()?.into_iter().collect();
     let known = store.approvals(&known_ids)?;
-    let backlog = store.listed_process_instance_ids()?;
+    let mut backlog = store.listed_process_instance_ids()?;
     let state = PlannerState::from_stored(store.planner_state()?.as_deref());
     let today = local_date(request.as_of, tz);
     let nightly = !matches!(request.kind, RunKind::Backfill { .. });
+    if nightly && !store.queued_backfills()?.is_empty() {
+        // Details a queued backfill's chunk listed and did not get to are the queue's to pay
+        // for out of the spare, not tonight's: a nightly run lists and details what its own
+        // dates need itself.
+        let owed = store.backlog_listed_only_by_backfills()?;
+        backlog.retain(|listed| !owed.contains(&listed.process_instance_id));
+    }
     let scan_night =
         nightly && is_scan_night(state.last_scan, today, settings.reconcile.scan_every_nights);
     let (open_slots, watched) = if scan_night {

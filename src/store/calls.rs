@@ -178,21 +178,22 @@ impl Store {
         .map(|usage| usage.metered)
     }
 
-    /// The most metered calls one of the last `nights` nightly runs (cron or daemon) that ended
-    /// `done` spent: what a night has been seen to need, scan nights included.
-    pub(crate) fn recent_nightly_peak(&self, nights: u32) -> Result<u64, Error> {
-        self.conn
+    /// The metered calls the last `nights` nightly runs (cron or daemon) that ended `done`
+    /// spent on average, rounded up: what a night has been seen to need, scan nights included.
+    pub(crate) fn recent_nightly_mean(&self, nights: u32) -> Result<u64, Error> {
+        let (spent, runs) = self
+            .conn
             .query_row(
-                "SELECT coalesce(max(spent), 0) FROM (
+                "SELECT coalesce(sum(spent), 0), count(*) FROM (
                    SELECT (SELECT count(*) FROM calls c WHERE c.run_id = r.id AND c.metered = 1)
                           AS spent
                    FROM runs r WHERE r.kind IN ('run', 'daemon') AND r.outcome = 'done'
                    ORDER BY r.id DESC LIMIT ?1)",
                 [nights],
-                |row| row.get::<_, i64>(0),
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
             )
-            .map(count)
-            .at(&self.location)
+            .at(&self.location)?;
+        Ok(count(spent).div_ceil(count(runs).max(1)))
     }
 
     /// Calls recorded for one run.
@@ -305,6 +306,52 @@ mod tests {
 
         let run = store.run_calls(run_id).unwrap();
         assert_eq!((run.attempts, run.metered), (4, 2));
+    }
+
+    #[test]
+    fn a_night_s_need_is_the_mean_of_the_last_done_nightly_runs_rounded_up() {
+        use crate::store::{NewRun, RunEnd, RunKind, RunOutcome};
+        let mut store = store();
+        assert_eq!(store.recent_nightly_mean(7).unwrap(), 0, "no night yet");
+        let log = store.call_log().unwrap();
+        let shanghai = chrono_tz::Asia::Shanghai;
+        // Nightly runs spending 3 (done), 4 (done), 40 (partial); a backfill spending 50.
+        for (kind, outcome, spent) in [
+            (RunKind::Nightly, RunOutcome::Done, 3),
+            (RunKind::Daemon, RunOutcome::Done, 4),
+            (RunKind::Nightly, RunOutcome::Partial, 40),
+            (RunKind::Backfill, RunOutcome::Done, 50),
+        ] {
+            let run_id = store
+                .begin_run(&NewRun {
+                    kind,
+                    ..new_run(day(1), day(1))
+                })
+                .unwrap();
+            for _ in 0..spent {
+                let record = call("/attendance/list", CallOutcome::Ok, utc(11, 3, 1));
+                log.record(Some(run_id), &record, &business_month(record.at, shanghai))
+                    .unwrap();
+            }
+            let end = RunEnd {
+                outcome,
+                counts: BTreeMap::new(),
+                errors: Vec::new(),
+                deferred_json: "[]".into(),
+                finished_at: utc(11, 3, 2),
+            };
+            store.finish_run(run_id, &end).unwrap();
+        }
+        assert_eq!(
+            store.recent_nightly_mean(7).unwrap(),
+            4,
+            "(3 + 4) / 2 rounded up"
+        );
+        assert_eq!(
+            store.recent_nightly_mean(1).unwrap(),
+            4,
+            "the last done night"
+        );
     }
 
     #[test]

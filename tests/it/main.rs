@@ -19,6 +19,7 @@ mod hostile_transport;
 mod metering;
 mod month;
 mod private_files;
+mod queue;
 mod replay;
 mod report;
 mod sink;

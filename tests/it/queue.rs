@@ -1,0 +1,139 @@
+//! A backfill the month's budget cannot pay for at once: refused with the queue proposed, queued,
+//! then worked through by the nightly runs out of each night's spare budget, over several nights,
+//! without starving them and within the budget.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::Duration;
+use dingtalk_sim::Rates;
+
+use crate::support::bin::{Rig, assert_code, stderr, stdout};
+use crate::support::truth::{Key, journaled, truth};
+use crate::support::{date, night};
+
+/// The world: June 1 .. November 4; the nights run from October 27 to November 4.
+const FIRST_NIGHT: &str = "2026-10-27";
+const LAST_NIGHT: &str = "2026-11-04";
+/// The queued range: twenty weeks before the nights start.
+const QUEUED: (&str, &str) = ("2026-06-01", "2026-10-18");
+const EMPLOYEES: usize = 40;
+const BUDGET: u64 = 1000;
+
+async fn rig() -> Rig {
+    let mut rig = Rig::with(23, |config| {
+        config.employees = EMPLOYEES;
+        config.from = date(QUEUED.0);
+        config.days = (date(LAST_NIGHT) - date(QUEUED.0)).num_days() as u32;
+        config.rates = Rates::benchmark();
+        config.clock = Some(night(date(FIRST_NIGHT)));
+    })
+    .await;
+    rig.as_of = night(date(FIRST_NIGHT));
+    rig.write_config(&format!("[quota]\nmonthly_budget = {BUDGET}\n"));
+    rig
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_backfill_finishes_over_several_nights_without_starving_them_within_the_budget() {
+    // Arrange: the range queued.
+    let mut rig = rig().await;
+    let range = ["backfill", "--from", QUEUED.0, "--to", QUEUED.1];
+    let queued = rig.bin(&[&range[..], &["--queue"]].concat()).await;
+    assert_code(&queued, 0);
+    assert!(
+        stderr(&queued).contains("queued backfill 2026-06-01 .. 2026-10-18: 20 chunk(s) to do"),
+        "{}",
+        stderr(&queued)
+    );
+    let status = stdout(&rig.bin(&["status"]).await);
+    assert!(
+        status.contains("queued     backfill 2026-06-01 .. 2026-10-18")
+            && status.contains("0 of 20 chunks done"),
+        "{status}"
+    );
+    let plan = stdout(&rig.bin(&["plan"]).await);
+    assert!(
+        plan.contains("queued backfills (1): tonight's share about"),
+        "{plan}"
+    );
+
+    // Act: every night at 02:10, the simulator's clock with it.
+    let mut queue_nights = BTreeSet::new();
+    let mut nightly_partial = Vec::new();
+    for day in date(FIRST_NIGHT).iter_days() {
+        if day > date(LAST_NIGHT) {
+            break;
+        }
+        rig.as_of = night(day);
+        rig.sim.set_clock(rig.as_of);
+        let output = rig.bin(&["run"]).await;
+        let said = stderr(&output);
+        eprintln!("night {day}:\n{said}");
+        let partial = crate::support::bin::code(&output) == 2;
+        if !partial {
+            assert_code(&output, 0);
+        }
+        if said.contains("queued backfill chunk") {
+            queue_nights.insert(day);
+        }
+        // A fresh store's first nights may be cut short by their own catch-up (every approval
+        // of the lookback to read); once the queue is being worked, never.
+        assert!(
+            !(partial && queue_nights.first().is_some_and(|first| *first < day)),
+            "night {day}: the nightly run was starved after the queue started"
+        );
+        nightly_partial.push((day, partial));
+    }
+
+    // Assert: the queue was worked through on several nights and finished.
+    let store = rig.store();
+    assert!(
+        queue_nights.len() >= 2,
+        "the queue took several nights: {queue_nights:?}"
+    );
+    let status = stdout(&rig.bin(&["status"]).await);
+    assert!(!status.contains("queued "), "the queue finished: {status}");
+    // A queued chunk ran only after a nightly run that was not cut short.
+    for night in &queue_nights {
+        assert!(
+            nightly_partial.contains(&(*night, false)),
+            "queue worked on {night} after a partial nightly run: {nightly_partial:?}"
+        );
+    }
+    // Every correction settled a week before the last night is in the journal, once; nothing
+    // invented.
+    let mut counted: BTreeMap<Key, usize> = BTreeMap::new();
+    for key in journaled(&store) {
+        *counted.entry(key).or_default() += 1;
+    }
+    assert!(
+        counted.values().all(|n| *n == 1),
+        "a correction applied twice"
+    );
+    let applied: BTreeSet<Key> = counted.into_keys().collect();
+    let last = night(date(LAST_NIGHT));
+    let settled: BTreeSet<Key> = truth(&rig.sim, last - Duration::days(7))
+        .await
+        .into_iter()
+        .filter(|key| key.work_date >= date(QUEUED.0))
+        .collect();
+    let by_the_end: BTreeSet<Key> = truth(&rig.sim, last).await.into_iter().collect();
+    assert!(
+        settled.len() >= 10,
+        "corrections to find: {}",
+        settled.len()
+    );
+    let missed: Vec<_> = settled.difference(&applied).collect();
+    assert!(
+        missed.is_empty(),
+        "missed {} of {}: {missed:#?}",
+        missed.len(),
+        settled.len()
+    );
+    let invented: Vec<_> = applied.difference(&by_the_end).collect();
+    assert!(invented.is_empty(), "invented: {invented:#?}");
+    // Within the budget in each month, as DingTalk counted.
+    for (month, metered) in rig.sim.stats().metered_by_month {
+        assert!(metered <= BUDGET, "{month}: {metered} metered calls");
+    }
+}
