@@ -119,7 +119,7 @@ fn collect_status(
     let usage = store.month_usage(&month)?;
     // A backfill is one-off spending: the pace is the nightly runs' alone, the backfills'
     // spending added once.
-    let backfill = store.month_backfill_metered(&month)?;
+    let backfill = store.month_one_off_metered(&month)?;
     let nightly = quota::pace(as_of, tz, budget, usage.metered.saturating_sub(backfill));
     let pace = quota::pace(as_of, tz, budget, usage.metered);
     let runs = store

@@ -81,7 +81,7 @@ pub(crate) struct QuotaStatus {
     pub(crate) month: String,
     pub(crate) budget: u64,
     pub(crate) used: u64,
-    /// Of `used`, what backfills spent: one-off, left out of the pace.
+    /// Of `used`, what backfills and `doctor` spent: one-off, left out of the pace.
     #[serde(default)]
     pub(crate) backfill: u64,
     pub(crate) remaining: u64,
@@ -111,7 +111,10 @@ pub(crate) fn render_status(status: &Status, tz: Tz) -> String {
         q.month,
         q.remaining,
         if q.backfill > 0 {
-            format!("; {} of them by backfills, not projected", q.backfill)
+            format!(
+                "; {} of them by backfills and checks, not projected",
+                q.backfill
+            )
         } else {
             String::new()
         },
@@ -332,7 +335,7 @@ mod tests {
         assert!(
             text.contains(
                 "quota      3016 of 4000 metered calls used in 2026-11 (984 left; 3016 of them by \
-                 backfills, not projected); 47% of the month gone, projected 3016\n"
+                 backfills and checks, not projected); 47% of the month gone, projected 3016\n"
             ),
             "{text}"
         );

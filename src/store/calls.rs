@@ -168,11 +168,13 @@ impl Store {
         self.usage("WHERE month = ?1", [month])
     }
 
-    /// Metered calls of the month `YYYY-MM` that backfills made: one-off spending a pace
+    /// Metered calls of the month `YYYY-MM` made outside nightly runs — by backfills (queued
+    /// ones included) and by `doctor`, whose calls belong to no run: one-off spending a pace
     /// projection leaves out.
-    pub(crate) fn month_backfill_metered(&self, month: &str) -> Result<u64, Error> {
+    pub(crate) fn month_one_off_metered(&self, month: &str) -> Result<u64, Error> {
         self.usage(
-            "WHERE month = ?1 AND run_id IN (SELECT id FROM runs WHERE kind = 'backfill')",
+            "WHERE month = ?1 AND (run_id IS NULL
+               OR run_id IN (SELECT id FROM runs WHERE kind = 'backfill'))",
             [month],
         )
         .map(|usage| usage.metered)
@@ -303,6 +305,9 @@ mod tests {
         assert_eq!(november.throttled, 1);
         assert_eq!(november.by_endpoint["/attendance/list"], 3);
         assert_eq!(store.month_usage("2026-12").unwrap().metered, 1);
+        // A metered call of no run (`doctor`) is one-off spending; a nightly run's is not.
+        assert_eq!(store.month_one_off_metered("2026-12").unwrap(), 1);
+        assert_eq!(store.month_one_off_metered("2026-11").unwrap(), 0);
 
         let run = store.run_calls(run_id).unwrap();
         assert_eq!((run.attempts, run.metered), (4, 2));

@@ -126,7 +126,10 @@ async fn a_backfill_is_shown_apart_and_not_projected_over_the_month() {
     assert_eq!(quota["backfill"].as_u64(), Some(used), "{quota}");
     assert_eq!(quota["projected"].as_u64(), Some(used), "{quota}");
     let text = stdout(&rig.bin(&["status"]).await);
-    assert!(text.contains("by backfills, not projected"), "{text}");
+    assert!(
+        text.contains("by backfills and checks, not projected"),
+        "{text}"
+    );
     assert!(!text.contains("OVER BUDGET"), "{text}");
 }
 
