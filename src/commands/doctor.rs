@@ -308,10 +308,14 @@ async fn check_dingtalk(
         Ok(_) => {
             checks.push(Check::pass(
                 "dingtalk",
-                format!(
-                    "reachable at {} and {}",
-                    config.dingtalk.oapi_base_url, config.dingtalk.api_base_url
-                ),
+                if config.dingtalk.oapi_base_url == config.dingtalk.api_base_url {
+                    format!("reachable at {}", config.dingtalk.oapi_base_url)
+                } else {
+                    format!(
+                        "reachable at {} and {}",
+                        config.dingtalk.oapi_base_url, config.dingtalk.api_base_url
+                    )
+                },
             ));
             checks.push(Check::pass(
                 "credentials",
