@@ -352,6 +352,16 @@ async fn estimate_cost(
     let plan = plan_run(&job.store, &job.client, &job.settings, &request)
         .await
         .map_err(|error| run_error(error).context("cannot estimate the backfill's cost"))?;
+    let mut by_kind: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for item in plan.items.iter().chain(&plan.deferred) {
+        *by_kind.entry(item.kind()).or_default() += item.estimated_calls();
+    }
+    let by_kind = by_kind
+        .iter()
+        .map(|(kind, calls)| format!("{kind}={calls}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    tracing::info!(by_kind = %by_kind, "backfill estimate by item kind");
     Ok(plan.estimated_calls
         + plan
             .deferred
