@@ -6,9 +6,11 @@
 //! simulator's clock (2026-11-01 02:00 +08:00), exactly as a person would:
 //!
 //! - **month, fresh store**: `plan --from 2026-10-01 --to 2026-10-31` (the free dry run), then
-//!   `backfill --from 2026-10-01 --to 2026-10-31 --yes`;
+//!   `backfill --from 2026-10-01 --to 2026-10-31` (no `--yes`: the estimate decides; the config's
+//!   budget is ample);
 //! - **week on a store holding earlier weeks**: `backfill 2026-10-01 .. 2026-10-21` first, then
-//!   `plan` and `backfill` of `2026-10-22 .. 2026-10-28`, measured alone.
+//!   `plan` and `backfill` of `2026-10-22 .. 2026-10-28`, measured alone;
+//! - **week, fresh store**: `plan` and `backfill` of `2026-10-22 .. 2026-10-28` alone.
 //!
 //! The estimate is the one the backfill prints before it starts (its `estimated cost` line); the
 //! actual spend is the metered calls of the measured backfill, from the store's call ledger and,
@@ -257,9 +259,8 @@ async fn measure_backfill(
     let (plan_text, _) = rig.bin(&["plan", "--from", from, "--to", to]).await;
     let (plan, plan_by_kind) = parse_plan(&plan_text);
     let before = rig.spent();
-    let (_, stderr) = rig
-        .bin(&["backfill", "--from", from, "--to", to, "--yes"])
-        .await;
+    // No `--yes`: the estimate decides whether the backfill starts (the budget is ample).
+    let (_, stderr) = rig.bin(&["backfill", "--from", from, "--to", to]).await;
     let actual = rig.spent().since(&before);
     let mut estimate = 0;
     let mut listing = None;
@@ -268,7 +269,7 @@ async fn measure_backfill(
         let message = fields.get("message").and_then(|m| m.as_str()).unwrap_or("");
         if message.contains("estimated cost") {
             estimate = number_before(message, "metered calls").unwrap_or(0);
-            listing = number_before(message, "metered calls spent listing");
+            listing = number_before(message, "of them spent listing");
         }
         if message == "backfill estimate by item kind" {
             estimate_by_kind =
@@ -291,6 +292,13 @@ async fn measure_backfill(
 async fn month_fresh(seed: u64, employees: usize) -> Measure {
     let rig = Rig::new(seed, employees).await;
     let m = measure_backfill(&rig, "month, fresh", employees, "2026-10-01", "2026-10-31").await;
+    rig.sim.shutdown().await;
+    m
+}
+
+async fn week_fresh(seed: u64, employees: usize) -> Measure {
+    let rig = Rig::new(seed, employees).await;
+    let m = measure_backfill(&rig, "week, fresh", employees, "2026-10-22", "2026-10-28").await;
     rig.sim.shutdown().await;
     m
 }
@@ -433,6 +441,7 @@ async fn main() {
         for m in [
             month_fresh(options.seed, size).await,
             week_on_existing(options.seed, size).await,
+            week_fresh(options.seed, size).await,
         ] {
             eprintln!(
                 "  {} × {}: estimate {} actual {} ({:.2}) in {:.1}s",

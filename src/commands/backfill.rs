@@ -188,7 +188,10 @@ pub(crate) async fn run_backfill(
         .filter(|(chunk_from, chunk_to)| !state.is_done(*chunk_from, *chunk_to))
         .collect();
 
-    let estimate = estimate_cost(job, &todo, &users, as_of).await?;
+    let Estimate {
+        calls: estimate,
+        listing,
+    } = estimate_cost(job, &todo, &users, as_of, options, stop).await?;
     let month = YearMonth::of(as_of, tz).to_string();
     let used = job.store.month_usage(&month)?.metered;
     let left = job.config.quota.monthly_budget.saturating_sub(used);
@@ -199,6 +202,7 @@ pub(crate) async fn run_backfill(
             chunks_to_do: todo.len(),
             chunks: chunks(from, to).len(),
             estimate,
+            listing,
             left,
             budget: job.config.quota.monthly_budget,
             month: &month,
@@ -210,7 +214,7 @@ pub(crate) async fn run_backfill(
     }
 
     let progress = progress_bar(todo.len());
-    let mut spent = 0u64;
+    let mut spent = listing;
     let mut corrections = 0u64;
     let mut last_run = None;
     let mut exit = Outcome::Done;
@@ -328,17 +332,43 @@ fn only_items_failed(summary: &crate::reconcile::RunSummary) -> bool {
             .all(|line| line.item == crate::reconcile::FALLBACK_ITEM)
 }
 
-/// The cost of the chunks still to do: a dry-run plan of their whole range.
+/// What a backfill's chunks still to do are estimated to cost.
+struct Estimate {
+    /// Metered calls still to spend.
+    calls: u64,
+    /// Metered calls the estimate spent listing approvals (the first chunk's listing, made
+    /// once, for real, so that the approvals are counted rather than guessed).
+    listing: u64,
+}
+
+/// The cost of the chunks still to do: a dry-run plan of their whole range, which prices the
+/// results of the range batch by batch from the rows an employee-day holds on each weekday
+/// (learnt from the store, or two rows Monday to Friday), the details of the approvals, one
+/// each, and the targeted re-reads of the days approvals and recent corrections point at.
+///
+/// How many approvals there are is only known once they are listed. So when the estimate
+/// decides whether the backfill starts (no `--yes`, no `--max-calls`) and the rest of it fits
+/// the budget left, the approval listing of the range's window is first made for real: metered,
+/// but exactly the listing the first chunk would make (recorded as a run of its own, the ids in
+/// the detail backlog the chunks use, the window in the planner's state so no chunk lists it
+/// again), and the approvals are counted instead of guessed. Otherwise (the backfill starts
+/// whatever the estimate, or is refused on its results alone) nothing metered is called and
+/// the approval part is the guess `plan` shows.
 async fn estimate_cost(
-    job: &Job,
+    job: &mut Job,
     todo: &[(NaiveDate, NaiveDate)],
     users: &Option<Vec<UserId>>,
     as_of: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<u64> {
+    options: &BackfillOptions,
+    stop: &StopFlag,
+) -> anyhow::Result<Estimate> {
     let (Some((first, _)), Some((_, last))) = (todo.first(), todo.last()) else {
-        return Ok(0);
+        return Ok(Estimate {
+            calls: 0,
+            listing: 0,
+        });
     };
-    let request = RunRequest {
+    let mut request = RunRequest {
         kind: RunKind::Backfill {
             from: *first,
             to: *last,
@@ -347,11 +377,48 @@ async fn estimate_cost(
         as_of,
         max_calls: None,
         dry_run: true,
-        trigger: "cli".into(),
+        trigger: "backfill".into(),
     };
-    let plan = plan_run(&job.store, &job.client, &job.settings, &request)
+    let guessed = plan_run(&job.store, &job.client, &job.settings, &request)
         .await
         .map_err(|error| run_error(error).context("cannot estimate the backfill's cost"))?;
+    let left = {
+        let month = YearMonth::of(as_of, job.config.timezone).to_string();
+        let used = job.store.month_usage(&month)?.metered;
+        job.config.quota.monthly_budget.saturating_sub(used)
+    };
+    let results: u64 = guessed
+        .items
+        .iter()
+        .chain(&guessed.deferred)
+        .filter(|item| item.kind() == "results")
+        .map(|item| item.estimated_calls())
+        .sum();
+    let decides = !options.yes && options.max_calls.is_none();
+    let (plan, listed) = if decides && results <= left {
+        request.dry_run = false;
+        let listed = crate::reconcile::list_for_backfill(
+            &mut job.store,
+            &job.client,
+            Some(&job.recorder),
+            &job.settings,
+            &request,
+            stop,
+        )
+        .await
+        .map_err(|error| run_error(error).context("cannot list the backfill's approvals"))?;
+        let mut settings = job.settings.clone();
+        if let Some(codes) = listed.process_codes {
+            settings.supply_process_codes = Some(codes);
+        }
+        request.dry_run = true;
+        let plan = plan_run(&job.store, &job.client, &settings, &request)
+            .await
+            .map_err(|error| run_error(error).context("cannot estimate the backfill's cost"))?;
+        (plan, Some((listed.calls, listed.ids)))
+    } else {
+        (guessed, None)
+    };
     let mut by_kind: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
     for item in plan.items.iter().chain(&plan.deferred) {
         *by_kind.entry(item.kind()).or_default() += item.estimated_calls();
@@ -361,13 +428,17 @@ async fn estimate_cost(
         .map(|(kind, calls)| format!("{kind}={calls}"))
         .collect::<Vec<_>>()
         .join(" ");
-    tracing::info!(by_kind = %by_kind, "backfill estimate by item kind");
-    Ok(plan.estimated_calls
-        + plan
-            .deferred
-            .iter()
-            .map(|item| item.estimated_calls())
-            .sum::<u64>())
+    let (listing, ids) = listed.unwrap_or((0, 0));
+    tracing::info!(by_kind = %by_kind, approvals_listed = listed.is_some(), ids, listing_calls = listing, "backfill estimate by item kind");
+    Ok(Estimate {
+        calls: plan.estimated_calls
+            + plan
+                .deferred
+                .iter()
+                .map(|item| item.estimated_calls())
+                .sum::<u64>(),
+        listing,
+    })
 }
 
 /// A progress bar over `chunks` on a terminal; hidden otherwise.

@@ -74,7 +74,10 @@ pub(crate) struct BackfillEstimate<'a> {
     pub(crate) to: NaiveDate,
     pub(crate) chunks_to_do: usize,
     pub(crate) chunks: usize,
+    /// Still to spend.
     pub(crate) estimate: u64,
+    /// Already spent listing the approvals the estimate counts.
+    pub(crate) listing: u64,
     pub(crate) left: u64,
     pub(crate) budget: u64,
     pub(crate) month: &'a str,
@@ -88,12 +91,19 @@ pub(crate) fn backfill_estimate(estimate: &BackfillEstimate<'_>) -> String {
         chunks_to_do,
         chunks,
         estimate,
+        listing,
         left,
         budget,
         month,
     } = *estimate;
+    let listed = if listing > 0 {
+        format!(", {listing} of them spent listing 补卡 approvals already")
+    } else {
+        String::new()
+    };
     format!(
-        "backfill {from} .. {to}: {chunks_to_do} of {chunks} chunks to do, estimated cost {estimate} metered calls; {left} of the {budget} budget left in {month}"
+        "backfill {from} .. {to}: {chunks_to_do} of {chunks} chunks to do, estimated cost {} metered calls{listed}; {left} of the {budget} budget left in {month}",
+        estimate + listing
     )
 }
 
@@ -227,6 +237,7 @@ mod tests {
             chunks_to_do: 3,
             chunks: 5,
             estimate: 362,
+            listing: 0,
             left: 3100,
             budget: 4000,
             month: "2026-11",
@@ -234,6 +245,21 @@ mod tests {
         assert_eq!(
             line,
             "backfill 2026-10-01 .. 2026-10-31: 3 of 5 chunks to do, estimated cost 362 metered calls; 3100 of the 4000 budget left in 2026-11"
+        );
+        let listed = backfill_estimate(&BackfillEstimate {
+            from: day("2026-10-01"),
+            to: day("2026-10-31"),
+            chunks_to_do: 5,
+            chunks: 5,
+            estimate: 540,
+            listing: 11,
+            left: 3989,
+            budget: 4000,
+            month: "2026-11",
+        });
+        assert_eq!(
+            listed,
+            "backfill 2026-10-01 .. 2026-10-31: 5 of 5 chunks to do, estimated cost 551 metered calls, 11 of them spent listing 补卡 approvals already; 3989 of the 4000 budget left in 2026-11"
         );
     }
 
