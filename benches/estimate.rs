@@ -2,7 +2,7 @@
 //!
 //! For each size, on the simulator's default world (`SimConfig::new(seed, employees)`: October
 //! 2026, default `Rates`, night shifts, reverts; only its QPS limit is lifted so the bench does
-//! not wait on real time), the real `dingtalk-reconcile` binary runs against a fresh store, at the
+//! not wait on real time; `--pessimistic` starts every ⚠ switch at its pessimistic reading), the real `dingtalk-reconcile` binary runs against a fresh store, at the
 //! simulator's clock (2026-11-01 02:00 +08:00), exactly as a person would:
 //!
 //! - **month, fresh store**: `plan --from 2026-10-01 --to 2026-10-31` (the free dry run), then
@@ -20,7 +20,7 @@
 //! Usage (release build):
 //!
 //! ```text
-//! cargo bench --bench estimate -- [--sizes 300,1500,4000] [--seed N]
+//! cargo bench --bench estimate -- [--sizes 300,1500,4000] [--seed N] [--pessimistic]
 //! ```
 
 use std::collections::BTreeMap;
@@ -30,7 +30,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use dingtalk_reconcile::store::Store;
-use dingtalk_sim::{SimConfig, SimHandle, config_snippet, is_metered_path};
+use dingtalk_sim::{SimConfig, SimHandle, Switches, config_snippet, is_metered_path};
 
 const MONTH: &str = "2026-11";
 
@@ -38,12 +38,14 @@ const MONTH: &str = "2026-11";
 struct Options {
     sizes: Vec<usize>,
     seed: u64,
+    pessimistic: bool,
 }
 
 fn parse_options() -> Options {
     let mut options = Options {
         sizes: vec![300, 1_500, 4_000],
         seed: 1,
+        pessimistic: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -57,6 +59,7 @@ fn parse_options() -> Options {
                     .collect();
             }
             "--seed" => options.seed = args.next().and_then(|n| n.parse().ok()).unwrap_or(1),
+            "--pessimistic" => options.pessimistic = true,
             // `cargo bench` passes `--bench`; ignore it and anything unknown.
             _ => {}
         }
@@ -72,8 +75,11 @@ struct Rig {
 }
 
 impl Rig {
-    async fn new(seed: u64, employees: usize) -> Rig {
-        let mut config = SimConfig::new(seed, employees);
+    async fn new(options: &Options, employees: usize) -> Rig {
+        let mut config = SimConfig::new(options.seed, employees);
+        if options.pessimistic {
+            config.switches = Switches::pessimistic();
+        }
         // Real-time QPS only; the world's rates stay the defaults.
         config.qps = 1_000_000;
         let sim = SimHandle::spawn(config).await.expect("simulator starts");
@@ -289,22 +295,22 @@ async fn measure_backfill(
     }
 }
 
-async fn month_fresh(seed: u64, employees: usize) -> Measure {
-    let rig = Rig::new(seed, employees).await;
+async fn month_fresh(options: &Options, employees: usize) -> Measure {
+    let rig = Rig::new(options, employees).await;
     let m = measure_backfill(&rig, "month, fresh", employees, "2026-10-01", "2026-10-31").await;
     rig.sim.shutdown().await;
     m
 }
 
-async fn week_fresh(seed: u64, employees: usize) -> Measure {
-    let rig = Rig::new(seed, employees).await;
+async fn week_fresh(options: &Options, employees: usize) -> Measure {
+    let rig = Rig::new(options, employees).await;
     let m = measure_backfill(&rig, "week, fresh", employees, "2026-10-22", "2026-10-28").await;
     rig.sim.shutdown().await;
     m
 }
 
-async fn week_on_existing(seed: u64, employees: usize) -> Measure {
-    let rig = Rig::new(seed, employees).await;
+async fn week_on_existing(options: &Options, employees: usize) -> Measure {
+    let rig = Rig::new(options, employees).await;
     rig.bin(&[
         "backfill",
         "--from",
@@ -423,8 +429,13 @@ async fn main() {
     let options = parse_options();
     let binary = Path::new(env!("CARGO_BIN_EXE_dingtalk-reconcile"));
     println!(
-        "backfill estimate vs actual: seed {}, default simulator rates, as of 2026-11-01 02:00 +08:00 ({})",
+        "backfill estimate vs actual: seed {}, default simulator rates, {} switches, as of 2026-11-01 02:00 +08:00 ({})",
         options.seed,
+        if options.pessimistic {
+            "pessimistic"
+        } else {
+            "default"
+        },
         binary.display()
     );
     println!(
@@ -439,9 +450,9 @@ async fn main() {
     let mut measured = Vec::new();
     for &size in &options.sizes {
         for m in [
-            month_fresh(options.seed, size).await,
-            week_on_existing(options.seed, size).await,
-            week_fresh(options.seed, size).await,
+            month_fresh(&options, size).await,
+            week_on_existing(&options, size).await,
+            week_fresh(&options, size).await,
         ] {
             eprintln!(
                 "  {} × {}: estimate {} actual {} ({:.2}) in {:.1}s",
