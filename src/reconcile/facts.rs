@@ -138,7 +138,7 @@ pub(super) async fn gather(
                 store.present_slot_counts(*from - Duration::days(28), *from - Duration::days(1))?;
             let profile = RowsProfile::learn(&counts, users.len() as u64);
             let outlook = if request.dry_run {
-                Some(outlook(store, settings, request, &users, *to)?)
+                Some(outlook(store, settings, request, &users, &known, *to)?)
             } else {
                 None
             };
@@ -173,6 +173,7 @@ fn outlook(
     settings: &RunSettings,
     request: &RunRequest,
     users: &[UserId],
+    known: &BTreeMap<String, StoredApproval>,
     to: NaiveDate,
 ) -> Result<Outlook, RunError> {
     let tz = settings.timezone;
@@ -188,10 +189,8 @@ fn outlook(
         request.as_of - Duration::days(i64::from(REVERT_WATCH_DAYS)),
         to + Duration::days(1),
     )?;
-    let known_ids: Vec<String> = store.known_process_instance_ids()?.into_iter().collect();
-    let finished: Vec<StoredApproval> = store
-        .approvals(&known_ids)?
-        .into_values()
+    let finished: Vec<&StoredApproval> = known
+        .values()
         .filter(|stored| stored.approval.is_finished())
         .collect();
     let approved_share = if finished.len() >= MIN_APPROVALS_FOR_SHARE {
