@@ -347,8 +347,8 @@ struct Estimate {
 /// each, and the targeted re-reads of the days approvals and recent corrections point at.
 ///
 /// How many approvals there are is only known once they are listed. So when the estimate
-/// decides whether the backfill starts (no `--yes`, no `--max-calls`) and the rest of it fits
-/// the budget left, the approval listing of the range's window is first made for real: metered,
+/// decides whether the backfill starts (no `--yes`, no `--max-calls`) and the range's results
+/// alone fit the budget left, the approval listing of the range's window is first made for real: metered,
 /// but exactly the listing the first chunk would make (recorded as a run of its own, the ids in
 /// the detail backlog the chunks use, the window in the planner's state so no chunk lists it
 /// again), and the approvals are counted instead of guessed. Otherwise (the backfill starts
