@@ -188,7 +188,7 @@ async fn enqueue(
     let key = BackfillKey::new(args.from, args.to, users.as_deref());
     let done = job.store.backfill_start_or_resume(&key)?;
     let todo = super::queue::chunks_to_do(args.from, args.to, |from, to| done.is_done(from, to));
-    let estimate = estimate_cost(job, &todo, &users, as_of).await?;
+    let estimate = guess_cost(job, &todo, &users, as_of).await?;
     let outlook = super::queue::outlook(job, as_of).await?;
     job.store
         .backfill_enqueue(&key, users.as_deref(), estimate, as_of)?;
@@ -272,9 +272,19 @@ pub(crate) async fn run_backfill(
         .filter(|(chunk_from, chunk_to)| !state.is_done(*chunk_from, *chunk_to))
         .collect();
 
-    let estimate = estimate_cost(job, &todo, &users, as_of).await?;
+    let bounded = options.max_calls.is_some() || options.yes;
+    let before = super::queue::outlook(job, as_of).await?;
+    let list_within = (!bounded).then_some(before.spare);
+    let Estimate {
+        calls: estimate,
+        listing,
+    } = estimate_cost(job, &todo, &users, as_of, list_within, stop).await?;
     let month = YearMonth::of(as_of, tz).to_string();
-    let outlook = super::queue::outlook(job, as_of).await?;
+    let outlook = if listing > 0 {
+        super::queue::outlook(job, as_of).await?
+    } else {
+        before
+    };
     crate::telemetry::say(&report::plan::backfill_estimate(
         &report::plan::BackfillEstimate {
             from,
@@ -282,11 +292,12 @@ pub(crate) async fn run_backfill(
             chunks_to_do: todo.len(),
             chunks: chunks(from, to).len(),
             estimate,
+            listing,
             outlook,
             month: &month,
         },
     ));
-    if estimate > outlook.spare && options.max_calls.is_none() && !options.yes {
+    if estimate > outlook.spare && !bounded {
         let finish = outlook.queue_finish(estimate, super::queue::next_night(job, as_of));
         let queue = options.queue_command.clone().unwrap_or_else(|| {
             format!("dingtalk-reconcile backfill --from {from} --to {to} --queue")
@@ -299,7 +310,7 @@ pub(crate) async fn run_backfill(
     }
 
     let progress = progress_bar(todo.len());
-    let mut spent = 0u64;
+    let mut spent = listing;
     let mut corrections = 0u64;
     let mut last_run = None;
     let mut exit = Outcome::Done;
@@ -417,17 +428,104 @@ fn only_items_failed(summary: &crate::reconcile::RunSummary) -> bool {
             .all(|line| line.item == crate::reconcile::FALLBACK_ITEM)
 }
 
-/// The cost of the chunks still to do: a dry-run plan of their whole range.
-pub(crate) async fn estimate_cost(
-    job: &Job,
+/// What a backfill's chunks still to do are estimated to cost.
+struct Estimate {
+    /// Metered calls still to spend.
+    calls: u64,
+    /// Metered calls the estimate spent listing approvals (the first chunk's listing, made
+    /// once, for real, so that the approvals are counted rather than guessed).
+    listing: u64,
+}
+
+/// The cost of the chunks still to do: a dry-run plan of their whole range, which prices the
+/// results of the range batch by batch from the rows an employee-day holds on each weekday
+/// (learnt from the store, or two rows Monday to Friday), the details of the approvals, one
+/// each, and the targeted re-reads of the days approvals and recent corrections point at.
+///
+/// How many approvals there are is only known once they are listed. So with `list_within`
+/// (the backfill decides whether it starts: no `--yes`, no `--max-calls`) and when the range's
+/// results alone fit that many calls (what the month's nightly runs leave spare), the approval
+/// listing of the range's window is first made for real: metered, but exactly the listing the
+/// first chunk would make (recorded as a run of its own, the ids in the detail backlog the
+/// chunks use, the window in the planner's state so no chunk lists it again), and the
+/// approvals are counted instead of guessed. Otherwise nothing metered is called and the
+/// approval part is the guess `plan` shows ([`guess_cost`]).
+async fn estimate_cost(
+    job: &mut Job,
     todo: &[(NaiveDate, NaiveDate)],
     users: &Option<Vec<UserId>>,
     as_of: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<u64> {
-    let (Some((first, _)), Some((_, last))) = (todo.first(), todo.last()) else {
-        return Ok(0);
+    list_within: Option<u64>,
+    stop: &StopFlag,
+) -> anyhow::Result<Estimate> {
+    let Some(mut request) = estimate_request(todo, users, as_of) else {
+        return Ok(Estimate {
+            calls: 0,
+            listing: 0,
+        });
     };
-    let request = RunRequest {
+    let guessed = plan_run(&job.store, &job.client, &job.settings, &request)
+        .await
+        .map_err(|error| run_error(error).context("cannot estimate the backfill's cost"))?;
+    let results: u64 = guessed
+        .items
+        .iter()
+        .chain(&guessed.deferred)
+        .filter(|item| item.kind() == "results")
+        .map(|item| item.estimated_calls())
+        .sum();
+    let (plan, listed) = match list_within {
+        Some(room) if results <= room => {
+            request.dry_run = false;
+            let listed = crate::reconcile::list_for_backfill(
+                &mut job.store,
+                &job.client,
+                Some(&job.recorder),
+                &job.settings,
+                &request,
+                stop,
+            )
+            .await
+            .map_err(|error| run_error(error).context("cannot list the backfill's approvals"))?;
+            let mut settings = job.settings.clone();
+            if let Some(codes) = listed.process_codes {
+                settings.supply_process_codes = Some(codes);
+            }
+            request.dry_run = true;
+            let plan = plan_run(&job.store, &job.client, &settings, &request)
+                .await
+                .map_err(|error| run_error(error).context("cannot estimate the backfill's cost"))?;
+            (plan, Some((listed.calls, listed.ids)))
+        }
+        _ => (guessed, None),
+    };
+    let mut by_kind: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for item in plan.items.iter().chain(&plan.deferred) {
+        *by_kind.entry(item.kind()).or_default() += item.estimated_calls();
+    }
+    let by_kind = by_kind
+        .iter()
+        .map(|(kind, calls)| format!("{kind}={calls}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (listing, ids) = listed.unwrap_or((0, 0));
+    tracing::info!(by_kind = %by_kind, approvals_listed = listed.is_some(), ids, listing_calls = listing, "backfill estimate by item kind");
+    Ok(Estimate {
+        calls: planned_calls(&plan),
+        listing,
+    })
+}
+
+/// The dry-run request that prices `todo` (`None` when there is nothing to do).
+fn estimate_request(
+    todo: &[(NaiveDate, NaiveDate)],
+    users: &Option<Vec<UserId>>,
+    as_of: chrono::DateTime<chrono::Utc>,
+) -> Option<RunRequest> {
+    let (Some((first, _)), Some((_, last))) = (todo.first(), todo.last()) else {
+        return None;
+    };
+    Some(RunRequest {
         kind: RunKind::Backfill {
             from: *first,
             to: *last,
@@ -436,17 +534,35 @@ pub(crate) async fn estimate_cost(
         as_of,
         max_calls: None,
         dry_run: true,
-        trigger: "cli".into(),
-    };
-    let plan = plan_run(&job.store, &job.client, &job.settings, &request)
-        .await
-        .map_err(|error| run_error(error).context("cannot estimate the backfill's cost"))?;
-    Ok(plan.estimated_calls
+        trigger: "backfill".into(),
+    })
+}
+
+/// Everything a plan prices, deferred items included.
+fn planned_calls(plan: &crate::reconcile::Plan) -> u64 {
+    plan.estimated_calls
         + plan
             .deferred
             .iter()
             .map(|item| item.estimated_calls())
-            .sum::<u64>())
+            .sum::<u64>()
+}
+
+/// What the chunks `todo` are expected to cost, calling nothing metered: the approvals not
+/// listed yet are the guess `plan` shows. For the queue and `plan`, which must not spend.
+pub(crate) async fn guess_cost(
+    job: &Job,
+    todo: &[(NaiveDate, NaiveDate)],
+    users: &Option<Vec<UserId>>,
+    as_of: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<u64> {
+    let Some(request) = estimate_request(todo, users, as_of) else {
+        return Ok(0);
+    };
+    let plan = plan_run(&job.store, &job.client, &job.settings, &request)
+        .await
+        .map_err(|error| run_error(error).context("cannot estimate the backfill's cost"))?;
+    Ok(planned_calls(&plan))
 }
 
 /// A progress bar over `chunks` on a terminal; hidden otherwise.
@@ -531,8 +647,7 @@ async fn queue_plan(
         for (chunk_from, chunk_to) in
             super::queue::chunks_to_do(from, to, |f, t| queued.state.is_done(f, t))
         {
-            let estimate =
-                estimate_cost(job, &[(chunk_from, chunk_to)], &queued.users, as_of).await?;
+            let estimate = guess_cost(job, &[(chunk_from, chunk_to)], &queued.users, as_of).await?;
             let fits = estimate + estimate / 4 <= left;
             lines.push(report::plan::QueuedChunk {
                 from: chunk_from,

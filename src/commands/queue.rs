@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::commands::backfill::{chunks, estimate_cost};
+use crate::commands::backfill::{chunks, guess_cost};
 use crate::commands::job::{Job, run_error};
 use crate::dingtalk::StopFlag;
 use crate::domain::UserId;
@@ -99,7 +99,7 @@ pub(crate) async fn work_through(
             if stop.is_raised() {
                 return Ok(());
             }
-            let estimate = estimate_cost(job, &[(chunk_from, chunk_to)], &users, as_of).await?;
+            let estimate = guess_cost(job, &[(chunk_from, chunk_to)], &users, as_of).await?;
             // A quarter on top: a chunk cut short by the share is paid for and done again.
             if estimate + estimate / 4 > share {
                 crate::telemetry::say(&report::plan::queue_waits(

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{Duration, NaiveDate};
 
 use crate::dingtalk::Client;
-use crate::dingtalk::limits::{APPROVAL_LOOKBACK_DAYS, ROWS_PER_PAGE, USERS_PER_CALL};
+use crate::dingtalk::limits::{APPROVAL_LOOKBACK_DAYS, ROWS_PER_PAGE, USERS_PER_CALL, date_runs};
 use crate::domain::{Slot, UserId};
 use crate::quota::{
     YearMonth, local_date, local_midnight, nightly_allowance, remaining_nightly_runs, surplus,
@@ -16,10 +16,11 @@ use crate::quota::{
 use crate::store::{ListedApproval, Store, StoredApproval};
 
 use super::classify::shows_approval;
-use super::context::recently_corrected;
-use super::plan::{DEFAULT_ROWS_PER_USER_DAY, RescanMode};
+use super::context::{pointed_days, recently_corrected};
+use super::plan::{DEFAULT_ROWS_PER_USER_DAY, RescanMode, RowsProfile, TargetedOutlook};
 use super::plan::{
-    Listing, Plan, PlanInput, is_scan_night, latest_settled, nightly_dates, plan, sync_range,
+    Listing, Plan, PlanInput, expected_targeted, is_scan_night, latest_settled, nightly_dates,
+    plan, sync_range,
 };
 use super::scan::check_day;
 use super::state::{Fact, PlannerState};
@@ -44,7 +45,34 @@ pub(super) struct Facts {
     /// Approvals whose detail would enrich journaled corrections.
     pub(super) enrichment: Vec<String>,
     pub(super) expected_empty: BTreeSet<NaiveDate>,
+    /// Backfills: result rows per employee-day by weekday, from the store or the prior.
+    pub(super) rows_profile: Option<RowsProfile>,
+    /// Dry runs of a backfill: what its targeted re-reads are estimated from.
+    pub(super) outlook: Option<Outlook>,
 }
+
+/// What the store says about the targeted re-reads a backfill's chunks will make.
+pub(super) struct Outlook {
+    /// User-days approved, unresolved approvals in scope point at.
+    pointed: BTreeSet<(UserId, NaiveDate)>,
+    /// User-days corrected recently, watched for reverts.
+    corrected: BTreeSet<(UserId, NaiveDate)>,
+    /// Of the finished approvals the store knows, the share approved (the prior without
+    /// enough of them).
+    approved_share: f64,
+}
+
+/// Share of 补卡 approvals approved when the store knows too few to tell (PRODUCT.md section 8,
+/// the benchmark month: 5 % refused, 3 % withdrawn).
+const PRIOR_APPROVED_SHARE: f64 = 0.92;
+/// Days after its slot a 补卡 may be filed (PRODUCT.md section 8: lags up to 30 days).
+const FILING_LAG_DAYS: i64 = 30;
+/// Finished approvals the store must know before their approved share replaces the prior.
+const MIN_APPROVALS_FOR_SHARE: usize = 20;
+/// 补卡 approvals created per 100 employee-days when the store knows none (a backfill's
+/// guess): two rows a workday, 3 % of them missed, 90 % of those filed, five workdays in seven
+/// (PRODUCT.md section 8, the benchmark month): 2 × 0.03 × 0.9 × 5/7 ≈ 0.039.
+const PRIOR_APPROVALS_PER_100_EMPLOYEE_DAYS: u64 = 4;
 
 pub(super) async fn gather(
     store: &Store,
@@ -109,6 +137,22 @@ pub(super) async fn gather(
     let essential_per_night = essential_per_night(settings, &users, &state, &recent, &known);
     let surplus = surplus(remaining, essential_per_night, nights.saturating_sub(1))
         .saturating_sub(essential_per_night);
+    let (rows_profile, outlook) = match &request.kind {
+        RunKind::Backfill { from, to, .. } => {
+            // The four weeks before the range: the range itself holds at most the few
+            // user-days earlier targeted re-reads fetched.
+            let counts =
+                store.present_slot_counts(*from - Duration::days(28), *from - Duration::days(1))?;
+            let profile = RowsProfile::learn(&counts, users.len() as u64);
+            let outlook = if request.dry_run {
+                Some(outlook(store, settings, request, &users, &known, *to)?)
+            } else {
+                None
+            };
+            (Some(profile), outlook)
+        }
+        RunKind::Nightly | RunKind::Daemon => (None, None),
+    };
     Ok(Facts {
         users,
         process_codes,
@@ -123,6 +167,52 @@ pub(super) async fn gather(
         watched,
         enrichment,
         expected_empty,
+        rows_profile,
+        outlook,
+    })
+}
+
+/// The user-days a backfill's targeted re-reads are estimated from: the days approved,
+/// unresolved approvals in scope point at, the corrections watched for reverts (as `run` finds
+/// them), and the approved share of the approvals known.
+fn outlook(
+    store: &Store,
+    settings: &RunSettings,
+    request: &RunRequest,
+    users: &[UserId],
+    known: &BTreeMap<String, StoredApproval>,
+    to: NaiveDate,
+) -> Result<Outlook, RunError> {
+    let tz = settings.timezone;
+    let scope: BTreeSet<&UserId> = users.iter().collect();
+    let mut pointed = BTreeSet::new();
+    for stored in store.unresolved_approvals()? {
+        if stored.approval.is_approved() && scope.contains(&stored.approval.originator) {
+            pointed.extend(pointed_days(store, &stored.approval, tz)?);
+        }
+    }
+    let corrected = recently_corrected(
+        store,
+        request.as_of - Duration::days(i64::from(REVERT_WATCH_DAYS)),
+        to + Duration::days(1),
+    )?;
+    let finished: Vec<&StoredApproval> = known
+        .values()
+        .filter(|stored| stored.approval.is_finished())
+        .collect();
+    let approved_share = if finished.len() >= MIN_APPROVALS_FOR_SHARE {
+        finished
+            .iter()
+            .filter(|stored| stored.approval.is_approved())
+            .count() as f64
+            / finished.len() as f64
+    } else {
+        PRIOR_APPROVED_SHARE
+    };
+    Ok(Outlook {
+        pointed,
+        corrected,
+        approved_share,
     })
 }
 
@@ -240,6 +330,7 @@ fn listings(settings: &RunSettings, request: &RunRequest, facts: &Facts) -> Vec<
     let floor = request.as_of - Duration::days(APPROVAL_LOOKBACK_DAYS) + Duration::hours(1);
     let lookback =
         request.as_of - Duration::days(i64::from(settings.reconcile.approval_lookback_days));
+    let backfill = matches!(request.kind, RunKind::Backfill { .. });
     let per_day = {
         let since = request.as_of - Duration::days(30);
         let recent = facts
@@ -247,7 +338,12 @@ fn listings(settings: &RunSettings, request: &RunRequest, facts: &Facts) -> Vec<
             .values()
             .filter(|stored| stored.approval.create_time.is_some_and(|at| at >= since))
             .count() as u64;
-        recent.div_ceil(30)
+        if backfill && facts.known.is_empty() {
+            // Nothing known: a backfill's guess from the prior.
+            (facts.users.len() as u64 * PRIOR_APPROVALS_PER_100_EMPLOYEE_DAYS).div_ceil(100)
+        } else {
+            recent.div_ceil(30)
+        }
     };
     let mut out = Vec::new();
     for code in &facts.process_codes {
@@ -269,7 +365,7 @@ fn listings(settings: &RunSettings, request: &RunRequest, facts: &Facts) -> Vec<
         if from >= to {
             continue;
         }
-        if matches!(request.kind, RunKind::Backfill { .. })
+        if backfill
             && facts
                 .state
                 .backfill_listed
@@ -346,6 +442,9 @@ pub(super) fn make_plan(settings: &RunSettings, request: &RunRequest, facts: &Fa
                 .known
                 .values()
                 .filter(|stored| !stored.approval.is_finished())
+                // Every chunk of a backfill runs as of the same instant: a detail an earlier
+                // chunk fetched then says nothing new (the nightly runs follow it up).
+                .filter(|stored| !(backfill && stored.fetched_at >= request.as_of))
                 .map(|stored| stored.approval.process_instance_id.clone()),
         );
     }
@@ -360,6 +459,47 @@ pub(super) fn make_plan(settings: &RunSettings, request: &RunRequest, facts: &Fa
     } else {
         facts.surplus
     };
+    // A dry run of a backfill also shows what its chunks will find to do: the details of
+    // approvals still to be listed (a guess) and the targeted re-reads.
+    let (expected_details, expected_targeted) = match (&facts.outlook, primary) {
+        (Some(outlook), Some((from, to))) => {
+            let expected_details: u64 = listings.iter().map(|listing| listing.expected_ids).sum();
+            let undetailed = backlog
+                .iter()
+                .filter(|id| !facts.known.contains_key(*id))
+                .count() as u64
+                + expected_details;
+            let profile = facts.rows_profile.unwrap_or_else(RowsProfile::prior);
+            // A 补卡 is filed up to a month after its slot, so the approvals listed point at
+            // the scheduled days of the range and of the month before today.
+            let spread_from = from.min(today - Duration::days(FILING_LAG_DAYS + 1));
+            let spread_to = to.max(today - Duration::days(1));
+            let weights: Vec<(NaiveDate, u64)> = spread_from
+                .iter_days()
+                .take_while(|date| *date <= spread_to)
+                .map(|date| (date, profile.centi_on(date)))
+                .collect();
+            let total: u64 = weights.iter().map(|(_, weight)| weight).sum();
+            let expected: BTreeMap<NaiveDate, f64> = weights
+                .iter()
+                .filter(|(_, weight)| *weight > 0)
+                .map(|(date, weight)| {
+                    let share = *weight as f64 / total as f64;
+                    (*date, undetailed as f64 * outlook.approved_share * share)
+                })
+                .collect();
+            let chunks = date_runs(from, to);
+            let targeted = expected_targeted(&TargetedOutlook {
+                chunks: &chunks,
+                pointed: &outlook.pointed,
+                corrected: &outlook.corrected,
+                expected: &expected,
+                centi_scheduled: profile.centi_scheduled,
+            });
+            (expected_details, targeted)
+        }
+        _ => (0, 0),
+    };
     plan(&PlanInput {
         users: &facts.users,
         primary,
@@ -373,6 +513,9 @@ pub(super) fn make_plan(settings: &RunSettings, request: &RunRequest, facts: &Fa
         scan_first: facts.state.punch_shows_supply == Fact::Unknown,
         enrichment: &facts.enrichment,
         rows_per_user_day: DEFAULT_ROWS_PER_USER_DAY,
+        rows_profile: facts.rows_profile.as_ref(),
+        expected_details,
+        expected_targeted,
         allowance: facts.allowance,
         surplus,
         idle_window: (today - Duration::days(1), today - Duration::days(1)),

@@ -68,7 +68,7 @@ pub use explain::explain;
 pub(crate) use plan::{Plan, PlanItem};
 pub use recorder::StoreRecorder;
 pub use run::run_once;
-pub(crate) use run::{plan_run, run_once_until};
+pub(crate) use run::{list_for_backfill, plan_run, run_once_until};
 
 /// Slots corrected by an approval within this many days are watched for reverts.
 pub(crate) const REVERT_WATCH_DAYS: u32 = 7;

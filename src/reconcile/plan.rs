@@ -18,15 +18,179 @@
 //! does not fit is listed as deferred, never dropped silently.
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::dingtalk::limits::{DAYS_PER_CALL, USERS_PER_CALL, date_runs, split_windows};
+use crate::dingtalk::limits::{
+    DAYS_PER_CALL, ROWS_PER_PAGE, USERS_PER_CALL, date_runs, split_windows,
+};
 use crate::domain::UserId;
 use crate::quota::{self, approval_list_cost, results_batch_cost};
 
 /// Result rows one employee-day is expected to hold (one shift: OnDuty + OffDuty).
 pub(crate) const DEFAULT_ROWS_PER_USER_DAY: u64 = 2;
+
+/// Result rows an employee-day holds, by weekday, in hundredths of a row: learnt from the
+/// slots the store holds, or the prior (one shift, two rows, Monday to Friday; none on
+/// Saturday and Sunday). A backfill's results are estimated from it, batch by batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RowsProfile {
+    /// Monday first.
+    pub(crate) centi_rows: [u64; 7],
+    /// Rows of a user-day that has a schedule (the days approvals point at), in hundredths.
+    pub(crate) centi_scheduled: u64,
+    /// Learnt from the store rather than the prior.
+    pub(crate) learnt: bool,
+}
+
+impl RowsProfile {
+    /// Two rows (one shift) Monday to Friday, none at the weekend.
+    pub(crate) fn prior() -> RowsProfile {
+        let day = DEFAULT_ROWS_PER_USER_DAY * 100;
+        RowsProfile {
+            centi_rows: [day, day, day, day, day, 0, 0],
+            centi_scheduled: day,
+            learnt: false,
+        }
+    }
+
+    /// The profile of present slots per work date (`counts`) of `users` users: every date from
+    /// the first to the last date read for everyone is taken as read (a date without slots
+    /// inside that span had no schedule). A date at either end holding less than a quarter of
+    /// the busiest date's slots was read only for some users (targeted re-reads) and does not
+    /// count. Needs a span of at least a week, so that every weekday is seen; otherwise the
+    /// prior.
+    pub(crate) fn learn(counts: &BTreeMap<NaiveDate, u64>, users: u64) -> RowsProfile {
+        let busiest = counts.values().copied().max().unwrap_or(0);
+        let mut full = counts
+            .iter()
+            .filter(|(_, count)| **count > 0 && **count * 4 >= busiest)
+            .map(|(date, _)| *date);
+        let (Some(first), Some(last)) = (full.next(), full.next_back()) else {
+            return RowsProfile::prior();
+        };
+        let counts: BTreeMap<NaiveDate, u64> = counts
+            .range(first..=last)
+            .map(|(date, count)| (*date, *count))
+            .collect();
+        let (first, last) = (&first, &last);
+        if users == 0 || (*last - *first).num_days() < 6 {
+            return RowsProfile::prior();
+        }
+        let mut rows = [0u64; 7];
+        let mut dates = [0u64; 7];
+        for date in first.iter_days().take_while(|date| date <= last) {
+            let weekday = date.weekday().num_days_from_monday() as usize;
+            rows[weekday] += counts.get(&date).copied().unwrap_or(0);
+            dates[weekday] += 1;
+        }
+        let mut centi_rows = [0u64; 7];
+        for weekday in 0..7 {
+            centi_rows[weekday] = (rows[weekday] * 100).div_ceil(dates[weekday].max(1) * users);
+        }
+        let scheduled_dates = counts.values().filter(|count| **count > 0).count() as u64;
+        let centi_scheduled = (counts.values().sum::<u64>() * 100)
+            .div_ceil(scheduled_dates.max(1) * users)
+            .max(100);
+        RowsProfile {
+            centi_rows,
+            centi_scheduled,
+            learnt: true,
+        }
+    }
+
+    /// Hundredths of a row one employee-day on `date` is expected to hold.
+    pub(crate) fn centi_on(&self, date: NaiveDate) -> u64 {
+        self.centi_rows[date.weekday().num_days_from_monday() as usize]
+    }
+
+    /// Rows `users` employees are expected to hold over `from..=to`.
+    pub(crate) fn rows(&self, users: u64, from: NaiveDate, to: NaiveDate) -> u64 {
+        let centi: u64 = from
+            .iter_days()
+            .take_while(|date| *date <= to)
+            .map(|date| self.centi_on(date))
+            .sum();
+        (users * centi).div_ceil(100)
+    }
+}
+
+/// What a backfill's chunks are expected to re-read through results besides their own range
+/// (the targeted step of each chunk), chunk by chunk as `run` does it: the first chunk re-reads
+/// the days approved approvals point at outside its range; every chunk re-reads the days
+/// corrected (by earlier chunks or recently) before its range, watched for reverts.
+#[derive(Debug, Clone)]
+pub(crate) struct TargetedOutlook<'a> {
+    /// The backfill's chunks, in order.
+    pub(crate) chunks: &'a [(NaiveDate, NaiveDate)],
+    /// User-days approved approvals known but not resolved point at.
+    pub(crate) pointed: &'a BTreeSet<(UserId, NaiveDate)>,
+    /// User-days corrected recently (watched for reverts).
+    pub(crate) corrected: &'a BTreeSet<(UserId, NaiveDate)>,
+    /// Approvals whose detail is not known yet (listed, or expected from a listing still to
+    /// do), expected to be approved and to point at the days of the range: count per date.
+    pub(crate) expected: &'a BTreeMap<NaiveDate, f64>,
+    /// Hundredths of a row a user-day approvals point at holds.
+    pub(crate) centi_scheduled: u64,
+}
+
+/// Metered calls the targeted re-reads of a backfill's chunks are expected to spend
+/// ([`TargetedOutlook`]): per chunk and date, batches of 50 users (as [`targeted_items`]), the
+/// expected approvals of a date counted as a date read only as likely as it is to have one.
+pub(crate) fn expected_targeted(outlook: &TargetedOutlook<'_>) -> u64 {
+    let rows = outlook.centi_scheduled;
+    // Calls to read `users` user-days of one date, in batches of 50.
+    let cost = |users: f64| -> f64 {
+        let batch = USERS_PER_CALL as f64;
+        let full = (users / batch).floor();
+        let rest = users - full * batch;
+        let page = |n: f64| {
+            ((n * rows as f64 / 100.0) / ROWS_PER_PAGE as f64)
+                .ceil()
+                .max(1.0)
+        };
+        full * page(batch) + if rest > 0.0 { page(rest) } else { 0.0 }
+    };
+    let mut total = 0.0;
+    for (index, (from, to)) in outlook.chunks.iter().enumerate() {
+        let outside = |date: &NaiveDate| date < from || date > to;
+        // Corrected days before this chunk are watched; the first chunk also reads the days
+        // approvals point at anywhere outside it, and corrects them.
+        let wanted = |date: &NaiveDate| {
+            if index == 0 {
+                outside(date)
+            } else {
+                date < from
+            }
+        };
+        let mut exact: BTreeMap<NaiveDate, BTreeSet<&UserId>> = BTreeMap::new();
+        for (user, date) in outlook.corrected.iter().filter(|day| day.1 < *from) {
+            exact.entry(*date).or_default().insert(user);
+        }
+        for (user, date) in outlook.pointed.iter().filter(|day| wanted(&day.1)) {
+            exact.entry(*date).or_default().insert(user);
+        }
+        let mut dates: BTreeSet<NaiveDate> = exact.keys().copied().collect();
+        dates.extend(outlook.expected.keys().filter(|date| wanted(date)));
+        for date in dates {
+            let known = exact.get(&date).map_or(0, BTreeSet::len) as f64;
+            let expected = outlook
+                .expected
+                .get(&date)
+                .copied()
+                .filter(|_| wanted(&date))
+                .unwrap_or(0.0);
+            // The chance the date has at least one of the expected approvals.
+            let hit = if known > 0.0 {
+                1.0
+            } else {
+                1.0 - (-expected).exp()
+            };
+            total += hit * cost((known + expected).max(1.0));
+        }
+    }
+    total.ceil() as u64
+}
 
 /// Why a results item is in the plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -144,6 +308,11 @@ impl PlanItem {
                 item.created_from.format("%Y-%m-%d %H:%M"),
                 item.created_to.format("%Y-%m-%d %H:%M")
             ),
+            PlanItem::ApprovalDetails(item) if item.ids.is_empty() => format!(
+                "fetch about {} details of the approvals the listing will find (a guess: \
+                 their number is not known before they are listed)",
+                item.estimated_calls
+            ),
             PlanItem::ApprovalDetails(item) => {
                 format!("fetch {} approval details", item.ids.len())
             }
@@ -155,6 +324,11 @@ impl PlanItem {
                 item.users.len(),
                 item.from,
                 item.to
+            ),
+            PlanItem::Results(item) if item.users.is_empty() => format!(
+                "expected re-reads of the days approvals point at and of corrected days \
+                 watched for reverts, around {} .. {} (each chunk finds its own)",
+                item.from, item.to
             ),
             PlanItem::Results(item) => format!(
                 "results of {} users for {} .. {}",
@@ -225,6 +399,15 @@ pub(crate) struct PlanInput<'a> {
     /// Approvals whose detail would only enrich journaled corrections.
     pub(crate) enrichment: &'a [String],
     pub(crate) rows_per_user_day: u64,
+    /// Rows per employee-day by weekday for the `primary` range (a backfill's); `None`:
+    /// `rows_per_user_day` on every day.
+    pub(crate) rows_profile: Option<&'a RowsProfile>,
+    /// Dry runs only: calls the details of the approvals still-to-do listings are expected to
+    /// find will cost (a guess: their ids are not known), and the targeted re-reads the
+    /// backfill's chunks are expected to make ([`expected_targeted`]). Neither is executed: a
+    /// run finds its own.
+    pub(crate) expected_details: u64,
+    pub(crate) expected_targeted: u64,
     /// Metered calls this run may spend.
     pub(crate) allowance: u64,
     /// Of the allowance, what optional work may spend (the month's surplus).
@@ -306,6 +489,12 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
             input.detail_backlog.to_vec(),
         )));
     }
+    if input.expected_details > 0 {
+        approvals.push(PlanItem::ApprovalDetails(DetailsItem {
+            ids: Vec::new(),
+            estimated_calls: input.expected_details,
+        }));
+    }
     let mut essential = Vec::new();
     let mut optional = Vec::new();
     if input.scan_first {
@@ -315,8 +504,23 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
         essential.append(&mut approvals);
     }
     if let Some((from, to)) = input.primary {
-        let items = results_items(ResultsPurpose::Primary, input.users, from, to, rows);
+        let mut items = results_items(ResultsPurpose::Primary, input.users, from, to, rows);
+        if let Some(profile) = input.rows_profile {
+            for item in &mut items {
+                item.estimated_calls =
+                    results_batch_cost(profile.rows(item.users.len() as u64, item.from, item.to));
+            }
+        }
         essential.extend(items.into_iter().map(PlanItem::Results));
+        if input.expected_targeted > 0 {
+            essential.push(PlanItem::Results(ResultsItem {
+                purpose: ResultsPurpose::Targeted,
+                users: Vec::new(),
+                from,
+                to,
+                estimated_calls: input.expected_targeted,
+            }));
+        }
     }
     for (from, to, users) in input.sync {
         for mut item in results_items(ResultsPurpose::Primary, users, *from, *to, rows) {
@@ -394,7 +598,7 @@ pub(crate) fn fit(items: Vec<PlanItem>, allowance: u64) -> (Vec<PlanItem>, Vec<P
             continue;
         }
         match item {
-            PlanItem::ApprovalDetails(item) if left > 0 => {
+            PlanItem::ApprovalDetails(item) if left > 0 && !item.ids.is_empty() => {
                 let (now, later) = split_details(item, left);
                 fitted.push(PlanItem::ApprovalDetails(now));
                 deferred.push(PlanItem::ApprovalDetails(later));

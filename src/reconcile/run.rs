@@ -55,6 +55,139 @@ pub(crate) async fn plan_run(
     Ok(make_plan(settings, request, &facts))
 }
 
+/// What the listing a backfill's estimate made cost and found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct BackfillListing {
+    /// Metered calls it spent (template discovery included).
+    pub(crate) calls: u64,
+    /// Ids listed.
+    pub(crate) ids: usize,
+    /// The 补卡 templates listed (configured or discovered); `None`: nothing was listed.
+    pub(crate) process_codes: Option<Vec<String>>,
+}
+
+/// Makes, for real, the approval listing the first chunk of the backfill `request` would make
+/// (the same windows, recorded the same way: the ids in the store's listing backlog, whose
+/// details the first chunk fetches, and the windows in `PlannerState::backfill_listed`, so no
+/// chunk lists them again), so that its estimate counts the approvals instead of guessing them.
+/// Recorded as a backfill run of its own, its calls tagged with it. Nothing to list (an earlier
+/// chunk or estimate of the same window listed it): no call, no run. The caller holds the lock.
+pub(crate) async fn list_for_backfill(
+    store: &mut Store,
+    client: &Client,
+    recorder: Option<&StoreRecorder>,
+    settings: &RunSettings,
+    request: &RunRequest,
+    stop: &StopFlag,
+) -> Result<BackfillListing, RunError> {
+    let RunKind::Backfill { from, to, .. } = &request.kind else {
+        return Ok(BackfillListing::default());
+    };
+    let metered_at_start = client.metered_calls();
+    let mut facts = gather(store, client, settings, request, Vec::new()).await?;
+    let budget = Budget::new(facts.allowance, stop.clone());
+    facts.process_codes = match &settings.supply_process_codes {
+        Some(codes) if !codes.is_empty() => codes.clone(),
+        _ => discover_codes(&client.with_budget(&budget), settings).await?,
+    };
+    facts.allowance = budget.left();
+    let planned = make_plan(settings, request, &facts);
+    let listings = planned.phases().listings;
+    let mut listing = BackfillListing {
+        calls: 0,
+        ids: 0,
+        process_codes: Some(facts.process_codes.clone()),
+    };
+    if listings.is_empty() {
+        listing.calls = client.metered_calls() - metered_at_start;
+        return Ok(listing);
+    }
+    let items: Vec<PlanItem> = listings
+        .iter()
+        .cloned()
+        .map(PlanItem::ApprovalList)
+        .collect();
+    let plan = Plan {
+        estimated_calls: items.iter().map(PlanItem::estimated_calls).sum(),
+        items,
+        deferred: Vec::new(),
+        allowance: planned.allowance,
+        surplus: 0,
+        approvals_essential: true,
+        primary: None,
+        window: (*from, *to),
+    };
+    let run_id = store.begin_run(&NewRun {
+        kind: request.kind.recorded(),
+        trigger: request.trigger.clone(),
+        as_of: request.as_of,
+        window_from: *from,
+        window_to: *to,
+        plan_json: serde_json::to_string(&plan).unwrap_or_else(|_| "{}".to_owned()),
+        started_at: request.as_of,
+    })?;
+    let tag = recorder.map(|recorder| recorder.tag(run_id));
+    let mut fetched = Fetched::default();
+    list_approvals(&client.with_budget(&budget), stop, listings, &mut fetched).await;
+    drop(tag);
+    let listed: Vec<ListedApproval> = fetched
+        .listed
+        .iter()
+        .map(|(id, code)| ListedApproval {
+            process_instance_id: id.clone(),
+            process_code: code.clone(),
+        })
+        .collect();
+    let recorded = store
+        .record_listed_approvals(&listed, run_id, request.as_of)
+        .map_err(RunError::from)
+        .and_then(|()| {
+            let mut state = PlannerState::from_stored(store.planner_state()?.as_deref());
+            for (code, from, to) in &fetched.listed_ranges {
+                state.backfill_listed.insert(code.clone(), (*from, *to));
+            }
+            store.save_planner_state(&state.to_text())?;
+            Ok(())
+        });
+    let errors: Vec<String> = fetched
+        .errors
+        .iter()
+        .cloned()
+        .chain(fetched.failures.iter().map(|failure| {
+            format!(
+                "{}: {} (the first chunk lists it again)",
+                failure.item.describe(),
+                failure.error
+            )
+        }))
+        .collect();
+    let summary = RunSummary {
+        run_id,
+        outcome: if errors.is_empty() && fetched.deferred.is_empty() {
+            RunOutcome::Done
+        } else {
+            RunOutcome::Partial
+        },
+        counts: zero_counts(),
+        corrections_applied: 0,
+        metered_calls: 0,
+        deferred: fetched.deferred.iter().map(deferred_line).collect(),
+        errors,
+        stopped: fetched.stop,
+    };
+    let metered_calls = client.metered_calls() - metered_at_start;
+    finish(
+        store,
+        run_id,
+        request,
+        recorded.map(|()| summary),
+        metered_calls,
+    )?;
+    listing.calls = metered_calls;
+    listing.ids = listed.len();
+    Ok(listing)
+}
+
 /// Runs once: plan, fetch, diff, match, classify, apply, record. The caller holds the run lock.
 /// `recorder`, when given, is the one the client records into; it is tagged with the run.
 pub async fn run_once(

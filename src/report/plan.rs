@@ -75,7 +75,10 @@ pub(crate) struct BackfillEstimate<'a> {
     pub(crate) to: NaiveDate,
     pub(crate) chunks_to_do: usize,
     pub(crate) chunks: usize,
+    /// Still to spend.
     pub(crate) estimate: u64,
+    /// Already spent listing the approvals the estimate counts.
+    pub(crate) listing: u64,
     /// The month's budget, what is left, what its nightly runs need, what is spare.
     pub(crate) outlook: Outlook,
     pub(crate) month: &'a str,
@@ -90,12 +93,19 @@ pub(crate) fn backfill_estimate(estimate: &BackfillEstimate<'_>) -> String {
         chunks_to_do,
         chunks,
         estimate,
+        listing,
         outlook,
         month,
     } = *estimate;
+    let listed = if listing > 0 {
+        format!(", {listing} of them spent listing 补卡 approvals already")
+    } else {
+        String::new()
+    };
     format!(
-        "backfill {from} .. {to}: {chunks_to_do} of {chunks} chunks to do, estimated cost {estimate} metered calls; \
+        "backfill {from} .. {to}: {chunks_to_do} of {chunks} chunks to do, estimated cost {total} metered calls{listed}; \
          {left} of the {budget} budget left in {month}, the month's {nights} nightly runs need about {need} of it: {spare} spare",
+        total = estimate + listing,
         left = outlook.remaining,
         budget = outlook.budget,
         nights = outlook.nights,
@@ -354,6 +364,7 @@ mod tests {
             chunks_to_do: 3,
             chunks: 5,
             estimate: 362,
+            listing: 0,
             outlook: Outlook::new(4000, 3100, 29, 2520),
             month: "2026-11",
         });
@@ -361,6 +372,22 @@ mod tests {
             line,
             "backfill 2026-10-01 .. 2026-10-31: 3 of 5 chunks to do, estimated cost 362 metered calls; \
              3100 of the 4000 budget left in 2026-11, the month's 29 nightly runs need about 580 of it: 2520 spare"
+        );
+        let listed = backfill_estimate(&BackfillEstimate {
+            from: day("2026-10-01"),
+            to: day("2026-10-31"),
+            chunks_to_do: 5,
+            chunks: 5,
+            estimate: 540,
+            listing: 11,
+            outlook: Outlook::new(4000, 3989, 29, 3409),
+            month: "2026-11",
+        });
+        assert_eq!(
+            listed,
+            "backfill 2026-10-01 .. 2026-10-31: 5 of 5 chunks to do, estimated cost 551 metered calls, \
+             11 of them spent listing 补卡 approvals already; 3989 of the 4000 budget left in 2026-11, \
+             the month's 29 nightly runs need about 580 of it: 3409 spare"
         );
     }
 

@@ -43,6 +43,9 @@ fn input<'a>(
         scan_first: false,
         enrichment: &[],
         rows_per_user_day: 2,
+        rows_profile: None,
+        expected_details: 0,
+        expected_targeted: 0,
         allowance,
         surplus,
         idle_window: dates.primary,
@@ -354,6 +357,9 @@ mod properties {
                 scan_first: self.scan_first,
                 enrichment: &self.enrichment,
                 rows_per_user_day: self.rows,
+                rows_profile: None,
+                expected_details: 0,
+                expected_targeted: 0,
                 allowance: self.allowance,
                 surplus: self.surplus,
                 idle_window: (date("2026-11-01"), date("2026-11-01")),
@@ -614,4 +620,84 @@ mod properties {
             }
         }
     }
+}
+
+#[test]
+fn the_rows_prior_is_two_rows_on_weekdays_and_none_at_the_weekend() {
+    let prior = RowsProfile::prior();
+    // 2026-10-01 is a Thursday: Thu, Fri, (Sat, Sun), Mon, Tue, Wed.
+    assert_eq!(prior.rows(50, date("2026-10-01"), date("2026-10-07")), 500);
+    assert_eq!(prior.rows(50, date("2026-10-03"), date("2026-10-04")), 0);
+    assert!(!prior.learnt);
+}
+
+#[test]
+fn rows_are_learnt_from_the_dates_read_for_everyone_and_partial_ends_are_left_out() {
+    let users = 100;
+    let mut counts = BTreeMap::new();
+    // Two weeks read for everyone (2026-10-05 is a Monday): 2 rows a weekday, 1 on Saturday.
+    for day in date("2026-10-05").iter_days().take(14) {
+        let rows = match day.weekday().num_days_from_monday() {
+            0..=4 => 200,
+            5 => 100,
+            _ => 0,
+        };
+        if rows > 0 {
+            counts.insert(day, rows);
+        }
+    }
+    // A few user-days a targeted re-read fetched later: not a date read for everyone.
+    counts.insert(date("2026-10-22"), 6);
+    let learnt = RowsProfile::learn(&counts, users);
+    assert!(learnt.learnt);
+    assert_eq!(learnt.centi_rows, [200, 200, 200, 200, 200, 100, 0]);
+    // A scheduled user-day: (10 × 2 + 2 × 1) rows over 12 dates.
+    assert_eq!(learnt.centi_scheduled, 184);
+    // Less than a week of data: the prior.
+    let short: BTreeMap<NaiveDate, u64> = counts
+        .range(..date("2026-10-08"))
+        .map(|(d, c)| (*d, *c))
+        .collect();
+    assert_eq!(RowsProfile::learn(&short, users), RowsProfile::prior());
+}
+
+#[test]
+fn targeted_reads_are_expected_outside_the_first_chunk_and_before_each_later_one() {
+    let chunks = [
+        (date("2026-10-01"), date("2026-10-07")),
+        (date("2026-10-08"), date("2026-10-14")),
+    ];
+    let none = BTreeSet::new();
+    // One approval expected on each of two dates, one per chunk: the first chunk reads the
+    // second chunk's date; the second re-reads the first chunk's date (corrected, watched).
+    let expected: BTreeMap<NaiveDate, f64> =
+        [(date("2026-10-02"), 10.0), (date("2026-10-09"), 10.0)]
+            .into_iter()
+            .collect();
+    let outlook = TargetedOutlook {
+        chunks: &chunks,
+        pointed: &none,
+        corrected: &none,
+        expected: &expected,
+        centi_scheduled: 200,
+    };
+    assert_eq!(expected_targeted(&outlook), 2);
+    // 60 users on one date: two batches (50 users, 100 rows: 2 pages; 10 users: 1 page).
+    let many: BTreeMap<NaiveDate, f64> = [(date("2026-10-09"), 60.0)].into_iter().collect();
+    let outlook = TargetedOutlook {
+        expected: &many,
+        ..outlook
+    };
+    assert_eq!(expected_targeted(&outlook), 3);
+    // Known user-days count exactly: a corrected day before the second chunk only.
+    let corrected: BTreeSet<(UserId, NaiveDate)> = [(users(1)[0].clone(), date("2026-10-02"))]
+        .into_iter()
+        .collect();
+    let empty = BTreeMap::new();
+    let outlook = TargetedOutlook {
+        corrected: &corrected,
+        expected: &empty,
+        ..outlook
+    };
+    assert_eq!(expected_targeted(&outlook), 1);
 }
