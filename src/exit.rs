@@ -106,11 +106,29 @@ pub(crate) fn code_for(error: &anyhow::Error) -> u8 {
 /// The one line an error is printed as. The chain may quote DingTalk's own text (an error
 /// message, a page title): it goes through the output-escaping rule like every people-facing
 /// value, so it cannot forge lines or reach the terminal raw.
+/// The exit-code markers ([`ExitKind`]) attached to the chain say nothing the code does not;
+/// they are left out of the line unless nothing else is in it.
 fn error_line(error: &anyhow::Error) -> String {
-    format!(
-        "error: {}",
-        crate::report::escape::plain(&format!("{error:#}"))
-    )
+    let markers = [
+        ExitKind::Failed,
+        ExitKind::Partial,
+        ExitKind::Unreachable,
+        ExitKind::Locked,
+        ExitKind::Config,
+    ]
+    .map(|kind| kind.to_string());
+    let parts: Vec<String> = error.chain().map(ToString::to_string).collect();
+    let said: Vec<&str> = parts
+        .iter()
+        .filter(|part| !markers.contains(part))
+        .map(String::as_str)
+        .collect();
+    let text = if said.is_empty() {
+        parts.join(": ")
+    } else {
+        said.join(": ")
+    };
+    format!("error: {}", crate::report::escape::plain(&text))
 }
 
 /// Converts a command's result into the process exit code, printing the error chain once.
@@ -131,6 +149,21 @@ pub fn finish(result: anyhow::Result<Outcome>) -> ExitCode {
 mod tests {
     use super::*;
     use anyhow::Context;
+
+    #[test]
+    fn the_error_line_leaves_the_exit_code_markers_out_unless_they_are_all_it_has() {
+        let refused = anyhow::Error::new(ExitKind::Failed).context("the backfill would cost 900");
+        assert_eq!(error_line(&refused), "error: the backfill would cost 900");
+        let config = anyhow::anyhow!("bad key")
+            .context(ExitKind::Config)
+            .context("config.toml");
+        assert_eq!(error_line(&config), "error: config.toml: bad key");
+        let bare = anyhow::Error::new(ExitKind::Locked);
+        assert_eq!(
+            error_line(&bare),
+            "error: locked: another run holds the store"
+        );
+    }
 
     #[test]
     fn the_error_line_shows_outside_text_escaped_on_one_line() {

@@ -188,7 +188,7 @@ async fn enqueue(
     let key = BackfillKey::new(args.from, args.to, users.as_deref());
     let done = job.store.backfill_start_or_resume(&key)?;
     let todo = super::queue::chunks_to_do(args.from, args.to, |from, to| done.is_done(from, to));
-    let estimate = guess_cost(job, &todo, &users, as_of).await?;
+    let estimate = guess_cost(job, &todo, &users, as_of).await?.calls;
     let outlook = super::queue::outlook(job, as_of).await?;
     job.store
         .backfill_enqueue(&key, users.as_deref(), estimate, as_of)?;
@@ -555,14 +555,32 @@ pub(crate) async fn guess_cost(
     todo: &[(NaiveDate, NaiveDate)],
     users: &Option<Vec<UserId>>,
     as_of: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<Guess> {
     let Some(request) = estimate_request(todo, users, as_of) else {
-        return Ok(0);
+        return Ok(Guess::default());
     };
     let plan = plan_run(&job.store, &job.client, &job.settings, &request)
         .await
         .map_err(|error| run_error(error).context("cannot estimate the backfill's cost"))?;
-    Ok(planned_calls(&plan))
+    Ok(Guess {
+        calls: planned_calls(&plan),
+        approvals: plan.items.iter().chain(&plan.deferred).any(|item| {
+            matches!(
+                item,
+                crate::reconcile::PlanItem::ApprovalList(_)
+                    | crate::reconcile::PlanItem::ApprovalDetails(_)
+            )
+        }),
+    })
+}
+
+/// A free estimate of some chunks.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Guess {
+    pub(crate) calls: u64,
+    /// Whether approval listings or details are part of it: work whose results are kept even
+    /// when the run is cut short (the first chunk of a backfill carries the whole range's).
+    pub(crate) approvals: bool,
 }
 
 /// A progress bar over `chunks` on a terminal; hidden otherwise.
@@ -647,18 +665,19 @@ async fn queue_plan(
         for (chunk_from, chunk_to) in
             super::queue::chunks_to_do(from, to, |f, t| queued.state.is_done(f, t))
         {
-            let estimate = guess_cost(job, &[(chunk_from, chunk_to)], &queued.users, as_of).await?;
-            let fits = estimate + estimate / 4 <= left;
+            let guess = guess_cost(job, &[(chunk_from, chunk_to)], &queued.users, as_of).await?;
+            let starts = super::queue::may_start(&guess, left);
             lines.push(report::plan::QueuedChunk {
                 from: chunk_from,
                 to: chunk_to,
-                estimate,
-                tonight: fits,
+                estimate: guess.calls,
+                tonight: starts,
             });
-            if !fits {
+            // A chunk started on what is left of the share takes it all.
+            if !starts || guess.calls > left {
                 break 'queue;
             }
-            left -= estimate;
+            left -= guess.calls;
         }
     }
     Ok(report::plan::queue_plan(share, queue.len(), &lines))

@@ -17,8 +17,8 @@ pub(crate) fn init(args: &InitArgs) -> anyhow::Result<Outcome> {
     crate::telemetry::say(&format!(
         "wrote {path}: a starting configuration.\n\
          next: set [dingtalk] app_key and app_secret (or DINGTALK_APP_KEY / DINGTALK_APP_SECRET), \
-         the 补卡 process codes and [scope], then check it with \
-         `dingtalk-reconcile --config {path} plan`",
+         the 补卡 process codes and [scope], then check it against the organisation with \
+         `dingtalk-reconcile --config {path} doctor` (and `doctor --probe`)",
         path = args.output.display()
     ));
     Ok(Outcome::Done)

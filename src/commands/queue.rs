@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::commands::backfill::{chunks, guess_cost};
+use crate::commands::backfill::{Guess, chunks, guess_cost};
 use crate::commands::job::{Job, run_error};
 use crate::dingtalk::StopFlag;
 use crate::domain::UserId;
@@ -51,6 +51,18 @@ pub(crate) async fn outlook(job: &Job, as_of: DateTime<Utc>) -> anyhow::Result<O
 
 /// How many recent nightly runs show what a night needs.
 const RECENT_NIGHTS: u32 = 7;
+
+/// The least share a chunk with approval work starts on without fitting whole.
+const LEAST_SHARE: u64 = 20;
+
+/// Whether a chunk estimated at `guess` starts on `share` calls: when its estimate and a
+/// quarter fit (results cut short are paid for and read again), or, with approval work in it,
+/// on any share of at least [`LEAST_SHARE`]: listings and details come first in a backfill's
+/// run and what they fetch is kept, so a chunk that carries a whole range's approvals (the
+/// first) gets through them over several nights instead of waiting for one night to hold it.
+pub(crate) fn may_start(guess: &Guess, share: u64) -> bool {
+    guess.calls + guess.calls / 4 <= share || (guess.approvals && share >= LEAST_SHARE)
+}
 
 /// The local date of the next nightly run after `as_of` on the configured schedule (the date
 /// of `as_of` when the schedule cannot say).
@@ -99,11 +111,13 @@ pub(crate) async fn work_through(
             if stop.is_raised() {
                 return Ok(());
             }
-            let estimate = guess_cost(job, &[(chunk_from, chunk_to)], &users, as_of).await?;
-            // A quarter on top: a chunk cut short by the share is paid for and done again.
-            if estimate + estimate / 4 > share {
+            let guess = guess_cost(job, &[(chunk_from, chunk_to)], &users, as_of).await?;
+            if !may_start(&guess, share) {
                 crate::telemetry::say(&report::plan::queue_waits(
-                    chunk_from, chunk_to, estimate, share,
+                    chunk_from,
+                    chunk_to,
+                    guess.calls,
+                    share,
                 ));
                 return Ok(());
             }
@@ -140,4 +154,29 @@ pub(crate) async fn work_through(
         crate::telemetry::say(&report::plan::queue_finished(from, to));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunk_starts_when_it_fits_with_a_quarter_or_has_approval_work_and_a_little_share() {
+        let results = Guess {
+            calls: 80,
+            approvals: false,
+        };
+        assert!(may_start(&results, 100));
+        assert!(!may_start(&results, 99));
+        let first = Guess {
+            calls: 440,
+            approvals: true,
+        };
+        assert!(may_start(&first, LEAST_SHARE));
+        assert!(!may_start(&first, LEAST_SHARE - 1));
+        assert!(
+            may_start(&Guess::default(), 0),
+            "nothing to do always starts"
+        );
+    }
 }

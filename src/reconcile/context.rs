@@ -67,7 +67,7 @@ pub(super) fn recently_corrected(
     since: DateTime<Utc>,
     before: NaiveDate,
 ) -> Result<BTreeSet<(UserId, NaiveDate)>, RunError> {
-    let from = quota::local_date(since, chrono_tz::UTC) - Duration::days(60);
+    let from = watch_floor(since);
     let mut days = BTreeSet::new();
     for stored in store.corrections_between(from, before - Duration::days(1))? {
         if stored.correction.class == ChangeClass::SupplyApplied && stored.applied_at >= since {
@@ -78,6 +78,11 @@ pub(super) fn recently_corrected(
         }
     }
     Ok(days)
+}
+
+/// The first work date whose corrections applied since `since` are watched for reverts.
+pub(super) fn watch_floor(since: DateTime<Utc>) -> NaiveDate {
+    quota::local_date(since, chrono_tz::UTC) - Duration::days(60)
 }
 
 pub(super) type Snapshot = (BTreeMap<SlotKey, Slot>, BTreeMap<SlotKey, DateTime<Utc>>);

@@ -16,7 +16,7 @@ use crate::quota::{
 use crate::store::{ListedApproval, Store, StoredApproval};
 
 use super::classify::shows_approval;
-use super::context::{pointed_days, recently_corrected};
+use super::context::{pointed_days, recently_corrected, watch_floor};
 use super::plan::{DEFAULT_ROWS_PER_USER_DAY, RescanMode, RowsProfile, TargetedOutlook};
 use super::plan::{
     Listing, Plan, PlanInput, expected_targeted, is_scan_night, latest_settled, nightly_dates,
@@ -495,6 +495,9 @@ pub(super) fn make_plan(settings: &RunSettings, request: &RunRequest, facts: &Fa
                 corrected: &outlook.corrected,
                 expected: &expected,
                 centi_scheduled: profile.centi_scheduled,
+                watch_from: watch_floor(
+                    request.as_of - Duration::days(i64::from(REVERT_WATCH_DAYS)),
+                ),
             });
             (expected_details, targeted)
         }

@@ -132,6 +132,9 @@ pub(crate) struct TargetedOutlook<'a> {
     pub(crate) expected: &'a BTreeMap<NaiveDate, f64>,
     /// Hundredths of a row a user-day approvals point at holds.
     pub(crate) centi_scheduled: u64,
+    /// The first work date a chunk watches for reverts (`run` re-reads corrected days from
+    /// there on, not older ones).
+    pub(crate) watch_from: NaiveDate,
 }
 
 /// Metered calls the targeted re-reads of a backfill's chunks are expected to spend
@@ -160,7 +163,7 @@ pub(crate) fn expected_targeted(outlook: &TargetedOutlook<'_>) -> u64 {
             if index == 0 {
                 outside(date)
             } else {
-                date < from
+                date < from && *date >= outlook.watch_from
             }
         };
         let mut exact: BTreeMap<NaiveDate, BTreeSet<&UserId>> = BTreeMap::new();

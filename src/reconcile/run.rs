@@ -144,7 +144,7 @@ pub(crate) async fn list_for_backfill(
         .and_then(|()| {
             let mut state = PlannerState::from_stored(store.planner_state()?.as_deref());
             for (code, from, to) in &fetched.listed_ranges {
-                state.backfill_listed.insert(code.clone(), (*from, *to));
+                state.saw_backfill_listing(code, *from, *to);
             }
             store.save_planner_state(&state.to_text())?;
             Ok(())
@@ -925,9 +925,7 @@ impl<'a> RunContext<'a> {
             // A backfill moves no nightly progress; it remembers the windows it listed, so
             // its later chunks do not list them again.
             for (code, from, to) in &self.fetched.listed_ranges {
-                self.state
-                    .backfill_listed
-                    .insert(code.clone(), (*from, *to));
+                self.state.saw_backfill_listing(code, *from, *to);
             }
         }
         self.store.save_planner_state(&self.state.to_text())?;

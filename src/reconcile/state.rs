@@ -101,6 +101,27 @@ impl PlannerState {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
     }
 
+    /// Records that a backfill listed the creation window `from..to` of `code` completely:
+    /// joined to the window already recorded when they overlap or touch (a window longer than
+    /// one listing may cover is listed in parts), else in its place.
+    pub(crate) fn saw_backfill_listing(
+        &mut self,
+        code: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) {
+        // Consecutive parts are 1 ms apart (each part's end is exclusive, the next part's start
+        // inclusive).
+        let touch = chrono::Duration::seconds(1);
+        let joined = match self.backfill_listed.get(code) {
+            Some((old_from, old_to)) if *old_from <= to + touch && from <= *old_to + touch => {
+                ((*old_from).min(from), (*old_to).max(to))
+            }
+            _ => (from, to),
+        };
+        self.backfill_listed.insert(code.to_owned(), joined);
+    }
+
     /// Whether corrections by 补卡 can be found from punches and slots alone, so approval
     /// listings and details are enrichment rather than evidence.
     pub(crate) fn evidence_without_approvals(&self) -> bool {
@@ -245,6 +266,19 @@ mod tests {
         let old = PlannerState::from_stored(Some(r#"{"punch_shows_supply":"holds"}"#));
         assert_eq!(old.punch_shows_supply, Holds);
         assert_eq!(old.approval_times_utc, Unknown);
+    }
+
+    #[test]
+    fn a_backfill_window_listed_in_parts_is_remembered_whole() {
+        let at = |day: u32| DateTime::from_timestamp(i64::from(day) * 86_400, 0).unwrap();
+        let mut state = PlannerState::default();
+        let ms = chrono::Duration::milliseconds(1);
+        state.saw_backfill_listing("P", at(120) + ms, at(150));
+        state.saw_backfill_listing("P", at(0), at(120));
+        assert_eq!(state.backfill_listed["P"], (at(0), at(150)));
+        // A window apart from the one recorded replaces it.
+        state.saw_backfill_listing("P", at(200), at(210));
+        assert_eq!(state.backfill_listed["P"], (at(200), at(210)));
     }
 
     #[test]

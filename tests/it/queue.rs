@@ -11,15 +11,19 @@ use crate::support::bin::{Rig, assert_code, stderr, stdout};
 use crate::support::truth::{Key, journaled, truth};
 use crate::support::{date, night};
 
-/// The world: June 1 .. November 4; the nights run from October 27 to November 4.
+/// The world: June 1 .. November 6; the nights run from October 27 to November 6.
 const FIRST_NIGHT: &str = "2026-10-27";
-const LAST_NIGHT: &str = "2026-11-04";
+const LAST_NIGHT: &str = "2026-11-06";
 /// The queued range: twenty weeks before the nights start.
 const QUEUED: (&str, &str) = ("2026-06-01", "2026-10-18");
 const EMPLOYEES: usize = 40;
-const BUDGET: u64 = 1000;
+const BUDGET: u64 = 700;
 
 async fn rig() -> Rig {
+    rig_with_budget(BUDGET).await
+}
+
+async fn rig_with_budget(budget: u64) -> Rig {
     let mut rig = Rig::with(23, |config| {
         config.employees = EMPLOYEES;
         config.from = date(QUEUED.0);
@@ -29,7 +33,7 @@ async fn rig() -> Rig {
     })
     .await;
     rig.as_of = night(date(FIRST_NIGHT));
-    rig.write_config(&format!("[quota]\nmonthly_budget = {BUDGET}\n"));
+    rig.write_config(&format!("[quota]\nmonthly_budget = {budget}\n"));
     rig
 }
 
@@ -136,4 +140,48 @@ async fn a_queued_backfill_finishes_over_several_nights_without_starving_them_wi
     for (month, metered) in rig.sim.stats().metered_by_month {
         assert!(metered <= BUDGET, "{month}: {metered} metered calls");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_that_would_leave_the_nights_short_is_refused_naming_the_command_that_queues_it()
+{
+    let rig = rig_with_budget(300).await;
+    let range = ["backfill", "--from", QUEUED.0, "--to", QUEUED.1];
+    let refused = rig.bin(&range).await;
+    assert_code(&refused, 1);
+    let said = stderr(&refused);
+    assert!(
+        said.contains("the backfill would cost about") && said.contains("Queue it instead with"),
+        "{said}"
+    );
+    let queue = format!(
+        "`dingtalk-reconcile --config {} backfill --from {} --to {} --queue`",
+        rig.config_path().display(),
+        QUEUED.0,
+        QUEUED.1
+    );
+    assert!(said.contains(&queue), "{said}");
+    assert!(
+        !said.contains("run failed"),
+        "no exit-code marker in the line: {said}"
+    );
+    // The only calls spent are the approval listing the estimate says it made to count them.
+    let listing: u64 = said
+        .find(" of them spent listing 补卡 approvals already")
+        .and_then(|end| said[..end].rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("the estimate names its listing: {said}"));
+    let metered: u64 = rig.sim.stats().metered_by_month.values().sum();
+    assert_eq!(metered, listing, "{said}");
+    assert!(
+        rig.store()
+            .recent_runs(10)
+            .unwrap()
+            .iter()
+            .all(|run| run.trigger == "backfill")
+    );
+    // Queued instead, it starts nothing now.
+    let queued = rig.bin(&[&range[..], &["--queue"]].concat()).await;
+    assert_code(&queued, 0);
+    let after: u64 = rig.sim.stats().metered_by_month.values().sum();
+    assert_eq!(after, metered, "queuing spends nothing");
 }

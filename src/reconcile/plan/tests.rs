@@ -680,6 +680,7 @@ fn targeted_reads_are_expected_outside_the_first_chunk_and_before_each_later_one
         corrected: &none,
         expected: &expected,
         centi_scheduled: 200,
+        watch_from: date("2026-09-01"),
     };
     assert_eq!(expected_targeted(&outlook), 2);
     // 60 users on one date: two batches (50 users, 100 rows: 2 pages; 10 users: 1 page).
