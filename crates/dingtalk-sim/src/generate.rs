@@ -19,7 +19,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::company::{
-    GIVEN, HOSTILE_NAME_SUFFIX, SURNAMES, departments, hostile_user_id, templates, user_id,
+    GIVEN, HOSTILE_NAME_SUFFIX, SURNAMES, departments, hostile_user_id, moves, templates, user_id,
 };
 use super::config::SimConfig;
 use super::world::{
@@ -149,7 +149,16 @@ pub fn generate(config: &SimConfig) -> World {
         }
         employees[u].days = days;
     }
-    assemble(config.clone(), employees, departments, templates, instances)
+    let moves = moves(
+        seed,
+        config.rates.department_move,
+        (config.from, config.days),
+        &departments,
+        &employees,
+    );
+    let mut world = assemble(config.clone(), employees, departments, templates, instances);
+    world.moves = moves;
+    world
 }
 
 /// Everything that happens on one employee-day.
@@ -593,6 +602,7 @@ fn assemble(
         departments,
         templates,
         instances,
+        moves: Vec::new(),
         admin: 0,
         user_index,
         dept_index,

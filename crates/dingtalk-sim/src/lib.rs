@@ -60,7 +60,7 @@ pub use metering::{Answered, is_metered_path};
 pub use snippet::config_snippet;
 pub use state::{SimState, SimStats};
 pub use truth::TruthCorrection;
-pub use world::{Cause, Instance, Outcome, SETTLE_WITHIN_MS, World};
+pub use world::{Cause, Instance, Move, Outcome, SETTLE_WITHIN_MS, World};
 
 /// Serves a simulator on a listener the caller bound, until `shutdown` completes.
 pub(crate) async fn serve(

@@ -193,6 +193,8 @@ const OAPI_PATHS: &[&str] = &[
     "/attendance/listRecord",
     "/topapi/v2/department/listsubid",
     "/topapi/user/listid",
+    "/topapi/v2/user/list",
+    "/topapi/v2/department/get",
 ];
 
 /// The api paths served (`api.dingtalk.com`).
@@ -389,6 +391,8 @@ fn route(call: &Call<'_>) -> Reply {
         "/attendance/listRecord" => attendance::list_record(call),
         "/topapi/v2/department/listsubid" => contacts::listsubid(call),
         "/topapi/user/listid" => contacts::listid(call),
+        "/topapi/v2/user/list" => contacts::user_list(call),
+        "/topapi/v2/department/get" => contacts::department_get(call),
         "/v1.0/contact/users/search" => contacts::users_search(call),
         "/v1.0/workflow/processes/instanceIds/query" => workflow::instance_ids(call),
         "/v1.0/workflow/processInstances" => workflow::instance(call),
