@@ -42,6 +42,7 @@ mod ledger;
 mod lock;
 mod open;
 mod outbox;
+mod people;
 mod planner;
 mod runs;
 mod snapshot;
