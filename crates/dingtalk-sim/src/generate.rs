@@ -695,4 +695,51 @@ mod tests {
             "business ids unique"
         );
     }
+
+    #[test]
+    fn department_moves_change_the_directory_over_time_and_nothing_else() {
+        let mut still = SimConfig::new(7, 200);
+        still.rates.department_move = 0.0;
+        let mut moving = still.clone();
+        moving.rates.department_move = 0.3;
+        let (still, moving) = (generate(&still), generate(&moving));
+        assert!(still.moves.is_empty());
+        assert!(moving.moves.len() > 20, "{} moves", moving.moves.len());
+        assert_eq!(still.employees, moving.employees);
+        assert_eq!(still.departments, moving.departments);
+        assert_eq!(still.instances, moving.instances);
+        let (start, end) = (
+            local_ms(moving.config.from, 0, 0),
+            local_ms(moving.config.from, 0, 0) + i64::from(moving.config.days) * DAY_MS,
+        );
+        for made in &moving.moves {
+            assert!(made.user != moving.admin && (start..end).contains(&made.at_ms));
+            assert_eq!(moving.employees[made.user].departments[0], made.from);
+            assert!(!moving.employees[made.user].departments.contains(&made.to));
+            let before = moving.departments_at(made.user, made.at_ms - 1);
+            let after = moving.departments_at(made.user, made.at_ms);
+            assert_eq!((before[0], after[0]), (made.from, made.to));
+            let (from, to) = (
+                moving.department(made.from).unwrap(),
+                moving.department(made.to).unwrap(),
+            );
+            assert!(moving.members_at(from, made.at_ms - 1).contains(&made.user));
+            assert!(!moving.members_at(from, made.at_ms).contains(&made.user));
+            assert!(!moving.members_at(to, made.at_ms - 1).contains(&made.user));
+            assert!(moving.members_at(to, made.at_ms).contains(&made.user));
+        }
+    }
+
+    #[test]
+    fn departments_have_unique_chinese_names() {
+        let world = generate(&SimConfig::new(3, 2_000));
+        let names: std::collections::HashSet<&str> =
+            world.departments.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names.len(), world.departments.len());
+        assert!(world.departments.iter().all(|d| {
+            d.name
+                .chars()
+                .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+        }));
+    }
 }
