@@ -63,6 +63,7 @@ pub(crate) use error::Error;
 pub(crate) use ledger::{FindingRow, LedgerRow, StoredCorrection, StoredFinding};
 pub(crate) use lock::RunLock;
 pub use lock::{Gone, LockAcquired, LockHolder, ProcessStart, current_host};
+pub(crate) use people::KnownPerson;
 pub(crate) use runs::StoredRun;
 pub use runs::{NewRun, RunEnd, RunKind, RunOutcome};
 #[cfg(test)]
