@@ -13,12 +13,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::Store;
 use super::codec::{date_text, ms};
 use super::error::{Error, SqlResultExt};
-use crate::domain::{Directory, UserId};
+use crate::domain::{Directory, Person, UserId};
 
 /// The `meta` key holding the business date of the last directory refresh.
 const REFRESHED_ON_KEY: &str = "people_refreshed_on";
@@ -75,128 +75,9 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .at(&location)?;
-        let (on_text, at_ms) = (date_text(on), ms(at));
-        for dept in &directory.departments {
-            tx.execute(
-                "INSERT INTO departments (dept_id, name, parent_id, updated_at_ms)
-                 VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (dept_id) DO UPDATE SET name = excluded.name,
-                     parent_id = excluded.parent_id, updated_at_ms = excluded.updated_at_ms",
-                params![dept.id, dept.name, dept.parent, at_ms],
-            )
+        let changes = Refresher::load(&tx, on, at)
+            .and_then(|mut refresher| refresher.write(directory))
             .at(&location)?;
-        }
-        let mut known: HashMap<String, Option<String>> = HashMap::new();
-        {
-            let mut statement = tx
-                .prepare("SELECT user_id, left_on FROM people")
-                .at(&location)?;
-            let rows = statement
-                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-                .at(&location)?;
-            for row in rows {
-                let (user, left_on): (String, Option<String>) = row.at(&location)?;
-                known.insert(user, left_on);
-            }
-        }
-        let mut open: HashMap<String, Vec<OpenMembership>> = HashMap::new();
-        {
-            let mut statement = tx
-                .prepare(
-                    "SELECT id, user_id, dept_id, rank FROM memberships WHERE valid_to IS NULL",
-                )
-                .at(&location)?;
-            let rows = statement
-                .query_map([], |row| {
-                    Ok((
-                        row.get::<_, String>(1)?,
-                        (row.get(0)?, row.get(2)?, row.get(3)?),
-                    ))
-                })
-                .at(&location)?;
-            for row in rows {
-                let (user, membership) = row.at(&location)?;
-                open.entry(user).or_default().push(membership);
-            }
-        }
-        let mut changes = DirectoryChanges::default();
-        let mut listed: BTreeSet<&str> = BTreeSet::new();
-        for person in &directory.people {
-            let user = person.user_id.as_str();
-            listed.insert(user);
-            let seen_before = known.get(user);
-            if seen_before.is_none_or(Option::is_some) {
-                changes.joined += 1;
-            }
-            tx.execute(
-                "INSERT INTO people (user_id, name, updated_at_ms, left_on) VALUES (?1, ?2, ?3, NULL)
-                 ON CONFLICT (user_id) DO UPDATE SET name = excluded.name,
-                     updated_at_ms = excluded.updated_at_ms, left_on = NULL",
-                params![user, person.name, at_ms],
-            )
-            .at(&location)?;
-            let mut wanted: Vec<i64> = Vec::new();
-            for dept in &person.departments {
-                if !wanted.contains(dept) {
-                    wanted.push(*dept);
-                }
-            }
-            let current = open.remove(user).unwrap_or_default();
-            let mut moved = false;
-            for &(id, dept, rank) in &current {
-                match wanted.iter().position(|&w| w == dept) {
-                    None => {
-                        close(&tx, id, &on_text).at(&location)?;
-                        moved = true;
-                    }
-                    Some(position) if position as i64 != rank => {
-                        tx.execute(
-                            "UPDATE memberships SET rank = ?2 WHERE id = ?1",
-                            params![id, position as i64],
-                        )
-                        .at(&location)?;
-                    }
-                    Some(_) => {}
-                }
-            }
-            // A person seen for the first time has been where they are since before it.
-            let valid_from = seen_before.map(|_| on_text.as_str());
-            for (position, dept) in wanted.iter().enumerate() {
-                if current.iter().any(|&(_, open_dept, _)| open_dept == *dept) {
-                    continue;
-                }
-                tx.execute(
-                    "INSERT INTO memberships (user_id, dept_id, rank, valid_from, valid_to)
-                     VALUES (?1, ?2, ?3, ?4, NULL)",
-                    params![user, dept, position as i64, valid_from],
-                )
-                .at(&location)?;
-                moved = true;
-            }
-            if moved && seen_before.is_some_and(Option::is_none) {
-                changes.moved += 1;
-            }
-        }
-        for (user, left_on) in &known {
-            if listed.contains(user.as_str()) || left_on.is_some() {
-                continue;
-            }
-            for &(id, _, _) in open.get(user).map(Vec::as_slice).unwrap_or_default() {
-                close(&tx, id, &on_text).at(&location)?;
-            }
-            tx.execute(
-                "UPDATE people SET left_on = ?2, updated_at_ms = ?3 WHERE user_id = ?1",
-                params![user, on_text, at_ms],
-            )
-            .at(&location)?;
-            changes.left += 1;
-        }
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![REFRESHED_ON_KEY, on_text],
-        )
-        .at(&location)?;
         tx.commit().at(&location)?;
         Ok(changes)
     }
@@ -247,17 +128,166 @@ impl Store {
     }
 }
 
-/// Ends a membership on `on` (exclusive); one that began that same date never held and goes.
-fn close(tx: &rusqlite::Transaction<'_>, id: i64, on: &str) -> rusqlite::Result<()> {
-    tx.execute(
-        "UPDATE memberships SET valid_to = ?2 WHERE id = ?1",
-        params![id, on],
-    )?;
-    tx.execute(
-        "DELETE FROM memberships WHERE id = ?1 AND valid_from = valid_to",
-        [id],
-    )?;
-    Ok(())
+/// One refresh's writes, bound to its transaction: who was known (and whether gone), which
+/// memberships were open, the refresh's date and instant.
+struct Refresher<'t> {
+    tx: &'t Transaction<'t>,
+    /// Every person ever listed, with the date they were last found gone (`None`: listed).
+    known: HashMap<String, Option<String>>,
+    /// Open memberships per person.
+    open: HashMap<String, Vec<OpenMembership>>,
+    on: String,
+    at_ms: i64,
+}
+
+impl<'t> Refresher<'t> {
+    fn load(tx: &'t Transaction<'t>, on: NaiveDate, at: DateTime<Utc>) -> rusqlite::Result<Self> {
+        let mut known = HashMap::new();
+        let mut statement = tx.prepare("SELECT user_id, left_on FROM people")?;
+        for row in statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))? {
+            let (user, left_on): (String, Option<String>) = row?;
+            known.insert(user, left_on);
+        }
+        let mut open: HashMap<String, Vec<OpenMembership>> = HashMap::new();
+        let mut statement = tx
+            .prepare("SELECT user_id, id, dept_id, rank FROM memberships WHERE valid_to IS NULL")?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                (row.get(1)?, row.get(2)?, row.get(3)?),
+            ))
+        })?;
+        for row in rows {
+            let (user, membership) = row?;
+            open.entry(user).or_default().push(membership);
+        }
+        Ok(Refresher {
+            tx,
+            known,
+            open,
+            on: date_text(on),
+            at_ms: ms(at),
+        })
+    }
+
+    fn write(&mut self, directory: &Directory) -> rusqlite::Result<DirectoryChanges> {
+        for dept in &directory.departments {
+            self.tx.execute(
+                "INSERT INTO departments (dept_id, name, parent_id, updated_at_ms)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (dept_id) DO UPDATE SET name = excluded.name,
+                     parent_id = excluded.parent_id, updated_at_ms = excluded.updated_at_ms",
+                params![dept.id, dept.name, dept.parent, self.at_ms],
+            )?;
+        }
+        let mut changes = DirectoryChanges::default();
+        let mut listed: BTreeSet<&str> = BTreeSet::new();
+        for person in &directory.people {
+            listed.insert(person.user_id.as_str());
+            let was_listed = self.known.get(person.user_id.as_str()).cloned();
+            let moved = self.person(person, was_listed.as_ref())?;
+            match was_listed {
+                Some(None) if moved => changes.moved += 1,
+                Some(None) => {}
+                None | Some(Some(_)) => changes.joined += 1,
+            }
+        }
+        let gone: Vec<String> = self
+            .known
+            .iter()
+            .filter(|(user, left_on)| left_on.is_none() && !listed.contains(user.as_str()))
+            .map(|(user, _)| user.clone())
+            .collect();
+        for user in gone {
+            self.leave(&user)?;
+            changes.left += 1;
+        }
+        self.tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![REFRESHED_ON_KEY, self.on],
+        )?;
+        Ok(changes)
+    }
+
+    /// Writes one listed person: name, memberships ended, reordered and begun. `was_listed` is
+    /// `None` for a person never seen, `Some(left_on)` otherwise. Whether a membership changed.
+    fn person(
+        &mut self,
+        person: &Person,
+        was_listed: Option<&Option<String>>,
+    ) -> rusqlite::Result<bool> {
+        let user = person.user_id.as_str();
+        self.tx.execute(
+            "INSERT INTO people (user_id, name, updated_at_ms, left_on) VALUES (?1, ?2, ?3, NULL)
+             ON CONFLICT (user_id) DO UPDATE SET name = excluded.name,
+                 updated_at_ms = excluded.updated_at_ms, left_on = NULL",
+            params![user, person.name, self.at_ms],
+        )?;
+        let mut wanted: Vec<i64> = Vec::new();
+        for dept in &person.departments {
+            if !wanted.contains(dept) {
+                wanted.push(*dept);
+            }
+        }
+        let current = self.open.remove(user).unwrap_or_default();
+        let mut changed = false;
+        for &(id, dept, rank) in &current {
+            match wanted.iter().position(|&w| w == dept) {
+                None => {
+                    self.close(id)?;
+                    changed = true;
+                }
+                Some(position) if position as i64 != rank => {
+                    self.tx.execute(
+                        "UPDATE memberships SET rank = ?2 WHERE id = ?1",
+                        params![id, position as i64],
+                    )?;
+                }
+                Some(_) => {}
+            }
+        }
+        // A person seen for the first time has been where they are since before it.
+        let valid_from = was_listed.map(|_| self.on.as_str());
+        for (position, dept) in wanted.iter().enumerate() {
+            if current.iter().any(|&(_, open_dept, _)| open_dept == *dept) {
+                continue;
+            }
+            self.tx.execute(
+                "INSERT INTO memberships (user_id, dept_id, rank, valid_from, valid_to)
+                 VALUES (?1, ?2, ?3, ?4, NULL)",
+                params![user, dept, position as i64, valid_from],
+            )?;
+            changed = true;
+        }
+        Ok(changed)
+    }
+
+    /// A person no longer listed: memberships ended, marked gone, name kept.
+    fn leave(&mut self, user: &str) -> rusqlite::Result<()> {
+        for (id, _, _) in self.open.remove(user).unwrap_or_default() {
+            self.close(id)?;
+        }
+        self.tx.execute(
+            "UPDATE people SET left_on = ?2, updated_at_ms = ?3 WHERE user_id = ?1",
+            params![user, self.on, self.at_ms],
+        )?;
+        Ok(())
+    }
+
+    /// Ends a membership on the refresh's date (exclusive); one that began that same date never
+    /// held and goes.
+    fn close(&self, id: i64) -> rusqlite::Result<()> {
+        self.tx.execute(
+            "UPDATE memberships SET valid_to = ?2 WHERE id = ?1",
+            params![id, self.on],
+        )?;
+        self.tx.execute(
+            "DELETE FROM memberships WHERE id = ?1 AND valid_from = valid_to",
+            [id],
+        )?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
