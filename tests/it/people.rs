@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{Days, NaiveDate};
+use dingtalk_reconcile::dingtalk::Scope;
+use dingtalk_reconcile::domain::UserId;
 use dingtalk_reconcile::reconcile::RunKind;
 use dingtalk_reconcile::reconcile::people::{Refresh, refresh};
 use dingtalk_sim::{FaultKind, FaultRule, World};
@@ -186,4 +188,80 @@ async fn a_failed_refresh_keeps_the_cache_and_is_tried_again_the_same_day() {
         matches!(again, Refresh::Refreshed { left: 0, .. }),
         "nobody taken for gone by the failed refresh: {again:?}"
     );
+}
+
+#[tokio::test]
+async fn a_user_scope_keeps_only_its_people_and_hostile_names_are_escaped_in_every_report() {
+    let mut config = company();
+    config.hostile_text = true;
+    let mut harness = Harness::new(config).await;
+    let world = harness.sim.world().clone();
+    let from = world.config.from;
+    let mut users: Vec<UserId> = world
+        .employees
+        .iter()
+        .take(5)
+        .map(|e| UserId::new(e.id.clone()).expect("a valid id"))
+        .collect();
+    users.sort();
+    harness.settings.scope = Scope::Users(users.clone());
+    harness.sim.set_clock(night(from));
+    let done = refresh(
+        &mut harness.store,
+        &harness.client,
+        &harness.settings,
+        night(from),
+    )
+    .await;
+    assert!(
+        matches!(done, Refresh::Refreshed { people: 5, .. }),
+        "{done:?}"
+    );
+
+    let last = from + Days::new(u64::from(world.config.days) - 1);
+    let kind = RunKind::Backfill {
+        from,
+        to: last,
+        users: Some(users),
+    };
+    harness.run(kind, night(last + Days::new(8)), None).await;
+    let config = harness.store_path().with_extension("toml");
+    let text = job_config(&harness.sim.base_url(), &world, &harness.store_path(), "");
+    std::fs::write(&config, text).expect("config written");
+    for format in ["text", "markdown", "html", "csv"] {
+        let args = [
+            "--config",
+            &config.display().to_string(),
+            "report",
+            "--from",
+            &from.to_string(),
+            "--to",
+            &last.to_string(),
+            "--format",
+            format,
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let output = run_binary(args, Vec::new()).await;
+        assert_code(&output, 0);
+        let shown = stdout(&output);
+        // Markdown also escapes the backslash and the bracket; the others show the name as is.
+        let named = world.employees.iter().take(5).any(|e| {
+            let escaped = e
+                .name
+                .replace('\u{1b}', "\\u{1b}")
+                .replace('\u{7}', "\\u{7}");
+            let escaped = if format == "markdown" {
+                escaped.replace('\\', "\\\\").replace(']', "\\]")
+            } else {
+                escaped
+            };
+            shown.contains(&escaped)
+        });
+        assert!(named, "{format}: a hostile name shown escaped\n{shown}");
+        assert!(
+            !shown.contains(['\u{1b}', '\u{7}']),
+            "{format}: no raw control character\n{shown}"
+        );
+    }
 }
