@@ -8,8 +8,9 @@
 //!
 //! Error choices where DingTalk documents none (documented so clients can rely on them):
 //! - oapi: any malformed or out-of-limit request (bad JSON, missing field, wrong type, more than
-//!   50 users or 7 days, `limit` over 50) answers `errcode 40035` with an `errmsg` naming the field and the
-//!   rule; a missing token `41001`; an unknown department `60003`. Bodies are JSON only.
+//!   50 users or 7 days, `limit` over 50, a `user/list` `size` outside 1..=100 or a negative
+//!   `cursor`) answers `errcode 40035` with an `errmsg` naming the field and the rule; a missing
+//!   token `41001`; an unknown department `60003`. Bodies are JSON only.
 //! - api: a malformed request answers HTTP 400 `invalidParameter` (list-ids rules use their own
 //!   documented codes); `templates` for a non-admin answers HTTP 400 `noPermission`;
 //!   `users/search` accepts `size` 1..=100 and treats `offset` as an item offset.
