@@ -295,8 +295,8 @@ pub struct World {
     pub departments: Vec<Department>,
     pub templates: Vec<Template>,
     pub instances: Vec<Instance>,
-    /// Department moves, at most one per employee (see [`Move`]); [`Employee::departments`] and
-    /// [`Department::members`] are the directory before any of them.
+    /// Department moves, at most one per employee (see [`Move`]); `Employee::departments` and
+    /// `Department::members` are the directory before any of them.
     pub moves: Vec<Move>,
     pub admin: usize,
     pub(crate) user_index: HashMap<String, usize>,
@@ -319,7 +319,7 @@ impl World {
         self.dept_index.get(&id).map(|&i| &self.departments[i])
     }
 
-    /// An employee's departments at `now`, primary first: [`Employee::departments`] with a move
+    /// An employee's departments at `now`, primary first: `Employee::departments` with a move
     /// made by then applied.
     pub fn departments_at(&self, user: usize, now: i64) -> Vec<i64> {
         let mut departments = self.employees[user].departments.clone();
@@ -337,7 +337,7 @@ impl World {
         departments
     }
 
-    /// A department's direct members at `now`, in index order: [`Department::members`] with the
+    /// A department's direct members at `now`, in index order: `Department::members` with the
     /// moves made by then applied.
     pub fn members_at(&self, dept: &Department, now: i64) -> Vec<usize> {
         let mut members: Vec<usize> = dept
