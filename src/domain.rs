@@ -577,6 +577,35 @@ impl CallRecord {
     }
 }
 
+/// A person of the directory as DingTalk's contacts calls list them. `name` is text from outside:
+/// anything may be in it, and every renderer escapes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub user_id: UserId,
+    pub name: String,
+    /// The departments the person is a direct member of, in DingTalk's order (the first is
+    /// taken as the person's department).
+    pub departments: Vec<i64>,
+}
+
+/// A department of the directory; `name` is text from outside, like [`Person::name`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Department {
+    pub id: i64,
+    pub name: String,
+    /// `None` for the root.
+    pub parent: Option<i64>,
+}
+
+/// The people of a scope and the departments of the tree walked for them, as of one walk.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Directory {
+    /// Sorted by user id, one entry per person.
+    pub people: Vec<Person>,
+    /// Sorted by id.
+    pub departments: Vec<Department>,
+}
+
 /// Whether DingTalk meters calls to this path (dingtalk-api.md section 8): attendance and
 /// workflow endpoints are metered; token and contacts endpoints are free.
 pub fn is_metered_endpoint(path: &str) -> bool {
@@ -695,6 +724,8 @@ mod tests {
         assert!(!record("/attendance/list", CallOutcome::QuotaExhausted).metered());
         assert!(!record("/attendance/list", CallOutcome::ServerError(502)).metered());
         assert!(!record("/topapi/user/listid", CallOutcome::Ok).metered());
+        assert!(!record("/topapi/v2/user/list", CallOutcome::Ok).metered());
+        assert!(!record("/topapi/v2/department/get", CallOutcome::Ok).metered());
         assert!(!record("/gettoken", CallOutcome::Ok).metered());
         assert!(record("/v1.0/workflow/processInstances", CallOutcome::Ok).metered());
         assert!(!record("/attendance/list", CallOutcome::Redirected(307)).metered());

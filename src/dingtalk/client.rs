@@ -44,7 +44,7 @@ const PUNCHES: &str = "/attendance/listRecord";
 pub(super) const INSTANCE_IDS: &str = "/v1.0/workflow/processes/instanceIds/query";
 pub(super) const INSTANCE: &str = "/v1.0/workflow/processInstances";
 pub(super) const TEMPLATES: &str = "/v1.0/workflow/processes/managements/templates";
-const SUB_DEPARTMENTS: &str = "/topapi/v2/department/listsubid";
+pub(super) const SUB_DEPARTMENTS: &str = "/topapi/v2/department/listsubid";
 const DEPARTMENT_USERS: &str = "/topapi/user/listid";
 
 /// The DingTalk client. Cheap to clone (an `Arc` inside) so several tasks can pull concurrently;
@@ -497,7 +497,7 @@ impl<T> BatchRows<T> {
     }
 }
 
-fn oapi_post(path: &'static str, body: Value) -> CallSpec {
+pub(super) fn oapi_post(path: &'static str, body: Value) -> CallSpec {
     CallSpec {
         family: Family::Oapi,
         method: Method::POST,
@@ -539,7 +539,7 @@ fn row_detail(offset: u64, row_index: usize, err: &str) -> String {
 }
 
 /// `result.<name>` of an oapi contacts answer, as an array.
-fn read_result_array<'a>(
+pub(super) fn read_result_array<'a>(
     endpoint: &str,
     body: &'a Value,
     name: &str,

@@ -217,7 +217,10 @@ pub(crate) fn permission_point(endpoint: &str) -> &'static str {
     match endpoint {
         "/attendance/list" => "qyapi_attendance_isv_query_result (or qyapi_get_attendance_data)",
         "/attendance/listRecord" => "qyapi_get_attendance_data",
-        "/topapi/v2/department/listsubid" => "qyapi_get_department_list",
+        "/topapi/v2/department/listsubid" | "/topapi/v2/department/get" => {
+            "qyapi_get_department_list"
+        }
+        "/topapi/v2/user/list" => "qyapi_get_department_member",
         "/topapi/user/listid" => "qyapi_get_member",
         "/v1.0/workflow/processes/managements/templates" => "Workflow.Form.Read",
         "/v1.0/oauth2/accessToken" | "/gettoken" => "qyapi_base",

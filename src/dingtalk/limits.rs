@@ -52,6 +52,17 @@ pub(crate) const MAX_CHECK_POINTS_PER_DAY: u64 = 6;
 /// longer a filter.
 pub(crate) const MAX_BARREN_ID_PAGES: u64 = 3;
 
+/// `topapi/v2/user/list`: people per page. The page documents no maximum (⚠ dingtalk-api.md
+/// 6.3); its sibling `user/listsimple` documents 100.
+pub(crate) const PEOPLE_PER_PAGE: u64 = 100;
+/// `topapi/v2/user/list`: the most pages one department's listing may take, a department of
+/// 100,000 direct members and the last page; DingTalk documents no bound, and an organisation
+/// of that size is far past the free edition this job is for.
+pub(crate) const PEOPLE_PAGE_BOUND: u64 = 1_001;
+/// A name longer than this many characters (from the contacts calls) is cut: DingTalk's own
+/// limit is not documented, and a report line should not carry a page of text.
+pub(crate) const MAX_NAME_CHARS: usize = 64;
+
 /// The most `attendance/list` pages a batch can need: everything it can hold, ≤ users × days ×
 /// [`MAX_CHECK_POINTS_PER_DAY`] rows at [`ROWS_PER_PAGE`] a page, plus one page, for DingTalk may
 /// answer a last, empty page after a full one. Past it, `hasMore` cannot be true.

@@ -52,6 +52,7 @@ mod error;
 mod form;
 pub mod limits;
 mod model;
+mod people;
 mod rows;
 mod transport;
 

@@ -11,8 +11,8 @@ use chrono::NaiveDate;
 
 use crate::domain::UserId;
 use crate::store::{
-    Error, HistoryEntry, LedgerRow, Store, StoredApproval, StoredCorrection, StoredFinding,
-    StoredSlot,
+    Error, HistoryEntry, KnownPerson, LedgerRow, Store, StoredApproval, StoredCorrection,
+    StoredFinding, StoredSlot,
 };
 
 /// Everything known about one employee-day.
@@ -20,6 +20,8 @@ use crate::store::{
 pub struct Explanation {
     pub(crate) user_id: UserId,
     pub(crate) work_date: NaiveDate,
+    /// The person's name and department that day, from the directory cache, when known.
+    pub(crate) person: Option<KnownPerson>,
     pub slots: Vec<StoredSlot>,
     pub(crate) history: Vec<HistoryEntry>,
     pub approvals: Vec<StoredApproval>,
@@ -65,6 +67,7 @@ pub fn explain(store: &Store, user: &UserId, work_date: NaiveDate) -> Result<Exp
     Ok(Explanation {
         user_id: user.clone(),
         work_date,
+        person: store.person_on(user, work_date)?,
         slots,
         history,
         approvals,

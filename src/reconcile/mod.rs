@@ -43,6 +43,7 @@ pub(crate) mod fetch;
 mod finish;
 pub(crate) use finish::FALLBACK_ITEM;
 pub mod matching;
+pub mod people;
 pub(crate) mod plan;
 pub(crate) mod recorder;
 mod run;

@@ -16,7 +16,8 @@ use super::{
     AnomalyLine, ApiCalls, CorrectionLine, DeferredLine, PendingLine, RunInfo, RunReport, Window,
     zero_counts,
 };
-use crate::domain::{ChangeClass, SlotDiscriminator};
+use crate::domain::{ChangeClass, SlotDiscriminator, UserId};
+use crate::quota::local_date;
 use crate::store::{self, FindingRow, Store, StoredCorrection, StoredRun, business_month};
 
 /// Why a report could not be built.
@@ -61,6 +62,7 @@ pub(crate) fn for_run(
     add_findings(store, &mut report, store.findings_for_run(run_id)?)?;
     report.deferred = deferred(&run, &mut report.errors);
     report.errors.extend(run.errors.iter().cloned());
+    add_people(store, &mut report, tz)?;
     Ok(report)
 }
 
@@ -119,6 +121,7 @@ pub(crate) fn for_range(
         );
     }
     report.deferred = deferred(latest, &mut report.errors);
+    add_people(store, &mut report, tz)?;
     Ok(report)
 }
 
@@ -136,6 +139,8 @@ pub fn correction_line(stored: &StoredCorrection) -> CorrectionLine {
     );
     CorrectionLine {
         user_id: key.user_id.as_str().to_owned(),
+        name: None,
+        department: None,
         work_date: key.work_date,
         check_type,
         plan_id,
@@ -149,6 +154,64 @@ pub fn correction_line(stored: &StoredCorrection) -> CorrectionLine {
         applied_at: stored.applied_at,
         idempotency_key: correction.idempotency_key.clone(),
     }
+}
+
+/// Names each person of the report from the directory cache, with the department they had on
+/// the line's work date (a line without one: the business date of the report's run). A person
+/// the cache does not know keeps the id alone; a user id the domain would not take is left as
+/// it is.
+fn add_people(store: &Store, report: &mut RunReport, tz: Tz) -> Result<(), BuildError> {
+    let fallback = local_date(report.run.as_of, tz);
+    let key = |user: &str, date: Option<NaiveDate>| {
+        UserId::new(user)
+            .ok()
+            .map(|user| (user, date.unwrap_or(fallback)))
+    };
+    let mut wanted = BTreeSet::new();
+    wanted.extend(
+        report
+            .corrections
+            .iter()
+            .filter_map(|line| key(&line.user_id, Some(line.work_date))),
+    );
+    wanted.extend(
+        report
+            .pending
+            .iter()
+            .filter_map(|line| key(&line.user_id, line.work_date)),
+    );
+    wanted.extend(
+        report
+            .anomalies
+            .iter()
+            .chain(&report.listed)
+            .filter_map(|line| key(line.user_id.as_deref()?, line.work_date)),
+    );
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let known = store.people_on(&wanted)?;
+    let find = |user: &str, date: Option<NaiveDate>| {
+        key(user, date)
+            .and_then(|key| known.get(&key))
+            .map(|person| {
+                let name = Some(person.name.clone()).filter(|name| !name.is_empty());
+                (name, person.department.clone())
+            })
+            .unwrap_or_default()
+    };
+    for line in &mut report.corrections {
+        (line.name, line.department) = find(&line.user_id, Some(line.work_date));
+    }
+    for line in &mut report.pending {
+        (line.name, line.department) = find(&line.user_id, line.work_date);
+    }
+    for line in report.anomalies.iter_mut().chain(&mut report.listed) {
+        if let Some(user) = line.user_id.clone() {
+            (line.name, line.department) = find(&user, line.work_date);
+        }
+    }
+    Ok(())
 }
 
 fn run_info(run: &StoredRun, kind: String) -> RunInfo {
@@ -231,6 +294,8 @@ fn add_findings(
                 user_id: user_id
                     .or_else(|| approval.map(|approval| approval.originator.as_str().to_owned()))
                     .unwrap_or_default(),
+                name: None,
+                department: None,
                 work_date: finding.work_date,
                 check_type: finding.check_type.clone(),
                 state: "approved_not_visible".to_owned(),
@@ -242,6 +307,8 @@ fn add_findings(
         let line = AnomalyLine {
             class: finding.class,
             user_id,
+            name: None,
+            department: None,
             work_date: finding.work_date,
             check_type: finding.check_type,
             plan_id: finding.plan_id,

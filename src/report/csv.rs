@@ -7,7 +7,8 @@
 //! are not corrections); use the JSON report for them.
 //!
 //! The columns that carry text from outside (user id, check type, results and sources, which may
-//! be values DingTalk added, instance id, business id, idempotency key) go through
+//! be values DingTalk added, instance id, business id, idempotency key, and the person's name and
+//! department from the directory cache, empty when unknown) go through
 //! [`escape::csv_text`](super::escape): control characters shown as `\u{…}` (so a row is one
 //! line, and `cat` on a terminal is harmless) and OWASP's CSV-injection guard (a cell starting
 //! with `=`, `+`, `-`, `@`, TAB or CR gets a leading `'`, so a spreadsheet shows it as text).
@@ -21,7 +22,7 @@ use chrono_tz::Tz;
 use super::escape::csv_text;
 use super::{RenderOptions, RunReport};
 
-const HEADER: [&str; 18] = [
+const HEADER: [&str; 20] = [
     "run_id",
     "user_id",
     "work_date",
@@ -40,6 +41,8 @@ const HEADER: [&str; 18] = [
     "approved_at",
     "applied_at",
     "idempotency_key",
+    "name",
+    "department",
 ];
 
 pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> String {
@@ -72,6 +75,8 @@ pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> String {
             time(line.approved_at, tz),
             time(Some(line.applied_at), tz),
             text(&line.idempotency_key),
+            text(line.name.as_deref().unwrap_or_default()),
+            text(line.department.as_deref().unwrap_or_default()),
         ];
         push_row(&mut out, &row);
     }

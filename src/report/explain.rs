@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::escape::{shown, shown_display as show};
+use super::present::person;
 use crate::domain::Slot;
 use crate::reconcile::Explanation;
 use crate::store::{
@@ -24,7 +25,17 @@ use crate::store::{
 /// The plain-text explanation of one employee-day, times shown in `tz`.
 pub(crate) fn render_explanation(explanation: &Explanation, tz: Tz) -> String {
     let e = explanation;
-    let mut out = format!("{} on {} (times in {tz})\n", show(&e.user_id), e.work_date);
+    let who = e.person.as_ref().map_or_else(
+        || show(&e.user_id).to_string(),
+        |known| {
+            person(
+                e.user_id.as_str(),
+                Some(&known.name),
+                known.department.as_deref(),
+            )
+        },
+    );
+    let mut out = format!("{who} on {} (times in {tz})\n", e.work_date);
     section(
         &mut out,
         "slots as DingTalk last showed them",
@@ -191,7 +202,7 @@ mod tests {
         Approval, ApprovalResult, ApprovalStatus, ChangeClass, CheckType, Correction, LedgerState,
         LocationResult, SourceType, TimeResult, UserId,
     };
-    use crate::store::{FindingRow, HistoryChange};
+    use crate::store::{FindingRow, HistoryChange, KnownPerson};
 
     const SHANGHAI: Tz = chrono_tz::Asia::Shanghai;
     const PROC: &str = "proc-7f3a";
@@ -259,6 +270,7 @@ mod tests {
     fn empty() -> Explanation {
         Explanation {
             user_id: user(),
+            person: None,
             work_date: day(),
             slots: Vec::new(),
             history: Vec::new(),
@@ -404,6 +416,10 @@ mod tests {
                     detail: "the OffDuty check point is gone from DingTalk".to_owned(),
                 },
             }],
+            person: Some(KnownPerson {
+                name: "王伟".to_owned(),
+                department: Some("研发中心".to_owned()),
+            }),
             ..empty()
         }
     }
@@ -416,11 +432,22 @@ mod tests {
     #[test]
     fn explanation_shows_times_in_the_business_time_zone_and_names_it() {
         let text = render_explanation(&rich(), SHANGHAI);
-        assert!(text.starts_with("0126 on 2026-11-03 (times in Asia/Shanghai)\n"));
+        assert!(
+            text.starts_with("王伟 (0126) · 研发中心 on 2026-11-03 (times in Asia/Shanghai)\n")
+        );
         // 2026-11-03T00:58Z is 08:58 in Shanghai.
         assert!(text.contains("punched 2026-11-03 08:58"), "{text}");
         let utc = render_explanation(&rich(), chrono_tz::UTC);
-        assert!(utc.starts_with("0126 on 2026-11-03 (times in UTC)\n"));
+        assert!(utc.starts_with("王伟 (0126) · 研发中心 on 2026-11-03 (times in UTC)\n"));
+        let unknown = Explanation {
+            person: None,
+            ..rich()
+        };
+        let text = render_explanation(&unknown, SHANGHAI);
+        assert!(
+            text.starts_with("0126 on 2026-11-03 (times in Asia/Shanghai)\n"),
+            "a person the directory does not know is the id alone: {text}"
+        );
         assert!(utc.contains("punched 2026-11-03 00:58"), "{utc}");
     }
 

@@ -68,6 +68,8 @@ pub(crate) fn rich_report() -> RunReport {
     let corrections = vec![
         CorrectionLine {
             user_id: "0126".into(),
+            name: Some("王伟".into()),
+            department: Some("研发中心".into()),
             work_date: day("2026-11-03"),
             check_type: "OnDuty".into(),
             plan_id: Some(437_360_727_696),
@@ -93,6 +95,8 @@ pub(crate) fn rich_report() -> RunReport {
         },
         CorrectionLine {
             user_id: "02253726682920171716".into(),
+            name: None,
+            department: None,
             work_date: day("2026-11-02"),
             check_type: "OffDuty".into(),
             plan_id: None,
@@ -116,6 +120,8 @@ pub(crate) fn rich_report() -> RunReport {
         },
         CorrectionLine {
             user_id: MARKUP_USER.into(),
+            name: Some("<b>赵</b>\u{1b}]0;pwned\u{7}".into()),
+            department: Some("=HYPERLINK(\"x\")|研发|".into()),
             work_date: day("2026-11-03"),
             check_type: "OffDuty".into(),
             plan_id: Some(437_360_727_697),
@@ -145,6 +151,8 @@ pub(crate) fn rich_report() -> RunReport {
         },
         CorrectionLine {
             user_id: "0777".into(),
+            name: None,
+            department: None,
             work_date: day("2026-10-30"),
             check_type: "OnDuty".into(),
             plan_id: Some(437_360_700_001),
@@ -169,6 +177,8 @@ pub(crate) fn rich_report() -> RunReport {
             process_instance_id: "p-approved-1".into(),
             business_id: Some("202611030007".into()),
             user_id: "0042".into(),
+            name: Some("李娜".into()),
+            department: None,
             work_date: Some(day("2026-11-01")),
             check_type: Some("OnDuty".into()),
             state: "approved_not_visible".into(),
@@ -178,6 +188,8 @@ pub(crate) fn rich_report() -> RunReport {
             process_instance_id: "p-approved-2".into(),
             business_id: None,
             user_id: "u&d".into(),
+            name: None,
+            department: None,
             work_date: Some(day("2026-11-02")),
             check_type: Some("OffDuty".into()),
             state: "approved_not_visible".into(),
@@ -188,6 +200,8 @@ pub(crate) fn rich_report() -> RunReport {
         AnomalyLine {
             class: ChangeClass::SupplyUnmatched,
             user_id: None,
+            name: None,
+            department: None,
             work_date: None,
             check_type: None,
             plan_id: None,
@@ -197,6 +211,8 @@ pub(crate) fn rich_report() -> RunReport {
         AnomalyLine {
             class: ChangeClass::SupplyReverted,
             user_id: Some("0777".into()),
+            name: None,
+            department: None,
             work_date: Some(day("2026-10-30")),
             check_type: Some("OnDuty".into()),
             plan_id: Some(437_360_700_001),
@@ -208,6 +224,8 @@ pub(crate) fn rich_report() -> RunReport {
         AnomalyLine {
             class: ChangeClass::Unexplained,
             user_id: Some("0126".into()),
+            name: Some("王伟".into()),
+            department: Some("销售部".into()),
             work_date: Some(day("2026-11-02")),
             check_type: Some("OffDuty".into()),
             plan_id: Some(437_360_727_600),
@@ -219,6 +237,8 @@ pub(crate) fn rich_report() -> RunReport {
         AnomalyLine {
             class: ChangeClass::Vanished,
             user_id: Some("0300".into()),
+            name: None,
+            department: None,
             work_date: Some(day("2026-10-29")),
             check_type: None,
             plan_id: None,
@@ -249,6 +269,8 @@ pub(crate) fn rich_report() -> RunReport {
             AnomalyLine {
                 class: ChangeClass::SupplyRefused,
                 user_id: None,
+                name: None,
+                department: None,
                 work_date: None,
                 check_type: None,
                 plan_id: None,
@@ -258,6 +280,8 @@ pub(crate) fn rich_report() -> RunReport {
             AnomalyLine {
                 class: ChangeClass::SupplyWithdrawn,
                 user_id: None,
+                name: None,
+                department: None,
                 work_date: None,
                 check_type: None,
                 plan_id: None,

@@ -128,6 +128,13 @@ pub(crate) struct Window {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CorrectionLine {
     pub(crate) user_id: String,
+    /// The person's name as the directory cache last had it (text from outside); absent when
+    /// the person is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) name: Option<String>,
+    /// The person's department on the line's work date (text from outside); absent when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) department: Option<String>,
     /// `YYYY-MM-DD`.
     pub(crate) work_date: NaiveDate,
     pub(crate) check_type: String,
@@ -148,6 +155,13 @@ pub(crate) struct PendingLine {
     pub(crate) process_instance_id: String,
     pub(crate) business_id: Option<String>,
     pub(crate) user_id: String,
+    /// The person's name as the directory cache last had it (text from outside); absent when
+    /// the person is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) name: Option<String>,
+    /// The person's department on the line's work date (text from outside); absent when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) department: Option<String>,
     pub(crate) work_date: Option<NaiveDate>,
     pub(crate) check_type: Option<String>,
     /// `approved_not_visible` (approved, DingTalk does not show the slot corrected yet) or
@@ -160,6 +174,13 @@ pub(crate) struct PendingLine {
 pub(crate) struct AnomalyLine {
     pub(crate) class: ChangeClass,
     pub(crate) user_id: Option<String>,
+    /// The person's name as the directory cache last had it (text from outside); absent when
+    /// the person is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) name: Option<String>,
+    /// The person's department on the line's work date (text from outside); absent when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) department: Option<String>,
     pub(crate) work_date: Option<NaiveDate>,
     pub(crate) check_type: Option<String>,
     pub(crate) plan_id: Option<i64>,

@@ -26,6 +26,21 @@ pub(crate) fn plural(count: u64, singular: &str, plural_form: Option<&str>) -> S
     }
 }
 
+/// Who a line is about, as people read it: `王伟 (0126000024) · 研发中心`, the name and the
+/// department on the line's work date from the directory cache; what is not known is left out,
+/// down to the id alone. Every part is outside text, shown through [`plain`].
+pub(crate) fn person(user_id: &str, name: Option<&str>, department: Option<&str>) -> String {
+    let mut who = match name.filter(|name| !name.is_empty()) {
+        Some(name) => format!("{} ({})", plain(name), plain(user_id)),
+        None => plain(user_id).into_owned(),
+    };
+    if let Some(department) = department.filter(|department| !department.is_empty()) {
+        who.push_str(" · ");
+        who.push_str(&plain(department));
+    }
+    who
+}
+
 /// A wall-clock instant in the business time zone, e.g. `2026-11-04 10:15 CST`.
 pub(crate) fn local_time(at: DateTime<Utc>, tz: Tz) -> String {
     at.with_timezone(&tz)
@@ -129,7 +144,10 @@ pub(crate) fn deferred_item(line: &DeferredLine) -> String {
 
 /// Who and what a finding is about: `0126, 2026-11-02 OffDuty (plan 1), approval x`.
 pub(crate) fn finding_subject(line: &AnomalyLine) -> String {
-    let who = shown(line.user_id.as_deref().unwrap_or("unknown user"));
+    let who = line.user_id.as_deref().map_or_else(
+        || "unknown user".to_owned(),
+        |user_id| person(user_id, line.name.as_deref(), line.department.as_deref()),
+    );
     let day = line
         .work_date
         .map_or_else(|| "date unknown".to_owned(), |d| d.to_string());
@@ -251,7 +269,11 @@ pub(crate) const CORRECTION_COLUMNS: [&str; 6] = [
 /// One row of the corrections table, in the order of `CORRECTION_COLUMNS`; markup not escaped.
 pub(crate) fn correction_cells(line: &CorrectionLine, tz: Tz) -> [String; 6] {
     [
-        plain(&line.user_id).into_owned(),
+        person(
+            &line.user_id,
+            line.name.as_deref(),
+            line.department.as_deref(),
+        ),
         line.work_date.to_string(),
         check_point(Some(&line.check_type), line.plan_id),
         before_after(line, tz),
@@ -275,7 +297,11 @@ pub(crate) const PENDING_COLUMNS: [&str; 7] = [
 /// escaped; an unknown value is an empty cell.
 pub(crate) fn pending_cells(line: &PendingLine, tz: Tz) -> [String; 7] {
     [
-        plain(&line.user_id).into_owned(),
+        person(
+            &line.user_id,
+            line.name.as_deref(),
+            line.department.as_deref(),
+        ),
         line.work_date.map(|d| d.to_string()).unwrap_or_default(),
         check_point(line.check_type.as_deref(), None),
         pending_state(line),
@@ -288,6 +314,28 @@ pub(crate) fn pending_cells(line: &PendingLine, tz: Tz) -> [String; 7] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[track_caller]
+    fn check_person(name: Option<&str>, department: Option<&str>, expected: &str) {
+        assert_eq!(person("0126000024", name, department), expected);
+    }
+
+    #[test]
+    fn a_person_reads_name_id_and_department_leaving_out_what_is_not_known() {
+        check_person(
+            Some("王伟"),
+            Some("研发中心"),
+            "王伟 (0126000024) · 研发中心",
+        );
+        check_person(Some("王伟"), None, "王伟 (0126000024)");
+        check_person(Some(""), Some("研发中心"), "0126000024 · 研发中心");
+        check_person(None, None, "0126000024");
+        check_person(
+            Some("李\u{1b}]0;x\u{7}"),
+            Some("部\u{202e}门"),
+            "李\\u{1b}]0;x\\u{7} (0126000024) · 部\\u{202e}门",
+        );
+    }
 
     #[track_caller]
     fn check_plural(count: u64, singular: &str, plural_form: Option<&str>, expected: &str) {

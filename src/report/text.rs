@@ -15,7 +15,7 @@ use chrono_tz::Tz;
 use super::escape::shown;
 use super::present::{
     advice, before_after, calls_sentence, cause, check_point, counts_sentence, deferred_item,
-    finding_subject, headline, local_time, pending_state, window,
+    finding_subject, headline, local_time, pending_state, person, window,
 };
 use super::{AnomalyLine, CorrectionLine, PendingLine, RenderOptions, RunReport};
 
@@ -82,7 +82,11 @@ fn write_correction(out: &mut String, line: &CorrectionLine, tz: Tz) {
     let _ = writeln!(
         out,
         "  - {}, {} {}: {} [{}]",
-        shown(&line.user_id),
+        person(
+            &line.user_id,
+            line.name.as_deref(),
+            line.department.as_deref()
+        ),
         line.work_date,
         check_point(Some(&line.check_type), line.plan_id),
         before_after(line, tz),
@@ -99,7 +103,11 @@ fn write_pending(out: &mut String, line: &PendingLine, tz: Tz) {
     let _ = write!(
         out,
         "  - {}, {day} {}: {}",
-        shown(&line.user_id),
+        person(
+            &line.user_id,
+            line.name.as_deref(),
+            line.department.as_deref()
+        ),
         check_point(line.check_type.as_deref(), None),
         pending_state(line)
     );

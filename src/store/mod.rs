@@ -42,6 +42,7 @@ mod ledger;
 mod lock;
 mod open;
 mod outbox;
+mod people;
 mod planner;
 mod runs;
 mod snapshot;
@@ -62,6 +63,7 @@ pub(crate) use error::Error;
 pub(crate) use ledger::{FindingRow, LedgerRow, StoredCorrection, StoredFinding};
 pub(crate) use lock::RunLock;
 pub use lock::{Gone, LockAcquired, LockHolder, ProcessStart, current_host};
+pub(crate) use people::KnownPerson;
 pub(crate) use runs::StoredRun;
 pub use runs::{NewRun, RunEnd, RunKind, RunOutcome};
 #[cfg(test)]

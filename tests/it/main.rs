@@ -18,6 +18,7 @@ mod hostile_text;
 mod hostile_transport;
 mod metering;
 mod month;
+mod people;
 mod private_files;
 mod queue;
 mod replay;

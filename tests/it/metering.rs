@@ -42,7 +42,7 @@ fn as_the_client_books_it(answer: &Answered) -> CallOutcome {
 #[test]
 fn the_client_and_the_simulator_meter_the_same_calls() {
     let paths: Vec<&str> = dingtalk_paths().collect();
-    assert_eq!(paths.len(), 10, "both families' paths: {paths:?}");
+    assert_eq!(paths.len(), 12, "both families' paths: {paths:?}");
     for path in paths {
         assert_eq!(
             is_metered_endpoint(path),

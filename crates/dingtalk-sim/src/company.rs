@@ -5,8 +5,9 @@ use chrono::NaiveDate;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
+use super::generate::chance;
 use super::generate::rng_for;
-use super::world::{DAY_MS, Department, Template, local_ms};
+use super::world::{DAY_MS, Department, Employee, MINUTE_MS, Move, Template, local_ms};
 
 pub(super) const SURNAMES: &[&str] = &[
     "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "胡", "朱", "高", "林",
@@ -17,6 +18,68 @@ pub(super) const GIVEN: &[&str] = &[
     "超", "秀英", "霞", "平",
 ];
 const MEMBERS_PER_DEPARTMENT: usize = 40;
+/// The id of the first team; teams are numbered from it, divisions from 100.
+const FIRST_TEAM: i64 = 10_000;
+
+/// The root department's name: in DingTalk, the organisation's.
+const COMPANY: &str = "杭州云栖数智科技有限公司";
+/// Division names, in order; past the list a division takes the name again with its rank
+/// (`研发中心二部`…), so names stay unique.
+const DIVISIONS: &[&str] = &[
+    "研发中心",
+    "销售部",
+    "华东大区",
+    "市场部",
+    "运营中心",
+    "客户服务部",
+    "供应链管理部",
+    "财务部",
+    "人力资源部",
+    "华南大区",
+    "行政部",
+    "法务部",
+];
+/// Team names, in order, with the same rule past the list.
+const TEAMS: &[&str] = &[
+    "前端开发组",
+    "后端开发组",
+    "测试组",
+    "产品设计组",
+    "大客户组",
+    "渠道销售组",
+    "上海办事处",
+    "杭州办事处",
+    "品牌推广组",
+    "用户运营组",
+    "售后服务组",
+    "采购组",
+    "仓储物流组",
+    "结算组",
+    "招聘组",
+    "薪酬绩效组",
+    "南京办事处",
+    "苏州办事处",
+    "数据平台组",
+    "运维组",
+    "深圳办事处",
+    "广州办事处",
+    "培训组",
+    "质量管理组",
+];
+/// Chinese ordinals for repeated names (`二部`, `三部`…); past ten the rank in digits.
+const RANKS: &[&str] = &["", "二", "三", "四", "五", "六", "七", "八", "九", "十"];
+
+/// The `k`th name of `list`, unique for every `k`: the list's names, then again with a rank and
+/// `suffix` (`研发中心二部`, `测试组二组`).
+fn nth_name(list: &[&str], k: usize, suffix: &str) -> String {
+    let (round, base) = (k / list.len(), list[k % list.len()]);
+    match RANKS.get(round) {
+        Some(&"") => base.to_owned(),
+        Some(rank) => format!("{base}{rank}{suffix}"),
+        None => format!("{base}{}{suffix}", round + 1),
+    }
+}
+
 /// A user id of one of four shapes, unique by construction (the index is embedded).
 pub(super) fn user_id(index: usize) -> String {
     match index % 4 {
@@ -112,24 +175,24 @@ pub(super) fn departments(n: usize) -> (Vec<Department>, Vec<i64>) {
     let divisions = n.div_ceil(200);
     let mut depts = vec![Department {
         id: 1,
-        name: "总公司".into(),
+        name: COMPANY.into(),
         children: Vec::new(),
         members: vec![0],
     }];
     for k in 0..divisions {
         depts.push(Department {
             id: 100 + k as i64,
-            name: format!("事业部{}", k + 1),
+            name: nth_name(DIVISIONS, k, "部"),
             children: Vec::new(),
             members: Vec::new(),
         });
         depts[0].children.push(100 + k as i64);
     }
-    let team_id = |j: usize| 10_000 + j as i64;
+    let team_id = |j: usize| FIRST_TEAM + j as i64;
     for j in 0..teams {
         depts.push(Department {
             id: team_id(j),
-            name: format!("第{}组", j + 1),
+            name: nth_name(TEAMS, j, "组"),
             children: Vec::new(),
             members: Vec::new(),
         });
@@ -154,4 +217,50 @@ pub(super) fn departments(n: usize) -> (Vec<Department>, Vec<i64>) {
         d.members.dedup();
     }
     (depts, primary)
+}
+
+/// The department moves of the period: each employee but the admin, with probability `rate`,
+/// leaves their primary team for another team they are not in, at a working hour of one day of
+/// the period. Each employee draws from a stream of its own (tag 7) that nothing else reads, so
+/// moves change no other part of the world.
+pub(super) fn moves(
+    seed: u64,
+    rate: f64,
+    (from, days): (NaiveDate, u32),
+    departments: &[Department],
+    employees: &[Employee],
+) -> Vec<Move> {
+    let teams: Vec<i64> = departments
+        .iter()
+        .map(|d| d.id)
+        .filter(|&id| id >= FIRST_TEAM)
+        .collect();
+    let mut moves = Vec::new();
+    for (user, employee) in employees.iter().enumerate().skip(1) {
+        let mut rng = rng_for(seed, 7, user as u64, 0);
+        if days == 0 || !chance(&mut rng, rate) {
+            continue;
+        }
+        let Some(&primary) = employee.departments.first() else {
+            continue;
+        };
+        let open: Vec<i64> = teams
+            .iter()
+            .copied()
+            .filter(|team| !employee.departments.contains(team))
+            .collect();
+        if open.is_empty() {
+            continue;
+        }
+        let to = open[rng.random_range(0..open.len())];
+        let day = from + chrono::Days::new(u64::from(rng.random_range(0..days)));
+        let at_ms = local_ms(day, 9, 0) + rng.random_range(0..9 * 60) * MINUTE_MS;
+        moves.push(Move {
+            user,
+            at_ms,
+            from: primary,
+            to,
+        });
+    }
+    moves
 }

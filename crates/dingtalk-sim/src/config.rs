@@ -59,7 +59,7 @@ pub struct SimConfig {
     /// Permission points the simulated app has not been granted (default none), by DingTalk's
     /// names: `qyapi_get_attendance_data`, `qyapi_attendance_isv_query_result`,
     /// `Workflow.Instance.Read`, `Workflow.Form.Read`, `qyapi_get_department_list`,
-    /// `qyapi_get_member`, `qyapi_addresslist_search`. A call to an endpoint that needs one
+    /// `qyapi_get_member`, `qyapi_get_department_member`, `qyapi_addresslist_search`. A call to an endpoint that needs one
     /// answers as DingTalk does for an app lacking it: oapi HTTP 200 `errcode 60011`, api HTTP 403
     /// `Forbidden.AccessDenied.AccessTokenPermissionDenied` (see `http::permission`).
     #[serde(default)]
@@ -145,6 +145,11 @@ pub struct Rates {
     pub vanish: f64,
     /// A 补卡 is filed 0..=this many days after its slot.
     pub max_filing_lag_days: u32,
+    /// Per employee (the admin aside): moves from their primary team to another team at some
+    /// instant of the period, which only the contacts answers show. Drawn from a stream of its
+    /// own, so the rest of the world is the same whatever this rate.
+    #[serde(default)]
+    pub department_move: f64,
 }
 
 impl Rates {
@@ -167,16 +172,19 @@ impl Rates {
             unexplained: 0.0,
             vanish: 0.0,
             max_filing_lag_days: 30,
+            department_move: 0.0,
         }
     }
 }
 
 impl Default for Rates {
     /// Benchmark rates plus night shifts and small rates of reverts, unexplained changes and
-    /// vanished days, so that every class of PRODUCT.md section 4 occurs in a default month.
+    /// vanished days, so that every class of PRODUCT.md section 4 occurs in a default month, and
+    /// a few department moves, so that the job's directory cache sees people move.
     fn default() -> Self {
         Rates {
             night_shift: 0.05,
+            department_move: 0.02,
             revert: 0.05,
             unexplained: 0.002,
             vanish: 0.003,

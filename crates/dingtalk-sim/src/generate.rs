@@ -19,7 +19,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::company::{
-    GIVEN, HOSTILE_NAME_SUFFIX, SURNAMES, departments, hostile_user_id, templates, user_id,
+    GIVEN, HOSTILE_NAME_SUFFIX, SURNAMES, departments, hostile_user_id, moves, templates, user_id,
 };
 use super::config::SimConfig;
 use super::world::{
@@ -149,7 +149,16 @@ pub fn generate(config: &SimConfig) -> World {
         }
         employees[u].days = days;
     }
-    assemble(config.clone(), employees, departments, templates, instances)
+    let moves = moves(
+        seed,
+        config.rates.department_move,
+        (config.from, config.days),
+        &departments,
+        &employees,
+    );
+    let mut world = assemble(config.clone(), employees, departments, templates, instances);
+    world.moves = moves;
+    world
 }
 
 /// Everything that happens on one employee-day.
@@ -593,6 +602,7 @@ fn assemble(
         departments,
         templates,
         instances,
+        moves: Vec::new(),
         admin: 0,
         user_index,
         dept_index,
@@ -684,5 +694,52 @@ mod tests {
             hostile_world.instances.len(),
             "business ids unique"
         );
+    }
+
+    #[test]
+    fn department_moves_change_the_directory_over_time_and_nothing_else() {
+        let mut still = SimConfig::new(7, 200);
+        still.rates.department_move = 0.0;
+        let mut moving = still.clone();
+        moving.rates.department_move = 0.3;
+        let (still, moving) = (generate(&still), generate(&moving));
+        assert!(still.moves.is_empty());
+        assert!(moving.moves.len() > 20, "{} moves", moving.moves.len());
+        assert_eq!(still.employees, moving.employees);
+        assert_eq!(still.departments, moving.departments);
+        assert_eq!(still.instances, moving.instances);
+        let (start, end) = (
+            local_ms(moving.config.from, 0, 0),
+            local_ms(moving.config.from, 0, 0) + i64::from(moving.config.days) * DAY_MS,
+        );
+        for made in &moving.moves {
+            assert!(made.user != moving.admin && (start..end).contains(&made.at_ms));
+            assert_eq!(moving.employees[made.user].departments[0], made.from);
+            assert!(!moving.employees[made.user].departments.contains(&made.to));
+            let before = moving.departments_at(made.user, made.at_ms - 1);
+            let after = moving.departments_at(made.user, made.at_ms);
+            assert_eq!((before[0], after[0]), (made.from, made.to));
+            let (from, to) = (
+                moving.department(made.from).unwrap(),
+                moving.department(made.to).unwrap(),
+            );
+            assert!(moving.members_at(from, made.at_ms - 1).contains(&made.user));
+            assert!(!moving.members_at(from, made.at_ms).contains(&made.user));
+            assert!(!moving.members_at(to, made.at_ms - 1).contains(&made.user));
+            assert!(moving.members_at(to, made.at_ms).contains(&made.user));
+        }
+    }
+
+    #[test]
+    fn departments_have_unique_chinese_names() {
+        let world = generate(&SimConfig::new(3, 2_000));
+        let names: std::collections::HashSet<&str> =
+            world.departments.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names.len(), world.departments.len());
+        assert!(world.departments.iter().all(|d| {
+            d.name
+                .chars()
+                .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+        }));
     }
 }

@@ -28,6 +28,7 @@ fn busy_rates() -> Rates {
         unexplained: 0.1,
         vanish: 0.1,
         max_filing_lag_days: 10,
+        department_move: 0.2,
     }
 }
 

@@ -21,7 +21,9 @@
 //! # Modules
 //!
 //! - `config`: [`SimConfig`], [`Rates`], [`Switches`] — and the reading taken on every ⚠ item.
-//! - `generate`: builds the world from the seed. `world`: the world's types, time rules, settle rule.
+//! - `generate`: builds the world from the seed; `company`: user ids, Chinese names, the named
+//!   department tree and the department moves of the period (a stream of their own).
+//!   `world`: the world's types, time rules, settle rule, the directory at an instant.
 //! - `state`: clock, tokens, QPS, quota and accounting. `faults`: scheduled faults.
 //! - `metering`: which calls count against the monthly quota.
 //! - `http`: endpoints and error shapes. `truth`: ground truth.
@@ -60,7 +62,7 @@ pub use metering::{Answered, is_metered_path};
 pub use snippet::config_snippet;
 pub use state::{SimState, SimStats};
 pub use truth::TruthCorrection;
-pub use world::{Cause, Instance, Outcome, SETTLE_WITHIN_MS, World};
+pub use world::{Cause, Instance, Move, Outcome, SETTLE_WITHIN_MS, World};
 
 /// Serves a simulator on a listener the caller bound, until `shutdown` completes.
 pub(crate) async fn serve(

@@ -86,6 +86,8 @@ mod tests {
             "/v1.0/oauth2/accessToken",
             "/topapi/v2/department/listsubid",
             "/topapi/user/listid",
+            "/topapi/v2/user/list",
+            "/topapi/v2/department/get",
         ] {
             assert!(!is_metered_path(path), "{path}");
         }

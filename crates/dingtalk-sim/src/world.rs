@@ -218,6 +218,17 @@ pub struct Department {
     pub members: Vec<usize>,
 }
 
+/// An employee leaving their primary department for another at an instant of the period
+/// (`Rates::department_move`); before `at_ms` the contacts answers show `from`, from then on `to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Move {
+    /// Index into [`World::employees`].
+    pub user: usize,
+    pub at_ms: i64,
+    pub from: i64,
+    pub to: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
     pub process_code: String,
@@ -284,6 +295,9 @@ pub struct World {
     pub departments: Vec<Department>,
     pub templates: Vec<Template>,
     pub instances: Vec<Instance>,
+    /// Department moves, at most one per employee (see [`Move`]); `Employee::departments` and
+    /// `Department::members` are the directory before any of them.
+    pub moves: Vec<Move>,
     pub admin: usize,
     pub(crate) user_index: HashMap<String, usize>,
     pub(crate) dept_index: HashMap<i64, usize>,
@@ -303,6 +317,49 @@ impl World {
 
     pub fn department(&self, id: i64) -> Option<&Department> {
         self.dept_index.get(&id).map(|&i| &self.departments[i])
+    }
+
+    /// An employee's departments at `now`, primary first: `Employee::departments` with a move
+    /// made by then applied.
+    pub fn departments_at(&self, user: usize, now: i64) -> Vec<i64> {
+        let mut departments = self.employees[user].departments.clone();
+        for made in self
+            .moves
+            .iter()
+            .filter(|m| m.user == user && m.at_ms <= now)
+        {
+            for dept in &mut departments {
+                if *dept == made.from {
+                    *dept = made.to;
+                }
+            }
+        }
+        departments
+    }
+
+    /// A department's direct members at `now`, in index order: `Department::members` with the
+    /// moves made by then applied.
+    pub fn members_at(&self, dept: &Department, now: i64) -> Vec<usize> {
+        let mut members: Vec<usize> = dept
+            .members
+            .iter()
+            .copied()
+            .filter(|&m| {
+                !self
+                    .moves
+                    .iter()
+                    .any(|made| made.user == m && made.from == dept.id && made.at_ms <= now)
+            })
+            .collect();
+        members.extend(
+            self.moves
+                .iter()
+                .filter(|made| made.to == dept.id && made.at_ms <= now)
+                .map(|made| made.user),
+        );
+        members.sort_unstable();
+        members.dedup();
+        members
     }
 
     pub fn instance(&self, id: &str) -> Option<&Instance> {

@@ -865,6 +865,138 @@ async fn walking_the_department_tree_finds_every_employee_for_free() {
     assert_eq!(stats.metered, 1, "only users/search is metered: {stats:?}");
 }
 
+/// Every member of `dept` as `user/list` pages them, `size` at a time.
+async fn user_list_all(sim: &Sim, token: &str, dept: i64, size: i64) -> Vec<Value> {
+    let (mut cursor, mut users) = (0, Vec::new());
+    loop {
+        let page = sim
+            .oapi(
+                "/topapi/v2/user/list",
+                token,
+                json!({"dept_id": dept, "cursor": cursor, "size": size}),
+            )
+            .await;
+        assert_eq!(page["errcode"], 0, "{page}");
+        users.extend(page["result"]["list"].as_array().unwrap().iter().cloned());
+        if page["result"]["has_more"] != true {
+            assert!(page["result"].get("next_cursor").is_none(), "{page}");
+            return users;
+        }
+        cursor = page["result"]["next_cursor"].as_i64().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn user_list_and_department_get_serve_names_and_the_tree_for_free_and_show_moves() {
+    let mut config = SimConfig::new(11, 150);
+    config.rates.department_move = 0.3;
+    let sim = Sim::start(config).await;
+    let world = sim.handle.world().clone();
+    let made = *world.moves.first().expect("a 30 % rate moves someone");
+    let token = sim.token();
+    let token = token.await;
+
+    // The tree: names, parents, the root without a parent.
+    let root = sim
+        .oapi("/topapi/v2/department/get", &token, json!({"dept_id": 1}))
+        .await;
+    assert_eq!(root["errcode"], 0, "{root}");
+    assert_eq!(root["result"]["name"], "杭州云栖数智科技有限公司");
+    assert!(root["result"].get("parent_id").is_none(), "{root}");
+    let team = sim
+        .oapi(
+            "/topapi/v2/department/get",
+            &token,
+            json!({"dept_id": made.from}),
+        )
+        .await;
+    let parent = team["result"]["parent_id"].as_i64().unwrap();
+    let siblings = sim
+        .oapi(
+            "/topapi/v2/department/listsubid",
+            &token,
+            json!({"dept_id": parent}),
+        )
+        .await;
+    assert!(
+        siblings["result"]["dept_id_list"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(made.from))
+    );
+    let name = team["result"]["name"].as_str().unwrap();
+    assert!(
+        !name.is_empty() && !name.contains(char::is_numeric),
+        "{name}"
+    );
+    assert_eq!(
+        sim.oapi(
+            "/topapi/v2/department/get",
+            &token,
+            json!({"dept_id": 424242})
+        )
+        .await["errcode"],
+        60003
+    );
+
+    // Paged details: the same members as listid, with names and departments.
+    sim.handle
+        .set_clock(DateTime::from_timestamp_millis(made.at_ms - 1).unwrap());
+    let before = user_list_all(&sim, &token, made.from, 7).await;
+    let listid = sim
+        .oapi("/topapi/user/listid", &token, json!({"dept_id": made.from}))
+        .await;
+    let ids: Vec<&Value> = before.iter().map(|u| &u["userid"]).collect();
+    assert_eq!(
+        ids,
+        listid["result"]["userid_list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .collect::<Vec<_>>()
+    );
+    let mover = &world.employees[made.user];
+    let row = before
+        .iter()
+        .find(|u| u["userid"] == mover.id.as_str())
+        .unwrap();
+    assert_eq!(row["name"], mover.name.as_str());
+    assert_eq!(row["dept_id_list"][0], made.from);
+    assert!(
+        before.iter().all(|u| {
+            let name = u["name"].as_str().unwrap();
+            (2..=4).contains(&name.chars().count())
+        }),
+        "a surname and a given name of one to three characters"
+    );
+
+    // After the move: gone from the old team, in the new one, with its new department list.
+    sim.handle
+        .set_clock(DateTime::from_timestamp_millis(made.at_ms).unwrap());
+    let after = user_list_all(&sim, &token, made.from, 100).await;
+    assert!(after.iter().all(|u| u["userid"] != mover.id.as_str()));
+    let joined = user_list_all(&sim, &token, made.to, 100).await;
+    let row = joined
+        .iter()
+        .find(|u| u["userid"] == mover.id.as_str())
+        .unwrap();
+    assert_eq!(row["dept_id_list"][0], made.to);
+
+    // Limits: size 1..=100, cursor ≥ 0.
+    for (cursor, size) in [(0, 101), (0, 0), (-1, 10)] {
+        let refused = sim
+            .oapi(
+                "/topapi/v2/user/list",
+                &token,
+                json!({"dept_id": 1, "cursor": cursor, "size": size}),
+            )
+            .await;
+        assert_eq!(refused["errcode"], 40035, "{refused}");
+    }
+    let stats = sim.handle.stats();
+    assert_eq!(stats.metered, 0, "contacts calls are free: {stats:?}");
+}
+
 /// One call as the client saw it: when it was sent, when its answer arrived, and whether the
 /// answer was the throttle.
 struct Timed {

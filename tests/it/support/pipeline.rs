@@ -91,6 +91,11 @@ impl Harness {
         .unwrap()
     }
 
+    /// Where the store lives, for the binary's read-only commands.
+    pub(crate) fn store_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("reconcile.db")
+    }
+
     /// Calls the simulator served on `path`, whatever their outcome.
     pub(crate) fn calls(&self, path: &str) -> u64 {
         self.sim.stats().calls.get(path).copied().unwrap_or(0)

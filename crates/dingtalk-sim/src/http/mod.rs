@@ -8,8 +8,9 @@
 //!
 //! Error choices where DingTalk documents none (documented so clients can rely on them):
 //! - oapi: any malformed or out-of-limit request (bad JSON, missing field, wrong type, more than
-//!   50 users or 7 days, `limit` over 50) answers `errcode 40035` with an `errmsg` naming the field and the
-//!   rule; a missing token `41001`; an unknown department `60003`. Bodies are JSON only.
+//!   50 users or 7 days, `limit` over 50, a `user/list` `size` outside 1..=100 or a negative
+//!   `cursor`) answers `errcode 40035` with an `errmsg` naming the field and the rule; a missing
+//!   token `41001`; an unknown department `60003`. Bodies are JSON only.
 //! - api: a malformed request answers HTTP 400 `invalidParameter` (list-ids rules use their own
 //!   documented codes); `templates` for a non-admin answers HTTP 400 `noPermission`;
 //!   `users/search` accepts `size` 1..=100 and treats `offset` as an item offset.
@@ -193,6 +194,8 @@ const OAPI_PATHS: &[&str] = &[
     "/attendance/listRecord",
     "/topapi/v2/department/listsubid",
     "/topapi/user/listid",
+    "/topapi/v2/user/list",
+    "/topapi/v2/department/get",
 ];
 
 /// The api paths served (`api.dingtalk.com`).
@@ -389,6 +392,8 @@ fn route(call: &Call<'_>) -> Reply {
         "/attendance/listRecord" => attendance::list_record(call),
         "/topapi/v2/department/listsubid" => contacts::listsubid(call),
         "/topapi/user/listid" => contacts::listid(call),
+        "/topapi/v2/user/list" => contacts::user_list(call),
+        "/topapi/v2/department/get" => contacts::department_get(call),
         "/v1.0/contact/users/search" => contacts::users_search(call),
         "/v1.0/workflow/processes/instanceIds/query" => workflow::instance_ids(call),
         "/v1.0/workflow/processInstances" => workflow::instance(call),

@@ -22,7 +22,10 @@ pub(crate) fn needed(path: &str) -> &'static [&'static str] {
             "qyapi_get_attendance_data",
         ],
         "/attendance/listRecord" => &["qyapi_get_attendance_data"],
-        "/topapi/v2/department/listsubid" => &["qyapi_get_department_list"],
+        "/topapi/v2/department/listsubid" | "/topapi/v2/department/get" => {
+            &["qyapi_get_department_list"]
+        }
+        "/topapi/v2/user/list" => &["qyapi_get_department_member"],
         "/topapi/user/listid" => &["qyapi_get_member"],
         "/v1.0/contact/users/search" => &["qyapi_addresslist_search"],
         "/v1.0/workflow/processes/managements/templates" => &["Workflow.Form.Read"],

@@ -14,6 +14,8 @@ use super::super::*;
 use crate::dingtalk::approvals::{check_approval, read_id_page};
 use crate::dingtalk::form::decode_approval;
 use crate::dingtalk::limits::Batch;
+use crate::dingtalk::limits::MAX_NAME_CHARS;
+use crate::dingtalk::people::{decode_department, decode_people_page};
 use crate::dingtalk::rows::{
     RowRequest, check_punch, check_slot, decode_punch_row, decode_result_row,
 };
@@ -192,6 +194,15 @@ fn id_page() -> Value {
     json!({"result": {"list": ["a1", "b2", 3], "nextToken": "20"}, "success": true})
 }
 
+/// A `user/list` page of department 7 as the simulator answers it.
+fn people_page() -> Value {
+    json!({"errcode": 0, "errmsg": "ok", "request_id": "r", "result": {
+    "has_more": true, "next_cursor": 100, "list": [
+        {"userid": "0126000024", "unionid": "u", "name": "王伟", "dept_id_list": [7, 9],
+         "dept_order": 1, "active": true, "admin": false, "hired_date": 1_600_000_000_000_i64},
+    ]}})
+}
+
 fn batch() -> Batch {
     Batch {
         users: vec![UserId::new("0126xxxx").unwrap()],
@@ -229,6 +240,16 @@ fn decode_everything(value: &Value) {
         let _ = check_approval(&approval, now);
     }
     let _ = read_id_page(&answer(value.clone()));
+    if let Ok((people, _)) = decode_people_page(7, value) {
+        for person in people {
+            assert!(person.departments.contains(&7));
+            assert!(person.name.chars().count() <= MAX_NAME_CHARS);
+        }
+    }
+    if let Ok(department) = decode_department(7, value) {
+        assert_eq!(department.id, 7);
+        assert_ne!(department.parent, Some(7));
+    }
     let _ = lenient_i64(value);
     if let Ok(fields) = Fields::of(value, "row") {
         for name in NAMES {
@@ -268,6 +289,7 @@ proptest! {
         detail_mutations in mutations(),
         result_mutations in mutations(),
         page_mutations in mutations(),
+        people_mutations in mutations(),
     ) {
         decode_everything(&mutate(result_row(), &row_mutations));
         decode_everything(&mutate(punch_row(), &punch_mutations));
@@ -277,6 +299,9 @@ proptest! {
         let mut page = id_page();
         page["result"] = mutate(page["result"].take(), &page_mutations);
         decode_everything(&page);
+        let mut people = people_page();
+        people["result"]["list"][0] = mutate(people["result"]["list"][0].take(), &people_mutations);
+        decode_everything(&people);
     }
 
     #[test]
