@@ -214,6 +214,9 @@ pub(crate) async fn run_once_until(
     if request.dry_run {
         return dry_run(store, client, settings, request).await;
     }
+    // Names and departments for the reports: free calls, at most once a business day; a
+    // failure is a warning and the cache stays.
+    super::people::refresh(store, client, settings, request.as_of).await;
     let metered_at_start = client.metered_calls();
     let mut facts = gather(store, client, settings, request, Vec::new()).await?;
     let budget = Budget::new(facts.allowance, stop.clone());
