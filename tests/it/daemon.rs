@@ -295,15 +295,15 @@ fn daemon_config(sim: &SimHandle, store: &std::path::Path) -> String {
     job_config(&sim.base_url(), sim.world(), store, &schedule)
 }
 
-/// The daemon's run is held inside its DingTalk call number `HELD_CALL + 1` (token and contacts
-/// calls count) for `HELD`: the shutdown lands while it waits.
-const HELD_CALL: u32 = 8;
+/// The daemon's run is held inside its results call number `HELD_CALL + 1` (after the metered
+/// approval listing) for `HELD`: the shutdown lands while it waits.
+const HELD_CALL: u32 = 1;
 const HELD: Duration = Duration::from_secs(2);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_during_a_real_tick_records_the_run_partial_and_makes_no_further_call() {
     let sim = live_sim(41).await;
-    stop::arm_slow_call(&sim.state(), HELD_CALL, HELD);
+    stop::arm_slow_call_on(&sim.state(), "/attendance/list", HELD_CALL, HELD);
     let dir = tempfile::tempdir().unwrap();
     let store_path = dir.path().join("reconcile.db");
     let text = one_call_at_a_time(&daemon_config(&sim, &store_path));
@@ -479,7 +479,7 @@ async fn the_daemon_binary_runs_on_schedule_and_exits_zero_on_sigterm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_a_run_stops_the_daemon_binary_with_the_run_recorded_partial() {
     let sim = live_sim(43).await;
-    stop::arm_slow_call(&sim.state(), HELD_CALL, HELD);
+    stop::arm_slow_call_on(&sim.state(), "/attendance/list", HELD_CALL, HELD);
     let dir = tempfile::tempdir().unwrap();
     let store_path = dir.path().join("reconcile.db");
     let config_path = dir.path().join("reconcile.toml");

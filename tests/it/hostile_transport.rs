@@ -385,11 +385,12 @@ async fn backfill_october(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_an_ip_ban_the_run_makes_no_further_call_to_dingtalk() {
     // Arrange: one call at a time, so "after the ban" is well defined; the ban lands once the
-    // token and the department walk are through and a few metered calls are made, and then
-    // lasts (every later call would be banned too).
+    // token, the directory refresh (per department: its children, its people on one page of
+    // 60, its name) and the scope's walk (children, user ids) are through and a few metered
+    // calls are made, and then lasts (every later call would be banned too).
     let sim = start_sim(fast_sim_config(21, 60)).await;
     let departments = sim.world().departments.len() as u32;
-    let skip = 1 + 2 * departments + 3;
+    let skip = 1 + 3 * departments + 2 * departments + 3;
     let mut ban = FaultRule::new(None, FaultKind::IpBanJson);
     ban.skip = skip;
     ban.times = 100_000;

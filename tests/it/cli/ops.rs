@@ -192,8 +192,10 @@ const HELD: std::time::Duration = std::time::Duration::from_secs(2);
 /// Starts `args` on `rig` (one DingTalk call at a time), catches it inside its DingTalk call
 /// number `held_call` (counting from 0; token and contacts calls count), sends `signal`, and once the process says it stopped arms sentinels on every metered path. Returns
 /// the metered calls answered when the signal was sent, and how it ended.
+/// Runs `args`, holds it inside its results call number `held_call + 1` (after the metered
+/// approval listing and some results), signals it, and watches what it calls after.
 async fn stop_mid_run(rig: &Rig, args: &[&str], held_call: u32, signal: &str) -> (u64, Finished) {
-    stop::arm_slow_call(&rig.sim.state(), held_call, HELD);
+    stop::arm_slow_call_on(&rig.sim.state(), "/attendance/list", held_call, HELD);
     let mut running = stop::spawn(rig.args(args), rig.env.clone());
     let sim = rig.sim.state();
     running
@@ -214,7 +216,7 @@ async fn sigint_during_run_stops_its_dingtalk_calls_and_records_it_partial() {
     let rig = Rig::new(61).await;
     rig.write_config_one_call_at_a_time("");
 
-    let (metered_at_stop, finished) = stop_mid_run(&rig, &["run"], 8, "INT").await;
+    let (metered_at_stop, finished) = stop_mid_run(&rig, &["run"], 1, "INT").await;
 
     assert_eq!(
         finished.code,
@@ -253,7 +255,7 @@ async fn sigterm_during_a_backfill_stops_it_partial_and_resumable() {
         "--yes",
     ];
 
-    let (metered_at_stop, finished) = stop_mid_run(&rig, &backfill, 16, "TERM").await;
+    let (metered_at_stop, finished) = stop_mid_run(&rig, &backfill, 2, "TERM").await;
 
     assert_eq!(
         finished.code,

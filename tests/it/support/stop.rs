@@ -162,6 +162,19 @@ pub(crate) fn arm_slow_call(sim: &SimState, skip: u32, delay: Duration) {
     sim.arm_faults(vec![rule]);
 }
 
+/// Holds the process inside its call number `skip + 1` to `path` for `delay`, whatever free
+/// calls (token, contacts, directory) come before.
+pub(crate) fn arm_slow_call_on(sim: &SimState, path: &str, skip: u32, delay: Duration) {
+    let mut rule = FaultRule::new(
+        Some(path),
+        FaultKind::Slow {
+            delay_ms: delay.as_millis() as u64,
+        },
+    );
+    rule.skip = skip;
+    sim.arm_faults(vec![rule]);
+}
+
 /// Whether the call [`arm_slow_call`] slows has arrived (it is being held now, or was).
 pub(crate) fn caught(sim: &SimState) -> bool {
     sim.armed_faults().is_empty()
