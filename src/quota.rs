@@ -143,6 +143,12 @@ pub(crate) fn pace(as_of: DateTime<Utc>, tz: Tz, budget: u64, used: u64) -> Pace
     }
 }
 
+/// The month's nightly spending projected by nights: `used` over the `nights` run so far, at
+/// their mean for each of the month's `days`. `None` before the first night.
+pub(crate) fn project_by_nights(used: u64, nights: u64, days: u64) -> Option<u64> {
+    (nights > 0).then(|| used.saturating_mul(days).div_ceil(nights).max(used))
+}
+
 /// What one nightly run may spend: the remaining budget divided by the nightly runs left in
 /// the month (this one included), plus `slack_percent` on top, never more than what is left.
 pub(crate) fn nightly_allowance(remaining: u64, runs_left: u32, slack_percent: u32) -> u64 {
@@ -275,6 +281,18 @@ mod tests {
         assert_eq!(starved.queue_finish(0, today), Some(today));
         // A spare above what is left (a stale plan) is capped.
         assert_eq!(Outlook::new(100, 50, 3, 80).spare, 50);
+    }
+
+    #[test]
+    fn the_nightly_pace_is_projected_by_nights_not_hours() {
+        assert_eq!(project_by_nights(73, 1, 30), Some(2190));
+        assert_eq!(project_by_nights(100, 3, 31), Some(1034));
+        assert_eq!(project_by_nights(0, 0, 30), None);
+        assert_eq!(
+            project_by_nights(500, 40, 30),
+            Some(500),
+            "never below what is spent"
+        );
     }
 
     #[test]

@@ -120,7 +120,23 @@ fn collect_status(
     // A backfill is one-off spending: the pace is the nightly runs' alone, the backfills'
     // spending added once.
     let backfill = store.month_one_off_metered(&month)?;
-    let nightly = quota::pace(as_of, tz, budget, usage.metered.saturating_sub(backfill));
+    let mut nightly = quota::pace(as_of, tz, budget, usage.metered.saturating_sub(backfill));
+    // Nights, not hours: the month's nights so far at their mean, for every night of the month
+    // (an hour-based pace after the first night of the month projects it thirty-fold and more).
+    let this_month = YearMonth::of(as_of, tz);
+    let nights: std::collections::BTreeSet<chrono::NaiveDate> = store
+        .recent_runs(400)?
+        .iter()
+        .filter(|run| run.kind.is_nightly() && YearMonth::of(run.as_of, tz) == this_month)
+        .map(|run| quota::local_date(run.as_of, tz))
+        .collect();
+    if let Some(projected) = quota::project_by_nights(
+        nightly.used,
+        nights.len() as u64,
+        u64::from(chrono::Datelike::day(&this_month.last_day())),
+    ) {
+        nightly.projected = projected;
+    }
     let pace = quota::pace(as_of, tz, budget, usage.metered);
     let runs = store
         .recent_runs(10)?

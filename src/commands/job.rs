@@ -105,7 +105,7 @@ impl Job {
     }
 
     /// A nightly run (`run`, a daemon tick), then, under the same lock, tonight's share of the
-    /// queued backfills ([`super::queue`]) when the run was not stopped. A queued chunk that
+    /// queued backfills ([`super::queue`]) when the run ended done. A queued chunk that
     /// fails is logged and left for a later night: the night's outcome is the nightly run's.
     pub(crate) async fn execute_nightly_until(
         &mut self,
@@ -137,8 +137,9 @@ impl Job {
         stop: &StopFlag,
     ) {
         let summary = &nightly.summary;
-        let stopped = summary.stopped.is_some() || stop.is_raised();
-        if stopped || matches!(summary.outcome, RunOutcome::Failed | RunOutcome::Abandoned) {
+        // Nightly first: a night that could not do all its own work (deferred for want of
+        // budget, items failed, stopped) leaves the queue for a later night.
+        if summary.outcome != RunOutcome::Done || summary.stopped.is_some() || stop.is_raised() {
             return;
         }
         let worked = super::queue::work_through(self, lock, stop, request.as_of).await;
