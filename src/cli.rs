@@ -201,9 +201,10 @@ pub(crate) struct ReportArgs {
     pub(crate) from: Option<NaiveDate>,
     #[arg(long, value_parser = parse_date, requires = "from")]
     pub(crate) to: Option<NaiveDate>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-    pub(crate) format: ReportFormat,
+    /// Output format. Default: text; with --output, the format the file's extension names
+    /// (.txt, .json, .csv, .md, .html or .htm).
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<ReportFormat>,
     /// Write to this file instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,

@@ -12,7 +12,9 @@ use crate::domain::{Clock, UserId};
 use crate::exit::{ExitKind, Outcome};
 use crate::quota::{self, YearMonth};
 use crate::reconcile;
-use crate::report::{self, LockStatus, QuotaStatus, RenderOptions, RunStatus, Status};
+use crate::report::{
+    self, LockStatus, QuotaStatus, RenderOptions, ReportFormat, RunStatus, Status,
+};
 use crate::store::Store;
 
 fn open_store(global: &GlobalArgs) -> anyhow::Result<(crate::config::Config, Store)> {
@@ -45,6 +47,8 @@ fn no_store_yet(config: &crate::config::Config) -> String {
 
 /// `report`: one run (`--run ID|latest`, the default) or a date range.
 pub(crate) fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Outcome> {
+    // Settled before anything is opened: a file name that names no format is a usage mistake.
+    let format = report_format(args.format, args.output.as_deref())?;
     let (config, store) = open_store(global)?;
     let tz = config.timezone;
     let built = match (args.from, args.to) {
@@ -67,13 +71,59 @@ pub(crate) fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Ou
                 .with_context(|| format!("cannot build the report of run {run_id}"))?
         }
     };
-    let text = report::render(&built, args.format, &RenderOptions { tz });
+    let text = report::render(&built, format, &RenderOptions { tz });
     match args.output {
         Some(path) => crate::fsio::write_private(&path, text.as_bytes())
             .with_context(|| format!("cannot write the report to {}", path.display()))?,
         None => print_stdout(&text)?,
     }
     Ok(Outcome::Done)
+}
+
+/// The file extensions `report --output` recognises, lower case, and the format each names.
+const REPORT_EXTENSIONS: [(&str, ReportFormat); 7] = [
+    ("txt", ReportFormat::Text),
+    ("json", ReportFormat::Json),
+    ("csv", ReportFormat::Csv),
+    ("md", ReportFormat::Markdown),
+    ("markdown", ReportFormat::Markdown),
+    ("html", ReportFormat::Html),
+    ("htm", ReportFormat::Html),
+];
+
+/// The format `report` writes: `--format` when given; otherwise the one `--output`'s extension
+/// names (in any case), text on stdout. An output file whose extension names no format, without
+/// `--format`, is a configuration error (exit 78) saying what was expected.
+fn report_format(
+    explicit: Option<ReportFormat>,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<ReportFormat> {
+    let (None, Some(path)) = (explicit, output) else {
+        return Ok(explicit.unwrap_or(ReportFormat::Text));
+    };
+    let extension = path.extension().map(|ext| ext.to_string_lossy());
+    let known = extension.as_deref().and_then(|ext| {
+        REPORT_EXTENSIONS
+            .iter()
+            .find(|(name, _)| ext.eq_ignore_ascii_case(name))
+    });
+    match known {
+        Some((_, format)) => Ok(*format),
+        None => {
+            let seen = match extension {
+                Some(ext) => format!(
+                    "its extension \".{}\" names no report format",
+                    report::escape::plain(&ext)
+                ),
+                None => "it has no extension".to_owned(),
+            };
+            Err(anyhow::Error::new(ExitKind::Config).context(format!(
+                "--output {}: {seen}: expected .txt, .json, .csv, .md, .html or .htm, \
+                 or give --format text|json|csv|markdown|html",
+                report::escape::plain(&path.display().to_string())
+            )))
+        }
+    }
 }
 
 /// `status`.
@@ -252,4 +302,71 @@ pub(crate) fn explain(global: &GlobalArgs, args: ExplainArgs) -> anyhow::Result<
     let explanation = reconcile::explain(&store, &user, args.date)?;
     print_stdout(&report::render_explanation(&explanation, config.timezone))?;
     Ok(Outcome::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[track_caller]
+    fn inferred(file: &str) -> ReportFormat {
+        report_format(None, Some(Path::new(file))).expect("a known extension")
+    }
+
+    #[test]
+    fn without_format_the_output_files_extension_picks_it_in_any_case() {
+        assert_eq!(inferred("out/report.html"), ReportFormat::Html);
+        assert_eq!(inferred("report.HTM"), ReportFormat::Html);
+        assert_eq!(inferred("report.md"), ReportFormat::Markdown);
+        assert_eq!(inferred("report.markdown"), ReportFormat::Markdown);
+        assert_eq!(inferred("十月.CSV"), ReportFormat::Csv);
+        assert_eq!(inferred("report.json"), ReportFormat::Json);
+        assert_eq!(inferred("report.txt"), ReportFormat::Text);
+    }
+
+    #[test]
+    fn an_explicit_format_wins_and_stdout_defaults_to_text() {
+        let html = Some(Path::new("report.html"));
+        let pdf = Some(Path::new("report.pdf"));
+        assert_eq!(
+            report_format(Some(ReportFormat::Csv), html).unwrap(),
+            ReportFormat::Csv
+        );
+        assert_eq!(
+            report_format(Some(ReportFormat::Json), pdf).unwrap(),
+            ReportFormat::Json
+        );
+        assert_eq!(report_format(None, None).unwrap(), ReportFormat::Text);
+        assert_eq!(
+            report_format(Some(ReportFormat::Html), None).unwrap(),
+            ReportFormat::Html
+        );
+    }
+
+    #[test]
+    fn an_unknown_or_missing_extension_is_a_config_error_naming_what_was_expected() {
+        for (file, seen) in [
+            (
+                "report.pdf",
+                "its extension \".pdf\" names no report format",
+            ),
+            (
+                "report.xlsx",
+                "its extension \".xlsx\" names no report format",
+            ),
+            ("report", "it has no extension"),
+        ] {
+            let err = report_format(None, Some(Path::new(file))).unwrap_err();
+            assert_eq!(crate::exit::code_for(&err), crate::exit::CONFIG, "{file}");
+            assert_eq!(
+                format!("{err:#}"),
+                format!(
+                    "--output {file}: {seen}: expected .txt, .json, .csv, .md, .html or .htm, \
+                     or give --format text|json|csv|markdown|html: configuration error"
+                ),
+            );
+        }
+    }
 }

@@ -1,26 +1,78 @@
-//! The CSV report: one row per correction, with a header row, RFC 4180.
+//! The CSV report: one row per correction, with a header row, RFC 4180, written for a person
+//! who double-clicks it in Excel as much as for a program.
 //!
-//! Fields are separated by commas and rows end with CRLF; a field containing a comma, a double
-//! quote, CR or LF is wrapped in double quotes with inner quotes doubled. Times are RFC 3339 with
-//! the business time zone's offset (`2026-11-04T10:15:00+08:00`): unambiguous for a machine and
-//! readable as local time by a person. Pending approvals and anomalies are not rows here (they
-//! are not corrections); use the JSON report for them.
+//! # Shape
 //!
-//! The columns that carry text from outside (user id, check type, results and sources, which may
-//! be values DingTalk added, instance id, business id, idempotency key, and the person's name and
-//! department from the directory cache, empty when unknown) go through
+//! UTF-8 with a byte-order mark (U+FEFF, the bytes `EF BB BF`) first: Excel opens a CSV without
+//! one in the machine's ANSI code page (GBK on Chinese Windows), which garbles every name and
+//! department; with it, Excel, LibreOffice and Numbers read UTF-8. A program reading the file
+//! must skip it (Python's `utf-8-sig`, for instance). Fields are separated by commas and rows end
+//! with CRLF; a field containing a comma, a double quote, CR or LF is wrapped in double quotes
+//! with inner quotes doubled. The header names are stable English keys (a contract, like the
+//! JSON report's field names). Pending approvals and anomalies are not rows here (they are not
+//! corrections); use the JSON report for them.
+//!
+//! # Identifiers: `="…"`
+//!
+//! Excel turns every cell that looks like a number into one on opening: `0126` loses its
+//! leading zero, a 20-digit id is cut to 15 significant digits and shown as `2.25372668292E+18`,
+//! `10-5` becomes a date. An id is a string, so the columns that carry one (`user_id`,
+//! `plan_id`, `process_instance_id`, `business_id`) write it as Excel's text formula `="0126"`:
+//! a formula whose whole body is one string constant, so the cell's value is the text `0126`,
+//! exactly, whatever it looks like. As a CSV field it is quoted like any other field with a
+//! double quote (`"=""0126"""`), so it is valid RFC 4180 and a strict reader gets `="0126"`.
+//!
+//! Why this form and not the others:
+//!
+//! - a leading apostrophe (`'0126`) is Excel's "text" marker only when a person *types* it;
+//!   in a CSV it is data, and the cell shows `'0126` (that is why the injection guard below, which
+//!   uses it, is kept for hostile values only);
+//! - a leading TAB keeps the digits but is itself a formula trigger (OWASP), a hostile character
+//!   in our output rule, and stays in the cell, so the id no longer matches DingTalk's;
+//! - an invisible character (zero-width space, word joiner) keeps Excel off too, but silently
+//!   changes the id: lookups and copy-paste into DingTalk's console fail with nothing to see;
+//! - leaving ids bare keeps the file "pure" but loses data in the one program accounting uses.
+//!
+//! The formula form is what many exporters use. Its costs, accepted: a reader that does not
+//! evaluate formulas (a script, Power Query, LibreOffice with formula evaluation off) sees
+//! `="0126"` and must strip `="` and `"` (the id is intact inside); the JSON report is the
+//! lossless machine form. It does not weaken the injection guard: the form is only used for an
+//! id made of ASCII letters, digits, `-`, `_`, `.` and `:` (at most 255 characters, Excel's
+//! limit for a string constant in a formula), so no value can close the string and call
+//! anything. Any other id (a hostile one with quotes, markup or a formula of its own) is written
+//! as outside text, guarded as below. `run_id` (the program's own small number) stays a plain
+//! number; the idempotency key starts with a class name, which Excel leaves as text.
+//!
+//! # Times
+//!
+//! Times are the business time zone's wall-clock time as `2026-11-04 10:15:00`, the form Excel
+//! recognises as a date-time on opening (a `T` or an offset make it text). The zone is the
+//! configured business time zone (`timezone`, Asia/Shanghai by default), the one every
+//! people-facing report uses; the JSON report carries the instants in UTC. `work_date` is the
+//! shift's day as `2026-11-03`.
+//!
+//! # Outside text
+//!
+//! The columns that carry other text from outside (check type, results and sources, which may
+//! be values DingTalk added, idempotency key, the person's name and department from the
+//! directory cache, empty when unknown, and any id the `="…"` form cannot take) go through
 //! [`escape::csv_text`](super::escape): control characters shown as `\u{…}` (so a row is one
 //! line, and `cat` on a terminal is harmless) and OWASP's CSV-injection guard (a cell starting
 //! with `=`, `+`, `-`, `@`, TAB or CR gets a leading `'`, so a spreadsheet shows it as text).
-//! The columns this module formats itself from typed values (run id, plan id, dates, times,
-//! booleans, class) are written as they are: a negative plan id stays a number. The JSON report
-//! carries every value intact.
+//! The columns this module formats itself from typed values (run id, dates, times, booleans,
+//! class) are written as they are. The only cells that start with `=` are the `="…"` ids.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::escape::csv_text;
+use super::escape::{csv_text, plain};
 use super::{RenderOptions, RunReport};
+
+/// The byte-order mark the file starts with, so Excel reads it as UTF-8.
+pub(crate) const BOM: char = '\u{feff}';
+
+/// Excel's limit on a string constant inside a formula.
+const ID_FORMULA_MAX: usize = 255;
 
 const HEADER: [&str; 20] = [
     "run_id",
@@ -48,16 +100,19 @@ const HEADER: [&str; 20] = [
 pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> String {
     let tz = options.tz;
     let mut out = String::new();
+    out.push(BOM);
     push_row(&mut out, &HEADER);
     for line in &report.corrections {
         let before = line.before.as_ref();
         let text = |raw: &str| csv_text(raw).into_owned();
         let row = vec![
             report.run.id.to_string(),
-            text(&line.user_id),
-            line.work_date.to_string(),
+            id(&line.user_id),
+            line.work_date.format("%Y-%m-%d").to_string(),
             text(&line.check_type),
-            line.plan_id.map(|id| id.to_string()).unwrap_or_default(),
+            line.plan_id
+                .map(|plan| id(&plan.to_string()))
+                .unwrap_or_default(),
             line.class.to_string(),
             before
                 .map(|state| text(state.time_result.as_str()))
@@ -70,8 +125,11 @@ pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> String {
             time(line.after.check_time, tz),
             text(line.after.source_type.as_str()),
             line.before_observed.to_string(),
-            text(line.process_instance_id.as_deref().unwrap_or_default()),
-            text(line.business_id.as_deref().unwrap_or_default()),
+            line.process_instance_id
+                .as_deref()
+                .map(id)
+                .unwrap_or_default(),
+            line.business_id.as_deref().map(id).unwrap_or_default(),
             time(line.approved_at, tz),
             time(Some(line.applied_at), tz),
             text(&line.idempotency_key),
@@ -83,10 +141,32 @@ pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> String {
     out
 }
 
+/// An id cell: `="id"` when the id can be a string constant of a formula (see the module doc),
+/// guarded outside text otherwise; empty for an empty id.
+fn id(raw: &str) -> String {
+    let text = plain(raw);
+    if is_formula_safe_id(&text) {
+        format!("=\"{text}\"")
+    } else {
+        csv_text(raw).into_owned()
+    }
+}
+
+/// Whether `text` is 1 to 255 ASCII letters, digits, `-`, `_`, `.` or `:`: nothing that can end
+/// a formula's string constant or be anything but its characters.
+fn is_formula_safe_id(text: &str) -> bool {
+    (1..=ID_FORMULA_MAX).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// A wall-clock time in `tz` as Excel reads a date-time: `2026-11-04 10:15:00`.
 fn time(at: Option<DateTime<Utc>>, tz: Tz) -> String {
     at.map(|at| {
         at.with_timezone(&tz)
-            .to_rfc3339_opts(SecondsFormat::Secs, true)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
     })
     .unwrap_or_default()
 }
@@ -123,6 +203,19 @@ mod tests {
         }
     }
 
+    fn column(name: &str) -> usize {
+        HEADER
+            .iter()
+            .position(|header| *header == name)
+            .expect("a column of the header")
+    }
+
+    /// The id inside an `="…"` cell, as Excel shows it; `None` for any other cell.
+    fn excel_id(cell: &str) -> Option<&str> {
+        let inner = cell.strip_prefix("=\"")?.strip_suffix('"')?;
+        is_formula_safe_id(inner).then_some(inner)
+    }
+
     #[track_caller]
     fn check_field(raw: &str, expected: &str) {
         let mut out = String::new();
@@ -139,11 +232,30 @@ mod tests {
         check_field("two\nlines", "\"two\nlines\"");
         check_field("cr\rhere", "\"cr\rhere\"");
         check_field("<script>", "<script>");
+        check_field("=\"0126\"", "\"=\"\"0126\"\"\"");
     }
 
     #[test]
     fn csv_report_matches_its_snapshot() {
-        insta::assert_snapshot!(render(&rich_report(), &shanghai()));
+        // The byte-order mark is checked here and left out of the snapshot, where it would be
+        // invisible.
+        let text = render(&rich_report(), &shanghai());
+        let text = text.strip_prefix(BOM).expect("the file starts with a BOM");
+        insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn the_file_starts_with_one_utf8_byte_order_mark_then_the_header() {
+        let text = render(&rich_report(), &shanghai());
+        assert!(text.as_bytes().starts_with(b"\xEF\xBB\xBFrun_id,user_id,"));
+        assert_eq!(text.matches(BOM).count(), 1);
+        // Even with nothing to list.
+        let mut empty = rich_report();
+        empty.corrections.clear();
+        assert_eq!(
+            render(&empty, &shanghai()),
+            format!("{BOM}{}\r\n", HEADER.join(","))
+        );
     }
 
     #[test]
@@ -153,9 +265,107 @@ mod tests {
         let rows = parse(&text);
         assert_eq!(rows.len(), report.corrections.len() + 1);
         assert!(rows.iter().all(|row| row.len() == HEADER.len()));
-        assert_eq!(rows[1][1], "0126");
-        assert_eq!(rows[3][1], "boss,\"quoted\"<script>alert(1)</script>");
-        assert_eq!(rows[1][15], "2026-11-04T10:15:00+08:00");
+        assert_eq!(rows[0], HEADER);
+        assert_eq!(rows[1][column("user_id")], "=\"0126\"");
+        assert_eq!(
+            rows[3][column("user_id")],
+            "boss,\"quoted\"<script>alert(1)</script>"
+        );
+        assert_eq!(rows[1][column("approved_at")], "2026-11-04 10:15:00");
+    }
+
+    /// The decision the module doc explains, pinned: every id column writes an id as Excel's
+    /// text formula `="…"`, so Excel shows the id itself, where a bare `0126` would lose its
+    /// zero, a 19- or 20-digit id would become `2.25372668292E+18`, a leading `'` would show in
+    /// the cell and a leading TAB would be a formula trigger and stay in the value.
+    #[test]
+    fn ids_are_excel_text_formulas_so_leading_zeros_and_twenty_digits_survive() {
+        let mut report = rich_report();
+        let line = &mut report.corrections[0];
+        line.user_id = "02253726682920171716".into();
+        line.plan_id = Some(2_253_726_682_920_171_716);
+        line.process_instance_id = Some("0a1b-2c3d_4e.5f:6".into());
+        line.business_id = Some("0126000024".into());
+        let text = render(&report, &shanghai());
+        // Valid RFC 4180: the formula's quotes are doubled inside a quoted field.
+        assert!(
+            text.contains("\r\n42,\"=\"\"02253726682920171716\"\"\",2026-11-03,"),
+            "{text}"
+        );
+        let row = &parse(&text)[1];
+        let cell = |name| row[column(name)].as_str();
+        assert_eq!(excel_id(cell("user_id")), Some("02253726682920171716"));
+        assert_eq!(excel_id(cell("plan_id")), Some("2253726682920171716"));
+        assert_eq!(
+            excel_id(cell("process_instance_id")),
+            Some("0a1b-2c3d_4e.5f:6")
+        );
+        assert_eq!(excel_id(cell("business_id")), Some("0126000024"));
+        // A negative plan id is an id too, not a number to compute with.
+        report.corrections[0].plan_id = Some(-7);
+        let row = &parse(&render(&report, &shanghai()))[1];
+        assert_eq!(row[column("plan_id")], "=\"-7\"");
+        // No id: an empty cell, not `=""`.
+        assert_eq!(
+            parse(&render(&report, &shanghai()))[2][column("plan_id")],
+            ""
+        );
+        assert_eq!(
+            parse(&render(&report, &shanghai()))[2][column("business_id")],
+            ""
+        );
+        // The program's own run id stays a plain number; so do the other typed columns.
+        assert_eq!(row[column("run_id")], "42");
+        assert_eq!(row[column("work_date")], "2026-11-03");
+        assert_eq!(row[column("before_observed")], "true");
+    }
+
+    #[test]
+    fn an_id_the_formula_cannot_hold_is_written_as_guarded_text() {
+        // Longer than Excel's 255-character string constant.
+        assert_eq!(id(&"1".repeat(255)), format!("=\"{}\"", "1".repeat(255)));
+        assert_eq!(id(&"1".repeat(256)), "1".repeat(256));
+        // Anything that could end the string constant or is not an id's character.
+        assert_eq!(
+            id("0126\"&HYPERLINK(\"x\")&\""),
+            "0126\"&HYPERLINK(\"x\")&\""
+        );
+        assert_eq!(id("-1+1"), "'-1+1");
+        assert_eq!(id("=1+1"), "'=1+1");
+        assert_eq!(id("王伟01"), "王伟01");
+        assert_eq!(id("01\u{1b}[2J"), "01\\u{1b}[2J");
+        assert_eq!(id(""), "");
+    }
+
+    #[test]
+    fn times_are_local_date_times_excel_recognises() {
+        let report = rich_report();
+        let rows = parse(&render(&report, &shanghai()));
+        let row = &rows[1];
+        assert_eq!(row[column("before_check_time")], "2026-11-03 09:00:00");
+        assert_eq!(row[column("after_check_time")], "2026-11-03 08:58:00");
+        assert_eq!(row[column("approved_at")], "2026-11-04 10:15:00");
+        assert_eq!(row[column("applied_at")], "2026-11-05 02:10:00");
+        assert_eq!(row[column("work_date")], "2026-11-03");
+        // In the business time zone passed in, whatever it is.
+        let utc = parse(&render(&report, &RenderOptions { tz: chrono_tz::UTC }));
+        assert_eq!(utc[1][column("applied_at")], "2026-11-04 18:10:00");
+        // No `T`, no offset anywhere in a time column.
+        for row in &rows[1..] {
+            for name in [
+                "before_check_time",
+                "after_check_time",
+                "approved_at",
+                "applied_at",
+            ] {
+                let cell = &row[column(name)];
+                assert!(
+                    cell.is_empty()
+                        || chrono::NaiveDateTime::parse_from_str(cell, "%Y-%m-%d %H:%M:%S").is_ok(),
+                    "{name}: {cell:?}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -163,14 +373,19 @@ mod tests {
         let mut report = rich_report();
         report.corrections[0].business_id = Some("=HYPERLINK(\"http://x\",\"y\")".into());
         report.corrections[0].user_id = "@SUM(1+1)".into();
+        report.corrections[0].name = Some("+cmd|' /C calc'!A0".into());
         let text = render(&report, &shanghai());
         assert!(
             text.contains(",\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\","),
             "{text}"
         );
         let rows = parse(&text);
-        assert_eq!(rows[1][1], "'@SUM(1+1)");
-        assert_eq!(rows[1][14], "'=HYPERLINK(\"http://x\",\"y\")");
+        assert_eq!(rows[1][column("user_id")], "'@SUM(1+1)");
+        assert_eq!(
+            rows[1][column("business_id")],
+            "'=HYPERLINK(\"http://x\",\"y\")"
+        );
+        assert_eq!(rows[1][column("name")], "'+cmd|' /C calc'!A0");
     }
 
     proptest::proptest! {
@@ -191,11 +406,15 @@ mod tests {
             for row in &rows {
                 proptest::prop_assert_eq!(row.len(), HEADER.len());
                 for (idx, cell) in row.iter().enumerate() {
-                    // Only a number the program formats itself (a negative plan id) may start
-                    // with a sign.
+                    // Only an id column's `="…"` cell, whose formula is one string constant of
+                    // an id's characters, may start with a trigger.
+                    let id_column = matches!(
+                        HEADER[idx],
+                        "user_id" | "plan_id" | "process_instance_id" | "business_id"
+                    );
                     proptest::prop_assert!(
                         !cell.starts_with(FORMULA_TRIGGERS)
-                            || (HEADER[idx] == "plan_id" && cell.parse::<i64>().is_ok()),
+                            || (id_column && excel_id(cell).is_some()),
                         "column {} cell {:?}",
                         HEADER[idx],
                         cell
@@ -205,8 +424,10 @@ mod tests {
         }
     }
 
-    /// A strict RFC 4180 reader, to prove the writer's output parses back.
+    /// A strict RFC 4180 reader, to prove the writer's output parses back. The file's
+    /// byte-order mark is not part of the first field.
     fn parse(text: &str) -> Vec<Vec<String>> {
+        let text = text.strip_prefix(BOM).expect("the file starts with a BOM");
         let mut rows = Vec::new();
         let mut row = Vec::new();
         let mut field = String::new();
@@ -218,20 +439,30 @@ mod tests {
                     chars.next();
                     field.push('"');
                 }
-                (true, '"') => quoted = false,
+                (true, '"') => {
+                    quoted = false;
+                    assert!(
+                        matches!(chars.peek(), None | Some(',' | '\r')),
+                        "a closing quote ends its field"
+                    );
+                }
                 (true, c) => field.push(c),
-                (false, '"') => quoted = true,
+                (false, '"') => {
+                    assert!(field.is_empty(), "a quote inside an unquoted field");
+                    quoted = true;
+                }
                 (false, ',') => row.push(std::mem::take(&mut field)),
                 (false, '\r') => {
                     assert_eq!(chars.next(), Some('\n'), "CR must start CRLF");
                     row.push(std::mem::take(&mut field));
                     rows.push(std::mem::take(&mut row));
                 }
+                (false, '\n') => panic!("a bare LF outside quotes"),
                 (false, c) => field.push(c),
             }
         }
         assert!(
-            field.is_empty() && row.is_empty(),
+            !quoted && field.is_empty() && row.is_empty(),
             "output must end with CRLF"
         );
         rows

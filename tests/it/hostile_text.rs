@@ -145,8 +145,9 @@ async fn hostile_strings_from_dingtalk_reach_no_report_format_raw() {
     assert!(!html.contains("<b>x</b>"), "{html}");
     assert!(html.contains("&lt;b&gt;x&lt;/b&gt;"), "{html}");
 
-    // CSV: one line per row, no cell of outside text starting with a formula trigger, and the
-    // business ids there as text.
+    // CSV: one line per row, no cell of outside text starting with a formula trigger but the
+    // ids written as Excel's text formula `="…"` (one string constant of an id's characters),
+    // and the business ids there as text.
     let csv = ok(&rig, &["report", "--format", "csv"]).await;
     assert_no_raw_hostile_character("csv", &csv.replace("\r\n", "\n"));
     let rows = parse_csv(&csv);
@@ -155,13 +156,16 @@ async fn hostile_strings_from_dingtalk_reach_no_report_format_raw() {
         .iter()
         .position(|name| name == "business_id")
         .unwrap();
-    let plan_id = header.iter().position(|name| name == "plan_id").unwrap();
+    let id_columns: Vec<usize> = ["user_id", "plan_id", "process_instance_id", "business_id"]
+        .iter()
+        .map(|id| header.iter().position(|name| name == id).unwrap())
+        .collect();
     assert_eq!(rows.len() - 1, csv.lines().count() - 1, "one line per row");
     for row in &rows[1..] {
         for (idx, cell) in row.iter().enumerate() {
             let trigger = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
             assert!(
-                !trigger || (idx == plan_id && cell.parse::<i64>().is_ok()),
+                !trigger || (id_columns.contains(&idx) && excel_text_id(cell).is_some()),
                 "column {} cell {cell:?}",
                 header[idx]
             );
@@ -173,7 +177,9 @@ async fn hostile_strings_from_dingtalk_reach_no_report_format_raw() {
         .collect();
     for id in &business_ids {
         let cell = shown(id);
-        let cell = if cell.starts_with(['=', '+', '-', '@']) {
+        let cell = if excel_text_id(&format!("=\"{cell}\"")).is_some() {
+            format!("=\"{cell}\"")
+        } else if cell.starts_with(['=', '+', '-', '@']) {
             format!("'{cell}")
         } else {
             cell
@@ -263,8 +269,20 @@ fn unescaped_pipes(line: &str) -> usize {
     pipes
 }
 
-/// A strict RFC 4180 reader.
+/// The id inside a CSV id cell written as Excel's text formula `="…"`: 1 to 255 ASCII
+/// letters, digits, `-`, `_`, `.` or `:`; `None` for any other cell.
+fn excel_text_id(cell: &str) -> Option<&str> {
+    let inner = cell.strip_prefix("=\"")?.strip_suffix('"')?;
+    let id_like = (1..=255).contains(&inner.len())
+        && inner
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    id_like.then_some(inner)
+}
+
+/// A strict RFC 4180 reader (the file's byte-order mark is not part of the first field).
 fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut rows = Vec::new();
     let mut row = Vec::new();
     let mut field = String::new();

@@ -23,5 +23,6 @@ mod private_files;
 mod queue;
 mod replay;
 mod report;
+mod report_output;
 mod sink;
 mod support;

@@ -124,6 +124,14 @@ async fn reports_of_real_runs_match_their_snapshots_in_every_format() {
     for (name, args) in &reports {
         for format in FORMATS {
             let rendered = company.report(night(last), args, format).await;
+            // The CSV's byte-order mark, checked here, would be invisible in the snapshot.
+            let rendered = match format {
+                "csv" => rendered
+                    .strip_prefix('\u{feff}')
+                    .expect("the CSV starts with a BOM")
+                    .to_owned(),
+                _ => rendered,
+            };
             insta::assert_snapshot!(format!("{name}_{format}"), rendered);
         }
     }
