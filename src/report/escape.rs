@@ -35,9 +35,12 @@
 //!   style).
 //! - CSV: [`csv_text`] for the columns that carry outside text: [`shown`], then OWASP's CSV
 //!   injection guard: a cell starting with `=`, `+`, `-`, `@`, TAB or CR gets a leading `'` so a
-//!   spreadsheet shows it as text instead of evaluating it. Columns the program formats itself
-//!   from typed values (run id, plan id, dates, times, booleans, classes) are left alone: a
-//!   negative plan id is a number, not a formula. The JSON report is the lossless form.
+//!   spreadsheet shows it as text instead of evaluating it. The id columns (user, plan,
+//!   process instance and business ids) of ids made only of ASCII letters, digits and `-_.:`
+//!   (at most 255) are written `="…"` so Excel keeps them as text (leading zeros, 20 digits):
+//!   one string constant, nothing a formula could call. Columns the program formats itself
+//!   from typed values (run id, dates, times, booleans, classes) are left alone. The JSON
+//!   report is the lossless form.
 //! - JSON: values stay intact (JSON is data). serde escapes C0, `"` and `\`; [`json`] re-encodes
 //!   the other hostile characters serde writes raw (DEL, C1, bidi, separators) as `\uXXXX`
 //!   escapes, which parse back to the very same string, so JSON printed on a terminal is as

@@ -1,7 +1,8 @@
 //! The report formats, their parsing from the command line, and the dispatch to each renderer.
 //!
 //! Parsing accepts the names the CLI documents (`text`, `json`, `csv`, `markdown`, `html`) and
-//! nothing else; it does not guess from file extensions.
+//! nothing else; the `report` command, not this module, reads a format from `--output`'s
+//! extension when `--format` is absent.
 
 use std::fmt;
 use std::str::FromStr;
