@@ -188,6 +188,13 @@ async fn enqueue(
     let key = BackfillKey::new(args.from, args.to, users.as_deref());
     let done = job.store.backfill_start_or_resume(&key)?;
     let todo = super::queue::chunks_to_do(args.from, args.to, |from, to| done.is_done(from, to));
+    if todo.is_empty() {
+        crate::telemetry::say(&format!(
+            "backfill {} .. {} is done already: nothing to queue",
+            args.from, args.to
+        ));
+        return Ok(Outcome::Done);
+    }
     let estimate = guess_cost(job, &todo, &users, as_of).await?.calls;
     let outlook = super::queue::outlook(job, as_of).await?;
     job.store
@@ -401,6 +408,10 @@ pub(crate) async fn run_backfill(
         }
     }
     progress.finish_and_clear();
+    if exit == Outcome::Done {
+        // Every chunk done: a queued backfill of this range is finished too.
+        job.store.backfill_queue_finished(state.id, as_of)?;
+    }
     Ok((
         BackfillEnd {
             exit,

@@ -97,6 +97,13 @@ async fn a_queued_backfill_finishes_over_several_nights_without_starving_them_wi
     );
     let status = stdout(&rig.bin(&["status"]).await);
     assert!(!status.contains("queued "), "the queue finished: {status}");
+    let again = rig.bin(&[&range[..], &["--queue"]].concat()).await;
+    assert_code(&again, 0);
+    assert!(
+        stderr(&again).contains("is done already: nothing to queue"),
+        "{}",
+        stderr(&again)
+    );
     // A queued chunk ran only after a nightly run that was not cut short.
     for night in &queue_nights {
         assert!(
