@@ -536,17 +536,15 @@ fn estimate_request(
     let (Some((first, _)), Some((_, last))) = (todo.first(), todo.last()) else {
         return None;
     };
-    Some(RunRequest {
-        kind: RunKind::Backfill {
+    Some(RunRequest::plan_only(
+        RunKind::Backfill {
             from: *first,
             to: *last,
             users: users.clone(),
         },
         as_of,
-        max_calls: None,
-        dry_run: true,
-        trigger: "backfill".into(),
-    })
+        "backfill",
+    ))
 }
 
 /// Everything a plan prices, deferred items included.
@@ -624,13 +622,7 @@ pub(crate) async fn plan(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<
         }
         _ => RunKind::Nightly,
     };
-    let request = RunRequest {
-        kind,
-        as_of,
-        max_calls: None,
-        dry_run: true,
-        trigger: "plan".into(),
-    };
+    let request = RunRequest::plan_only(kind, as_of, "plan");
     let plan = plan_run(&job.store, &job.client, &job.settings, &request)
         .await
         .map_err(|error| run_error(error).context("cannot plan the run"))?;

@@ -91,32 +91,33 @@ impl Job {
         request: RunRequest,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<Executed> {
-        let (flag, watcher) = stop_flag_raised_by(stop);
-        let result = match self.lock(&flag) {
-            Ok(lock) => {
-                let result = self.execute_locked(&request, &lock, &flag).await;
-                unlock(lock);
-                result
-            }
-            Err(error) => Err(error),
-        };
-        watcher.abort();
-        result
+        self.execute_guarded(request, stop, false).await
     }
 
     /// A nightly run (`run`, a daemon tick), then, under the same lock, tonight's share of the
-    /// queued backfills ([`super::queue`]) when the run ended done. A queued chunk that
-    /// fails is logged and left for a later night: the night's outcome is the nightly run's.
+    /// queued backfills ([`super::queue`]) when the run ended done.
     pub(crate) async fn execute_nightly_until(
         &mut self,
         request: RunRequest,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<Executed> {
+        self.execute_guarded(request, stop, true).await
+    }
+
+    /// Takes the lock, executes `request` (then the queue, with `then_queue`), releases it.
+    /// A queued chunk that fails is logged and left for a later night: the outcome is the
+    /// request's.
+    async fn execute_guarded(
+        &mut self,
+        request: RunRequest,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+        then_queue: bool,
+    ) -> anyhow::Result<Executed> {
         let (flag, watcher) = stop_flag_raised_by(stop);
         let result = match self.lock(&flag) {
             Ok(lock) => {
                 let result = self.execute_locked(&request, &lock, &flag).await;
-                if let Ok(executed) = &result {
+                if let (true, Ok(executed)) = (then_queue, &result) {
                     self.work_through_queue(executed, &request, &lock, &flag)
                         .await;
                 }

@@ -21,13 +21,7 @@ use crate::store::RunLock;
 /// larger, what a recent night spent on average and a quarter, for each night left) and what
 /// is spare.
 pub(crate) async fn outlook(job: &Job, as_of: DateTime<Utc>) -> anyhow::Result<Outlook> {
-    let request = RunRequest {
-        kind: RunKind::Nightly,
-        as_of,
-        max_calls: None,
-        dry_run: true,
-        trigger: "plan".into(),
-    };
+    let request = RunRequest::plan_only(RunKind::Nightly, as_of, "plan");
     let plan = plan_run(&job.store, &job.client, &job.settings, &request)
         .await
         .map_err(|error| run_error(error).context("cannot plan the month's nightly runs"))?;

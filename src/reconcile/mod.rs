@@ -159,6 +159,19 @@ pub struct RunRequest {
     pub trigger: String,
 }
 
+impl RunRequest {
+    /// A dry run of `kind` as of `as_of`: a plan, nothing metered called, nothing written.
+    pub(crate) fn plan_only(kind: RunKind, as_of: DateTime<Utc>, trigger: &str) -> RunRequest {
+        RunRequest {
+            kind,
+            as_of,
+            max_calls: None,
+            dry_run: true,
+            trigger: trigger.into(),
+        }
+    }
+}
+
 /// What a run did.
 #[derive(Debug, Clone)]
 pub struct RunSummary {

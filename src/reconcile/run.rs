@@ -84,13 +84,7 @@ pub(crate) async fn list_for_backfill(
         return Ok(BackfillListing::default());
     };
     let metered_at_start = client.metered_calls();
-    let mut facts = gather(store, client, settings, request, Vec::new()).await?;
-    let budget = Budget::new(facts.allowance, stop.clone());
-    facts.process_codes = match &settings.supply_process_codes {
-        Some(codes) if !codes.is_empty() => codes.clone(),
-        _ => discover_codes(&client.with_budget(&budget), settings).await?,
-    };
-    facts.allowance = budget.left();
+    let (facts, budget) = gather_with_codes(store, client, settings, request, stop).await?;
     let planned = make_plan(settings, request, &facts);
     let listings = planned.phases().listings;
     let mut listing = BackfillListing {
@@ -188,6 +182,25 @@ pub(crate) async fn list_for_backfill(
     Ok(listing)
 }
 
+/// The facts a run is planned from, with the 补卡 templates (configured, or discovered out of
+/// the run's budget) and the budget left after discovering them.
+async fn gather_with_codes(
+    store: &Store,
+    client: &Client,
+    settings: &RunSettings,
+    request: &RunRequest,
+    stop: &StopFlag,
+) -> Result<(Facts, Budget), RunError> {
+    let mut facts = gather(store, client, settings, request, Vec::new()).await?;
+    let budget = Budget::new(facts.allowance, stop.clone());
+    facts.process_codes = match &settings.supply_process_codes {
+        Some(codes) if !codes.is_empty() => codes.clone(),
+        _ => discover_codes(&client.with_budget(&budget), settings).await?,
+    };
+    facts.allowance = budget.left();
+    Ok((facts, budget))
+}
+
 /// Runs once: plan, fetch, diff, match, classify, apply, record. The caller holds the run lock.
 /// `recorder`, when given, is the one the client records into; it is tagged with the run.
 pub async fn run_once(
@@ -218,13 +231,7 @@ pub(crate) async fn run_once_until(
     // failure is a warning and the cache stays.
     super::people::refresh(store, client, settings, request.as_of).await;
     let metered_at_start = client.metered_calls();
-    let mut facts = gather(store, client, settings, request, Vec::new()).await?;
-    let budget = Budget::new(facts.allowance, stop.clone());
-    facts.process_codes = match &settings.supply_process_codes {
-        Some(codes) if !codes.is_empty() => codes.clone(),
-        _ => discover_codes(&client.with_budget(&budget), settings).await?,
-    };
-    facts.allowance = budget.left();
+    let (facts, budget) = gather_with_codes(store, client, settings, request, stop).await?;
     let plan = make_plan(settings, request, &facts);
     let run_id = store.begin_run(&NewRun {
         kind: request.kind.recorded(),
