@@ -5,7 +5,7 @@
 //! lock, same `run_once`, same sinks and metrics file), recorded with kind `daemon` and the
 //! trigger that caused it.
 //!
-//! A shutdown during a tick raises the run's stop flag ([`Job::execute_until`]): the run makes
+//! A shutdown during a tick raises the run's stop flag ([`Job::execute_nightly_until`]): the run makes
 //! no further DingTalk call, applies what it fetched, records itself as partial with the rest
 //! deferred, and releases the lock before the daemon exits.
 //!

@@ -4,7 +4,7 @@
 //! The run lock is a [`RunLock`] guard: released when the run is over, or when the guard is
 //! dropped on any early return; its own thread renews the heartbeat meanwhile, and raises the
 //! run's stop flag if it finds the lock taken over. Stopping is a set-once [`StopFlag`] raised by the stop signal
-//! ([`Job::execute_until`]); the run consults it before every item and its budget refuses
+//! ([`Job::execute_nightly_until`]); the run consults it before every item and its budget refuses
 //! every metered call after it.
 
 use std::sync::Arc;
@@ -80,20 +80,13 @@ impl Job {
     /// returns the run's report. The lock is released whatever happens inside.
     #[cfg(feature = "sim")]
     pub(crate) async fn execute(&mut self, request: RunRequest) -> anyhow::Result<Executed> {
-        self.execute_until(request, std::future::pending()).await
+        self.execute_guarded(request, std::future::pending(), false)
+            .await
     }
 
     /// Like [`Job::execute`], but when `stop` completes mid-run (SIGINT/SIGTERM) the run's stop
     /// flag is raised: no further DingTalk call is made, the run applies what it has fetched,
     /// records itself as partial (the rest deferred) and the lock is released.
-    pub(crate) async fn execute_until(
-        &mut self,
-        request: RunRequest,
-        stop: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<Executed> {
-        self.execute_guarded(request, stop, false).await
-    }
-
     /// A nightly run (`run`, a daemon tick), then, under the same lock, tonight's share of the
     /// queued backfills ([`super::queue`]) when the run ended done.
     pub(crate) async fn execute_nightly_until(
@@ -172,7 +165,7 @@ impl Job {
         }
     }
 
-    /// Like [`Job::execute_until`], for a caller that already holds the lock and its stop flag.
+    /// One run of `request` for a caller that already holds the lock and its stop flag.
     pub(crate) async fn execute_locked(
         &mut self,
         request: &RunRequest,
