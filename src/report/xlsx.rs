@@ -18,6 +18,9 @@
 //! columns; every column has a fixed width that fits its usual content (Chinese characters count
 //! double).
 //!
+//! The document's creation time is the run's `as_of`, so the same report renders to the same
+//! bytes.
+//!
 //! # Cells
 //!
 //! - Ids (工号, 审批单号, 业务编号) are string cells: Excel keeps `0126` and a 20-digit id as
@@ -40,7 +43,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
-use rust_xlsxwriter::{ColNum, Format, RowNum, Workbook, Worksheet, XlsxError};
+use rust_xlsxwriter::{ColNum, DocProperties, Format, RowNum, Workbook, Worksheet, XlsxError};
 
 use super::escape::plain;
 use super::{AnomalyLine, CorrectionLine, PendingLine, RenderOptions, RunReport, labels};
@@ -91,6 +94,13 @@ const OPEN_COLUMNS: [(&str, f64); 10] = [
 pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> Result<Vec<u8>, XlsxError> {
     let styles = Styles::new();
     let mut workbook = Workbook::new();
+    // Dated with the run's `as_of`, not the moment of rendering: the same report gives the same
+    // bytes.
+    workbook.set_properties(
+        &DocProperties::new()
+            .set_title("考勤更正报告")
+            .set_creation_datetime(&report.run.as_of),
+    );
     summary(workbook.add_worksheet(), report, options.tz, &styles)?;
     corrections(workbook.add_worksheet(), report, options.tz, &styles)?;
     open_items(workbook.add_worksheet(), report, options.tz, &styles)?;
@@ -660,6 +670,14 @@ mod tests {
         assert!(cut.ends_with('…'));
         // Escaping happens first: a control character takes its escape's room.
         assert_eq!(cell_text("a\u{1b}"), "a\\u{1b}");
+    }
+
+    #[test]
+    fn the_same_report_gives_the_same_bytes() {
+        let report = rich_report();
+        let first = render(&report, &shanghai()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(first, render(&report, &shanghai()).unwrap());
     }
 
     #[test]
