@@ -445,7 +445,7 @@ mod tests {
     use calamine::{Data, DataType, Reader, Xlsx};
 
     use super::*;
-    use crate::report::fixture::rich_report;
+    use crate::report::fixture::{arb_outside_text, report_with_texts, rich_report};
 
     fn shanghai() -> RenderOptions {
         RenderOptions {
@@ -670,6 +670,34 @@ mod tests {
         assert!(cut.ends_with('…'));
         // Escaping happens first: a control character takes its escape's room.
         assert_eq!(cell_text("a\u{1b}"), "a\\u{1b}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+        #[test]
+        fn outside_text_never_makes_a_formula_a_control_character_or_another_shape(
+            texts in proptest::collection::vec(arb_outside_text(), 96),
+        ) {
+            let mut cycle = texts.iter().cycle();
+            let report = report_with_texts(|| cycle.next().cloned().unwrap_or_default());
+            let neutral = report_with_texts(|| "x".to_owned());
+            let mut book = open(render(&report, &shanghai()).unwrap());
+            let mut expected = open(render(&neutral, &shanghai()).unwrap());
+            for sheet in [SUMMARY, CORRECTIONS, OPEN_ITEMS] {
+                let formulas = book.worksheet_formula(sheet).unwrap();
+                proptest::prop_assert!(formulas.used_cells().all(|(_, _, f)| f.is_empty()));
+                let cells = rows(&mut book, sheet);
+                proptest::prop_assert_eq!(cells.len(), rows(&mut expected, sheet).len());
+                for cell in cells.iter().flatten() {
+                    if let Data::String(text) = cell {
+                        proptest::prop_assert!(
+                            !text.contains(crate::report::escape::is_hostile),
+                            "{:?} in {}", text, sheet
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
