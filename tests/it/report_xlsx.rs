@@ -186,4 +186,17 @@ async fn xlsx_where_a_report_is_printed_is_refused_before_anything_runs() {
         assert!(!rig.store_path().exists(), "{args:?}: nothing ran");
     }
     assert_eq!(rig.sim.stats().metered, 0, "no DingTalk call");
+    // The demo (built with the default `sim` feature) prints its report too.
+    if cfg!(not(feature = "sim")) {
+        return;
+    }
+    let store = rig.dir.path().join("demo.db");
+    let output = crate::support::bin::binary()
+        .args(["demo", "--format", "xlsx", "--store"])
+        .arg(&store)
+        .output()
+        .expect("the binary runs");
+    assert_code(&output, 78);
+    assert!(stderr(&output).contains(REFUSAL), "{}", stderr(&output));
+    assert!(!store.exists(), "the demo did not start");
 }
