@@ -200,3 +200,75 @@ async fn xlsx_where_a_report_is_printed_is_refused_before_anything_runs() {
     assert!(stderr(&output).contains(REFUSAL), "{}", stderr(&output));
     assert!(!store.exists(), "the demo did not start");
 }
+
+/// The characters no cell may carry raw: C0, DEL, C1, bidi embeddings, overrides, isolates and
+/// marks, line and paragraph separators (the output rule, written out from its specification).
+fn is_hostile(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_strings_from_dingtalk_are_escaped_text_cells_in_the_workbook() {
+    // Arrange: a company whose every string is hostile (terminal escapes, bidi overrides,
+    // forged lines, markup, formulas), one nightly run.
+    let rig = Rig::with(41, |config| {
+        config.hostile_text = true;
+        config.rates.missed_punch = 0.12;
+        config.rates.filed = 1.0;
+        config.rates.max_filing_lag_days = 2;
+    })
+    .await;
+    assert_code(&rig.bin(&["run"]).await, 0);
+    let json = rig.bin(&["report", "--format", "json"]).await;
+    let json: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    let business_ids: Vec<&str> = json["corrections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|line| line["business_id"].as_str())
+        .collect();
+    assert!(
+        business_ids.iter().any(|id| id.starts_with('=')),
+        "a business id that is a formula: {business_ids:?}"
+    );
+
+    // Act.
+    let path = rig.dir.path().join("hostile.xlsx");
+    let output = rig
+        .bin(&["report", "--output", &path.display().to_string()])
+        .await;
+
+    // Assert: no formula anywhere, no raw hostile character in any cell, each business id the
+    // string it was with its hostile characters shown as `\u{…}`.
+    assert_code(&output, 0);
+    let mut book = Xlsx::new(Cursor::new(std::fs::read(&path).unwrap())).unwrap();
+    let mut strings = Vec::new();
+    for name in ["汇总", "更正", "待处理"] {
+        let formulas = book.worksheet_formula(name).unwrap();
+        assert!(
+            formulas
+                .used_cells()
+                .all(|(_, _, formula)| formula.is_empty())
+        );
+        for cell in rows(&mut book, name).into_iter().flatten() {
+            if let Data::String(text) = cell {
+                assert!(!text.contains(is_hostile), "{name}: {text:?}");
+                strings.push(text);
+            }
+        }
+    }
+    for id in business_ids {
+        let shown: String = id
+            .chars()
+            .map(|c| {
+                if is_hostile(c) {
+                    format!("\\u{{{:x}}}", c as u32)
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
+        assert!(strings.contains(&shown), "{shown:?} is a cell");
+    }
+}
