@@ -27,8 +27,8 @@
 //!   they are, with nothing added to the value (the CSV's `="…"` trick is not needed here).
 //! - Work dates are date cells (`yyyy-mm-dd`), instants are date-time cells
 //!   (`yyyy-mm-dd hh:mm:ss`) holding the wall-clock time of the business time zone passed in
-//!   [`RenderOptions`]: Excel has no time zones, so the header says which zone. The JSON report
-//!   carries the instants in UTC.
+//!   [`RenderOptions`]: Excel has no time zones, so the summary names the zone (时区). The JSON
+//!   report carries the instants in UTC.
 //! - Counts and the run id are number cells.
 //!
 //! # Outside text
@@ -239,7 +239,12 @@ fn summary(
     let run = &report.run;
     // Each `line` first moves past the row before: start on the header's row.
     s.row = 0;
-    s.line("运行编号")?;
+    // A date-range report describes the latest run in the range.
+    s.line(if run.kind == "range" {
+        "运行编号（范围内最近一次）"
+    } else {
+        "运行编号"
+    })?;
     s.number(1, run.id as f64)?;
     s.line("类型")?;
     s.text(1, &labels::run_kind(&run.kind))?;
@@ -248,6 +253,8 @@ fn summary(
     s.line("日期范围（起止）")?;
     s.date(1, Some(run.window.from))?;
     s.date(2, Some(run.window.to))?;
+    s.line("时区")?;
+    s.own(1, tz.name())?;
     s.line(&format!("截至（{}）", tz.name()))?;
     s.time(1, Some(run.as_of))?;
     s.line("开始时间")?;
@@ -515,6 +522,7 @@ mod tests {
                 .unwrap_or_else(|| panic!("{name} in the summary"))
         };
         assert_eq!(value("运行编号"), Data::Float(42.0));
+        assert_eq!(value("时区"), Data::String("Asia/Shanghai".into()));
         assert_eq!(value("结果"), Data::String("部分完成".into()));
         assert_eq!(value("补卡已生效"), Data::Float(2.0));
         assert_eq!(value("基线"), Data::Float(1320.0));
