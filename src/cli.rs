@@ -202,7 +202,7 @@ pub(crate) struct ReportArgs {
     #[arg(long, value_parser = parse_date, requires = "from")]
     pub(crate) to: Option<NaiveDate>,
     /// Output format. Default: text; with --output, the format the file's extension names
-    /// (.txt, .json, .csv, .md, .html or .htm).
+    /// (.txt, .json, .csv, .md, .html, .htm or .xlsx). xlsx needs --output.
     #[arg(long, value_enum)]
     pub(crate) format: Option<ReportFormat>,
     /// Write to this file instead of stdout.

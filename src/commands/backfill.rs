@@ -67,6 +67,9 @@ fn check_range(from: NaiveDate, to: NaiveDate, today: NaiveDate) -> anyhow::Resu
 
 /// `backfill --from --to`.
 pub(crate) async fn backfill(global: &GlobalArgs, args: BackfillArgs) -> anyhow::Result<Outcome> {
+    if args.report {
+        super::job::printable(args.format)?;
+    }
     let config = load_config(global)?;
     let clock = SharedClock::new(global.as_of);
     let mut job = Job::open(config, clock.clone())?;
@@ -107,7 +110,7 @@ pub(crate) async fn backfill(global: &GlobalArgs, args: BackfillArgs) -> anyhow:
             &report,
             outcome.format,
             &job.render_options(),
-        ))?;
+        )?)?;
     } else {
         let (pending, anomalies) = range.as_ref().map_or((0, 0), |report| {
             (report.pending.len() as u64, report.anomalies.len() as u64)

@@ -25,6 +25,7 @@ const DAYS: u32 = 31;
 
 /// Runs the demo; the report goes to stdout, progress to stderr.
 pub(crate) async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
+    super::job::printable(args.format)?;
     let started = Instant::now();
     let month = DemoMonth::new()?;
     let sim = start_simulator(&args, &month).await?;
@@ -50,7 +51,7 @@ pub(crate) async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
         &executed.report,
         args.format,
         &job.render_options(),
-    ))?;
+    )?)?;
     let check = compare_with_truth(&job, &sim, month.backfill_at, month.nightly_at)?;
     eprintln!(
         "demo: done in {:.1} s — {}",

@@ -49,6 +49,9 @@ fn no_store_yet(config: &crate::config::Config) -> String {
 pub(crate) fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Outcome> {
     // Settled before anything is opened: a file name that names no format is a usage mistake.
     let format = report_format(args.format, args.output.as_deref())?;
+    if args.output.is_none() {
+        super::job::printable(format)?;
+    }
     let (config, store) = open_store(global)?;
     let tz = config.timezone;
     let built = match (args.from, args.to) {
@@ -71,17 +74,26 @@ pub(crate) fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Ou
                 .with_context(|| format!("cannot build the report of run {run_id}"))?
         }
     };
-    let text = report::render(&built, format, &RenderOptions { tz });
+    let options = RenderOptions { tz };
     match args.output {
-        Some(path) => crate::fsio::write_private(&path, text.as_bytes())
-            .with_context(|| format!("cannot write the report to {}", path.display()))?,
-        None => print_stdout(&text)?,
+        // The workbook is replaced atomically: a reader never opens half a zip file.
+        Some(path) if format == ReportFormat::Xlsx => {
+            let bytes = report::render_file(&built, format, &options)
+                .context("cannot build the xlsx workbook")?;
+            crate::fsio::write_private_atomic(&path, &bytes)
+                .with_context(|| format!("cannot write the report to {}", path.display()))?
+        }
+        Some(path) => {
+            crate::fsio::write_private(&path, report::render(&built, format, &options)?.as_bytes())
+                .with_context(|| format!("cannot write the report to {}", path.display()))?
+        }
+        None => print_stdout(&report::render(&built, format, &options)?)?,
     }
     Ok(Outcome::Done)
 }
 
 /// The file extensions `report --output` recognises, lower case, and the format each names.
-const REPORT_EXTENSIONS: [(&str, ReportFormat); 7] = [
+const REPORT_EXTENSIONS: [(&str, ReportFormat); 8] = [
     ("txt", ReportFormat::Text),
     ("json", ReportFormat::Json),
     ("csv", ReportFormat::Csv),
@@ -89,6 +101,7 @@ const REPORT_EXTENSIONS: [(&str, ReportFormat); 7] = [
     ("markdown", ReportFormat::Markdown),
     ("html", ReportFormat::Html),
     ("htm", ReportFormat::Html),
+    ("xlsx", ReportFormat::Xlsx),
 ];
 
 /// The format `report` writes: `--format` when given; otherwise the one `--output`'s extension
@@ -118,8 +131,8 @@ fn report_format(
                 None => "it has no extension".to_owned(),
             };
             Err(anyhow::Error::new(ExitKind::Config).context(format!(
-                "--output {}: {seen}: expected .txt, .json, .csv, .md, .html or .htm, \
-                 or give --format text|json|csv|markdown|html",
+                "--output {}: {seen}: expected .txt, .json, .csv, .md, .html, .htm or .xlsx, \
+                 or give --format text|json|csv|markdown|html|xlsx",
                 report::escape::plain(&path.display().to_string())
             )))
         }
@@ -324,6 +337,7 @@ mod tests {
         assert_eq!(inferred("十月.CSV"), ReportFormat::Csv);
         assert_eq!(inferred("report.json"), ReportFormat::Json);
         assert_eq!(inferred("report.txt"), ReportFormat::Text);
+        assert_eq!(inferred("十月.XLSX"), ReportFormat::Xlsx);
     }
 
     #[test]
@@ -353,8 +367,8 @@ mod tests {
                 "its extension \".pdf\" names no report format",
             ),
             (
-                "report.xlsx",
-                "its extension \".xlsx\" names no report format",
+                "report.xls",
+                "its extension \".xls\" names no report format",
             ),
             ("report", "it has no extension"),
         ] {
@@ -363,8 +377,8 @@ mod tests {
             assert_eq!(
                 format!("{err:#}"),
                 format!(
-                    "--output {file}: {seen}: expected .txt, .json, .csv, .md, .html or .htm, \
-                     or give --format text|json|csv|markdown|html: configuration error"
+                    "--output {file}: {seen}: expected .txt, .json, .csv, .md, .html, .htm or .xlsx, \
+                     or give --format text|json|csv|markdown|html|xlsx: configuration error"
                 ),
             );
         }

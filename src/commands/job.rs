@@ -434,6 +434,9 @@ pub(crate) fn run_settings(config: &Config) -> RunSettings {
 
 /// `run`: one nightly reconciliation. Silent on success unless `--report`.
 pub(crate) async fn nightly(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<Outcome> {
+    if args.report {
+        printable(args.format)?;
+    }
     let config = load_config(global)?;
     let clock = SharedClock::new(global.as_of);
     let mut job = Job::open(config, clock.clone())?;
@@ -446,12 +449,21 @@ pub(crate) async fn nightly(global: &GlobalArgs, args: RunArgs) -> anyhow::Resul
     };
     let executed = job.execute_nightly_until(request, stop_signal()).await?;
     if args.report {
-        let text = report::render(&executed.report, args.format, &job.render_options());
+        let text = report::render(&executed.report, args.format, &job.render_options())?;
         super::print_stdout(&text)?;
     } else {
         crate::telemetry::say(&closing(&executed));
     }
     outcome_of(&executed.summary)
+}
+
+/// Refuses a report format that cannot be printed (xlsx) where a report goes to stdout
+/// (`run --report`, `backfill --report`, `demo`): a configuration error (exit 78) naming the
+/// command that writes it, said before anything runs.
+pub(crate) fn printable(format: report::ReportFormat) -> anyhow::Result<()> {
+    format
+        .printable()
+        .map_err(|needs_file| anyhow::Error::new(ExitKind::Config).context(needs_file.to_string()))
 }
 
 /// The one line a run without `--report` ends with: what it did and what is left.

@@ -1,7 +1,7 @@
 //! The report formats, their parsing from the command line, and the dispatch to each renderer.
 //!
-//! Parsing accepts the names the CLI documents (`text`, `json`, `csv`, `markdown`, `html`) and
-//! nothing else; the `report` command, not this module, reads a format from `--output`'s
+//! Parsing accepts the names the CLI documents (`text`, `json`, `csv`, `markdown`, `html`,
+//! `xlsx`) and nothing else; the `report` command, not this module, reads a format from `--output`'s
 //! extension when `--format` is absent.
 
 use std::fmt;
@@ -24,15 +24,18 @@ pub(crate) enum ReportFormat {
     Markdown,
     /// One self-contained page (inline style, no scripts, no external resources).
     Html,
+    /// A workbook for Excel (sheets 汇总, 更正, 待处理); binary, written to a file only.
+    Xlsx,
 }
 
 impl ReportFormat {
-    pub(crate) const ALL: [ReportFormat; 5] = [
+    pub(crate) const ALL: [ReportFormat; 6] = [
         ReportFormat::Text,
         ReportFormat::Json,
         ReportFormat::Csv,
         ReportFormat::Markdown,
         ReportFormat::Html,
+        ReportFormat::Xlsx,
     ];
 
     pub(crate) fn as_str(self) -> &'static str {
@@ -42,9 +45,24 @@ impl ReportFormat {
             ReportFormat::Csv => "csv",
             ReportFormat::Markdown => "markdown",
             ReportFormat::Html => "html",
+            ReportFormat::Xlsx => "xlsx",
+        }
+    }
+
+    /// Whether the format can be printed on stdout; xlsx, a binary file, cannot: it
+    /// is [`NeedsFile`].
+    pub(crate) fn printable(self) -> Result<(), NeedsFile> {
+        match self {
+            ReportFormat::Xlsx => Err(NeedsFile(self)),
+            _ => Ok(()),
         }
     }
 }
+
+/// A binary format asked for where only text can go (stdout, `run --report`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{0} needs a file: use `report --format {0} --output FILE`")]
+pub(crate) struct NeedsFile(pub(crate) ReportFormat);
 
 impl fmt::Display for ReportFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -54,7 +72,7 @@ impl fmt::Display for ReportFormat {
 
 /// A report format name that is not one of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("report format {0:?} is not known: expected one of text, json, csv, markdown, html")]
+#[error("report format {0:?} is not known: expected one of text, json, csv, markdown, html, xlsx")]
 pub(crate) struct ParseFormatError(pub(crate) String);
 
 impl FromStr for ReportFormat {
@@ -77,14 +95,33 @@ pub(crate) struct RenderOptions {
     pub(crate) tz: Tz,
 }
 
-/// Renders `report` in `format`. Pure: no IO, no clock.
-pub(crate) fn render(report: &RunReport, format: ReportFormat, options: &RenderOptions) -> String {
-    match format {
+/// Renders `report` in `format`, a text format. Pure: no IO, no clock. Xlsx is not text:
+/// [`NeedsFile`] (see [`render_file`]).
+pub(crate) fn render(
+    report: &RunReport,
+    format: ReportFormat,
+    options: &RenderOptions,
+) -> Result<String, NeedsFile> {
+    Ok(match format {
         ReportFormat::Text => super::text::render(report, options),
         ReportFormat::Json => super::json::render(report),
         ReportFormat::Csv => super::csv::render(report, options),
         ReportFormat::Markdown => super::markdown::render(report, options),
         ReportFormat::Html => super::html::render(report, options),
+        ReportFormat::Xlsx => return Err(NeedsFile(format)),
+    })
+}
+
+/// Renders `report` in `format` as the bytes of a file: a text format's UTF-8, or the xlsx
+/// workbook. Pure: no IO, no clock.
+pub(crate) fn render_file(
+    report: &RunReport,
+    format: ReportFormat,
+    options: &RenderOptions,
+) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    match render(report, format, options) {
+        Ok(text) => Ok(text.into_bytes()),
+        Err(NeedsFile(_)) => super::xlsx::render(report, options),
     }
 }
 
@@ -108,7 +145,8 @@ mod tests {
         let err = "pdf".parse::<ReportFormat>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "report format \"pdf\" is not known: expected one of text, json, csv, markdown, html"
+            "report format \"pdf\" is not known: expected one of text, json, csv, markdown, html, \
+             xlsx"
         );
     }
 

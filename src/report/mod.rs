@@ -7,7 +7,8 @@
 //! added, never renamed or removed, without bumping the schema number.
 //!
 //! Flow: [`build`] reads a run (or a date range) out of the store into a [`RunReport`];
-//! [`render`] turns it into text, JSON, CSV, Markdown or HTML. Renderers do no IO and read no
+//! [`render`] turns it into text, JSON, CSV, Markdown or HTML; [`render_file`] also into an
+//! xlsx workbook (bytes: `xlsx`, with the Chinese labels of `labels`). Renderers do no IO and read no
 //! clock: every wall-clock time is shown in the business time zone passed in [`RenderOptions`].
 //!
 //! Layout: `format` (the format enum and dispatch), `escape` (the one output-escaping rule every
@@ -34,18 +35,20 @@ mod explain;
 mod format;
 mod html;
 mod json;
+mod labels;
 mod markdown;
 pub(crate) mod plan;
 mod present;
 mod status;
 mod text;
+mod xlsx;
 
 #[cfg(test)]
 pub(crate) mod fixture;
 
 pub(crate) use escape::json as json_safe;
 pub(crate) use explain::render_explanation;
-pub(crate) use format::{RenderOptions, ReportFormat, render};
+pub(crate) use format::{RenderOptions, ReportFormat, render, render_file};
 pub(crate) use status::{LockStatus, QueueStatus, QuotaStatus, RunStatus, Status, render_status};
 
 /// Version of the JSON report contract.

@@ -24,5 +24,6 @@ mod queue;
 mod replay;
 mod report;
 mod report_output;
+mod report_xlsx;
 mod sink;
 mod support;

@@ -83,7 +83,8 @@ async fn an_output_file_whose_extension_names_no_format_is_a_configuration_error
         assert_code(&output, 78);
         let said = stderr(&output);
         assert!(
-            said.contains(".txt, .json, .csv, .md, .html or .htm") && said.contains("--format"),
+            said.contains(".txt, .json, .csv, .md, .html, .htm or .xlsx")
+                && said.contains("--format"),
             "{said}"
         );
         assert!(!path.exists(), "{name} is not written");
@@ -103,7 +104,7 @@ async fn an_output_file_whose_extension_names_no_format_is_a_configuration_error
 async fn the_extension_is_checked_before_the_store() {
     // No run yet, so no store: a usage mistake is still a configuration error, not "no store".
     let rig = Rig::new(49).await;
-    let path = rig.dir.path().join("report.xlsx");
+    let path = rig.dir.path().join("report.pdf");
     let output = rig
         .bin(&["report", "--output", &path.display().to_string()])
         .await;

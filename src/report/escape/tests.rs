@@ -149,8 +149,8 @@ proptest! {
         let hostile = report_with_texts(|| cycle.next().cloned().unwrap_or_default());
         let neutral = report_with_texts(|| "x".to_owned());
         for format in [ReportFormat::Text, ReportFormat::Markdown, ReportFormat::Html] {
-            let rendered = render(&hostile, format, &options());
-            let expected = render(&neutral, format, &options());
+            let rendered = render(&hostile, format, &options()).unwrap();
+            let expected = render(&neutral, format, &options()).unwrap();
             prop_assert_eq!(hostile_chars(&rendered), Vec::<char>::new(), "{}: {}", format, rendered);
             // Every value stays on its line: the hostile report has exactly the lines of the
             // harmless one.
