@@ -138,6 +138,7 @@ pub fn correction_line(stored: &StoredCorrection) -> CorrectionLine {
         |check_type| check_type.as_str().to_owned(),
     );
     CorrectionLine {
+        run_id: stored.run_id,
         user_id: key.user_id.as_str().to_owned(),
         name: None,
         department: None,

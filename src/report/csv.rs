@@ -106,7 +106,7 @@ pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> String {
         let before = line.before.as_ref();
         let text = |raw: &str| csv_text(raw).into_owned();
         let row = vec![
-            report.run.id.to_string(),
+            line.run_id.to_string(),
             id(&line.user_id),
             line.work_date.format("%Y-%m-%d").to_string(),
             text(&line.check_type),
@@ -318,6 +318,15 @@ mod tests {
         assert_eq!(row[column("run_id")], "42");
         assert_eq!(row[column("work_date")], "2026-11-03");
         assert_eq!(row[column("before_observed")], "true");
+    }
+
+    #[test]
+    fn each_row_carries_the_run_that_applied_its_correction_not_the_reports_run() {
+        let mut report = rich_report();
+        report.corrections[1].run_id = 7;
+        let rows = parse(&render(&report, &shanghai()));
+        assert_eq!(rows[1][column("run_id")], "42");
+        assert_eq!(rows[2][column("run_id")], "7");
     }
 
     #[test]

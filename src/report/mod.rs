@@ -127,6 +127,10 @@ pub(crate) struct Window {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CorrectionLine {
+    /// The run that applied (journaled) this correction: in a date-range report, each line's
+    /// own run, not the range's latest.
+    #[serde(default)]
+    pub(crate) run_id: i64,
     pub(crate) user_id: String,
     /// The person's name as the directory cache last had it (text from outside); absent when
     /// the person is unknown.
