@@ -52,6 +52,10 @@ pub(crate) fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Ou
     let format = report_format(args.format, args.output.as_deref())?;
     let (config, store) = open_store(global)?;
     let tz = config.timezone;
+    let (budget, days) = (
+        config.quota.monthly_budget,
+        config.policy.pending_anomaly_days,
+    );
     let range = match (args.month, args.from, args.to) {
         (Some(month), _, _) => {
             let today = quota::local_date(SharedClock::new(global.as_of).now(), tz);
@@ -61,10 +65,8 @@ pub(crate) fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Ou
         _ => None,
     };
     let built = match range {
-        Some((from, to)) => {
-            report::build::for_range(&store, from, to, config.quota.monthly_budget, tz)
-                .with_context(|| format!("cannot build the report for {from} .. {to}"))?
-        }
+        Some((from, to)) => report::build::for_range(&store, from, to, budget, days, tz)
+            .with_context(|| format!("cannot build the report for {from} .. {to}"))?,
         _ => {
             let run_id = match args.run.as_deref() {
                 None | Some("latest") => store.latest_run()?.map(|run| run.id).context(
@@ -76,7 +78,7 @@ pub(crate) fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Ou
                     ))
                 })?,
             };
-            report::build::for_run(&store, run_id, config.quota.monthly_budget, tz)
+            report::build::for_run(&store, run_id, budget, days, tz)
                 .with_context(|| format!("cannot build the report of run {run_id}"))?
         }
     };
@@ -259,7 +261,8 @@ fn collect_status(
             by_endpoint: usage.by_endpoint,
             throttled: usage.throttled,
         },
-        pending_approvals: store.unresolved_approvals()?.len() as u64,
+        // The one definition of pending, the reports' too (`Store::pending_approvals`).
+        pending_approvals: store.pending_approvals()?.len() as u64,
         sink_backlog: store.outbox_backlog()?,
         queue: queue_status(store, as_of, tz, pace.remaining, &nightly)?,
     })

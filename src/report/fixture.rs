@@ -311,6 +311,7 @@ pub(crate) fn rich_report() -> RunReport {
             month: "2026-11".into(),
         },
         errors: vec!["call /v1.0/workflow/processInstances: DingTalk answered HTTP 500".into()],
+        coverage: None,
     }
 }
 

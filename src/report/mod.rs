@@ -71,6 +71,22 @@ pub(crate) struct RunReport {
     pub(crate) api_calls: ApiCalls,
     /// Per-item errors that did not stop the run.
     pub(crate) errors: Vec<String>,
+    /// For a date-range report: which of its work dates a run reconciled and which it did not.
+    /// Absent from a run report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) coverage: Option<Coverage>,
+}
+
+/// Which work dates of a date-range report were reconciled, as runs recorded them: a date is
+/// *reconciled* when the window of a run that ended `done` holds it (a backfill's chunk is such
+/// a run), *partly* when only runs that ended otherwise (partial, failed, abandoned, still
+/// running) read it, and *not reconciled* when no run's window holds it. Each list is
+/// inclusive date ranges in date order; together they are the report's window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Coverage {
+    pub(crate) reconciled: Vec<Window>,
+    pub(crate) partly: Vec<Window>,
+    pub(crate) not_reconciled: Vec<Window>,
 }
 
 impl RunReport {
@@ -87,6 +103,7 @@ impl RunReport {
             deferred: Vec::new(),
             api_calls,
             errors: Vec::new(),
+            coverage: None,
         }
     }
 
