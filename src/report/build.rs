@@ -125,7 +125,7 @@ pub(crate) fn for_range(
         .map(correction_line)
         .collect();
     let in_range = |date: Option<NaiveDate>| date.is_some_and(|date| (from..=to).contains(&date));
-    // Pending: the store's one definition, limited to the range's work dates.
+    // Pending: the store's one definition; those of the range's work dates are shown.
     let mut pending: BTreeMap<String, StoredApproval> = store
         .pending_approvals()?
         .into_iter()
@@ -136,25 +136,14 @@ pub(crate) fn for_range(
     let mut latest_findings: BTreeMap<String, FindingRow> = BTreeMap::new();
     for stored in store.findings_between(from, to)? {
         let finding = stored.finding;
-        if finding.class == ChangeClass::SupplyPending {
-            match &finding.process_instance_id {
-                Some(id) if !pending.contains_key(id) => {
-                    latest_findings.remove(&finding_identity(&finding));
-                    continue;
-                }
-                Some(_) => {}
-                // A slot shown corrected by an approval not known yet: not a pending approval.
-                None => {
-                    latest_findings.insert(
-                        finding_identity(&finding),
-                        FindingRow {
-                            class: ChangeClass::SupplyUnmatched,
-                            ..finding
-                        },
-                    );
-                    continue;
-                }
-            }
+        // A slot shown corrected by an approval not known yet (no id) is listed, not pending
+        // (see `add_findings`).
+        if finding.class == ChangeClass::SupplyPending
+            && let Some(id) = &finding.process_instance_id
+            && !pending.contains_key(id)
+        {
+            latest_findings.remove(&finding_identity(&finding));
+            continue;
         }
         latest_findings.insert(finding_identity(&finding), finding);
     }
@@ -386,7 +375,9 @@ fn add_findings(
         let work_date = finding
             .work_date
             .or_else(|| stored.and_then(|stored| approval_work_date(stored, tz)));
-        if finding.class == ChangeClass::SupplyPending {
+        // Pending lines are approvals (the one definition, `Store::pending_approvals`); a slot
+        // DingTalk shows corrected by an approval this job does not know yet is listed instead.
+        if finding.class == ChangeClass::SupplyPending && finding.process_instance_id.is_some() {
             report.pending.push(PendingLine {
                 business_id: approval.and_then(|approval| approval.business_id.clone()),
                 user_id: user_id.unwrap_or_default(),

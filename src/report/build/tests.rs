@@ -457,3 +457,17 @@ fn a_range_report_lists_only_approvals_still_pending_and_counts_them_once() {
     assert_eq!(coverage.reconciled, windows(&[(2, 3)]));
     assert_eq!(coverage.not_reconciled, windows(&[(1, 1)]));
 }
+
+#[test]
+fn a_slot_shown_corrected_by_an_approval_not_known_yet_is_listed_not_pending() {
+    let mut store = Store::open_in_memory().unwrap();
+    let held = finding(ChangeClass::SupplyPending, "0126", day(2), None);
+    let run_id = record_run(&mut store, day(3), Vec::new(), vec![held]);
+    let report = for_run(&store, run_id, 4000, 3, SHANGHAI).unwrap();
+    assert!(report.pending.is_empty(), "{:?}", report.pending);
+    assert_eq!(report.listed.len(), 1);
+    let range = for_range(&store, day(1), day(3), 4000, 3, SHANGHAI).unwrap();
+    assert!(range.pending.is_empty(), "{:?}", range.pending);
+    assert_eq!(range.listed.len(), 1);
+    assert_eq!(range.count(ChangeClass::SupplyPending), 0);
+}
