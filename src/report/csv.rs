@@ -9,8 +9,9 @@
 //! must skip it (Python's `utf-8-sig`, for instance). Fields are separated by commas and rows end
 //! with CRLF; a field containing a comma, a double quote, CR or LF is wrapped in double quotes
 //! with inner quotes doubled. The header names are stable English keys (a contract, like the
-//! JSON report's field names). Pending approvals and anomalies are not rows here (they are not
-//! corrections); use the JSON report for them.
+//! JSON report's field names). `run_id` is the run that applied the row's correction (in a
+//! date-range report each row's own run, not the range's latest). Pending approvals and
+//! anomalies are not rows here (they are not corrections); use the JSON report for them.
 //!
 //! # Identifiers: `="…"`
 //!
