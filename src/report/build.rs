@@ -25,6 +25,7 @@ use super::{
 };
 use crate::domain::{ChangeClass, SlotDiscriminator, UserId};
 use crate::quota::local_date;
+use crate::reconcile::plan::{Plan, PlanItem, ResultsPurpose};
 use crate::store::{
     self, FindingRow, RunOutcome, Store, StoredApproval, StoredCorrection, StoredRun,
     business_month,
@@ -516,10 +517,17 @@ pub(crate) fn overdue(report: &mut RunReport, pending_anomaly_days: u32, tz: Tz)
     report.anomalies.extend(lines);
 }
 
-/// Which work dates of `from..=to` the `runs` reconciled (see [`Coverage`]): a date in the
-/// window of a run that ended `done` is reconciled; one only in windows of runs that ended
-/// otherwise is partly; the rest are not reconciled.
+/// Which work dates of `from..=to` the `runs` reconciled (see [`Coverage`]): a date a run that
+/// ended `done` read results of is reconciled; one read only by runs that ended otherwise is
+/// partly; the rest are not reconciled. What a run read is its plan's results items (primary,
+/// per-user sync and rescan; targeted re-reads of single user-days do not count), not its
+/// window, which spans from the oldest date it re-read to the newest and so may hold dates it
+/// did not read; a run whose plan cannot be read counts by its window.
 pub(crate) fn coverage(from: NaiveDate, to: NaiveDate, runs: &[StoredRun]) -> Coverage {
+    let read: Vec<(Vec<(NaiveDate, NaiveDate)>, bool)> = runs
+        .iter()
+        .map(|run| (read_dates(run), run.outcome == Some(RunOutcome::Done)))
+        .collect();
     let mut coverage = Coverage {
         reconciled: Vec::new(),
         partly: Vec::new(),
@@ -527,16 +535,18 @@ pub(crate) fn coverage(from: NaiveDate, to: NaiveDate, runs: &[StoredRun]) -> Co
     };
     let mut date = from;
     while date <= to {
-        let covering = runs
-            .iter()
-            .filter(|run| run.window_from <= date && date <= run.window_to);
-        let mut read = false;
+        let covering = read.iter().filter(|(ranges, _)| {
+            ranges
+                .iter()
+                .any(|(first, last)| *first <= date && date <= *last)
+        });
+        let mut any = false;
         let mut done = false;
-        for run in covering {
-            read = true;
-            done |= run.outcome == Some(RunOutcome::Done);
+        for (_, ended_done) in covering {
+            any = true;
+            done |= *ended_done;
         }
-        let list = match (done, read) {
+        let list = match (done, any) {
             (true, _) => &mut coverage.reconciled,
             (false, true) => &mut coverage.partly,
             (false, false) => &mut coverage.not_reconciled,
@@ -552,6 +562,23 @@ pub(crate) fn coverage(from: NaiveDate, to: NaiveDate, runs: &[StoredRun]) -> Co
         date = next;
     }
     coverage
+}
+
+/// The work-date ranges a run read results of, from its recorded plan (see [`coverage`]).
+fn read_dates(run: &StoredRun) -> Vec<(NaiveDate, NaiveDate)> {
+    match serde_json::from_str::<Plan>(&run.plan_json) {
+        Ok(plan) => plan
+            .items
+            .iter()
+            .filter_map(|item| match item {
+                PlanItem::Results(results) if results.purpose != ResultsPurpose::Targeted => {
+                    Some((results.from, results.to))
+                }
+                _ => None,
+            })
+            .collect(),
+        Err(_) => vec![(run.window_from, run.window_to)],
+    }
 }
 
 #[cfg(test)]

@@ -78,10 +78,11 @@ pub(crate) struct RunReport {
 }
 
 /// Which work dates of a date-range report were reconciled, as runs recorded them: a date is
-/// *reconciled* when the window of a run that ended `done` holds it (a backfill's chunk is such
-/// a run), *partly* when only runs that ended otherwise (partial, failed, abandoned, still
-/// running) read it, and *not reconciled* when no run's window holds it. Each list is
-/// inclusive date ranges in date order; together they are the report's window.
+/// *reconciled* when a run that ended `done` read its results (a backfill's chunk is such a
+/// run; what a run read is its recorded plan's results items, see `build::coverage`), *partly*
+/// when only runs that ended otherwise (partial, failed, abandoned, still running) read it,
+/// and *not reconciled* when no run read it. Each list is inclusive date ranges in date order;
+/// together they are the report's window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Coverage {
     pub(crate) reconciled: Vec<Window>,

@@ -471,3 +471,22 @@ fn a_slot_shown_corrected_by_an_approval_not_known_yet_is_listed_not_pending() {
     assert_eq!(range.listed.len(), 1);
     assert_eq!(range.count(ChangeClass::SupplyPending), 0);
 }
+
+#[test]
+fn coverage_counts_the_dates_a_run_read_not_the_span_of_its_window() {
+    let results = |purpose: &str, from: u32, to: u32| {
+        format!(
+            r#"{{"item":"results","purpose":"{purpose}","users":["0126"],"from":"2026-11-{from:02}","to":"2026-11-{to:02}","estimated_calls":1}}"#
+        )
+    };
+    let mut nightly = stored_run(1, 3, 9, Some(RunOutcome::Done));
+    nightly.plan_json = format!(
+        r#"{{"items":[{},{},{}],"deferred":[],"allowance":10,"surplus":0,"approvals_essential":true,"estimated_calls":3,"primary":["2026-11-09","2026-11-09"],"window":["2026-11-03","2026-11-09"]}}"#,
+        results("primary", 9, 9),
+        results("rescan", 3, 3),
+        results("targeted", 5, 5),
+    );
+    let coverage = coverage(day(1), day(9), &[nightly]);
+    assert_eq!(coverage.reconciled, windows(&[(3, 3), (9, 9)]));
+    assert_eq!(coverage.not_reconciled, windows(&[(1, 2), (4, 8)]));
+}
