@@ -197,6 +197,10 @@ pub(crate) struct ReportArgs {
     /// A run id, or `latest`.
     #[arg(long, value_name = "ID|latest", conflicts_with_all = ["from", "to"])]
     pub(crate) run: Option<String>,
+    /// A month's work dates (business time zone), up to yesterday: the month's date-range report.
+    #[arg(long, value_name = "YYYY-MM", value_parser = parse_month,
+          conflicts_with_all = ["run", "from", "to"])]
+    pub(crate) month: Option<crate::quota::YearMonth>,
     #[arg(long, value_parser = parse_date, requires = "to")]
     pub(crate) from: Option<NaiveDate>,
     #[arg(long, value_parser = parse_date, requires = "from")]
@@ -315,6 +319,23 @@ fn parse_instant(raw: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|e| format!("expected an RFC 3339 instant like 2026-11-25T02:10:00+08:00 ({e})"))
 }
 
+/// `YYYY-MM`, exactly: four digits, a dash, two digits, a month 01 to 12.
+fn parse_month(raw: &str) -> Result<crate::quota::YearMonth, String> {
+    let bytes = raw.as_bytes();
+    let shaped = bytes.len() == 7
+        && bytes[4] == b'-'
+        && bytes
+            .iter()
+            .enumerate()
+            .all(|(at, byte)| at == 4 || byte.is_ascii_digit());
+    let month = shaped
+        .then(|| NaiveDate::parse_from_str(&format!("{raw}-01"), "%Y-%m-%d").ok())
+        .flatten();
+    month
+        .map(crate::quota::YearMonth::of_date)
+        .ok_or_else(|| format!("expected a month as YYYY-MM, found {raw:?}"))
+}
+
 fn parse_date(raw: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(raw, "%Y-%m-%d")
         .map_err(|_| format!("expected a date as YYYY-MM-DD, found {raw:?}"))
@@ -328,6 +349,46 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_month_is_exactly_yyyy_mm() {
+        let month = parse_month("2026-10").unwrap();
+        assert_eq!((month.year, month.month), (2026, 10));
+        for bad in [
+            "2026-13",
+            "2026-1",
+            "26-10",
+            "2026/10",
+            "2026-10-01",
+            "",
+            "２０２６-10",
+        ] {
+            assert_eq!(
+                parse_month(bad).unwrap_err(),
+                format!("expected a month as YYYY-MM, found {bad:?}")
+            );
+        }
+    }
+
+    #[test]
+    fn month_conflicts_with_run_and_a_date_range() {
+        for other in [
+            &["--run", "latest"][..],
+            &["--from", "2026-10-01", "--to", "2026-10-02"][..],
+        ] {
+            let mut args = vec!["dingtalk-reconcile", "report", "--month", "2026-10"];
+            args.extend_from_slice(other);
+            let err = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+        }
+        let err =
+            Cli::try_parse_from(["dingtalk-reconcile", "report", "--month", "2026-1"]).unwrap_err();
+        assert!(err.to_string().contains("--month <YYYY-MM>"), "{err}");
+        assert!(
+            err.to_string().contains("expected a month as YYYY-MM"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -101,10 +101,11 @@ pub(crate) async fn backfill(global: &GlobalArgs, args: BackfillArgs) -> anyhow:
     unlock(lock);
     let (outcome, last_run) = result?;
     let budget = job.config.quota.monthly_budget;
-    let range = report::build::for_range(&job.store, outcome.from, outcome.to, budget, tz);
+    let days = job.config.policy.pending_anomaly_days;
+    let range = report::build::for_range(&job.store, outcome.from, outcome.to, budget, days, tz);
     if let (true, Some(run_id)) = (outcome.report, last_run) {
         let report = range
-            .or_else(|_| report::build::for_run(&job.store, run_id, budget, tz))
+            .or_else(|_| report::build::for_run(&job.store, run_id, budget, days, tz))
             .context("cannot build the backfill's report")?;
         print_stdout(&report::render(
             &report,

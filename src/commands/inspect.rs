@@ -2,7 +2,7 @@
 //! or takes the run lock (SQLite's WAL lets them read while a run writes).
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use crate::cli::{ExplainArgs, GlobalArgs, ReportArgs, StatusArgs, StatusFormat};
@@ -45,7 +45,8 @@ fn no_store_yet(config: &crate::config::Config) -> String {
     )
 }
 
-/// `report`: one run (`--run ID|latest`, the default) or a date range.
+/// `report`: one run (`--run ID|latest`, the default) or a date range (`--from/--to`, or
+/// `--month`: that month's work dates up to yesterday).
 pub(crate) fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Outcome> {
     // Settled before anything is opened: a file name that names no format is a usage mistake.
     let format = report_format(args.format, args.output.as_deref())?;
@@ -54,11 +55,21 @@ pub(crate) fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Ou
     }
     let (config, store) = open_store(global)?;
     let tz = config.timezone;
-    let built = match (args.from, args.to) {
-        (Some(from), Some(to)) => {
-            report::build::for_range(&store, from, to, config.quota.monthly_budget, tz)
-                .with_context(|| format!("cannot build the report for {from} .. {to}"))?
+    let (budget, days) = (
+        config.quota.monthly_budget,
+        config.policy.pending_anomaly_days,
+    );
+    let range = match (args.month, args.from, args.to) {
+        (Some(month), _, _) => {
+            let today = quota::local_date(SharedClock::new(global.as_of).now(), tz);
+            Some(month_range(month, today)?)
         }
+        (None, Some(from), Some(to)) => Some((from, to)),
+        _ => None,
+    };
+    let built = match range {
+        Some((from, to)) => report::build::for_range(&store, from, to, budget, days, tz)
+            .with_context(|| format!("cannot build the report for {from} .. {to}"))?,
         _ => {
             let run_id = match args.run.as_deref() {
                 None | Some("latest") => store.latest_run()?.map(|run| run.id).context(
@@ -70,7 +81,7 @@ pub(crate) fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Ou
                     ))
                 })?,
             };
-            report::build::for_run(&store, run_id, config.quota.monthly_budget, tz)
+            report::build::for_run(&store, run_id, budget, days, tz)
                 .with_context(|| format!("cannot build the report of run {run_id}"))?
         }
     };
@@ -90,6 +101,22 @@ pub(crate) fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Ou
         None => print_stdout(&report::render(&built, format, &options)?)?,
     }
     Ok(Outcome::Done)
+}
+
+/// The work dates of `--month`: the month's first day to its last, capped at yesterday (the
+/// business date before `today`). A month with no day before today is a configuration error
+/// (exit 78) naming the flag.
+fn month_range(month: YearMonth, today: NaiveDate) -> anyhow::Result<(NaiveDate, NaiveDate)> {
+    let from = month.first_day();
+    let yesterday = today.pred_opt().unwrap_or(today);
+    let to = month.last_day().min(yesterday);
+    if to < from {
+        return Err(anyhow::Error::new(ExitKind::Config).context(format!(
+            "--month {month}: none of its work dates is over yet (today is {today}): \
+             expected YYYY-MM of this month or an earlier one"
+        )));
+    }
+    Ok((from, to))
 }
 
 /// The file extensions `report --output` recognises, lower case, and the format each names.
@@ -247,7 +274,8 @@ fn collect_status(
             by_endpoint: usage.by_endpoint,
             throttled: usage.throttled,
         },
-        pending_approvals: store.unresolved_approvals()?.len() as u64,
+        // The one definition of pending, the reports' too (`Store::pending_approvals`).
+        pending_approvals: store.pending_approvals()?.len() as u64,
         sink_backlog: store.outbox_backlog()?,
         queue: queue_status(store, as_of, tz, pace.remaining, &nightly)?,
     })
@@ -322,6 +350,38 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+
+    fn date(raw: &str) -> NaiveDate {
+        raw.parse().unwrap()
+    }
+
+    #[test]
+    fn a_month_is_its_work_dates_capped_at_yesterday() {
+        let october = YearMonth {
+            year: 2026,
+            month: 10,
+        };
+        assert_eq!(
+            month_range(october, date("2026-11-30")).unwrap(),
+            (date("2026-10-01"), date("2026-10-31"))
+        );
+        assert_eq!(
+            month_range(october, date("2026-10-31")).unwrap(),
+            (date("2026-10-01"), date("2026-10-30"))
+        );
+        assert_eq!(
+            month_range(october, date("2026-10-02")).unwrap(),
+            (date("2026-10-01"), date("2026-10-01"))
+        );
+        for today in ["2026-10-01", "2026-09-15"] {
+            let err = month_range(october, date(today)).unwrap_err();
+            assert_eq!(crate::exit::code_for(&err), crate::exit::CONFIG);
+            assert!(
+                format!("{err:#}").starts_with("--month 2026-10: "),
+                "{err:#}"
+            );
+        }
+    }
 
     #[track_caller]
     fn inferred(file: &str) -> ReportFormat {

@@ -203,6 +203,7 @@ impl Job {
             &self.store,
             summary.run_id,
             self.config.quota.monthly_budget,
+            self.config.policy.pending_anomaly_days,
             self.config.timezone,
         )
         .context("cannot build the run's report")?;
@@ -256,6 +257,7 @@ impl Job {
             &self.store,
             run_id,
             self.config.quota.monthly_budget,
+            self.config.policy.pending_anomaly_days,
             self.config.timezone,
         ) {
             Ok(report) => self.write_metrics(path, &report),

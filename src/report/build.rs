@@ -2,7 +2,14 @@
 //! touching a range of work dates ([`for_range`]).
 //!
 //! Findings are sorted by class: `supply_pending` becomes a pending line, anomaly classes become
-//! anomalies, the rest (refused, withdrawn, …) are listed. Month-to-date calls are the store's
+//! anomalies, the rest (refused, withdrawn, …) are listed, with the person, work date and reason
+//! of the approval's stored detail. A pending approval approved `policy.pending_anomaly_days` or
+//! more days before the report's run is also an anomaly ([`overdue`]).
+//!
+//! Pending has one definition, [`Store::pending_approvals`]: `status` counts it, and a
+//! date-range report lists those of its work dates and counts them as `supply_pending`. (A run
+//! report shows what that run recorded.) A range report also says which of its work dates runs
+//! reconciled ([`coverage`]). Month-to-date calls are the store's
 //! count for the run's natural month in the business time zone, which for an older run includes
 //! calls of later runs that month. This module does not render, fetch from DingTalk, or write to
 //! the store.
@@ -13,12 +20,16 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 
 use super::{
-    AnomalyLine, ApiCalls, CorrectionLine, DeferredLine, PendingLine, RunInfo, RunReport, Window,
-    zero_counts,
+    AnomalyLine, ApiCalls, CorrectionLine, Coverage, DeferredLine, PendingLine, RunInfo, RunReport,
+    Window, zero_counts,
 };
 use crate::domain::{ChangeClass, SlotDiscriminator, UserId};
 use crate::quota::local_date;
-use crate::store::{self, FindingRow, Store, StoredCorrection, StoredRun, business_month};
+use crate::reconcile::plan::{Plan, PlanItem, ResultsPurpose};
+use crate::store::{
+    self, FindingRow, RunOutcome, Store, StoredApproval, StoredCorrection, StoredRun,
+    business_month,
+};
 
 /// Why a report could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +49,7 @@ pub(crate) fn for_run(
     store: &Store,
     run_id: i64,
     budget: u64,
+    pending_anomaly_days: u32,
     tz: Tz,
 ) -> Result<RunReport, BuildError> {
     let run = store.run(run_id)?.ok_or(BuildError::UnknownRun(run_id))?;
@@ -59,20 +71,26 @@ pub(crate) fn for_run(
         .iter()
         .map(correction_line)
         .collect();
-    add_findings(store, &mut report, store.findings_for_run(run_id)?)?;
+    add_findings(store, &mut report, store.findings_for_run(run_id)?, tz)?;
     report.deferred = deferred(&run, &mut report.errors);
     report.errors.extend(run.errors.iter().cloned());
+    overdue(&mut report, pending_anomaly_days, tz);
     add_people(store, &mut report, tz)?;
     Ok(report)
 }
 
-/// The report of every run whose window overlaps `from..=to`: corrections and findings of
-/// those work dates, counts and calls summed over the runs, the latest run's outcome and time.
+/// The report of every run whose window overlaps `from..=to`: corrections (each with the run
+/// that applied it) and findings of those work dates, counts and calls summed over the runs,
+/// the latest run's outcome and time, and which work dates were reconciled. Pending lines are
+/// the store's pending approvals of those work dates, and the `supply_pending`,
+/// `supply_refused` and `supply_withdrawn` counts are the approvals listed, not the sum of
+/// what every run re-recorded.
 pub(crate) fn for_range(
     store: &Store,
     from: NaiveDate,
     to: NaiveDate,
     budget: u64,
+    pending_anomaly_days: u32,
     tz: Tz,
 ) -> Result<RunReport, BuildError> {
     let runs = store.runs_between(from, to)?;
@@ -107,12 +125,73 @@ pub(crate) fn for_range(
         .iter()
         .map(correction_line)
         .collect();
-    // A finding re-recorded by every run (a pending approval) is shown once, as last recorded.
+    let in_range = |date: Option<NaiveDate>| date.is_some_and(|date| (from..=to).contains(&date));
+    // Pending: the store's one definition; those of the range's work dates are shown.
+    let mut pending: BTreeMap<String, StoredApproval> = store
+        .pending_approvals()?
+        .into_iter()
+        .map(|stored| (stored.approval.process_instance_id.clone(), stored))
+        .collect();
+    // A finding re-recorded by every run (a pending approval) is shown once, as last recorded;
+    // a pending finding whose approval is no longer pending is history, not shown.
     let mut latest_findings: BTreeMap<String, FindingRow> = BTreeMap::new();
     for stored in store.findings_between(from, to)? {
-        latest_findings.insert(finding_identity(&stored.finding), stored.finding);
+        let finding = stored.finding;
+        // A slot shown corrected by an approval not known yet (no id) is listed, not pending
+        // (see `add_findings`).
+        if finding.class == ChangeClass::SupplyPending
+            && let Some(id) = &finding.process_instance_id
+            && !pending.contains_key(id)
+        {
+            latest_findings.remove(&finding_identity(&finding));
+            continue;
+        }
+        latest_findings.insert(finding_identity(&finding), finding);
     }
-    add_findings(store, &mut report, latest_findings.into_values().collect())?;
+    for finding in latest_findings.values() {
+        if finding.class == ChangeClass::SupplyPending
+            && let Some(id) = &finding.process_instance_id
+        {
+            pending.remove(id);
+        }
+    }
+    // Pending approvals no run recorded a finding about in the range (work date known from the
+    // approval): shown from the approval.
+    let mut findings: Vec<FindingRow> = latest_findings.into_values().collect();
+    findings.extend(
+        pending
+            .values()
+            .filter(|stored| in_range(approval_work_date(stored, tz)))
+            .map(pending_finding),
+    );
+    // Refused and withdrawn approvals of these work dates: their findings carry no work date.
+    let known: BTreeSet<String> = findings
+        .iter()
+        .filter_map(|finding| finding.process_instance_id.clone())
+        .collect();
+    for class in [ChangeClass::SupplyRefused, ChangeClass::SupplyWithdrawn] {
+        findings.extend(
+            store
+                .approvals_resolved_as(class)?
+                .iter()
+                .filter(|stored| !known.contains(&stored.approval.process_instance_id))
+                .filter(|stored| in_range(approval_work_date(stored, tz)))
+                .map(|stored| approval_finding(class, stored)),
+        );
+    }
+    add_findings(store, &mut report, findings, tz)?;
+    report
+        .counts
+        .insert(ChangeClass::SupplyPending, report.pending.len() as u64);
+    for class in [ChangeClass::SupplyRefused, ChangeClass::SupplyWithdrawn] {
+        let listed = report
+            .listed
+            .iter()
+            .filter(|line| line.class == class)
+            .count();
+        report.counts.insert(class, listed as u64);
+    }
+    report.coverage = Some(coverage(from, to, &runs));
     for run in &runs {
         report.errors.extend(
             run.errors
@@ -121,6 +200,7 @@ pub(crate) fn for_range(
         );
     }
     report.deferred = deferred(latest, &mut report.errors);
+    overdue(&mut report, pending_anomaly_days, tz);
     add_people(store, &mut report, tz)?;
     Ok(report)
 }
@@ -138,6 +218,7 @@ pub fn correction_line(stored: &StoredCorrection) -> CorrectionLine {
         |check_type| check_type.as_str().to_owned(),
     );
     CorrectionLine {
+        run_id: stored.run_id,
         user_id: key.user_id.as_str().to_owned(),
         name: None,
         department: None,
@@ -260,16 +341,18 @@ fn finding_identity(finding: &FindingRow) -> String {
     )
 }
 
-/// Sorts findings into pending, anomalies and listed, enriching pending lines from the stored
-/// approvals (business id, approved-at).
+/// Sorts findings into pending, anomalies and listed. Each finding about an approval takes
+/// what its stored detail knows: pending lines the business id and approved-at, every line the
+/// person (the originator) and the work date when the finding lacks them, and refused or
+/// withdrawn lines the reason.
 fn add_findings(
     store: &Store,
     report: &mut RunReport,
     findings: Vec<FindingRow>,
+    tz: Tz,
 ) -> Result<(), BuildError> {
     let process_instance_ids: Vec<String> = findings
         .iter()
-        .filter(|finding| finding.class == ChangeClass::SupplyPending)
         .filter_map(|finding| finding.process_instance_id.clone())
         .collect::<BTreeSet<_>>()
         .into_iter()
@@ -280,40 +363,58 @@ fn add_findings(
         store.approvals(&process_instance_ids)?
     };
     for finding in findings {
+        let stored = finding
+            .process_instance_id
+            .as_ref()
+            .and_then(|id| approvals.get(id));
+        let approval = stored.map(|stored| &stored.approval);
         let user_id = finding
             .user_id
             .as_ref()
-            .map(|user| user.as_str().to_owned());
-        if finding.class == ChangeClass::SupplyPending {
-            let process_instance_id = finding.process_instance_id.clone().unwrap_or_default();
-            let approval = approvals
-                .get(&process_instance_id)
-                .map(|stored| &stored.approval);
+            .map(|user| user.as_str().to_owned())
+            .or_else(|| approval.map(|approval| approval.originator.as_str().to_owned()));
+        let work_date = finding
+            .work_date
+            .or_else(|| stored.and_then(|stored| approval_work_date(stored, tz)));
+        // Pending lines are approvals (the one definition, `Store::pending_approvals`); a slot
+        // DingTalk shows corrected by an approval this job does not know yet is listed instead.
+        if finding.class == ChangeClass::SupplyPending && finding.process_instance_id.is_some() {
             report.pending.push(PendingLine {
                 business_id: approval.and_then(|approval| approval.business_id.clone()),
-                user_id: user_id
-                    .or_else(|| approval.map(|approval| approval.originator.as_str().to_owned()))
-                    .unwrap_or_default(),
+                user_id: user_id.unwrap_or_default(),
                 name: None,
                 department: None,
-                work_date: finding.work_date,
+                work_date,
                 check_type: finding.check_type.clone(),
                 state: "approved_not_visible".to_owned(),
                 since: approval.and_then(|approval| approval.finish_time),
-                process_instance_id,
+                process_instance_id: finding.process_instance_id.clone().unwrap_or_default(),
             });
             continue;
+        }
+        let mut detail = finding.detail;
+        if matches!(
+            finding.class,
+            ChangeClass::SupplyRefused | ChangeClass::SupplyWithdrawn
+        ) {
+            match approval.map(|approval| approval.reason.as_deref()) {
+                Some(Some(reason)) if !reason.trim().is_empty() => {
+                    detail.push_str(&format!("; reason: {reason}"));
+                }
+                Some(_) => detail.push_str("; no reason given"),
+                None => detail.push_str(" (details not fetched yet)"),
+            }
         }
         let line = AnomalyLine {
             class: finding.class,
             user_id,
             name: None,
             department: None,
-            work_date: finding.work_date,
+            work_date,
             check_type: finding.check_type,
             plan_id: finding.plan_id,
             process_instance_id: finding.process_instance_id,
-            detail: finding.detail,
+            detail,
         };
         if finding.class.is_anomaly() {
             report.anomalies.push(line);
@@ -322,6 +423,162 @@ fn add_findings(
         }
     }
     Ok(())
+}
+
+/// The work date an approval is about: its resolved slot's, else the one its form states, else
+/// the business date of the corrected punch time.
+fn approval_work_date(stored: &StoredApproval, tz: Tz) -> Option<NaiveDate> {
+    let approval = &stored.approval;
+    let ext = approval.ext.as_ref();
+    stored
+        .resolved_slot
+        .as_ref()
+        .map(|slot| slot.work_date)
+        .or_else(|| ext.and_then(|ext| ext.work_date))
+        .or_else(|| {
+            ext.and_then(|ext| ext.user_check_time)
+                .or(approval.corrected_time)
+                .map(|at| local_date(at, tz))
+        })
+}
+
+/// A finding for a pending approval no run recorded one for in the range.
+fn pending_finding(stored: &StoredApproval) -> FindingRow {
+    let (check_type, plan_id) = match stored
+        .resolved_slot
+        .as_ref()
+        .map(|slot| &slot.discriminator)
+    {
+        Some(SlotDiscriminator::Plan(plan_id)) => (None, Some(*plan_id)),
+        Some(SlotDiscriminator::Time { check_type, .. }) => {
+            (Some(check_type.as_str().to_owned()), None)
+        }
+        None => (None, None),
+    };
+    FindingRow {
+        plan_id,
+        check_type,
+        slot_key: stored.resolved_slot.clone(),
+        ..approval_finding(ChangeClass::SupplyPending, stored)
+    }
+}
+
+/// A finding of `class` about a stored approval, its person and date left to [`add_findings`].
+fn approval_finding(class: ChangeClass, stored: &StoredApproval) -> FindingRow {
+    let id = &stored.approval.process_instance_id;
+    let detail = match class {
+        ChangeClass::SupplyRefused => format!("approval {id} was refused"),
+        ChangeClass::SupplyWithdrawn => {
+            format!("approval {id} was withdrawn ({})", stored.approval.status)
+        }
+        _ => format!("approval {id} is approved but DingTalk does not show it applied yet"),
+    };
+    FindingRow {
+        class,
+        slot_key: None,
+        user_id: None,
+        work_date: None,
+        check_type: None,
+        plan_id: None,
+        process_instance_id: Some(id.clone()),
+        detail,
+    }
+}
+
+/// Overdue pending approvals become anomalies too: one approved `pending_anomaly_days` or more
+/// whole days before the report's run (`as_of`), still not shown corrected, reads "approved on
+/// D, still not shown corrected after N days" — the rule `classify` applies to a run's verdicts.
+/// It stays in the pending list: it is still pending.
+pub(crate) fn overdue(report: &mut RunReport, pending_anomaly_days: u32, tz: Tz) {
+    let as_of = report.run.as_of;
+    let lines: Vec<AnomalyLine> = report
+        .pending
+        .iter()
+        .filter_map(|line| {
+            let since = line.since?;
+            let days = (as_of - since).num_days();
+            (days >= i64::from(pending_anomaly_days)).then(|| AnomalyLine {
+                class: ChangeClass::SupplyPending,
+                user_id: Some(line.user_id.clone()).filter(|user| !user.is_empty()),
+                name: None,
+                department: None,
+                work_date: line.work_date,
+                check_type: line.check_type.clone(),
+                plan_id: None,
+                process_instance_id: Some(line.process_instance_id.clone()),
+                detail: format!(
+                    "approved on {}, still not shown corrected after {days} days \
+                     (policy.pending_anomaly_days = {pending_anomaly_days})",
+                    local_date(since, tz)
+                ),
+            })
+        })
+        .collect();
+    report.anomalies.extend(lines);
+}
+
+/// Which work dates of `from..=to` the `runs` reconciled (see [`Coverage`]): a date a run that
+/// ended `done` read results of is reconciled; one read only by runs that ended otherwise is
+/// partly; the rest are not reconciled. What a run read is its plan's results items (primary,
+/// per-user sync and rescan; targeted re-reads of single user-days do not count), not its
+/// window, which spans from the oldest date it re-read to the newest and so may hold dates it
+/// did not read; a run whose plan cannot be read counts by its window.
+pub(crate) fn coverage(from: NaiveDate, to: NaiveDate, runs: &[StoredRun]) -> Coverage {
+    let read: Vec<(Vec<(NaiveDate, NaiveDate)>, bool)> = runs
+        .iter()
+        .map(|run| (read_dates(run), run.outcome == Some(RunOutcome::Done)))
+        .collect();
+    let mut coverage = Coverage {
+        reconciled: Vec::new(),
+        partly: Vec::new(),
+        not_reconciled: Vec::new(),
+    };
+    let mut date = from;
+    while date <= to {
+        let covering = read.iter().filter(|(ranges, _)| {
+            ranges
+                .iter()
+                .any(|(first, last)| *first <= date && date <= *last)
+        });
+        let mut any = false;
+        let mut done = false;
+        for (_, ended_done) in covering {
+            any = true;
+            done |= *ended_done;
+        }
+        let list = match (done, any) {
+            (true, _) => &mut coverage.reconciled,
+            (false, true) => &mut coverage.partly,
+            (false, false) => &mut coverage.not_reconciled,
+        };
+        match list.last_mut() {
+            Some(last) if last.to.succ_opt() == Some(date) => last.to = date,
+            _ => list.push(Window {
+                from: date,
+                to: date,
+            }),
+        }
+        let Some(next) = date.succ_opt() else { break };
+        date = next;
+    }
+    coverage
+}
+
+/// The work-date ranges a run read results of, from its recorded plan (see [`coverage`]).
+fn read_dates(run: &StoredRun) -> Vec<(NaiveDate, NaiveDate)> {
+    match serde_json::from_str::<Plan>(&run.plan_json) {
+        Ok(plan) => plan
+            .items
+            .iter()
+            .filter_map(|item| match item {
+                PlanItem::Results(results) if results.purpose != ResultsPurpose::Targeted => {
+                    Some((results.from, results.to))
+                }
+                _ => None,
+            })
+            .collect(),
+        Err(_) => vec![(run.window_from, run.window_to)],
+    }
 }
 
 #[cfg(test)]

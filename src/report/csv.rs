@@ -9,8 +9,9 @@
 //! must skip it (Python's `utf-8-sig`, for instance). Fields are separated by commas and rows end
 //! with CRLF; a field containing a comma, a double quote, CR or LF is wrapped in double quotes
 //! with inner quotes doubled. The header names are stable English keys (a contract, like the
-//! JSON report's field names). Pending approvals and anomalies are not rows here (they are not
-//! corrections); use the JSON report for them.
+//! JSON report's field names). `run_id` is the run that applied the row's correction (in a
+//! date-range report each row's own run, not the range's latest). Pending approvals and
+//! anomalies are not rows here (they are not corrections); use the JSON report for them.
 //!
 //! # Identifiers: `="…"`
 //!
@@ -106,7 +107,7 @@ pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> String {
         let before = line.before.as_ref();
         let text = |raw: &str| csv_text(raw).into_owned();
         let row = vec![
-            report.run.id.to_string(),
+            line.run_id.to_string(),
             id(&line.user_id),
             line.work_date.format("%Y-%m-%d").to_string(),
             text(&line.check_type),
@@ -318,6 +319,15 @@ mod tests {
         assert_eq!(row[column("run_id")], "42");
         assert_eq!(row[column("work_date")], "2026-11-03");
         assert_eq!(row[column("before_observed")], "true");
+    }
+
+    #[test]
+    fn each_row_carries_the_run_that_applied_its_correction_not_the_reports_run() {
+        let mut report = rich_report();
+        report.corrections[1].run_id = 7;
+        let rows = parse(&render(&report, &shanghai()));
+        assert_eq!(rows[1][column("run_id")], "42");
+        assert_eq!(rows[2][column("run_id")], "7");
     }
 
     #[test]

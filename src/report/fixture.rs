@@ -67,6 +67,7 @@ pub(crate) fn rich_report() -> RunReport {
     ]);
     let corrections = vec![
         CorrectionLine {
+            run_id: 42,
             user_id: "0126".into(),
             name: Some("王伟".into()),
             department: Some("研发中心".into()),
@@ -94,6 +95,7 @@ pub(crate) fn rich_report() -> RunReport {
             idempotency_key: "supply_applied|0126|2026-11-03|plan:437360727696|a1b2c3-proc".into(),
         },
         CorrectionLine {
+            run_id: 42,
             user_id: "02253726682920171716".into(),
             name: None,
             department: None,
@@ -119,6 +121,7 @@ pub(crate) fn rich_report() -> RunReport {
                     .into(),
         },
         CorrectionLine {
+            run_id: 42,
             user_id: MARKUP_USER.into(),
             name: Some("<b>赵</b>\u{1b}]0;pwned\u{7}".into()),
             department: Some("=HYPERLINK(\"x\")|研发|".into()),
@@ -150,6 +153,7 @@ pub(crate) fn rich_report() -> RunReport {
             ),
         },
         CorrectionLine {
+            run_id: 42,
             user_id: "0777".into(),
             name: None,
             department: None,
@@ -307,6 +311,7 @@ pub(crate) fn rich_report() -> RunReport {
             month: "2026-11".into(),
         },
         errors: vec!["call /v1.0/workflow/processInstances: DingTalk answered HTTP 500".into()],
+        coverage: None,
     }
 }
 

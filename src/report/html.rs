@@ -13,7 +13,7 @@ use chrono_tz::Tz;
 use super::escape::html as escape;
 use super::present::{
     CORRECTION_COLUMNS, PENDING_COLUMNS, advice, calls_sentence, correction_cells, counts_sentence,
-    deferred_item, finding_subject, headline, local_time, pending_cells, window,
+    dates, deferred_item, finding_subject, headline, local_time, pending_cells, window,
 };
 use super::{AnomalyLine, RenderOptions, RunReport};
 
@@ -66,11 +66,16 @@ pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> String {
 
 /// The doctype, the `<head>` with title and inline style, and the opening `<body>`.
 fn write_head(out: &mut String, report: &RunReport) {
+    // A date-range report is about its work dates, not about its latest run.
+    let subject = match report.coverage {
+        Some(_) => format!("work dates {}", dates(report.run.window)),
+        None => format!("run {}", report.run.id),
+    };
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <title>Reconciliation report: run {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
-        report.run.id
+         <title>Reconciliation report: {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        escape(&subject)
     );
 }
 

@@ -74,6 +74,23 @@ pub(crate) struct RunReport {
     pub(crate) api_calls: ApiCalls,
     /// Per-item errors that did not stop the run.
     pub(crate) errors: Vec<String>,
+    /// For a date-range report: which of its work dates a run reconciled and which it did not.
+    /// Absent from a run report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) coverage: Option<Coverage>,
+}
+
+/// Which work dates of a date-range report were reconciled, as runs recorded them: a date is
+/// *reconciled* when a run that ended `done` read its results (a backfill's chunk is such a
+/// run; what a run read is its recorded plan's results items, see `build::coverage`), *partly*
+/// when only runs that ended otherwise (partial, failed, abandoned, still running) read it,
+/// and *not reconciled* when no run read it. Each list is inclusive date ranges in date order;
+/// together they are the report's window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Coverage {
+    pub(crate) reconciled: Vec<Window>,
+    pub(crate) partly: Vec<Window>,
+    pub(crate) not_reconciled: Vec<Window>,
 }
 
 impl RunReport {
@@ -90,6 +107,7 @@ impl RunReport {
             deferred: Vec::new(),
             api_calls,
             errors: Vec::new(),
+            coverage: None,
         }
     }
 
@@ -130,6 +148,10 @@ pub(crate) struct Window {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CorrectionLine {
+    /// The run that applied (journaled) this correction: in a date-range report, each line's
+    /// own run, not the range's latest.
+    #[serde(default)]
+    pub(crate) run_id: i64,
     pub(crate) user_id: String,
     /// The person's name as the directory cache last had it (text from outside); absent when
     /// the person is unknown.

@@ -11,7 +11,9 @@ use chrono_tz::Tz;
 use crate::domain::{ChangeClass, LedgerState, TimeResult};
 
 use super::escape::{plain, shown};
-use super::{AnomalyLine, ApiCalls, CorrectionLine, DeferredLine, PendingLine, RunReport};
+use super::{
+    AnomalyLine, ApiCalls, CorrectionLine, Coverage, DeferredLine, PendingLine, RunReport, Window,
+};
 
 /// `1 correction`, `2 corrections`, `0 corrections`. The one pluralisation helper of the crate's
 /// reports; `plural_form` is the irregular plural, or `None` to append `s`.
@@ -143,7 +145,17 @@ pub(crate) fn deferred_item(line: &DeferredLine) -> String {
 }
 
 /// Who and what a finding is about: `0126, 2026-11-02 OffDuty (plan 1), approval x`.
+/// An approval finding whose person and date are not known (its detail was never stored) reads
+/// `approval x (details not fetched yet)` instead of an unknown user on an unknown date.
 pub(crate) fn finding_subject(line: &AnomalyLine) -> String {
+    if let (None, None, Some(process_instance_id)) =
+        (&line.user_id, line.work_date, &line.process_instance_id)
+    {
+        return format!(
+            "approval {} (details not fetched yet)",
+            shown(process_instance_id)
+        );
+    }
     let who = line.user_id.as_deref().map_or_else(
         || "unknown user".to_owned(),
         |user_id| person(user_id, line.name.as_deref(), line.department.as_deref()),
@@ -151,10 +163,13 @@ pub(crate) fn finding_subject(line: &AnomalyLine) -> String {
     let day = line
         .work_date
         .map_or_else(|| "date unknown".to_owned(), |d| d.to_string());
-    let mut subject = format!(
-        "{who}, {day} {}",
-        check_point(line.check_type.as_deref(), line.plan_id)
-    );
+    let mut subject = format!("{who}, {day}");
+    if line.check_type.is_some() || line.plan_id.is_some() {
+        subject.push(' ');
+        subject.push_str(&check_point(line.check_type.as_deref(), line.plan_id));
+    } else if line.process_instance_id.is_none() {
+        subject.push_str(" (check point unknown)");
+    }
     if let Some(process_instance_id) = &line.process_instance_id {
         subject.push_str(&format!(", approval {}", shown(process_instance_id)));
     }
@@ -188,14 +203,27 @@ pub(crate) fn advice(class: ChangeClass) -> &'static str {
     }
 }
 
-/// The one-line headline: outcome, corrections, pending, anomalies, quota.
+/// The one-line headline: outcome, corrections, pending, anomalies, quota. A date-range report
+/// names its work dates and its latest run, never the range as if one run had done it all.
 pub(crate) fn headline(report: &RunReport) -> String {
     let run = &report.run;
+    let subject = if report.coverage.is_some() {
+        format!(
+            "Work dates {} (latest run #{} {})",
+            dates(report.run.window),
+            run.id,
+            shown(&run.outcome)
+        )
+    } else {
+        format!(
+            "Run #{} ({}) {}",
+            run.id,
+            shown(&run.kind),
+            shown(&run.outcome)
+        )
+    };
     format!(
-        "Run #{} ({}) {}: {} applied, {}, {}; {}",
-        run.id,
-        shown(&run.kind),
-        shown(&run.outcome),
+        "{subject}: {} applied, {}, {}; {}",
         plural(report.corrections.len() as u64, "correction", None),
         plural(report.pending.len() as u64, "approval", None) + " pending",
         plural(report.anomalies.len() as u64, "anomaly", Some("anomalies")),
@@ -246,14 +274,60 @@ pub(crate) fn calls_sentence(calls: &ApiCalls) -> String {
     }
 }
 
-/// `2026-11-03` or `2026-11-01 … 2026-11-30`.
+/// `2026-11-03` or `2026-11-01 … 2026-11-30`; for a date-range report followed by which of
+/// them were reconciled and the gaps: `2026-10-01 … 2026-10-31 (reconciled 2026-10-01 …
+/// 2026-10-30; not reconciled: 2026-10-31)`.
 pub(crate) fn window(report: &RunReport) -> String {
-    let window = report.run.window;
+    match &report.coverage {
+        Some(coverage) => format!(
+            "{} ({})",
+            dates(report.run.window),
+            coverage_sentence(coverage)
+        ),
+        None => dates(report.run.window),
+    }
+}
+
+/// `2026-11-03` or `2026-11-01 … 2026-11-30`.
+pub(crate) fn dates(window: Window) -> String {
     if window.from == window.to {
         window.from.to_string()
     } else {
         format!("{} … {}", window.from, window.to)
     }
+}
+
+/// Which work dates were reconciled and which were not, each part left out when empty:
+/// `reconciled 2026-10-01 … 2026-10-30; not reconciled: 2026-10-31`.
+pub(crate) fn coverage_sentence(coverage: &Coverage) -> String {
+    let list = |windows: &[Window]| {
+        windows
+            .iter()
+            .map(|window| dates(*window))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut parts = Vec::new();
+    if coverage.reconciled.is_empty() {
+        parts.push("none reconciled".to_owned());
+    } else if coverage.partly.is_empty() && coverage.not_reconciled.is_empty() {
+        parts.push("every date reconciled".to_owned());
+    } else {
+        parts.push(format!("reconciled {}", list(&coverage.reconciled)));
+    }
+    if !coverage.partly.is_empty() {
+        parts.push(format!(
+            "read only by runs that did not end done: {}",
+            list(&coverage.partly)
+        ));
+    }
+    if !coverage.not_reconciled.is_empty() {
+        parts.push(format!(
+            "not reconciled: {}",
+            list(&coverage.not_reconciled)
+        ));
+    }
+    parts.join("; ")
 }
 
 /// The columns of the corrections table in the tabular formats (Markdown, HTML).

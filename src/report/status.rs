@@ -24,6 +24,8 @@ pub(crate) struct Status {
     pub(crate) lock: Option<LockStatus>,
     pub(crate) runs: Vec<RunStatus>,
     pub(crate) quota: QuotaStatus,
+    /// Approvals DingTalk approved that it does not show corrected yet: the one definition of
+    /// pending (`Store::pending_approvals`), the reports' pending lists and counts too.
     pub(crate) pending_approvals: u64,
     pub(crate) sink_backlog: BTreeMap<String, u64>,
     /// Queued backfills not finished yet, in the order the nightly runs work through them.
@@ -150,7 +152,7 @@ pub(crate) fn render_status(status: &Status, tz: Tz) -> String {
     }
     let _ = writeln!(
         out,
-        "pending    {} approvals not yet final or not yet visible",
+        "pending    {} approved, not shown corrected in DingTalk yet",
         status.pending_approvals
     );
     if status.sink_backlog.is_empty() {

@@ -175,6 +175,42 @@ mod tests {
     }
 
     #[test]
+    fn a_range_report_names_its_work_dates_what_was_reconciled_and_the_gaps() {
+        let mut report = rich_report();
+        report.run.kind = "range".into();
+        let day = |raw: &str| raw.parse().unwrap();
+        let window = |from: &str, to: &str| crate::report::Window {
+            from: day(from),
+            to: day(to),
+        };
+        report.coverage = Some(crate::report::Coverage {
+            reconciled: vec![
+                window("2026-10-29", "2026-10-31"),
+                window("2026-11-02", "2026-11-02"),
+            ],
+            partly: vec![window("2026-11-03", "2026-11-03")],
+            not_reconciled: vec![window("2026-11-01", "2026-11-01")],
+        });
+        let text = render(&report, &shanghai());
+        let mut lines = text.lines();
+        assert!(
+            lines
+                .next()
+                .unwrap()
+                .starts_with("Work dates 2026-10-29 … 2026-11-03 (latest run #42 partial): "),
+            "{text}"
+        );
+        assert_eq!(
+            lines.next().unwrap(),
+            "As of 2026-11-05 02:10 CST (Asia/Shanghai); work dates 2026-10-29 … 2026-11-03 \
+             (reconciled 2026-10-29 … 2026-10-31, 2026-11-02; read only by runs that did not end \
+             done: 2026-11-03; not reconciled: 2026-11-01)."
+        );
+        let json = crate::report::json::render(&report);
+        assert!(json.contains("\"not_reconciled\": [\n"), "{json}");
+    }
+
+    #[test]
     fn an_empty_run_reads_as_one_calm_headline_without_empty_sections() {
         let full = rich_report();
         let calls = ApiCalls {

@@ -121,6 +121,32 @@ impl Store {
         Ok(out)
     }
 
+    /// The pending approvals: **the one definition of "pending"** that `status`, the reports'
+    /// pending lists and their `supply_pending` counts all use. A pending approval is a 补卡
+    /// approval whose detail this job stored, that DingTalk approved, and whose slot DingTalk
+    /// did not yet show corrected the last time a run looked: its recorded resolution is
+    /// `supply_pending`. An approval still awaiting a decision (running), or whose detail is
+    /// not fetched yet, is not pending: nothing is owed to the ledger yet. Oldest first.
+    pub(crate) fn pending_approvals(&self) -> Result<Vec<StoredApproval>, Error> {
+        self.approvals_resolved_as(ChangeClass::SupplyPending)
+    }
+
+    /// Stored approvals whose recorded resolution is `class`, oldest first.
+    pub(crate) fn approvals_resolved_as(
+        &self,
+        class: ChangeClass,
+    ) -> Result<Vec<StoredApproval>, Error> {
+        let sql = format!("{APPROVAL_SELECT} WHERE r.class = ?1 ORDER BY a.create_time_ms, a.id");
+        let mut statement = self.conn.prepare_cached(&sql).at(&self.location)?;
+        collect(
+            &self.location,
+            &mut statement,
+            [class.as_str()],
+            "approvals",
+            decode,
+        )
+    }
+
     /// Unresolved approvals, the ones this job has not finished with: no class recorded yet
     /// (running, or not yet classified) or `supply_pending` (approved, not yet visible on its
     /// slot). Oldest first.
@@ -371,6 +397,45 @@ mod tests {
                 ("pending".to_owned(), Some(ChangeClass::SupplyPending)),
                 ("running".to_owned(), None),
             ]
+        );
+    }
+
+    #[test]
+    fn pending_is_approved_and_resolved_supply_pending_only() {
+        let mut store = store();
+        let run_id = store.begin_run(&new_run(day(1), day(7))).unwrap();
+        let agree = Some(ApprovalResult::Agree);
+        let approvals = [
+            approval("running", ApprovalStatus::Running, None),
+            approval("pending", ApprovalStatus::Completed, agree.clone()),
+            approval("unclassified", ApprovalStatus::Completed, agree.clone()),
+            approval(
+                "refused",
+                ApprovalStatus::Completed,
+                Some(ApprovalResult::Refuse),
+            ),
+        ];
+        store.upsert_approvals(&approvals, run_id, at(2)).unwrap();
+        let batch = ApplyBatch {
+            approval_resolutions: vec![
+                ("pending".into(), ChangeClass::SupplyPending, None),
+                ("refused".into(), ChangeClass::SupplyRefused, None),
+            ],
+            ..ApplyBatch::default()
+        };
+        store.apply_batch(run_id, &batch).unwrap();
+        let ids = |found: Vec<StoredApproval>| -> Vec<String> {
+            found
+                .into_iter()
+                .map(|stored| stored.approval.process_instance_id)
+                .collect()
+        };
+        assert_eq!(ids(store.pending_approvals().unwrap()), ["pending"]);
+        assert_eq!(
+            ids(store
+                .approvals_resolved_as(ChangeClass::SupplyRefused)
+                .unwrap()),
+            ["refused"]
         );
     }
 

@@ -120,10 +120,19 @@ fn record_run(
         log.record(Some(run_id), &call, &business_month(started, SHANGHAI))
             .unwrap();
     }
+    let approval_resolutions = findings
+        .iter()
+        .filter(|finding| finding.class != ChangeClass::Unexplained)
+        .filter_map(|finding| {
+            let id = finding.process_instance_id.clone()?;
+            Some((id, finding.class, finding.slot_key.clone()))
+        })
+        .collect();
     let batch = ApplyBatch {
         applied_at: started,
         corrections,
         findings,
+        approval_resolutions,
         ..ApplyBatch::default()
     };
     store.apply_batch(run_id, &batch).unwrap();
@@ -173,7 +182,7 @@ fn a_run_report_holds_its_journal_findings_calls_and_deferred_work() {
         ],
     );
 
-    let report = for_run(&store, run_id, 4000, SHANGHAI).unwrap();
+    let report = for_run(&store, run_id, 4000, 3, SHANGHAI).unwrap();
 
     assert_eq!(report.run.id, run_id);
     assert_eq!(report.run.outcome, "done");
@@ -229,7 +238,7 @@ fn a_range_report_sums_runs_and_shows_a_repeated_finding_once() {
         vec![pending()],
     );
 
-    let report = for_range(&store, day(1), day(3), 4000, SHANGHAI).unwrap();
+    let report = for_range(&store, day(1), day(3), 4000, 3, SHANGHAI).unwrap();
 
     assert_eq!(report.run.id, last);
     assert_eq!(report.run.kind, "range");
@@ -250,9 +259,234 @@ fn a_range_report_sums_runs_and_shows_a_repeated_finding_once() {
 #[test]
 fn unknown_runs_and_empty_ranges_are_errors_that_say_what_was_expected() {
     let store = Store::open_in_memory().unwrap();
-    let err = for_run(&store, 7, 4000, SHANGHAI).unwrap_err();
+    let err = for_run(&store, 7, 4000, 3, SHANGHAI).unwrap_err();
     assert!(matches!(err, BuildError::UnknownRun(7)));
     assert!(err.to_string().contains("expected"));
-    let err = for_range(&store, day(1), day(3), 4000, SHANGHAI).unwrap_err();
+    let err = for_range(&store, day(1), day(3), 4000, 3, SHANGHAI).unwrap_err();
     assert!(matches!(err, BuildError::NoRuns { .. }));
+}
+
+fn stored_run(id: i64, from: u32, to: u32, outcome: Option<RunOutcome>) -> StoredRun {
+    StoredRun {
+        id,
+        kind: RunKind::Backfill,
+        trigger: "test".into(),
+        as_of: at("2026-11-20T18:00:00Z"),
+        window_from: day(from),
+        window_to: day(to),
+        plan_json: "{}".into(),
+        started_at: at("2026-11-20T18:00:00Z"),
+        finished_at: None,
+        outcome,
+        counts: BTreeMap::new(),
+        errors: Vec::new(),
+        deferred_json: None,
+    }
+}
+
+fn windows(ranges: &[(u32, u32)]) -> Vec<Window> {
+    ranges
+        .iter()
+        .map(|(from, to)| Window {
+            from: day(*from),
+            to: day(*to),
+        })
+        .collect()
+}
+
+#[test]
+fn coverage_names_reconciled_dates_partly_read_ones_and_the_gaps_as_ranges() {
+    let runs = [
+        stored_run(1, 1, 7, Some(RunOutcome::Done)),
+        stored_run(2, 8, 14, Some(RunOutcome::Partial)),
+        stored_run(3, 12, 13, Some(RunOutcome::Done)),
+        stored_run(4, 20, 21, None),
+        stored_run(5, 25, 29, Some(RunOutcome::Done)),
+    ];
+    let month = coverage(day(1), day(30), &runs);
+    assert_eq!(month.reconciled, windows(&[(1, 7), (12, 13), (25, 29)]));
+    assert_eq!(month.partly, windows(&[(8, 11), (14, 14), (20, 21)]));
+    assert_eq!(
+        month.not_reconciled,
+        windows(&[(15, 19), (22, 24), (30, 30)])
+    );
+    let all = coverage(day(2), day(3), &runs[..1]);
+    assert_eq!(all.reconciled, windows(&[(2, 3)]));
+    assert!(all.partly.is_empty() && all.not_reconciled.is_empty());
+}
+
+/// A refused approval with its detail stored (originator 0099, work date day 2, a reason) and
+/// one whose detail was never fetched.
+fn refused_approvals(store: &mut Store, run_id: i64) {
+    let mut refused = approval("p-refused", "0099");
+    refused.result = Some(ApprovalResult::Refuse);
+    refused.reason = Some("忘记打卡".into());
+    refused.ext = Some(crate::domain::SupplyExt {
+        plan_id: Some(5),
+        work_date: Some(day(2)),
+        user_check_time: None,
+    });
+    store
+        .upsert_approvals(&[refused], run_id, at("2026-11-03T10:00:00Z"))
+        .unwrap();
+    let batch = ApplyBatch {
+        approval_resolutions: vec![("p-refused".into(), ChangeClass::SupplyRefused, None)],
+        ..ApplyBatch::default()
+    };
+    store.apply_batch(run_id, &batch).unwrap();
+}
+
+fn refused_finding(id: &str) -> FindingRow {
+    FindingRow {
+        class: ChangeClass::SupplyRefused,
+        slot_key: None,
+        user_id: None,
+        work_date: None,
+        check_type: None,
+        plan_id: None,
+        process_instance_id: Some(id.into()),
+        detail: format!("approval {id} was refused"),
+    }
+}
+
+#[test]
+fn refused_approvals_are_listed_with_person_date_and_reason_in_run_and_range_reports() {
+    let mut store = Store::open_in_memory().unwrap();
+    let run_id = record_run(
+        &mut store,
+        day(3),
+        Vec::new(),
+        vec![refused_finding("p-refused"), refused_finding("p-unfetched")],
+    );
+    refused_approvals(&mut store, run_id);
+
+    let report = for_run(&store, run_id, 4000, 3, SHANGHAI).unwrap();
+    let line = |report: &RunReport, id: &str| {
+        report
+            .listed
+            .iter()
+            .find(|line| line.process_instance_id.as_deref() == Some(id))
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} not listed: {:?}", report.listed))
+    };
+    let refused = line(&report, "p-refused");
+    assert_eq!(refused.user_id.as_deref(), Some("0099"));
+    assert_eq!(refused.work_date, Some(day(2)));
+    assert_eq!(
+        refused.detail,
+        "approval p-refused was refused; reason: 忘记打卡"
+    );
+    let unfetched = line(&report, "p-unfetched");
+    assert_eq!((unfetched.user_id, unfetched.work_date), (None, None));
+    assert!(unfetched.detail.ends_with("(details not fetched yet)"));
+
+    let range = for_range(&store, day(1), day(3), 4000, 3, SHANGHAI).unwrap();
+    let refused = line(&range, "p-refused");
+    assert_eq!(refused.user_id.as_deref(), Some("0099"));
+    assert_eq!(refused.work_date, Some(day(2)));
+    assert_eq!(range.count(ChangeClass::SupplyRefused), 1);
+    let outside = for_range(&store, day(3), day(3), 4000, 3, SHANGHAI).unwrap();
+    assert!(outside.listed.is_empty(), "{:?}", outside.listed);
+}
+
+#[test]
+fn a_pending_approval_approved_long_enough_ago_is_also_an_anomaly() {
+    let mut store = Store::open_in_memory().unwrap();
+    let pending = finding(
+        ChangeClass::SupplyPending,
+        "0042",
+        day(1),
+        Some("p-pending"),
+    );
+    // Approved 2026-11-03T06:00Z; the run is on day 9 (as of 18:10Z): 6 whole days.
+    let run_id = record_run(&mut store, day(9), Vec::new(), vec![pending]);
+    for (days, anomalies) in [(3, 1), (6, 1), (7, 0)] {
+        let report = for_run(&store, run_id, 4000, days, SHANGHAI).unwrap();
+        assert_eq!(report.pending.len(), 1, "still pending");
+        assert_eq!(
+            report.anomalies.len(),
+            anomalies,
+            "{days}: {:?}",
+            report.anomalies
+        );
+        let range = for_range(&store, day(1), day(9), 4000, days, SHANGHAI).unwrap();
+        assert_eq!(range.anomalies.len(), anomalies);
+        assert_eq!(range.count(ChangeClass::SupplyPending), 1);
+    }
+    let report = for_run(&store, run_id, 4000, 3, SHANGHAI).unwrap();
+    assert_eq!(report.anomalies[0].class, ChangeClass::SupplyPending);
+    assert_eq!(report.anomalies[0].user_id.as_deref(), Some("0042"));
+    assert_eq!(
+        report.anomalies[0].detail,
+        "approved on 2026-11-03, still not shown corrected after 6 days \
+         (policy.pending_anomaly_days = 3)"
+    );
+}
+
+#[test]
+fn a_range_report_lists_only_approvals_still_pending_and_counts_them_once() {
+    let mut store = Store::open_in_memory().unwrap();
+    let pending = || {
+        finding(
+            ChangeClass::SupplyPending,
+            "0042",
+            day(1),
+            Some("p-pending"),
+        )
+    };
+    record_run(&mut store, day(2), Vec::new(), vec![pending()]);
+    let last = record_run(&mut store, day(3), Vec::new(), vec![pending()]);
+    let range = for_range(&store, day(1), day(3), 4000, 30, SHANGHAI).unwrap();
+    assert_eq!(range.pending.len(), 1);
+    assert_eq!(
+        range.count(ChangeClass::SupplyPending),
+        1,
+        "not once per run"
+    );
+    assert_eq!(store.pending_approvals().unwrap().len(), 1);
+    // Applied later: no longer pending anywhere.
+    let batch = ApplyBatch {
+        approval_resolutions: vec![("p-pending".into(), ChangeClass::SupplyApplied, None)],
+        ..ApplyBatch::default()
+    };
+    store.apply_batch(last, &batch).unwrap();
+    let range = for_range(&store, day(1), day(3), 4000, 30, SHANGHAI).unwrap();
+    assert!(range.pending.is_empty(), "{:?}", range.pending);
+    assert_eq!(range.count(ChangeClass::SupplyPending), 0);
+    let coverage = range.coverage.unwrap();
+    assert_eq!(coverage.reconciled, windows(&[(2, 3)]));
+    assert_eq!(coverage.not_reconciled, windows(&[(1, 1)]));
+}
+
+#[test]
+fn a_slot_shown_corrected_by_an_approval_not_known_yet_is_listed_not_pending() {
+    let mut store = Store::open_in_memory().unwrap();
+    let held = finding(ChangeClass::SupplyPending, "0126", day(2), None);
+    let run_id = record_run(&mut store, day(3), Vec::new(), vec![held]);
+    let report = for_run(&store, run_id, 4000, 3, SHANGHAI).unwrap();
+    assert!(report.pending.is_empty(), "{:?}", report.pending);
+    assert_eq!(report.listed.len(), 1);
+    let range = for_range(&store, day(1), day(3), 4000, 3, SHANGHAI).unwrap();
+    assert!(range.pending.is_empty(), "{:?}", range.pending);
+    assert_eq!(range.listed.len(), 1);
+    assert_eq!(range.count(ChangeClass::SupplyPending), 0);
+}
+
+#[test]
+fn coverage_counts_the_dates_a_run_read_not_the_span_of_its_window() {
+    let results = |purpose: &str, from: u32, to: u32| {
+        format!(
+            r#"{{"item":"results","purpose":"{purpose}","users":["0126"],"from":"2026-11-{from:02}","to":"2026-11-{to:02}","estimated_calls":1}}"#
+        )
+    };
+    let mut nightly = stored_run(1, 3, 9, Some(RunOutcome::Done));
+    nightly.plan_json = format!(
+        r#"{{"items":[{},{},{}],"deferred":[],"allowance":10,"surplus":0,"approvals_essential":true,"estimated_calls":3,"primary":["2026-11-09","2026-11-09"],"window":["2026-11-03","2026-11-09"]}}"#,
+        results("primary", 9, 9),
+        results("rescan", 3, 3),
+        results("targeted", 5, 5),
+    );
+    let coverage = coverage(day(1), day(9), &[nightly]);
+    assert_eq!(coverage.reconciled, windows(&[(3, 3), (9, 9)]));
+    assert_eq!(coverage.not_reconciled, windows(&[(1, 2), (4, 8)]));
 }
