@@ -41,6 +41,8 @@
 //!   one string constant, nothing a formula could call. Columns the program formats itself
 //!   from typed values (run id, dates, times, booleans, classes) are left alone. The JSON
 //!   report is the lossless form.
+//! - xlsx: outside text is a string cell (never a formula) of [`plain`], cut at Excel's 32,767
+//!   UTF-16 units, with Excel's quote prefix set; ids are string cells.
 //! - JSON: values stay intact (JSON is data). serde escapes C0, `"` and `\`; [`json`] re-encodes
 //!   the other hostile characters serde writes raw (DEL, C1, bidi, separators) as `\uXXXX`
 //!   escapes, which parse back to the very same string, so JSON printed on a terminal is as

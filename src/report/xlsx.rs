@@ -9,7 +9,7 @@
 //!   and the per-item errors, if any.
 //! - 更正 (corrections): one row per correction, grouped by department → person → date: 部门,
 //!   姓名, 工号, 日期, 班次 (上班/下班), 更正前, 更正前打卡时间, 更正后, 更正后打卡时间, 类别,
-//!   审批单号, 业务编号, 审批通过时间, 应用时间.
+//!   审批单号, 业务编号, 审批通过时间, 应用时间, 运行编号 (the run that applied it).
 //! - 待处理 (open items): approvals still pending, then the anomalies, then the refused and
 //!   withdrawn approvals and the other listed findings: 类别, 部门, 姓名, 工号, 日期, 班次,
 //!   审批单号, 业务编号, 说明, 起始时间.
@@ -58,7 +58,7 @@ pub(crate) const CORRECTIONS: &str = "更正";
 pub(crate) const OPEN_ITEMS: &str = "待处理";
 
 /// The corrections sheet's columns and their widths.
-const CORRECTION_COLUMNS: [(&str, f64); 14] = [
+const CORRECTION_COLUMNS: [(&str, f64); 15] = [
     ("部门", 18.0),
     ("姓名", 12.0),
     ("工号", 24.0),
@@ -73,6 +73,7 @@ const CORRECTION_COLUMNS: [(&str, f64); 14] = [
     ("业务编号", 18.0),
     ("审批通过时间", 20.0),
     ("应用时间", 20.0),
+    ("运行编号", 10.0),
 ];
 
 /// The open items sheet's columns and their widths.
@@ -371,6 +372,7 @@ fn corrections(
         s.text(11, line.business_id.as_deref().unwrap_or_default())?;
         s.time(12, line.approved_at)?;
         s.time(13, Some(line.applied_at))?;
+        s.number(14, line.run_id as f64)?;
         s.row += 1;
     }
     s.autofilter(CORRECTION_COLUMNS.len())
@@ -603,6 +605,17 @@ mod tests {
         // A missing time is an empty cell.
         let row = row_of(&corrections, "02253726682920171716");
         assert_eq!(row[col(&CORRECTION_COLUMNS, "审批通过时间")], Data::Empty);
+        // Each correction names the run that applied it, as a number.
+        let applied_by = report
+            .corrections
+            .iter()
+            .find(|line| line.user_id == "02253726682920171716")
+            .unwrap()
+            .run_id;
+        assert_eq!(
+            row[col(&CORRECTION_COLUMNS, "运行编号")],
+            Data::Float(applied_by as f64)
+        );
     }
 
     #[test]

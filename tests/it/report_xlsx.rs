@@ -110,6 +110,7 @@ async fn a_backfilled_range_reads_back_from_the_xlsx_file() {
             "业务编号",
             "审批通过时间",
             "应用时间",
+            "运行编号",
         ]
     );
     assert_eq!(sheet.len(), corrections.len() + 1, "one row per correction");
