@@ -154,7 +154,26 @@ struct Sheet<'a> {
     row: RowNum,
 }
 
-impl Sheet<'_> {
+impl<'a> Sheet<'a> {
+    /// Names the sheet and writes its header row.
+    fn start(
+        sheet: &'a mut Worksheet,
+        name: &str,
+        columns: &[(&str, f64)],
+        styles: &'a Styles,
+        tz: Tz,
+    ) -> Result<Sheet<'a>, XlsxError> {
+        sheet.set_name(name)?;
+        let mut started = Sheet {
+            sheet,
+            styles,
+            tz,
+            row: 0,
+        };
+        started.header(columns)?;
+        Ok(started)
+    }
+
     fn header(&mut self, columns: &[(&str, f64)]) -> Result<(), XlsxError> {
         for (col, (name, width)) in columns.iter().enumerate() {
             let col = col as ColNum;
@@ -229,14 +248,13 @@ fn summary(
     tz: Tz,
     styles: &Styles,
 ) -> Result<(), XlsxError> {
-    sheet.set_name(SUMMARY)?;
-    let mut s = Sheet {
+    let mut s = Sheet::start(
         sheet,
+        SUMMARY,
+        &[("项目", 22.0), ("内容", 24.0), ("", 24.0)],
         styles,
         tz,
-        row: 0,
-    };
-    s.header(&[("项目", 22.0), ("内容", 24.0), ("", 24.0)])?;
+    )?;
     let run = &report.run;
     // Each `line` first moves past the row before: start on the header's row.
     s.row = 0;
@@ -347,14 +365,7 @@ fn corrections(
     tz: Tz,
     styles: &Styles,
 ) -> Result<(), XlsxError> {
-    sheet.set_name(CORRECTIONS)?;
-    let mut s = Sheet {
-        sheet,
-        styles,
-        tz,
-        row: 0,
-    };
-    s.header(&CORRECTION_COLUMNS)?;
+    let mut s = Sheet::start(sheet, CORRECTIONS, &CORRECTION_COLUMNS, styles, tz)?;
     let mut lines: Vec<&CorrectionLine> = report.corrections.iter().collect();
     lines.sort_by(|a, b| correction_order(a).cmp(&correction_order(b)));
     for line in lines {
@@ -384,14 +395,7 @@ fn open_items(
     tz: Tz,
     styles: &Styles,
 ) -> Result<(), XlsxError> {
-    sheet.set_name(OPEN_ITEMS)?;
-    let mut s = Sheet {
-        sheet,
-        styles,
-        tz,
-        row: 0,
-    };
-    s.header(&OPEN_COLUMNS)?;
+    let mut s = Sheet::start(sheet, OPEN_ITEMS, &OPEN_COLUMNS, styles, tz)?;
     for line in &report.pending {
         pending_row(&mut s, line)?;
         s.row += 1;
