@@ -359,8 +359,9 @@ mod tests {
         assert_eq!(store.approvals(&["a2".into()]).unwrap()["a2"].approval, odd);
     }
 
-    #[test]
-    fn only_approvals_without_a_final_resolution_are_unresolved() {
+    /// A store with approvals running, approved and pending, approved and applied, approved
+    /// and not classified yet, and refused.
+    fn approvals_in_every_state() -> Store {
         let mut store = store();
         let run_id = store.begin_run(&new_run(day(1), day(7))).unwrap();
         let agree = Some(ApprovalResult::Agree);
@@ -368,6 +369,7 @@ mod tests {
             approval("running", ApprovalStatus::Running, None),
             approval("pending", ApprovalStatus::Completed, agree.clone()),
             approval("applied", ApprovalStatus::Completed, agree.clone()),
+            approval("unclassified", ApprovalStatus::Completed, agree.clone()),
             approval(
                 "refused",
                 ApprovalStatus::Completed,
@@ -384,7 +386,12 @@ mod tests {
             ..ApplyBatch::default()
         };
         store.apply_batch(run_id, &batch).unwrap();
+        store
+    }
 
+    #[test]
+    fn only_approvals_without_a_final_resolution_are_unresolved() {
+        let store = approvals_in_every_state();
         let unresolved: Vec<(String, Option<ChangeClass>)> = store
             .unresolved_approvals()
             .unwrap()
@@ -396,34 +403,14 @@ mod tests {
             vec![
                 ("pending".to_owned(), Some(ChangeClass::SupplyPending)),
                 ("running".to_owned(), None),
+                ("unclassified".to_owned(), None),
             ]
         );
     }
 
     #[test]
     fn pending_is_approved_and_resolved_supply_pending_only() {
-        let mut store = store();
-        let run_id = store.begin_run(&new_run(day(1), day(7))).unwrap();
-        let agree = Some(ApprovalResult::Agree);
-        let approvals = [
-            approval("running", ApprovalStatus::Running, None),
-            approval("pending", ApprovalStatus::Completed, agree.clone()),
-            approval("unclassified", ApprovalStatus::Completed, agree.clone()),
-            approval(
-                "refused",
-                ApprovalStatus::Completed,
-                Some(ApprovalResult::Refuse),
-            ),
-        ];
-        store.upsert_approvals(&approvals, run_id, at(2)).unwrap();
-        let batch = ApplyBatch {
-            approval_resolutions: vec![
-                ("pending".into(), ChangeClass::SupplyPending, None),
-                ("refused".into(), ChangeClass::SupplyRefused, None),
-            ],
-            ..ApplyBatch::default()
-        };
-        store.apply_batch(run_id, &batch).unwrap();
+        let store = approvals_in_every_state();
         let ids = |found: Vec<StoredApproval>| -> Vec<String> {
             found
                 .into_iter()
