@@ -352,6 +352,14 @@ async fn check_dingtalk(
             Vec::new()
         }
     };
+    // Names and departments for the reports: one free page of the root department's people.
+    match client.directory_probe().await {
+        Ok(_) => checks.push(Check::pass(
+            "permission directory",
+            "qyapi_get_department_member granted (names and departments for the reports)",
+        )),
+        Err(error) => checks.push(dingtalk_failure("permission directory", &error)),
+    }
     let (templates_ok, process_code) = check_templates(config, client, checks).await;
     let workflow_ok = match &process_code {
         Some(code) => check_workflow(client, code, now, checks).await,

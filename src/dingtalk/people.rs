@@ -94,6 +94,16 @@ impl Client {
     }
 
     /// Every direct member of one department, page by page, each row checked.
+    /// One page of the root department's people (free): whether the app may read names and
+    /// departments at all (`qyapi_get_department_member`), for `doctor`. The number of people
+    /// on the page.
+    pub(crate) async fn directory_probe(&self) -> Result<usize, Error> {
+        let body = json!({"dept_id": 1, "cursor": 0, "size": PEOPLE_PER_PAGE});
+        let answer = self.execute(&oapi_post(USER_LIST, body)).await?;
+        let (rows, _) = decode_people_page(1, &answer.json)?;
+        Ok(rows.len())
+    }
+
     async fn department_people(&self, dept_id: i64) -> Result<Vec<Person>, Error> {
         let mut people: Vec<Person> = Vec::new();
         let mut seen: HashSet<UserId> = HashSet::new();

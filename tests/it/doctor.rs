@@ -148,6 +148,19 @@ async fn a_missing_contacts_permission_is_named() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_directory_permission_is_named_for_the_names_in_reports() {
+    let text = without_permission("qyapi_get_department_member").await;
+    assert!(
+        line(&text, "permission contacts").starts_with('✓'),
+        "{text}"
+    );
+    let failed = line(&text, "permission directory");
+    assert!(failed.starts_with('✗'), "{text}");
+    assert!(failed.contains("qyapi_get_department_member"), "{text}");
+    assert!(text.contains("权限管理"), "where to enable it: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_secret_exits_3_without_showing_any_secret() {
     let rig = rig_with(|_| {}).await;
     let wrong = "wrong-secret-9f8e7d";
