@@ -190,13 +190,11 @@ impl Client {
         Ok((children.len(), members.len()))
     }
 
-    /// One department's direct sub-departments and direct members.
-    async fn department(&self, dept_id: i64) -> Result<(Vec<i64>, Vec<UserId>), Error> {
+    /// One department's direct sub-departments (free).
+    pub(super) async fn sub_departments(&self, dept_id: i64) -> Result<Vec<i64>, Error> {
         let body = json!({"dept_id": dept_id});
-        let children = self
-            .execute(&oapi_post(SUB_DEPARTMENTS, body.clone()))
-            .await?;
-        let children = read_result_array(SUB_DEPARTMENTS, &children.json, "dept_id_list")?
+        let answer = self.execute(&oapi_post(SUB_DEPARTMENTS, body)).await?;
+        read_result_array(SUB_DEPARTMENTS, &answer.json, "dept_id_list")?
             .iter()
             .map(|value| {
                 lenient_i64(value).ok().flatten().ok_or_else(|| {
@@ -206,7 +204,13 @@ impl Client {
                     )
                 })
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect()
+    }
+
+    /// One department's direct sub-departments and direct members.
+    async fn department(&self, dept_id: i64) -> Result<(Vec<i64>, Vec<UserId>), Error> {
+        let children = self.sub_departments(dept_id).await?;
+        let body = json!({"dept_id": dept_id});
         let members = self.execute(&oapi_post(DEPARTMENT_USERS, body)).await?;
         let members = read_result_array(DEPARTMENT_USERS, &members.json, "userid_list")?
             .iter()

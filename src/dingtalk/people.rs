@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use super::client::{SUB_DEPARTMENTS, decode_error, oapi_post, read_result_array};
+use super::client::{decode_error, oapi_post};
 use super::decode::{Fields, excerpt, lenient_i64};
 use super::limits::{MAX_NAME_CHARS, PEOPLE_PAGE_BOUND, PEOPLE_PER_PAGE};
 use super::model::Scope;
@@ -72,21 +72,8 @@ impl Client {
     }
 
     async fn department_listing(&self, dept_id: i64) -> Result<DepartmentListing, Error> {
+        let children = self.sub_departments(dept_id).await?;
         let body = json!({"dept_id": dept_id});
-        let answer = self
-            .execute(&oapi_post(SUB_DEPARTMENTS, body.clone()))
-            .await?;
-        let children = read_result_array(SUB_DEPARTMENTS, &answer.json, "dept_id_list")?
-            .iter()
-            .map(|value| {
-                lenient_i64(value).ok().flatten().ok_or_else(|| {
-                    decode_error(
-                        SUB_DEPARTMENTS,
-                        format!("dept_id_list: expected numbers, found {value}"),
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         let answer = self.execute(&oapi_post(DEPARTMENT_GET, body)).await?;
         let department = decode_department(dept_id, &answer.json)?;
         let members = self.department_people(dept_id).await?;
