@@ -551,7 +551,12 @@ mod tests {
             row[col(&CORRECTION_COLUMNS, "业务编号")],
             Data::String("0126000024".into())
         );
-        row_of(&corrections, "02253726682920171716");
+        // The 20-digit id is a text cell, whole (`row_of` finds it by its string).
+        let twenty_digits = row_of(&corrections, "02253726682920171716");
+        assert_eq!(
+            twenty_digits[col(&CORRECTION_COLUMNS, "工号")],
+            Data::String("02253726682920171716".into())
+        );
         assert_eq!(
             row[col(&CORRECTION_COLUMNS, "姓名")],
             Data::String("王伟".into())

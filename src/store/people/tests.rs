@@ -28,6 +28,13 @@ fn directory(people: Vec<Person>) -> Directory {
 }
 
 #[track_caller]
+/// The directory of `people` stored by a refresh on day `on`, at hour `hour`.
+fn refresh(store: &mut Store, people: Vec<Person>, on: u32, hour: u32) -> DirectoryChanges {
+    store
+        .upsert_directory(&directory(people), day(on), at(hour))
+        .unwrap()
+}
+
 fn check(store: &Store, id: &str, on: u32, expected: Option<(&str, Option<&str>)>) {
     let got = store.person_on(&user(id), day(on)).expect("reads");
     let got = got
@@ -40,13 +47,12 @@ fn check(store: &Store, id: &str, on: u32, expected: Option<(&str, Option<&str>)
 fn a_person_first_seen_is_in_their_department_on_every_date_before() {
     let mut store = store();
     assert_eq!(store.people_refreshed_on().unwrap(), None);
-    let changes = store
-        .upsert_directory(
-            &directory(vec![person("0126000024", "王伟", &[10, 20])]),
-            day(10),
-            at(2),
-        )
-        .unwrap();
+    let changes = refresh(
+        &mut store,
+        vec![person("0126000024", "王伟", &[10, 20])],
+        10,
+        2,
+    );
     assert_eq!(
         changes,
         DirectoryChanges {
@@ -65,20 +71,8 @@ fn a_person_first_seen_is_in_their_department_on_every_date_before() {
 #[test]
 fn a_move_keeps_the_old_department_before_the_refresh_that_saw_it() {
     let mut store = store();
-    store
-        .upsert_directory(
-            &directory(vec![person("u1", "李娜", &[10])]),
-            day(10),
-            at(2),
-        )
-        .unwrap();
-    let changes = store
-        .upsert_directory(
-            &directory(vec![person("u1", "李娜", &[30])]),
-            day(14),
-            at(3),
-        )
-        .unwrap();
+    refresh(&mut store, vec![person("u1", "李娜", &[10])], 10, 2);
+    let changes = refresh(&mut store, vec![person("u1", "李娜", &[30])], 14, 3);
     assert_eq!(
         changes,
         DirectoryChanges {
@@ -92,13 +86,7 @@ fn a_move_keeps_the_old_department_before_the_refresh_that_saw_it() {
     check(&store, "u1", 14, Some(("李娜", Some("华东大区"))));
     check(&store, "u1", 20, Some(("李娜", Some("华东大区"))));
     // The same directory again changes nothing.
-    let again = store
-        .upsert_directory(
-            &directory(vec![person("u1", "李娜", &[30])]),
-            day(15),
-            at(3),
-        )
-        .unwrap();
+    let again = refresh(&mut store, vec![person("u1", "李娜", &[30])], 15, 3);
     assert_eq!(again, DirectoryChanges::default());
     check(&store, "u1", 13, Some(("李娜", Some("研发中心"))));
 }
@@ -106,20 +94,8 @@ fn a_move_keeps_the_old_department_before_the_refresh_that_saw_it() {
 #[test]
 fn a_joiner_after_the_first_refresh_and_a_leaver_keep_their_names() {
     let mut store = store();
-    store
-        .upsert_directory(
-            &directory(vec![person("u1", "张敏", &[10])]),
-            day(10),
-            at(2),
-        )
-        .unwrap();
-    let changes = store
-        .upsert_directory(
-            &directory(vec![person("u2", "刘洋", &[20])]),
-            day(12),
-            at(2),
-        )
-        .unwrap();
+    refresh(&mut store, vec![person("u1", "张敏", &[10])], 10, 2);
+    let changes = refresh(&mut store, vec![person("u2", "刘洋", &[20])], 12, 2);
     assert_eq!(
         changes,
         DirectoryChanges {
@@ -132,16 +108,12 @@ fn a_joiner_after_the_first_refresh_and_a_leaver_keep_their_names() {
     check(&store, "u1", 12, Some(("张敏", None)));
     check(&store, "u2", 12, Some(("刘洋", Some("销售部"))));
     // Back again: in their new department from that refresh on, nowhere in between.
-    store
-        .upsert_directory(
-            &directory(vec![
-                person("u1", "张敏", &[30]),
-                person("u2", "刘洋", &[20]),
-            ]),
-            day(20),
-            at(2),
-        )
-        .unwrap();
+    refresh(
+        &mut store,
+        vec![person("u1", "张敏", &[30]), person("u2", "刘洋", &[20])],
+        20,
+        2,
+    );
     check(&store, "u1", 11, Some(("张敏", Some("研发中心"))));
     check(&store, "u1", 15, Some(("张敏", None)));
     check(&store, "u1", 20, Some(("张敏", Some("华东大区"))));
@@ -150,29 +122,11 @@ fn a_joiner_after_the_first_refresh_and_a_leaver_keep_their_names() {
 #[test]
 fn a_second_refresh_the_same_day_leaves_no_empty_membership_and_order_picks_the_department() {
     let mut store = store();
-    store
-        .upsert_directory(
-            &directory(vec![person("u1", "陈静", &[10])]),
-            day(10),
-            at(2),
-        )
-        .unwrap();
-    store
-        .upsert_directory(
-            &directory(vec![person("u1", "陈静", &[20, 10])]),
-            day(11),
-            at(2),
-        )
-        .unwrap();
+    refresh(&mut store, vec![person("u1", "陈静", &[10])], 10, 2);
+    refresh(&mut store, vec![person("u1", "陈静", &[20, 10])], 11, 2);
     check(&store, "u1", 11, Some(("陈静", Some("销售部"))));
     check(&store, "u1", 10, Some(("陈静", Some("研发中心"))));
-    store
-        .upsert_directory(
-            &directory(vec![person("u1", "陈静", &[10])]),
-            day(11),
-            at(3),
-        )
-        .unwrap();
+    refresh(&mut store, vec![person("u1", "陈静", &[10])], 11, 3);
     check(&store, "u1", 11, Some(("陈静", Some("研发中心"))));
     let rows: i64 = store
         .conn
@@ -185,13 +139,12 @@ fn a_second_refresh_the_same_day_leaves_no_empty_membership_and_order_picks_the_
 fn hostile_names_are_stored_as_sent_and_looked_up_in_bulk() {
     let mut store = store();
     let hostile = "=HYPERLINK(\"x\")\u{1b}]0;pwned\u{7}";
-    store
-        .upsert_directory(
-            &directory(vec![person("=u1", hostile, &[10]), person("u2", "", &[99])]),
-            day(10),
-            at(2),
-        )
-        .unwrap();
+    refresh(
+        &mut store,
+        vec![person("=u1", hostile, &[10]), person("u2", "", &[99])],
+        10,
+        2,
+    );
     let wanted: BTreeSet<(UserId, NaiveDate)> = [
         (user("=u1"), day(3)),
         (user("u2"), day(3)),
