@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand};
 
-use crate::report::ReportFormat;
+use crate::report::{Lang, ReportFormat};
 use crate::telemetry::LogFormat;
 
 /// Where the configuration is read from (and `init` writes it) unless `--config` says otherwise.
@@ -212,6 +212,13 @@ pub(crate) struct ReportArgs {
     /// Write to this file instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
+    /// Language of text, Markdown, HTML and xlsx (JSON and CSV keys stay English). Default:
+    /// `[report] lang` in the config, else zh.
+    #[arg(long, value_enum)]
+    pub(crate) lang: Option<Lang>,
+    /// Markdown: every line, not the summary that fits a chat message (4,000 characters).
+    #[arg(long)]
+    pub(crate) full: bool,
 }
 
 #[derive(Debug, Args)]

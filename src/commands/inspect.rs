@@ -85,7 +85,11 @@ pub(crate) fn report(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<Ou
                 .with_context(|| format!("cannot build the report of run {run_id}"))?
         }
     };
-    let options = RenderOptions { tz };
+    let options = RenderOptions {
+        tz,
+        lang: args.lang.unwrap_or(config.report.lang),
+        full: args.full,
+    };
     match args.output {
         // The workbook is replaced atomically: a reader never opens half a zip file.
         Some(path) if format == ReportFormat::Xlsx => {

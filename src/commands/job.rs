@@ -283,7 +283,8 @@ impl Job {
 
     pub(crate) fn render_options(&self) -> RenderOptions {
         RenderOptions {
-            tz: self.config.timezone,
+            lang: self.config.report.lang,
+            ..RenderOptions::new(self.config.timezone)
         }
     }
 }

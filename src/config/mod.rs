@@ -153,6 +153,7 @@ pub struct Config {
     pub(crate) policy: Policy,
     pub(crate) reconcile: ReconcileSettings,
     pub(crate) metrics: MetricsSettings,
+    pub(crate) report: ReportSettings,
     /// The `[[sink]]` entries, in file order; their secrets are still environment variable
     /// names (resolved by [`SinkConfig::from_setting`] when a job opens).
     #[serde(skip)]
@@ -171,6 +172,7 @@ impl Default for Config {
             policy: Policy::default(),
             reconcile: ReconcileSettings::default(),
             metrics: MetricsSettings::default(),
+            report: ReportSettings::default(),
             sinks: Vec::new(),
         }
     }
@@ -405,6 +407,15 @@ pub(crate) struct MetricsSettings {
     /// Prometheus textfile written after each run; `None`: none.
     #[serde(deserialize_with = "de::optional_path")]
     pub(crate) textfile: Option<PathBuf>,
+}
+
+/// `[report]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct ReportSettings {
+    /// Language of the people-facing reports (text, Markdown, HTML, xlsx): `zh` (default) or
+    /// `en`; `--lang` overrides it.
+    pub(crate) lang: crate::report::Lang,
 }
 
 /// Default webhook timeout, used by `[[sink]]` entries without `timeout_secs`.

@@ -234,6 +234,8 @@ pub fn correction_line(stored: &StoredCorrection) -> CorrectionLine {
         approved_at: correction.approved_at,
         applied_at: stored.applied_at,
         idempotency_key: correction.idempotency_key.clone(),
+        reason: None,
+        approver: None,
     }
 }
 
@@ -389,6 +391,8 @@ fn add_findings(
                 state: "approved_not_visible".to_owned(),
                 since: approval.and_then(|approval| approval.finish_time),
                 process_instance_id: finding.process_instance_id.clone().unwrap_or_default(),
+                reason: None,
+                approver: None,
             });
             continue;
         }
@@ -415,6 +419,9 @@ fn add_findings(
             plan_id: finding.plan_id,
             process_instance_id: finding.process_instance_id,
             detail,
+            reason: None,
+            approver: None,
+            since: None,
         };
         if finding.class.is_anomaly() {
             report.anomalies.push(line);
@@ -511,6 +518,9 @@ pub(crate) fn overdue(report: &mut RunReport, pending_anomaly_days: u32, tz: Tz)
                      (policy.pending_anomaly_days = {pending_anomaly_days})",
                     local_date(since, tz)
                 ),
+                reason: line.reason.clone(),
+                approver: line.approver.clone(),
+                since: line.since,
             })
         })
         .collect();

@@ -199,9 +199,7 @@ mod tests {
     use crate::report::fixture::{arb_outside_text, report_with_texts, rich_report};
 
     fn shanghai() -> RenderOptions {
-        RenderOptions {
-            tz: chrono_tz::Asia::Shanghai,
-        }
+        RenderOptions::new(chrono_tz::Asia::Shanghai)
     }
 
     fn column(name: &str) -> usize {
@@ -358,7 +356,7 @@ mod tests {
         assert_eq!(row[column("applied_at")], "2026-11-05 02:10:00");
         assert_eq!(row[column("work_date")], "2026-11-03");
         // In the business time zone passed in, whatever it is.
-        let utc = parse(&render(&report, &RenderOptions { tz: chrono_tz::UTC }));
+        let utc = parse(&render(&report, &RenderOptions::new(chrono_tz::UTC)));
         assert_eq!(utc[1][column("applied_at")], "2026-11-04 18:10:00");
         // No `T`, no offset anywhere in a time column.
         for row in &rows[1..] {

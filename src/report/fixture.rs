@@ -19,8 +19,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::domain::{ChangeClass, LedgerState, SourceType, TimeResult};
 
 use super::{
-    AnomalyLine, ApiCalls, CorrectionLine, DeferredLine, PendingLine, REPORT_SCHEMA, RunInfo,
-    RunReport, Window,
+    AnomalyLine, ApiCalls, Approver, CorrectionLine, DayCalls, DeferredLine, PendingLine,
+    REPORT_SCHEMA, RunInfo, RunReport, Window,
 };
 
 fn at(raw: &str) -> DateTime<Utc> {
@@ -93,6 +93,12 @@ pub(crate) fn rich_report() -> RunReport {
             approved_at: Some(at("2026-11-04T02:15:00Z")),
             applied_at: at(AS_OF),
             idempotency_key: "supply_applied|0126|2026-11-03|plan:437360727696|a1b2c3-proc".into(),
+            reason: Some("忘记打卡".into()),
+            approver: Some(Approver {
+                user_id: "0126000001".into(),
+                name: Some("张敏".into()),
+                remark: None,
+            }),
         },
         CorrectionLine {
             run_id: 42,
@@ -119,6 +125,8 @@ pub(crate) fn rich_report() -> RunReport {
             idempotency_key:
                 "supply_applied|02253726682920171716|2026-11-02|OffDuty@1793613600000|d4e5f6-proc"
                     .into(),
+            reason: None,
+            approver: None,
         },
         CorrectionLine {
             run_id: 42,
@@ -151,6 +159,8 @@ pub(crate) fn rich_report() -> RunReport {
             idempotency_key: format!(
                 "admin_edit|{MARKUP_USER}|2026-11-03|plan:437360727697|d59fa51847fd4813"
             ),
+            reason: None,
+            approver: None,
         },
         CorrectionLine {
             run_id: 42,
@@ -174,6 +184,12 @@ pub(crate) fn rich_report() -> RunReport {
             approved_at: Some(at("2026-10-31T03:00:00Z")),
             applied_at: at(AS_OF),
             idempotency_key: "supply_reverted|0777|2026-10-30|plan:437360700001|g7h8-proc".into(),
+            reason: Some("=HYPERLINK(\"http://x\",\"y\")\n<script>alert(2)</script>".into()),
+            approver: Some(Approver {
+                user_id: "0126000001".into(),
+                name: Some("张敏".into()),
+                remark: None,
+            }),
         },
     ];
     let pending = vec![
@@ -186,7 +202,13 @@ pub(crate) fn rich_report() -> RunReport {
             work_date: Some(day("2026-11-01")),
             check_type: Some("OnDuty".into()),
             state: "approved_not_visible".into(),
-            since: Some(at("2026-11-03T06:00:00Z")),
+            since: Some(at("2026-10-28T06:00:00Z")),
+            reason: Some("外出拜访客户".into()),
+            approver: Some(Approver {
+                user_id: "0126000001".into(),
+                name: Some("张敏".into()),
+                remark: None,
+            }),
         },
         PendingLine {
             process_instance_id: "p-approved-2".into(),
@@ -198,9 +220,31 @@ pub(crate) fn rich_report() -> RunReport {
             check_type: Some("OffDuty".into()),
             state: "approved_not_visible".into(),
             since: Some(at("2026-11-04T01:30:00Z")),
+            reason: None,
+            approver: None,
         },
     ];
     let anomalies = vec![
+        AnomalyLine {
+            class: ChangeClass::SupplyPending,
+            user_id: Some("0042".into()),
+            name: Some("李娜".into()),
+            department: None,
+            work_date: Some(day("2026-11-01")),
+            check_type: Some("OnDuty".into()),
+            plan_id: None,
+            process_instance_id: Some("p-approved-1".into()),
+            reason: Some("外出拜访客户".into()),
+            approver: Some(Approver {
+                user_id: "0126000001".into(),
+                name: Some("张敏".into()),
+                remark: None,
+            }),
+            since: Some(at("2026-10-28T06:00:00Z")),
+            detail: "approved on 2026-10-28, still not shown corrected after 7 days \
+                     (policy.pending_anomaly_days = 3)"
+                .into(),
+        },
         AnomalyLine {
             class: ChangeClass::SupplyUnmatched,
             user_id: None,
@@ -210,6 +254,9 @@ pub(crate) fn rich_report() -> RunReport {
             check_type: None,
             plan_id: None,
             process_instance_id: Some("x9-proc".into()),
+            reason: None,
+            approver: None,
+            since: None,
             detail: format!("approval x9-proc by {MARKUP_USER} matches no slot"),
         },
         AnomalyLine {
@@ -221,6 +268,9 @@ pub(crate) fn rich_report() -> RunReport {
             check_type: Some("OnDuty".into()),
             plan_id: Some(437_360_700_001),
             process_instance_id: Some("g7h8-proc".into()),
+            reason: None,
+            approver: None,
+            since: None,
             detail: "0777|2026-10-30|plan:437360700001 was corrected by approval g7h8-proc but \
                      DingTalk no longer shows it corrected"
                 .into(),
@@ -234,6 +284,9 @@ pub(crate) fn rich_report() -> RunReport {
             check_type: Some("OffDuty".into()),
             plan_id: Some(437_360_727_600),
             process_instance_id: None,
+            reason: None,
+            approver: None,
+            since: None,
             detail: "0126|2026-11-02|plan:437360727600 changed from Early to Normal with no \
                      approval or administrator behind it"
                 .into(),
@@ -247,6 +300,9 @@ pub(crate) fn rich_report() -> RunReport {
             check_type: None,
             plan_id: None,
             process_instance_id: None,
+            reason: None,
+            approver: None,
+            since: None,
             detail: "0300|2026-10-29|plan:437360711111 is missing from a complete fetch of its day"
                 .into(),
         },
@@ -272,13 +328,20 @@ pub(crate) fn rich_report() -> RunReport {
         listed: vec![
             AnomalyLine {
                 class: ChangeClass::SupplyRefused,
-                user_id: None,
-                name: None,
-                department: None,
-                work_date: None,
-                check_type: None,
+                user_id: Some("0126".into()),
+                name: Some("王伟".into()),
+                department: Some("研发中心".into()),
+                work_date: Some(day("2026-11-01")),
+                check_type: Some("OffDuty".into()),
                 plan_id: None,
                 process_instance_id: Some("r1-proc".into()),
+                reason: Some("忘记打卡".into()),
+                approver: Some(Approver {
+                    user_id: "0126000001".into(),
+                    name: Some("张敏".into()),
+                    remark: Some("补卡时间与门禁记录不符".into()),
+                }),
+                since: Some(at("2026-11-02T03:00:00Z")),
                 detail: "approval r1-proc was refused".into(),
             },
             AnomalyLine {
@@ -290,6 +353,9 @@ pub(crate) fn rich_report() -> RunReport {
                 check_type: None,
                 plan_id: None,
                 process_instance_id: Some("w1-proc".into()),
+                reason: None,
+                approver: None,
+                since: None,
                 detail: "approval w1-proc was withdrawn (TERMINATED)".into(),
             },
         ],
@@ -312,6 +378,37 @@ pub(crate) fn rich_report() -> RunReport {
         },
         errors: vec!["call /v1.0/workflow/processInstances: DingTalk answered HTTP 500".into()],
         coverage: None,
+        in_progress: vec![PendingLine {
+            process_instance_id: "q-running-1".into(),
+            business_id: Some("202611040012".into()),
+            user_id: "0042".into(),
+            name: Some("李娜".into()),
+            department: Some("销售部".into()),
+            work_date: Some(day("2026-11-03")),
+            check_type: Some("OffDuty".into()),
+            state: "running".into(),
+            since: Some(at("2026-11-04T09:00:00Z")),
+            reason: Some("加班后忘记打卡".into()),
+            approver: None,
+        }],
+        quota_by_day: vec![
+            DayCalls {
+                date: day("2026-11-01"),
+                metered: 380,
+            },
+            DayCalls {
+                date: day("2026-11-02"),
+                metered: 96,
+            },
+            DayCalls {
+                date: day("2026-11-03"),
+                metered: 96,
+            },
+            DayCalls {
+                date: day("2026-11-05"),
+                metered: 40,
+            },
+        ],
     }
 }
 

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use chrono_tz::Tz;
 
-use super::RunReport;
+use super::{Lang, RunReport};
 
 /// One way to present a [`RunReport`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -93,6 +93,21 @@ pub(crate) struct RenderOptions {
     /// The business time zone: wall-clock times in text, Markdown, HTML and CSV are shown in it.
     /// JSON always carries RFC 3339 UTC.
     pub(crate) tz: Tz,
+    /// The language of the people-facing formats (text, Markdown, HTML, xlsx).
+    pub(crate) lang: Lang,
+    /// Markdown: every line, instead of the summary that fits a chat message.
+    pub(crate) full: bool,
+}
+
+impl RenderOptions {
+    /// Chinese, Markdown summarised.
+    pub(crate) fn new(tz: Tz) -> RenderOptions {
+        RenderOptions {
+            tz,
+            lang: Lang::default(),
+            full: false,
+        }
+    }
 }
 
 /// Renders `report` in `format`, a text format. Pure: no IO, no clock. Xlsx is not text:

@@ -36,11 +36,13 @@ mod format;
 mod html;
 mod json;
 mod labels;
+mod lang;
 mod markdown;
 pub(crate) mod plan;
 mod present;
 mod status;
 mod text;
+mod view;
 mod xlsx;
 
 #[cfg(test)]
@@ -49,6 +51,7 @@ pub(crate) mod fixture;
 pub(crate) use escape::json as json_safe;
 pub(crate) use explain::render_explanation;
 pub(crate) use format::{RenderOptions, ReportFormat, render, render_file};
+pub(crate) use lang::Lang;
 pub(crate) use status::{LockStatus, QueueStatus, QuotaStatus, RunStatus, Status, render_status};
 
 /// Version of the JSON report contract.
@@ -78,6 +81,20 @@ pub(crate) struct RunReport {
     /// Absent from a run report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) coverage: Option<Coverage>,
+    /// 补卡 approvals still awaiting a decision (state `running`): not pending.
+    #[serde(default)]
+    pub(crate) in_progress: Vec<PendingLine>,
+    /// Metered calls per business date of the quota month (`api_calls.month`) up to the report's
+    /// run, for the quota chart; empty when not known.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) quota_by_day: Vec<DayCalls>,
+}
+
+/// Metered calls made on one business date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DayCalls {
+    pub(crate) date: NaiveDate,
+    pub(crate) metered: u64,
 }
 
 /// Which work dates of a date-range report were reconciled, as runs recorded them: a date is
@@ -108,6 +125,8 @@ impl RunReport {
             api_calls,
             errors: Vec::new(),
             coverage: None,
+            in_progress: Vec::new(),
+            quota_by_day: Vec::new(),
         }
     }
 
@@ -173,6 +192,20 @@ pub struct CorrectionLine {
     pub(crate) approved_at: Option<DateTime<Utc>>,
     pub(crate) applied_at: DateTime<Utc>,
     pub(crate) idempotency_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) approver: Option<Approver>,
+}
+
+/// Who decided an approval: the last approving/refusing task's user, with the directory name when known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Approver {
+    pub(crate) user_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) remark: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +226,10 @@ pub(crate) struct PendingLine {
     /// `running` (still awaiting a decision).
     pub(crate) state: String,
     pub(crate) since: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) approver: Option<Approver>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,6 +249,12 @@ pub(crate) struct AnomalyLine {
     pub(crate) process_instance_id: Option<String>,
     /// One sentence a person can act on.
     pub(crate) detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) approver: Option<Approver>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) since: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

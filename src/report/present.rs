@@ -1,46 +1,56 @@
-//! Wording shared by the human formats (text, Markdown, HTML): pluralisation, local times, how a
-//! ledger state, a cause and a pending state read, and the advice attached to each anomaly.
+//! Wording shared by the people-facing formats (text, Markdown, HTML), in the report's language:
+//! who a line is about, local times, how a ledger state and a change read, the titles and the
+//! advice of each "needs attention" section, the headline, the quota and the coverage.
 //!
-//! Every value from outside the program is passed through [`escape::shown`](super::escape) here,
+//! Every value from outside the program is passed through [`escape::plain`](super::escape) here,
 //! so what these functions return holds no control character and reads as one line; escaping
-//! the markup of Markdown or HTML is the caller's job. Nothing here reads a clock.
+//! the markup of Markdown or HTML is the caller's job. No internal key (slot keys, plan ids,
+//! class names) and no API vocabulary reaches people through these functions: the JSON report
+//! carries those. Nothing here reads a clock.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use crate::domain::{ChangeClass, LedgerState, TimeResult};
 
-use super::escape::{plain, shown};
-use super::{
-    AnomalyLine, ApiCalls, CorrectionLine, Coverage, DeferredLine, PendingLine, RunReport, Window,
-};
-
-/// `1 correction`, `2 corrections`, `0 corrections`. The one pluralisation helper of the crate's
-/// reports; `plural_form` is the irregular plural, or `None` to append `s`.
-pub(crate) fn plural(count: u64, singular: &str, plural_form: Option<&str>) -> String {
-    if count == 1 {
-        format!("{count} {singular}")
-    } else {
-        match plural_form {
-            Some(plural_form) => format!("{count} {plural_form}"),
-            None => format!("{count} {singular}s"),
-        }
-    }
-}
+use super::escape::plain;
+use super::labels;
+use super::view::{AttentionKind, Item, Tally, View};
+use super::{ApiCalls, Approver, CorrectionLine, Coverage, DeferredLine, Lang, RunReport, Window};
 
 /// Who a line is about, as people read it: `王伟 (0126000024) · 研发中心`, the name and the
 /// department on the line's work date from the directory cache; what is not known is left out,
 /// down to the id alone. Every part is outside text, shown through [`plain`].
 pub(crate) fn person(user_id: &str, name: Option<&str>, department: Option<&str>) -> String {
-    let mut who = match name.filter(|name| !name.is_empty()) {
-        Some(name) => format!("{} ({})", plain(name), plain(user_id)),
-        None => plain(user_id).into_owned(),
-    };
+    let mut who = person_alone(user_id, name);
     if let Some(department) = department.filter(|department| !department.is_empty()) {
         who.push_str(" · ");
         who.push_str(&plain(department));
     }
     who
+}
+
+/// `王伟 (0126000024)`, or the id alone when the name is not known.
+pub(crate) fn person_alone(user_id: &str, name: Option<&str>) -> String {
+    match name.filter(|name| !name.is_empty()) {
+        Some(name) => format!("{} ({})", plain(name), plain(user_id)),
+        None => plain(user_id).into_owned(),
+    }
+}
+
+/// A department's name, or the words for "not known".
+pub(crate) fn department(name: Option<&str>, lang: Lang) -> String {
+    match name.filter(|name| !name.is_empty()) {
+        Some(name) => plain(name).into_owned(),
+        None => lang
+            .pick("（部门未知）", "(department not known)")
+            .to_owned(),
+    }
+}
+
+/// The approver: `张三 (0126000001)`.
+pub(crate) fn approver(approver: &Approver) -> String {
+    person_alone(&approver.user_id, approver.name.as_deref())
 }
 
 /// A wall-clock instant in the business time zone, e.g. `2026-11-04 10:15 CST`.
@@ -50,10 +60,20 @@ pub(crate) fn local_time(at: DateTime<Utc>, tz: Tz) -> String {
         .to_string()
 }
 
-/// How a ledger state reads next to its work date: `Normal 08:59`, `NotSigned`, or
-/// `Normal 11-04 00:30` when the punch fell on another calendar day than the shift.
-pub(crate) fn ledger_state(state: &LedgerState, work_date: NaiveDate, tz: Tz) -> String {
-    let result = shown(state.time_result.as_str());
+/// The business date of an instant.
+fn local_date(at: DateTime<Utc>, tz: Tz) -> NaiveDate {
+    at.with_timezone(&tz).date_naive()
+}
+
+/// How a ledger state reads next to its work date: `正常 08:59`, `缺卡`, or `正常 11-04 00:30`
+/// when the punch fell on another calendar day than the shift.
+pub(crate) fn ledger_state(
+    state: &LedgerState,
+    work_date: NaiveDate,
+    tz: Tz,
+    lang: Lang,
+) -> String {
+    let result = labels::time_result(lang, &state.time_result);
     match state.check_time {
         Some(check_time) if state.time_result != TimeResult::NotSigned => {
             let local = check_time.with_timezone(&tz);
@@ -63,229 +83,134 @@ pub(crate) fn ledger_state(state: &LedgerState, work_date: NaiveDate, tz: Tz) ->
                 format!("{result} {}", local.format("%m-%d %H:%M"))
             }
         }
-        _ => result.to_string(),
+        _ => result.into_owned(),
     }
 }
 
-/// `NotSigned → Normal 08:59`, or `(not observed) → …` when the slot was first seen corrected.
-pub(crate) fn before_after(line: &CorrectionLine, tz: Tz) -> String {
+/// `缺卡 → 正常 08:59`, or `（未观察到）→ …` when the slot was first seen corrected.
+pub(crate) fn change(line: &CorrectionLine, tz: Tz, lang: Lang) -> String {
+    let unseen = lang.pick("（未观察到）", "(not observed)");
     let before = match (&line.before, line.before_observed) {
-        (Some(before), true) => ledger_state(before, line.work_date, tz),
-        (Some(before), false) => format!(
-            "{} (not observed)",
-            ledger_state(before, line.work_date, tz)
-        ),
-        (None, _) => "(not observed)".to_owned(),
+        (Some(before), true) => ledger_state(before, line.work_date, tz, lang),
+        (Some(before), false) => {
+            format!("{}{unseen}", ledger_state(before, line.work_date, tz, lang))
+        }
+        (None, _) => unseen.to_owned(),
     };
     format!(
         "{before} → {}",
-        ledger_state(&line.after, line.work_date, tz)
+        ledger_state(&line.after, line.work_date, tz, lang)
     )
 }
 
-/// The check point of a slot: `OnDuty (plan 437360727696)` or `OnDuty`.
-pub(crate) fn check_point(check_type: Option<&str>, plan_id: Option<i64>) -> String {
-    match (check_type, plan_id) {
-        (Some(check_type), Some(plan_id)) => format!("{} (plan {plan_id})", shown(check_type)),
-        (Some(check_type), None) => plain(check_type).into_owned(),
-        (None, Some(plan_id)) => format!("plan {plan_id}"),
-        (None, None) => "(check point unknown)".to_owned(),
+/// The check point: `上班`, `下班`, or an unknown check type as DingTalk sent it.
+pub(crate) fn check_point(check_type: Option<&str>, lang: Lang) -> String {
+    match check_type {
+        Some(check_type) => labels::check_type(lang, check_type).into_owned(),
+        None => lang.pick("打卡点未知", "check point not known").to_owned(),
     }
 }
 
-/// Why the ledger changed: the approval with its enrichment, or the kind of change.
-pub(crate) fn cause(line: &CorrectionLine, tz: Tz) -> String {
-    match &line.process_instance_id {
-        Some(process_instance_id) => {
-            let mut text = format!("by approval {}", shown(process_instance_id));
-            match (&line.business_id, line.approved_at) {
-                (None, None) => text.push_str(" (details not fetched yet)"),
-                (business_id, approved_at) => {
-                    if let Some(business_id) = business_id {
-                        text.push_str(&format!(", business id {}", shown(business_id)));
-                    }
-                    if let Some(approved_at) = approved_at {
-                        text.push_str(&format!(", approved {}", local_time(approved_at, tz)));
-                    }
-                }
-            }
-            text
+/// The approval as people look it up in DingTalk: its business id (审批编号) when known, else
+/// the instance id.
+pub(crate) fn approval_ref(process_instance_id: &str, business_id: Option<&str>) -> String {
+    plain(business_id.unwrap_or(process_instance_id)).into_owned()
+}
+
+/// Why the ledger changed, for a correction no approval explains; empty for one an approval
+/// does (its reason, approver and number have their own columns).
+pub(crate) fn cause(line: &CorrectionLine, lang: Lang) -> String {
+    if line.process_instance_id.is_some() {
+        if line.business_id.is_none() && line.approved_at.is_none() {
+            return lang
+                .pick("审批详情尚未获取", "approval details not fetched yet")
+                .to_owned();
         }
-        None => match line.class {
-            ChangeClass::AdminEdit => "by an admin edit in DingTalk".to_owned(),
-            ChangeClass::SupplyReverted => {
-                "compensating: DingTalk no longer shows the approved correction".to_owned()
-            }
-            ChangeClass::Unexplained => "by a change DingTalk gave no reason for".to_owned(),
-            ChangeClass::Vanished => "the check point is gone from DingTalk".to_owned(),
-            other => format!("as {other}"),
+        return line
+            .reason
+            .as_deref()
+            .map(|r| plain(r).into_owned())
+            .unwrap_or_default();
+    }
+    lang.pick(
+        match line.class {
+            ChangeClass::AdminEdit => "管理员在钉钉中修改",
+            ChangeClass::SupplyReverted => "钉钉不再显示已通过的补卡（已记冲正）",
+            ChangeClass::Unexplained => "钉钉未给出原因的变化",
+            ChangeClass::Vanished => "打卡点已从钉钉消失",
+            ChangeClass::LateResult => "钉钉重新计算了结果",
+            _ => "",
         },
-    }
-}
-
-/// How a pending approval's state reads.
-pub(crate) fn pending_state(line: &PendingLine) -> String {
-    match line.state.as_str() {
-        "approved_not_visible" => {
-            "approved; DingTalk does not show the slot corrected yet".to_owned()
-        }
-        "running" => "awaiting a decision".to_owned(),
-        other => plain(other).into_owned(),
-    }
-}
-
-/// How a deferred item reads: `rescan: 2026-11-01 .. 2026-11-07 (about 12 calls)`.
-pub(crate) fn deferred_item(line: &DeferredLine) -> String {
-    format!(
-        "{}: {} (about {})",
-        shown(&line.item),
-        shown(&line.detail),
-        plural(line.estimated_calls, "call", None)
+        match line.class {
+            ChangeClass::AdminEdit => "edited by an administrator in DingTalk",
+            ChangeClass::SupplyReverted => {
+                "DingTalk no longer shows the approved 补卡 (compensating entry recorded)"
+            }
+            ChangeClass::Unexplained => "changed in DingTalk with no reason given",
+            ChangeClass::Vanished => "the check point is gone from DingTalk",
+            ChangeClass::LateResult => "DingTalk recalculated the result",
+            _ => "",
+        },
     )
+    .to_owned()
 }
 
-/// Who and what a finding is about: `0126, 2026-11-02 OffDuty (plan 1), approval x`.
-/// An approval finding whose person and date are not known (its detail was never stored) reads
-/// `approval x (details not fetched yet)` instead of an unknown user on an unknown date.
-pub(crate) fn finding_subject(line: &AnomalyLine) -> String {
-    if let (None, None, Some(process_instance_id)) =
-        (&line.user_id, line.work_date, &line.process_instance_id)
-    {
-        return format!(
-            "approval {} (details not fetched yet)",
-            shown(process_instance_id)
-        );
-    }
-    let who = line.user_id.as_deref().map_or_else(
-        || "unknown user".to_owned(),
-        |user_id| person(user_id, line.name.as_deref(), line.department.as_deref()),
-    );
-    let day = line
-        .work_date
-        .map_or_else(|| "date unknown".to_owned(), |d| d.to_string());
-    let mut subject = format!("{who}, {day}");
-    if line.check_type.is_some() || line.plan_id.is_some() {
-        subject.push(' ');
-        subject.push_str(&check_point(line.check_type.as_deref(), line.plan_id));
-    } else if line.process_instance_id.is_none() {
-        subject.push_str(" (check point unknown)");
-    }
-    if let Some(process_instance_id) = &line.process_instance_id {
-        subject.push_str(&format!(", approval {}", shown(process_instance_id)));
-    }
-    subject
+/// The title of the report.
+pub(crate) fn title(lang: Lang) -> &'static str {
+    lang.pick("考勤核对报告", "Attendance reconciliation report")
 }
 
-/// What a person should do about an anomaly of this class.
-pub(crate) fn advice(class: ChangeClass) -> &'static str {
-    match class {
-        ChangeClass::SupplyUnmatched => {
-            "Check that the employee had a shift that day and is in the configured scope; \
-             the ledger was left unchanged."
-        }
-        ChangeClass::SupplyReverted => {
-            "Someone undid an approved correction in DingTalk; confirm with HR before payroll \
-             uses this day (a compensating correction was journaled)."
-        }
-        ChangeClass::Unexplained => {
-            "Review the check point in DingTalk's attendance admin; set policy.unexplained = \
-             \"apply\" to accept such changes automatically."
-        }
-        ChangeClass::Vanished => {
-            "The check point is gone from DingTalk (schedule changed or shift removed); check the \
-             employee's schedule for that day."
-        }
-        ChangeClass::SupplyPending => {
-            "DingTalk still does not show this approved correction; open the approval in DingTalk \
-             and ask the attendance admin to re-run the day's results."
-        }
-        _ => "Review this change in DingTalk.",
-    }
-}
-
-/// The one-line headline: outcome, corrections, pending, anomalies, quota. A date-range report
-/// names its work dates and its latest run, never the range as if one run had done it all.
-pub(crate) fn headline(report: &RunReport) -> String {
+/// What the report is about: `2026-10-01 … 2026-10-31` for a date range, `运行 #42（夜间运行）
+/// 部分完成` for a run.
+pub(crate) fn subject(report: &RunReport, lang: Lang) -> String {
     let run = &report.run;
-    let subject = if report.coverage.is_some() {
-        format!(
-            "Work dates {} (latest run #{} {})",
-            dates(report.run.window),
-            run.id,
-            shown(&run.outcome)
-        )
+    if report.coverage.is_some() {
+        dates(run.window)
     } else {
         format!(
-            "Run #{} ({}) {}",
+            "{} #{}{}{}{}{}",
+            lang.pick("运行", "Run"),
             run.id,
-            shown(&run.kind),
-            shown(&run.outcome)
+            lang.pick("（", " ("),
+            labels::run_kind(lang, &run.kind),
+            lang.pick("）", ") "),
+            labels::outcome(lang, &run.outcome)
         )
-    };
-    format!(
-        "{subject}: {} applied, {}, {}; {}",
-        plural(report.corrections.len() as u64, "correction", None),
-        plural(report.pending.len() as u64, "approval", None) + " pending",
-        plural(report.anomalies.len() as u64, "anomaly", Some("anomalies")),
-        quota_sentence(&report.api_calls),
-    )
-}
-
-/// `quota 123 of 4000 metered calls used in 2026-11, 3877 left (this run 17)`.
-pub(crate) fn quota_sentence(calls: &ApiCalls) -> String {
-    let over = calls.month_to_date.saturating_sub(calls.budget);
-    let left = if over > 0 {
-        format!("none left, {over} over budget")
-    } else {
-        format!("{} left", calls.budget_left())
-    };
-    format!(
-        "quota {} of {} metered calls used in {}, {left} (this run {})",
-        calls.month_to_date, calls.budget, calls.month, calls.metered
-    )
-}
-
-/// The nonzero class counts, e.g. `baseline 120, supply_applied 3`, or `none`.
-pub(crate) fn counts_sentence(report: &RunReport) -> String {
-    let parts: Vec<String> = report
-        .counts
-        .iter()
-        .filter(|(_, count)| **count > 0)
-        .map(|(class, count)| format!("{class} {count}"))
-        .collect();
-    if parts.is_empty() {
-        "none".to_owned()
-    } else {
-        parts.join(", ")
     }
 }
 
-/// Calls by endpoint, e.g. `/attendance/list 12, /gettoken 1`, or `none`.
-pub(crate) fn calls_sentence(calls: &ApiCalls) -> String {
-    let parts: Vec<String> = calls
-        .by_endpoint
-        .iter()
-        .map(|(endpoint, count)| format!("{} {count}", shown(endpoint)))
-        .collect();
-    if parts.is_empty() {
-        "none".to_owned()
-    } else {
-        parts.join(", ")
-    }
-}
-
-/// `2026-11-03` or `2026-11-01 … 2026-11-30`; for a date-range report followed by which of
-/// them were reconciled and the gaps: `2026-10-01 … 2026-10-31 (reconciled 2026-10-01 …
-/// 2026-10-30; not reconciled: 2026-10-31)`.
-pub(crate) fn window(report: &RunReport) -> String {
+/// `截至 2026-11-05 02:10 CST（Asia/Shanghai）；工作日 …` and, for a range, which dates were
+/// reconciled and the latest run.
+pub(crate) fn scope(report: &RunReport, tz: Tz, lang: Lang) -> Vec<String> {
+    let run = &report.run;
+    let mut lines = vec![format!(
+        "{} {}{}{}{}",
+        lang.pick("截至", "As of"),
+        local_time(run.as_of, tz),
+        lang.pick("（", " ("),
+        tz.name(),
+        lang.pick("）", ")")
+    )];
     match &report.coverage {
-        Some(coverage) => format!(
-            "{} ({})",
-            dates(report.run.window),
-            coverage_sentence(coverage)
-        ),
-        None => dates(report.run.window),
+        Some(coverage) => {
+            lines.push(coverage_sentence(coverage, lang));
+            lines.push(format!(
+                "{} #{}{}{}{}{}",
+                lang.pick("最近一次运行", "Latest run"),
+                run.id,
+                lang.pick("（", " ("),
+                labels::run_kind(lang, &run.kind),
+                lang.pick("）", ") "),
+                labels::outcome(lang, &run.outcome)
+            ));
+        }
+        None => lines.push(format!(
+            "{} {}",
+            lang.pick("工作日", "Work dates"),
+            dates(run.window)
+        )),
     }
+    lines
 }
 
 /// `2026-11-03` or `2026-11-01 … 2026-11-30`.
@@ -297,9 +222,8 @@ pub(crate) fn dates(window: Window) -> String {
     }
 }
 
-/// Which work dates were reconciled and which were not, each part left out when empty:
-/// `reconciled 2026-10-01 … 2026-10-30; not reconciled: 2026-10-31`.
-pub(crate) fn coverage_sentence(coverage: &Coverage) -> String {
+/// Which work dates were reconciled and which were not (the gaps named).
+pub(crate) fn coverage_sentence(coverage: &Coverage, lang: Lang) -> String {
     let list = |windows: &[Window]| {
         windows
             .iter()
@@ -309,80 +233,473 @@ pub(crate) fn coverage_sentence(coverage: &Coverage) -> String {
     };
     let mut parts = Vec::new();
     if coverage.reconciled.is_empty() {
-        parts.push("none reconciled".to_owned());
+        parts.push(
+            lang.pick("没有已核对的日期", "no date reconciled")
+                .to_owned(),
+        );
     } else if coverage.partly.is_empty() && coverage.not_reconciled.is_empty() {
-        parts.push("every date reconciled".to_owned());
+        parts.push(
+            lang.pick("每个工作日都已核对", "every work date reconciled")
+                .to_owned(),
+        );
     } else {
-        parts.push(format!("reconciled {}", list(&coverage.reconciled)));
+        parts.push(format!(
+            "{}{}",
+            lang.pick("已核对 ", "reconciled "),
+            list(&coverage.reconciled)
+        ));
     }
     if !coverage.partly.is_empty() {
         parts.push(format!(
-            "read only by runs that did not end done: {}",
+            "{}{}",
+            lang.pick(
+                "只被未完成的运行读取过：",
+                "read only by runs that did not finish: "
+            ),
             list(&coverage.partly)
         ));
     }
     if !coverage.not_reconciled.is_empty() {
         parts.push(format!(
-            "not reconciled: {}",
+            "{}{}",
+            lang.pick("未核对：", "not reconciled: "),
             list(&coverage.not_reconciled)
         ));
     }
-    parts.join("; ")
+    parts.join(lang.pick("；", "; "))
 }
 
-/// The columns of the corrections table in the tabular formats (Markdown, HTML).
-pub(crate) const CORRECTION_COLUMNS: [&str; 6] = [
-    "user",
-    "work date",
-    "check point",
-    "change",
-    "class",
-    "cause",
-];
-
-/// One row of the corrections table, in the order of `CORRECTION_COLUMNS`; markup not escaped.
-pub(crate) fn correction_cells(line: &CorrectionLine, tz: Tz) -> [String; 6] {
-    [
-        person(
-            &line.user_id,
-            line.name.as_deref(),
-            line.department.as_deref(),
+/// The headline: corrections, pending, what needs attention.
+pub(crate) fn headline(view: &View, lang: Lang) -> String {
+    let report = view.report;
+    let applied = view
+        .correction_classes()
+        .get(&ChangeClass::SupplyApplied)
+        .copied()
+        .unwrap_or(0);
+    let other = report.corrections.len() as u64 - applied;
+    match lang {
+        Lang::Zh => format!(
+            "补卡已生效 {applied} 项，其他更正 {other} 项，待生效 {} 项，需要处理 {} 项",
+            report.pending.len(),
+            view.needs_action()
         ),
+        Lang::En => format!(
+            "{applied} 补卡 applied, {other} other {}, {} awaiting DingTalk, {} to act on",
+            if other == 1 {
+                "correction"
+            } else {
+                "corrections"
+            },
+            report.pending.len(),
+            view.needs_action()
+        ),
+    }
+}
+
+/// `配额：2026-11 已用 612 / 4000 次计量调用，剩余 3388（本次运行 40）`.
+pub(crate) fn quota(calls: &ApiCalls, lang: Lang) -> String {
+    let over = calls.month_to_date.saturating_sub(calls.budget);
+    match lang {
+        Lang::Zh => {
+            let left = if over > 0 {
+                format!("已超出预算 {over}")
+            } else {
+                format!("剩余 {}", calls.budget_left())
+            };
+            format!(
+                "配额：{} 已用 {} / {} 次计量调用，{left}（本次运行 {}）",
+                calls.month, calls.month_to_date, calls.budget, calls.metered
+            )
+        }
+        Lang::En => {
+            let left = if over > 0 {
+                format!("{over} over budget")
+            } else {
+                format!("{} left", calls.budget_left())
+            };
+            format!(
+                "Quota: {} of {} metered calls used in {}, {left} (this run {})",
+                calls.month_to_date, calls.budget, calls.month, calls.metered
+            )
+        }
+    }
+}
+
+/// The corrections by class: `补卡已生效 3 · 管理员修改 1`, or the word for none.
+pub(crate) fn class_counts(view: &View, lang: Lang) -> String {
+    let parts: Vec<String> = view
+        .correction_classes()
+        .into_iter()
+        .map(|(class, count)| format!("{} {count}", labels::class(lang, class)))
+        .collect();
+    if parts.is_empty() {
+        lang.pick("没有更正", "no corrections").to_owned()
+    } else {
+        parts.join(" · ")
+    }
+}
+
+/// A person's totals: `补卡 2 · 待生效 1 · 拒绝/撤回 0`.
+pub(crate) fn totals(tally: &Tally, lang: Lang) -> String {
+    format!(
+        "{} {} · {} {} · {} {}",
+        lang.pick("补卡", "补卡"),
+        tally.applied,
+        lang.pick("待生效", "awaiting"),
+        tally.pending,
+        lang.pick("拒绝/撤回", "refused/withdrawn"),
+        tally.refused
+    )
+}
+
+/// The title of a "needs attention" section.
+pub(crate) fn attention_title(kind: AttentionKind, lang: Lang) -> &'static str {
+    let (zh, en) = match kind {
+        AttentionKind::Overdue => (
+            "已通过但钉钉迟迟未显示更正",
+            "Approved long ago, still not shown corrected",
+        ),
+        AttentionKind::Reverted => ("补卡被撤销", "补卡 revoked after it was applied"),
+        AttentionKind::Unexplained => ("原因不明的变化", "Changes with no known cause"),
+        AttentionKind::Vanished => ("消失的打卡点", "Check points that vanished"),
+        AttentionKind::Unmatched => ("对不上班次的补卡", "补卡 that match no shift"),
+        AttentionKind::Refused => ("已拒绝的补卡", "Refused 补卡"),
+        AttentionKind::Withdrawn => ("已撤回的补卡", "Withdrawn 补卡"),
+        AttentionKind::ReportedOnly => (
+            "按策略只报告、未写入的变化",
+            "Changes reported, not applied (policy)",
+        ),
+        AttentionKind::Pending => ("已通过，等待钉钉显示", "Approved, waiting for DingTalk"),
+        AttentionKind::InProgress => ("审批中", "Awaiting a decision"),
+    };
+    lang.pick(zh, en)
+}
+
+/// What a person should do about a section's lines.
+pub(crate) fn advice(kind: AttentionKind, lang: Lang) -> &'static str {
+    let (zh, en) = match kind {
+        AttentionKind::Overdue => (
+            "在钉钉中打开该审批，请考勤管理员重新计算当天的考勤结果。",
+            "Open the approval in DingTalk and ask the attendance admin to recalculate the day.",
+        ),
+        AttentionKind::Reverted => (
+            "有人撤销了已生效的补卡；发薪使用这一天之前请与人事确认（已记冲正）。",
+            "Someone undid an applied 补卡 in DingTalk; confirm with HR before payroll uses \
+             this day (a compensating entry was recorded).",
+        ),
+        AttentionKind::Unexplained => (
+            "在钉钉考勤后台核对这个打卡点；如需自动接受这类变化，可设置 policy.unexplained = \"apply\"。",
+            "Check this check point in DingTalk's attendance admin; set policy.unexplained = \
+             \"apply\" to accept such changes automatically.",
+        ),
+        AttentionKind::Vanished => (
+            "打卡点已从钉钉消失（排班变更或班次被删除）；请核对员工当天的排班。",
+            "The check point is gone from DingTalk (schedule changed or shift removed); check \
+             the employee's schedule for that day.",
+        ),
+        AttentionKind::Unmatched => (
+            "请确认员工当天有班次且在配置的范围内；台账未改动。",
+            "Check that the employee had a shift that day and is in the configured scope; the \
+             ledger was left unchanged.",
+        ),
+        AttentionKind::Refused | AttentionKind::Withdrawn => (
+            "台账未改动；如员工仍需补卡，请其重新提交。",
+            "The ledger was left unchanged; the employee may submit a new 补卡 if still needed.",
+        ),
+        AttentionKind::ReportedOnly => (
+            "按配置只报告不写入；请在钉钉中核对后再决定。",
+            "Reported only, as configured; check in DingTalk before acting.",
+        ),
+        AttentionKind::Pending => (
+            "通常在钉钉重新计算后出现，之后的运行会自动写入。",
+            "Usually shows once DingTalk recalculates; a later run applies it.",
+        ),
+        AttentionKind::InProgress => (
+            "等待审批人处理；通过后之后的运行会自动写入。",
+            "Waiting for the approver; a later run applies it once approved.",
+        ),
+    };
+    lang.pick(zh, en)
+}
+
+/// The subject of an attention line: who, which date, which check point; or the approval
+/// alone when its person and date are not known.
+pub(crate) fn item_subject(item: &Item, lang: Lang) -> String {
+    let Some(user_id) = item.user_id() else {
+        return match item.approval() {
+            Some(approval) => format!(
+                "{} {}{}",
+                lang.pick("审批单", "Approval"),
+                plain(approval),
+                lang.pick("（详情尚未获取）", " (details not fetched yet)")
+            ),
+            None => lang.pick("人员未知", "person not known").to_owned(),
+        };
+    };
+    let who = person(user_id, item.name(), item.department());
+    let day = item.work_date().map_or_else(
+        || lang.pick("日期未知", "date not known").to_owned(),
+        |d| d.to_string(),
+    );
+    match item.check_type() {
+        Some(check_type) => format!(
+            "{who}{}{day} {}",
+            lang.pick("，", ", "),
+            labels::check_type(lang, check_type)
+        ),
+        None => format!("{who}{}{day}", lang.pick("，", ", ")),
+    }
+}
+
+/// What is known about an attention line beyond its subject: when it was approved (and for how
+/// many days DingTalk has not shown it), the reason, the approver and their remark, the
+/// approval's number.
+pub(crate) fn item_detail(item: &Item, as_of: DateTime<Utc>, tz: Tz, lang: Lang) -> String {
+    let sep = lang.pick("；", "; ");
+    let mut parts: Vec<String> = Vec::new();
+    let (since, reason, decider) = match item {
+        Item::Finding(line, _) => (line.since, line.reason.as_deref(), line.approver.as_ref()),
+        Item::Pending(line) => (line.since, line.reason.as_deref(), line.approver.as_ref()),
+    };
+    if let Some(since) = since {
+        let date = local_date(since, tz);
+        let days = (as_of - since).num_days().max(0);
+        parts.push(match item {
+            Item::Pending(line) if line.state == "running" => {
+                format!("{} {date}", lang.pick("提交于", "submitted"))
+            }
+            Item::Finding(line, _)
+                if matches!(
+                    line.class,
+                    ChangeClass::SupplyRefused | ChangeClass::SupplyWithdrawn
+                ) =>
+            {
+                format!("{} {date}", lang.pick("处理于", "decided"))
+            }
+            _ => match lang {
+                Lang::Zh => format!("{date} 通过，已过 {days} 天"),
+                Lang::En => format!("approved {date}, {days} days ago"),
+            },
+        });
+    }
+    if let Some(reason) = reason.filter(|reason| !reason.trim().is_empty()) {
+        parts.push(format!(
+            "{}{}",
+            lang.pick("事由：", "reason: "),
+            plain(reason)
+        ));
+    }
+    if let Some(approver_line) = decider {
+        let mut text = format!(
+            "{}{}",
+            lang.pick("审批人：", "approver: "),
+            approver(approver_line)
+        );
+        if let Some(remark) = approver_line
+            .remark
+            .as_deref()
+            .filter(|r| !r.trim().is_empty())
+        {
+            text.push_str(&format!(
+                "{}{}{}",
+                lang.pick("（意见：", " (remark: "),
+                plain(remark),
+                lang.pick("）", ")")
+            ));
+        }
+        parts.push(text);
+    }
+    if let Some(approval) = item.approval().filter(|_| item.user_id().is_some()) {
+        parts.push(format!(
+            "{} {}",
+            lang.pick("审批编号", "approval"),
+            approval_ref(approval, item.business_id())
+        ));
+    }
+    parts.join(sep)
+}
+
+/// How a deferred item reads: `考勤结果：约 75 次调用`; in English with its detail.
+pub(crate) fn deferred_item(line: &DeferredLine, lang: Lang) -> String {
+    let (zh, en) = match line.item.as_str() {
+        "results" => ("考勤结果", "attendance results"),
+        "approval_list" => ("补卡审批列表", "补卡 approval listing"),
+        "approval_detail" => ("审批详情", "approval details"),
+        "rescan" => ("重新扫描", "rescan"),
+        "targeted" => ("定点复查", "targeted re-reads"),
+        _ => ("", ""),
+    };
+    let what = if zh.is_empty() {
+        plain(&line.item).into_owned()
+    } else {
+        lang.pick(zh, en).to_owned()
+    };
+    match lang {
+        Lang::Zh => format!("{what}：约 {} 次调用", line.estimated_calls),
+        Lang::En => format!(
+            "{what}: {} (about {} calls)",
+            plain(&line.detail),
+            line.estimated_calls
+        ),
+    }
+}
+
+/// The API calls of the run by endpoint: `/attendance/list 12, /gettoken 1`, or the word for
+/// none.
+pub(crate) fn calls_sentence(calls: &ApiCalls, lang: Lang) -> String {
+    let parts: Vec<String> = calls
+        .by_endpoint
+        .iter()
+        .map(|(endpoint, count)| format!("{} {count}", plain(endpoint)))
+        .collect();
+    if parts.is_empty() {
+        lang.pick("无", "none").to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// The columns of the corrections table (HTML, full Markdown).
+pub(crate) fn correction_columns(lang: Lang) -> [&'static str; 7] {
+    lang.pick(
+        ["日期", "打卡", "更正", "类别", "事由", "审批人", "审批编号"],
+        [
+            "Date", "Check", "Change", "Class", "Reason", "Approver", "Approval",
+        ],
+    )
+}
+
+/// One correction's cells, in the order of [`correction_columns`]; markup not escaped.
+pub(crate) fn correction_cells(line: &CorrectionLine, tz: Tz, lang: Lang) -> [String; 7] {
+    [
         line.work_date.to_string(),
-        check_point(Some(&line.check_type), line.plan_id),
-        before_after(line, tz),
-        line.class.to_string(),
-        cause(line, tz),
+        check_point(Some(&line.check_type), lang),
+        change(line, tz, lang),
+        labels::class(lang, line.class).to_owned(),
+        cause(line, lang),
+        line.approver.as_ref().map(approver).unwrap_or_default(),
+        line.process_instance_id
+            .as_deref()
+            .map(|id| approval_ref(id, line.business_id.as_deref()))
+            .unwrap_or_default(),
     ]
 }
 
-/// The columns of the pending-approvals table in the tabular formats (Markdown, HTML).
-pub(crate) const PENDING_COLUMNS: [&str; 7] = [
-    "user",
-    "work date",
-    "check point",
-    "state",
-    "since",
-    "approval",
-    "business id",
-];
+/// What follows an attention line's subject: `：` or `: `.
+pub(crate) fn detail_separator(lang: Lang) -> &'static str {
+    lang.pick("：", ": ")
+}
 
-/// One row of the pending-approvals table, in the order of `PENDING_COLUMNS`, markup not
-/// escaped; an unknown value is an empty cell.
-pub(crate) fn pending_cells(line: &PendingLine, tz: Tz) -> [String; 7] {
-    [
-        person(
-            &line.user_id,
-            line.name.as_deref(),
-            line.department.as_deref(),
+/// A department's row in text: `研发中心：3 人，补卡已生效 2，…`.
+pub(crate) fn department_sentence(row: &super::view::DepartmentRow, lang: Lang) -> String {
+    let t = row.tally;
+    let name = department(row.name, lang);
+    match lang {
+        Lang::Zh => format!(
+            "{name}：{} 人，补卡已生效 {}，其他更正 {}，待生效 {}，拒绝/撤回 {}，需处理 {}",
+            row.people, t.applied, t.other, t.pending, t.refused, t.attention
         ),
-        line.work_date.map(|d| d.to_string()).unwrap_or_default(),
-        check_point(line.check_type.as_deref(), None),
-        pending_state(line),
-        line.since.map(|at| local_time(at, tz)).unwrap_or_default(),
-        plain(&line.process_instance_id).into_owned(),
-        plain(line.business_id.as_deref().unwrap_or_default()).into_owned(),
-    ]
+        Lang::En => format!(
+            "{name}: {} {}, {} 补卡 applied, {} other, {} awaiting, {} refused or withdrawn, {} to act on",
+            row.people,
+            if row.people == 1 { "person" } else { "people" },
+            t.applied,
+            t.other,
+            t.pending,
+            t.refused,
+            t.attention
+        ),
+    }
+}
+
+/// The columns of the department summary.
+pub(crate) fn department_columns(lang: Lang) -> [&'static str; 7] {
+    lang.pick(
+        [
+            "部门",
+            "人数",
+            "补卡已生效",
+            "其他更正",
+            "待生效",
+            "拒绝/撤回",
+            "需处理",
+        ],
+        [
+            "Department",
+            "People",
+            "补卡 applied",
+            "Other",
+            "Awaiting",
+            "Refused",
+            "To act on",
+        ],
+    )
+}
+
+/// The people-facing labels of the section titles.
+pub(crate) struct Titles {
+    pub(crate) summary: &'static str,
+    pub(crate) by_department: &'static str,
+    pub(crate) attention: &'static str,
+    pub(crate) nothing_to_do: &'static str,
+    pub(crate) corrections: &'static str,
+    pub(crate) deferred: &'static str,
+    pub(crate) errors: &'static str,
+    pub(crate) technical: &'static str,
+    pub(crate) calls: &'static str,
+    pub(crate) what_to_do: &'static str,
+}
+
+pub(crate) fn titles(lang: Lang) -> Titles {
+    match lang {
+        Lang::Zh => Titles {
+            summary: "概况",
+            by_department: "按部门",
+            attention: "需要处理",
+            nothing_to_do: "没有需要处理的事项。",
+            corrections: "更正明细（按部门、人员、日期）",
+            deferred: "留待之后运行的工作",
+            errors: "错误",
+            technical: "技术信息",
+            calls: "本次接口调用",
+            what_to_do: "处理：",
+        },
+        Lang::En => Titles {
+            summary: "Summary",
+            by_department: "By department",
+            attention: "Needs attention",
+            nothing_to_do: "Nothing needs attention.",
+            corrections: "Corrections by department, person and date",
+            deferred: "Deferred to later runs",
+            errors: "Errors",
+            technical: "Technical details",
+            calls: "API calls this run",
+            what_to_do: "What to do: ",
+        },
+    }
+}
+
+/// `研发中心（3 人，5 项更正）` / `R&D (3 people, 5 corrections)`.
+pub(crate) fn group_heading(
+    department_name: Option<&str>,
+    people: usize,
+    corrections: usize,
+    lang: Lang,
+) -> String {
+    let name = department(department_name, lang);
+    match lang {
+        Lang::Zh => format!("{name}（{people} 人，{corrections} 项更正）"),
+        Lang::En => format!(
+            "{name} ({people} {}, {corrections} {})",
+            if people == 1 { "person" } else { "people" },
+            if corrections == 1 {
+                "correction"
+            } else {
+                "corrections"
+            }
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -411,20 +728,6 @@ mod tests {
         );
     }
 
-    #[track_caller]
-    fn check_plural(count: u64, singular: &str, plural_form: Option<&str>, expected: &str) {
-        assert_eq!(plural(count, singular, plural_form), expected);
-    }
-
-    #[test]
-    fn plural_uses_the_singular_only_for_exactly_one() {
-        check_plural(0, "correction", None, "0 corrections");
-        check_plural(1, "correction", None, "1 correction");
-        check_plural(2, "correction", None, "2 corrections");
-        check_plural(1, "anomaly", Some("anomalies"), "1 anomaly");
-        check_plural(7, "anomaly", Some("anomalies"), "7 anomalies");
-    }
-
     #[test]
     fn a_check_time_on_another_calendar_day_than_the_shift_shows_its_date() {
         let tz: Tz = "Asia/Shanghai".parse().unwrap();
@@ -435,9 +738,15 @@ mod tests {
             process_instance_id: None,
         };
         let work_date = NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
-        assert_eq!(ledger_state(&state, work_date, tz), "Normal 11-04 00:30");
+        assert_eq!(
+            ledger_state(&state, work_date, tz, Lang::Zh),
+            "正常 11-04 00:30"
+        );
         let same_day = NaiveDate::from_ymd_opt(2026, 11, 4).unwrap();
-        assert_eq!(ledger_state(&state, same_day, tz), "Normal 00:30");
+        assert_eq!(
+            ledger_state(&state, same_day, tz, Lang::En),
+            "on time 00:30"
+        );
     }
 
     #[test]
@@ -450,8 +759,34 @@ mod tests {
             month: "2026-11".into(),
         };
         assert_eq!(
-            quota_sentence(&calls),
-            "quota 4010 of 4000 metered calls used in 2026-11, none left, 10 over budget (this run 5)"
+            quota(&calls, Lang::Zh),
+            "配额：2026-11 已用 4010 / 4000 次计量调用，已超出预算 10（本次运行 5）"
         );
+        assert_eq!(
+            quota(&calls, Lang::En),
+            "Quota: 4010 of 4000 metered calls used in 2026-11, 10 over budget (this run 5)"
+        );
+    }
+
+    #[test]
+    fn every_attention_kind_has_a_title_and_advice_in_each_language() {
+        use AttentionKind::*;
+        for kind in [
+            Overdue,
+            Reverted,
+            Unexplained,
+            Vanished,
+            Unmatched,
+            Refused,
+            Withdrawn,
+            ReportedOnly,
+            Pending,
+            InProgress,
+        ] {
+            for lang in [Lang::Zh, Lang::En] {
+                assert!(!attention_title(kind, lang).is_empty());
+                assert!(!advice(kind, lang).is_empty());
+            }
+        }
     }
 }

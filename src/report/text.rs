@@ -1,177 +1,182 @@
-//! The plain-text report: what a person reads at 9am.
+//! The plain-text report: what a person reads at 9am, in the report's language.
 //!
-//! Order: headline (outcome, corrections, pending, anomalies, quota), then corrections (who,
-//! which day, which check point, before → after, by which approval), pending approvals,
-//! anomalies with one actionable sentence each, deferred work, errors, and the counts and calls
-//! at the bottom. Empty sections are left out. No colour and no terminal-width logic: the text
-//! is the same on a terminal, in a mail or in a file. Every value from outside goes through
-//! [`escape::shown`](super::escape), so the only line breaks and control characters in the text
-//! are the renderer's own newlines.
+//! The people-first shape of [`View`]: title and headline, the scope (as of, which work dates
+//! were reconciled), the summary (corrections by class, by department, the quota), what needs
+//! attention (one section per kind with what to do, then its lines), the corrections grouped
+//! department → person → date with each person's totals, and at the bottom what was deferred,
+//! the errors and the calls. Empty sections are left out. No colour and no terminal-width logic:
+//! the text is the same on a terminal, in a mail or in a file. Every value from outside goes
+//! through [`escape::plain`](super::escape), so the only line breaks and control characters in
+//! the text are the renderer's own newlines.
 
 use std::fmt::Write;
 
-use chrono_tz::Tz;
-
-use super::escape::shown;
+use super::escape::plain;
 use super::present::{
-    advice, before_after, calls_sentence, cause, check_point, counts_sentence, deferred_item,
-    finding_subject, headline, local_time, pending_state, person, window,
+    self, calls_sentence, class_counts, correction_cells, deferred_item, group_heading, headline,
+    item_detail, item_subject, person_alone, quota, scope, subject, title, titles, totals,
 };
-use super::{AnomalyLine, CorrectionLine, PendingLine, RenderOptions, RunReport};
+use super::view::View;
+use super::{RenderOptions, RunReport};
 
 pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> String {
-    let tz = options.tz;
+    let (tz, lang) = (options.tz, options.lang);
+    let view = View::new(report);
+    let words = titles(lang);
     let mut out = String::new();
-    write_header(&mut out, report, tz);
-    section(&mut out, "Corrections", &report.corrections, |out, line| {
-        write_correction(out, line, tz)
-    });
-    section(&mut out, "Pending", &report.pending, |out, line| {
-        write_pending(out, line, tz)
-    });
-    section(&mut out, "Anomalies", &report.anomalies, write_anomaly);
-    section(
-        &mut out,
-        "Refused, withdrawn or reported only",
-        &report.listed,
-        write_finding,
+    // Writing into a String cannot fail: the `fmt::Result`s below are discarded.
+    let _ = writeln!(out, "{} · {}", title(lang), subject(report, lang));
+    let _ = writeln!(out, "{}", headline(&view, lang));
+    for line in scope(report, tz, lang) {
+        let _ = writeln!(out, "{line}");
+    }
+
+    let _ = writeln!(out, "\n{}", words.summary);
+    let _ = writeln!(out, "  {}", class_counts(&view, lang));
+    let _ = writeln!(out, "  {}", quota(&report.api_calls, lang));
+    if !view.departments.is_empty() {
+        let _ = writeln!(out, "\n{}", words.by_department);
+        for row in &view.departments {
+            let _ = writeln!(out, "  {}", present::department_sentence(row, lang));
+        }
+    }
+
+    let _ = writeln!(out, "\n{} ({})", words.attention, view.needs_action());
+    if view.attention.is_empty() {
+        let _ = writeln!(out, "  {}", words.nothing_to_do);
+    }
+    for section in &view.attention {
+        let _ = writeln!(
+            out,
+            "  {} ({})",
+            present::attention_title(section.kind, lang),
+            section.items.len()
+        );
+        let _ = writeln!(
+            out,
+            "    {}{}",
+            words.what_to_do,
+            present::advice(section.kind, lang)
+        );
+        for item in &section.items {
+            let detail = item_detail(item, report.run.as_of, tz, lang);
+            if detail.is_empty() {
+                let _ = writeln!(out, "    - {}", item_subject(item, lang));
+            } else {
+                let _ = writeln!(
+                    out,
+                    "    - {}{}{detail}",
+                    item_subject(item, lang),
+                    present::detail_separator(lang)
+                );
+            }
+        }
+    }
+
+    if !view.groups.is_empty() {
+        let _ = writeln!(out, "\n{}", words.corrections);
+    }
+    for group in &view.groups {
+        let _ = writeln!(
+            out,
+            "  {}",
+            group_heading(
+                group.department,
+                group.people.len(),
+                group.corrections(),
+                lang
+            )
+        );
+        for person in &group.people {
+            let _ = writeln!(
+                out,
+                "    {} — {}",
+                person_alone(person.user_id, person.name),
+                totals(&person.totals, lang)
+            );
+            for line in &person.lines {
+                let cells = correction_cells(line, tz, lang);
+                let parts: Vec<&str> = cells
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|cell| !cell.is_empty())
+                    .collect();
+                let _ = writeln!(out, "      {}", parts.join("  "));
+            }
+        }
+    }
+
+    if !report.deferred.is_empty() {
+        let _ = writeln!(out, "\n{} ({})", words.deferred, report.deferred.len());
+        for line in &report.deferred {
+            let _ = writeln!(out, "  - {}", deferred_item(line, lang));
+        }
+    }
+    if !report.errors.is_empty() {
+        let _ = writeln!(out, "\n{} ({})", words.errors, report.errors.len());
+        for error in &report.errors {
+            let _ = writeln!(out, "  - {}", plain(error));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n{}: {}",
+        words.calls,
+        calls_sentence(&report.api_calls, lang)
     );
-    section(
-        &mut out,
-        "Deferred to later runs",
-        &report.deferred,
-        |out, line| bullet(out, &deferred_item(line)),
-    );
-    section(&mut out, "Errors", &report.errors, |out, error| {
-        bullet(out, &shown(error).to_string())
-    });
-    write_footer(&mut out, report);
     out
-}
-
-// Writing into a String cannot fail: the `fmt::Result`s below are discarded.
-
-/// The headline and the line saying when and over which work dates.
-fn write_header(out: &mut String, report: &RunReport, tz: Tz) {
-    let _ = writeln!(out, "{}", headline(report));
-    let _ = writeln!(
-        out,
-        "As of {} ({tz}); work dates {}.",
-        local_time(report.run.as_of, tz),
-        window(report)
-    );
-}
-
-/// A titled section with its item count and one entry per item; nothing when there are no items.
-fn section<T>(out: &mut String, title: &str, items: &[T], mut entry: impl FnMut(&mut String, &T)) {
-    if items.is_empty() {
-        return;
-    }
-    let _ = writeln!(out, "\n{title} ({})", items.len());
-    for item in items {
-        entry(out, item);
-    }
-}
-
-fn bullet(out: &mut String, text: &str) {
-    let _ = writeln!(out, "  - {text}");
-}
-
-/// Who, which day, which check point, before → after and class; then the cause.
-fn write_correction(out: &mut String, line: &CorrectionLine, tz: Tz) {
-    let _ = writeln!(
-        out,
-        "  - {}, {} {}: {} [{}]",
-        person(
-            &line.user_id,
-            line.name.as_deref(),
-            line.department.as_deref()
-        ),
-        line.work_date,
-        check_point(Some(&line.check_type), line.plan_id),
-        before_after(line, tz),
-        line.class,
-    );
-    let _ = writeln!(out, "    {}", cause(line, tz));
-}
-
-/// One line per pending approval; what is not known is left out.
-fn write_pending(out: &mut String, line: &PendingLine, tz: Tz) {
-    let day = line
-        .work_date
-        .map_or_else(|| "date unknown".to_owned(), |d| d.to_string());
-    let _ = write!(
-        out,
-        "  - {}, {day} {}: {}",
-        person(
-            &line.user_id,
-            line.name.as_deref(),
-            line.department.as_deref()
-        ),
-        check_point(line.check_type.as_deref(), None),
-        pending_state(line)
-    );
-    if let Some(since) = line.since {
-        let _ = write!(out, " since {}", local_time(since, tz));
-    }
-    let _ = write!(out, "; approval {}", shown(&line.process_instance_id));
-    if let Some(business_id) = &line.business_id {
-        let _ = write!(out, ", business id {}", shown(business_id));
-    }
-    out.push('\n');
-}
-
-/// A finding with the sentence saying what to do about it.
-fn write_anomaly(out: &mut String, line: &AnomalyLine) {
-    write_finding(out, line);
-    let _ = writeln!(out, "    What to do: {}", advice(line.class));
-}
-
-/// `[class] subject: detail`.
-fn write_finding(out: &mut String, line: &AnomalyLine) {
-    let _ = writeln!(
-        out,
-        "  - [{}] {}: {}",
-        line.class,
-        finding_subject(line),
-        shown(&line.detail)
-    );
-}
-
-/// The class counts and the calls, at the bottom.
-fn write_footer(out: &mut String, report: &RunReport) {
-    let _ = writeln!(out, "\nFindings: {}.", counts_sentence(report));
-    let _ = writeln!(
-        out,
-        "Calls this run: {}.",
-        calls_sentence(&report.api_calls)
-    );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::report::fixture::rich_report;
-    use crate::report::{ApiCalls, RunReport};
+    use crate::report::{ApiCalls, Lang, RunReport};
 
-    fn shanghai() -> RenderOptions {
+    fn options(lang: Lang) -> RenderOptions {
         RenderOptions {
-            tz: chrono_tz::Asia::Shanghai,
+            lang,
+            ..RenderOptions::new(chrono_tz::Asia::Shanghai)
         }
     }
 
     #[test]
-    fn text_report_matches_its_snapshot() {
-        insta::assert_snapshot!(render(&rich_report(), &shanghai()));
+    fn text_report_matches_its_snapshot_in_chinese() {
+        insta::assert_snapshot!(render(&rich_report(), &options(Lang::Zh)));
+    }
+
+    #[test]
+    fn text_report_matches_its_snapshot_in_english() {
+        insta::assert_snapshot!(render(&rich_report(), &options(Lang::En)));
+    }
+
+    #[test]
+    fn people_facing_text_has_no_api_words_internal_keys_or_pipes_in_values() {
+        for lang in [Lang::Zh, Lang::En] {
+            let text = render(&rich_report(), &options(lang));
+            for word in [
+                "OnDuty",
+                "OffDuty",
+                "NotSigned",
+                "supply_applied",
+                "admin_edit",
+                "|plan:",
+                "plan 437",
+                "approved_not_visible",
+            ] {
+                assert!(!text.contains(word), "{lang}: {word} in\n{text}");
+            }
+        }
     }
 
     #[test]
     fn text_report_shows_times_in_the_business_time_zone() {
-        let text = render(&rich_report(), &shanghai());
-        // 2026-11-04T02:15Z is 10:15 in Shanghai.
-        assert!(text.contains("approved 2026-11-04 10:15 CST"), "{text}");
-        let utc = render(&rich_report(), &RenderOptions { tz: chrono_tz::UTC });
-        assert!(utc.contains("approved 2026-11-04 02:15 UTC"), "{utc}");
+        let mut report = rich_report();
+        report.run.kind = "range".into();
+        let text = render(&report, &options(Lang::Zh));
+        assert!(text.contains("截至 2026-11-05 02:10 CST"), "{text}");
+        let utc = render(&report, &RenderOptions::new(chrono_tz::UTC));
+        assert!(utc.contains("截至 2026-11-04 18:10 UTC"), "{utc}");
     }
 
     #[test]
@@ -191,23 +196,20 @@ mod tests {
             partly: vec![window("2026-11-03", "2026-11-03")],
             not_reconciled: vec![window("2026-11-01", "2026-11-01")],
         });
-        let text = render(&report, &shanghai());
-        let mut lines = text.lines();
-        assert!(
-            lines
-                .next()
-                .unwrap()
-                .starts_with("Work dates 2026-10-29 … 2026-11-03 (latest run #42 partial): "),
-            "{text}"
+        let text = render(&report, &options(Lang::En));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "Attendance reconciliation report · 2026-10-29 … 2026-11-03"
         );
         assert_eq!(
-            lines.next().unwrap(),
-            "As of 2026-11-05 02:10 CST (Asia/Shanghai); work dates 2026-10-29 … 2026-11-03 \
-             (reconciled 2026-10-29 … 2026-10-31, 2026-11-02; read only by runs that did not end \
-             done: 2026-11-03; not reconciled: 2026-11-01)."
+            lines[3],
+            "reconciled 2026-10-29 … 2026-10-31, 2026-11-02; read only by runs that did not \
+             finish: 2026-11-03; not reconciled: 2026-11-01"
         );
-        let json = crate::report::json::render(&report);
-        assert!(json.contains("\"not_reconciled\": [\n"), "{json}");
+        assert_eq!(lines[4], "Latest run #42 (date range) partly done");
+        let zh = render(&report, &options(Lang::Zh));
+        assert!(zh.contains("未核对：2026-11-01"), "{zh}");
     }
 
     #[test]
@@ -219,11 +221,12 @@ mod tests {
             ..full.api_calls
         };
         let report = RunReport::empty(full.run, calls);
-        let text = render(&report, &shanghai());
-        assert!(text.starts_with(
-            "Run #42 (run) partial: 0 corrections applied, 0 approvals pending, 0 anomalies;"
-        ));
-        assert!(!text.contains("Corrections ("), "{text}");
-        assert!(text.contains("Findings: none."), "{text}");
+        let text = render(&report, &options(Lang::Zh));
+        assert!(
+            text.contains("补卡已生效 0 项，其他更正 0 项，待生效 0 项，需要处理 0 项"),
+            "{text}"
+        );
+        assert!(text.contains("没有需要处理的事项。"), "{text}");
+        assert!(!text.contains("更正明细"), "{text}");
     }
 }

@@ -49,6 +49,9 @@ use super::escape::plain;
 use super::{AnomalyLine, CorrectionLine, PendingLine, RenderOptions, RunReport, labels};
 use crate::domain::{ChangeClass, LedgerState};
 
+/// The workbook's labels are Chinese for now (its headers are).
+const LANG: super::Lang = super::Lang::Zh;
+
 /// Excel's limit on the characters of one cell, counted in UTF-16 units.
 pub(crate) const CELL_MAX: usize = 32_767;
 
@@ -266,9 +269,9 @@ fn summary(
     })?;
     s.number(1, run.id as f64)?;
     s.line("类型")?;
-    s.text(1, &labels::run_kind(&run.kind))?;
+    s.text(1, &labels::run_kind(LANG, &run.kind))?;
     s.line("结果")?;
-    s.text(1, &labels::outcome(&run.outcome))?;
+    s.text(1, &labels::outcome(LANG, &run.outcome))?;
     s.line("日期范围（起止）")?;
     s.date(1, Some(run.window.from))?;
     s.date(2, Some(run.window.to))?;
@@ -291,7 +294,7 @@ fn summary(
     s.line("类别")?;
     s.own(1, "数量")?;
     for class in ChangeClass::ALL {
-        s.line(labels::class(class))?;
+        s.line(labels::class(LANG, class))?;
         s.number(1, report.counts.get(&class).copied().unwrap_or(0) as f64)?;
     }
 
@@ -347,9 +350,12 @@ fn correction_order(line: &CorrectionLine) -> impl Ord + '_ {
 /// A ledger state's result as people read it; `未观察到` when the slot was first seen corrected.
 fn before_label(line: &CorrectionLine) -> String {
     match (&line.before, line.before_observed) {
-        (Some(before), true) => labels::time_result(&before.time_result).into_owned(),
+        (Some(before), true) => labels::time_result(LANG, &before.time_result).into_owned(),
         (Some(before), false) => {
-            format!("{}（未观察到）", labels::time_result(&before.time_result))
+            format!(
+                "{}（未观察到）",
+                labels::time_result(LANG, &before.time_result)
+            )
         }
         (None, _) => "未观察到".to_owned(),
     }
@@ -373,12 +379,12 @@ fn corrections(
         s.text(1, line.name.as_deref().unwrap_or_default())?;
         s.text(2, &line.user_id)?;
         s.date(3, Some(line.work_date))?;
-        s.text(4, &labels::check_type(&line.check_type))?;
+        s.text(4, &labels::check_type(LANG, &line.check_type))?;
         s.text(5, &before_label(line))?;
         s.time(6, check_time(line.before.as_ref()))?;
-        s.text(7, &labels::time_result(&line.after.time_result))?;
+        s.text(7, &labels::time_result(LANG, &line.after.time_result))?;
         s.time(8, check_time(Some(&line.after)))?;
-        s.own(9, labels::class(line.class))?;
+        s.own(9, labels::class(LANG, line.class))?;
         s.text(10, line.process_instance_id.as_deref().unwrap_or_default())?;
         s.text(11, line.business_id.as_deref().unwrap_or_default())?;
         s.time(12, line.approved_at)?;
@@ -412,7 +418,7 @@ fn pending_row(s: &mut Sheet, line: &PendingLine) -> Result<(), XlsxError> {
         0,
         match line.state.as_str() {
             "running" => "审批中",
-            _ => labels::class(ChangeClass::SupplyPending),
+            _ => labels::class(LANG, ChangeClass::SupplyPending),
         },
     )?;
     s.text(1, line.department.as_deref().unwrap_or_default())?;
@@ -424,17 +430,17 @@ fn pending_row(s: &mut Sheet, line: &PendingLine) -> Result<(), XlsxError> {
         &line
             .check_type
             .as_deref()
-            .map(labels::check_type)
+            .map(|raw| labels::check_type(LANG, raw))
             .unwrap_or_default(),
     )?;
     s.text(6, &line.process_instance_id)?;
     s.text(7, line.business_id.as_deref().unwrap_or_default())?;
-    s.text(8, &labels::pending_state(&line.state))?;
+    s.text(8, &labels::pending_state(LANG, &line.state))?;
     s.time(9, line.since)
 }
 
 fn finding_row(s: &mut Sheet, line: &AnomalyLine) -> Result<(), XlsxError> {
-    s.own(0, labels::class(line.class))?;
+    s.own(0, labels::class(LANG, line.class))?;
     s.text(1, line.department.as_deref().unwrap_or_default())?;
     s.text(2, line.name.as_deref().unwrap_or_default())?;
     s.text(3, line.user_id.as_deref().unwrap_or_default())?;
@@ -444,7 +450,7 @@ fn finding_row(s: &mut Sheet, line: &AnomalyLine) -> Result<(), XlsxError> {
         &line
             .check_type
             .as_deref()
-            .map(labels::check_type)
+            .map(|raw| labels::check_type(LANG, raw))
             .unwrap_or_default(),
     )?;
     s.text(6, line.process_instance_id.as_deref().unwrap_or_default())?;
@@ -461,9 +467,7 @@ mod tests {
     use crate::report::fixture::{arb_outside_text, report_with_texts, rich_report};
 
     fn shanghai() -> RenderOptions {
-        RenderOptions {
-            tz: chrono_tz::Asia::Shanghai,
-        }
+        RenderOptions::new(chrono_tz::Asia::Shanghai)
     }
 
     fn open(bytes: Vec<u8>) -> Xlsx<Cursor<Vec<u8>>> {
@@ -511,8 +515,12 @@ mod tests {
             header(&open_items),
             OPEN_COLUMNS.map(|(name, _)| name.to_owned())
         );
-        // Two pending, four anomalies, two listed.
-        assert_eq!(open_items.len(), 1 + 2 + 4 + 2);
+        // The header, then every pending, anomaly and listed line.
+        let report = rich_report();
+        assert_eq!(
+            open_items.len(),
+            1 + report.pending.len() + report.anomalies.len() + report.listed.len()
+        );
         assert_eq!(open_items[1][0], Data::String("待生效".into()));
         assert!(
             open_items
@@ -604,7 +612,7 @@ mod tests {
             "2026-11-05 02:10:00"
         );
         // In whatever zone is passed in.
-        let mut book = open(render(&report, &RenderOptions { tz: chrono_tz::UTC }).unwrap());
+        let mut book = open(render(&report, &RenderOptions::new(chrono_tz::UTC)).unwrap());
         let corrections = rows(&mut book, CORRECTIONS);
         let row = row_of(&corrections, "0126");
         assert_eq!(

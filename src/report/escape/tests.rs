@@ -117,10 +117,32 @@ fn csv_text_cells_starting_with_a_formula_trigger_read_as_text() {
     check_csv("", "");
 }
 
+/// Every line (the Markdown summary leaves out what does not fit a chat message, so its length
+/// depends on the values').
 fn options() -> RenderOptions {
     RenderOptions {
-        tz: chrono_tz::Asia::Shanghai,
+        full: true,
+        ..RenderOptions::new(chrono_tz::Asia::Shanghai)
     }
+}
+
+/// A harmless stand-in for each of `texts` that keeps which of them are equal and which are
+/// blank: the people-first shape groups lines by person and department and leaves out blank
+/// values, so only such a stand-in renders to the same lines.
+fn neutral_texts(texts: &[String]) -> Vec<String> {
+    texts
+        .iter()
+        .map(|text| {
+            let first = texts.iter().position(|other| other == text).unwrap_or(0);
+            if text.is_empty() {
+                String::new()
+            } else if text.trim().is_empty() {
+                " ".repeat(first + 1)
+            } else {
+                format!("v{first}")
+            }
+        })
+        .collect()
 }
 
 /// The unescaped pipes of a Markdown line (a pipe after an odd run of backslashes is escaped).
@@ -147,7 +169,9 @@ proptest! {
     ) {
         let mut cycle = texts.iter().cycle();
         let hostile = report_with_texts(|| cycle.next().cloned().unwrap_or_default());
-        let neutral = report_with_texts(|| "x".to_owned());
+        let neutral_texts = neutral_texts(&texts);
+        let mut neutral_cycle = neutral_texts.iter().cycle();
+        let neutral = report_with_texts(|| neutral_cycle.next().cloned().unwrap_or_default());
         for format in [ReportFormat::Text, ReportFormat::Markdown, ReportFormat::Html] {
             let rendered = render(&hostile, format, &options()).unwrap();
             let expected = render(&neutral, format, &options()).unwrap();
