@@ -101,6 +101,21 @@ fn run(html: &Path, output: &Path, profile: &Path, extra: &[String]) {
     );
 }
 
+/// Prints `html` to `pdf` without the header and footer Chromium adds. The paper is the one the
+/// document's `@page` rules ask for, else Chromium's default, US Letter.
+pub(crate) fn print_to_pdf(html: &Path, pdf: &Path) {
+    let profile = tempfile::tempdir().expect("a Chromium profile directory");
+    run(
+        html,
+        pdf,
+        profile.path(),
+        &[
+            "--no-pdf-header-footer".to_owned(),
+            format!("--print-to-pdf={}", pdf.display()),
+        ],
+    );
+}
+
 /// A screenshot of `html` in a `width` × `height` window, as a PNG at `png`.
 pub(crate) fn screenshot(html: &Path, png: &Path, width: u32, height: u32) {
     let profile = tempfile::tempdir().expect("a Chromium profile directory");
@@ -113,4 +128,11 @@ pub(crate) fn screenshot(html: &Path, png: &Path, width: u32, height: u32) {
             format!("--window-size={width},{height}"),
         ],
     );
+}
+
+/// The number of pages of the PDF at `pdf`, from its page tree (lopdf), not from its bytes.
+pub(crate) fn pdf_pages(pdf: &Path) -> usize {
+    let document = lopdf::Document::load(pdf)
+        .unwrap_or_else(|error| panic!("{} is not a readable PDF: {error}", pdf.display()));
+    document.get_pages().len()
 }
