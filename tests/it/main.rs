@@ -25,6 +25,7 @@ mod replay;
 mod report;
 mod report_month;
 mod report_output;
+mod report_print;
 mod report_xlsx;
 mod sink;
 mod support;

@@ -1,6 +1,6 @@
 //! What the integration tests share: starting a simulator, the config text that points a job at
 //! it, a client config for it, opening a store, the simulator's clock, the token it hands out,
-//! and the dates the tests speak in; `bin` runs the real binary, `stop` signals it and proves it stopped, `webhook` receives what a
+//! and the dates the tests speak in; `bin` runs the real binary, `chromium` prints and screenshots HTML, `stop` signals it and proves it stopped, `webhook` receives what a
 //! webhook sink sends. Each test file keeps only what is particular to it.
 
 use std::path::Path;
@@ -14,6 +14,7 @@ use dingtalk_sim::{SimConfig, SimHandle, SimState, World, config_snippet};
 use secrecy::SecretString;
 
 pub(crate) mod bin;
+pub(crate) mod chromium;
 pub(crate) mod outcome;
 pub(crate) mod pipeline;
 pub(crate) mod stop;
