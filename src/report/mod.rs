@@ -54,6 +54,12 @@ pub(crate) use format::{RenderOptions, ReportFormat, render, render_file};
 pub(crate) use lang::Lang;
 pub(crate) use status::{LockStatus, QueueStatus, QuotaStatus, RunStatus, Status, render_status};
 
+/// The most characters of the Markdown summary (one chat message).
+#[cfg(test)]
+pub(crate) fn markdown_chat_limit() -> usize {
+    markdown::CHAT_LIMIT
+}
+
 /// Version of the JSON report contract.
 pub(crate) const REPORT_SCHEMA: u32 = 1;
 

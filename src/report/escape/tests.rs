@@ -201,3 +201,151 @@ proptest! {
         }
     }
 }
+
+// People's texts: names, departments, reasons, approvers and their remarks come from DingTalk's
+// directory and forms, typed by anyone. Each hostile string, in every field a person-facing
+// format shows, must come out escaped or neutralised in every format.
+
+/// `csv` without its `"=""0126"""` id cells (the one formula-looking form the writer makes
+/// itself: a string constant of id characters only, quoted as RFC 4180 requires).
+fn without_id_cells(csv: &str) -> String {
+    const OPEN: &str = ",\"=\"\"";
+    const CLOSE: &str = "\"\"\"";
+    let mut out = String::with_capacity(csv.len());
+    let mut rest = csv;
+    while let Some(at) = rest.find(OPEN) {
+        out.push_str(&rest[..=at]);
+        let after = &rest[at + OPEN.len()..];
+        let id_len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "-_.:".contains(c)))
+            .unwrap_or(after.len());
+        if after[id_len..].starts_with(CLOSE) {
+            rest = &after[id_len + CLOSE.len()..];
+        } else {
+            out.push_str(&OPEN[1..]);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The hostile strings the people-facing formats are tried with.
+fn hostile_people_texts() -> Vec<String> {
+    vec![
+        "<script>alert(1)</script>".to_owned(),
+        "=HYPERLINK(\"http://evil.example/\",\"点我\")".to_owned(),
+        "+1-2@cmd|' /C calc'!A0".to_owned(),
+        "\u{1b}[31m红色\u{1b}[0m\u{1b}]0;title\u{7}".to_owned(),
+        "第一行\n第二行\r\n第三行\u{2028}第四行".to_owned(),
+        "右\u{202e}左\u{2066}隔离".to_owned(),
+        "| 表格 | ### 标题 `代码` [链接](x) ![图](y)".to_owned(),
+        "名".repeat(10_000),
+    ]
+}
+
+/// `rich_report` with every name, department, reason, approver name and remark set to `text`.
+fn report_with_people_text(text: &str) -> crate::report::RunReport {
+    let mut report = crate::report::fixture::rich_report();
+    let approver = crate::report::Approver {
+        user_id: "0126000001".to_owned(),
+        name: Some(text.to_owned()),
+        remark: Some(text.to_owned()),
+    };
+    for line in &mut report.corrections {
+        line.name = Some(text.to_owned());
+        line.department = Some(text.to_owned());
+        line.reason = Some(text.to_owned());
+        line.approver = Some(approver.clone());
+    }
+    for line in report.pending.iter_mut().chain(&mut report.in_progress) {
+        line.name = Some(text.to_owned());
+        line.department = Some(text.to_owned());
+        line.reason = Some(text.to_owned());
+        line.approver = Some(approver.clone());
+    }
+    for line in report.anomalies.iter_mut().chain(&mut report.listed) {
+        line.name = Some(text.to_owned());
+        line.department = Some(text.to_owned());
+        line.reason = Some(text.to_owned());
+        line.approver = Some(approver.clone());
+    }
+    report
+}
+
+#[test]
+fn hostile_names_departments_and_reasons_are_escaped_or_neutralised_in_every_format() {
+    use crate::report::{Lang, render_file};
+    for text in hostile_people_texts() {
+        let report = report_with_people_text(&text);
+        for lang in [Lang::Zh, Lang::En] {
+            for full in [false, true] {
+                let options = RenderOptions {
+                    lang,
+                    full,
+                    ..RenderOptions::new(chrono_tz::Asia::Shanghai)
+                };
+                for format in [
+                    ReportFormat::Text,
+                    ReportFormat::Markdown,
+                    ReportFormat::Html,
+                ] {
+                    let rendered = render(&report, format, &options).unwrap();
+                    let what = format!("{format} {lang} full={full} {:.40}", text);
+                    assert_eq!(hostile_chars(&rendered), Vec::<char>::new(), "{what}");
+                    if format != ReportFormat::Text {
+                        assert!(!rendered.contains("<script>alert"), "{what}");
+                    }
+                    if format == ReportFormat::Markdown {
+                        let links = rendered
+                            .match_indices("](")
+                            .all(|(at, _)| rendered[..at].ends_with('\\'));
+                        assert!(links, "{what}: a link survived");
+                    }
+                    if format == ReportFormat::Markdown && !full {
+                        assert!(
+                            rendered.chars().count() <= crate::report::markdown_chat_limit(),
+                            "{what}: {} characters",
+                            rendered.chars().count()
+                        );
+                    }
+                    if format == ReportFormat::Html {
+                        // The page's own filter script is the only one.
+                        assert_eq!(rendered.matches("<script").count(), 1, "{what}");
+                    }
+                }
+            }
+        }
+        // CSV: no cell a spreadsheet would evaluate, no raw control character but the row ends.
+        let csv = render(&report, ReportFormat::Csv, &options()).unwrap();
+        assert_eq!(hostile_chars(&csv.replace("\r\n", "")), Vec::<char>::new());
+        let csv = without_id_cells(&csv);
+        for trigger in FORMULA_TRIGGERS {
+            for opening in [format!(",{trigger}"), format!(",\"{trigger}")] {
+                assert!(
+                    !csv.contains(&opening),
+                    "a CSV cell starts with {trigger:?}: {:.200}",
+                    csv
+                );
+            }
+        }
+        // JSON: the values intact.
+        let json = render(&report, ReportFormat::Json, &options()).unwrap();
+        let back: crate::report::RunReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, report);
+        // xlsx: every cell a value, never a formula.
+        let bytes = render_file(&report, ReportFormat::Xlsx, &options()).unwrap();
+        let mut book: calamine::Xlsx<_> =
+            calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+        use calamine::Reader;
+        for sheet in book.sheet_names() {
+            let formulas = book.worksheet_formula(&sheet).unwrap();
+            assert!(
+                formulas
+                    .used_cells()
+                    .all(|(_, _, formula)| formula.is_empty()),
+                "sheet {sheet} holds a formula"
+            );
+        }
+    }
+}
