@@ -20,8 +20,8 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 
 use super::{
-    AnomalyLine, ApiCalls, CorrectionLine, Coverage, DeferredLine, PendingLine, RunInfo, RunReport,
-    Window, zero_counts,
+    AnomalyLine, ApiCalls, CorrectionLine, Coverage, DayCalls, DeferredLine, PendingLine, RunInfo,
+    RunReport, Window, zero_counts,
 };
 use crate::domain::{ChangeClass, SlotDiscriminator, UserId};
 use crate::quota::local_date;
@@ -44,6 +44,15 @@ pub(crate) enum BuildError {
     NoRuns { from: NaiveDate, to: NaiveDate },
 }
 
+/// The metered calls of the quota month per business date, for the quota chart.
+fn quota_by_day(store: &Store, month: &str, tz: Tz) -> Result<Vec<DayCalls>, BuildError> {
+    Ok(store
+        .month_metered_by_day(month, tz)?
+        .into_iter()
+        .map(|(date, metered)| DayCalls { date, metered })
+        .collect())
+}
+
 /// The report of one run.
 pub(crate) fn for_run(
     store: &Store,
@@ -63,6 +72,7 @@ pub(crate) fn for_run(
         month,
     };
     let mut report = RunReport::empty(run_info(&run, run.kind.as_str().to_owned()), api_calls);
+    report.quota_by_day = quota_by_day(store, &report.api_calls.month, tz)?;
     report
         .counts
         .extend(run.counts.iter().map(|(class, count)| (*class, *count)));
@@ -119,6 +129,7 @@ pub(crate) fn for_range(
     let mut info = run_info(latest, "range".to_owned());
     info.window = Window { from, to };
     let mut report = RunReport::empty(info, api_calls);
+    report.quota_by_day = quota_by_day(store, &report.api_calls.month, tz)?;
     report.counts = counts;
     report.corrections = store
         .corrections_between(from, to)?

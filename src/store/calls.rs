@@ -198,6 +198,27 @@ impl Store {
         Ok(count(spent).div_ceil(count(runs).max(1)))
     }
 
+    /// Metered calls of the month `YYYY-MM` per business date (in `tz`), in date order, dates
+    /// without any left out: what the quota chart of a report draws.
+    pub(crate) fn month_metered_by_day(
+        &self,
+        month: &str,
+        tz: Tz,
+    ) -> Result<Vec<(chrono::NaiveDate, u64)>, Error> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT at_ms FROM calls WHERE month = ?1 AND metered = 1")
+            .at(&self.location)?;
+        let stamps = collect(&self.location, &mut statement, [month], "calls", |reader| {
+            reader.instant(0, "at_ms")
+        })?;
+        let mut days: BTreeMap<chrono::NaiveDate, u64> = BTreeMap::new();
+        for at in stamps {
+            *days.entry(at.with_timezone(&tz).date_naive()).or_insert(0) += 1;
+        }
+        Ok(days.into_iter().collect())
+    }
+
     /// Calls recorded for one run.
     pub(crate) fn run_calls(&self, run_id: i64) -> Result<MonthUsage, Error> {
         self.usage("WHERE run_id = ?1", [run_id])
@@ -311,6 +332,16 @@ mod tests {
 
         let run = store.run_calls(run_id).unwrap();
         assert_eq!((run.attempts, run.metered), (4, 2));
+
+        // Per business date: the throttled and the free calls do not count.
+        let by_day = store.month_metered_by_day("2026-11", shanghai).unwrap();
+        let date = |d: u32| chrono::NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+        assert_eq!(by_day, vec![(date(3), 2)]);
+        let december = store.month_metered_by_day("2026-12", shanghai).unwrap();
+        assert_eq!(
+            december,
+            vec![(chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(), 1)]
+        );
     }
 
     #[test]
