@@ -1,7 +1,9 @@
 //! A report for the renderers' unit tests, of what the real runs snapshotted in
 //! `tests/it/report.rs` cannot produce cheaply: user ids with leading zeros and with markup,
 //! commas and quotes (DingTalk's ids are strings from outside), a plan-less slot key, a
-//! correction not enriched yet, a per-item error, two approvals pending. Test-only.
+//! correction not enriched yet, a per-item error, two approvals pending, one still running, 补卡
+//! reasons (one a formula with markup, an escape and a newline) and approvers with and without
+//! a name and remark. Test-only.
 //!
 //! It stays within what `report::build` makes of a run: counts that match the listed lines (a
 //! revert counted once, listed as a correction and an anomaly), pending approvals only in the
@@ -19,8 +21,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::domain::{ChangeClass, LedgerState, SourceType, TimeResult};
 
 use super::{
-    AnomalyLine, ApiCalls, CorrectionLine, DeferredLine, PendingLine, REPORT_SCHEMA, RunInfo,
-    RunReport, Window,
+    AnomalyLine, ApiCalls, Approver, CorrectionLine, DeferredLine, PendingLine, REPORT_SCHEMA,
+    RunInfo, RunReport, Window,
 };
 
 fn at(raw: &str) -> DateTime<Utc> {
@@ -50,6 +52,10 @@ const MARKUP_USER: &str = "boss,\"quoted\"<script>alert(1)</script>";
 
 /// The nightly run of 2026-11-05 02:10 Shanghai.
 const AS_OF: &str = "2026-11-04T18:10:00Z";
+
+/// A 补卡 reason from outside that is a formula, markup, a terminal escape and two lines.
+const HOSTILE_REASON: &str =
+    "=HYPERLINK(\"http://x\",\"y\")<script>alert(1)</script>\u{1b}[31m忘记\n打卡";
 
 pub(crate) fn rich_report() -> RunReport {
     let counts: BTreeMap<ChangeClass, u64> = BTreeMap::from([
@@ -93,6 +99,12 @@ pub(crate) fn rich_report() -> RunReport {
             approved_at: Some(at("2026-11-04T02:15:00Z")),
             applied_at: at(AS_OF),
             idempotency_key: "supply_applied|0126|2026-11-03|plan:437360727696|a1b2c3-proc".into(),
+            reason: Some("忘记打卡".into()),
+            approver: Some(Approver {
+                user_id: "0087".into(),
+                name: Some("陈静".into()),
+                remark: Some("同意".into()),
+            }),
         },
         CorrectionLine {
             run_id: 42,
@@ -119,6 +131,12 @@ pub(crate) fn rich_report() -> RunReport {
             idempotency_key:
                 "supply_applied|02253726682920171716|2026-11-02|OffDuty@1793613600000|d4e5f6-proc"
                     .into(),
+            reason: Some("手机没电".into()),
+            approver: Some(Approver {
+                user_id: "manager01".into(),
+                name: None,
+                remark: None,
+            }),
         },
         CorrectionLine {
             run_id: 42,
@@ -151,6 +169,8 @@ pub(crate) fn rich_report() -> RunReport {
             idempotency_key: format!(
                 "admin_edit|{MARKUP_USER}|2026-11-03|plan:437360727697|d59fa51847fd4813"
             ),
+            reason: None,
+            approver: None,
         },
         CorrectionLine {
             run_id: 42,
@@ -174,6 +194,12 @@ pub(crate) fn rich_report() -> RunReport {
             approved_at: Some(at("2026-10-31T03:00:00Z")),
             applied_at: at(AS_OF),
             idempotency_key: "supply_reverted|0777|2026-10-30|plan:437360700001|g7h8-proc".into(),
+            reason: Some(HOSTILE_REASON.into()),
+            approver: Some(Approver {
+                user_id: "0087".into(),
+                name: Some("陈静".into()),
+                remark: None,
+            }),
         },
     ];
     let pending = vec![
@@ -187,6 +213,12 @@ pub(crate) fn rich_report() -> RunReport {
             check_type: Some("OnDuty".into()),
             state: "approved_not_visible".into(),
             since: Some(at("2026-11-03T06:00:00Z")),
+            reason: Some("外出办事".into()),
+            approver: Some(Approver {
+                user_id: "0087".into(),
+                name: Some("陈静".into()),
+                remark: None,
+            }),
         },
         PendingLine {
             process_instance_id: "p-approved-2".into(),
@@ -198,6 +230,8 @@ pub(crate) fn rich_report() -> RunReport {
             check_type: Some("OffDuty".into()),
             state: "approved_not_visible".into(),
             since: Some(at("2026-11-04T01:30:00Z")),
+            reason: None,
+            approver: None,
         },
     ];
     let anomalies = vec![
@@ -211,6 +245,13 @@ pub(crate) fn rich_report() -> RunReport {
             plan_id: None,
             process_instance_id: Some("x9-proc".into()),
             detail: format!("approval x9-proc by {MARKUP_USER} matches no slot"),
+            reason: Some("打卡机故障".into()),
+            approver: Some(Approver {
+                user_id: "manager01".into(),
+                name: None,
+                remark: None,
+            }),
+            since: Some(at("2026-11-02T03:00:00Z")),
         },
         AnomalyLine {
             class: ChangeClass::SupplyReverted,
@@ -224,6 +265,13 @@ pub(crate) fn rich_report() -> RunReport {
             detail: "0777|2026-10-30|plan:437360700001 was corrected by approval g7h8-proc but \
                      DingTalk no longer shows it corrected"
                 .into(),
+            reason: Some(HOSTILE_REASON.into()),
+            approver: Some(Approver {
+                user_id: "0087".into(),
+                name: Some("陈静".into()),
+                remark: None,
+            }),
+            since: Some(at("2026-10-31T03:00:00Z")),
         },
         AnomalyLine {
             class: ChangeClass::Unexplained,
@@ -237,6 +285,9 @@ pub(crate) fn rich_report() -> RunReport {
             detail: "0126|2026-11-02|plan:437360727600 changed from Early to Normal with no \
                      approval or administrator behind it"
                 .into(),
+            reason: None,
+            approver: None,
+            since: None,
         },
         AnomalyLine {
             class: ChangeClass::Vanished,
@@ -249,6 +300,9 @@ pub(crate) fn rich_report() -> RunReport {
             process_instance_id: None,
             detail: "0300|2026-10-29|plan:437360711111 is missing from a complete fetch of its day"
                 .into(),
+            reason: None,
+            approver: None,
+            since: None,
         },
     ];
     RunReport {
@@ -268,6 +322,19 @@ pub(crate) fn rich_report() -> RunReport {
         counts,
         corrections,
         pending,
+        in_progress: vec![PendingLine {
+            process_instance_id: "run-1-proc".into(),
+            business_id: Some("202611040031".into()),
+            user_id: "0042".into(),
+            name: Some("李娜".into()),
+            department: Some("研发中心".into()),
+            work_date: Some(day("2026-11-03")),
+            check_type: None,
+            state: "running".into(),
+            since: Some(at("2026-11-04T09:30:00Z")),
+            reason: Some("忘记打卡".into()),
+            approver: None,
+        }],
         anomalies,
         listed: vec![
             AnomalyLine {
@@ -280,6 +347,13 @@ pub(crate) fn rich_report() -> RunReport {
                 plan_id: None,
                 process_instance_id: Some("r1-proc".into()),
                 detail: "approval r1-proc was refused".into(),
+                reason: Some("忘记打卡".into()),
+                approver: Some(Approver {
+                    user_id: "0087".into(),
+                    name: Some("陈静".into()),
+                    remark: Some("补卡时间与门禁记录不符".into()),
+                }),
+                since: Some(at("2026-11-04T03:20:00Z")),
             },
             AnomalyLine {
                 class: ChangeClass::SupplyWithdrawn,
@@ -291,6 +365,9 @@ pub(crate) fn rich_report() -> RunReport {
                 plan_id: None,
                 process_instance_id: Some("w1-proc".into()),
                 detail: "approval w1-proc was withdrawn (TERMINATED)".into(),
+                reason: Some("网络异常".into()),
+                approver: None,
+                since: Some(at("2026-11-04T05:00:00Z")),
             },
         ],
         deferred: vec![DeferredLine {
@@ -375,5 +452,30 @@ pub(crate) fn report_with_texts(mut next: impl FnMut() -> String) -> RunReport {
     }
     let calls = std::mem::take(&mut report.api_calls.by_endpoint);
     report.api_calls.by_endpoint = calls.into_values().map(|count| (next(), count)).collect();
+    // Taken last, so the texts above keep the turns they had before these fields existed.
+    let approver = |next: &mut dyn FnMut() -> String| Approver {
+        user_id: next(),
+        name: Some(next()),
+        remark: Some(next()),
+    };
+    for line in &mut report.corrections {
+        line.reason = Some(next());
+        line.approver = Some(approver(&mut next));
+    }
+    for line in report.pending.iter_mut().chain(&mut report.in_progress) {
+        line.reason = Some(next());
+        line.approver = Some(approver(&mut next));
+    }
+    for line in &mut report.in_progress {
+        line.process_instance_id = next();
+        line.business_id = Some(next());
+        line.user_id = next();
+        line.check_type = Some(next());
+        line.state = next();
+    }
+    for line in report.anomalies.iter_mut().chain(&mut report.listed) {
+        line.reason = Some(next());
+        line.approver = Some(approver(&mut next));
+    }
     report
 }
