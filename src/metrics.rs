@@ -40,7 +40,9 @@ pub(crate) struct RunMetrics {
     pub(crate) metered_calls_run: u64,
     pub(crate) metered_calls_month: u64,
     pub(crate) budget: u64,
-    /// Approvals approved or running that DingTalk does not yet show on their slot.
+    /// Pending approvals in the store after the run, by the one definition
+    /// (`Store::pending_approvals`: approved, DingTalk not yet showing them on their slot), not
+    /// the pending lines of the run's report, which are only those the run looked at.
     pub(crate) pending_approvals: u64,
     pub(crate) duration_seconds: f64,
     /// Corrections not yet acknowledged, per sink name.
@@ -48,11 +50,13 @@ pub(crate) struct RunMetrics {
 }
 
 impl RunMetrics {
-    /// The metrics of the run a report describes. `last_success_at` and `sink_backlog` come from
-    /// the store, since a single run's report does not know them.
+    /// The metrics of the run a report describes. `last_success_at`, `pending_approvals` and
+    /// `sink_backlog` come from the store, since a single run's report does not know them (its
+    /// pending lines are what that run recorded, which a stopped or failed run leaves short).
     pub(crate) fn from_report(
         report: &RunReport,
         last_success_at: Option<DateTime<Utc>>,
+        pending_approvals: u64,
         sink_backlog: BTreeMap<String, u64>,
     ) -> RunMetrics {
         let mut corrections_by_class: BTreeMap<ChangeClass, u64> = ChangeClass::ALL
@@ -74,7 +78,7 @@ impl RunMetrics {
             metered_calls_run: report.api_calls.metered,
             metered_calls_month: report.api_calls.month_to_date,
             budget: report.api_calls.budget,
-            pending_approvals: report.pending.len() as u64,
+            pending_approvals,
             duration_seconds,
             sink_backlog,
         }
@@ -269,6 +273,7 @@ mod tests {
         RunMetrics::from_report(
             &rich_report(),
             Some("2026-11-03T18:12:00Z".parse().unwrap()),
+            2,
             BTreeMap::from([("hr-webhook".to_owned(), 3), ("ledger-file".to_owned(), 0)]),
         )
     }
@@ -286,6 +291,19 @@ mod tests {
         assert_eq!(metrics.corrections_by_class.len(), ChangeClass::ALL.len());
         assert_eq!(metrics.duration_seconds, 90.0);
         assert_eq!(metrics.pending_approvals, 2);
+    }
+
+    #[test]
+    fn pending_approvals_are_the_stores_count_not_the_reports_lines() {
+        let report = rich_report();
+        assert_eq!(report.pending.len(), 2);
+        let metrics = RunMetrics::from_report(&report, None, 7, BTreeMap::new());
+        assert_eq!(metrics.pending_approvals, 7);
+        assert!(
+            render(&metrics).contains("\ndingtalk_reconcile_pending_approvals 7\n"),
+            "{}",
+            render(&metrics)
+        );
     }
 
     #[test]

@@ -275,7 +275,15 @@ impl Job {
                 .max()
         });
         let backlog = self.store.outbox_backlog().unwrap_or_default();
-        let metrics = RunMetrics::from_report(report, last_success, backlog);
+        // The one definition of pending (`Store::pending_approvals`), as `status` counts it.
+        let pending = self.store.pending_approvals().map_or_else(
+            |error| {
+                tracing::warn!(error.message = %error, "cannot count the pending approvals for the metrics file");
+                report.pending.len() as u64
+            },
+            |pending| pending.len() as u64,
+        );
+        let metrics = RunMetrics::from_report(report, last_success, pending, backlog);
         if let Err(error) = metrics::write_textfile(path, &metrics) {
             tracing::warn!(error.message = %error, path = %path.display(), "cannot write the metrics file");
         }

@@ -9,6 +9,8 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Value};
 
+pub(crate) mod decider;
+
 /// A field that was missing or did not have the expected shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FieldError {

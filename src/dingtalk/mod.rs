@@ -25,7 +25,8 @@
 //! - `transport`: one call end to end: limits, token, HTTP, metering, retries.
 //! - `classify`: an HTTP answer → call outcome + typed error (pure).
 //! - `auth`: the token cache. `ban`: the IP-ban latch. `limits`: splitting and rate limiters.
-//! - `decode`, `rows`, `form`: lenient decoding of DingTalk's JSON into domain values.
+//! - `decode`, `rows`, `form`: lenient decoding of DingTalk's JSON into domain values;
+//!   `decode::decider`: who agreed to or refused an approval, from its stored detail.
 //!
 //! # Invariants
 //!
@@ -65,6 +66,7 @@ use url::Url;
 pub(crate) use approvals::Template;
 pub use client::Client;
 pub(crate) use client::{Budget, StopFlag};
+pub(crate) use decode::decider::decider;
 pub use error::{Error, ErrorKind};
 pub(crate) use model::{BatchError, Punch};
 pub use model::{ProcessInstanceIdsQuery, Scope};

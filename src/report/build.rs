@@ -4,7 +4,12 @@
 //! Findings are sorted by class: `supply_pending` becomes a pending line, anomaly classes become
 //! anomalies, the rest (refused, withdrawn, …) are listed, with the person, work date and reason
 //! of the approval's stored detail. A pending approval approved `policy.pending_anomaly_days` or
-//! more days before the report's run is also an anomaly ([`overdue`]).
+//! more days before the report's run is also an anomaly ([`overdue`]). Every line about an
+//! approval whose detail is stored (corrections included) carries the form's reason and its
+//! approver, the person `dingtalk::decider` reads from the stored detail, named from the
+//! directory cache like the line's person; anomaly and listed lines also when it was decided.
+//! Approvals still awaiting a decision are `in_progress` ([`Store::running_approvals`]): of the
+//! range's work dates, or those the run fetched.
 //!
 //! Pending has one definition, [`Store::pending_approvals`]: `status` counts it, and a
 //! date-range report lists those of its work dates and counts them as `supply_pending`. (A run
@@ -20,10 +25,11 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 
 use super::{
-    AnomalyLine, ApiCalls, CorrectionLine, Coverage, DayCalls, DeferredLine, PendingLine, RunInfo,
-    RunReport, Window, zero_counts,
+    AnomalyLine, ApiCalls, Approver, CorrectionLine, Coverage, DayCalls, DeferredLine, PendingLine,
+    RunInfo, RunReport, Window, zero_counts,
 };
-use crate::domain::{ChangeClass, SlotDiscriminator, UserId};
+use crate::dingtalk;
+use crate::domain::{Approval, ChangeClass, SlotDiscriminator, UserId};
 use crate::quota::local_date;
 use crate::reconcile::plan::{Plan, PlanItem, ResultsPurpose};
 use crate::store::{
@@ -81,7 +87,13 @@ pub(crate) fn for_run(
         .iter()
         .map(correction_line)
         .collect();
+    add_correction_approvals(store, &mut report)?;
     add_findings(store, &mut report, store.findings_for_run(run_id)?, tz)?;
+    report.in_progress = store
+        .running_approvals(Some(run_id))?
+        .iter()
+        .map(|stored| in_progress_line(stored, tz))
+        .collect();
     report.deferred = deferred(&run, &mut report.errors);
     report.errors.extend(run.errors.iter().cloned());
     overdue(&mut report, pending_anomaly_days, tz);
@@ -190,7 +202,14 @@ pub(crate) fn for_range(
                 .map(|stored| approval_finding(class, stored)),
         );
     }
+    add_correction_approvals(store, &mut report)?;
     add_findings(store, &mut report, findings, tz)?;
+    report.in_progress = store
+        .running_approvals(None)?
+        .iter()
+        .filter(|stored| in_range(approval_work_date(stored, tz)))
+        .map(|stored| in_progress_line(stored, tz))
+        .collect();
     report
         .counts
         .insert(ChangeClass::SupplyPending, report.pending.len() as u64);
@@ -250,6 +269,78 @@ pub fn correction_line(stored: &StoredCorrection) -> CorrectionLine {
     }
 }
 
+/// The 补卡 form's reason of an approval, when it gave one that is not blank.
+fn reason_of(approval: &Approval) -> Option<String> {
+    approval
+        .reason
+        .clone()
+        .filter(|reason| !reason.trim().is_empty())
+}
+
+/// Who agreed to or refused an approval, as its stored detail says (see
+/// `dingtalk::decider`); the name is left to [`add_people`].
+fn approver_of(approval: &Approval) -> Option<Approver> {
+    dingtalk::decider(&approval.raw_json).map(|decider| Approver {
+        user_id: decider.user_id.as_str().to_owned(),
+        name: None,
+        remark: decider.remark,
+    })
+}
+
+/// Gives each correction made by an approval the approval's reason and approver, when its
+/// detail is stored.
+fn add_correction_approvals(store: &Store, report: &mut RunReport) -> Result<(), BuildError> {
+    let ids: Vec<String> = report
+        .corrections
+        .iter()
+        .filter_map(|line| line.process_instance_id.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let approvals = store.approvals(&ids)?;
+    for line in &mut report.corrections {
+        let Some(stored) = line
+            .process_instance_id
+            .as_ref()
+            .and_then(|id| approvals.get(id))
+        else {
+            continue;
+        };
+        line.reason = reason_of(&stored.approval);
+        line.approver = approver_of(&stored.approval);
+    }
+    Ok(())
+}
+
+/// A stored approval still awaiting a decision as a line of `in_progress`.
+fn in_progress_line(stored: &StoredApproval, tz: Tz) -> PendingLine {
+    let approval = &stored.approval;
+    let check_type = match stored
+        .resolved_slot
+        .as_ref()
+        .map(|slot| &slot.discriminator)
+    {
+        Some(SlotDiscriminator::Time { check_type, .. }) => Some(check_type.as_str().to_owned()),
+        _ => None,
+    };
+    PendingLine {
+        process_instance_id: approval.process_instance_id.clone(),
+        business_id: approval.business_id.clone(),
+        user_id: approval.originator.as_str().to_owned(),
+        name: None,
+        department: None,
+        work_date: approval_work_date(stored, tz),
+        check_type,
+        state: "running".to_owned(),
+        since: approval.create_time,
+        reason: reason_of(approval),
+        approver: approver_of(approval),
+    }
+}
+
 /// Names each person of the report from the directory cache, with the department they had on
 /// the line's work date (a line without one: the business date of the report's run). A person
 /// the cache does not know keeps the id alone; a user id the domain would not take is left as
@@ -272,6 +363,7 @@ fn add_people(store: &Store, report: &mut RunReport, tz: Tz) -> Result<(), Build
         report
             .pending
             .iter()
+            .chain(&report.in_progress)
             .filter_map(|line| key(&line.user_id, line.work_date)),
     );
     wanted.extend(
@@ -281,6 +373,28 @@ fn add_people(store: &Store, report: &mut RunReport, tz: Tz) -> Result<(), Build
             .chain(&report.listed)
             .filter_map(|line| key(line.user_id.as_deref()?, line.work_date)),
     );
+    // Approvers, by the date of the line they decided.
+    let approvers = report
+        .corrections
+        .iter()
+        .map(|line| (line.approver.as_ref(), Some(line.work_date)))
+        .chain(
+            report
+                .pending
+                .iter()
+                .chain(&report.in_progress)
+                .map(|line| (line.approver.as_ref(), line.work_date)),
+        )
+        .chain(
+            report
+                .anomalies
+                .iter()
+                .chain(&report.listed)
+                .map(|line| (line.approver.as_ref(), line.work_date)),
+        )
+        .filter_map(|(approver, date)| key(&approver?.user_id, date))
+        .collect::<Vec<_>>();
+    wanted.extend(approvers);
     if wanted.is_empty() {
         return Ok(());
     }
@@ -294,16 +408,24 @@ fn add_people(store: &Store, report: &mut RunReport, tz: Tz) -> Result<(), Build
             })
             .unwrap_or_default()
     };
+    let name_approver = |approver: &mut Option<Approver>, date: Option<NaiveDate>| {
+        if let Some(approver) = approver {
+            approver.name = find(&approver.user_id, date).0;
+        }
+    };
     for line in &mut report.corrections {
         (line.name, line.department) = find(&line.user_id, Some(line.work_date));
+        name_approver(&mut line.approver, Some(line.work_date));
     }
-    for line in &mut report.pending {
+    for line in report.pending.iter_mut().chain(&mut report.in_progress) {
         (line.name, line.department) = find(&line.user_id, line.work_date);
+        name_approver(&mut line.approver, line.work_date);
     }
     for line in report.anomalies.iter_mut().chain(&mut report.listed) {
         if let Some(user) = line.user_id.clone() {
             (line.name, line.department) = find(&user, line.work_date);
         }
+        name_approver(&mut line.approver, line.work_date);
     }
     Ok(())
 }
@@ -402,8 +524,8 @@ fn add_findings(
                 state: "approved_not_visible".to_owned(),
                 since: approval.and_then(|approval| approval.finish_time),
                 process_instance_id: finding.process_instance_id.clone().unwrap_or_default(),
-                reason: None,
-                approver: None,
+                reason: approval.and_then(reason_of),
+                approver: approval.and_then(approver_of),
             });
             continue;
         }
@@ -430,9 +552,9 @@ fn add_findings(
             plan_id: finding.plan_id,
             process_instance_id: finding.process_instance_id,
             detail,
-            reason: None,
-            approver: None,
-            since: None,
+            reason: approval.and_then(reason_of),
+            approver: approval.and_then(approver_of),
+            since: approval.and_then(|approval| approval.finish_time),
         };
         if finding.class.is_anomaly() {
             report.anomalies.push(line);
@@ -531,7 +653,7 @@ pub(crate) fn overdue(report: &mut RunReport, pending_anomaly_days: u32, tz: Tz)
                 ),
                 reason: line.reason.clone(),
                 approver: line.approver.clone(),
-                since: line.since,
+                since: Some(since),
             })
         })
         .collect();

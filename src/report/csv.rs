@@ -56,7 +56,10 @@
 //!
 //! The columns that carry other text from outside (check type, results and sources, which may
 //! be values DingTalk added, idempotency key, the person's name and department from the
-//! directory cache, empty when unknown, and any id the `="…"` form cannot take) go through
+//! directory cache, empty when unknown, the 补卡 form's `reason` and the `approver` who agreed
+//! to it as `name (id)` (the id alone when the directory does not know them), empty when the
+//! correction has no approval or its detail does not say, and any id the `="…"` form cannot
+//! take) go through
 //! [`escape::csv_text`](super::escape): control characters shown as `\u{…}` (so a row is one
 //! line, and `cat` on a terminal is harmless) and OWASP's CSV-injection guard (a cell starting
 //! with `=`, `+`, `-`, `@`, TAB or CR gets a leading `'`, so a spreadsheet shows it as text).
@@ -67,7 +70,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::escape::{csv_text, plain};
-use super::{RenderOptions, RunReport};
+use super::{Approver, RenderOptions, RunReport};
 
 /// The byte-order mark the file starts with, so Excel reads it as UTF-8.
 pub(crate) const BOM: char = '\u{feff}';
@@ -75,7 +78,7 @@ pub(crate) const BOM: char = '\u{feff}';
 /// Excel's limit on a string constant inside a formula.
 const ID_FORMULA_MAX: usize = 255;
 
-const HEADER: [&str; 20] = [
+const HEADER: [&str; 22] = [
     "run_id",
     "user_id",
     "work_date",
@@ -96,6 +99,8 @@ const HEADER: [&str; 20] = [
     "idempotency_key",
     "name",
     "department",
+    "reason",
+    "approver",
 ];
 
 pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> String {
@@ -136,10 +141,21 @@ pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> String {
             text(&line.idempotency_key),
             text(line.name.as_deref().unwrap_or_default()),
             text(line.department.as_deref().unwrap_or_default()),
+            text(line.reason.as_deref().unwrap_or_default()),
+            text(&line.approver.as_ref().map(approver).unwrap_or_default()),
         ];
         push_row(&mut out, &row);
     }
     out
+}
+
+/// The approver as `name (id)`, or the id alone when the directory does not know them; the
+/// caller guards it as outside text.
+fn approver(approver: &Approver) -> String {
+    match &approver.name {
+        Some(name) => format!("{name} ({})", approver.user_id),
+        None => approver.user_id.clone(),
+    }
 }
 
 /// An id cell: `="id"` when the id can be a string constant of a formula (see the module doc),
@@ -374,6 +390,43 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn corrections_carry_the_reason_and_the_approver_as_name_and_id() {
+        let rows = parse(&render(&rich_report(), &shanghai()));
+        let cells = |row: &[String]| {
+            (
+                row[column("reason")].clone(),
+                row[column("approver")].clone(),
+            )
+        };
+        assert_eq!(
+            cells(&rows[1]),
+            ("忘记打卡".to_owned(), "陈静 (0087)".to_owned())
+        );
+        assert_eq!(
+            cells(&rows[2]),
+            ("手机没电".to_owned(), "manager01".to_owned()),
+            "an approver the directory does not know is the id alone"
+        );
+        assert_eq!(
+            cells(&rows[3]),
+            (String::new(), String::new()),
+            "no approval"
+        );
+        // The fixture's hostile reason: a formula with markup, ESC and a newline, guarded.
+        let (reason, _) = cells(&rows[4]);
+        assert!(reason.starts_with("'=HYPERLINK("), "{reason:?}");
+        assert!(!reason.contains(['\u{1b}', '\n']), "{reason:?}");
+        assert!(reason.contains("\\u{1b}[31m忘记\\u{a}打卡"), "{reason:?}");
+
+        let mut report = rich_report();
+        if let Some(approver) = &mut report.corrections[0].approver {
+            approver.name = Some("@SUM(1+1)".into());
+        }
+        let rows = parse(&render(&report, &shanghai()));
+        assert_eq!(rows[1][column("approver")], "'@SUM(1+1) (0087)");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! A report for the renderers' unit tests, of what the real runs snapshotted in
 //! `tests/it/report.rs` cannot produce cheaply: user ids with leading zeros and with markup,
 //! commas and quotes (DingTalk's ids are strings from outside), a plan-less slot key, a
-//! correction not enriched yet, a per-item error, two approvals pending. Test-only.
+//! correction not enriched yet, a per-item error, two approvals pending, one still running, 补卡
+//! reasons (one a formula with markup, an escape and a newline) and approvers with and without
+//! a name and remark. Test-only.
 //!
 //! It stays within what `report::build` makes of a run: counts that match the listed lines (a
 //! revert counted once, listed as a correction and an anomaly), pending approvals only in the
@@ -51,6 +53,10 @@ const MARKUP_USER: &str = "boss,\"quoted\"<script>alert(1)</script>";
 /// The nightly run of 2026-11-05 02:10 Shanghai.
 const AS_OF: &str = "2026-11-04T18:10:00Z";
 
+/// A 补卡 reason from outside that is a formula, markup, a terminal escape and two lines.
+const HOSTILE_REASON: &str =
+    "=HYPERLINK(\"http://x\",\"y\")<script>alert(1)</script>\u{1b}[31m忘记\n打卡";
+
 pub(crate) fn rich_report() -> RunReport {
     let counts: BTreeMap<ChangeClass, u64> = BTreeMap::from([
         (ChangeClass::Baseline, 1320),
@@ -95,9 +101,9 @@ pub(crate) fn rich_report() -> RunReport {
             idempotency_key: "supply_applied|0126|2026-11-03|plan:437360727696|a1b2c3-proc".into(),
             reason: Some("忘记打卡".into()),
             approver: Some(Approver {
-                user_id: "0126000001".into(),
-                name: Some("张敏".into()),
-                remark: None,
+                user_id: "0087".into(),
+                name: Some("陈静".into()),
+                remark: Some("同意".into()),
             }),
         },
         CorrectionLine {
@@ -125,8 +131,12 @@ pub(crate) fn rich_report() -> RunReport {
             idempotency_key:
                 "supply_applied|02253726682920171716|2026-11-02|OffDuty@1793613600000|d4e5f6-proc"
                     .into(),
-            reason: None,
-            approver: None,
+            reason: Some("手机没电".into()),
+            approver: Some(Approver {
+                user_id: "manager01".into(),
+                name: None,
+                remark: None,
+            }),
         },
         CorrectionLine {
             run_id: 42,
@@ -184,10 +194,10 @@ pub(crate) fn rich_report() -> RunReport {
             approved_at: Some(at("2026-10-31T03:00:00Z")),
             applied_at: at(AS_OF),
             idempotency_key: "supply_reverted|0777|2026-10-30|plan:437360700001|g7h8-proc".into(),
-            reason: Some("=HYPERLINK(\"http://x\",\"y\")\n<script>alert(2)</script>".into()),
+            reason: Some(HOSTILE_REASON.into()),
             approver: Some(Approver {
-                user_id: "0126000001".into(),
-                name: Some("张敏".into()),
+                user_id: "0087".into(),
+                name: Some("陈静".into()),
                 remark: None,
             }),
         },
@@ -203,10 +213,10 @@ pub(crate) fn rich_report() -> RunReport {
             check_type: Some("OnDuty".into()),
             state: "approved_not_visible".into(),
             since: Some(at("2026-10-28T06:00:00Z")),
-            reason: Some("外出拜访客户".into()),
+            reason: Some("外出办事".into()),
             approver: Some(Approver {
-                user_id: "0126000001".into(),
-                name: Some("张敏".into()),
+                user_id: "0087".into(),
+                name: Some("陈静".into()),
                 remark: None,
             }),
         },
@@ -234,16 +244,16 @@ pub(crate) fn rich_report() -> RunReport {
             check_type: Some("OnDuty".into()),
             plan_id: None,
             process_instance_id: Some("p-approved-1".into()),
-            reason: Some("外出拜访客户".into()),
-            approver: Some(Approver {
-                user_id: "0126000001".into(),
-                name: Some("张敏".into()),
-                remark: None,
-            }),
-            since: Some(at("2026-10-28T06:00:00Z")),
             detail: "approved on 2026-10-28, still not shown corrected after 7 days \
                      (policy.pending_anomaly_days = 3)"
                 .into(),
+            reason: Some("外出办事".into()),
+            approver: Some(Approver {
+                user_id: "0087".into(),
+                name: Some("陈静".into()),
+                remark: None,
+            }),
+            since: Some(at("2026-10-28T06:00:00Z")),
         },
         AnomalyLine {
             class: ChangeClass::SupplyUnmatched,
@@ -254,10 +264,14 @@ pub(crate) fn rich_report() -> RunReport {
             check_type: None,
             plan_id: None,
             process_instance_id: Some("x9-proc".into()),
-            reason: None,
-            approver: None,
-            since: None,
             detail: format!("approval x9-proc by {MARKUP_USER} matches no slot"),
+            reason: Some("打卡机故障".into()),
+            approver: Some(Approver {
+                user_id: "manager01".into(),
+                name: None,
+                remark: None,
+            }),
+            since: Some(at("2026-11-02T03:00:00Z")),
         },
         AnomalyLine {
             class: ChangeClass::SupplyReverted,
@@ -268,12 +282,16 @@ pub(crate) fn rich_report() -> RunReport {
             check_type: Some("OnDuty".into()),
             plan_id: Some(437_360_700_001),
             process_instance_id: Some("g7h8-proc".into()),
-            reason: None,
-            approver: None,
-            since: None,
             detail: "0777|2026-10-30|plan:437360700001 was corrected by approval g7h8-proc but \
                      DingTalk no longer shows it corrected"
                 .into(),
+            reason: Some(HOSTILE_REASON.into()),
+            approver: Some(Approver {
+                user_id: "0087".into(),
+                name: Some("陈静".into()),
+                remark: None,
+            }),
+            since: Some(at("2026-10-31T03:00:00Z")),
         },
         AnomalyLine {
             class: ChangeClass::Unexplained,
@@ -284,12 +302,12 @@ pub(crate) fn rich_report() -> RunReport {
             check_type: Some("OffDuty".into()),
             plan_id: Some(437_360_727_600),
             process_instance_id: None,
-            reason: None,
-            approver: None,
-            since: None,
             detail: "0126|2026-11-02|plan:437360727600 changed from Early to Normal with no \
                      approval or administrator behind it"
                 .into(),
+            reason: None,
+            approver: None,
+            since: None,
         },
         AnomalyLine {
             class: ChangeClass::Vanished,
@@ -300,11 +318,11 @@ pub(crate) fn rich_report() -> RunReport {
             check_type: None,
             plan_id: None,
             process_instance_id: None,
+            detail: "0300|2026-10-29|plan:437360711111 is missing from a complete fetch of its day"
+                .into(),
             reason: None,
             approver: None,
             since: None,
-            detail: "0300|2026-10-29|plan:437360711111 is missing from a complete fetch of its day"
-                .into(),
         },
     ];
     RunReport {
@@ -324,6 +342,19 @@ pub(crate) fn rich_report() -> RunReport {
         counts,
         corrections,
         pending,
+        in_progress: vec![PendingLine {
+            process_instance_id: "run-1-proc".into(),
+            business_id: Some("202611040031".into()),
+            user_id: "0042".into(),
+            name: Some("李娜".into()),
+            department: Some("研发中心".into()),
+            work_date: Some(day("2026-11-03")),
+            check_type: None,
+            state: "running".into(),
+            since: Some(at("2026-11-04T09:30:00Z")),
+            reason: Some("忘记打卡".into()),
+            approver: None,
+        }],
         anomalies,
         listed: vec![
             AnomalyLine {
@@ -335,14 +366,14 @@ pub(crate) fn rich_report() -> RunReport {
                 check_type: Some("OffDuty".into()),
                 plan_id: None,
                 process_instance_id: Some("r1-proc".into()),
+                detail: "approval r1-proc was refused".into(),
                 reason: Some("忘记打卡".into()),
                 approver: Some(Approver {
-                    user_id: "0126000001".into(),
-                    name: Some("张敏".into()),
+                    user_id: "0087".into(),
+                    name: Some("陈静".into()),
                     remark: Some("补卡时间与门禁记录不符".into()),
                 }),
-                since: Some(at("2026-11-02T03:00:00Z")),
-                detail: "approval r1-proc was refused".into(),
+                since: Some(at("2026-11-04T03:20:00Z")),
             },
             AnomalyLine {
                 class: ChangeClass::SupplyWithdrawn,
@@ -353,10 +384,10 @@ pub(crate) fn rich_report() -> RunReport {
                 check_type: None,
                 plan_id: None,
                 process_instance_id: Some("w1-proc".into()),
-                reason: None,
-                approver: None,
-                since: None,
                 detail: "approval w1-proc was withdrawn (TERMINATED)".into(),
+                reason: Some("网络异常".into()),
+                approver: None,
+                since: Some(at("2026-11-04T05:00:00Z")),
             },
         ],
         deferred: vec![DeferredLine {
@@ -378,19 +409,6 @@ pub(crate) fn rich_report() -> RunReport {
         },
         errors: vec!["call /v1.0/workflow/processInstances: DingTalk answered HTTP 500".into()],
         coverage: None,
-        in_progress: vec![PendingLine {
-            process_instance_id: "q-running-1".into(),
-            business_id: Some("202611040012".into()),
-            user_id: "0042".into(),
-            name: Some("李娜".into()),
-            department: Some("销售部".into()),
-            work_date: Some(day("2026-11-03")),
-            check_type: Some("OffDuty".into()),
-            state: "running".into(),
-            since: Some(at("2026-11-04T09:00:00Z")),
-            reason: Some("加班后忘记打卡".into()),
-            approver: None,
-        }],
         quota_by_day: vec![
             DayCalls {
                 date: day("2026-11-01"),
@@ -472,5 +490,30 @@ pub(crate) fn report_with_texts(mut next: impl FnMut() -> String) -> RunReport {
     }
     let calls = std::mem::take(&mut report.api_calls.by_endpoint);
     report.api_calls.by_endpoint = calls.into_values().map(|count| (next(), count)).collect();
+    // Taken last, so the texts above keep the turns they had before these fields existed.
+    let approver = |next: &mut dyn FnMut() -> String| Approver {
+        user_id: next(),
+        name: Some(next()),
+        remark: Some(next()),
+    };
+    for line in &mut report.corrections {
+        line.reason = Some(next());
+        line.approver = Some(approver(&mut next));
+    }
+    for line in report.pending.iter_mut().chain(&mut report.in_progress) {
+        line.reason = Some(next());
+        line.approver = Some(approver(&mut next));
+    }
+    for line in &mut report.in_progress {
+        line.process_instance_id = next();
+        line.business_id = Some(next());
+        line.user_id = next();
+        line.check_type = Some(next());
+        line.state = next();
+    }
+    for line in report.anomalies.iter_mut().chain(&mut report.listed) {
+        line.reason = Some(next());
+        line.approver = Some(approver(&mut next));
+    }
     report
 }

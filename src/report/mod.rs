@@ -73,6 +73,11 @@ pub(crate) struct RunReport {
     pub(crate) counts: BTreeMap<ChangeClass, u64>,
     pub(crate) corrections: Vec<CorrectionLine>,
     pub(crate) pending: Vec<PendingLine>,
+    /// 补卡 approvals still awaiting a decision (running), state `running`, `since` their
+    /// creation: of the report's work dates, or for a run report those the run fetched. Not
+    /// pending (see `Store::pending_approvals`): nothing is owed to the ledger yet.
+    #[serde(default)]
+    pub(crate) in_progress: Vec<PendingLine>,
     pub(crate) anomalies: Vec<AnomalyLine>,
     /// Other findings the report lists without calling them anomalies: refused and withdrawn
     /// approvals, changes reported but not applied by policy.
@@ -87,9 +92,6 @@ pub(crate) struct RunReport {
     /// Absent from a run report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) coverage: Option<Coverage>,
-    /// 补卡 approvals still awaiting a decision (state `running`): not pending.
-    #[serde(default)]
-    pub(crate) in_progress: Vec<PendingLine>,
     /// Metered calls per business date of the quota month (`api_calls.month`) up to the report's
     /// run, for the quota chart; empty when not known.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -125,13 +127,13 @@ impl RunReport {
             counts: zero_counts(),
             corrections: Vec::new(),
             pending: Vec::new(),
+            in_progress: Vec::new(),
             anomalies: Vec::new(),
             listed: Vec::new(),
             deferred: Vec::new(),
             api_calls,
             errors: Vec::new(),
             coverage: None,
-            in_progress: Vec::new(),
             quota_by_day: Vec::new(),
         }
     }
@@ -198,20 +200,14 @@ pub struct CorrectionLine {
     pub(crate) approved_at: Option<DateTime<Utc>>,
     pub(crate) applied_at: DateTime<Utc>,
     pub(crate) idempotency_key: String,
+    /// The 补卡 form's reason, from the stored approval (text from outside); absent when the
+    /// line has no approval, its detail is not stored, or the form gave none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) reason: Option<String>,
+    /// Who agreed to or refused the approval; absent while undecided, for a withdrawal, or
+    /// when the stored detail does not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) approver: Option<Approver>,
-}
-
-/// Who decided an approval: the last approving/refusing task's user, with the directory name when known.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Approver {
-    pub(crate) user_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) remark: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -232,8 +228,12 @@ pub(crate) struct PendingLine {
     /// `running` (still awaiting a decision).
     pub(crate) state: String,
     pub(crate) since: Option<DateTime<Utc>>,
+    /// The 补卡 form's reason, from the stored approval (text from outside); absent when the
+    /// line has no approval, its detail is not stored, or the form gave none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) reason: Option<String>,
+    /// Who agreed to or refused the approval; absent while undecided, for a withdrawal, or
+    /// when the stored detail does not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) approver: Option<Approver>,
 }
@@ -255,12 +255,31 @@ pub(crate) struct AnomalyLine {
     pub(crate) process_instance_id: Option<String>,
     /// One sentence a person can act on.
     pub(crate) detail: String,
+    /// The 补卡 form's reason, from the stored approval (text from outside); absent when the
+    /// line has no approval, its detail is not stored, or the form gave none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) reason: Option<String>,
+    /// Who agreed to or refused the approval; absent while undecided, for a withdrawal, or
+    /// when the stored detail does not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) approver: Option<Approver>,
+    /// When the line's approval was decided (its finish time): for an overdue pending approval
+    /// when it was approved, for a refused or withdrawn one when that happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) since: Option<DateTime<Utc>>,
+}
+
+/// Who decided an approval: the last approving/refusing task's user, with the directory name when known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Approver {
+    pub(crate) user_id: String,
+    /// The approver's name as the directory cache has it on the line's work date (text from
+    /// outside); absent when the person is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) name: Option<String>,
+    /// What the approver wrote with the decision (text from outside); absent when nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) remark: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

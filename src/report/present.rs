@@ -432,7 +432,7 @@ pub(crate) fn item_subject(item: &Item, lang: Lang) -> String {
                 "{} {}{}",
                 lang.pick("审批单", "Approval"),
                 plain(approval),
-                lang.pick("（详情尚未获取）", " (details not fetched yet)")
+                lang.pick("（人员和日期未知）", " (person and date not known)")
             ),
             None => lang.pick("人员未知", "person not known").to_owned(),
         };

@@ -9,10 +9,12 @@
 //!   and the per-item errors, if any.
 //! - 更正 (corrections): one row per correction, grouped by department → person → date: 部门,
 //!   姓名, 工号, 日期, 班次 (上班/下班), 更正前, 更正前打卡时间, 更正后, 更正后打卡时间, 类别,
-//!   审批单号, 业务编号, 审批通过时间, 应用时间, 运行编号 (the run that applied it).
-//! - 待处理 (open items): approvals still pending, then the anomalies, then the refused and
-//!   withdrawn approvals and the other listed findings: 类别, 部门, 姓名, 工号, 日期, 班次,
-//!   审批单号, 业务编号, 说明, 起始时间.
+//!   审批单号, 业务编号, 审批通过时间, 应用时间, 运行编号 (the run that applied it), 原因 (the
+//!   补卡 form's reason), 审批人 (who agreed, `姓名 (工号)`).
+//! - 待处理 (open items): approvals still pending, those still awaiting a decision (审批中),
+//!   then the anomalies, then the refused and withdrawn approvals and the other listed
+//!   findings: 类别, 部门, 姓名, 工号, 日期, 班次, 审批单号, 业务编号, 说明, 起始时间 (approved,
+//!   filed or decided at), 原因, 审批人, 审批意见 (the approver's remark, a refusal's why).
 //!
 //! Every sheet's first row is a bold header, frozen; the two tables have an autofilter over their
 //! columns; every column has a fixed width that fits its usual content (Chinese characters count
@@ -46,7 +48,7 @@ use chrono_tz::Tz;
 use rust_xlsxwriter::{ColNum, DocProperties, Format, RowNum, Workbook, Worksheet, XlsxError};
 
 use super::escape::plain;
-use super::{AnomalyLine, CorrectionLine, PendingLine, RenderOptions, RunReport, labels};
+use super::{AnomalyLine, Approver, CorrectionLine, PendingLine, RenderOptions, RunReport, labels};
 use crate::domain::{ChangeClass, LedgerState};
 
 /// The workbook's labels are Chinese for now (its headers are).
@@ -61,7 +63,7 @@ pub(crate) const CORRECTIONS: &str = "更正";
 pub(crate) const OPEN_ITEMS: &str = "待处理";
 
 /// The corrections sheet's columns and their widths.
-const CORRECTION_COLUMNS: [(&str, f64); 15] = [
+const CORRECTION_COLUMNS: [(&str, f64); 17] = [
     ("部门", 18.0),
     ("姓名", 12.0),
     ("工号", 24.0),
@@ -77,10 +79,12 @@ const CORRECTION_COLUMNS: [(&str, f64); 15] = [
     ("审批通过时间", 20.0),
     ("应用时间", 20.0),
     ("运行编号", 10.0),
+    ("原因", 24.0),
+    ("审批人", 20.0),
 ];
 
 /// The open items sheet's columns and their widths.
-const OPEN_COLUMNS: [(&str, f64); 10] = [
+const OPEN_COLUMNS: [(&str, f64); 13] = [
     ("类别", 12.0),
     ("部门", 18.0),
     ("姓名", 12.0),
@@ -91,6 +95,9 @@ const OPEN_COLUMNS: [(&str, f64); 10] = [
     ("业务编号", 18.0),
     ("说明", 70.0),
     ("起始时间", 20.0),
+    ("原因", 24.0),
+    ("审批人", 20.0),
+    ("审批意见", 30.0),
 ];
 
 /// The workbook of `report`, as the bytes of an xlsx file. Pure: no IO, no clock. Fails only if
@@ -287,6 +294,8 @@ fn summary(
     s.number(1, report.corrections.len() as f64)?;
     s.line("待处理审批")?;
     s.number(1, report.pending.len() as f64)?;
+    s.line("审批中")?;
+    s.number(1, report.in_progress.len() as f64)?;
     s.line("异常")?;
     s.number(1, report.anomalies.len() as f64)?;
 
@@ -390,6 +399,8 @@ fn corrections(
         s.time(12, line.approved_at)?;
         s.time(13, Some(line.applied_at))?;
         s.number(14, line.run_id as f64)?;
+        s.text(15, line.reason.as_deref().unwrap_or_default())?;
+        s.text(16, &approver_label(line.approver.as_ref()))?;
         s.row += 1;
     }
     s.autofilter(CORRECTION_COLUMNS.len())
@@ -402,7 +413,7 @@ fn open_items(
     styles: &Styles,
 ) -> Result<(), XlsxError> {
     let mut s = Sheet::start(sheet, OPEN_ITEMS, &OPEN_COLUMNS, styles, tz)?;
-    for line in &report.pending {
+    for line in report.pending.iter().chain(&report.in_progress) {
         pending_row(&mut s, line)?;
         s.row += 1;
     }
@@ -436,7 +447,38 @@ fn pending_row(s: &mut Sheet, line: &PendingLine) -> Result<(), XlsxError> {
     s.text(6, &line.process_instance_id)?;
     s.text(7, line.business_id.as_deref().unwrap_or_default())?;
     s.text(8, &labels::pending_state(LANG, &line.state))?;
-    s.time(9, line.since)
+    s.time(9, line.since)?;
+    decision(s, line.reason.as_deref(), line.approver.as_ref())
+}
+
+/// The 原因, 审批人 and 审批意见 cells of an open item.
+fn decision(
+    s: &mut Sheet,
+    reason: Option<&str>,
+    approver: Option<&Approver>,
+) -> Result<(), XlsxError> {
+    s.text(10, reason.unwrap_or_default())?;
+    s.text(11, &approver_label(approver))?;
+    s.text(
+        12,
+        approver
+            .and_then(|approver| approver.remark.as_deref())
+            .unwrap_or_default(),
+    )
+}
+
+/// The approver as `姓名 (工号)`, the id alone when the directory does not know them, empty
+/// when there is none (outside text: the cell escapes it).
+fn approver_label(approver: Option<&Approver>) -> String {
+    match approver {
+        Some(Approver {
+            user_id,
+            name: Some(name),
+            ..
+        }) => format!("{name} ({user_id})"),
+        Some(approver) => approver.user_id.clone(),
+        None => String::new(),
+    }
 }
 
 fn finding_row(s: &mut Sheet, line: &AnomalyLine) -> Result<(), XlsxError> {
@@ -454,7 +496,9 @@ fn finding_row(s: &mut Sheet, line: &AnomalyLine) -> Result<(), XlsxError> {
             .unwrap_or_default(),
     )?;
     s.text(6, line.process_instance_id.as_deref().unwrap_or_default())?;
-    s.text(8, &line.detail)
+    s.text(8, &line.detail)?;
+    s.time(9, line.since)?;
+    decision(s, line.reason.as_deref(), line.approver.as_ref())
 }
 
 #[cfg(test)]
@@ -515,13 +559,62 @@ mod tests {
             header(&open_items),
             OPEN_COLUMNS.map(|(name, _)| name.to_owned())
         );
-        // The header, then every pending, anomaly and listed line.
+        // The header, then every pending, in-progress, anomaly and listed line.
         let report = rich_report();
         assert_eq!(
             open_items.len(),
-            1 + report.pending.len() + report.anomalies.len() + report.listed.len()
+            1 + report.pending.len()
+                + report.in_progress.len()
+                + report.anomalies.len()
+                + report.listed.len()
         );
         assert_eq!(open_items[1][0], Data::String("待生效".into()));
+        let running = &open_items[3];
+        assert_eq!(running[0], Data::String("审批中".into()));
+        assert_eq!(running[3], Data::String("0042".into()));
+        assert_eq!(
+            running[col(&OPEN_COLUMNS, "说明")],
+            Data::String("审批中".into())
+        );
+        assert_eq!(
+            date_time(&running[col(&OPEN_COLUMNS, "起始时间")]).to_string(),
+            "2026-11-04 17:30:00",
+            "filed at"
+        );
+        assert_eq!(
+            running[col(&OPEN_COLUMNS, "原因")],
+            Data::String("忘记打卡".into())
+        );
+        let refused = open_items
+            .iter()
+            .find(|row| row[0] == Data::String("已拒绝".into()))
+            .expect("the refused approval");
+        let cell = |name| refused[col(&OPEN_COLUMNS, name)].clone();
+        assert_eq!(cell("原因"), Data::String("忘记打卡".into()));
+        assert_eq!(cell("审批人"), Data::String("陈静 (0087)".into()));
+        assert_eq!(
+            cell("审批意见"),
+            Data::String("补卡时间与门禁记录不符".into())
+        );
+        assert_eq!(
+            date_time(&cell("起始时间")).to_string(),
+            "2026-11-04 11:20:00",
+            "refused at"
+        );
+        let applied = row_of(&corrections, "0126");
+        assert_eq!(
+            applied[col(&CORRECTION_COLUMNS, "原因")],
+            Data::String("忘记打卡".into())
+        );
+        assert_eq!(
+            applied[col(&CORRECTION_COLUMNS, "审批人")],
+            Data::String("陈静 (0087)".into())
+        );
+        assert_eq!(
+            row_of(&corrections, "02253726682920171716")[col(&CORRECTION_COLUMNS, "审批人")],
+            Data::String("manager01".into()),
+            "an approver the directory does not know is the id alone"
+        );
         assert!(
             open_items
                 .iter()
@@ -751,6 +844,7 @@ mod tests {
         let mut report = rich_report();
         report.corrections.clear();
         report.pending.clear();
+        report.in_progress.clear();
         report.anomalies.clear();
         report.listed.clear();
         let mut book = open(render(&report, &shanghai()).unwrap());

@@ -147,6 +147,29 @@ impl Store {
         )
     }
 
+    /// The approvals still awaiting a decision: stored with status `RUNNING` or `NEW` (as their
+    /// latest fetched detail said), whatever their resolution; with `fetched_by`, only those
+    /// that run fetched last, so the ones it saw running. Not pending (see
+    /// [`Store::pending_approvals`]). Oldest first.
+    pub(crate) fn running_approvals(
+        &self,
+        fetched_by: Option<i64>,
+    ) -> Result<Vec<StoredApproval>, Error> {
+        let sql = format!(
+            "{APPROVAL_SELECT} WHERE a.status IN ('RUNNING', 'NEW')
+                 AND (?1 IS NULL OR a.last_fetched_run = ?1)
+             ORDER BY a.create_time_ms, a.id"
+        );
+        let mut statement = self.conn.prepare_cached(&sql).at(&self.location)?;
+        collect(
+            &self.location,
+            &mut statement,
+            [fetched_by],
+            "approvals",
+            decode,
+        )
+    }
+
     /// Unresolved approvals, the ones this job has not finished with: no class recorded yet
     /// (running, or not yet classified) or `supply_pending` (approved, not yet visible on its
     /// slot). Oldest first.
@@ -424,6 +447,37 @@ mod tests {
                 .unwrap()),
             ["refused"]
         );
+    }
+
+    #[test]
+    fn running_approvals_are_those_awaiting_a_decision_as_last_fetched() {
+        let mut store = approvals_in_every_state();
+        let ids = |found: Vec<StoredApproval>| -> Vec<String> {
+            found
+                .into_iter()
+                .map(|stored| stored.approval.process_instance_id)
+                .collect()
+        };
+        let first = store.approvals(&["running".into()]).unwrap()["running"].first_seen_run;
+        assert_eq!(ids(store.running_approvals(None).unwrap()), ["running"]);
+        assert_eq!(
+            ids(store.running_approvals(Some(first)).unwrap()),
+            ["running"]
+        );
+        // A later run fetches a new one and sees the first decided: the first run's view keeps
+        // nothing (its running one was last fetched by the later run), the later run's has the
+        // new one only.
+        let later = store.begin_run(&new_run(day(1), day(7))).unwrap();
+        let mut fresh = approval("new", ApprovalStatus::New, None);
+        fresh.create_time = Some(at(0));
+        let mut decided = approval("running", ApprovalStatus::Terminated, None);
+        decided.finish_time = Some(at(3));
+        store
+            .upsert_approvals(&[fresh, decided], later, at(4))
+            .unwrap();
+        assert_eq!(ids(store.running_approvals(None).unwrap()), ["new"]);
+        assert!(store.running_approvals(Some(first)).unwrap().is_empty());
+        assert_eq!(ids(store.running_approvals(Some(later)).unwrap()), ["new"]);
     }
 
     #[test]

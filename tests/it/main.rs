@@ -23,6 +23,7 @@ mod private_files;
 mod queue;
 mod replay;
 mod report;
+mod report_approver;
 mod report_month;
 mod report_output;
 mod report_print;

@@ -111,6 +111,8 @@ async fn a_backfilled_range_reads_back_from_the_xlsx_file() {
             "审批通过时间",
             "应用时间",
             "运行编号",
+            "原因",
+            "审批人",
         ]
     );
     assert_eq!(sheet.len(), corrections.len() + 1, "one row per correction");
@@ -137,6 +139,35 @@ async fn a_backfilled_range_reads_back_from_the_xlsx_file() {
     ids.sort_unstable();
     expected_ids.sort_unstable();
     assert_eq!(ids, expected_ids);
+    // 审批人 is the JSON's approver as `姓名 (工号)` (the id alone when unnamed), 原因 its reason.
+    let mut expected_decisions: Vec<(String, String)> = corrections
+        .iter()
+        .map(|line| {
+            let approver = &line["approver"];
+            let label = match (approver["user_id"].as_str(), approver["name"].as_str()) {
+                (Some(id), Some(name)) => format!("{name} ({id})"),
+                (Some(id), None) => id.to_owned(),
+                _ => String::new(),
+            };
+            (
+                line["reason"].as_str().unwrap_or_default().to_owned(),
+                label,
+            )
+        })
+        .collect();
+    let mut decisions: Vec<(String, String)> = sheet[1..]
+        .iter()
+        .map(|row| (row[15].to_string(), row[16].to_string()))
+        .collect();
+    decisions.sort_unstable();
+    expected_decisions.sort_unstable();
+    assert_eq!(decisions, expected_decisions);
+    assert!(
+        decisions
+            .iter()
+            .any(|(_, approver)| approver.ends_with(')')),
+        "some correction names its approver: {decisions:?}"
+    );
     for name in ["汇总", "更正", "待处理"] {
         let formulas = book.worksheet_formula(name).unwrap();
         assert!(

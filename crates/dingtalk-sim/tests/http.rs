@@ -595,6 +595,100 @@ async fn the_supply_detail_has_the_documented_form_and_time_formats() {
 }
 
 #[tokio::test]
+async fn a_decided_detail_names_its_approver_with_a_remark_and_a_withdrawal_its_originator() {
+    let sim = Sim::small().await;
+    let world = sim.handle.world();
+    let find = |outcome: Outcome| {
+        world
+            .instances
+            .iter()
+            .find(|i| i.outcome == outcome)
+            .unwrap_or_else(|| panic!("a {outcome:?} 补卡 exists"))
+            .clone()
+    };
+    let (agreed, refused, withdrawn) = (
+        find(Outcome::Agree),
+        find(Outcome::Refuse),
+        find(Outcome::Withdrawn),
+    );
+    let latest = [&agreed, &refused, &withdrawn]
+        .iter()
+        .map(|i| i.decided_ms)
+        .max()
+        .unwrap();
+    sim.at(latest + MINUTE);
+    let token = sim.token().await;
+    for (inst, kind, result, task) in [
+        (
+            &agreed,
+            "EXECUTE_TASK_NORMAL",
+            "AGREE",
+            ("COMPLETED", Some("AGREE")),
+        ),
+        (
+            &refused,
+            "EXECUTE_TASK_NORMAL",
+            "REFUSE",
+            ("COMPLETED", Some("REFUSE")),
+        ),
+        (
+            &withdrawn,
+            "TERMINATE_PROCESS_INSTANCE",
+            "NONE",
+            ("CANCELED", None),
+        ),
+    ] {
+        let (_, body) = sim.detail(&token, &inst.id).await;
+        let detail = &body["result"];
+        let records = detail["operationRecords"].as_array().unwrap();
+        assert_eq!(records.len(), 2, "{detail}");
+        let originator = sim.user_of(inst);
+        assert_eq!(records[0]["type"], "START_PROCESS_INSTANCE");
+        assert_eq!(records[0]["userId"], originator.as_str());
+        let approver = &world.employees[inst.approver];
+        let decider = if inst.outcome == Outcome::Withdrawn {
+            originator.clone()
+        } else {
+            approver.id.clone()
+        };
+        assert_eq!(
+            (records[1]["type"].as_str(), records[1]["result"].as_str()),
+            (Some(kind), Some(result))
+        );
+        assert_eq!(records[1]["userId"], decider.as_str());
+        let decided = DateTime::from_timestamp_millis(inst.decided_ms).unwrap();
+        assert_eq!(
+            records[1]["date"],
+            decided.format("%Y-%m-%dT%H:%MZ").to_string()
+        );
+        assert!(records[1]["remark"].is_string(), "{detail}");
+        let tasks = detail["tasks"].as_array().unwrap();
+        assert_eq!(tasks.len(), 1);
+        assert_eq!(tasks[0]["userId"], approver.id.as_str());
+        assert_eq!(
+            (tasks[0]["status"].as_str(), tasks[0]["result"].as_str()),
+            (Some(task.0), task.1)
+        );
+        // The approver is someone the directory lists, with a name.
+        let dept = approver.departments[0];
+        let listed = user_list_all(&sim, &token, dept, 100).await;
+        let entry = listed
+            .iter()
+            .find(|user| user["userid"] == approver.id.as_str())
+            .unwrap_or_else(|| panic!("approver {} is in department {dept}", approver.id));
+        assert_eq!(entry["name"], approver.name.as_str());
+    }
+    let (_, body) = sim.detail(&token, &refused.id).await;
+    let remark = body["result"]["operationRecords"][1]["remark"]
+        .as_str()
+        .unwrap();
+    assert!(
+        !remark.is_empty() && !remark.is_ascii(),
+        "a refusal says why, in Chinese: {remark:?}"
+    );
+}
+
+#[tokio::test]
 async fn pessimistic_switches_change_the_detail_and_the_corrected_row() {
     let mut config = SimConfig::new(11, 60);
     config.switches = Switches::pessimistic();

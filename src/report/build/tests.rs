@@ -490,3 +490,172 @@ fn coverage_counts_the_dates_a_run_read_not_the_span_of_its_window() {
     assert_eq!(coverage.reconciled, windows(&[(3, 3), (9, 9)]));
     assert_eq!(coverage.not_reconciled, windows(&[(1, 2), (4, 8)]));
 }
+
+/// A stored detail body whose operation records end with `decision` (`AGREE`/`REFUSE`) by
+/// `approver` with `remark`, as `GET /v1.0/workflow/processInstances` answers.
+fn detail_json(originator: &str, decision: Option<(&str, &str, &str)>) -> String {
+    let mut records = vec![serde_json::json!({
+        "userId": originator, "date": "2026-11-03T01:00Z", "type": "START_PROCESS_INSTANCE",
+        "result": "NONE", "remark": ""})];
+    if let Some((approver, result, remark)) = decision {
+        records.push(serde_json::json!({
+            "userId": approver, "date": "2026-11-03T06:00Z", "type": "EXECUTE_TASK_NORMAL",
+            "result": result, "remark": remark}));
+    }
+    serde_json::json!({"result": {"originatorUserId": originator, "operationRecords": records},
+                       "success": "true"})
+    .to_string()
+}
+
+/// A run on day 3 that applied `p-1` (by 0126), keeps `p-pending` (by 0042) pending, saw
+/// `p-refused` (by 0099) refused and fetched `p-running` (by 0042, for day 2) still running;
+/// every decision by 0087, whom the directory knows as 陈静.
+fn store_with_decided_approvals() -> (Store, i64) {
+    let mut store = Store::open_in_memory().unwrap();
+    let run_id = record_run(
+        &mut store,
+        day(3),
+        vec![correction("0126", day(3), 1, Some("p-1"))],
+        vec![
+            finding(
+                ChangeClass::SupplyPending,
+                "0042",
+                day(1),
+                Some("p-pending"),
+            ),
+            refused_finding("p-refused"),
+        ],
+    );
+    refused_approvals(&mut store, run_id);
+    let mut applied = approval("p-1", "0126");
+    applied.reason = Some("忘记打卡".into());
+    applied.raw_json = detail_json("0126", Some(("0087", "AGREE", "同意")));
+    let mut pending = approval("p-pending", "0042");
+    pending.reason = Some("  ".into());
+    pending.raw_json = detail_json("0042", Some(("0087", "AGREE", "")));
+    let mut refused = store.approvals(&["p-refused".into()]).unwrap()["p-refused"]
+        .approval
+        .clone();
+    refused.raw_json = detail_json("0099", Some(("0087", "REFUSE", "补卡时间与门禁记录不符")));
+    let mut running = approval("p-running", "0042");
+    running.status = ApprovalStatus::Running;
+    running.result = None;
+    running.finish_time = None;
+    running.create_time = Some(at("2026-11-03T02:00:00Z"));
+    running.reason = Some("外出办事".into());
+    running.ext = Some(crate::domain::SupplyExt {
+        plan_id: Some(7),
+        work_date: Some(day(2)),
+        user_check_time: None,
+    });
+    running.raw_json = detail_json("0042", None);
+    store
+        .upsert_approvals(
+            &[applied, pending, refused, running],
+            run_id,
+            at("2026-11-03T18:10:00Z"),
+        )
+        .unwrap();
+    let directory = crate::domain::Directory {
+        people: vec![crate::domain::Person {
+            user_id: user("0087"),
+            name: "陈静".into(),
+            departments: vec![10],
+        }],
+        departments: vec![crate::domain::Department {
+            id: 10,
+            name: "研发中心".into(),
+            parent: None,
+        }],
+    };
+    store
+        .upsert_directory(&directory, day(3), at("2026-11-03T18:00:00Z"))
+        .unwrap();
+    (store, run_id)
+}
+
+fn approver(remark: Option<&str>) -> Option<Approver> {
+    Some(Approver {
+        user_id: "0087".into(),
+        name: Some("陈静".into()),
+        remark: remark.map(str::to_owned),
+    })
+}
+
+#[test]
+fn approval_lines_carry_the_form_reason_and_the_named_approver_with_the_remark() {
+    let (store, run_id) = store_with_decided_approvals();
+    let report = for_run(&store, run_id, 4000, 30, SHANGHAI).unwrap();
+
+    let correction = &report.corrections[0];
+    assert_eq!(correction.reason.as_deref(), Some("忘记打卡"));
+    assert_eq!(correction.approver, approver(Some("同意")));
+
+    // A refusal keeps the form's reason as the reason; the approver's remark is the approver's.
+    let refused = &report.listed[0];
+    assert_eq!(refused.process_instance_id.as_deref(), Some("p-refused"));
+    assert_eq!(refused.reason.as_deref(), Some("忘记打卡"));
+    assert_eq!(refused.approver, approver(Some("补卡时间与门禁记录不符")));
+    assert_eq!(refused.since, Some(at("2026-11-03T06:00:00Z")));
+    assert_eq!(
+        refused.detail, "approval p-refused was refused; reason: 忘记打卡",
+        "the detail sentence is unchanged"
+    );
+
+    // A blank form reason is no reason.
+    assert_eq!(report.pending[0].reason, None);
+    assert_eq!(report.pending[0].approver, approver(None));
+    assert!(report.anomalies.is_empty(), "{:?}", report.anomalies);
+}
+
+#[test]
+fn an_overdue_pending_anomaly_says_when_it_was_approved_and_by_whom() {
+    let (store, run_id) = store_with_decided_approvals();
+    let report = for_run(&store, run_id, 4000, 0, SHANGHAI).unwrap();
+    let overdue = report
+        .anomalies
+        .iter()
+        .find(|line| line.class == ChangeClass::SupplyPending)
+        .expect("overdue with pending_anomaly_days = 0");
+    assert_eq!(overdue.since, Some(at("2026-11-03T06:00:00Z")));
+    assert_eq!(overdue.approver, approver(None));
+    assert_eq!(overdue.reason, None);
+}
+
+#[test]
+fn approvals_awaiting_a_decision_are_in_progress_not_pending() {
+    let (store, run_id) = store_with_decided_approvals();
+    let expected = PendingLine {
+        process_instance_id: "p-running".into(),
+        business_id: Some("202611030007".into()),
+        user_id: "0042".into(),
+        name: None,
+        department: None,
+        work_date: Some(day(2)),
+        check_type: None,
+        state: "running".into(),
+        since: Some(at("2026-11-03T02:00:00Z")),
+        reason: Some("外出办事".into()),
+        approver: None,
+    };
+    let report = for_run(&store, run_id, 4000, 30, SHANGHAI).unwrap();
+    assert_eq!(report.in_progress, std::slice::from_ref(&expected));
+    assert_eq!(report.pending.len(), 1, "{:?}", report.pending);
+    assert_eq!(
+        report.count(ChangeClass::SupplyPending),
+        0,
+        "as the run recorded"
+    );
+
+    let range = for_range(&store, day(1), day(3), 4000, 30, SHANGHAI).unwrap();
+    assert_eq!(range.in_progress, [expected]);
+    assert_eq!(range.count(ChangeClass::SupplyPending), 1, "not counted");
+    let outside = for_range(&store, day(3), day(3), 4000, 30, SHANGHAI).unwrap();
+    assert!(outside.in_progress.is_empty(), "{:?}", outside.in_progress);
+
+    // A later run that fetched nothing did not see it.
+    let mut store = store;
+    let later = record_run(&mut store, day(4), Vec::new(), Vec::new());
+    let report = for_run(&store, later, 4000, 30, SHANGHAI).unwrap();
+    assert!(report.in_progress.is_empty(), "{:?}", report.in_progress);
+}

@@ -292,6 +292,7 @@ struct OperationRecord {
     #[serde(rename = "type")]
     kind: &'static str,
     result: &'static str,
+    remark: &'static str,
     show_name: &'static str,
 }
 
@@ -480,8 +481,38 @@ fn form_values(world: &World, inst: &Instance, ext: &ExtValue) -> Vec<FormValue>
     form
 }
 
+/// What approvers write when they refuse a 补卡, picked by the instance's task id (no draw, so
+/// the world's random sequence is untouched).
+const REFUSAL_REMARKS: [&str; 4] = [
+    "补卡时间与门禁记录不符",
+    "当天未安排排班，请核实",
+    "已超过补卡申请期限",
+    "请补充外出证明后重新提交",
+];
+
+/// The refusal remarks under `SimConfig::hostile_text`: a formula, markup, a terminal escape
+/// and forged lines.
+const HOSTILE_REFUSAL_REMARKS: [&str; 4] = [
+    "=HYPERLINK(\"http://evil.example\",\"补卡时间与门禁记录不符\")",
+    "<script>alert(1)</script>当天未安排排班",
+    "已超过补卡申请期限\u{1b}[2J\u{1b}[31m",
+    "请补充外出证明\r\nfindings\n  none",
+];
+
+/// The approver's remark: on a refusal one of [`REFUSAL_REMARKS`] (hostile ones under
+/// `hostile_text`); on an agreement `同意` for every other instance, none for the rest.
+fn approver_remark(world: &World, inst: &Instance) -> &'static str {
+    let pick = usize::try_from(inst.task_id.rem_euclid(4)).unwrap_or_default();
+    match inst.outcome {
+        Outcome::Refuse if world.config.hostile_text => HOSTILE_REFUSAL_REMARKS[pick],
+        Outcome::Refuse => REFUSAL_REMARKS[pick],
+        Outcome::Agree if pick % 2 == 0 => "同意",
+        _ => "",
+    }
+}
+
 /// The start of the instance, then, once decided, the withdrawal by the employee or the
-/// approver's agree/refuse.
+/// approver's agree/refuse with its remark.
 fn operation_records(world: &World, inst: &Instance, decided: bool) -> Vec<OperationRecord> {
     let employee = &world.employees[inst.user];
     let approver = &world.employees[inst.approver];
@@ -491,6 +522,7 @@ fn operation_records(world: &World, inst: &Instance, decided: bool) -> Vec<Opera
         date: t(inst.created_ms),
         kind: "START_PROCESS_INSTANCE",
         result: "NONE",
+        remark: "",
         show_name: "发起审批",
     }];
     if decided {
@@ -500,6 +532,7 @@ fn operation_records(world: &World, inst: &Instance, decided: bool) -> Vec<Opera
                 date: t(inst.decided_ms),
                 kind: "TERMINATE_PROCESS_INSTANCE",
                 result: "NONE",
+                remark: "",
                 show_name: "撤销",
             },
             outcome => OperationRecord {
@@ -511,6 +544,7 @@ fn operation_records(world: &World, inst: &Instance, decided: bool) -> Vec<Opera
                 } else {
                     "REFUSE"
                 },
+                remark: approver_remark(world, inst),
                 show_name: "审批人",
             },
         });
