@@ -551,6 +551,7 @@ fn add_findings(
             check_type: finding.check_type,
             plan_id: finding.plan_id,
             process_instance_id: finding.process_instance_id,
+            business_id: approval.and_then(|approval| approval.business_id.clone()),
             detail,
             reason: approval.and_then(reason_of),
             approver: approval.and_then(approver_of),
@@ -646,6 +647,7 @@ pub(crate) fn overdue(report: &mut RunReport, pending_anomaly_days: u32, tz: Tz)
                 check_type: line.check_type.clone(),
                 plan_id: None,
                 process_instance_id: Some(line.process_instance_id.clone()),
+                business_id: line.business_id.clone(),
                 detail: format!(
                     "approved on {}, still not shown corrected after {days} days \
                      (policy.pending_anomaly_days = {pending_anomaly_days})",

@@ -244,6 +244,7 @@ pub(crate) fn rich_report() -> RunReport {
             check_type: Some("OnDuty".into()),
             plan_id: None,
             process_instance_id: Some("p-approved-1".into()),
+            business_id: None,
             detail: "approved on 2026-10-28, still not shown corrected after 7 days \
                      (policy.pending_anomaly_days = 3)"
                 .into(),
@@ -264,6 +265,7 @@ pub(crate) fn rich_report() -> RunReport {
             check_type: None,
             plan_id: None,
             process_instance_id: Some("x9-proc".into()),
+            business_id: None,
             detail: format!("approval x9-proc by {MARKUP_USER} matches no slot"),
             reason: Some("打卡机故障".into()),
             approver: Some(Approver {
@@ -282,6 +284,7 @@ pub(crate) fn rich_report() -> RunReport {
             check_type: Some("OnDuty".into()),
             plan_id: Some(437_360_700_001),
             process_instance_id: Some("g7h8-proc".into()),
+            business_id: None,
             detail: "0777|2026-10-30|plan:437360700001 was corrected by approval g7h8-proc but \
                      DingTalk no longer shows it corrected"
                 .into(),
@@ -302,6 +305,7 @@ pub(crate) fn rich_report() -> RunReport {
             check_type: Some("OffDuty".into()),
             plan_id: Some(437_360_727_600),
             process_instance_id: None,
+            business_id: None,
             detail: "0126|2026-11-02|plan:437360727600 changed from Early to Normal with no \
                      approval or administrator behind it"
                 .into(),
@@ -318,6 +322,7 @@ pub(crate) fn rich_report() -> RunReport {
             check_type: None,
             plan_id: None,
             process_instance_id: None,
+            business_id: None,
             detail: "0300|2026-10-29|plan:437360711111 is missing from a complete fetch of its day"
                 .into(),
             reason: None,
@@ -366,6 +371,7 @@ pub(crate) fn rich_report() -> RunReport {
                 check_type: Some("OffDuty".into()),
                 plan_id: None,
                 process_instance_id: Some("r1-proc".into()),
+                business_id: Some("202611010031".into()),
                 detail: "approval r1-proc was refused".into(),
                 reason: Some("忘记打卡".into()),
                 approver: Some(Approver {
@@ -384,6 +390,7 @@ pub(crate) fn rich_report() -> RunReport {
                 check_type: None,
                 plan_id: None,
                 process_instance_id: Some("w1-proc".into()),
+                business_id: None,
                 detail: "approval w1-proc was withdrawn (TERMINATED)".into(),
                 reason: Some("网络异常".into()),
                 approver: None,

@@ -96,7 +96,7 @@ pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> String {
         out,
         "<p>{}</p>\n<p>{}</p>",
         escape(&class_counts(&view, lang)),
-        escape(&quota(&report.api_calls, lang))
+        escape(&quota(&report.api_calls, report.coverage.is_some(), lang))
     );
     out.push_str("<div class=\"charts\">\n");
     chart_by_date(&mut out, &view, lang);
@@ -191,8 +191,9 @@ pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> String {
     }
     let _ = writeln!(
         out,
-        "<p class=\"muted\">{}: {}</p>",
+        "<p class=\"muted\">{}{}{}</p>",
         escape(words.calls),
+        present::detail_separator(lang),
         escape(&calls_sentence(&report.api_calls, lang))
     );
     if !view.groups.is_empty() {

@@ -68,7 +68,11 @@ fn head(out: &mut String, view: &View, options: &RenderOptions, line_limit: usiz
         let _ = writeln!(out, "- {}", escape(&cut(&line, line_limit)));
     }
     let _ = writeln!(out, "- {}", escape(&class_counts(view, lang)));
-    let _ = writeln!(out, "- {}", escape(&quota(&report.api_calls, lang)));
+    let _ = writeln!(
+        out,
+        "- {}",
+        escape(&quota(&report.api_calls, report.coverage.is_some(), lang))
+    );
 }
 
 /// The chat-sized summary.
@@ -304,8 +308,9 @@ fn full(view: &View, options: &RenderOptions) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{}: {}",
+        "\n{}{}{}",
         escape(words.calls),
+        present::detail_separator(lang),
         escape(&calls_sentence(&report.api_calls, lang))
     );
     out

@@ -253,6 +253,9 @@ pub(crate) struct AnomalyLine {
     pub(crate) check_type: Option<String>,
     pub(crate) plan_id: Option<i64>,
     pub(crate) process_instance_id: Option<String>,
+    /// The approval's business id (审批编号), when the line is about a stored approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) business_id: Option<String>,
     /// One sentence a person can act on.
     pub(crate) detail: String,
     /// The 补卡 form's reason, from the stored approval (text from outside); absent when the

@@ -297,8 +297,14 @@ pub(crate) fn headline(view: &View, lang: Lang) -> String {
     }
 }
 
-/// `配额：2026-11 已用 612 / 4000 次计量调用，剩余 3388（本次运行 40）`.
-pub(crate) fn quota(calls: &ApiCalls, lang: Lang) -> String {
+/// `配额：2026-11 已用 612 / 4000 次计量调用，剩余 3388（本次运行 40）`; for a date range
+/// (`range`) what its runs spent.
+pub(crate) fn quota(calls: &ApiCalls, range: bool, lang: Lang) -> String {
+    let this = if range {
+        lang.pick("这些运行", "these runs")
+    } else {
+        lang.pick("本次运行", "this run")
+    };
     let over = calls.month_to_date.saturating_sub(calls.budget);
     match lang {
         Lang::Zh => {
@@ -308,7 +314,7 @@ pub(crate) fn quota(calls: &ApiCalls, lang: Lang) -> String {
                 format!("剩余 {}", calls.budget_left())
             };
             format!(
-                "配额：{} 已用 {} / {} 次计量调用，{left}（本次运行 {}）",
+                "配额：{} 已用 {} / {} 次计量调用，{left}（{this} {}）",
                 calls.month, calls.month_to_date, calls.budget, calls.metered
             )
         }
@@ -319,7 +325,7 @@ pub(crate) fn quota(calls: &ApiCalls, lang: Lang) -> String {
                 format!("{} left", calls.budget_left())
             };
             format!(
-                "Quota: {} of {} metered calls used in {}, {left} (this run {})",
+                "Quota: {} of {} metered calls used in {}, {left} ({this} {})",
                 calls.month_to_date, calls.budget, calls.month, calls.metered
             )
         }
@@ -759,12 +765,12 @@ mod tests {
             month: "2026-11".into(),
         };
         assert_eq!(
-            quota(&calls, Lang::Zh),
+            quota(&calls, false, Lang::Zh),
             "配额：2026-11 已用 4010 / 4000 次计量调用，已超出预算 10（本次运行 5）"
         );
         assert_eq!(
-            quota(&calls, Lang::En),
-            "Quota: 4010 of 4000 metered calls used in 2026-11, 10 over budget (this run 5)"
+            quota(&calls, true, Lang::En),
+            "Quota: 4010 of 4000 metered calls used in 2026-11, 10 over budget (these runs 5)"
         );
     }
 

@@ -33,7 +33,11 @@ pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> String {
 
     let _ = writeln!(out, "\n{}", words.summary);
     let _ = writeln!(out, "  {}", class_counts(&view, lang));
-    let _ = writeln!(out, "  {}", quota(&report.api_calls, lang));
+    let _ = writeln!(
+        out,
+        "  {}",
+        quota(&report.api_calls, report.coverage.is_some(), lang)
+    );
     if !view.departments.is_empty() {
         let _ = writeln!(out, "\n{}", words.by_department);
         for row in &view.departments {
@@ -120,8 +124,9 @@ pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{}: {}",
+        "\n{}{}{}",
         words.calls,
+        present::detail_separator(lang),
         calls_sentence(&report.api_calls, lang)
     );
     out

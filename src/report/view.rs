@@ -326,10 +326,11 @@ fn attention(report: &RunReport) -> Vec<Attention<'_>> {
         {
             overdue.insert(id);
         }
-        let business_id = line
-            .process_instance_id
-            .as_deref()
-            .and_then(|id| business_ids.get(id).copied());
+        let business_id = line.business_id.as_deref().or_else(|| {
+            line.process_instance_id
+                .as_deref()
+                .and_then(|id| business_ids.get(id).copied())
+        });
         sections
             .entry(kind)
             .or_default()

@@ -27,7 +27,7 @@ async fn the_demo_reconciles_a_month_and_matches_the_simulators_truth() {
         output.status
     );
     // The report is on stdout, the demo's own lines on stderr.
-    assert!(stdout.contains("Run #"), "{stdout}");
+    assert!(stdout.contains("考勤核对报告 · 运行 #"), "{stdout}");
     assert!(!stdout.contains("demo:"), "{stdout}");
     let verdict = stderr
         .lines()

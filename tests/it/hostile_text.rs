@@ -110,11 +110,13 @@ async fn hostile_strings_from_dingtalk_reach_no_report_format_raw() {
         "the run enriched corrections with every hostile business id shape: {business_ids:?}"
     );
 
-    // Text: nothing raw, every business id shown escaped on its line, no forged line.
+    // Text: nothing raw, every business id shown escaped at the end of its correction's line
+    // (the approval's number, 审批编号), no forged line.
     assert_no_raw_hostile_character("run --report", &text);
     for id in &business_ids {
         assert!(
-            text.contains(&format!("business id {}", shown(id))),
+            text.lines()
+                .any(|line| line.ends_with(&format!("  {}", shown(id)))),
             "{id:?} not shown escaped in:\n{text}"
         );
     }
@@ -124,15 +126,17 @@ async fn hostile_strings_from_dingtalk_reach_no_report_format_raw() {
     );
 
     // Markdown: nothing raw, and every table row has its header's cells.
-    let markdown = ok(&rig, &["report", "--format", "markdown"]).await;
-    assert_no_raw_hostile_character("markdown", &markdown);
+    let summary = ok(&rig, &["report", "--format", "markdown"]).await;
+    assert_no_raw_hostile_character("markdown", &summary);
+    let markdown = ok(&rig, &["report", "--format", "markdown", "--full"]).await;
+    assert_no_raw_hostile_character("markdown --full", &markdown);
     let mut columns = None;
     for line in markdown.lines() {
-        if line.starts_with("| user |") {
+        if line.starts_with("| 人员 |") || line.starts_with("| 部门 |") {
             columns = Some(unescaped_pipes(line));
         } else if line.starts_with('|') {
             assert_eq!(Some(unescaped_pipes(line)), columns, "{line}");
-        } else if !line.starts_with("## ") && !line.starts_with("# ") {
+        } else if !line.starts_with("### ") && !line.starts_with("#### ") {
             assert!(!line.starts_with('#'), "a forged heading: {line}");
         }
     }

@@ -111,7 +111,9 @@ async fn a_report_names_each_person_with_the_department_of_the_corrections_work_
     assert_code(&text, 0);
     let text = stdout(&text);
 
-    // Assert: every correction named, with the department of its work date.
+    // Assert: every correction named, with the department of its work date (the text groups
+    // the corrections by department, then person, then date).
+    let grouped = grouped_corrections(&text);
     let corrections = json["corrections"].as_array().expect("corrections");
     let mut movers_before_and_after: BTreeMap<String, (bool, bool)> = BTreeMap::new();
     for line in corrections {
@@ -121,11 +123,12 @@ async fn a_report_names_each_person_with_the_department_of_the_corrections_work_
         assert_eq!(line["name"], world.employees[index].name.as_str(), "{line}");
         let department = expected_department(&world, user, work_date);
         assert_eq!(line["department"], department.as_str(), "{line}");
-        let shown = format!(
-            "{} ({user}) · {department}, {work_date}",
-            world.employees[index].name
+        let shown = (
+            department.clone(),
+            format!("{} ({user})", world.employees[index].name),
+            work_date.to_string(),
         );
-        assert!(text.contains(&shown), "{shown} in\n{text}");
+        assert!(grouped.contains(&shown), "{shown:?} in\n{text}");
         if let Some(made) = world.moves.iter().find(|m| m.user == index) {
             let seen = movers_before_and_after.entry(user.to_owned()).or_default();
             let from_name = &world.department(made.from).unwrap().name;
@@ -264,4 +267,35 @@ async fn a_user_scope_keeps_only_its_people_and_hostile_names_are_escaped_in_eve
             "{format}: no raw control character\n{shown}"
         );
     }
+}
+
+/// The (department, person, work date) of each correction line of a text report's corrections
+/// section: `  部门（N 人，M 项更正）`, then `    姓名 (id) — totals`, then `      date  …`.
+fn grouped_corrections(text: &str) -> std::collections::BTreeSet<(String, String, String)> {
+    let mut out = std::collections::BTreeSet::new();
+    let (mut department, mut person) = (String::new(), String::new());
+    let section = text
+        .split("更正明细（按部门、人员、日期）\n")
+        .nth(1)
+        .unwrap_or_default();
+    for line in section.lines() {
+        if line.is_empty() {
+            break;
+        } else if let Some(date_line) = line.strip_prefix("      ") {
+            let date = date_line.split("  ").next().unwrap_or_default();
+            out.insert((department.clone(), person.clone(), date.to_owned()));
+        } else if let Some(person_line) = line.strip_prefix("    ") {
+            person = person_line
+                .split(" — ")
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+        } else if let Some(heading) = line.strip_prefix("  ") {
+            department = heading
+                .rsplit_once('（')
+                .map_or(heading, |(name, _)| name)
+                .to_owned();
+        }
+    }
+    out
 }

@@ -81,5 +81,8 @@ async fn a_report_file_the_administrator_opened_up_keeps_its_mode() {
     assert_code(&output, 0);
     assert_eq!(mode(&report), "640");
     let text = std::fs::read_to_string(&report).unwrap();
-    assert!(text.starts_with("Run #1 (run) "), "{text}");
+    assert!(
+        text.starts_with("考勤核对报告 · 运行 #1（夜间运行）"),
+        "{text}"
+    );
 }

@@ -134,5 +134,12 @@ async fn reports_of_real_runs_match_their_snapshots_in_every_format() {
             };
             insta::assert_snapshot!(format!("{name}_{format}"), rendered);
         }
+        // The people-facing formats in English too (Chinese is the default above).
+        for format in ["text", "markdown", "html"] {
+            let mut english = args.clone();
+            english.extend(["--lang", "en"]);
+            let rendered = company.report(night(last), &english, format).await;
+            insta::assert_snapshot!(format!("{name}_{format}_en"), rendered);
+        }
     }
 }

@@ -72,17 +72,22 @@ async fn a_month_report_names_the_gap_and_each_correction_carries_its_own_run() 
     );
 
     let text = stdout(&rig.bin(&["report", "--month", "2026-10"]).await);
-    let header = text.lines().nth(1).expect("a second header line");
-    assert!(
-        header.contains(
-            "work dates 2026-10-01 … 2026-10-09 (reconciled 2026-10-01 … 2026-10-07; \
-             not reconciled: 2026-10-08 … 2026-10-09)"
-        ),
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "考勤核对报告 · 2026-10-01 … 2026-10-09", "{text}");
+    assert_eq!(
+        lines[3], "已核对 2026-10-01 … 2026-10-07；未核对：2026-10-08 … 2026-10-09",
         "{text}"
     );
+    assert!(lines[4].starts_with("最近一次运行 #"), "{text}");
+    let english = stdout(
+        &rig.bin(&["report", "--month", "2026-10", "--lang", "en"])
+            .await,
+    );
     assert!(
-        text.starts_with("Work dates 2026-10-01 … 2026-10-09 (latest run #"),
-        "{text}"
+        english.contains(
+            "reconciled 2026-10-01 … 2026-10-07; not reconciled: 2026-10-08 … 2026-10-09"
+        ),
+        "{english}"
     );
 
     // Each correction carries the run that journaled it: the run reports of the two backfills'
@@ -170,13 +175,28 @@ async fn status_report_and_counts_agree_on_pending_overdue_is_an_anomaly_refused
         );
         assert!(line["user_id"].is_string() && line["work_date"].is_string());
     }
+    // The headline counts what asks someone to act: the anomalies (overdue pending among
+    // them) and the refused, withdrawn and reported-only lines; the overdue are listed first.
     let text = stdout(&rig.bin(&["report", "--month", "2026-10"]).await);
-    let anomalies = report["anomalies"].as_array().unwrap().len();
+    let to_act_on =
+        report["anomalies"].as_array().unwrap().len() + report["listed"].as_array().unwrap().len();
     assert!(
         text.lines()
-            .next()
+            .nth(1)
             .unwrap()
-            .contains(&format!(" {anomalies} anomal")),
+            .ends_with(&format!("需要处理 {to_act_on} 项")),
+        "{text}"
+    );
+    let attention = text
+        .split("需要处理 (")
+        .nth(1)
+        .expect("the attention section");
+    assert!(
+        attention
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("  已通过但钉钉迟迟未显示更正 ("),
         "{text}"
     );
 
