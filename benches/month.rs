@@ -107,6 +107,8 @@ fn night(day: NaiveDate) -> DateTime<Utc> {
 struct Measure {
     employees: usize,
     november_calls: u64,
+    /// Free calls in November: the access token and the directory (names and departments).
+    november_free: u64,
     recall: f64,
     precision: f64,
     truth: usize,
@@ -205,7 +207,9 @@ async fn measure(employees: usize, options: &Options) -> Measure {
     }
     let as_of = night(final_night);
 
-    let november_calls = store.month_usage("2026-11").expect("usage").metered;
+    let november = store.month_usage("2026-11").expect("usage");
+    let november_calls = november.metered;
+    let november_free = november.free;
     let in_scope = |work_date: NaiveDate| work_date >= first && work_date <= date(2026, 11, 30);
     let truth: BTreeSet<Key> = sim
         .truth(as_of)
@@ -302,6 +306,7 @@ async fn measure(employees: usize, options: &Options) -> Measure {
     Measure {
         employees,
         november_calls,
+        november_free,
         recall: if truth.is_empty() {
             1.0
         } else {
@@ -325,9 +330,10 @@ async fn measure(employees: usize, options: &Options) -> Measure {
 
 fn header() {
     println!(
-        "{:>9} {:>9} {:>8} {:>8} {:>9} {:>7} {:>9} {:>8} {:>10} {:>10} {:>7}",
+        "{:>9} {:>9} {:>6} {:>8} {:>8} {:>9} {:>7} {:>9} {:>8} {:>10} {:>10} {:>7}",
         "employees",
         "metered",
+        "free",
         "per-emp",
         "recall",
         "precision",
@@ -342,9 +348,10 @@ fn header() {
 
 fn row(m: &Measure) {
     println!(
-        "{:>9} {:>9} {:>8.3} {:>7.2}% {:>8.2}% {:>7} {:>9} {:>8} {:>10} {:>10} {:>7.1}",
+        "{:>9} {:>9} {:>6} {:>8.3} {:>7.2}% {:>8.2}% {:>7} {:>9} {:>8} {:>10} {:>10} {:>7.1}",
         m.employees,
         m.november_calls,
+        m.november_free,
         m.per_employee(),
         m.recall * 100.0,
         m.precision * 100.0,

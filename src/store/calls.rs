@@ -33,7 +33,7 @@ pub struct MonthUsage {
     /// Attempts that counted against the monthly quota.
     pub metered: u64,
     /// Attempts at free endpoints (token, contacts).
-    pub(crate) free: u64,
+    pub free: u64,
     /// Attempts rejected by QPS throttling (never metered).
     pub(crate) throttled: u64,
     /// Attempts per endpoint path.
