@@ -2,10 +2,18 @@
 //! written with `rust_xlsxwriter` (pure Rust). Binary, so [`render`] returns bytes and the
 //! `report` command writes them to a file; it is never printed.
 //!
+//! # Language
+//!
+//! The workbook is in the language of [`RenderOptions::lang`]: Chinese by default (below), or
+//! English (`report --lang en`, `[report] lang = "en"`): sheets Summary, Corrections and Open
+//! items, English headers and summary keys in the same order, and the English labels of
+//! [`labels`](super::labels). The cells' kinds (text ids, date cells, numbers) and the layout do
+//! not depend on the language.
+//!
 //! # Sheets
 //!
 //! - 汇总 (summary): the run or date range, as of when, the outcome, counts by class with their
-//!   Chinese labels, the quota (this run, month to date, budget, left), then the deferred work
+//!   labels, the quota (this run, month to date, budget, left), then the deferred work
 //!   and the per-item errors, if any.
 //! - 更正 (corrections): one row per correction, grouped by department → person → date: 部门,
 //!   姓名, 工号, 日期, 班次 (上班/下班), 更正前, 更正前打卡时间, 更正后, 更正后打卡时间, 类别,
@@ -48,11 +56,10 @@ use chrono_tz::Tz;
 use rust_xlsxwriter::{ColNum, DocProperties, Format, RowNum, Workbook, Worksheet, XlsxError};
 
 use super::escape::plain;
-use super::{AnomalyLine, Approver, CorrectionLine, PendingLine, RenderOptions, RunReport, labels};
+use super::{
+    AnomalyLine, Approver, CorrectionLine, Lang, PendingLine, RenderOptions, RunReport, labels,
+};
 use crate::domain::{ChangeClass, LedgerState};
-
-/// The workbook's labels are Chinese for now (its headers are).
-const LANG: super::Lang = super::Lang::Zh;
 
 /// Excel's limit on the characters of one cell, counted in UTF-16 units.
 pub(crate) const CELL_MAX: usize = 32_767;
@@ -61,6 +68,15 @@ pub(crate) const CELL_MAX: usize = 32_767;
 pub(crate) const SUMMARY: &str = "汇总";
 pub(crate) const CORRECTIONS: &str = "更正";
 pub(crate) const OPEN_ITEMS: &str = "待处理";
+
+/// The sheets in English, in order.
+pub(crate) const SUMMARY_EN: &str = "Summary";
+pub(crate) const CORRECTIONS_EN: &str = "Corrections";
+pub(crate) const OPEN_ITEMS_EN: &str = "Open items";
+
+/// The summary sheet's columns (key, value, a second value) and their widths.
+const SUMMARY_COLUMNS: [(&str, f64); 3] = [("项目", 22.0), ("内容", 24.0), ("", 24.0)];
+const SUMMARY_COLUMNS_EN: [(&str, f64); 3] = [("Item", 30.0), ("Value", 24.0), ("", 24.0)];
 
 /// The corrections sheet's columns and their widths.
 const CORRECTION_COLUMNS: [(&str, f64); 17] = [
@@ -83,6 +99,27 @@ const CORRECTION_COLUMNS: [(&str, f64); 17] = [
     ("审批人", 20.0),
 ];
 
+/// The corrections sheet's columns in English, in the same order, and their widths.
+const CORRECTION_COLUMNS_EN: [(&str, f64); 17] = [
+    ("Department", 18.0),
+    ("Name", 12.0),
+    ("User id", 24.0),
+    ("Date", 12.0),
+    ("Check point", 12.0),
+    ("Before", 16.0),
+    ("Before, punched at", 20.0),
+    ("After", 14.0),
+    ("After, punched at", 20.0),
+    ("Class", 18.0),
+    ("Approval id", 28.0),
+    ("Business id", 18.0),
+    ("Approved at", 20.0),
+    ("Applied at", 20.0),
+    ("Run", 10.0),
+    ("Reason", 24.0),
+    ("Approver", 20.0),
+];
+
 /// The open items sheet's columns and their widths.
 const OPEN_COLUMNS: [(&str, f64); 13] = [
     ("类别", 12.0),
@@ -100,6 +137,23 @@ const OPEN_COLUMNS: [(&str, f64); 13] = [
     ("审批意见", 30.0),
 ];
 
+/// The open items sheet's columns in English, in the same order, and their widths.
+const OPEN_COLUMNS_EN: [(&str, f64); 13] = [
+    ("Class", 20.0),
+    ("Department", 18.0),
+    ("Name", 12.0),
+    ("User id", 24.0),
+    ("Date", 12.0),
+    ("Check point", 12.0),
+    ("Approval id", 28.0),
+    ("Business id", 18.0),
+    ("Details", 70.0),
+    ("Since", 20.0),
+    ("Reason", 24.0),
+    ("Approver", 20.0),
+    ("Remark", 30.0),
+];
+
 /// The workbook of `report`, as the bytes of an xlsx file. Pure: no IO, no clock. Fails only if
 /// the writer does (a bug, not a property of the report: every value is made to fit).
 pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> Result<Vec<u8>, XlsxError> {
@@ -109,12 +163,16 @@ pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> Result<Vec<
     // bytes.
     workbook.set_properties(
         &DocProperties::new()
-            .set_title("考勤更正报告")
+            .set_title(
+                options
+                    .lang
+                    .pick("考勤更正报告", "Attendance corrections report"),
+            )
             .set_creation_datetime(&report.run.as_of),
     );
-    summary(workbook.add_worksheet(), report, options.tz, &styles)?;
-    corrections(workbook.add_worksheet(), report, options.tz, &styles)?;
-    open_items(workbook.add_worksheet(), report, options.tz, &styles)?;
+    summary(workbook.add_worksheet(), report, options, &styles)?;
+    corrections(workbook.add_worksheet(), report, options, &styles)?;
+    open_items(workbook.add_worksheet(), report, options, &styles)?;
     workbook.save_to_buffer()
 }
 
@@ -161,23 +219,26 @@ struct Sheet<'a> {
     sheet: &'a mut Worksheet,
     styles: &'a Styles,
     tz: Tz,
+    lang: Lang,
     row: RowNum,
 }
 
 impl<'a> Sheet<'a> {
-    /// Names the sheet and writes its header row.
+    /// Names the sheet and writes its header row (both already in the language of `options`);
+    /// the rows then take their time zone and the language of their labels from `options`.
     fn start(
         sheet: &'a mut Worksheet,
         name: &str,
         columns: &[(&str, f64)],
         styles: &'a Styles,
-        tz: Tz,
+        options: &RenderOptions,
     ) -> Result<Sheet<'a>, XlsxError> {
         sheet.set_name(name)?;
         let mut started = Sheet {
             sheet,
             styles,
-            tz,
+            tz: options.tz,
+            lang: options.lang,
             row: 0,
         };
         started.header(columns)?;
@@ -194,6 +255,17 @@ impl<'a> Sheet<'a> {
         self.sheet.set_freeze_panes(1, 0)?;
         self.row = 1;
         Ok(())
+    }
+
+    /// The text of the sheet's language.
+    fn pick<'t>(&self, zh: &'t str, en: &'t str) -> &'t str {
+        self.lang.pick(zh, en)
+    }
+
+    /// Starts the next row of a key-value sheet with the key of the sheet's language.
+    fn key(&mut self, zh: &str, en: &str) -> Result<(), XlsxError> {
+        let key = self.pick(zh, en);
+        self.line(key)
     }
 
     /// Starts the next row of a key-value sheet with its key.
@@ -255,81 +327,86 @@ impl<'a> Sheet<'a> {
 fn summary(
     sheet: &mut Worksheet,
     report: &RunReport,
-    tz: Tz,
+    options: &RenderOptions,
     styles: &Styles,
 ) -> Result<(), XlsxError> {
+    let (tz, lang) = (options.tz, options.lang);
     let mut s = Sheet::start(
         sheet,
-        SUMMARY,
-        &[("项目", 22.0), ("内容", 24.0), ("", 24.0)],
+        lang.pick(SUMMARY, SUMMARY_EN),
+        lang.pick(&SUMMARY_COLUMNS, &SUMMARY_COLUMNS_EN),
         styles,
-        tz,
+        options,
     )?;
     let run = &report.run;
     // Each `line` first moves past the row before: start on the header's row.
     s.row = 0;
     // A date-range report describes the latest run in the range.
-    s.line(if run.kind == "range" {
-        "运行编号（范围内最近一次）"
+    if run.kind == "range" {
+        s.key("运行编号（范围内最近一次）", "Run (latest in the range)")?;
     } else {
-        "运行编号"
-    })?;
+        s.key("运行编号", "Run")?;
+    }
     s.number(1, run.id as f64)?;
-    s.line("类型")?;
-    s.text(1, &labels::run_kind(LANG, &run.kind))?;
-    s.line("结果")?;
-    s.text(1, &labels::outcome(LANG, &run.outcome))?;
-    s.line("日期范围（起止）")?;
+    s.key("类型", "Kind")?;
+    s.text(1, &labels::run_kind(lang, &run.kind))?;
+    s.key("结果", "Outcome")?;
+    s.text(1, &labels::outcome(lang, &run.outcome))?;
+    s.key("日期范围（起止）", "Dates (from, to)")?;
     s.date(1, Some(run.window.from))?;
     s.date(2, Some(run.window.to))?;
-    s.line("时区")?;
+    s.key("时区", "Time zone")?;
     s.own(1, tz.name())?;
-    s.line(&format!("截至（{}）", tz.name()))?;
+    s.line(&lang.pick(
+        format!("截至（{}）", tz.name()),
+        format!("As of ({})", tz.name()),
+    ))?;
     s.time(1, Some(run.as_of))?;
-    s.line("开始时间")?;
+    s.key("开始时间", "Started at")?;
     s.time(1, Some(run.started_at))?;
-    s.line("结束时间")?;
+    s.key("结束时间", "Finished at")?;
     s.time(1, run.finished_at)?;
-    s.line("更正")?;
+    s.key("更正", "Corrections")?;
     s.number(1, report.corrections.len() as f64)?;
-    s.line("待处理审批")?;
+    s.key("待处理审批", "Pending approvals")?;
     s.number(1, report.pending.len() as f64)?;
-    s.line("审批中")?;
+    s.key("审批中", "Awaiting a decision")?;
     s.number(1, report.in_progress.len() as f64)?;
-    s.line("异常")?;
+    s.key("异常", "Anomalies")?;
     s.number(1, report.anomalies.len() as f64)?;
 
     s.row += 1;
-    s.line("类别")?;
-    s.own(1, "数量")?;
+    s.key("类别", "Class")?;
+    s.own(1, lang.pick("数量", "Count"))?;
     for class in ChangeClass::ALL {
-        s.line(labels::class(LANG, class))?;
+        s.line(labels::class(lang, class))?;
         s.number(1, report.counts.get(&class).copied().unwrap_or(0) as f64)?;
     }
 
     let calls = &report.api_calls;
     s.row += 1;
-    s.line("计费调用（本次）")?;
+    s.key("计费调用（本次）", "Metered calls (this run)")?;
     s.number(1, calls.metered as f64)?;
-    s.line("本月已用")?;
+    s.key("本月已用", "Used this month")?;
     s.number(1, calls.month_to_date as f64)?;
-    s.line("月度预算")?;
+    s.key("月度预算", "Monthly budget")?;
     s.number(1, calls.budget as f64)?;
-    s.line("本月剩余")?;
+    s.key("本月剩余", "Left this month")?;
     s.number(1, calls.budget_left() as f64)?;
-    s.line("月份")?;
+    s.key("月份", "Month")?;
     s.text(1, &calls.month)?;
 
     if !report.deferred.is_empty() {
         s.row += 1;
         for deferred in &report.deferred {
-            s.line("推迟（预算不足）")?;
+            s.key("推迟（预算不足）", "Deferred (over budget)")?;
             s.text(1, &deferred.item)?;
+            let (detail, calls) = (&deferred.detail, deferred.estimated_calls);
             s.text(
                 2,
-                &format!(
-                    "{}（约 {} 次调用）",
-                    deferred.detail, deferred.estimated_calls
+                &lang.pick(
+                    format!("{detail}（约 {calls} 次调用）"),
+                    format!("{detail} (about {calls} calls)"),
                 ),
             )?;
         }
@@ -337,7 +414,7 @@ fn summary(
     if !report.errors.is_empty() {
         s.row += 1;
         for error in &report.errors {
-            s.line("错误")?;
+            s.key("错误", "Error")?;
             s.text(1, error)?;
         }
     }
@@ -356,17 +433,19 @@ fn correction_order(line: &CorrectionLine) -> impl Ord + '_ {
     )
 }
 
-/// A ledger state's result as people read it; `未观察到` when the slot was first seen corrected.
-fn before_label(line: &CorrectionLine) -> String {
+/// A ledger state's result as people read it; `未观察到` (`not observed`) when the slot was
+/// first seen corrected.
+fn before_label(line: &CorrectionLine, lang: Lang) -> String {
     match (&line.before, line.before_observed) {
-        (Some(before), true) => labels::time_result(LANG, &before.time_result).into_owned(),
+        (Some(before), true) => labels::time_result(lang, &before.time_result).into_owned(),
         (Some(before), false) => {
-            format!(
-                "{}（未观察到）",
-                labels::time_result(LANG, &before.time_result)
+            let label = labels::time_result(lang, &before.time_result);
+            lang.pick(
+                format!("{label}（未观察到）"),
+                format!("{label} (not observed)"),
             )
         }
-        (None, _) => "未观察到".to_owned(),
+        (None, _) => lang.pick("未观察到", "not observed").to_owned(),
     }
 }
 
@@ -377,10 +456,17 @@ fn check_time(state: Option<&LedgerState>) -> Option<DateTime<Utc>> {
 fn corrections(
     sheet: &mut Worksheet,
     report: &RunReport,
-    tz: Tz,
+    options: &RenderOptions,
     styles: &Styles,
 ) -> Result<(), XlsxError> {
-    let mut s = Sheet::start(sheet, CORRECTIONS, &CORRECTION_COLUMNS, styles, tz)?;
+    let lang = options.lang;
+    let mut s = Sheet::start(
+        sheet,
+        lang.pick(CORRECTIONS, CORRECTIONS_EN),
+        lang.pick(&CORRECTION_COLUMNS, &CORRECTION_COLUMNS_EN),
+        styles,
+        options,
+    )?;
     let mut lines: Vec<&CorrectionLine> = report.corrections.iter().collect();
     lines.sort_by(|a, b| correction_order(a).cmp(&correction_order(b)));
     for line in lines {
@@ -388,12 +474,12 @@ fn corrections(
         s.text(1, line.name.as_deref().unwrap_or_default())?;
         s.text(2, &line.user_id)?;
         s.date(3, Some(line.work_date))?;
-        s.text(4, &labels::check_type(LANG, &line.check_type))?;
-        s.text(5, &before_label(line))?;
+        s.text(4, &labels::check_type(lang, &line.check_type))?;
+        s.text(5, &before_label(line, lang))?;
         s.time(6, check_time(line.before.as_ref()))?;
-        s.text(7, &labels::time_result(LANG, &line.after.time_result))?;
+        s.text(7, &labels::time_result(lang, &line.after.time_result))?;
         s.time(8, check_time(Some(&line.after)))?;
-        s.own(9, labels::class(LANG, line.class))?;
+        s.own(9, labels::class(lang, line.class))?;
         s.text(10, line.process_instance_id.as_deref().unwrap_or_default())?;
         s.text(11, line.business_id.as_deref().unwrap_or_default())?;
         s.time(12, line.approved_at)?;
@@ -409,10 +495,17 @@ fn corrections(
 fn open_items(
     sheet: &mut Worksheet,
     report: &RunReport,
-    tz: Tz,
+    options: &RenderOptions,
     styles: &Styles,
 ) -> Result<(), XlsxError> {
-    let mut s = Sheet::start(sheet, OPEN_ITEMS, &OPEN_COLUMNS, styles, tz)?;
+    let lang = options.lang;
+    let mut s = Sheet::start(
+        sheet,
+        lang.pick(OPEN_ITEMS, OPEN_ITEMS_EN),
+        lang.pick(&OPEN_COLUMNS, &OPEN_COLUMNS_EN),
+        styles,
+        options,
+    )?;
     for line in report.pending.iter().chain(&report.in_progress) {
         pending_row(&mut s, line)?;
         s.row += 1;
@@ -428,8 +521,8 @@ fn pending_row(s: &mut Sheet, line: &PendingLine) -> Result<(), XlsxError> {
     s.own(
         0,
         match line.state.as_str() {
-            "running" => "审批中",
-            _ => labels::class(LANG, ChangeClass::SupplyPending),
+            "running" => s.pick("审批中", "awaiting a decision"),
+            _ => labels::class(s.lang, ChangeClass::SupplyPending),
         },
     )?;
     s.text(1, line.department.as_deref().unwrap_or_default())?;
@@ -441,12 +534,12 @@ fn pending_row(s: &mut Sheet, line: &PendingLine) -> Result<(), XlsxError> {
         &line
             .check_type
             .as_deref()
-            .map(|raw| labels::check_type(LANG, raw))
+            .map(|raw| labels::check_type(s.lang, raw))
             .unwrap_or_default(),
     )?;
     s.text(6, &line.process_instance_id)?;
     s.text(7, line.business_id.as_deref().unwrap_or_default())?;
-    s.text(8, &labels::pending_state(LANG, &line.state))?;
+    s.text(8, &labels::pending_state(s.lang, &line.state))?;
     s.time(9, line.since)?;
     decision(s, line.reason.as_deref(), line.approver.as_ref())
 }
@@ -482,7 +575,7 @@ fn approver_label(approver: Option<&Approver>) -> String {
 }
 
 fn finding_row(s: &mut Sheet, line: &AnomalyLine) -> Result<(), XlsxError> {
-    s.own(0, labels::class(LANG, line.class))?;
+    s.own(0, labels::class(s.lang, line.class))?;
     s.text(1, line.department.as_deref().unwrap_or_default())?;
     s.text(2, line.name.as_deref().unwrap_or_default())?;
     s.text(3, line.user_id.as_deref().unwrap_or_default())?;
@@ -492,7 +585,7 @@ fn finding_row(s: &mut Sheet, line: &AnomalyLine) -> Result<(), XlsxError> {
         &line
             .check_type
             .as_deref()
-            .map(|raw| labels::check_type(LANG, raw))
+            .map(|raw| labels::check_type(s.lang, raw))
             .unwrap_or_default(),
     )?;
     s.text(6, line.process_instance_id.as_deref().unwrap_or_default())?;
@@ -533,10 +626,30 @@ mod tests {
 
     /// The corrections' row of `user_id`.
     fn row_of<'a>(rows: &'a [Vec<Data>], user_id: &str) -> &'a [Data] {
-        let c = col(&CORRECTION_COLUMNS, "工号");
+        row_with(rows, col(&CORRECTION_COLUMNS, "工号"), user_id)
+    }
+
+    /// The first row whose column `c` is the text cell `value`.
+    fn row_with<'a>(rows: &'a [Vec<Data>], c: usize, value: &str) -> &'a [Data] {
         rows.iter()
-            .find(|row| row.get(c) == Some(&Data::String(user_id.to_owned())))
-            .unwrap_or_else(|| panic!("a row of {user_id}"))
+            .find(|row| row.get(c) == Some(&Data::String(value.to_owned())))
+            .unwrap_or_else(|| panic!("a row with {value}"))
+    }
+
+    fn english() -> RenderOptions {
+        RenderOptions {
+            lang: Lang::En,
+            ..RenderOptions::new(chrono_tz::Asia::Shanghai)
+        }
+    }
+
+    /// Whether `text` has a CJK character or full-width punctuation (our Chinese wording).
+    fn has_chinese(text: &str) -> bool {
+        text.chars().any(|c| {
+            ('\u{3000}'..='\u{303f}').contains(&c)
+                || ('\u{4e00}'..='\u{9fff}').contains(&c)
+                || ('\u{ff00}'..='\u{ffef}').contains(&c)
+        })
     }
 
     fn date_time(cell: &Data) -> NaiveDateTime {
@@ -639,6 +752,220 @@ mod tests {
             date_time(&value("截至（Asia/Shanghai）")).to_string(),
             "2026-11-05 02:10:00"
         );
+    }
+
+    #[test]
+    fn in_english_the_sheets_headers_and_summary_are_english() {
+        let report = rich_report();
+        let mut book = open(render(&report, &english()).unwrap());
+        assert_eq!(book.sheet_names(), ["Summary", "Corrections", "Open items"]);
+        assert_eq!(
+            book.sheet_names(),
+            [SUMMARY_EN, CORRECTIONS_EN, OPEN_ITEMS_EN]
+        );
+
+        let corrections = rows(&mut book, CORRECTIONS_EN);
+        assert_eq!(
+            header(&corrections),
+            [
+                "Department",
+                "Name",
+                "User id",
+                "Date",
+                "Check point",
+                "Before",
+                "Before, punched at",
+                "After",
+                "After, punched at",
+                "Class",
+                "Approval id",
+                "Business id",
+                "Approved at",
+                "Applied at",
+                "Run",
+                "Reason",
+                "Approver",
+            ]
+        );
+        assert_eq!(corrections.len(), report.corrections.len() + 1);
+        let open_items = rows(&mut book, OPEN_ITEMS_EN);
+        assert_eq!(
+            header(&open_items),
+            [
+                "Class",
+                "Department",
+                "Name",
+                "User id",
+                "Date",
+                "Check point",
+                "Approval id",
+                "Business id",
+                "Details",
+                "Since",
+                "Reason",
+                "Approver",
+                "Remark",
+            ]
+        );
+        assert_eq!(
+            open_items.len(),
+            1 + report.pending.len()
+                + report.in_progress.len()
+                + report.anomalies.len()
+                + report.listed.len()
+        );
+        let summary = rows(&mut book, SUMMARY_EN);
+        assert_eq!(header(&summary), ["Item", "Value", ""]);
+        // The same columns as in Chinese, in the same order.
+        assert_eq!(CORRECTION_COLUMNS_EN.len(), CORRECTION_COLUMNS.len());
+        assert_eq!(OPEN_COLUMNS_EN.len(), OPEN_COLUMNS.len());
+        // No Chinese word of ours in any header.
+        for (sheet, rows) in [
+            (SUMMARY_EN, &summary),
+            (CORRECTIONS_EN, &corrections),
+            (OPEN_ITEMS_EN, &open_items),
+        ] {
+            for name in header(rows) {
+                assert!(!has_chinese(&name), "{sheet}: {name}");
+                let zh = SUMMARY_COLUMNS
+                    .iter()
+                    .chain(&CORRECTION_COLUMNS)
+                    .chain(&OPEN_COLUMNS);
+                assert!(
+                    zh.filter(|(zh, _)| !zh.is_empty())
+                        .all(|(zh, _)| *zh != name),
+                    "{sheet}: {name}"
+                );
+            }
+        }
+
+        // The summary's keys are English (the class labels are the English ones of `labels`,
+        // which keep the word 补卡).
+        let class_labels: Vec<&str> = ChangeClass::ALL
+            .into_iter()
+            .map(|class| labels::class(Lang::En, class))
+            .collect();
+        for row in &summary {
+            if let Data::String(key) = &row[0] {
+                assert!(
+                    class_labels.contains(&key.as_str()) || !has_chinese(key),
+                    "a Chinese key: {key}"
+                );
+            }
+        }
+        let value = |name: &str| {
+            summary
+                .iter()
+                .find(|row| row[0] == Data::String(name.into()))
+                .map(|row| row[1].clone())
+                .unwrap_or_else(|| panic!("{name} in the summary"))
+        };
+        assert_eq!(value("Run"), Data::Float(42.0));
+        assert_eq!(value("Time zone"), Data::String("Asia/Shanghai".into()));
+        assert_eq!(value("Outcome"), Data::String("partly done".into()));
+        assert_eq!(
+            value(labels::class(Lang::En, ChangeClass::SupplyApplied)),
+            Data::Float(2.0)
+        );
+        assert_eq!(value("baseline"), Data::Float(1320.0));
+        assert_eq!(value("Class"), Data::String("Count".into()));
+        assert_eq!(value("Used this month"), Data::Float(612.0));
+        assert_eq!(value("Monthly budget"), Data::Float(4000.0));
+        assert_eq!(
+            date_time(&value("As of (Asia/Shanghai)")).to_string(),
+            "2026-11-05 02:10:00"
+        );
+        assert!(matches!(value("Dates (from, to)"), Data::DateTime(_)));
+    }
+
+    #[test]
+    fn in_english_the_rows_have_english_labels_text_ids_and_date_cells() {
+        let mut report = rich_report();
+        report.corrections[0].business_id = Some("0126000024".into());
+        let mut book = open(render(&report, &english()).unwrap());
+        let corrections = rows(&mut book, CORRECTIONS_EN);
+        let c = |name| col(&CORRECTION_COLUMNS_EN, name);
+        let row = row_with(&corrections, c("User id"), "0126");
+        assert_eq!(
+            row[c("Class")],
+            Data::String(labels::class(Lang::En, ChangeClass::SupplyApplied).into())
+        );
+        assert_eq!(row[c("Check point")], Data::String("clock-in".into()));
+        assert_eq!(row[c("Before")], Data::String("missing punch".into()));
+        assert_eq!(row[c("After")], Data::String("on time".into()));
+        assert_eq!(
+            row[c("Name")],
+            Data::String("王伟".into()),
+            "names as they are"
+        );
+        // Ids are text cells, leading zeros and all.
+        assert_eq!(row[c("Business id")], Data::String("0126000024".into()));
+        let twenty_digits = row_with(&corrections, c("User id"), "02253726682920171716");
+        assert_eq!(
+            twenty_digits[c("Before")],
+            Data::String("not observed".into())
+        );
+        // Dates and times are date cells in the business time zone.
+        assert_eq!(
+            date_time(&row[c("Date")]).to_string(),
+            "2026-11-03 00:00:00"
+        );
+        assert_eq!(
+            date_time(&row[c("Before, punched at")]).to_string(),
+            "2026-11-03 09:00:00"
+        );
+        assert_eq!(
+            date_time(&row[c("Approved at")]).to_string(),
+            "2026-11-04 10:15:00"
+        );
+        assert_eq!(
+            date_time(&row[c("Applied at")]).to_string(),
+            "2026-11-05 02:10:00"
+        );
+
+        let open_items = rows(&mut book, OPEN_ITEMS_EN);
+        let o = |name| col(&OPEN_COLUMNS_EN, name);
+        assert_eq!(
+            open_items[1][o("Class")],
+            Data::String(labels::class(Lang::En, ChangeClass::SupplyPending).into())
+        );
+        let running = &open_items[3];
+        assert_eq!(
+            running[o("Class")],
+            Data::String("awaiting a decision".into())
+        );
+        assert_eq!(
+            running[o("Details")],
+            Data::String("awaiting a decision".into())
+        );
+        assert_eq!(running[o("User id")], Data::String("0042".into()));
+        assert_eq!(
+            date_time(&running[o("Since")]).to_string(),
+            "2026-11-04 17:30:00"
+        );
+        let refused = row_with(
+            &open_items,
+            o("Class"),
+            labels::class(Lang::En, ChangeClass::SupplyRefused),
+        );
+        assert_eq!(refused[o("Approver")], Data::String("陈静 (0087)".into()));
+        assert_eq!(
+            date_time(&refused[o("Since")]).to_string(),
+            "2026-11-04 11:20:00"
+        );
+        // None of our Chinese class labels is left in the class columns.
+        for (rows, c) in [(&corrections, c("Class")), (&open_items, o("Class"))] {
+            for row in &rows[1..] {
+                let label = row[c].to_string();
+                assert!(
+                    ChangeClass::ALL
+                        .into_iter()
+                        .all(|class| labels::class(Lang::Zh, class) != label),
+                    "{label}"
+                );
+                assert_ne!(label, "审批中");
+            }
+        }
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! `report --format xlsx` (issue "reports for HR"): the real binary writes the workbook of a
 //! backfilled range to the file `--output` names (owner-only), which a reader crate opens:
 //! three sheets, Chinese headers, one row per correction with ids as text and dates as date
-//! cells. xlsx is binary, so everywhere a report would be printed it is refused as a
-//! configuration error (exit 78) before anything runs.
+//! cells; with `--lang en`, English sheets and headers. xlsx is binary, so everywhere a report
+//! would be printed it is refused as a configuration error (exit 78) before anything runs.
 
 use std::io::Cursor;
 
@@ -303,4 +303,44 @@ async fn hostile_strings_from_dingtalk_are_escaped_text_cells_in_the_workbook() 
             .collect();
         assert!(strings.contains(&shown), "{shown:?} is a cell");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_lang_en_writes_an_english_workbook() {
+    // Arrange: one nightly run.
+    let rig = Rig::new(63).await;
+    assert_code(&rig.bin(&["run"]).await, 0);
+
+    // Act.
+    let path = rig.dir.path().join("x.xlsx");
+    let output = rig
+        .bin(&[
+            "report",
+            "--lang",
+            "en",
+            "--output",
+            &path.display().to_string(),
+        ])
+        .await;
+
+    // Assert: the English sheets and headers; the same file without --lang is Chinese.
+    assert_code(&output, 0);
+    assert_eq!(stdout(&output), "");
+    let mut book = Xlsx::new(Cursor::new(std::fs::read(&path).unwrap())).unwrap();
+    assert_eq!(book.sheet_names(), ["Summary", "Corrections", "Open items"]);
+    for (sheet, first) in [
+        ("Summary", "Item"),
+        ("Corrections", "Department"),
+        ("Open items", "Class"),
+    ] {
+        let header = &rows(&mut book, sheet)[0];
+        assert_eq!(header[0], Data::String(first.into()), "{sheet}");
+    }
+    let chinese = rig.dir.path().join("zh.xlsx");
+    let output = rig
+        .bin(&["report", "--output", &chinese.display().to_string()])
+        .await;
+    assert_code(&output, 0);
+    let book = Xlsx::new(Cursor::new(std::fs::read(&chinese).unwrap())).unwrap();
+    assert_eq!(book.sheet_names(), ["汇总", "更正", "待处理"]);
 }
