@@ -318,6 +318,9 @@ pub(crate) struct DemoArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub(crate) format: ReportFormat,
+    /// Language of the report (text, Markdown, HTML).
+    #[arg(long, value_enum, default_value_t = Lang::Zh)]
+    pub(crate) lang: Lang,
 }
 
 fn parse_instant(raw: &str) -> Result<DateTime<Utc>, String> {

@@ -47,11 +47,11 @@ pub(crate) async fn demo(args: DemoArgs) -> anyhow::Result<Outcome> {
         })
         .await?;
     let stats = sim.stats();
-    print_stdout(&report::render(
-        &executed.report,
-        args.format,
-        &job.render_options(),
-    )?)?;
+    let options = report::RenderOptions {
+        lang: args.lang,
+        ..job.render_options()
+    };
+    print_stdout(&report::render(&executed.report, args.format, &options)?)?;
     let check = compare_with_truth(&job, &sim, month.backfill_at, month.nightly_at)?;
     eprintln!(
         "demo: done in {:.1} s — {}",

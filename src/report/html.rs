@@ -25,7 +25,7 @@ use super::escape::html as escape;
 use super::labels;
 use super::present::{
     self, calls_sentence, class_counts, correction_cells, correction_columns, deferred_item,
-    group_heading, headline, item_detail, item_subject, person_alone, quota, scope, subject, title,
+    group_heading, headline, item_detail, item_parts, person_alone, quota, scope, subject, title,
     titles,
 };
 use super::view::View;
@@ -50,7 +50,8 @@ svg text{font-size:10px;fill:#333}.filter{margin:.3em 0}.muted{color:#666}\
 h2{break-after:avoid;margin:.6em 0 .2em}h3{break-after:avoid}\
 table{margin:.2em 0 .5em}thead{display:table-header-group}tr{break-inside:avoid}\
 th,td{padding:0 2px;line-height:1.25}\
-table.corr{table-layout:fixed}table.corr td,table.corr th{white-space:nowrap;overflow:hidden;text-overflow:ellipsis}\
+table.corr,table.items{table-layout:fixed}table.corr td,table.corr th{white-space:nowrap;overflow:hidden;text-overflow:ellipsis}\
+table.items td{font-size:.92em}\
 .charts{gap:4px}.charts figure{flex:1 1 30%}.charts svg{width:100%;height:auto;max-height:42mm}}";
 
 /// The filter: hides the corrections rows (and empty department rows) not containing the
@@ -143,7 +144,7 @@ pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> String {
     if view.attention.is_empty() {
         let _ = writeln!(out, "<p>{}</p>", escape(words.nothing_to_do));
     }
-    let item_columns = lang.pick(["人员", "详情"], ["Who, when", "Details"]);
+    let item_columns = lang.pick(["人员", "日期", "详情"], ["Who", "When", "Details"]);
     for section in &view.attention {
         let _ = writeln!(
             out,
@@ -155,15 +156,19 @@ pub(crate) fn render(report: &RunReport, options: &RenderOptions) -> String {
         );
         let _ = writeln!(
             out,
-            "<table>\n<thead><tr><th style=\"width:42%\">{}</th><th>{}</th></tr></thead>\n<tbody>",
+            "<table class=\"items\">\n<colgroup><col style=\"width:31%\"><col style=\"width:13%\">\
+             <col></colgroup>\n<thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead>\n<tbody>",
             escape(item_columns[0]),
-            escape(item_columns[1])
+            escape(item_columns[1]),
+            escape(item_columns[2])
         );
         for item in &section.items {
+            let (who, when) = item_parts(item, lang);
             let _ = writeln!(
                 out,
-                "<tr><td>{}</td><td>{}</td></tr>",
-                escape(&item_subject(item, lang)),
+                "<tr><td>{}</td><td class=\"d\">{}</td><td>{}</td></tr>",
+                escape(&who),
+                escape(&when),
                 escape(&item_detail(item, report.run.as_of, tz, lang))
             );
         }
@@ -217,13 +222,21 @@ fn write_corrections(out: &mut String, view: &View, options: &RenderOptions) {
             "Filter (name, id, department, date…):"
         ))
     );
-    let totals = lang.pick(["补卡", "待生效", "拒/撤"], ["补卡", "Await.", "Ref."]);
+    let totals = lang.pick(["补卡", "待", "拒撤"], ["补卡", "Aw.", "Ref."]);
+    let _ = writeln!(
+        out,
+        "<p class=\"muted\">{}</p>",
+        escape(lang.pick(
+            "每人合计：补卡 = 补卡已生效，待 = 待生效，拒撤 = 已拒绝或已撤回。",
+            "Per person: 补卡 = 补卡 applied, Aw. = awaiting DingTalk, Ref. = refused or withdrawn.",
+        ))
+    );
     let person = lang.pick("人员", "Person");
     out.push_str(
-        "<table class=\"corr\">\n<colgroup><col style=\"width:19%\"><col style=\"width:4%\">\
-         <col style=\"width:4.5%\"><col style=\"width:4%\"><col style=\"width:8.5%\">\
-         <col style=\"width:4.5%\"><col style=\"width:14.5%\"><col style=\"width:8.5%\">\
-         <col style=\"width:11.5%\"><col style=\"width:10.5%\"><col style=\"width:10.5%\">\
+        "<table class=\"corr\">\n<colgroup><col style=\"width:19.5%\"><col style=\"width:3.5%\">\
+         <col style=\"width:3.5%\"><col style=\"width:3.5%\"><col style=\"width:8.5%\">\
+         <col style=\"width:4%\"><col style=\"width:14%\"><col style=\"width:8.5%\">\
+         <col style=\"width:12%\"><col style=\"width:10.5%\"><col style=\"width:12.5%\">\
          </colgroup>\n<thead><tr>",
     );
     let _ = write!(out, "<th>{}</th>", escape(person));

@@ -87,9 +87,10 @@ pub(crate) fn ledger_state(
     }
 }
 
-/// `缺卡 → 正常 08:59`, or `（未观察到）→ …` when the slot was first seen corrected.
+/// `缺卡 → 正常 08:59`, or `未见 → …` when the slot was first seen corrected (its state before
+/// was never observed).
 pub(crate) fn change(line: &CorrectionLine, tz: Tz, lang: Lang) -> String {
-    let unseen = lang.pick("（未观察到）", "(not observed)");
+    let unseen = lang.pick("未见", "unseen");
     let before = match (&line.before, line.before_observed) {
         (Some(before), true) => ledger_state(before, line.work_date, tz, lang),
         (Some(before), false) => {
@@ -432,8 +433,19 @@ pub(crate) fn advice(kind: AttentionKind, lang: Lang) -> &'static str {
 /// The subject of an attention line: who, which date, which check point; or the approval
 /// alone when its person and date are not known.
 pub(crate) fn item_subject(item: &Item, lang: Lang) -> String {
+    let (who, when) = item_parts(item, lang);
+    if when.is_empty() {
+        who
+    } else {
+        format!("{who}{}{when}", lang.pick("，", ", "))
+    }
+}
+
+/// An attention line's subject in two parts: who (or the approval, when the person is not
+/// known) and when (the work date and check point; empty with an unknown person).
+pub(crate) fn item_parts(item: &Item, lang: Lang) -> (String, String) {
     let Some(user_id) = item.user_id() else {
-        return match item.approval() {
+        let who = match item.approval() {
             Some(approval) => format!(
                 "{} {}{}",
                 lang.pick("审批单", "Approval"),
@@ -442,20 +454,18 @@ pub(crate) fn item_subject(item: &Item, lang: Lang) -> String {
             ),
             None => lang.pick("人员未知", "person not known").to_owned(),
         };
+        return (who, String::new());
     };
     let who = person(user_id, item.name(), item.department());
     let day = item.work_date().map_or_else(
         || lang.pick("日期未知", "date not known").to_owned(),
         |d| d.to_string(),
     );
-    match item.check_type() {
-        Some(check_type) => format!(
-            "{who}{}{day} {}",
-            lang.pick("，", ", "),
-            labels::check_type(lang, check_type)
-        ),
-        None => format!("{who}{}{day}", lang.pick("，", ", ")),
-    }
+    let when = match item.check_type() {
+        Some(check_type) => format!("{day} {}", labels::check_type(lang, check_type)),
+        None => day,
+    };
+    (who, when)
 }
 
 /// What is known about an attention line beyond its subject: when it was approved (and for how
