@@ -28,6 +28,7 @@ use url::Url;
 use crate::report::CorrectionLine;
 
 mod file;
+pub(crate) mod message;
 mod outbox;
 pub mod sign;
 mod webhook;
