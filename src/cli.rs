@@ -242,6 +242,18 @@ pub(crate) enum SinkCommand {
     /// Queue the corrections already applied to work dates FROM..=TO for one sink and deliver
     /// them (a sink added later receives what it missed; nothing is queued twice).
     Replay(SinkReplayArgs),
+    /// Create the default table of a `postgres` or `mysql` sink if it does not exist
+    /// (`CREATE TABLE IF NOT EXISTS`; refused for a sink mapped to an existing table).
+    InitDb(SinkInitDbArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SinkInitDbArgs {
+    #[command(flatten)]
+    pub(crate) common: ConfigArg,
+    /// The database sink's `name` in the configuration.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) sink: String,
 }
 
 #[derive(Debug, Args)]

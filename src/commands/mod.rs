@@ -56,6 +56,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Sink(SinkCommand::Replay(args)) => {
             sink::replay(&global.clone().with(&args.common, None), &args).await
         }
+        Command::Sink(SinkCommand::InitDb(args)) => {
+            sink::init_db(&global.clone().with(&args.common, None), &args).await
+        }
         #[cfg(feature = "sim")]
         Command::Sim(args) => {
             dingtalk_sim::run_cli(args, crate::schedule::shutdown_signal()).await?;

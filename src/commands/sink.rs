@@ -4,10 +4,11 @@
 
 use chrono::Utc;
 
-use crate::cli::{GlobalArgs, SinkReplayArgs};
+use crate::cli::{GlobalArgs, SinkInitDbArgs, SinkReplayArgs};
 use crate::commands::SharedClock;
 use crate::commands::job::{Job, load_config, unlock};
 use crate::exit::{ExitKind, Outcome};
+use crate::sink::SinkConfig;
 
 /// `sink replay --sink NAME --from DATE --to DATE`.
 pub(crate) async fn replay(global: &GlobalArgs, args: &SinkReplayArgs) -> anyhow::Result<Outcome> {
@@ -70,4 +71,56 @@ pub(crate) async fn replay(global: &GlobalArgs, args: &SinkReplayArgs) -> anyhow
     } else {
         Outcome::Done
     })
+}
+
+/// `sink init-db --sink NAME`: creates a database sink's default table if it does not exist.
+/// Needs only the sink's settings and its URL variable (not DingTalk's credentials, not the
+/// store). Exit 78 for a sink that is missing, not a database sink or mapped to the company's
+/// own table; 1 when the database refuses.
+pub(crate) async fn init_db(global: &GlobalArgs, args: &SinkInitDbArgs) -> anyhow::Result<Outcome> {
+    let config = load_config(global)?;
+    let config_error = |message: String| anyhow::Error::new(ExitKind::Config).context(message);
+    let Some(setting) = config.sinks.iter().find(|sink| sink.name == args.sink) else {
+        let names: Vec<&str> = config.sinks.iter().map(|sink| sink.name.as_str()).collect();
+        return Err(config_error(format!(
+            "--sink {:?}: no [[sink]] of that name in the configuration (configured: {})",
+            args.sink,
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            }
+        )));
+    };
+    let sink = SinkConfig::from_setting(setting, |var| std::env::var(var).ok())
+        .map_err(|error| anyhow::Error::new(error).context(ExitKind::Config))?;
+    let Some((dialect, db)) = sink.database() else {
+        return Err(config_error(format!(
+            "sink {}: not a database sink: expected kind = \"postgres\" or kind = \"mysql\"",
+            sink.name
+        )));
+    };
+    if db.columns.is_some() {
+        return Err(config_error(format!(
+            "sink {}: table {} is mapped with [sink.columns]: it is the company's own table, \
+             init-db creates only the default table (remove [sink.columns] to use it)",
+            sink.name, db.table
+        )));
+    }
+    let table = db.table.to_string();
+    match sink.create_default_db_table().await {
+        Some(Ok(())) => {
+            crate::telemetry::say(&format!(
+                "{} sink {}: table {table} is ready (created if it did not exist)",
+                dialect.kind(),
+                sink.name
+            ));
+            Ok(Outcome::Done)
+        }
+        Some(Err(message)) => Err(anyhow::Error::new(ExitKind::Failed).context(message)),
+        None => Err(config_error(format!(
+            "sink {}: not a database sink",
+            sink.name
+        ))),
+    }
 }

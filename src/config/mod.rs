@@ -132,6 +132,10 @@ fn missing_hint(field: &str) -> &'static str {
         "kind" => "expected \"webhook\" or \"file\"",
         "url" => "a webhook sink needs the URL corrections are POSTed to",
         "path" => "a file sink needs the path it appends JSON lines to",
+        "url_env" => {
+            "a database sink needs the environment variable holding its connection URL \
+             (never the URL itself in the file)"
+        }
         _ => "this key is required here",
     }
 }
@@ -621,6 +625,28 @@ fn check_sinks(sinks: &[SinkConfig<SecretEnv>]) -> Result<(), ConfigError> {
             let secs = webhook.timeout.as_secs();
             in_range(&format!("sink[{index}].timeout_secs"), secs, 1, 600)?;
         }
+        if let SinkKind::Postgres(db) | SinkKind::Mysql(db) = &sink.kind {
+            in_range(
+                &format!("sink[{index}].timeout_secs"),
+                db.timeout.as_secs(),
+                1,
+                600,
+            )?;
+            if db.url.0.is_empty() {
+                return Err(ConfigError::invalid(
+                    &format!("sink[{index}].url_env"),
+                    "the name of the environment variable holding the connection URL",
+                    "an empty string",
+                ));
+            }
+            if let Some(column) = db.columns.as_ref().and_then(|c| c.duplicate()) {
+                return Err(ConfigError::invalid(
+                    &format!("sink[{index}].columns"),
+                    "each value mapped to its own column",
+                    format!("column {column:?} named twice"),
+                ));
+            }
+        }
         if !names.insert(sink.name.as_str()) {
             return Err(ConfigError::invalid(
                 "sink.name",
@@ -690,6 +716,12 @@ fn sinks(
             }
             Some("file") => {
                 SinkKind::File(serde_ignored::deserialize(rest, &mut unknown).map_err(refused)?)
+            }
+            Some("postgres") => {
+                SinkKind::Postgres(serde_ignored::deserialize(rest, &mut unknown).map_err(refused)?)
+            }
+            Some("mysql") => {
+                SinkKind::Mysql(serde_ignored::deserialize(rest, &mut unknown).map_err(refused)?)
             }
             // A missing or unknown kind: the tagged read says what was expected.
             _ => toml::Value::Table(table)
@@ -1143,5 +1175,65 @@ mod tests {
     fn wrong_types_fail_rather_than_coerce() {
         let err = parse(&format!("{MINIMAL}\n[quota]\nmonthly_budget = \"lots\"")).unwrap_err();
         assert!(err.to_string().contains("monthly_budget"), "{err}");
+    }
+
+    #[test]
+    fn database_sinks_read_their_table_columns_and_url_variable() {
+        let db = |more: &str| {
+            parse(&format!(
+                "{MINIMAL}\n[[sink]]\nname = \"hrdb\"\nkind = \"postgres\"\n{more}"
+            ))
+        };
+        let config = db("url_env = \"HR_DB_URL\"").unwrap();
+        let SinkKind::Postgres(sink) = &config.sinks[0].kind else {
+            panic!("a postgres sink");
+        };
+        assert_eq!(sink.table.to_string(), "attendance_corrections");
+        assert!(sink.columns.is_none());
+        let err = db("").unwrap_err().to_string();
+        assert!(err.contains("`sink[0].url_env` is missing"), "{err}");
+        let err = db("url_env = \"X\"\ntable = \"a; drop table b\"").unwrap_err();
+        assert!(err.to_string().contains("sink[0].table"), "{err}");
+        let columns = "url_env = \"X\"\ntable = \"hr.kq_buka\"\n[sink.columns]\nkey = \"ext_key\"\n\
+                       user_id = \"emp_no\"\nwork_date = \"kq_date\"\ncheck_type = \"kq_type\"\n\
+                       corrected_time = \"fix_time\"\nresult = \"result\"\napproval_id = \"flow_no\"\n\
+                       class = \"src\"\n";
+        assert!(db(columns).is_ok());
+        let err = db(&format!("{columns}colour = \"x\"\n")).unwrap_err();
+        assert!(
+            err.to_string().contains("`sink[0].columns.colour`"),
+            "{err}"
+        );
+        let err = db(&columns.replace("\"src\"", "\"1src\"")).unwrap_err();
+        assert!(err.to_string().contains("sink[0].columns.class"), "{err}");
+        let err = db(&columns.replace("\"src\"", "\"emp_no\"")).unwrap_err();
+        assert!(err.to_string().contains("named twice"), "{err}");
+        let err = db(&columns.replace("class = \"src\"\n", "")).unwrap_err();
+        assert!(err.to_string().contains("sink[0].columns.class"), "{err}");
+        let err = db("url_env = \"X\"\nunsigned = true").unwrap_err();
+        assert!(err.to_string().contains("`sink[0].unsigned`"), "{err}");
+    }
+
+    #[test]
+    fn a_database_sink_without_its_url_variable_is_a_config_error_naming_both() {
+        let config = parse(&format!(
+            "{MINIMAL}\n[[sink]]\nname = \"hrdb\"\nkind = \"mysql\"\nurl_env = \"HR_DB_URL\""
+        ))
+        .unwrap();
+        let err = SinkConfig::from_setting(&config.sinks[0], |_| None).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("hrdb") && text.contains("HR_DB_URL"),
+            "{text}"
+        );
+        let err = SinkConfig::from_setting(&config.sinks[0], |_| {
+            Some("postgres://u:pw-xyz@h/db".into())
+        })
+        .unwrap_err();
+        assert!(!err.to_string().contains("pw-xyz"), "{err}");
+        let sink =
+            SinkConfig::from_setting(&config.sinks[0], |_| Some("mysql://u:pw-xyz@h/db".into()))
+                .unwrap();
+        assert!(!format!("{sink:?}").contains("pw-xyz"));
     }
 }

@@ -27,12 +27,14 @@ use url::Url;
 
 use crate::report::CorrectionLine;
 
+mod db;
 mod file;
 pub(crate) mod message;
 mod outbox;
 pub mod sign;
 mod webhook;
 
+pub use db::{ColumnMap, DbSink, HANG_AFTER_COMMIT_ENV, Identifier, TableName};
 pub(crate) use outbox::Outbox;
 
 /// Most corrections in one webhook POST (and one file append).
@@ -62,6 +64,10 @@ pub enum SinkKind<S = SecretString> {
     Webhook(WebhookSink<S>),
     /// Append JSON lines to a local file.
     File(FileSink),
+    /// Upsert rows into a PostgreSQL table; see `db`.
+    Postgres(DbSink<S>),
+    /// Upsert rows into a MySQL or MariaDB table; see `db`.
+    Mysql(DbSink<S>),
 }
 
 /// `kind = "webhook"`.
@@ -103,6 +109,17 @@ pub(crate) enum SinkConfigError {
          expected the webhook signing secret"
     )]
     MissingSecret { sink: String, var: String },
+    #[error(
+        "sink {sink}: environment variable {var} named by url_env is not set or empty: \
+         expected the database connection URL"
+    )]
+    MissingDbUrl { sink: String, var: String },
+    #[error("sink {sink}: environment variable {var} named by url_env does not hold {expected}")]
+    BadDbUrl {
+        sink: String,
+        var: String,
+        expected: String,
+    },
 }
 
 impl SinkConfig {
@@ -133,11 +150,69 @@ impl SinkConfig {
                 })
             }
             SinkKind::File(file) => SinkKind::File(file.clone()),
+            SinkKind::Postgres(db) => {
+                SinkKind::Postgres(resolve_db(&setting.name, db::Dialect::Postgres, db, &env)?)
+            }
+            SinkKind::Mysql(db) => {
+                SinkKind::Mysql(resolve_db(&setting.name, db::Dialect::Mysql, db, &env)?)
+            }
         };
         Ok(SinkConfig {
             name: setting.name.clone(),
             kind,
         })
+    }
+}
+
+/// A database sink's URL, read from the variable `url_env` names and checked for its scheme.
+fn resolve_db(
+    sink: &str,
+    dialect: db::Dialect,
+    setting: &DbSink<SecretEnv>,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<DbSink, SinkConfigError> {
+    let var = setting.url.0.clone();
+    let Some(url) = env(&var).filter(|value| !value.is_empty()) else {
+        return Err(SinkConfigError::MissingDbUrl {
+            sink: sink.to_owned(),
+            var,
+        });
+    };
+    if let Err(expected) = db::check_url(dialect, &url) {
+        return Err(SinkConfigError::BadDbUrl {
+            sink: sink.to_owned(),
+            var,
+            expected,
+        });
+    }
+    Ok(DbSink {
+        url: SecretString::from(url),
+        url_env: var,
+        table: setting.table.clone(),
+        timeout: setting.timeout,
+        columns: setting.columns.clone(),
+    })
+}
+
+impl SinkConfig {
+    /// The database dialect and settings of a `postgres` or `mysql` sink.
+    pub(crate) fn database(&self) -> Option<(db::Dialect, &DbSink)> {
+        match &self.kind {
+            SinkKind::Postgres(config) => Some((db::Dialect::Postgres, config)),
+            SinkKind::Mysql(config) => Some((db::Dialect::Mysql, config)),
+            _ => None,
+        }
+    }
+
+    /// `sink init-db`: creates the default table of a database sink (not a mapped one).
+    pub(crate) async fn create_default_db_table(&self) -> Option<Result<(), String>> {
+        let (dialect, config) = self.database()?;
+        let target = db::Target {
+            sink: &self.name,
+            dialect,
+            config,
+        };
+        Some(db::create_default_table(target).await)
     }
 }
 
@@ -325,6 +400,24 @@ async fn send(
                 )),
             }
         }
+        SinkKind::Postgres(config) => {
+            let dialect = db::Dialect::Postgres;
+            let target = db::Target {
+                sink: &sink.name,
+                dialect,
+                config,
+            };
+            db::write_batch(target, batch).await
+        }
+        SinkKind::Mysql(config) => {
+            let dialect = db::Dialect::Mysql;
+            let target = db::Target {
+                sink: &sink.name,
+                dialect,
+                config,
+            };
+            db::write_batch(target, batch).await
+        }
     }
 }
 
@@ -332,6 +425,7 @@ fn display_path(sink: &SinkConfig) -> String {
     match &sink.kind {
         SinkKind::File(file) => file.path.display().to_string(),
         SinkKind::Webhook(webhook) => webhook.url.as_str().to_owned(),
+        SinkKind::Postgres(db) | SinkKind::Mysql(db) => format!("table {}", db.table),
     }
 }
 
