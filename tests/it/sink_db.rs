@@ -273,7 +273,23 @@ async fn init_db_and_the_company_table(engine: Engine) {
         "{}",
         stderr(&missing)
     );
-    rig.env.push((URL_ENV.to_owned(), server.url()));
+    // A wrong password: exit 1, one sentence naming the sink, and neither password shown.
+    const WRONG: &str = "Wrong-Pw-5c1d";
+    let wrong_url = server.url().replace(PASSWORD, WRONG);
+    rig.env.push((URL_ENV.to_owned(), wrong_url));
+    let refused_login = rig.bin(&["sink", "init-db", "--sink", "hrdb"]).await;
+    assert_code(&refused_login, 1);
+    let text = stderr(&refused_login);
+    assert!(
+        text.contains(&format!("{} sink hrdb: could not connect", engine.kind()))
+            && text.contains(URL_ENV),
+        "{text}"
+    );
+    assert!(
+        !text.contains(WRONG) && !stdout(&refused_login).contains(WRONG),
+        "{text}"
+    );
+    rig.env = vec![(URL_ENV.to_owned(), server.url())];
 
     // (5) init-db creates the default table, and again changes nothing.
     let table_count = sql(
