@@ -139,7 +139,7 @@ async fn delivery_then_outage_then_redelivery(engine: Engine) {
     let started = std::time::Instant::now();
     let server = Server::start(engine).await;
     eprintln!("{engine:?} server ready in {:?}", started.elapsed());
-    let mut rig = Rig::new(33).await;
+    let mut rig = Rig::with(33, |config| config.employees = 200).await;
     rig.write_config(&sink_toml(engine, "hrdb", ""));
     rig.env.push((URL_ENV.to_owned(), server.url()));
     assert_code(&rig.bin(&["sink", "init-db", "--sink", "hrdb"]).await, 0);
@@ -163,7 +163,7 @@ async fn delivery_then_outage_then_redelivery(engine: Engine) {
 
     // Act (2): a second rig's world, its first backfill during an outage (nothing listens on
     // the URL's port), then a later run with the server back.
-    let mut later = Rig::with(34, |config| config.employees = 30).await;
+    let mut later = Rig::with(34, |config| config.employees = 300).await;
     later.write_config(&sink_toml(engine, "hrdb", ""));
     let (_refusing, port) = crate::support::refusing_port();
     later.env.push((URL_ENV.to_owned(), server.url_on(port)));
@@ -199,6 +199,11 @@ async fn delivery_then_outage_then_redelivery(engine: Engine) {
 
     // Assert (2): both worlds' corrections, each once.
     let all: BTreeSet<String> = journal.union(&down_journal).cloned().collect();
+    eprintln!(
+        "{engine:?}: {} + {} corrections delivered around the outage",
+        journal.len(),
+        down_journal.len()
+    );
     let (rows, keys) = counts(&server, "attendance_corrections", "idempotency_key").await;
     assert_eq!((rows, keys), (all.len() as i64, all.len() as i64));
     assert_eq!(backlog(&later, "hrdb"), 0);
@@ -213,7 +218,7 @@ async fn delivery_then_outage_then_redelivery(engine: Engine) {
 async fn killed_after_commit_before_marking(engine: Engine) {
     let started = std::time::Instant::now();
     let server = Server::start(engine).await;
-    let mut rig = Rig::with(33, |config| config.employees = 40).await;
+    let mut rig = Rig::with(33, |config| config.employees = 600).await;
     rig.write_config(&sink_toml(engine, "hrdb", ""));
     rig.env.push((URL_ENV.to_owned(), server.url()));
     assert_code(&rig.bin(&["sink", "init-db", "--sink", "hrdb"]).await, 0);
@@ -230,6 +235,10 @@ async fn killed_after_commit_before_marking(engine: Engine) {
     assert_eq!(killed.code, None, "killed; stderr:\n{}", killed.stderr);
     let journal = journal_keys(&rig);
     assert!(committed > 0, "the batch committed before the kill");
+    eprintln!(
+        "{engine:?}: {committed} of {} corrections committed at the kill",
+        journal.len()
+    );
     assert_eq!(
         undelivered,
         journal.len() as i64,
@@ -239,6 +248,8 @@ async fn killed_after_commit_before_marking(engine: Engine) {
     // The rerun delivers everything again: the committed batch once more, by upsert.
     let rerun = run_binary(backfill_args(&rig, true), rig.env.clone()).await;
     assert_code(&rerun, 0);
+    // The kill may interrupt the backfill between chunks: the resume journals the rest.
+    let journal = journal_keys(&rig);
 
     let (rows, keys) = counts(&server, "attendance_corrections", "idempotency_key").await;
     assert_eq!((rows, keys), (journal.len() as i64, journal.len() as i64));
