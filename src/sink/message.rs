@@ -4,8 +4,10 @@
 //! carry it. Every message has a key unique per report, under which its delivery to each sink is
 //! journaled exactly once and which the receiver can deduplicate on.
 
-
-#![allow(dead_code, reason = "the robot and e-mail sinks and the report schedule use it")]
+#![allow(
+    dead_code,
+    reason = "the robot and e-mail sinks and the report schedule use it"
+)]
 use serde::Deserialize;
 
 /// What a sink receives, listed in its `send` key.
