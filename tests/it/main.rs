@@ -29,4 +29,5 @@ mod report_output;
 mod report_print;
 mod report_xlsx;
 mod sink;
+mod sink_robot;
 mod support;
