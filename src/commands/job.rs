@@ -654,7 +654,13 @@ pub(crate) fn run_settings(config: &Config) -> RunSettings {
     settings.admin_user_id = config.dingtalk.admin_user_id.clone();
     settings.monthly_budget = config.quota.monthly_budget;
     settings.reconcile = config.reconcile;
-    settings.sinks = config.sinks.iter().map(|sink| sink.name.clone()).collect();
+    // Only sinks that take corrections get outbox rows (a robot takes reports only).
+    settings.sinks = config
+        .sinks
+        .iter()
+        .filter(|sink| sink.sends(Delivers::Corrections))
+        .map(|sink| sink.name.clone())
+        .collect();
     settings
 }
 

@@ -89,6 +89,16 @@ async fn after_a_night_the_group_gets_the_signed_nightly_summary_once() {
         journal(&rig),
         vec![("nightly_summary:run:1".into(), true, 0)]
     );
+    // A robot takes no corrections: nothing of it waits in the outbox.
+    let conn = rusqlite::Connection::open(rig.store_path()).unwrap();
+    let queued: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM outbox WHERE sink = 'hr-group'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(queued, 0);
     // `status` shows the journal and counts the robot's messages apart (real clock: the
     // message was sent now).
     let config = rig.config_path().display().to_string();
