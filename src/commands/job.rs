@@ -362,6 +362,15 @@ impl Job {
         let last = first_this.pred_opt()?;
         let first = last.with_day(1)?;
         let key = format!("monthly_report:{}", last.format("%Y-%m"));
+        // Already journaled for every sink that takes it: no need to look at the month again.
+        let journaled = self
+            .sinks
+            .iter()
+            .filter(|s| s.sends(Delivers::MonthlyReport))
+            .all(|s| self.store.report_journaled(&s.name, &key).unwrap_or(false));
+        if journaled {
+            return None;
+        }
         let report = report::build::for_range(
             &self.store,
             first,

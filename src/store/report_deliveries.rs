@@ -61,6 +61,19 @@ impl Store {
         Ok(inserted > 0)
     }
 
+    /// Whether report `report_key` was ever queued for `sink` (delivered or not).
+    pub(crate) fn report_journaled(&self, sink: &str, report_key: &str) -> Result<bool, Error> {
+        let found: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT count(*) FROM report_deliveries WHERE sink = ?1 AND report_key = ?2",
+            )
+            .at(&self.location)?
+            .query_row(params![sink, report_key], |row| row.get(0))
+            .at(&self.location)?;
+        Ok(found > 0)
+    }
+
     /// Reports of `sink` not delivered and due at `now`, oldest first.
     pub(crate) fn reports_due(
         &self,

@@ -267,3 +267,39 @@ async fn the_monthly_report_waits_for_the_month_to_be_reconciled() {
     assert!(counts(&robot).is_empty(), "{:?}", counts(&robot));
     assert!(journal(&rig).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_signing_secret_is_refused_and_named_without_the_secrets() {
+    // Arrange: the robot's 加签 secret is not the one configured.
+    let (mut rig, robot) = rig_with_robot(76, None, "[\"nightly_summary\"]", "").await;
+    for (key, value) in &mut rig.env {
+        if key == SECRET_ENV {
+            *value = "SECnot-the-robots-secret".to_owned();
+        }
+    }
+    // Act: a refused delivery does not fail the run.
+    let output = rig.bin(&["run"]).await;
+    assert_code(&output, 0);
+    let log = crate::support::bin::stderr(&output);
+    assert!(log.contains("310000"), "{log}");
+    assert!(!log.contains(TOKEN) && !log.contains("SECnot-the"), "{log}");
+    // Assert
+    assert_eq!(robot.lock().unwrap().bad_signatures, 1);
+    assert!(counts(&robot).is_empty());
+    let config = rig.config_path().display().to_string();
+    let status = run_binary(
+        vec!["--config".into(), config, "status".into()],
+        rig.env.clone(),
+    )
+    .await;
+    let text = stdout(&status);
+    assert!(text.contains("1 failing"), "{text}");
+    assert!(
+        text.contains("310000") && text.contains("sign not match"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(TOKEN) && !text.contains("SECnot-the"),
+        "{text}"
+    );
+}
