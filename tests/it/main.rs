@@ -30,4 +30,5 @@ mod report_print;
 mod report_xlsx;
 mod sink;
 mod sink_enrichment;
+mod sink_robot;
 mod support;
