@@ -282,6 +282,12 @@ fn collect_status(
         pending_approvals: store.pending_approvals()?.len() as u64,
         sink_backlog: store.outbox_backlog()?,
         queue: queue_status(store, as_of, tz, pace.remaining, &nightly)?,
+        report_deliveries: store.report_journal()?,
+        robot_messages: store.reports_delivered_between(
+            "dingtalk_robot",
+            quota::local_midnight(this_month.first_day(), tz),
+            quota::local_midnight(this_month.next().first_day(), tz),
+        )?,
     })
 }
 

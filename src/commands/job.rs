@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use chrono::Utc;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::commands::SharedClock;
@@ -22,7 +22,7 @@ use crate::metrics::{self, RunMetrics};
 use crate::reconcile::{RunError, RunKind, RunOutcome, RunRequest, RunSettings, RunSummary};
 use crate::reconcile::{StoreRecorder, run_once_until};
 use crate::report::{self, RenderOptions, RunReport};
-use crate::sink::{self, SinkConfig};
+use crate::sink::{self, Delivers, ReportKind, ReportMessage, SinkConfig};
 use crate::store::{self, LockHolder, RunLock, Store};
 
 /// Everything a run needs, opened once.
@@ -112,6 +112,9 @@ impl Job {
                 let result = self.execute_locked(&request, &lock, &flag).await;
                 if let (true, Ok(executed)) = (then_queue, &result) {
                     self.work_through_queue(executed, &request, &lock, &flag)
+                        .await;
+                    // After the night's corrections went out: its summary, the month's report.
+                    self.deliver_reports(executed.summary.run_id, request.as_of)
                         .await;
                 }
                 unlock(lock);
@@ -235,6 +238,227 @@ impl Job {
             );
         }
         delivery
+    }
+
+    /// Journals tonight's reports for the sinks that take them (the nightly summary of
+    /// `run_id`; on or after `[report] monthly_day`, the previous month's report once every date
+    /// of it is reconciled), then gives every sink what is due in the report-delivery journal.
+    /// Never fails the run: every problem is logged as a warning, like the outbox's, and the
+    /// journal keeps what is left for a later run.
+    pub(crate) async fn deliver_reports(
+        &mut self,
+        run_id: i64,
+        as_of: DateTime<Utc>,
+    ) -> sink::DeliveryReport {
+        let mut delivery = sink::DeliveryReport::default();
+        if !self
+            .sinks
+            .iter()
+            .any(|s| s.sends(Delivers::NightlySummary) || s.sends(Delivers::MonthlyReport))
+        {
+            return delivery;
+        }
+        let now = Utc::now();
+        let nightly_key = format!("nightly_summary:run:{run_id}");
+        let monthly_key = self.monthly_report_due(as_of);
+        for sink in &self.sinks {
+            let mut keys = Vec::new();
+            if sink.sends(Delivers::NightlySummary) {
+                keys.push(nightly_key.clone());
+            }
+            if let (true, Some(key)) = (sink.sends(Delivers::MonthlyReport), &monthly_key) {
+                keys.push(key.clone());
+            }
+            for key in keys {
+                if let Err(error) =
+                    self.store
+                        .enqueue_report(&sink.name, &key, sink.kind.name(), now)
+                {
+                    tracing::warn!(sink = %sink.name, report = %key, error.message = %error, "cannot journal a report for delivery");
+                }
+            }
+        }
+        let mut built: std::collections::BTreeMap<String, Result<ReportMessage, String>> =
+            Default::default();
+        for sink in self.sinks.clone() {
+            let mut line = sink::SinkDelivery::new(&sink.name);
+            let due = match self.store.reports_due(&sink.name, now) {
+                Ok(due) => due,
+                Err(error) => {
+                    line.errors.push(format!(
+                        "sink {}: could not read the report-delivery journal: {error}",
+                        sink.name
+                    ));
+                    Vec::new()
+                }
+            };
+            for report in due {
+                let key = report.report_key;
+                let message = match built.get(&key) {
+                    Some(message) => message.clone(),
+                    None => {
+                        let message = self.report_message(&key);
+                        built.insert(key.clone(), message.clone());
+                        message
+                    }
+                };
+                let sent = match message {
+                    Ok(message) => sink::send_report(&sink, &message, Utc::now(), &self.http).await,
+                    Err(error) => Err(error),
+                };
+                let recorded = match &sent {
+                    Ok(()) => {
+                        line.delivered += 1;
+                        self.store
+                            .mark_report_delivered(&sink.name, &key, Utc::now())
+                    }
+                    Err(message) => {
+                        line.failed += 1;
+                        line.errors.push(message.clone());
+                        let retry_at = sink::next_attempt_at(report.attempts + 1, Utc::now());
+                        self.store
+                            .mark_report_failed(&sink.name, &key, message, retry_at)
+                    }
+                };
+                if let Err(error) = recorded {
+                    line.errors.push(format!(
+                        "sink {}: could not record the delivery of report {key} (it may be sent again): {error}",
+                        sink.name
+                    ));
+                }
+                if sent.is_err() {
+                    // The receiver is down or refusing: the rest waits for a later run.
+                    break;
+                }
+            }
+            if line.failed > 0 || !line.errors.is_empty() {
+                tracing::warn!(
+                    sink = %line.sink,
+                    delivered = line.delivered,
+                    failed = line.failed,
+                    error.message = line.errors.first().map(String::as_str).unwrap_or(""),
+                    "report delivery incomplete; retried by a later run"
+                );
+            } else if line.delivered > 0 {
+                tracing::info!(sink = %line.sink, delivered = line.delivered, "reports delivered");
+            }
+            delivery.sinks.push(line);
+        }
+        delivery
+    }
+
+    /// The key of the previous month's report when it is due at `as_of`: on or after the
+    /// configured day of the month, once every date of that month was read by a run that ended
+    /// done. `None` otherwise (and when no sink takes it).
+    fn monthly_report_due(&self, as_of: DateTime<Utc>) -> Option<String> {
+        if !self.sinks.iter().any(|s| s.sends(Delivers::MonthlyReport)) {
+            return None;
+        }
+        let today = as_of.with_timezone(&self.config.timezone).date_naive();
+        if today.day() < self.config.report.monthly_day {
+            return None;
+        }
+        let first_this = today.with_day(1)?;
+        let last = first_this.pred_opt()?;
+        let first = last.with_day(1)?;
+        let key = format!("monthly_report:{}", last.format("%Y-%m"));
+        // Already journaled for every sink that takes it: no need to look at the month again.
+        let journaled = self
+            .sinks
+            .iter()
+            .filter(|s| s.sends(Delivers::MonthlyReport))
+            .all(|s| self.store.report_journaled(&s.name, &key).unwrap_or(false));
+        if journaled {
+            return None;
+        }
+        let report = report::build::for_range(
+            &self.store,
+            first,
+            last,
+            self.config.quota.monthly_budget,
+            self.config.policy.pending_anomaly_days,
+            self.config.timezone,
+        )
+        .ok()?;
+        let coverage = report.coverage?;
+        (coverage.not_reconciled.is_empty() && coverage.partly.is_empty()).then_some(key)
+    }
+
+    /// Rebuilds the message of report `key` from the store.
+    fn report_message(&self, key: &str) -> Result<ReportMessage, String> {
+        let lang = self.config.report.lang;
+        let summary = RenderOptions {
+            full: false,
+            ..self.render_options()
+        };
+        let full = RenderOptions {
+            full: true,
+            ..self.render_options()
+        };
+        let unknown = || format!("report {key}: not a report key this version can build");
+        let cannot =
+            |error: &dyn std::fmt::Display| format!("report {key}: cannot be built: {error}");
+        if let Some(id) = key.strip_prefix("nightly_summary:run:") {
+            let run_id: i64 = id.parse().map_err(|_| unknown())?;
+            let built = report::build::for_run(
+                &self.store,
+                run_id,
+                self.config.quota.monthly_budget,
+                self.config.policy.pending_anomaly_days,
+                self.config.timezone,
+            )
+            .map_err(|error| cannot(&error))?;
+            let markdown = report::render(&built, report::ReportFormat::Markdown, &summary)
+                .map_err(|error| cannot(&error))?;
+            let html = report::render(&built, report::ReportFormat::Html, &full)
+                .map_err(|error| cannot(&error))?;
+            return Ok(ReportMessage {
+                key: key.to_owned(),
+                kind: ReportKind::NightlySummary,
+                subject: lang.pick(
+                    format!("考勤核对 · 运行 #{run_id}"),
+                    format!("Attendance reconciliation · run #{run_id}"),
+                ),
+                markdown,
+                html,
+                attachment: None,
+            });
+        }
+        if let Some(month) = key.strip_prefix("monthly_report:") {
+            let first = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
+                .map_err(|_| unknown())?;
+            let last = first
+                .checked_add_months(chrono::Months::new(1))
+                .and_then(|next| next.pred_opt())
+                .ok_or_else(unknown)?;
+            let built = report::build::for_range(
+                &self.store,
+                first,
+                last,
+                self.config.quota.monthly_budget,
+                self.config.policy.pending_anomaly_days,
+                self.config.timezone,
+            )
+            .map_err(|error| cannot(&error))?;
+            let markdown = report::render(&built, report::ReportFormat::Markdown, &summary)
+                .map_err(|error| cannot(&error))?;
+            let html = report::render(&built, report::ReportFormat::Html, &full)
+                .map_err(|error| cannot(&error))?;
+            let xlsx = report::render_file(&built, report::ReportFormat::Xlsx, &full)
+                .map_err(|error| cannot(&error))?;
+            return Ok(ReportMessage {
+                key: key.to_owned(),
+                kind: ReportKind::MonthlyReport,
+                subject: lang.pick(
+                    format!("考勤核对月报 · {month}"),
+                    format!("Attendance reconciliation, month {month}"),
+                ),
+                markdown,
+                html,
+                attachment: Some((format!("考勤核对-{month}.xlsx"), xlsx)),
+            });
+        }
+        Err(unknown())
     }
 
     fn latest_run_id(&self) -> Option<i64> {
@@ -439,7 +663,13 @@ pub(crate) fn run_settings(config: &Config) -> RunSettings {
     settings.admin_user_id = config.dingtalk.admin_user_id.clone();
     settings.monthly_budget = config.quota.monthly_budget;
     settings.reconcile = config.reconcile;
-    settings.sinks = config.sinks.iter().map(|sink| sink.name.clone()).collect();
+    // Only sinks that take corrections get outbox rows (a robot takes reports only).
+    settings.sinks = config
+        .sinks
+        .iter()
+        .filter(|sink| sink.sends(Delivers::Corrections))
+        .map(|sink| sink.name.clone())
+        .collect();
     settings
 }
 

@@ -32,6 +32,18 @@ pub(crate) async fn replay(global: &GlobalArgs, args: &SinkReplayArgs) -> anyhow
             }
         )));
     }
+    if let Some(sink) = job
+        .sinks
+        .iter()
+        .find(|sink| sink.name == args.sink && !sink.sends(crate::sink::Delivers::Corrections))
+    {
+        return Err(anyhow::Error::new(ExitKind::Config).context(format!(
+            "--sink {:?}: a {} sink that does not take corrections: expected a sink whose send \
+             includes \"corrections\"",
+            args.sink,
+            sink.kind.name()
+        )));
+    }
     // Under the run lock: a run delivering at the same time could otherwise hand the same
     // correction to a file sink twice.
     let lock = job.lock(&crate::dingtalk::StopFlag::new())?;

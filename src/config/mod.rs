@@ -26,7 +26,7 @@ use url::Url;
 
 use crate::dingtalk::{IpBanPolicy, Scope, TokenSource};
 use crate::domain::{Policy, UserId};
-use crate::sink::{SecretEnv, SinkConfig, SinkKind};
+use crate::sink::{Delivers, SecretEnv, SinkConfig, SinkKind};
 
 pub(crate) mod de;
 mod paths;
@@ -129,7 +129,10 @@ impl ConfigError {
 /// What a required key is for (only sink entries have required keys).
 fn missing_hint(field: &str) -> &'static str {
     match field {
-        "kind" => "expected \"webhook\" or \"file\"",
+        "kind" => "expected \"webhook\", \"file\" or \"dingtalk_robot\"",
+        "webhook_env" => {
+            "a dingtalk_robot sink needs the environment variable holding the robot's webhook URL"
+        }
         "url" => "a webhook sink needs the URL corrections are POSTed to",
         "path" => "a file sink needs the path it appends JSON lines to",
         "url_env" => {
@@ -414,12 +417,24 @@ pub(crate) struct MetricsSettings {
 }
 
 /// `[report]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub(crate) struct ReportSettings {
     /// Language of the people-facing reports (text, Markdown, HTML, xlsx): `zh` (default) or
     /// `en`; `--lang` overrides it.
     pub(crate) lang: crate::report::Lang,
+    /// The day of the month (1 to 28) on or after which the previous month's report goes to the
+    /// sinks with `send = ["monthly_report"]`, once every work date of it is reconciled.
+    pub(crate) monthly_day: u32,
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        ReportSettings {
+            lang: crate::report::Lang::default(),
+            monthly_day: 3,
+        }
+    }
 }
 
 /// Default webhook timeout, used by `[[sink]]` entries without `timeout_secs`.
@@ -484,7 +499,7 @@ impl Config {
 
     /// Every bounded integer setting: its key, its value, and the smallest and largest value
     /// accepted.
-    fn ranges(&self) -> [(&'static str, u64, u64, u64); 13] {
+    fn ranges(&self) -> [(&'static str, u64, u64, u64); 14] {
         let (dingtalk, reconcile) = (&self.dingtalk, &self.reconcile);
         [
             ("dingtalk.qps_per_api", dingtalk.qps_per_api.into(), 1, 1000),
@@ -519,6 +534,7 @@ impl Config {
                 365,
             ),
             ("reconcile.window_days", reconcile.window_days.into(), 1, 60),
+            ("report.monthly_day", self.report.monthly_day.into(), 1, 28),
             (
                 "reconcile.approval_lookback_days",
                 reconcile.approval_lookback_days.into(),
@@ -709,6 +725,7 @@ fn sinks(
         } else {
             false
         };
+        let send = rest.remove("send");
         let rest = toml::Value::Table(rest);
         let mut kind = match table.get("kind").and_then(toml::Value::as_str) {
             Some("webhook") => {
@@ -723,6 +740,9 @@ fn sinks(
             Some("mysql") => {
                 SinkKind::Mysql(serde_ignored::deserialize(rest, &mut unknown).map_err(refused)?)
             }
+            Some("dingtalk_robot") => SinkKind::DingtalkRobot(
+                serde_ignored::deserialize(rest, &mut unknown).map_err(refused)?,
+            ),
             // A missing or unknown kind: the tagged read says what was expected.
             _ => toml::Value::Table(table)
                 .try_into::<SinkKind<SecretEnv>>()
@@ -732,9 +752,56 @@ fn sinks(
             webhook.secret = webhook.secret.take().filter(|var| !var.0.is_empty());
             check_signing(&name, &prefix, webhook.secret.is_some(), unsigned)?;
         }
-        sinks.push(SinkConfig { name, kind });
+        let send = sink_send(send, &name, &prefix, &kind)?;
+        sinks.push(SinkConfig { name, kind, send });
     }
     Ok(sinks)
+}
+
+/// A sink's `send` key: absent is its kind's default; each entry must be something the kind
+/// can carry, and none twice.
+fn sink_send(
+    value: Option<toml::Value>,
+    name: &str,
+    prefix: &str,
+    kind: &SinkKind<SecretEnv>,
+) -> Result<Vec<Delivers>, ConfigError> {
+    let key = format!("{prefix}.send");
+    let accepted = kind
+        .accepts()
+        .iter()
+        .map(|what| format!("\"{}\"", what.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let Some(value) = value else {
+        return Ok(kind.default_send());
+    };
+    let found = value.to_string();
+    let send: Vec<Delivers> = value.try_into().map_err(|_| {
+        ConfigError::invalid(
+            &key,
+            &format!(
+                "a list of \"corrections\", \"nightly_summary\", \"monthly_report\" ({} sink {name:?} accepts {accepted})",
+                kind.name()
+            ),
+            &found,
+        )
+    })?;
+    let mut seen = BTreeSet::new();
+    for what in &send {
+        if !kind.accepts().contains(what) || !seen.insert(*what) {
+            return Err(ConfigError::invalid(
+                &key,
+                &format!(
+                    "what a {} sink can carry, each once: {} sink {name:?} accepts {accepted}",
+                    kind.name(),
+                    kind.name()
+                ),
+                &found,
+            ));
+        }
+    }
+    Ok(send)
 }
 
 /// A webhook's `unsigned` key: absent is false.
@@ -1054,6 +1121,50 @@ mod tests {
             Some("policy.admin_edit")
         );
         assert_eq!(did_you_mean("policy.colour", &known), None);
+    }
+
+    #[test]
+    fn send_defaults_by_kind_and_refuses_what_the_kind_cannot_carry() {
+        let robot = "[[sink]]\nname = \"group\"\nkind = \"dingtalk_robot\"\n\
+                     webhook_env = \"ROBOT_URL\"\nsecret_env = \"ROBOT_SECRET\"\n";
+        let file = "[[sink]]\nname = \"log\"\nkind = \"file\"\npath = \"a\"\n";
+        let config = parse(&format!("{MINIMAL}\n{robot}{file}")).unwrap();
+        assert_eq!(config.sinks[0].send, vec![Delivers::NightlySummary]);
+        assert_eq!(config.sinks[1].send, vec![Delivers::Corrections]);
+        assert_eq!(config.report.monthly_day, 3);
+        let both = parse(&format!(
+            "{MINIMAL}\n{robot}send = [\"monthly_report\", \"nightly_summary\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            both.sinks[0].send,
+            vec![Delivers::MonthlyReport, Delivers::NightlySummary]
+        );
+        let err = parse(&format!("{MINIMAL}\n{robot}send = [\"corrections\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sink[0].send"), "{err}");
+        assert!(err.contains("\"group\""), "{err}");
+        assert!(
+            err.contains("accepts \"nightly_summary\", \"monthly_report\""),
+            "{err}"
+        );
+        let err = parse(&format!("{MINIMAL}\n{file}send = [\"nightly_summary\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("accepts \"corrections\""), "{err}");
+        let err = parse(&format!("{MINIMAL}\n{file}send = [\"pigeons\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sink[0].send"), "{err}");
+        check_invalid("[report]\nmonthly_day = 29", "report.monthly_day");
+        check_invalid("[report]\nmonthly_day = 0", "report.monthly_day");
+        let err = parse(&format!(
+            "{MINIMAL}\n[[sink]]\nkind = \"dingtalk_robot\"\nsecret_env = \"S\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("sink[0].webhook_env"), "{err}");
     }
 
     #[test]

@@ -264,6 +264,7 @@ pub fn correction_line(stored: &StoredCorrection) -> CorrectionLine {
         approved_at: correction.approved_at,
         applied_at: stored.applied_at,
         idempotency_key: correction.idempotency_key.clone(),
+        version: stored.version,
         reason: None,
         approver: None,
     }

@@ -398,6 +398,7 @@ mod tests {
                 },
             ],
             corrections: vec![StoredCorrection {
+                version: 1,
                 correction,
                 run_id: 2,
                 applied_at: at("2026-11-04T18:10:05Z"),

@@ -98,6 +98,7 @@ pub(crate) fn rich_report() -> RunReport {
             business_id: Some("202611040001".into()),
             approved_at: Some(at("2026-11-04T02:15:00Z")),
             applied_at: at(AS_OF),
+            version: 1,
             idempotency_key: "supply_applied|0126|2026-11-03|plan:437360727696|a1b2c3-proc".into(),
             reason: Some("忘记打卡".into()),
             approver: Some(Approver {
@@ -128,6 +129,7 @@ pub(crate) fn rich_report() -> RunReport {
             approved_at: None,
             applied_at: at(AS_OF),
             // 1793613600000 ms is 2026-11-02T10:00:00Z, 18:00 in Shanghai: the slot's base time.
+            version: 1,
             idempotency_key:
                 "supply_applied|02253726682920171716|2026-11-02|OffDuty@1793613600000|d4e5f6-proc"
                     .into(),
@@ -166,6 +168,7 @@ pub(crate) fn rich_report() -> RunReport {
             applied_at: at(AS_OF),
             // The first 16 hex digits of the SHA-256 of `Normal|1793700000000|BOSS|`, the state
             // after, as the classifier keys a change the policy applies.
+            version: 1,
             idempotency_key: format!(
                 "admin_edit|{MARKUP_USER}|2026-11-03|plan:437360727697|d59fa51847fd4813"
             ),
@@ -193,6 +196,7 @@ pub(crate) fn rich_report() -> RunReport {
             business_id: Some("2026103100<b>9</b>".into()),
             approved_at: Some(at("2026-10-31T03:00:00Z")),
             applied_at: at(AS_OF),
+            version: 1,
             idempotency_key: "supply_reverted|0777|2026-10-30|plan:437360700001|g7h8-proc".into(),
             reason: Some(HOSTILE_REASON.into()),
             approver: Some(Approver {

@@ -200,6 +200,10 @@ pub struct CorrectionLine {
     pub(crate) approved_at: Option<DateTime<Utc>>,
     pub(crate) applied_at: DateTime<Utc>,
     pub(crate) idempotency_key: String,
+    /// 1 as journaled, one more each time enrichment changed the correction after it was
+    /// applied; a sink gets a correction again, under the same key, with each new version.
+    #[serde(default = "first_version")]
+    pub(crate) version: u32,
     /// The 补卡 form's reason, from the stored approval (text from outside); absent when the
     /// line has no approval, its detail is not stored, or the form gave none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -270,6 +274,11 @@ pub(crate) struct AnomalyLine {
     /// when it was approved, for a refused or withdrawn one when that happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) since: Option<DateTime<Utc>>,
+}
+
+/// The version of a correction journaled once and never enriched since.
+fn first_version() -> u32 {
+    1
 }
 
 /// Who decided an approval: the last approving/refusing task's user, with the directory name when known.

@@ -196,12 +196,9 @@ pub(crate) fn scope(report: &RunReport, tz: Tz, lang: Lang) -> Vec<String> {
         Some(coverage) => {
             lines.push(coverage_sentence(coverage, lang));
             lines.push(format!(
-                "{} #{}{}{}{}{}",
+                "{} #{} {}",
                 lang.pick("最近一次运行", "Latest run"),
                 run.id,
-                lang.pick("（", " ("),
-                labels::run_kind(lang, &run.kind),
-                lang.pick("）", ") "),
                 labels::outcome(lang, &run.outcome)
             ));
         }

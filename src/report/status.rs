@@ -15,6 +15,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::escape::shown;
+use crate::store::ReportJournal;
 
 /// What `status` shows, as data (the JSON form is this struct).
 #[derive(Debug, Serialize)]
@@ -31,6 +32,13 @@ pub(crate) struct Status {
     /// Queued backfills not finished yet, in the order the nightly runs work through them.
     #[serde(default)]
     pub(crate) queue: Vec<QueueStatus>,
+    /// The report-delivery journal per sink: reports delivered, waiting, failing.
+    #[serde(default)]
+    pub(crate) report_deliveries: BTreeMap<String, ReportJournal>,
+    /// Messages the DingTalk group robots took this month (`quota.month`): counted apart, never
+    /// against the API budget (whether DingTalk meters them is not documented).
+    #[serde(default)]
+    pub(crate) robot_messages: u64,
 }
 
 /// One queued backfill's progress.
@@ -166,6 +174,37 @@ pub(crate) fn render_status(status: &Status, tz: Tz) -> String {
             );
         }
     }
+    for (sink, journal) in &status.report_deliveries {
+        let _ = write!(
+            out,
+            "reports    {} ({}): {} delivered, {} waiting, {} failing",
+            shown(sink),
+            shown(&journal.kind),
+            journal.delivered,
+            journal.waiting,
+            journal.failing
+        );
+        match &journal.last_error {
+            Some(error) if journal.failing > 0 => {
+                let _ = writeln!(out, "; last error: {}", shown(error));
+            }
+            _ => {
+                let _ = writeln!(out);
+            }
+        }
+    }
+    if status.robot_messages > 0
+        || status
+            .report_deliveries
+            .values()
+            .any(|journal| journal.kind == "dingtalk_robot")
+    {
+        let _ = writeln!(
+            out,
+            "robot      robot messages this month: {} (counted apart from the API budget)",
+            status.robot_messages
+        );
+    }
     for queued in &status.queue {
         let _ = writeln!(
             out,
@@ -246,6 +285,8 @@ mod tests {
             pending_approvals: 0,
             sink_backlog: BTreeMap::new(),
             queue: Vec::new(),
+            report_deliveries: BTreeMap::new(),
+            robot_messages: 0,
         }
     }
 

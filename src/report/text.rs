@@ -212,7 +212,7 @@ mod tests {
             "reconciled 2026-10-29 … 2026-10-31, 2026-11-02; read only by runs that did not \
              finish: 2026-11-03; not reconciled: 2026-11-01"
         );
-        assert_eq!(lines[4], "Latest run #42 (date range) partly done");
+        assert_eq!(lines[4], "Latest run #42 partly done");
         let zh = render(&report, &options(Lang::Zh));
         assert!(zh.contains("未核对：2026-11-01"), "{zh}");
     }

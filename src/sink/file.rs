@@ -1,8 +1,10 @@
 //! The file sink: appends one JSON object per correction, one per line (JSON Lines).
 //!
-//! Exactly once per correction, even across a crash between the append and the outbox update:
-//! before appending, the file is scanned for the idempotency keys about to be written, and lines
-//! already present are not written again. A torn last line (a crash mid-append) is left as it is
+//! Exactly once per correction and version, even across a crash between the append and the
+//! outbox update: before appending, the file is scanned for the idempotency keys (with their
+//! versions) about to be written, and lines already present are not written again. A correction
+//! enriched after it was delivered comes again under the same key at its next `version`: a
+//! reader keeps, per key, the line of the highest version. A torn last line (a crash mid-append) is left as it is
 //! and a newline is written first so the next line starts clean; readers skip lines that are not
 //! JSON. Each append is flushed and fsynced before the caller marks the corrections delivered.
 //!
@@ -30,12 +32,13 @@ pub(crate) struct Appended {
 }
 
 /// Appends `corrections` to the file at `path` (created owner-only if missing; an existing file
-/// keeps its mode, see `fsio`), skipping any whose idempotency key the file already holds.
+/// keeps its mode, see `fsio`), skipping any whose idempotency key and version the file already
+/// holds.
 pub(crate) fn append(path: &Path, corrections: &[CorrectionLine]) -> io::Result<Appended> {
     let mut file = fsio::open_append_private(path)?;
-    let wanted: HashSet<&str> = corrections
+    let wanted: HashSet<(&str, u32)> = corrections
         .iter()
-        .map(|line| line.idempotency_key.as_str())
+        .map(|line| (line.idempotency_key.as_str(), line.version))
         .collect();
     let present = keys_present(&mut file, &wanted)?;
     let mut buffer = String::new();
@@ -45,8 +48,8 @@ pub(crate) fn append(path: &Path, corrections: &[CorrectionLine]) -> io::Result<
     let mut written = 0;
     let mut seen_now = HashSet::new();
     for line in corrections {
-        let key = line.idempotency_key.as_str();
-        if present.contains(key) || !seen_now.insert(key) {
+        let key = (line.idempotency_key.clone(), line.version);
+        if present.contains(&key) || !seen_now.insert(key) {
             continue;
         }
         let json = serde_json::to_string(line).map_err(io::Error::other)?;
@@ -68,18 +71,31 @@ pub(crate) fn append(path: &Path, corrections: &[CorrectionLine]) -> io::Result<
 #[derive(Deserialize)]
 struct KeyOnly {
     idempotency_key: String,
+    /// Lines written before corrections had versions are version 1.
+    #[serde(default = "first_version")]
+    version: u32,
 }
 
-/// The subset of `wanted` already written to the file.
-fn keys_present(file: &mut File, wanted: &HashSet<&str>) -> io::Result<HashSet<String>> {
+fn first_version() -> u32 {
+    1
+}
+
+/// The subset of `wanted` (key, version) already written to the file.
+fn keys_present(
+    file: &mut File,
+    wanted: &HashSet<(&str, u32)>,
+) -> io::Result<HashSet<(String, u32)>> {
     file.seek(SeekFrom::Start(0))?;
     let mut present = HashSet::new();
     for line in BufReader::new(&mut *file).split(b'\n') {
         let line = line?;
-        if let Ok(KeyOnly { idempotency_key }) = serde_json::from_slice::<KeyOnly>(&line)
-            && wanted.contains(idempotency_key.as_str())
+        if let Ok(KeyOnly {
+            idempotency_key,
+            version,
+        }) = serde_json::from_slice::<KeyOnly>(&line)
+            && wanted.contains(&(idempotency_key.as_str(), version))
         {
-            present.insert(idempotency_key);
+            present.insert((idempotency_key, version));
         }
     }
     Ok(present)
@@ -127,6 +143,23 @@ mod tests {
         assert_eq!(text.lines().count(), 4);
         let back: CorrectionLine = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         assert_eq!(back, corrections[0]);
+    }
+
+    #[test]
+    fn an_enriched_version_of_a_delivered_correction_is_written_once_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("corrections.jsonl");
+        // A line written before corrections had versions counts as version 1.
+        let mut first = rich_report().corrections[0].clone();
+        let mut legacy: serde_json::Value = serde_json::to_value(&first).unwrap();
+        legacy.as_object_mut().unwrap().remove("version");
+        std::fs::write(&path, format!("{legacy}\n")).unwrap();
+        assert_eq!(append(&path, &[first.clone()]).unwrap().written, 0);
+        first.version = 2;
+        first.business_id = Some("B-2".into());
+        assert_eq!(append(&path, &[first.clone()]).unwrap().written, 1);
+        assert_eq!(append(&path, &[first]).unwrap().written, 0);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
     }
 
     #[cfg(unix)]

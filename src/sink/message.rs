@@ -4,20 +4,29 @@
 //! carry it. Every message has a key unique per report, under which its delivery to each sink is
 //! journaled exactly once and which the receiver can deduplicate on.
 
-
-#![allow(dead_code, reason = "the robot and e-mail sinks and the report schedule use it")]
 use serde::Deserialize;
 
 /// What a sink receives, listed in its `send` key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub(crate) enum Delivers {
+pub enum Delivers {
     /// Each journaled correction, through the outbox.
     Corrections,
     /// The summary of each nightly run.
     NightlySummary,
     /// The previous month's report, on the configured day, once its dates are reconciled.
     MonthlyReport,
+}
+
+impl Delivers {
+    /// The name written in `send`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Delivers::Corrections => "corrections",
+            Delivers::NightlySummary => "nightly_summary",
+            Delivers::MonthlyReport => "monthly_report",
+        }
+    }
 }
 
 /// Which report a message is.

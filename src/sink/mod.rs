@@ -31,10 +31,13 @@ mod db;
 mod file;
 pub(crate) mod message;
 mod outbox;
+mod robot;
 pub mod sign;
 mod webhook;
 
 pub use db::{ColumnMap, DbSink, HANG_AFTER_COMMIT_ENV, Identifier, TableName};
+pub use message::Delivers;
+pub(crate) use message::{ReportKind, ReportMessage};
 pub(crate) use outbox::Outbox;
 
 /// Most corrections in one webhook POST (and one file append).
@@ -54,11 +57,14 @@ pub struct SinkConfig<S = SecretString> {
     /// Unique among sinks; the outbox tracks delivery per name.
     pub name: String,
     pub kind: SinkKind<S>,
+    /// What the sink receives (`send = [...]`; [`SinkKind::default_send`] when absent), each
+    /// one [`SinkKind::accepts`].
+    pub send: Vec<Delivers>,
 }
 
 /// What a sink does with corrections, chosen by the entry's `kind` key.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SinkKind<S = SecretString> {
     /// POST batches as JSON; see `webhook` for the request shape and `sign` for the signature.
     Webhook(WebhookSink<S>),
@@ -68,6 +74,63 @@ pub enum SinkKind<S = SecretString> {
     Postgres(DbSink<S>),
     /// Upsert rows into a MySQL or MariaDB table; see `db`.
     Mysql(DbSink<S>),
+    /// Post report summaries to a DingTalk group through its custom robot; see `robot`.
+    DingtalkRobot(RobotSink<S>),
+}
+
+impl<S> SinkKind<S> {
+    /// The `kind` key's value.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            SinkKind::Webhook(_) => "webhook",
+            SinkKind::File(_) => "file",
+            SinkKind::Postgres(_) => "postgres",
+            SinkKind::Mysql(_) => "mysql",
+            SinkKind::DingtalkRobot(_) => "dingtalk_robot",
+        }
+    }
+
+    /// What this kind can carry.
+    pub(crate) fn accepts(&self) -> &'static [Delivers] {
+        match self {
+            SinkKind::Webhook(_)
+            | SinkKind::File(_)
+            | SinkKind::Postgres(_)
+            | SinkKind::Mysql(_) => &[Delivers::Corrections],
+            SinkKind::DingtalkRobot(_) => &[Delivers::NightlySummary, Delivers::MonthlyReport],
+        }
+    }
+
+    /// What this kind receives when its entry has no `send` key.
+    pub(crate) fn default_send(&self) -> Vec<Delivers> {
+        match self {
+            SinkKind::Webhook(_)
+            | SinkKind::File(_)
+            | SinkKind::Postgres(_)
+            | SinkKind::Mysql(_) => vec![Delivers::Corrections],
+            SinkKind::DingtalkRobot(_) => vec![Delivers::NightlySummary],
+        }
+    }
+}
+
+impl<S> SinkConfig<S> {
+    /// Whether this sink receives `what`.
+    pub(crate) fn sends(&self, what: Delivers) -> bool {
+        self.send.contains(&what)
+    }
+}
+
+/// `kind = "dingtalk_robot"`: a DingTalk group's custom robot. Both values are secrets, named
+/// in the config by the environment variables holding them.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RobotSink<S = SecretString> {
+    /// The robot's webhook URL with its `access_token` (`webhook_env` in the config file):
+    /// https, or plain http on loopback (tests).
+    #[serde(rename = "webhook_env")]
+    pub webhook: S,
+    /// The robot's 加签 secret (`secret_env` in the config file).
+    #[serde(rename = "secret_env")]
+    pub secret: S,
 }
 
 /// `kind = "webhook"`.
@@ -120,6 +183,19 @@ pub(crate) enum SinkConfigError {
         var: String,
         expected: String,
     },
+    #[error(
+        "sink {sink}: environment variable {var} named by {key} is not set or empty: expected \
+         {expected}"
+    )]
+    MissingRobotSetting {
+        sink: String,
+        var: String,
+        key: &'static str,
+        expected: &'static str,
+    },
+    /// The robot's webhook URL is unusable; the sentence never repeats the URL.
+    #[error("{0}")]
+    RobotWebhook(String),
 }
 
 impl SinkConfig {
@@ -156,10 +232,39 @@ impl SinkConfig {
             SinkKind::Mysql(db) => {
                 SinkKind::Mysql(resolve_db(&setting.name, db::Dialect::Mysql, db, &env)?)
             }
+            SinkKind::DingtalkRobot(robot_setting) => {
+                let read = |SecretEnv(var): &SecretEnv, key, expected| {
+                    env(var).filter(|value| !value.is_empty()).ok_or_else(|| {
+                        SinkConfigError::MissingRobotSetting {
+                            sink: setting.name.clone(),
+                            var: var.clone(),
+                            key,
+                            expected,
+                        }
+                    })
+                };
+                let webhook = read(
+                    &robot_setting.webhook,
+                    "webhook_env",
+                    "the group robot's webhook URL with its access_token",
+                )?;
+                robot::parse_webhook(&setting.name, &robot_setting.webhook.0, &webhook)
+                    .map_err(SinkConfigError::RobotWebhook)?;
+                let secret = read(
+                    &robot_setting.secret,
+                    "secret_env",
+                    "the group robot's 加签 secret (SEC…)",
+                )?;
+                SinkKind::DingtalkRobot(RobotSink {
+                    webhook: SecretString::from(webhook),
+                    secret: SecretString::from(secret),
+                })
+            }
         };
         Ok(SinkConfig {
             name: setting.name.clone(),
             kind,
+            send: setting.send.clone(),
         })
     }
 }
@@ -233,6 +338,18 @@ pub(crate) struct SinkDelivery {
     pub(crate) errors: Vec<String>,
 }
 
+impl SinkDelivery {
+    /// Nothing delivered or failed yet.
+    pub(crate) fn new(sink: &str) -> SinkDelivery {
+        SinkDelivery {
+            sink: sink.to_owned(),
+            delivered: 0,
+            failed: 0,
+            errors: Vec::new(),
+        }
+    }
+}
+
 impl DeliveryReport {
     pub fn delivered(&self) -> u64 {
         self.sinks.iter().map(|sink| sink.delivered).sum()
@@ -270,7 +387,10 @@ pub async fn deliver_due<O: Outbox + Send>(
     http: &reqwest::Client,
 ) -> DeliveryReport {
     let mut report = DeliveryReport::default();
-    for sink in sinks {
+    for sink in sinks
+        .iter()
+        .filter(|sink| sink.sends(Delivers::Corrections))
+    {
         let delivery = deliver_to_sink(outbox, sink, now, http).await;
         if delivery.failed > 0 || !delivery.errors.is_empty() {
             tracing::warn!(
@@ -418,6 +538,37 @@ async fn send(
             };
             db::write_batch(target, batch).await
         }
+        // Refused by the config reader; kept for a sink built some other way.
+        SinkKind::DingtalkRobot(_) => Err(format!(
+            "dingtalk_robot sink {}: cannot carry corrections: expected send = [\"nightly_summary\", \"monthly_report\"]",
+            sink.name
+        )),
+    }
+}
+
+/// Gives `sink` one report. The error is the sentence recorded in the report-delivery journal.
+pub(crate) async fn send_report(
+    sink: &SinkConfig,
+    message: &ReportMessage,
+    now: DateTime<Utc>,
+    http: &reqwest::Client,
+) -> Result<(), String> {
+    match &sink.kind {
+        SinkKind::DingtalkRobot(RobotSink { webhook, secret }) => {
+            let target = robot::Target {
+                sink: &sink.name,
+                webhook,
+                secret,
+            };
+            robot::send(http, target, message, now).await
+        }
+        SinkKind::Webhook(_) | SinkKind::File(_) | SinkKind::Postgres(_) | SinkKind::Mysql(_) => {
+            Err(format!(
+                "{} sink {}: cannot carry reports: expected send = [\"corrections\"]",
+                sink.kind.name(),
+                sink.name
+            ))
+        }
     }
 }
 
@@ -426,6 +577,7 @@ fn display_path(sink: &SinkConfig) -> String {
         SinkKind::File(file) => file.path.display().to_string(),
         SinkKind::Webhook(webhook) => webhook.url.as_str().to_owned(),
         SinkKind::Postgres(db) | SinkKind::Mysql(db) => format!("table {}", db.table),
+        SinkKind::DingtalkRobot(_) => "the robot webhook".to_owned(),
     }
 }
 
@@ -472,6 +624,7 @@ mod tests {
                 secret: Some(SecretEnv("RECONCILE_WEBHOOK_SECRET".into())),
                 timeout: Duration::from_secs(10),
             }),
+            send: vec![Delivers::Corrections],
         };
         let err = SinkConfig::from_setting(&setting, |_| None).unwrap_err();
         assert_eq!(

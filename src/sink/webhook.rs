@@ -67,11 +67,16 @@ pub(crate) fn body(sink: &str, batch: &[CorrectionLine]) -> Result<Vec<u8>, serd
     })
 }
 
-/// The batch's idempotency key: hex SHA-256 over its corrections' keys, one per line, in order.
+/// The batch's idempotency key: hex SHA-256 over its corrections' keys, one per line, in order;
+/// a correction at a later version (enriched after it was delivered) as `key#vN`, so the batch
+/// that carries the enrichment is not taken for a retry of the first delivery.
 pub(crate) fn batch_key(batch: &[CorrectionLine]) -> String {
     let mut hasher = Sha256::new();
     for line in batch {
         hasher.update(line.idempotency_key.as_bytes());
+        if line.version > 1 {
+            hasher.update(format!("#v{}", line.version).as_bytes());
+        }
         hasher.update(b"\n");
     }
     hex::encode(hasher.finalize())
@@ -158,7 +163,18 @@ mod tests {
     }
 
     #[test]
-    fn the_batch_key_depends_on_the_correction_keys_only() {
+    fn an_enriched_correction_s_later_version_makes_another_batch_key() {
+        let mut enriched = two_keyed("alpha", "beta");
+        enriched[0].version = 2;
+        // `printf 'alpha#v2\nbeta\n' | sha256sum`.
+        assert_eq!(
+            batch_key(&enriched),
+            "18fbf2e0fb123508543fd5c1bffba688070a6c5bb38804ccd9532148f5033c62"
+        );
+    }
+
+    #[test]
+    fn the_batch_key_depends_on_the_correction_keys_and_versions_only() {
         let mut edited = two_keyed("alpha", "beta");
         edited[0].user_id = "someone-else".into();
         edited[1].plan_id = Some(-1);

@@ -35,6 +35,8 @@ pub struct LedgerRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCorrection {
     pub correction: Correction,
+    /// 1 as journaled, one more each time enrichment changed it (see `enrich_corrections`).
+    pub(crate) version: u32,
     pub(crate) run_id: i64,
     pub(crate) applied_at: DateTime<Utc>,
     /// The slot's check type, when the slot is in the snapshot.
@@ -69,7 +71,7 @@ const CORRECTION_SELECT: &str = "SELECT c.idempotency_key, c.run_id, c.slot_key,
      c.before_time_result, c.before_check_ms, c.before_source_type, c.before_proc_inst_id, \
      c.after_time_result, c.after_check_ms, c.after_source_type, c.after_proc_inst_id, \
      c.before_observed, c.process_instance_id, c.business_id, c.approved_at_ms, \
-     c.applied_at_ms, s.check_type \
+     c.applied_at_ms, s.check_type, c.version \
      FROM corrections c LEFT JOIN slots s ON s.slot_key = c.slot_key";
 
 const FINDING_COLUMNS: &str =
@@ -206,29 +208,40 @@ impl Store {
     }
 
     /// Fills the business id and approved-at of an approval's corrections where still missing;
-    /// returns how many corrections changed.
+    /// returns how many corrections changed. Each changed correction gets the next version, and
+    /// every sink it was already delivered to gets it again (its outbox row due at once, under the
+    /// same key): what a sink holds is never older than the journal. One transaction.
     pub(crate) fn enrich_corrections(
         &mut self,
         process_instance_id: &str,
         business_id: Option<&str>,
         approved_at: Option<DateTime<Utc>>,
     ) -> Result<u64, Error> {
-        let changed = self
-            .conn
-            .prepare_cached(
-                "UPDATE corrections SET business_id = coalesce(business_id, ?2),
-                     approved_at_ms = coalesce(approved_at_ms, ?3)
-                 WHERE process_instance_id = ?1
-                     AND ((business_id IS NULL AND ?2 IS NOT NULL)
-                         OR (approved_at_ms IS NULL AND ?3 IS NOT NULL))",
-            )
+        let transaction = self.conn.transaction().at(&self.location)?;
+        let changing = "process_instance_id = ?1
+             AND ((business_id IS NULL AND ?2 IS NOT NULL)
+                 OR (approved_at_ms IS NULL AND ?3 IS NOT NULL))";
+        let arguments = params![process_instance_id, business_id, opt_ms(approved_at)];
+        transaction
+            .prepare_cached(&format!(
+                "UPDATE outbox SET delivered_at_ms = NULL, attempts = 0, next_attempt_ms = 0,
+                     last_error = NULL
+                 WHERE delivered_at_ms IS NOT NULL AND idempotency_key IN
+                     (SELECT idempotency_key FROM corrections WHERE {changing})"
+            ))
             .at(&self.location)?
-            .execute(params![
-                process_instance_id,
-                business_id,
-                opt_ms(approved_at)
-            ])
+            .execute(arguments)
             .at(&self.location)?;
+        let changed = transaction
+            .prepare_cached(&format!(
+                "UPDATE corrections SET business_id = coalesce(business_id, ?2),
+                     approved_at_ms = coalesce(approved_at_ms, ?3), version = version + 1
+                 WHERE {changing}"
+            ))
+            .at(&self.location)?
+            .execute(arguments)
+            .at(&self.location)?;
+        transaction.commit().at(&self.location)?;
         Ok(changed as u64)
     }
 
@@ -308,6 +321,8 @@ fn decode_correction(reader: &Reader<'_, '_>) -> Result<StoredCorrection, Error>
     };
     Ok(StoredCorrection {
         correction,
+        version: u32::try_from(reader.int(18, "version")?)
+            .map_err(|_| reader.decode_error("version", "expected a version from 1"))?,
         run_id: reader.int(1, "run_id")?,
         applied_at: reader.instant(16, "applied_at_ms")?,
         check_type: reader

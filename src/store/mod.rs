@@ -44,6 +44,7 @@ mod open;
 mod outbox;
 mod people;
 mod planner;
+mod report_deliveries;
 mod runs;
 mod snapshot;
 
@@ -64,6 +65,7 @@ pub(crate) use ledger::{FindingRow, LedgerRow, StoredCorrection, StoredFinding};
 pub(crate) use lock::RunLock;
 pub use lock::{Gone, LockAcquired, LockHolder, ProcessStart, current_host};
 pub(crate) use people::KnownPerson;
+pub(crate) use report_deliveries::ReportJournal;
 pub(crate) use runs::StoredRun;
 pub use runs::{NewRun, RunEnd, RunKind, RunOutcome};
 #[cfg(test)]

@@ -34,6 +34,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/run_lock_pid_namespace.sql"),
     include_str!("migrations/backfill_queue.sql"),
     include_str!("migrations/people.sql"),
+    include_str!("migrations/correction_version.sql"),
+    include_str!("migrations/report_deliveries.sql"),
 ];
 
 /// The schema version this build writes and understands.

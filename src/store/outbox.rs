@@ -278,4 +278,52 @@ mod tests {
         assert!(store.outbox_due("webhook", at(4), 10).unwrap().is_empty());
         assert!(store.outbox_backlog().unwrap().is_empty());
     }
+
+    #[test]
+    fn an_enriched_correction_is_due_again_with_its_next_version_where_it_was_delivered() {
+        let mut store = store();
+        let run_id = store.begin_run(&new_run(day(1), day(7))).unwrap();
+        let batch = ApplyBatch {
+            applied_at: at(1),
+            corrections: vec![correction(1), correction(2)],
+            sinks: vec!["webhook".into(), "file".into()],
+            ..ApplyBatch::default()
+        };
+        store.apply_batch(run_id, &batch).unwrap();
+        // k1 and k2 delivered to the webhook; the file has delivered nothing yet.
+        store
+            .outbox_mark_delivered("webhook", &["k1".into(), "k2".into()], at(2))
+            .unwrap();
+        assert!(store.outbox_due("webhook", at(3), 10).unwrap().is_empty());
+
+        // The approval's detail arrives: both corrections of proc-1 are enriched.
+        assert_eq!(
+            store
+                .enrich_corrections("proc-1", Some("B-1"), Some(at(2)))
+                .unwrap(),
+            2
+        );
+        let again = store.outbox_due("webhook", at(3), 10).unwrap();
+        assert_eq!(keys(&again), vec!["k1", "k2"]);
+        assert!(again.iter().all(|item| item.correction.version == 2
+            && item.attempts == 0
+            && item.correction.correction.business_id.as_deref() == Some("B-1")));
+        // The file, never delivered, gets the enriched correction once, at version 2.
+        let file = store.outbox_due("file", at(3), 10).unwrap();
+        assert_eq!(keys(&file), vec!["k1", "k2"]);
+        assert!(file.iter().all(|item| item.correction.version == 2));
+
+        // Nothing new to fill: no new version, nothing due again once delivered.
+        store
+            .outbox_mark_delivered("webhook", &["k1".into(), "k2".into()], at(4))
+            .unwrap();
+        assert_eq!(
+            store
+                .enrich_corrections("proc-1", Some("B-2"), Some(at(3)))
+                .unwrap(),
+            0
+        );
+        assert!(store.outbox_due("webhook", at(5), 10).unwrap().is_empty());
+        assert_eq!(store.correction_by_key("k1").unwrap().unwrap().version, 2);
+    }
 }

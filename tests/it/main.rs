@@ -30,4 +30,6 @@ mod report_print;
 mod report_xlsx;
 mod sink;
 mod sink_db;
+mod sink_enrichment;
+mod sink_robot;
 mod support;

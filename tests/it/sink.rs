@@ -10,7 +10,9 @@ use dingtalk_reconcile::domain::{
     UserId,
 };
 use dingtalk_reconcile::report::build::correction_line;
-use dingtalk_reconcile::sink::{FileSink, SinkConfig, SinkKind, WebhookSink, deliver_due};
+use dingtalk_reconcile::sink::{
+    Delivers, FileSink, SinkConfig, SinkKind, WebhookSink, deliver_due,
+};
 use dingtalk_reconcile::store::{ApplyBatch, NewRun, Store};
 use secrecy::SecretString;
 
@@ -88,6 +90,7 @@ fn webhook(name: &str, url: &url::Url, secret: &str) -> SinkConfig {
             secret: Some(SecretString::from(secret.to_owned())),
             timeout: Duration::from_secs(10),
         }),
+        send: vec![Delivers::Corrections],
     }
 }
 
@@ -251,6 +254,7 @@ async fn the_file_sink_appends_exactly_once_per_correction_across_reruns() {
     let sinks = [SinkConfig {
         name: "ledger".into(),
         kind: SinkKind::File(FileSink { path: path.clone() }),
+        send: vec![Delivers::Corrections],
     }];
     let http = reqwest::Client::new();
 

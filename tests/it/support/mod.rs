@@ -17,6 +17,7 @@ pub(crate) mod bin;
 pub(crate) mod chromium;
 pub(crate) mod outcome;
 pub(crate) mod pipeline;
+pub(crate) mod robot;
 pub(crate) mod servers;
 pub(crate) mod stop;
 pub(crate) mod truth;
