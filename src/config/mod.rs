@@ -1321,6 +1321,9 @@ mod tests {
         assert!(err.to_string().contains("named twice"), "{err}");
         let err = db(&columns.replace("class = \"src\"\n", "")).unwrap_err();
         assert!(err.to_string().contains("sink[0].columns.class"), "{err}");
+        assert!(db("url_env = \"X\"\nsend = [\"corrections\"]").is_ok());
+        let err = db("url_env = \"X\"\nsend = [\"monthly_report\"]").unwrap_err();
+        assert!(err.to_string().contains("sink[0].send"), "{err}");
         let err = db("url_env = \"X\"\nunsigned = true").unwrap_err();
         assert!(err.to_string().contains("`sink[0].unsigned`"), "{err}");
     }
