@@ -27,12 +27,14 @@ use url::Url;
 
 use crate::report::CorrectionLine;
 
+pub(crate) mod email;
 mod file;
 pub(crate) mod message;
 mod outbox;
 pub mod sign;
 mod webhook;
 
+pub use email::{EmailSink, EmailTls};
 pub(crate) use outbox::Outbox;
 
 /// Most corrections in one webhook POST (and one file append).
@@ -62,6 +64,8 @@ pub enum SinkKind<S = SecretString> {
     Webhook(WebhookSink<S>),
     /// Append JSON lines to a local file.
     File(FileSink),
+    /// Mail reports over SMTP (see `email`); takes no corrections.
+    Email(EmailSink<S>),
 }
 
 /// `kind = "webhook"`.
@@ -103,6 +107,11 @@ pub(crate) enum SinkConfigError {
          expected the webhook signing secret"
     )]
     MissingSecret { sink: String, var: String },
+    #[error(
+        "email sink {sink}: environment variable {var} named by password_env is not set or \
+         empty: expected the SMTP password of its username"
+    )]
+    MissingPassword { sink: String, var: String },
 }
 
 impl SinkConfig {
@@ -133,6 +142,31 @@ impl SinkConfig {
                 })
             }
             SinkKind::File(file) => SinkKind::File(file.clone()),
+            SinkKind::Email(email) => {
+                let password = match &email.password {
+                    Some(SecretEnv(var)) => match env(var).filter(|value| !value.is_empty()) {
+                        Some(value) => Some(SecretString::from(value)),
+                        None => {
+                            return Err(SinkConfigError::MissingPassword {
+                                sink: setting.name.clone(),
+                                var: var.clone(),
+                            });
+                        }
+                    },
+                    None => None,
+                };
+                SinkKind::Email(EmailSink {
+                    smtp_host: email.smtp_host.clone(),
+                    smtp_port: email.smtp_port,
+                    tls: email.tls,
+                    username: email.username.clone(),
+                    password,
+                    from: email.from.clone(),
+                    to: email.to.clone(),
+                    timeout: email.timeout,
+                    ca_file: email.ca_file.clone(),
+                })
+            }
         };
         Ok(SinkConfig {
             name: setting.name.clone(),
@@ -325,6 +359,11 @@ async fn send(
                 )),
             }
         }
+        SinkKind::Email(_) => Err(format!(
+            "email sink {} delivers reports, not corrections: remove it from the sinks that \
+             receive corrections",
+            sink.name
+        )),
     }
 }
 
@@ -332,6 +371,7 @@ fn display_path(sink: &SinkConfig) -> String {
     match &sink.kind {
         SinkKind::File(file) => file.path.display().to_string(),
         SinkKind::Webhook(webhook) => webhook.url.as_str().to_owned(),
+        SinkKind::Email(email) => format!("smtp://{}", email.server()),
     }
 }
 
