@@ -208,11 +208,25 @@ pub(crate) async fn send(
         )
     })?;
     let transport = transport(sink_name, sink).await?;
-    match transport.send(mail).await {
-        Ok(_) => Ok(()),
-        Err(err) => Err(describe(sink_name, &server, sink, &err)),
+    // lettre bounds the connect and each write; a server that accepts and then says nothing
+    // is bounded here: the whole exchange gets `EXCHANGE_STEPS` times the step timeout.
+    let whole = sink.timeout.saturating_mul(EXCHANGE_STEPS);
+    match tokio::time::timeout(whole, transport.send(mail)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(err)) => Err(describe(sink_name, &server, sink, &err)),
+        Err(_) => Err(format!(
+            "email sink {sink_name}: SMTP server {server} did not finish the exchange within \
+             {}s (timeout_secs {} × {EXCHANGE_STEPS}); check that smtp_host and smtp_port point \
+             at a mail server that answers, or raise timeout_secs",
+            whole.as_secs(),
+            sink.timeout.as_secs()
+        )),
     }
 }
+
+/// How many step timeouts one whole mail may take (greeting, EHLO, STARTTLS, AUTH, MAIL, RCPT,
+/// DATA, the body, QUIT: rarely all slow at once).
+const EXCHANGE_STEPS: u32 = 6;
 
 async fn transport(
     sink_name: &str,
@@ -291,7 +305,8 @@ fn describe(
             sink.timeout.as_secs()
         );
     }
-    if err.is_tls() {
+    let lower = detail.to_ascii_lowercase();
+    if err.is_tls() || lower.contains("certificate") || lower.contains("handshake") {
         return format!(
             "{head}: the TLS handshake failed ({detail}); check tls (\"starttls\" on 587, \"tls\" \
              on 465), that smtp_host is the name on the server's certificate, and ca_file for a \

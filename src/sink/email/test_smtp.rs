@@ -24,9 +24,9 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
-/// A self-signed certificate for `localhost` and `127.0.0.1`.
+/// A test CA and a server certificate it issued for `localhost` and `127.0.0.1`.
 pub(crate) struct TestCert {
-    /// The certificate, PEM: what a client must trust (`ca_file`).
+    /// The CA certificate, PEM: what a client must trust (`ca_file`).
     pub(crate) cert_pem: String,
     cert_der: Vec<u8>,
     key_der: Vec<u8>,
@@ -34,13 +34,25 @@ pub(crate) struct TestCert {
 
 impl TestCert {
     pub(crate) fn generate() -> TestCert {
-        let certified =
-            rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
-                .expect("a self-signed certificate");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "dingtalk-reconcile test CA");
+        let ca = rcgen::CertifiedIssuer::self_signed(
+            ca_params,
+            rcgen::KeyPair::generate().expect("CA key"),
+        )
+        .expect("a CA certificate");
+        let server_key = rcgen::KeyPair::generate().expect("server key");
+        let server = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+            .expect("server names")
+            .signed_by(&server_key, &*ca)
+            .expect("a server certificate");
         TestCert {
-            cert_pem: certified.cert.pem(),
-            cert_der: certified.cert.der().to_vec(),
-            key_der: certified.signing_key.serialize_der(),
+            cert_pem: ca.pem(),
+            cert_der: server.der().to_vec(),
+            key_der: server_key.serialize_der(),
         }
     }
 

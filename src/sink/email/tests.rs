@@ -309,7 +309,10 @@ async fn a_silent_server_times_out_with_a_sentence() {
     let started = std::time::Instant::now();
     let err = send("hr-mail", &sink, &monthly("k1")).await.unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(10));
-    assert!(err.contains("did not answer within 1s"), "{err}");
+    assert!(
+        err.contains("did not answer within 1s") || err.contains("did not finish the exchange"),
+        "{err}"
+    );
     assert!(
         err.contains(&format!("127.0.0.1:{}", receiver.port())),
         "{err}"
