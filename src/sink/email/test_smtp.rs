@@ -78,6 +78,8 @@ pub(crate) struct Options {
     pub(crate) cert: Option<TestCert>,
     /// Require AUTH with this user and password.
     pub(crate) auth: Option<(String, String)>,
+    /// Speak TLS from the first byte (SMTPS, `tls = "tls"`) instead of offering STARTTLS.
+    pub(crate) implicit_tls: bool,
 }
 
 /// One message taken by DATA.
@@ -130,6 +132,7 @@ pub(crate) struct SmtpReceiver {
     state: Arc<Mutex<State>>,
     acceptor: Option<TlsAcceptor>,
     auth: Option<(String, String)>,
+    implicit_tls: bool,
     listener: Option<JoinHandle<()>>,
 }
 
@@ -150,6 +153,7 @@ impl SmtpReceiver {
             state: Arc::default(),
             acceptor: options.cert.as_ref().map(TestCert::acceptor),
             auth: options.auth,
+            implicit_tls: options.implicit_tls,
             listener: None,
         };
         receiver.listen(listener);
@@ -210,6 +214,7 @@ impl SmtpReceiver {
         let state = Arc::clone(&self.state);
         let acceptor = self.acceptor.clone();
         let auth = self.auth.clone();
+        let implicit_tls = self.implicit_tls;
         self.listener = Some(tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let session = Session {
@@ -219,7 +224,11 @@ impl SmtpReceiver {
                     authenticated_as: None,
                     tls: false,
                 };
-                tokio::spawn(session.run(stream));
+                if implicit_tls {
+                    tokio::spawn(session.run_tls(stream));
+                } else {
+                    tokio::spawn(session.run(stream));
+                }
             }
         }));
     }
@@ -250,6 +259,26 @@ impl Session {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// SMTPS: the TLS handshake first, then the greeting and the commands.
+    async fn run_tls(mut self, stream: tokio::net::TcpStream) {
+        self.lock().connections += 1;
+        let Some(acceptor) = self.acceptor.clone() else {
+            return;
+        };
+        let Ok(mut tls_stream) = acceptor.accept(stream).await else {
+            return;
+        };
+        self.tls = true;
+        if tls_stream
+            .write_all(b"220 localhost ESMTP test receiver (TLS)\r\n")
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let _ = self.commands(tls_stream).await;
     }
 
     async fn run(mut self, mut stream: tokio::net::TcpStream) {

@@ -225,6 +225,7 @@ async fn starttls_with_a_private_ca_delivers_encrypted() {
     let receiver = SmtpReceiver::start(Options {
         cert: Some(cert),
         auth: Some(("reconcile".into(), PASSWORD.into())),
+        ..Options::default()
     })
     .await;
     let sink = EmailSink {
@@ -342,5 +343,35 @@ async fn an_unreadable_ca_file_is_named() {
     assert!(
         err.contains("ca_file /nonexistent/ca.pem cannot be read"),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn implicit_tls_with_a_private_ca_delivers_encrypted() {
+    let cert = TestCert::generate();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &cert.cert_pem).unwrap();
+    let receiver = SmtpReceiver::start(Options {
+        cert: Some(cert),
+        implicit_tls: true,
+        ..Options::default()
+    })
+    .await;
+    let sink = EmailSink {
+        tls: EmailTls::Tls,
+        smtp_host: "localhost".into(),
+        ca_file: Some(ca_file),
+        ..sink(receiver.port())
+    };
+    send("hr-mail", &sink, &monthly("monthly_report:2026-10"))
+        .await
+        .unwrap();
+    let received = receiver.received();
+    assert_eq!(received.len(), 1);
+    assert!(received[0].tls);
+    assert_eq!(
+        received[0].message_id(),
+        Some(message_id("monthly_report:2026-10").as_str())
     );
 }
