@@ -375,3 +375,33 @@ async fn implicit_tls_with_a_private_ca_delivers_encrypted() {
         Some(message_id("monthly_report:2026-10").as_str())
     );
 }
+
+#[tokio::test]
+async fn an_email_sink_handed_corrections_says_it_takes_reports() {
+    let config = crate::sink::SinkConfig {
+        name: "hr-mail".into(),
+        kind: crate::sink::SinkKind::Email(sink(1)),
+    };
+    let now = "2026-11-04T18:00:00Z".parse().unwrap();
+    let err = crate::sink::send(&config, &[], now, &reqwest::Client::new())
+        .await
+        .unwrap_err();
+    assert!(
+        err.starts_with("email sink hr-mail delivers reports, not corrections"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_ca_file_without_a_certificate_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, "not a certificate").unwrap();
+    let sink = EmailSink {
+        tls: EmailTls::Starttls,
+        ca_file: Some(ca_file),
+        ..sink(1)
+    };
+    let err = send("hr-mail", &sink, &monthly("k1")).await.unwrap_err();
+    assert!(err.contains("holds no PEM certificate"), "{err}");
+}
