@@ -129,7 +129,10 @@ impl ConfigError {
 /// What a required key is for (only sink entries have required keys).
 fn missing_hint(field: &str) -> &'static str {
     match field {
-        "kind" => "expected \"webhook\", \"file\" or \"dingtalk_robot\"",
+        "kind" => {
+            "expected \"webhook\", \"file\", \"postgres\", \"mysql\", \"dingtalk_robot\" or \
+             \"email\""
+        }
         "webhook_env" => {
             "a dingtalk_robot sink needs the environment variable holding the robot's webhook URL"
         }
@@ -138,6 +141,13 @@ fn missing_hint(field: &str) -> &'static str {
         "url_env" => {
             "a database sink needs the environment variable holding its connection URL \
              (never the URL itself in the file)"
+        }
+        "smtp_host" => "an email sink needs the SMTP server it sends through",
+        "from" => {
+            "an email sink needs the sender's mailbox, such as \"考勤 <reconcile@example.com>\""
+        }
+        "to" => {
+            "an email sink needs the list of recipients' mailboxes, such as [\"hr@example.com\"]"
         }
         _ => "this key is required here",
     }
@@ -663,6 +673,10 @@ fn check_sinks(sinks: &[SinkConfig<SecretEnv>]) -> Result<(), ConfigError> {
                 ));
             }
         }
+        if let SinkKind::Email(email) = &sink.kind {
+            let secs = email.timeout.as_secs();
+            in_range(&format!("sink[{index}].timeout_secs"), secs, 1, 600)?;
+        }
         if !names.insert(sink.name.as_str()) {
             return Err(ConfigError::invalid(
                 "sink.name",
@@ -743,6 +757,9 @@ fn sinks(
             Some("dingtalk_robot") => SinkKind::DingtalkRobot(
                 serde_ignored::deserialize(rest, &mut unknown).map_err(refused)?,
             ),
+            Some("email") => {
+                SinkKind::Email(serde_ignored::deserialize(rest, &mut unknown).map_err(refused)?)
+            }
             // A missing or unknown kind: the tagged read says what was expected.
             _ => toml::Value::Table(table)
                 .try_into::<SinkKind<SecretEnv>>()
@@ -751,6 +768,10 @@ fn sinks(
         if let SinkKind::Webhook(webhook) = &mut kind {
             webhook.secret = webhook.secret.take().filter(|var| !var.0.is_empty());
             check_signing(&name, &prefix, webhook.secret.is_some(), unsigned)?;
+        }
+        if let SinkKind::Email(email) = &mut kind {
+            email.password = email.password.take().filter(|var| !var.0.is_empty());
+            check_email(&name, &prefix, email)?;
         }
         let send = sink_send(send, &name, &prefix, &kind)?;
         sinks.push(SinkConfig { name, kind, send });
@@ -843,6 +864,57 @@ fn check_signing(
             "both",
         )),
     }
+}
+
+/// An email sink's keys that depend on each other: `tls = "none"` only on loopback, a password
+/// exactly when there is a user name, at least one recipient.
+fn check_email(
+    name: &str,
+    prefix: &str,
+    email: &crate::sink::EmailSink<SecretEnv>,
+) -> Result<(), ConfigError> {
+    use crate::sink::EmailTls;
+    if email.smtp_host.trim().is_empty() {
+        return Err(ConfigError::invalid(
+            &format!("{prefix}.smtp_host"),
+            "a host name or IP address",
+            "\"\"",
+        ));
+    }
+    if email.tls == EmailTls::None && !crate::sink::email::is_loopback(&email.smtp_host) {
+        return Err(ConfigError::invalid(
+            &format!("{prefix}.tls"),
+            &format!(
+                "\"starttls\" or \"tls\" for email sink {name:?}: \"none\" would send the mail \
+                 (and any password) in clear text, so it is allowed only when smtp_host is \
+                 loopback (a local relay)"
+            ),
+            format!("\"none\" with smtp_host = {}", quoted(&email.smtp_host)),
+        ));
+    }
+    if email.username.is_some() && email.password.is_none() {
+        return Err(ConfigError::Missing {
+            key: format!("{prefix}.password_env"),
+            hint: format!(
+                "email sink {name:?} has a username: set password_env to the environment \
+                 variable holding its SMTP password (never the password itself)"
+            ),
+        });
+    }
+    if email.username.is_none() && email.password.is_some() {
+        return Err(ConfigError::Missing {
+            key: format!("{prefix}.username"),
+            hint: format!("email sink {name:?} has password_env but no username to log in with"),
+        });
+    }
+    if email.to.is_empty() {
+        return Err(ConfigError::invalid(
+            &format!("{prefix}.to"),
+            "at least one recipient's mailbox",
+            "[]",
+        ));
+    }
+    Ok(())
 }
 
 /// Parses a six-field cron expression (seconds first), as the daemon's scheduler does.
@@ -1349,5 +1421,88 @@ mod tests {
             SinkConfig::from_setting(&config.sinks[0], |_| Some("mysql://u:pw-xyz@h/db".into()))
                 .unwrap();
         assert!(!format!("{sink:?}").contains("pw-xyz"));
+    }
+
+    #[test]
+    fn an_email_sink_is_read_with_its_defaults_and_its_rules() {
+        let email = |keys: &str| {
+            format!(
+                "{MINIMAL}\n[[sink]]\nname = \"hr-mail\"\nkind = \"email\"\n\
+                 from = \"考勤核对 <reconcile@example.com>\"\n{keys}"
+            )
+        };
+        let config = parse(&email(
+            "smtp_host = \"smtp.example.com\"\nto = [\"人事部 <hr@example.com>\"]\n\
+             username = \"reconcile\"\npassword_env = \"SMTP_PASSWORD\"",
+        ))
+        .unwrap();
+        let SinkKind::Email(sink) = &config.sinks[0].kind else {
+            panic!("an email sink");
+        };
+        assert_eq!(sink.tls, crate::sink::EmailTls::Starttls);
+        assert_eq!(sink.port(), 587);
+        assert_eq!(sink.timeout, default_sink_timeout());
+        assert_eq!(sink.to[0].email.to_string(), "hr@example.com");
+        let resolved = SinkConfig::from_setting(&config.sinks[0], |var| {
+            (var == "SMTP_PASSWORD").then(|| "smtp-s3cret".to_owned())
+        })
+        .unwrap();
+        assert!(!format!("{resolved:?}").contains("smtp-s3cret"));
+        let err = SinkConfig::from_setting(&config.sinks[0], |_| None).unwrap_err();
+        assert!(err.to_string().contains("SMTP_PASSWORD"), "{err}");
+
+        let tls = parse(&email(
+            "smtp_host = \"smtp.example.com\"\nto = [\"a@example.com\"]\ntls = \"tls\"",
+        ))
+        .unwrap();
+        let SinkKind::Email(sink) = &tls.sinks[0].kind else {
+            panic!("an email sink");
+        };
+        assert_eq!(sink.port(), 465);
+        assert!(
+            parse(&email("smtp_host = \"127.0.0.1\"\nsmtp_port = 2525\nto = [\"a@example.com\"]\ntls = \"none\""))
+                .is_ok()
+        );
+
+        let refused = |keys: &str, key: &str, words: &str| {
+            let err = parse(&email(keys)).unwrap_err().to_string();
+            assert!(err.contains(key), "{err} should name {key}");
+            assert!(err.contains(words), "{err} should say {words}");
+        };
+        refused(
+            "smtp_host = \"smtp.example.com\"\nto = [\"a@example.com\"]\ntls = \"none\"",
+            "sink[0].tls",
+            "loopback",
+        );
+        refused(
+            "smtp_host = \"smtp.example.com\"\nto = [\"a@example.com\"]\nusername = \"u\"",
+            "sink[0].password_env",
+            "environment variable",
+        );
+        refused(
+            "smtp_host = \"smtp.example.com\"\nto = []",
+            "sink[0].to",
+            "at least one",
+        );
+        refused(
+            "smtp_host = \"smtp.example.com\"\nto = [\"not a mailbox\"]",
+            "sink[0].to",
+            "mailbox",
+        );
+        refused(
+            "to = [\"a@example.com\"]",
+            "sink[0].smtp_host",
+            "SMTP server",
+        );
+        refused(
+            "smtp_host = \"smtp.example.com\"\nto = [\"a@example.com\"]\ntls = \"ssl\"",
+            "sink[0].tls",
+            "starttls",
+        );
+        refused(
+            "smtp_host = \"smtp.example.com\"\nto = [\"a@example.com\"]\npasword_env = \"X\"",
+            "sink[0].pasword_env",
+            "did you mean `sink.password_env`",
+        );
     }
 }

@@ -28,6 +28,7 @@ use url::Url;
 use crate::report::CorrectionLine;
 
 mod db;
+pub(crate) mod email;
 mod file;
 pub(crate) mod message;
 mod outbox;
@@ -36,6 +37,7 @@ pub mod sign;
 mod webhook;
 
 pub use db::{ColumnMap, DbSink, HANG_AFTER_COMMIT_ENV, Identifier, TableName};
+pub use email::{EmailSink, EmailTls};
 pub use message::Delivers;
 pub(crate) use message::{ReportKind, ReportMessage};
 pub(crate) use outbox::Outbox;
@@ -76,6 +78,8 @@ pub enum SinkKind<S = SecretString> {
     Mysql(DbSink<S>),
     /// Post report summaries to a DingTalk group through its custom robot; see `robot`.
     DingtalkRobot(RobotSink<S>),
+    /// Mail reports over SMTP (see `email`); takes no corrections.
+    Email(EmailSink<S>),
 }
 
 impl<S> SinkKind<S> {
@@ -87,6 +91,7 @@ impl<S> SinkKind<S> {
             SinkKind::Postgres(_) => "postgres",
             SinkKind::Mysql(_) => "mysql",
             SinkKind::DingtalkRobot(_) => "dingtalk_robot",
+            SinkKind::Email(_) => "email",
         }
     }
 
@@ -97,7 +102,9 @@ impl<S> SinkKind<S> {
             | SinkKind::File(_)
             | SinkKind::Postgres(_)
             | SinkKind::Mysql(_) => &[Delivers::Corrections],
-            SinkKind::DingtalkRobot(_) => &[Delivers::NightlySummary, Delivers::MonthlyReport],
+            SinkKind::DingtalkRobot(_) | SinkKind::Email(_) => {
+                &[Delivers::NightlySummary, Delivers::MonthlyReport]
+            }
         }
     }
 
@@ -109,6 +116,7 @@ impl<S> SinkKind<S> {
             | SinkKind::Postgres(_)
             | SinkKind::Mysql(_) => vec![Delivers::Corrections],
             SinkKind::DingtalkRobot(_) => vec![Delivers::NightlySummary],
+            SinkKind::Email(_) => vec![Delivers::MonthlyReport],
         }
     }
 }
@@ -196,6 +204,11 @@ pub(crate) enum SinkConfigError {
     /// The robot's webhook URL is unusable; the sentence never repeats the URL.
     #[error("{0}")]
     RobotWebhook(String),
+    #[error(
+        "email sink {sink}: environment variable {var} named by password_env is not set or \
+         empty: expected the SMTP password of its username"
+    )]
+    MissingPassword { sink: String, var: String },
 }
 
 impl SinkConfig {
@@ -258,6 +271,31 @@ impl SinkConfig {
                 SinkKind::DingtalkRobot(RobotSink {
                     webhook: SecretString::from(webhook),
                     secret: SecretString::from(secret),
+                })
+            }
+            SinkKind::Email(email) => {
+                let password = match &email.password {
+                    Some(SecretEnv(var)) => match env(var).filter(|value| !value.is_empty()) {
+                        Some(value) => Some(SecretString::from(value)),
+                        None => {
+                            return Err(SinkConfigError::MissingPassword {
+                                sink: setting.name.clone(),
+                                var: var.clone(),
+                            });
+                        }
+                    },
+                    None => None,
+                };
+                SinkKind::Email(EmailSink {
+                    smtp_host: email.smtp_host.clone(),
+                    smtp_port: email.smtp_port,
+                    tls: email.tls,
+                    username: email.username.clone(),
+                    password,
+                    from: email.from.clone(),
+                    to: email.to.clone(),
+                    timeout: email.timeout,
+                    ca_file: email.ca_file.clone(),
                 })
             }
         };
@@ -543,6 +581,11 @@ async fn send(
             "dingtalk_robot sink {}: cannot carry corrections: expected send = [\"nightly_summary\", \"monthly_report\"]",
             sink.name
         )),
+        SinkKind::Email(_) => Err(format!(
+            "email sink {} delivers reports, not corrections: remove it from the sinks that \
+             receive corrections",
+            sink.name
+        )),
     }
 }
 
@@ -562,6 +605,7 @@ pub(crate) async fn send_report(
             };
             robot::send(http, target, message, now).await
         }
+        SinkKind::Email(email) => email::send(&sink.name, email, message).await,
         SinkKind::Webhook(_) | SinkKind::File(_) | SinkKind::Postgres(_) | SinkKind::Mysql(_) => {
             Err(format!(
                 "{} sink {}: cannot carry reports: expected send = [\"corrections\"]",
@@ -578,6 +622,7 @@ fn display_path(sink: &SinkConfig) -> String {
         SinkKind::Webhook(webhook) => webhook.url.as_str().to_owned(),
         SinkKind::Postgres(db) | SinkKind::Mysql(db) => format!("table {}", db.table),
         SinkKind::DingtalkRobot(_) => "the robot webhook".to_owned(),
+        SinkKind::Email(email) => format!("smtp://{}", email.server()),
     }
 }
 
