@@ -30,6 +30,7 @@ mod report_print;
 mod report_xlsx;
 mod sink;
 mod sink_db;
+mod sink_email;
 mod sink_enrichment;
 mod sink_robot;
 mod support;

@@ -19,6 +19,9 @@ pub(crate) mod outcome;
 pub(crate) mod pipeline;
 pub(crate) mod robot;
 pub(crate) mod servers;
+/// The SMTP receiver the e-mail sink's unit tests use, shared as one file.
+#[path = "../../../src/sink/email/test_smtp.rs"]
+pub(crate) mod smtp;
 pub(crate) mod stop;
 pub(crate) mod truth;
 pub(crate) mod webhook;
