@@ -398,6 +398,14 @@ impl Job {
         let unknown = || format!("report {key}: not a report key this version can build");
         let cannot =
             |error: &dyn std::fmt::Display| format!("report {key}: cannot be built: {error}");
+        // The chat-sized Markdown summary and the whole HTML page every report message carries.
+        let chat_and_page = |built: &report::RunReport| -> Result<(String, String), String> {
+            let markdown = report::render(built, report::ReportFormat::Markdown, &summary)
+                .map_err(|error| cannot(&error))?;
+            let html = report::render(built, report::ReportFormat::Html, &full)
+                .map_err(|error| cannot(&error))?;
+            Ok((markdown, html))
+        };
         if let Some(id) = key.strip_prefix("nightly_summary:run:") {
             let run_id: i64 = id.parse().map_err(|_| unknown())?;
             let built = report::build::for_run(
@@ -408,10 +416,7 @@ impl Job {
                 self.config.timezone,
             )
             .map_err(|error| cannot(&error))?;
-            let markdown = report::render(&built, report::ReportFormat::Markdown, &summary)
-                .map_err(|error| cannot(&error))?;
-            let html = report::render(&built, report::ReportFormat::Html, &full)
-                .map_err(|error| cannot(&error))?;
+            let (markdown, html) = chat_and_page(&built)?;
             return Ok(ReportMessage {
                 key: key.to_owned(),
                 kind: ReportKind::NightlySummary,
@@ -440,10 +445,7 @@ impl Job {
                 self.config.timezone,
             )
             .map_err(|error| cannot(&error))?;
-            let markdown = report::render(&built, report::ReportFormat::Markdown, &summary)
-                .map_err(|error| cannot(&error))?;
-            let html = report::render(&built, report::ReportFormat::Html, &full)
-                .map_err(|error| cannot(&error))?;
+            let (markdown, html) = chat_and_page(&built)?;
             let xlsx = report::render_file(&built, report::ReportFormat::Xlsx, &full)
                 .map_err(|error| cannot(&error))?;
             return Ok(ReportMessage {

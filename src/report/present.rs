@@ -783,19 +783,7 @@ mod tests {
 
     #[test]
     fn every_attention_kind_has_a_title_and_advice_in_each_language() {
-        use AttentionKind::*;
-        for kind in [
-            Overdue,
-            Reverted,
-            Unexplained,
-            Vanished,
-            Unmatched,
-            Refused,
-            Withdrawn,
-            ReportedOnly,
-            Pending,
-            InProgress,
-        ] {
+        for kind in AttentionKind::ALL {
             for lang in [Lang::Zh, Lang::En] {
                 assert!(!attention_title(kind, lang).is_empty());
                 assert!(!advice(kind, lang).is_empty());

@@ -90,6 +90,21 @@ pub(crate) enum AttentionKind {
 }
 
 impl AttentionKind {
+    /// Every kind, most urgent first.
+    #[cfg(test)]
+    pub(crate) const ALL: [AttentionKind; 10] = [
+        AttentionKind::Overdue,
+        AttentionKind::Reverted,
+        AttentionKind::Unexplained,
+        AttentionKind::Vanished,
+        AttentionKind::Unmatched,
+        AttentionKind::Refused,
+        AttentionKind::Withdrawn,
+        AttentionKind::ReportedOnly,
+        AttentionKind::Pending,
+        AttentionKind::InProgress,
+    ];
+
     /// Whether the kind asks someone to do something.
     pub(crate) fn needs_action(self) -> bool {
         !matches!(self, AttentionKind::Pending | AttentionKind::InProgress)

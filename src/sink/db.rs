@@ -573,48 +573,57 @@ fn write_expected(target: &Target<'_>) -> String {
     )
 }
 
+/// One batch in one transaction over one connection, for a driver's connect options type: the
+/// same steps for PostgreSQL and MySQL, whose sqlx types differ.
+macro_rules! write_with {
+    ($options:ty, $target:expr, $sql:expr, $fields:expr, $batch:expr) => {{
+        let (target, sql, fields, batch) = ($target, $sql, $fields, $batch);
+        let options = <$options>::from_str(target.config.url.expose_secret())
+            .map_err(|e| target.error("the URL is not usable", &e, &connect_expected(&target)))?;
+        let timeout = target.config.timeout;
+        let mut conn = tokio::time::timeout(timeout, options.connect())
+            .await
+            .map_err(|_| target.timed_out("connecting"))?
+            .map_err(|e| target.error("could not connect", &e, &connect_expected(&target)))?;
+        let write = async {
+            let mut tx = conn.begin().await?;
+            for line in batch {
+                let mut query = sqlx::query(sql);
+                for field in fields {
+                    query = match field.value(line) {
+                        Value::Text(v) => query.bind(v),
+                        Value::Int(v) => query.bind(v),
+                    };
+                }
+                query.execute(&mut *tx).await?;
+            }
+            tx.commit().await
+        };
+        let result = tokio::time::timeout(timeout, write).await;
+        let _ = conn.close().await;
+        result
+            .map_err(|_| target.timed_out("writing a batch"))?
+            .map_err(|e| {
+                target.error(
+                    &format!(
+                        "could not write {} row(s) to {}",
+                        batch.len(),
+                        target.config.table
+                    ),
+                    &e,
+                    &write_expected(&target),
+                )
+            })
+    }};
+}
+
 async fn write_postgres(
     target: Target<'_>,
     sql: &str,
     fields: &[Field],
     batch: &[CorrectionLine],
 ) -> Result<(), String> {
-    let options = sqlx::postgres::PgConnectOptions::from_str(target.config.url.expose_secret())
-        .map_err(|e| target.error("the URL is not usable", &e, &connect_expected(&target)))?;
-    let timeout = target.config.timeout;
-    let mut conn = tokio::time::timeout(timeout, options.connect())
-        .await
-        .map_err(|_| target.timed_out("connecting"))?
-        .map_err(|e| target.error("could not connect", &e, &connect_expected(&target)))?;
-    let write = async {
-        let mut tx = conn.begin().await?;
-        for line in batch {
-            let mut query = sqlx::query(sql);
-            for field in fields {
-                query = match field.value(line) {
-                    Value::Text(v) => query.bind(v),
-                    Value::Int(v) => query.bind(v),
-                };
-            }
-            query.execute(&mut *tx).await?;
-        }
-        tx.commit().await
-    };
-    let result = tokio::time::timeout(timeout, write).await;
-    let _ = conn.close().await;
-    result
-        .map_err(|_| target.timed_out("writing a batch"))?
-        .map_err(|e| {
-            target.error(
-                &format!(
-                    "could not write {} row(s) to {}",
-                    batch.len(),
-                    target.config.table
-                ),
-                &e,
-                &write_expected(&target),
-            )
-        })
+    write_with!(sqlx::postgres::PgConnectOptions, target, sql, fields, batch)
 }
 
 async fn write_mysql(
@@ -623,42 +632,7 @@ async fn write_mysql(
     fields: &[Field],
     batch: &[CorrectionLine],
 ) -> Result<(), String> {
-    let options = sqlx::mysql::MySqlConnectOptions::from_str(target.config.url.expose_secret())
-        .map_err(|e| target.error("the URL is not usable", &e, &connect_expected(&target)))?;
-    let timeout = target.config.timeout;
-    let mut conn = tokio::time::timeout(timeout, options.connect())
-        .await
-        .map_err(|_| target.timed_out("connecting"))?
-        .map_err(|e| target.error("could not connect", &e, &connect_expected(&target)))?;
-    let write = async {
-        let mut tx = conn.begin().await?;
-        for line in batch {
-            let mut query = sqlx::query(sql);
-            for field in fields {
-                query = match field.value(line) {
-                    Value::Text(v) => query.bind(v),
-                    Value::Int(v) => query.bind(v),
-                };
-            }
-            query.execute(&mut *tx).await?;
-        }
-        tx.commit().await
-    };
-    let result = tokio::time::timeout(timeout, write).await;
-    let _ = conn.close().await;
-    result
-        .map_err(|_| target.timed_out("writing a batch"))?
-        .map_err(|e| {
-            target.error(
-                &format!(
-                    "could not write {} row(s) to {}",
-                    batch.len(),
-                    target.config.table
-                ),
-                &e,
-                &write_expected(&target),
-            )
-        })
+    write_with!(sqlx::mysql::MySqlConnectOptions, target, sql, fields, batch)
 }
 
 /// `sink init-db`: creates the default table if it does not exist.
