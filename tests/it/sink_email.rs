@@ -2,13 +2,15 @@
 //! report to a local SMTP receiver that speaks real SMTP over loopback (with a password). The
 //! month's report comes once, on `[report] monthly_day`, with the HTML body and the workbook
 //! attached; while the mail server refuses, it waits, and a later night delivers it, once by
-//! key (Message-ID).
+//! key (Message-ID); and after a crash between mailing and recording, the rerun mails the same
+//! key again (at least once), nothing lost.
 
 use chrono::TimeZone;
 
 use crate::support::SHANGHAI;
 use crate::support::bin::{Rig, assert_code, stderr};
 use crate::support::smtp::{Options, SmtpReceiver};
+use crate::support::stop;
 
 const PASSWORD_ENV: &str = "RECONCILE_TEST_SMTP_PASSWORD";
 const PASSWORD: &str = "smtp-pass-8642";
@@ -115,4 +117,55 @@ async fn the_monthly_report_is_mailed_once_with_its_workbook_even_after_an_outag
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_mailing_and_recording_mails_the_same_key_again_and_loses_nothing() {
+    // Arrange: an e-mail sink taking the nightly summary; the mail server takes each message,
+    // then holds its acknowledgement.
+    let receiver = SmtpReceiver::start(Options::default()).await;
+    let mut rig = Rig::new(76).await;
+    rig.write_config(&format!(
+        "[[sink]]\nname = \"hr-mail\"\nkind = \"email\"\nsmtp_host = \"127.0.0.1\"\n\
+         smtp_port = {}\ntls = \"none\"\nfrom = \"reconcile@example.com\"\n\
+         to = [\"hr@example.com\"]\nsend = [\"nightly_summary\"]\n",
+        receiver.port()
+    ));
+    receiver.set_holding(true);
+
+    // Act: killed while the server holds the acknowledgement: mailed, not recorded.
+    let mut running = stop::spawn(rig.args(&["run"]), rig.env.clone());
+    running
+        .until("the mail server took the summary", || {
+            !receiver.received().is_empty()
+        })
+        .await;
+    running.signal("KILL");
+    let finished = running.finish().await;
+    assert_eq!(finished.code, None, "killed: {}", finished.stderr);
+    receiver.set_holding(false);
+    // The rerun (the killed run's lock goes stale with its process) mails it again.
+    rig.as_of += chrono::Duration::minutes(10);
+    assert_code(&rig.bin(&["run"]).await, 0);
+
+    // Assert: the first night's summary came twice under one key and one Message-ID (a
+    // receiver deduplicates on either); deduplicated, nothing is lost and nothing is extra.
+    let mut by_key: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for mail in receiver.received() {
+        let key = mail
+            .header("X-Reconcile-Report-Key")
+            .expect("every mail names its report")
+            .to_owned();
+        let id = mail.message_id().expect("a Message-ID").to_owned();
+        by_key.entry(key).or_default().push(id);
+    }
+    let first = &by_key["nightly_summary:run:1"];
+    assert_eq!(first.len(), 2, "{by_key:?}");
+    assert_eq!(first[0], first[1], "one Message-ID for one report");
+    assert_eq!(
+        by_key.keys().collect::<Vec<_>>(),
+        vec!["nightly_summary:run:1", "nightly_summary:run:2"],
+        "{by_key:?}"
+    );
+    assert_eq!(by_key["nightly_summary:run:2"].len(), 1);
 }

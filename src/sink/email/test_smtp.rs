@@ -5,8 +5,9 @@
 //! NOOP and QUIT. Each accepted message is recorded ([`Received`]: envelope, raw data, headers,
 //! MIME parts decoded by [`parse_mime`]). It can require AUTH with one user and password (535
 //! otherwise, 530 for MAIL before AUTH), refuse connections with a 421 greeting, stay silent
-//! after accepting (a timeout), reject a recipient with 550, and stop listening and start
-//! again on the same port.
+//! after accepting (a timeout), hold the answer to a message it took (a client killed meanwhile
+//! sent a mail it never saw acknowledged), reject a recipient with 550, and stop listening and
+//! start again on the same port.
 //!
 //! Self-contained on purpose (tokio, tokio-rustls, rcgen, base64 only, nothing from the
 //! crate), so the integration tests can include the same file with `#[path]` once they can
@@ -120,6 +121,7 @@ impl Received {
 struct State {
     refusing: bool,
     silent: bool,
+    holding: bool,
     rejected_recipients: Vec<String>,
     received: Vec<Received>,
     failed_logins: u64,
@@ -189,6 +191,12 @@ impl SmtpReceiver {
     /// Accept connections but never say a word (true): the client times out.
     pub(crate) fn set_silent(&self, silent: bool) {
         self.lock().silent = silent;
+    }
+
+    /// Take each message, then hold the `250` that acknowledges it until this is set back to
+    /// false (a client killed meanwhile has sent a mail it never saw acknowledged).
+    pub(crate) fn set_holding(&self, holding: bool) {
+        self.lock().holding = holding;
     }
 
     /// Answer `550` to `RCPT TO` for this address.
@@ -382,9 +390,15 @@ impl Session {
                         authenticated_as: self.authenticated_as.clone(),
                         tls: self.tls,
                     };
-                    let mut state = self.lock();
-                    state.received.push(received);
-                    format!("250 2.0.0 queued as {}\r\n", state.received.len())
+                    let queued = {
+                        let mut state = self.lock();
+                        state.received.push(received);
+                        state.received.len()
+                    };
+                    while self.lock().holding {
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                    format!("250 2.0.0 queued as {queued}\r\n")
                 }
                 "RCPT" | "DATA" => "503 5.5.1 bad sequence of commands\r\n".into(),
                 "RSET" => {
