@@ -575,16 +575,25 @@ fn write_expected(target: &Target<'_>) -> String {
 
 /// One batch in one transaction over one connection, for a driver's connect options type: the
 /// same steps for PostgreSQL and MySQL, whose sqlx types differ.
+/// A connection for a driver's connect options type, within the sink's timeout; an error is
+/// returned (`?`) as the sink's sentence.
+macro_rules! connect {
+    ($options:ty, $target:expr) => {{
+        let target = $target;
+        let options = <$options>::from_str(target.config.url.expose_secret())
+            .map_err(|e| target.error("the URL is not usable", &e, &connect_expected(&target)))?;
+        tokio::time::timeout(target.config.timeout, options.connect())
+            .await
+            .map_err(|_| target.timed_out("connecting"))?
+            .map_err(|e| target.error("could not connect", &e, &connect_expected(&target)))?
+    }};
+}
+
 macro_rules! write_with {
     ($options:ty, $target:expr, $sql:expr, $fields:expr, $batch:expr) => {{
         let (target, sql, fields, batch) = ($target, $sql, $fields, $batch);
-        let options = <$options>::from_str(target.config.url.expose_secret())
-            .map_err(|e| target.error("the URL is not usable", &e, &connect_expected(&target)))?;
         let timeout = target.config.timeout;
-        let mut conn = tokio::time::timeout(timeout, options.connect())
-            .await
-            .map_err(|_| target.timed_out("connecting"))?
-            .map_err(|e| target.error("could not connect", &e, &connect_expected(&target)))?;
+        let mut conn = connect!($options, target);
         let write = async {
             let mut tx = conn.begin().await?;
             for line in batch {
@@ -644,37 +653,18 @@ pub(crate) async fn create_default_table(target: Target<'_>) -> Result<(), Strin
         "a user allowed to create tables in the database of the URL in {}",
         target.config.url_env
     );
+    macro_rules! create_with {
+        ($options:ty) => {{
+            let mut conn = connect!($options, target);
+            let done = tokio::time::timeout(timeout, sqlx::query(&sql).execute(&mut conn)).await;
+            let _ = conn.close().await;
+            done.map_err(|_| target.timed_out("creating the table"))?
+                .map_err(|e| target.error(&what, &e, &expected))?;
+        }};
+    }
     match target.dialect {
-        Dialect::Postgres => {
-            let options =
-                sqlx::postgres::PgConnectOptions::from_str(target.config.url.expose_secret())
-                    .map_err(|e| {
-                        target.error("the URL is not usable", &e, &connect_expected(&target))
-                    })?;
-            let mut conn = tokio::time::timeout(timeout, options.connect())
-                .await
-                .map_err(|_| target.timed_out("connecting"))?
-                .map_err(|e| target.error("could not connect", &e, &connect_expected(&target)))?;
-            let done = tokio::time::timeout(timeout, sqlx::query(&sql).execute(&mut conn)).await;
-            let _ = conn.close().await;
-            done.map_err(|_| target.timed_out("creating the table"))?
-                .map_err(|e| target.error(&what, &e, &expected))?;
-        }
-        Dialect::Mysql => {
-            let options =
-                sqlx::mysql::MySqlConnectOptions::from_str(target.config.url.expose_secret())
-                    .map_err(|e| {
-                        target.error("the URL is not usable", &e, &connect_expected(&target))
-                    })?;
-            let mut conn = tokio::time::timeout(timeout, options.connect())
-                .await
-                .map_err(|_| target.timed_out("connecting"))?
-                .map_err(|e| target.error("could not connect", &e, &connect_expected(&target)))?;
-            let done = tokio::time::timeout(timeout, sqlx::query(&sql).execute(&mut conn)).await;
-            let _ = conn.close().await;
-            done.map_err(|_| target.timed_out("creating the table"))?
-                .map_err(|e| target.error(&what, &e, &expected))?;
-        }
+        Dialect::Postgres => create_with!(sqlx::postgres::PgConnectOptions),
+        Dialect::Mysql => create_with!(sqlx::mysql::MySqlConnectOptions),
     }
     Ok(())
 }
