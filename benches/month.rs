@@ -46,6 +46,8 @@ struct Options {
     pessimistic: bool,
     seed: u64,
     budget: u64,
+    /// Print one line per night: metered calls, coverage, outcome.
+    trace: bool,
 }
 
 fn parse_options() -> Options {
@@ -55,6 +57,7 @@ fn parse_options() -> Options {
         pessimistic: false,
         seed: 1,
         budget: FREE_TIER,
+        trace: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -69,6 +72,7 @@ fn parse_options() -> Options {
             }
             "--search" => options.search = true,
             "--pessimistic" => options.pessimistic = true,
+            "--trace" => options.trace = true,
             "--seed" => options.seed = args.next().and_then(|n| n.parse().ok()).unwrap_or(1),
             "--budget" => {
                 options.budget = args
@@ -118,6 +122,11 @@ struct Measure {
     push_2: u64,
     naive_7day: u64,
     approach_2_calls: u64,
+    /// November's coverage as the job stated it: employees covered, of how many, and the
+    /// monthly budget it said would cover everyone.
+    covered: u64,
+    total: u64,
+    full_budget: u64,
     seconds: f64,
 }
 
@@ -198,10 +207,24 @@ async fn measure(employees: usize, options: &Options) -> Measure {
             dry_run: false,
             trigger: "bench".into(),
         };
-        if let Err(error) =
-            run_once(&mut store, &client, Some(&recorder), &settings, &request).await
-        {
-            eprintln!("  night {day}: run failed: {error:#}");
+        let before = client.metered_calls();
+        match run_once(&mut store, &client, Some(&recorder), &settings, &request).await {
+            Err(error) => eprintln!("  night {day}: run failed: {error:#}"),
+            Ok(summary) if options.trace => {
+                let month = format!("{}", as_of.with_timezone(&TZ).format("%Y-%m"));
+                let coverage = dingtalk_reconcile::reconcile::stated_coverage(&store, &month)
+                    .ok()
+                    .flatten();
+                println!(
+                    "  night {day}: {} metered, {} corrections, outcome {:?}, covered {:?}, deferred {}",
+                    client.metered_calls() - before,
+                    summary.corrections_applied,
+                    summary.outcome,
+                    coverage.map(|c| (c.covered, c.total, c.full_budget)),
+                    summary.deferred.len()
+                );
+            }
+            Ok(_) => {}
         }
         day += Duration::days(1);
     }
@@ -210,6 +233,13 @@ async fn measure(employees: usize, options: &Options) -> Measure {
     let november = store.month_usage("2026-11").expect("usage");
     let november_calls = november.metered;
     let november_free = november.free;
+    let stated = dingtalk_reconcile::reconcile::stated_coverage(&store, "2026-11")
+        .expect("coverage")
+        .unwrap_or(dingtalk_reconcile::reconcile::StatedCoverage {
+            covered: employees as u64,
+            total: employees as u64,
+            full_budget: 0,
+        });
     let in_scope = |work_date: NaiveDate| work_date >= first && work_date <= date(2026, 11, 30);
     let truth: BTreeSet<Key> = sim
         .truth(as_of)
@@ -324,19 +354,24 @@ async fn measure(employees: usize, options: &Options) -> Measure {
         push_2,
         naive_7day,
         approach_2_calls: daily_sync + push_2,
+        covered: stated.covered,
+        total: stated.total,
+        full_budget: stated.full_budget,
         seconds: started.elapsed().as_secs_f64(),
     }
 }
 
 fn header() {
     println!(
-        "{:>9} {:>9} {:>6} {:>8} {:>8} {:>9} {:>7} {:>9} {:>8} {:>10} {:>10} {:>7}",
+        "{:>9} {:>9} {:>6} {:>8} {:>8} {:>9} {:>11} {:>7} {:>7} {:>9} {:>8} {:>10} {:>10} {:>7}",
         "employees",
         "metered",
         "free",
         "per-emp",
         "recall",
         "precision",
+        "covered",
+        "stated-C",
         "truth",
         "push-1",
         "push-2",
@@ -348,13 +383,15 @@ fn header() {
 
 fn row(m: &Measure) {
     println!(
-        "{:>9} {:>9} {:>6} {:>8.3} {:>7.2}% {:>8.2}% {:>7} {:>9} {:>8} {:>10} {:>10} {:>7.1}",
+        "{:>9} {:>9} {:>6} {:>8.3} {:>7.2}% {:>8.2}% {:>11} {:>7} {:>7} {:>9} {:>8} {:>10} {:>10} {:>7.1}",
         m.employees,
         m.november_calls,
         m.november_free,
         m.per_employee(),
         m.recall * 100.0,
         m.precision * 100.0,
+        format!("{}/{}", m.covered, m.total),
+        m.full_budget,
         m.truth,
         m.push_1,
         m.push_2,

@@ -233,6 +233,120 @@ impl Outlook {
     }
 }
 
+/// What a month of full coverage costs, learnt from the organisation's own data (rows per
+/// employee-day, open slots, approvals known, whether the cheap paths hold): an average night's
+/// essential work for everyone in scope, split into the part every covered employee adds and
+/// the part that does not depend on how many are covered (approval listings, and approval
+/// details when approvals are evidence: their originators are only known once fetched).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CostModel {
+    /// Employees in scope.
+    pub(crate) employees: u64,
+    /// Essential metered calls an average night needs for every employee in scope.
+    pub(crate) per_night: u64,
+    /// Of `per_night`, what does not shrink with fewer employees covered.
+    pub(crate) fixed_per_night: u64,
+}
+
+impl CostModel {
+    /// The monthly budget that covers everyone over a month of `days` nights (`C(N)`).
+    pub(crate) fn full_budget(&self, days: u32) -> u64 {
+        self.per_night.saturating_mul(u64::from(days))
+    }
+
+    /// Metered calls per employee over a month of `days` nights.
+    pub(crate) fn per_employee_month(&self, days: u32) -> f64 {
+        self.full_budget(days) as f64 / self.employees.max(1) as f64
+    }
+
+    /// Essential calls a night needs to cover `covered` employees.
+    pub(crate) fn coverable_cost(&self, covered: u64) -> u64 {
+        let variable = self.per_night.saturating_sub(self.fixed_per_night);
+        self.fixed_per_night
+            + (u128::from(variable) * u128::from(covered))
+                .div_ceil(u128::from(self.employees.max(1))) as u64
+    }
+
+    /// How many employees `per_night` calls a night cover completely: everyone when it is
+    /// enough, else the share of the per-employee part that is left after the fixed part.
+    pub(crate) fn coverable(&self, per_night: u64) -> u64 {
+        if per_night >= self.per_night || self.employees == 0 {
+            return self.employees;
+        }
+        let variable = self.per_night.saturating_sub(self.fixed_per_night).max(1);
+        let left = per_night.saturating_sub(self.fixed_per_night);
+        (u128::from(left) * u128::from(self.employees) / u128::from(variable)) as u64
+    }
+}
+
+/// Who the month's budget covers when it cannot pay for everyone: whole employees, chosen in a
+/// stable order (department, then user id), decided on the month's first night and only ever
+/// narrowed within the month, so that every employee a report lists is covered completely.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Coverage {
+    pub(crate) month: YearMonth,
+    /// Employees in scope when it was decided.
+    pub(crate) total: u64,
+    /// The employees covered, in the order they were chosen; `None`: everyone.
+    pub(crate) covered: Option<Vec<String>>,
+    /// The monthly budget that would cover everyone (`C(N)` of the cost model).
+    pub(crate) full_budget: u64,
+    /// The budget it was decided under.
+    pub(crate) budget: u64,
+    /// The local date it was decided (or last narrowed).
+    pub(crate) decided_on: NaiveDate,
+}
+
+impl Coverage {
+    /// Employees covered.
+    pub(crate) fn covered_count(&self) -> u64 {
+        self.covered
+            .as_ref()
+            .map_or(self.total, |covered| covered.len() as u64)
+    }
+
+    /// Whether everyone in scope is covered.
+    pub(crate) fn is_full(&self) -> bool {
+        self.covered.is_none()
+    }
+}
+
+/// Employees whose results of a day fill one page (50 rows, two check points each).
+const COVERAGE_STEP: usize = 25;
+
+/// The employees `users` (in priority order) a night may cover: everyone when `per_night`
+/// pays for the cost model's night, else the first ones the model says it pays for, never more
+/// than `previous` covered earlier in the same month (coverage only narrows within a month).
+pub(crate) fn cover<'a>(
+    users: &'a [crate::domain::UserId],
+    model: &CostModel,
+    per_night: u64,
+    previous: Option<&[String]>,
+) -> Option<Vec<&'a crate::domain::UserId>> {
+    // Whole pages: 25 employees of two check points a day fill one page of results, so a count
+    // between multiples pays for a page it does not fill.
+    let coverable = match model.coverable(per_night) as usize {
+        all if all >= users.len() => all,
+        some if some >= COVERAGE_STEP => some - some % COVERAGE_STEP,
+        some => some,
+    };
+    match previous {
+        None if coverable >= users.len() => None,
+        None => Some(users.iter().take(coverable).collect()),
+        Some(previous) => {
+            let kept: std::collections::BTreeSet<&str> =
+                previous.iter().map(String::as_str).collect();
+            Some(
+                users
+                    .iter()
+                    .filter(|user| kept.contains(user.as_str()))
+                    .take(coverable)
+                    .collect(),
+            )
+        }
+    }
+}
+
 /// Metered calls one `attendance/list` traversal costs: one batch of at most 50 users and 7
 /// days, `expected_rows` rows in it; one page per 50 rows, and at least one call even when the
 /// batch returns nothing.

@@ -232,6 +232,17 @@ fn collect_status(
         nightly.projected = projected;
     }
     let pace = quota::pace(as_of, tz, budget, usage.metered);
+    // This month's coverage, as its nightly runs decided it.
+    let coverage =
+        match crate::reconcile::state::PlannerState::from_stored(store.planner_state()?.as_deref())
+            .coverage
+        {
+            Some(decided) if decided.month == this_month => Some(
+                crate::report::build::employee_coverage_of(store, &decided)
+                    .map_err(anyhow::Error::new)?,
+            ),
+            _ => None,
+        };
     let runs = store
         .recent_runs(10)?
         .into_iter()
@@ -288,6 +299,7 @@ fn collect_status(
             quota::local_midnight(this_month.first_day(), tz),
             quota::local_midnight(this_month.next().first_day(), tz),
         )?,
+        coverage,
     })
 }
 

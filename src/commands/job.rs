@@ -658,6 +658,7 @@ pub(crate) fn run_settings(config: &Config) -> RunSettings {
     settings.supply_process_codes = config.dingtalk.supply_process_codes.clone();
     settings.admin_user_id = config.dingtalk.admin_user_id.clone();
     settings.monthly_budget = config.quota.monthly_budget;
+    settings.payroll_close_day = Some(config.quota.payroll_close_day);
     settings.reconcile = config.reconcile;
     // Only sinks that take corrections get outbox rows (a robot takes reports only).
     settings.sinks = config

@@ -283,12 +283,16 @@ impl Default for StoreSettings {
 pub(crate) struct QuotaSettings {
     /// Metered calls this job may spend per natural month.
     pub(crate) monthly_budget: u64,
+    /// The day of the month (1–28) by which the previous month's corrections must be final
+    /// for payroll: until then, work deciding that month's corrections comes first.
+    pub(crate) payroll_close_day: u32,
 }
 
 impl Default for QuotaSettings {
     fn default() -> Self {
         QuotaSettings {
             monthly_budget: 4000,
+            payroll_close_day: 5,
         }
     }
 }
@@ -509,7 +513,7 @@ impl Config {
 
     /// Every bounded integer setting: its key, its value, and the smallest and largest value
     /// accepted.
-    fn ranges(&self) -> [(&'static str, u64, u64, u64); 14] {
+    fn ranges(&self) -> [(&'static str, u64, u64, u64); 15] {
         let (dingtalk, reconcile) = (&self.dingtalk, &self.reconcile);
         [
             ("dingtalk.qps_per_api", dingtalk.qps_per_api.into(), 1, 1000),
@@ -536,6 +540,12 @@ impl Config {
                 self.quota.monthly_budget,
                 1,
                 10_000_000,
+            ),
+            (
+                "quota.payroll_close_day",
+                self.quota.payroll_close_day.into(),
+                1,
+                28,
             ),
             (
                 "policy.pending_anomaly_days",

@@ -5,13 +5,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{Duration, NaiveDate};
+use chrono::{Datelike, Duration, NaiveDate};
 
 use crate::dingtalk::Client;
 use crate::dingtalk::limits::{APPROVAL_LOOKBACK_DAYS, ROWS_PER_PAGE, USERS_PER_CALL, date_runs};
 use crate::domain::{Slot, UserId};
 use crate::quota::{
-    YearMonth, local_date, local_midnight, nightly_allowance, remaining_nightly_runs, surplus,
+    CostModel, Coverage, YearMonth, cover, local_date, local_midnight, nightly_allowance,
+    remaining_nightly_runs, surplus,
 };
 use crate::store::{ListedApproval, Store, StoredApproval};
 
@@ -20,10 +21,10 @@ use super::context::{pointed_days, recently_corrected, watch_floor};
 use super::plan::{DEFAULT_ROWS_PER_USER_DAY, RescanMode, RowsProfile, TargetedOutlook};
 use super::plan::{
     Listing, Plan, PlanInput, expected_targeted, is_scan_night, latest_settled, nightly_dates,
-    plan, sync_range,
+    plan, scan_items, sync_range,
 };
 use super::scan::check_day;
-use super::state::{Fact, PlannerState};
+use super::state::{COST_HISTORY, Fact, PlannerState};
 use super::{NIGHTLY_SLACK_PERCENT, REVERT_WATCH_DAYS, RunError, RunKind, RunRequest, RunSettings};
 
 /// What the planner needs from the store and the client, gathered once.
@@ -49,6 +50,10 @@ pub(super) struct Facts {
     pub(super) rows_profile: Option<RowsProfile>,
     /// Dry runs of a backfill: what its targeted re-reads are estimated from.
     pub(super) outlook: Option<Outlook>,
+    /// Nightly runs: who this month's budget covers (`users` are the covered), and the cost
+    /// model it was decided by.
+    pub(super) coverage: Option<Coverage>,
+    pub(super) cost: Option<CostModel>,
 }
 
 /// What the store says about the targeted re-reads a backfill's chunks will make.
@@ -95,7 +100,7 @@ pub(super) async fn gather(
     if let Some(max) = request.max_calls {
         allowance = allowance.min(max);
     }
-    let users = match &request.kind {
+    let mut users = match &request.kind {
         RunKind::Backfill {
             users: Some(users), ..
         } => users
@@ -109,9 +114,103 @@ pub(super) async fn gather(
     let known_ids: Vec<String> = store.known_process_instance_ids()?.into_iter().collect();
     let known = store.approvals(&known_ids)?;
     let mut backlog = store.listed_process_instance_ids()?;
-    let state = PlannerState::from_stored(store.planner_state()?.as_deref());
+    let mut state = PlannerState::from_stored(store.planner_state()?.as_deref());
     let today = local_date(request.as_of, tz);
     let nightly = !matches!(request.kind, RunKind::Backfill { .. });
+    let latest = latest_settled(request.as_of, tz, settings.reconcile.sync_after_hours);
+    let recent = store.present_slot_counts(latest - Duration::days(7), latest)?;
+    let recent_users = store.present_slot_users(latest - Duration::days(7), latest)?;
+    // Open and watched slots of everyone in scope: what a scan night reads, and (priced as
+    // scan items) what the cost model learns the scan's cost from.
+    let (mut open_slots, mut watched) = if nightly {
+        scan_targets(store, settings, request, &users, &state)?
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let (coverage, cost) = if nightly {
+        let points: Vec<(UserId, NaiveDate)> = open_slots
+            .iter()
+            .chain(&watched)
+            .map(|slot| check_day(slot, tz))
+            .collect();
+        let scan_calls = (!recent.is_empty())
+            .then(|| scan_cost_for_all(&points, users.len() as u64, recent_users));
+        let tonight = cost_model(
+            settings,
+            users.len() as u64,
+            &state,
+            &recent,
+            &known,
+            scan_calls,
+            recent_users,
+        );
+        // The median of the recent nights' models, tonight's included.
+        if !request.dry_run {
+            state.cost_history.push(tonight.per_night);
+            let excess = state.cost_history.len().saturating_sub(COST_HISTORY);
+            state.cost_history.drain(..excess);
+        }
+        let mut nights_seen = state.cost_history.clone();
+        if request.dry_run {
+            nights_seen.push(tonight.per_night);
+        }
+        nights_seen.sort_unstable();
+        let median = nights_seen
+            .get(nights_seen.len() / 2)
+            .copied()
+            .unwrap_or(tonight.per_night);
+        let model = CostModel {
+            per_night: median.max(tonight.fixed_per_night),
+            ..tonight
+        };
+        let ordered = by_department(store, &users)?;
+        let month = YearMonth::of(request.as_of, tz);
+        let previous = state
+            .coverage
+            .as_ref()
+            .filter(|decided| decided.month == month && decided.budget == settings.monthly_budget);
+        let days = month.last_day().day();
+        // Decided on the month's first night from its whole budget, kept for the month (a
+        // night short of calls defers work and says so; it does not drop people half-way).
+        let per_night = match previous {
+            Some(decided) => model.coverable_cost(decided.covered_count()),
+            None => settings.monthly_budget / u64::from(days.max(1)),
+        };
+        let covered = cover(
+            &ordered,
+            &model,
+            per_night,
+            previous.and_then(|decided| decided.covered.as_deref()),
+        );
+        let coverage = Coverage {
+            month,
+            total: users.len() as u64,
+            covered: covered.as_ref().map(|covered| {
+                covered
+                    .iter()
+                    .map(|user| user.as_str().to_owned())
+                    .collect()
+            }),
+            full_budget: model.full_budget(days),
+            budget: settings.monthly_budget,
+            decided_on: match previous {
+                Some(decided) if decided.covered == covered_ids(covered.as_deref()) => {
+                    decided.decided_on
+                }
+                _ => today,
+            },
+        };
+        if let Some(covered) = covered {
+            users = covered.into_iter().cloned().collect();
+            let scope: BTreeSet<&UserId> = users.iter().collect();
+            open_slots.retain(|slot| scope.contains(&slot.user_id));
+            watched.retain(|slot| scope.contains(&slot.user_id));
+        }
+        state.coverage = Some(coverage.clone());
+        (Some(coverage), Some(model))
+    } else {
+        (None, None)
+    };
     if nightly && !store.queued_backfills()?.is_empty() {
         // Details a queued backfill's chunk listed and did not get to are the queue's to pay
         // for out of the spare, not tonight's: a nightly run lists and details what its own
@@ -121,20 +220,43 @@ pub(super) async fn gather(
     }
     let scan_night =
         nightly && is_scan_night(state.last_scan, today, settings.reconcile.scan_every_nights);
-    let (open_slots, watched) = if scan_night {
-        scan_targets(store, settings, request, &users, &state)?
+    if scan_night {
+        // The scan of open slots comes every few nights: its night may spend the share of
+        // the nights in between (they spent less than theirs), or a short budget would never
+        // let it finish.
+        let every = settings.reconcile.scan_every_nights.max(1);
+        let slack = NIGHTLY_SLACK_PERCENT.max((every - 1) * 100);
+        allowance = allowance.max(nightly_allowance(remaining, nights, slack));
+        if let Some(max) = request.max_calls {
+            allowance = allowance.min(max);
+        }
     } else {
-        (Vec::new(), Vec::new())
-    };
+        open_slots.clear();
+        watched.clear();
+    }
     let enrichment: Vec<String> = store
         .corrections_awaiting_enrichment()?
         .into_iter()
         .filter(|id| !known.contains_key(id))
         .collect();
-    let latest = latest_settled(request.as_of, tz, settings.reconcile.sync_after_hours);
     let expected_empty = expected_empty(store, settings, &users, &state, latest)?;
-    let recent = store.present_slot_counts(latest - Duration::days(7), latest)?;
-    let essential_per_night = essential_per_night(settings, &users, &state, &recent, &known);
+    // A quarter on top of the cost model for what its estimates miss.
+    let essential_per_night = match cost {
+        Some(model) => model.coverable_cost(users.len() as u64),
+        None => {
+            cost_model(
+                settings,
+                users.len() as u64,
+                &state,
+                &recent,
+                &known,
+                None,
+                recent_users,
+            )
+            .per_night
+        }
+    } * 5
+        / 4;
     let surplus = surplus(remaining, essential_per_night, nights.saturating_sub(1))
         .saturating_sub(essential_per_night);
     let (rows_profile, outlook) = match &request.kind {
@@ -169,7 +291,65 @@ pub(super) async fn gather(
         expected_empty,
         rows_profile,
         outlook,
+        coverage,
+        cost,
     })
+}
+
+/// The work dates of last month while its payroll has not closed (`today` on or before the
+/// configured close day).
+fn payroll_month(settings: &RunSettings, today: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
+    let close = settings.payroll_close_day?;
+    (today.day() <= close).then(|| {
+        let first_of_month = today.with_day(1).unwrap_or(today);
+        let last = first_of_month - Duration::days(1);
+        (last.with_day(1).unwrap_or(last), last)
+    })
+}
+
+/// Calls a scan of `points` would cost if everyone in scope (`employees`) had been read, not
+/// only the `read` employees the store holds slots of lately: each window's users scaled up,
+/// 50 a call.
+fn scan_cost_for_all(points: &[(UserId, NaiveDate)], employees: u64, read: u64) -> u64 {
+    let mut users_by_window: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+    for item in scan_items(points) {
+        *users_by_window.entry(item.from).or_default() += item.users.len() as u64;
+    }
+    let read = read.clamp(1, employees.max(1));
+    users_by_window
+        .values()
+        .map(|users| {
+            (users * employees)
+                .div_ceil(read)
+                .min(employees)
+                .div_ceil(USERS_PER_CALL as u64)
+                .max(1)
+        })
+        .sum()
+}
+
+/// The ids of a coverage choice, as [`Coverage::covered`] holds them.
+fn covered_ids(covered: Option<&[&UserId]>) -> Option<Vec<String>> {
+    covered.map(|covered| {
+        covered
+            .iter()
+            .map(|user| user.as_str().to_owned())
+            .collect()
+    })
+}
+
+/// `users` in the order coverage takes them when the budget cannot pay for everyone: by
+/// current department (id; people the directory does not place last), then user id, so
+/// that whole departments are covered before any part of the next.
+fn by_department(store: &Store, users: &[UserId]) -> Result<Vec<UserId>, RunError> {
+    let departments = store.current_departments()?;
+    let mut ordered: Vec<UserId> = users.to_vec();
+    ordered.sort_by(|a, b| {
+        let dept = |user: &UserId| departments.get(user.as_str()).map(|(id, _)| *id);
+        let rank = |user: &UserId| (dept(user).is_none(), dept(user));
+        rank(a).cmp(&rank(b)).then_with(|| a.cmp(b))
+    });
+    Ok(ordered)
 }
 
 /// The user-days a backfill's targeted re-reads are estimated from: the days approved,
@@ -282,34 +462,51 @@ fn expected_empty(
         .collect())
 }
 
-/// Metered calls an average night's essential work is expected to need: the sync of one
-/// day's rows (from the last synced week, or two rows per user on five days of seven), the
-/// punch scan and its targeted re-fetches spread over their nights, approvals when they are
-/// evidence; a quarter on top for what estimates miss.
-fn essential_per_night(
+/// Metered calls an average night's essential work is expected to need for `employees`: the
+/// sync of one day's rows (from the last synced week, per employee read, or two rows per user
+/// on five days of seven), the punch scan and its targeted re-fetches spread over their
+/// nights, approvals when they are evidence (the part that does not shrink with coverage).
+fn cost_model(
     settings: &RunSettings,
-    users: &[UserId],
+    employees: u64,
     state: &PlannerState,
     recent_counts: &BTreeMap<NaiveDate, u64>,
     known: &BTreeMap<String, StoredApproval>,
-) -> u64 {
-    let batches = users.len().div_ceil(USERS_PER_CALL) as u64;
+    scan_calls: Option<u64>,
+    recent_users: u64,
+) -> CostModel {
+    let batches = employees.div_ceil(USERS_PER_CALL as u64);
+    // The last week was read for the employees covered then: rows per employee holding any.
+    let read_for = recent_users.max(1);
     let rows_per_day = if recent_counts.is_empty() {
-        users.len() as u64 * DEFAULT_ROWS_PER_USER_DAY * 5 / 7
+        employees * DEFAULT_ROWS_PER_USER_DAY * 5 / 7
     } else {
-        recent_counts.values().sum::<u64>() / 7
+        (recent_counts.values().sum::<u64>() * employees).div_ceil(read_for * 7)
     };
     let sync = rows_per_day.div_ceil(ROWS_PER_PAGE).max(batches * 5 / 7);
-    let horizon_weeks = u64::from(settings.reconcile.open_slot_horizon_days.div_ceil(7));
-    let scan = (batches / 4 + 1) * horizon_weeks * 2
-        / u64::from(settings.reconcile.scan_every_nights.max(1));
+    let every = u64::from(settings.reconcile.scan_every_nights.max(1));
+    let scan = match scan_calls {
+        // The scan of tonight's open and watched slots, and about half as many targeted
+        // re-reads of what it finds, spread over the nights between scans.
+        Some(calls) => (calls + calls.div_ceil(2)).div_ceil(every),
+        // Nothing read yet: a scan of the whole horizon, a batch of users per week of it for
+        // every four batches, and half as many targeted re-reads.
+        None => {
+            let horizon_weeks = u64::from(settings.reconcile.open_slot_horizon_days.div_ceil(7));
+            ((batches / 4 + 1) * horizon_weeks * 3 / 2).div_ceil(every)
+        }
+    };
     let approvals = if state.evidence_without_approvals() {
         0
     } else {
         // About one detail per approval created.
         (known.len() as u64 / 60).max(batches / 10)
     };
-    (sync + scan + approvals) * 5 / 4
+    CostModel {
+        employees,
+        per_night: sync + scan + approvals,
+        fixed_per_night: approvals,
+    }
 }
 
 /// The first work date the nightly sync reads for `user`.
@@ -503,7 +700,7 @@ pub(super) fn make_plan(settings: &RunSettings, request: &RunRequest, facts: &Fa
         }
         _ => (0, 0),
     };
-    plan(&PlanInput {
+    let mut plan = plan(&PlanInput {
         users: &facts.users,
         primary,
         sync: &sync,
@@ -521,6 +718,10 @@ pub(super) fn make_plan(settings: &RunSettings, request: &RunRequest, facts: &Fa
         expected_targeted,
         allowance: facts.allowance,
         surplus,
+        payroll: payroll_month(settings, today).filter(|_| !backfill),
         idle_window: (today - Duration::days(1), today - Duration::days(1)),
-    })
+    });
+    plan.coverage = facts.coverage.clone();
+    plan.cost = facts.cost;
+    plan
 }

@@ -69,6 +69,38 @@ pub use explain::explain;
 pub(crate) use plan::{Plan, PlanItem};
 pub use recorder::StoreRecorder;
 pub use run::run_once;
+
+/// What the nightly runs of one quota month last stated about coverage: how many employees its
+/// budget covered, of how many, and the monthly budget that would cover everyone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatedCoverage {
+    pub covered: u64,
+    pub total: u64,
+    pub full_budget: u64,
+}
+
+/// The coverage the last nightly run of quota month `month` (`YYYY-MM`) recorded in its plan;
+/// `None` when no nightly run of that month recorded one.
+pub fn stated_coverage(
+    store: &crate::store::Store,
+    month: &str,
+) -> Result<Option<StatedCoverage>, crate::store::Error> {
+    let runs = store.recent_runs(usize::MAX >> 1)?;
+    Ok(runs
+        .iter()
+        .filter(|run| run.kind.is_nightly())
+        .filter_map(|run| {
+            serde_json::from_str::<plan::Plan>(&run.plan_json)
+                .ok()?
+                .coverage
+        })
+        .find(|coverage| coverage.month.to_string() == month)
+        .map(|coverage| StatedCoverage {
+            covered: coverage.covered_count(),
+            total: coverage.total,
+            full_budget: coverage.full_budget,
+        }))
+}
 pub(crate) use run::{list_for_backfill, plan_run, run_once_until};
 
 /// Slots corrected by an approval within this many days are watched for reverts.
@@ -88,6 +120,9 @@ pub struct RunSettings {
     pub(crate) policy: Policy,
     /// Metered calls this job may spend per natural month.
     pub monthly_budget: u64,
+    /// The day of the month by which the previous month's corrections must be final
+    /// (`[quota] payroll_close_day`); until then its work comes first. `None`: no such day.
+    pub payroll_close_day: Option<u32>,
     /// The config file's `[reconcile]` section: window, lookback, settle and sync horizons, scan
     /// rhythm, listing lag.
     pub reconcile: ReconcileSettings,
@@ -108,6 +143,7 @@ impl RunSettings {
             admin_user_id: None,
             policy,
             monthly_budget: QuotaSettings::default().monthly_budget,
+            payroll_close_day: None,
             reconcile: ReconcileSettings::default(),
             sinks: Vec::new(),
         }

@@ -411,6 +411,10 @@ pub(crate) struct PlanInput<'a> {
     /// run finds its own.
     pub(crate) expected_details: u64,
     pub(crate) expected_targeted: u64,
+    /// The work dates of the month whose payroll closes soonest, while it has not closed
+    /// (`[quota] payroll_close_day`): its scan and second look come before the sync of newer
+    /// days, and its second look is essential.
+    pub(crate) payroll: Option<(NaiveDate, NaiveDate)>,
     /// Metered calls this run may spend.
     pub(crate) allowance: u64,
     /// Of the allowance, what optional work may spend (the month's surplus).
@@ -438,6 +442,12 @@ pub(crate) struct Plan {
     pub(crate) primary: Option<(NaiveDate, NaiveDate)>,
     /// The work dates the run reads (primary and rescan together).
     pub(crate) window: (NaiveDate, NaiveDate),
+    /// Nightly runs: who the month's budget covers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) coverage: Option<quota::Coverage>,
+    /// Nightly runs: the cost model coverage was decided by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) cost: Option<quota::CostModel>,
 }
 
 impl Plan {
@@ -506,6 +516,33 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
     if input.approvals_essential {
         essential.append(&mut approvals);
     }
+    // The payroll month first: what decides its corrections before newer days are read.
+    let in_payroll = |date: &NaiveDate| {
+        input
+            .payroll
+            .is_some_and(|(from, to)| from <= *date && *date <= to)
+    };
+    let (payroll_scan, later_scan): (Vec<(UserId, NaiveDate)>, Vec<(UserId, NaiveDate)>) = input
+        .scan
+        .iter()
+        .cloned()
+        .partition(|(_, date)| !input.scan_first && in_payroll(date));
+    essential.extend(scan_items(&payroll_scan).into_iter().map(PlanItem::Punches));
+    let mut rescan = input.rescan;
+    if let (Some((from, to)), Some((payroll_from, payroll_to))) = (input.rescan, input.payroll) {
+        let (first, last) = (from.max(payroll_from), to.min(payroll_to));
+        if first <= last {
+            essential.extend(
+                results_items(ResultsPurpose::Rescan, input.users, first, last, rows)
+                    .into_iter()
+                    .map(PlanItem::Results),
+            );
+            rescan = (from < first).then(|| (from, first - Duration::days(1)));
+            if last < to {
+                rescan = Some((last + Duration::days(1), to));
+            }
+        }
+    }
     if let Some((from, to)) = input.primary {
         let mut items = results_items(ResultsPurpose::Primary, input.users, from, to, rows);
         if let Some(profile) = input.rows_profile {
@@ -525,21 +562,44 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
             }));
         }
     }
-    for (from, to, users) in input.sync {
-        for mut item in results_items(ResultsPurpose::Primary, users, *from, *to, rows) {
-            // Days expected to have no schedule hold no rows.
-            let scheduled = item
-                .from
-                .iter_days()
-                .take_while(|date| *date <= item.to)
-                .filter(|date| !input.expected_empty.contains(date))
-                .count() as u64;
-            item.estimated_calls = results_batch_cost(item.users.len() as u64 * scheduled * rows);
-            essential.push(PlanItem::Results(item));
+    let sync_items = |single_days: bool| -> Vec<ResultsItem> {
+        let mut items = Vec::new();
+        for (from, to, users) in input.sync {
+            let ranges: Vec<(NaiveDate, NaiveDate)> = if single_days {
+                from.iter_days()
+                    .take_while(|date| date <= to)
+                    .map(|date| (date, date))
+                    .collect()
+            } else {
+                vec![(*from, *to)]
+            };
+            for (first, last) in ranges {
+                for mut item in results_items(ResultsPurpose::Primary, users, first, last, rows) {
+                    // Days expected to have no schedule hold no rows.
+                    let scheduled = item
+                        .from
+                        .iter_days()
+                        .take_while(|date| *date <= item.to)
+                        .filter(|date| !input.expected_empty.contains(date))
+                        .count() as u64;
+                    item.estimated_calls =
+                        results_batch_cost(item.users.len() as u64 * scheduled * rows);
+                    items.push(item);
+                }
+            }
         }
+        items
+    };
+    let mut sync = sync_items(false);
+    // A sync longer than the night can pay for (a cold start or a catch-up on a short budget)
+    // goes a day at a time, every user's progress kept, so each night moves it on instead of
+    // deferring a week-long item whole.
+    if sync.iter().map(|item| item.estimated_calls).sum::<u64>() > input.allowance {
+        sync = sync_items(true);
     }
+    essential.extend(sync.into_iter().map(PlanItem::Results));
     if !input.scan_first {
-        essential.extend(scan_items(input.scan).into_iter().map(PlanItem::Punches));
+        essential.extend(scan_items(&later_scan).into_iter().map(PlanItem::Punches));
     }
     optional.append(&mut approvals);
     if !input.enrichment.is_empty() {
@@ -547,7 +607,7 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
             input.enrichment.to_vec(),
         )));
     }
-    if let Some((from, to)) = input.rescan {
+    if let Some((from, to)) = rescan {
         let items = results_items(ResultsPurpose::Rescan, input.users, from, to, rows);
         optional.extend(items.into_iter().map(PlanItem::Results));
     }
@@ -583,6 +643,8 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
             Some((from, to))
         }),
         window,
+        coverage: None,
+        cost: None,
     }
 }
 

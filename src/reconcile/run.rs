@@ -110,6 +110,8 @@ pub(crate) async fn list_for_backfill(
         approvals_essential: true,
         primary: None,
         window: (*from, *to),
+        coverage: None,
+        cost: None,
     };
     let run_id = store.begin_run(&NewRun {
         kind: request.kind.recorded(),

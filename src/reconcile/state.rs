@@ -60,7 +60,17 @@ pub(crate) struct PlannerState {
     pub(crate) repair_check_time_entry: Fact,
     /// When `doctor --probe` last settled facts on live data.
     pub(crate) probed_at: Option<DateTime<Utc>>,
+    /// Who the current month's budget covers (decided by the month's first nightly run, only
+    /// narrowed within the month).
+    pub(crate) coverage: Option<crate::quota::Coverage>,
+    /// The cost model's full-coverage night, one per nightly run, the latest last (at most
+    /// [`COST_HISTORY`]): coverage is decided by their median, so one odd night (a backlog of
+    /// open slots, a holiday week) does not swing it.
+    pub(crate) cost_history: Vec<u64>,
 }
+
+/// Nights of cost model kept in [`PlannerState::cost_history`].
+pub(crate) const COST_HISTORY: usize = 28;
 
 impl Fact {
     /// What is known once a stored fact meets a new observation: a failure seen anywhere stands

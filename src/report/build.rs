@@ -25,8 +25,8 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 
 use super::{
-    AnomalyLine, ApiCalls, Approver, CorrectionLine, Coverage, DayCalls, DeferredLine, PendingLine,
-    RunInfo, RunReport, Window, zero_counts,
+    AnomalyLine, ApiCalls, Approver, CorrectionLine, Coverage, DayCalls, DeferredLine,
+    DepartmentGap, EmployeeCoverage, PendingLine, RunInfo, RunReport, Window, zero_counts,
 };
 use crate::dingtalk;
 use crate::domain::{Approval, ChangeClass, SlotDiscriminator, UserId};
@@ -79,6 +79,7 @@ pub(crate) fn for_run(
     };
     let mut report = RunReport::empty(run_info(&run, run.kind.as_str().to_owned()), api_calls);
     report.quota_by_day = quota_by_day(store, &report.api_calls.month, tz)?;
+    report.employees = employee_coverage(store, std::slice::from_ref(&run))?;
     report
         .counts
         .extend(run.counts.iter().map(|(class, count)| (*class, *count)));
@@ -142,6 +143,7 @@ pub(crate) fn for_range(
     info.window = Window { from, to };
     let mut report = RunReport::empty(info, api_calls);
     report.quota_by_day = quota_by_day(store, &report.api_calls.month, tz)?;
+    report.employees = employee_coverage(store, &runs)?;
     report.counts = counts;
     report.corrections = store
         .corrections_between(from, to)?
@@ -708,6 +710,79 @@ pub(crate) fn coverage(from: NaiveDate, to: NaiveDate, runs: &[StoredRun]) -> Co
         date = next;
     }
     coverage
+}
+
+/// The quota months whose budget did not cover everyone, from the coverage the nightly runs
+/// among `runs` recorded in their plans (the latest run's of each month), with the departments
+/// of the people left out as the directory places them now.
+fn employee_coverage(
+    store: &Store,
+    runs: &[StoredRun],
+) -> Result<Vec<EmployeeCoverage>, BuildError> {
+    let mut by_month: BTreeMap<String, crate::quota::Coverage> = BTreeMap::new();
+    for run in runs.iter().filter(|run| run.kind.is_nightly()) {
+        if let Ok(Plan {
+            coverage: Some(coverage),
+            ..
+        }) = serde_json::from_str::<Plan>(&run.plan_json)
+        {
+            by_month.insert(coverage.month.to_string(), coverage);
+        }
+    }
+    let partial: Vec<crate::quota::Coverage> = by_month
+        .into_values()
+        .filter(|coverage| !coverage.is_full())
+        .collect();
+    if partial.is_empty() {
+        return Ok(Vec::new());
+    }
+    partial
+        .iter()
+        .map(|coverage| employee_coverage_of(store, coverage))
+        .collect()
+}
+
+/// One month's [`crate::quota::Coverage`] as reports and `status` show it, with the departments
+/// of the people left out as the directory places them now.
+pub(crate) fn employee_coverage_of(
+    store: &Store,
+    coverage: &crate::quota::Coverage,
+) -> Result<EmployeeCoverage, BuildError> {
+    let departments = store.current_departments()?;
+    Ok({
+        {
+            let covered: BTreeSet<&str> = coverage
+                .covered
+                .iter()
+                .flatten()
+                .map(String::as_str)
+                .collect();
+            let mut gaps: BTreeMap<(i64, String), (u64, u64)> = BTreeMap::new();
+            for (user, (id, name)) in &departments {
+                let gap = gaps.entry((*id, name.clone())).or_default();
+                gap.1 += 1;
+                if !covered.contains(user.as_str()) {
+                    gap.0 += 1;
+                }
+            }
+            EmployeeCoverage {
+                month: coverage.month.to_string(),
+                covered: coverage.covered_count(),
+                total: coverage.total,
+                budget: coverage.budget,
+                full_budget: coverage.full_budget,
+                not_covered: gaps
+                    .into_iter()
+                    .filter(|(_, (missing, _))| *missing > 0)
+                    .map(|((_, department), (not_covered, people))| DepartmentGap {
+                        department,
+                        not_covered,
+                        people,
+                    })
+                    .collect(),
+            }
+        }
+    })
 }
 
 /// The work-date ranges a run read results of, from its recorded plan (see [`coverage`]).

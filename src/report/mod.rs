@@ -96,6 +96,39 @@ pub(crate) struct RunReport {
     /// run, for the quota chart; empty when not known.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) quota_by_day: Vec<DayCalls>,
+    /// Quota months whose budget did not cover every employee in scope, as the report's nightly
+    /// runs decided them; absent when everyone was covered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) employees: Vec<EmployeeCoverage>,
+}
+
+/// Who one quota month's budget covered when it could not pay for everyone: whole employees,
+/// by department (see `quota::Coverage`). A person a report lists is covered completely; the
+/// people not covered are not reconciled at all that month.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct EmployeeCoverage {
+    /// The quota month, `YYYY-MM`.
+    pub(crate) month: String,
+    pub(crate) covered: u64,
+    /// Employees in scope.
+    pub(crate) total: u64,
+    /// The monthly budget it was decided under.
+    pub(crate) budget: u64,
+    /// The monthly budget that would cover everyone, by the cost model.
+    pub(crate) full_budget: u64,
+    /// Departments with people not covered, as the directory places them now.
+    pub(crate) not_covered: Vec<DepartmentGap>,
+}
+
+/// A department some of whose people a month's budget did not cover.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct DepartmentGap {
+    /// Its name; empty for people the directory does not place.
+    pub(crate) department: String,
+    /// People of it not covered.
+    pub(crate) not_covered: u64,
+    /// People in it.
+    pub(crate) people: u64,
 }
 
 /// Metered calls made on one business date.
@@ -135,6 +168,7 @@ impl RunReport {
             errors: Vec::new(),
             coverage: None,
             quota_by_day: Vec::new(),
+            employees: Vec::new(),
         }
     }
 

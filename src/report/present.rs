@@ -16,7 +16,10 @@ use crate::domain::{ChangeClass, LedgerState, TimeResult};
 use super::escape::plain;
 use super::labels;
 use super::view::{AttentionKind, Item, Tally, View};
-use super::{ApiCalls, Approver, CorrectionLine, Coverage, DeferredLine, Lang, RunReport, Window};
+use super::{
+    ApiCalls, Approver, CorrectionLine, Coverage, DeferredLine, EmployeeCoverage, Lang, RunReport,
+    Window,
+};
 
 /// Who a line is about, as people read it: `王伟 (0126000024) · 研发中心`, the name and the
 /// department on the line's work date from the directory cache; what is not known is left out,
@@ -208,7 +211,65 @@ pub(crate) fn scope(report: &RunReport, tz: Tz, lang: Lang) -> Vec<String> {
             dates(run.window)
         )),
     }
+    lines.extend(
+        report
+            .employees
+            .iter()
+            .map(|month| employee_coverage(month, lang)),
+    );
     lines
+}
+
+/// `覆盖：2026-11 共 200 名员工中的 156 名；未覆盖：研发部（60 人中 44 人）；每月预算 350 次即可
+/// 覆盖全部员工。` — a month whose budget did not cover everyone.
+pub(crate) fn employee_coverage(month: &EmployeeCoverage, lang: Lang) -> String {
+    let gaps: Vec<String> = month
+        .not_covered
+        .iter()
+        .map(|gap| {
+            let name = if gap.department.is_empty() {
+                lang.pick("未分部门", "no department").to_owned()
+            } else {
+                plain(&gap.department).into_owned()
+            };
+            match lang {
+                Lang::Zh => format!("{name}（{} 人中 {} 人）", gap.people, gap.not_covered),
+                Lang::En => format!("{name} ({} of {} people)", gap.not_covered, gap.people),
+            }
+        })
+        .collect();
+    let missing = month.total.saturating_sub(month.covered);
+    match lang {
+        Lang::Zh => format!(
+            "覆盖：{} 预算 {} 次，共 {} 名员工中覆盖 {} 名，未覆盖 {} 名{}；每月预算 {} 次即可覆盖全部员工。",
+            month.month,
+            month.budget,
+            month.total,
+            month.covered,
+            missing,
+            if gaps.is_empty() {
+                String::new()
+            } else {
+                format!("：{}", gaps.join("、"))
+            },
+            month.full_budget
+        ),
+        Lang::En => format!(
+            "Covered in {} on a budget of {}: {} of {} employees; not covered: {}{}; a budget of {} \
+             metered calls a month would cover everyone.",
+            month.month,
+            month.budget,
+            month.covered,
+            month.total,
+            missing,
+            if gaps.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", gaps.join(", "))
+            },
+            month.full_budget
+        ),
+    }
 }
 
 /// `2026-11-03` or `2026-11-01 … 2026-11-30`.

@@ -39,6 +39,10 @@ pub(crate) struct Status {
     /// against the API budget (whether DingTalk meters them is not documented).
     #[serde(default)]
     pub(crate) robot_messages: u64,
+    /// Who this month's budget covers and what covering everyone costs, as the month's
+    /// nightly runs decided it; `None` before the month's first nightly run.
+    #[serde(default)]
+    pub(crate) coverage: Option<super::EmployeeCoverage>,
 }
 
 /// One queued backfill's progress.
@@ -136,6 +140,50 @@ pub(crate) fn render_status(status: &Status, tz: Tz) -> String {
             ""
         }
     );
+    if let Some(coverage) = &status.coverage {
+        let missing = coverage.total.saturating_sub(coverage.covered);
+        let _ = writeln!(
+            out,
+            "coverage   {} of {} employees covered in {}{}; covering everyone needs about {} metered calls a month ({:.2} per employee){}",
+            coverage.covered,
+            coverage.total,
+            coverage.month,
+            if missing == 0 {
+                String::new()
+            } else {
+                let departments: Vec<String> = coverage
+                    .not_covered
+                    .iter()
+                    .map(|gap| {
+                        format!(
+                            "{} {}/{}",
+                            shown(&gap.department),
+                            gap.not_covered,
+                            gap.people
+                        )
+                    })
+                    .collect();
+                format!(
+                    "; not covered: {missing}{}",
+                    if departments.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", departments.join(", "))
+                    }
+                )
+            },
+            coverage.full_budget,
+            coverage.full_budget as f64 / coverage.total.max(1) as f64,
+            if coverage.full_budget > coverage.budget {
+                format!(
+                    "; the budget of {} covers {}: a budget of {} would cover everyone",
+                    coverage.budget, coverage.covered, coverage.full_budget
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
     match &status.lock {
         Some(lock) => {
             let _ = writeln!(
@@ -287,6 +335,7 @@ mod tests {
             queue: Vec::new(),
             report_deliveries: BTreeMap::new(),
             robot_messages: 0,
+            coverage: None,
         }
     }
 

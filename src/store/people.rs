@@ -114,6 +114,36 @@ impl Store {
     }
 
     /// [`Store::person_on`] for each (person, business date) of a report; the unknown are absent.
+    /// Each person's current department (id and name: the lowest-ranked membership still
+    /// valid), for everyone the directory lists.
+    pub(crate) fn current_departments(&self) -> Result<BTreeMap<String, (i64, String)>, Error> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT m.user_id, m.dept_id, COALESCE(d.name, '') FROM memberships m
+                 LEFT JOIN departments d ON d.dept_id = m.dept_id
+                 WHERE m.valid_to IS NULL
+                 ORDER BY m.user_id, m.rank DESC, m.id DESC",
+            )
+            .at(&self.location)?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, String>(2)?,
+                ))
+            })
+            .at(&self.location)?;
+        let mut found = BTreeMap::new();
+        for row in rows {
+            let (user, dept, name) = row.at(&self.location)?;
+            // Ordered by rank descending: the lowest rank is written last and stays.
+            found.insert(user, (dept, name));
+        }
+        Ok(found)
+    }
+
     pub(crate) fn people_on(
         &self,
         wanted: &BTreeSet<(UserId, NaiveDate)>,

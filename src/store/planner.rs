@@ -66,6 +66,21 @@ impl Store {
         }
         Ok(out)
     }
+
+    /// How many users hold present slots on work dates `from..=to`.
+    pub(crate) fn present_slot_users(&self, from: NaiveDate, to: NaiveDate) -> Result<u64, Error> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT COUNT(DISTINCT user_id) FROM slots
+                 WHERE present = 1 AND work_date BETWEEN ?1 AND ?2",
+            )
+            .at(&self.location)?;
+        let users: i64 = statement
+            .query_row([date_text(from), date_text(to)], |row| row.get(0))
+            .at(&self.location)?;
+        Ok(count(users))
+    }
 }
 
 #[cfg(test)]
