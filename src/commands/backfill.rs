@@ -632,12 +632,15 @@ pub(crate) async fn plan(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<
         .map_err(|error| run_error(error).context("cannot plan the run"))?;
     let month = YearMonth::of(as_of, job.config.timezone).to_string();
     let used = job.store.month_usage(&month)?.metered;
+    let blocked = crate::reconcile::blocked::current(&job.store, job.config.timezone, as_of)?
+        .map(|blocked| crate::reconcile::blocked::sentence(&blocked, job.config.timezone));
     let mut text = report::plan::render_plan(
         &plan,
         &request,
         job.config.quota.monthly_budget,
         used,
         &month,
+        blocked.as_deref(),
     );
     if matches!(request.kind, RunKind::Nightly) {
         text.push_str(&queue_plan(&job, &plan, as_of).await?);

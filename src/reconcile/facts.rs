@@ -13,7 +13,7 @@ use crate::domain::{Slot, UserId};
 use crate::quota::{
     YearMonth, local_date, local_midnight, nightly_allowance, remaining_nightly_runs, surplus,
 };
-use crate::store::{ListedApproval, Store, StoredApproval};
+use crate::store::{ListedApproval, QuotaExhaustion, Store, StoredApproval};
 
 use super::classify::shows_approval;
 use super::context::{pointed_days, recently_corrected, watch_floor};
@@ -49,6 +49,9 @@ pub(super) struct Facts {
     pub(super) rows_profile: Option<RowsProfile>,
     /// Dry runs of a backfill: what its targeted re-reads are estimated from.
     pub(super) outlook: Option<Outlook>,
+    /// The organisation's quota found exhausted this quota month: no metered call (allowance
+    /// and surplus 0, the whole plan deferred) until the next (`blocked`).
+    pub(super) blocked: Option<QuotaExhaustion>,
 }
 
 /// What the store says about the targeted re-reads a backfill's chunks will make.
@@ -95,6 +98,10 @@ pub(super) async fn gather(
     if let Some(max) = request.max_calls {
         allowance = allowance.min(max);
     }
+    let blocked = super::blocked::current(store, tz, request.as_of)?;
+    if blocked.is_some() {
+        allowance = 0;
+    }
     let users = match &request.kind {
         RunKind::Backfill {
             users: Some(users), ..
@@ -135,8 +142,11 @@ pub(super) async fn gather(
     let expected_empty = expected_empty(store, settings, &users, &state, latest)?;
     let recent = store.present_slot_counts(latest - Duration::days(7), latest)?;
     let essential_per_night = essential_per_night(settings, &users, &state, &recent, &known);
-    let surplus = surplus(remaining, essential_per_night, nights.saturating_sub(1))
-        .saturating_sub(essential_per_night);
+    let surplus = match blocked {
+        Some(_) => 0,
+        None => surplus(remaining, essential_per_night, nights.saturating_sub(1))
+            .saturating_sub(essential_per_night),
+    };
     let (rows_profile, outlook) = match &request.kind {
         RunKind::Backfill { from, to, .. } => {
             // The four weeks before the range: the range itself holds at most the few
@@ -169,6 +179,7 @@ pub(super) async fn gather(
         expected_empty,
         rows_profile,
         outlook,
+        blocked,
     })
 }
 

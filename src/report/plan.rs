@@ -10,13 +10,15 @@ use super::escape::shown;
 use crate::quota::Outlook;
 use crate::reconcile::{Plan, RunRequest};
 
-/// The plan as text: one line per item with its estimated metered cost.
+/// The plan as text: one line per item with its estimated metered cost; `blocked`, the
+/// sentence of a quota month DingTalk reported exhausted, under the budget line.
 pub(crate) fn render_plan(
     plan: &Plan,
     request: &RunRequest,
     budget: u64,
     used: u64,
     month: &str,
+    blocked: Option<&str>,
 ) -> String {
     use std::fmt::Write;
     let mut out = String::new();
@@ -34,6 +36,9 @@ pub(crate) fn render_plan(
         budget.saturating_sub(used),
         plan.allowance
     );
+    if let Some(blocked) = blocked {
+        let _ = writeln!(out, "{blocked}");
+    }
     let _ = writeln!(out, "\n{:>6}  {:<16} item", "calls", "kind");
     for item in &plan.items {
         let _ = writeln!(
