@@ -67,18 +67,39 @@ pub(crate) fn grouped(n: u64) -> String {
     out
 }
 
-/// The one English sentence for a blocked month, e.g. "the organisation's monthly quota was
-/// exhausted by other apps on 2026-11-10 (our own use: 812 of 5,000); metered calls resume on
-/// 2026-12-01".
+/// The one English sentence for a blocked month, e.g. "the organisation's monthly quota of
+/// DingTalk calls was exhausted by other apps on 2026-11-10 (our own use: 812 of 5,000);
+/// metered calls resume on 2026-12-01".
 pub(crate) fn sentence(exhaustion: &QuotaExhaustion, tz: Tz) -> String {
-    let seen = seen_on(exhaustion, tz);
-    let (own, budget) = (grouped(exhaustion.own_metered), grouped(exhaustion.budget));
-    let exhausted = if exhaustion.by_other_apps {
+    describe(&Described {
+        seen_on: seen_on(exhaustion, tz),
+        own_metered: exhaustion.own_metered,
+        budget: exhaustion.budget,
+        by_other_apps: exhaustion.by_other_apps,
+        resumes_on: resumes_on(exhaustion),
+    })
+}
+
+/// What [`describe`] says of a blocked month.
+pub(crate) struct Described {
+    /// The business date it was seen on.
+    pub(crate) seen_on: NaiveDate,
+    pub(crate) own_metered: u64,
+    pub(crate) budget: u64,
+    pub(crate) by_other_apps: bool,
+    pub(crate) resumes_on: Option<NaiveDate>,
+}
+
+/// The wording of [`sentence`], from its parts (the English report and `status` hold them).
+pub(crate) fn describe(what: &Described) -> String {
+    let seen = what.seen_on;
+    let (own, budget) = (grouped(what.own_metered), grouped(what.budget));
+    let exhausted = if what.by_other_apps {
         format!("exhausted by other apps on {seen} (our own use: {own} of {budget})")
     } else {
         format!("exhausted on {seen}, by our own use ({own} of {budget})")
     };
-    let resumes = match resumes_on(exhaustion) {
+    let resumes = match what.resumes_on {
         Some(date) => format!("metered calls resume on {date}"),
         None => "metered calls resume next month".to_owned(),
     };
