@@ -66,7 +66,7 @@ pub(crate) use ledger::{FindingRow, LedgerRow, StoredCorrection, StoredFinding};
 pub(crate) use lock::RunLock;
 pub use lock::{Gone, LockAcquired, LockHolder, ProcessStart, current_host};
 pub(crate) use people::KnownPerson;
-pub(crate) use quota_exhaustion::QuotaExhaustion;
+pub use quota_exhaustion::QuotaExhaustion;
 pub(crate) use report_deliveries::ReportJournal;
 pub(crate) use runs::StoredRun;
 pub use runs::{NewRun, RunEnd, RunKind, RunOutcome};

@@ -14,17 +14,17 @@ use super::error::{Error, SqlResultExt};
 
 /// The organisation's monthly quota found exhausted in one quota month.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct QuotaExhaustion {
+pub struct QuotaExhaustion {
     /// The quota month, `YYYY-MM` in the business time zone.
-    pub(crate) month: String,
+    pub month: String,
     /// When a run first met the answer that month.
-    pub(crate) seen_at: DateTime<Utc>,
+    pub seen_at: DateTime<Utc>,
     /// Our own metered calls of the month at that moment.
-    pub(crate) own_metered: u64,
+    pub own_metered: u64,
     /// The configured monthly budget at that moment.
-    pub(crate) budget: u64,
+    pub budget: u64,
     /// Whether the organisation's other apps spent it (our own count far below our budget).
-    pub(crate) by_other_apps: bool,
+    pub by_other_apps: bool,
 }
 
 impl Store {
@@ -56,7 +56,7 @@ impl Store {
     }
 
     /// The quota exhaustion recorded for `month` (`YYYY-MM`), if any.
-    pub(crate) fn quota_exhaustion(&self, month: &str) -> Result<Option<QuotaExhaustion>, Error> {
+    pub fn quota_exhaustion(&self, month: &str) -> Result<Option<QuotaExhaustion>, Error> {
         let mut statement = self
             .conn
             .prepare_cached(
