@@ -134,8 +134,11 @@ pub(super) fn summarize(end: &Ending<'_>) -> RunSummary {
             .iter()
             .map(|id| format!("approval {id} no longer exists in DingTalk (deleted)")),
     );
-    if let Some(stop) = fetched.stop {
-        errors.push(stop_sentence(stop, end.allowance));
+    match (fetched.stop, &end.blocked) {
+        // A blocked month's allowance is 0 on purpose: its sentence says why, not the budget.
+        (Some(Stop::Budget) | None, Some(_)) => {}
+        (Some(stop), _) => errors.push(stop_sentence(stop, end.allowance)),
+        (None, None) => {}
     }
     errors.extend(end.blocked.clone());
     if end.month_used >= end.monthly_budget {

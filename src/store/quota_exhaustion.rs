@@ -83,6 +83,21 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Forgets the quota exhaustion recorded for `month` (`YYYY-MM`): runs of that month make
+    /// metered calls again. True when there was one. For an answer that was not the month's
+    /// quota spent (a test's one-off fault).
+    pub fn lift_quota_exhaustion(&mut self, month: &str) -> Result<bool, Error> {
+        let deleted = self
+            .conn
+            .prepare_cached("DELETE FROM quota_exhaustions WHERE month = ?1")
+            .at(&self.location)?
+            .execute([month])
+            .at(&self.location)?;
+        Ok(deleted > 0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +130,10 @@ mod tests {
         let december = exhaustion("2026-12", 4_990, false);
         assert!(store.record_quota_exhaustion(&december, None).unwrap());
         assert_eq!(store.quota_exhaustion("2026-12").unwrap(), Some(december));
+
+        assert!(store.lift_quota_exhaustion("2026-11").unwrap());
+        assert!(!store.lift_quota_exhaustion("2026-11").unwrap());
+        assert_eq!(store.quota_exhaustion("2026-11").unwrap(), None);
+        assert!(store.quota_exhaustion("2026-12").unwrap().is_some());
     }
 }

@@ -307,6 +307,18 @@ fn a_blocked_quota_month_is_partial_with_its_sentence_among_the_errors() {
         ..ending(&plan, &fetched)
     });
     assert_eq!(summary.outcome, RunOutcome::Partial);
-    assert_eq!(summary.errors, vec![sentence]);
+    assert_eq!(summary.errors, vec![sentence.clone()]);
     assert_eq!(summary.stopped, None);
+    // An item that still tried to spend was refused by the allowance of 0: the sentence, not
+    // the budget, says why.
+    let refused = Fetched {
+        stop: Some(Stop::Budget),
+        ..Fetched::default()
+    };
+    let summary = summarize(&Ending {
+        blocked: Some(sentence.clone()),
+        ..ending(&plan, &refused)
+    });
+    assert_eq!(summary.outcome, RunOutcome::Partial);
+    assert_eq!(summary.errors, vec![sentence]);
 }
