@@ -12,12 +12,14 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use dingtalk_reconcile::reconcile::{RunError, RunKind, RunOutcome, RunRequest, run_once};
 use dingtalk_sim::is_metered_path;
 use serde_json::Value;
 
 use crate::support::bin::{Rig, assert_code, stdout};
+use crate::support::pipeline::Harness;
 use crate::support::truth::{journaled, truth};
-use crate::support::{date, night};
+use crate::support::{date, fast_sim_config, night};
 
 const EMPLOYEES: usize = 30;
 /// The free edition's monthly quota, the organisation's.
@@ -309,4 +311,75 @@ async fn other_apps_exhausting_the_quota_block_the_rest_of_the_month_and_decembe
     );
     let by_month: BTreeMap<String, u64> = rig.sim.stats().metered_by_month;
     assert!(by_month["2026-12"] > 0, "{by_month:?}");
+}
+
+/// A process that outlives the month (the daemon) keeps one client: the quota latch DingTalk's
+/// answer set in November must not refuse December's calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_lived_client_calls_again_in_the_next_month() {
+    let mut config = fast_sim_config(5, 20);
+    config.from = date("2026-11-20");
+    config.days = 12;
+    config.monthly_quota = Some(1_000);
+    // 01:10 Asia/Shanghai on Nov 29: the organisation's whole quota, before the night's run.
+    config.other_apps = vec![(night(date("2026-11-29")) - Duration::hours(1), 1_000)];
+    config.clock = Some(night(date("2026-11-28")));
+    let mut harness = Harness::new(config).await;
+    let metered_paths = |harness: &Harness| -> u64 {
+        let stats = harness.sim.stats();
+        stats
+            .calls
+            .iter()
+            .filter(|(path, _)| is_metered_path(path))
+            .map(|(_, calls)| calls)
+            .sum()
+    };
+
+    let before = harness
+        .run(RunKind::Nightly, night(date("2026-11-28")), None)
+        .await;
+    assert_eq!(before.outcome, RunOutcome::Done, "{:?}", before.errors);
+    // The harness discovers the 补卡 templates, a metered call: the answer comes while the run
+    // is planned, so the run fails to plan (exit 2 from the binary) and records it all the same.
+    harness.sim.set_clock(night(date("2026-11-29")));
+    let request = RunRequest {
+        kind: RunKind::Nightly,
+        as_of: night(date("2026-11-29")),
+        max_calls: None,
+        dry_run: false,
+        trigger: "test".into(),
+    };
+    let met = run_once(
+        &mut harness.store,
+        &harness.client,
+        Some(&harness.recorder),
+        &harness.settings,
+        &request,
+    )
+    .await;
+    assert!(
+        matches!(&met, Err(RunError::DingTalk(error)) if error.to_string().contains("quota")),
+        "{met:?}"
+    );
+    assert!(harness.client.quota_exhausted());
+    let recorded = harness.store.quota_exhaustion("2026-11").unwrap().unwrap();
+    assert!(recorded.by_other_apps, "{recorded:?}");
+
+    let calls = metered_paths(&harness);
+    let blocked = harness
+        .run(RunKind::Nightly, night(date("2026-11-30")), None)
+        .await;
+    assert_eq!(blocked.outcome, RunOutcome::Partial);
+    assert_eq!(metered_paths(&harness), calls, "nothing metered on Nov 30");
+
+    let december = harness
+        .run(RunKind::Nightly, night(date("2026-12-01")), None)
+        .await;
+    assert!(
+        !harness.client.quota_exhausted(),
+        "December lifts the latch"
+    );
+    assert!(december.metered_calls > 0, "{:?}", december.errors);
+    assert_eq!(december.outcome, RunOutcome::Done, "{:?}", december.errors);
+    assert_eq!(harness.store.quota_exhaustion("2026-12").unwrap(), None);
 }
