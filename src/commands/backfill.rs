@@ -83,6 +83,15 @@ pub(crate) async fn backfill(global: &GlobalArgs, args: BackfillArgs) -> anyhow:
     if args.queue {
         return enqueue(&mut job, &args, users, as_of).await;
     }
+    if let Some(blocked) = crate::reconcile::blocked::current(&job.store, tz, as_of)? {
+        // Its chunks run and end partial with nothing metered, like every run of the month.
+        crate::telemetry::say(&format!(
+            "backfill {} .. {}: {}",
+            args.from,
+            args.to,
+            crate::reconcile::blocked::sentence(&blocked, tz)
+        ));
+    }
     // SIGINT/SIGTERM: the chunk in progress makes no further DingTalk call and is recorded
     // partial, no further chunk starts, the checkpoint stays resumable. Listened for before the
     // lock is taken, so no signal finds the lock held and nobody to release it.

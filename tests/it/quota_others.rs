@@ -16,7 +16,7 @@ use dingtalk_reconcile::reconcile::{RunError, RunKind, RunOutcome, RunRequest, r
 use dingtalk_sim::is_metered_path;
 use serde_json::Value;
 
-use crate::support::bin::{Rig, assert_code, stdout};
+use crate::support::bin::{Rig, assert_code, stderr, stdout};
 use crate::support::pipeline::Harness;
 use crate::support::truth::{journaled, truth};
 use crate::support::{date, fast_sim_config, night};
@@ -187,6 +187,29 @@ async fn other_apps_exhausting_the_quota_block_the_rest_of_the_month_and_decembe
             "{day}"
         );
     }
+    // A backfill in the blocked month makes no metered call either.
+    let before = metered_path_calls(&rig);
+    let backfill = rig
+        .bin(&[
+            "backfill",
+            "--from",
+            "2026-11-02",
+            "--to",
+            "2026-11-08",
+            "--yes",
+        ])
+        .await;
+    assert_code(&backfill, 2);
+    assert!(
+        stderr(&backfill).contains(&format!("backfill 2026-11-02 .. 2026-11-08: {sentence}")),
+        "{}",
+        stderr(&backfill)
+    );
+    assert_eq!(
+        metered_path_calls(&rig),
+        before,
+        "no metered call by a backfill"
+    );
     assert_eq!(
         rig.sim.stats().metered_by_month["2026-11"],
         own,
