@@ -47,6 +47,9 @@ pub(crate) struct RunMetrics {
     pub(crate) duration_seconds: f64,
     /// Corrections not yet acknowledged, per sink name.
     pub(crate) sink_backlog: BTreeMap<String, u64>,
+    /// DingTalk reported the organisation's monthly quota exhausted in the run's quota month:
+    /// `Some(true)` when the other apps spent it, `Some(false)` when we did.
+    pub(crate) quota_exhausted_by_other_apps: Option<bool>,
 }
 
 impl RunMetrics {
@@ -81,6 +84,10 @@ impl RunMetrics {
             pending_approvals,
             duration_seconds,
             sink_backlog,
+            quota_exhausted_by_other_apps: report
+                .quota_exhausted
+                .as_ref()
+                .map(|exhausted| exhausted.by_other_apps),
         }
     }
 }
@@ -182,6 +189,20 @@ fn gauges(metrics: &RunMetrics) -> Vec<Gauge> {
                     .sink_backlog
                     .iter()
                     .map(|(sink, count)| (sink.as_str(), *count)),
+            ),
+        ),
+        gauge(
+            "quota_exhausted",
+            "1 while DingTalk reports the organisation's monthly quota exhausted this month (no \
+             metered call until the next), by who spent it; 0 otherwise.",
+            by_label(
+                "by",
+                [("other_apps", true), ("own_use", false)]
+                    .into_iter()
+                    .map(|(by, other_apps)| {
+                        let blocked = metrics.quota_exhausted_by_other_apps == Some(other_apps);
+                        (by, u64::from(blocked))
+                    }),
             ),
         ),
     ]
@@ -291,6 +312,43 @@ mod tests {
         assert_eq!(metrics.corrections_by_class.len(), ChangeClass::ALL.len());
         assert_eq!(metrics.duration_seconds, 90.0);
         assert_eq!(metrics.pending_approvals, 2);
+    }
+
+    #[test]
+    fn the_quota_exhausted_gauge_says_who_spent_this_months_quota_and_is_0_otherwise() {
+        let mut report = rich_report();
+        let samples = |report: &RunReport| {
+            render(&RunMetrics::from_report(report, None, 0, BTreeMap::new()))
+                .lines()
+                .filter(|line| line.starts_with("dingtalk_reconcile_quota_exhausted{"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            samples(&report),
+            [
+                "dingtalk_reconcile_quota_exhausted{by=\"other_apps\"} 1",
+                "dingtalk_reconcile_quota_exhausted{by=\"own_use\"} 0",
+            ]
+        );
+        if let Some(exhausted) = &mut report.quota_exhausted {
+            exhausted.by_other_apps = false;
+        }
+        assert_eq!(
+            samples(&report),
+            [
+                "dingtalk_reconcile_quota_exhausted{by=\"other_apps\"} 0",
+                "dingtalk_reconcile_quota_exhausted{by=\"own_use\"} 1",
+            ]
+        );
+        report.quota_exhausted = None;
+        assert_eq!(
+            samples(&report),
+            [
+                "dingtalk_reconcile_quota_exhausted{by=\"other_apps\"} 0",
+                "dingtalk_reconcile_quota_exhausted{by=\"own_use\"} 0",
+            ]
+        );
     }
 
     #[test]

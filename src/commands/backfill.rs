@@ -83,6 +83,15 @@ pub(crate) async fn backfill(global: &GlobalArgs, args: BackfillArgs) -> anyhow:
     if args.queue {
         return enqueue(&mut job, &args, users, as_of).await;
     }
+    if let Some(blocked) = crate::reconcile::blocked::current(&job.store, tz, as_of)? {
+        // Its chunks run and end partial with nothing metered, like every run of the month.
+        crate::telemetry::say(&format!(
+            "backfill {} .. {}: {}",
+            args.from,
+            args.to,
+            crate::reconcile::blocked::sentence(&blocked, tz)
+        ));
+    }
     // SIGINT/SIGTERM: the chunk in progress makes no further DingTalk call and is recorded
     // partial, no further chunk starts, the checkpoint stays resumable. Listened for before the
     // lock is taken, so no signal finds the lock held and nobody to release it.
@@ -632,12 +641,15 @@ pub(crate) async fn plan(global: &GlobalArgs, args: PlanArgs) -> anyhow::Result<
         .map_err(|error| run_error(error).context("cannot plan the run"))?;
     let month = YearMonth::of(as_of, job.config.timezone).to_string();
     let used = job.store.month_usage(&month)?.metered;
+    let blocked = crate::reconcile::blocked::current(&job.store, job.config.timezone, as_of)?
+        .map(|blocked| crate::reconcile::blocked::sentence(&blocked, job.config.timezone));
     let mut text = report::plan::render_plan(
         &plan,
         &request,
         job.config.quota.monthly_budget,
         used,
         &month,
+        blocked.as_deref(),
     );
     if matches!(request.kind, RunKind::Nightly) {
         text.push_str(&queue_plan(&job, &plan, as_of).await?);

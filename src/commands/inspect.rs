@@ -300,6 +300,9 @@ fn collect_status(
             quota::local_midnight(this_month.next().first_day(), tz),
         )?,
         coverage,
+        quota_exhausted: crate::reconcile::blocked::current(store, tz, as_of)?.map(|stored| {
+            report::QuotaExhaustedStatus::new(report::QuotaExhausted::new(&stored, tz))
+        }),
     })
 }
 

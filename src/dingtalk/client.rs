@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
@@ -121,7 +121,27 @@ impl Client {
 
     /// Set once DingTalk reported the monthly quota exhausted; no further metered call is made.
     pub fn quota_exhausted(&self) -> bool {
-        self.inner.quota_exhausted.load(Ordering::SeqCst)
+        self.quota_exhausted_at().is_some()
+    }
+
+    /// When DingTalk first reported the monthly quota exhausted to this client (its clock).
+    pub(crate) fn quota_exhausted_at(&self) -> Option<DateTime<Utc>> {
+        match self.inner.quota_exhausted.load(Ordering::SeqCst) {
+            super::transport::NOT_EXHAUSTED => None,
+            ms => DateTime::from_timestamp_millis(ms),
+        }
+    }
+
+    /// Lifts the quota latch when it was set before `month_start` (a long-lived process, the
+    /// daemon, reaching the next quota month): metered calls may be made again.
+    pub(crate) fn forget_quota_exhausted_before(&self, month_start: DateTime<Utc>) {
+        if let Some(at) = self.quota_exhausted_at()
+            && at < month_start
+        {
+            self.inner
+                .quota_exhausted
+                .store(super::transport::NOT_EXHAUSTED, Ordering::SeqCst);
+        }
     }
 
     /// The users of a scope, deduplicated and sorted. Departments are walked recursively with

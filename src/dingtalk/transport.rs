@@ -13,7 +13,7 @@
 //! endpoint's body shape; `client` does.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand::Rng;
@@ -36,6 +36,9 @@ use crate::domain::{CallOutcome, CallRecord, Clock, is_metered_endpoint};
 
 /// No cap on metered calls.
 const NO_CAP: u64 = u64::MAX;
+
+/// `Inner::quota_exhausted` before DingTalk reported the quota exhausted.
+pub(crate) const NOT_EXHAUSTED: i64 = i64::MIN;
 /// Longest pause between two attempts of a non-throttling transient error.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -56,8 +59,10 @@ pub(crate) struct Inner {
     /// so concurrent calls can never overshoot it.
     pub(crate) reserved: AtomicU64,
     pub(crate) cap: AtomicU64,
-    /// Set once DingTalk reports the monthly quota exhausted; never cleared.
-    pub(crate) quota_exhausted: AtomicBool,
+    /// When DingTalk first reported the monthly quota exhausted (ms since the epoch, the
+    /// client's clock), [`NOT_EXHAUSTED`] until then; cleared only by
+    /// `Client::forget_quota_exhausted_before` once a new quota month has begun.
+    pub(crate) quota_exhausted: AtomicI64,
     /// Set when DingTalk bans this IP; while it holds, no call is made.
     pub(crate) ip_ban: BanLatch,
 }
@@ -117,7 +122,7 @@ impl Inner {
             metered: AtomicU64::new(0),
             reserved: AtomicU64::new(0),
             cap: AtomicU64::new(NO_CAP),
-            quota_exhausted: AtomicBool::new(false),
+            quota_exhausted: AtomicI64::new(NOT_EXHAUSTED),
             ip_ban: BanLatch::default(),
         })
     }
@@ -469,7 +474,15 @@ impl Client {
             }
         };
         if outcome == CallOutcome::QuotaExhausted
-            && !inner.quota_exhausted.swap(true, Ordering::SeqCst)
+            && inner
+                .quota_exhausted
+                .compare_exchange(
+                    NOT_EXHAUSTED,
+                    inner.clock.now().timestamp_millis(),
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                )
+                .is_ok()
         {
             tracing::warn!(
                 endpoint = spec.path,
@@ -525,7 +538,7 @@ impl Client {
     /// flag is raised, or the handle's budget or the client's cap is reached.
     fn reserve(&self, endpoint: &str) -> Result<Reservation<'_>, Error> {
         let inner = &*self.inner;
-        if inner.quota_exhausted.load(Ordering::SeqCst) {
+        if inner.quota_exhausted.load(Ordering::SeqCst) != NOT_EXHAUSTED {
             return Err(Error::QuotaExhausted {
                 endpoint: endpoint.to_owned(),
                 code: "seen earlier by this client".to_owned(),

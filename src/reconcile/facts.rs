@@ -14,7 +14,7 @@ use crate::quota::{
     CostModel, Coverage, YearMonth, cover, local_date, local_midnight, nightly_allowance,
     remaining_nightly_runs, surplus,
 };
-use crate::store::{ListedApproval, Store, StoredApproval};
+use crate::store::{ListedApproval, QuotaExhaustion, Store, StoredApproval};
 
 use super::classify::shows_approval;
 use super::context::{pointed_days, recently_corrected, watch_floor};
@@ -54,6 +54,9 @@ pub(super) struct Facts {
     /// model it was decided by.
     pub(super) coverage: Option<Coverage>,
     pub(super) cost: Option<CostModel>,
+    /// The organisation's quota found exhausted this quota month: no metered call (allowance
+    /// and surplus 0, the whole plan deferred) until the next (`blocked`).
+    pub(super) blocked: Option<QuotaExhaustion>,
 }
 
 /// What the store says about the targeted re-reads a backfill's chunks will make.
@@ -99,6 +102,10 @@ pub(super) async fn gather(
     };
     if let Some(max) = request.max_calls {
         allowance = allowance.min(max);
+    }
+    let blocked = super::blocked::current(store, tz, request.as_of)?;
+    if blocked.is_some() {
+        allowance = 0;
     }
     let mut users = match &request.kind {
         RunKind::Backfill {
@@ -257,8 +264,11 @@ pub(super) async fn gather(
         }
     } * 5
         / 4;
-    let surplus = surplus(remaining, essential_per_night, nights.saturating_sub(1))
-        .saturating_sub(essential_per_night);
+    let surplus = match blocked {
+        Some(_) => 0,
+        None => surplus(remaining, essential_per_night, nights.saturating_sub(1))
+            .saturating_sub(essential_per_night),
+    };
     let (rows_profile, outlook) = match &request.kind {
         RunKind::Backfill { from, to, .. } => {
             // The four weeks before the range: the range itself holds at most the few
@@ -293,6 +303,7 @@ pub(super) async fn gather(
         outlook,
         coverage,
         cost,
+        blocked,
     })
 }
 

@@ -104,6 +104,8 @@ pub(super) struct Ending<'a> {
     /// Metered calls of the month before the run, and the month's budget.
     pub(crate) month_used: u64,
     pub(crate) monthly_budget: u64,
+    /// The quota month is blocked (`blocked::sentence`): nothing metered was planned.
+    pub(crate) blocked: Option<String>,
 }
 
 /// The run's summary. The run is partial when fetching stopped (budget, quota, stop request),
@@ -132,9 +134,13 @@ pub(super) fn summarize(end: &Ending<'_>) -> RunSummary {
             .iter()
             .map(|id| format!("approval {id} no longer exists in DingTalk (deleted)")),
     );
-    if let Some(stop) = fetched.stop {
-        errors.push(stop_sentence(stop, end.allowance));
+    match (fetched.stop, &end.blocked) {
+        // A blocked month's allowance is 0 on purpose: its sentence says why, not the budget.
+        (Some(Stop::Budget) | None, Some(_)) => {}
+        (Some(stop), _) => errors.push(stop_sentence(stop, end.allowance)),
+        (None, None) => {}
     }
+    errors.extend(end.blocked.clone());
     if end.month_used >= end.monthly_budget {
         errors.push(format!(
             "the monthly budget of {} metered calls is spent",

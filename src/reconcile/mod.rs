@@ -34,6 +34,7 @@
 //! reports.
 
 pub mod apply;
+pub(crate) mod blocked;
 pub mod classify;
 pub mod context;
 pub mod diff;

@@ -197,6 +197,8 @@ async fn gather_with_codes(
     let budget = Budget::new(facts.allowance, stop.clone());
     facts.process_codes = match &settings.supply_process_codes {
         Some(codes) if !codes.is_empty() => codes.clone(),
+        // A blocked quota month lists nothing: no metered discovery either.
+        _ if facts.blocked.is_some() => Vec::new(),
         _ => discover_codes(&client.with_budget(&budget), settings).await?,
     };
     facts.allowance = budget.left();
@@ -219,6 +221,25 @@ pub async fn run_once(
 /// starts and no further item is fetched; what was fetched is applied and the run is recorded
 /// as partial, the rest deferred.
 pub(crate) async fn run_once_until(
+    store: &mut Store,
+    client: &Client,
+    recorder: Option<&StoreRecorder>,
+    settings: &RunSettings,
+    request: &RunRequest,
+    stop: &StopFlag,
+) -> Result<RunSummary, RunError> {
+    super::blocked::lift_stale_latch(client, settings.timezone, request.as_of);
+    let result = run_unnoted(store, client, recorder, settings, request, stop).await;
+    if !request.dry_run {
+        // A 90020 met by the run (or while planning it) blocks the rest of the quota month.
+        let run_id = result.as_ref().ok().map(|summary| summary.run_id);
+        let (tz, budget) = (settings.timezone, settings.monthly_budget);
+        super::blocked::note(store, client, tz, budget, request.as_of, run_id);
+    }
+    result
+}
+
+async fn run_unnoted(
     store: &mut Store,
     client: &Client,
     recorder: Option<&StoreRecorder>,
@@ -435,6 +456,8 @@ impl<'a> RunContext<'a> {
             allowance: self.facts.allowance,
             month_used: self.facts.month_used,
             monthly_budget: self.settings.monthly_budget,
+            blocked: (self.facts.blocked.as_ref())
+                .map(|blocked| super::blocked::sentence(blocked, self.settings.timezone)),
         }))
     }
 

@@ -59,6 +59,17 @@ fn quota_by_day(store: &Store, month: &str, tz: Tz) -> Result<Vec<DayCalls>, Bui
         .collect())
 }
 
+/// The quota exhaustion recorded for the quota month `month`, for the report.
+fn quota_exhausted(
+    store: &Store,
+    month: &str,
+    tz: Tz,
+) -> Result<Option<super::QuotaExhausted>, BuildError> {
+    Ok(store
+        .quota_exhaustion(month)?
+        .map(|stored| super::QuotaExhausted::new(&stored, tz)))
+}
+
 /// The report of one run.
 pub(crate) fn for_run(
     store: &Store,
@@ -80,6 +91,7 @@ pub(crate) fn for_run(
     let mut report = RunReport::empty(run_info(&run, run.kind.as_str().to_owned()), api_calls);
     report.quota_by_day = quota_by_day(store, &report.api_calls.month, tz)?;
     report.employees = employee_coverage(store, std::slice::from_ref(&run))?;
+    report.quota_exhausted = quota_exhausted(store, &report.api_calls.month, tz)?;
     report
         .counts
         .extend(run.counts.iter().map(|(class, count)| (*class, *count)));
@@ -144,6 +156,7 @@ pub(crate) fn for_range(
     let mut report = RunReport::empty(info, api_calls);
     report.quota_by_day = quota_by_day(store, &report.api_calls.month, tz)?;
     report.employees = employee_coverage(store, &runs)?;
+    report.quota_exhausted = quota_exhausted(store, &report.api_calls.month, tz)?;
     report.counts = counts;
     report.corrections = store
         .corrections_between(from, to)?

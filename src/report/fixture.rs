@@ -22,7 +22,7 @@ use crate::domain::{ChangeClass, LedgerState, SourceType, TimeResult};
 
 use super::{
     AnomalyLine, ApiCalls, Approver, CorrectionLine, DayCalls, DeferredLine, PendingLine,
-    REPORT_SCHEMA, RunInfo, RunReport, Window,
+    QuotaExhausted, REPORT_SCHEMA, RunInfo, RunReport, Window,
 };
 
 fn at(raw: &str) -> DateTime<Utc> {
@@ -438,6 +438,15 @@ pub(crate) fn rich_report() -> RunReport {
                 metered: 40,
             },
         ],
+        quota_exhausted: Some(QuotaExhausted {
+            month: "2026-11".into(),
+            seen_at: at("2026-11-03T01:30:00Z"),
+            seen_on: day("2026-11-03"),
+            own_metered: 572,
+            budget: 4000,
+            by_other_apps: true,
+            resumes_on: Some(day("2026-12-01")),
+        }),
     }
 }
 

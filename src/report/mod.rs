@@ -52,7 +52,9 @@ pub(crate) use escape::json as json_safe;
 pub(crate) use explain::render_explanation;
 pub(crate) use format::{RenderOptions, ReportFormat, render, render_file};
 pub(crate) use lang::Lang;
-pub(crate) use status::{LockStatus, QueueStatus, QuotaStatus, RunStatus, Status, render_status};
+pub(crate) use status::{
+    LockStatus, QueueStatus, QuotaExhaustedStatus, QuotaStatus, RunStatus, Status, render_status,
+};
 
 /// The most characters of the Markdown summary (one chat message).
 #[cfg(test)]
@@ -100,6 +102,10 @@ pub(crate) struct RunReport {
     /// runs decided them; absent when everyone was covered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) employees: Vec<EmployeeCoverage>,
+    /// DingTalk reported the organisation's monthly quota exhausted in the report's quota month
+    /// (`api_calls.month`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) quota_exhausted: Option<QuotaExhausted>,
 }
 
 /// Who one quota month's budget covered when it could not pay for everyone: whole employees,
@@ -129,6 +135,51 @@ pub(crate) struct DepartmentGap {
     pub(crate) not_covered: u64,
     /// People in it.
     pub(crate) people: u64,
+}
+
+/// The organisation's monthly quota found exhausted (`90020`) in a quota month: no metered
+/// call until `resumes_on` (see `reconcile::blocked`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct QuotaExhausted {
+    /// `YYYY-MM`, business time zone.
+    pub(crate) month: String,
+    pub(crate) seen_at: DateTime<Utc>,
+    /// `seen_at`'s business date.
+    pub(crate) seen_on: NaiveDate,
+    /// Our own metered calls of the month when it was seen.
+    pub(crate) own_metered: u64,
+    /// The monthly budget then.
+    pub(crate) budget: u64,
+    /// Spent by the organisation's other apps (our own use far below our budget).
+    pub(crate) by_other_apps: bool,
+    /// The first day of the next month.
+    pub(crate) resumes_on: Option<NaiveDate>,
+}
+
+impl QuotaExhausted {
+    /// From the store's row, dated in `tz`.
+    pub(crate) fn new(stored: &crate::store::QuotaExhaustion, tz: chrono_tz::Tz) -> Self {
+        QuotaExhausted {
+            month: stored.month.clone(),
+            seen_at: stored.seen_at,
+            seen_on: crate::reconcile::blocked::seen_on(stored, tz),
+            own_metered: stored.own_metered,
+            budget: stored.budget,
+            by_other_apps: stored.by_other_apps,
+            resumes_on: crate::reconcile::blocked::resumes_on(stored),
+        }
+    }
+
+    /// The English sentence (`reconcile::blocked::describe`, the one wording).
+    pub(crate) fn sentence(&self) -> String {
+        crate::reconcile::blocked::describe(&crate::reconcile::blocked::Described {
+            seen_on: self.seen_on,
+            own_metered: self.own_metered,
+            budget: self.budget,
+            by_other_apps: self.by_other_apps,
+            resumes_on: self.resumes_on,
+        })
+    }
 }
 
 /// Metered calls made on one business date.
@@ -169,6 +220,7 @@ impl RunReport {
             coverage: None,
             quota_by_day: Vec::new(),
             employees: Vec::new(),
+            quota_exhausted: None,
         }
     }
 

@@ -10,13 +10,15 @@ use super::escape::shown;
 use crate::quota::Outlook;
 use crate::reconcile::{Plan, RunRequest};
 
-/// The plan as text: one line per item with its estimated metered cost.
+/// The plan as text: one line per item with its estimated metered cost; `blocked`, the
+/// sentence of a quota month DingTalk reported exhausted, under the budget line.
 pub(crate) fn render_plan(
     plan: &Plan,
     request: &RunRequest,
     budget: u64,
     used: u64,
     month: &str,
+    blocked: Option<&str>,
 ) -> String {
     use std::fmt::Write;
     let mut out = String::new();
@@ -34,6 +36,38 @@ pub(crate) fn render_plan(
         budget.saturating_sub(used),
         plan.allowance
     );
+    if let Some(blocked) = blocked {
+        let _ = writeln!(out, "{blocked}");
+    }
+    if let (Some(coverage), Some(cost)) = (&plan.coverage, &plan.cost) {
+        let days = chrono::Datelike::day(&coverage.month.last_day());
+        let _ = writeln!(
+            out,
+            "cost model: covering all {} employees needs about {} metered calls a night, {} a \
+             month ({:.2} per employee-month; {} a night whoever is covered)",
+            cost.employees,
+            cost.per_night,
+            cost.full_budget(days),
+            cost.per_employee_month(days),
+            cost.fixed_per_night
+        );
+        let _ = writeln!(
+            out,
+            "coverage in {}: {} of {} employees{}",
+            coverage.month,
+            coverage.covered_count(),
+            coverage.total,
+            if coverage.is_full() {
+                String::new()
+            } else {
+                format!(
+                    " (whole employees, by department, decided {}); a budget of {} would cover \
+                     everyone",
+                    coverage.decided_on, coverage.full_budget
+                )
+            }
+        );
+    }
     let _ = writeln!(out, "\n{:>6}  {:<16} item", "calls", "kind");
     for item in &plan.items {
         let _ = writeln!(

@@ -8,16 +8,18 @@
 //! class names) and no API vocabulary reaches people through these functions: the JSON report
 //! carries those. Nothing here reads a clock.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use crate::domain::{ChangeClass, LedgerState, TimeResult};
+use crate::reconcile::blocked::grouped;
 
 use super::escape::plain;
 use super::labels;
 use super::view::{AttentionKind, Item, Tally, View};
 use super::{
-    ApiCalls, Approver, CorrectionLine, Coverage, DeferredLine, EmployeeCoverage, Lang, RunReport,
+    ApiCalls, Approver, CorrectionLine, Coverage, DeferredLine, EmployeeCoverage, Lang,
+    QuotaExhausted, RunReport,
     Window,
 };
 
@@ -217,6 +219,9 @@ pub(crate) fn scope(report: &RunReport, tz: Tz, lang: Lang) -> Vec<String> {
             .iter()
             .map(|month| employee_coverage(month, lang)),
     );
+    if let Some(exhausted) = &report.quota_exhausted {
+        lines.push(quota_exhausted(exhausted, lang));
+    }
     lines
 }
 
@@ -269,6 +274,36 @@ pub(crate) fn employee_coverage(month: &EmployeeCoverage, lang: Lang) -> String 
             },
             month.full_budget
         ),
+    }
+}
+
+/// The organisation's monthly quota found exhausted: `本组织本月的钉钉接口调用额度已于 11月10日
+/// 被其他应用用尽（本工具本月仅用 812 次，预算 5,000 次）；12月1日 恢复`; in English
+/// `QuotaExhausted::sentence`.
+pub(crate) fn quota_exhausted(exhausted: &QuotaExhausted, lang: Lang) -> String {
+    match lang {
+        Lang::En => {
+            let sentence = exhausted.sentence();
+            let mut chars = sentence.chars();
+            match chars.next() {
+                Some(first) => first.to_uppercase().chain(chars).collect(),
+                None => sentence,
+            }
+        }
+        Lang::Zh => {
+            let md = |date: NaiveDate| format!("{}月{}日", date.month(), date.day());
+            let (own, budget) = (grouped(exhausted.own_metered), grouped(exhausted.budget));
+            let (by, use_) = if exhausted.by_other_apps {
+                ("被其他应用用尽", format!("本工具本月仅用 {own} 次"))
+            } else {
+                ("用尽", format!("其中本工具本月已用 {own} 次"))
+            };
+            let resumes = exhausted.resumes_on.map_or_else(|| "下月".to_owned(), md);
+            format!(
+                "本组织本月的钉钉接口调用额度已于 {} {by}（{use_}，预算 {budget} 次）；{resumes} 恢复",
+                md(exhausted.seen_on)
+            )
+        }
     }
 }
 

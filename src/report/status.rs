@@ -14,6 +14,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use super::QuotaExhausted;
 use super::escape::shown;
 use crate::store::ReportJournal;
 
@@ -43,6 +44,27 @@ pub(crate) struct Status {
     /// nightly runs decided it; `None` before the month's first nightly run.
     #[serde(default)]
     pub(crate) coverage: Option<super::EmployeeCoverage>,
+    /// DingTalk reported the organisation's monthly quota exhausted this quota month
+    /// (`quota.month`): no metered call until it resumes. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) quota_exhausted: Option<QuotaExhaustedStatus>,
+}
+
+/// The blocked month, and the sentence `status` shows for it.
+#[derive(Debug, Serialize)]
+pub(crate) struct QuotaExhaustedStatus {
+    #[serde(flatten)]
+    pub(crate) exhausted: QuotaExhausted,
+    pub(crate) sentence: String,
+}
+
+impl QuotaExhaustedStatus {
+    pub(crate) fn new(exhausted: QuotaExhausted) -> Self {
+        QuotaExhaustedStatus {
+            sentence: exhausted.sentence(),
+            exhausted,
+        }
+    }
 }
 
 /// One queued backfill's progress.
@@ -183,6 +205,9 @@ pub(crate) fn render_status(status: &Status, tz: Tz) -> String {
                 String::new()
             }
         );
+    }
+    if let Some(exhausted) = &status.quota_exhausted {
+        let _ = writeln!(out, "blocked    {}", exhausted.sentence);
     }
     match &status.lock {
         Some(lock) => {
@@ -336,6 +361,7 @@ mod tests {
             report_deliveries: BTreeMap::new(),
             robot_messages: 0,
             coverage: None,
+            quota_exhausted: None,
         }
     }
 
@@ -442,6 +468,46 @@ mod tests {
         assert!(text.contains("\nsinks      no backlog\n"), "{text}");
         assert!(text.ends_with("\nlast runs\n  none yet\n"), "{text}");
         assert!(!text.contains("OVER BUDGET"), "{text}");
+    }
+
+    #[test]
+    fn a_month_whose_quota_other_apps_exhausted_says_so_in_text_and_json() {
+        let mut status = quiet();
+        status.quota.used = 812;
+        status.quota_exhausted = Some(QuotaExhaustedStatus::new(QuotaExhausted {
+            month: "2026-11".to_owned(),
+            seen_at: at("2026-11-09T18:10:00Z"),
+            seen_on: day(10),
+            own_metered: 812,
+            budget: 5000,
+            by_other_apps: true,
+            resumes_on: NaiveDate::from_ymd_opt(2026, 12, 1),
+        }));
+        let sentence = "the organisation's monthly quota of DingTalk calls was exhausted by other \
+                        apps on 2026-11-10 (our own use: 812 of 5,000); metered calls resume on \
+                        2026-12-01";
+        let text = render_status(&status, SHANGHAI);
+        assert!(
+            text.contains(&format!("\nblocked    {sentence}\n")),
+            "{text}"
+        );
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(
+            json["quota_exhausted"],
+            serde_json::json!({
+                "month": "2026-11",
+                "seen_at": "2026-11-09T18:10:00Z",
+                "seen_on": "2026-11-10",
+                "own_metered": 812,
+                "budget": 5000,
+                "by_other_apps": true,
+                "resumes_on": "2026-12-01",
+                "sentence": sentence,
+            })
+        );
+        let calm = serde_json::to_value(quiet()).unwrap();
+        assert!(calm.get("quota_exhausted").is_none(), "{calm}");
+        assert!(!render_status(&quiet(), SHANGHAI).contains("blocked"));
     }
 
     #[test]

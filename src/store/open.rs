@@ -36,6 +36,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/people.sql"),
     include_str!("migrations/correction_version.sql"),
     include_str!("migrations/report_deliveries.sql"),
+    include_str!("migrations/quota_exhaustion.sql"),
 ];
 
 /// The schema version this build writes and understands.

@@ -21,6 +21,7 @@ mod month;
 mod people;
 mod private_files;
 mod queue;
+mod quota_others;
 mod replay;
 mod report;
 mod report_approver;

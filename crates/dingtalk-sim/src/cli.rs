@@ -15,6 +15,18 @@ use super::snippet::config_snippet;
 use super::state::SimState;
 use super::world::World;
 
+/// `INSTANT=CALLS` of `--other-apps`.
+fn parse_other_apps(raw: &str) -> Result<(DateTime<Utc>, u64), String> {
+    let (instant, calls) = raw
+        .rsplit_once('=')
+        .ok_or_else(|| format!("expected INSTANT=CALLS, got {raw:?}"))?;
+    let calls = calls
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a number of calls after '=', got {calls:?}"))?;
+    Ok((parse_instant(instant.trim())?, calls))
+}
+
 fn parse_instant(raw: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
@@ -56,6 +68,10 @@ pub struct SimArgs {
     /// Metered calls per natural month before 90020 (default: unlimited).
     #[arg(long)]
     pub monthly_quota: Option<u64>,
+    /// The organisation's other apps spending the same monthly quota: `INSTANT=CALLS` (RFC 3339
+    /// instant, virtual clock), e.g. `2026-11-10T00:00:00+08:00=4990`; repeatable.
+    #[arg(long = "other-apps", value_name = "INSTANT=CALLS", value_parser = parse_other_apps)]
+    pub other_apps: Vec<(DateTime<Utc>, u64)>,
     /// Initial virtual time (RFC 3339; default: 02:00 local the day after the last work date).
     #[arg(long, value_parser = parse_instant)]
     pub clock: Option<DateTime<Utc>>,
@@ -144,6 +160,7 @@ impl SimArgs {
             days: self.days,
             qps: self.qps,
             monthly_quota: self.monthly_quota,
+            other_apps: self.other_apps.clone(),
             app_key: self.app_key.clone(),
             app_secret: self.app_secret.clone(),
             clock: self.clock,
@@ -247,6 +264,7 @@ mod tests {
         };
         assert_eq!(config.switches, expected);
         assert_eq!(config.monthly_quota, Some(5000));
+        assert!(config.other_apps.is_empty());
         assert_eq!(config.rates, Rates::benchmark());
         assert!(!config.hostile_text);
         assert!(config_of_hostile_text());
@@ -254,6 +272,32 @@ mod tests {
             config.clock.unwrap().to_rfc3339(),
             "2026-11-01T18:10:00+00:00"
         );
+    }
+
+    #[test]
+    fn other_apps_flags_say_when_the_organisations_other_apps_spend_how_much() {
+        let config = config(&[
+            "--monthly-quota",
+            "5000",
+            "--other-apps",
+            "2026-11-10T00:00:00+08:00=4990",
+            "--other-apps",
+            "2026-12-01T09:00:00Z=10",
+        ]);
+        let at = |raw: &str| raw.parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(
+            config.other_apps,
+            vec![
+                (at("2026-11-09T16:00:00Z"), 4990),
+                (at("2026-12-01T09:00:00Z"), 10)
+            ]
+        );
+        for bad in ["4990", "2026-11-10T00:00:00+08:00=many", "yesterday=3"] {
+            assert!(
+                Cli::try_parse_from(["sim", "--other-apps", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -41,6 +41,13 @@ pub struct SimConfig {
     /// Default `None` = unlimited, so tests and rehearsals do not trip over it by accident;
     /// set `Some(5000)` to model the free edition.
     pub monthly_quota: Option<u64>,
+    /// The organisation's other internal apps spending the same monthly quota (default none):
+    /// at each instant (virtual clock) they spend that many metered calls of the month that
+    /// instant falls in (Asia/Shanghai). Only the month's total matters: a metered call is
+    /// refused with `90020` once ours plus theirs, so far this month, reach `monthly_quota`.
+    /// Their calls are not ours: they appear in no per-path count and not in `metered`.
+    #[serde(default)]
+    pub other_apps: Vec<(DateTime<Utc>, u64)>,
     pub app_key: String,
     pub app_secret: String,
     /// Initial virtual time; `None` = 02:00 Asia/Shanghai on the day after the last work date.
@@ -76,6 +83,7 @@ impl SimConfig {
             days: 31,
             qps: 20,
             monthly_quota: None,
+            other_apps: Vec::new(),
             app_key: "sim-app-key".to_owned(),
             app_secret: "sim-app-secret".to_owned(),
             clock: None,
@@ -96,6 +104,7 @@ impl std::fmt::Debug for SimConfig {
             .field("days", &self.days)
             .field("qps", &self.qps)
             .field("monthly_quota", &self.monthly_quota)
+            .field("other_apps", &self.other_apps)
             .field("app_key", &self.app_key)
             .field("app_secret", &"[REDACTED]")
             .field("clock", &self.clock)

@@ -184,20 +184,36 @@ impl SimState {
         true
     }
 
-    /// Whether a metered call now would be refused with the monthly quota answer.
+    /// Whether a metered call now would be refused with the monthly quota answer: our metered
+    /// calls this month plus what the organisation's other apps spent so far this month
+    /// (`SimConfig::other_apps`) reach the quota.
     pub(crate) fn quota_exhausted(&self) -> bool {
         let Some(quota) = self.world.config.monthly_quota else {
             return false;
         };
         let inner = self.lock();
         let month = month_key(inner.now_ms);
-        inner
+        let ours = inner
             .stats
             .metered_by_month
             .get(&month)
             .copied()
-            .unwrap_or(0)
-            >= quota
+            .unwrap_or(0);
+        ours.saturating_add(self.other_apps_spent(inner.now_ms)) >= quota
+    }
+
+    /// Metered calls the organisation's other apps spent in the month of `now_ms`, up to it.
+    fn other_apps_spent(&self, now_ms: i64) -> u64 {
+        let month = month_key(now_ms);
+        self.world
+            .config
+            .other_apps
+            .iter()
+            .filter(|(at, _)| {
+                let at = at.timestamp_millis();
+                at <= now_ms && month_key(at) == month
+            })
+            .fold(0u64, |sum, (_, calls)| sum.saturating_add(*calls))
     }
 
     /// Accounts for one finished DingTalk call.
@@ -260,4 +276,69 @@ impl SimState {
 /// `YYYY-MM` of an instant in Asia/Shanghai.
 pub fn month_key(ms: i64) -> String {
     local_date(ms).format("%Y-%m").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::SimConfig;
+    use crate::generate::generate;
+
+    fn at(month: u32, day: u32, hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, month, day, hour, 0, 0)
+            .single()
+            .expect("a valid instant")
+    }
+
+    #[test]
+    fn other_apps_spend_the_same_monthly_quota_from_their_instant_to_the_months_end() {
+        let mut config = SimConfig::new(3, 5);
+        config.monthly_quota = Some(100);
+        // 02:00 UTC on Nov 10 is 10:00 Asia/Shanghai; Nov 30 16:00 UTC is already Dec 1 there.
+        config.other_apps = vec![(at(11, 10, 2), 95), (at(11, 30, 16), 1_000)];
+        let state = SimState::new(Arc::new(generate(&config)));
+
+        state.set_clock(at(11, 9, 18));
+        for _ in 0..4 {
+            state.record("/attendance/list", &Answered::Ok);
+        }
+        assert!(!state.quota_exhausted(), "4 of ours, none of theirs yet");
+
+        state.set_clock(at(11, 10, 1));
+        assert!(!state.quota_exhausted(), "one hour before they spend");
+        state.set_clock(at(11, 10, 2));
+        assert!(!state.quota_exhausted(), "4 + 95 = 99 < 100");
+        state.record("/attendance/list", &Answered::Ok);
+        assert!(state.quota_exhausted(), "5 + 95 = 100");
+        assert_eq!(state.stats().metered, 5, "their calls are not ours");
+
+        state.set_clock(at(11, 30, 15));
+        assert!(state.quota_exhausted(), "still November in Shanghai");
+        state.set_clock(at(11, 30, 16));
+        assert!(
+            state.quota_exhausted(),
+            "December: their 1,000 on Dec 1 spend it again"
+        );
+
+        let mut config = SimConfig::new(3, 5);
+        config.monthly_quota = Some(100);
+        config.other_apps = vec![(at(11, 10, 2), 95)];
+        let state = SimState::new(Arc::new(generate(&config)));
+        state.set_clock(at(11, 10, 3));
+        for _ in 0..5 {
+            state.record("/attendance/list", &Answered::Ok);
+        }
+        assert!(state.quota_exhausted());
+        state.set_clock(at(11, 30, 15));
+        assert!(state.quota_exhausted());
+        state.set_clock(at(11, 30, 16));
+        assert!(!state.quota_exhausted(), "a new month in Asia/Shanghai");
+
+        config.monthly_quota = None;
+        let state = SimState::new(Arc::new(generate(&config)));
+        state.set_clock(at(11, 11, 0));
+        assert!(!state.quota_exhausted(), "no quota, nothing to exhaust");
+    }
 }

@@ -54,6 +54,7 @@ fn ending<'a>(plan: &'a Plan, fetched: &'a Fetched) -> Ending<'a> {
         allowance: 100,
         month_used: 500,
         monthly_budget: 4_000,
+        blocked: None,
     }
 }
 
@@ -294,4 +295,30 @@ fn a_scan_night_is_remembered_and_a_night_without_one_keeps_the_last() {
         record_night(&before, &scanned).last_scan,
         Some(date("2026-11-10"))
     );
+}
+
+#[test]
+fn a_blocked_quota_month_is_partial_with_its_sentence_among_the_errors() {
+    let plan = plan(true, Vec::new());
+    let fetched = Fetched::default();
+    let sentence = "the organisation's monthly quota of DingTalk calls was exhausted".to_owned();
+    let summary = summarize(&Ending {
+        blocked: Some(sentence.clone()),
+        ..ending(&plan, &fetched)
+    });
+    assert_eq!(summary.outcome, RunOutcome::Partial);
+    assert_eq!(summary.errors, vec![sentence.clone()]);
+    assert_eq!(summary.stopped, None);
+    // An item that still tried to spend was refused by the allowance of 0: the sentence, not
+    // the budget, says why.
+    let refused = Fetched {
+        stop: Some(Stop::Budget),
+        ..Fetched::default()
+    };
+    let summary = summarize(&Ending {
+        blocked: Some(sentence.clone()),
+        ..ending(&plan, &refused)
+    });
+    assert_eq!(summary.outcome, RunOutcome::Partial);
+    assert_eq!(summary.errors, vec![sentence]);
 }
