@@ -50,6 +50,9 @@ pub(crate) struct RunMetrics {
     /// DingTalk reported the organisation's monthly quota exhausted in the run's quota month:
     /// `Some(true)` when the other apps spent it, `Some(false)` when we did.
     pub(crate) quota_exhausted_by_other_apps: Option<bool>,
+    /// This quota month's coverage: employees covered, in scope, and the monthly budget that
+    /// would cover everyone; `None` before the month's first nightly run.
+    pub(crate) coverage: Option<(u64, u64, u64)>,
 }
 
 impl RunMetrics {
@@ -88,6 +91,7 @@ impl RunMetrics {
                 .quota_exhausted
                 .as_ref()
                 .map(|exhausted| exhausted.by_other_apps),
+            coverage: None,
         }
     }
 }
@@ -190,6 +194,26 @@ fn gauges(metrics: &RunMetrics) -> Vec<Gauge> {
                     .iter()
                     .map(|(sink, count)| (sink.as_str(), *count)),
             ),
+        ),
+        gauge(
+            "coverage_employees",
+            "Employees this month's budget covers completely (covered) and in scope (total).",
+            by_label(
+                "state",
+                metrics
+                    .coverage
+                    .iter()
+                    .flat_map(|(covered, total, _)| [("covered", *covered), ("total", *total)]),
+            ),
+        ),
+        gauge(
+            "coverage_full_budget",
+            "Metered calls a month that would cover every employee in scope, by the cost model.",
+            metrics
+                .coverage
+                .iter()
+                .flat_map(|(_, _, full)| plain(full))
+                .collect(),
         ),
         gauge(
             "quota_exhausted",

@@ -503,7 +503,24 @@ impl Job {
             },
             |pending| pending.len() as u64,
         );
-        let metrics = RunMetrics::from_report(report, last_success, pending, backlog);
+        let mut metrics = RunMetrics::from_report(report, last_success, pending, backlog);
+        let month = crate::quota::YearMonth::of(report.run.as_of, self.config.timezone);
+        metrics.coverage = self
+            .store
+            .planner_state()
+            .ok()
+            .flatten()
+            .and_then(|text| {
+                crate::reconcile::state::PlannerState::from_stored(Some(&text)).coverage
+            })
+            .filter(|coverage| coverage.month == month)
+            .map(|coverage| {
+                (
+                    coverage.covered_count(),
+                    coverage.total,
+                    coverage.full_budget,
+                )
+            });
         if let Err(error) = metrics::write_textfile(path, &metrics) {
             tracing::warn!(error.message = %error, path = %path.display(), "cannot write the metrics file");
         }
