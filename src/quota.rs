@@ -495,4 +495,78 @@ mod tests {
         assert_eq!(approval_list_cost(0), 1);
         assert_eq!(approval_list_cost(41), 3);
     }
+
+    fn users(n: usize) -> Vec<crate::domain::UserId> {
+        (0..n)
+            .map(|i| crate::domain::UserId::new(format!("u{i:04}")).unwrap())
+            .collect()
+    }
+
+    fn model(employees: u64, per_night: u64, fixed: u64) -> CostModel {
+        CostModel {
+            employees,
+            per_night,
+            fixed_per_night: fixed,
+        }
+    }
+
+    #[test]
+    fn the_cost_model_prices_a_month_and_what_a_night_covers() {
+        let model = model(200, 11, 1);
+        assert_eq!(model.full_budget(30), 330);
+        assert!((model.per_employee_month(30) - 1.65).abs() < 1e-9);
+        // 11 a night covers everyone; 6 a night pays the fixed 1 and half of the 10 per-employee.
+        assert_eq!(model.coverable(11), 200);
+        assert_eq!(model.coverable(6), 100);
+        assert_eq!(model.coverable(1), 0);
+        assert_eq!(model.coverable_cost(100), 6);
+        assert_eq!(model.coverable_cost(200), 11);
+    }
+
+    #[test]
+    fn cover_takes_everyone_or_whole_pages_of_employees_in_order() {
+        let all = users(200);
+        assert_eq!(cover(&all, &model(200, 11, 0), 11, None), None);
+        // 8 of 11 a night: 145 employees, rounded down to whole pages of 25.
+        let covered = cover(&all, &model(200, 11, 0), 8, None).unwrap();
+        assert_eq!(covered.len(), 125);
+        assert!(covered.iter().zip(&all).all(|(a, b)| *a == b), "in order");
+        // Fewer than a page: as many as are paid for.
+        assert_eq!(cover(&all, &model(200, 110, 0), 5, None).unwrap().len(), 9);
+    }
+
+    #[test]
+    fn cover_never_widens_within_the_month_and_keeps_the_same_people() {
+        let all = users(200);
+        let before: Vec<String> = all[100..150]
+            .iter()
+            .map(|u| u.as_str().to_owned())
+            .collect();
+        let covered = cover(&all, &model(200, 11, 0), 11, Some(&before)).unwrap();
+        let ids: Vec<&str> = covered.iter().map(|u| u.as_str()).collect();
+        assert_eq!(ids, before.iter().map(String::as_str).collect::<Vec<_>>());
+        // Narrowed: the first of the same people.
+        let narrowed = cover(&all, &model(200, 11, 0), 2, Some(&before)).unwrap();
+        assert_eq!(narrowed.len(), 25);
+        assert_eq!(narrowed[0].as_str(), before[0]);
+    }
+
+    proptest::proptest! {
+        /// More budget never covers fewer employees, and never more than are in scope.
+        #[test]
+        fn coverage_grows_with_the_budget(
+            employees in 1u64..5_000,
+            per_night in 1u64..500,
+            fixed in 0u64..50,
+            a in 0u64..600,
+            b in 0u64..600,
+        ) {
+            let model = model(employees, per_night.max(fixed), fixed);
+            let (low, high) = (a.min(b), a.max(b));
+            let all = users(employees as usize);
+            let count = |budget: u64| cover(&all, &model, budget, None).map_or(all.len(), |c| c.len());
+            proptest::prop_assert!(count(low) <= count(high));
+            proptest::prop_assert!(count(high) <= all.len());
+        }
+    }
 }

@@ -522,7 +522,8 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
             .payroll
             .is_some_and(|(from, to)| from <= *date && *date <= to)
     };
-    let (payroll_scan, later_scan): (Vec<(UserId, NaiveDate)>, Vec<(UserId, NaiveDate)>) = input
+    type Points = Vec<(UserId, NaiveDate)>;
+    let (payroll_scan, later_scan): (Points, Points) = input
         .scan
         .iter()
         .cloned()

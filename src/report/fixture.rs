@@ -21,8 +21,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::domain::{ChangeClass, LedgerState, SourceType, TimeResult};
 
 use super::{
-    AnomalyLine, ApiCalls, Approver, CorrectionLine, DayCalls, DeferredLine, PendingLine,
-    QuotaExhausted, REPORT_SCHEMA, RunInfo, RunReport, Window,
+    AnomalyLine, ApiCalls, Approver, CorrectionLine, DayCalls, DeferredLine, DepartmentGap,
+    EmployeeCoverage, PendingLine, QuotaExhausted, REPORT_SCHEMA, RunInfo, RunReport, Window,
 };
 
 fn at(raw: &str) -> DateTime<Utc> {
@@ -420,6 +420,25 @@ pub(crate) fn rich_report() -> RunReport {
         },
         errors: vec!["call /v1.0/workflow/processInstances: DingTalk answered HTTP 500".into()],
         coverage: None,
+        employees: vec![EmployeeCoverage {
+            month: "2026-11".into(),
+            covered: 150,
+            total: 200,
+            budget: 250,
+            full_budget: 330,
+            not_covered: vec![
+                DepartmentGap {
+                    department: "研发中心".into(),
+                    not_covered: 30,
+                    people: 60,
+                },
+                DepartmentGap {
+                    department: "销售部".into(),
+                    not_covered: 20,
+                    people: 20,
+                },
+            ],
+        }],
         quota_by_day: vec![
             DayCalls {
                 date: day("2026-11-01"),

@@ -19,8 +19,7 @@ use super::labels;
 use super::view::{AttentionKind, Item, Tally, View};
 use super::{
     ApiCalls, Approver, CorrectionLine, Coverage, DeferredLine, EmployeeCoverage, Lang,
-    QuotaExhausted, RunReport,
-    Window,
+    QuotaExhausted, RunReport, Window,
 };
 
 /// Who a line is about, as people read it: `王伟 (0126000024) · 研发中心`, the name and the

@@ -40,6 +40,8 @@ fn plan(approvals_essential: bool, deferred: Vec<PlanItem>) -> Plan {
         estimated_calls: 0,
         primary: None,
         window: (date("2026-11-09"), date("2026-11-09")),
+        coverage: None,
+        cost: None,
     }
 }
 

@@ -46,6 +46,7 @@ fn input<'a>(
         rows_profile: None,
         expected_details: 0,
         expected_targeted: 0,
+        payroll: None,
         allowance,
         surplus,
         idle_window: dates.primary,
@@ -358,6 +359,7 @@ mod properties {
                 enrichment: &self.enrichment,
                 rows_per_user_day: self.rows,
                 rows_profile: None,
+                payroll: None,
                 expected_details: 0,
                 expected_targeted: 0,
                 allowance: self.allowance,
@@ -701,4 +703,69 @@ fn targeted_reads_are_expected_outside_the_first_chunk_and_before_each_later_one
         ..outlook
     };
     assert_eq!(expected_targeted(&outlook), 1);
+}
+
+#[test]
+fn until_payroll_closes_last_months_scan_and_second_look_come_before_the_sync() {
+    let users = users(50);
+    let scan = vec![
+        (users[0].clone(), date("2026-10-28")),
+        (users[1].clone(), date("2026-11-02")),
+    ];
+    let sync = [(date("2026-11-02"), date("2026-11-02"), users.clone())];
+    let mut input = input(&users, &[], 1_000, 0);
+    input.primary = None;
+    input.sync = &sync;
+    input.scan = &scan;
+    input.rescan = Some((date("2026-10-27"), date("2026-10-27")));
+    // No payroll month: the sync first, the scan after it, the second look out of the surplus
+    // (none here).
+    let plan_without = plan(&input);
+    let kinds: Vec<&str> = plan_without.items.iter().map(PlanItem::kind).collect();
+    assert_eq!(kinds, ["results", "punch_scan"]);
+    assert_eq!(plan_without.deferred.len(), 1);
+    // October's payroll open: its scan and its second look first, essential, then the sync,
+    // then November's scan.
+    input.payroll = Some((date("2026-10-01"), date("2026-10-31")));
+    let plan_with = plan(&input);
+    let kinds: Vec<&str> = plan_with.items.iter().map(PlanItem::kind).collect();
+    assert_eq!(kinds, ["punch_scan", "rescan", "results", "punch_scan"]);
+    let PlanItem::Punches(first) = &plan_with.items[0] else {
+        panic!("a punch scan first");
+    };
+    assert_eq!(first.from, date("2026-10-28"));
+    assert!(plan_with.deferred.is_empty());
+}
+
+#[test]
+fn a_sync_the_night_cannot_pay_for_goes_a_day_at_a_time() {
+    let users = users(50);
+    // A week of 50 users: 700 rows, 14 pages in one item; 2 pages a day.
+    let sync = [(date("2026-11-02"), date("2026-11-08"), users.clone())];
+    let mut input = input(&users, &[], 100, 0);
+    input.primary = None;
+    input.rescan = None;
+    input.sync = &sync;
+    let whole = plan(&input);
+    assert_eq!(whole.items.len(), 1);
+    assert_eq!(whole.estimated_calls, 14);
+    input.allowance = 5;
+    let daily = plan(&input);
+    let dates: Vec<(NaiveDate, NaiveDate)> = daily
+        .items
+        .iter()
+        .map(|item| match item {
+            PlanItem::Results(item) => (item.from, item.to),
+            other => panic!("only results, got {other:?}"),
+        })
+        .collect();
+    // Two days fit tonight (2 calls each), the rest waits, oldest first.
+    assert_eq!(
+        dates,
+        [
+            (date("2026-11-02"), date("2026-11-02")),
+            (date("2026-11-03"), date("2026-11-03"))
+        ]
+    );
+    assert_eq!(daily.deferred.len(), 5);
 }
