@@ -48,6 +48,11 @@ struct Options {
     budget: u64,
     /// Print one line per night: metered calls, coverage, outcome.
     trace: bool,
+    /// The budget sweep: the tight cases of each size under both readings, then the stated
+    /// full-coverage budget of each checked by a run at it.
+    sweep: bool,
+    /// Where the sweep writes its recall curves (SVG).
+    svg: Option<String>,
 }
 
 fn parse_options() -> Options {
@@ -58,6 +63,8 @@ fn parse_options() -> Options {
         seed: 1,
         budget: FREE_TIER,
         trace: false,
+        sweep: false,
+        svg: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -73,6 +80,8 @@ fn parse_options() -> Options {
             "--search" => options.search = true,
             "--pessimistic" => options.pessimistic = true,
             "--trace" => options.trace = true,
+            "--sweep" => options.sweep = true,
+            "--svg" => options.svg = args.next(),
             "--seed" => options.seed = args.next().and_then(|n| n.parse().ok()).unwrap_or(1),
             "--budget" => {
                 options.budget = args
@@ -407,9 +416,252 @@ fn row(m: &Measure) {
     }
 }
 
+/// One row of the budget sweep.
+#[derive(Debug, Clone)]
+struct SweepRow {
+    pessimistic: bool,
+    budget: u64,
+    m: Measure,
+}
+
+/// The tight cases (employees, budgets) of the sweep.
+const SWEEP: [(usize, &[u64]); 3] = [
+    (200, &[125, 250, 400]),
+    (2_000, &[1_000, 2_500, 5_000]),
+    (4_000, &[2_500, 5_000]),
+];
+
+/// Runs the sweep: every case under the default and the pessimistic readings, then for each
+/// size and readings one run at the full-coverage budget the job stated (`C(N)`), and prints
+/// the table with the graceful bound (recall ≥ B / C(N)) and monotony checked per row.
+async fn sweep(options: &Options) -> Vec<(SweepRow, u64)> {
+    let sizes: Vec<(usize, Vec<u64>)> = SWEEP
+        .iter()
+        .filter(|(size, _)| options.sizes.contains(size))
+        .map(|(size, budgets)| (*size, budgets.to_vec()))
+        .collect();
+    let mut rows: Vec<(SweepRow, u64)> = Vec::new();
+    println!(
+        "{:>9} {:>11} {:>7} {:>8} {:>8} {:>9} {:>11} {:>7} {:>6} {:>7} {:>9} {:>7}",
+        "employees",
+        "readings",
+        "budget",
+        "metered",
+        "recall",
+        "precision",
+        "covered",
+        "C(N)",
+        "B/C",
+        "bound",
+        "monotone",
+        "secs"
+    );
+    for pessimistic in [false, true] {
+        for (size, budgets) in &sizes {
+            let mut measured: Vec<SweepRow> = Vec::new();
+            for &budget in budgets {
+                let run = Options {
+                    budget,
+                    pessimistic,
+                    trace: false,
+                    ..options.clone()
+                };
+                measured.push(SweepRow {
+                    pessimistic,
+                    budget,
+                    m: measure(*size, &run).await,
+                });
+            }
+            // The job's own statement of what covers everyone, at the largest budget run.
+            let stated = measured
+                .iter()
+                .map(|row| row.m.full_budget)
+                .max()
+                .unwrap_or(0);
+            if stated > 0 && !budgets.contains(&stated) {
+                let run = Options {
+                    budget: stated,
+                    pessimistic,
+                    trace: false,
+                    ..options.clone()
+                };
+                measured.push(SweepRow {
+                    pessimistic,
+                    budget: stated,
+                    m: measure(*size, &run).await,
+                });
+            }
+            measured.sort_by_key(|row| row.budget);
+            let mut best = 0.0f64;
+            for row in measured {
+                let ratio = (row.budget as f64 / stated.max(1) as f64).min(1.0);
+                let bound = row.m.recall + 1e-9 >= ratio;
+                let monotone = row.m.recall + 1e-9 >= best;
+                best = best.max(row.m.recall);
+                println!(
+                    "{:>9} {:>11} {:>7} {:>8} {:>7.2}% {:>8.2}% {:>11} {:>7} {:>6.2} {:>7} {:>9} {:>7.1}",
+                    row.m.employees,
+                    if row.pessimistic { "pessimistic" } else { "default" },
+                    row.budget,
+                    row.m.november_calls,
+                    row.m.recall * 100.0,
+                    row.m.precision * 100.0,
+                    format!("{}/{}", row.m.covered, row.m.total),
+                    stated,
+                    ratio,
+                    if bound { "holds" } else { "FAILS" },
+                    if monotone { "yes" } else { "NO" },
+                    row.m.seconds
+                );
+                rows.push((row, stated));
+            }
+        }
+    }
+    rows
+}
+
+/// The recall curves of the sweep as an SVG: recall against B / C(N), one line per size and
+/// readings, with the graceful bound (recall = B / C(N)) drawn dashed.
+fn recall_svg(rows: &[(SweepRow, u64)]) -> String {
+    use std::fmt::Write;
+    let (width, height, left, bottom, top, right) = (640.0, 400.0, 60.0, 50.0, 30.0, 190.0);
+    let plot_w = width - left - right;
+    let plot_h = height - top - bottom;
+    let x = |ratio: f64| left + ratio.clamp(0.0, 1.2) / 1.2 * plot_w;
+    let y = |recall: f64| top + (1.0 - recall.clamp(0.0, 1.0)) * plot_h;
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+         font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" \
+         fill=\"white\"/>\n<text x=\"{left}\" y=\"18\" font-size=\"14\">Recall by budget \
+         (benchmark month, November)</text>\n"
+    );
+    for tick in 0..=6 {
+        let ratio = f64::from(tick) * 0.2;
+        let _ = writeln!(
+            out,
+            "<line x1=\"{0:.1}\" y1=\"{1:.1}\" x2=\"{0:.1}\" y2=\"{2:.1}\" stroke=\"#ddd\"/>\
+             <text x=\"{0:.1}\" y=\"{3:.1}\" text-anchor=\"middle\">{ratio:.1}</text>",
+            x(ratio),
+            top,
+            top + plot_h,
+            top + plot_h + 16.0
+        );
+    }
+    for tick in 0..=5 {
+        let recall = f64::from(tick) * 0.2;
+        let _ = writeln!(
+            out,
+            "<line x1=\"{left}\" y1=\"{0:.1}\" x2=\"{1:.1}\" y2=\"{0:.1}\" stroke=\"#ddd\"/>\
+             <text x=\"{2:.1}\" y=\"{3:.1}\" text-anchor=\"end\">{4:.0}%</text>",
+            y(recall),
+            left + plot_w,
+            left - 6.0,
+            y(recall) + 4.0,
+            recall * 100.0
+        );
+    }
+    let _ = writeln!(
+        out,
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">budget B / stated full-coverage \
+         budget C(N)</text>",
+        left + plot_w / 2.0,
+        height - 12.0
+    );
+    let _ = writeln!(
+        out,
+        "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#888\" \
+         stroke-dasharray=\"5,4\"/>",
+        x(0.0),
+        y(0.0),
+        x(1.0),
+        y(1.0)
+    );
+    let colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
+    let mut series: Vec<(usize, bool)> = rows
+        .iter()
+        .map(|(row, _)| (row.m.employees, row.pessimistic))
+        .collect();
+    series.dedup();
+    for (index, (employees, pessimistic)) in series.iter().enumerate() {
+        let colour = colours[index % colours.len()];
+        let points: Vec<String> = rows
+            .iter()
+            .filter(|(row, _)| row.m.employees == *employees && row.pessimistic == *pessimistic)
+            .map(|(row, stated)| {
+                let ratio = row.budget as f64 / (*stated).max(1) as f64;
+                format!("{:.1},{:.1}", x(ratio), y(row.m.recall))
+            })
+            .collect();
+        let dash = if *pessimistic {
+            " stroke-dasharray=\"2,3\""
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"{dash} points=\"{}\"/>",
+            points.join(" ")
+        );
+        for point in &points {
+            let (px, py) = point.split_once(',').unwrap_or(("0", "0"));
+            let _ = writeln!(
+                out,
+                "<circle cx=\"{px}\" cy=\"{py}\" r=\"3\" fill=\"{colour}\"/>"
+            );
+        }
+        let legend_y = top + 16.0 * index as f64;
+        let _ = writeln!(
+            out,
+            "<line x1=\"{0:.1}\" y1=\"{1:.1}\" x2=\"{2:.1}\" y2=\"{1:.1}\" stroke=\"{colour}\" \
+             stroke-width=\"2\"{dash}/><text x=\"{3:.1}\" y=\"{4:.1}\">{employees} employees, {5}</text>",
+            left + plot_w + 12.0,
+            legend_y,
+            left + plot_w + 32.0,
+            left + plot_w + 38.0,
+            legend_y + 4.0,
+            if *pessimistic { "pessimistic" } else { "default" }
+        );
+    }
+    let legend_y = top + 16.0 * series.len() as f64;
+    let _ = writeln!(
+        out,
+        "<line x1=\"{0:.1}\" y1=\"{1:.1}\" x2=\"{2:.1}\" y2=\"{1:.1}\" stroke=\"#888\" \
+         stroke-dasharray=\"5,4\"/><text x=\"{3:.1}\" y=\"{4:.1}\">bound B / C(N)</text>\n</svg>",
+        left + plot_w + 12.0,
+        legend_y,
+        left + plot_w + 32.0,
+        left + plot_w + 38.0,
+        legend_y + 4.0
+    );
+    out
+}
+
 #[tokio::main]
 async fn main() {
     let options = parse_options();
+    if options.sweep {
+        println!(
+            "budget sweep: seed {}; November (steady state) of a Sep–Dec world; C(N) is the \
+             full-coverage budget the job stated, checked by a run at it",
+            options.seed
+        );
+        println!(
+            "command: cargo bench --bench month -- {}",
+            std::env::args()
+                .skip(1)
+                .filter(|a| a != "--bench")
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let rows = sweep(&options).await;
+        if let Some(path) = &options.svg {
+            std::fs::write(path, recall_svg(&rows)).expect("the chart is written");
+            println!("recall curves written to {path}");
+        }
+        return;
+    }
     println!(
         "benchmark month: seed {}, switches {}, budget {} metered calls/month; November (steady state) of a Sep–Dec world",
         options.seed,

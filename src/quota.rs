@@ -246,6 +246,10 @@ pub(crate) struct CostModel {
     pub(crate) per_night: u64,
     /// Of `per_night`, what does not shrink with fewer employees covered.
     pub(crate) fixed_per_night: u64,
+    /// Of `per_night`, what goes by batches of 50 employees (the punch scan and its re-reads:
+    /// one call per batch and window however few of the 50 are covered).
+    #[serde(default)]
+    pub(crate) batch_per_night: u64,
 }
 
 impl CostModel {
@@ -259,23 +263,40 @@ impl CostModel {
         self.full_budget(days) as f64 / self.employees.max(1) as f64
     }
 
-    /// Essential calls a night needs to cover `covered` employees.
+    /// Essential calls a night needs to cover `covered` employees: the fixed part, the
+    /// per-employee part in proportion, the batch part by batches of 50.
     pub(crate) fn coverable_cost(&self, covered: u64) -> u64 {
-        let variable = self.per_night.saturating_sub(self.fixed_per_night);
-        self.fixed_per_night
-            + (u128::from(variable) * u128::from(covered))
-                .div_ceil(u128::from(self.employees.max(1))) as u64
+        let employees = self.employees.max(1);
+        let covered = covered.min(employees);
+        let variable = self
+            .per_night
+            .saturating_sub(self.fixed_per_night)
+            .saturating_sub(self.batch_per_night);
+        let batch = crate::dingtalk::limits::USERS_PER_CALL as u64;
+        let by_employee =
+            (u128::from(variable) * u128::from(covered)).div_ceil(u128::from(employees)) as u64;
+        let by_batch = (u128::from(self.batch_per_night) * u128::from(covered.div_ceil(batch)))
+            .div_ceil(u128::from(employees.div_ceil(batch))) as u64;
+        self.fixed_per_night + by_employee + by_batch
     }
 
     /// How many employees `per_night` calls a night cover completely: everyone when it is
-    /// enough, else the share of the per-employee part that is left after the fixed part.
+    /// enough, else the most whose [`CostModel::coverable_cost`] it pays.
     pub(crate) fn coverable(&self, per_night: u64) -> u64 {
         if per_night >= self.per_night || self.employees == 0 {
             return self.employees;
         }
-        let variable = self.per_night.saturating_sub(self.fixed_per_night).max(1);
-        let left = per_night.saturating_sub(self.fixed_per_night);
-        (u128::from(left) * u128::from(self.employees) / u128::from(variable)) as u64
+        // The cost grows with the employees covered: the largest count it pays for.
+        let (mut low, mut high) = (0u64, self.employees);
+        while low < high {
+            let mid = low + (high - low).div_ceil(2);
+            if self.coverable_cost(mid) <= per_night {
+                low = mid;
+            } else {
+                high = mid - 1;
+            }
+        }
+        low
     }
 }
 
@@ -507,6 +528,7 @@ mod tests {
             employees,
             per_night,
             fixed_per_night: fixed,
+            batch_per_night: 0,
         }
     }
 
@@ -521,6 +543,15 @@ mod tests {
         assert_eq!(model.coverable(1), 0);
         assert_eq!(model.coverable_cost(100), 6);
         assert_eq!(model.coverable_cost(200), 11);
+        // A batch part of 4 a night (four batches of 50): 50 employees pay a whole batch.
+        let batched = CostModel {
+            batch_per_night: 4,
+            ..model
+        };
+        assert_eq!(batched.coverable_cost(50), 1 + 2 + 1);
+        assert_eq!(batched.coverable_cost(51), 1 + 2 + 2);
+        assert_eq!(batched.coverable(4), 50);
+        assert_eq!(batched.coverable(11), 200);
     }
 
     #[test]

@@ -264,8 +264,12 @@ pub(super) async fn gather(
         }
     } * 5
         / 4;
+    // A month that cannot cover everyone spends nothing on optional work (enrichment, second
+    // looks, approvals that are not evidence): its budget is the covered people's.
+    let short = coverage.as_ref().is_some_and(|coverage| !coverage.is_full());
     let surplus = match blocked {
         Some(_) => 0,
+        None if short => 0,
         None => surplus(remaining, essential_per_night, nights.saturating_sub(1))
             .saturating_sub(essential_per_night),
     };
@@ -517,6 +521,7 @@ fn cost_model(
         employees,
         per_night: sync + scan + approvals,
         fixed_per_night: approvals,
+        batch_per_night: scan,
     }
 }
 

@@ -448,6 +448,10 @@ pub(crate) struct Plan {
     /// Nightly runs: the cost model coverage was decided by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) cost: Option<quota::CostModel>,
+    /// The payroll month's work dates while its payroll is open: their second look is
+    /// essential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) payroll: Option<(NaiveDate, NaiveDate)>,
 }
 
 impl Plan {
@@ -455,7 +459,12 @@ impl Plan {
     pub(crate) fn is_optional(&self, item: &PlanItem) -> bool {
         match item {
             PlanItem::Enrichment(_) => true,
-            PlanItem::Results(item) => item.purpose == ResultsPurpose::Rescan,
+            PlanItem::Results(item) => {
+                item.purpose == ResultsPurpose::Rescan
+                    && !self
+                        .payroll
+                        .is_some_and(|(from, to)| from <= item.from && item.to <= to)
+            }
             PlanItem::ApprovalList(_) | PlanItem::ApprovalDetails(_) => !self.approvals_essential,
             PlanItem::Punches(_) => false,
         }
@@ -646,6 +655,7 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
         window,
         coverage: None,
         cost: None,
+        payroll: input.payroll,
     }
 }
 

@@ -112,6 +112,7 @@ pub(crate) async fn list_for_backfill(
         window: (*from, *to),
         coverage: None,
         cost: None,
+        payroll: None,
     };
     let run_id = store.begin_run(&NewRun {
         kind: request.kind.recorded(),

@@ -42,6 +42,7 @@ fn plan(approvals_essential: bool, deferred: Vec<PlanItem>) -> Plan {
         window: (date("2026-11-09"), date("2026-11-09")),
         coverage: None,
         cost: None,
+        payroll: None,
     }
 }
 

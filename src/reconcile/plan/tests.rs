@@ -724,6 +724,7 @@ fn until_payroll_closes_last_months_scan_and_second_look_come_before_the_sync() 
     let kinds: Vec<&str> = plan_without.items.iter().map(PlanItem::kind).collect();
     assert_eq!(kinds, ["results", "punch_scan"]);
     assert_eq!(plan_without.deferred.len(), 1);
+    assert!(plan_without.is_optional(&plan_without.deferred[0]));
     // October's payroll open: its scan and its second look first, essential, then the sync,
     // then November's scan.
     input.payroll = Some((date("2026-10-01"), date("2026-10-31")));
@@ -734,6 +735,7 @@ fn until_payroll_closes_last_months_scan_and_second_look_come_before_the_sync() 
         panic!("a punch scan first");
     };
     assert_eq!(first.from, date("2026-10-28"));
+    assert!(!plan_with.is_optional(&plan_with.items[1]), "essential until payroll closes");
     assert!(plan_with.deferred.is_empty());
 }
 
