@@ -201,7 +201,9 @@ pub(super) async fn gather(
             full_budget: model.full_budget(days),
             budget: settings.monthly_budget,
             decided_on: match previous {
-                Some(decided) if decided.covered == covered_ids(covered.as_deref()) => {
+                // The same people (in whatever order a department move put them) is no
+                // new decision.
+                Some(decided) if same_people(decided.covered.as_deref(), covered.as_deref()) => {
                     decided.decided_on
                 }
                 _ => today,
@@ -343,14 +345,16 @@ fn scan_cost_for_all(points: &[(UserId, NaiveDate)], employees: u64, read: u64) 
         .sum()
 }
 
-/// The ids of a coverage choice, as [`Coverage::covered`] holds them.
-fn covered_ids(covered: Option<&[&UserId]>) -> Option<Vec<String>> {
-    covered.map(|covered| {
-        covered
-            .iter()
-            .map(|user| user.as_str().to_owned())
-            .collect()
-    })
+/// Whether a coverage choice covers the same people as the one [`Coverage::covered`] holds.
+fn same_people(decided: Option<&[String]>, covered: Option<&[&UserId]>) -> bool {
+    match (decided, covered) {
+        (None, None) => true,
+        (Some(decided), Some(covered)) => {
+            decided.iter().map(String::as_str).collect::<BTreeSet<_>>()
+                == covered.iter().map(|user| user.as_str()).collect()
+        }
+        _ => false,
+    }
 }
 
 /// `users` in the order coverage takes them when the budget cannot pay for everyone: by
