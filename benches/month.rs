@@ -501,7 +501,11 @@ async fn sweep(options: &Options) -> Vec<(SweepRow, u64)> {
                 println!(
                     "{:>9} {:>11} {:>7} {:>8} {:>7.2}% {:>8.2}% {:>11} {:>7} {:>6.2} {:>7} {:>9} {:>7.1}",
                     row.m.employees,
-                    if row.pessimistic { "pessimistic" } else { "default" },
+                    if row.pessimistic {
+                        "pessimistic"
+                    } else {
+                        "default"
+                    },
                     row.budget,
                     row.m.november_calls,
                     row.m.recall * 100.0,
@@ -578,7 +582,9 @@ fn recall_svg(rows: &[(SweepRow, u64)]) -> String {
         x(1.0),
         y(1.0)
     );
-    let colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
+    let colours = [
+        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+    ];
     let mut series: Vec<(usize, bool)> = rows
         .iter()
         .map(|(row, _)| (row.m.employees, row.pessimistic))
@@ -621,7 +627,11 @@ fn recall_svg(rows: &[(SweepRow, u64)]) -> String {
             left + plot_w + 32.0,
             left + plot_w + 38.0,
             legend_y + 4.0,
-            if *pessimistic { "pessimistic" } else { "default" }
+            if *pessimistic {
+                "pessimistic"
+            } else {
+                "default"
+            }
         );
     }
     let legend_y = top + 16.0 * series.len() as f64;

@@ -235,7 +235,9 @@ pub(super) async fn gather(
         // let it finish.
         let every = settings.reconcile.scan_every_nights.max(1);
         let slack = NIGHTLY_SLACK_PERCENT.max((every - 1) * 100);
-        allowance = allowance.max(nightly_allowance(remaining, nights, slack));
+        if blocked.is_none() {
+            allowance = allowance.max(nightly_allowance(remaining, nights, slack));
+        }
         if let Some(max) = request.max_calls {
             allowance = allowance.min(max);
         }
@@ -268,7 +270,9 @@ pub(super) async fn gather(
         / 4;
     // A month that cannot cover everyone spends nothing on optional work (enrichment, second
     // looks, approvals that are not evidence): its budget is the covered people's.
-    let short = coverage.as_ref().is_some_and(|coverage| !coverage.is_full());
+    let short = coverage
+        .as_ref()
+        .is_some_and(|coverage| !coverage.is_full());
     let surplus = match blocked {
         Some(_) => 0,
         None if short => 0,

@@ -110,8 +110,8 @@ pub(super) struct Ending<'a> {
 
 /// The run's summary. The run is partial when fetching stopped (budget, quota, stop request),
 /// when an item failed or an approval vanished, when the month's budget is spent, when work
-/// that is not optional was deferred, or when approvals were evidence and a listing did not
-/// finish; otherwise done. `metered_calls` is left at 0 for the caller, who counts the calls.
+/// that is not optional was deferred, when the month's budget does not cover every employee, or
+/// when approvals were evidence and a listing did not finish; otherwise done. `metered_calls` is left at 0 for the caller, who counts the calls.
 pub(super) fn summarize(end: &Ending<'_>) -> RunSummary {
     let (plan, fetched) = (end.plan, end.fetched);
     let mut counts = zero_counts();
@@ -123,6 +123,27 @@ pub(super) fn summarize(end: &Ending<'_>) -> RunSummary {
         detail: notice.clone(),
         estimated_calls: 0,
     }));
+    // People the month's budget does not cover: work left undone, every night of the month.
+    let uncovered = plan
+        .coverage
+        .as_ref()
+        .filter(|coverage| !coverage.is_full());
+    if let Some(coverage) = uncovered {
+        deferred.push(DeferredLine {
+            item: "coverage".to_owned(),
+            detail: format!(
+                "{} of {} employees are not covered in {} (whole employees, by department): the \
+                 budget of {} metered calls a month does not pay for them; a budget of {} would \
+                 cover everyone",
+                coverage.total.saturating_sub(coverage.covered_count()),
+                coverage.total,
+                coverage.month,
+                coverage.budget,
+                coverage.full_budget
+            ),
+            estimated_calls: coverage.full_budget.saturating_sub(coverage.budget),
+        });
+    }
     deferred.sort_by(|left, right| (&left.item, &left.detail).cmp(&(&right.item, &right.detail)));
     let must_have_deferred = all_deferred().any(|item| !plan.is_optional(item));
     let mut errors = fetched.errors.clone();
@@ -148,6 +169,7 @@ pub(super) fn summarize(end: &Ending<'_>) -> RunSummary {
         ));
     }
     let partial = fetched.stop.is_some()
+        || uncovered.is_some()
         || !errors.is_empty()
         || must_have_deferred
         || (plan.approvals_essential && fetched.incomplete_listings > 0);

@@ -735,7 +735,10 @@ fn until_payroll_closes_last_months_scan_and_second_look_come_before_the_sync() 
         panic!("a punch scan first");
     };
     assert_eq!(first.from, date("2026-10-28"));
-    assert!(!plan_with.is_optional(&plan_with.items[1]), "essential until payroll closes");
+    assert!(
+        !plan_with.is_optional(&plan_with.items[1]),
+        "essential until payroll closes"
+    );
     assert!(plan_with.deferred.is_empty());
 }
 
