@@ -253,9 +253,11 @@ pub(crate) struct CostModel {
 }
 
 impl CostModel {
-    /// The monthly budget that covers everyone over a month of `days` nights (`C(N)`).
+    /// The monthly budget that covers everyone over a month of `days` nights (`C(N)`), with a
+    /// quarter on top for what the estimates miss (the benchmark month measured the model
+    /// 10–20 % short of what full recall spends).
     pub(crate) fn full_budget(&self, days: u32) -> u64 {
-        self.per_night.saturating_mul(u64::from(days))
+        (self.per_night.saturating_mul(u64::from(days)) * 5).div_ceil(4)
     }
 
     /// Metered calls per employee over a month of `days` nights.
@@ -535,8 +537,8 @@ mod tests {
     #[test]
     fn the_cost_model_prices_a_month_and_what_a_night_covers() {
         let model = model(200, 11, 1);
-        assert_eq!(model.full_budget(30), 330);
-        assert!((model.per_employee_month(30) - 1.65).abs() < 1e-9);
+        assert_eq!(model.full_budget(30), 413);
+        assert!((model.per_employee_month(30) - 2.065).abs() < 1e-9);
         // 11 a night covers everyone; 6 a night pays the fixed 1 and half of the 10 per-employee.
         assert_eq!(model.coverable(11), 200);
         assert_eq!(model.coverable(6), 100);

@@ -232,17 +232,14 @@ fn collect_status(
         nightly.projected = projected;
     }
     let pace = quota::pace(as_of, tz, budget, usage.metered);
-    // This month's coverage, as its nightly runs decided it.
-    let coverage =
-        match crate::reconcile::state::PlannerState::from_stored(store.planner_state()?.as_deref())
-            .coverage
-        {
-            Some(decided) if decided.month == this_month => Some(
-                crate::report::build::employee_coverage_of(store, &decided)
-                    .map_err(anyhow::Error::new)?,
-            ),
-            _ => None,
-        };
+    // This month's coverage, as its nightly runs decided it (the last one's plan).
+    let coverage = match crate::reconcile::month_coverage(store, &this_month.to_string())? {
+        Some(decided) => Some(
+            crate::report::build::employee_coverage_of(store, &decided)
+                .map_err(anyhow::Error::new)?,
+        ),
+        None => None,
+    };
     let runs = store
         .recent_runs(10)?
         .into_iter()

@@ -102,6 +102,23 @@ pub fn stated_coverage(
             full_budget: coverage.full_budget,
         }))
 }
+
+/// The coverage the last nightly run of quota month `month` (`YYYY-MM`) recorded in its plan.
+pub(crate) fn month_coverage(
+    store: &crate::store::Store,
+    month: &str,
+) -> Result<Option<crate::quota::Coverage>, crate::store::Error> {
+    let runs = store.recent_runs(usize::MAX >> 1)?;
+    Ok(runs
+        .iter()
+        .filter(|run| run.kind.is_nightly())
+        .filter_map(|run| {
+            serde_json::from_str::<plan::Plan>(&run.plan_json)
+                .ok()?
+                .coverage
+        })
+        .find(|coverage| coverage.month.to_string() == month))
+}
 pub(crate) use run::{list_for_backfill, plan_run, run_once_until};
 
 /// Slots corrected by an approval within this many days are watched for reverts.

@@ -196,7 +196,7 @@ pub(crate) fn render_status(status: &Status, tz: Tz) -> String {
             },
             coverage.full_budget,
             coverage.full_budget as f64 / coverage.total.max(1) as f64,
-            if coverage.full_budget > coverage.budget {
+            if missing > 0 {
                 format!(
                     "; the budget of {} covers {}: a budget of {} would cover everyone",
                     coverage.budget, coverage.covered, coverage.full_budget
