@@ -86,21 +86,13 @@ pub fn stated_coverage(
     store: &crate::store::Store,
     month: &str,
 ) -> Result<Option<StatedCoverage>, crate::store::Error> {
-    let runs = store.recent_runs(usize::MAX >> 1)?;
-    Ok(runs
-        .iter()
-        .filter(|run| run.kind.is_nightly())
-        .filter_map(|run| {
-            serde_json::from_str::<plan::Plan>(&run.plan_json)
-                .ok()?
-                .coverage
-        })
-        .find(|coverage| coverage.month.to_string() == month)
-        .map(|coverage| StatedCoverage {
+    Ok(
+        month_coverage(store, month)?.map(|coverage| StatedCoverage {
             covered: coverage.covered_count(),
             total: coverage.total,
             full_budget: coverage.full_budget,
-        }))
+        }),
+    )
 }
 
 /// The coverage the last nightly run of quota month `month` (`YYYY-MM`) recorded in its plan.

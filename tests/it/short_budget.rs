@@ -353,14 +353,7 @@ async fn a_short_budget_covers_whole_departments_and_says_who_is_not_covered() {
         )),
         "{plan}"
     );
-    let metrics = rig.metrics();
-    for expected in [
-        format!("\ndingtalk_reconcile_coverage_employees{{state=\"covered\"}} {k}\n"),
-        format!("\ndingtalk_reconcile_coverage_employees{{state=\"total\"}} {n}\n"),
-        format!("\ndingtalk_reconcile_coverage_full_budget {full}\n"),
-    ] {
-        assert!(metrics.contains(&expected), "{expected} in {metrics}");
-    }
+    assert_coverage_metrics(&rig, k, n, full);
 
     // December decides again on its first night, from its own budget; what its runs journal
     // belongs to the people it covers.
@@ -485,14 +478,7 @@ async fn an_ample_budget_covers_everyone_and_reports_no_gap() {
         plan.contains(&format!("\ncoverage in 2026-12: {n} of {n} employees\n")),
         "{plan}"
     );
-    let metrics = rig.metrics();
-    for expected in [
-        format!("\ndingtalk_reconcile_coverage_employees{{state=\"covered\"}} {n}\n"),
-        format!("\ndingtalk_reconcile_coverage_employees{{state=\"total\"}} {n}\n"),
-        format!("\ndingtalk_reconcile_coverage_full_budget {full}\n"),
-    ] {
-        assert!(metrics.contains(&expected), "{expected} in {metrics}");
-    }
+    assert_coverage_metrics(&rig, n, n, full);
 }
 
 /// The plan's items, `(kind, first work date)` in order (`calls  kind  item … for FROM .. TO`),
@@ -558,4 +544,23 @@ async fn payroll_close_day_puts_last_months_work_first() {
             .all(|(at, _)| at > first_sync),
         "{closed:?}"
     );
+}
+
+/// The metrics file carries the month's coverage: `covered` of `total`, and the budget that
+/// would cover everyone.
+#[track_caller]
+fn assert_coverage_metrics(
+    rig: &Rig,
+    covered: impl std::fmt::Display,
+    total: impl std::fmt::Display,
+    full: impl std::fmt::Display,
+) {
+    let metrics = rig.metrics();
+    for expected in [
+        format!("\ndingtalk_reconcile_coverage_employees{{state=\"covered\"}} {covered}\n"),
+        format!("\ndingtalk_reconcile_coverage_employees{{state=\"total\"}} {total}\n"),
+        format!("\ndingtalk_reconcile_coverage_full_budget {full}\n"),
+    ] {
+        assert!(metrics.contains(&expected), "{expected} in {metrics}");
+    }
 }
