@@ -539,7 +539,7 @@ fn recall_svg(rows: &[(SweepRow, u64)]) -> String {
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
          font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" \
          fill=\"white\"/>\n<text x=\"{left}\" y=\"18\" font-size=\"14\">Recall by budget \
-         (benchmark month, November)</text>\n"
+         (benchmark world, corrections of Sep–Nov work dates)</text>\n"
     );
     for tick in 0..=6 {
         let ratio = f64::from(tick) * 0.2;

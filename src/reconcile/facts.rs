@@ -70,6 +70,9 @@ pub(super) struct Outlook {
     approved_share: f64,
 }
 
+/// Nights of cost model a month's coverage needs before it may leave anyone out.
+const MIN_NIGHTS_FOR_COVERAGE: usize = 7;
+
 /// Share of 补卡 approvals approved when the store knows too few to tell (PRODUCT.md section 8,
 /// the benchmark month: 5 % refused, 3 % withdrawn).
 const PRIOR_APPROVED_SHARE: f64 = 0.92;
@@ -181,6 +184,9 @@ pub(super) async fn gather(
         // night short of calls defers work and says so; it does not drop people half-way).
         let per_night = match previous {
             Some(decided) => model.coverable_cost(decided.covered_count()),
+            // Until a week of nights has taught the model, it is a guess: nobody is left out
+            // on a guess (a short budget then defers work, as it always did).
+            None if state.cost_history.len() < MIN_NIGHTS_FOR_COVERAGE => u64::MAX,
             None => settings.monthly_budget / u64::from(days.max(1)),
         };
         let covered = cover(
@@ -230,12 +236,17 @@ pub(super) async fn gather(
     let scan_night =
         nightly && is_scan_night(state.last_scan, today, settings.reconcile.scan_every_nights);
     if scan_night {
-        // The scan of open slots comes every few nights: its night may spend the share of
-        // the nights in between (they spent less than theirs), or a short budget would never
-        // let it finish.
+        // The scan of open slots comes every few nights: on a short month its night may spend
+        // the share of the nights in between (they spent less than theirs), or the scan of
+        // the covered would never finish.
         let every = settings.reconcile.scan_every_nights.max(1);
         let slack = NIGHTLY_SLACK_PERCENT.max((every - 1) * 100);
-        if blocked.is_none() {
+        // Only a short month needs it: with everyone covered a scan cut short finishes on the
+        // next scan night, and a larger allowance would only let optional work spend sooner.
+        let short = coverage
+            .as_ref()
+            .is_some_and(|coverage| !coverage.is_full());
+        if blocked.is_none() && short {
             allowance = allowance.max(nightly_allowance(remaining, nights, slack));
         }
         if let Some(max) = request.max_calls {
@@ -251,23 +262,7 @@ pub(super) async fn gather(
         .filter(|id| !known.contains_key(id))
         .collect();
     let expected_empty = expected_empty(store, settings, &users, &state, latest)?;
-    // A quarter on top of the cost model for what its estimates miss.
-    let essential_per_night = match cost {
-        Some(model) => model.coverable_cost(users.len() as u64),
-        None => {
-            cost_model(
-                settings,
-                users.len() as u64,
-                &state,
-                &recent,
-                &known,
-                None,
-                recent_users,
-            )
-            .per_night
-        }
-    } * 5
-        / 4;
+    let essential_per_night = reserve_per_night(settings, &users, &state, &recent, &known);
     // A month that cannot cover everyone spends nothing on optional work (enrichment, second
     // looks, approvals that are not evidence): its budget is the covered people's.
     let short = coverage
@@ -531,6 +526,37 @@ fn cost_model(
         fixed_per_night: approvals,
         batch_per_night: scan,
     }
+}
+
+/// What the month keeps back for each later night before optional work may spend: an average
+/// night's essential work for `users` (the covered), deliberately generous — the sync of a day's
+/// rows as the last week held them, the punch scan of the whole horizon (a batch per week for
+/// every four batches of users, twice, spread over the nights between scans), approvals when
+/// they are evidence — and a quarter on top. Generous on purpose: what it keeps back pays the
+/// nights at the month's end; optional work only spends what is beyond it.
+fn reserve_per_night(
+    settings: &RunSettings,
+    users: &[UserId],
+    state: &PlannerState,
+    recent_counts: &BTreeMap<NaiveDate, u64>,
+    known: &BTreeMap<String, StoredApproval>,
+) -> u64 {
+    let batches = users.len().div_ceil(USERS_PER_CALL) as u64;
+    let rows_per_day = if recent_counts.is_empty() {
+        users.len() as u64 * DEFAULT_ROWS_PER_USER_DAY * 5 / 7
+    } else {
+        recent_counts.values().sum::<u64>() / 7
+    };
+    let sync = rows_per_day.div_ceil(ROWS_PER_PAGE).max(batches * 5 / 7);
+    let horizon_weeks = u64::from(settings.reconcile.open_slot_horizon_days.div_ceil(7));
+    let scan = (batches / 4 + 1) * horizon_weeks * 2
+        / u64::from(settings.reconcile.scan_every_nights.max(1));
+    let approvals = if state.evidence_without_approvals() {
+        0
+    } else {
+        (known.len() as u64 / 60).max(batches / 10)
+    };
+    (sync + scan + approvals) * 5 / 4
 }
 
 /// The first work date the nightly sync reads for `user`.

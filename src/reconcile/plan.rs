@@ -576,10 +576,16 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
         let mut items = Vec::new();
         for (from, to, users) in input.sync {
             let ranges: Vec<(NaiveDate, NaiveDate)> = if single_days {
-                from.iter_days()
-                    .take_while(|date| date <= to)
-                    .map(|date| (date, date))
-                    .collect()
+                // A day at a time, days expected to have no schedule folded into the day before
+                // them (an empty answer still costs a call per batch).
+                let mut ranges: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+                for date in from.iter_days().take_while(|date| date <= to) {
+                    match ranges.last_mut() {
+                        Some(last) if input.expected_empty.contains(&date) => last.1 = date,
+                        _ => ranges.push((date, date)),
+                    }
+                }
+                ranges
             } else {
                 vec![(*from, *to)]
             };
