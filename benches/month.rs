@@ -53,6 +53,8 @@ struct Options {
     sweep: bool,
     /// Where the sweep writes its recall curves (SVG).
     svg: Option<String>,
+    /// Draw the recall curves from a saved sweep table instead of running (with `--svg`).
+    chart_from: Option<String>,
 }
 
 fn parse_options() -> Options {
@@ -65,6 +67,7 @@ fn parse_options() -> Options {
         trace: false,
         sweep: false,
         svg: None,
+        chart_from: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -82,6 +85,7 @@ fn parse_options() -> Options {
             "--trace" => options.trace = true,
             "--sweep" => options.sweep = true,
             "--svg" => options.svg = args.next(),
+            "--chart-from" => options.chart_from = args.next(),
             "--seed" => options.seed = args.next().and_then(|n| n.parse().ok()).unwrap_or(1),
             "--budget" => {
                 options.budget = args
@@ -416,6 +420,42 @@ fn row(m: &Measure) {
     }
 }
 
+/// One point of a recall curve: a size and readings, a budget, the recall measured and the
+/// full-coverage budget stated.
+#[derive(Debug, Clone, Copy)]
+struct CurvePoint {
+    employees: usize,
+    pessimistic: bool,
+    budget: u64,
+    recall: f64,
+    stated: u64,
+}
+
+/// The points of a sweep's printed table (its rows as `--sweep` prints them), so the chart can
+/// be drawn again from a saved table (`--chart-from FILE`).
+fn points_from_table(table: &str) -> Vec<CurvePoint> {
+    table
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 9 {
+                return None;
+            }
+            Some(CurvePoint {
+                employees: fields[0].parse().ok()?,
+                pessimistic: match fields[1] {
+                    "pessimistic" => true,
+                    "default" => false,
+                    _ => return None,
+                },
+                budget: fields[2].parse().ok()?,
+                recall: fields[4].trim_end_matches('%').parse::<f64>().ok()? / 100.0,
+                stated: fields[7].parse().ok()?,
+            })
+        })
+        .collect()
+}
+
 /// One row of the budget sweep.
 #[derive(Debug, Clone)]
 struct SweepRow {
@@ -526,7 +566,7 @@ async fn sweep(options: &Options) -> Vec<(SweepRow, u64)> {
 
 /// The recall curves of the sweep as an SVG: recall against B / C(N), one line per size and
 /// readings, with the graceful bound (recall = B / C(N)) drawn dashed.
-fn recall_svg(rows: &[(SweepRow, u64)]) -> String {
+fn recall_svg(rows: &[CurvePoint]) -> String {
     use std::fmt::Write;
     let (width, height, left, bottom, top, right) = (640.0, 400.0, 60.0, 50.0, 30.0, 190.0);
     let plot_w = width - left - right;
@@ -587,17 +627,17 @@ fn recall_svg(rows: &[(SweepRow, u64)]) -> String {
     ];
     let mut series: Vec<(usize, bool)> = rows
         .iter()
-        .map(|(row, _)| (row.m.employees, row.pessimistic))
+        .map(|point| (point.employees, point.pessimistic))
         .collect();
     series.dedup();
     for (index, (employees, pessimistic)) in series.iter().enumerate() {
         let colour = colours[index % colours.len()];
         let points: Vec<String> = rows
             .iter()
-            .filter(|(row, _)| row.m.employees == *employees && row.pessimistic == *pessimistic)
-            .map(|(row, stated)| {
-                let ratio = row.budget as f64 / (*stated).max(1) as f64;
-                format!("{:.1},{:.1}", x(ratio), y(row.m.recall))
+            .filter(|point| point.employees == *employees && point.pessimistic == *pessimistic)
+            .map(|point| {
+                let ratio = point.budget as f64 / point.stated.max(1) as f64;
+                format!("{:.1},{:.1}", x(ratio), y(point.recall))
             })
             .collect();
         let dash = if *pessimistic {
@@ -651,6 +691,12 @@ fn recall_svg(rows: &[(SweepRow, u64)]) -> String {
 #[tokio::main]
 async fn main() {
     let options = parse_options();
+    if let (Some(table), Some(path)) = (&options.chart_from, &options.svg) {
+        let text = std::fs::read_to_string(table).expect("the sweep's table reads");
+        std::fs::write(path, recall_svg(&points_from_table(&text))).expect("the chart is written");
+        println!("recall curves of {table} written to {path}");
+        return;
+    }
     if options.sweep {
         println!(
             "budget sweep: seed {}; November (steady state) of a Sep–Dec world; C(N) is the \
@@ -666,8 +712,18 @@ async fn main() {
                 .join(" ")
         );
         let rows = sweep(&options).await;
+        let points: Vec<CurvePoint> = rows
+            .iter()
+            .map(|(row, stated)| CurvePoint {
+                employees: row.m.employees,
+                pessimistic: row.pessimistic,
+                budget: row.budget,
+                recall: row.m.recall,
+                stated: *stated,
+            })
+            .collect();
         if let Some(path) = &options.svg {
-            std::fs::write(path, recall_svg(&rows)).expect("the chart is written");
+            std::fs::write(path, recall_svg(&points)).expect("the chart is written");
             println!("recall curves written to {path}");
         }
         return;
