@@ -568,7 +568,7 @@ async fn sweep(options: &Options) -> Vec<(SweepRow, u64)> {
 /// readings, with the graceful bound (recall = B / C(N)) drawn dashed.
 fn recall_svg(rows: &[CurvePoint]) -> String {
     use std::fmt::Write;
-    let (width, height, left, bottom, top, right) = (640.0, 400.0, 60.0, 50.0, 30.0, 190.0);
+    let (width, height, left, bottom, top, right) = (680.0, 400.0, 60.0, 50.0, 30.0, 220.0);
     let plot_w = width - left - right;
     let plot_h = height - top - bottom;
     let x = |ratio: f64| left + ratio.clamp(0.0, 1.2) / 1.2 * plot_w;
