@@ -688,6 +688,15 @@ fn recall_svg(rows: &[CurvePoint]) -> String {
     out
 }
 
+/// This run's arguments as typed (without the `--bench` cargo adds), to print beside its figures.
+fn command_line() -> String {
+    std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[tokio::main]
 async fn main() {
     let options = parse_options();
@@ -703,14 +712,7 @@ async fn main() {
              full-coverage budget the job stated, checked by a run at it",
             options.seed
         );
-        println!(
-            "command: cargo bench --bench month -- {}",
-            std::env::args()
-                .skip(1)
-                .filter(|a| a != "--bench")
-                .collect::<Vec<_>>()
-                .join(" ")
-        );
+        println!("command: cargo bench --bench month -- {}", command_line());
         let rows = sweep(&options).await;
         let points: Vec<CurvePoint> = rows
             .iter()
@@ -738,14 +740,7 @@ async fn main() {
         },
         options.budget
     );
-    println!(
-        "command: cargo bench --bench month -- {}",
-        std::env::args()
-            .skip(1)
-            .filter(|a| a != "--bench")
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
+    println!("command: cargo bench --bench month -- {}", command_line());
     header();
     let mut measured = Vec::new();
     for &size in &options.sizes {
