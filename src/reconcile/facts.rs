@@ -514,12 +514,7 @@ fn cost_model(
             ((batches / 4 + 1) * horizon_weeks * 3 / 2).div_ceil(every)
         }
     };
-    let approvals = if state.evidence_without_approvals() {
-        0
-    } else {
-        // About one detail per approval created.
-        (known.len() as u64 / 60).max(batches / 10)
-    };
+    let approvals = approvals_per_night(state, known, batches);
     CostModel {
         employees,
         per_night: sync + scan + approvals,
@@ -551,12 +546,22 @@ fn reserve_per_night(
     let horizon_weeks = u64::from(settings.reconcile.open_slot_horizon_days.div_ceil(7));
     let scan = (batches / 4 + 1) * horizon_weeks * 2
         / u64::from(settings.reconcile.scan_every_nights.max(1));
-    let approvals = if state.evidence_without_approvals() {
+    let approvals = approvals_per_night(state, known, batches);
+    (sync + scan + approvals) * 5 / 4
+}
+
+/// Approval calls a night needs when approvals are evidence (about one detail per approval
+/// created, at least one a night per ten batches of users); none when they are enrichment.
+fn approvals_per_night(
+    state: &PlannerState,
+    known: &BTreeMap<String, StoredApproval>,
+    batches: u64,
+) -> u64 {
+    if state.evidence_without_approvals() {
         0
     } else {
         (known.len() as u64 / 60).max(batches / 10)
-    };
-    (sync + scan + approvals) * 5 / 4
+    }
 }
 
 /// The first work date the nightly sync reads for `user`.
