@@ -102,6 +102,9 @@ pub struct SimArgs {
     /// Error code for an unknown process instance id.
     #[arg(long, value_enum)]
     pub missing_instance_code: Option<MissingInstanceCode>,
+    /// `instanceIds/query` lists the instance attached to a revoked 补卡 (`bizAction REVOKE`).
+    #[arg(long)]
+    pub revoke_instance_listed: Option<bool>,
     /// Free-text fields (reasons, business ids, names, some user ids) carry terminal escapes,
     /// bidi overrides, forged lines, markup and spreadsheet formulas: a hostile organisation.
     #[arg(long)]
@@ -148,6 +151,10 @@ impl SimArgs {
         set(
             &mut switches.repair_check_time_entry,
             self.repair_check_time_entry,
+        );
+        set(
+            &mut switches.revoke_instance_listed,
+            self.revoke_instance_listed,
         );
         if let Some(end) = self.next_token_end {
             switches.next_token_end = end;
@@ -250,6 +257,8 @@ mod tests {
             "true",
             "--next-token-end",
             "empty",
+            "--revoke-instance-listed",
+            "true",
             "--monthly-quota",
             "5000",
             "--rates",
@@ -260,9 +269,19 @@ mod tests {
         let expected = Switches {
             plan_id_in_ext_value: true,
             next_token_end: NextTokenEnd::Empty,
+            revoke_instance_listed: true,
             ..Switches::pessimistic()
         };
         assert_eq!(config.switches, expected);
+        let unlisted = self::config(&["--revoke-instance-listed", "false"]);
+        assert_eq!(
+            unlisted.switches,
+            Switches {
+                revoke_instance_listed: false,
+                ..Switches::default()
+            }
+        );
+        assert!(Cli::try_parse_from(["sim", "--revoke-instance-listed", "maybe"]).is_err());
         assert_eq!(config.monthly_quota, Some(5000));
         assert!(config.other_apps.is_empty());
         assert_eq!(config.rates, Rates::benchmark());

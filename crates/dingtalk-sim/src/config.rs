@@ -18,6 +18,7 @@
 //! | `approval_times_utc` | `true` | the SDK comment says UTC | `false`: local time labelled `Z` |
 //! | `repair_check_time_entry` | `true` | the server back-fills it on submission | `false`: absent on read-back |
 //! | `missing_instance_code` | [`MissingInstanceCode::ProcessInstanceIdError`] | the detail page's own table | [`MissingInstanceCode::AflowProcessInstNotExist`]: only in the global table |
+//! | `revoke_instance_listed` | `true` | kb:1517: revoking an approved instance creates a new instance under the same process, so the id listing shows it like any other | `false`: only the detail (`bizAction REVOKE`, `attachedProcessInstanceIds`) tells of it |
 
 use std::collections::BTreeSet;
 
@@ -146,7 +147,8 @@ pub struct Rates {
     pub provisional_off_duty: f64,
     /// Per employee: works the night shift (22:00 → 06:00) instead of the day shift.
     pub night_shift: f64,
-    /// Per approved 补卡: its correction is later revoked and the slot goes back to `NotSigned`.
+    /// Per approved 补卡: its correction is later revoked and the slot goes back to `NotSigned`;
+    /// DingTalk attaches a new instance (`bizAction REVOKE`) to the original for it.
     pub revert: f64,
     /// Per plain normal slot: the result later changes with `sourceType SYSTEM` and no cause.
     pub unexplained: f64,
@@ -250,6 +252,15 @@ pub struct Switches {
     pub repair_check_time_entry: bool,
     /// Error code for an unknown process instance id.
     pub missing_instance_code: MissingInstanceCode,
+    /// The instance DingTalk attaches to a revoked 补卡 (`bizAction REVOKE`) is listed by
+    /// `instanceIds/query` (else only its detail, and the original's
+    /// `attachedProcessInstanceIds`, show it). Absent from a config = `true`.
+    #[serde(default = "listed_by_default")]
+    pub revoke_instance_listed: bool,
+}
+
+fn listed_by_default() -> bool {
+    true
 }
 
 impl Default for Switches {
@@ -262,6 +273,7 @@ impl Default for Switches {
             approval_times_utc: true,
             repair_check_time_entry: true,
             missing_instance_code: MissingInstanceCode::ProcessInstanceIdError,
+            revoke_instance_listed: true,
         }
     }
 }
@@ -277,6 +289,24 @@ impl Switches {
             approval_times_utc: false,
             repair_check_time_entry: false,
             missing_instance_code: MissingInstanceCode::AflowProcessInstNotExist,
+            revoke_instance_listed: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switches_written_before_revoke_instance_listed_still_parse_with_it_true() {
+        let mut json = serde_json::to_value(Switches::pessimistic()).expect("serialises");
+        json.as_object_mut()
+            .expect("an object")
+            .remove("revoke_instance_listed");
+        let parsed: Switches = serde_json::from_value(json).expect("parses without the field");
+        assert!(parsed.revoke_instance_listed);
+        assert!(Switches::default().revoke_instance_listed);
+        assert!(!Switches::pessimistic().revoke_instance_listed);
     }
 }
