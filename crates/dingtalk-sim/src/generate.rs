@@ -149,6 +149,7 @@ pub fn generate(config: &SimConfig) -> World {
         }
         employees[u].days = days;
     }
+    attach_revoke_instances(config, &mut instances);
     let moves = moves(
         seed,
         config.rates.department_move,
@@ -439,6 +440,8 @@ fn file_supplies(
             approver,
             task_id: 50_000_000_000 + i64::from(index),
             biz_action: "NONE",
+            main: None,
+            attached: None,
         };
         inst.id = format!("{}{index:06}{}", alnum(rng, 12), created / 1000);
         inst.business_id = format!(
@@ -548,6 +551,70 @@ fn apply_agreed_supply(
         });
     }
     slot.punches.push(punch);
+}
+
+/// What an employee writes when revoking an approved 补卡 (the remark of the revoke instance's
+/// start), picked by the original's index.
+const REVOKE_REASONS: [&str; 3] = ["撤销补卡", "已找到打卡记录，撤销补卡", "补卡时间填错，撤销"];
+
+/// [`REVOKE_REASONS`] under `SimConfig::hostile_text`: a terminal escape, a formula, forged
+/// lines.
+const HOSTILE_REVOKE_REASONS: [&str; 3] = [
+    "撤销补卡\u{1b}[2J\u{1b}[31m",
+    "=HYPERLINK(\"http://evil.example\",\"撤销补卡\")",
+    "补卡时间填错\r\nfindings\n  none",
+];
+
+/// Appends, after every 补卡, the instance DingTalk attaches to each revoked one (kb:1517), and
+/// links the two (`Instance::main` / `Instance::attached`). Nothing is drawn from the employee-day
+/// streams: each revoke instance's numbers come from a stream of its own seeded from the seed and
+/// the original's index, so the 补卡 and slots are the same whatever the revert rate.
+///
+/// The revoke is created 2 to 8 hours and agreed 5 to 110 minutes before the revert shows on
+/// the slot (so the revert follows its approval by an apply lag, like a 补卡's correction).
+fn attach_revoke_instances(config: &SimConfig, instances: &mut Vec<Instance>) {
+    let reverted: Vec<(usize, i64)> = instances
+        .iter()
+        .enumerate()
+        .filter_map(|(i, inst)| inst.reverted_ms.map(|at| (i, at)))
+        .collect();
+    for (original, at) in reverted {
+        let mut rng = rng_for(config.seed, 11, original as u64, 0);
+        let index = instances.len() as u32;
+        let main = &instances[original];
+        let created = at - minutes(&mut rng, 120, 480);
+        let decided = at - minutes(&mut rng, 5, 110);
+        let pick = original % REVOKE_REASONS.len();
+        let mut inst = Instance {
+            id: String::new(),
+            business_id: format!(
+                "{}{:06}",
+                super::world::local_date(created).format("%Y%m%d"),
+                index
+            ),
+            created_ms: created,
+            decided_ms: decided,
+            outcome: Outcome::Agree,
+            applied_ms: None,
+            reverted_ms: None,
+            reason: if config.hostile_text {
+                HOSTILE_REVOKE_REASONS[pick]
+            } else {
+                REVOKE_REASONS[pick]
+            },
+            task_id: 50_000_000_000 + i64::from(index),
+            biz_action: "REVOKE",
+            main: Some(original as u32),
+            attached: None,
+            ..main.clone()
+        };
+        inst.id = format!("{}{index:06}{}", alnum(&mut rng, 12), created / 1000);
+        if config.hostile_text {
+            inst.business_id = hostile_business_id(&inst.business_id, index);
+        }
+        instances[original].attached = Some(index);
+        instances.push(inst);
+    }
 }
 
 fn ctx_template_photo(ctx: &FileCtx<'_>) -> bool {

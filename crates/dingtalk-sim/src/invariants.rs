@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use super::config::{Rates, SimConfig};
 use super::generate::generate;
 use super::truth::truth;
-use super::world::{Cause, Outcome, SETTLE_WITHIN_MS, Source, TimeRes, World};
+use super::world::{Cause, HOUR_MS, MINUTE_MS, Outcome, SETTLE_WITHIN_MS, Source, TimeRes, World};
 
 /// Rates high enough that every kind of event happens in a tiny world.
 fn busy_rates() -> Rates {
@@ -104,6 +104,102 @@ fn check_invariants(world: &World) {
             }
         }
     }
+}
+
+/// Every revoked 补卡 has exactly one attached revoke instance, and only they do: appended after
+/// every 补卡, agreed before the revert shows, on the same slot, correcting nothing.
+fn check_revoke_instances(world: &World) {
+    let filed = world
+        .instances
+        .iter()
+        .take_while(|i| !i.is_revoke())
+        .count();
+    let revokes = &world.instances[filed..];
+    assert!(
+        revokes.iter().all(|r| r.is_revoke()),
+        "revoke instances come after every 补卡"
+    );
+    let reverted = world.instances[..filed]
+        .iter()
+        .filter(|i| i.reverted_ms.is_some())
+        .count();
+    assert_eq!(
+        revokes.len(),
+        reverted,
+        "one revoke instance per revoked 补卡"
+    );
+    for (i, inst) in world.instances[..filed].iter().enumerate() {
+        assert_eq!(inst.biz_action, "NONE");
+        let Some(at) = inst.reverted_ms else {
+            assert_eq!(inst.attached, None, "only a revoked 补卡 has an attachment");
+            continue;
+        };
+        let a = inst.attached.expect("a revoked 补卡 names its revoke") as usize;
+        assert!(a >= filed);
+        let revoke = &world.instances[a];
+        assert_eq!(revoke.main, Some(i as u32));
+        assert_eq!(revoke.biz_action, "REVOKE");
+        assert_eq!(revoke.outcome, Outcome::Agree);
+        assert_eq!(
+            (revoke.applied_ms, revoke.reverted_ms, revoke.attached),
+            (None, None, None)
+        );
+        assert_eq!(
+            (revoke.template, revoke.user, revoke.day, revoke.slot),
+            (inst.template, inst.user, inst.day, inst.slot)
+        );
+        assert_eq!(
+            (revoke.corrected_ms, revoke.approver, revoke.photo),
+            (inst.corrected_ms, inst.approver, inst.photo)
+        );
+        assert!(
+            inst.applied_ms
+                .is_some_and(|applied| applied < revoke.created_ms)
+        );
+        assert!(
+            (2 * HOUR_MS..=8 * HOUR_MS).contains(&(at - revoke.created_ms)),
+            "created 2 to 8 hours before the revert"
+        );
+        assert!(
+            (5 * MINUTE_MS..=110 * MINUTE_MS).contains(&(at - revoke.decided_ms)),
+            "agreed 5 to 110 minutes before the revert"
+        );
+    }
+    for (_, _, _, slot) in slots(world) {
+        for change in &slot.timeline {
+            if let Cause::Supply(i) | Cause::Revert(i) = change.cause {
+                assert!(
+                    !world.instances[i as usize].is_revoke(),
+                    "a revoke corrects nothing"
+                );
+            }
+        }
+        assert!(
+            slot.punches
+                .iter()
+                .filter_map(|p| p.supply)
+                .all(|i| !world.instances[i as usize].is_revoke()),
+            "a revoke has no punch"
+        );
+    }
+    for (template, list) in world.by_template.iter().enumerate() {
+        assert!(
+            list.iter()
+                .all(|&i| world.instances[i as usize].template == template)
+        );
+        assert!(
+            list.windows(2).all(|w| {
+                let (a, b) = (
+                    &world.instances[w[0] as usize],
+                    &world.instances[w[1] as usize],
+                );
+                (a.created_ms, &a.id) < (b.created_ms, &b.id)
+            }),
+            "by_template in (createTime, id) order"
+        );
+    }
+    let indexed: usize = world.by_template.iter().map(Vec::len).sum();
+    assert_eq!(indexed, world.instances.len());
 }
 
 fn check_ids_unique(world: &World) {
@@ -202,7 +298,9 @@ fn a_default_month_holds_every_kind_of_event() {
     assert!(world.employees.iter().any(|e| e.night));
     assert!(world.employees.iter().any(|e| e.departments.len() > 1));
     check_invariants(&world);
+    check_revoke_instances(&world);
     check_ids_unique(&world);
+    assert!(world.instances.iter().any(|i| i.is_revoke()));
 }
 
 #[test]
@@ -249,8 +347,63 @@ proptest! {
     ) {
         let world = world(seed, employees, days, busy);
         check_invariants(&world);
+        check_revoke_instances(&world);
         check_ids_unique(&world);
         let at = super::world::local_ms(world.config.from, 0, 0) + probe_hours * 3_600_000;
         check_truth_respects_time(&world, at);
     }
+}
+
+/// FNV-1a over the 补卡 (not revoke) instances' ids, business ids, times and outcomes: what the
+/// world held before revoke instances existed.
+fn supply_fingerprint(world: &World) -> (usize, u64) {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    let mut count = 0;
+    for inst in world.instances.iter().filter(|i| i.biz_action == "NONE") {
+        count += 1;
+        eat(inst.id.as_bytes());
+        eat(inst.business_id.as_bytes());
+        for n in [
+            inst.created_ms,
+            inst.decided_ms,
+            inst.applied_ms.unwrap_or(-1),
+            inst.reverted_ms.unwrap_or(-1),
+            inst.corrected_ms,
+            inst.task_id,
+            inst.outcome as i64,
+        ] {
+            eat(&n.to_le_bytes());
+        }
+    }
+    (count, h)
+}
+
+/// The fingerprints were taken from the generator before revoke instances existed: appending
+/// them changes no 补卡, and the benchmark month (no reverts) has none.
+#[test]
+fn revoke_instances_leave_every_supply_as_it_was() {
+    let mut bench = SimConfig::new(3, 300);
+    bench.rates = Rates::benchmark();
+    let bench = generate(&bench);
+    assert!(
+        bench
+            .instances
+            .iter()
+            .all(|i| !i.is_revoke() && i.attached.is_none())
+    );
+    assert_eq!(supply_fingerprint(&bench), (320, 4_528_632_139_641_129_806));
+    let default = generate(&SimConfig::new(1, 200));
+    assert_eq!(
+        supply_fingerprint(&default),
+        (254, 15_191_325_515_397_419_969)
+    );
+    let revokes = default.instances.iter().filter(|i| i.is_revoke()).count();
+    assert!(revokes > 0);
+    assert_eq!(default.instances.len(), 254 + revokes);
+    check_revoke_instances(&default);
 }

@@ -18,9 +18,16 @@
 //!   `COMPLETED` (agree/refuse) or `TERMINATED` (withdrawn).
 //! - An agreed 补卡 corrects its slot minutes to two hours after `finishTime` (the apply lag), so
 //!   a run in between sees it approved but not yet visible (`supply_pending`).
-//! - **Revoke reading (⚠)**: a reverted 补卡 keeps its instance as it was (`COMPLETED`/`agree`);
-//!   only the slot goes back to `NotSigned` (`sourceType SYSTEM`, no `procInstId`) and the
-//!   synthetic punch leaves `listRecord`. The job can only learn it from `attendance/list`.
+//! - **Revoke reading**: a reverted 补卡 keeps its instance as it was (`COMPLETED`/`agree`);
+//!   the slot goes back to `NotSigned` (`sourceType SYSTEM`, no `procInstId`) and the synthetic
+//!   punch leaves `listRecord`. As DingTalk documents (kb:1517: a modified or revoked approved
+//!   instance gives rise to a new instance attached to the original), the revoke itself is a new
+//!   instance ([`Instance::main`], `bizAction REVOKE`, `mainProcessInstanceId`), created 2 to 8
+//!   hours and agreed 5 to 110 minutes before the revert shows on the slot; the original's detail
+//!   names it in `attachedProcessInstanceIds` once it exists. Whether `instanceIds/query` lists it
+//!   is not documented (⚠): `Switches::revoke_instance_listed`. Revoke instances are appended
+//!   after every 补卡 instance, so a world's 补卡 keep their indices and ids whatever the revert
+//!   rate; they correct nothing (no slot change or punch names them).
 
 use std::collections::HashMap;
 
@@ -272,10 +279,20 @@ pub struct Instance {
     pub photo: bool,
     pub approver: usize,
     pub task_id: i64,
+    /// `NONE` for a 补卡, `REVOKE` for the instance attached to a revoked one.
     pub biz_action: &'static str,
+    /// On a revoke instance: the index of the 补卡 it revokes (`mainProcessInstanceId`).
+    pub main: Option<u32>,
+    /// On a revoked 补卡: the index of its revoke instance (`attachedProcessInstanceIds`).
+    pub attached: Option<u32>,
 }
 
 impl Instance {
+    /// True for the instance attached to a revoked 补卡, which files no correction of its own.
+    pub fn is_revoke(&self) -> bool {
+        self.main.is_some()
+    }
+
     pub fn status_at(&self, now: i64) -> &'static str {
         if now < self.decided_ms {
             "RUNNING"
@@ -306,7 +323,8 @@ pub struct World {
     pub(crate) by_template: Vec<Vec<u32>>,
     /// Sorted instants of every check event (punch), for push accounting.
     pub(crate) check_events: Vec<i64>,
-    /// Sorted finish/terminate instants of every instance, for push accounting.
+    /// Sorted finish/terminate instants of every instance, for push accounting. Revoke instances
+    /// count: DingTalk pushes every instance that finishes, whatever its `bizAction`.
     pub(crate) supply_events: Vec<i64>,
 }
 
@@ -390,15 +408,20 @@ impl World {
     }
 
     /// Instance indices of a template created in `[start, end]`, in (createTime, id) order, that
-    /// exist at `now`.
+    /// exist at `now` and that `instanceIds/query` lists: revoke instances only when
+    /// `Switches::revoke_instance_listed`.
     pub fn instances_created(&self, template: usize, start: i64, end: i64, now: i64) -> Vec<u32> {
         let list = &self.by_template[template];
+        let listed = self.config.switches.revoke_instance_listed;
         let first = list.partition_point(|&i| self.instances[i as usize].created_ms < start);
         list[first..]
             .iter()
             .copied()
             .take_while(|&i| self.instances[i as usize].created_ms <= end)
-            .filter(|&i| self.instances[i as usize].created_ms <= now)
+            .filter(|&i| {
+                let inst = &self.instances[i as usize];
+                inst.created_ms <= now && (listed || !inst.is_revoke())
+            })
             .collect()
     }
 
@@ -407,7 +430,7 @@ impl World {
         self.check_events.partition_point(|&at| at <= now) as u64
     }
 
-    /// Instances finished or terminated by `now` (push approach 2).
+    /// Instances finished or terminated by `now` (push approach 2), revoke instances included.
     pub fn supply_events_by(&self, now: i64) -> u64 {
         self.supply_events.partition_point(|&at| at <= now) as u64
     }

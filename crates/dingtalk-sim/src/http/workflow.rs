@@ -2,6 +2,10 @@
 //! `GET /v1.0/workflow/processInstances?processInstanceId=`, and
 //! `GET /v1.0/workflow/processes/managements/templates?userId=`.
 //!
+//! The instance DingTalk attaches to a revoked 补卡 (`bizAction REVOKE`, see the revoke reading
+//! in `world`) is listed only under `Switches::revoke_instance_listed`; its detail answers under
+//! both readings.
+//!
 //! `nextToken` is an offset into the filtered, creation-ordered list: sent as a number (a string
 //! is `invalidNextToken`), returned as a string; the end of the list follows
 //! `Switches::next_token_end`. One traversal reaches at most 10,000 ids: ids past that are not
@@ -82,7 +86,8 @@ impl IdsQuery {
     }
 
     /// The ids of the template's instances created in the window and visible at `now`, in
-    /// creation order, kept by the user and status filters.
+    /// creation order, kept by the user and status filters. Revoke instances are among them
+    /// only under `Switches::revoke_instance_listed` (see `World::instances_created`).
     fn matching_ids<'w>(&self, world: &'w World, now: i64) -> Vec<&'w str> {
         world
             .instances_created(self.template, self.start, self.end, now)
@@ -332,7 +337,7 @@ struct Detail {
     approver_user_ids: Vec<String>,
     cc_user_ids: Vec<String>,
     attached_process_instance_ids: Vec<String>,
-    main_process_instance_id: &'static str,
+    main_process_instance_id: String,
     form_component_values: Vec<FormValue>,
     operation_records: Vec<OperationRecord>,
     tasks: Vec<Task>,
@@ -369,6 +374,12 @@ pub(super) fn instance(call: &Call<'_>) -> Reply {
     )
 }
 
+/// What a revoke instance's title adds to the title of the 补卡 it revokes.
+const REVOKE_TITLE_MARK: &str = "（撤销）";
+
+/// The detail of a 补卡 or of a revoke instance: a revoke (`bizAction REVOKE`) names the 补卡 in
+/// `mainProcessInstanceId` and carries its form; a revoked 补卡 names its revoke in
+/// `attachedProcessInstanceIds` from the revoke's creation on. Otherwise `""` and `[]`.
 fn detail(world: &World, inst: &Instance, now: i64) -> Option<Detail> {
     let employee = &world.employees[inst.user];
     let template = &world.templates[inst.template];
@@ -381,9 +392,22 @@ fn detail(world: &World, inst: &Instance, now: i64) -> Option<Detail> {
         .map(|d| d.name.clone())
         .unwrap_or_default();
     let t = |ms: i64| approval_time(world, ms);
-    let ext = check_time_ext_value(world, inst, day, slot);
+    // A revoke instance carries the form of the 补卡 it revokes.
+    let main = inst.main.map(|m| &world.instances[m as usize]);
+    let filed = main.unwrap_or(inst);
+    let ext = check_time_ext_value(world, filed, day, slot);
+    let attached = inst
+        .attached
+        .map(|a| &world.instances[a as usize])
+        .filter(|revoke| revoke.created_ms <= now)
+        .map(|revoke| revoke.id.clone());
+    let title = format!("{}提交的{}", employee.name, template.flow_title);
     Some(Detail {
-        title: format!("{}提交的{}", employee.name, template.flow_title),
+        title: if main.is_some() {
+            format!("{title}{REVOKE_TITLE_MARK}")
+        } else {
+            title
+        },
         create_time: t(inst.created_ms),
         finish_time: decided.then(|| t(inst.decided_ms)),
         originator_user_id: employee.id.clone(),
@@ -400,9 +424,9 @@ fn detail(world: &World, inst: &Instance, now: i64) -> Option<Detail> {
         biz_data: "",
         approver_user_ids: Vec::new(),
         cc_user_ids: Vec::new(),
-        attached_process_instance_ids: Vec::new(),
-        main_process_instance_id: "",
-        form_component_values: form_values(world, inst, &ext),
+        attached_process_instance_ids: attached.into_iter().collect(),
+        main_process_instance_id: main.map(|m| m.id.clone()).unwrap_or_default(),
+        form_component_values: form_values(world, filed, &ext),
         operation_records: operation_records(world, inst, decided),
         tasks: vec![approval_task(world, inst, decided)],
     })
@@ -522,7 +546,8 @@ fn operation_records(world: &World, inst: &Instance, decided: bool) -> Vec<Opera
         date: t(inst.created_ms),
         kind: "START_PROCESS_INSTANCE",
         result: "NONE",
-        remark: "",
+        // A revoke's start carries why the employee revokes.
+        remark: if inst.is_revoke() { inst.reason } else { "" },
         show_name: "发起审批",
     }];
     if decided {
