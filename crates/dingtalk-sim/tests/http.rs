@@ -1968,3 +1968,162 @@ async fn a_denied_permission_answers_as_dingtalk_does_and_is_metered_like_any_bu
     let stats = sim.handle.stats();
     assert_eq!(stats.metered, 4, "{stats:?}");
 }
+
+/// A revoked 补卡 and the REVOKE instance DingTalk attaches to it (kb:1517), in a world with
+/// `revoke_instance_listed` at `listed`.
+async fn revoke_sim(listed: bool) -> (Sim, Instance, Instance) {
+    let mut config = SimConfig::new(11, 60);
+    config.rates.revert = 0.5;
+    config.switches.revoke_instance_listed = listed;
+    let sim = Sim::start(config).await;
+    let world = sim.handle.world();
+    let revoke = world
+        .instances
+        .iter()
+        .find(|i| i.biz_action == "REVOKE")
+        .expect("a revoked 补卡 has its revoke instance")
+        .clone();
+    let original = world.instances[revoke.main.unwrap() as usize].clone();
+    assert_eq!(
+        original
+            .attached
+            .map(|a| world.instances[a as usize].id.clone()),
+        Some(revoke.id.clone())
+    );
+    (sim, original, revoke)
+}
+
+#[tokio::test]
+async fn the_revoke_instance_is_listed_under_its_process_code_only_when_the_switch_says_so() {
+    for listed in [true, false] {
+        let (sim, original, revoke) = revoke_sim(listed).await;
+        let code = sim.handle.world().templates[revoke.template]
+            .process_code
+            .clone();
+        let (start, end) = (revoke.created_ms - 3_600_000, revoke.created_ms + 3_600_000);
+        // Running: created, not yet agreed.
+        sim.at(revoke.created_ms + 1);
+        let token = sim.token().await;
+        let (ids, _) = all_ids(&sim, &token, &code, start, end).await;
+        assert_eq!(
+            ids.contains(&revoke.id),
+            listed,
+            "listed = {listed}: {ids:?}"
+        );
+        let user = sim.user_of(&revoke);
+        let body = json!({"processCode": code, "startTime": start, "endTime": end, "nextToken": 0,
+                          "maxResults": 20, "userIds": [user], "statuses": ["RUNNING"]});
+        let (status, page) = sim
+            .api_post("/v1.0/workflow/processes/instanceIds/query", &token, body)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let running: Vec<&str> = page["result"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(running.contains(&revoke.id.as_str()), listed, "{page}");
+        // Agreed: COMPLETED, and never listed before it exists.
+        sim.at(revoke.decided_ms + 60_000);
+        let token = sim.token().await;
+        let body = json!({"processCode": code, "startTime": start, "endTime": end, "nextToken": 0,
+                          "maxResults": 20, "userIds": [user], "statuses": ["COMPLETED"]});
+        let (_, page) = sim
+            .api_post("/v1.0/workflow/processes/instanceIds/query", &token, body)
+            .await;
+        let completed = page["result"]["list"].to_string();
+        assert_eq!(completed.contains(&revoke.id), listed, "{page}");
+        let (before, _) = all_ids(&sim, &token, &code, start, revoke.created_ms - 1).await;
+        assert!(!before.contains(&revoke.id));
+        // The original stays listed in its own creation window whatever the reading.
+        let (originals, _) = all_ids(
+            &sim,
+            &token,
+            &code,
+            original.created_ms,
+            original.created_ms,
+        )
+        .await;
+        assert!(originals.contains(&original.id));
+    }
+}
+
+#[tokio::test]
+async fn revoke_and_revoked_details_name_each_other_under_both_readings() {
+    for listed in [true, false] {
+        let (sim, original, revoke) = revoke_sim(listed).await;
+        sim.at(revoke.created_ms - 60_000);
+        let token = sim.token().await;
+        let (status, before) = sim.detail(&token, &original.id).await;
+        assert_eq!(status, StatusCode::OK, "{before}");
+        assert_eq!(before["result"]["attachedProcessInstanceIds"], json!([]));
+        let (status, _) = sim.detail(&token, &revoke.id).await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "no revoke before its creation"
+        );
+
+        sim.at(revoke.created_ms + 60_000);
+        let token = sim.token().await;
+        let (_, running) = sim.detail(&token, &revoke.id).await;
+        assert_eq!(running["result"]["status"], "RUNNING", "{running}");
+        assert!(running["result"].get("result").is_none());
+
+        sim.at(revoke.decided_ms + 60_000);
+        let token = sim.token().await;
+        let (status, main) = sim.detail(&token, &original.id).await;
+        assert_eq!(status, StatusCode::OK, "{main}");
+        let main = &main["result"];
+        assert_eq!(main["bizAction"], "NONE");
+        assert_eq!(main["attachedProcessInstanceIds"], json!([revoke.id]));
+        assert_eq!(main["mainProcessInstanceId"], "");
+        assert_eq!(
+            (&main["status"], &main["result"]),
+            (&json!("COMPLETED"), &json!("agree"))
+        );
+
+        let (status, attached) = sim.detail(&token, &revoke.id).await;
+        assert_eq!(status, StatusCode::OK, "{attached}");
+        let attached = &attached["result"];
+        assert_eq!(attached["bizAction"], "REVOKE");
+        assert_eq!(attached["mainProcessInstanceId"], original.id.as_str());
+        assert_eq!(attached["attachedProcessInstanceIds"], json!([]));
+        assert_eq!(attached["formComponentValues"], main["formComponentValues"]);
+        assert_eq!(
+            (&attached["status"], &attached["result"]),
+            (&json!("COMPLETED"), &json!("agree"))
+        );
+        assert_eq!(attached["originatorUserId"], main["originatorUserId"]);
+        assert_eq!(attached["businessId"], revoke.business_id.as_str());
+        let title = attached["title"].as_str().unwrap();
+        let main_title = main["title"].as_str().unwrap();
+        assert!(
+            title.starts_with(main_title) && title.contains("撤销"),
+            "{title}"
+        );
+        let records = attached["operationRecords"].as_array().unwrap();
+        assert_eq!(records[0]["type"], "START_PROCESS_INSTANCE");
+        assert_eq!(records[0]["remark"], revoke.reason);
+        assert_eq!(records[1]["result"], "AGREE");
+        assert_eq!(
+            attached["tasks"][0]["processInstanceId"],
+            revoke.id.as_str()
+        );
+        assert_eq!(attached["tasks"][0]["result"], "AGREE");
+
+        let plain = sim
+            .handle
+            .world()
+            .instances
+            .iter()
+            .find(|i| i.attached.is_none() && i.main.is_none() && i.created_ms <= revoke.decided_ms)
+            .expect("a 补卡 nobody revoked")
+            .clone();
+        let (_, plain) = sim.detail(&token, &plain.id).await;
+        assert_eq!(plain["result"]["bizAction"], "NONE");
+        assert_eq!(plain["result"]["attachedProcessInstanceIds"], json!([]));
+        assert_eq!(plain["result"]["mainProcessInstanceId"], "");
+    }
+}
