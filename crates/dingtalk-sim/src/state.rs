@@ -24,7 +24,8 @@ pub const TOKEN_LIFETIME_S: i64 = 7200;
 pub struct PushEquivalent {
     /// Approach 1: one push per check event (every punch, the synthetic 补卡 punches included).
     pub check_events: u64,
-    /// Approach 2: one push per supply instance finished or terminated.
+    /// Approach 2: one push per supply instance finished or terminated, the REVOKE instances
+    /// attached to revoked 补卡 included (DingTalk pushes every instance that finishes).
     pub supply_events: u64,
 }
 
