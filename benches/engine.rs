@@ -276,7 +276,13 @@ fn engine_pass(store: &mut Store, company: &Company, pass: Pass) -> Result<Phase
         let clock = Instant::now();
         let mut current = snapshot;
         overlay(&mut current, &changes);
-        let context = load_context(store, &changes, &observed_at, &current)?;
+        let context = load_context(
+            store,
+            &changes,
+            &observed_at,
+            &current,
+            &Default::default(),
+        )?;
         phase.times.context += clock.elapsed();
 
         let clock = Instant::now();
@@ -291,6 +297,7 @@ fn engine_pass(store: &mut Store, company: &Company, pass: Pass) -> Result<Phase
             tz: chrono_tz::Asia::Shanghai,
             policy: &policy,
             settle: chrono::Duration::hours(24),
+            journaled: &Default::default(),
         });
         phase.times.classify += clock.elapsed();
 

@@ -20,7 +20,13 @@
 //!
 //! ```text
 //! cargo bench --bench month -- [--sizes 500,2000,4000] [--search] [--pessimistic] [--seed N] [--budget N]
+//!     [--rates default]
 //! ```
+//!
+//! `--rates default` lives the simulator's default rates instead (night shifts, 5 % of applied
+//! 补卡 revoked one to five days later, unexplained changes, vanished days) and adds how soon each
+//! revoked 补卡 reached the ledger: reverts in the truth, in the ledger, and within 7 days of the
+//! instant DingTalk's result went back (PRODUCT.md section 8, "Reverts").
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -55,6 +61,11 @@ struct Options {
     svg: Option<String>,
     /// Draw the recall curves from a saved sweep table instead of running (with `--svg`).
     chart_from: Option<String>,
+    /// The simulator's default rates (night shifts, reverts, unexplained changes, vanished
+    /// days) instead of the benchmark month's, with the reverts measured (`--rates default`).
+    default_rates: bool,
+    /// Print this many of the true corrections the ledger missed (`--show-missed N`).
+    show_missed: usize,
 }
 
 fn parse_options() -> Options {
@@ -68,6 +79,8 @@ fn parse_options() -> Options {
         sweep: false,
         svg: None,
         chart_from: None,
+        default_rates: false,
+        show_missed: 0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -86,6 +99,10 @@ fn parse_options() -> Options {
             "--sweep" => options.sweep = true,
             "--svg" => options.svg = args.next(),
             "--chart-from" => options.chart_from = args.next(),
+            "--show-missed" => {
+                options.show_missed = args.next().and_then(|n| n.parse().ok()).unwrap_or(10)
+            }
+            "--rates" => options.default_rates = args.next().as_deref() == Some("default"),
             "--seed" => options.seed = args.next().and_then(|n| n.parse().ok()).unwrap_or(1),
             "--budget" => {
                 options.budget = args
@@ -140,7 +157,88 @@ struct Measure {
     covered: u64,
     total: u64,
     full_budget: u64,
+    reverts: Reverts,
     seconds: f64,
+}
+
+/// How soon the ledger showed the reverted 补卡 of September–November work dates: each revert's
+/// latency from the instant DingTalk's result went back to the journal entry's instant.
+#[derive(Debug, Clone, Default)]
+struct Reverts {
+    total: usize,
+    caught: usize,
+    within_week: usize,
+    /// Hours, of the caught ones.
+    median_hours: f64,
+    max_hours: f64,
+    /// The ledger said applied and still did a week after DingTalk reverted: the defect
+    /// (payroll pays a punch DingTalk no longer shows).
+    standing: usize,
+    /// Neither the 补卡 nor its revert reached the ledger: DingTalk applied and revoked it
+    /// between two reads of the slot; the ledger never said applied.
+    never_shown: usize,
+}
+
+impl Reverts {
+    fn measure(
+        world: &dingtalk_sim::World,
+        truth: &BTreeSet<Key>,
+        journaled: &std::collections::BTreeMap<Key, DateTime<Utc>>,
+    ) -> Reverts {
+        let reverted_at: std::collections::HashMap<&str, i64> = world
+            .instances
+            .iter()
+            .filter_map(|i| Some((i.id.as_str(), i.reverted_ms?)))
+            .collect();
+        let mut hours = Vec::new();
+        let (mut total, mut standing, mut never_shown) = (0, 0, 0);
+        let week_ms = 7 * 86_400_000;
+        for key in truth.iter().filter(|k| k.4 == "supply_reverted") {
+            total += 1;
+            let Some(&at) = key.5.as_deref().and_then(|id| reverted_at.get(id)) else {
+                continue;
+            };
+            let applied_key = (
+                key.0.clone(),
+                key.1,
+                key.2.clone(),
+                key.3,
+                "supply_applied".to_owned(),
+                key.5.clone(),
+            );
+            let applied = journaled.get(&applied_key);
+            let reverted = journaled.get(key);
+            if let Some(seen) = reverted {
+                hours.push((seen.timestamp_millis() - at) as f64 / 3_600_000.0);
+            }
+            let late = |seen: Option<&DateTime<Utc>>| {
+                seen.is_none_or(|seen| seen.timestamp_millis() > at + week_ms)
+            };
+            match applied {
+                Some(applied) if applied.timestamp_millis() <= at + week_ms && late(reverted) => {
+                    standing += 1;
+                    if standing <= 5 {
+                        println!(
+                            "  stands applied: {key:?}, reverted at {}, journaled applied {applied}, reverted {reverted:?}",
+                            DateTime::<Utc>::from_timestamp_millis(at).unwrap_or_default()
+                        );
+                    }
+                }
+                None if reverted.is_none() => never_shown += 1,
+                _ => {}
+            }
+        }
+        hours.sort_by(f64::total_cmp);
+        Reverts {
+            total,
+            caught: hours.len(),
+            within_week: hours.iter().filter(|&&h| h <= 7.0 * 24.0).count(),
+            median_hours: hours.get(hours.len() / 2).copied().unwrap_or(0.0),
+            max_hours: hours.last().copied().unwrap_or(0.0),
+            standing,
+            never_shown,
+        }
+    }
 }
 
 impl Measure {
@@ -170,7 +268,9 @@ async fn measure(employees: usize, options: &Options) -> Measure {
     config.from = first;
     config.days = (last - first).num_days() as u32 + 1;
     config.qps = 1_000_000;
-    config.rates = Rates::benchmark();
+    if !options.default_rates {
+        config.rates = Rates::benchmark();
+    }
     config.switches = if options.pessimistic {
         Switches::pessimistic()
     } else {
@@ -269,14 +369,15 @@ async fn measure(employees: usize, options: &Options) -> Measure {
             )
         })
         .collect();
-    let ledger: BTreeSet<Key> = store
+    let journaled: std::collections::BTreeMap<Key, DateTime<Utc>> = store
         .all_corrections()
         .expect("corrections")
         .into_iter()
         .filter(|stored| in_scope(stored.correction.slot_key.work_date))
         .map(|stored| {
+            let applied_at = stored.applied_at();
             let c = stored.correction;
-            (
+            let key = (
                 c.slot_key.user_id.as_str().to_owned(),
                 c.slot_key.work_date,
                 stored
@@ -289,9 +390,11 @@ async fn measure(employees: usize, options: &Options) -> Measure {
                 },
                 c.class.as_str().to_owned(),
                 c.process_instance_id,
-            )
+            );
+            (key, applied_at)
         })
         .collect();
+    let ledger: BTreeSet<Key> = journaled.keys().cloned().collect();
     let missed = truth.difference(&ledger).count();
     let extra = ledger.difference(&truth).count();
     // The false ones are a correctness defect: show them, with the truth of the same slot.
@@ -302,10 +405,14 @@ async fn measure(employees: usize, options: &Options) -> Measure {
             .collect();
         println!("  false correction {key:?}; truth for that slot: {same_slot:?}");
     }
+    for key in truth.difference(&ledger).take(options.show_missed) {
+        println!("  missed correction {key:?}");
+    }
     let found = truth.len() - missed;
 
     // The alternatives, counted on the same world for November.
     let world = sim.world();
+    let reverts = Reverts::measure(world, &truth, &journaled);
     let (nov_start, dec_start) = (
         night(date(2026, 11, 1)) - Duration::hours(2),
         night(date(2026, 12, 1)) - Duration::hours(2),
@@ -370,6 +477,7 @@ async fn measure(employees: usize, options: &Options) -> Measure {
         covered: stated.covered,
         total: stated.total,
         full_budget: stated.full_budget,
+        reverts,
         seconds: started.elapsed().as_secs_f64(),
     }
 }
@@ -416,6 +524,22 @@ fn row(m: &Measure) {
         println!(
             "{:>9} missed {} true corrections, applied {} false ones",
             "", m.missed, m.extra
+        );
+    }
+    let r = &m.reverts;
+    if r.total > 0 {
+        println!(
+            "{:>9} reverted 补卡: {} in truth, {} in the ledger, {} within 7 days of the revert \
+             (latency median {:.1} h, max {:.1} h); {} still applied in the ledger a week after \
+             the revert; {} applied and revoked between two reads (never applied in the ledger)",
+            "",
+            r.total,
+            r.caught,
+            r.within_week,
+            r.median_hours,
+            r.max_hours,
+            r.standing,
+            r.never_shown
         );
     }
 }
@@ -731,8 +855,13 @@ async fn main() {
         return;
     }
     println!(
-        "benchmark month: seed {}, switches {}, budget {} metered calls/month; November (steady state) of a Sep–Dec world",
+        "benchmark month: seed {}, rates {}, switches {}, budget {} metered calls/month; November (steady state) of a Sep–Dec world",
         options.seed,
+        if options.default_rates {
+            "default (reverts)"
+        } else {
+            "benchmark"
+        },
         if options.pessimistic {
             "pessimistic"
         } else {

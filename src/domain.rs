@@ -339,11 +339,34 @@ pub struct Approval {
     pub reason: Option<String>,
     /// `MODIFY`, `REVOKE`, `NONE` or anything else DingTalk sends.
     pub(crate) biz_action: Option<String>,
+    /// The instances DingTalk attached to this one or this one to (a revocation, an edit).
+    pub links: ApprovalLinks,
     /// The detail response as received, for evidence.
     pub raw_json: String,
 }
 
+/// How an approval instance is tied to others: DingTalk attaches a new instance to an approved
+/// one when it is revoked or modified (`bizAction` `REVOKE` / `MODIFY`, kb:1517); the new one
+/// names the original in `mainProcessInstanceId`, the original lists it in
+/// `attachedProcessInstanceIds`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ApprovalLinks {
+    /// The original this instance is attached to (`mainProcessInstanceId`, empty is none).
+    pub main: Option<String>,
+    /// The instances attached to this one (`attachedProcessInstanceIds`).
+    pub attached: Vec<String>,
+}
+
 impl Approval {
+    /// The approved 补卡 this instance revokes: `bizAction REVOKE` naming its original. Such an
+    /// instance is never a 补卡 of its own: it never corrects a slot.
+    pub(crate) fn revokes(&self) -> Option<&str> {
+        self.links
+            .main
+            .as_deref()
+            .filter(|_| self.biz_action.as_deref() == Some("REVOKE"))
+    }
+
     /// Approved ⇔ `status == COMPLETED && result == agree`.
     pub(crate) fn is_approved(&self) -> bool {
         self.status == ApprovalStatus::Completed && self.result == Some(ApprovalResult::Agree)

@@ -405,6 +405,10 @@ pub struct ReconcileSettings {
     /// Approvals are listed by creation window once the window is this many hours old, so most
     /// are final when listed (running ones are followed up on scan nights).
     pub listing_lag_hours: u32,
+    /// Slots corrected by a 补卡 are watched this many days (from when the correction was
+    /// journaled) for the 补卡 being revoked; approved 补卡 DingTalk has not shown are asked
+    /// daily within this many days of their approval whether a revocation was attached.
+    pub revert_watch_days: u32,
 }
 
 impl Default for ReconcileSettings {
@@ -417,6 +421,7 @@ impl Default for ReconcileSettings {
             scan_every_nights: 3,
             open_slot_horizon_days: 45,
             listing_lag_hours: 72,
+            revert_watch_days: 7,
         }
     }
 }
@@ -513,7 +518,7 @@ impl Config {
 
     /// Every bounded integer setting: its key, its value, and the smallest and largest value
     /// accepted.
-    fn ranges(&self) -> [(&'static str, u64, u64, u64); 15] {
+    fn ranges(&self) -> [(&'static str, u64, u64, u64); 16] {
         let (dingtalk, reconcile) = (&self.dingtalk, &self.reconcile);
         [
             ("dingtalk.qps_per_api", dingtalk.qps_per_api.into(), 1, 1000),
@@ -590,6 +595,12 @@ impl Config {
                 reconcile.listing_lag_hours.into(),
                 0,
                 24 * 14,
+            ),
+            (
+                "reconcile.revert_watch_days",
+                reconcile.revert_watch_days.into(),
+                1,
+                60,
             ),
         ]
     }

@@ -475,6 +475,7 @@ mod tests {
             }),
             reason: None,
             biz_action: None,
+            links: Default::default(),
             raw_json: String::new(),
         }
     }

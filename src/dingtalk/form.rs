@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::Error;
 use super::decode::{Fields, lenient_i64, local_date, parse_local_minute, parse_workflow_time};
-use crate::domain::{Approval, ApprovalResult, ApprovalStatus, SupplyExt, UserId};
+use crate::domain::{Approval, ApprovalLinks, ApprovalResult, ApprovalStatus, SupplyExt, UserId};
 
 const DATE_LABEL: &str = "补卡时间";
 const REASON_LABELS: [&str; 2] = ["补卡理由", "补卡原因"];
@@ -87,8 +87,39 @@ pub(crate) fn decode_approval(
         ext: supply.ext,
         reason: supply.reason,
         biz_action: result.opt_str("bizAction").map_err(to_form_error)?,
+        links: ApprovalLinks {
+            main: result
+                .opt_str("mainProcessInstanceId")
+                .map_err(to_form_error)?
+                .filter(|id| !id.trim().is_empty()),
+            attached: attached_ids(process_instance_id, result)?,
+        },
         raw_json,
     })
+}
+
+/// `attachedProcessInstanceIds`: the ids of the instances attached to this one (absent or null
+/// is none; empty strings are dropped).
+fn attached_ids(process_instance_id: &str, result: Fields<'_>) -> Result<Vec<String>, Error> {
+    const FIELD: &str = "attachedProcessInstanceIds";
+    let items = result
+        .array(FIELD)
+        .map_err(|err| form_error(process_instance_id, &err.field, err.detail))?;
+    let mut ids = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        match item {
+            Value::String(id) if id.trim().is_empty() => {}
+            Value::String(id) => ids.push(id.clone()),
+            other => {
+                return Err(form_error(
+                    process_instance_id,
+                    &format!("{FIELD}[{index}]"),
+                    format!("expected a process instance id (a string), found {other}"),
+                ));
+            }
+        }
+    }
+    Ok(ids)
 }
 
 /// The form entries, with the children of a `DDBizSuite` entry (whose `value` may hold them as a

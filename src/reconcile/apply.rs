@@ -137,14 +137,18 @@ fn add_verdict(batch: &mut ApplyBatch, verdict: &Verdict, current: &BTreeMap<Slo
         }
         LedgerAction::Correct(correction) => batch.corrections.push(correction.clone()),
     }
-    if let Some(process_instance_id) = &verdict.process_instance_id
-        && !verdict.hold
-    {
-        batch.approval_resolutions.push((
-            process_instance_id.clone(),
-            verdict.class,
-            verdict.slot.clone(),
-        ));
+    if !verdict.hold {
+        for process_instance_id in verdict
+            .process_instance_id
+            .iter()
+            .chain(verdict.revoked_by.iter())
+        {
+            batch.approval_resolutions.push((
+                process_instance_id.clone(),
+                verdict.class,
+                verdict.slot.clone(),
+            ));
+        }
     }
     if needs_finding(verdict) {
         let slot = verdict.slot.as_ref().and_then(|key| current.get(key));
@@ -164,6 +168,9 @@ fn add_verdict(batch: &mut ApplyBatch, verdict: &Verdict, current: &BTreeMap<Slo
 /// Report items: everything that is not a plain baseline or a settled result and that did not
 /// journal a correction (corrections are reported from the journal), plus every anomaly.
 fn needs_finding(verdict: &Verdict) -> bool {
+    if verdict.quiet {
+        return false;
+    }
     if verdict.anomaly {
         return true;
     }

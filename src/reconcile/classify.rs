@@ -53,6 +53,8 @@ pub struct ClassifyInput<'a> {
     pub policy: &'a Policy,
     /// How long after its scheduled time a result may still settle on its own (`late_result`).
     pub settle: Duration,
+    /// The classes journaled so far for the approvals that unresolved revocations name.
+    pub journaled: &'a BTreeMap<String, BTreeSet<ChangeClass>>,
 }
 
 /// What to do with the ledger for one verdict.
@@ -90,6 +92,11 @@ pub struct Verdict {
     /// True when the verdict is about a change of its slot (and so decides that slot's
     /// observation); false when it is about an approval.
     pub(crate) from_change: bool,
+    /// The revocation (`bizAction REVOKE`) this verdict resolves too: it gets the same class.
+    pub(crate) revoked_by: Option<String>,
+    /// Records the approval's resolution only: no report line (the journal or an earlier run
+    /// already says it).
+    pub(crate) quiet: bool,
 }
 
 /// Classifies every change and every unresolved finished approval. Verdicts come out sorted by key.
@@ -106,11 +113,23 @@ pub fn classify(input: &ClassifyInput<'_>) -> Vec<Verdict> {
         }
         verdicts.push(verdict);
     }
+    for revocation in input
+        .unresolved_approvals
+        .iter()
+        .filter_map(|id| input.approvals.get(id))
+        .filter(|approval| approval.revokes().is_some())
+    {
+        classify_revocation(input, revocation, &mut verdicts, &mut explained);
+    }
     for process_instance_id in input.unresolved_approvals {
         if explained.contains(process_instance_id) {
             continue;
         }
-        let Some(approval) = input.approvals.get(process_instance_id) else {
+        let Some(approval) = input
+            .approvals
+            .get(process_instance_id)
+            .filter(|approval| approval.revokes().is_none())
+        else {
             continue;
         };
         if let Some(verdict) = classify_approval(input, approval) {
@@ -167,7 +186,7 @@ fn match_approved<'a>(
     for approval in input
         .approvals
         .values()
-        .filter(|approval| approval.is_approved())
+        .filter(|approval| approval.is_approved() && approval.revokes().is_none())
     {
         if let Some(found) = input.slots.match_approval(approval, input.tz) {
             by_slot
@@ -218,6 +237,8 @@ impl Draft<'_> {
             action,
             hold: false,
             from_change: true,
+            revoked_by: None,
+            quiet: false,
         }
     }
 
@@ -269,6 +290,23 @@ impl Draft<'_> {
         );
         verdict.process_instance_id = Some(process_instance_id.to_owned());
         verdict.evidence = Some(evidence);
+        verdict
+    }
+
+    /// The correction DingTalk showed between two reads of the slot, known from its approval
+    /// alone: journaled with `shown` as its after state and nothing observed before it.
+    fn supply_applied_unseen(
+        &self,
+        slot: &Slot,
+        process_instance_id: &str,
+        evidence: Evidence,
+        shown: &LedgerState,
+    ) -> Verdict {
+        let mut verdict = self.supply_applied(slot, process_instance_id, evidence, false);
+        if let LedgerAction::Correct(correction) = &mut verdict.action {
+            correction.after = shown.clone();
+        }
+        verdict.from_change = false;
         verdict
     }
 
@@ -510,6 +548,8 @@ fn classify_approval(input: &ClassifyInput<'_>, approval: &Approval) -> Option<V
         action: LedgerAction::None,
         hold: false,
         from_change: false,
+        revoked_by: None,
+        quiet: false,
     };
     if !approval.is_finished() {
         return None;
@@ -570,6 +610,150 @@ fn classify_approval(input: &ClassifyInput<'_>, approval: &Approval) -> Option<V
     verdict.evidence = Some(found.evidence);
     verdict.anomaly = pending_days >= i64::from(input.policy.pending_anomaly_days);
     Some(verdict)
+}
+
+/// A revocation (`bizAction REVOKE`) of an approved 补卡, attached by DingTalk to the original
+/// (kb:1517). It corrects nothing itself; it says the original's correction is going away:
+///
+/// - refused or withdrawn, the 补卡 stands and the revocation is reported as such;
+/// - approved while DingTalk still shows the slot corrected by the original, it waits (held,
+///   judged again next run, its day re-read as approvals point at it);
+/// - approved and the slot no longer shows the original's correction:
+///   - this run's change journaled the revert: that verdict resolves the revocation too;
+///   - the ledger still carries the original's correction: the revert is journaled now;
+///   - the original was never journaled (applied and revoked between two reads of its slot): the
+///     correction DingTalk showed in between and its revert are journaled from the two approvals
+///     (`before_observed` false), so the journal holds the history DingTalk had;
+///   - the revert is journaled already: the revocation is resolved quietly.
+///
+/// The original is added to `explained`: it is not judged as a 补卡 still pending.
+fn classify_revocation(
+    input: &ClassifyInput<'_>,
+    revocation: &Approval,
+    verdicts: &mut Vec<Verdict>,
+    explained: &mut BTreeSet<String>,
+) {
+    let Some(original_id) = revocation.revokes() else {
+        return;
+    };
+    let id = revocation.process_instance_id.clone();
+    let base = |class: ChangeClass, detail: String| Verdict {
+        class,
+        key: format!("{class}|{id}"),
+        slot: None,
+        process_instance_id: Some(id.clone()),
+        evidence: None,
+        anomaly: false,
+        detail,
+        action: LedgerAction::None,
+        hold: false,
+        from_change: false,
+        revoked_by: None,
+        quiet: false,
+    };
+    if !revocation.is_finished() {
+        return;
+    }
+    if !revocation.is_approved() {
+        let (class, what) = if revocation.is_refused() {
+            (ChangeClass::SupplyRefused, "was refused")
+        } else {
+            (ChangeClass::SupplyWithdrawn, "was withdrawn")
+        };
+        let detail =
+            format!("the revocation {id} of approval {original_id} {what}: the 补卡 stands");
+        verdicts.push(base(class, detail));
+        return;
+    }
+    explained.insert(original_id.to_owned());
+    if let Some(verdict) = verdicts.iter_mut().find(|verdict| {
+        verdict.class == ChangeClass::SupplyReverted
+            && verdict.process_instance_id.as_deref() == Some(original_id)
+    }) {
+        verdict.revoked_by = Some(id);
+        return;
+    }
+    let original = input.approvals.get(original_id);
+    let found = original
+        .and_then(|original| input.slots.match_approval(original, input.tz))
+        .or_else(|| input.slots.match_approval(revocation, input.tz));
+    let Some((found, slot)) = found.and_then(|found| {
+        let slot = input.slots.slots().get(&found.slot)?;
+        Some((found, slot))
+    }) else {
+        let detail = format!(
+            "the revocation {id} of approval {original_id} by {} matches no slot",
+            revocation.originator
+        );
+        verdicts.push(base(ChangeClass::SupplyUnmatched, detail));
+        return;
+    };
+    let context = input.context.get(&found.slot).cloned().unwrap_or_default();
+    let still_shown = match approval_correction(slot) {
+        Some(shown) => shown == original_id,
+        // Corrected by an approval it does not name: most likely still the original.
+        None => shows_approval(slot),
+    };
+    if still_shown {
+        let mut verdict = base(
+            ChangeClass::SupplyPending,
+            format!(
+                "the revocation {id} of approval {original_id} is approved but DingTalk still \
+                 shows {} corrected",
+                found.slot
+            ),
+        );
+        verdict.slot = Some(found.slot);
+        verdict.hold = true;
+        verdicts.push(verdict);
+        return;
+    }
+    let draft = Draft {
+        input,
+        key: found.slot.clone(),
+        ledger: context.ledger.clone(),
+    };
+    let journaled = input.journaled.get(original_id);
+    let was = |class| journaled.is_some_and(|classes| classes.contains(&class));
+    if context.corrected_by.as_deref() == Some(original_id) {
+        let mut verdict = supply_reverted(&draft, slot, original_id);
+        verdict.from_change = false;
+        verdict.revoked_by = Some(id);
+        verdicts.push(verdict);
+    } else if !was(ChangeClass::SupplyApplied) && !was(ChangeClass::SupplyReverted) {
+        let shown = LedgerState {
+            time_result: TimeResult::Normal,
+            check_time: original
+                .and_then(|original| original.corrected_time)
+                .or(revocation.corrected_time),
+            source_type: SourceType::Approve,
+            process_instance_id: Some(original_id.to_owned()),
+        };
+        let mut applied = draft.supply_applied_unseen(slot, original_id, found.evidence, &shown);
+        applied.detail = format!(
+            "approval {original_id} corrected {} and was revoked by {id} before this job read \
+             the slot corrected",
+            found.slot
+        );
+        let reverted_draft = Draft {
+            input,
+            key: found.slot.clone(),
+            ledger: Some(shown),
+        };
+        let mut reverted = supply_reverted(&reverted_draft, slot, original_id);
+        reverted.from_change = false;
+        reverted.revoked_by = Some(id);
+        verdicts.push(applied);
+        verdicts.push(reverted);
+    } else {
+        let mut verdict = base(
+            ChangeClass::SupplyReverted,
+            format!("the revocation {id} of approval {original_id} is shown"),
+        );
+        verdict.slot = Some(found.slot);
+        verdict.quiet = true;
+        verdicts.push(verdict);
+    }
 }
 
 #[cfg(test)]

@@ -124,6 +124,7 @@ pub fn load_context(
     changes: &[SlotChange],
     observed_at: &BTreeMap<SlotKey, DateTime<Utc>>,
     current: &BTreeMap<SlotKey, Slot>,
+    extra: &BTreeSet<SlotKey>,
 ) -> Result<BTreeMap<SlotKey, SlotContext>, RunError> {
     let mut keys: BTreeSet<SlotKey> = changes
         .iter()
@@ -136,6 +137,7 @@ pub fn load_context(
             .filter(|(_, slot)| super::classify::shows_approval(slot))
             .map(|(key, _)| key.clone()),
     );
+    keys.extend(extra.iter().cloned());
     let keys: Vec<SlotKey> = keys.into_iter().collect();
     let rows = store.ledger_rows(&keys)?;
     Ok(keys

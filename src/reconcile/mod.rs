@@ -113,9 +113,6 @@ pub(crate) fn month_coverage(
 }
 pub(crate) use run::{list_for_backfill, plan_run, run_once_until};
 
-/// Slots corrected by an approval within this many days are watched for reverts.
-pub(crate) const REVERT_WATCH_DAYS: u32 = 7;
-
 /// Extra share a nightly run may spend above its even share of what is left, in percent.
 pub(crate) const NIGHTLY_SLACK_PERCENT: u32 = 50;
 

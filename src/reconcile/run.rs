@@ -34,10 +34,7 @@ use super::plan::{
 };
 use super::scan::findings;
 use super::state::{Fact, PlannerState};
-use super::{
-    REVERT_WATCH_DAYS, RunError, RunKind, RunOutcome, RunRequest, RunSettings, RunSummary,
-    StoreRecorder,
-};
+use super::{RunError, RunKind, RunOutcome, RunRequest, RunSettings, RunSummary, StoreRecorder};
 
 /// Plans a run without calling anything metered and without writing (the `plan` command).
 /// Without configured process codes the listing is planned for a placeholder template.
@@ -567,7 +564,23 @@ impl<'a> RunContext<'a> {
         fetch_details(client, &stop, &wanted, &mut self.fetched).await;
         self.end_essential_step("approval details", estimate, ceiling);
         self.retry_failed(is_details).await;
-        for approval in self.keep_fetched_approvals(before)? {
+        let mut fresh = self.keep_fetched_approvals(before)?;
+        // The instances tied to the fresh ones (the original a revocation names, a revocation
+        // an original lists), when not known: the revocation is judged against its original.
+        let linked: BTreeSet<String> = fresh
+            .iter()
+            .flat_map(|approval| approval.links.main.iter().chain(&approval.links.attached))
+            .filter(|id| !self.approvals.contains_key(*id))
+            .cloned()
+            .collect();
+        if !linked.is_empty() && self.fetched.stop.is_none() {
+            let linked: Vec<String> = linked.into_iter().collect();
+            let before = self.fetched.approvals.len();
+            fetch_details(client, &stop, &linked, &mut self.fetched).await;
+            self.retry_failed(is_details).await;
+            fresh.extend(self.keep_fetched_approvals(before)?);
+        }
+        for approval in fresh {
             if approval.is_finished() {
                 self.unresolved.insert(approval.process_instance_id);
             }
@@ -645,7 +658,7 @@ impl<'a> RunContext<'a> {
         }
         let backfill = matches!(self.request.kind, RunKind::Backfill { .. });
         if backfill || (self.facts.scan_night && self.state.punch_shows_supply != Fact::Holds) {
-            let watch_days = i64::from(REVERT_WATCH_DAYS);
+            let watch_days = i64::from(self.settings.reconcile.revert_watch_days);
             targeted.extend(recently_corrected(
                 self.store,
                 self.request.as_of - Duration::days(watch_days),
@@ -875,7 +888,8 @@ impl<'a> RunContext<'a> {
         overlay(&mut current, &changes);
         self.leave_unread_approvals_unresolved(&current);
         let index = SlotIndex::new(&current);
-        let context = load_context(self.store, &changes, &observed_at, &current)?;
+        let (revoked_slots, journaled) = self.revoked_originals(&current)?;
+        let context = load_context(self.store, &changes, &observed_at, &current, &revoked_slots)?;
         let verdicts = classify(&ClassifyInput {
             changes: &changes,
             context: &context,
@@ -886,12 +900,51 @@ impl<'a> RunContext<'a> {
             tz,
             policy: &self.settings.policy,
             settle: Duration::hours(i64::from(self.settings.reconcile.settle_hours)),
+            journaled: &journaled,
         });
         Ok(Reconciled {
             changes,
             current,
             verdicts,
         })
+    }
+
+    /// For the unresolved revocations: the slots of their originals' days (whose ledger rows
+    /// classification needs) and the classes the journal holds for each original.
+    #[expect(clippy::type_complexity, reason = "two lookups built together")]
+    fn revoked_originals(
+        &self,
+        current: &BTreeMap<SlotKey, Slot>,
+    ) -> Result<(BTreeSet<SlotKey>, BTreeMap<String, BTreeSet<ChangeClass>>), RunError> {
+        let tz = self.settings.timezone;
+        let mut slots = BTreeSet::new();
+        let mut journaled: BTreeMap<String, BTreeSet<ChangeClass>> = BTreeMap::new();
+        for revocation in self
+            .unresolved
+            .iter()
+            .filter_map(|id| self.approvals.get(id))
+        {
+            let Some(original) = revocation.revokes() else {
+                continue;
+            };
+            for (user, date) in candidate_days(revocation, tz) {
+                for stored in self.store.corrections_for_user_day(&user, date)? {
+                    if stored.correction.process_instance_id.as_deref() == Some(original) {
+                        journaled
+                            .entry(original.to_owned())
+                            .or_default()
+                            .insert(stored.correction.class);
+                    }
+                }
+                slots.extend(
+                    current
+                        .keys()
+                        .filter(|key| key.user_id == user && key.work_date == date)
+                        .cloned(),
+                );
+            }
+        }
+        Ok((slots, journaled))
     }
 
     /// An approved 补卡 of someone in scope whose days were neither fetched nor stored yet is

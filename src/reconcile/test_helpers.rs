@@ -103,6 +103,7 @@ pub(crate) fn approval_for(
         }),
         reason: None,
         biz_action: None,
+        links: Default::default(),
         raw_json: "{}".into(),
     }
 }
@@ -361,6 +362,7 @@ pub(crate) fn arb_approval() -> impl Strategy<Value = Approval> {
             }),
             reason: None,
             biz_action: None,
+            links: Default::default(),
             raw_json: "{}".into(),
         })
 }

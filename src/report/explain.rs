@@ -331,6 +331,7 @@ mod tests {
             ext: None,
             reason: Some("忘记打卡".to_owned()),
             biz_action: None,
+            links: Default::default(),
             raw_json: "{}".to_owned(),
         };
         Explanation {

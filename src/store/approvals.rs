@@ -13,7 +13,9 @@ use rusqlite::{TransactionBehavior, params};
 use super::Store;
 use super::codec::{Reader, collect, date_text, ms, opt_ms};
 use super::error::{Error, SqlResultExt};
-use crate::domain::{Approval, ApprovalResult, ApprovalStatus, ChangeClass, SlotKey, SupplyExt};
+use crate::domain::{
+    Approval, ApprovalLinks, ApprovalResult, ApprovalStatus, ChangeClass, SlotKey, SupplyExt,
+};
 
 /// An approval as stored, with its resolution.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +38,8 @@ pub(crate) struct ListedApproval {
 const APPROVAL_SELECT: &str = "SELECT a.id, a.process_code, a.business_id, a.title, \
      a.originator, a.status, a.result, a.create_time_ms, a.finish_time_ms, a.corrected_time_ms, \
      a.has_ext, a.ext_plan_id, a.ext_work_date, a.ext_user_check_ms, a.reason, a.biz_action, \
-     a.raw_json, a.first_seen_run, a.fetched_at_ms, r.class, r.slot_key \
+     a.raw_json, a.first_seen_run, a.fetched_at_ms, r.class, r.slot_key, \
+     a.main_process_instance_id, a.attached_ids \
      FROM approvals a LEFT JOIN approval_resolutions r ON r.approval_id = a.id";
 
 impl Store {
@@ -60,9 +63,10 @@ impl Store {
                     "INSERT INTO approvals (id, process_code, business_id, title, originator,
                          status, result, create_time_ms, finish_time_ms, corrected_time_ms,
                          has_ext, ext_plan_id, ext_work_date, ext_user_check_ms, reason,
-                         biz_action, raw_json, first_seen_run, last_fetched_run, fetched_at_ms)
+                         biz_action, raw_json, first_seen_run, last_fetched_run, fetched_at_ms,
+                         main_process_instance_id, attached_ids)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                         ?16, ?17, ?18, ?18, ?19)
+                         ?16, ?17, ?18, ?18, ?19, ?20, ?21)
                      ON CONFLICT (id) DO UPDATE SET process_code = excluded.process_code,
                          business_id = excluded.business_id, title = excluded.title,
                          originator = excluded.originator, status = excluded.status,
@@ -75,7 +79,9 @@ impl Store {
                          reason = excluded.reason, biz_action = excluded.biz_action,
                          raw_json = excluded.raw_json,
                          last_fetched_run = excluded.last_fetched_run,
-                         fetched_at_ms = excluded.fetched_at_ms",
+                         fetched_at_ms = excluded.fetched_at_ms,
+                         main_process_instance_id = excluded.main_process_instance_id,
+                         attached_ids = excluded.attached_ids",
                 )
                 .at(&location)?;
             for approval in approvals {
@@ -101,6 +107,8 @@ impl Store {
                         approval.raw_json,
                         run_id,
                         ms(fetched_at),
+                        approval.links.main,
+                        attached_json(&approval.links.attached)?,
                     ])
                     .at(&location)?;
             }
@@ -274,6 +282,14 @@ impl Store {
     }
 }
 
+/// The `attached_ids` column: a JSON array, NULL when there is none.
+fn attached_json(ids: &[String]) -> Result<Option<String>, Error> {
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    super::codec::to_json("attached process instance ids", &ids).map(Some)
+}
+
 fn decode(reader: &Reader<'_, '_>) -> Result<StoredApproval, Error> {
     let ext = if reader.flag(10, "has_ext")? {
         Some(SupplyExt {
@@ -300,6 +316,12 @@ fn decode(reader: &Reader<'_, '_>) -> Result<StoredApproval, Error> {
         ext,
         reason: reader.opt_text(14, "reason")?,
         biz_action: reader.opt_text(15, "biz_action")?,
+        links: ApprovalLinks {
+            main: reader.opt_text(21, "main_process_instance_id")?,
+            attached: reader
+                .opt_json::<Vec<String>>(22, "attached_ids")?
+                .unwrap_or_default(),
+        },
         raw_json: reader.text(16, "raw_json")?,
     };
     Ok(StoredApproval {
@@ -336,6 +358,7 @@ mod tests {
             }),
             reason: Some("忘记打卡".into()),
             biz_action: Some("NONE".into()),
+            links: Default::default(),
             raw_json: format!(r#"{{"process_instance_id":"{id}","status":"RUNNING"}}"#),
         }
     }

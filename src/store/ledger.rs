@@ -43,6 +43,13 @@ pub struct StoredCorrection {
     pub check_type: Option<CheckType>,
 }
 
+impl StoredCorrection {
+    /// When the run that journaled it did.
+    pub fn applied_at(&self) -> DateTime<Utc> {
+        self.applied_at
+    }
+}
+
 /// One report item of a run: pending, anomaly, refused, withdrawn, ….
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FindingRow {

@@ -37,6 +37,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/correction_version.sql"),
     include_str!("migrations/report_deliveries.sql"),
     include_str!("migrations/quota_exhaustion.sql"),
+    include_str!("migrations/approval_links.sql"),
 ];
 
 /// The schema version this build writes and understands.

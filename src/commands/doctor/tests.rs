@@ -53,6 +53,7 @@ fn approval(plan_id: Option<i64>, repair_entry: bool) -> Approval {
         }),
         reason: None,
         biz_action: None,
+        links: Default::default(),
         raw_json: json!({"result": {"formComponentValues": form}}).to_string(),
     }
 }

@@ -32,6 +32,7 @@ struct World {
     approvals: Vec<Approval>,
     policy: Policy,
     now: DateTime<Utc>,
+    journaled: BTreeMap<String, BTreeSet<ChangeClass>>,
 }
 
 impl World {
@@ -54,6 +55,7 @@ impl World {
             approvals: Vec::new(),
             policy: policy(PolicyAction::Apply),
             now: local("2026-11-20 02:10"),
+            journaled: BTreeMap::new(),
         }
     }
 
@@ -97,6 +99,7 @@ impl World {
             tz: SHANGHAI,
             policy: &self.policy,
             settle: Duration::hours(24),
+            journaled: &self.journaled,
         })
     }
 }
@@ -207,6 +210,116 @@ fn a_slot_no_longer_showing_its_approved_correction_is_reverted() {
         &World::new(vec![corrected(&missed(), "P1")], vec![missed()]),
         &["supply_reverted supply_reverted|u1|2026-11-02|plan:11|P1 correct observed anomaly"],
     );
+}
+
+/// The approved 补卡 `P1` of `missed()` and `R1`, the revocation DingTalk attached to it.
+fn revoked(revocation_status: &str, revocation_result: Option<&str>) -> Vec<Approval> {
+    let mut original = approval_for(&missed(), "P1", "COMPLETED", Some("agree"));
+    original.links.attached = vec!["R1".into()];
+    let mut revocation = approval_for(&missed(), "R1", revocation_status, revocation_result);
+    revocation.biz_action = Some("REVOKE".into());
+    revocation.links.main = Some("P1".into());
+    revocation.finish_time = original.finish_time.map(|t| t + Duration::days(2));
+    vec![original, revocation]
+}
+
+#[test]
+fn a_revocation_resolves_with_the_revert_its_slot_shows() {
+    let mut world = World::new(vec![corrected(&missed(), "P1")], vec![missed()]);
+    world.approvals = revoked("COMPLETED", Some("agree"));
+    let verdicts = world.run();
+    assert_eq!(
+        render(&verdicts),
+        ["supply_reverted supply_reverted|u1|2026-11-02|plan:11|P1 correct observed anomaly"]
+    );
+    assert_eq!(verdicts[0].revoked_by.as_deref(), Some("R1"));
+}
+
+#[test]
+fn a_revocation_dingtalk_does_not_show_yet_waits() {
+    let shown = corrected(&missed(), "P1");
+    let mut world = World::new(vec![shown.clone()], vec![shown]);
+    world.approvals = revoked("COMPLETED", Some("agree"));
+    let verdicts = world.run();
+    assert_eq!(render(&verdicts), ["supply_pending supply_pending|R1 -"]);
+    assert!(verdicts[0].hold, "judged again next run");
+    assert!(verdicts[0].detail.contains("still shows"));
+}
+
+#[test]
+fn a_supply_applied_and_revoked_between_two_reads_is_journaled_from_its_approvals() {
+    let mut world = World::new(vec![missed()], vec![missed()]);
+    world.approvals = revoked("COMPLETED", Some("agree"));
+    let verdicts = world.run();
+    assert_eq!(
+        render(&verdicts),
+        [
+            "supply_applied supply_applied|u1|2026-11-02|plan:11|P1 correct unobserved",
+            "supply_reverted supply_reverted|u1|2026-11-02|plan:11|P1 correct observed anomaly",
+        ]
+    );
+    let LedgerAction::Correct(applied) = &verdicts[0].action else {
+        panic!("a correction");
+    };
+    assert_eq!(applied.before, Some(missed().ledger_state()));
+    assert_eq!(applied.after.time_result, TimeResult::Normal);
+    assert_eq!(applied.after.process_instance_id.as_deref(), Some("P1"));
+    let LedgerAction::Correct(reverted) = &verdicts[1].action else {
+        panic!("a correction");
+    };
+    assert_eq!(reverted.before.as_ref(), Some(&applied.after));
+    assert_eq!(reverted.after, missed().ledger_state());
+    assert_eq!(verdicts[1].revoked_by.as_deref(), Some("R1"));
+}
+
+#[test]
+fn a_revocation_whose_revert_is_journaled_already_resolves_quietly() {
+    let mut world = World::new(vec![missed()], vec![missed()]);
+    world.approvals = revoked("COMPLETED", Some("agree"));
+    world.journaled.insert(
+        "P1".into(),
+        [ChangeClass::SupplyApplied, ChangeClass::SupplyReverted].into(),
+    );
+    let verdicts = world.run();
+    assert_eq!(render(&verdicts), ["supply_reverted supply_reverted|R1 -"]);
+    assert!(verdicts[0].quiet);
+}
+
+#[test]
+fn a_refused_revocation_leaves_the_supply_standing() {
+    let shown = corrected(&missed(), "P1");
+    let mut world = World::new(vec![shown.clone()], vec![shown]);
+    world.approvals = revoked("COMPLETED", Some("refuse"));
+    let verdicts = world.run();
+    assert_eq!(
+        render(&verdicts),
+        [
+            "supply_applied supply_applied|u1|2026-11-02|plan:11|P1 correct unobserved",
+            "supply_refused supply_refused|R1 -",
+        ]
+    );
+    assert!(verdicts[1].detail.contains("the 补卡 stands"));
+}
+
+#[test]
+fn a_revocation_never_corrects_a_slot_itself() {
+    let mut shown = corrected(&missed(), "R1");
+    shown.process_instance_id = None;
+    let mut world = World::new(vec![missed()], vec![shown]);
+    world.approvals = revoked("COMPLETED", Some("agree"))
+        .into_iter()
+        .filter(|approval| approval.process_instance_id == "R1")
+        .collect();
+    let verdicts = world.run();
+    assert_eq!(
+        render(&verdicts),
+        [
+            "supply_pending supply_pending|R1 -",
+            "supply_pending supply_pending|u1|2026-11-02|plan:11 -",
+        ],
+        "the revocation waits, and so does the correction no 补卡 explains"
+    );
+    assert!(verdicts.iter().all(|verdict| verdict.hold));
 }
 
 #[test]

@@ -83,6 +83,7 @@ fn approval(id: &str, originator: &str) -> Approval {
         ext: None,
         reason: None,
         biz_action: None,
+        links: Default::default(),
         raw_json: "{}".into(),
     }
 }
