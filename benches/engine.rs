@@ -276,13 +276,7 @@ fn engine_pass(store: &mut Store, company: &Company, pass: Pass) -> Result<Phase
         let clock = Instant::now();
         let mut current = snapshot;
         overlay(&mut current, &changes);
-        let context = load_context(
-            store,
-            &changes,
-            &observed_at,
-            &current,
-            &Default::default(),
-        )?;
+        let context = load_context(store, &changes, &observed_at, &current, &Default::default())?;
         phase.times.context += clock.elapsed();
 
         let clock = Instant::now();

@@ -328,7 +328,7 @@ fn payroll_month(settings: &RunSettings, today: NaiveDate) -> Option<(NaiveDate,
 /// 50 a call.
 fn scan_cost_for_all(points: &[(UserId, NaiveDate)], employees: u64, read: u64) -> u64 {
     let mut users_by_window: BTreeMap<NaiveDate, u64> = BTreeMap::new();
-    for item in scan_items(points) {
+    for item in scan_items(points, &BTreeSet::new()) {
         *users_by_window.entry(item.from).or_default() += item.users.len() as u64;
     }
     let read = read.clamp(1, employees.max(1));
@@ -747,6 +747,11 @@ pub(super) fn make_plan(settings: &RunSettings, request: &RunRequest, facts: &Fa
         .chain(&facts.watched)
         .map(|slot| check_day(slot, tz))
         .collect();
+    let watched: BTreeSet<(UserId, NaiveDate)> = facts
+        .watched
+        .iter()
+        .map(|slot| check_day(slot, tz))
+        .collect();
     let surplus = if backfill {
         facts.allowance
     } else {
@@ -806,6 +811,7 @@ pub(super) fn make_plan(settings: &RunSettings, request: &RunRequest, facts: &Fa
         detail_backlog: &backlog,
         approvals_essential: backfill || !facts.state.evidence_without_approvals(),
         scan: &scan,
+        watched: &watched,
         scan_first: facts.state.punch_shows_supply == Fact::Unknown,
         enrichment: &facts.enrichment,
         rows_per_user_day: DEFAULT_ROWS_PER_USER_DAY,

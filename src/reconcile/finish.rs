@@ -34,6 +34,8 @@ pub(super) struct Night<'a> {
     pub(crate) deferred: Vec<&'a PlanItem>,
     /// Tonight's local date when open slots were scanned.
     pub(crate) scanned_on: Option<NaiveDate>,
+    /// Targeted re-reads not done tonight.
+    pub(crate) owed: &'a BTreeSet<(UserId, NaiveDate)>,
 }
 
 /// The planner's state after a nightly run: the sync's per-user progress and how far it reaches
@@ -82,6 +84,14 @@ pub(super) fn record_night(before: &PlannerState, night: &Night<'_>) -> PlannerS
     }
     if let Some(today) = night.scanned_on {
         state.last_scan = Some(today);
+    }
+    state.owed_rereads = BTreeMap::new();
+    for (user, date) in night.owed {
+        state
+            .owed_rereads
+            .entry(user.as_str().to_owned())
+            .or_default()
+            .insert(*date);
     }
     state
 }

@@ -396,6 +396,9 @@ pub(crate) struct PlanInput<'a> {
     pub(crate) approvals_essential: bool,
     /// Open or watched slots to scan through raw punches: (user, local date of the check point).
     pub(crate) scan: &'a [(UserId, NaiveDate)],
+    /// The points of `scan` that are corrections watched for reverts: their watch ends, an open
+    /// slot stays open, so the scan calls holding them go first and are deferred last.
+    pub(crate) watched: &'a BTreeSet<(UserId, NaiveDate)>,
     /// Scan before anything else: while it is not known whether punches show the 补卡, the
     /// (cheap) scan is what can tell, and knowing it makes approvals enrichment.
     pub(crate) scan_first: bool,
@@ -520,7 +523,11 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
     let mut essential = Vec::new();
     let mut optional = Vec::new();
     if input.scan_first {
-        essential.extend(scan_items(input.scan).into_iter().map(PlanItem::Punches));
+        essential.extend(
+            scan_items(input.scan, input.watched)
+                .into_iter()
+                .map(PlanItem::Punches),
+        );
     }
     if input.approvals_essential {
         essential.append(&mut approvals);
@@ -537,7 +544,11 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
         .iter()
         .cloned()
         .partition(|(_, date)| !input.scan_first && in_payroll(date));
-    essential.extend(scan_items(&payroll_scan).into_iter().map(PlanItem::Punches));
+    essential.extend(
+        scan_items(&payroll_scan, input.watched)
+            .into_iter()
+            .map(PlanItem::Punches),
+    );
     let mut rescan = input.rescan;
     if let (Some((from, to)), Some((payroll_from, payroll_to))) = (input.rescan, input.payroll) {
         let (first, last) = (from.max(payroll_from), to.min(payroll_to));
@@ -615,7 +626,11 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
     }
     essential.extend(sync.into_iter().map(PlanItem::Results));
     if !input.scan_first {
-        essential.extend(scan_items(&later_scan).into_iter().map(PlanItem::Punches));
+        essential.extend(
+            scan_items(&later_scan, input.watched)
+                .into_iter()
+                .map(PlanItem::Punches),
+        );
     }
     optional.append(&mut approvals);
     if !input.enrichment.is_empty() {
@@ -752,7 +767,24 @@ pub(crate) fn results_items(
 /// Raw-punch items covering `points` (user, local date of a check point): windows of 7 check
 /// dates starting at the earliest uncovered date, each with the users that have a point in
 /// it, 50 users per call. One call each (`listRecord` is not paged).
-pub(crate) fn scan_items(points: &[(UserId, NaiveDate)]) -> Vec<PunchesItem> {
+/// The punch scan of `points`: per 7-day window of check days, the window's users 50 a call;
+/// calls holding an `urgent` point first (in window order), then the rest.
+pub(crate) fn scan_items(
+    points: &[(UserId, NaiveDate)],
+    urgent: &BTreeSet<(UserId, NaiveDate)>,
+) -> Vec<PunchesItem> {
+    let mut items = scan_windows(points);
+    let holds_urgent = |item: &PunchesItem| {
+        urgent.iter().any(|(user, date)| {
+            item.from <= *date && *date <= item.to && item.users.binary_search(user).is_ok()
+        })
+    };
+    // A stable sort: window order within each part.
+    items.sort_by_key(|item| !holds_urgent(item));
+    items
+}
+
+fn scan_windows(points: &[(UserId, NaiveDate)]) -> Vec<PunchesItem> {
     let mut by_date: BTreeMap<NaiveDate, BTreeSet<&UserId>> = BTreeMap::new();
     for (user, date) in points {
         by_date.entry(*date).or_default().insert(user);

@@ -379,6 +379,8 @@ struct RunContext<'a> {
     dirty: BTreeSet<(UserId, NaiveDate)>,
     /// Whether open slots were scanned tonight.
     scanned: bool,
+    /// Targeted re-reads not done tonight, owed to the next nights.
+    owed: BTreeSet<(UserId, NaiveDate)>,
 }
 
 impl<'a> RunContext<'a> {
@@ -422,6 +424,7 @@ impl<'a> RunContext<'a> {
             unresolved,
             dirty: BTreeSet::new(),
             scanned: false,
+            owed: BTreeSet::new(),
         })
     }
 
@@ -665,6 +668,21 @@ impl<'a> RunContext<'a> {
                 self.plan.window.1 + Duration::days(1),
             )?);
         }
+        if !backfill {
+            let horizon = local_date(self.request.as_of, tz)
+                - Duration::days(i64::from(self.settings.reconcile.open_slot_horizon_days));
+            for (user, dates) in &self.state.owed_rereads {
+                let Some(user) = UserId::new(user)
+                    .ok()
+                    .filter(|id| self.in_scope.contains(id))
+                else {
+                    continue;
+                };
+                for date in dates.iter().filter(|date| **date >= horizon) {
+                    targeted.insert((user.clone(), *date));
+                }
+            }
+        }
         let primary_days = covered_days(&self.phases.primary);
         targeted.retain(|day| !primary_days.contains(day));
         let mut items = std::mem::take(&mut self.phases.targeted);
@@ -675,6 +693,10 @@ impl<'a> RunContext<'a> {
         fetch_results(&client, &stop, items, &mut self.fetched).await;
         self.end_essential_step("targeted re-reads", estimate, ceiling);
         self.retry_failed(is_results).await;
+        self.owed = targeted
+            .into_iter()
+            .filter(|day| !self.fetched.complete.contains(day))
+            .collect();
         Ok(())
     }
 
@@ -1008,6 +1030,7 @@ impl<'a> RunContext<'a> {
                     listings_complete: self.fetched.incomplete_listings == 0,
                     deferred: self.fetched.deferred.iter().chain(deferred).collect(),
                     scanned_on: self.scanned.then(|| local_date(self.request.as_of, tz)),
+                    owed: &self.owed,
                 },
             );
         } else {

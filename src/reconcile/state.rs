@@ -5,7 +5,7 @@
 //! Plain data with its JSON form; the store keeps the text (`Store::planner_state`). It does not
 //! decide anything: `plan` and `run` read it and hand back an updated copy.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -67,6 +67,11 @@ pub(crate) struct PlannerState {
     /// [`COST_HISTORY`]): coverage is decided by their median, so one odd night (a backlog of
     /// open slots, a holiday week) does not swing it.
     pub(crate) cost_history: Vec<u64>,
+    /// Per user: days a nightly run meant to re-read (the scan found them changed, a watched
+    /// 补卡 punch was gone, an approval points at them) but could not before its calls ran
+    /// out. The next nights read them first among targeted re-reads, so a revert the scan saw
+    /// is not lost when the watch ends.
+    pub(crate) owed_rereads: BTreeMap<String, BTreeSet<NaiveDate>>,
 }
 
 /// Nights of cost model kept in [`PlannerState::cost_history`].

@@ -238,7 +238,32 @@ fn night<'a>(
         listings_complete: true,
         deferred: Vec::new(),
         scanned_on: None,
+        owed: &NO_OWED,
     }
+}
+
+static NO_OWED: BTreeSet<(UserId, NaiveDate)> = BTreeSet::new();
+
+#[test]
+fn targeted_re_reads_not_done_are_owed_to_the_next_night_and_only_those() {
+    let users = [user("a"), user("b")];
+    let complete = BTreeSet::new();
+    let before = PlannerState {
+        owed_rereads: [("a".to_owned(), [date("2026-11-01")].into())].into(),
+        ..PlannerState::default()
+    };
+    let owed: BTreeSet<(UserId, NaiveDate)> = [(user("b"), date("2026-11-02"))].into();
+    let mut tonight = night(&users, &[], &complete, &[]);
+    tonight.owed = &owed;
+    let after = record_night(&before, &tonight);
+    let expected: BTreeMap<String, BTreeSet<NaiveDate>> =
+        [("b".to_owned(), [date("2026-11-02")].into())].into();
+    assert_eq!(after.owed_rereads, expected, "a's day was read tonight");
+    let text = after.to_text();
+    assert_eq!(
+        PlannerState::from_stored(Some(&text)).owed_rereads,
+        expected
+    );
 }
 
 #[test]

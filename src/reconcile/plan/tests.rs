@@ -40,6 +40,7 @@ fn input<'a>(
         detail_backlog: &[],
         approvals_essential: true,
         scan: &[],
+        watched: &NO_POINTS,
         scan_first: false,
         enrichment: &[],
         rows_per_user_day: 2,
@@ -114,7 +115,7 @@ fn open_slots_are_scanned_in_seven_day_windows_of_at_most_fifty_users() {
         .collect();
     points.push((users(1)[0].clone(), date("2026-10-07")));
     points.push((users(1)[0].clone(), date("2026-10-08")));
-    let items = scan_items(&points);
+    let items = scan_items(&points, &NO_POINTS);
     let shapes: Vec<(usize, NaiveDate, NaiveDate)> = items
         .iter()
         .map(|item| (item.users.len(), item.from, item.to))
@@ -126,6 +127,42 @@ fn open_slots_are_scanned_in_seven_day_windows_of_at_most_fifty_users() {
             (10, date("2026-10-01"), date("2026-10-07")),
             (1, date("2026-10-08"), date("2026-10-14")),
         ]
+    );
+}
+
+static NO_POINTS: BTreeSet<(UserId, NaiveDate)> = BTreeSet::new();
+
+#[test]
+fn scan_calls_holding_a_watched_correction_go_first_so_the_watch_is_deferred_last() {
+    let everyone = users(120);
+    let mut points: Vec<(UserId, NaiveDate)> = everyone
+        .iter()
+        .map(|user| (user.clone(), date("2026-10-01")))
+        .collect();
+    // A correction watched for a revert, in the newest window and the last batch of users.
+    let watched = (everyone[119].clone(), date("2026-11-05"));
+    points.push(watched.clone());
+    points.push((everyone[0].clone(), date("2026-11-05")));
+    let items = scan_items(&points, &[watched.clone()].into());
+    let shapes: Vec<(usize, NaiveDate)> = items
+        .iter()
+        .map(|item| (item.users.len(), item.from))
+        .collect();
+    assert_eq!(
+        shapes,
+        [
+            (2, date("2026-11-05")),
+            (50, date("2026-10-01")),
+            (50, date("2026-10-01")),
+            (20, date("2026-10-01")),
+        ],
+        "the watched correction's call first, the rest in window order"
+    );
+    assert!(items[0].users.contains(&watched.0));
+    assert_eq!(
+        scan_items(&points, &NO_POINTS)[0].from,
+        date("2026-10-01"),
+        "without a watch, window order"
     );
 }
 
@@ -355,6 +392,7 @@ mod properties {
                 detail_backlog: &self.detail_backlog,
                 approvals_essential: self.approvals_essential,
                 scan: &self.scan,
+                watched: &NO_POINTS,
                 scan_first: self.scan_first,
                 enrichment: &self.enrichment,
                 rows_per_user_day: self.rows,
