@@ -748,4 +748,77 @@ mod tests {
             assert_eq!(links(id), ApprovalLinks::default(), "{id}");
         }
     }
+
+    /// What the decoder would make of the same detail (empty ids dropped) is what the migration
+    /// makes of it.
+    ///
+    /// Fails at 3b428a7 (reported, not fixed here): `approval_links.sql` copies the array as is,
+    /// so `["", "rev-2", " "]` reads back with its empty ids.
+    #[test]
+    fn migration_9_drops_empty_attached_ids_as_the_decoder_does() {
+        use serde_json::json;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reconcile.db");
+        version_8_store(
+            &path,
+            &[
+                (
+                    "with-empty",
+                    detail(json!({"attachedProcessInstanceIds": ["", "rev-2", " "]})),
+                ),
+                (
+                    "only-empty",
+                    detail(json!({"attachedProcessInstanceIds": [""]})),
+                ),
+            ],
+        );
+
+        let store = Store::open(&path).unwrap();
+
+        let stored = store
+            .approvals(&["with-empty", "only-empty"].map(str::to_owned))
+            .unwrap();
+        assert_eq!(
+            stored["with-empty"].approval.links.attached,
+            vec!["rev-2".to_owned()]
+        );
+        assert!(stored["only-empty"].approval.links.attached.is_empty());
+    }
+
+    /// A detail stored before migration 9 whose attached ids are not all strings (no build before
+    /// read them, so it was stored like any other) does not make the approvals unreadable.
+    ///
+    /// Fails at 3b428a7 (reported, not fixed here): the migration copies `[42, "rev-3"]` into
+    /// `attached_ids` and every read of that approval is a decode error.
+    #[test]
+    fn migration_9_leaves_a_non_string_attached_id_readable() {
+        use serde_json::json;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reconcile.db");
+        version_8_store(
+            &path,
+            &[
+                (
+                    "numeric",
+                    detail(json!({"attachedProcessInstanceIds": [42, "rev-3"]})),
+                ),
+                ("plain", detail(json!({"bizAction": "NONE"}))),
+            ],
+        );
+
+        let store = Store::open(&path).unwrap();
+
+        let stored = store
+            .approvals(&["numeric", "plain"].map(str::to_owned))
+            .expect("approvals stored before the migration stay readable");
+        assert_eq!(stored.len(), 2);
+        assert!(
+            stored["numeric"]
+                .approval
+                .links
+                .attached
+                .iter()
+                .all(|id| !id.trim().is_empty())
+        );
+    }
 }
