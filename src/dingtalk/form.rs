@@ -436,4 +436,137 @@ mod tests {
         assert_eq!(approval.finish_time, None);
         assert!(!approval.is_finished());
     }
+
+    /// The worked example with `fields` set on its `result` (a `null` is sent as null, not
+    /// removed).
+    fn with_result(fields: Value) -> Value {
+        let mut body = detail(json!([date_entry(json!(1))]));
+        for (name, value) in fields.as_object().expect("an object of fields") {
+            body["result"][name] = value.clone();
+        }
+        body
+    }
+
+    #[track_caller]
+    fn links_of(fields: Value) -> ApprovalLinks {
+        let body = with_result(fields);
+        decode_approval("proc-1", &body, body.to_string(), SHANGHAI)
+            .unwrap()
+            .links
+    }
+
+    #[test]
+    fn a_revocation_names_its_original_and_the_original_lists_it() {
+        let body = with_result(json!({
+            "bizAction": "REVOKE",
+            "mainProcessInstanceId": "orig-1",
+            "attachedProcessInstanceIds": []
+        }));
+        let revocation = decode_approval("rev-1", &body, body.to_string(), SHANGHAI).unwrap();
+        assert_eq!(
+            revocation.links,
+            ApprovalLinks {
+                main: Some("orig-1".into()),
+                attached: Vec::new()
+            }
+        );
+        assert_eq!(revocation.revokes(), Some("orig-1"));
+        let body = with_result(json!({
+            "bizAction": "NONE",
+            "mainProcessInstanceId": "",
+            "attachedProcessInstanceIds": ["rev-1"]
+        }));
+        let original = decode_approval("orig-1", &body, body.to_string(), SHANGHAI).unwrap();
+        assert_eq!(
+            original.links,
+            ApprovalLinks {
+                main: None,
+                attached: vec!["rev-1".into()]
+            }
+        );
+        assert_eq!(original.revokes(), None);
+    }
+
+    #[test]
+    fn an_empty_or_blank_main_instance_is_none() {
+        assert_eq!(links_of(json!({"mainProcessInstanceId": ""})).main, None);
+        assert_eq!(links_of(json!({"mainProcessInstanceId": "  "})).main, None);
+        assert_eq!(links_of(json!({"mainProcessInstanceId": null})).main, None);
+        assert_eq!(
+            links_of(json!({"mainProcessInstanceId": "orig-7"})).main,
+            Some("orig-7".into())
+        );
+    }
+
+    #[test]
+    fn absent_links_are_empty() {
+        let body = detail(json!([date_entry(json!(1))]));
+        assert!(body["result"].get("mainProcessInstanceId").is_none());
+        assert!(body["result"].get("attachedProcessInstanceIds").is_none());
+        assert_eq!(links_of(json!({})), ApprovalLinks::default());
+        assert_eq!(
+            links_of(json!({"attachedProcessInstanceIds": null})),
+            ApprovalLinks::default()
+        );
+    }
+
+    #[test]
+    fn empty_attached_ids_are_dropped_and_the_order_kept() {
+        assert_eq!(
+            links_of(json!({"attachedProcessInstanceIds": ["b-2", "", "a-1", "   "]})).attached,
+            vec!["b-2".to_owned(), "a-1".to_owned()]
+        );
+        assert!(
+            links_of(json!({"attachedProcessInstanceIds": ["", " "]}))
+                .attached
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_non_string_attached_id_is_an_error_naming_its_index() {
+        for (bad, index) in [
+            (json!(["rev-1", 42]), 1),
+            (json!([null]), 0),
+            (json!(["a", "b", {"id": "c"}]), 2),
+            (json!([["rev-1"]]), 0),
+        ] {
+            let body = with_result(json!({ "attachedProcessInstanceIds": bad }));
+            let err = decode_approval("proc-3", &body, String::new(), SHANGHAI).unwrap_err();
+            let Error::Form {
+                process_instance_id,
+                field,
+                detail,
+            } = &err
+            else {
+                panic!("a form error: {err:?}");
+            };
+            assert_eq!(process_instance_id, "proc-3");
+            assert_eq!(
+                field,
+                &format!("attachedProcessInstanceIds[{index}]"),
+                "{bad}"
+            );
+            assert!(
+                detail.contains("expected a process instance id"),
+                "{detail}"
+            );
+            let message = err.to_string();
+            assert!(
+                message.contains("proc-3")
+                    && message.contains(&format!("attachedProcessInstanceIds[{index}]")),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn attached_ids_that_are_not_an_array_are_an_error_naming_the_field() {
+        let body = with_result(json!({"attachedProcessInstanceIds": "rev-1"}));
+        let err = decode_approval("proc-4", &body, String::new(), SHANGHAI).unwrap_err();
+        let Error::Form { field, .. } = &err else {
+            panic!("a form error: {err:?}");
+        };
+        assert_eq!(field, "attachedProcessInstanceIds");
+    }
 }

@@ -543,4 +543,282 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, Error::UnknownRun { run_id: 5 }), "{err}");
     }
+
+    fn linked(id: &str, main: Option<&str>, attached: &[&str]) -> Approval {
+        let mut approval = approval(id, ApprovalStatus::Completed, Some(ApprovalResult::Agree));
+        approval.links = ApprovalLinks {
+            main: main.map(str::to_owned),
+            attached: attached.iter().map(|id| (*id).to_owned()).collect(),
+        };
+        approval
+    }
+
+    #[test]
+    fn links_round_trip_and_a_later_detail_replaces_them() {
+        let mut store = store();
+        let run_id = store.begin_run(&new_run(day(1), day(7))).unwrap();
+        let mut revocation = linked("rev-1", Some("orig-1"), &[]);
+        revocation.biz_action = Some("REVOKE".into());
+        let approvals = [
+            revocation,
+            linked("orig-1", None, &["rev-1"]),
+            linked("orig-2", None, &["rev-2", "mod-2"]),
+            linked("plain", None, &[]),
+        ];
+        store.upsert_approvals(&approvals, run_id, at(2)).unwrap();
+        let ids: Vec<String> = approvals
+            .iter()
+            .map(|a| a.process_instance_id.clone())
+            .collect();
+        let stored = store.approvals(&ids).unwrap();
+        for approval in &approvals {
+            assert_eq!(
+                stored[&approval.process_instance_id].approval, *approval,
+                "{}",
+                approval.process_instance_id
+            );
+        }
+        assert_eq!(
+            stored["rev-1"].approval.revokes(),
+            Some("orig-1"),
+            "a stored revocation still names what it revokes"
+        );
+        // No links are NULL columns, attached ids a JSON array.
+        let columns = |id: &str| -> (Option<String>, Option<String>) {
+            store
+                .conn
+                .query_row(
+                    "SELECT main_process_instance_id, attached_ids FROM approvals WHERE id = ?1",
+                    [id],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .unwrap()
+        };
+        assert_eq!(columns("plain"), (None, None));
+        assert_eq!(columns("rev-1"), (Some("orig-1".into()), None));
+        assert_eq!(
+            columns("orig-2"),
+            (None, Some(r#"["rev-2","mod-2"]"#.into()))
+        );
+
+        // A later detail of the original lists a second attached instance; one of the plain
+        // approval's loses nothing it never had.
+        let second_run = store.begin_run(&new_run(day(1), day(7))).unwrap();
+        let later = linked("orig-1", None, &["rev-1", "rev-9"]);
+        store
+            .upsert_approvals(std::slice::from_ref(&later), second_run, at(3))
+            .unwrap();
+        assert_eq!(
+            store.approvals(&["orig-1".into()]).unwrap()["orig-1"]
+                .approval
+                .links,
+            later.links
+        );
+        let unlinked = linked("orig-2", None, &[]);
+        store
+            .upsert_approvals(std::slice::from_ref(&unlinked), second_run, at(3))
+            .unwrap();
+        assert_eq!(
+            store.approvals(&["orig-2".into()]).unwrap()["orig-2"]
+                .approval
+                .links,
+            ApprovalLinks::default()
+        );
+    }
+
+    /// A store file at schema version 8 (every migration before `approval_links`), holding one
+    /// run and, for each `(id, raw_json)`, an approval stored by a build of that version.
+    fn version_8_store(path: &std::path::Path, approvals: &[(&str, String)]) {
+        let connection = rusqlite::Connection::open(path).unwrap();
+        for migration in &super::super::open::MIGRATIONS[..8] {
+            connection.execute_batch(migration).unwrap();
+        }
+        connection.pragma_update(None, "user_version", 8).unwrap();
+        connection
+            .pragma_update(None, "application_id", super::super::open::APPLICATION_ID)
+            .unwrap();
+        connection
+            .execute(
+                "INSERT INTO runs (id, kind, trigger, as_of_ms, window_from, window_to, \
+                     plan_json, started_at_ms, finished_at_ms, outcome) \
+                 VALUES (1, 'nightly', 'test', 0, '2026-11-01', '2026-11-07', '{}', 0, 1, 'done')",
+                [],
+            )
+            .unwrap();
+        for (id, raw_json) in approvals {
+            let biz_action = serde_json::from_str::<serde_json::Value>(raw_json)
+                .ok()
+                .and_then(|body| body["result"]["bizAction"].as_str().map(str::to_owned));
+            connection
+                .execute(
+                    "INSERT INTO approvals (id, process_code, originator, status, result, \
+                         has_ext, biz_action, raw_json, first_seen_run, last_fetched_run, \
+                         fetched_at_ms) \
+                     VALUES (?1, 'PROC-SUPPLY', '0126', 'COMPLETED', 'agree', 0, \
+?3, ?2, 1, 1, 0)",
+                    params![id, raw_json, biz_action],
+                )
+                .unwrap();
+        }
+    }
+
+    fn detail(result: serde_json::Value) -> String {
+        serde_json::json!({"success": true, "result": result}).to_string()
+    }
+
+    #[test]
+    fn migration_9_fills_the_links_of_details_stored_before_from_their_raw_json() {
+        use serde_json::json;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reconcile.db");
+        version_8_store(
+            &path,
+            &[
+                (
+                    "rev-1",
+                    detail(json!({
+                        "bizAction": "REVOKE",
+                        "mainProcessInstanceId": "orig-1",
+                        "attachedProcessInstanceIds": []
+                    })),
+                ),
+                (
+                    "orig-1",
+                    detail(json!({
+                        "bizAction": "NONE",
+                        "mainProcessInstanceId": "",
+                        "attachedProcessInstanceIds": ["rev-1"]
+                    })),
+                ),
+                (
+                    "blank-main",
+                    detail(json!({"bizAction": "NONE", "mainProcessInstanceId": "  "})),
+                ),
+                ("plain", detail(json!({"bizAction": "NONE"}))),
+                (
+                    "null-links",
+                    detail(json!({
+                        "mainProcessInstanceId": null,
+                        "attachedProcessInstanceIds": null
+                    })),
+                ),
+                ("not-json", "{truncated".to_owned()),
+                ("no-result", json!({"success": true}).to_string()),
+            ],
+        );
+
+        let store = Store::open(&path).unwrap();
+
+        let version: i64 = store
+            .conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, super::super::open::SCHEMA_VERSION);
+        let ids: Vec<String> = [
+            "rev-1",
+            "orig-1",
+            "blank-main",
+            "plain",
+            "null-links",
+            "not-json",
+            "no-result",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let stored = store.approvals(&ids).unwrap();
+        assert_eq!(stored.len(), ids.len());
+        let links = |id: &str| stored[id].approval.links.clone();
+        assert_eq!(
+            links("rev-1"),
+            ApprovalLinks {
+                main: Some("orig-1".into()),
+                attached: Vec::new()
+            }
+        );
+        assert_eq!(stored["rev-1"].approval.revokes(), Some("orig-1"));
+        assert_eq!(
+            links("orig-1"),
+            ApprovalLinks {
+                main: None,
+                attached: vec!["rev-1".into()]
+            }
+        );
+        assert_eq!(stored["orig-1"].approval.revokes(), None);
+        for id in ["blank-main", "plain", "null-links", "not-json", "no-result"] {
+            assert_eq!(links(id), ApprovalLinks::default(), "{id}");
+        }
+    }
+
+    /// What the decoder would make of the same detail (empty ids dropped) is what the migration
+    /// makes of it.
+    ///
+    /// Fails at 3b428a7 (reported, not fixed here): `approval_links.sql` copies the array as is,
+    /// so `["", "rev-2", " "]` reads back with its empty ids.
+    #[test]
+    fn migration_9_drops_empty_attached_ids_as_the_decoder_does() {
+        use serde_json::json;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reconcile.db");
+        version_8_store(
+            &path,
+            &[
+                (
+                    "with-empty",
+                    detail(json!({"attachedProcessInstanceIds": ["", "rev-2", " "]})),
+                ),
+                (
+                    "only-empty",
+                    detail(json!({"attachedProcessInstanceIds": [""]})),
+                ),
+            ],
+        );
+
+        let store = Store::open(&path).unwrap();
+
+        let stored = store
+            .approvals(&["with-empty", "only-empty"].map(str::to_owned))
+            .unwrap();
+        assert_eq!(
+            stored["with-empty"].approval.links.attached,
+            vec!["rev-2".to_owned()]
+        );
+        assert!(stored["only-empty"].approval.links.attached.is_empty());
+    }
+
+    /// A detail stored before migration 9 whose attached ids are not all strings (no build before
+    /// read them, so it was stored like any other) does not make the approvals unreadable.
+    ///
+    /// Fails at 3b428a7 (reported, not fixed here): the migration copies `[42, "rev-3"]` into
+    /// `attached_ids` and every read of that approval is a decode error.
+    #[test]
+    fn migration_9_leaves_a_non_string_attached_id_readable() {
+        use serde_json::json;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reconcile.db");
+        version_8_store(
+            &path,
+            &[
+                (
+                    "numeric",
+                    detail(json!({"attachedProcessInstanceIds": [42, "rev-3"]})),
+                ),
+                ("plain", detail(json!({"bizAction": "NONE"}))),
+            ],
+        );
+
+        let store = Store::open(&path).unwrap();
+
+        let stored = store
+            .approvals(&["numeric", "plain"].map(str::to_owned))
+            .expect("approvals stored before the migration stay readable");
+        assert_eq!(stored.len(), 2);
+        assert!(
+            stored["numeric"]
+                .approval
+                .links
+                .attached
+                .iter()
+                .all(|id| !id.trim().is_empty())
+        );
+    }
 }

@@ -29,6 +29,7 @@ mod report_month;
 mod report_output;
 mod report_print;
 mod report_xlsx;
+mod reverts;
 mod short_budget;
 mod sink;
 mod sink_db;
