@@ -135,13 +135,13 @@ async fn a_month_report_names_the_gap_and_each_correction_carries_its_own_run() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_report_and_counts_agree_on_pending_overdue_is_an_anomaly_refused_are_listed() {
-    // Every agreed 补卡 is revoked some days after it showed: a backfill after the revoke sees
-    // it approved and its slot not corrected, for days.
+    // No agreed 补卡 ever shows on its slot: a backfill sees each approved and its slot not
+    // corrected, for days. (A revoked one no longer does: its revocation explains it.)
     let rig = Rig::with(SEED, |config| {
         config.rates.missed_punch = 0.12;
         config.rates.filed = 1.0;
         config.rates.refused = 0.3;
-        config.rates.revert = 1.0;
+        config.rates.never_shown = 1.0;
     })
     .await;
     rig.write_config("[policy]\npending_anomaly_days = 1\n");

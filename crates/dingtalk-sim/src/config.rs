@@ -161,6 +161,11 @@ pub struct Rates {
     /// own, so the rest of the world is the same whatever this rate.
     #[serde(default)]
     pub department_move: f64,
+    /// Per agreed 补卡: DingTalk never shows it on the slot (an approval whose correction did
+    /// not take, ⚠ not documented either way): the job sees it approved and the slot not
+    /// corrected for good. Drawn from a stream of its own, so at 0 the world is the same.
+    #[serde(default)]
+    pub never_shown: f64,
 }
 
 impl Rates {
@@ -184,6 +189,7 @@ impl Rates {
             vanish: 0.0,
             max_filing_lag_days: 30,
             department_move: 0.0,
+            never_shown: 0.0,
         }
     }
 }
@@ -196,6 +202,7 @@ impl Default for Rates {
         Rates {
             night_shift: 0.05,
             department_move: 0.02,
+            never_shown: 0.0,
             revert: 0.05,
             unexplained: 0.002,
             vanish: 0.003,

@@ -516,6 +516,13 @@ fn apply_agreed_supply(
     inst: &mut Instance,
     index: u32,
 ) {
+    let never_shown = ctx.config.rates.never_shown;
+    if never_shown > 0.0 {
+        let mut own = rng_for(ctx.config.seed, 12, inst.created_ms as u64, u64::from(index));
+        if own.random_bool(never_shown.min(1.0)) {
+            return;
+        }
+    }
     let applied = inst.decided_ms + minutes(rng, 2, 120);
     inst.applied_ms = Some(applied);
     let state = RowState {

@@ -29,7 +29,33 @@ fn busy_rates() -> Rates {
         vanish: 0.1,
         max_filing_lag_days: 10,
         department_move: 0.2,
+        never_shown: 0.0,
     }
+}
+
+#[test]
+fn a_supply_never_shown_is_agreed_and_corrects_nothing() {
+    let mut config = SimConfig::new(5, 40);
+    config.days = 20;
+    config.rates = busy_rates();
+    config.rates.never_shown = 1.0;
+    let world = crate::generate::generate(&config);
+    let agreed: Vec<&crate::world::Instance> = world
+        .instances
+        .iter()
+        .filter(|inst| inst.outcome == crate::world::Outcome::Agree && inst.main.is_none())
+        .collect();
+    assert!(!agreed.is_empty());
+    assert!(agreed.iter().all(|inst| inst.applied_ms.is_none()));
+    let supplies = world
+        .employees
+        .iter()
+        .flat_map(|e| e.days.iter().flatten())
+        .flat_map(|day| &day.slots)
+        .flat_map(|slot| &slot.timeline)
+        .filter(|change| matches!(change.cause, crate::world::Cause::Supply(_)))
+        .count();
+    assert_eq!(supplies, 0, "no slot shows an agreed 补卡");
 }
 
 fn world(seed: u64, employees: usize, days: u32, busy: bool) -> World {

@@ -269,7 +269,8 @@ pub struct Instance {
     /// Agree/refuse or withdrawal instant.
     pub decided_ms: i64,
     pub outcome: Outcome,
-    /// When the correction became visible on the slot (agreed only).
+    /// When the correction became visible on the slot (agreed only; `None` for one DingTalk
+    /// never shows, `Rates::never_shown`).
     pub applied_ms: Option<i64>,
     /// When the correction was revoked (see the revoke reading in the module doc).
     pub reverted_ms: Option<i64>,

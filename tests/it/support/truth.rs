@@ -50,18 +50,22 @@ pub(crate) async fn truth(sim: &SimHandle, as_of: DateTime<Utc>) -> Vec<Key> {
     keys
 }
 
-/// The truth a backfill as of `as_of` can see: a 补卡 applied and reverted before it left no
-/// trace in the results a backfill reads (the slot is back to NotSigned), so neither of its
-/// corrections is visible (`visible_to_a_backfill` in engine.rs checks they are reported
-/// instead).
+/// The truth a backfill as of `as_of` can see: all of it. A 补卡 applied and reverted before it
+/// left no trace in the results a backfill reads (the slot is back to NotSigned), but its
+/// revocation, the instance DingTalk attached to it, was agreed before the revert showed: the
+/// listing or the original's detail names it, so both corrections are journaled from the two
+/// approvals (`visible_to_a_backfill` in engine.rs checks none is left pending). Only a revert
+/// whose revocation was not agreed by `as_of` would hide one; the simulator has none.
 pub(crate) async fn visible_to_a_backfill(sim: &SimHandle, as_of: DateTime<Utc>) -> Vec<Key> {
-    let reverted_before: BTreeSet<&str> = sim
-        .world()
+    let world = sim.world();
+    let hidden: BTreeSet<&str> = world
         .instances
         .iter()
         .filter(|i| {
             i.reverted_ms
                 .is_some_and(|at| at <= as_of.timestamp_millis())
+                && i.attached
+                    .is_none_or(|r| world.instances[r as usize].decided_ms > as_of.timestamp_millis())
         })
         .map(|i| i.id.as_str())
         .collect();
@@ -71,7 +75,7 @@ pub(crate) async fn visible_to_a_backfill(sim: &SimHandle, as_of: DateTime<Utc>)
         .filter(|key| {
             key.process_instance_id
                 .as_deref()
-                .is_none_or(|id| !reverted_before.contains(id))
+                .is_none_or(|id| !hidden.contains(id))
         })
         .collect()
 }
