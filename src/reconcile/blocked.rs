@@ -92,13 +92,7 @@ pub(crate) struct Described {
 
 /// The wording of [`sentence`], from its parts (the English report and `status` hold them).
 pub(crate) fn describe(what: &Described) -> String {
-    let seen = what.seen_on;
-    let (own, budget) = (grouped(what.own_metered), grouped(what.budget));
-    let exhausted = if what.by_other_apps {
-        format!("exhausted by other apps on {seen} (our own use: {own} of {budget})")
-    } else {
-        format!("exhausted on {seen}, by our own use ({own} of {budget})")
-    };
+    let exhausted = exhausted(what);
     let resumes = match what.resumes_on {
         Some(date) => format!("metered calls resume on {date}"),
         None => "metered calls resume next month".to_owned(),
@@ -106,8 +100,50 @@ pub(crate) fn describe(what: &Described) -> String {
     format!("the organisation's monthly quota of DingTalk calls was {exhausted}; {resumes}")
 }
 
+/// "exhausted by other apps on 2026-11-10 (our own use: 812 of 5,000)" or "exhausted on
+/// 2026-11-10, by our own use (4,730 of 5,000)".
+fn exhausted(what: &Described) -> String {
+    let seen = what.seen_on;
+    let (own, budget) = (grouped(what.own_metered), grouped(what.budget));
+    if what.by_other_apps {
+        format!("exhausted by other apps on {seen} (our own use: {own} of {budget})")
+    } else {
+        format!("exhausted on {seen}, by our own use ({own} of {budget})")
+    }
+}
+
+/// What `quota resume` says when it removed `exhaustion` (the [`sentence`] wording, then what
+/// happens next), e.g. "2026-11: removed the recorded quota exhaustion (the organisation's
+/// monthly quota of DingTalk calls was exhausted by other apps on 2026-11-10 (our own use: 812
+/// of 5,000)); the next run makes metered calls again; if DingTalk answers 90020 again, the
+/// month is blocked again".
+pub(crate) fn resumed(exhaustion: &QuotaExhaustion, tz: Tz) -> String {
+    let exhausted = exhausted(&Described {
+        seen_on: seen_on(exhaustion, tz),
+        own_metered: exhaustion.own_metered,
+        budget: exhaustion.budget,
+        by_other_apps: exhaustion.by_other_apps,
+        resumes_on: None,
+    });
+    format!(
+        "{month}: removed the recorded quota exhaustion (the organisation's monthly quota of \
+         DingTalk calls was {exhausted}); the next run makes metered calls again; if DingTalk \
+         answers 90020 again, the month is blocked again",
+        month = exhaustion.month
+    )
+}
+
+/// What `quota resume` says when `month` (`YYYY-MM`) has no recorded exhaustion.
+pub(crate) fn nothing_to_resume(month: &str) -> String {
+    format!(
+        "{month}: no quota exhaustion is recorded for this month: nothing to remove; runs make \
+         metered calls as usual"
+    )
+}
+
 /// Lifts the client's quota latch when it was set in an earlier quota month than `as_of`'s (a
-/// daemon living into the next month): metered calls may be made again.
+/// daemon living into the next month, the month's sighting never recorded): metered calls may
+/// be made again. (Once recorded, the latch is lifted by [`note`]: the store's row decides.)
 pub(crate) fn lift_stale_latch(client: &Client, tz: Tz, as_of: DateTime<Utc>) {
     let month = YearMonth::of(as_of, tz);
     client.forget_quota_exhausted_before(local_midnight(month.first_day(), tz));
@@ -118,6 +154,10 @@ pub(crate) fn lift_stale_latch(client: &Client, tz: Tz, as_of: DateTime<Utc>) {
 /// yet, records it — when seen, our own metered count of the month now, the budget, and whether
 /// it was the other apps. A store that cannot record it is a warning: the next run meets the
 /// answer again and records it then.
+///
+/// Once the store holds the month's row the client's latch is lifted: from then on the row
+/// alone blocks the month (the runs of a long-lived process, the daemon, like those of a fresh
+/// one), so a row removed by `quota resume` lets the next run call DingTalk again.
 pub(crate) fn note(
     store: &mut Store,
     client: &Client,
@@ -145,11 +185,15 @@ pub(crate) fn note(
         store.record_quota_exhaustion(&exhaustion, run_id)
     });
     match recorded {
-        Ok(true) => tracing::warn!(
-            month = %key,
-            "the organisation's monthly DingTalk quota is exhausted: no metered call until next month"
-        ),
-        Ok(false) => {}
+        Ok(recorded) => {
+            if recorded {
+                tracing::warn!(
+                    month = %key,
+                    "the organisation's monthly DingTalk quota is exhausted: no metered call until next month"
+                );
+            }
+            client.forget_quota_exhausted();
+        }
         Err(error) => tracing::warn!(
             error.message = %error,
             "cannot record that the monthly quota is exhausted"
