@@ -261,6 +261,79 @@ mod tests {
         assert!(sentence(&odd, tz).ends_with("metered calls resume next month"));
     }
 
+    fn client() -> Client {
+        let base = url::Url::parse("http://127.0.0.1:9").unwrap();
+        let config = crate::dingtalk::ClientConfig::new(
+            base.clone(),
+            base,
+            "key",
+            "secret".to_owned().into(),
+        );
+        let clock = std::sync::Arc::new(crate::domain::FixedClock(chrono::DateTime::UNIX_EPOCH));
+        Client::new(
+            config,
+            clock,
+            std::sync::Arc::new(crate::dingtalk::MemoryRecorder::default()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn once_recorded_the_store_blocks_the_month_not_the_latch() {
+        let tz = chrono_tz::Asia::Shanghai;
+        let mut store = Store::open_in_memory().unwrap();
+        let client = client();
+        let seen = exhaustion(true).seen_at;
+        // 2026-11-10 02:10 Asia/Shanghai.
+        let as_of = seen + chrono::Duration::minutes(10);
+        client.set_quota_exhausted_at(seen);
+        note(&mut store, &client, tz, 5_000, as_of, None);
+        let recorded = current(&store, tz, as_of).unwrap().expect("recorded");
+        assert_eq!(recorded.seen_at, seen);
+        assert!(recorded.by_other_apps);
+        assert!(
+            !client.quota_exhausted(),
+            "the row blocks the month from now on: the latch is lifted"
+        );
+
+        // `quota resume` removes the row: nothing refuses the next run's calls, and a run that
+        // met no 90020 records nothing.
+        assert!(store.lift_quota_exhaustion("2026-11").unwrap());
+        lift_stale_latch(&client, tz, as_of);
+        assert!(!client.quota_exhausted());
+        note(&mut store, &client, tz, 5_000, as_of, None);
+        assert_eq!(current(&store, tz, as_of).unwrap(), None);
+
+        // A month already recorded: a later sighting keeps the first row and lifts the latch.
+        client.set_quota_exhausted_at(seen);
+        note(&mut store, &client, tz, 5_000, as_of, None);
+        client.set_quota_exhausted_at(seen + chrono::Duration::days(1));
+        note(&mut store, &client, tz, 5_000, as_of, None);
+        assert_eq!(current(&store, tz, as_of).unwrap().unwrap().seen_at, seen);
+        assert!(!client.quota_exhausted());
+    }
+
+    #[test]
+    fn the_resume_sentences_say_what_was_removed_and_what_happens_next() {
+        let tz = chrono_tz::Asia::Shanghai;
+        assert_eq!(
+            resumed(&exhaustion(true), tz),
+            "2026-11: removed the recorded quota exhaustion (the organisation's monthly quota \
+             of DingTalk calls was exhausted by other apps on 2026-11-10 (our own use: 812 of \
+             5,000)); the next run makes metered calls again; if DingTalk answers 90020 again, \
+             the month is blocked again"
+        );
+        assert!(
+            resumed(&exhaustion(false), tz)
+                .contains("was exhausted on 2026-11-10, by our own use (812 of 5,000));")
+        );
+        assert_eq!(
+            nothing_to_resume("2026-10"),
+            "2026-10: no quota exhaustion is recorded for this month: nothing to remove; runs \
+             make metered calls as usual"
+        );
+    }
+
     #[test]
     fn grouped_thousands() {
         assert_eq!(grouped(0), "0");
