@@ -106,6 +106,9 @@ pub(crate) enum Command {
     /// Work on one sink's deliveries.
     #[command(subcommand)]
     Sink(SinkCommand),
+    /// The organisation's monthly quota of DingTalk calls.
+    #[command(subcommand)]
+    Quota(QuotaCommand),
     /// Serve the DingTalk simulator.
     #[cfg(feature = "sim")]
     Sim(dingtalk_sim::SimArgs),
@@ -245,6 +248,23 @@ pub(crate) enum SinkCommand {
     /// Create the default table of a `postgres` or `mysql` sink if it does not exist
     /// (`CREATE TABLE IF NOT EXISTS`; refused for a sink mapped to an existing table).
     InitDb(SinkInitDbArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum QuotaCommand {
+    /// Forget the quota exhaustion (DingTalk's 90020) recorded for a month, so that the next
+    /// run makes metered calls again (after the organisation bought more quota, or for an
+    /// answer that was not the quota spent).
+    Resume(QuotaResumeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct QuotaResumeArgs {
+    #[command(flatten)]
+    pub(crate) common: ConfigAsOfArgs,
+    /// The quota month (YYYY-MM) [default: the current month in the configured time zone].
+    #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
+    pub(crate) month: Option<crate::quota::YearMonth>,
 }
 
 #[derive(Debug, Args)]

@@ -19,11 +19,12 @@ mod init;
 mod inspect;
 mod job;
 mod queue;
+mod quota;
 mod sink;
 
 use anyhow::Context;
 
-use crate::cli::{Cli, Command, SinkCommand};
+use crate::cli::{Cli, Command, QuotaCommand, SinkCommand};
 use crate::exit::Outcome;
 
 pub use clock::SharedClock;
@@ -58,6 +59,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
         }
         Command::Sink(SinkCommand::InitDb(args)) => {
             sink::init_db(&global.clone().with(&args.common, None), &args).await
+        }
+        Command::Quota(QuotaCommand::Resume(args)) => {
+            quota::resume(&with(&args.common), &args).await
         }
         #[cfg(feature = "sim")]
         Command::Sim(args) => {

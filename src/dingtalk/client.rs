@@ -144,6 +144,22 @@ impl Client {
         }
     }
 
+    /// Lifts the quota latch whenever it was set: the store's record of the month now decides
+    /// whether metered calls are made (`reconcile::blocked::note`).
+    pub(crate) fn forget_quota_exhausted(&self) {
+        self.inner
+            .quota_exhausted
+            .store(super::transport::NOT_EXHAUSTED, Ordering::SeqCst);
+    }
+
+    /// Sets the quota latch as if DingTalk had answered `90020` at `at` (unit tests).
+    #[cfg(test)]
+    pub(crate) fn set_quota_exhausted_at(&self, at: DateTime<Utc>) {
+        self.inner
+            .quota_exhausted
+            .store(at.timestamp_millis(), Ordering::SeqCst);
+    }
+
     /// The users of a scope, deduplicated and sorted. Departments are walked recursively with
     /// the free contacts calls.
     pub async fn users_in_scope(&self, scope: &Scope) -> Result<Vec<UserId>, Error> {

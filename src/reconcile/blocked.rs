@@ -92,13 +92,7 @@ pub(crate) struct Described {
 
 /// The wording of [`sentence`], from its parts (the English report and `status` hold them).
 pub(crate) fn describe(what: &Described) -> String {
-    let seen = what.seen_on;
-    let (own, budget) = (grouped(what.own_metered), grouped(what.budget));
-    let exhausted = if what.by_other_apps {
-        format!("exhausted by other apps on {seen} (our own use: {own} of {budget})")
-    } else {
-        format!("exhausted on {seen}, by our own use ({own} of {budget})")
-    };
+    let exhausted = exhausted(what);
     let resumes = match what.resumes_on {
         Some(date) => format!("metered calls resume on {date}"),
         None => "metered calls resume next month".to_owned(),
@@ -106,8 +100,50 @@ pub(crate) fn describe(what: &Described) -> String {
     format!("the organisation's monthly quota of DingTalk calls was {exhausted}; {resumes}")
 }
 
+/// "exhausted by other apps on 2026-11-10 (our own use: 812 of 5,000)" or "exhausted on
+/// 2026-11-10, by our own use (4,730 of 5,000)".
+fn exhausted(what: &Described) -> String {
+    let seen = what.seen_on;
+    let (own, budget) = (grouped(what.own_metered), grouped(what.budget));
+    if what.by_other_apps {
+        format!("exhausted by other apps on {seen} (our own use: {own} of {budget})")
+    } else {
+        format!("exhausted on {seen}, by our own use ({own} of {budget})")
+    }
+}
+
+/// What `quota resume` says when it removed `exhaustion` (the [`sentence`] wording, then what
+/// happens next), e.g. "2026-11: removed the recorded quota exhaustion (the organisation's
+/// monthly quota of DingTalk calls was exhausted by other apps on 2026-11-10 (our own use: 812
+/// of 5,000)); the next run makes metered calls again; if DingTalk answers 90020 again, the
+/// month is blocked again".
+pub(crate) fn resumed(exhaustion: &QuotaExhaustion, tz: Tz) -> String {
+    let exhausted = exhausted(&Described {
+        seen_on: seen_on(exhaustion, tz),
+        own_metered: exhaustion.own_metered,
+        budget: exhaustion.budget,
+        by_other_apps: exhaustion.by_other_apps,
+        resumes_on: None,
+    });
+    format!(
+        "{month}: removed the recorded quota exhaustion (the organisation's monthly quota of \
+         DingTalk calls was {exhausted}); the next run makes metered calls again; if DingTalk \
+         answers 90020 again, the month is blocked again",
+        month = exhaustion.month
+    )
+}
+
+/// What `quota resume` says when `month` (`YYYY-MM`) has no recorded exhaustion.
+pub(crate) fn nothing_to_resume(month: &str) -> String {
+    format!(
+        "{month}: no quota exhaustion is recorded for this month: nothing to remove; runs make \
+         metered calls as usual"
+    )
+}
+
 /// Lifts the client's quota latch when it was set in an earlier quota month than `as_of`'s (a
-/// daemon living into the next month): metered calls may be made again.
+/// daemon living into the next month, the month's sighting never recorded): metered calls may
+/// be made again. (Once recorded, the latch is lifted by [`note`]: the store's row decides.)
 pub(crate) fn lift_stale_latch(client: &Client, tz: Tz, as_of: DateTime<Utc>) {
     let month = YearMonth::of(as_of, tz);
     client.forget_quota_exhausted_before(local_midnight(month.first_day(), tz));
@@ -118,6 +154,10 @@ pub(crate) fn lift_stale_latch(client: &Client, tz: Tz, as_of: DateTime<Utc>) {
 /// yet, records it — when seen, our own metered count of the month now, the budget, and whether
 /// it was the other apps. A store that cannot record it is a warning: the next run meets the
 /// answer again and records it then.
+///
+/// Once the store holds the month's row the client's latch is lifted: from then on the row
+/// alone blocks the month (the runs of a long-lived process, the daemon, like those of a fresh
+/// one), so a row removed by `quota resume` lets the next run call DingTalk again.
 pub(crate) fn note(
     store: &mut Store,
     client: &Client,
@@ -145,11 +185,15 @@ pub(crate) fn note(
         store.record_quota_exhaustion(&exhaustion, run_id)
     });
     match recorded {
-        Ok(true) => tracing::warn!(
-            month = %key,
-            "the organisation's monthly DingTalk quota is exhausted: no metered call until next month"
-        ),
-        Ok(false) => {}
+        Ok(recorded) => {
+            if recorded {
+                tracing::warn!(
+                    month = %key,
+                    "the organisation's monthly DingTalk quota is exhausted: no metered call until next month"
+                );
+            }
+            client.forget_quota_exhausted();
+        }
         Err(error) => tracing::warn!(
             error.message = %error,
             "cannot record that the monthly quota is exhausted"
@@ -215,6 +259,79 @@ mod tests {
         };
         assert_eq!(resumes_on(&odd), None);
         assert!(sentence(&odd, tz).ends_with("metered calls resume next month"));
+    }
+
+    fn client() -> Client {
+        let base = url::Url::parse("http://127.0.0.1:9").unwrap();
+        let config = crate::dingtalk::ClientConfig::new(
+            base.clone(),
+            base,
+            "key",
+            "secret".to_owned().into(),
+        );
+        let clock = std::sync::Arc::new(crate::domain::FixedClock(chrono::DateTime::UNIX_EPOCH));
+        Client::new(
+            config,
+            clock,
+            std::sync::Arc::new(crate::dingtalk::MemoryRecorder::default()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn once_recorded_the_store_blocks_the_month_not_the_latch() {
+        let tz = chrono_tz::Asia::Shanghai;
+        let mut store = Store::open_in_memory().unwrap();
+        let client = client();
+        let seen = exhaustion(true).seen_at;
+        // 2026-11-10 02:10 Asia/Shanghai.
+        let as_of = seen + chrono::Duration::minutes(10);
+        client.set_quota_exhausted_at(seen);
+        note(&mut store, &client, tz, 5_000, as_of, None);
+        let recorded = current(&store, tz, as_of).unwrap().expect("recorded");
+        assert_eq!(recorded.seen_at, seen);
+        assert!(recorded.by_other_apps);
+        assert!(
+            !client.quota_exhausted(),
+            "the row blocks the month from now on: the latch is lifted"
+        );
+
+        // `quota resume` removes the row: nothing refuses the next run's calls, and a run that
+        // met no 90020 records nothing.
+        assert!(store.lift_quota_exhaustion("2026-11").unwrap());
+        lift_stale_latch(&client, tz, as_of);
+        assert!(!client.quota_exhausted());
+        note(&mut store, &client, tz, 5_000, as_of, None);
+        assert_eq!(current(&store, tz, as_of).unwrap(), None);
+
+        // A month already recorded: a later sighting keeps the first row and lifts the latch.
+        client.set_quota_exhausted_at(seen);
+        note(&mut store, &client, tz, 5_000, as_of, None);
+        client.set_quota_exhausted_at(seen + chrono::Duration::days(1));
+        note(&mut store, &client, tz, 5_000, as_of, None);
+        assert_eq!(current(&store, tz, as_of).unwrap().unwrap().seen_at, seen);
+        assert!(!client.quota_exhausted());
+    }
+
+    #[test]
+    fn the_resume_sentences_say_what_was_removed_and_what_happens_next() {
+        let tz = chrono_tz::Asia::Shanghai;
+        assert_eq!(
+            resumed(&exhaustion(true), tz),
+            "2026-11: removed the recorded quota exhaustion (the organisation's monthly quota \
+             of DingTalk calls was exhausted by other apps on 2026-11-10 (our own use: 812 of \
+             5,000)); the next run makes metered calls again; if DingTalk answers 90020 again, \
+             the month is blocked again"
+        );
+        assert!(
+            resumed(&exhaustion(false), tz)
+                .contains("was exhausted on 2026-11-10, by our own use (812 of 5,000));")
+        );
+        assert_eq!(
+            nothing_to_resume("2026-10"),
+            "2026-10: no quota exhaustion is recorded for this month: nothing to remove; runs \
+             make metered calls as usual"
+        );
     }
 
     #[test]

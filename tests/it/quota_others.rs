@@ -384,7 +384,10 @@ async fn a_long_lived_client_calls_again_in_the_next_month() {
         matches!(&met, Err(RunError::DingTalk(error)) if error.to_string().contains("quota")),
         "{met:?}"
     );
-    assert!(harness.client.quota_exhausted());
+    assert!(
+        !harness.client.quota_exhausted(),
+        "once recorded, the store's row blocks the month, not the client's latch"
+    );
     let recorded = harness.store.quota_exhaustion("2026-11").unwrap().unwrap();
     assert!(recorded.by_other_apps, "{recorded:?}");
 
@@ -398,11 +401,180 @@ async fn a_long_lived_client_calls_again_in_the_next_month() {
     let december = harness
         .run(RunKind::Nightly, night(date("2026-12-01")), None)
         .await;
-    assert!(
-        !harness.client.quota_exhausted(),
-        "December lifts the latch"
-    );
+    assert!(!harness.client.quota_exhausted(), "no latch in December");
     assert!(december.metered_calls > 0, "{:?}", december.errors);
     assert_eq!(december.outcome, RunOutcome::Done, "{:?}", december.errors);
     assert_eq!(harness.store.quota_exhaustion("2026-12").unwrap(), None);
+}
+
+/// `quota resume` (the real binary) removes a blocked month's record, under the run lock, and
+/// says what it removed; the next run asks DingTalk again. The simulator's other apps still
+/// hold the quota (it cannot be bought back at runtime), so that run meets `90020` again and
+/// the month is blocked again, from the new sighting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_resume_removes_the_months_record_and_the_next_run_calls_again() {
+    let mut rig = rig().await;
+    at_night(&mut rig, date("2026-11-08"));
+    assert_code(&rig.bin(&["run"]).await, 0);
+    at_night(&mut rig, date("2026-11-10"));
+    assert_code(&rig.bin(&["run"]).await, 2);
+    let own = rig.sim.stats().metered_by_month["2026-11"];
+    assert!(rig.store().quota_exhaustion("2026-11").unwrap().is_some());
+
+    at_night(&mut rig, date("2026-11-11"));
+    // A malformed month: the usage error, naming the flag and the form.
+    for bad in ["2026-13", "2026-1", "11/2026"] {
+        let output = rig.bin(&["quota", "resume", "--month", bad]).await;
+        assert_code(&output, 78);
+        assert!(stderr(&output).contains("--month"), "{}", stderr(&output));
+        assert!(stderr(&output).contains("YYYY-MM"), "{}", stderr(&output));
+    }
+    // A month with nothing recorded: said so, exit 0, November untouched.
+    let output = rig.bin(&["quota", "resume", "--month", "2026-10"]).await;
+    assert_code(&output, 0);
+    assert_eq!(
+        stdout(&output),
+        "2026-10: no quota exhaustion is recorded for this month: nothing to remove; runs make \
+         metered calls as usual\n"
+    );
+    assert!(rig.store().quota_exhaustion("2026-11").unwrap().is_some());
+
+    // A run in progress holds the store: the usual lock error, nothing removed.
+    let holder = dingtalk_reconcile::store::LockHolder::on_this_host(
+        std::process::id(),
+        None,
+        Utc::now() - Duration::minutes(1),
+    );
+    rig.store().acquire_lock(&holder).unwrap();
+    let locked = rig.bin(&["quota", "resume"]).await;
+    assert_code(&locked, 75);
+    assert!(rig.store().quota_exhaustion("2026-11").unwrap().is_some());
+    assert!(rig.store().release_lock(&holder).unwrap());
+
+    // The current month by default (`--as-of` in Asia/Shanghai).
+    let output = rig.bin(&["quota", "resume"]).await;
+    assert_code(&output, 0);
+    assert_eq!(
+        stdout(&output),
+        format!(
+            "2026-11: removed the recorded quota exhaustion ({SENTENCE_START} (our own use: \
+             {own} of 5,000)); the next run makes metered calls again; if DingTalk answers \
+             90020 again, the month is blocked again\n"
+        )
+    );
+    assert!(
+        stderr(&output).contains("recorded quota exhaustion removed"),
+        "logged: {}",
+        stderr(&output)
+    );
+    assert_eq!(rig.store().quota_exhaustion("2026-11").unwrap(), None);
+    assert!(
+        rig.store().lock_holder().unwrap().is_none(),
+        "lock released"
+    );
+    let output = rig.bin(&["quota", "resume", "--month", "2026-11"]).await;
+    assert_code(&output, 0);
+    assert!(
+        stdout(&output).starts_with("2026-11: no quota exhaustion is recorded"),
+        "{}",
+        stdout(&output)
+    );
+    let plan = rig.bin(&["plan"]).await;
+    assert_code(&plan, 0);
+    assert!(
+        !stdout(&plan).contains("this run may spend 0"),
+        "{}",
+        stdout(&plan)
+    );
+
+    // The next run calls DingTalk again; the quota is still spent, so it is blocked again.
+    let before = metered_path_calls(&rig);
+    assert_code(&rig.bin(&["run"]).await, 2);
+    assert!(
+        metered_path_calls(&rig) > before,
+        "the run after `quota resume` makes metered calls"
+    );
+    let again = rig
+        .store()
+        .quota_exhaustion("2026-11")
+        .unwrap()
+        .expect("90020 again: the month is blocked again");
+    assert_eq!(again.seen_at, night(date("2026-11-11")), "the new sighting");
+    assert!(again.by_other_apps);
+}
+
+/// A long-lived process (the daemon) follows the store: once `quota resume` removed the
+/// month's row, its next run calls DingTalk again although its client met `90020` earlier
+/// in the same month.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_lived_client_calls_again_once_the_month_is_resumed() {
+    let mut config = fast_sim_config(5, 20);
+    config.from = date("2026-11-20");
+    config.days = 12;
+    config.monthly_quota = Some(1_000);
+    config.other_apps = vec![(night(date("2026-11-28")) - Duration::hours(1), 1_000)];
+    config.clock = Some(night(date("2026-11-27")));
+    let mut harness = Harness::new(config).await;
+    let metered_paths = |harness: &Harness| -> u64 {
+        let stats = harness.sim.stats();
+        stats
+            .calls
+            .iter()
+            .filter(|(path, _)| is_metered_path(path))
+            .map(|(_, calls)| calls)
+            .sum()
+    };
+    let first = harness
+        .run(RunKind::Nightly, night(date("2026-11-27")), None)
+        .await;
+    assert_eq!(first.outcome, RunOutcome::Done, "{:?}", first.errors);
+
+    harness.sim.set_clock(night(date("2026-11-28")));
+    let request = RunRequest {
+        kind: RunKind::Nightly,
+        as_of: night(date("2026-11-28")),
+        max_calls: None,
+        dry_run: false,
+        trigger: "test".into(),
+    };
+    let met = run_once(
+        &mut harness.store,
+        &harness.client,
+        Some(&harness.recorder),
+        &harness.settings,
+        &request,
+    )
+    .await;
+    assert!(met.is_err(), "{met:?}");
+    assert!(harness.store.quota_exhaustion("2026-11").unwrap().is_some());
+
+    // Blocked by the store: nothing metered.
+    let calls = metered_paths(&harness);
+    let blocked = harness
+        .run(RunKind::Nightly, night(date("2026-11-29")), None)
+        .await;
+    assert_eq!(blocked.outcome, RunOutcome::Partial);
+    assert_eq!(metered_paths(&harness), calls, "nothing metered on Nov 29");
+
+    // `quota resume`: the same client asks DingTalk again (which still answers 90020).
+    assert!(harness.store.lift_quota_exhaustion("2026-11").unwrap());
+    harness.sim.set_clock(night(date("2026-11-30")));
+    let request = RunRequest {
+        as_of: night(date("2026-11-30")),
+        ..request
+    };
+    let _ = run_once(
+        &mut harness.store,
+        &harness.client,
+        Some(&harness.recorder),
+        &harness.settings,
+        &request,
+    )
+    .await;
+    assert!(
+        metered_paths(&harness) > calls,
+        "the resumed month's run called DingTalk again"
+    );
+    let again = harness.store.quota_exhaustion("2026-11").unwrap().unwrap();
+    assert_eq!(again.seen_at, night(date("2026-11-30")), "seen again, anew");
 }
