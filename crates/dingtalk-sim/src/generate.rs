@@ -518,7 +518,12 @@ fn apply_agreed_supply(
 ) {
     let never_shown = ctx.config.rates.never_shown;
     if never_shown > 0.0 {
-        let mut own = rng_for(ctx.config.seed, 12, inst.created_ms as u64, u64::from(index));
+        let mut own = rng_for(
+            ctx.config.seed,
+            12,
+            inst.created_ms as u64,
+            u64::from(index),
+        );
         if own.random_bool(never_shown.min(1.0)) {
             return;
         }

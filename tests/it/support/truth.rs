@@ -64,8 +64,9 @@ pub(crate) async fn visible_to_a_backfill(sim: &SimHandle, as_of: DateTime<Utc>)
         .filter(|i| {
             i.reverted_ms
                 .is_some_and(|at| at <= as_of.timestamp_millis())
-                && i.attached
-                    .is_none_or(|r| world.instances[r as usize].decided_ms > as_of.timestamp_millis())
+                && i.attached.is_none_or(|r| {
+                    world.instances[r as usize].decided_ms > as_of.timestamp_millis()
+                })
         })
         .map(|i| i.id.as_str())
         .collect();
