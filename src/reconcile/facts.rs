@@ -738,9 +738,15 @@ pub(super) fn make_plan(settings: &RunSettings, request: &RunRequest, facts: &Fa
                 .map(|stored| stored.approval.process_instance_id.clone()),
         );
     }
-    if !backfill {
-        backlog.extend(unshown_for_a_day(settings, request, facts));
-    }
+    let reask = if backfill {
+        Vec::new()
+    } else {
+        let listed: BTreeSet<&String> = backlog.iter().collect();
+        unshown_for_a_day(settings, request, facts)
+            .into_iter()
+            .filter(|id| !listed.contains(id))
+            .collect()
+    };
     let scan: Vec<(UserId, NaiveDate)> = facts
         .open_slots
         .iter()
@@ -809,6 +815,7 @@ pub(super) fn make_plan(settings: &RunSettings, request: &RunRequest, facts: &Fa
         rescan,
         listings: &listings,
         detail_backlog: &backlog,
+        reask: &reask,
         approvals_essential: backfill || !facts.state.evidence_without_approvals(),
         scan: &scan,
         watched: &watched,

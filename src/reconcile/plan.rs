@@ -221,6 +221,10 @@ pub(crate) struct ListingItem {
 pub(crate) struct DetailsItem {
     pub(crate) ids: Vec<String>,
     pub(crate) estimated_calls: u64,
+    /// Out of the surplus whether approvals are evidence or not: details asked again of
+    /// approvals DingTalk has not shown (a revocation may be attached to them).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) optional: bool,
 }
 
 impl DetailsItem {
@@ -228,6 +232,7 @@ impl DetailsItem {
         DetailsItem {
             estimated_calls: ids.len() as u64,
             ids,
+            optional: false,
         }
     }
 }
@@ -392,6 +397,8 @@ pub(crate) struct PlanInput<'a> {
     pub(crate) listings: &'a [Listing],
     /// Ids listed or known whose detail is missing or not final.
     pub(crate) detail_backlog: &'a [String],
+    /// Approvals asked again, out of the surplus (see [`DetailsItem::optional`]).
+    pub(crate) reask: &'a [String],
     /// Approvals are evidence (essential) rather than enrichment.
     pub(crate) approvals_essential: bool,
     /// Open or watched slots to scan through raw punches: (user, local date of the check point).
@@ -468,6 +475,7 @@ impl Plan {
                         .payroll
                         .is_some_and(|(from, to)| from <= item.from && item.to <= to)
             }
+            PlanItem::ApprovalDetails(item) if item.optional => true,
             PlanItem::ApprovalList(_) | PlanItem::ApprovalDetails(_) => !self.approvals_essential,
             PlanItem::Punches(_) => false,
         }
@@ -518,6 +526,7 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
         approvals.push(PlanItem::ApprovalDetails(DetailsItem {
             ids: Vec::new(),
             estimated_calls: input.expected_details,
+            optional: false,
         }));
     }
     let mut essential = Vec::new();
@@ -633,6 +642,11 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
         );
     }
     optional.append(&mut approvals);
+    if !input.reask.is_empty() {
+        let mut item = DetailsItem::new(input.reask.to_vec());
+        item.optional = true;
+        optional.push(PlanItem::ApprovalDetails(item));
+    }
     if !input.enrichment.is_empty() {
         optional.push(PlanItem::Enrichment(DetailsItem::new(
             input.enrichment.to_vec(),

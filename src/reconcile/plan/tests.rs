@@ -38,6 +38,7 @@ fn input<'a>(
         rescan: dates.rescan,
         listings,
         detail_backlog: &[],
+        reask: &[],
         approvals_essential: true,
         scan: &[],
         watched: &NO_POINTS,
@@ -60,6 +61,39 @@ fn check(plan: &Plan, expected_kinds: &[&str], expected_calls: u64, expected_def
     assert_eq!(kinds, expected_kinds);
     assert_eq!(plan.estimated_calls, expected_calls);
     assert_eq!(plan.deferred.len(), expected_deferred);
+}
+
+#[test]
+fn approvals_asked_again_for_a_revocation_come_out_of_the_surplus_even_as_evidence() {
+    let users = users(100);
+    let listings = [listing("PROC-A")];
+    let reask = ["P1".to_owned(), "P2".to_owned()];
+    let without = plan(&input(&users, &listings, 1_000, 0));
+    let mut short = input(&users, &listings, 1_000, 0);
+    short.reask = &reask;
+    let short = plan(&short);
+    assert!(short.approvals_essential);
+    assert_eq!(
+        short.items, without.items,
+        "no surplus: nothing asked again"
+    );
+    let asked_later = short
+        .deferred
+        .iter()
+        .find(|item| matches!(item, PlanItem::ApprovalDetails(item) if item.optional))
+        .expect("deferred");
+    assert!(
+        short.is_optional(asked_later),
+        "deferring it leaves the run done"
+    );
+    let mut ample = input(&users, &listings, 1_000, 1_000);
+    ample.reask = &reask;
+    let ample = plan(&ample);
+    assert_eq!(
+        ample.phases().detail_ids,
+        reask.to_vec(),
+        "with a surplus, both are asked"
+    );
 }
 
 #[test]
@@ -390,6 +424,7 @@ mod properties {
                 rescan: self.rescan,
                 listings: &self.listings,
                 detail_backlog: &self.detail_backlog,
+                reask: &[],
                 approvals_essential: self.approvals_essential,
                 scan: &self.scan,
                 watched: &NO_POINTS,
