@@ -535,13 +535,13 @@ fn is_punch_source(source: &SourceType) -> bool {
     )
 }
 
-fn classify_approval(input: &ClassifyInput<'_>, approval: &Approval) -> Option<Verdict> {
-    let process_instance_id = approval.process_instance_id.clone();
-    let base = |class: ChangeClass, detail: String| Verdict {
+/// A verdict about an approval (not a change of a slot): the ledger left alone.
+fn approval_verdict(process_instance_id: &str, class: ChangeClass, detail: String) -> Verdict {
+    Verdict {
         class,
         key: format!("{class}|{process_instance_id}"),
         slot: None,
-        process_instance_id: Some(process_instance_id.clone()),
+        process_instance_id: Some(process_instance_id.to_owned()),
         evidence: None,
         anomaly: class.is_anomaly(),
         detail,
@@ -550,7 +550,12 @@ fn classify_approval(input: &ClassifyInput<'_>, approval: &Approval) -> Option<V
         from_change: false,
         revoked_by: None,
         quiet: false,
-    };
+    }
+}
+
+fn classify_approval(input: &ClassifyInput<'_>, approval: &Approval) -> Option<Verdict> {
+    let process_instance_id = approval.process_instance_id.clone();
+    let base = |class, detail| approval_verdict(&process_instance_id, class, detail);
     if !approval.is_finished() {
         return None;
     }
@@ -637,19 +642,9 @@ fn classify_revocation(
         return;
     };
     let id = revocation.process_instance_id.clone();
-    let base = |class: ChangeClass, detail: String| Verdict {
-        class,
-        key: format!("{class}|{id}"),
-        slot: None,
-        process_instance_id: Some(id.clone()),
-        evidence: None,
+    let base = |class, detail| Verdict {
         anomaly: false,
-        detail,
-        action: LedgerAction::None,
-        hold: false,
-        from_change: false,
-        revoked_by: None,
-        quiet: false,
+        ..approval_verdict(&id, class, detail)
     };
     if !revocation.is_finished() {
         return;

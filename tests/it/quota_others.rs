@@ -12,7 +12,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use dingtalk_reconcile::reconcile::{RunError, RunKind, RunOutcome, RunRequest, run_once};
+use dingtalk_reconcile::reconcile::{
+    RunError, RunKind, RunOutcome, RunRequest, RunSummary, run_once,
+};
 use dingtalk_sim::is_metered_path;
 use serde_json::Value;
 
@@ -340,23 +342,8 @@ async fn other_apps_exhausting_the_quota_block_the_rest_of_the_month_and_decembe
 /// answer set in November must not refuse December's calls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_lived_client_calls_again_in_the_next_month() {
-    let mut config = fast_sim_config(5, 20);
-    config.from = date("2026-11-20");
-    config.days = 12;
-    config.monthly_quota = Some(1_000);
     // 01:10 Asia/Shanghai on Nov 29: the organisation's whole quota, before the night's run.
-    config.other_apps = vec![(night(date("2026-11-29")) - Duration::hours(1), 1_000)];
-    config.clock = Some(night(date("2026-11-28")));
-    let mut harness = Harness::new(config).await;
-    let metered_paths = |harness: &Harness| -> u64 {
-        let stats = harness.sim.stats();
-        stats
-            .calls
-            .iter()
-            .filter(|(path, _)| is_metered_path(path))
-            .map(|(_, calls)| calls)
-            .sum()
-    };
+    let mut harness = long_lived(date("2026-11-29")).await;
 
     let before = harness
         .run(RunKind::Nightly, night(date("2026-11-28")), None)
@@ -364,22 +351,7 @@ async fn a_long_lived_client_calls_again_in_the_next_month() {
     assert_eq!(before.outcome, RunOutcome::Done, "{:?}", before.errors);
     // The harness discovers the 补卡 templates, a metered call: the answer comes while the run
     // is planned, so the run fails to plan (exit 2 from the binary) and records it all the same.
-    harness.sim.set_clock(night(date("2026-11-29")));
-    let request = RunRequest {
-        kind: RunKind::Nightly,
-        as_of: night(date("2026-11-29")),
-        max_calls: None,
-        dry_run: false,
-        trigger: "test".into(),
-    };
-    let met = run_once(
-        &mut harness.store,
-        &harness.client,
-        Some(&harness.recorder),
-        &harness.settings,
-        &request,
-    )
-    .await;
+    let met = nightly(&mut harness, date("2026-11-29")).await;
     assert!(
         matches!(&met, Err(RunError::DingTalk(error)) if error.to_string().contains("quota")),
         "{met:?}"
@@ -508,43 +480,13 @@ async fn quota_resume_removes_the_months_record_and_the_next_run_calls_again() {
 /// in the same month.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_lived_client_calls_again_once_the_month_is_resumed() {
-    let mut config = fast_sim_config(5, 20);
-    config.from = date("2026-11-20");
-    config.days = 12;
-    config.monthly_quota = Some(1_000);
-    config.other_apps = vec![(night(date("2026-11-28")) - Duration::hours(1), 1_000)];
-    config.clock = Some(night(date("2026-11-27")));
-    let mut harness = Harness::new(config).await;
-    let metered_paths = |harness: &Harness| -> u64 {
-        let stats = harness.sim.stats();
-        stats
-            .calls
-            .iter()
-            .filter(|(path, _)| is_metered_path(path))
-            .map(|(_, calls)| calls)
-            .sum()
-    };
+    let mut harness = long_lived(date("2026-11-28")).await;
     let first = harness
         .run(RunKind::Nightly, night(date("2026-11-27")), None)
         .await;
     assert_eq!(first.outcome, RunOutcome::Done, "{:?}", first.errors);
 
-    harness.sim.set_clock(night(date("2026-11-28")));
-    let request = RunRequest {
-        kind: RunKind::Nightly,
-        as_of: night(date("2026-11-28")),
-        max_calls: None,
-        dry_run: false,
-        trigger: "test".into(),
-    };
-    let met = run_once(
-        &mut harness.store,
-        &harness.client,
-        Some(&harness.recorder),
-        &harness.settings,
-        &request,
-    )
-    .await;
+    let met = nightly(&mut harness, date("2026-11-28")).await;
     assert!(met.is_err(), "{met:?}");
     assert!(harness.store.quota_exhaustion("2026-11").unwrap().is_some());
 
@@ -558,23 +500,56 @@ async fn a_long_lived_client_calls_again_once_the_month_is_resumed() {
 
     // `quota resume`: the same client asks DingTalk again (which still answers 90020).
     assert!(harness.store.lift_quota_exhaustion("2026-11").unwrap());
-    harness.sim.set_clock(night(date("2026-11-30")));
-    let request = RunRequest {
-        as_of: night(date("2026-11-30")),
-        ..request
-    };
-    let _ = run_once(
-        &mut harness.store,
-        &harness.client,
-        Some(&harness.recorder),
-        &harness.settings,
-        &request,
-    )
-    .await;
+    let _ = nightly(&mut harness, date("2026-11-30")).await;
     assert!(
         metered_paths(&harness) > calls,
         "the resumed month's run called DingTalk again"
     );
     let again = harness.store.quota_exhaustion("2026-11").unwrap().unwrap();
     assert_eq!(again.seen_at, night(date("2026-11-30")), "seen again, anew");
+}
+
+/// A long-lived process's harness (one client, like the daemon's) on a 20-person company whose
+/// other apps spend the organisation's whole quota of 1,000 an hour before the night of
+/// `exhausted`; its clock at the night before.
+async fn long_lived(exhausted: NaiveDate) -> Harness {
+    let mut config = fast_sim_config(5, 20);
+    config.from = date("2026-11-20");
+    config.days = 12;
+    config.monthly_quota = Some(1_000);
+    config.other_apps = vec![(night(exhausted) - Duration::hours(1), 1_000)];
+    config.clock = Some(night(exhausted - Duration::days(1)));
+    Harness::new(config).await
+}
+
+/// Calls that reached a metered path, as the simulator counts them.
+fn metered_paths(harness: &Harness) -> u64 {
+    let stats = harness.sim.stats();
+    stats
+        .calls
+        .iter()
+        .filter(|(path, _)| is_metered_path(path))
+        .map(|(_, calls)| calls)
+        .sum()
+}
+
+/// A nightly run of the harness's own client at `night_of` (the simulator's clock moved there),
+/// its result as is.
+async fn nightly(harness: &mut Harness, night_of: NaiveDate) -> Result<RunSummary, RunError> {
+    harness.sim.set_clock(night(night_of));
+    let request = RunRequest {
+        kind: RunKind::Nightly,
+        as_of: night(night_of),
+        max_calls: None,
+        dry_run: false,
+        trigger: "test".into(),
+    };
+    run_once(
+        &mut harness.store,
+        &harness.client,
+        Some(&harness.recorder),
+        &harness.settings,
+        &request,
+    )
+    .await
 }
