@@ -88,6 +88,15 @@ fn build_batch(
     for part in parts {
         let mut class_of: BTreeMap<SlotKey, ChangeClass> = BTreeMap::new();
         let mut held: Vec<SlotKey> = Vec::new();
+        // A vanished slot is no longer current: its finding names it from its last state.
+        let vanished: BTreeMap<SlotKey, &Slot> = part
+            .changes
+            .iter()
+            .filter_map(|change| match change {
+                SlotChange::Vanished(slot) => Some((slot.key(), slot)),
+                _ => None,
+            })
+            .collect();
         for verdict in &part.verdicts {
             if let (true, Some(key)) = (verdict.from_change, &verdict.slot) {
                 class_of.insert(key.clone(), verdict.class);
@@ -95,7 +104,7 @@ fn build_batch(
                     held.push(key.clone());
                 }
             }
-            add_verdict(&mut batch, verdict, current);
+            add_verdict(&mut batch, verdict, current, &vanished);
         }
         for change in &part.changes {
             let key = change.key();
@@ -119,7 +128,12 @@ fn build_batch(
     batch
 }
 
-fn add_verdict(batch: &mut ApplyBatch, verdict: &Verdict, current: &BTreeMap<SlotKey, Slot>) {
+fn add_verdict(
+    batch: &mut ApplyBatch,
+    verdict: &Verdict,
+    current: &BTreeMap<SlotKey, Slot>,
+    vanished: &BTreeMap<SlotKey, &Slot>,
+) {
     match &verdict.action {
         LedgerAction::None => {}
         LedgerAction::Write(state) => {
@@ -151,7 +165,10 @@ fn add_verdict(batch: &mut ApplyBatch, verdict: &Verdict, current: &BTreeMap<Slo
         }
     }
     if needs_finding(verdict) {
-        let slot = verdict.slot.as_ref().and_then(|key| current.get(key));
+        let slot = verdict
+            .slot
+            .as_ref()
+            .and_then(|key| current.get(key).or_else(|| vanished.get(key).copied()));
         batch.findings.push(FindingRow {
             class: verdict.class,
             slot_key: verdict.slot.clone(),
@@ -178,4 +195,67 @@ fn needs_finding(verdict: &Verdict) -> bool {
         verdict.class,
         ChangeClass::Baseline | ChangeClass::LateResult
     ) && matches!(verdict.action, LedgerAction::None)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use chrono::Duration;
+
+    use super::*;
+    use crate::domain::{Policy, PolicyAction};
+    use crate::reconcile::classify::{ClassifyInput, classify};
+    use crate::reconcile::diff::diff;
+    use crate::reconcile::matching::SlotIndex;
+    use crate::reconcile::test_helpers::{SHANGHAI, local, slot};
+
+    #[test]
+    fn a_vanished_check_points_finding_names_its_check_type() {
+        let gone = [
+            slot("u1", "2026-11-02", 11, "OnDuty", "Normal"),
+            slot("u1", "2026-11-02", 12, "OffDuty", "Normal"),
+        ];
+        let snapshot: BTreeMap<SlotKey, Slot> = gone.iter().map(|s| (s.key(), s.clone())).collect();
+        let complete: BTreeSet<(UserId, chrono::NaiveDate)> =
+            [(gone[0].user_id.clone(), gone[0].work_date)].into();
+        let changes = diff(&snapshot, &[], &complete);
+        let current = BTreeMap::new();
+        let policy = Policy {
+            admin_edit: PolicyAction::Apply,
+            unexplained: PolicyAction::Report,
+            vanished: PolicyAction::Report,
+            pending_anomaly_days: 3,
+        };
+        let verdicts = classify(&ClassifyInput {
+            changes: &changes,
+            context: &BTreeMap::new(),
+            slots: &SlotIndex::new(&current),
+            approvals: &BTreeMap::new(),
+            unresolved_approvals: &BTreeSet::new(),
+            now: local("2026-11-05 02:10"),
+            tz: SHANGHAI,
+            policy: &policy,
+            settle: Duration::hours(24),
+            journaled: &BTreeMap::new(),
+        });
+        let part = UserPart {
+            changes: changes.iter().collect(),
+            verdicts: verdicts.iter().collect(),
+        };
+        let batch = build_batch(local("2026-11-05 02:10"), &[part], &current, &[]);
+        let named: Vec<(ChangeClass, Option<String>)> = batch
+            .findings
+            .iter()
+            .map(|finding| (finding.class, finding.check_type.clone()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                (ChangeClass::Vanished, Some("OnDuty".to_owned())),
+                (ChangeClass::Vanished, Some("OffDuty".to_owned())),
+            ],
+            "two vanished check points of one day are told apart"
+        );
+    }
 }
