@@ -67,6 +67,13 @@ async fn json(rig: &Rig, args: &[&str]) -> Value {
     serde_json::from_str(&stdout(&output)).expect("the command prints JSON")
 }
 
+/// `report --from FROM --to TO` and `more`.
+fn report_args<'a>(from: &'a str, to: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["report", "--from", from, "--to", to];
+    args.extend_from_slice(more);
+    args
+}
+
 async fn text(rig: &Rig, args: &[&str]) -> String {
     let output = rig.bin(args).await;
     assert_code(&output, 0);
@@ -302,15 +309,7 @@ async fn a_short_budget_covers_whole_departments_and_says_who_is_not_covered() {
     assert_eq!(status_json["coverage"]["total"], n, "{status_json}");
     let report = json(
         &rig,
-        &[
-            "report",
-            "--from",
-            "2026-11-02",
-            "--to",
-            "2026-11-20",
-            "--format",
-            "json",
-        ],
+        &report_args("2026-11-02", "2026-11-20", &["--format", "json"]),
     )
     .await;
     let employees = report["employees"]
@@ -329,11 +328,7 @@ async fn a_short_budget_covers_whole_departments_and_says_who_is_not_covered() {
         .map(|gap| gap["not_covered"].as_u64().unwrap())
         .sum();
     assert_eq!(left_out, n as u64 - k, "{gaps:?}");
-    let zh = text(
-        &rig,
-        &["report", "--from", "2026-11-02", "--to", "2026-11-20"],
-    )
-    .await;
+    let zh = text(&rig, &report_args("2026-11-02", "2026-11-20", &[])).await;
     assert!(
         zh.contains(&format!(
             "覆盖：2026-11 预算 {SHORT_BUDGET} 次，共 {n} 名员工中覆盖 {k} 名"
@@ -346,15 +341,7 @@ async fn a_short_budget_covers_whole_departments_and_says_who_is_not_covered() {
     );
     let en = text(
         &rig,
-        &[
-            "report",
-            "--from",
-            "2026-11-02",
-            "--to",
-            "2026-11-20",
-            "--lang",
-            "en",
-        ],
+        &report_args("2026-11-02", "2026-11-20", &["--lang", "en"]),
     )
     .await;
     assert!(
@@ -458,23 +445,11 @@ async fn an_ample_budget_covers_everyone_and_reports_no_gap() {
     // No gap said anywhere.
     let report = json(
         &rig,
-        &[
-            "report",
-            "--from",
-            "2026-11-24",
-            "--to",
-            "2026-12-01",
-            "--format",
-            "json",
-        ],
+        &report_args("2026-11-24", "2026-12-01", &["--format", "json"]),
     )
     .await;
     assert!(report.get("employees").is_none(), "{}", report["employees"]);
-    let zh = text(
-        &rig,
-        &["report", "--from", "2026-11-24", "--to", "2026-12-01"],
-    )
-    .await;
+    let zh = text(&rig, &report_args("2026-11-24", "2026-12-01", &[])).await;
     assert!(!zh.contains("名员工中覆盖"), "{zh}");
     let status = text(&rig, &["status"]).await;
     let line = status
