@@ -578,9 +578,11 @@ pub(super) fn sync_start(
         .map_or(first_default, |done| done + Duration::days(1))
 }
 
-/// Approved 补卡 DingTalk has not shown corrected a day after their approval, within the revert
-/// watch: a revocation DingTalk attached to them (kb:1517) may be what keeps them from showing,
-/// and the listing may not carry it (⚠); their detail names it. Each is asked at most once a day.
+/// Approvals asked again (out of the surplus): approved 补卡 DingTalk has not shown corrected a
+/// day after their approval, within the revert watch — a revocation DingTalk attached to them
+/// (kb:1517) may be what keeps them from showing, and the listing may not carry it (⚠); their
+/// detail names it; each is asked at most once a day — and the instances a known one is tied to
+/// whose detail is not known yet (a fetch that failed), asked every night until it is.
 fn unshown_for_a_day(settings: &RunSettings, request: &RunRequest, facts: &Facts) -> Vec<String> {
     let day_ago = request.as_of - Duration::days(1);
     let watch_from =
