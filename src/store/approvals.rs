@@ -627,7 +627,16 @@ mod tests {
     }
 
     /// A store file at schema version 8 (every migration before `approval_links`), holding one
-    /// run and, for each `(id, raw_json)`, an approval stored by a build of that version.
+    /// run and, for each `(id, raw_json)`, an approval stored by a build of that version, opened
+    /// (so migrated) by this build; the directory lives as long as the store is used.
+    fn migrated_from_version_8(approvals: &[(&str, String)]) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reconcile.db");
+        version_8_store(&path, approvals);
+        let store = Store::open(&path).unwrap();
+        (dir, store)
+    }
+
     fn version_8_store(path: &std::path::Path, approvals: &[(&str, String)]) {
         let connection = rusqlite::Connection::open(path).unwrap();
         for migration in &super::super::open::MIGRATIONS[..8] {
@@ -669,45 +678,38 @@ mod tests {
     #[test]
     fn migration_9_fills_the_links_of_details_stored_before_from_their_raw_json() {
         use serde_json::json;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("reconcile.db");
-        version_8_store(
-            &path,
-            &[
-                (
-                    "rev-1",
-                    detail(json!({
-                        "bizAction": "REVOKE",
-                        "mainProcessInstanceId": "orig-1",
-                        "attachedProcessInstanceIds": []
-                    })),
-                ),
-                (
-                    "orig-1",
-                    detail(json!({
-                        "bizAction": "NONE",
-                        "mainProcessInstanceId": "",
-                        "attachedProcessInstanceIds": ["rev-1"]
-                    })),
-                ),
-                (
-                    "blank-main",
-                    detail(json!({"bizAction": "NONE", "mainProcessInstanceId": "  "})),
-                ),
-                ("plain", detail(json!({"bizAction": "NONE"}))),
-                (
-                    "null-links",
-                    detail(json!({
-                        "mainProcessInstanceId": null,
-                        "attachedProcessInstanceIds": null
-                    })),
-                ),
-                ("not-json", "{truncated".to_owned()),
-                ("no-result", json!({"success": true}).to_string()),
-            ],
-        );
-
-        let store = Store::open(&path).unwrap();
+        let (_dir, store) = migrated_from_version_8(&[
+            (
+                "rev-1",
+                detail(json!({
+                    "bizAction": "REVOKE",
+                    "mainProcessInstanceId": "orig-1",
+                    "attachedProcessInstanceIds": []
+                })),
+            ),
+            (
+                "orig-1",
+                detail(json!({
+                    "bizAction": "NONE",
+                    "mainProcessInstanceId": "",
+                    "attachedProcessInstanceIds": ["rev-1"]
+                })),
+            ),
+            (
+                "blank-main",
+                detail(json!({"bizAction": "NONE", "mainProcessInstanceId": "  "})),
+            ),
+            ("plain", detail(json!({"bizAction": "NONE"}))),
+            (
+                "null-links",
+                detail(json!({
+                    "mainProcessInstanceId": null,
+                    "attachedProcessInstanceIds": null
+                })),
+            ),
+            ("not-json", "{truncated".to_owned()),
+            ("no-result", json!({"success": true}).to_string()),
+        ]);
 
         let version: i64 = store
             .conn
@@ -750,30 +752,20 @@ mod tests {
     }
 
     /// What the decoder would make of the same detail (empty ids dropped) is what the migration
-    /// makes of it.
-    ///
-    /// Fails at 3b428a7 (reported, not fixed here): `approval_links.sql` copies the array as is,
-    /// so `["", "rev-2", " "]` reads back with its empty ids.
+    /// makes of it (the migration once copied the array as is, empty ids included).
     #[test]
     fn migration_9_drops_empty_attached_ids_as_the_decoder_does() {
         use serde_json::json;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("reconcile.db");
-        version_8_store(
-            &path,
-            &[
-                (
-                    "with-empty",
-                    detail(json!({"attachedProcessInstanceIds": ["", "rev-2", " "]})),
-                ),
-                (
-                    "only-empty",
-                    detail(json!({"attachedProcessInstanceIds": [""]})),
-                ),
-            ],
-        );
-
-        let store = Store::open(&path).unwrap();
+        let (_dir, store) = migrated_from_version_8(&[
+            (
+                "with-empty",
+                detail(json!({"attachedProcessInstanceIds": ["", "rev-2", " "]})),
+            ),
+            (
+                "only-empty",
+                detail(json!({"attachedProcessInstanceIds": [""]})),
+            ),
+        ]);
 
         let stored = store
             .approvals(&["with-empty", "only-empty"].map(str::to_owned))
@@ -786,27 +778,18 @@ mod tests {
     }
 
     /// A detail stored before migration 9 whose attached ids are not all strings (no build before
-    /// read them, so it was stored like any other) does not make the approvals unreadable.
-    ///
-    /// Fails at 3b428a7 (reported, not fixed here): the migration copies `[42, "rev-3"]` into
-    /// `attached_ids` and every read of that approval is a decode error.
+    /// read them, so it was stored like any other) does not make the approvals unreadable (the
+    /// migration once copied `[42, "rev-3"]` as is, and every read of it failed to decode).
     #[test]
     fn migration_9_leaves_a_non_string_attached_id_readable() {
         use serde_json::json;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("reconcile.db");
-        version_8_store(
-            &path,
-            &[
-                (
-                    "numeric",
-                    detail(json!({"attachedProcessInstanceIds": [42, "rev-3"]})),
-                ),
-                ("plain", detail(json!({"bizAction": "NONE"}))),
-            ],
-        );
-
-        let store = Store::open(&path).unwrap();
+        let (_dir, store) = migrated_from_version_8(&[
+            (
+                "numeric",
+                detail(json!({"attachedProcessInstanceIds": [42, "rev-3"]})),
+            ),
+            ("plain", detail(json!({"bizAction": "NONE"}))),
+        ]);
 
         let stored = store
             .approvals(&["numeric", "plain"].map(str::to_owned))
