@@ -12,9 +12,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use dingtalk_reconcile::reconcile::{
-    RunError, RunKind, RunOutcome, RunRequest, RunSummary, run_once,
-};
+use dingtalk_reconcile::reconcile::{RunError, RunKind, RunOutcome};
 use dingtalk_sim::is_metered_path;
 use serde_json::Value;
 
@@ -351,7 +349,9 @@ async fn a_long_lived_client_calls_again_in_the_next_month() {
     assert_eq!(before.outcome, RunOutcome::Done, "{:?}", before.errors);
     // The harness discovers the 补卡 templates, a metered call: the answer comes while the run
     // is planned, so the run fails to plan (exit 2 from the binary) and records it all the same.
-    let met = nightly(&mut harness, date("2026-11-29")).await;
+    let met = harness
+        .try_run(RunKind::Nightly, night(date("2026-11-29")), None)
+        .await;
     assert!(
         matches!(&met, Err(RunError::DingTalk(error)) if error.to_string().contains("quota")),
         "{met:?}"
@@ -486,7 +486,9 @@ async fn a_long_lived_client_calls_again_once_the_month_is_resumed() {
         .await;
     assert_eq!(first.outcome, RunOutcome::Done, "{:?}", first.errors);
 
-    let met = nightly(&mut harness, date("2026-11-28")).await;
+    let met = harness
+        .try_run(RunKind::Nightly, night(date("2026-11-28")), None)
+        .await;
     assert!(met.is_err(), "{met:?}");
     assert!(harness.store.quota_exhaustion("2026-11").unwrap().is_some());
 
@@ -500,7 +502,9 @@ async fn a_long_lived_client_calls_again_once_the_month_is_resumed() {
 
     // `quota resume`: the same client asks DingTalk again (which still answers 90020).
     assert!(harness.store.lift_quota_exhaustion("2026-11").unwrap());
-    let _ = nightly(&mut harness, date("2026-11-30")).await;
+    let _ = harness
+        .try_run(RunKind::Nightly, night(date("2026-11-30")), None)
+        .await;
     assert!(
         metered_paths(&harness) > calls,
         "the resumed month's run called DingTalk again"
@@ -531,25 +535,4 @@ fn metered_paths(harness: &Harness) -> u64 {
         .filter(|(path, _)| is_metered_path(path))
         .map(|(_, calls)| calls)
         .sum()
-}
-
-/// A nightly run of the harness's own client at `night_of` (the simulator's clock moved there),
-/// its result as is.
-async fn nightly(harness: &mut Harness, night_of: NaiveDate) -> Result<RunSummary, RunError> {
-    harness.sim.set_clock(night(night_of));
-    let request = RunRequest {
-        kind: RunKind::Nightly,
-        as_of: night(night_of),
-        max_calls: None,
-        dry_run: false,
-        trigger: "test".into(),
-    };
-    run_once(
-        &mut harness.store,
-        &harness.client,
-        Some(&harness.recorder),
-        &harness.settings,
-        &request,
-    )
-    .await
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use dingtalk_reconcile::dingtalk::{CallRecorder, Client, Scope};
 use dingtalk_reconcile::domain::{Clock, Policy, PolicyAction, UserId};
 use dingtalk_reconcile::reconcile::{
-    RunKind, RunRequest, RunSettings, RunSummary, StoreRecorder, run_once,
+    RunError, RunKind, RunRequest, RunSettings, RunSummary, StoreRecorder, run_once,
 };
 use dingtalk_reconcile::store::Store;
 use dingtalk_sim::{SimConfig, SimHandle};
@@ -72,6 +72,16 @@ impl Harness {
         as_of: DateTime<Utc>,
         max_calls: Option<u64>,
     ) -> RunSummary {
+        self.try_run(kind, as_of, max_calls).await.unwrap()
+    }
+
+    /// [`Harness::run`], its result as is (for runs expected to fail).
+    pub(crate) async fn try_run(
+        &mut self,
+        kind: RunKind,
+        as_of: DateTime<Utc>,
+        max_calls: Option<u64>,
+    ) -> Result<RunSummary, RunError> {
         self.sim.set_clock(as_of);
         let request = RunRequest {
             kind,
@@ -88,7 +98,6 @@ impl Harness {
             &request,
         )
         .await
-        .unwrap()
     }
 
     /// Where the store lives, for the binary's read-only commands.
