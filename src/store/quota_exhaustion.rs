@@ -85,8 +85,8 @@ impl Store {
 
 impl Store {
     /// Forgets the quota exhaustion recorded for `month` (`YYYY-MM`): runs of that month make
-    /// metered calls again. True when there was one. For an answer that was not the month's
-    /// quota spent (a test's one-off fault).
+    /// metered calls again. True when there was one. `quota resume`: the organisation bought
+    /// more quota, or the answer was not the month's quota spent.
     pub fn lift_quota_exhaustion(&mut self, month: &str) -> Result<bool, Error> {
         let deleted = self
             .conn
