@@ -11,8 +11,8 @@ use super::*;
 
 /// The client's timeout in the tests with a slow answer: far above what a normal answer takes
 /// on a loaded machine (a call that timed out before the simulator saw it would be counted by the
-/// client alone; 4 s timed out while a 4,000-employee benchmark shared the 2 cores), far below
-/// the slow fault's delay.
+/// client alone; 4 s timed out while a 4,000-employee benchmark shared the 2 cores), and 3 s
+/// short of the slow fault's delay, so the slow answer always times out.
 const TIMEOUT: Duration = Duration::from_millis(8_000);
 /// How long a slow answer takes.
 const SLOW_MS: u64 = 11_000;
