@@ -20,7 +20,7 @@
 //!
 //! ```text
 //! cargo bench --bench month -- [--sizes 500,2000,4000] [--search] [--pessimistic] [--seed N] [--budget N]
-//!     [--rates default]
+//!     [--rates default] [--trace] [--by-endpoint] [--show-missed N]
 //! ```
 //!
 //! `--rates default` lives the simulator's default rates instead (night shifts, 5 % of applied
@@ -66,6 +66,8 @@ struct Options {
     default_rates: bool,
     /// Print this many of the true corrections the ledger missed (`--show-missed N`).
     show_missed: usize,
+    /// Print November's calls per endpoint (`--by-endpoint`).
+    by_endpoint: bool,
 }
 
 fn parse_options() -> Options {
@@ -81,6 +83,7 @@ fn parse_options() -> Options {
         chart_from: None,
         default_rates: false,
         show_missed: 0,
+        by_endpoint: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -96,6 +99,7 @@ fn parse_options() -> Options {
             "--search" => options.search = true,
             "--pessimistic" => options.pessimistic = true,
             "--trace" => options.trace = true,
+            "--by-endpoint" => options.by_endpoint = true,
             "--sweep" => options.sweep = true,
             "--svg" => options.svg = args.next(),
             "--chart-from" => options.chart_from = args.next(),
@@ -345,6 +349,12 @@ async fn measure(employees: usize, options: &Options) -> Measure {
 
     let november = store.month_usage("2026-11").expect("usage");
     let november_calls = november.metered;
+    if options.by_endpoint {
+        println!(
+            "November's calls by endpoint ({employees} employees): {:?}",
+            november.by_endpoint
+        );
+    }
     let november_free = november.free;
     let stated = dingtalk_reconcile::reconcile::stated_coverage(&store, "2026-11")
         .expect("coverage")
@@ -595,7 +605,8 @@ const SWEEP: [(usize, &[u64]); 3] = [
     (4_000, &[2_500, 5_000]),
 ];
 
-/// Runs the sweep: every case under the default and the pessimistic readings, then for each
+/// Runs the sweep: every case under the default and the pessimistic readings (the pessimistic
+/// only with `--pessimistic`), then for each
 /// size and readings one run at the full-coverage budget the job stated (`C(N)`), and prints
 /// the table with the graceful bound (recall ≥ B / C(N)) and monotony checked per row.
 async fn sweep(options: &Options) -> Vec<(SweepRow, u64)> {
@@ -620,7 +631,13 @@ async fn sweep(options: &Options) -> Vec<(SweepRow, u64)> {
         "monotone",
         "secs"
     );
-    for pessimistic in [false, true] {
+    // `--sweep --pessimistic`: the pessimistic readings only.
+    let readings: &[bool] = if options.pessimistic {
+        &[true]
+    } else {
+        &[false, true]
+    };
+    for &pessimistic in readings {
         for (size, budgets) in &sizes {
             let mut measured: Vec<SweepRow> = Vec::new();
             for &budget in budgets {

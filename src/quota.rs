@@ -237,7 +237,10 @@ impl Outlook {
 /// employee-day, open slots, approvals known, whether the cheap paths hold): an average night's
 /// essential work for everyone in scope, split into the part every covered employee adds and
 /// the part that does not depend on how many are covered (approval listings, and approval
-/// details when approvals are evidence: their originators are only known once fetched).
+/// details when approvals are evidence: an org-wide listing's originators are only known once
+/// fetched). A month covering only some employees may instead list approvals by originator,
+/// ten employees a query, once a week ([`CostModel::lists_by_originator`]): then only the
+/// covered employees' approvals are listed and fetched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CostModel {
     /// Employees in scope.
@@ -250,6 +253,10 @@ pub(crate) struct CostModel {
     /// one call per batch and window however few of the 50 are covered).
     #[serde(default)]
     pub(crate) batch_per_night: u64,
+    /// Pages a week one query of ten originators costs when approvals are evidence (one per
+    /// 补卡 template); 0: approvals are not evidence, or only an org-wide listing is possible.
+    #[serde(default)]
+    pub(crate) originator_pages_per_week: u64,
 }
 
 impl CostModel {
@@ -265,8 +272,9 @@ impl CostModel {
         self.full_budget(days) as f64 / self.employees.max(1) as f64
     }
 
-    /// Essential calls a night needs to cover `covered` employees: the fixed part, the
-    /// per-employee part in proportion, the batch part by batches of 50.
+    /// Essential calls a night needs to cover `covered` employees: the approvals' part (fixed,
+    /// or by originator when that is cheaper), the per-employee part (the sync's rows) by whole
+    /// pages of [`COVERAGE_STEP`] employees, the batch part by batches of 50.
     pub(crate) fn coverable_cost(&self, covered: u64) -> u64 {
         let employees = self.employees.max(1);
         let covered = covered.min(employees);
@@ -275,11 +283,49 @@ impl CostModel {
             .saturating_sub(self.fixed_per_night)
             .saturating_sub(self.batch_per_night);
         let batch = crate::dingtalk::limits::USERS_PER_CALL as u64;
+        // A count between whole pages pays for the page it does not fill.
+        let paged = covered
+            .div_ceil(COVERAGE_STEP as u64)
+            .saturating_mul(COVERAGE_STEP as u64)
+            .min(employees);
         let by_employee =
-            (u128::from(variable) * u128::from(covered)).div_ceil(u128::from(employees)) as u64;
+            (u128::from(variable) * u128::from(paged)).div_ceil(u128::from(employees)) as u64;
         let by_batch = (u128::from(self.batch_per_night) * u128::from(covered.div_ceil(batch)))
             .div_ceil(u128::from(employees.div_ceil(batch))) as u64;
-        self.fixed_per_night + by_employee + by_batch
+        self.approvals_cost(covered) + by_employee + by_batch
+    }
+
+    /// Approval calls a night needs to cover `covered` employees: the org-wide listing and
+    /// everyone's details, or (when cheaper) the covered employees' own details and a weekly
+    /// listing of them by originator, ten a query.
+    fn approvals_cost(&self, covered: u64) -> u64 {
+        self.by_originator_cost(covered)
+            .map_or(self.fixed_per_night, |by| by.min(self.fixed_per_night))
+    }
+
+    /// What listing by originator costs a night for `covered` employees: their share of the
+    /// details, and a page a week per template for every ten of them. `None` when it is not
+    /// possible (approvals not evidence) or `covered` is everyone.
+    fn by_originator_cost(&self, covered: u64) -> Option<u64> {
+        let employees = self.employees.max(1);
+        if self.originator_pages_per_week == 0 || covered >= employees {
+            return None;
+        }
+        let per_query = crate::dingtalk::limits::USERS_PER_APPROVAL_QUERY as u64;
+        let details = (u128::from(self.fixed_per_night) * u128::from(covered))
+            .div_ceil(u128::from(employees)) as u64;
+        let listing = covered
+            .div_ceil(per_query)
+            .saturating_mul(self.originator_pages_per_week)
+            .div_ceil(7);
+        Some(details + listing)
+    }
+
+    /// Whether a month covering `covered` employees lists approvals by originator (cheaper
+    /// than listing everyone's and fetching every detail).
+    pub(crate) fn lists_by_originator(&self, covered: u64) -> bool {
+        self.by_originator_cost(covered)
+            .is_some_and(|by| by < self.fixed_per_night)
     }
 
     /// How many employees `per_night` calls a night cover completely: everyone when it is
@@ -346,13 +392,9 @@ pub(crate) fn cover<'a>(
     per_night: u64,
     previous: Option<&[String]>,
 ) -> Option<Vec<&'a crate::domain::UserId>> {
-    // Whole pages: 25 employees of two check points a day fill one page of results, so a count
-    // between multiples pays for a page it does not fill.
-    let coverable = match model.coverable(per_night) as usize {
-        all if all >= users.len() => all,
-        some if some >= COVERAGE_STEP => some - some % COVERAGE_STEP,
-        some => some,
-    };
+    // The model prices the sync's rows by whole pages of COVERAGE_STEP employees, so where
+    // rows dominate the count is a whole number of pages.
+    let coverable = model.coverable(per_night) as usize;
     match previous {
         None if coverable >= users.len() => None,
         None => Some(users.iter().take(coverable).collect()),
@@ -381,6 +423,22 @@ pub(crate) fn results_batch_cost(expected_rows: u64) -> u64 {
 /// 20 ids, at least one.
 pub(crate) fn approval_list_cost(expected_ids: u64) -> u64 {
     expected_ids.div_ceil(IDS_PER_PAGE).max(1)
+}
+
+/// Metered calls listing `expected_ids` ids costs when it names `originators` (0: everyone):
+/// one traversal per ten originators, each expected to hold its share of the ids.
+pub(crate) fn originator_list_cost(expected_ids: u64, originators: usize) -> u64 {
+    if originators == 0 {
+        return approval_list_cost(expected_ids);
+    }
+    let per_query = crate::dingtalk::limits::USERS_PER_APPROVAL_QUERY;
+    (0..originators)
+        .step_by(per_query)
+        .map(|start| {
+            let chunk = per_query.min(originators - start) as u64;
+            approval_list_cost((expected_ids * chunk).div_ceil(originators as u64))
+        })
+        .sum()
 }
 
 #[cfg(test)]
@@ -531,6 +589,7 @@ mod tests {
             per_night,
             fixed_per_night: fixed,
             batch_per_night: 0,
+            originator_pages_per_week: 0,
         }
     }
 
@@ -551,21 +610,78 @@ mod tests {
             ..model
         };
         assert_eq!(batched.coverable_cost(50), 1 + 2 + 1);
-        assert_eq!(batched.coverable_cost(51), 1 + 2 + 2);
+        // 51 pay a second batch and a third page of 25 (6 × 75 / 200 = 2.25, a page more).
+        assert_eq!(batched.coverable_cost(51), 1 + 3 + 2);
         assert_eq!(batched.coverable(4), 50);
         assert_eq!(batched.coverable(11), 200);
+    }
+
+    #[test]
+    fn a_partial_month_lists_by_originator_when_cheaper_than_everyone_s_details() {
+        // 200 employees; 20 a night of approvals (everyone's details), 10 of rows.
+        let org_wide = CostModel {
+            employees: 200,
+            per_night: 30,
+            fixed_per_night: 20,
+            batch_per_night: 0,
+            originator_pages_per_week: 0,
+        };
+        assert_eq!(org_wide.coverable_cost(50), 20 + 3);
+        assert!(!org_wide.lists_by_originator(50));
+        let by_originator = CostModel {
+            originator_pages_per_week: 1,
+            ..org_wide
+        };
+        // 50 covered: their quarter of the details (5) and five queries a week (1 a night).
+        assert_eq!(by_originator.coverable_cost(50), 5 + 1 + 3);
+        assert!(by_originator.lists_by_originator(50));
+        // 20 a night covers nobody org-wide; by originator 110: 11 of details, two queries'
+        // pages, 7 pages of rows for 125.
+        assert_eq!(org_wide.coverable(20), 0);
+        assert_eq!(by_originator.coverable(20), 110);
+        assert_eq!(by_originator.coverable_cost(110), 11 + 2 + 7);
+        // Everyone: the org-wide listing, whatever is cheaper for part of them.
+        assert_eq!(by_originator.coverable_cost(200), 30);
+        assert!(!by_originator.lists_by_originator(200));
+        // With many templates a query of ten costs more than their details: org-wide.
+        let many = CostModel {
+            originator_pages_per_week: 200,
+            ..org_wide
+        };
+        assert!(!many.lists_by_originator(190));
+        assert_eq!(many.coverable_cost(190), 20 + 10);
+    }
+
+    #[test]
+    fn a_listing_by_originator_costs_a_traversal_per_ten_of_them() {
+        assert_eq!(originator_list_cost(45, 0), 3);
+        // 25 originators: 10, 10 and 5, holding 18, 18 and 9 of the 45 ids.
+        assert_eq!(originator_list_cost(45, 25), 3);
+        // 250 ids of 20 originators: 125 each, 7 pages each.
+        assert_eq!(originator_list_cost(250, 20), 14);
+        assert_eq!(originator_list_cost(0, 1), 1);
     }
 
     #[test]
     fn cover_takes_everyone_or_whole_pages_of_employees_in_order() {
         let all = users(200);
         assert_eq!(cover(&all, &model(200, 11, 0), 11, None), None);
-        // 8 of 11 a night: 145 employees, rounded down to whole pages of 25.
+        // 8 of 11 a night: 145 employees in proportion; the model prices whole pages of 25,
+        // so 125 (7 calls; 150 would cost 9).
         let covered = cover(&all, &model(200, 11, 0), 8, None).unwrap();
         assert_eq!(covered.len(), 125);
         assert!(covered.iter().zip(&all).all(|(a, b)| *a == b), "in order");
-        // Fewer than a page: as many as are paid for.
-        assert_eq!(cover(&all, &model(200, 110, 0), 5, None).unwrap().len(), 9);
+        // Less than a page pays for nobody.
+        assert_eq!(cover(&all, &model(200, 110, 0), 5, None).unwrap().len(), 0);
+        // Where the fixed part dominates, a page's employees are not all needed: a count
+        // between pages pays for the page it does not fill.
+        let by_originator = CostModel {
+            originator_pages_per_week: 1,
+            ..model(200, 110, 100)
+        };
+        let covered = cover(&all, &by_originator, 60, None).unwrap();
+        assert_eq!(by_originator.coverable_cost(covered.len() as u64), 60);
+        assert_eq!(covered.len(), 102);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{Datelike, Duration, NaiveDate};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 
 use crate::dingtalk::Client;
 use crate::dingtalk::limits::{APPROVAL_LOOKBACK_DAYS, ROWS_PER_PAGE, USERS_PER_CALL, date_runs};
@@ -148,29 +148,40 @@ pub(super) async fn gather(
         let tonight = cost_model(
             settings,
             users.len() as u64,
-            &state,
             &recent,
-            &known,
+            approvals_per_night(&state, &known, users.len() as u64, request.as_of),
             scan_calls,
             recent_users,
         );
-        // The median of the recent nights' models, tonight's included.
+        // A page a week per template for each query of ten originators, when approvals are
+        // evidence (else a partial month has no approvals' share to save).
+        let tonight = CostModel {
+            originator_pages_per_week: if tonight.fixed_per_night > 0 {
+                process_codes.len().max(1) as u64
+            } else {
+                0
+            },
+            ..tonight
+        };
+        // The median of the recent nights' sync and scan, tonight's included, and tonight's
+        // approvals (already an average over the days the listings reach).
+        let variable = tonight.per_night - tonight.fixed_per_night;
         if !request.dry_run {
-            state.cost_history.push(tonight.per_night);
-            let excess = state.cost_history.len().saturating_sub(COST_HISTORY);
-            state.cost_history.drain(..excess);
+            state.night_history.push(variable);
+            let excess = state.night_history.len().saturating_sub(COST_HISTORY);
+            state.night_history.drain(..excess);
         }
-        let mut nights_seen = state.cost_history.clone();
+        let mut nights_seen = state.night_history.clone();
         if request.dry_run {
-            nights_seen.push(tonight.per_night);
+            nights_seen.push(variable);
         }
         nights_seen.sort_unstable();
         let median = nights_seen
             .get(nights_seen.len() / 2)
             .copied()
-            .unwrap_or(tonight.per_night);
+            .unwrap_or(variable);
         let model = CostModel {
-            per_night: median.max(tonight.fixed_per_night),
+            per_night: median + tonight.fixed_per_night,
             ..tonight
         };
         let ordered = by_department(store, &users)?;
@@ -186,7 +197,7 @@ pub(super) async fn gather(
             Some(decided) => model.coverable_cost(decided.covered_count()),
             // Until a week of nights has taught the model, it is a guess: nobody is left out
             // on a guess (a short budget then defers work, as it always did).
-            None if state.cost_history.len() < MIN_NIGHTS_FOR_COVERAGE => u64::MAX,
+            None if state.night_history.len() < MIN_NIGHTS_FOR_COVERAGE => u64::MAX,
             None => settings.monthly_budget / u64::from(days.max(1)),
         };
         let covered = cover(
@@ -262,7 +273,12 @@ pub(super) async fn gather(
         .filter(|id| !known.contains_key(id))
         .collect();
     let expected_empty = expected_empty(store, settings, &users, &state, latest)?;
-    let essential_per_night = reserve_per_night(settings, &users, &state, &recent, &known);
+    let essential_per_night = reserve_per_night(
+        settings,
+        &users,
+        &recent,
+        approvals_per_night(&state, &known, users.len() as u64, request.as_of),
+    );
     // A month that cannot cover everyone spends nothing on optional work (enrichment, second
     // looks, approvals that are not evidence): its budget is the covered people's.
     let short = coverage
@@ -487,9 +503,8 @@ fn expected_empty(
 fn cost_model(
     settings: &RunSettings,
     employees: u64,
-    state: &PlannerState,
     recent_counts: &BTreeMap<NaiveDate, u64>,
-    known: &BTreeMap<String, StoredApproval>,
+    approvals: u64,
     scan_calls: Option<u64>,
     recent_users: u64,
 ) -> CostModel {
@@ -514,12 +529,13 @@ fn cost_model(
             ((batches / 4 + 1) * horizon_weeks * 3 / 2).div_ceil(every)
         }
     };
-    let approvals = approvals_per_night(state, known, batches);
     CostModel {
         employees,
         per_night: sync + scan + approvals,
         fixed_per_night: approvals,
         batch_per_night: scan,
+        // Set by the caller, who knows the templates.
+        originator_pages_per_week: 0,
     }
 }
 
@@ -532,9 +548,8 @@ fn cost_model(
 fn reserve_per_night(
     settings: &RunSettings,
     users: &[UserId],
-    state: &PlannerState,
     recent_counts: &BTreeMap<NaiveDate, u64>,
-    known: &BTreeMap<String, StoredApproval>,
+    approvals: u64,
 ) -> u64 {
     let batches = users.len().div_ceil(USERS_PER_CALL) as u64;
     let rows_per_day = if recent_counts.is_empty() {
@@ -546,22 +561,56 @@ fn reserve_per_night(
     let horizon_weeks = u64::from(settings.reconcile.open_slot_horizon_days.div_ceil(7));
     let scan = (batches / 4 + 1) * horizon_weeks * 2
         / u64::from(settings.reconcile.scan_every_nights.max(1));
-    let approvals = approvals_per_night(state, known, batches);
     (sync + scan + approvals) * 5 / 4
 }
 
-/// Approval calls a night needs when approvals are evidence (about one detail per approval
-/// created, at least one a night per ten batches of users); none when they are enrichment.
+/// Approval calls a night needs for `employees` when approvals are evidence; none when they
+/// are enrichment. About one detail per approval created, a quarter more for the follow-ups of
+/// running ones, at least one a night per ten batches of users. The approvals created per day
+/// are counted over the days the store's listings reach (at most the last 60, not the last
+/// week, which a weekly listing may not have reached yet), the prior when that is under a
+/// week. After listings by originator the store knows only those people's approvals: their
+/// rate is scaled up to `employees`.
 fn approvals_per_night(
     state: &PlannerState,
     known: &BTreeMap<String, StoredApproval>,
-    batches: u64,
+    employees: u64,
+    as_of: DateTime<Utc>,
 ) -> u64 {
     if state.evidence_without_approvals() {
-        0
-    } else {
-        (known.len() as u64 / 60).max(batches / 10)
+        return 0;
     }
+    let batches = employees.div_ceil(USERS_PER_CALL as u64);
+    // The fewest originators any template was last listed for (none: everyone's listed).
+    let named = state
+        .listed_for
+        .values()
+        .min_by_key(|named| named.len())
+        .filter(|named| !named.is_empty());
+    let created: Vec<DateTime<Utc>> = known
+        .values()
+        .filter(|stored| {
+            named.is_none_or(|named| named.contains(stored.approval.originator.as_str()))
+        })
+        .filter_map(|stored| stored.approval.create_time)
+        .collect();
+    let end = as_of - Duration::days(7);
+    let start = created
+        .iter()
+        .min()
+        .map_or(end, |earliest| (*earliest).max(as_of - Duration::days(60)));
+    let days = (end - start).num_days();
+    let per_day_centi = if days < 7 {
+        employees * PRIOR_APPROVALS_PER_100_EMPLOYEE_DAYS
+    } else {
+        let count = created
+            .iter()
+            .filter(|at| start <= **at && **at < end)
+            .count() as u64;
+        let listed = named.map_or(employees, |named| named.len() as u64).max(1);
+        (count * 100 * employees).div_ceil(listed * days as u64)
+    };
+    (per_day_centi * 5).div_ceil(400).max(batches / 10)
 }
 
 /// The first work date the nightly sync reads for `user`.
@@ -618,17 +667,50 @@ fn unshown_for_a_day(settings: &RunSettings, request: &RunRequest, facts: &Facts
         .collect()
 }
 
+/// Whose approvals tonight's nightly listings name: the covered employees when the month
+/// covers only some and listing them by originator is cheaper than everyone's details
+/// ([`CostModel::lists_by_originator`]); `None`: everyone's.
+fn listed_originators(request: &RunRequest, facts: &Facts) -> Option<BTreeSet<String>> {
+    let nightly = !matches!(request.kind, RunKind::Backfill { .. });
+    let partial = facts
+        .coverage
+        .as_ref()
+        .is_some_and(|coverage| !coverage.is_full());
+    let cheaper = facts
+        .cost
+        .is_some_and(|model| model.lists_by_originator(facts.users.len() as u64));
+    (nightly && partial && cheaper).then(|| {
+        facts
+            .users
+            .iter()
+            .map(|user| user.as_str().to_owned())
+            .collect()
+    })
+}
+
+/// Days between listings by originator: a query of ten employees costs a call whether it
+/// finds anything or not, and a 补卡 held for its approval's detail waits without loss.
+const ORIGINATOR_LISTING_DAYS: i64 = 7;
+/// On the payroll's close day, the age of the last listing by originator that calls for another.
+const CLOSE_DAY_LISTING_DAYS: i64 = 3;
+
 fn listings(settings: &RunSettings, request: &RunRequest, facts: &Facts) -> Vec<Listing> {
     let floor = request.as_of - Duration::days(APPROVAL_LOOKBACK_DAYS) + Duration::hours(1);
     let lookback =
         request.as_of - Duration::days(i64::from(settings.reconcile.approval_lookback_days));
     let backfill = matches!(request.kind, RunKind::Backfill { .. });
+    let originators = listed_originators(request, facts);
     let per_day = {
         let since = request.as_of - Duration::days(30);
         let recent = facts
             .known
             .values()
             .filter(|stored| stored.approval.create_time.is_some_and(|at| at >= since))
+            .filter(|stored| {
+                originators.as_ref().is_none_or(|originators| {
+                    originators.contains(stored.approval.originator.as_str())
+                })
+            })
             .count() as u64;
         if backfill && facts.known.is_empty() {
             // Nothing known: a backfill's guess from the prior.
@@ -637,8 +719,27 @@ fn listings(settings: &RunSettings, request: &RunRequest, facts: &Facts) -> Vec<
             recent.div_ceil(30)
         }
     };
+    let today = local_date(request.as_of, settings.timezone);
+    let close_day = settings.payroll_close_day == Some(today.day());
+    let user_ids: Vec<UserId> = originators.as_ref().map_or_else(Vec::new, |originators| {
+        facts
+            .users
+            .iter()
+            .filter(|user| originators.contains(user.as_str()))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    });
     let mut out = Vec::new();
     for code in &facts.process_codes {
+        // Whether `listed_through` holds for everyone tonight's listing names: a month that
+        // covers people the last listings did not name lists them from the lookback.
+        let holds = match (facts.state.listed_for.get(code), &originators) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(listed), Some(tonight)) => tonight.is_subset(listed),
+        };
         let (from, to) = match &request.kind {
             RunKind::Backfill { from, .. } => (
                 lookback.min(local_midnight(*from, settings.timezone)),
@@ -649,12 +750,23 @@ fn listings(settings: &RunSettings, request: &RunRequest, facts: &Facts) -> Vec<
                     .state
                     .listed_through
                     .get(code)
+                    .filter(|_| holds)
                     .map_or(lookback, |through| *through - Duration::hours(1)),
                 request.as_of - Duration::hours(i64::from(settings.reconcile.listing_lag_hours)),
             ),
         };
         let from = from.max(floor);
         if from >= to {
+            continue;
+        }
+        let since_last = to - from;
+        if originators.is_some()
+            && holds
+            && since_last < Duration::days(ORIGINATOR_LISTING_DAYS)
+            && !(close_day && since_last >= Duration::days(CLOSE_DAY_LISTING_DAYS))
+        {
+            // Listing by originator is weekly, and on the payroll's close day unless a listing
+            // a few days before reaches close enough.
             continue;
         }
         if backfill
@@ -673,6 +785,7 @@ fn listings(settings: &RunSettings, request: &RunRequest, facts: &Facts) -> Vec<
             created_from: from,
             created_to: to,
             expected_ids: per_day * days / facts.process_codes.len().max(1) as u64,
+            user_ids: user_ids.clone(),
         });
     }
     out
@@ -728,12 +841,24 @@ pub(super) fn make_plan(settings: &RunSettings, request: &RunRequest, facts: &Fa
         .iter()
         .map(|listed| listed.process_instance_id.clone())
         .collect();
+    // A month covering only some employees follows up only their running approvals; the
+    // others' once everyone is covered again.
+    let covered: Option<BTreeSet<&str>> = facts
+        .coverage
+        .as_ref()
+        .filter(|coverage| !coverage.is_full())
+        .map(|_| facts.users.iter().map(UserId::as_str).collect());
     if facts.scan_night || backfill {
         backlog.extend(
             facts
                 .known
                 .values()
                 .filter(|stored| !stored.approval.is_finished())
+                .filter(|stored| {
+                    covered
+                        .as_ref()
+                        .is_none_or(|covered| covered.contains(stored.approval.originator.as_str()))
+                })
                 // Every chunk of a backfill runs as of the same instant: a detail an earlier
                 // chunk fetched then says nothing new (the nightly runs follow it up).
                 .filter(|stored| !(backfill && stored.fetched_at >= request.as_of))

@@ -47,6 +47,15 @@ pub(crate) enum Stop {
     Unrecorded,
 }
 
+/// A listing that finished: approvals of its template created before `created_to` are known,
+/// those of `originators` (empty: everyone's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ListedWindow {
+    pub(crate) process_code: String,
+    pub(crate) created_to: DateTime<Utc>,
+    pub(crate) originators: Vec<UserId>,
+}
+
 /// What the executed items brought back.
 #[derive(Debug, Default)]
 pub(crate) struct Fetched {
@@ -57,8 +66,8 @@ pub(crate) struct Fetched {
     pub(crate) ranges: Vec<(Vec<UserId>, NaiveDate, NaiveDate)>,
     /// Ids listed by the approval listings.
     pub(crate) listed: Vec<(String, String)>,
-    /// `(process code, created_to)` of every listing that finished.
-    pub(crate) listed_windows: Vec<(String, DateTime<Utc>)>,
+    /// Every nightly listing that finished.
+    pub(crate) listed_windows: Vec<ListedWindow>,
     /// `(process code, created_from, created_to)` of every listing that finished.
     pub(crate) listed_ranges: Vec<(String, DateTime<Utc>, DateTime<Utc>)>,
     /// Raw punches of the open-slot scan.
@@ -167,14 +176,17 @@ pub(crate) async fn list_approvals(
             created_from: item.created_from,
             created_to: item.created_to,
             statuses: Vec::new(),
-            user_ids: Vec::new(),
+            user_ids: item.user_ids.clone(),
         };
         match client.process_instance_ids(&query).await {
             Ok(ids) => {
                 out.listed
                     .extend(ids.into_iter().map(|id| (id, item.process_code.clone())));
-                out.listed_windows
-                    .push((item.process_code.clone(), item.created_to));
+                out.listed_windows.push(ListedWindow {
+                    process_code: item.process_code.clone(),
+                    created_to: item.created_to,
+                    originators: item.user_ids.clone(),
+                });
                 out.listed_ranges.push((
                     item.process_code.clone(),
                     item.created_from,

@@ -4,12 +4,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 
 use crate::domain::{ChangeClass, UserId};
 use crate::report::{DeferredLine, zero_counts};
 
-use super::fetch::{Fetched, Stop};
+use super::fetch::{Fetched, ListedWindow, Stop};
 use super::plan::{Plan, PlanItem, ResultsItem, advance_sync};
 use super::state::PlannerState;
 use super::{RunOutcome, RunSummary};
@@ -26,8 +26,8 @@ pub(super) struct Night<'a> {
     pub(crate) complete: &'a BTreeSet<(UserId, NaiveDate)>,
     /// Where the sync starts for a user without progress.
     pub(crate) first_default: NaiveDate,
-    /// `(process code, created_to)` of every listing that finished.
-    pub(crate) listed_windows: &'a [(String, DateTime<Utc>)],
+    /// Every listing that finished.
+    pub(crate) listed_windows: &'a [ListedWindow],
     /// Whether every listing started finished.
     pub(crate) listings_complete: bool,
     /// Items deferred by the plan or by the fetch.
@@ -39,8 +39,8 @@ pub(super) struct Night<'a> {
 }
 
 /// The planner's state after a nightly run: the sync's per-user progress and how far it reaches
-/// for everyone in scope, how far each template's approvals are listed (only when no listing
-/// failed or was deferred), and the night of the last scan.
+/// for everyone in scope, how far each template's approvals are listed and for whom (only when
+/// no listing failed or was deferred), and the night of the last scan.
 pub(super) fn record_night(before: &PlannerState, night: &Night<'_>) -> PlannerState {
     let mut state = before.clone();
     advance_sync(
@@ -75,10 +75,26 @@ pub(super) fn record_night(before: &PlannerState, night: &Night<'_>) -> PlannerS
         })
         .collect();
     if night.listings_complete {
-        for (code, to) in night.listed_windows {
+        for window in night.listed_windows {
+            let code = &window.process_code;
             if !failed_codes.contains(code) {
-                let entry = state.listed_through.entry(code.clone()).or_insert(*to);
-                *entry = (*entry).max(*to);
+                let to = window.created_to;
+                let entry = state.listed_through.entry(code.clone()).or_insert(to);
+                *entry = (*entry).max(to);
+                // Whose approvals it now holds for: the originators tonight named (a window
+                // naming people the last did not began at the lookback), or everyone.
+                if window.originators.is_empty() {
+                    state.listed_for.remove(code);
+                } else {
+                    state.listed_for.insert(
+                        code.clone(),
+                        window
+                            .originators
+                            .iter()
+                            .map(|user| user.as_str().to_owned())
+                            .collect(),
+                    );
+                }
             }
         }
     }

@@ -25,7 +25,7 @@ use crate::dingtalk::limits::{
     DAYS_PER_CALL, ROWS_PER_PAGE, USERS_PER_CALL, date_runs, split_windows,
 };
 use crate::domain::UserId;
-use crate::quota::{self, approval_list_cost, results_batch_cost};
+use crate::quota::{self, originator_list_cost, results_batch_cost};
 
 /// Result rows one employee-day is expected to hold (one shift: OnDuty + OffDuty).
 pub(crate) const DEFAULT_ROWS_PER_USER_DAY: u64 = 2;
@@ -214,6 +214,9 @@ pub(crate) struct ListingItem {
     pub(crate) created_from: DateTime<Utc>,
     pub(crate) created_to: DateTime<Utc>,
     pub(crate) estimated_calls: u64,
+    /// Originators listed (ten a query); empty: everyone's approvals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) user_ids: Vec<UserId>,
 }
 
 /// Fetch the details of approvals by id (one call each).
@@ -310,11 +313,18 @@ impl PlanItem {
     /// One line a person can read.
     pub(crate) fn describe(&self) -> String {
         match self {
-            PlanItem::ApprovalList(item) => format!(
+            PlanItem::ApprovalList(item) if item.user_ids.is_empty() => format!(
                 "list 补卡 ids of {} created {} .. {}",
                 item.process_code,
                 item.created_from.format("%Y-%m-%d %H:%M"),
                 item.created_to.format("%Y-%m-%d %H:%M")
+            ),
+            PlanItem::ApprovalList(item) => format!(
+                "list 补卡 ids of {} created {} .. {} by {} covered originators",
+                item.process_code,
+                item.created_from.format("%Y-%m-%d %H:%M"),
+                item.created_to.format("%Y-%m-%d %H:%M"),
+                item.user_ids.len()
             ),
             PlanItem::ApprovalDetails(item) if item.ids.is_empty() => format!(
                 "fetch about {} details of the approvals the listing will find (a guess: \
@@ -378,6 +388,8 @@ pub(crate) struct Listing {
     pub(crate) created_to: DateTime<Utc>,
     /// Ids the window is expected to hold (for the page estimate).
     pub(crate) expected_ids: u64,
+    /// Whose approvals: these originators only (ten a query); empty: everyone's.
+    pub(crate) user_ids: Vec<UserId>,
 }
 
 /// The facts a plan is made from.
@@ -513,7 +525,8 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
                 process_code: listing.process_code.clone(),
                 created_from: window.0,
                 created_to: window.1,
-                estimated_calls: approval_list_cost(listing.expected_ids),
+                estimated_calls: originator_list_cost(listing.expected_ids, listing.user_ids.len()),
+                user_ids: listing.user_ids.clone(),
             }));
         }
     }

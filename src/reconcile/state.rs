@@ -38,6 +38,9 @@ pub(crate) struct PlannerState {
     pub(crate) user_synced: BTreeMap<String, NaiveDate>,
     /// Per 补卡 template: approvals created before this instant have been listed.
     pub(crate) listed_through: BTreeMap<String, DateTime<Utc>>,
+    /// Per 补卡 template: whose approvals `listed_through` holds for, when the last listings
+    /// named their originators (a month covering only some employees); absent: everyone's.
+    pub(crate) listed_for: BTreeMap<String, BTreeSet<String>>,
     /// Per 补卡 template: the creation window a backfill run listed completely, `(from, to)`.
     /// Every chunk of one backfill lists the same window (from the lookback or the backfill's
     /// first day, to its `as_of`), so a later chunk whose window this contains lists nothing:
@@ -63,10 +66,13 @@ pub(crate) struct PlannerState {
     /// Who the current month's budget covers (decided by the month's first nightly run, only
     /// narrowed within the month).
     pub(crate) coverage: Option<crate::quota::Coverage>,
-    /// The cost model's full-coverage night, one per nightly run, the latest last (at most
-    /// [`COST_HISTORY`]): coverage is decided by their median, so one odd night (a backlog of
-    /// open slots, a holiday week) does not swing it.
-    pub(crate) cost_history: Vec<u64>,
+    /// The cost model's full-coverage night without the approvals' part (the sync and the
+    /// scan), one per nightly run, the latest last (at most [`COST_HISTORY`]): coverage is
+    /// decided by their median and tonight's approvals' part, so one odd night (a backlog of
+    /// open slots, a holiday week) does not swing it, and nights from before the store learnt
+    /// that approvals are not evidence do not count them. (The field `cost_history` of earlier
+    /// versions held whole nights; it is no longer read.)
+    pub(crate) night_history: Vec<u64>,
     /// Per user: days a nightly run meant to re-read (the scan found them changed, a watched
     /// 补卡 punch was gone, an approval points at them) but could not before its calls ran
     /// out. The next nights read them first among targeted re-reads, so a revert the scan saw
@@ -74,7 +80,7 @@ pub(crate) struct PlannerState {
     pub(crate) owed_rereads: BTreeMap<String, BTreeSet<NaiveDate>>,
 }
 
-/// Nights of cost model kept in [`PlannerState::cost_history`].
+/// Nights of cost model kept in [`PlannerState::night_history`].
 pub(crate) const COST_HISTORY: usize = 28;
 
 impl Fact {

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use dingtalk_reconcile::reconcile::stated_coverage;
+use dingtalk_sim::Switches;
 use serde_json::Value;
 
 use crate::support::bin::{Rig, assert_code, stdout};
@@ -21,11 +22,18 @@ use crate::support::{date, night};
 const EMPLOYEES: usize = 200;
 const SHORT_BUDGET: u64 = 130;
 const AMPLE_BUDGET: u64 = 4_000;
+/// A third of what covering everyone costs under the pessimistic reading (about 750).
+const PESSIMISTIC_BUDGET: u64 = 250;
 /// Coverage is whole pages of results: 25 employees of two check points a day.
 const STEP: u64 = 25;
 
 async fn rig(budget: u64, last_night: &str) -> Rig {
+    rig_reading(budget, last_night, Switches::default()).await
+}
+
+async fn rig_reading(budget: u64, last_night: &str, switches: Switches) -> Rig {
     let rig = Rig::with(2026, |config| {
+        config.switches = switches;
         config.employees = EMPLOYEES;
         config.from = date("2026-10-26");
         // Work dates through the day before the last night.
@@ -80,14 +88,9 @@ async fn text(rig: &Rig, args: &[&str]) -> String {
     stdout(&output)
 }
 
-/// Each nightly run's recorded coverage (`plan_json.coverage`), in run order: local date of the
-/// run and the coverage object.
-fn recorded_coverage(rig: &Rig) -> Vec<(NaiveDate, Value)> {
-    recorded_coverage_since(rig, date("2026-11-01"))
-}
-
-/// [`recorded_coverage`] of the nightly runs from `since` on.
-fn recorded_coverage_since(rig: &Rig, since: NaiveDate) -> Vec<(NaiveDate, Value)> {
+/// Each nightly run's recorded plan (`plan_json`) from `since` on, in run order: local date of
+/// the run and the plan.
+fn recorded_plans_since(rig: &Rig, since: NaiveDate) -> Vec<(NaiveDate, Value)> {
     let conn = rusqlite::Connection::open(rig.store_path()).expect("the store opens read-only");
     let mut statement = conn
         .prepare("SELECT as_of_ms, plan_json FROM runs WHERE kind = 'run' ORDER BY id")
@@ -100,14 +103,27 @@ fn recorded_coverage_since(rig: &Rig, since: NaiveDate) -> Vec<(NaiveDate, Value
     rows.map(|row| {
         let (as_of_ms, plan) = row.expect("a run");
         let at = DateTime::from_timestamp_millis(as_of_ms).expect("an instant");
-        let plan: Value = serde_json::from_str(&plan).expect("plan JSON");
         (
             at.with_timezone(&crate::support::SHANGHAI).date_naive(),
-            plan["coverage"].clone(),
+            serde_json::from_str(&plan).expect("plan JSON"),
         )
     })
     .filter(|(day, _)| *day >= since)
     .collect()
+}
+
+/// Each nightly run's recorded coverage (`plan_json.coverage`), in run order: local date of the
+/// run and the coverage object.
+fn recorded_coverage(rig: &Rig) -> Vec<(NaiveDate, Value)> {
+    recorded_coverage_since(rig, date("2026-11-01"))
+}
+
+/// [`recorded_coverage`] of the nightly runs from `since` on.
+fn recorded_coverage_since(rig: &Rig, since: NaiveDate) -> Vec<(NaiveDate, Value)> {
+    recorded_plans_since(rig, since)
+        .into_iter()
+        .map(|(day, plan)| (day, plan["coverage"].clone()))
+        .collect()
 }
 
 fn ids(coverage: &Value) -> Vec<String> {
@@ -392,6 +408,114 @@ async fn a_short_budget_covers_whole_departments_and_says_who_is_not_covered() {
         )),
         "{metrics}"
     );
+}
+
+/// Under the pessimistic reading every correction needs its approval's detail, and a detail is
+/// the only place an org-wide listing's originator shows: a month that covers only some
+/// employees lists approvals by originator instead (ten a query, weekly and on the payroll's
+/// close day), so it fetches the covered employees' details only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_budget_under_the_pessimistic_reading_lists_and_fetches_only_the_covered_employees_approvals()
+ {
+    let mut rig = rig_reading(PESSIMISTIC_BUDGET, "2026-12-02", Switches::pessimistic()).await;
+    nights(&mut rig, "2026-10-25", "2026-11-30").await;
+    let store = rig.store();
+    let november = stated_coverage(&store, "2026-11")
+        .unwrap()
+        .expect("November's nightly runs stated coverage");
+    assert!(
+        0 < november.covered && november.covered < november.total,
+        "{november:?}"
+    );
+    let plans = recorded_plans_since(&rig, date("2026-11-01"));
+    let covered: BTreeSet<String> = ids(&plans[0].1["coverage"]).into_iter().collect();
+    assert_eq!(covered.len() as u64, november.covered);
+
+    // Every November listing names the covered employees, and only some nights list.
+    let mut listing_nights = Vec::new();
+    for (day, plan) in &plans {
+        let listings: Vec<&Value> = plan["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|item| item["item"] == "approval_list")
+            .collect();
+        for listing in &listings {
+            let named: BTreeSet<String> = listing["user_ids"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{day}: an org-wide listing {listing}"))
+                .iter()
+                .map(|id| id.as_str().expect("a user id").to_owned())
+                .collect();
+            assert_eq!(named, covered, "{day}");
+            assert_eq!(
+                listing["estimated_calls"].as_u64(),
+                Some(covered.len().div_ceil(10) as u64),
+                "{day}: a traversal per ten originators, a page each"
+            );
+        }
+        if !listings.is_empty() {
+            listing_nights.push(*day);
+        }
+    }
+    // October's org-wide listings reach Oct 31 for everyone, the covered included: the first
+    // listing by originator is the payroll's close day (the 5th), then at most a week apart.
+    assert_eq!(listing_nights.first(), Some(&date("2026-11-05")));
+    assert!(
+        listing_nights
+            .windows(2)
+            .all(|pair| pair[1] - pair[0] <= chrono::Duration::days(7)),
+        "{listing_nights:?}"
+    );
+    assert!(listing_nights.len() <= 7, "{listing_nights:?}");
+
+    // Details fetched in November are the covered employees' approvals only.
+    let conn = rusqlite::Connection::open(rig.store_path()).expect("the store opens");
+    let since = night(date("2026-11-01")).timestamp_millis() - 3_600_000;
+    let mut statement = conn
+        .prepare("SELECT id, originator FROM approvals WHERE fetched_at_ms >= ?1")
+        .expect("the approvals table");
+    let fetched: Vec<(String, String)> = statement
+        .query_map([since], |row| Ok((row.get(0)?, row.get(1)?)))
+        .expect("approvals read")
+        .map(|row| row.expect("an approval"))
+        .collect();
+    assert!(!fetched.is_empty(), "the covered employees filed 补卡");
+    for (id, originator) in &fetched {
+        assert!(
+            covered.contains(originator),
+            "{id} of {originator} is not covered"
+        );
+    }
+
+    // Their corrections reach the ledger: every true correction of a covered employee on a
+    // work date of Nov 2–15 whose approval finished by Nov 22 (listed within a week after).
+    let settled_by = night(date("2026-11-22"));
+    let truth_then = truth(&rig.sim, settled_by).await;
+    let ledger: BTreeSet<_> = journaled(&store).into_iter().collect();
+    let expected: Vec<_> = truth_then
+        .iter()
+        .filter(|key| {
+            (date("2026-11-02")..=date("2026-11-15")).contains(&key.work_date)
+                && covered.contains(key.user_id.as_str())
+        })
+        .collect();
+    assert!(
+        expected.len() >= 5,
+        "covered employees had corrections: {expected:?}"
+    );
+    let missed: Vec<_> = expected
+        .iter()
+        .filter(|key| !ledger.contains(**key))
+        .collect();
+    assert!(
+        missed.is_empty(),
+        "missed {} of {}: {missed:?}",
+        missed.len(),
+        expected.len()
+    );
+    let used = store.month_usage("2026-11").unwrap().metered;
+    assert!(used <= PESSIMISTIC_BUDGET, "{used} metered");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

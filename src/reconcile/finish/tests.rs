@@ -27,7 +27,16 @@ fn listing(code: &str, to: DateTime<Utc>) -> PlanItem {
         created_from: local("2026-10-01 00:00"),
         created_to: to,
         estimated_calls: 1,
+        user_ids: Vec::new(),
     })
+}
+
+fn window(code: &str, to: DateTime<Utc>, originators: &[&str]) -> ListedWindow {
+    ListedWindow {
+        process_code: code.to_owned(),
+        created_to: to,
+        originators: originators.iter().map(|id| user(id)).collect(),
+    }
 }
 
 fn plan(approvals_essential: bool, deferred: Vec<PlanItem>) -> Plan {
@@ -226,7 +235,7 @@ fn night<'a>(
     users: &'a [UserId],
     primary: &'a [ResultsItem],
     complete: &'a BTreeSet<(UserId, NaiveDate)>,
-    listed: &'a [(String, DateTime<Utc>)],
+    listed: &'a [ListedWindow],
 ) -> Night<'a> {
     Night {
         users,
@@ -290,8 +299,8 @@ fn the_sync_reaches_a_date_for_everyone_only_when_every_user_has_read_it() {
 #[test]
 fn listings_move_on_only_when_every_listing_finished_and_none_of_their_template_was_deferred() {
     let listed = [
-        ("PROC-1".to_owned(), local("2026-11-07 00:00")),
-        ("PROC-2".to_owned(), local("2026-11-07 00:00")),
+        window("PROC-1", local("2026-11-07 00:00"), &[]),
+        window("PROC-2", local("2026-11-07 00:00"), &[]),
     ];
     let complete = BTreeSet::new();
     let deferred = listing("PROC-2", local("2026-11-08 00:00"));
@@ -306,6 +315,41 @@ fn listings_move_on_only_when_every_listing_finished_and_none_of_their_template_
     tonight.listings_complete = false;
     let after = record_night(&PlannerState::default(), &tonight);
     assert!(after.listed_through.is_empty());
+}
+
+#[test]
+fn a_listing_by_originator_remembers_whom_it_named_and_an_org_wide_one_forgets_it() {
+    let complete = BTreeSet::new();
+    let by_originator = [window(
+        "PROC-1",
+        local("2026-11-07 00:00"),
+        &["0002", "0001"],
+    )];
+    let after = record_night(
+        &PlannerState::default(),
+        &night(&[], &[], &complete, &by_originator),
+    );
+    assert_eq!(
+        after.listed_for.get("PROC-1"),
+        Some(&BTreeSet::from(["0001".to_owned(), "0002".to_owned()]))
+    );
+    assert_eq!(
+        after.listed_through.get("PROC-1"),
+        Some(&local("2026-11-07 00:00"))
+    );
+    // A failed listing changes neither.
+    let narrower = [window("PROC-1", local("2026-11-08 00:00"), &["0001"])];
+    let mut failed = night(&[], &[], &complete, &narrower);
+    failed.listings_complete = false;
+    assert_eq!(record_night(&after, &failed), after);
+    // Back to everyone.
+    let org_wide = [window("PROC-1", local("2026-11-09 00:00"), &[])];
+    let everyone = record_night(&after, &night(&[], &[], &complete, &org_wide));
+    assert!(everyone.listed_for.is_empty());
+    assert_eq!(
+        everyone.listed_through.get("PROC-1"),
+        Some(&local("2026-11-09 00:00"))
+    );
 }
 
 #[test]

@@ -19,6 +19,7 @@ fn listing(code: &str) -> Listing {
         created_from: as_of - Duration::days(4),
         created_to: as_of - Duration::days(3),
         expected_ids: 30,
+        user_ids: Vec::new(),
     }
 }
 
@@ -94,6 +95,41 @@ fn approvals_asked_again_for_a_revocation_come_out_of_the_surplus_even_as_eviden
         reask.to_vec(),
         "with a surplus, both are asked"
     );
+}
+
+#[test]
+fn a_listing_by_originator_is_priced_a_traversal_per_ten_of_them_and_names_them() {
+    let users = users(100);
+    let named = Listing {
+        user_ids: users[..25].to_vec(),
+        ..listing("PROC-A")
+    };
+    let plan = plan(&input(&users, std::slice::from_ref(&named), 1_000, 0));
+    let PlanItem::ApprovalList(item) = &plan.items[0] else {
+        panic!("the listing comes first: {:?}", plan.items);
+    };
+    // 30 ids expected among 25 originators: 12, 12 and 6, one page each.
+    assert_eq!(item.estimated_calls, 3);
+    assert_eq!(item.user_ids, users[..25]);
+    assert!(
+        plan.items[0]
+            .describe()
+            .ends_with("by 25 covered originators"),
+        "{}",
+        plan.items[0].describe()
+    );
+    // Serialised with its originators; an org-wide item without the field, and one stored
+    // before it existed reads as org-wide.
+    let json = serde_json::to_value(item).unwrap();
+    assert_eq!(json["user_ids"][0], "0000");
+    let org_wide = ListingItem {
+        user_ids: Vec::new(),
+        ..item.clone()
+    };
+    let json = serde_json::to_value(&org_wide).unwrap();
+    assert!(json.get("user_ids").is_none(), "{json}");
+    let read: ListingItem = serde_json::from_value(json).unwrap();
+    assert_eq!(read, org_wide);
 }
 
 #[test]
@@ -510,6 +546,7 @@ mod properties {
                             created_from: start,
                             created_to: start + Duration::days(span) + Duration::minutes(7),
                             expected_ids: ids,
+                            user_ids: Vec::new(),
                         })
                         .collect(),
                     detail_backlog: (0..details).map(|i| format!("D{i}")).collect(),
