@@ -253,8 +253,8 @@ pub(crate) struct CostModel {
     /// one call per batch and window however few of the 50 are covered).
     #[serde(default)]
     pub(crate) batch_per_night: u64,
-    /// Pages a week one query of ten originators costs when approvals are evidence (one per
-    /// 补卡 template); 0: approvals are not evidence, or only an org-wide listing is possible.
+    /// Pages a week one query of ten originators costs when approvals are evidence (priced as
+    /// for one 补卡 template: see `reconcile::facts::gather`); 0: approvals are not evidence.
     #[serde(default)]
     pub(crate) originator_pages_per_week: u64,
 }
@@ -304,7 +304,7 @@ impl CostModel {
     }
 
     /// What listing by originator costs a night for `covered` employees: their share of the
-    /// details, and a page a week per template for every ten of them. `None` when it is not
+    /// details, and `originator_pages_per_week` for every ten of them. `None` when it is not
     /// possible (approvals not evidence) or `covered` is everyone.
     fn by_originator_cost(&self, covered: u64) -> Option<u64> {
         let employees = self.employees.max(1);

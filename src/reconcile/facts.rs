@@ -722,16 +722,15 @@ fn listings(settings: &RunSettings, request: &RunRequest, facts: &Facts) -> Vec<
     };
     let today = local_date(request.as_of, settings.timezone);
     let close_day = settings.payroll_close_day == Some(today.day());
-    let user_ids: Vec<UserId> = originators.as_ref().map_or_else(Vec::new, |originators| {
-        facts
-            .users
-            .iter()
-            .filter(|user| originators.contains(user.as_str()))
-            .cloned()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect()
-    });
+    // The originators named are tonight's users (the covered), in id order.
+    let user_ids: Vec<UserId> = if originators.is_some() {
+        let mut ids = facts.users.clone();
+        ids.sort();
+        ids.dedup();
+        ids
+    } else {
+        Vec::new()
+    };
     let mut out = Vec::new();
     for code in &facts.process_codes {
         // Whether `listed_through` holds for everyone tonight's listing names: a month that
